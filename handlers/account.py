@@ -1,0 +1,69 @@
+"""A resident's own account: help, privacy, what we hold (/mydata), /forget, /cancel."""
+
+from __future__ import annotations
+
+from handlers.context import Context
+from handlers.onboarding import LANGUAGE_NAMES
+from handlers.types import Button, Reply, Text, say
+from storage import queries
+
+FORGET = "forget"
+YES, NO = "yes", "no"
+
+
+async def help_text(ctx: Context) -> Reply:
+    return say("help.text")
+
+
+async def privacy(ctx: Context) -> Reply:
+    return say("privacy.text")
+
+
+async def my_data(ctx: Context) -> Reply:
+    person = ctx.person
+    place: Text | str = (
+        person.municipality.name(ctx.language) if person.municipality else Text("mydata.no_place")
+    )
+    return say(
+        "mydata.text",
+        channel=Text(f"channel.{person.channel}"),
+        language=LANGUAGE_NAMES[person.language],
+        place=place,
+        wishes=await queries.count_wishes_of(ctx.session, person),
+        since=person.created_at.date().isoformat(),
+    )
+
+
+async def cancel(ctx: Context, _argument: str) -> list[Reply]:
+    if ctx.step is None:
+        return [say("cancel.nothing")]
+    ctx.finish()
+    return [say("cancel.done")]
+
+
+async def forget(ctx: Context, _argument: str) -> list[Reply]:
+    """/forget: asks first, because it cannot be undone."""
+    ctx.start_flow()
+    ctx.enter(FORGET)
+    return [await forget_prompt(ctx)]
+
+
+async def forget_prompt(ctx: Context) -> Reply:
+    return Reply(
+        parts=(Text("forget.prompt"),),
+        buttons=(
+            (Button(Text("forget.yes"), ctx.payload(YES)),),
+            (Button(Text("forget.no"), ctx.payload(NO)),),
+        ),
+    )
+
+
+async def choose_forget(ctx: Context, value: str) -> list[Reply] | None:
+    if value == NO:
+        ctx.finish()
+        return [say("forget.kept")]
+    if value != YES:
+        return None
+    await queries.forget_person(ctx.session, ctx.person)
+    ctx.forgotten = True
+    return [say("forget.done")]

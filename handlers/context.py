@@ -1,0 +1,83 @@
+"""The state a handler works with: the session, the person, and where they are in a flow."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.types import Inbound
+from storage.models import Conversation, Person
+
+SUPPORTED_LANGUAGES = ("ky", "ru", "en")
+DEFAULT_LANGUAGE = "ky"
+
+
+def guess_language(hint: str | None) -> str:
+    """Kyrgyz unless the client says Russian or English."""
+    code = (hint or "").lower().split("-")[0]
+    return code if code in SUPPORTED_LANGUAGES else DEFAULT_LANGUAGE
+
+
+@dataclass
+class Context:
+    session: AsyncSession
+    inbound: Inbound
+    person: Person
+    conversation: Conversation
+    is_new: bool = False
+    language_changed: bool = False
+    button_accepted: bool = False
+    forgotten: bool = False
+
+    @property
+    def language(self) -> str:
+        return self.person.language
+
+    def set_language(self, language: str) -> None:
+        self.language_changed = self.language_changed or language != self.person.language
+        self.person.language = language
+        self.person.language_confirmed = True
+
+    # --- the conversation's step -----------------------------------------------------
+
+    @property
+    def step(self) -> str | None:
+        return self.conversation.step
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return dict(self.conversation.data or {})
+
+    def enter(self, step: str, **data: Any) -> None:
+        """Move to a step, keeping the flow's data and adding to it. A fresh nonce makes
+        the buttons of every earlier prompt stale."""
+        self.conversation.step = step
+        self.conversation.data = {**self.data, **data}  # reassigned: JSON is not mutable-tracked
+        self.conversation.nonce = secrets.token_urlsafe(4)[:6]
+
+    def start_flow(self, **data: Any) -> None:
+        """Start a new flow, dropping whatever flow was under way; its first step follows."""
+        self.conversation.step = None
+        self.conversation.data = dict(data)
+
+    def remember(self, **data: Any) -> None:
+        self.conversation.data = {**self.data, **data}
+
+    def finish(self) -> None:
+        self.conversation.step = None
+        self.conversation.data = {}
+        self.conversation.nonce = ""
+
+    def payload(self, value: str) -> str:
+        """Button payload for the current step: nonce and value (≤ 64 bytes for Telegram)."""
+        return f"{self.conversation.nonce}:{value}"
+
+    def choice(self, payload: str) -> str | None:
+        """The value of a pressed button if it belongs to the current prompt, else None."""
+        nonce, _, value = payload.partition(":")
+        if not self.step or not value or nonce != self.conversation.nonce:
+            return None
+        return value

@@ -1,0 +1,135 @@
+"""Getting to know a resident: /start, their language and their municipality."""
+
+from __future__ import annotations
+
+from handlers.context import SUPPORTED_LANGUAGES, Context
+from handlers.types import Button, Reply, Text, say
+from storage import queries
+from storage.models import Municipality
+
+# Steps of this module's flows.
+LANGUAGE = "language"
+REGION = "region"
+MUNICIPALITY = "municipality"
+
+BACK = "back"
+# Each language's own name: shown as is, whatever the resident's language.
+LANGUAGE_NAMES = {"ky": "Кыргызча", "ru": "Русский", "en": "English"}
+MUNICIPALITY_LINK_PREFIX = "m-"
+
+
+# --- /start -------------------------------------------------------------------------------
+
+
+async def start(ctx: Context, argument: str) -> list[Reply]:
+    """/start, possibly from a deep link such as /start m-naryn_city."""
+    notes: list[Text] = [Text("start.welcome")]
+    if argument.startswith(MUNICIPALITY_LINK_PREFIX):
+        municipality = await queries.municipality_by_key(
+            ctx.session, argument.removeprefix(MUNICIPALITY_LINK_PREFIX)
+        )
+        if municipality is None:
+            notes.append(Text("place.unknown_link"))
+        else:
+            ctx.person.municipality = municipality
+            notes.append(Text("place.set", {"place": municipality.name(ctx.language)}))
+    elif argument:
+        notes.append(Text("start.unknown_link"))
+
+    ctx.start_flow(then="start")
+    if not ctx.person.language_confirmed:
+        return [(await ask_language(ctx)).after(*notes)]
+    replies = await continue_start(ctx)
+    return [replies[0].after(*notes), *replies[1:]]
+
+
+async def continue_start(ctx: Context) -> list[Reply]:
+    if ctx.person.municipality is None:
+        return [await ask_place(ctx)]
+    ctx.finish()
+    return [say("start.ready")]
+
+
+# --- language -----------------------------------------------------------------------------
+
+
+async def language_prompt(ctx: Context) -> Reply:
+    buttons = tuple(Button(LANGUAGE_NAMES[code], ctx.payload(code)) for code in SUPPORTED_LANGUAGES)
+    return Reply(
+        parts=(Text("language.prompt", {"language": LANGUAGE_NAMES[ctx.language]}),),
+        buttons=(buttons,),
+    )
+
+
+async def ask_language(ctx: Context) -> Reply:
+    ctx.enter(LANGUAGE)
+    return await language_prompt(ctx)
+
+
+async def language(ctx: Context, _argument: str) -> list[Reply]:
+    """/language"""
+    ctx.start_flow(then="language")
+    return [await ask_language(ctx)]
+
+
+async def place(ctx: Context, _argument: str) -> list[Reply]:
+    """/place"""
+    ctx.start_flow(then="place")
+    return [await ask_place(ctx)]
+
+
+def choose_language(ctx: Context, value: str) -> bool:
+    if value not in SUPPORTED_LANGUAGES:
+        return False
+    ctx.set_language(value)
+    return True
+
+
+def language_set_note(ctx: Context) -> Text:
+    return Text("language.set", {"language": LANGUAGE_NAMES[ctx.language]})
+
+
+# --- place: region, then municipality -------------------------------------------------------
+
+
+async def region_prompt(ctx: Context) -> Reply:
+    regions = await queries.regions_with_municipalities(ctx.session)
+    buttons = [Button(region.name(ctx.language), ctx.payload(region.key)) for region in regions]
+    return Reply(parts=(Text("place.region_prompt"),), buttons=_rows(buttons, 2))
+
+
+async def ask_place(ctx: Context) -> Reply:
+    ctx.enter(REGION)
+    return await region_prompt(ctx)
+
+
+async def choose_region(ctx: Context, value: str) -> list[Reply] | None:
+    region = await queries.region_by_key(ctx.session, value)
+    if region is None:
+        return None
+    ctx.enter(MUNICIPALITY, region=region.key)
+    return [await municipality_prompt(ctx)]
+
+
+async def municipality_prompt(ctx: Context) -> Reply:
+    region = await queries.region_by_key(ctx.session, str(ctx.data.get("region", "")))
+    if region is None:  # the region was removed meanwhile: start the choice again
+        return await ask_place(ctx)
+    municipalities = await queries.municipalities_in(ctx.session, region)
+    buttons = [Button(m.name(ctx.language), ctx.payload(m.key)) for m in municipalities]
+    back = Button(Text("button.back"), ctx.payload(BACK))
+    return Reply(
+        parts=(Text("place.municipality_prompt", {"region": region.name(ctx.language)}),),
+        buttons=(*_rows(buttons, 1), (back,)),
+    )
+
+
+async def choose_municipality(ctx: Context, value: str) -> Municipality | None:
+    municipality = await queries.municipality_by_key(ctx.session, value)
+    if municipality is not None:
+        ctx.person.municipality = municipality
+    return municipality
+
+
+def _rows(buttons: list[Button], per_row: int) -> tuple[tuple[Button, ...], ...]:
+    return tuple(tuple(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row))

@@ -1,0 +1,158 @@
+"""Which handler answers what: commands, the steps of guided flows, and what follows a step.
+
+Read this file to see the whole conversation graph; the modules it names hold the rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from handlers import account, onboarding, wishes
+from handlers.context import Context
+from handlers.types import Reply, Text
+
+Replies = list[Reply]
+
+
+# --- commands (the same names on every channel) -------------------------------------------
+
+COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
+    "start": onboarding.start,
+    "change": wishes.change,
+    "great": wishes.great,
+    "language": onboarding.language,
+    "place": onboarding.place,
+    "cancel": account.cancel,
+    "forget": account.forget,
+}
+
+# Commands that only inform: the flow under way stays, and its question is asked again.
+INFO_COMMANDS: dict[str, Callable[[Context], Awaitable[Reply]]] = {
+    "help": account.help_text,
+    "privacy": account.privacy,
+    "mydata": account.my_data,
+}
+
+# Shown in the Telegram menu, in this order.
+MENU = ("change", "great", "place", "language", "mydata", "privacy", "forget", "help", "cancel")
+
+
+# --- what follows once the language or the place is chosen ---------------------------------
+
+
+async def _done(ctx: Context) -> Replies:
+    ctx.finish()
+    return []
+
+
+CONTINUATIONS: dict[str, Callable[[Context], Awaitable[Replies]]] = {
+    "start": onboarding.continue_start,
+    "wish": wishes.continue_wish,
+    "language": _done,
+    "place": _done,
+}
+
+
+async def _continue(ctx: Context, note: Text) -> Replies:
+    replies = await CONTINUATIONS[str(ctx.data.get("then", "place"))](ctx)
+    if not replies:
+        return [Reply(parts=(note,))]
+    return [replies[0].after(note), *replies[1:]]
+
+
+async def _on_language(ctx: Context, value: str) -> Replies | None:
+    if not onboarding.choose_language(ctx, value):
+        return None
+    return await _continue(ctx, onboarding.language_set_note(ctx))
+
+
+async def _on_municipality(ctx: Context, value: str) -> Replies | None:
+    if value == onboarding.BACK:
+        return [await onboarding.ask_place(ctx)]
+    municipality = await onboarding.choose_municipality(ctx, value)
+    if municipality is None:
+        return None
+    return await _continue(ctx, Text("place.set", {"place": municipality.name(ctx.language)}))
+
+
+# --- the steps of guided flows ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    prompt: Callable[[Context], Awaitable[Reply]]  # asks the step's question (again)
+    on_choice: Callable[[Context, str], Awaitable[Replies | None]] | None = None  # None: stale
+    on_text: Callable[[Context, str], Awaitable[Replies]] | None = None
+
+
+async def _early_text(ctx: Context, text: str) -> Replies:
+    prompt = await STEPS[str(ctx.step)].prompt(ctx)
+    return await wishes.keep_early_text(ctx, text, prompt)
+
+
+STEPS: dict[str, Step] = {
+    onboarding.LANGUAGE: Step(onboarding.language_prompt, _on_language),
+    onboarding.REGION: Step(onboarding.region_prompt, onboarding.choose_region),
+    onboarding.MUNICIPALITY: Step(onboarding.municipality_prompt, _on_municipality),
+    wishes.KIND: Step(wishes.kind_prompt, wishes.choose_kind, _early_text),
+    wishes.CATEGORY: Step(wishes.category_prompt, wishes.choose_category, _early_text),
+    wishes.TEXT: Step(wishes.text_prompt, on_text=wishes.take_text),
+    account.FORGET: Step(account.forget_prompt, account.choose_forget),
+}
+
+
+# --- routing one inbound action ------------------------------------------------------------
+
+
+async def route(ctx: Context) -> Replies:
+    inbound = ctx.inbound
+    if inbound.command is not None:
+        return await _on_command(ctx, inbound.command, inbound.argument)
+    if inbound.button is not None:
+        return await _on_button(ctx, inbound.button)
+    if inbound.text is not None:
+        return await _on_text(ctx, inbound.text)
+    return await _with_prompt(ctx, Text("error.unsupported"))
+
+
+async def _on_command(ctx: Context, command: str, argument: str) -> Replies:
+    if command in COMMANDS:
+        return await COMMANDS[command](ctx, argument.strip())
+    if command in INFO_COMMANDS:
+        info = await INFO_COMMANDS[command](ctx)
+        return [info, *(await _current_prompt(ctx))]
+    return await _with_prompt(ctx, Text("error.unknown_command", {"command": command[:32]}))
+
+
+async def _on_button(ctx: Context, payload: str) -> Replies:
+    value = ctx.choice(payload)
+    step = STEPS.get(ctx.step or "")
+    if value is not None and step is not None and step.on_choice is not None:
+        replies = await step.on_choice(ctx, value)
+        if replies is not None:
+            ctx.button_accepted = True
+            return replies
+    return await _with_prompt(ctx, Text("error.stale_button"))
+
+
+async def _on_text(ctx: Context, text: str) -> Replies:
+    step = STEPS.get(ctx.step or "")
+    if step is None:
+        return await wishes.from_free_text(ctx, text)
+    if step.on_text is None:
+        return [(await step.prompt(ctx)).after(Text("error.use_buttons"))]
+    return await step.on_text(ctx, text)
+
+
+async def _current_prompt(ctx: Context) -> Replies:
+    step = STEPS.get(ctx.step or "")
+    return [await step.prompt(ctx)] if step else []
+
+
+async def _with_prompt(ctx: Context, problem: Text) -> Replies:
+    """Say what was wrong, then repeat the question under way (or how to begin)."""
+    step = STEPS.get(ctx.step or "")
+    if step is None:
+        return [Reply(parts=(problem, Text("hint.commands")))]
+    return [(await step.prompt(ctx)).after(problem)]

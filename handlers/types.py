@@ -1,0 +1,73 @@
+"""What goes into the handlers and what comes out: plain values, no channel in sight.
+
+An adapter (Telegram, SMS) turns what arrived into an `Inbound`, and renders the `Reply`
+values it gets back in the resident's language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message from the catalogues: its key and the values for its {placeholders}.
+
+    A value may itself be a Text (a category name, say); it is rendered first.
+    """
+
+    key: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+# A button label is either a catalogue message or a literal (a place name, a language's
+# own name), already in the right language.
+Label = Text | str
+
+
+@dataclass(frozen=True)
+class Button:
+    label: Label
+    payload: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message to the resident: its paragraphs and, optionally, rows of buttons."""
+
+    parts: tuple[Text, ...]
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+    def after(self, *parts: Text) -> Reply:
+        """The same reply with paragraphs put in front (an error line before a re-prompt)."""
+        return Reply(parts=(*parts, *self.parts), buttons=self.buttons)
+
+
+def say(key: str, **values: Any) -> Reply:
+    return Reply(parts=(Text(key, values),))
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One thing a resident did: a command, a text, a button press, or something we can't
+    take (a sticker, a photo…). Exactly one of command/text/button/unsupported is set."""
+
+    channel: str
+    user_id: str
+    delivery_id: str | None = None  # the channel's id for this delivery, for de-duplication
+    command: str | None = None  # without the slash, lower case
+    argument: str = ""
+    text: str | None = None
+    button: str | None = None
+    unsupported: str | None = None  # what it was, for the logs: sticker, photo, voice…
+    language_hint: str | None = None  # e.g. Telegram's language_code
+
+
+@dataclass
+class Outcome:
+    language: str
+    replies: list[Reply]
+    button_accepted: bool = False  # the pressed keyboard has done its job
+    language_changed: bool = False

@@ -1,0 +1,146 @@
+"""Wishes: "Мен өзгөрткүм келет!" (change) and "Бул – мыкты!" (great).
+
+A wish needs a kind, a place, a category and a text. The resident may give them in any
+order (a plain text first, say); `continue_wish` asks for whatever is still missing and
+saves the wish once everything is there.
+"""
+
+from __future__ import annotations
+
+from handlers import onboarding
+from handlers.context import Context
+from handlers.types import Button, Reply, Text, say
+from storage import queries
+from storage.domain import wish_categories, wish_kinds
+
+KIND = "wish_kind"
+CATEGORY = "wish_category"
+TEXT = "wish_text"
+
+TEXT_LIMIT = 1000  # characters; enough for a paper card, short enough to read in a digest
+
+
+def check_text(text: str) -> tuple[str, Text | None]:
+    """The cleaned text, and what is wrong with it if anything."""
+    cleaned = text.strip()
+    if not cleaned:
+        return cleaned, Text("error.empty_text")
+    if len(cleaned) > TEXT_LIMIT:
+        return cleaned, Text("error.too_long", {"limit": TEXT_LIMIT, "length": len(cleaned)})
+    return cleaned, None
+
+
+async def change(ctx: Context, _argument: str) -> list[Reply]:
+    """/change: "Мен өзгөрткүм келет!" """
+    return await _start(ctx, "change")
+
+
+async def great(ctx: Context, _argument: str) -> list[Reply]:
+    """/great: "Бул – мыкты!" """
+    return await _start(ctx, "great")
+
+
+async def _start(ctx: Context, kind: str) -> list[Reply]:
+    ctx.start_flow(then="wish", kind=kind)
+    return await continue_wish(ctx)
+
+
+async def from_free_text(ctx: Context, text: str) -> list[Reply]:
+    """A text sent outside any flow is taken as the start of a wish."""
+    cleaned, problem = check_text(text)
+    if problem is not None:
+        return [Reply(parts=(problem, Text("hint.commands")))]
+    ctx.start_flow(then="wish", text=cleaned)
+    return await continue_wish(ctx)
+
+
+async def continue_wish(ctx: Context) -> list[Reply]:
+    data = ctx.data
+    if "kind" not in data:
+        ctx.enter(KIND)
+        return [await kind_prompt(ctx)]
+    if ctx.person.municipality is None:
+        return [(await onboarding.ask_place(ctx)).after(Text("wish.place_first"))]
+    if "category" not in data:
+        ctx.enter(CATEGORY)
+        return [await category_prompt(ctx)]
+    if "text" not in data:
+        ctx.enter(TEXT)
+        return [await text_prompt(ctx)]
+    return [await save(ctx)]
+
+
+async def save(ctx: Context) -> Reply:
+    data = ctx.data
+    municipality = ctx.person.municipality
+    assert municipality is not None  # continue_wish asked for it first
+    wish = await queries.add_wish(
+        ctx.session,
+        kind=data["kind"],
+        category=data["category"],
+        text=data["text"],
+        municipality_id=municipality.id,
+        channel=ctx.inbound.channel,
+        person_id=ctx.person.id,
+    )
+    ctx.finish()
+    return say(
+        "wish.saved",
+        kind=Text(f"kind.{wish.kind}"),
+        category=Text(f"category.{wish.category}"),
+        place=municipality.name(ctx.language),
+        reference=wish.reference,
+    )
+
+
+# --- steps --------------------------------------------------------------------------------
+
+
+async def kind_prompt(ctx: Context) -> Reply:
+    buttons = tuple((Button(Text(f"kind.{kind}"), ctx.payload(kind)),) for kind in wish_kinds())
+    return Reply(parts=(Text("wish.kind_prompt"),), buttons=buttons)
+
+
+async def choose_kind(ctx: Context, value: str) -> list[Reply] | None:
+    if value not in wish_kinds():
+        return None
+    ctx.remember(kind=value)
+    return await continue_wish(ctx)
+
+
+async def category_prompt(ctx: Context) -> Reply:
+    buttons = [Button(Text(f"category.{key}"), ctx.payload(key)) for key in wish_categories()]
+    rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+    kind = Text(f"kind.{ctx.data.get('kind', 'change')}")
+    return Reply(parts=(Text("wish.category_prompt", {"kind": kind}),), buttons=rows)
+
+
+async def choose_category(ctx: Context, value: str) -> list[Reply] | None:
+    if value not in wish_categories():
+        return None
+    ctx.remember(category=value)
+    return await continue_wish(ctx)
+
+
+async def text_prompt(ctx: Context) -> Reply:
+    category = Text(f"category.{ctx.data.get('category', 'other')}")
+    return say("wish.text_prompt", category=category, limit=TEXT_LIMIT)
+
+
+async def take_text(ctx: Context, text: str) -> list[Reply]:
+    cleaned, problem = check_text(text)
+    if problem is not None:
+        return [(await text_prompt(ctx)).after(problem)]
+    ctx.remember(text=cleaned)
+    return await continue_wish(ctx)
+
+
+async def keep_early_text(ctx: Context, text: str, prompt: Reply) -> list[Reply]:
+    """Text typed while we wait for a button: keep it as the wish's text, then ask again."""
+    cleaned, problem = check_text(text)
+    if problem is not None:
+        return [prompt.after(problem)]
+    if "text" in ctx.data:
+        return [prompt.after(Text("error.use_buttons"))]
+    ctx.remember(text=cleaned)
+    return [prompt.after(Text("wish.text_kept"))]

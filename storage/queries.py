@@ -1,0 +1,160 @@
+"""Every query the bot makes. Handlers and commands call these; none of them write SQL."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Conversation,
+    InboundDelivery,
+    Municipality,
+    Person,
+    Region,
+    Wish,
+)
+
+REFERENCE_DIGITS = 7
+
+
+class DuplicateDelivery(Exception):
+    """This inbound update was processed before."""
+
+
+async def claim_delivery(session: AsyncSession, channel: str, delivery_id: str) -> None:
+    """Record an inbound delivery in the current transaction, or raise DuplicateDelivery.
+
+    Because the row commits together with whatever the update changed, a crash before the
+    commit leaves neither, and the redelivered update is processed afresh.
+    """
+    session.add(InboundDelivery(channel=channel, delivery_id=delivery_id))
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise DuplicateDelivery(f"{channel}:{delivery_id}") from error
+
+
+# --- people and their conversations -------------------------------------------------------
+
+
+async def find_person(session: AsyncSession, channel: str, user_id: str) -> Person | None:
+    return await session.scalar(
+        select(Person).where(Person.channel == channel, Person.channel_user_id == user_id)
+    )
+
+
+async def add_person(session: AsyncSession, channel: str, user_id: str, language: str) -> Person:
+    # Relationships set explicitly: a lazy load of a new object would need I/O (not async).
+    person = Person(
+        channel=channel,
+        channel_user_id=user_id,
+        language=language,
+        municipality=None,
+        roles=[],
+    )
+    session.add(person)
+    await session.flush()
+    return person
+
+
+async def conversation_of(session: AsyncSession, person: Person) -> Conversation:
+    conversation = await session.get(Conversation, person.id)
+    if conversation is None:
+        conversation = Conversation(person_id=person.id, step=None, data={}, nonce="")
+        session.add(conversation)
+    return conversation
+
+
+async def forget_person(session: AsyncSession, person: Person) -> None:
+    """Delete a person and what is theirs; what they reported stays, unlinked."""
+    await session.execute(update(Wish).where(Wish.person_id == person.id).values(person_id=None))
+    await session.execute(delete(Conversation).where(Conversation.person_id == person.id))
+    await session.delete(person)
+    await session.flush()
+
+
+async def count_wishes_of(session: AsyncSession, person: Person) -> int:
+    return int(
+        await session.scalar(select(func.count(Wish.id)).where(Wish.person_id == person.id)) or 0
+    )
+
+
+# --- places -------------------------------------------------------------------------------
+
+
+async def regions_with_municipalities(session: AsyncSession) -> Sequence[Region]:
+    has_municipality = exists().where(Municipality.region_id == Region.id)
+    return (
+        await session.scalars(select(Region).where(has_municipality).order_by(Region.position))
+    ).all()
+
+
+async def region_by_key(session: AsyncSession, key: str) -> Region | None:
+    return await session.scalar(select(Region).where(Region.key == key))
+
+
+async def municipalities_in(session: AsyncSession, region: Region) -> Sequence[Municipality]:
+    return (
+        await session.scalars(
+            select(Municipality)
+            .where(Municipality.region_id == region.id)
+            .order_by(Municipality.code)
+        )
+    ).all()
+
+
+async def municipality_by_key(session: AsyncSession, key: str) -> Municipality | None:
+    return await session.scalar(select(Municipality).where(Municipality.key == key.lower()))
+
+
+async def all_municipalities(session: AsyncSession) -> Sequence[Municipality]:
+    return (await session.scalars(select(Municipality).order_by(Municipality.code))).all()
+
+
+# --- wishes -------------------------------------------------------------------------------
+
+
+async def _unused_reference(session: AsyncSession) -> str:
+    # Digits only: residents read it aloud and type it on Cyrillic or push-button keypads.
+    while True:
+        low, high = 10 ** (REFERENCE_DIGITS - 1), 10**REFERENCE_DIGITS
+        reference = str(low + secrets.randbelow(high - low))
+        if not await session.scalar(select(exists().where(Wish.reference == reference))):
+            return reference
+
+
+async def add_wish(
+    session: AsyncSession,
+    *,
+    kind: str,
+    category: str,
+    text: str,
+    municipality_id: int,
+    channel: str,
+    person_id: int | None,
+) -> Wish:
+    wish = Wish(
+        reference=await _unused_reference(session),
+        kind=kind,
+        category=category,
+        text=text,
+        municipality_id=municipality_id,
+        channel=channel,
+        person_id=person_id,
+    )
+    session.add(wish)
+    await session.flush()
+    return wish
+
+
+async def wishes_for_export(
+    session: AsyncSession, municipality: Municipality | None = None
+) -> Sequence[Wish]:
+    query = select(Wish).order_by(Wish.created_at, Wish.id)
+    if municipality is not None:
+        query = query.where(Wish.municipality_id == municipality.id)
+    return (await session.scalars(query)).all()
