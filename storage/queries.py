@@ -61,6 +61,14 @@ async def add_person(session: AsyncSession, channel: str, user_id: str, language
     return person
 
 
+async def mark_opted_out(session: AsyncSession, channel: str, user_id: str) -> None:
+    await session.execute(
+        update(Person)
+        .where(Person.channel == channel, Person.channel_user_id == user_id)
+        .values(opted_out=True)
+    )
+
+
 async def conversation_of(session: AsyncSession, person: Person) -> Conversation:
     conversation = await session.get(Conversation, person.id)
     if conversation is None:
@@ -158,3 +166,18 @@ async def wishes_for_export(
     if municipality is not None:
         query = query.where(Wish.municipality_id == municipality.id)
     return (await session.scalars(query)).all()
+
+
+# --- totals for /metrics --------------------------------------------------------------------
+
+
+async def count_wishes_by_kind(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Wish.kind, func.count(Wish.id)).group_by(Wish.kind))
+    return {kind: int(count) for kind, count in rows.all()}
+
+
+async def count_people_by_channel(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(
+        select(Person.channel, func.count(Person.id)).group_by(Person.channel)
+    )
+    return {channel: int(count) for channel, count in rows.all()}

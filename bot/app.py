@@ -1,0 +1,76 @@
+"""The running service: database, web server and channels, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from bot import web as web_routes
+from bot.config import Settings
+from bot.i18n import Catalogues
+from bot.telegram import TelegramChannel
+from storage.db import Database, migrate
+from storage.seed import seed_places
+
+log = logging.getLogger(__name__)
+
+TELEGRAM_OFF = (
+    "Telegram channel is off: set TELEGRAM_BOT_TOKEN to turn it on "
+    "(and PUBLIC_BASE_URL to use a webhook instead of long polling)."
+)
+
+
+async def prepare_database(settings: Settings) -> Database:
+    """Apply migrations and seed the starter municipalities; the database is then ready."""
+    await asyncio.to_thread(migrate, settings.database_url)
+    db = Database(settings.database_url)
+    async with db.session() as session, session.begin():
+        added = await seed_places(session)
+    if added:
+        log.info("seeded %d regions and municipalities", added)
+    return db
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.catalogues = Catalogues()
+        self.db: Database
+        self.telegram: TelegramChannel | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self.settings.resolved_secret_key()  # fail early, and create it on first start
+        self.db = await prepare_database(self.settings)
+        if self.settings.telegram_bot_token:
+            self.telegram = TelegramChannel(self.settings, self.db, self.catalogues)
+        self._runner = web.AppRunner(web_routes.build(self), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        await site.start()
+        log.info("serving on %s (/healthz, /metrics)", self.base_url)
+        if self.telegram is None:
+            print(TELEGRAM_OFF, flush=True)
+        else:
+            await self.telegram.start()
+
+    @property
+    def port(self) -> int:
+        assert self._runner is not None
+        return int(self._runner.addresses[0][1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.settings.host}:{self.port}"
+
+    async def stop(self) -> None:
+        """Stop everything; safe to call twice."""
+        if self.telegram is not None:
+            await self.telegram.stop()
+            self.telegram = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+            await self.db.close()

@@ -1,0 +1,144 @@
+"""Fixtures: a fresh database per test (SQLite file, and PostgreSQL when configured), the fake
+Bot API server, and the bot itself started against both."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot.app import Runtime
+from bot.config import Settings
+from bot.i18n import Catalogues
+from handlers.types import Text
+from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.resident import Resident, polling_delivery, webhook_delivery
+
+# Set by .ci/run (for example postgresql+asyncpg://postgres@127.0.0.1:54329/postgres); every
+# database test then runs on PostgreSQL as well as on SQLite.
+POSTGRES_ENV = "CIVICBOT_TEST_POSTGRES_URL"
+POSTGRES_URL = os.environ.get(POSTGRES_ENV, "").strip()
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+PUBLIC_BASE_URL = "https://civic.example.test"
+SECRET_KEY = "test-secret-key-not-for-production"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if POSTGRES_URL:
+        return f"databases: SQLite and PostgreSQL ({make_url(POSTGRES_URL).render_as_string()})"
+    return f"databases: SQLite only (set {POSTGRES_ENV} to add PostgreSQL)"
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
+        return
+    name = f"civicbot_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def catalogues() -> Catalogues:
+    return Catalogues()
+
+
+@pytest.fixture
+def say(catalogues: Catalogues) -> Callable[..., str]:
+    """What the bot says for a message key in a language: say("ru", "place.set", place=…)."""
+
+    def render(in_language: str, key: str, /, **values: Any) -> str:
+        return catalogues.text(in_language, Text(key, values))
+
+    return render
+
+
+StartBot = Callable[..., Awaitable[Runtime]]
+
+
+@pytest.fixture
+async def start_bot(database_url: str, telegram: FakeTelegram) -> AsyncIterator[StartBot]:
+    """Start the service against the database and the fake Bot API; mode is "webhook" or
+    "polling". Everything started is stopped after the test."""
+    started: list[Runtime] = []
+
+    async def start(mode: str = "webhook", **overrides: Any) -> Runtime:
+        settings = Settings(
+            database_url=database_url,
+            telegram_bot_token=TOKEN,
+            telegram_api_base_url=telegram.base_url,
+            public_base_url=PUBLIC_BASE_URL if mode == "webhook" else None,
+            port=0,
+            secret_key=SECRET_KEY,
+            **overrides,
+        )
+        runtime = Runtime(settings)
+        started.append(runtime)
+        await runtime.start()
+        if runtime.telegram is not None:
+            await asyncio.wait_for(runtime.telegram.ready.wait(), 10)
+        return runtime
+
+    yield start
+    for runtime in started:
+        await runtime.stop()
+
+
+def resident_of(
+    runtime: Runtime, telegram: FakeTelegram, mode: str, user_id: int, language: str | None
+) -> Resident:
+    deliver = (
+        webhook_delivery(runtime.base_url, runtime.settings.webhook_secret())
+        if mode == "webhook"
+        else polling_delivery(telegram)
+    )
+    return Resident(telegram, deliver, user_id, language)
+
+
+ExportWishes = Callable[..., Awaitable[list[dict[str, str]]]]
+
+
+@pytest.fixture
+def export_wishes(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> ExportWishes:
+    """Run `civicbot export wishes --format csv` against the test database; the rows."""
+    from bot import cli
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SECRET_KEY", SECRET_KEY)
+
+    async def export(*arguments: str) -> list[dict[str, str]]:
+        out = tmp_path / f"wishes-{uuid.uuid4().hex[:6]}.csv"
+        command = ["export", "wishes", "--format", "csv", "--output", str(out), *arguments]
+        assert await asyncio.to_thread(cli.main, command) == 0
+        with out.open(encoding="utf-8", newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    return export

@@ -1,0 +1,201 @@
+"""A fake Telegram Bot API server for tests: aiohttp on 127.0.0.1, speaking the real wire
+format that python-telegram-bot sends (form fields, JSON-encoded where not strings).
+
+It records every call, serves `getUpdates` from a queue (long-polling like Telegram), and
+refuses what Telegram refuses: texts over 4,096 characters, empty texts, button data over
+64 bytes, and messages to people who blocked the bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+TOKEN = "123456:TEST-token-for-the-fake-server"
+BOT_USER = {"id": 999000, "is_bot": True, "first_name": "Civic", "username": "civic_test_bot"}
+TEXT_LIMIT = 4096
+CALLBACK_DATA_LIMIT = 64
+# Fields that PTB sends as plain strings; every other field is JSON.
+STRING_FIELDS = {"text", "url", "secret_token", "language_code", "callback_query_id", "parse_mode"}
+MAX_POLL_WAIT = 5.0  # seconds; bounded so that a test never hangs on getUpdates
+ACK_WAIT = 10.0  # seconds a test waits for the bot to acknowledge an update
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass
+class FakeTelegram:
+    token: str = TOKEN
+    calls: list[Call] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    blocked_chats: set[int] = field(default_factory=set)
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    # The highest offset a getUpdates call has confirmed: updates below it are acknowledged.
+    confirmed_offset: int = 0
+
+    def __post_init__(self) -> None:
+        self._update_ids = itertools.count(1000)
+        self._message_ids = itertools.count(1)
+        self._updates_arrived = asyncio.Condition()
+        self._offset_moved = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # --- server life -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._api)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        # Wake any getUpdates still waiting, so that the server can close at once.
+        async with self._updates_arrived:
+            self._updates_arrived.notify_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        """What TELEGRAM_API_BASE_URL is set to: requests go to {base}{token}/{method}."""
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    # --- what tests use ----------------------------------------------------------------
+
+    def next_update_id(self) -> int:
+        return next(self._update_ids)
+
+    async def push(self, update: dict[str, Any]) -> None:
+        async with self._updates_arrived:
+            self.pending.append(update)
+            self._updates_arrived.notify_all()
+
+    async def wait_confirmed(self, update_id: int) -> None:
+        """Wait until the bot asked for updates past this one, i.e. it has handled it."""
+        async with asyncio.timeout(ACK_WAIT), self._offset_moved:
+            await self._offset_moved.wait_for(lambda: self.confirmed_offset > update_id)
+
+    def called(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    def messages_to(self, chat_id: int) -> list[Call]:
+        return [c for c in self.called("sendMessage") if int(c.params["chat_id"]) == chat_id]
+
+    # --- the API -------------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return _error(401, "Unauthorized")
+        params = await _params(request)
+        method = request.match_info["method"]
+        self.calls.append(Call(method, params))
+        handler = getattr(self, f"_{method}", None)
+        if handler is None:
+            return _error(404, f"Not Found: method {method} is not faked")
+        return await handler(params)
+
+    async def _getMe(self, _params: dict[str, Any]) -> web.Response:
+        return _ok(BOT_USER)
+
+    async def _sendMessage(self, params: dict[str, Any]) -> web.Response:
+        chat_id = int(params["chat_id"])
+        text = str(params.get("text", ""))
+        if chat_id in self.blocked_chats:
+            return _error(403, "Forbidden: bot was blocked by the user")
+        if not text.strip():
+            return _error(400, "Bad Request: message text is empty")
+        if len(text) > TEXT_LIMIT:
+            return _error(400, "Bad Request: message is too long")
+        markup = params.get("reply_markup")
+        for row in (markup or {}).get("inline_keyboard", []):
+            for button in row:
+                if len(button.get("callback_data", "").encode()) > CALLBACK_DATA_LIMIT:
+                    return _error(400, "Bad Request: BUTTON_DATA_INVALID")
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "from": BOT_USER,
+            "text": text,
+        }
+        if markup:
+            message["reply_markup"] = markup
+        return _ok(message)
+
+    async def _editMessageReplyMarkup(self, _params: dict[str, Any]) -> web.Response:
+        return _ok(True)
+
+    async def _answerCallbackQuery(self, _params: dict[str, Any]) -> web.Response:
+        return _ok(True)
+
+    async def _setMyCommands(self, params: dict[str, Any]) -> web.Response:
+        for command in params["commands"]:
+            name, description = command["command"], command["description"]
+            if not (1 <= len(name) <= 32 and name == name.lower() and 1 <= len(description) <= 256):
+                return _error(400, "Bad Request: BOT_COMMAND_INVALID")
+        return _ok(True)
+
+    async def _setWebhook(self, params: dict[str, Any]) -> web.Response:
+        self.webhook_url = params["url"]
+        self.webhook_secret = params.get("secret_token")
+        return _ok(True)
+
+    async def _deleteWebhook(self, _params: dict[str, Any]) -> web.Response:
+        self.webhook_url = None
+        return _ok(True)
+
+    async def _getUpdates(self, params: dict[str, Any]) -> web.Response:
+        if self.webhook_url:
+            return _error(409, "Conflict: can't use getUpdates method while webhook is active")
+        offset = int(params.get("offset") or 0)
+        async with self._offset_moved:
+            self.confirmed_offset = max(self.confirmed_offset, offset)
+            self._offset_moved.notify_all()
+        wait = min(float(params.get("timeout") or 0), MAX_POLL_WAIT)
+        async with self._updates_arrived:
+            self.pending = [u for u in self.pending if u["update_id"] >= offset]
+            if not self.pending and wait:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._updates_arrived.wait(), wait)
+            return _ok(list(self.pending))
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        return dict(await request.json())
+    form = await request.post() if request.can_read_body else request.query
+    params: dict[str, Any] = {}
+    for name, value in form.items():
+        if not isinstance(value, str) or name in STRING_FIELDS:
+            params[name] = value
+            continue
+        try:
+            params[name] = json.loads(value)
+        except ValueError:
+            params[name] = value
+    return params
+
+
+def _ok(result: Any) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
+
+
+def _error(code: int, description: str) -> web.Response:
+    return web.json_response(
+        {"ok": False, "error_code": code, "description": description}, status=code
+    )
