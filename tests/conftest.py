@@ -89,15 +89,15 @@ async def start_bot(database_url: str, telegram: FakeTelegram) -> AsyncIterator[
     started: list[Runtime] = []
 
     async def start(mode: str = "webhook", **overrides: Any) -> Runtime:
-        settings = Settings(
-            database_url=database_url,
-            telegram_bot_token=TOKEN,
-            telegram_api_base_url=telegram.base_url,
-            public_base_url=PUBLIC_BASE_URL if mode == "webhook" else None,
-            port=0,
-            secret_key=SECRET_KEY,
-            **overrides,
-        )
+        fields: dict[str, Any] = {
+            "database_url": database_url,
+            "telegram_bot_token": TOKEN,
+            "telegram_api_base_url": telegram.base_url,
+            "public_base_url": PUBLIC_BASE_URL if mode == "webhook" else None,
+            "port": 0,
+            "secret_key": SECRET_KEY,
+        }
+        settings = Settings(**{**fields, **overrides})
         runtime = Runtime(settings)
         started.append(runtime)
         await runtime.start()

@@ -1,0 +1,98 @@
+"""Every user-facing string exists in ky, ru and en, with the same placeholders, and the
+wording from domain.yaml is used where it gives one."""
+
+from __future__ import annotations
+
+import ast
+import string
+from pathlib import Path
+
+import pytest
+
+from bot.i18n import LANGUAGES, LOCALES_DIR, Catalogues
+from handlers.router import COMMANDS, INFO_COMMANDS, MENU
+from storage.domain import facts
+
+ROOT = Path(__file__).resolve().parent.parent
+# The same in every language by nature (brand names).
+SAME_EVERYWHERE = {"channel.telegram", "channel.sms", "channel.whatsapp"}
+
+
+def message_ids(language: str) -> list[str]:
+    from babel.messages.pofile import read_po
+
+    with (LOCALES_DIR / language / "LC_MESSAGES" / "civicbot.po").open("rb") as handle:
+        return [str(m.id) for m in read_po(handle) if m.id]
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def keys_used_in_code() -> set[str]:
+    """Literal keys given to Text(...) and say(...) anywhere in the code."""
+    keys = set()
+    for path in [*ROOT.glob("handlers/*.py"), *ROOT.glob("bot/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) in {"Text", "say"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                keys.add(node.args[0].value)
+    return keys
+
+
+def test_all_languages_have_the_same_messages() -> None:
+    ids = {language: message_ids(language) for language in LANGUAGES}
+    assert ids["ky"] == ids["ru"] == ids["en"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_key_the_code_uses_is_translated(language: str) -> None:
+    catalogues = Catalogues()
+    needed = keys_used_in_code()
+    needed |= {f"kind.{k['key']}" for k in facts()["wish_kinds"]}
+    needed |= {f"category.{c['key']}" for c in facts()["wish_categories"]}
+    needed |= {f"command.{name}" for name in MENU}
+    assert len(needed) > 40
+    missing = sorted(key for key in needed if not catalogues.has(language, key))
+    assert missing == []
+
+
+def test_menu_only_lists_commands_that_exist() -> None:
+    assert set(MENU) <= set(COMMANDS) | set(INFO_COMMANDS)
+
+
+def test_translations_differ_and_keep_their_placeholders() -> None:
+    catalogues = Catalogues()
+    for key in message_ids("en"):
+        texts = {lang: catalogues.translations[lang].gettext(key) for lang in LANGUAGES}
+        assert all(texts.values()), key
+        assert placeholders(texts["ky"]) == placeholders(texts["ru"]) == placeholders(texts["en"])
+        if key not in SAME_EVERYWHERE:
+            assert len(set(texts.values())) == 3, f"{key} is not translated: {texts}"
+
+
+@pytest.mark.parametrize(
+    "section,prefix", [("wish_categories", "category"), ("wish_kinds", "kind")]
+)
+def test_domain_wording_is_the_catalogue_wording(section: str, prefix: str) -> None:
+    catalogues = Catalogues()
+    for entry in facts()[section]:
+        for language in LANGUAGES:
+            translated = catalogues.translations[language].gettext(f"{prefix}.{entry['key']}")
+            assert translated == entry[language]
+
+
+def test_kyrgyz_is_written_in_kyrgyz() -> None:
+    """Kyrgyz letters (ө, ү, ң) appear throughout the Kyrgyz catalogue, not Russian text."""
+    catalogues = Catalogues()
+    long_texts = [
+        catalogues.translations["ky"].gettext(key)
+        for key in message_ids("ky")
+        if len(catalogues.translations["en"].gettext(key)) > 60
+    ]
+    with_kyrgyz_letters = [t for t in long_texts if set(t.lower()) & set("өүң")]
+    assert len(with_kyrgyz_letters) == len(long_texts)

@@ -1,0 +1,121 @@
+"""The `civicbot` command line: export safety, one-line errors, and `serve` as a process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bot import cli
+from bot.app import TELEGRAM_OFF
+from bot.export import safe_cell
+from tests.conftest import ExportWishes, StartBot, resident_of
+from tests.fake_telegram import FakeTelegram
+
+CIVICBOT = str(Path(sys.executable).with_name("civicbot"))
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ('=HYPERLINK("x")', '\'=HYPERLINK("x")'),
+        ("+996 555", "'+996 555"),
+        ("-5", "'-5"),
+        ("@sum", "'@sum"),
+        ("\tx", "'\tx"),
+        ("Жол", "Жол"),
+        ("a=b", "a=b"),
+        (None, ""),
+    ],
+)
+def test_safe_cell(value: object, expected: str) -> None:
+    assert safe_cell(value) == expected
+
+
+async def test_exported_wish_texts_cannot_run_as_formulas(
+    start_bot: StartBot, telegram: FakeTelegram, export_wishes: ExportWishes
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = resident_of(runtime, telegram, "webhook", 9501, "en")
+    await resident.send("/start m-naryn_city")
+    await resident.send("/change")
+    await resident.press("Budget information")
+    await resident.send('=HYPERLINK("http://evil.example","budget")')
+    rows = await export_wishes()
+    assert rows[0]["text"] == '\'=HYPERLINK("http://evil.example","budget")'
+
+
+@pytest.mark.parametrize(
+    "arguments,message",
+    [
+        (["export", "wishes", "--municipality", "atlantis"], "unknown municipality 'atlantis'"),
+        (["export", "everything"], "invalid choice"),
+        (["export", "wishes", "--format", "pdf"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+        ([], "required"),
+    ],
+)
+def test_bad_arguments_exit_non_zero_with_one_line(
+    arguments: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    assert cli.main(arguments) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("civicbot: ") and message in err
+
+
+def test_municipality_list_shows_codes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    assert cli.main(["municipality", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split("\t")[:3] == ["101", "naryn_city", "naryn"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_runs_with_no_configuration_at_all(tmp_path: Path) -> None:
+    """What `make run` does: `civicbot serve` in an empty directory, nothing set."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))}
+    env.update(PORT=str(port), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [CIVICBOT, "serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        status = None
+        for _ in range(100):  # at most ~10 s
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    status = r.status
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=10)
+    assert process.returncode == 0, output
+    assert TELEGRAM_OFF in output
+    assert (tmp_path / "civicbot.db").exists() and (tmp_path / "civicbot.secret").exists()

@@ -1,0 +1,146 @@
+"""Storage: migrations both ways, SQLite settings, seeding, reference numbers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import stat
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect, select, text
+
+from bot.app import prepare_database
+from bot.config import ConfigError, Settings
+from storage import queries
+from storage.db import Database, alembic_config
+from storage.domain import FIRST_MUNICIPALITY_CODE, facts
+from storage.models import Municipality, Region
+from storage.seed import seed_places
+
+TABLES = {
+    "regions",
+    "municipalities",
+    "people",
+    "roles",
+    "wishes",
+    "inbound_deliveries",
+    "conversations",
+}
+
+
+async def table_names(db: Database) -> set[str]:
+    async with db.engine.connect() as connection:
+        return set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
+
+
+async def test_migrations_go_up_down_and_up_again(database_url: str) -> None:
+    db = await prepare_database(Settings(database_url=database_url, secret_key="k"))
+    try:
+        assert await table_names(db) >= TABLES
+        await asyncio.to_thread(command.downgrade, alembic_config(database_url), "base")
+        assert not TABLES & await table_names(db)
+        await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
+        assert await table_names(db) >= TABLES
+    finally:
+        await db.close()
+
+
+async def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    try:
+        async with db.engine.connect() as connection:
+            assert (await connection.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await connection.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
+            assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+    finally:
+        await db.close()
+
+
+async def test_seeding_is_idempotent_and_codes_are_stable(database_url: str) -> None:
+    db = await prepare_database(Settings(database_url=database_url, secret_key="k"))
+    try:
+        async with db.session() as session:
+            codes = {m.key: m.code for m in await queries.all_municipalities(session)}
+            regions = (await session.scalars(select(Region))).all()
+        assert [m["key"] for m in facts()["municipalities"]] == list(codes)
+        assert sorted(codes.values()) == list(
+            range(FIRST_MUNICIPALITY_CODE, FIRST_MUNICIPALITY_CODE + len(codes))
+        )
+        assert len(regions) == len(facts()["regions"])
+
+        # An operator's own municipality takes the next code; seeding again keeps all codes.
+        async with db.session() as session, session.begin():
+            session.add(
+                Municipality(
+                    key="at_bashy",
+                    code=max(codes.values()) + 1,
+                    region_id=regions[0].id,
+                    name_ky="Ат-Башы",
+                    name_ru="Ат-Баши",
+                    name_en="At-Bashy",
+                )
+            )
+        async with db.session() as session, session.begin():
+            assert await seed_places(session) == 0
+        async with db.session() as session:
+            again = {m.key: m.code for m in await queries.all_municipalities(session)}
+        assert {k: again[k] for k in codes} == codes
+    finally:
+        await db.close()
+
+
+async def test_reference_numbers_are_unique_digits(database_url: str) -> None:
+    db = await prepare_database(Settings(database_url=database_url, secret_key="k"))
+    try:
+        async with db.session() as session, session.begin():
+            osh = await queries.municipality_by_key(session, "osh")
+            assert osh is not None
+            references = [
+                (
+                    await queries.add_wish(
+                        session,
+                        kind="change",
+                        category="roads",
+                        text=str(i),
+                        municipality_id=osh.id,
+                        channel="telegram",
+                        person_id=None,
+                    )
+                ).reference
+                for i in range(200)
+            ]
+        assert len(set(references)) == 200
+        assert all(re.fullmatch(r"[1-9]\d{6}", r) for r in references)
+    finally:
+        await db.close()
+
+
+def test_secret_key_is_generated_once_beside_the_sqlite_file(tmp_path) -> None:
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'data' / 'bot.db'}")
+    key = settings.resolved_secret_key()
+    secret_file = tmp_path / "data" / "civicbot.secret"
+    assert secret_file.read_text().strip() == key and len(key) >= 32
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert settings.resolved_secret_key() == key
+    assert (
+        Settings(database_url=settings.database_url, secret_key="given").resolved_secret_key()
+        == "given"
+    )
+    # The webhook secret derives from it, and fits Telegram's rules for secret tokens.
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,256}", settings.webhook_secret())
+
+
+def test_postgresql_needs_an_explicit_secret_key() -> None:
+    with pytest.raises(ConfigError):
+        Settings(database_url="postgresql+asyncpg://u@127.0.0.1/db").resolved_secret_key()
+
+
+def test_settings_from_environment() -> None:
+    settings = Settings.from_env({"PORT": "9000", "PUBLIC_BASE_URL": "https://bot.example.kg/"})
+    assert settings.port == 9000
+    assert settings.telegram_webhook_url == "https://bot.example.kg/telegram/webhook"
+    assert settings.database_url == "sqlite+aiosqlite:///./civicbot.db"
+    assert settings.telegram_api_base_url == "https://api.telegram.org/bot"
+    with pytest.raises(ConfigError):
+        Settings.from_env({"PORT": "eighty"})

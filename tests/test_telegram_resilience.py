@@ -1,0 +1,89 @@
+"""What must survive: a restart mid-conversation, a redelivered update, a blocked bot."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from storage.db import Database
+from storage.models import Person, Wish
+from tests.conftest import ExportWishes, StartBot, resident_of
+from tests.fake_telegram import FakeTelegram
+
+
+@pytest.mark.parametrize("mode", ["webhook", "polling"])
+async def test_restart_mid_conversation_resumes_where_the_resident_was(
+    start_bot: StartBot, telegram: FakeTelegram, say, export_wishes: ExportWishes, mode: str
+) -> None:
+    first = await start_bot(mode)
+    resident = resident_of(first, telegram, mode, 6001, "ky")
+    await resident.send("/start m-karakol")
+    await resident.send("/change")
+    replies = await resident.press("Жолдордун абалы")
+    assert replies == [
+        say("ky", "wish.text_prompt", category="Жолдордун абалы", limit=1000),
+    ]
+    category_keyboard = resident.newest_keyboard()
+    await first.stop()
+
+    second = await start_bot(mode)
+    resident.deliver = resident_of(second, telegram, mode, 6001, "ky").deliver
+    # The category keyboard from before the restart belongs to a finished step: stale.
+    button = category_keyboard["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    replies = await resident.press_data(button, category_keyboard)
+    assert replies[0].startswith(say("ky", "error.stale_button"))
+    assert say("ky", "wish.text_prompt", category="Жолдордун абалы", limit=1000) in replies[0]
+
+    replies = await resident.send("Борбордук көчөдө чуңкурлар көп")
+    assert "Рахмат" in replies[0]
+    rows = await export_wishes()
+    assert [(r["municipality"], r["category"], r["text"]) for r in rows] == [
+        ("karakol", "roads", "Борбордук көчөдө чуңкурлар көп")
+    ]
+
+
+async def test_a_repeated_update_does_nothing_twice(
+    start_bot: StartBot, telegram: FakeTelegram, export_wishes: ExportWishes
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = resident_of(runtime, telegram, "webhook", 6002, "en")
+    await resident.send("/start m-osh")
+    await resident.send("/great")
+    await resident.press("Garbage and cleanliness")
+    replies = await resident.send("The market square is clean now")
+    assert "Thank you" in replies[0]
+
+    assert await resident.redeliver() == []  # no second answer...
+    assert len(await export_wishes()) == 1  # ...and no second wish
+
+    # A repeated button press does not move the conversation twice either.
+    await resident.send("/change")
+    replies = await resident.press("Roads")
+    assert len(replies) == 1
+    assert await resident.redeliver() == []
+
+
+async def test_blocked_bot_marks_the_resident_until_they_write_again(
+    start_bot: StartBot, telegram: FakeTelegram, database_url: str
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = resident_of(runtime, telegram, "webhook", 6003, "ru")
+    await resident.send("/start m-tokmok")
+    telegram.blocked_chats.add(6003)
+    await resident.send("/help")  # the reply is refused with 403
+
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            person = await session.scalar(select(Person).where(Person.channel_user_id == "6003"))
+            assert person is not None and person.opted_out
+
+        telegram.blocked_chats.clear()
+        replies = await resident.send("/help")
+        assert replies
+        async with db.session() as session:
+            person = await session.scalar(select(Person).where(Person.channel_user_id == "6003"))
+            assert person is not None and not person.opted_out
+            assert await session.scalar(select(func.count(Wish.id))) == 0
+    finally:
+        await db.close()
