@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sqlalchemy import func, select
 
@@ -87,3 +89,22 @@ async def test_blocked_bot_marks_the_resident_until_they_write_again(
             assert await session.scalar(select(func.count(Wish.id))) == 0
     finally:
         await db.close()
+
+
+async def test_logs_name_no_resident_and_quote_no_text(
+    start_bot: StartBot, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    runtime = await start_bot("webhook")
+    resident = resident_of(runtime, telegram, "webhook", 60049871, "ru")
+    await resident.send("/start m-beshkent")
+    await resident.send("/change")
+    await resident.press("Мусор")
+    await resident.send("Свалка у реки Исфайрам")
+    await resident.send_media("photo")
+    await resident.redeliver()
+    await resident.send("/forget")
+    await resident.press("Да, удалить")
+    assert caplog.records  # the service did log (start-up, webhook)
+    assert "60049871" not in caplog.text
+    assert "Исфайрам" not in caplog.text
