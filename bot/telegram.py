@@ -23,7 +23,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import MessageLimit
-from telegram.error import Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter
+from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -234,16 +234,23 @@ class TelegramChannel:
         delay = 1.0
         while True:
             try:
-                await self.application.initialize()
-                await self._set_menus()
+                await self._connect()
                 break
             except InvalidToken:
                 log.error("Telegram rejected TELEGRAM_BOT_TOKEN; the Telegram channel stays off")
                 return
-            except (NetworkError, RetryAfter) as error:
-                log.warning("Telegram not reachable (%s); retrying in %.0f s", error, delay)
+            except TelegramError as error:
+                log.warning("Telegram not ready (%s); retrying in %.0f s", error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
+        self.ready.set()
+        if not self.settings.telegram_webhook_url:
+            await self._poll()
+
+    async def _connect(self) -> None:
+        """Everything before updates can flow; safe to repeat after a failure."""
+        await self.application.initialize()  # a no-op once done
+        await self._set_menus()
         webhook_url = self.settings.telegram_webhook_url
         if webhook_url:
             await self.application.bot.set_webhook(
@@ -252,12 +259,9 @@ class TelegramChannel:
                 allowed_updates=ALLOWED_UPDATES,
             )
             log.info("Telegram: webhook set")
-            self.ready.set()
-            return
-        await self.application.bot.delete_webhook()
-        log.info("Telegram: long polling")
-        self.ready.set()
-        await self._poll()
+        else:
+            await self.application.bot.delete_webhook()
+            log.info("Telegram: long polling")
 
     async def _set_menus(self) -> None:
         bot = self.application.bot
@@ -276,7 +280,7 @@ class TelegramChannel:
             except RetryAfter as error:
                 await asyncio.sleep(_seconds(error.retry_after))
                 continue
-            except (NetworkError, Conflict) as error:
+            except TelegramError as error:  # network, a webhook set elsewhere (Conflict), …
                 log.warning("getUpdates failed (%s); retrying in %.0f s", error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)

@@ -29,7 +29,9 @@ async def start(ctx: Context, argument: str) -> list[Reply]:
             ctx.session, argument.removeprefix(MUNICIPALITY_LINK_PREFIX)
         )
         if municipality is None:
-            notes.append(Text("place.unknown_link"))
+            # Say "choose from the list" only if a list follows.
+            has_place = ctx.person.municipality is not None
+            notes.append(Text("start.unknown_link" if has_place else "place.unknown_link"))
         else:
             ctx.person.municipality = municipality
             notes.append(Text("place.set", {"place": municipality.name(ctx.language)}))

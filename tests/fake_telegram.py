@@ -44,6 +44,8 @@ class FakeTelegram:
     webhook_secret: str | None = None
     # The highest offset a getUpdates call has confirmed: updates below it are acknowledged.
     confirmed_offset: int = 0
+    # method -> how many of its next calls fail with 502, as when Telegram has a bad moment.
+    failures: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._update_ids = itertools.count(1000)
@@ -104,6 +106,9 @@ class FakeTelegram:
         params = await _params(request)
         method = request.match_info["method"]
         self.calls.append(Call(method, params))
+        if self.failures.get(method, 0) > 0:
+            self.failures[method] -= 1
+            return _error(502, "Bad Gateway")
         handler = getattr(self, f"_{method}", None)
         if handler is None:
             return _error(404, f"Not Found: method {method} is not faked")

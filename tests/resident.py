@@ -106,6 +106,12 @@ class Resident:
         }
         return await self._update({"callback_query": query})
 
+    async def leave_wish(self, kind: str, category: str, text: str) -> list[str]:
+        """/change or /great, a category by its label, then the text; the last replies."""
+        await self.send(f"/{kind}")
+        await self.press(category)
+        return await self.send(text)
+
     async def redeliver(self) -> list[str]:
         """Telegram sends the same update again (it did not see our answer in time)."""
         return await self._send_update(self.last_update)

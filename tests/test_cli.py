@@ -45,9 +45,9 @@ async def test_exported_wish_texts_cannot_run_as_formulas(
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 9501, "en")
     await resident.send("/start m-naryn_city")
-    await resident.send("/change")
-    await resident.press("Budget information")
-    await resident.send('=HYPERLINK("http://evil.example","budget")')
+    await resident.leave_wish(
+        "change", "Budget information", '=HYPERLINK("http://evil.example","budget")'
+    )
     rows = await export_wishes()
     assert rows[0]["text"] == '\'=HYPERLINK("http://evil.example","budget")'
 

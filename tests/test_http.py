@@ -95,9 +95,7 @@ async def test_healthz_and_metrics(start_bot: StartBot, telegram: FakeTelegram) 
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 9003, "en")
     await resident.send("/start m-osh")
-    await resident.send("/change")
-    await resident.press("Roads")
-    await resident.send("Potholes everywhere")
+    await resident.leave_wish("change", "Roads", "Potholes everywhere")
     await resident.redeliver()
 
     async with aiohttp.ClientSession() as http:
@@ -143,3 +141,14 @@ async def test_an_internal_error_gets_a_short_apology_and_changes_nothing(
     monkeypatch.undo()
     replies = await resident.redeliver()
     assert replies == [say("ru", "cancel.done")]
+
+
+async def test_a_failing_set_webhook_is_retried(
+    start_bot: StartBot, telegram: FakeTelegram
+) -> None:
+    telegram.failures["setWebhook"] = 1
+    runtime = await start_bot("webhook")
+    assert len(telegram.called("setWebhook")) == 2
+    assert telegram.webhook_url == f"{PUBLIC_BASE_URL}/telegram/webhook"
+    resident = resident_of(runtime, telegram, "webhook", 9005, "ky")
+    assert await resident.send("/help")

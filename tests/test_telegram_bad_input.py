@@ -89,6 +89,16 @@ async def test_unknown_place_link_and_stray_buttons(
     assert places.region("batken")[language] in resident.buttons()  # asked for the place
 
     await resident.send("/cancel")
+    await resident.send("/start m-naryn_city")
+    # With a place already chosen, an unknown link keeps it and offers no list.
+    replies = await resident.send("/start m-atlantis")
+    assert replies == [
+        say(language, "start.welcome")
+        + "\n\n"
+        + say(language, "start.unknown_link")
+        + "\n\n"
+        + say(language, "start.ready")
+    ]
     replies = await resident.press_data("abc123:roads")  # from no prompt at all
     assert replies == [
         say(language, "error.stale_button") + "\n\n" + say(language, "hint.commands")

@@ -93,9 +93,7 @@ async def test_forget_deletes_the_profile_and_keeps_wishes_unlinked(
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 8004, "ru")
     await resident.send("/start m-kyzyl_kiya")
-    await resident.send("/change")
-    await resident.press("Безработица")
-    await resident.send("Нужны рабочие места для молодёжи")
+    await resident.leave_wish("change", "Безработица", "Нужны рабочие места для молодёжи")
 
     await resident.send("/forget")
     assert await resident.press("Нет, оставить") == [say("ru", "forget.kept")]

@@ -50,9 +50,9 @@ async def test_a_repeated_update_does_nothing_twice(
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 6002, "en")
     await resident.send("/start m-osh")
-    await resident.send("/great")
-    await resident.press("Garbage and cleanliness")
-    replies = await resident.send("The market square is clean now")
+    replies = await resident.leave_wish(
+        "great", "Garbage and cleanliness", "The market square is clean now"
+    )
     assert "Thank you" in replies[0]
 
     assert await resident.redeliver() == []  # no second answer...
@@ -98,9 +98,7 @@ async def test_logs_name_no_resident_and_quote_no_text(
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 60049871, "ru")
     await resident.send("/start m-beshkent")
-    await resident.send("/change")
-    await resident.press("Мусор")
-    await resident.send("Свалка у реки Исфайрам")
+    await resident.leave_wish("change", "Мусор", "Свалка у реки Исфайрам")
     await resident.send_media("photo")
     await resident.redeliver()
     await resident.send("/forget")

@@ -98,9 +98,7 @@ async def test_deep_link_then_change_is_in_the_export(
 
     replies = await resident.send("/start m-naryn_city")
     assert say("ru", "place.set", place="город Нарын") in replies[0]
-    await resident.send("/change")
-    await resident.press("Мусор")
-    replies = await resident.send("Мусор не вывозят две недели")
+    replies = await resident.leave_wish("change", "Мусор", "Мусор не вывозят две недели")
     reference = reference_in(replies[0])
 
     rows = await export_wishes("--municipality", "naryn_city")
