@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./civicbot.db"
 DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_TWILIO_API_BASE_URL = "https://api.twilio.com"
 SECRET_FILE_NAME = "civicbot.secret"
 
 
@@ -28,6 +29,13 @@ class Settings:
     telegram_api_base_url: str = DEFAULT_TELEGRAM_API_BASE_URL
     telegram_webhook_secret: str | None = None
     public_base_url: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    # Our addition to the contract: the WhatsApp sender ("whatsapp:+996…") for messages we
+    # start; replies to residents go back through TwiML and need no sender.
+    twilio_whatsapp_from: str | None = None
+    twilio_api_base_url: str = DEFAULT_TWILIO_API_BASE_URL
     host: str = "127.0.0.1"
     port: int = 8080
     secret_key: str | None = None
@@ -52,6 +60,13 @@ class Settings:
             telegram_api_base_url=get("TELEGRAM_API_BASE_URL") or DEFAULT_TELEGRAM_API_BASE_URL,
             telegram_webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"),
             public_base_url=public.rstrip("/") if public else None,
+            twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
+            twilio_from_number=get("TWILIO_FROM_NUMBER"),
+            twilio_whatsapp_from=get("TWILIO_WHATSAPP_FROM"),
+            twilio_api_base_url=(get("TWILIO_API_BASE_URL") or DEFAULT_TWILIO_API_BASE_URL).rstrip(
+                "/"
+            ),
             host=get("HOST") or "127.0.0.1",
             port=int(port_text),
             secret_key=get("SECRET_KEY"),
@@ -86,6 +101,13 @@ class Settings:
             return self.telegram_webhook_secret
         key = self.resolved_secret_key().encode()
         return hmac.new(key, b"telegram-webhook", hashlib.sha256).hexdigest()
+
+    @property
+    def sms_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from_number)
+
+    def public_url(self, path: str) -> str | None:
+        return f"{self.public_base_url}{path}" if self.public_base_url else None
 
     @property
     def telegram_webhook_url(self) -> str | None:

@@ -2,7 +2,8 @@
 memory at start, and rendering of handler replies into text.
 
 Message ids are keys ("wish.saved"), so every language, English included, is a translation
-and none is hidden in the code.
+and none is hidden in the code. A channel may have its own shorter wording of a message: the
+SMS variant of "wish.saved" is "sms.wish.saved", used where it exists.
 """
 
 from __future__ import annotations
@@ -43,18 +44,29 @@ class Catalogues:
     def has(self, language: str, key: str) -> bool:
         return self.translations[language].gettext(key) != key
 
-    def text(self, language: str, message: Text) -> str:
-        template = self.translations[language].gettext(message.key)
-        if template == message.key:
-            log.error("message %r has no %s translation", message.key, language)
+    def text(self, language: str, message: Text, variant: str | None = None) -> str:
+        template = self._template(language, message.key, variant)
         values = {
-            name: self.text(language, value) if isinstance(value, Text) else value
+            name: self.text(language, value, variant) if isinstance(value, Text) else value
             for name, value in message.values.items()
         }
         return template.format(**values)
 
+    def _template(self, language: str, key: str, variant: str | None) -> str:
+        translations = self.translations[language]
+        if variant is not None:
+            special = translations.gettext(f"{variant}.{key}")
+            if special != f"{variant}.{key}":
+                return special
+        template = translations.gettext(key)
+        if template == key:
+            log.error("message %r has no %s translation", key, language)
+        return template
+
     def label(self, language: str, label: Label) -> str:
         return label if isinstance(label, str) else self.text(language, label)
 
-    def reply(self, language: str, reply: Reply) -> str:
-        return "\n\n".join(self.text(language, part) for part in reply.parts)
+    def reply(
+        self, language: str, reply: Reply, variant: str | None = None, separator: str = "\n\n"
+    ) -> str:
+        return separator.join(self.text(language, part, variant) for part in reply.parts)

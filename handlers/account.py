@@ -42,10 +42,25 @@ async def cancel(ctx: Context, _argument: str) -> list[Reply]:
 
 
 async def forget(ctx: Context, _argument: str) -> list[Reply]:
-    """/forget: asks first, because it cannot be undone."""
+    """/forget asks first, because it cannot be undone; the SMS keyword is the answer."""
+    if not ctx.guided:
+        return await _erase(ctx)
     ctx.start_flow()
     ctx.enter(FORGET)
     return [await forget_prompt(ctx)]
+
+
+async def stop(ctx: Context, _argument: str) -> list[Reply]:
+    """SMS STOP/СТОП: nothing more is sent until START."""
+    ctx.person.opted_out = True
+    ctx.finish()
+    return [say("stop.done")]
+
+
+async def resume(ctx: Context, _argument: str) -> list[Reply]:
+    """SMS START/СТАРТ."""
+    ctx.person.opted_out = False
+    return [say("resume.done")]
 
 
 async def forget_prompt(ctx: Context) -> Reply:
@@ -64,6 +79,10 @@ async def choose_forget(ctx: Context, value: str) -> list[Reply] | None:
         return [say("forget.kept")]
     if value != YES:
         return None
+    return await _erase(ctx)
+
+
+async def _erase(ctx: Context) -> list[Reply]:
     await queries.forget_person(ctx.session, ctx.person)
     ctx.forgotten = True
     return [say("forget.done")]

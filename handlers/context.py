@@ -15,10 +15,26 @@ SUPPORTED_LANGUAGES = ("ky", "ru", "en")
 DEFAULT_LANGUAGE = "ky"
 
 
+# What residents write for a language: codes, names, the start of a name.
+LANGUAGE_ALIASES = {
+    "ky": ("ky", "kg", "kir", "kyr", "kyrgyz", "кы", "кыр", "кырг", "кыргыз", "кыргызча"),
+    "ru": ("ru", "rus", "russian", "ру", "рус", "русский", "орус", "орусча"),
+    "en": ("en", "eng", "english", "анг", "англ", "английский", "англисче"),
+}
+
+
 def guess_language(hint: str | None) -> str:
     """Kyrgyz unless the client says Russian or English."""
     code = (hint or "").lower().split("-")[0]
     return code if code in SUPPORTED_LANGUAGES else DEFAULT_LANGUAGE
+
+
+def parse_language(text: str) -> str | None:
+    word = text.strip().lower().rstrip(".")
+    for language, aliases in LANGUAGE_ALIASES.items():
+        if word in aliases:
+            return language
+    return None
 
 
 @dataclass
@@ -27,10 +43,13 @@ class Context:
     inbound: Inbound
     person: Person
     conversation: Conversation
-    is_new: bool = False
     language_changed: bool = False
     button_accepted: bool = False
     forgotten: bool = False
+
+    @property
+    def guided(self) -> bool:
+        return self.inbound.guided
 
     @property
     def language(self) -> str:

@@ -8,6 +8,8 @@ handled afresh; a redelivery after the commit is recognised and does nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context, guess_language
@@ -17,36 +19,57 @@ from storage import queries
 from storage.db import Database
 
 
-async def handle(db: Database, inbound: Inbound) -> Outcome | None:
-    """Handle one action; None if this delivery was handled before."""
+async def handle(
+    db: Database, inbound: Inbound, render: Callable[[Outcome], str] | None = None
+) -> Outcome | None:
+    """Handle one action; None if this delivery was handled before.
+
+    With `render`, the answer as the channel will send it is kept with the delivery, in the
+    same transaction, so that a redelivery can be given the very same answer.
+    """
     async with db.session() as session:
         try:
             async with session.begin():
+                delivery = None
                 if inbound.delivery_id is not None:
-                    await queries.claim_delivery(session, inbound.channel, inbound.delivery_id)
+                    delivery = await queries.claim_delivery(
+                        session, inbound.channel, inbound.delivery_id
+                    )
                 ctx = await open_context(session, inbound)
+                was_opted_out = ctx.person.opted_out
+                if inbound.clears_opt_out:
+                    ctx.person.opted_out = False
                 replies = await route(ctx)
-                language = ctx.language
+                outcome = Outcome(
+                    language=ctx.language,
+                    replies=replies,
+                    button_accepted=ctx.button_accepted,
+                    language_changed=ctx.language_changed,
+                    silent=was_opted_out and ctx.person.opted_out and not ctx.forgotten,
+                )
+                if delivery is not None and render is not None:
+                    delivery.reply = render(outcome)
         except queries.DuplicateDelivery:
             return None
-    return Outcome(
-        language=language,
-        replies=replies,
-        button_accepted=ctx.button_accepted,
-        language_changed=ctx.language_changed,
-    )
+    return outcome
+
+
+async def previous_reply(db: Database, channel: str, delivery_id: str) -> str | None:
+    """The answer kept for a delivery handled before (see `handle`)."""
+    async with db.session() as session:
+        return await queries.delivery_reply(session, channel, delivery_id)
 
 
 async def open_context(session: AsyncSession, inbound: Inbound) -> Context:
     person = await queries.find_person(session, inbound.channel, inbound.user_id)
-    is_new = person is None
     if person is None:
         language = guess_language(inbound.language_hint)
         person = await queries.add_person(session, inbound.channel, inbound.user_id, language)
-    # Writing to us again is coming back after blocking the bot.
-    person.opted_out = False
+    elif not person.language_confirmed and inbound.language_hint:
+        # Until the resident chooses, we answer in the language they write in.
+        person.language = guess_language(inbound.language_hint)
     conversation = await queries.conversation_of(session, person)
-    return Context(session, inbound, person, conversation, is_new=is_new)
+    return Context(session, inbound, person, conversation)
 
 
 async def language_of(db: Database, channel: str, user_id: str, hint: str | None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.context import SUPPORTED_LANGUAGES, Context
+from handlers.context import SUPPORTED_LANGUAGES, Context, parse_language
 from handlers.types import Button, Reply, Text, say
 from storage import queries
 from storage.models import Municipality
@@ -33,7 +33,7 @@ async def start(ctx: Context, argument: str) -> list[Reply]:
             has_place = ctx.person.municipality is not None
             notes.append(Text("start.unknown_link" if has_place else "place.unknown_link"))
         else:
-            ctx.person.municipality = municipality
+            await settle(ctx, municipality)
             notes.append(Text("place.set", {"place": municipality.name(ctx.language)}))
     elif argument:
         notes.append(Text("start.unknown_link"))
@@ -68,16 +68,37 @@ async def ask_language(ctx: Context) -> Reply:
     return await language_prompt(ctx)
 
 
-async def language(ctx: Context, _argument: str) -> list[Reply]:
-    """/language"""
+async def language(ctx: Context, argument: str) -> list[Reply]:
+    """/language, or /language ru (SMS: ТИЛ ru)."""
     ctx.start_flow(then="language")
-    return [await ask_language(ctx)]
+    if argument:
+        code = parse_language(argument)
+        if code is not None:
+            ctx.set_language(code)
+            ctx.finish()
+            return [Reply(parts=(language_set_note(ctx),))]
+    if not ctx.guided:
+        ctx.finish()
+        return [say("language.unknown")]
+    prompt = await ask_language(ctx)
+    return [prompt.after(Text("language.unknown")) if argument else prompt]
 
 
-async def place(ctx: Context, _argument: str) -> list[Reply]:
-    """/place"""
+async def place(ctx: Context, argument: str) -> list[Reply]:
+    """/place, or /place 101 (SMS: ЖЕР 101) with a municipality's code or key."""
     ctx.start_flow(then="place")
-    return [await ask_place(ctx)]
+    if argument:
+        municipality = await queries.municipality_by_key_or_code(ctx.session, argument)
+        if municipality is not None:
+            await settle(ctx, municipality)
+            ctx.finish()
+            return [say("place.set", place=municipality.name(ctx.language))]
+    problem = Text("place.unknown", {"value": argument[:40]}) if argument else None
+    if not ctx.guided:
+        ctx.finish()
+        return [Reply(parts=(problem or Text("place.usage"),))]
+    prompt = await ask_place(ctx)
+    return [prompt.after(problem) if problem else prompt]
 
 
 def choose_language(ctx: Context, value: str) -> bool:
@@ -129,8 +150,14 @@ async def municipality_prompt(ctx: Context) -> Reply:
 async def choose_municipality(ctx: Context, value: str) -> Municipality | None:
     municipality = await queries.municipality_by_key(ctx.session, value)
     if municipality is not None:
-        ctx.person.municipality = municipality
+        await settle(ctx, municipality)
     return municipality
+
+
+async def settle(ctx: Context, municipality: Municipality) -> None:
+    """The resident lives here now; wishes they sent before naming a place go here too."""
+    ctx.person.municipality = municipality
+    await queries.attach_unplaced_wishes(ctx.session, ctx.person, municipality)
 
 
 def _rows(buttons: list[Button], per_row: int) -> tuple[tuple[Button, ...], ...]:

@@ -25,7 +25,11 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "place": onboarding.place,
     "cancel": account.cancel,
     "forget": account.forget,
+    "stop": account.stop,
+    "resume": account.resume,
 }
+# Keywords of one-message channels (SMS) that have no place in a guided chat.
+ONE_SHOT_ONLY = {"stop", "resume"}
 
 # Commands that only inform: the flow under way stays, and its question is asked again.
 INFO_COMMANDS: dict[str, Callable[[Context], Awaitable[Reply]]] = {
@@ -117,7 +121,7 @@ async def route(ctx: Context) -> Replies:
 
 
 async def _on_command(ctx: Context, command: str, argument: str) -> Replies:
-    if command in COMMANDS:
+    if command in COMMANDS and not (ctx.guided and command in ONE_SHOT_ONLY):
         return await COMMANDS[command](ctx, argument.strip())
     if command in INFO_COMMANDS:
         info = await INFO_COMMANDS[command](ctx)
@@ -137,6 +141,8 @@ async def _on_button(ctx: Context, payload: str) -> Replies:
 
 
 async def _on_text(ctx: Context, text: str) -> Replies:
+    if not ctx.guided:  # an SMS without a keyword: say how to write one
+        return [await account.help_text(ctx)]
     step = STEPS.get(ctx.step or "")
     if step is None:
         return await wishes.from_free_text(ctx, text)

@@ -62,7 +62,13 @@ class Inbound:
     text: str | None = None
     button: str | None = None
     unsupported: str | None = None  # what it was, for the logs: sticker, photo, voice…
-    language_hint: str | None = None  # e.g. Telegram's language_code
+    language_hint: str | None = None  # Telegram's language_code, an SMS keyword's language
+    # Telegram has buttons and can ask step by step; on SMS one message is one action, so
+    # whatever is missing is taken as a default or answered with how to write it.
+    guided: bool = True
+    # Writing to us again ends an opt-out on Telegram (they unblocked the bot); on SMS only
+    # START does (STOP is a carrier-level promise).
+    clears_opt_out: bool = True
 
 
 @dataclass
@@ -71,3 +77,4 @@ class Outcome:
     replies: list[Reply]
     button_accepted: bool = False  # the pressed keyboard has done its job
     language_changed: bool = False
+    silent: bool = False  # the person has opted out: send them nothing

@@ -30,19 +30,48 @@ def check_text(text: str) -> tuple[str, Text | None]:
     return cleaned, None
 
 
-async def change(ctx: Context, _argument: str) -> list[Reply]:
-    """/change: "Мен өзгөрткүм келет!" """
-    return await _start(ctx, "change")
+OTHER_CATEGORY = "other"  # for wishes sent in one SMS, which name no category
 
 
-async def great(ctx: Context, _argument: str) -> list[Reply]:
-    """/great: "Бул – мыкты!" """
-    return await _start(ctx, "great")
+async def change(ctx: Context, argument: str) -> list[Reply]:
+    """/change [text]: "Мен өзгөрткүм келет!" (SMS: ӨЗГӨРТ text)"""
+    return await _start(ctx, "change", argument)
 
 
-async def _start(ctx: Context, kind: str) -> list[Reply]:
+async def great(ctx: Context, argument: str) -> list[Reply]:
+    """/great [text]: "Бул – мыкты!" (SMS: МЫКТЫ text)"""
+    return await _start(ctx, "great", argument)
+
+
+async def _start(ctx: Context, kind: str, argument: str) -> list[Reply]:
     ctx.start_flow(then="wish", kind=kind)
-    return await continue_wish(ctx)
+    problem = None
+    if argument:
+        cleaned, problem = check_text(argument)
+        if problem is None:
+            ctx.remember(text=cleaned)
+    if not ctx.guided:
+        return [problem_reply(problem) if problem else await save_at_once(ctx)]
+    replies = await continue_wish(ctx)
+    return [replies[0].after(problem), *replies[1:]] if problem else replies
+
+
+def problem_reply(problem: Text) -> Reply:
+    return Reply(parts=(problem,))
+
+
+async def save_at_once(ctx: Context) -> Reply:
+    """One SMS: the text came with the keyword; the category is "other", and the place may
+    still be unknown (the wish is kept, and attached once the resident names it)."""
+    kind = ctx.data["kind"]
+    if "text" not in ctx.data:
+        ctx.finish()
+        return say(f"wish.text_missing.{kind}")
+    ctx.remember(category=OTHER_CATEGORY)
+    saved = await save(ctx)
+    if ctx.person.municipality is None:
+        return Reply(parts=(*saved.parts, Text("place.hint")))
+    return saved
 
 
 async def from_free_text(ctx: Context, text: str) -> list[Reply]:
@@ -73,13 +102,12 @@ async def continue_wish(ctx: Context) -> list[Reply]:
 async def save(ctx: Context) -> Reply:
     data = ctx.data
     municipality = ctx.person.municipality
-    assert municipality is not None  # continue_wish asked for it first
     wish = await queries.add_wish(
         ctx.session,
         kind=data["kind"],
         category=data["category"],
         text=data["text"],
-        municipality_id=municipality.id,
+        municipality_id=municipality.id if municipality else None,
         channel=ctx.inbound.channel,
         person_id=ctx.person.id,
     )
@@ -88,7 +116,7 @@ async def save(ctx: Context) -> Reply:
         "wish.saved",
         kind=Text(f"kind.{wish.kind}"),
         category=Text(f"category.{wish.category}"),
-        place=municipality.name(ctx.language),
+        place=municipality.name(ctx.language) if municipality else Text("mydata.no_place"),
         reference=wish.reference,
     )
 

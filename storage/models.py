@@ -124,7 +124,8 @@ class Wish(Base):
     kind: Mapped[str] = mapped_column(String(8))  # change | great
     category: Mapped[str] = mapped_column(String(32))
     text: Mapped[str] = mapped_column(Text)
-    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipalities.id"), index=True)
+    # NULL while an SMS resident has not named their place yet; set when they do.
+    municipality_id: Mapped[int | None] = mapped_column(ForeignKey("municipalities.id"), index=True)
     # Campaigns arrive with their own issue; the column is here so wishes need no rewrite.
     campaign_id: Mapped[int | None] = mapped_column(Integer)
     # Kept so that staff answers reach the resident; set to NULL by /forget.
@@ -134,7 +135,7 @@ class Wish(Base):
     channel: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="accepted")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    municipality: Mapped[Municipality] = relationship(lazy="joined")
+    municipality: Mapped[Municipality | None] = relationship(lazy="joined")
 
 
 class InboundDelivery(Base):
@@ -147,6 +148,26 @@ class InboundDelivery(Base):
     channel: Mapped[str] = mapped_column(String(16))
     delivery_id: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # The answer given, for channels that expect the same answer to a redelivery (Twilio).
+    reply: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboundMessage(Base):
+    """A message we sent through a provider, and how far its delivery got. No body is kept."""
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class Conversation(Base):

@@ -25,17 +25,29 @@ class DuplicateDelivery(Exception):
     """This inbound update was processed before."""
 
 
-async def claim_delivery(session: AsyncSession, channel: str, delivery_id: str) -> None:
+async def claim_delivery(
+    session: AsyncSession, channel: str, delivery_id: str
+) -> InboundDelivery:
     """Record an inbound delivery in the current transaction, or raise DuplicateDelivery.
 
     Because the row commits together with whatever the update changed, a crash before the
     commit leaves neither, and the redelivered update is processed afresh.
     """
-    session.add(InboundDelivery(channel=channel, delivery_id=delivery_id))
+    delivery = InboundDelivery(channel=channel, delivery_id=delivery_id)
+    session.add(delivery)
     try:
         await session.flush()
     except IntegrityError as error:
         raise DuplicateDelivery(f"{channel}:{delivery_id}") from error
+    return delivery
+
+
+async def delivery_reply(session: AsyncSession, channel: str, delivery_id: str) -> str | None:
+    return await session.scalar(
+        select(InboundDelivery.reply).where(
+            InboundDelivery.channel == channel, InboundDelivery.delivery_id == delivery_id
+        )
+    )
 
 
 # --- people and their conversations -------------------------------------------------------
@@ -119,6 +131,25 @@ async def municipality_by_key(session: AsyncSession, key: str) -> Municipality |
     return await session.scalar(select(Municipality).where(Municipality.key == key.lower()))
 
 
+async def municipality_by_key_or_code(session: AsyncSession, value: str) -> Municipality | None:
+    """What a resident types for a place: its key (naryn_city) or its short code (101)."""
+    value = value.strip()
+    if value.isdigit():
+        return await session.scalar(select(Municipality).where(Municipality.code == int(value)))
+    return await municipality_by_key(session, value)
+
+
+async def attach_unplaced_wishes(
+    session: AsyncSession, person: Person, municipality: Municipality
+) -> None:
+    """Wishes sent before the resident named their place go to the place they name."""
+    await session.execute(
+        update(Wish)
+        .where(Wish.person_id == person.id, Wish.municipality_id.is_(None))
+        .values(municipality_id=municipality.id)
+    )
+
+
 async def all_municipalities(session: AsyncSession) -> Sequence[Municipality]:
     return (await session.scalars(select(Municipality).order_by(Municipality.code))).all()
 
@@ -141,7 +172,7 @@ async def add_wish(
     kind: str,
     category: str,
     text: str,
-    municipality_id: int,
+    municipality_id: int | None,
     channel: str,
     person_id: int | None,
 ) -> Wish:

@@ -64,9 +64,25 @@ def test_every_key_the_code_uses_is_translated(language: str) -> None:
     needed |= {f"kind.{k['key']}" for k in facts()["wish_kinds"]}
     needed |= {f"category.{c['key']}" for c in facts()["wish_categories"]}
     needed |= {f"command.{name}" for name in MENU}
+    needed |= {f"wish.text_missing.{k['key']}" for k in facts()["wish_kinds"]}
     assert len(needed) > 40
     missing = sorted(key for key in needed if not catalogues.has(language, key))
     assert missing == []
+
+
+def test_channel_variants_shorten_existing_messages() -> None:
+    """An "sms.X" message is another wording of X, with no placeholder X does not have."""
+    catalogues = Catalogues()
+    variants = [key for key in message_ids("en") if key.startswith("sms.")]
+    assert "sms.wish.saved" in variants
+    for key in variants:
+        base = key.removeprefix("sms.")
+        for language in LANGUAGES:
+            translations = catalogues.translations[language]
+            assert catalogues.has(language, base), key
+            assert placeholders(translations.gettext(key)) <= placeholders(
+                translations.gettext(base)
+            ), (key, language)
 
 
 def test_menu_only_lists_commands_that_exist() -> None:

@@ -1,0 +1,93 @@
+"""The SMS keyword grammar (ARCHITECTURE §7): the first word of a message names the action,
+in Kyrgyz, Russian or English, whatever the case. Phones without Kyrgyz letters type Russian
+look-alikes (О for Ө, У for Ү, Н for Ң), and some type Latin (OZGORT, IZMENIT): all match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# action -> language -> spellings. The first spelling of each is the one we print.
+KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "change": {
+        "ky": ("ӨЗГӨРТ", "OZGORT"),
+        "ru": ("ИЗМЕНИТЬ", "IZMENIT"),
+        "en": ("CHANGE",),
+    },
+    "great": {
+        "ky": ("МЫКТЫ", "MYKTY", "MIKTI"),
+        "ru": ("ХОРОШО", "KHOROSHO", "HOROSHO"),
+        "en": ("GREAT",),
+    },
+    "place": {"ky": ("ЖЕР", "JER", "ZHER"), "ru": ("МЕСТО", "MESTO"), "en": ("PLACE",)},
+    "language": {
+        "ky": ("ТИЛ", "TIL"),
+        "ru": ("ЯЗЫК", "YAZYK", "IAZYK"),
+        "en": ("LANG", "LANGUAGE"),
+    },
+    "help": {
+        "ky": ("ЖАРДАМ", "JARDAM", "ZHARDAM"),
+        "ru": ("ПОМОЩЬ", "POMOSH", "POMOSHCH"),
+        "en": ("HELP",),
+    },
+    "forget": {
+        "ky": ("ӨЧҮР", "OCHUR"),
+        "ru": ("УДАЛИТЬ", "UDALIT"),
+        "en": ("FORGET",),
+    },
+    # The same word in Kyrgyz and Russian: it says nothing about the language.
+    "stop": {"": ("СТОП",), "en": ("STOP",)},
+    "resume": {"": ("СТАРТ",), "en": ("START",)},
+}
+
+# Kyrgyz letters and the Russian letters typed for them on phones that lack them; the soft
+# and hard signs are often left out.
+_FOLD = str.maketrans({"Ө": "О", "Ү": "У", "Ң": "Н", "Ё": "Е", "Ь": None, "Ъ": None})
+_TRAILING = ":,.!;-"
+
+
+def fold(word: str) -> str:
+    return word.upper().translate(_FOLD).strip(_TRAILING)
+
+
+_INDEX: dict[str, tuple[str, str | None]] = {
+    fold(spelling): (action, language or None)
+    for action, languages in KEYWORDS.items()
+    for language, spellings in languages.items()
+    for spelling in spellings
+}
+
+
+@dataclass(frozen=True)
+class Parsed:
+    action: str | None  # None: the message does not start with a keyword
+    argument: str  # the rest of the message (the whole message when no keyword)
+    language: str | None  # the keyword's language, when it tells one
+
+
+def parse(body: str) -> Parsed:
+    text = body.strip()
+    first, _, rest = text.partition(" ")
+    first, _, rest_after_newline = first.partition("\n")
+    rest = " ".join(part for part in (rest_after_newline, rest) if part)
+    found = _INDEX.get(fold(first)) if first else None
+    if found is None:
+        return Parsed(None, text, script_language(text))
+    action, language = found
+    return Parsed(action, rest.strip(), language)
+
+
+def script_language(text: str) -> str | None:
+    """A guess from the letters alone: Kyrgyz letters mean Kyrgyz, Latin only means English."""
+    if set(text.upper()) & set("ӨҮҢ"):
+        return "ky"
+    letters = [char for char in text if char.isalpha()]
+    if letters and all(char.isascii() for char in letters):
+        return "en"
+    return None
+
+
+def keyword(action: str, language: str) -> str:
+    """How to write an action's keyword in a language, for help texts."""
+    spellings = KEYWORDS[action].get(language) or KEYWORDS[action].get("") or ()
+    return spellings[0] if spellings else KEYWORDS[action]["en"][0]
