@@ -10,6 +10,8 @@ from aiohttp import web
 from bot import web as web_routes
 from bot.config import Settings
 from bot.i18n import Catalogues
+from bot.sms.channel import SmsChannel
+from bot.sms.provider import TwilioProvider
 from bot.telegram import TelegramChannel
 from storage.db import Database, migrate
 from storage.seed import seed_places
@@ -19,6 +21,14 @@ log = logging.getLogger(__name__)
 TELEGRAM_OFF = (
     "Telegram channel is off: set TELEGRAM_BOT_TOKEN to turn it on "
     "(and PUBLIC_BASE_URL to use a webhook instead of long polling)."
+)
+SMS_OFF = (
+    "SMS channel is off: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER "
+    "(and PUBLIC_BASE_URL) to turn it on."
+)
+SMS_UNSIGNED = (
+    "SMS: PUBLIC_BASE_URL is not set, so Twilio's signatures cannot be checked "
+    "and every inbound message is refused (403)."
 )
 
 
@@ -39,6 +49,7 @@ class Runtime:
         self.catalogues = Catalogues()
         self.db: Database
         self.telegram: TelegramChannel | None = None
+        self.sms: SmsChannel | None = None
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -46,6 +57,9 @@ class Runtime:
         self.db = await prepare_database(self.settings)
         if self.settings.telegram_bot_token:
             self.telegram = TelegramChannel(self.settings, self.db, self.catalogues)
+        if self.settings.sms_enabled:
+            provider = TwilioProvider(self.settings)
+            self.sms = SmsChannel(self.settings, self.db, self.catalogues, provider)
         self._runner = web.AppRunner(web_routes.build(self), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
@@ -55,6 +69,10 @@ class Runtime:
             print(TELEGRAM_OFF, flush=True)
         else:
             await self.telegram.start()
+        if self.sms is None:
+            print(SMS_OFF, flush=True)
+        elif not self.settings.public_base_url:
+            print(SMS_UNSIGNED, flush=True)
 
     @property
     def port(self) -> int:
@@ -70,6 +88,9 @@ class Runtime:
         if self.telegram is not None:
             await self.telegram.stop()
             self.telegram = None
+        if self.sms is not None:
+            await self.sms.provider.close()
+            self.sms = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -62,8 +62,10 @@ def serve(settings: Settings) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # httpx logs every request URL, and Bot API URLs contain the bot token.
+    # httpx logs every request URL, and Bot API URLs contain the bot token; twilio's client
+    # logs every request it makes.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("twilio").setLevel(logging.WARNING)
     asyncio.run(_serve(settings))
     return 0
 

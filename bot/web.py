@@ -1,4 +1,5 @@
-"""The aiohttp server: Telegram's webhook, /healthz and /metrics (ARCHITECTURE §5)."""
+"""The aiohttp server: Telegram's and Twilio's webhooks, /healthz and /metrics
+(ARCHITECTURE §5)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from bot import metrics
+from bot.sms.channel import INBOUND_PATH, STATUS_PATH, InboundMessage
 
 if TYPE_CHECKING:
     from bot.app import Runtime
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature"
+XML = "application/xml"
 MAX_BODY_BYTES = 1024 * 1024
 
 RUNTIME = web.AppKey("runtime", "Runtime")
@@ -25,6 +29,8 @@ def build(runtime: Runtime) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[RUNTIME] = runtime
     app.router.add_post("/telegram/webhook", telegram_webhook)
+    app.router.add_post(INBOUND_PATH, twilio_inbound)
+    app.router.add_post(STATUS_PATH, twilio_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
     return app
@@ -51,6 +57,41 @@ async def telegram_webhook(request: web.Request) -> web.Response:
         return web.json_response({"error": "starting up"}, status=503)
     await telegram.process(update)
     return web.json_response({"ok": True})
+
+
+async def twilio_inbound(request: web.Request) -> web.Response:
+    sms = request.app[RUNTIME].sms
+    if sms is None:
+        return web.Response(text="the SMS channel is off\n", status=404)
+    form = await request.post()
+    if not sms.signed(INBOUND_PATH, form, request.headers.get(TWILIO_SIGNATURE_HEADER)):
+        metrics.WEBHOOK_REJECTED.labels("twilio", "signature").inc()
+        return web.Response(text="invalid signature\n", status=403)
+    try:
+        message = InboundMessage.from_form(form)
+    except ValueError as error:
+        metrics.WEBHOOK_REJECTED.labels("twilio", "malformed").inc()
+        return web.Response(text=f"{error}\n", status=400)
+    try:
+        answer = await sms.receive(message)
+    except Exception:
+        # Nothing was committed; the resident gets a short apology, never a trace.
+        metrics.HANDLER_ERRORS.labels(message.channel).inc()
+        log.exception("inbound %s failed", message.channel)
+        answer = sms.apology(message)
+    return web.Response(text=answer, content_type=XML)
+
+
+async def twilio_status(request: web.Request) -> web.Response:
+    sms = request.app[RUNTIME].sms
+    if sms is None:
+        return web.Response(text="the SMS channel is off\n", status=404)
+    form = await request.post()
+    if not sms.signed(STATUS_PATH, form, request.headers.get(TWILIO_SIGNATURE_HEADER)):
+        metrics.WEBHOOK_REJECTED.labels("twilio", "signature").inc()
+        return web.Response(text="invalid signature\n", status=403)
+    await sms.status(form)
+    return web.Response(status=204)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ from storage.models import (
     Conversation,
     InboundDelivery,
     Municipality,
+    OutboundMessage,
     Person,
     Region,
     Wish,
@@ -25,9 +26,7 @@ class DuplicateDelivery(Exception):
     """This inbound update was processed before."""
 
 
-async def claim_delivery(
-    session: AsyncSession, channel: str, delivery_id: str
-) -> InboundDelivery:
+async def claim_delivery(session: AsyncSession, channel: str, delivery_id: str) -> InboundDelivery:
     """Record an inbound delivery in the current transaction, or raise DuplicateDelivery.
 
     Because the row commits together with whatever the update changed, a crash before the
@@ -212,3 +211,22 @@ async def count_people_by_channel(session: AsyncSession) -> dict[str, int]:
         select(Person.channel, func.count(Person.id)).group_by(Person.channel)
     )
     return {channel: int(count) for channel, count in rows.all()}
+
+
+# --- outbound messages ----------------------------------------------------------------------
+
+
+async def outbound_by_provider_id(
+    session: AsyncSession, provider: str, provider_id: str
+) -> OutboundMessage | None:
+    if not provider_id:
+        return None
+    return await session.scalar(
+        select(OutboundMessage).where(
+            OutboundMessage.provider == provider, OutboundMessage.provider_id == provider_id
+        )
+    )
+
+
+async def mark_person_opted_out(session: AsyncSession, person_id: int) -> None:
+    await session.execute(update(Person).where(Person.id == person_id).values(opted_out=True))

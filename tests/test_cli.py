@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.app import TELEGRAM_OFF
+from bot.app import SMS_OFF, TELEGRAM_OFF
 from bot.export import safe_cell
 from tests.conftest import ExportWishes, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
@@ -93,7 +93,8 @@ def free_port() -> int:
 def test_serve_runs_with_no_configuration_at_all(tmp_path: Path) -> None:
     """What `make run` does: `civicbot serve` in an empty directory, nothing set."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))}
+    unset = ("TELEGRAM_", "TWILIO_", "DATABASE_", "PUBLIC_BASE_URL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(unset)}
     env.update(PORT=str(port), PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [CIVICBOT, "serve"],
@@ -117,5 +118,5 @@ def test_serve_runs_with_no_configuration_at_all(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=10)
     assert process.returncode == 0, output
-    assert TELEGRAM_OFF in output
+    assert TELEGRAM_OFF in output and SMS_OFF in output
     assert (tmp_path / "civicbot.db").exists() and (tmp_path / "civicbot.secret").exists()

@@ -71,3 +71,55 @@ def test_no_two_keywords_fold_to_the_same_word() -> None:
 )
 def test_segments(text: str, expected: int) -> None:
     assert segments(text) == expected
+
+
+# Every answer the SMS channel gives, as the parts it is made of, with the longest values.
+def _longest_place(language: str) -> str:
+    from storage.domain import facts
+
+    return max((m[language] for m in facts()["municipalities"]), key=len)
+
+
+SMS_REPLIES = [
+    ["wish.saved", "place.hint"],
+    ["error.media_ignored", "wish.saved"],
+    ["help.text"],
+    ["place.set"],
+    ["place.unknown"],
+    ["place.usage"],
+    ["language.set"],
+    ["language.unknown"],
+    ["wish.text_missing.change"],
+    ["wish.text_missing.great"],
+    ["error.too_long"],
+    ["error.unsupported", "hint.commands"],
+    ["error.internal"],
+    ["stop.done"],
+    ["resume.done"],
+    ["forget.done"],
+]
+
+
+@pytest.mark.parametrize("parts", SMS_REPLIES, ids=["+".join(p) for p in SMS_REPLIES])
+@pytest.mark.parametrize("language", ["ky", "ru", "en"])
+def test_every_sms_reply_fits_one_segment(parts: list[str], language: str) -> None:
+    from bot.i18n import Catalogues
+    from handlers.types import Text
+
+    catalogues = Catalogues()
+    values = {
+        "reference": "9999999",
+        "place": _longest_place(language),
+        "value": "x" * 20,
+        "language": "Кыргызча",
+        "length": 1600,
+        "limit": 1000,
+    }
+    if language == "en":
+        values["language"] = "English"
+    text = " ".join(catalogues.text(language, Text(key, values), "sms") for key in parts)
+    assert segments(text) == 1, text
+    if language == "en":  # English stays in GSM-7: 160 characters a segment, not 70
+        from bot.sms.segments import is_gsm7
+
+        assert is_gsm7(text), text

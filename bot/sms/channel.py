@@ -1,0 +1,219 @@
+"""The SMS and WhatsApp channel through Twilio: signed inbound webhooks answered with TwiML,
+delivery status callbacks, and sending messages we start (answers, digests).
+
+One inbound message is one action: the keyword grammar turns it into an `Inbound` for the
+same handlers Telegram uses, and their replies are rendered in the short SMS wording.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import phonenumbers
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot import metrics
+from bot.config import Settings
+from bot.i18n import Catalogues
+from bot.sms import keywords
+from bot.sms.provider import RecipientOptedOut, SendFailed, SmsProvider
+from handlers import dispatch
+from handlers.context import guess_language
+from handlers.types import Inbound, Outcome, Text
+from storage import queries
+from storage.db import Database
+from storage.models import OutboundMessage, Person
+
+INBOUND_PATH = "/sms/twilio"
+STATUS_PATH = "/sms/twilio/status"
+WHATSAPP_PREFIX = "whatsapp:"
+VARIANT = "sms"  # the catalogues' short wording
+
+log = logging.getLogger(__name__)
+
+
+def e164(raw: str) -> str:
+    """A phone number in E.164 (+996555123456), or ValueError."""
+    try:
+        number = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException as error:
+        raise ValueError("not a phone number") from error
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError("not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """The fields of Twilio's inbound webhook that we use."""
+
+    sid: str
+    channel: str  # "sms" or "whatsapp"
+    number: str  # E.164, without the whatsapp: prefix
+    body: str
+    media: int
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, object]) -> InboundMessage:
+        sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
+        if not sid or len(sid) > 64:
+            raise ValueError("MessageSid missing")
+        sender = str(form.get("From") or "")
+        channel = "whatsapp" if sender.startswith(WHATSAPP_PREFIX) else "sms"
+        media = str(form.get("NumMedia") or "0")
+        if not media.isdigit():
+            raise ValueError("NumMedia is not a number")
+        return cls(
+            sid=sid,
+            channel=channel,
+            number=e164(sender.removeprefix(WHATSAPP_PREFIX)),
+            body=str(form.get("Body") or ""),
+            media=int(media),
+        )
+
+    def inbound(self) -> Inbound:
+        parsed = keywords.parse(self.body)
+        common = {
+            "channel": self.channel,
+            "user_id": self.number,
+            "delivery_id": self.sid,
+            "language_hint": parsed.language,
+            "guided": False,
+            "clears_opt_out": False,
+        }
+        if parsed.action is not None:
+            return Inbound(command=parsed.action, argument=parsed.argument, **common)
+        if self.media and not parsed.argument:
+            return Inbound(unsupported="mms", **common)
+        return Inbound(text=parsed.argument, **common)
+
+
+def twiml(text: str) -> str:
+    response = MessagingResponse()
+    if text:
+        response.message(text)
+    return str(response)
+
+
+# Twilio's delivery statuses in the order they can happen; a callback never moves back.
+STATUS_RANK = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "undelivered": 3,
+    "failed": 3,
+    "canceled": 3,
+    "read": 4,
+}
+
+
+class SmsChannel:
+    def __init__(
+        self, settings: Settings, db: Database, catalogues: Catalogues, provider: SmsProvider
+    ) -> None:
+        assert settings.twilio_auth_token
+        self.settings = settings
+        self.db = db
+        self.catalogues = catalogues
+        self.provider = provider
+        self._validator = RequestValidator(settings.twilio_auth_token)
+
+    def signed(self, path: str, form: Mapping[str, object], signature: str | None) -> bool:
+        """Whether Twilio signed this request for {PUBLIC_BASE_URL}{path}."""
+        url = self.settings.public_url(path)
+        if not url or not signature:
+            return False
+        return bool(self._validator.validate(url, form, signature))
+
+    # --- inbound ---------------------------------------------------------------------------
+
+    async def receive(self, message: InboundMessage) -> str:
+        """Handle one inbound message; the TwiML answer. A redelivered MessageSid gets the
+        answer it got the first time, and changes nothing."""
+        inbound = message.inbound()
+        outcome = await dispatch.handle(
+            self.db, inbound, render=lambda outcome: self.render(outcome, message)
+        )
+        metrics.INBOUND.labels(message.channel, _kind(inbound, outcome)).inc()
+        if outcome is None:
+            return twiml(await dispatch.previous_reply(self.db, message.channel, message.sid) or "")
+        return twiml(self.render(outcome, message))
+
+    def render(self, outcome: Outcome, message: InboundMessage) -> str:
+        if outcome.silent:
+            return ""
+        texts = [
+            self.catalogues.reply(outcome.language, reply, VARIANT, separator=" ")
+            for reply in outcome.replies
+        ]
+        if message.media and message.body.strip():
+            texts.insert(0, self.catalogues.text(outcome.language, Text("error.media_ignored")))
+        return " ".join(texts)
+
+    def apology(self, message: InboundMessage) -> str:
+        """The TwiML for when handling failed: short, in the keyword's language."""
+        language = guess_language(keywords.parse(message.body).language)
+        return twiml(self.catalogues.text(language, Text("error.internal"), VARIANT))
+
+    # --- outbound ----------------------------------------------------------------------------
+
+    async def send(self, person: Person, body: str) -> OutboundMessage | None:
+        """Send a message we start, and record it (no body is kept). None when the person
+        has opted out: nothing is sent to them."""
+        if person.opted_out:
+            return None
+        if person.channel == "whatsapp":
+            to, sender = (
+                WHATSAPP_PREFIX + person.channel_user_id,
+                self.settings.twilio_whatsapp_from,
+            )
+        else:
+            to, sender = person.channel_user_id, self.settings.twilio_from_number
+        record = OutboundMessage(
+            provider=self.provider.name, person_id=person.id, channel=person.channel
+        )
+        try:
+            if not sender:
+                raise SendFailed(f"no sender configured for {person.channel}")
+            sent = await self.provider.send(to, sender, body, self.settings.public_url(STATUS_PATH))
+            record.provider_id, record.status = sent.provider_id, sent.status
+        except RecipientOptedOut as error:
+            record.status, record.error_code = "failed", error.code
+            await self._opt_out(person.id)
+        except SendFailed as error:
+            log.warning("sending by %s failed: %s", person.channel, error)
+            record.status, record.error_code = "failed", error.code
+        async with self.db.session() as session, session.begin():
+            session.add(record)
+        return record
+
+    async def status(self, form: Mapping[str, object]) -> None:
+        """A delivery status callback: move the message's status forward, never back."""
+        sid, status = str(form.get("MessageSid") or ""), str(form.get("MessageStatus") or "")
+        error_code = str(form.get("ErrorCode") or "")
+        async with self.db.session() as session, session.begin():
+            record = await queries.outbound_by_provider_id(session, self.provider.name, sid)
+            if record is None:
+                return
+            if STATUS_RANK.get(status, -1) > STATUS_RANK.get(record.status, -1):
+                record.status = status
+            if error_code.isdigit():
+                record.error_code = int(error_code)
+                if int(error_code) == 21610 and record.person_id is not None:
+                    await queries.mark_person_opted_out(session, record.person_id)
+
+    async def _opt_out(self, person_id: int) -> None:
+        async with self.db.session() as session, session.begin():
+            await queries.mark_person_opted_out(session, person_id)
+
+
+def _kind(inbound: Inbound, outcome: Outcome | None) -> str:
+    if outcome is None:
+        return "duplicate"
+    return "command" if inbound.command else "unsupported" if inbound.unsupported else "text"

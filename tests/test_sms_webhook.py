@@ -1,0 +1,151 @@
+"""Twilio's inbound webhook, case by case from sms_cases.yaml: every keyword in every
+language, the bad inputs, signatures, repeated deliveries and WhatsApp."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from sqlalchemy import select
+
+from bot.i18n import Catalogues
+from bot.sms.segments import segments
+from handlers.types import Text
+from storage.db import Database
+from storage.models import Person, Wish
+from tests.conftest import PUBLIC_BASE_URL, StartBot
+from tests.twilio import inbound_form, post_signed, signature, twilio_settings
+
+DATA = yaml.safe_load(Path(__file__).with_name("sms_cases.yaml").read_text(encoding="utf-8"))
+CASES: list[dict[str, Any]] = DATA["cases"]
+PATH = "/sms/twilio"
+
+
+def body_of(case: dict[str, Any]) -> str:
+    if "fill" in case:
+        fill = case["fill"]
+        return fill["prefix"] + fill["letter"] * (fill["total"] - len(fill["prefix"]))
+    return str(case["body"])
+
+
+def form_of(case: dict[str, Any], sender: str) -> dict[str, str]:
+    form = inbound_form(sender, body_of(case))
+    for name, value in (case.get("form") or {}).items():
+        if value is None:
+            form.pop(name, None)
+        else:
+            form[name] = str(value)
+    return form
+
+
+def expected_reply(case: dict[str, Any], catalogues: Catalogues, reference: str | None) -> str:
+    spec = case["reply"]
+    if spec == "":
+        return ""
+    texts = []
+    for message in spec["messages"]:
+        key, values = (
+            (message, {}) if isinstance(message, str) else (message["key"], message["values"])
+        )
+        if key == "wish.saved":
+            values = {"reference": reference}
+        texts.append(catalogues.text(spec["language"], Text(key, values), variant="sms"))
+    return " ".join(texts)
+
+
+def reply_in(twiml: str) -> str:
+    match = re.search(r"<Message>(.*)</Message>", twiml, re.S)
+    if match is None:
+        assert re.fullmatch(r'<\?xml version="1.0" encoding="UTF-8"\?><Response ?/>', twiml), twiml
+        return ""
+    return (
+        match.group(1)
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", '"')
+        .replace("&amp;", "&")
+    )
+
+
+async def stored(database_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            wishes = (await session.scalars(select(Wish).order_by(Wish.id))).all()
+            people = (await session.scalars(select(Person).order_by(Person.id))).all()
+            return (
+                [
+                    {
+                        "kind": w.kind,
+                        "category": w.category,
+                        "text": w.text,
+                        "municipality": w.municipality.key if w.municipality else None,
+                        "channel": w.channel,
+                    }
+                    for w in wishes
+                ],
+                [
+                    {
+                        "channel": p.channel,
+                        "language": p.language,
+                        "municipality": p.municipality.key if p.municipality else None,
+                        "opted_out": p.opted_out,
+                    }
+                    for p in people
+                ],
+                [w.reference for w in wishes],
+            )
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+async def test_twilio_inbound(
+    case: dict[str, Any], start_bot: StartBot, database_url: str, catalogues: Catalogues
+) -> None:
+    runtime = await start_bot("webhook", telegram_bot_token=None, **twilio_settings())
+    sender = case.get("from", DATA["defaults"]["from"])
+    for body in case.get("before", []):
+        status, _ = await post_signed(runtime.base_url, PATH, inbound_form(sender, body))
+        assert status == 200
+
+    form = form_of(case, sender)
+    status, answer = await post_case(runtime.base_url, form, case.get("signature", "ok"))
+    assert status == case.get("status", 200), answer
+
+    if case.get("repeat"):
+        again = await post_signed(runtime.base_url, PATH, form)
+        assert again == (status, answer)
+
+    wishes, people, references = await stored(database_url)
+    if "reply" in case:
+        text = reply_in(answer)
+        assert text == expected_reply(case, catalogues, references[-1] if references else None)
+        assert segments(text) <= (case.get("segments", 2))
+    if "wishes" in case:
+        assert wishes == case["wishes"]
+    if "people" in case:
+        assert people == case["people"]
+
+
+async def post_case(base_url: str, form: dict[str, str], how: str) -> tuple[int, str]:
+    """Post as Twilio would, or with the signature missing, forged or made for something else."""
+    if how == "ok":
+        return await post_signed(base_url, PATH, form)
+    if how == "missing":
+        return await post_signed(base_url, PATH, form, signed=False)
+    if how == "wrong_url":
+        return await post_signed(base_url, PATH, form, sign_url=PUBLIC_BASE_URL + "/sms/other")
+    if how == "wrong_token":
+        return await post_signed(base_url, PATH, form, token="another-account-token")
+    assert how == "forged"  # a valid signature, but for a different body
+    forged = signature(PUBLIC_BASE_URL + PATH, {**form, "Body": "something else"})
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(base_url + PATH, data=form, headers={"X-Twilio-Signature": forged}) as r,
+    ):
+        return r.status, await r.text()
