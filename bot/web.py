@@ -9,11 +9,14 @@ import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from bot import metrics
-from bot.sms.channel import INBOUND_PATH, STATUS_PATH, InboundMessage
+from bot.sms.channel import INBOUND_PATH, STATUS_PATH, InboundMessage, SmsChannel
 
 if TYPE_CHECKING:
+    from aiohttp.web_request import FileField
+
     from bot.app import Runtime
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -59,14 +62,25 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def twilio_inbound(request: web.Request) -> web.Response:
+async def _signed_twilio_form(
+    request: web.Request, path: str
+) -> tuple[SmsChannel, MultiDictProxy[str | FileField]] | web.Response:
+    """The SMS channel and the posted form if Twilio signed it; else the refusal to send."""
     sms = request.app[RUNTIME].sms
     if sms is None:
         return web.Response(text="the SMS channel is off\n", status=404)
     form = await request.post()
-    if not sms.signed(INBOUND_PATH, form, request.headers.get(TWILIO_SIGNATURE_HEADER)):
+    if not sms.signed(path, form, request.headers.get(TWILIO_SIGNATURE_HEADER)):
         metrics.WEBHOOK_REJECTED.labels("twilio", "signature").inc()
         return web.Response(text="invalid signature\n", status=403)
+    return sms, form
+
+
+async def twilio_inbound(request: web.Request) -> web.Response:
+    checked = await _signed_twilio_form(request, INBOUND_PATH)
+    if isinstance(checked, web.Response):
+        return checked
+    sms, form = checked
     try:
         message = InboundMessage.from_form(form)
     except ValueError as error:
@@ -83,13 +97,10 @@ async def twilio_inbound(request: web.Request) -> web.Response:
 
 
 async def twilio_status(request: web.Request) -> web.Response:
-    sms = request.app[RUNTIME].sms
-    if sms is None:
-        return web.Response(text="the SMS channel is off\n", status=404)
-    form = await request.post()
-    if not sms.signed(STATUS_PATH, form, request.headers.get(TWILIO_SIGNATURE_HEADER)):
-        metrics.WEBHOOK_REJECTED.labels("twilio", "signature").inc()
-        return web.Response(text="invalid signature\n", status=403)
+    checked = await _signed_twilio_form(request, STATUS_PATH)
+    if isinstance(checked, web.Response):
+        return checked
+    sms, form = checked
     await sms.status(form)
     return web.Response(status=204)
 

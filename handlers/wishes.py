@@ -18,6 +18,7 @@ CATEGORY = "wish_category"
 TEXT = "wish_text"
 
 TEXT_LIMIT = 1000  # characters; enough for a paper card, short enough to read in a digest
+OTHER_CATEGORY = "other"  # for wishes sent in one SMS, which name no category
 
 
 def check_text(text: str) -> tuple[str, Text | None]:
@@ -28,9 +29,6 @@ def check_text(text: str) -> tuple[str, Text | None]:
     if len(cleaned) > TEXT_LIMIT:
         return cleaned, Text("error.too_long", {"limit": TEXT_LIMIT, "length": len(cleaned)})
     return cleaned, None
-
-
-OTHER_CATEGORY = "other"  # for wishes sent in one SMS, which name no category
 
 
 async def change(ctx: Context, argument: str) -> list[Reply]:
@@ -51,13 +49,12 @@ async def _start(ctx: Context, kind: str, argument: str) -> list[Reply]:
         if problem is None:
             ctx.remember(text=cleaned)
     if not ctx.guided:
-        return [problem_reply(problem) if problem else await save_at_once(ctx)]
+        if problem is not None:
+            ctx.finish()
+            return [Reply(parts=(problem,))]
+        return [await save_at_once(ctx)]
     replies = await continue_wish(ctx)
     return [replies[0].after(problem), *replies[1:]] if problem else replies
-
-
-def problem_reply(problem: Text) -> Reply:
-    return Reply(parts=(problem,))
 
 
 async def save_at_once(ctx: Context) -> Reply:

@@ -117,3 +117,33 @@ async def test_forget_deletes_the_profile_and_keeps_wishes_unlinked(
     replies = await resident.send("/start")
     assert replies[0].startswith(say("ru", "start.welcome"))
     assert resident.buttons() == ["Кыргызча", "Русский", "English"]
+
+
+async def test_commands_take_their_answer_as_an_argument(
+    start_bot: StartBot, telegram: FakeTelegram, say, export_wishes: ExportWishes
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = resident_of(runtime, telegram, "webhook", 8005, "ru")
+    assert await resident.send("/place 104") == [
+        say("ru", "place.set", place="айыльный аймак Торт-Кул")
+    ]
+    assert await resident.send("/language en") == [say("en", "language.set", language="English")]
+
+    replies = await resident.send("/place 999")
+    assert replies[0].startswith(say("en", "place.unknown", value="999"))
+    assert "Naryn Region" in resident.buttons()  # and the regions are offered
+    replies = await resident.send("/language klingon")
+    assert replies[0].startswith(say("en", "language.unknown"))
+    assert resident.buttons() == ["Кыргызча", "Русский", "English"]
+
+    replies = await resident.send("/change The bridge is broken")
+    assert replies == [say("en", "wish.category_prompt", kind="I want to change…")]
+    replies = await resident.press("Roads")  # the text came with the command: saved now
+    assert "Thank you" in replies[0]
+    rows = await export_wishes()
+    assert [(r["municipality"], r["category"], r["text"]) for r in rows] == [
+        ("tort_kul", "roads", "The bridge is broken")
+    ]
+    # SMS-only keywords mean nothing in a chat.
+    replies = await resident.send("/stop")
+    assert replies[0].startswith(say("en", "error.unknown_command", command="stop"))
