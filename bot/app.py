@@ -13,6 +13,7 @@ from bot.i18n import Catalogues
 from bot.sms.channel import SmsChannel
 from bot.sms.provider import TwilioProvider
 from bot.telegram import TelegramChannel
+from handlers.pseudonyms import Pseudonyms
 from storage.db import Database, migrate
 from storage.seed import seed_places
 
@@ -53,13 +54,14 @@ class Runtime:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self.settings.resolved_secret_key()  # fail early, and create it on first start
+        # Fails early without a key, and creates one on the first start on SQLite.
+        pseudonyms = Pseudonyms(self.settings.resolved_secret_key())
         self.db = await prepare_database(self.settings)
         if self.settings.telegram_bot_token:
-            self.telegram = TelegramChannel(self.settings, self.db, self.catalogues)
+            self.telegram = TelegramChannel(self.settings, self.db, self.catalogues, pseudonyms)
         if self.settings.sms_enabled:
             provider = TwilioProvider(self.settings)
-            self.sms = SmsChannel(self.settings, self.db, self.catalogues, provider)
+            self.sms = SmsChannel(self.settings, self.db, self.catalogues, pseudonyms, provider)
         self._runner = web.AppRunner(web_routes.build(self), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)

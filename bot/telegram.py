@@ -37,6 +37,7 @@ from bot import metrics
 from bot.config import Settings
 from bot.i18n import LANGUAGES, Catalogues
 from handlers import dispatch
+from handlers.pseudonyms import Pseudonyms
 from handlers.router import MENU
 from handlers.types import Inbound, Outcome, Reply, Text
 from storage import queries
@@ -66,10 +67,13 @@ def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str
 
 
 class TelegramChannel:
-    def __init__(self, settings: Settings, db: Database, catalogues: Catalogues) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, catalogues: Catalogues, pseudonyms: Pseudonyms
+    ) -> None:
         assert settings.telegram_bot_token
         self.settings = settings
         self.db = db
+        self.pseudonyms = pseudonyms
         self.catalogues = catalogues
         self.application: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
@@ -159,7 +163,7 @@ class TelegramChannel:
             language_hint=user.language_code if user else None,
             **action,
         )
-        outcome = await dispatch.handle(self.db, inbound)
+        outcome = await dispatch.handle(self.db, self.pseudonyms, inbound)
         kind = next(iter(action))
         metrics.INBOUND.labels(CHANNEL, "duplicate" if outcome is None else kind).inc()
         return outcome

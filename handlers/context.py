@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound
 from storage.models import Conversation, Person
 
@@ -43,6 +44,7 @@ class Context:
     inbound: Inbound
     person: Person
     conversation: Conversation
+    pseudonyms: Pseudonyms
     language_changed: bool = False
     button_accepted: bool = False
     forgotten: bool = False

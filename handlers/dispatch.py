@@ -13,6 +13,7 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context, guess_language
+from handlers.pseudonyms import Pseudonyms
 from handlers.router import route
 from handlers.types import Inbound, Outcome
 from storage import queries
@@ -20,7 +21,10 @@ from storage.db import Database
 
 
 async def handle(
-    db: Database, inbound: Inbound, render: Callable[[Outcome], str] | None = None
+    db: Database,
+    pseudonyms: Pseudonyms,
+    inbound: Inbound,
+    render: Callable[[Outcome], str] | None = None,
 ) -> Outcome | None:
     """Handle one action; None if this delivery was handled before.
 
@@ -32,10 +36,9 @@ async def handle(
             async with session.begin():
                 delivery = None
                 if inbound.delivery_id is not None:
-                    delivery = await queries.claim_delivery(
-                        session, inbound.channel, inbound.delivery_id
-                    )
-                ctx = await open_context(session, inbound)
+                    key = delivery_key(pseudonyms, inbound.channel, inbound.delivery_id)
+                    delivery = await queries.claim_delivery(session, key)
+                ctx = await open_context(session, inbound, pseudonyms)
                 was_opted_out = ctx.person.opted_out
                 if inbound.clears_opt_out:
                     ctx.person.opted_out = False
@@ -54,13 +57,19 @@ async def handle(
     return outcome
 
 
-async def previous_reply(db: Database, channel: str, delivery_id: str) -> str | None:
+def delivery_key(pseudonyms: Pseudonyms, channel: str, delivery_id: str) -> str:
+    return pseudonyms.of("delivery", channel, delivery_id)
+
+
+async def previous_reply(
+    db: Database, pseudonyms: Pseudonyms, channel: str, delivery_id: str
+) -> str | None:
     """The answer kept for a delivery handled before (see `handle`)."""
     async with db.session() as session:
-        return await queries.delivery_reply(session, channel, delivery_id)
+        return await queries.delivery_reply(session, delivery_key(pseudonyms, channel, delivery_id))
 
 
-async def open_context(session: AsyncSession, inbound: Inbound) -> Context:
+async def open_context(session: AsyncSession, inbound: Inbound, pseudonyms: Pseudonyms) -> Context:
     person = await queries.find_person(session, inbound.channel, inbound.user_id)
     if person is None:
         language = guess_language(inbound.language_hint)
@@ -69,7 +78,7 @@ async def open_context(session: AsyncSession, inbound: Inbound) -> Context:
         # Until the resident chooses, we answer in the language they write in.
         person.language = guess_language(inbound.language_hint)
     conversation = await queries.conversation_of(session, person)
-    return Context(session, inbound, person, conversation)
+    return Context(session, inbound, person, conversation, pseudonyms)
 
 
 async def language_of(db: Database, channel: str, user_id: str, hint: str | None) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import secrets
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -139,15 +141,16 @@ class Wish(Base):
 
 
 class InboundDelivery(Base):
-    """An inbound update already processed, so that a redelivery does nothing twice."""
+    """An inbound update already processed, so that a redelivery does nothing twice.
+
+    Only a keyed hash of (channel, update id or MessageSid) is kept, and only for a few days:
+    any update may belong to a bribe report, and those must leave no message id behind.
+    """
 
     __tablename__ = "inbound_deliveries"
-    __table_args__ = (UniqueConstraint("channel", "delivery_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    delivery_id: Mapped[str] = mapped_column(String(64))
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    delivery_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     # The answer given, for channels that expect the same answer to a redelivery (Twilio).
     reply: Mapped[str | None] = mapped_column(Text)
 
@@ -181,5 +184,40 @@ class Conversation(Base):
     step: Mapped[str | None] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Changes with every new flow; buttons carry it, so a press on an old message is noticed.
+    # (No timestamp: when a person last acted is not worth keeping next to report drafts.)
     nonce: Mapped[str] = mapped_column(String(8), default="")
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+def _report_id() -> str:
+    return secrets.token_hex(8)
+
+
+class BribeReport(Base):
+    """Where a resident was asked for a bribe, or served honestly. Nothing here points at who
+    reported: no person, chat, phone, message or update id, no time finer than the day, and
+    a random id, so that not even the order of reports is kept."""
+
+    __tablename__ = "bribe_reports"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True, default=_report_id)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    service: Mapped[int] = mapped_column(Integer)  # code 0–9 from domain.yaml
+    outcome: Mapped[str] = mapped_column(String(12))  # paid | refused | not_asked | asked
+    amount: Mapped[int | None] = mapped_column(Integer)  # som
+    month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM, when it happened
+    municipality_id: Mapped[int] = mapped_column(ForeignKey("municipalities.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # telegram | sms | whatsapp
+    text: Mapped[str | None] = mapped_column(Text)  # scrubbed of numbers and e-mails
+    created_on: Mapped[date] = mapped_column(Date)  # the day, in TIMEZONE
+    municipality: Mapped[Municipality] = relationship(lazy="joined")
+
+
+class ReportQuota(Base):
+    """How many reports one sender gave today, under a keyed hash of sender and day; rows
+    expire with the day."""
+
+    __tablename__ = "report_quotas"
+
+    quota_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

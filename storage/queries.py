@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +17,9 @@ from storage.models import (
     OutboundMessage,
     Person,
     Region,
+    ReportQuota,
     Wish,
+    utcnow,
 )
 
 REFERENCE_DIGITS = 7
@@ -26,27 +29,35 @@ class DuplicateDelivery(Exception):
     """This inbound update was processed before."""
 
 
-async def claim_delivery(session: AsyncSession, channel: str, delivery_id: str) -> InboundDelivery:
-    """Record an inbound delivery in the current transaction, or raise DuplicateDelivery.
+DELIVERY_MEMORY = timedelta(days=3)  # Telegram and Twilio stop redelivering within a day
+
+
+async def claim_delivery(session: AsyncSession, delivery_key: str) -> InboundDelivery:
+    """Record an inbound delivery (by its keyed hash) in the current transaction, or raise
+    DuplicateDelivery.
 
     Because the row commits together with whatever the update changed, a crash before the
     commit leaves neither, and the redelivered update is processed afresh.
     """
-    delivery = InboundDelivery(channel=channel, delivery_id=delivery_id)
+    delivery = InboundDelivery(delivery_key=delivery_key, expires_at=utcnow() + DELIVERY_MEMORY)
     session.add(delivery)
     try:
         await session.flush()
     except IntegrityError as error:
-        raise DuplicateDelivery(f"{channel}:{delivery_id}") from error
+        raise DuplicateDelivery(delivery_key) from error
     return delivery
 
 
-async def delivery_reply(session: AsyncSession, channel: str, delivery_id: str) -> str | None:
+async def delivery_reply(session: AsyncSession, delivery_key: str) -> str | None:
     return await session.scalar(
-        select(InboundDelivery.reply).where(
-            InboundDelivery.channel == channel, InboundDelivery.delivery_id == delivery_id
-        )
+        select(InboundDelivery.reply).where(InboundDelivery.delivery_key == delivery_key)
     )
+
+
+async def forget_expired(session: AsyncSession, now: datetime) -> None:
+    """Drop de-duplication and quota rows that have served their time."""
+    await session.execute(delete(InboundDelivery).where(InboundDelivery.expires_at < now))
+    await session.execute(delete(ReportQuota).where(ReportQuota.expires_at < now))
 
 
 # --- people and their conversations -------------------------------------------------------

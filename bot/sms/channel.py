@@ -22,6 +22,7 @@ from bot.sms import keywords
 from bot.sms.provider import RecipientOptedOut, SendFailed, SmsProvider
 from handlers import dispatch
 from handlers.context import guess_language
+from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound, Outcome, Text
 from storage import queries
 from storage.db import Database
@@ -115,11 +116,17 @@ STATUS_RANK = {
 
 class SmsChannel:
     def __init__(
-        self, settings: Settings, db: Database, catalogues: Catalogues, provider: SmsProvider
+        self,
+        settings: Settings,
+        db: Database,
+        catalogues: Catalogues,
+        pseudonyms: Pseudonyms,
+        provider: SmsProvider,
     ) -> None:
         assert settings.twilio_auth_token
         self.settings = settings
         self.db = db
+        self.pseudonyms = pseudonyms
         self.catalogues = catalogues
         self.provider = provider
         self._validator = RequestValidator(settings.twilio_auth_token)
@@ -138,11 +145,14 @@ class SmsChannel:
         answer it got the first time, and changes nothing."""
         inbound = message.inbound()
         outcome = await dispatch.handle(
-            self.db, inbound, render=lambda outcome: self.render(outcome, message)
+            self.db, self.pseudonyms, inbound, render=lambda outcome: self.render(outcome, message)
         )
         metrics.INBOUND.labels(message.channel, _kind(inbound, outcome)).inc()
         if outcome is None:
-            return twiml(await dispatch.previous_reply(self.db, message.channel, message.sid) or "")
+            previous = await dispatch.previous_reply(
+                self.db, self.pseudonyms, message.channel, message.sid
+            )
+            return twiml(previous or "")
         return twiml(self.render(outcome, message))
 
     def render(self, outcome: Outcome, message: InboundMessage) -> str:
