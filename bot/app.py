@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiohttp import web
 
+from bot import housekeeping
 from bot import web as web_routes
 from bot.config import Settings
 from bot.i18n import Catalogues
@@ -52,6 +54,7 @@ class Runtime:
         self.telegram: TelegramChannel | None = None
         self.sms: SmsChannel | None = None
         self._runner: web.AppRunner | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         # Fails early without a key, and creates one on the first start on SQLite.
@@ -62,6 +65,8 @@ class Runtime:
         if self.settings.sms_enabled:
             provider = TwilioProvider(self.settings)
             self.sms = SmsChannel(self.settings, self.db, self.catalogues, pseudonyms, provider)
+        await housekeeping.sweep(self.db)  # before anything else can read a stale draft
+        self._housekeeping = asyncio.create_task(housekeeping.run_forever(self.db))
         self._runner = web.AppRunner(web_routes.build(self), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
@@ -87,6 +92,11 @@ class Runtime:
 
     async def stop(self) -> None:
         """Stop everything; safe to call twice."""
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+            self._housekeeping = None
         if self.telegram is not None:
             await self.telegram.stop()
             self.telegram = None

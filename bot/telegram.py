@@ -161,6 +161,7 @@ class TelegramChannel:
             user_id=str(chat.id),
             delivery_id=str(update.update_id),
             language_hint=user.language_code if user else None,
+            timezone=self.settings.timezone,
             **action,
         )
         outcome = await dispatch.handle(self.db, self.pseudonyms, inbound)

@@ -11,15 +11,18 @@ FORGET = "forget"
 YES, NO = "yes", "no"
 
 
-async def help_text(ctx: Context) -> Reply:
+async def help_text(ctx: Context, argument: str = "") -> Reply:
+    """/help; /help bribe (SMS: ЖАРДАМ ПАРА) lists the service codes for reports."""
+    if argument == "bribe":
+        return say("bribe.codes")
     return say("help.text")
 
 
-async def privacy(ctx: Context) -> Reply:
+async def privacy(ctx: Context, _argument: str = "") -> Reply:
     return say("privacy.text")
 
 
-async def my_data(ctx: Context) -> Reply:
+async def my_data(ctx: Context, _argument: str = "") -> Reply:
     person = ctx.person
     place: Text | str = (
         person.municipality.name(ctx.language) if person.municipality else Text("mydata.no_place")

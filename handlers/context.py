@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +50,11 @@ class Context:
     language_changed: bool = False
     button_accepted: bool = False
     forgotten: bool = False
+    private: bool = False
+
+    @property
+    def today(self) -> date:
+        return datetime.now(ZoneInfo(self.inbound.timezone)).date()
 
     @property
     def guided(self) -> bool:

@@ -49,6 +49,7 @@ async def handle(
                     button_accepted=ctx.button_accepted,
                     language_changed=ctx.language_changed,
                     silent=was_opted_out and ctx.person.opted_out and not ctx.forgotten,
+                    private=ctx.private,
                 )
                 if delivery is not None and render is not None:
                     delivery.reply = render(outcome)

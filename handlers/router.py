@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from handlers import account, onboarding, wishes
+from handlers import account, bribes, onboarding, wishes
 from handlers.context import Context
 from handlers.types import Reply, Text
 
@@ -21,6 +21,7 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "start": onboarding.start,
     "change": wishes.change,
     "great": wishes.great,
+    "bribe": bribes.report,
     "language": onboarding.language,
     "place": onboarding.place,
     "cancel": account.cancel,
@@ -32,14 +33,25 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
 ONE_SHOT_ONLY = {"stop", "resume"}
 
 # Commands that only inform: the flow under way stays, and its question is asked again.
-INFO_COMMANDS: dict[str, Callable[[Context], Awaitable[Reply]]] = {
+INFO_COMMANDS: dict[str, Callable[[Context, str], Awaitable[Reply]]] = {
     "help": account.help_text,
     "privacy": account.privacy,
     "mydata": account.my_data,
 }
 
 # Shown in the Telegram menu, in this order.
-MENU = ("change", "great", "place", "language", "mydata", "privacy", "forget", "help", "cancel")
+MENU = (
+    "change",
+    "great",
+    "bribe",
+    "place",
+    "language",
+    "mydata",
+    "privacy",
+    "forget",
+    "help",
+    "cancel",
+)
 
 
 # --- what follows once the language or the place is chosen ---------------------------------
@@ -53,6 +65,7 @@ async def _done(ctx: Context) -> Replies:
 CONTINUATIONS: dict[str, Callable[[Context], Awaitable[Replies]]] = {
     "start": onboarding.continue_start,
     "wish": wishes.continue_wish,
+    "bribe": bribes.continue_report,
     "language": _done,
     "place": _done,
 }
@@ -103,6 +116,12 @@ STEPS: dict[str, Step] = {
     wishes.CATEGORY: Step(wishes.category_prompt, wishes.choose_category, _early_text),
     wishes.TEXT: Step(wishes.text_prompt, on_text=wishes.take_text),
     account.FORGET: Step(account.forget_prompt, account.choose_forget),
+    bribes.SERVICE: Step(bribes.service_prompt, bribes.choose_service),
+    bribes.OUTCOME: Step(bribes.outcome_prompt, bribes.choose_outcome),
+    bribes.AMOUNT: Step(bribes.amount_prompt, bribes.skip_amount, bribes.take_amount),
+    bribes.MONTH: Step(bribes.month_prompt, bribes.choose_month),
+    bribes.TEXT: Step(bribes.text_prompt, bribes.skip_text, bribes.take_text),
+    bribes.CONFIRM: Step(bribes.confirm_prompt, bribes.choose_confirm),
 }
 
 
@@ -124,7 +143,7 @@ async def _on_command(ctx: Context, command: str, argument: str) -> Replies:
     if command in COMMANDS and not (ctx.guided and command in ONE_SHOT_ONLY):
         return await COMMANDS[command](ctx, argument.strip())
     if command in INFO_COMMANDS:
-        info = await INFO_COMMANDS[command](ctx)
+        info = await INFO_COMMANDS[command](ctx, argument.strip().lower())
         return [info, *(await _current_prompt(ctx))]
     return await _with_prompt(ctx, Text("error.unknown_command", {"command": command[:32]}))
 
@@ -142,7 +161,7 @@ async def _on_button(ctx: Context, payload: str) -> Replies:
 
 async def _on_text(ctx: Context, text: str) -> Replies:
     if not ctx.guided:  # an SMS without a keyword: say how to write one
-        return [await account.help_text(ctx)]
+        return [await account.help_text(ctx, "")]
     step = STEPS.get(ctx.step or "")
     if step is None:
         return await wishes.from_free_text(ctx, text)

@@ -69,6 +69,7 @@ class Inbound:
     # Writing to us again ends an opt-out on Telegram (they unblocked the bot); on SMS only
     # START does (STOP is a carrier-level promise).
     clears_opt_out: bool = True
+    timezone: str = "Asia/Bishkek"  # the deployment's TIMEZONE: what "today" means
 
 
 @dataclass
@@ -78,3 +79,5 @@ class Outcome:
     button_accepted: bool = False  # the pressed keyboard has done its job
     language_changed: bool = False
     silent: bool = False  # the person has opted out: send them nothing
+    # The answer concerns an anonymous report: a channel must not keep it with the delivery.
+    private: bool = False

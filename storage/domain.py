@@ -26,3 +26,12 @@ def wish_categories() -> list[str]:
 
 def wish_kinds() -> list[str]:
     return [entry["key"] for entry in facts()["wish_kinds"]]
+
+
+def bribe_services() -> list[dict[str, Any]]:
+    """The ten service types, in the order residents see them (1–9, then 0 "other")."""
+    return list(facts()["bribe_service_types"])
+
+
+def bribe_service_codes() -> list[int]:
+    return [int(entry["code"]) for entry in bribe_services()]

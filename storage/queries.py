@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
+    BribeReport,
     Conversation,
     InboundDelivery,
     Municipality,
@@ -241,3 +242,70 @@ async def outbound_by_provider_id(
 
 async def mark_person_opted_out(session: AsyncSession, person_id: int) -> None:
     await session.execute(update(Person).where(Person.id == person_id).values(opted_out=True))
+
+
+# --- bribe reports -------------------------------------------------------------------------------
+
+
+async def quota_used(session: AsyncSession, quota_key: str) -> int:
+    quota = await session.get(ReportQuota, quota_key)
+    return quota.count if quota is not None else 0
+
+
+async def count_towards_quota(
+    session: AsyncSession, quota_key: str, limit: int, expires_at: datetime
+) -> bool:
+    """Count one more report under this key; False (and nothing counted) at the limit."""
+    quota = await session.get(ReportQuota, quota_key, with_for_update=True)
+    if quota is None:
+        session.add(ReportQuota(quota_key=quota_key, count=1, expires_at=expires_at))
+        await session.flush()
+        return True
+    if quota.count >= limit:
+        return False
+    quota.count += 1
+    return True
+
+
+async def add_bribe_report(
+    session: AsyncSession,
+    *,
+    service: int,
+    outcome: str,
+    amount: int | None,
+    month: str,
+    municipality_id: int,
+    channel: str,
+    text: str | None,
+    created_on: date,
+) -> BribeReport:
+    while True:  # a random reference, as for wishes, unique among reports
+        reference = str(10**6 + secrets.randbelow(9 * 10**6))
+        if not await session.scalar(select(exists().where(BribeReport.reference == reference))):
+            break
+    report = BribeReport(
+        reference=reference,
+        service=service,
+        outcome=outcome,
+        amount=amount,
+        month=month,
+        municipality_id=municipality_id,
+        channel=channel,
+        text=text,
+        created_on=created_on,
+    )
+    session.add(report)
+    await session.flush()
+    return report
+
+
+async def clear_stale_drafts(session: AsyncSession, steps: Sequence[str], now: datetime) -> int:
+    """Wipe drafts (of bribe reports) left at one of these steps past their expiry."""
+    drafts = (await session.scalars(select(Conversation).where(Conversation.step.in_(steps)))).all()
+    cleared = 0
+    for conversation in drafts:
+        expires = (conversation.data or {}).get("expires")
+        if expires is None or datetime.fromisoformat(expires) < now:
+            conversation.step, conversation.data, conversation.nonce = None, {}, ""
+            cleared += 1
+    return cleared

@@ -75,9 +75,10 @@ class InboundMessage:
             media=int(media),
         )
 
-    def inbound(self) -> Inbound:
+    def inbound(self, timezone: str) -> Inbound:
         parsed = keywords.parse(self.body)
         common = {
+            "timezone": timezone,
             "channel": self.channel,
             "user_id": self.number,
             "delivery_id": self.sid,
@@ -143,9 +144,9 @@ class SmsChannel:
     async def receive(self, message: InboundMessage) -> str:
         """Handle one inbound message; the TwiML answer. A redelivered MessageSid gets the
         answer it got the first time, and changes nothing."""
-        inbound = message.inbound()
+        inbound = message.inbound(self.settings.timezone)
         outcome = await dispatch.handle(
-            self.db, self.pseudonyms, inbound, render=lambda outcome: self.render(outcome, message)
+            self.db, self.pseudonyms, inbound, render=lambda outcome: self.kept(outcome, message)
         )
         metrics.INBOUND.labels(message.channel, _kind(inbound, outcome)).inc()
         if outcome is None:
@@ -165,6 +166,13 @@ class SmsChannel:
         if message.media and message.body.strip():
             texts.insert(0, self.catalogues.text(outcome.language, Text("error.media_ignored")))
         return " ".join(texts)
+
+    def kept(self, outcome: Outcome, message: InboundMessage) -> str:
+        """The answer kept for a redelivery. A bribe report's answer carries its reference,
+        which must not sit beside anything derived from the message: keep a generic one."""
+        if outcome.private and not outcome.silent:
+            return self.catalogues.text(outcome.language, Text("bribe.received"), VARIANT)
+        return self.render(outcome, message)
 
     def apology(self, message: InboundMessage) -> str:
         """The TwiML for when handling failed: short, in the keyword's language."""

@@ -19,6 +19,7 @@ KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "ru": ("ХОРОШО", "KHOROSHO", "HOROSHO"),
         "en": ("GREAT",),
     },
+    "bribe": {"ky": ("ПАРА", "PARA"), "ru": ("ВЗЯТКА", "VZYATKA", "VZIATKA"), "en": ("BRIBE",)},
     "place": {"ky": ("ЖЕР", "JER", "ZHER"), "ru": ("МЕСТО", "MESTO"), "en": ("PLACE",)},
     "language": {
         "ky": ("ТИЛ", "TIL"),
@@ -74,7 +75,11 @@ def parse(body: str) -> Parsed:
     if found is None:
         return Parsed(None, text, script_language(text))
     action, language = found
-    return Parsed(action, rest.strip(), language)
+    rest = rest.strip()
+    if action == "help":  # HELP ПАРА: the topic is itself a keyword; pass on its action
+        topic = _INDEX.get(fold(rest.split(" ", 1)[0])) if rest else None
+        rest = topic[0] if topic else rest
+    return Parsed(action, rest, language)
 
 
 def script_language(text: str) -> str | None:

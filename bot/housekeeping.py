@@ -1,0 +1,33 @@
+"""Wiping what must not outlive its use: de-duplication and quota rows past their expiry, and
+bribe-report drafts a resident walked away from. Runs at start and then every few minutes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from handlers.bribes import STEPS as DRAFT_STEPS
+from storage import queries
+from storage.db import Database
+from storage.models import utcnow
+
+INTERVAL = 600.0  # seconds
+
+log = logging.getLogger(__name__)
+
+
+async def sweep(db: Database) -> int:
+    """One pass; the number of drafts wiped."""
+    now = utcnow()
+    async with db.session() as session, session.begin():
+        await queries.forget_expired(session, now)
+        return await queries.clear_stale_drafts(session, DRAFT_STEPS, now)
+
+
+async def run_forever(db: Database, interval: float = INTERVAL) -> None:
+    while True:
+        try:
+            await sweep(db)
+        except Exception:
+            log.exception("housekeeping failed; trying again later")
+        await asyncio.sleep(interval)

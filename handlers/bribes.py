@@ -1,0 +1,324 @@
+"""Anonymous reports of where a resident was asked for a bribe (or served honestly), by type
+of public service.
+
+Nothing stored with a report points back at its sender (ARCHITECTURE §8): the draft lives
+in the person's conversation only until it is saved, cancelled or expires, and the saved
+report has no person, message id or time finer than the day. Flood limits count under a
+keyed hash of sender and day, in a table of their own.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+
+from babel.dates import format_date
+
+from handlers import onboarding
+from handlers.context import Context
+from handlers.scrub import scrub
+from handlers.types import Button, Reply, Text, say
+from storage import queries
+from storage.domain import bribe_service_codes
+from storage.models import utcnow
+
+SERVICE = "bribe_service"
+OUTCOME = "bribe_outcome"
+AMOUNT = "bribe_amount"
+MONTH = "bribe_month"
+TEXT = "bribe_text"
+CONFIRM = "bribe_confirm"
+STEPS = (SERVICE, OUTCOME, AMOUNT, MONTH, TEXT, CONFIRM)
+
+OUTCOMES = ("paid", "refused", "not_asked")  # what a resident picks on Telegram
+ASKED = "asked"  # an SMS report without an amount: asked, and no more said
+AMOUNT_LIMIT = 10_000_000  # som; anything above is not a bribe anyone reported
+TEXT_LIMIT = 500
+REPORTS_PER_DAY = 5
+MONTHS_BACK = 3  # this month or one of the three before
+DRAFT_LIFETIME = timedelta(hours=1)  # an abandoned draft is wiped after this
+SKIP, SAVE, DISCARD = "skip", "save", "discard"
+
+# 5000 · 5 000 · 5,000 · 5000 сом · 5k · 1.5к · 5 миң
+_SEPARATED_THOUSANDS = re.compile(r"(?<=\d)[\s\u00a0\u202f',.](?=\d{3}(?!\d))")
+_AMOUNT = re.compile(r"^(\d+(?:[.,]\d+)?)\s*(k|к|тыс\.?|миң|мин)?\s*(сом\w*|som\w*|kgs|с|c)?\.?$")
+
+
+# --- parsing and checking --------------------------------------------------------------------
+
+
+def parse_amount(text: str) -> tuple[int | None, Text | None]:
+    """An amount in som, or what is wrong with the text."""
+    cleaned = _SEPARATED_THOUSANDS.sub("", text.strip().lower())
+    if cleaned.startswith("-"):
+        return None, Text("bribe.amount_negative")
+    match = _AMOUNT.match(cleaned)
+    if match is None:
+        return None, Text("bribe.amount_nonsense")
+    value = float(match.group(1).replace(",", ".")) * (1000 if match.group(2) else 1)
+    if value < 1:
+        return None, Text("bribe.amount_nonsense")
+    if value > AMOUNT_LIMIT:
+        return None, Text("bribe.amount_too_big", {"limit": f"{AMOUNT_LIMIT:,}".replace(",", " ")})
+    return round(value), None
+
+
+def split_amount(text: str) -> tuple[str, str]:
+    """For SMS: the words at the start of `text` that make an amount, and the rest."""
+    words = text.split()
+    for count in range(min(len(words), 3), 0, -1):
+        _, problem = parse_amount(" ".join(words[:count]))
+        if problem is None or problem.key != "bribe.amount_nonsense":
+            return " ".join(words[:count]), " ".join(words[count:])
+    return "", text.strip()
+
+
+def recent_months(today: date) -> list[str]:
+    months, year, month = [], today.year, today.month
+    for _ in range(MONTHS_BACK + 1):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return months
+
+
+def month_name(month: str, language: str) -> str:
+    year, number = (int(part) for part in month.split("-"))
+    name = format_date(date(year, number, 1), "LLLL y", locale=language)
+    return name[:1].upper() + name[1:]
+
+
+def check_text(text: str) -> tuple[str, Text | None]:
+    cleaned = text.strip()
+    if not cleaned:
+        return cleaned, Text("error.empty_text")
+    if len(cleaned) > TEXT_LIMIT:
+        return cleaned, Text("error.too_long", {"limit": TEXT_LIMIT, "length": len(cleaned)})
+    return cleaned, None
+
+
+# --- the daily limit ---------------------------------------------------------------------------
+
+
+def _quota_key(ctx: Context) -> str:
+    inbound = ctx.inbound
+    return ctx.pseudonyms.of("bribe-quota", inbound.channel, inbound.user_id, ctx.today.isoformat())
+
+
+async def _over_quota(ctx: Context) -> bool:
+    return await queries.quota_used(ctx.session, _quota_key(ctx)) >= REPORTS_PER_DAY
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+async def report(ctx: Context, argument: str) -> list[Reply]:
+    """/bribe [code]; SMS: ПАРА <code 0–9> [amount] [text]."""
+    if await _over_quota(ctx):
+        ctx.finish()
+        return [say("bribe.flood", limit=REPORTS_PER_DAY)]
+    if not ctx.guided:
+        return [await _report_at_once(ctx, argument)]
+    ctx.start_flow(then="bribe", expires=(utcnow() + DRAFT_LIFETIME).isoformat())
+    code = argument.strip()
+    if code.isdigit() and int(code) in bribe_service_codes():
+        ctx.remember(service=int(code))
+    replies = await continue_report(ctx)
+    return [replies[0].after(Text("bribe.intro")), *replies[1:]]
+
+
+async def continue_report(ctx: Context) -> list[Reply]:
+    data = ctx.data
+    if ctx.person.municipality is None:
+        return [(await onboarding.ask_place(ctx)).after(Text("bribe.place_first"))]
+    for step, needed in (
+        (SERVICE, "service" not in data),
+        (OUTCOME, "outcome" not in data),
+        (AMOUNT, "amount" not in data and data.get("outcome") in ("paid", "refused")),
+        (MONTH, "month" not in data),
+        (TEXT, "text" not in data),
+    ):
+        if needed:
+            ctx.enter(step)
+            return [await PROMPTS[step](ctx)]
+    ctx.enter(CONFIRM)
+    return [await confirm_prompt(ctx)]
+
+
+async def _report_at_once(ctx: Context, argument: str) -> Reply:
+    code, _, rest = argument.strip().partition(" ")
+    if not (code.isdigit() and int(code) in bribe_service_codes()):
+        return say("bribe.usage")
+    if ctx.person.municipality is None:
+        return say("bribe.place_first")
+    amount_text, text = split_amount(rest)
+    amount = None
+    if amount_text:
+        amount, problem = parse_amount(amount_text)
+        if problem is not None:
+            return Reply(parts=(problem,))
+    if text:
+        text, problem = check_text(text)
+        if problem is not None:
+            return Reply(parts=(problem,))
+    ctx.start_flow(
+        service=int(code),
+        outcome="paid" if amount else ASKED,
+        amount=amount,
+        month=recent_months(ctx.today)[0],
+        text=text,
+    )
+    return await save(ctx)
+
+
+async def save(ctx: Context) -> Reply:
+    data = ctx.data
+    ctx.finish()  # the draft goes first, whatever happens next
+    ctx.private = True
+    municipality = ctx.person.municipality
+    if municipality is None:  # forgotten meanwhile; nothing is kept without a place
+        return say("bribe.place_first")
+    if not await queries.count_towards_quota(
+        ctx.session, _quota_key(ctx), REPORTS_PER_DAY, _end_of(ctx.today)
+    ):
+        return say("bribe.flood", limit=REPORTS_PER_DAY)
+    text = scrub(data.get("text") or "") or None
+    report = await queries.add_bribe_report(
+        ctx.session,
+        service=int(data["service"]),
+        outcome=str(data["outcome"]),
+        amount=data.get("amount"),
+        month=str(data["month"]),
+        municipality_id=municipality.id,
+        channel=ctx.inbound.channel,
+        text=text,
+        created_on=ctx.today,
+    )
+    return say("bribe.saved", reference=report.reference)
+
+
+def _end_of(day: date) -> datetime:
+    # A day and a margin for time zones: the quota row is gone by the next evening.
+    return datetime(day.year, day.month, day.day, tzinfo=utcnow().tzinfo) + timedelta(days=2)
+
+
+# --- steps ------------------------------------------------------------------------------------
+
+
+async def service_prompt(ctx: Context) -> Reply:
+    buttons = tuple(
+        (Button(Text(f"service.{code}"), ctx.payload(str(code))),) for code in bribe_service_codes()
+    )
+    return Reply(parts=(Text("bribe.service_prompt"),), buttons=buttons)
+
+
+async def choose_service(ctx: Context, value: str) -> list[Reply] | None:
+    if not (value.isdigit() and int(value) in bribe_service_codes()):
+        return None
+    ctx.remember(service=int(value))
+    return await continue_report(ctx)
+
+
+async def outcome_prompt(ctx: Context) -> Reply:
+    buttons = tuple((Button(Text(f"outcome.{o}"), ctx.payload(o)),) for o in OUTCOMES)
+    service = Text(f"service.{ctx.data.get('service', 0)}")
+    return Reply(parts=(Text("bribe.outcome_prompt", {"service": service}),), buttons=buttons)
+
+
+async def choose_outcome(ctx: Context, value: str) -> list[Reply] | None:
+    if value not in OUTCOMES:
+        return None
+    ctx.remember(outcome=value)
+    return await continue_report(ctx)
+
+
+async def amount_prompt(ctx: Context) -> Reply:
+    skip = Button(Text("button.skip"), ctx.payload(SKIP))
+    return Reply(parts=(Text("bribe.amount_prompt"),), buttons=((skip,),))
+
+
+async def take_amount(ctx: Context, text: str) -> list[Reply]:
+    amount, problem = parse_amount(text)
+    if problem is not None:
+        return [(await amount_prompt(ctx)).after(problem)]
+    ctx.remember(amount=amount)
+    return await continue_report(ctx)
+
+
+async def skip_amount(ctx: Context, value: str) -> list[Reply] | None:
+    if value != SKIP:
+        return None
+    ctx.remember(amount=None)
+    return await continue_report(ctx)
+
+
+async def month_prompt(ctx: Context) -> Reply:
+    buttons = tuple(
+        (Button(month_name(month, ctx.language), ctx.payload(month)),)
+        for month in recent_months(ctx.today)
+    )
+    return Reply(parts=(Text("bribe.month_prompt"),), buttons=buttons)
+
+
+async def choose_month(ctx: Context, value: str) -> list[Reply] | None:
+    if value not in recent_months(ctx.today):  # also refuses a month in the future
+        return None
+    ctx.remember(month=value)
+    return await continue_report(ctx)
+
+
+async def text_prompt(ctx: Context) -> Reply:
+    skip = Button(Text("button.skip"), ctx.payload(SKIP))
+    return Reply(parts=(Text("bribe.text_prompt", {"limit": TEXT_LIMIT}),), buttons=((skip,),))
+
+
+async def take_text(ctx: Context, text: str) -> list[Reply]:
+    cleaned, problem = check_text(text)
+    if problem is not None:
+        return [(await text_prompt(ctx)).after(problem)]
+    ctx.remember(text=cleaned)
+    return await continue_report(ctx)
+
+
+async def skip_text(ctx: Context, value: str) -> list[Reply] | None:
+    if value != SKIP:
+        return None
+    ctx.remember(text="")
+    return await continue_report(ctx)
+
+
+async def confirm_prompt(ctx: Context) -> Reply:
+    data = ctx.data
+    municipality = ctx.person.municipality
+    amount = data.get("amount")
+    values = {
+        "service": Text(f"service.{data['service']}"),
+        "outcome": Text(f"outcome.{data['outcome']}"),
+        "amount": Text("bribe.amount_value", {"amount": amount}) if amount else Text("bribe.none"),
+        "month": month_name(str(data["month"]), ctx.language),
+        "place": municipality.name(ctx.language) if municipality else "",
+        "text": scrub(data["text"]) if data.get("text") else Text("bribe.none"),
+    }
+    buttons = (
+        (Button(Text("button.save"), ctx.payload(SAVE)),),
+        (Button(Text("button.discard"), ctx.payload(DISCARD)),),
+    )
+    return Reply(parts=(Text("bribe.confirm", values),), buttons=buttons)
+
+
+async def choose_confirm(ctx: Context, value: str) -> list[Reply] | None:
+    if value == DISCARD:
+        ctx.finish()
+        return [say("bribe.discarded")]
+    if value != SAVE:
+        return None
+    return [await save(ctx)]
+
+
+PROMPTS = {
+    SERVICE: service_prompt,
+    OUTCOME: outcome_prompt,
+    AMOUNT: amount_prompt,
+    MONTH: month_prompt,
+    TEXT: text_prompt,
+    CONFIRM: confirm_prompt,
+}

@@ -1,0 +1,19 @@
+"""Taking out of free text what could identify a person: phone numbers, PIN-like digit runs,
+e-mail addresses and @usernames."""
+
+from __future__ import annotations
+
+import re
+
+MASK = "***"
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_HANDLE = re.compile(r"(?<![\w@])@\w{4,}")
+# Seven or more digits, possibly split by spaces, dashes, dots or brackets, possibly with +.
+_DIGIT_RUN = re.compile(r"\+?\(?\d(?:[\s\-.()]*\d){6,}\)?")
+
+
+def scrub(text: str) -> str:
+    text = _EMAIL.sub(MASK, text)
+    text = _HANDLE.sub(MASK, text)
+    return _DIGIT_RUN.sub(MASK, text)
