@@ -9,13 +9,27 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from datetime import date, datetime, timedelta
+from typing import Any, NoReturn, TextIO
+from zoneinfo import ZoneInfo
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import bribe_stats
 from bot.app import Runtime, prepare_database
 from bot.config import ConfigError, Settings
-from bot.export import WISH_COLUMNS, wish_rows, write_csv
+from bot.export import (
+    BRIBE_COLUMNS,
+    WISH_COLUMNS,
+    bribe_rows,
+    wish_rows,
+    write_csv,
+    write_xlsx,
+)
+from bot.i18n import Catalogues
+from handlers.bribes import recent_months
 from storage import queries
-from storage.models import Wish
+from storage.models import Municipality
 
 
 class UsageError(Exception):
@@ -34,10 +48,18 @@ def build_parser() -> Parser:
     commands.add_parser("serve", help="run the bot: web server, Telegram, migrations")
 
     export = commands.add_parser("export", help="export stored data")
-    export.add_argument("what", choices=["wishes"])
-    export.add_argument("--format", choices=["csv"], default="csv")
+    export.add_argument("what", choices=["wishes", "bribes"])
+    export.add_argument("--format", choices=["csv", "xlsx"], default="csv")
     export.add_argument("--municipality", metavar="KEY")
     export.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+
+    report = commands.add_parser("report", help="aggregate figures, as officials see them")
+    report.add_argument("what", choices=["bribes"])
+    report.add_argument("--municipality", metavar="KEY", required=True)
+    report.add_argument(
+        "--period", metavar="YYYY-MM[:YYYY-MM]", help="months (default: this one and three before)"
+    )
+    report.add_argument("--lang", choices=["ky", "ru", "en"], default="en")
 
     municipality = commands.add_parser("municipality", help="municipalities and their codes")
     municipality.add_argument("action", choices=["list"])
@@ -52,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(settings)
         if args.command == "export":
             return export(settings, args)
+        if args.command == "report":
+            return asyncio.run(report_bribes(settings, args, sys.stdout))
         return asyncio.run(list_municipalities(settings, sys.stdout))
     except (UsageError, ConfigError) as error:
         print(f"civicbot: {error}", file=sys.stderr)
@@ -85,27 +109,83 @@ async def _serve(settings: Settings) -> None:
 
 
 def export(settings: Settings, args: argparse.Namespace) -> int:
-    rows = wish_rows(asyncio.run(load_wishes(settings, args.municipality)), settings.timezone)
-    if args.output:
-        with open(args.output, "w", newline="", encoding="utf-8") as out:
-            write_csv(out, WISH_COLUMNS, rows)
+    if args.format == "xlsx" and not args.output:
+        raise UsageError("xlsx needs --output FILE")
+    if args.what == "wishes":
+        header = WISH_COLUMNS
+        rows = wish_rows(
+            asyncio.run(load(settings, args.municipality, "wishes")), settings.timezone
+        )
     else:
-        write_csv(sys.stdout, WISH_COLUMNS, rows)
+        header, rows = (
+            BRIBE_COLUMNS,
+            bribe_rows(asyncio.run(load(settings, args.municipality, "bribes"))),
+        )
+    if args.format == "xlsx":
+        write_xlsx(args.output, header, rows)
+    elif args.output:
+        with open(args.output, "w", newline="", encoding="utf-8") as out:
+            write_csv(out, header, rows)
+    else:
+        write_csv(sys.stdout, header, rows)
     return 0
 
 
-async def load_wishes(settings: Settings, municipality_key: str | None) -> list[Wish]:
+async def load(settings: Settings, municipality_key: str | None, what: str) -> list[Any]:
     db = await prepare_database(settings)
     try:
         async with db.session() as session:
-            municipality = None
-            if municipality_key:
-                municipality = await queries.municipality_by_key(session, municipality_key)
-                if municipality is None:
-                    raise UsageError(f"unknown municipality {municipality_key!r}")
-            return list(await queries.wishes_for_export(session, municipality))
+            municipality = await _municipality(session, municipality_key)
+            if what == "wishes":
+                return list(await queries.wishes_for_export(session, municipality))
+            return list(await queries.bribe_reports_for_export(session, municipality))
     finally:
         await db.close()
+
+
+async def _municipality(session: AsyncSession, key: str | None) -> Municipality | None:
+    if not key:
+        return None
+    municipality = await queries.municipality_by_key(session, key)
+    if municipality is None:
+        raise UsageError(f"unknown municipality {key!r}")
+    return municipality
+
+
+def parse_period(text: str | None, today: date) -> list[str]:
+    """Months, oldest first, from "YYYY-MM" or "YYYY-MM:YYYY-MM"; default the last four."""
+    if not text:
+        return sorted(recent_months(today))
+    first, _, last = text.partition(":")
+    try:
+        start = datetime.strptime(first.strip(), "%Y-%m").date()
+        end = datetime.strptime((last or first).strip(), "%Y-%m").date()
+    except ValueError as error:
+        raise UsageError(
+            f"--period must look like 2026-11 or 2026-09:2026-11, not {text!r}"
+        ) from error
+    if end < start or (end.year - start.year) * 12 + end.month - start.month > 36:
+        raise UsageError("--period must run forward and span at most three years")
+    months, cursor = [], start
+    while cursor <= end:
+        months.append(cursor.strftime("%Y-%m"))
+        cursor = (cursor.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return months
+
+
+async def report_bribes(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    months = parse_period(args.period, today)
+    db = await prepare_database(settings)
+    try:
+        async with db.session() as session:
+            municipality = await _municipality(session, args.municipality)
+        assert municipality is not None
+        stats = await bribe_stats.collect(db, municipality, months)
+    finally:
+        await db.close()
+    print(bribe_stats.render(stats, Catalogues(), args.lang), file=out)
+    return 0
 
 
 async def list_municipalities(settings: Settings, out: TextIO) -> int:

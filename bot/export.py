@@ -1,4 +1,5 @@
-"""Exports for operators and officials: spreadsheet-safe CSV, no residents' identities."""
+"""Exports for operators and officials: spreadsheet-safe CSV or XLSX, no residents'
+identities (bribe reports have none to export)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from collections.abc import Iterable, Sequence
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from storage.models import Wish
+from openpyxl import Workbook
+
+from storage.domain import bribe_services
+from storage.models import BribeReport, Wish
 
 WISH_COLUMNS = (
     "reference",
@@ -20,6 +24,19 @@ WISH_COLUMNS = (
     "channel",
     "status",
     "campaign_id",
+)
+BRIBE_COLUMNS = (
+    "reference",
+    "created_on",
+    "month",
+    "municipality",
+    "region",
+    "service",
+    "service_key",
+    "outcome",
+    "amount",
+    "channel",
+    "text",
 )
 # A spreadsheet runs a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -45,6 +62,37 @@ def wish_rows(wishes: Iterable[Wish], timezone: str) -> Iterable[Sequence[object
             wish.status,
             wish.campaign_id,
         )
+
+
+def bribe_rows(reports: Iterable[BribeReport]) -> Iterable[Sequence[object]]:
+    keys = {int(entry["code"]): entry["key"] for entry in bribe_services()}
+    for report in reports:
+        yield (
+            report.reference,
+            report.created_on.isoformat(),
+            report.month,
+            report.municipality.key,
+            report.municipality.region.key,
+            report.service,
+            keys.get(report.service, ""),
+            report.outcome,
+            report.amount,
+            report.channel,
+            report.text,
+        )
+
+
+def write_xlsx(path: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet()
+    sheet.append(list(header))
+    count = 0
+    for row in rows:
+        # Numbers stay numbers; every text goes through safe_cell, as in CSV.
+        sheet.append([v if isinstance(v, int | float) else safe_cell(v) for v in row])
+        count += 1
+    workbook.save(path)
+    return count
 
 
 def write_csv(out: TextIO, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:

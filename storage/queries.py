@@ -309,3 +309,40 @@ async def clear_stale_drafts(session: AsyncSession, steps: Sequence[str], now: d
             conversation.step, conversation.data, conversation.nonce = None, {}, ""
             cleared += 1
     return cleared
+
+
+async def bribe_counts(
+    session: AsyncSession, municipality_id: int, months: Sequence[str]
+) -> list[tuple[int, str, str, int]]:
+    """(service, outcome, month, number of reports) for a municipality and months."""
+    rows = await session.execute(
+        select(BribeReport.service, BribeReport.outcome, BribeReport.month, func.count())
+        .where(BribeReport.municipality_id == municipality_id, BribeReport.month.in_(months))
+        .group_by(BribeReport.service, BribeReport.outcome, BribeReport.month)
+    )
+    return [(int(s), str(o), str(m), int(n)) for s, o, m, n in rows.all()]
+
+
+async def bribe_amounts(
+    session: AsyncSession, municipality_id: int, months: Sequence[str]
+) -> list[tuple[int, int]]:
+    """(service, amount) of every report that gives an amount."""
+    rows = await session.execute(
+        select(BribeReport.service, BribeReport.amount).where(
+            BribeReport.municipality_id == municipality_id,
+            BribeReport.month.in_(months),
+            BribeReport.amount.is_not(None),
+        )
+    )
+    return [(int(s), int(a)) for s, a in rows.all()]
+
+
+async def bribe_reports_for_export(
+    session: AsyncSession, municipality: Municipality | None = None
+) -> Sequence[BribeReport]:
+    query = select(BribeReport).order_by(
+        BribeReport.created_on, BribeReport.month, BribeReport.service, BribeReport.reference
+    )
+    if municipality is not None:
+        query = query.where(BribeReport.municipality_id == municipality.id)
+    return (await session.scalars(query)).all()
