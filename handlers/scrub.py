@@ -9,8 +9,9 @@ MASK = "***"
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _HANDLE = re.compile(r"(?<![\w@])@\w{4,}")
-# Seven or more digits, possibly split by spaces, dashes, dots or brackets, possibly with +.
-_DIGIT_RUN = re.compile(r"\+?\(?\d(?:[\s\-.()]*\d){6,}\)?")
+# Seven or more digits, possibly split by spaces, dashes or brackets, possibly with +. (Not
+# dots: 12.03.2025 is a date, and worth keeping.)
+_DIGIT_RUN = re.compile(r"\+?\(?\d(?:[\s\-()]*\d){6,}\)?")
 
 
 def scrub(text: str) -> str:

@@ -124,21 +124,32 @@ def resident_of(
 ExportWishes = Callable[..., Awaitable[list[dict[str, str]]]]
 
 
-@pytest.fixture
-def export_wishes(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> ExportWishes:
-    """Run `civicbot export wishes --format csv` against the test database; the rows."""
+def _exporter(what: str, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run `civicbot export WHAT --format csv` against the test database; the rows."""
     from bot import cli
 
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("SECRET_KEY", SECRET_KEY)
 
     async def export(*arguments: str) -> list[dict[str, str]]:
-        out = tmp_path / f"wishes-{uuid.uuid4().hex[:6]}.csv"
-        command = ["export", "wishes", "--format", "csv", "--output", str(out), *arguments]
+        out = tmp_path / f"{what}-{uuid.uuid4().hex[:6]}.csv"
+        command = ["export", what, "--format", "csv", "--output", str(out), *arguments]
         assert await asyncio.to_thread(cli.main, command) == 0
         with out.open(encoding="utf-8", newline="") as handle:
             return list(csv.DictReader(handle))
 
     return export
+
+
+@pytest.fixture
+def export_wishes(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> ExportWishes:
+    return _exporter("wishes", database_url, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def export_bribes(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> ExportWishes:
+    return _exporter("bribes", database_url, tmp_path, monkeypatch)

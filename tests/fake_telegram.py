@@ -44,11 +44,12 @@ class FakeTelegram:
     webhook_secret: str | None = None
     # The highest offset a getUpdates call has confirmed: updates below it are acknowledged.
     confirmed_offset: int = 0
+    first_update_id: int = 1000
     # method -> how many of its next calls fail with 502, as when Telegram has a bad moment.
     failures: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._update_ids = itertools.count(1000)
+        self._update_ids = itertools.count(self.first_update_id)
         self._message_ids = itertools.count(1)
         self._updates_arrived = asyncio.Condition()
         self._offset_moved = asyncio.Condition()
@@ -78,6 +79,9 @@ class FakeTelegram:
         return f"http://127.0.0.1:{self.port}/bot"
 
     # --- what tests use ----------------------------------------------------------------
+
+    def number_updates_from(self, first: int) -> None:
+        self._update_ids = itertools.count(first)
 
     def next_update_id(self) -> int:
         return next(self._update_ids)

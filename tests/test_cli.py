@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -120,3 +121,68 @@ def test_serve_runs_with_no_configuration_at_all(tmp_path: Path) -> None:
     assert process.returncode == 0, output
     assert TELEGRAM_OFF in output and SMS_OFF in output
     assert (tmp_path / "civicbot.db").exists() and (tmp_path / "civicbot.secret").exists()
+
+
+async def _sms_reports(runtime_url: str, reports: list[tuple[str, str]]) -> None:
+    from tests.twilio import inbound_form, post_signed
+
+    for sender, body in reports:
+        await post_signed(runtime_url, "/sms/twilio", inbound_form(sender, "ЖЕР 101"))
+        await post_signed(runtime_url, "/sms/twilio", inbound_form(sender, body))
+
+
+async def test_report_bribes_prints_suppressed_aggregates(
+    start_bot: StartBot,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.twilio import twilio_settings
+
+    runtime = await start_bot("webhook", telegram_bot_token=None, **twilio_settings())
+    await _sms_reports(
+        runtime.base_url,
+        [(f"+99655510000{n}", f"ПАРА 1 {amount}") for n, amount in enumerate((1000, 3000, 2000))]
+        + [("+996555200001", "ПАРА 6 500")],
+    )
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SECRET_KEY", "test-secret-key-not-for-production")
+    capsys.readouterr()
+    code = await asyncio.to_thread(
+        cli.main, ["report", "bribes", "--municipality", "naryn_city", "--lang", "ru"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Сообщения о взятках: город Нарын" in out
+    assert "1. Получение справок — сообщений: 3" in out
+    assert "обычная сумма (медиана): 2 000 сом" in out
+    assert "6. Внесение в список малоимущих — сообщений: меньше 3" in out
+    assert "500" not in out  # one report's amount is never shown
+    assert (
+        await asyncio.to_thread(
+            cli.main, ["report", "bribes", "--municipality", "naryn_city", "--period", "1999-01"]
+        )
+        == 0
+    )
+    assert "No reports in this period." in capsys.readouterr().out
+
+
+async def test_export_bribes_as_xlsx_is_spreadsheet_safe(
+    start_bot: StartBot, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openpyxl import load_workbook
+
+    from tests.twilio import twilio_settings
+
+    runtime = await start_bot("webhook", telegram_bot_token=None, **twilio_settings())
+    await _sms_reports(runtime.base_url, [("+996555300001", "ПАРА 2 3000 =SUM(A1:A9)")])
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SECRET_KEY", "test-secret-key-not-for-production")
+    out = tmp_path / "bribes.xlsx"
+    command = ["export", "bribes", "--format", "xlsx", "--output", str(out)]
+    assert await asyncio.to_thread(cli.main, command) == 0
+    rows = list(load_workbook(out).active.iter_rows(values_only=True))
+    assert rows[0][:3] == ("reference", "created_on", "month")
+    assert rows[1][5:10] == (2, "municipal_job", "paid", 3000, "sms")
+    assert rows[1][10] == "'=SUM(A1:A9)"  # text, not a formula
+    assert cli.main(["export", "bribes", "--format", "xlsx"]) == 2  # needs --output

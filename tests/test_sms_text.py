@@ -97,6 +97,14 @@ SMS_REPLIES = [
     ["stop.done"],
     ["resume.done"],
     ["forget.done"],
+    ["bribe.saved"],
+    ["bribe.received"],
+    ["bribe.place_first"],
+    ["bribe.usage"],
+    ["bribe.flood"],
+    ["bribe.amount_too_big"],
+    ["bribe.amount_negative"],
+    ["bribe.amount_nonsense"],
 ]
 
 
@@ -115,6 +123,10 @@ def test_every_sms_reply_fits_one_segment(parts: list[str], language: str) -> No
         "length": 1600,
         "limit": 1000,
     }
+    if parts == ["bribe.flood"]:
+        values["limit"] = 5
+    if parts == ["bribe.amount_too_big"]:
+        values["limit"] = "10 000 000"
     if language == "en":
         values["language"] = "English"
     text = " ".join(catalogues.text(language, Text(key, values), "sms") for key in parts)
@@ -123,3 +135,13 @@ def test_every_sms_reply_fits_one_segment(parts: list[str], language: str) -> No
         from bot.sms.segments import is_gsm7
 
         assert is_gsm7(text), text
+
+
+@pytest.mark.parametrize("language", ["ky", "ru", "en"])
+def test_the_service_code_list_fits_two_segments(language: str) -> None:
+    from bot.i18n import Catalogues
+    from handlers.types import Text
+
+    text = Catalogues().text(language, Text("bribe.codes"), "sms")
+    assert segments(text) <= 2, text
+    assert all(f"{code} " in text for code in range(10))

@@ -3,9 +3,12 @@ language, the bad inputs, signatures, repeated deliveries and WhatsApp."""
 
 from __future__ import annotations
 
+import html
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -16,13 +19,17 @@ from bot.i18n import Catalogues
 from bot.sms.segments import segments
 from handlers.types import Text
 from storage.db import Database
-from storage.models import Person, Wish
+from storage.models import BribeReport, Person, Wish
 from tests.conftest import PUBLIC_BASE_URL, StartBot
 from tests.twilio import inbound_form, post_signed, signature, twilio_settings
 
 DATA = yaml.safe_load(Path(__file__).with_name("sms_cases.yaml").read_text(encoding="utf-8"))
 CASES: list[dict[str, Any]] = DATA["cases"]
 PATH = "/sms/twilio"
+
+
+def this_month() -> str:
+    return datetime.now(ZoneInfo("Asia/Bishkek")).strftime("%Y-%m")
 
 
 def body_of(case: dict[str, Any]) -> str:
@@ -42,65 +49,78 @@ def form_of(case: dict[str, Any], sender: str) -> dict[str, str]:
     return form
 
 
-def expected_reply(case: dict[str, Any], catalogues: Catalogues, reference: str | None) -> str:
-    spec = case["reply"]
+def expected_reply(
+    spec: dict[str, Any] | str, catalogues: Catalogues, references: dict[str, str | None]
+) -> str:
+    """The SMS answer a case expects; a saved item's reference is read from the database."""
     if spec == "":
         return ""
+    assert isinstance(spec, dict)
     texts = []
     for message in spec["messages"]:
-        key, values = (
-            (message, {}) if isinstance(message, str) else (message["key"], message["values"])
-        )
-        if key == "wish.saved":
-            values = {"reference": reference}
+        if isinstance(message, str):
+            key, values = message, {}
+        else:
+            key, values = message["key"], message["values"]
+        if key in references:
+            values = {"reference": references[key]}
         texts.append(catalogues.text(spec["language"], Text(key, values), variant="sms"))
     return " ".join(texts)
 
 
 def reply_in(twiml: str) -> str:
+    """The text of the TwiML answer; "" for an empty <Response/>."""
     match = re.search(r"<Message>(.*)</Message>", twiml, re.S)
     if match is None:
         assert re.fullmatch(r'<\?xml version="1.0" encoding="UTF-8"\?><Response ?/>', twiml), twiml
         return ""
-    return (
-        match.group(1)
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", '"')
-        .replace("&amp;", "&")
-    )
+    return html.unescape(match.group(1))
 
 
-async def stored(database_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+async def stored(database_url: str) -> dict[str, list[Any]]:
     db = Database(database_url)
     try:
         async with db.session() as session:
             wishes = (await session.scalars(select(Wish).order_by(Wish.id))).all()
             people = (await session.scalars(select(Person).order_by(Person.id))).all()
-            return (
-                [
-                    {
-                        "kind": w.kind,
-                        "category": w.category,
-                        "text": w.text,
-                        "municipality": w.municipality.key if w.municipality else None,
-                        "channel": w.channel,
-                    }
-                    for w in wishes
-                ],
-                [
-                    {
-                        "channel": p.channel,
-                        "language": p.language,
-                        "municipality": p.municipality.key if p.municipality else None,
-                        "opted_out": p.opted_out,
-                    }
-                    for p in people
-                ],
-                [w.reference for w in wishes],
-            )
+            bribes = (await session.scalars(select(BribeReport))).all()
     finally:
         await db.close()
+    return {
+        "wishes": [
+            {
+                "kind": w.kind,
+                "category": w.category,
+                "text": w.text,
+                "municipality": w.municipality.key if w.municipality else None,
+                "channel": w.channel,
+            }
+            for w in wishes
+        ],
+        "people": [
+            {
+                "channel": p.channel,
+                "language": p.language,
+                "municipality": p.municipality.key if p.municipality else None,
+                "opted_out": p.opted_out,
+            }
+            for p in people
+        ],
+        "bribes": [
+            {
+                "service": b.service,
+                "outcome": b.outcome,
+                "amount": b.amount,
+                "month": b.month,
+                "municipality": b.municipality.key,
+                "channel": b.channel,
+                "text": b.text,
+            }
+            for b in bribes
+        ],
+        "wish.saved": [w.reference for w in wishes],
+        "bribe.saved": [b.reference for b in bribes],
+    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
@@ -116,20 +136,25 @@ async def test_twilio_inbound(
     form = form_of(case, sender)
     status, answer = await post_case(runtime.base_url, form, case.get("signature", "ok"))
     assert status == case.get("status", 200), answer
+    again = await post_signed(runtime.base_url, PATH, form) if case.get("repeat") else None
 
-    if case.get("repeat"):
-        again = await post_signed(runtime.base_url, PATH, form)
-        assert again == (status, answer)
-
-    wishes, people, references = await stored(database_url)
+    rows = await stored(database_url)
+    references = {key: (rows[key] or [None])[-1] for key in ("wish.saved", "bribe.saved")}
     if "reply" in case:
         text = reply_in(answer)
-        assert text == expected_reply(case, catalogues, references[-1] if references else None)
-        assert segments(text) <= (case.get("segments", 2))
-    if "wishes" in case:
-        assert wishes == case["wishes"]
-    if "people" in case:
-        assert people == case["people"]
+        assert text == expected_reply(case["reply"], catalogues, references)
+        assert segments(text) <= case.get("segments", 2)
+    if again is not None:
+        spec = case.get("repeat_reply", case.get("reply", ""))
+        assert again[0] == status
+        assert reply_in(again[1]) == expected_reply(spec, catalogues, references)
+    for table in ("wishes", "people", "bribes"):
+        if table in case:
+            expected = [
+                {**row, "month": this_month()} if row.get("month") == "this" else row
+                for row in case[table]
+            ]
+            assert rows[table] == expected, table
 
 
 async def post_case(base_url: str, form: dict[str, str], how: str) -> tuple[int, str]:

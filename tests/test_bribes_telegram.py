@@ -1,0 +1,232 @@
+"""Reporting a bribe on Telegram, end to end through the fake Bot API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from bot import housekeeping
+from handlers.bribes import month_name, recent_months
+from storage.db import Database
+from storage.models import Conversation
+from tests import places
+from tests.conftest import ExportWishes, StartBot, resident_of
+from tests.fake_telegram import FakeTelegram
+from tests.resident import Resident
+
+OUTCOME_LABELS = {
+    "paid": {"ky": "Төлөдүм", "ru": "Заплатил(а)", "en": "I paid"},
+    "not_asked": {"ky": "Эч ким сураган жок", "ru": "Никто не просил", "en": "Nobody asked"},
+}
+SAVE = {"ky": "Сактоо", "ru": "Сохранить", "en": "Save"}
+SKIP = {"ky": "Өткөрүп жиберүү", "ru": "Пропустить", "en": "Skip"}
+DISCARD = {"ky": "Жокко чыгаруу", "ru": "Отменить", "en": "Discard"}
+
+
+def service(code: int, language: str) -> str:
+    from storage.domain import bribe_services
+
+    return next(s for s in bribe_services() if s["code"] == code)[language]
+
+
+def this_month() -> list[str]:
+    return recent_months(dt.datetime.now(ZoneInfo("Asia/Bishkek")).date())
+
+
+async def onboarded(runtime, telegram: FakeTelegram, user_id: int, language: str) -> Resident:  # type: ignore[no-untyped-def]
+    resident = resident_of(runtime, telegram, "webhook", user_id, language)
+    await resident.send("/start m-lenin")
+    await resident.press(places.LANGUAGE_NAMES[language])
+    return resident
+
+
+@pytest.mark.parametrize("language", places.LANGUAGES)
+async def test_a_report_from_start_to_reference(
+    start_bot: StartBot, telegram: FakeTelegram, say, export_bribes: ExportWishes, language: str
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = await onboarded(runtime, telegram, 7301, language)
+
+    replies = await resident.send("/bribe")
+    assert replies[0].startswith(say(language, "bribe.intro"))
+    assert resident.buttons() == [service(c, language) for c in (1, 2, 3, 4, 5, 6, 7, 8, 9, 0)]
+    await resident.press(service(3, language))
+    replies = await resident.press(OUTCOME_LABELS["paid"][language])
+    assert replies == [say(language, "bribe.amount_prompt")]
+    replies = await resident.send("5 000 сом")
+    assert resident.buttons() == [month_name(m, language) for m in this_month()]
+    last_month = this_month()[1]
+    await resident.press(month_name(last_month, language))
+    replies = await resident.send("Жер үчүн акча сурашты, тел 0555 123 456")
+    assert "***" in replies[0] and "123 456" not in replies[0]  # shown as it will be kept
+    assert (
+        say(
+            language,
+            "bribe.confirm",
+            service=service(3, language),
+            outcome=OUTCOME_LABELS["paid"][language],
+            amount=say(language, "bribe.amount_value", amount=5000),
+            month=month_name(last_month, language),
+            place=places.municipality("lenin")[language],
+            text="Жер үчүн акча сурашты, тел ***",
+        )
+        == replies[0]
+    )
+
+    replies = await resident.press(SAVE[language])
+    reference = re.search(r"\d{7}", replies[0])
+    assert reference and replies[0] == say(language, "bribe.saved", reference=reference.group())
+
+    rows = await export_bribes()
+    assert [
+        (
+            r["reference"],
+            r["service"],
+            r["service_key"],
+            r["outcome"],
+            r["amount"],
+            r["month"],
+            r["municipality"],
+            r["channel"],
+            r["text"],
+            r["created_on"],
+        )
+        for r in rows
+    ] == [
+        (
+            reference.group(),
+            "3",
+            "municipal_land",
+            "paid",
+            "5000",
+            last_month,
+            "lenin",
+            "telegram",
+            "Жер үчүн акча сурашты, тел ***",
+            dt.datetime.now(ZoneInfo("Asia/Bishkek")).date().isoformat(),
+        )
+    ]
+
+
+async def test_honest_service_is_recorded_without_amount(
+    start_bot: StartBot, telegram: FakeTelegram, export_bribes: ExportWishes
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = await onboarded(runtime, telegram, 7302, "ky")
+    await resident.send("/bribe 1")  # the service can come with the command
+    await resident.press("Эч ким сураган жок")  # no amount is asked after this
+    await resident.press(month_name(this_month()[0], "ky"))
+    await resident.press("Өткөрүп жиберүү")
+    await resident.press("Сактоо")
+    rows = await export_bribes()
+    assert [(r["service"], r["outcome"], r["amount"], r["text"]) for r in rows] == [
+        ("1", "not_asked", "", "")
+    ]
+
+
+async def test_bad_amounts_months_and_texts_lose_nothing(
+    start_bot: StartBot, telegram: FakeTelegram, say, export_bribes: ExportWishes
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = await onboarded(runtime, telegram, 7303, "ru")
+    await resident.send("/bribe")
+    await resident.press(service(4, "ru"))
+    await resident.press("Заплатил(а)")
+    prompt = say("ru", "bribe.amount_prompt")
+    for text, problem in (
+        ("много", say("ru", "bribe.amount_nonsense")),
+        ("-500", say("ru", "bribe.amount_negative")),
+        ("20 000 000", say("ru", "bribe.amount_too_big", limit="10 000 000")),
+    ):
+        assert await resident.send(text) == [problem + "\n\n" + prompt], text
+    await resident.send("5k")
+
+    # A month in the future is refused, even when the button is forged.
+    nonce = resident.newest_keyboard()["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    future = nonce.split(":")[0] + ":2099-01"
+    replies = await resident.press_data(future, resident.newest_keyboard())
+    assert replies[0].startswith(say("ru", "error.stale_button"))
+    await resident.press(month_name(this_month()[0], "ru"))
+
+    replies = await resident.send("ы" * 501)
+    assert replies[0].startswith(say("ru", "error.too_long", limit=500, length=501))
+    await resident.send("Собирали на ремонт школы")
+    await resident.press("Сохранить")
+    rows = await export_bribes()
+    assert [(r["service"], r["amount"], r["text"]) for r in rows] == [
+        ("4", "5000", "Собирали на ремонт школы")
+    ]
+
+
+async def test_leaving_midway_stores_nothing_and_keeps_no_draft(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    say,
+    export_bribes: ExportWishes,
+    database_url: str,
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = await onboarded(runtime, telegram, 7304, "en")
+    for leave in ("/change", "/cancel", "/bribe"):
+        await resident.send("/bribe")
+        await resident.press(service(7, "en"))
+        await resident.press("I paid")
+        await resident.send("3000")
+        await resident.send(leave)
+    await resident.send("/bribe")
+    await resident.press(service(7, "en"))
+    await resident.press("Nobody asked")
+    await resident.press(month_name(this_month()[0], "en"))
+    await resident.press("Skip")
+    assert await resident.press("Discard") == [say("en", "bribe.discarded")]
+    assert await export_bribes() == []
+
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            conversation = (await session.scalars(select(Conversation))).one()
+            assert (conversation.step, conversation.data) == (None, {})
+    finally:
+        await db.close()
+
+
+async def test_an_abandoned_draft_is_wiped_when_it_expires(
+    start_bot: StartBot, telegram: FakeTelegram, database_url: str
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = await onboarded(runtime, telegram, 7305, "ky")
+    await resident.send("/bribe")
+    await resident.press(service(2, "ky"))
+    db = Database(database_url)
+    try:
+        assert await housekeeping.sweep(db) == 0  # not expired yet
+        async with db.session() as session, session.begin():
+            conversation = (await session.scalars(select(Conversation))).one()
+            assert conversation.data["service"] == 2
+            conversation.data = {**conversation.data, "expires": "2000-01-01T00:00:00+00:00"}
+        assert await housekeeping.sweep(db) == 1
+        async with db.session() as session:
+            conversation = (await session.scalars(select(Conversation))).one()
+            assert (conversation.step, conversation.data) == (None, {})
+    finally:
+        await db.close()
+
+
+async def test_five_reports_a_day_then_a_polite_no(
+    start_bot: StartBot, telegram: FakeTelegram, say, export_bribes: ExportWishes
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = await onboarded(runtime, telegram, 7306, "ky")
+    for _ in range(5):
+        await resident.send("/bribe 9")
+        await resident.press("Эч ким сураган жок")
+        await resident.press(month_name(this_month()[0], "ky"))
+        await resident.press("Өткөрүп жиберүү")
+        replies = await resident.press("Сактоо")
+        assert "Рахмат" in replies[0]
+    assert await resident.send("/bribe") == [say("ky", "bribe.flood", limit=5)]
+    assert len(await export_bribes()) == 5
