@@ -230,3 +230,26 @@ async def test_five_reports_a_day_then_a_polite_no(
         assert "Рахмат" in replies[0]
     assert await resident.send("/bribe") == [say("ky", "bribe.flood", limit=5)]
     assert len(await export_bribes()) == 5
+
+
+async def test_a_report_before_a_place_asks_for_it_then_carries_on(
+    start_bot: StartBot, telegram: FakeTelegram, say, export_bribes: ExportWishes
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = resident_of(runtime, telegram, "webhook", 7307, "en")
+    replies = await resident.send("/bribe 8")
+    assert say("en", "bribe.place_first") in replies[0]
+    await resident.press("Batken Region")
+    replies = await resident.press("Beshkent")
+    assert replies[0].startswith(say("en", "place.set", place="Beshkent"))
+    assert "Permission to place advertising" in replies[0]  # service 8 was kept
+    assert resident.buttons() == ["I paid", "Asked, I refused", "Nobody asked"]
+    await resident.press("Asked, I refused")
+    await resident.press("Skip")
+    await resident.press(month_name(this_month()[0], "en"))
+    await resident.press("Skip")
+    await resident.press("Save")
+    rows = await export_bribes()
+    assert [(r["municipality"], r["service"], r["outcome"]) for r in rows] == [
+        ("beshkent", "8", "refused")
+    ]
