@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 
 from babel.dates import format_date
 
-from handlers import onboarding
+from handlers import onboarding, validation
 from handlers.context import Context
 from handlers.scrub import scrub
 from handlers.types import Button, Reply, Text, say
@@ -88,12 +88,7 @@ def month_name(month: str, language: str) -> str:
 
 
 def check_text(text: str) -> tuple[str, Text | None]:
-    cleaned = text.strip()
-    if not cleaned:
-        return cleaned, Text("error.empty_text")
-    if len(cleaned) > TEXT_LIMIT:
-        return cleaned, Text("error.too_long", {"limit": TEXT_LIMIT, "length": len(cleaned)})
-    return cleaned, None
+    return validation.check_text(text, TEXT_LIMIT)
 
 
 # --- the daily limit ---------------------------------------------------------------------------
@@ -173,7 +168,6 @@ async def _report_at_once(ctx: Context, argument: str) -> Reply:
 async def save(ctx: Context) -> Reply:
     data = ctx.data
     ctx.finish()  # the draft goes first, whatever happens next
-    ctx.private = True
     municipality = ctx.person.municipality
     if municipality is None:  # forgotten meanwhile; nothing is kept without a place
         return say("bribe.place_first")
@@ -182,6 +176,7 @@ async def save(ctx: Context) -> Reply:
     ):
         return say("bribe.flood", limit=REPORTS_PER_DAY)
     text = scrub(data.get("text") or "") or None
+    ctx.private = True  # the answer carries the report's reference
     report = await queries.add_bribe_report(
         ctx.session,
         service=int(data["service"]),

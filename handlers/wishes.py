@@ -7,7 +7,7 @@ saves the wish once everything is there.
 
 from __future__ import annotations
 
-from handlers import onboarding
+from handlers import onboarding, validation
 from handlers.context import Context
 from handlers.types import Button, Reply, Text, say
 from storage import queries
@@ -22,13 +22,7 @@ OTHER_CATEGORY = "other"  # for wishes sent in one SMS, which name no category
 
 
 def check_text(text: str) -> tuple[str, Text | None]:
-    """The cleaned text, and what is wrong with it if anything."""
-    cleaned = text.strip()
-    if not cleaned:
-        return cleaned, Text("error.empty_text")
-    if len(cleaned) > TEXT_LIMIT:
-        return cleaned, Text("error.too_long", {"limit": TEXT_LIMIT, "length": len(cleaned)})
-    return cleaned, None
+    return validation.check_text(text, TEXT_LIMIT)
 
 
 async def change(ctx: Context, argument: str) -> list[Reply]:

@@ -168,12 +168,13 @@ async def all_municipalities(session: AsyncSession) -> Sequence[Municipality]:
 # --- wishes -------------------------------------------------------------------------------
 
 
-async def _unused_reference(session: AsyncSession) -> str:
-    # Digits only: residents read it aloud and type it on Cyrillic or push-button keypads.
+async def _unused_reference(session: AsyncSession, model: type[Wish] | type[BribeReport]) -> str:
+    """A random reference number not yet used in the model's table. Digits only: residents
+    read it aloud and type it on Cyrillic or push-button keypads."""
     while True:
         low, high = 10 ** (REFERENCE_DIGITS - 1), 10**REFERENCE_DIGITS
         reference = str(low + secrets.randbelow(high - low))
-        if not await session.scalar(select(exists().where(Wish.reference == reference))):
+        if not await session.scalar(select(exists().where(model.reference == reference))):
             return reference
 
 
@@ -188,7 +189,7 @@ async def add_wish(
     person_id: int | None,
 ) -> Wish:
     wish = Wish(
-        reference=await _unused_reference(session),
+        reference=await _unused_reference(session, Wish),
         kind=kind,
         category=category,
         text=text,
@@ -279,12 +280,8 @@ async def add_bribe_report(
     text: str | None,
     created_on: date,
 ) -> BribeReport:
-    while True:  # a random reference, as for wishes, unique among reports
-        reference = str(10**6 + secrets.randbelow(9 * 10**6))
-        if not await session.scalar(select(exists().where(BribeReport.reference == reference))):
-            break
     report = BribeReport(
-        reference=reference,
+        reference=await _unused_reference(session, BribeReport),
         service=service,
         outcome=outcome,
         amount=amount,
