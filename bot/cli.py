@@ -100,6 +100,7 @@ async def _serve(settings: Settings) -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
+        # Windows event loops have no signal handlers; Ctrl+C still ends the process there.
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stopping.set)
     try:

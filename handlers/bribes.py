@@ -240,9 +240,14 @@ async def take_amount(ctx: Context, text: str) -> list[Reply]:
 
 
 async def skip_amount(ctx: Context, value: str) -> list[Reply] | None:
+    return await _skip(ctx, value, amount=None)
+
+
+async def _skip(ctx: Context, value: str, **nothing: object) -> list[Reply] | None:
+    """The "Skip" button of an optional step: record that nothing was given, go on."""
     if value != SKIP:
         return None
-    ctx.remember(amount=None)
+    ctx.remember(**nothing)
     return await continue_report(ctx)
 
 
@@ -275,10 +280,7 @@ async def take_text(ctx: Context, text: str) -> list[Reply]:
 
 
 async def skip_text(ctx: Context, value: str) -> list[Reply] | None:
-    if value != SKIP:
-        return None
-    ctx.remember(text="")
-    return await continue_report(ctx)
+    return await _skip(ctx, value, text="")
 
 
 async def confirm_prompt(ctx: Context) -> Reply:

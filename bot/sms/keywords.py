@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# action -> language -> spellings. The first spelling of each is the one we print.
+# action -> language -> spellings (the first is the usual one).
 KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "change": {
         "ky": ("ӨЗГӨРТ", "OZGORT"),
@@ -90,9 +90,3 @@ def script_language(text: str) -> str | None:
     if letters and all(char.isascii() for char in letters):
         return "en"
     return None
-
-
-def keyword(action: str, language: str) -> str:
-    """How to write an action's keyword in a language, for help texts."""
-    spellings = KEYWORDS[action].get(language) or KEYWORDS[action].get("") or ()
-    return spellings[0] if spellings else KEYWORDS[action]["en"][0]
