@@ -1,17 +1,19 @@
 """Wiping what must not outlive its use: de-duplication and quota rows past their expiry, and
-bribe-report drafts a resident walked away from. Runs at start and then every few minutes."""
+the drafts of bribe reports and signatures a resident walked away from. Runs at start and
+then every few minutes."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from handlers.bribes import STEPS as DRAFT_STEPS
+from handlers import bribes, signatures
 from storage import queries
 from storage.db import Database
 from storage.models import utcnow
 
 INTERVAL = 600.0  # seconds
+DRAFT_STEPS = (*bribes.STEPS, *signatures.STEPS)
 
 log = logging.getLogger(__name__)
 

@@ -162,6 +162,7 @@ class TelegramChannel:
             delivery_id=str(update.update_id),
             language_hint=user.language_code if user else None,
             timezone=self.settings.timezone,
+            bot_username=self.application.bot.username,
             **action,
         )
         outcome = await dispatch.handle(self.db, self.pseudonyms, inbound)

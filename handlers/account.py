@@ -12,9 +12,12 @@ YES, NO = "yes", "no"
 
 
 async def help_text(ctx: Context, argument: str = "") -> Reply:
-    """/help; /help bribe (SMS: ЖАРДАМ ПАРА) lists the service codes for reports."""
+    """/help; /help bribe (SMS: ЖАРДАМ ПАРА) lists the service codes for reports, and
+    /help sign (SMS: ЖАРДАМ КОЛ) how to sign by SMS."""
     if argument == "bribe":
         return say("bribe.codes")
+    if argument == "sign":
+        return say("sign.usage")
     return say("help.text")
 
 
@@ -86,6 +89,8 @@ async def choose_forget(ctx: Context, value: str) -> list[Reply] | None:
 
 
 async def _erase(ctx: Context) -> list[Reply]:
+    # Signatures to initiatives still collecting are withdrawn, their data erased.
+    await queries.withdraw_signatures(ctx.session, ctx.person, ctx.today)
     await queries.forget_person(ctx.session, ctx.person)
     ctx.forgotten = True
     return [say("forget.done")]

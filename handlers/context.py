@@ -5,12 +5,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.pseudonyms import Pseudonyms
+from handlers.sealing import Sealer
 from handlers.types import Inbound
 from storage.models import Conversation, Person
 
@@ -55,6 +57,10 @@ class Context:
     @property
     def today(self) -> date:
         return datetime.now(ZoneInfo(self.inbound.timezone)).date()
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        return Sealer(self.pseudonyms)
 
     @property
     def guided(self) -> bool:

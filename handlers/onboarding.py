@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers import initiatives, invites, signatures
 from handlers.context import SUPPORTED_LANGUAGES, Context, parse_language
 from handlers.types import Button, Reply, Text, say
 from storage import queries
@@ -22,9 +23,14 @@ MUNICIPALITY_LINK_PREFIX = "m-"
 
 
 async def start(ctx: Context, argument: str) -> list[Reply]:
-    """/start, possibly from a deep link such as /start m-naryn_city."""
+    """/start, possibly from a deep link: m-KEY picks the place, i-CODE opens an initiative
+    for signing, inv-CODE redeems an invite."""
+    if argument.startswith(initiatives.LINK_PREFIX):
+        return [await signatures.open_by_code(ctx, argument.removeprefix(initiatives.LINK_PREFIX))]
     notes: list[Text] = [Text("start.welcome")]
-    if argument.startswith(MUNICIPALITY_LINK_PREFIX):
+    if argument.startswith(invites.LINK_PREFIX):
+        notes = [await invites.redeem(ctx, argument.removeprefix(invites.LINK_PREFIX))]
+    elif argument.startswith(MUNICIPALITY_LINK_PREFIX):
         municipality = await queries.municipality_by_key(
             ctx.session, argument.removeprefix(MUNICIPALITY_LINK_PREFIX)
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from handlers import account, bribes, onboarding, wishes
+from handlers import account, bribes, initiatives, invites, onboarding, signatures, wishes
 from handlers.context import Context
 from handlers.types import Reply, Text
 
@@ -17,11 +17,21 @@ Replies = list[Reply]
 
 # --- commands (the same names on every channel) -------------------------------------------
 
+
+async def _join(ctx: Context, argument: str) -> Replies:
+    """/join CODE; SMS: JOIN CODE (КОШУЛ, ВСТУПИТЬ)."""
+    ctx.finish()
+    return [Reply(parts=(await invites.redeem(ctx, argument),))]
+
+
 COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "start": onboarding.start,
     "change": wishes.change,
     "great": wishes.great,
     "bribe": bribes.report,
+    "sign": signatures.sign,
+    "initiative": initiatives.status,
+    "join": _join,
     "language": onboarding.language,
     "place": onboarding.place,
     "cancel": account.cancel,
@@ -44,6 +54,7 @@ MENU = (
     "change",
     "great",
     "bribe",
+    "sign",
     "place",
     "language",
     "mydata",
@@ -122,7 +133,20 @@ STEPS: dict[str, Step] = {
     bribes.MONTH: Step(bribes.month_prompt, bribes.choose_month),
     bribes.TEXT: Step(bribes.text_prompt, bribes.skip_text, bribes.take_text),
     bribes.CONFIRM: Step(bribes.confirm_prompt, bribes.choose_confirm),
+    signatures.CHOOSE: Step(signatures.choose_prompt, signatures.choose_initiative),
+    signatures.INTRO: Step(signatures.intro_prompt, signatures.choose_intro),
+    signatures.NAME: Step(signatures.name_prompt, on_text=signatures.take_name),
+    signatures.PIN: Step(signatures.pin_prompt, on_text=signatures.take_pin),
+    signatures.SETTLEMENT: Step(signatures.settlement_prompt, on_text=signatures.take_address_part),
+    signatures.STREET: Step(signatures.street_prompt, on_text=signatures.take_address_part),
+    signatures.HOUSE: Step(signatures.house_prompt, on_text=signatures.take_address_part),
+    signatures.CONFIRM: Step(signatures.confirm_prompt, signatures.choose_confirm),
+    signatures.SMS_ADDRESS: Step(
+        signatures.sms_address_prompt, on_text=signatures.take_sms_address
+    ),
 }
+# Steps a one-message channel (SMS) can be in: its next plain message answers them.
+ONE_SHOT_STEPS = {signatures.SMS_ADDRESS}
 
 
 # --- routing one inbound action ------------------------------------------------------------
@@ -141,6 +165,8 @@ async def route(ctx: Context) -> Replies:
 
 async def _on_command(ctx: Context, command: str, argument: str) -> Replies:
     if command in COMMANDS and not (ctx.guided and command in ONE_SHOT_ONLY):
+        if not ctx.guided:
+            ctx.finish()  # a new SMS keyword drops a half-given signature
         return await COMMANDS[command](ctx, argument.strip())
     if command in INFO_COMMANDS:
         info = await INFO_COMMANDS[command](ctx, argument.strip().lower())
@@ -160,7 +186,7 @@ async def _on_button(ctx: Context, payload: str) -> Replies:
 
 
 async def _on_text(ctx: Context, text: str) -> Replies:
-    if not ctx.guided:  # an SMS without a keyword: say how to write one
+    if not ctx.guided and ctx.step not in ONE_SHOT_STEPS:  # SMS without a keyword: how to write
         return [await account.help_text(ctx, "")]
     step = STEPS.get(ctx.step or "")
     if step is None:

@@ -70,6 +70,7 @@ class Inbound:
     # START does (STOP is a carrier-level promise).
     clears_opt_out: bool = True
     timezone: str = "Asia/Bishkek"  # the deployment's TIMEZONE: what "today" means
+    bot_username: str | None = None  # Telegram's name for the bot, for deep links
 
 
 @dataclass

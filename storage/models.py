@@ -12,11 +12,13 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -111,6 +113,10 @@ class Role(Base):
     role: Mapped[str] = mapped_column(String(16))
     municipality_id: Mapped[int | None] = mapped_column(
         ForeignKey("municipalities.id", ondelete="CASCADE")
+    )
+    # For an initiator: the initiative whose group they belong to.
+    initiative_id: Mapped[int | None] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     person: Mapped[Person] = relationship(back_populates="roles")
@@ -221,3 +227,120 @@ class ReportQuota(Base):
     quota_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Initiative(Base):
+    """A citizens' initiative collecting signatures: a draft law (10,000), a constitutional
+    amendment (300,000) or a local initiative under a municipality's charter."""
+
+    __tablename__ = "initiatives"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)  # upper case: WATER2026
+    kind: Mapped[str] = mapped_column(String(16))  # law | constitution | local
+    title_ky: Mapped[str | None] = mapped_column(String(300))
+    title_ru: Mapped[str | None] = mapped_column(String(300))
+    title_en: Mapped[str | None] = mapped_column(String(300))
+    summary_ky: Mapped[str | None] = mapped_column(Text)
+    summary_ru: Mapped[str | None] = mapped_column(Text)
+    summary_en: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(500))  # the full text
+    registration: Mapped[str | None] = mapped_column(String(64))  # Ministry of Justice number
+    published_on: Mapped[date] = mapped_column(Date)
+    opens_on: Mapped[date] = mapped_column(Date)  # first day of signing
+    closes_on: Mapped[date] = mapped_column(Date)  # last day of signing
+    threshold: Mapped[int] = mapped_column(Integer)
+    municipality_id: Mapped[int | None] = mapped_column(
+        ForeignKey("municipalities.id"), index=True
+    )  # local initiatives only
+    requires_address: Mapped[bool] = mapped_column(Boolean, default=True)
+    closed_on: Mapped[date | None] = mapped_column(Date)  # closed early by the operator
+    signed: Mapped[int] = mapped_column(Integer, default=0)  # counted signatures, kept current
+    milestone: Mapped[int] = mapped_column(Integer, default=0)  # last announced: 33, 66, 100
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    municipality: Mapped[Municipality | None] = relationship(lazy="joined")
+
+    def title(self, language: str) -> str:
+        return _in_language(self, "title", language) or self.code
+
+    def summary(self, language: str) -> str:
+        return _in_language(self, "summary", language)
+
+
+def _in_language(row: object, field: str, language: str) -> str:
+    """A text in the reader's language, else in the first language it exists in."""
+    for code in (language, "ky", "ru", "en"):
+        value = getattr(row, f"{field}_{code}", None)
+        if value:
+            return str(value)
+    return ""
+
+
+class Signature(Base):
+    """One pledged signature. The signer's name, PIN and address are sealed (encrypted with a
+    key derived from SECRET_KEY); keyed hashes of the PIN, and of PIN and name, find repeats
+    without opening anything. A withdrawn signature keeps only its status and dates."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (
+        # One counted signature per PIN and initiative, whatever two workers do at once.
+        Index(
+            "ux_signatures_counted_pin",
+            "initiative_id",
+            "pin_key",
+            unique=True,
+            sqlite_where=text("status = 'counted'"),
+            postgresql_where=text("status = 'counted'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), index=True
+    )
+    pin_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    signer_key: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12))  # counted | disputed | withdrawn
+    sealed: Mapped[str | None] = mapped_column(Text)
+    pin_note: Mapped[str | None] = mapped_column(String(16))  # odd_date: no readable birth date
+    channel: Mapped[str] = mapped_column(String(16))
+    signed_on: Mapped[date] = mapped_column(Date)  # in TIMEZONE
+    withdrawn_on: Mapped[date | None] = mapped_column(Date)
+    # So that /forget can withdraw; SET NULL when the person is deleted.
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+
+
+class Invite(Base):
+    """A single-use code that makes whoever redeems it an official, organizer or initiator."""
+
+    __tablename__ = "invites"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # deputy | staff | organizer | initiator
+    municipality_id: Mapped[int | None] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE")
+    )
+    initiative_id: Mapped[int | None] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE")
+    )
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    municipality: Mapped[Municipality | None] = relationship(lazy="joined")
+    initiative: Mapped[Initiative | None] = relationship(lazy="joined")
+
+
+class Notice(Base):
+    """A message to one person that is not an answer (an initiative's milestone, say): written
+    in the transaction that causes it, sent afterwards by bot/notices.py."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

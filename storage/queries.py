@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,11 +14,16 @@ from storage.models import (
     BribeReport,
     Conversation,
     InboundDelivery,
+    Initiative,
+    Invite,
     Municipality,
+    Notice,
     OutboundMessage,
     Person,
     Region,
     ReportQuota,
+    Role,
+    Signature,
     Wish,
     utcnow,
 )
@@ -343,3 +348,231 @@ async def bribe_reports_for_export(
     if municipality is not None:
         query = query.where(BribeReport.municipality_id == municipality.id)
     return (await session.scalars(query)).all()
+
+
+# --- initiatives and signatures ------------------------------------------------------------
+
+
+async def initiative_by_code(session: AsyncSession, code: str) -> Initiative | None:
+    return await session.scalar(select(Initiative).where(Initiative.code == code.upper()))
+
+
+async def all_initiatives(session: AsyncSession) -> Sequence[Initiative]:
+    return (
+        await session.scalars(select(Initiative).order_by(Initiative.opens_on, Initiative.code))
+    ).all()
+
+
+async def open_initiatives(
+    session: AsyncSession, municipality_id: int | None, today: date
+) -> Sequence[Initiative]:
+    """Initiatives a resident can sign today: national ones and their municipality's."""
+    where_signable = or_(
+        Initiative.municipality_id.is_(None), Initiative.municipality_id == municipality_id
+    )
+    return (
+        await session.scalars(
+            select(Initiative)
+            .where(
+                where_signable,
+                Initiative.opens_on <= today,
+                Initiative.closes_on >= today,
+                Initiative.closed_on.is_(None),
+            )
+            .order_by(Initiative.closes_on, Initiative.code)
+        )
+    ).all()
+
+
+async def signatures_by_pin(
+    session: AsyncSession, initiative_id: int, pin_key: str
+) -> Sequence[Signature]:
+    """Signatures under this PIN that stand (counted or disputed)."""
+    return (
+        await session.scalars(
+            select(Signature).where(
+                Signature.initiative_id == initiative_id,
+                Signature.pin_key == pin_key,
+                Signature.status != "withdrawn",
+            )
+        )
+    ).all()
+
+
+async def add_signature(session: AsyncSession, signature: Signature) -> int:
+    """Store a signature; for a counted one, the initiative's new count (else its count)."""
+    session.add(signature)
+    await session.flush()
+    step = 1 if signature.status == "counted" else 0
+    return int(
+        await session.scalar(
+            update(Initiative)
+            .where(Initiative.id == signature.initiative_id)
+            .values(signed=Initiative.signed + step)
+            .returning(Initiative.signed)
+        )
+    )
+
+
+async def reach_milestone(session: AsyncSession, initiative_id: int, milestone: int) -> bool:
+    """Record that a milestone is reached; True only for the one call that records it."""
+    result = await session.execute(
+        update(Initiative)
+        .where(Initiative.id == initiative_id, Initiative.milestone < milestone)
+        .values(milestone=milestone)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def signature_counts(session: AsyncSession, initiative_id: int) -> dict[str, int]:
+    rows = await session.execute(
+        select(Signature.status, func.count())
+        .where(Signature.initiative_id == initiative_id)
+        .group_by(Signature.status)
+    )
+    return {str(status): int(count) for status, count in rows.all()}
+
+
+async def withdraw_signatures(session: AsyncSession, person: Person, today: date) -> int:
+    """Withdraw a person's signatures to initiatives still collecting: the seal and the keyed
+    hashes go, the row stays as "withdrawn". Signatures to closed initiatives stay as given
+    (they may be with the verification group), only no longer linked to the person."""
+    rows = (
+        await session.execute(
+            select(Signature, Initiative)
+            .join(Initiative, Initiative.id == Signature.initiative_id)
+            .where(
+                Signature.person_id == person.id,
+                Signature.status != "withdrawn",
+                Initiative.closes_on >= today,
+                Initiative.closed_on.is_(None),
+            )
+        )
+    ).all()
+    for signature, initiative in rows:
+        if signature.status == "counted":
+            initiative.signed = Initiative.signed - 1  # in SQL: safe beside a signing
+        signature.status, signature.withdrawn_on = "withdrawn", today
+        signature.sealed = signature.pin_key = signature.signer_key = None
+    await session.execute(
+        update(Signature).where(Signature.person_id == person.id).values(person_id=None)
+    )
+    return len(rows)
+
+
+async def signatures_for_export(
+    session: AsyncSession, initiative: Initiative
+) -> Sequence[Signature]:
+    return (
+        await session.scalars(
+            select(Signature).where(Signature.initiative_id == initiative.id).order_by(Signature.id)
+        )
+    ).all()
+
+
+# --- roles, invites and notices ---------------------------------------------------------------
+
+
+async def add_invite(session: AsyncSession, invite: Invite) -> Invite:
+    session.add(invite)
+    await session.flush()
+    return invite
+
+
+async def invite_by_code(session: AsyncSession, code: str) -> Invite | None:
+    return await session.get(Invite, code.upper())
+
+
+async def claim_invite(session: AsyncSession, code: str, now: datetime) -> bool:
+    """Mark an invite redeemed; False if it was redeemed already (also by a racing request)."""
+    result = await session.execute(
+        update(Invite)
+        .where(Invite.code == code, Invite.redeemed_at.is_(None), Invite.expires_at >= now)
+        .values(redeemed_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def grant_role(
+    session: AsyncSession,
+    person: Person,
+    role: str,
+    municipality_id: int | None,
+    initiative_id: int | None,
+) -> None:
+    same = and_(
+        Role.person_id == person.id,
+        Role.role == role,
+        Role.municipality_id.is_(municipality_id)
+        if municipality_id is None
+        else Role.municipality_id == municipality_id,
+        Role.initiative_id.is_(initiative_id)
+        if initiative_id is None
+        else Role.initiative_id == initiative_id,
+    )
+    if not await session.scalar(select(exists().where(same))):
+        session.add(
+            Role(
+                person_id=person.id,
+                role=role,
+                municipality_id=municipality_id,
+                initiative_id=initiative_id,
+            )
+        )
+        await session.flush()
+
+
+async def initiatives_led_by(session: AsyncSession, person: Person) -> Sequence[Initiative]:
+    return (
+        await session.scalars(
+            select(Initiative)
+            .join(Role, Role.initiative_id == Initiative.id)
+            .where(Role.person_id == person.id, Role.role == "initiator")
+            .order_by(Initiative.code)
+        )
+    ).all()
+
+
+async def initiators_of(session: AsyncSession, initiative_id: int) -> Sequence[Person]:
+    return (
+        await session.scalars(
+            select(Person)
+            .join(Role, Role.person_id == Person.id)
+            .where(Role.initiative_id == initiative_id, Role.role == "initiator")
+            .order_by(Person.id)
+        )
+    ).all()
+
+
+async def add_notice(
+    session: AsyncSession, person_id: int, key: str, values: dict[str, object]
+) -> None:
+    session.add(Notice(person_id=person_id, key=key, values=values))
+
+
+async def unsent_notices(session: AsyncSession, limit: int) -> Sequence[int]:
+    return (
+        await session.scalars(
+            select(Notice.id).where(Notice.sent_at.is_(None)).order_by(Notice.id).limit(limit)
+        )
+    ).all()
+
+
+async def claim_notice(
+    session: AsyncSession, notice_id: int, now: datetime
+) -> tuple[Notice, Person] | None:
+    """Mark a notice sent before sending it, so that no two workers send it; None if another
+    worker has it. (A crash between the claim and the send loses that one notice.)"""
+    result = await session.execute(
+        update(Notice).where(Notice.id == notice_id, Notice.sent_at.is_(None)).values(sent_at=now)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    row = (
+        await session.execute(
+            select(Notice, Person)
+            .join(Person, Person.id == Notice.person_id)
+            .where(Notice.id == notice_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None

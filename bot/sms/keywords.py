@@ -20,6 +20,8 @@ KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "en": ("GREAT",),
     },
     "bribe": {"ky": ("ПАРА", "PARA"), "ru": ("ВЗЯТКА", "VZYATKA", "VZIATKA"), "en": ("BRIBE",)},
+    "sign": {"ky": ("КОЛ", "KOL"), "ru": ("ПОДПИСЬ", "PODPIS"), "en": ("SIGN",)},
+    "join": {"ky": ("КОШУЛ", "KOSHUL"), "ru": ("ВСТУПИТЬ", "VSTUPIT"), "en": ("JOIN",)},
     "place": {"ky": ("ЖЕР", "JER", "ZHER"), "ru": ("МЕСТО", "MESTO"), "en": ("PLACE",)},
     "language": {
         "ky": ("ТИЛ", "TIL"),

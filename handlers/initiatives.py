@@ -1,0 +1,127 @@
+"""Citizens' initiatives as residents and initiative groups see them: whether signing is open,
+how far an initiative has got, and the 33% / 66% / 100% milestones its group hears about.
+
+Dates are days in TIMEZONE (Asia/Bishkek): signing opens on `opens_on` and closes at the end
+of `closes_on`, unless the operator closed it early (`closed_on`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from babel.dates import format_date
+
+from handlers.context import Context
+from handlers.types import Reply, Text, say
+from storage import queries
+from storage.models import Initiative
+
+NOT_YET, OPEN, CLOSED = "not_yet", "open", "closed"
+MILESTONES = (33, 66, 100)  # per cent of the threshold
+LINK_PREFIX = "i-"
+
+
+def state(initiative: Initiative, today: date) -> str:
+    if initiative.closed_on is not None or today > initiative.closes_on:
+        return CLOSED
+    return NOT_YET if today < initiative.opens_on else OPEN
+
+
+def closing_day(initiative: Initiative) -> date:
+    return initiative.closed_on or initiative.closes_on
+
+
+def days_left(initiative: Initiative, today: date) -> int:
+    """Days of signing left, today included."""
+    return max((initiative.closes_on - today).days + 1, 0)
+
+
+def day_name(day: date, language: str) -> str:
+    return format_date(day, "long", locale=language)
+
+
+def percent(initiative: Initiative) -> int:
+    return initiative.signed * 100 // max(initiative.threshold, 1)
+
+
+def link(ctx: Context, initiative: Initiative) -> str:
+    """Where a resident signs on Telegram: the bot's deep link when its name is known."""
+    payload = f"{LINK_PREFIX}{initiative.code}"
+    username = ctx.inbound.bot_username
+    return f"https://t.me/{username}?start={payload}" if username else f"/start {payload}"
+
+
+def not_open(initiative: Initiative, ctx: Context) -> Reply:
+    """Why this initiative cannot be signed today."""
+    title = initiative.title(ctx.language)
+    if state(initiative, ctx.today) == NOT_YET:
+        return say("sign.not_yet", title=title, opens=day_name(initiative.opens_on, ctx.language))
+    return say(
+        "sign.closed",
+        title=title,
+        closed=day_name(closing_day(initiative), ctx.language),
+        count=initiative.signed,
+    )
+
+
+def progress(initiative: Initiative, ctx: Context) -> Text:
+    return Text(
+        "sign.progress",
+        {
+            "count": initiative.signed,
+            "threshold": initiative.threshold,
+            "closes": day_name(initiative.closes_on, ctx.language),
+            "days": days_left(initiative, ctx.today),
+        },
+    )
+
+
+# --- for initiative groups -----------------------------------------------------------------
+
+
+async def status(ctx: Context, _argument: str) -> list[Reply]:
+    """/initiative: each initiative the person's group runs, with its figures and links."""
+    led = await queries.initiatives_led_by(ctx.session, ctx.person)
+    if not led:
+        return [say("initiative.not_initiator")]
+    replies = []
+    for initiative in led:
+        counts = await queries.signature_counts(ctx.session, initiative.id)
+        window = state(initiative, ctx.today)
+        replies.append(
+            say(
+                "initiative.status",
+                title=initiative.title(ctx.language),
+                code=initiative.code,
+                count=initiative.signed,
+                threshold=initiative.threshold,
+                percent=percent(initiative),
+                disputed=counts.get("disputed", 0),
+                withdrawn=counts.get("withdrawn", 0),
+                opens=day_name(initiative.opens_on, ctx.language),
+                closes=day_name(closing_day(initiative), ctx.language),
+                window=Text(f"initiative.window.{window}"),
+                link=link(ctx, initiative),
+                sms=initiative.code,
+            )
+        )
+    return replies
+
+
+async def after_counted(ctx: Context, initiative: Initiative, count: int) -> None:
+    """Tell the initiative group when a signature takes it past a milestone (once each)."""
+    reached = [m for m in MILESTONES if count * 100 >= m * initiative.threshold]
+    if not reached or not await queries.reach_milestone(ctx.session, initiative.id, reached[-1]):
+        return
+    for person in await queries.initiators_of(ctx.session, initiative.id):
+        await queries.add_notice(
+            ctx.session,
+            person.id,
+            "initiative.milestone",
+            {
+                "title": initiative.title(person.language),
+                "percent": reached[-1],
+                "count": count,
+                "threshold": initiative.threshold,
+            },
+        )

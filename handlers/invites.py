@@ -1,0 +1,37 @@
+"""Redeeming an invite: /start inv-CODE on Telegram, JOIN CODE (КОШУЛ, ВСТУПИТЬ) by SMS.
+The operator prints invites with `civicbot invite`; each works once, before it expires, and
+makes the person a deputy, staff member or organizer of a municipality, or a member of an
+initiative group."""
+
+from __future__ import annotations
+
+from handlers.context import Context
+from handlers.types import Text
+from storage import queries
+from storage.models import utcnow
+
+LINK_PREFIX = "inv-"
+
+
+async def redeem(ctx: Context, code: str) -> Text:
+    """What happened to the invite, as a line to tell the person."""
+    code = code.strip().upper()
+    if not code:
+        return Text("invite.usage")
+    invite = await queries.invite_by_code(ctx.session, code[:16])
+    if invite is None:
+        return Text("invite.unknown")
+    now = utcnow()
+    if invite.redeemed_at is not None:
+        return Text("invite.used")
+    if invite.expires_at < now:
+        return Text("invite.expired")
+    if not await queries.claim_invite(ctx.session, invite.code, now):
+        return Text("invite.used")  # redeemed a moment ago by someone else
+    await queries.grant_role(
+        ctx.session, ctx.person, invite.role, invite.municipality_id, invite.initiative_id
+    )
+    if invite.initiative is not None:
+        return Text("invite.initiator", {"title": invite.initiative.title(ctx.language)})
+    place = invite.municipality.name(ctx.language) if invite.municipality else ""
+    return Text("invite.official", {"role": Text(f"role.{invite.role}"), "place": place})
