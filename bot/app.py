@@ -12,6 +12,7 @@ from bot import housekeeping
 from bot import web as web_routes
 from bot.config import Settings
 from bot.i18n import Catalogues
+from bot.notices import Notifier
 from bot.sms.channel import SmsChannel
 from bot.sms.provider import TwilioProvider
 from bot.telegram import TelegramChannel
@@ -55,6 +56,7 @@ class Runtime:
         self.sms: SmsChannel | None = None
         self._runner: web.AppRunner | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        self._notices: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         # Fails early without a key, and creates one on the first start on SQLite.
@@ -67,6 +69,8 @@ class Runtime:
             self.sms = SmsChannel(self.settings, self.db, self.catalogues, pseudonyms, provider)
         await housekeeping.sweep(self.db)  # before anything else can read a stale draft
         self._housekeeping = asyncio.create_task(housekeeping.run_forever(self.db))
+        notifier = Notifier(self.db, self.catalogues, self.telegram, self.sms)
+        self._notices = asyncio.create_task(notifier.run_forever())
         self._runner = web.AppRunner(web_routes.build(self), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
@@ -92,11 +96,12 @@ class Runtime:
 
     async def stop(self) -> None:
         """Stop everything; safe to call twice."""
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
-            self._housekeeping = None
+        for task in (self._housekeeping, self._notices):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._housekeeping = self._notices = None
         if self.telegram is not None:
             await self.telegram.stop()
             self.telegram = None

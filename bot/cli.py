@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import bribe_stats
+from bot import admin, bribe_stats
+from bot.admin import UsageError
 from bot.app import Runtime, prepare_database
 from bot.config import ConfigError, Settings
 from bot.export import (
@@ -32,10 +33,6 @@ from storage import queries
 from storage.models import Municipality
 
 
-class UsageError(Exception):
-    """Bad arguments or unknown keys; the message is the one line the operator sees."""
-
-
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, not argparse's usage block
         raise UsageError(message)
@@ -48,10 +45,37 @@ def build_parser() -> Parser:
     commands.add_parser("serve", help="run the bot: web server, Telegram, migrations")
 
     export = commands.add_parser("export", help="export stored data")
-    export.add_argument("what", choices=["wishes", "bribes"])
+    export.add_argument("what", choices=["wishes", "bribes", "signatures"])
     export.add_argument("--format", choices=["csv", "xlsx"], default="csv")
     export.add_argument("--municipality", metavar="KEY")
+    export.add_argument("--initiative", metavar="CODE", help="for signatures: whose list")
     export.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+
+    verify = commands.add_parser("verify-export", help="check a signature export's hash chain")
+    verify.add_argument("file", metavar="FILE")
+    verify.add_argument("--head", metavar="HASH", help="the chain head printed by the export")
+
+    initiative = commands.add_parser("initiative", help="citizens' initiatives")
+    actions = initiative.add_subparsers(dest="action", required=True, parser_class=Parser)
+    add = actions.add_parser("add", help="open an initiative for signatures")
+    add.add_argument("code", metavar="CODE")
+    add.add_argument("--kind", choices=["law", "constitution", "local"], required=True)
+    add.add_argument("--published", metavar="YYYY-MM-DD", required=True)
+    add.add_argument("--municipality", metavar="KEY", help="for --kind local")
+    add.add_argument("--no-address", action="store_true", help="signers give name and PIN only")
+    admin.add_text_options(add)
+    edit = actions.add_parser("edit", help="change an initiative's texts, dates or threshold")
+    edit.add_argument("code", metavar="CODE")
+    admin.add_text_options(edit)
+    actions.add_parser("list", help="every initiative, its window and progress")
+    close = actions.add_parser("close", help="stop collecting signatures now")
+    close.add_argument("code", metavar="CODE")
+
+    invite = commands.add_parser("invite", help="an invite code for an official or initiator")
+    invite.add_argument("--role", choices=list(admin.ROLES), required=True)
+    invite.add_argument("--municipality", metavar="KEY")
+    invite.add_argument("--initiative", metavar="CODE", help="for --role initiator")
+    invite.add_argument("--days", type=int, default=admin.INVITE_DAYS, help="valid for (14)")
 
     report = commands.add_parser("report", help="aggregate figures, as officials see them")
     report.add_argument("what", choices=["bribes"])
@@ -73,13 +97,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return serve(settings)
         if args.command == "export":
+            if args.format == "xlsx" and not args.output:
+                raise UsageError("xlsx needs --output FILE")
+            if args.what == "signatures":
+                return asyncio.run(admin.export_signatures(settings, args, sys.stdout))
             return export(settings, args)
+        if args.command == "verify-export":
+            return admin.verify_export(args, sys.stdout)
+        if args.command == "initiative":
+            return asyncio.run(initiative_command(settings, args))
+        if args.command == "invite":
+            return asyncio.run(admin.invite(settings, args, sys.stdout))
         if args.command == "report":
             return asyncio.run(report_bribes(settings, args, sys.stdout))
         return asyncio.run(list_municipalities(settings, sys.stdout))
     except (UsageError, ConfigError) as error:
         print(f"civicbot: {error}", file=sys.stderr)
         return 2
+
+
+async def initiative_command(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "add":
+        return await admin.add_initiative(settings, args, sys.stdout)
+    if args.action == "edit":
+        return await admin.edit_initiative(settings, args, sys.stdout)
+    if args.action == "close":
+        return await admin.close_initiative(settings, args, sys.stdout)
+    return await admin.list_initiatives(settings, sys.stdout)
 
 
 def serve(settings: Settings) -> int:
@@ -110,8 +154,6 @@ async def _serve(settings: Settings) -> None:
 
 
 def export(settings: Settings, args: argparse.Namespace) -> int:
-    if args.format == "xlsx" and not args.output:
-        raise UsageError("xlsx needs --output FILE")
     if args.what == "wishes":
         header = WISH_COLUMNS
         rows = wish_rows(

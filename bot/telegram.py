@@ -204,6 +204,17 @@ class TelegramChannel:
                 chat_id, piece, reply_markup=markup if last else None
             )
 
+    async def send_text(self, chat_id: int, text: str) -> bool:
+        """Send a message we start (a notice); False if the person has blocked the bot."""
+        try:
+            for piece in split_text(text):
+                await self.application.bot.send_message(chat_id, piece)
+        except Forbidden:
+            async with self.db.session() as session, session.begin():
+                await queries.mark_opted_out(session, CHANNEL, str(chat_id))
+            return False
+        return True
+
     def menu(self, language: str) -> list[BotCommand]:
         return [
             BotCommand(name, self.catalogues.text(language, Text(f"command.{name}")))

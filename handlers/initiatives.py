@@ -7,18 +7,49 @@ of `closes_on`, unless the operator closed it early (`closed_on`).
 
 from __future__ import annotations
 
-from datetime import date
+import calendar
+from datetime import date, timedelta
 
 from babel.dates import format_date
 
 from handlers.context import Context
 from handlers.types import Reply, Text, say
 from storage import queries
+from storage.domain import initiative_law
 from storage.models import Initiative
 
+KINDS = ("law", "constitution", "local")
 NOT_YET, OPEN, CLOSED = "not_yet", "open", "closed"
 MILESTONES = (33, 66, 100)  # per cent of the threshold
 LINK_PREFIX = "i-"
+
+
+# --- what the law sets, unless the initiative says otherwise --------------------------------
+
+
+def default_threshold(kind: str) -> int | None:
+    """Signatures needed; None for a local initiative (its municipality's charter says)."""
+    law = initiative_law()
+    return {
+        "law": int(law["signatures_required_law"]),
+        "constitution": int(law["signatures_required_constitution"]),
+    }.get(kind)
+
+
+def default_window(published: date) -> tuple[date, date]:
+    """Signing opens 30 days after the draft's publication and closes 3 months after it."""
+    law = initiative_law()
+    opens = published + timedelta(days=int(law["collection_starts_days_after_publication"]))
+    return opens, add_months(published, int(law["collection_ends_months_after_publication"]))
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later, or the month's last day (30 November + 3 = 28 February)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return day.replace(
+        year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1])
+    )
 
 
 def state(initiative: Initiative, today: date) -> str:

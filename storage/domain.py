@@ -35,3 +35,8 @@ def bribe_services() -> list[dict[str, Any]]:
 
 def bribe_service_codes() -> list[int]:
     return [int(entry["code"]) for entry in bribe_services()]
+
+
+def initiative_law() -> dict[str, Any]:
+    """Thresholds and the signing window of the people's legislative initiative law."""
+    return dict(facts()["initiative_law"])

@@ -550,10 +550,17 @@ async def add_notice(
     session.add(Notice(person_id=person_id, key=key, values=values))
 
 
-async def unsent_notices(session: AsyncSession, limit: int) -> Sequence[int]:
+async def unsent_notices(
+    session: AsyncSession, channels: Sequence[str], limit: int
+) -> Sequence[int]:
+    """Notices not sent yet to people on these channels (the ones that can send now)."""
     return (
         await session.scalars(
-            select(Notice.id).where(Notice.sent_at.is_(None)).order_by(Notice.id).limit(limit)
+            select(Notice.id)
+            .join(Person, Person.id == Notice.person_id)
+            .where(Notice.sent_at.is_(None), Person.channel.in_(channels))
+            .order_by(Notice.id)
+            .limit(limit)
         )
     ).all()
 

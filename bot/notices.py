@@ -1,0 +1,80 @@
+"""Sending notices: messages to a person that are not answers to what they just did (an
+initiative group hears that its initiative reached 33%, say).
+
+Handlers write a notice in the same transaction as what caused it; this loop sends it
+afterwards, on the person's own channel and in their language. Each notice is claimed
+before it is sent, so two workers never both send one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.i18n import Catalogues
+from bot.sms.channel import VARIANT as SMS_VARIANT
+from bot.sms.channel import SmsChannel
+from bot.telegram import TelegramChannel
+from handlers.types import Text
+from storage import queries
+from storage.db import Database
+from storage.models import Notice, Person, utcnow
+
+INTERVAL = 2.0  # seconds between looks for new notices
+BATCH = 50
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    def __init__(
+        self,
+        db: Database,
+        catalogues: Catalogues,
+        telegram: TelegramChannel | None,
+        sms: SmsChannel | None,
+    ) -> None:
+        self.db = db
+        self.catalogues = catalogues
+        self.telegram = telegram
+        self.sms = sms
+
+    async def deliver_pending(self) -> int:
+        """Send the notices waiting; how many were sent."""
+        async with self.db.session() as session:
+            waiting = await queries.unsent_notices(session, self._channels_up(), BATCH)
+        sent = 0
+        for notice_id in waiting:
+            async with self.db.session() as session, session.begin():
+                claimed = await queries.claim_notice(session, notice_id, utcnow())
+            if claimed is not None and await self._send(*claimed):
+                sent += 1
+        return sent
+
+    def _channels_up(self) -> list[str]:
+        """Channels that can send now; notices for the others wait (they are not claimed)."""
+        channels = []
+        if self.telegram is not None and self.telegram.ready.is_set():
+            channels.append("telegram")
+        if self.sms is not None:
+            channels += ["sms", "whatsapp"]
+        return channels
+
+    async def _send(self, notice: Notice, person: Person) -> bool:
+        if person.opted_out:
+            return False
+        message = Text(notice.key, notice.values)
+        if person.channel == "telegram" and self.telegram is not None:
+            text = self.catalogues.text(person.language, message)
+            return await self.telegram.send_text(int(person.channel_user_id), text)
+        assert self.sms is not None  # only notices for channels that are up are claimed
+        text = self.catalogues.text(person.language, message, SMS_VARIANT)
+        return await self.sms.send(person, text) is not None
+
+    async def run_forever(self, interval: float = INTERVAL) -> None:
+        while True:
+            try:
+                await self.deliver_pending()
+            except Exception:
+                log.exception("sending notices failed; trying again shortly")
+            await asyncio.sleep(interval)
