@@ -151,6 +151,7 @@ async def after_counted(ctx: Context, initiative: Initiative, count: int) -> Non
             "initiative.milestone",
             {
                 "title": initiative.title(person.language),
+                "code": initiative.code,
                 "percent": reached[-1],
                 "count": count,
                 "threshold": initiative.threshold,

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +155,26 @@ def export_bribes(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> ExportWishes:
     return _exporter("bribes", database_url, tmp_path, monkeypatch)
+
+
+Civicbot = Callable[..., Awaitable[tuple[int, str, str]]]
+
+
+@pytest.fixture
+def civicbot(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Civicbot:
+    """Run a `civicbot` command against the test database: (exit code, stdout, stderr)."""
+    from bot import cli
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SECRET_KEY", SECRET_KEY)
+
+    async def run(*arguments: str) -> tuple[int, str, str]:
+        def call() -> tuple[int, str, str]:
+            out, err = io.StringIO(), io.StringIO()
+            with redirect_stdout(out), redirect_stderr(err):
+                code = cli.main(list(arguments))
+            return code, out.getvalue(), err.getvalue()
+
+        return await asyncio.to_thread(call)
+
+    return run
