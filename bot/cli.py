@@ -29,6 +29,7 @@ from bot.export import (
 )
 from bot.i18n import Catalogues
 from handlers.bribes import recent_months
+from handlers.sealing import SealBroken
 from storage import queries
 from storage.models import Municipality
 
@@ -111,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return asyncio.run(report_bribes(settings, args, sys.stdout))
         return asyncio.run(list_municipalities(settings, sys.stdout))
-    except (UsageError, ConfigError) as error:
+    except (UsageError, ConfigError, SealBroken) as error:
         print(f"civicbot: {error}", file=sys.stderr)
         return 2
 
