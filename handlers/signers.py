@@ -114,8 +114,11 @@ def comparable_name(name: str) -> str:
 
 
 def check_address_part(text: str) -> tuple[str, Text | None]:
-    return validation.check_text(" ".join(text.split()), ADDRESS_PART_LIMIT)
+    return check_address(text, ADDRESS_PART_LIMIT)
 
 
-def check_address(text: str) -> tuple[str, Text | None]:
-    return validation.check_text(" ".join(text.split()), ADDRESS_LIMIT)
+def check_address(text: str, limit: int = ADDRESS_LIMIT) -> tuple[str, Text | None]:
+    address, problem = validation.check_text(" ".join(text.split()), limit)
+    if problem is not None and problem.key == "error.empty_text":
+        return address, Text("sign.address_empty")  # short enough to go before the prompt
+    return address, problem

@@ -68,6 +68,8 @@ def test_every_key_the_code_uses_is_translated(language: str) -> None:
     needed |= {f"wish.text_missing.{k['key']}" for k in facts()["wish_kinds"]}
     needed |= {f"service.{s['code']}" for s in facts()["bribe_service_types"]}
     needed |= {"outcome.paid", "outcome.refused", "outcome.not_asked", "outcome.asked"}
+    needed |= {f"initiative.window.{state}" for state in ("not_yet", "open", "closed")}
+    needed |= {f"role.{role}" for role in ("deputy", "staff", "organizer", "initiator")}
     assert len(needed) > 40
     missing = sorted(key for key in needed if not catalogues.has(language, key))
     assert missing == []

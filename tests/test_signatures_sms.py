@@ -85,7 +85,7 @@ async def test_the_address_comes_in_a_second_message(sms_bot: Any, database_url:
     assert await stored(database_url) == []
     # An empty address is refused; the draft waits.
     assert await text(sms_bot, "   ") == " ".join(
-        (sms("ru", "error.empty_text"), sms("ru", "sign.address_prompt"))
+        (sms("ru", "sign.address_empty"), sms("ru", "sign.address_prompt"))
     )
     done = await text(sms_bot, "Чаек, Ленина, 12")
     assert done == sms("ru", "sign.done", count=1, threshold=10000)

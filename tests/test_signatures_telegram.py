@@ -535,3 +535,21 @@ async def test_forget_withdraws_signatures_while_collecting(
     assert [(r["status"], r["full_name"], r["pin"], r["address"]) for r in listed] == [
         ("withdrawn", "", "", "")
     ]
+
+
+@pytest.mark.parametrize("zone,opened", [("Pacific/Kiritimati", True), ("Etc/GMT+12", False)])
+async def test_the_window_follows_the_deployment_timezone(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, zone: str, opened: bool
+) -> None:
+    """Kiritimati (UTC+14) and UTC−12 are always on different dates: an initiative opening
+    on Kiritimati's today is open there and not yet open in the other."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    opening = dt.datetime.now(ZoneInfo("Pacific/Kiritimati")).date().isoformat()
+    await civicbot(*open_initiative("ZONE", "--opens", opening))
+    runtime = await start_bot("webhook", timezone=zone)
+    signer = await resident(runtime, telegram, 8160, "en")
+    card = await signer.send("/sign ZONE")
+    assert ("Signing closes on" in card[0]) is opened
+    assert ("has not started yet" in card[0]) is not opened

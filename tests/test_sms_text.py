@@ -22,6 +22,16 @@ from bot.sms.segments import segments
         ("МЫКТЫ\nЖол жакшы", Parsed("great", "Жол жакшы", "ky")),
         ("ХОРОШО дорога", Parsed("great", "дорога", "ru")),
         ("ЖЕР 101", Parsed("place", "101", "ky")),
+        (
+            "КОЛ SUU 21505198500123 Асанов Бакыт",
+            Parsed("sign", "SUU 21505198500123 Асанов Бакыт", "ky"),
+        ),
+        ("подпись suu 1 2", Parsed("sign", "suu 1 2", "ru")),
+        ("SIGN SUU", Parsed("sign", "SUU", "en")),
+        ("ЖАРДАМ КОЛ", Parsed("help", "sign", "ky")),
+        ("КОШУЛ AB12CD34", Parsed("join", "AB12CD34", "ky")),
+        ("ВСТУПИТЬ AB12CD34", Parsed("join", "AB12CD34", "ru")),
+        ("join AB12CD34", Parsed("join", "AB12CD34", "en")),
         ("МЕСТО naryn_city", Parsed("place", "naryn_city", "ru")),
         ("ТИЛ ru", Parsed("language", "ru", "ky")),
         ("ЖАРДАМ", Parsed("help", "", "ky")),
@@ -105,13 +115,42 @@ SMS_REPLIES = [
     ["bribe.amount_too_big"],
     ["bribe.amount_negative"],
     ["bribe.amount_nonsense"],
+    ["sign.done"],
+    ["sign.usage"],
+    ["sign.address_prompt"],
+    ["sign.address_empty", "sign.address_prompt"],
+    ["pin.odd_date", "sign.address_prompt"],
+    ["pin.odd_date", "sign.done"],
+    ["sign.unknown"],
+    ["sign.not_yet"],
+    ["sign.closed"],
+    ["sign.already"],
+    ["sign.disputed"],
+    ["sign.flood"],
+    ["sign.sender_limit"],
+    ["pin.not_digits"],
+    ["pin.length"],
+    ["pin.first_digit"],
+    ["pin.under_age"],
+    ["name.letters"],
+    ["name.one_word"],
+    ["invite.usage"],
+    ["invite.unknown"],
+    ["invite.used"],
+    ["invite.expired"],
+    ["invite.initiator"],
+    ["invite.official"],
+    ["initiative.milestone"],
 ]
 
 
 @pytest.mark.parametrize("parts", SMS_REPLIES, ids=["+".join(p) for p in SMS_REPLIES])
 @pytest.mark.parametrize("language", ["ky", "ru", "en"])
 def test_every_sms_reply_fits_one_segment(parts: list[str], language: str) -> None:
+    from datetime import date
+
     from bot.i18n import Catalogues
+    from handlers.initiatives import day_name
     from handlers.types import Text
 
     catalogues = Catalogues()
@@ -125,6 +164,22 @@ def test_every_sms_reply_fits_one_segment(parts: list[str], language: str) -> No
     }
     if parts == ["bribe.flood"]:
         values["limit"] = 5
+    # Signatures: the largest figures (a constitutional amendment), the longest code, dates
+    # as Babel writes them, the longest role.
+    values |= {
+        "count": 299_999,
+        "threshold": 300_000,
+        "percent": 100,
+        "code": "X" * 32,
+        "opens": day_name(date(2026, 9, 30), language),
+        "closed": day_name(date(2026, 9, 30), language),
+        "expected": 14,
+        "age": 18,
+        "role": Text("role.deputy"),
+        "title": "x" * 300,
+    }
+    if parts == ["sign.sender_limit"]:
+        values["limit"] = 3
     if parts == ["bribe.amount_too_big"]:
         values["limit"] = "10 000 000"
     if language == "en":

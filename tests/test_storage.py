@@ -26,6 +26,10 @@ TABLES = {
     "wishes",
     "inbound_deliveries",
     "conversations",
+    "initiatives",
+    "signatures",
+    "invites",
+    "notices",
 }
 
 
@@ -44,6 +48,23 @@ async def test_migrations_go_up_down_and_up_again(database_url: str) -> None:
         assert await table_names(db) >= TABLES
     finally:
         await db.close()
+
+
+async def test_the_migrations_build_what_the_models_describe(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.models import Base
+
+    db = await prepare_database(Settings(database_url=database_url, secret_key="k"))
+    try:
+        async with db.engine.connect() as connection:
+            differences = await connection.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
+            )
+    finally:
+        await db.close()
+    assert differences == []
 
 
 async def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path) -> None:
