@@ -1,0 +1,116 @@
+"""How fast signatures go through the handlers: 10,000 SMS signatures (КОЛ <code> <PIN>
+<name>) to one initiative, each from its own phone, through `handlers.dispatch.handle` on a
+real database — de-duplication, keyed hashes, flood limits, sealing and the counter
+included. The baseline, measured in the same run on the same database, is the simplest
+thing the bot does: a one-message wish (ӨЗГӨРТ <text>).
+
+    .venv/bin/python bench/signatures.py [--count 10000] [--database-url URL]
+
+Prints signatures/s, wishes/s and their ratio; checks that every signature was counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import tempfile
+import time
+
+from sqlalchemy import func, select
+
+from bot.app import prepare_database
+from bot.config import Settings
+from handlers import dispatch
+from handlers.pseudonyms import Pseudonyms
+from handlers.types import Inbound
+from storage.db import Database
+from storage.models import Initiative, Signature
+
+SECRET = "bench-secret-key"
+CODE = "BENCH"
+SURNAMES = ("Асанов", "Бекова", "Токтогулов", "Осмонова", "Жээнбеков", "Сыдыкова")
+NAMES = ("Бакыт", "Айгүл", "Нурлан", "Жибек", "Урмат", "Нургүл", "Эрмек", "Чынара")
+
+
+def inbound(number: int, command: str, argument: str) -> Inbound:
+    return Inbound(
+        channel="sms",
+        user_id=f"+99655{number:07d}",
+        delivery_id=f"SM{command}{number:012d}",
+        command=command,
+        argument=argument,
+        language_hint="ky",
+        guided=False,
+        clears_opt_out=False,
+    )
+
+
+def signature_of(number: int) -> str:
+    born = dt.date(1950, 1, 1) + dt.timedelta(days=number % 18_000)
+    pin = f"{1 + number % 2}{born:%d%m%Y}{number % 100_000:05d}"
+    name = f"{SURNAMES[number % 6]} {NAMES[number // 6 % 8]} {NAMES[number // 48 % 8]}"
+    return f"{CODE} {pin} {name}"
+
+
+async def run(db: Database, pseudonyms: Pseudonyms, count: int, command: str, first: int) -> float:
+    """Seconds to handle `count` messages of one kind, one after another."""
+    started = time.perf_counter()
+    for number in range(first, first + count):
+        argument = signature_of(number) if command == "sign" else f"Көчөдө жарык жок {number}"
+        outcome = await dispatch.handle(db, pseudonyms, inbound(number, command, argument))
+        assert outcome is not None
+    return time.perf_counter() - started
+
+
+async def add_initiative(db: Database, threshold: int) -> None:
+    today = dt.date.today()
+    async with db.session() as session, session.begin():
+        session.add(
+            Initiative(
+                code=CODE,
+                kind="law",
+                title_ky="Бенчмарк",
+                published_on=today - dt.timedelta(days=40),
+                opens_on=today - dt.timedelta(days=10),
+                closes_on=today + dt.timedelta(days=50),
+                threshold=threshold,
+                requires_address=False,
+                signed=0,
+                milestone=0,
+            )
+        )
+
+
+async def main(count: int, database_url: str) -> None:
+    db = await prepare_database(Settings(database_url=database_url, secret_key=SECRET))
+    pseudonyms = Pseudonyms(SECRET)
+    try:
+        await add_initiative(db, threshold=count)
+        baseline_count = max(count // 5, 100)
+        wishes = await run(db, pseudonyms, baseline_count, "change", first=0)
+        signing = await run(db, pseudonyms, count, "sign", first=baseline_count)
+        async with db.session() as session:
+            counted = await session.scalar(
+                select(func.count()).where(Signature.status == "counted")
+            )
+    finally:
+        await db.close()
+    wish_rate, sign_rate = baseline_count / wishes, count / signing
+    print(f"database: {database_url.split('://')[0]}")
+    print(f"baseline: {baseline_count} one-message wishes in {wishes:.1f} s = {wish_rate:.0f}/s")
+    print(f"signing:  {count} signatures in {signing:.1f} s = {sign_rate:.0f} signatures/s")
+    print(f"ratio:    signatures/s ÷ wishes/s = {sign_rate / wish_rate:.2f}")
+    print(f"counted:  {counted} of {count}")
+    if counted != count:
+        raise SystemExit("not every signature was counted")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        url = args.database_url or f"sqlite+aiosqlite:///{directory}/bench.db"
+        asyncio.run(main(args.count, url))
