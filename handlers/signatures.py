@@ -64,7 +64,7 @@ async def sign(ctx: Context, argument: str) -> list[Reply]:
         return [say("sign.none_open")]
     if len(available) == 1:
         return [await _begin(ctx, available[0])]
-    ctx.start_flow()
+    ctx.start_flow(expires=(utcnow() + DRAFT_LIFETIME).isoformat())
     ctx.enter(CHOOSE)
     return [await choose_prompt(ctx)]
 

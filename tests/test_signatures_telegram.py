@@ -553,3 +553,24 @@ async def test_the_window_follows_the_deployment_timezone(
     card = await signer.send("/sign ZONE")
     assert ("Signing closes on" in card[0]) is opened
     assert ("has not started yet" in card[0]) is not opened
+
+
+async def test_a_draft_left_for_an_hour_is_wiped(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, database_url: str
+) -> None:
+    from bot import housekeeping
+
+    await civicbot(*open_initiative("STALE"))
+    runtime = await start_bot("webhook")
+    signer = await resident(runtime, telegram, 8170, "en")
+    await signer.send("/start i-STALE")
+    await signer.press("Sign")
+    await signer.send(NAME)
+    assert await housekeeping.sweep(runtime.db) == 0  # not yet an hour
+    async with runtime.db.session() as session, session.begin():
+        conversation = (await session.scalars(select(Conversation))).one()
+        conversation.data = {**conversation.data, "expires": "2000-01-01T00:00:00+00:00"}
+    assert await housekeeping.sweep(runtime.db) == 1
+    async with runtime.db.session() as session:
+        conversation = (await session.scalars(select(Conversation))).one()
+    assert (conversation.step, conversation.data) == (None, {})
