@@ -28,7 +28,6 @@ from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import Sealer
 from handlers.signatures import CODE, normalise_code
 from storage import queries
-from storage.db import Database
 from storage.models import Initiative, Invite, Municipality, utcnow
 
 LANGUAGES = ("ky", "ru", "en")
@@ -53,10 +52,6 @@ def parse_date(text: str | None, option: str) -> date | None:
 
 def today_in(settings: Settings) -> date:
     return datetime.now(ZoneInfo(settings.timezone)).date()
-
-
-async def _opened(settings: Settings) -> Database:
-    return await prepare_database(settings)
 
 
 async def municipality_named(session: AsyncSession, key: str | None) -> Municipality | None:
@@ -120,7 +115,7 @@ async def add_initiative(settings: Settings, args: argparse.Namespace, out: Text
         raise UsageError("a local initiative needs --threshold N from the municipality's charter")
     if (args.kind == "local") != bool(args.municipality):
         raise UsageError("--municipality goes with --kind local, and only with it")
-    db = await _opened(settings)
+    db = await prepare_database(settings)
     try:
         async with db.session() as session, session.begin():
             if await queries.initiative_by_code(session, code) is not None:
@@ -150,7 +145,7 @@ async def add_initiative(settings: Settings, args: argparse.Namespace, out: Text
 
 
 async def edit_initiative(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    db = await _opened(settings)
+    db = await prepare_database(settings)
     try:
         async with db.session() as session, session.begin():
             initiative = await initiative_named(session, args.code)
@@ -176,7 +171,7 @@ def _check_window(initiative: Initiative) -> None:
 
 
 async def list_initiatives(settings: Settings, out: TextIO) -> int:
-    db = await _opened(settings)
+    db = await prepare_database(settings)
     try:
         async with db.session() as session:
             for initiative in await queries.all_initiatives(session):
@@ -187,7 +182,7 @@ async def list_initiatives(settings: Settings, out: TextIO) -> int:
 
 
 async def close_initiative(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    db = await _opened(settings)
+    db = await prepare_database(settings)
     try:
         async with db.session() as session, session.begin():
             initiative = await initiative_named(session, args.code)
@@ -225,7 +220,7 @@ async def invite(settings: Settings, args: argparse.Namespace, out: TextIO) -> i
     if args.days < 1:
         raise UsageError("--days must be at least 1")
     code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(INVITE_LENGTH))
-    db = await _opened(settings)
+    db = await prepare_database(settings)
     try:
         async with db.session() as session, session.begin():
             municipality = await municipality_named(session, args.municipality)
@@ -274,7 +269,7 @@ async def export_signatures(settings: Settings, args: argparse.Namespace, out: T
     if not args.initiative:
         raise UsageError("export signatures needs --initiative CODE")
     sealer = Sealer(Pseudonyms(settings.resolved_secret_key()))
-    db = await _opened(settings)
+    db = await prepare_database(settings)
     try:
         async with db.session() as session:
             initiative = await initiative_named(session, args.initiative)

@@ -13,8 +13,6 @@ from datetime import date, datetime, timedelta
 from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot import admin, bribe_stats
 from bot.admin import UsageError
 from bot.app import Runtime, prepare_database
@@ -31,7 +29,6 @@ from bot.i18n import Catalogues
 from handlers.bribes import recent_months
 from handlers.sealing import SealBroken
 from storage import queries
-from storage.models import Municipality
 
 
 class Parser(argparse.ArgumentParser):
@@ -179,21 +176,12 @@ async def load(settings: Settings, municipality_key: str | None, what: str) -> l
     db = await prepare_database(settings)
     try:
         async with db.session() as session:
-            municipality = await _municipality(session, municipality_key)
+            municipality = await admin.municipality_named(session, municipality_key)
             if what == "wishes":
                 return list(await queries.wishes_for_export(session, municipality))
             return list(await queries.bribe_reports_for_export(session, municipality))
     finally:
         await db.close()
-
-
-async def _municipality(session: AsyncSession, key: str | None) -> Municipality | None:
-    if not key:
-        return None
-    municipality = await queries.municipality_by_key(session, key)
-    if municipality is None:
-        raise UsageError(f"unknown municipality {key!r}")
-    return municipality
 
 
 def parse_period(text: str | None, today: date) -> list[str]:
@@ -223,7 +211,7 @@ async def report_bribes(settings: Settings, args: argparse.Namespace, out: TextI
     db = await prepare_database(settings)
     try:
         async with db.session() as session:
-            municipality = await _municipality(session, args.municipality)
+            municipality = await admin.municipality_named(session, args.municipality)
         assert municipality is not None
         stats = await bribe_stats.collect(db, municipality, months)
     finally:

@@ -180,3 +180,38 @@ async def test_join_redeems_an_invite_once(
     finally:
         await db.close()
     assert [(r.role, r.initiative_id is not None) for r in roles] == [("initiator", True)]
+
+
+async def test_an_initiator_on_sms_hears_milestones_by_sms(
+    start_bot: StartBot, civicbot: Civicbot
+) -> None:
+    import asyncio
+
+    from tests.twilio import FakeTwilio
+
+    local = ["--municipality", "chaek", "--threshold", "2", "--no-address"]
+    assert (await civicbot(*open_initiative("KOPUR", *local, kind="local")))[0] == 0
+    _, out, _ = await civicbot("invite", "--role", "initiator", "--initiative", "KOPUR")
+    code = re.search(r"invite code: (\w+)", out).group(1)  # type: ignore[union-attr]
+    twilio = FakeTwilio()
+    await twilio.start()
+    try:
+        runtime = await start_bot("webhook", **twilio_settings(twilio.base_url))
+        await text(runtime, f"ВСТУПИТЬ {code}", sender="+996555300499")
+        for number, name in enumerate(("Асанов Бакыт", "Бекова Айгүл")):
+            signer = f"+99655530041{number}"
+            await text(runtime, f"ПОДПИСЬ KOPUR {pin(dt.date(1980, 1, 1 + number))} {name}", signer)
+        for _ in range(200):
+            if len(twilio.sent) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        expected = [
+            sms("ru", "initiative.milestone", code="KOPUR", percent=p, count=1 + i, threshold=2)
+            for i, p in enumerate((33, 100))  # 1 of 2 is past 33%, not yet 66%
+        ]
+        assert [(m["To"], m["Body"]) for m in twilio.sent] == [
+            ("+996555300499", body) for body in expected
+        ]
+    finally:
+        await twilio.stop()
