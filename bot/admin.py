@@ -10,9 +10,10 @@ import argparse
 import contextlib
 import secrets
 import sys
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,7 @@ from telegram.error import TelegramError
 from bot import signature_export
 from bot.app import prepare_database
 from bot.config import Settings
-from bot.export import write_csv, write_xlsx
+from bot.export import write_table
 from handlers import initiatives
 from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import Sealer
@@ -145,24 +146,19 @@ async def add_initiative(settings: Settings, args: argparse.Namespace, out: Text
 
 
 async def edit_initiative(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    db = await prepare_database(settings)
-    try:
-        async with db.session() as session, session.begin():
-            initiative = await initiative_named(session, args.code)
-            for field, value in _texts(args).items():
-                setattr(initiative, field, value or None)
-            for field in ("url", "registration", "threshold"):
-                if getattr(args, field) is not None:
-                    setattr(initiative, field, getattr(args, field))
-            initiative.opens_on = parse_date(args.opens, "--opens") or initiative.opens_on
-            initiative.closes_on = parse_date(args.closes, "--closes") or initiative.closes_on
-            if initiative.threshold < 1:
-                raise UsageError("--threshold must be at least 1")
-            _check_window(initiative)
-        print(_line(initiative, today_in(settings)), file=out)
-    finally:
-        await db.close()
-    return 0
+    def edit(initiative: Initiative) -> None:
+        for field, value in _texts(args).items():
+            setattr(initiative, field, value or None)
+        for field in ("url", "registration", "threshold"):
+            if getattr(args, field) is not None:
+                setattr(initiative, field, getattr(args, field))
+        initiative.opens_on = parse_date(args.opens, "--opens") or initiative.opens_on
+        initiative.closes_on = parse_date(args.closes, "--closes") or initiative.closes_on
+        if initiative.threshold < 1:
+            raise UsageError("--threshold must be at least 1")
+        _check_window(initiative)
+
+    return await _change(settings, args.code, edit, out)
 
 
 def _check_window(initiative: Initiative) -> None:
@@ -182,12 +178,23 @@ async def list_initiatives(settings: Settings, out: TextIO) -> int:
 
 
 async def close_initiative(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    today = today_in(settings)
+
+    def close(initiative: Initiative) -> None:
+        initiative.closed_on = initiative.closed_on or today
+
+    return await _change(settings, args.code, close, out)
+
+
+async def _change(
+    settings: Settings, code: str, change: Callable[[Initiative], None], out: TextIO
+) -> int:
+    """Apply `change` to one initiative in a transaction; print its line."""
     db = await prepare_database(settings)
     try:
         async with db.session() as session, session.begin():
-            initiative = await initiative_named(session, args.code)
-            if initiative.closed_on is None:
-                initiative.closed_on = today_in(settings)
+            initiative = await initiative_named(session, code)
+            change(initiative)
         print(_line(initiative, today_in(settings)), file=out)
     finally:
         await db.close()
@@ -277,7 +284,7 @@ async def export_signatures(settings: Settings, args: argparse.Namespace, out: T
             rows = list(signature_export.chained_rows(initiative, signatures, sealer))
     finally:
         await db.close()
-    _write(args, signature_export.SIGNATURE_COLUMNS, rows, out)
+    write_table(signature_export.SIGNATURE_COLUMNS, rows, args.format, args.output, out)
     # The head goes to the operator apart from the file: given to the verification group
     # separately, it shows even a list whose chain was rewritten.
     print(
@@ -285,16 +292,6 @@ async def export_signatures(settings: Settings, args: argparse.Namespace, out: T
         file=sys.stderr,
     )
     return 0
-
-
-def _write(args: argparse.Namespace, header: Any, rows: list[list[str]], out: TextIO) -> None:
-    if args.format == "xlsx":
-        write_xlsx(args.output, header, rows)
-    elif args.output:
-        with open(args.output, "w", newline="", encoding="utf-8") as handle:
-            write_csv(handle, header, rows)
-    else:
-        write_csv(out, header, rows)
 
 
 def verify_export(args: argparse.Namespace, out: TextIO) -> int:

@@ -17,14 +17,7 @@ from bot import admin, bribe_stats
 from bot.admin import UsageError
 from bot.app import Runtime, prepare_database
 from bot.config import ConfigError, Settings
-from bot.export import (
-    BRIBE_COLUMNS,
-    WISH_COLUMNS,
-    bribe_rows,
-    wish_rows,
-    write_csv,
-    write_xlsx,
-)
+from bot.export import BRIBE_COLUMNS, WISH_COLUMNS, bribe_rows, wish_rows, write_table
 from bot.i18n import Catalogues
 from handlers.bribes import recent_months
 from handlers.sealing import SealBroken
@@ -162,13 +155,7 @@ def export(settings: Settings, args: argparse.Namespace) -> int:
             BRIBE_COLUMNS,
             bribe_rows(asyncio.run(load(settings, args.municipality, "bribes"))),
         )
-    if args.format == "xlsx":
-        write_xlsx(args.output, header, rows)
-    elif args.output:
-        with open(args.output, "w", newline="", encoding="utf-8") as out:
-            write_csv(out, header, rows)
-    else:
-        write_csv(sys.stdout, header, rows)
+    write_table(header, rows, args.format, args.output, sys.stdout)
     return 0
 
 

@@ -103,3 +103,20 @@ def write_csv(out: TextIO, header: Sequence[str], rows: Iterable[Sequence[object
         writer.writerow([safe_cell(value) for value in row])
         count += 1
     return count
+
+
+def write_table(
+    header: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    fmt: str,
+    output: str | None,
+    out: TextIO,
+) -> int:
+    """Write an export as the command line asked: XLSX to `output`, CSV to `output` or `out`."""
+    if fmt == "xlsx":
+        assert output is not None
+        return write_xlsx(output, header, rows)
+    if output:
+        with open(output, "w", newline="", encoding="utf-8") as handle:
+            return write_csv(handle, header, rows)
+    return write_csv(out, header, rows)

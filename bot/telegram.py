@@ -179,9 +179,7 @@ class TelegramChannel:
                     self.menu(outcome.language), scope=BotCommandScopeChat(chat_id)
                 )
         except Forbidden:
-            # The resident blocked the bot: nothing more goes to them until they write again.
-            async with self.db.session() as session, session.begin():
-                await queries.mark_opted_out(session, CHANNEL, str(chat_id))
+            await self._blocked(chat_id)
 
     async def _send(self, chat_id: int, language: str, reply: Reply) -> None:
         markup = None
@@ -210,10 +208,14 @@ class TelegramChannel:
             for piece in split_text(text):
                 await self.application.bot.send_message(chat_id, piece)
         except Forbidden:
-            async with self.db.session() as session, session.begin():
-                await queries.mark_opted_out(session, CHANNEL, str(chat_id))
+            await self._blocked(chat_id)
             return False
         return True
+
+    async def _blocked(self, chat_id: int) -> None:
+        """The person blocked the bot: nothing more goes to them until they write again."""
+        async with self.db.session() as session, session.begin():
+            await queries.mark_opted_out(session, CHANNEL, str(chat_id))
 
     def menu(self, language: str) -> list[BotCommand]:
         return [

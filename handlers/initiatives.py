@@ -133,7 +133,6 @@ async def status(ctx: Context, _argument: str) -> list[Reply]:
                 closes=day_name(closing_day(initiative), ctx.language),
                 window=Text(f"initiative.window.{window}"),
                 link=link(ctx, initiative),
-                sms=initiative.code,
             )
         )
     return replies

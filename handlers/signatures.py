@@ -136,10 +136,10 @@ async def intro_prompt(ctx: Context) -> Reply:
     initiative = await _current(ctx)
     if initiative is None:
         return await _gone(ctx)
-    language = ctx.language
+    language, summary = ctx.language, initiative.summary(ctx.language)
     parts = [Text("sign.card", {"title": initiative.title(language), "code": initiative.code})]
-    if initiative.summary(language):
-        parts.append(Text("sign.summary", {"summary": initiative.summary(language)}))
+    if summary:
+        parts.append(Text("sign.summary", {"summary": summary}))
     if initiative.url:
         parts.append(Text("sign.full_text", {"url": initiative.url}))
     parts.append(initiatives.progress(initiative, ctx))
@@ -276,10 +276,9 @@ async def choose_confirm(ctx: Context, value: str) -> list[Reply] | None:
 
 
 async def _sign_at_once(ctx: Context, argument: str) -> Reply:
-    code, pin_text, name_text = await _split_sms(ctx, argument)
+    code, initiative, pin_text, name_text = await _split_sms(ctx, argument)
     if not code or not pin_text or not name_text:
         return say("sign.usage")
-    initiative = await _by_code(ctx, code)
     if initiative is None:
         return say("sign.unknown", code=code[:32])
     if state(initiative, ctx.today) != OPEN:
@@ -299,21 +298,22 @@ async def _sign_at_once(ctx: Context, argument: str) -> Reply:
     return (await sms_address_prompt(ctx)).after(*_pin_warnings(pin))
 
 
-async def _split_sms(ctx: Context, argument: str) -> tuple[str, str, str]:
-    """(code, PIN, name) from the words after КОЛ, in whatever order they came: the PIN is
-    the run of digit groups, the code the word that names an initiative, the rest the name."""
+async def _split_sms(ctx: Context, argument: str) -> tuple[str, Initiative | None, str, str]:
+    """(code, its initiative, PIN, name) from the words after КОЛ, in whatever order they
+    came: the PIN is the run of digit groups, the code the word that names an initiative
+    (else the first other word), the rest the name."""
     words = argument.split()
-    pin_at = [i for i, word in enumerate(words) if _PIN_PIECE.match(word)]
-    pin_words = _first_run(pin_at)
+    pin_words = _first_run([i for i, word in enumerate(words) if _PIN_PIECE.match(word)])
     rest = [word for i, word in enumerate(words) if i not in pin_words]
-    code_at = 0
+    code_at, initiative = 0, None
     for index, word in enumerate(rest):
-        if await _by_code(ctx, word) is not None:
+        initiative = await _by_code(ctx, word)
+        if initiative is not None:
             code_at = index
             break
     code = rest[code_at] if rest else ""
     name = " ".join(rest[:code_at] + rest[code_at + 1 :])
-    return code, "".join(words[i] for i in pin_words), name
+    return code, initiative, "".join(words[i] for i in pin_words), name
 
 
 def _first_run(indexes: list[int]) -> set[int]:

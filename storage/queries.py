@@ -503,12 +503,8 @@ async def grant_role(
     same = and_(
         Role.person_id == person.id,
         Role.role == role,
-        Role.municipality_id.is_(municipality_id)
-        if municipality_id is None
-        else Role.municipality_id == municipality_id,
-        Role.initiative_id.is_(initiative_id)
-        if initiative_id is None
-        else Role.initiative_id == initiative_id,
+        Role.municipality_id.is_not_distinct_from(municipality_id),
+        Role.initiative_id.is_not_distinct_from(initiative_id),
     )
     if not await session.scalar(select(exists().where(same))):
         session.add(

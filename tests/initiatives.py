@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
+from storage.db import Database
+from storage.models import Signature
 from tests.resident import Resident
 
 BISHKEK = ZoneInfo("Asia/Bishkek")
@@ -62,3 +66,13 @@ async def sign_on_telegram(
     for part in address or ():
         await resident.send(part)
     return await resident.press(SIGN[language])
+
+
+async def stored_signatures(database_url: str) -> list[Signature]:
+    """Every signature in the database, oldest first."""
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            return list((await session.scalars(select(Signature).order_by(Signature.id))).all())
+    finally:
+        await db.close()

@@ -125,6 +125,10 @@ async def test_xlsx_round_trip(signed: Civicbot, tmp_path: Path) -> None:
     assert rc == 1 and "row 2" in err
 
 
+ADD = ["initiative", "add", "A1", "--title", "t", "--published", "2026-01-01"]
+LOCAL = [*ADD, "--kind", "local"]
+
+
 @pytest.mark.parametrize(
     "arguments,message",
     [
@@ -133,100 +137,16 @@ async def test_xlsx_round_trip(signed: Civicbot, tmp_path: Path) -> None:
         (["export", "signatures", "--initiative", "X", "--format", "xlsx"], "xlsx needs --output"),
         (["verify-export", "/nonexistent/list.csv"], "no such file"),
         (["initiative", "add", "A1", "--kind", "law", "--published", "2026-01-01"], "give a title"),
+        ([*ADD[:-1], "01.01.2026", "--kind", "law"], "--published must be a date"),
+        (["initiative", "add", "1A", *ADD[3:], "--kind", "law"], "the code must"),
+        ([*LOCAL, "--municipality", "chaek"], "needs --threshold"),
+        ([*LOCAL, "--threshold", "5"], "--municipality goes with --kind local"),
         (
-            [
-                "initiative",
-                "add",
-                "A1",
-                "--kind",
-                "law",
-                "--title",
-                "t",
-                "--published",
-                "01.01.2026",
-            ],
-            "--published must be a date",
-        ),
-        (
-            [
-                "initiative",
-                "add",
-                "1A",
-                "--kind",
-                "law",
-                "--title",
-                "t",
-                "--published",
-                "2026-01-01",
-            ],
-            "the code must",
-        ),
-        (
-            [
-                "initiative",
-                "add",
-                "A1",
-                "--kind",
-                "local",
-                "--title",
-                "t",
-                "--published",
-                "2026-01-01",
-                "--municipality",
-                "chaek",
-            ],
-            "needs --threshold",
-        ),
-        (
-            [
-                "initiative",
-                "add",
-                "A1",
-                "--kind",
-                "local",
-                "--title",
-                "t",
-                "--published",
-                "2026-01-01",
-                "--threshold",
-                "5",
-            ],
-            "--municipality goes with --kind local",
-        ),
-        (
-            [
-                "initiative",
-                "add",
-                "A1",
-                "--kind",
-                "local",
-                "--title",
-                "t",
-                "--published",
-                "2026-01-01",
-                "--threshold",
-                "5",
-                "--municipality",
-                "atlantis",
-            ],
+            [*LOCAL, "--threshold", "5", "--municipality", "atlantis"],
             "unknown municipality 'atlantis'",
         ),
         (
-            [
-                "initiative",
-                "add",
-                "A1",
-                "--kind",
-                "law",
-                "--title",
-                "t",
-                "--published",
-                "2026-01-01",
-                "--opens",
-                "2026-05-01",
-                "--closes",
-                "2026-04-01",
-            ],
+            [*ADD, "--kind", "law", "--opens", "2026-05-01", "--closes", "2026-04-01"],
             "must close on or after",
         ),
         (["initiative", "close", "NOPE"], "unknown initiative 'NOPE'"),

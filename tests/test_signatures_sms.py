@@ -14,9 +14,9 @@ from sqlalchemy import select
 from bot.i18n import Catalogues
 from handlers.types import Text
 from storage.db import Database
-from storage.models import Role, Signature
+from storage.models import Role
 from tests.conftest import Civicbot, StartBot
-from tests.initiatives import ADULT_PIN, open_initiative, pin
+from tests.initiatives import ADULT_PIN, open_initiative, pin, stored_signatures
 from tests.test_sms_webhook import reply_in
 from tests.twilio import inbound_form, post_signed, twilio_settings
 
@@ -36,15 +36,6 @@ async def text(
     status, twiml = await post_signed(runtime.base_url, PATH, form)
     assert status == 200, twiml
     return reply_in(twiml)
-
-
-async def stored(database_url: str) -> list[Signature]:
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            return list((await session.scalars(select(Signature).order_by(Signature.id))).all())
-    finally:
-        await db.close()
 
 
 @pytest.fixture
@@ -74,7 +65,7 @@ async def sms_bot(start_bot: StartBot, civicbot: Civicbot) -> Any:
 )
 async def test_one_message_signs(sms_bot: Any, database_url: str, body: str, language: str) -> None:
     assert await text(sms_bot, body) == sms(language, "sign.done", count=1, threshold=10000)
-    [row] = await stored(database_url)
+    [row] = await stored_signatures(database_url)
     assert (row.status, row.channel) == ("counted", "sms")
 
 
@@ -82,14 +73,14 @@ async def test_the_address_comes_in_a_second_message(sms_bot: Any, database_url:
     # The code typed with a Cyrillic О is still JOL.
     first = await text(sms_bot, f"ПОДПИСЬ JОL {ADULT_PIN} Асанов Бакыт")
     assert first == sms("ru", "sign.address_prompt")
-    assert await stored(database_url) == []
+    assert await stored_signatures(database_url) == []
     # An empty address is refused; the draft waits.
     assert await text(sms_bot, "   ") == " ".join(
         (sms("ru", "sign.address_empty"), sms("ru", "sign.address_prompt"))
     )
     done = await text(sms_bot, "Чаек, Ленина, 12")
     assert done == sms("ru", "sign.done", count=1, threshold=10000)
-    [row] = await stored(database_url)
+    [row] = await stored_signatures(database_url)
     assert row.status == "counted"
 
 
@@ -98,7 +89,7 @@ async def test_a_new_keyword_drops_a_half_given_signature(sms_bot: Any, database
     await text(sms_bot, "CHANGE The road is broken")
     # The next plain message is not taken for an address any more.
     assert await text(sms_bot, "Chaek, Lenin, 12") == sms("en", "help.text")
-    assert await stored(database_url) == []
+    assert await stored_signatures(database_url) == []
 
 
 @pytest.mark.parametrize(
@@ -123,7 +114,7 @@ async def test_bad_input_gets_a_short_reason(
     language, key, values = expected
     reply = await text(sms_bot, body)
     assert reply == sms(language, key, **values)
-    assert await stored(database_url) == []
+    assert await stored_signatures(database_url) == []
 
 
 async def test_not_open_yet(sms_bot: Any) -> None:
@@ -140,7 +131,7 @@ async def test_help_sign_and_the_odd_date_warning(sms_bot: Any, database_url: st
     assert reply == " ".join(
         (sms("ky", "pin.odd_date"), sms("ky", "sign.done", count=1, threshold=10000))
     )
-    [row] = await stored(database_url)
+    [row] = await stored_signatures(database_url)
     assert row.pin_note == "odd_date"
 
 
@@ -149,7 +140,7 @@ async def test_repeated_delivery_signs_once(sms_bot: Any, database_url: str) -> 
     first = await text(sms_bot, "", form=form)
     again = await text(sms_bot, "", form=form)
     assert first == again == sms("en", "sign.done", count=1, threshold=10000)
-    assert len(await stored(database_url)) == 1
+    assert len(await stored_signatures(database_url)) == 1
     # A new message with the same PIN and name is "already signed".
     assert await text(sms_bot, f"SIGN SUU {ADULT_PIN} asanov BAKYT") == sms(
         "en", "sign.already", title=""
@@ -159,7 +150,7 @@ async def test_repeated_delivery_signs_once(sms_bot: Any, database_url: str) -> 
 async def test_whatsapp_signs_as_its_own_channel(sms_bot: Any, database_url: str) -> None:
     reply = await text(sms_bot, f"SIGN SUU {ADULT_PIN} Asanov Bakyt", sender="whatsapp:" + PHONE)
     assert reply == sms("en", "sign.done", count=1, threshold=10000)
-    [row] = await stored(database_url)
+    [row] = await stored_signatures(database_url)
     assert row.channel == "whatsapp"
 
 

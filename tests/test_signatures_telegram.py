@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from storage.db import Database
-from storage.models import Conversation, Initiative, Signature
+from storage.models import Conversation, Initiative
 from tests import places
 from tests.conftest import Civicbot, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
@@ -24,20 +24,12 @@ from tests.initiatives import (
     open_initiative,
     pin,
     sign_on_telegram,
+    stored_signatures,
     today,
 )
 from tests.resident import Resident
 
 NAME = "Асанов Бакыт Сапарович"
-
-
-async def signatures(database_url: str) -> list[Signature]:
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            return list((await session.scalars(select(Signature).order_by(Signature.id))).all())
-    finally:
-        await db.close()
 
 
 async def initiative_row(database_url: str, code: str) -> Initiative:
@@ -103,7 +95,7 @@ async def test_signing_from_link_to_count(
     done = await signer.press(SIGN[language])
     assert done == [say(language, "sign.done", count=1, threshold=10000)]
 
-    rows = await signatures(database_url)
+    rows = await stored_signatures(database_url)
     assert [(s.status, s.channel, s.signed_on) for s in rows] == [("counted", "telegram", today())]
     assert NAME not in (rows[0].sealed or "") and ADULT_PIN not in (rows[0].sealed or "")
     assert (await initiative_row(database_url, "SUU")).signed == 1
@@ -198,7 +190,7 @@ async def test_window_edges_in_bishkek_time(
                 count=0,
             )
         ]
-    assert await signatures(database_url) == []
+    assert await stored_signatures(database_url) == []
 
 
 async def test_closed_by_the_operator_midway(
@@ -214,7 +206,7 @@ async def test_closed_by_the_operator_midway(
     assert rc == 0 and "closed" in out
     replies = await signer.send(ADULT_PIN)
     assert "closed" in replies[0]
-    assert await signatures(database_url) == []
+    assert await stored_signatures(database_url) == []
 
 
 @pytest.mark.parametrize(
@@ -265,7 +257,7 @@ async def test_odd_dates_warn_and_minors_are_refused(
     assert confirm[0].startswith(say("ru", "pin.odd_date"))
     assert odd in confirm[0]
     await signer.press(SIGN["ru"])
-    [row] = await signatures(database_url)
+    [row] = await stored_signatures(database_url)
     assert (row.status, row.pin_note) == ("counted", "odd_date")
 
 
@@ -308,7 +300,7 @@ async def test_latin_and_mixed_script_names(
     assert await sign_on_telegram(mixed, "en", "MIX", "асaнов бакыт", address=None) == [
         say("en", "sign.already", title="Clean water MIX")
     ]
-    assert [s.status for s in await signatures(database_url)] == ["counted", "disputed"]
+    assert [s.status for s in await stored_signatures(database_url)] == ["counted", "disputed"]
 
 
 async def test_same_pin_same_name_and_same_pin_other_name(
@@ -330,7 +322,7 @@ async def test_same_pin_same_name_and_same_pin_other_name(
     disputed = await sign_on_telegram(namesake, "ky", "TWICE", "Бекова Айгүл")
     assert disputed == [say("ky", "sign.disputed")]
 
-    assert [s.status for s in await signatures(database_url)] == ["counted", "disputed"]
+    assert [s.status for s in await stored_signatures(database_url)] == ["counted", "disputed"]
     assert (await initiative_row(database_url, "TWICE")).signed == 1
     listed = await exported(civicbot, "TWICE", tmp_path)
     assert [(r["status"], r["full_name"]) for r in listed] == [
@@ -362,7 +354,7 @@ async def test_abandoning_midway_stores_nothing(
         signer.newest_keyboard()["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     )
     assert stale[0].startswith(say("en", "error.stale_button"))
-    assert await signatures(database_url) == []
+    assert await stored_signatures(database_url) == []
 
     # "Not now" on the card and "Discard" at the end store nothing either.
     await signer.send("/start i-HALF")
@@ -374,7 +366,7 @@ async def test_abandoning_midway_stores_nothing(
     for part in ("Chaek", "Lenin", "12"):
         await signer.send(part)
     assert await signer.press("Discard") == [say("en", "sign.discarded")]
-    assert await signatures(database_url) == []
+    assert await stored_signatures(database_url) == []
 
 
 async def test_unknown_code_and_stickers(
@@ -504,7 +496,7 @@ async def test_a_burst_from_one_chat_is_refused_politely(
     assert await sign_on_telegram(phone, "en", "FLOOD", "Asanov Bakyt", pin(dt_born(0)), None) == [
         say("en", "sign.flood")
     ]
-    assert [s.status for s in await signatures(database_url)] == ["counted"] * 3
+    assert [s.status for s in await stored_signatures(database_url)] == ["counted"] * 3
 
 
 async def test_forget_withdraws_signatures_while_collecting(
@@ -525,7 +517,7 @@ async def test_forget_withdraws_signatures_while_collecting(
     await signer.send("/forget")
     await signer.press("Yes, delete")
 
-    rows = await signatures(database_url)
+    rows = await stored_signatures(database_url)
     assert [(r.status, r.person_id, r.sealed is None, r.pin_key is None) for r in rows] == [
         ("withdrawn", None, True, True),
         ("counted", None, False, False),  # the closed list stays as it was handed in
