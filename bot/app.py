@@ -11,6 +11,8 @@ from aiohttp import web
 from bot import housekeeping
 from bot import web as web_routes
 from bot.config import Settings
+from bot.digests.delivery import Digests
+from bot.digests.schedule import Jobs
 from bot.i18n import Catalogues
 from bot.notices import Notifier
 from bot.sms.channel import SmsChannel
@@ -55,8 +57,8 @@ class Runtime:
         self.telegram: TelegramChannel | None = None
         self.sms: SmsChannel | None = None
         self._runner: web.AppRunner | None = None
-        self._housekeeping: asyncio.Task[None] | None = None
         self._notices: asyncio.Task[None] | None = None
+        self.jobs: Jobs | None = None
 
     async def start(self) -> None:
         # Fails early without a key, and creates one on the first start on SQLite.
@@ -68,7 +70,18 @@ class Runtime:
             provider = TwilioProvider(self.settings)
             self.sms = SmsChannel(self.settings, self.db, self.catalogues, pseudonyms, provider)
         await housekeeping.sweep(self.db)  # before anything else can read a stale draft
-        self._housekeeping = asyncio.create_task(housekeeping.run_forever(self.db))
+        self.digests = Digests(
+            self.settings,
+            self.db,
+            self.catalogues,
+            bot=self.telegram.application.bot if self.telegram else None,
+            sms=self.sms,
+            telegram_ready=self.telegram.ready if self.telegram else None,
+        )
+        if self.telegram is not None:
+            self.telegram.digests = self.digests  # for /digest
+        self.jobs = Jobs(self.settings, self.digests)  # checks DIGEST_CRON and TIMEZONE
+        self.jobs.start()
         notifier = Notifier(self.db, self.catalogues, self.telegram, self.sms)
         self._notices = asyncio.create_task(notifier.run_forever())
         self._runner = web.AppRunner(web_routes.build(self), access_log=None)
@@ -96,12 +109,14 @@ class Runtime:
 
     async def stop(self) -> None:
         """Stop everything; safe to call twice."""
-        for task in (self._housekeeping, self._notices):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._housekeeping = self._notices = None
+        if self.jobs is not None:
+            await self.jobs.stop()
+            self.jobs = None
+        if self._notices is not None:
+            self._notices.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._notices
+            self._notices = None
         if self.telegram is not None:
             await self.telegram.stop()
             self.telegram = None

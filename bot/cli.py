@@ -17,6 +17,7 @@ from bot import admin, bribe_stats
 from bot.admin import UsageError
 from bot.app import Runtime, prepare_database
 from bot.config import ConfigError, Settings
+from bot.digests import commands as digest_commands
 from bot.export import BRIBE_COLUMNS, WISH_COLUMNS, bribe_rows, wish_rows, write_table
 from bot.i18n import Catalogues
 from handlers.bribes import recent_months
@@ -78,6 +79,7 @@ def build_parser() -> Parser:
 
     municipality = commands.add_parser("municipality", help="municipalities and their codes")
     municipality.add_argument("action", choices=["list"])
+    digest_commands.add_parsers(commands)
     return parser
 
 
@@ -101,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(admin.invite(settings, args, sys.stdout))
         if args.command == "report":
             return asyncio.run(report_bribes(settings, args, sys.stdout))
+        if args.command in ("digest", "officials"):
+            return asyncio.run(digest_commands.main(settings, args, sys.stdout))
         return asyncio.run(list_municipalities(settings, sys.stdout))
     except (UsageError, ConfigError, SealBroken) as error:
         print(f"civicbot: {error}", file=sys.stderr)

@@ -1,10 +1,9 @@
 """Wiping what must not outlive its use: de-duplication and quota rows past their expiry, and
 the drafts of bribe reports and signatures a resident walked away from. Runs at start and
-then every few minutes."""
+then every INTERVAL seconds as a job of the scheduler (bot/digests/schedule.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from handlers import bribes, signatures
@@ -24,12 +23,3 @@ async def sweep(db: Database) -> int:
     async with db.session() as session, session.begin():
         await queries.forget_expired(session, now)
         return await queries.clear_stale_drafts(session, DRAFT_STEPS, now)
-
-
-async def run_forever(db: Database, interval: float = INTERVAL) -> None:
-    while True:
-        try:
-            await sweep(db)
-        except Exception:
-            log.exception("housekeeping failed; trying again later")
-        await asyncio.sleep(interval)

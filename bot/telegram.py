@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import (
     BotCommand,
@@ -42,6 +42,9 @@ from handlers.router import MENU
 from handlers.types import Inbound, Outcome, Reply, Text
 from storage import queries
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.digests.delivery import Digests
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -83,6 +86,7 @@ class TelegramChannel:
             .build()
         )
         self.ready = asyncio.Event()
+        self.digests: Digests | None = None  # set by the runtime; sends what /digest asks for
         self._task: asyncio.Task[None] | None = None
         self._register(self.application)
 
@@ -195,12 +199,15 @@ class TelegramChannel:
                     for row in reply.buttons
                 ]
             )
-        pieces = split_text(self.catalogues.reply(language, reply))
+        pieces = split_text(self.catalogues.reply(language, reply)) if reply.parts else []
         for number, piece in enumerate(pieces, start=1):
             last = number == len(pieces)
             await self.application.bot.send_message(
                 chat_id, piece, reply_markup=markup if last else None
             )
+        for order in reply.digests:
+            assert self.digests is not None
+            await self.digests.send_now(chat_id, language, order)
 
     async def send_text(self, chat_id: int, text: str) -> bool:
         """Send a message we start (a notice); False if the person has blocked the bot."""

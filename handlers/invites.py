@@ -33,5 +33,7 @@ async def redeem(ctx: Context, code: str) -> Text:
     )
     if invite.initiative is not None:
         return Text("invite.initiator", {"title": invite.initiative.title(ctx.language)})
+    if ctx.person.municipality_id is None:  # an official usually lives where they serve
+        ctx.person.municipality = invite.municipality
     place = invite.municipality.name(ctx.language) if invite.municipality else ""
     return Text("invite.official", {"role": Text(f"role.{invite.role}"), "place": place})

@@ -8,7 +8,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from handlers import account, bribes, initiatives, invites, onboarding, signatures, wishes
+from handlers import (
+    account,
+    bribes,
+    initiatives,
+    invites,
+    officials,
+    onboarding,
+    signatures,
+    wishes,
+)
 from handlers.context import Context
 from handlers.types import Reply, Text
 
@@ -32,6 +41,7 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "sign": signatures.sign,
     "initiative": initiatives.status,
     "join": _join,
+    "digest": officials.digest,
     "language": onboarding.language,
     "place": onboarding.place,
     "cancel": account.cancel,

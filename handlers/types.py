@@ -34,15 +34,26 @@ class Button:
 
 
 @dataclass(frozen=True)
+class DigestOrder:
+    """A weekly digest to send after the reply's text (an official's /digest): the channel
+    builds it, with its chart, and the week's wishes as a table when `with_table`."""
+
+    municipality_id: int
+    period: str  # 2026-W47
+    with_table: bool
+
+
+@dataclass(frozen=True)
 class Reply:
     """One message to the resident: its paragraphs and, optionally, rows of buttons."""
 
     parts: tuple[Text, ...]
     buttons: tuple[tuple[Button, ...], ...] = ()
+    digests: tuple[DigestOrder, ...] = ()
 
     def after(self, *parts: Text) -> Reply:
         """The same reply with paragraphs put in front (an error line before a re-prompt)."""
-        return Reply(parts=(*parts, *self.parts), buttons=self.buttons)
+        return Reply(parts=(*parts, *self.parts), buttons=self.buttons, digests=self.digests)
 
 
 def say(key: str, **values: Any) -> Reply:

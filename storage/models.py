@@ -143,6 +143,8 @@ class Wish(Base):
     channel: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="accepted")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # When staff first answered; the weekly digest counts answers by it.
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     municipality: Mapped[Municipality | None] = relationship(lazy="joined")
 
 
@@ -344,3 +346,47 @@ class Notice(Base):
     values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class DigestPeriod(Base):
+    """A week whose digests have been planned: a start after downtime plans the week it
+    missed, and only that one."""
+
+    __tablename__ = "digest_periods"
+
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)  # 2026-W47
+    planned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DigestDelivery(Base):
+    """One digest for one official: planned once per (municipality, week, person), claimed
+    before it is sent, so that no run and no second worker sends it twice.
+
+    status: pending (waiting, maybe for a retry at next_attempt_at) → sending (claimed) →
+    sent | skipped (blocked the bot, opted out) | failed (gave up after retries) |
+    interrupted (the sender died mid-way; not resent, since it may have arrived).
+    """
+
+    __tablename__ = "digest_deliveries"
+    __table_args__ = (
+        UniqueConstraint("municipality_id", "period", "person_id"),
+        Index("ix_digest_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE")
+    )
+    period: Mapped[str] = mapped_column(String(8))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # deputy | staff: staff also get the CSV
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    messages: Mapped[int] = mapped_column(Integer, default=0)  # parts sent so far
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    person: Mapped[Person] = relationship(lazy="joined")
+    municipality: Mapped[Municipality] = relationship(lazy="joined")

@@ -2,8 +2,11 @@
 format that python-telegram-bot sends (form fields, JSON-encoded where not strings).
 
 It records every call, serves `getUpdates` from a queue (long-polling like Telegram), and
-refuses what Telegram refuses: texts over 4,096 characters, empty texts, button data over
-64 bytes, and messages to people who blocked the bot.
+refuses what Telegram refuses: texts over 4,096 characters, captions over 1,024, empty texts,
+button data over 64 bytes, and messages to people who blocked the bot. With `rate_limit`
+it answers 429 with retry_after to a bot that sends more than that many messages in a
+second; with `stall_after` it stops answering sends after that many (a crash test's
+moment to kill the sender).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import contextlib
 import itertools
 import json
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +25,19 @@ from aiohttp import web
 TOKEN = "123456:TEST-token-for-the-fake-server"
 BOT_USER = {"id": 999000, "is_bot": True, "first_name": "Civic", "username": "civic_test_bot"}
 TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+SEND_METHODS = ("sendMessage", "sendPhoto", "sendDocument")
 CALLBACK_DATA_LIMIT = 64
 # Fields that PTB sends as plain strings; every other field is JSON.
-STRING_FIELDS = {"text", "url", "secret_token", "language_code", "callback_query_id", "parse_mode"}
+STRING_FIELDS = {
+    "text",
+    "caption",
+    "url",
+    "secret_token",
+    "language_code",
+    "callback_query_id",
+    "parse_mode",
+}
 MAX_POLL_WAIT = 5.0  # seconds; bounded so that a test never hangs on getUpdates
 ACK_WAIT = 10.0  # seconds a test waits for the bot to acknowledge an update
 
@@ -32,6 +46,7 @@ ACK_WAIT = 10.0  # seconds a test waits for the bot to acknowledge an update
 class Call:
     method: str
     params: dict[str, Any]
+    ok: bool = False  # answered with success
 
 
 @dataclass
@@ -47,6 +62,10 @@ class FakeTelegram:
     first_update_id: int = 1000
     # method -> how many of its next calls fail with 502, as when Telegram has a bad moment.
     failures: dict[str, int] = field(default_factory=dict)
+    rate_limit: int | None = None  # messages per second before 429 Too Many Requests
+    too_many: int = 0  # 429s answered
+    stall_after: int | None = None  # successful sends before sends hang
+    send_delay: float = 0.0  # seconds each send takes, as over a real network
 
     def __post_init__(self) -> None:
         self._update_ids = itertools.count(self.first_update_id)
@@ -54,6 +73,10 @@ class FakeTelegram:
         self._updates_arrived = asyncio.Condition()
         self._offset_moved = asyncio.Condition()
         self._runner: web.AppRunner | None = None
+        self._recent_sends: deque[float] = deque()
+        self._sends_done = 0
+        self.stalled = asyncio.Event()  # set once a send hangs (stall_after reached)
+        self._never = asyncio.Event()
         self.port = 0
 
     # --- server life -------------------------------------------------------------------
@@ -70,6 +93,7 @@ class FakeTelegram:
         # Wake any getUpdates still waiting, so that the server can close at once.
         async with self._updates_arrived:
             self._updates_arrived.notify_all()
+        self._never.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -102,6 +126,14 @@ class FakeTelegram:
     def messages_to(self, chat_id: int) -> list[Call]:
         return [c for c in self.called("sendMessage") if int(c.params["chat_id"]) == chat_id]
 
+    def delivered(self, since: int = 0) -> list[Call]:
+        """Every message, photo and document the bot sent successfully, in order, from the
+        call numbered `since` (len(calls) at some earlier moment)."""
+        return [c for c in self.calls[since:] if c.method in SEND_METHODS and c.ok]
+
+    def delivered_to(self, chat_id: int, since: int = 0) -> list[Call]:
+        return [c for c in self.delivered(since) if int(c.params["chat_id"]) == chat_id]
+
     # --- the API -------------------------------------------------------------------------
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -109,14 +141,39 @@ class FakeTelegram:
             return _error(401, "Unauthorized")
         params = await _params(request)
         method = request.match_info["method"]
-        self.calls.append(Call(method, params))
+        call = Call(method, params)
+        self.calls.append(call)
         if self.failures.get(method, 0) > 0:
             self.failures[method] -= 1
             return _error(502, "Bad Gateway")
         handler = getattr(self, f"_{method}", None)
         if handler is None:
             return _error(404, f"Not Found: method {method} is not faked")
-        return await handler(params)
+        if method in SEND_METHODS:
+            if self.stall_after is not None and self._sends_done >= self.stall_after:
+                self.stalled.set()
+                await self._never.wait()  # until the server stops
+            if self._over_rate():
+                self.too_many += 1
+                return _error(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        if method in SEND_METHODS and self.send_delay:
+            await asyncio.sleep(self.send_delay)
+        response = await handler(params)
+        call.ok = response.status == 200
+        self._sends_done += call.ok and method in SEND_METHODS
+        return response
+
+    def _over_rate(self) -> bool:
+        """Telegram's broadcast limit: more than `rate_limit` messages in the last second."""
+        if self.rate_limit is None:
+            return False
+        now = time.monotonic()
+        while self._recent_sends and self._recent_sends[0] <= now - 1.0:
+            self._recent_sends.popleft()
+        if len(self._recent_sends) >= self.rate_limit:
+            return True
+        self._recent_sends.append(now)
+        return False
 
     async def _getMe(self, _params: dict[str, Any]) -> web.Response:
         return _ok(BOT_USER)
@@ -145,6 +202,38 @@ class FakeTelegram:
         if markup:
             message["reply_markup"] = markup
         return _ok(message)
+
+    async def _sendPhoto(self, params: dict[str, Any]) -> web.Response:
+        return self._send_file(params, "photo")
+
+    async def _sendDocument(self, params: dict[str, Any]) -> web.Response:
+        return self._send_file(params, "document")
+
+    def _send_file(self, params: dict[str, Any], kind: str) -> web.Response:
+        chat_id = int(params["chat_id"])
+        if chat_id in self.blocked_chats:
+            return _error(403, "Forbidden: bot was blocked by the user")
+        upload = params.get(kind)
+        if not isinstance(upload, dict) or not upload.get("content"):
+            return _error(400, f"Bad Request: there is no {kind} in the request")
+        if len(str(params.get("caption", ""))) > CAPTION_LIMIT:
+            return _error(400, "Bad Request: message caption is too long")
+        file = {"file_id": f"f{chat_id}", "file_unique_id": f"u{chat_id}"}
+        content = (
+            {"photo": [{**file, "width": 800, "height": 600}]}
+            if kind == "photo"
+            else {"document": {**file, "file_name": upload["filename"]}}
+        )
+        return _ok(
+            {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private"},
+                "from": BOT_USER,
+                "caption": params.get("caption", ""),
+                **content,
+            }
+        )
 
     async def _editMessageReplyMarkup(self, _params: dict[str, Any]) -> web.Response:
         return _ok(True)
@@ -190,6 +279,9 @@ async def _params(request: web.Request) -> dict[str, Any]:
     form = await request.post() if request.can_read_body else request.query
     params: dict[str, Any] = {}
     for name, value in form.items():
+        if isinstance(value, web.FileField):  # an upload: a photo, a document
+            params[name] = {"filename": value.filename, "content": value.file.read()}
+            continue
         if not isinstance(value, str) or name in STRING_FIELDS:
             params[name] = value
             continue
@@ -204,7 +296,8 @@ def _ok(result: Any) -> web.Response:
     return web.json_response({"ok": True, "result": result})
 
 
-def _error(code: int, description: str) -> web.Response:
-    return web.json_response(
-        {"ok": False, "error_code": code, "description": description}, status=code
-    )
+def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return web.json_response(body, status=code)

@@ -1,0 +1,153 @@
+"""What a digest says about one municipality and one week, as numbers and short quotes,
+before any language: `collect` reads them, bot/digests/text.py words them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.bribe_stats import shown
+from handlers.initiatives import days_left
+from handlers.scrub import scrub
+from handlers.weeks import Week
+from storage import queries
+from storage.domain import bribe_service_codes, wish_categories
+from storage.models import Initiative, Municipality, Wish
+
+MAX_QUOTES = 5
+MIN_QUOTES = 3
+QUOTE_LENGTH = 200  # characters; longer texts are cut at a word
+
+
+@dataclass(frozen=True)
+class Quote:
+    kind: str
+    category: str
+    text: str
+
+
+@dataclass(frozen=True)
+class InitiativeLine:
+    initiative: Initiative
+    this_week: int  # signatures counted this week
+    days_left: int  # of signing, from the day the digest is made
+
+
+@dataclass
+class Digest:
+    municipality: Municipality
+    week: Week
+    wishes: Counter[tuple[str, str]]  # (kind, category) -> this week
+    before: Counter[tuple[str, str]]  # the same, the week before
+    quotes: list[Quote]
+    bribes: dict[tuple[int, str], int]  # (service, outcome) -> reports given this week
+    initiatives: list[InitiativeLine]
+    answered: int  # wishes staff answered this week
+    week_wishes: list[Wish] = field(default_factory=list, repr=False)  # for the staff CSV
+
+    def total(self, kind: str, week: str = "this") -> int:
+        counts = self.wishes if week == "this" else self.before
+        return sum(n for (k, _), n in counts.items() if k == kind)
+
+    def categories(self, kind: str) -> list[tuple[str, int, int]]:
+        """(category, this week, week before) for a kind, the most mentioned first."""
+        keys = {c for k, c in (*self.wishes, *self.before) if k == kind}
+        rows = [(c, self.wishes[(kind, c)], self.before[(kind, c)]) for c in keys]
+        order = {category: i for i, category in enumerate(wish_categories())}
+        return sorted(rows, key=lambda row: (-row[1], -row[2], order.get(row[0], 99)))
+
+    def bribe_services(self) -> list[tuple[int, int, dict[str, int]]]:
+        """(service, reports, by outcome) for each service reported this week, most first."""
+        totals: Counter[int] = Counter()
+        outcomes: dict[int, dict[str, int]] = {}
+        for (service, outcome), n in self.bribes.items():
+            totals[service] += n
+            outcomes.setdefault(service, {})[outcome] = n
+        order = {code: i for i, code in enumerate(bribe_service_codes())}
+        ranked = sorted(totals, key=lambda s: (-totals[s], order.get(s, 99)))
+        return [(service, totals[service], outcomes[service]) for service in ranked]
+
+    @property
+    def bribe_total(self) -> int:
+        return sum(self.bribes.values())
+
+    @property
+    def bribe_total_shown(self) -> int | None:
+        """The week's number of bribe reports, or None where it would let a reader work out
+        a suppressed count (a service with 1 or 2 reports, or a total under 3)."""
+        services = self.bribe_services()
+        if not shown(self.bribe_total) or any(not shown(n) for _, n, _ in services):
+            return None
+        return self.bribe_total
+
+    @property
+    def signatures(self) -> int:
+        return sum(line.this_week for line in self.initiatives)
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing from residents this week: no wishes, reports or signatures."""
+        return not self.wishes and not self.bribes and not self.signatures
+
+
+async def collect(
+    session: AsyncSession, municipality: Municipality, week: Week, timezone: str, today: date
+) -> Digest:
+    start, end = week.bounds(timezone)
+    before_start, before_end = week.before().bounds(timezone)
+    wishes = list(await queries.wishes_between(session, municipality.id, start, end))
+    initiatives = [
+        InitiativeLine(
+            initiative,
+            await queries.signatures_counted_between(
+                session, initiative.id, week.monday, week.sunday
+            ),
+            days_left(initiative, today) if initiative.closed_on is None else 0,
+        )
+        for initiative in await queries.initiatives_open_during(
+            session, municipality.id, week.monday, week.sunday
+        )
+    ]
+    return Digest(
+        municipality=municipality,
+        week=week,
+        wishes=Counter((w.kind, w.category) for w in wishes),
+        before=Counter(
+            await queries.wish_counts_between(session, municipality.id, before_start, before_end)
+        ),
+        quotes=choose_quotes(wishes),
+        bribes=await queries.bribe_counts_between(
+            session, municipality.id, week.monday, week.sunday
+        ),
+        initiatives=initiatives,
+        answered=await queries.answered_between(session, municipality.id, start, end),
+        week_wishes=wishes,
+    )
+
+
+def choose_quotes(wishes: list[Wish]) -> list[Quote]:
+    """Three to five wishes, newest first, as many categories as there are: one from each
+    category in turn (the busiest first), then a second round if fewer than three."""
+    by_category: dict[tuple[str, str], list[Wish]] = {}
+    for wish in sorted(wishes, key=lambda w: (w.created_at, w.id), reverse=True):
+        if scrub(wish.text).strip():
+            by_category.setdefault((wish.category, wish.kind), []).append(wish)
+    queues = sorted(by_category.values(), key=len, reverse=True)
+    chosen: list[Wish] = []
+    for round_number in range(MAX_QUOTES):
+        for queue in queues:
+            if len(chosen) == MAX_QUOTES or (round_number and len(chosen) >= MIN_QUOTES):
+                break
+            if round_number < len(queue):
+                chosen.append(queue[round_number])
+    return [Quote(w.kind, w.category, shorten(scrub(w.text))) for w in chosen]
+
+
+def shorten(text: str, limit: int = QUOTE_LENGTH) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + "…"

@@ -1,0 +1,139 @@
+"""The jobs `civicbot serve` runs on APScheduler: the weekly digests at DIGEST_CRON in
+TIMEZONE, retries of failed deliveries every minute, and housekeeping every ten minutes.
+
+On start, a week whose digests were due while the server was down is planned and sent at
+once (only the latest such week: an older digest is stale news)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bot import housekeeping
+from bot.config import ConfigError, Settings
+from bot.digests.delivery import Digests, tally_line
+from handlers.weeks import Week
+from storage import queries
+
+STOP_GRACE = 5.0  # seconds running jobs get to finish when the service stops
+RETRY_INTERVAL = 60  # seconds between looks for deliveries due for a retry
+HOUSEKEEPING_INTERVAL = int(housekeeping.INTERVAL)
+LOOKBACKS = (timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=367))
+
+log = logging.getLogger(__name__)
+
+
+def zone(settings: Settings) -> ZoneInfo:
+    try:
+        return ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"TIMEZONE {settings.timezone!r} is not a known time zone") from None
+
+
+def trigger(settings: Settings) -> CronTrigger:
+    try:
+        return CronTrigger.from_crontab(settings.digest_cron, timezone=zone(settings))
+    except ValueError as error:
+        raise ConfigError(
+            f"DIGEST_CRON {settings.digest_cron!r} is not a crontab line ({error})"
+        ) from None
+
+
+def last_fire(cron: CronTrigger, now: datetime) -> datetime | None:
+    """When the trigger last fired at or before `now`; None if not within a year."""
+    for lookback in LOOKBACKS:
+        fire = cron.get_next_fire_time(None, now - lookback)
+        if fire is None or fire > now:
+            continue
+        while (following := cron.get_next_fire_time(fire, fire + timedelta(seconds=1))) and (
+            following <= now
+        ):
+            fire = following
+        return fire
+    return None
+
+
+def week_for(fire: datetime) -> Week:
+    """The week a run at `fire` reports on: the last one complete by then."""
+    return Week.last_complete(fire.date())
+
+
+class Jobs:
+    def __init__(self, settings: Settings, digests: Digests) -> None:
+        self.settings = settings
+        self.digests = digests
+        self.cron = trigger(settings)
+        self.scheduler = AsyncIOScheduler(timezone=zone(settings))
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def start(self) -> None:
+        """Add the jobs and start; the catch-up runs as the scheduler's first job."""
+        jobs: list[tuple[Callable[[], Awaitable[object]], dict[str, Any]]] = [
+            (self.weekly, {"trigger": self.cron}),
+            (self.catch_up, {}),  # no trigger: once, now
+            (self.digests.deliver_due, {"trigger": "interval", "seconds": RETRY_INTERVAL}),
+            (self.housekeeping, {"trigger": "interval", "seconds": HOUSEKEEPING_INTERVAL}),
+        ]
+        for job, timing in jobs:
+            self.scheduler.add_job(
+                self._tracked,
+                args=[job],
+                id=job.__name__,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=None,
+                **timing,
+            )
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        """Stop scheduling; let running jobs finish for a moment, then cancel them (they
+        resume from their delivery rows on the next start)."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._running:
+            _, late = await asyncio.wait(set(self._running), timeout=STOP_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    async def _tracked(self, job: Callable[[], Awaitable[object]]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            await job()
+        except Exception:
+            log.exception("scheduled job %s failed; it runs again at its next time", job.__name__)
+        finally:
+            self._running.discard(task)
+
+    async def housekeeping(self) -> None:
+        await housekeeping.sweep(self.digests.db)
+
+    async def weekly(self) -> None:
+        await self.send(week_for(datetime.now(zone(self.settings))))
+
+    async def catch_up(self) -> Week | None:
+        """Send the digests of the latest week that was due but never planned."""
+        fire = last_fire(self.cron, datetime.now(zone(self.settings)))
+        if fire is None:
+            return None
+        week = week_for(fire)
+        async with self.digests.db.session() as session:
+            if await queries.digest_planned(session, str(week)):
+                return None
+        log.info("digests for %s were missed while the server was down; sending them now", week)
+        await self.send(week)
+        return week
+
+    async def send(self, week: Week) -> None:
+        tally = await self.digests.run(week)
+        log.info("digests %s", tally_line(week, tally))

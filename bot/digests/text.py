@@ -1,0 +1,192 @@
+"""A digest in words, in one language: the Telegram text, the chart's caption and labels,
+and the SMS summary (at most two segments) for officials without Telegram."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from babel.dates import format_date
+
+from bot.bribe_stats import OUTCOMES, shown
+from bot.digests.content import Digest
+from bot.i18n import Catalogues
+from bot.sms.segments import segments
+from handlers.initiatives import percent
+from handlers.types import Text
+
+SMS_SEGMENTS = 2
+KIND_ICONS = {"change": "🔧", "great": "👍"}
+DAY_PATTERNS = {"ky": "d-MMMM"}  # Kyrgyz puts a hyphen between day and month
+
+Say = Callable[..., str]
+
+
+def sayer(catalogues: Catalogues, language: str, variant: str | None = None) -> Say:
+    def say(key: str, **values: object) -> str:
+        return catalogues.text(language, Text(key, values), variant)
+
+    return say
+
+
+def day(value: date, language: str) -> str:
+    return format_date(value, DAY_PATTERNS.get(language, "d MMMM"), locale=language)
+
+
+def change(now: int, before: int, plain: bool = False) -> str:
+    """+3, −2, ±0; `plain` keeps to ASCII, which SMS sends in the cheaper GSM alphabet."""
+    difference = now - before
+    if difference > 0:
+        return f"+{difference}"
+    if plain:
+        return str(difference)
+    return f"−{-difference}" if difference else "±0"
+
+
+def start_link(bot_username: str | None, key: str) -> str:
+    """Where a resident starts the bot already placed in this municipality."""
+    payload = f"m-{key}"
+    return f"https://t.me/{bot_username}?start={payload}" if bot_username else f"/start {payload}"
+
+
+def bribe_count(digest: Digest, say: Say) -> str:
+    """The week's number of reports, or words where the number could single someone out."""
+    if digest.bribe_total == 0:
+        return "0"
+    if digest.bribe_total_shown is not None:
+        return str(digest.bribe_total_shown)
+    return say("stats.fewer_than_3") if not shown(digest.bribe_total) else say("digest.several")
+
+
+def render(
+    digest: Digest, catalogues: Catalogues, language: str, bot_username: str | None = None
+) -> str:
+    """The whole digest as Telegram text (adapters split it under 4,096 characters)."""
+    say = sayer(catalogues, language)
+    place = digest.municipality.name(language)
+    week = digest.week
+    lines = [
+        say(
+            "digest.title",
+            place=place,
+            first=day(week.monday, language),
+            last=day(week.sunday, language),
+            week=week.number,
+        ),
+        "",
+    ]
+    if digest.quiet:
+        lines.append(say("digest.quiet", link=start_link(bot_username, digest.municipality.key)))
+    else:
+        lines += _wishes(digest, say) + _quotes(digest, say) + _bribes(digest, say)
+    lines += _initiatives(digest, say, language)
+    if not digest.quiet:
+        lines.append(say("digest.answered", count=digest.answered))
+    return "\n".join(lines).strip()
+
+
+def _wishes(digest: Digest, say: Say) -> list[str]:
+    total = digest.total("change") + digest.total("great")
+    before = digest.total("change", "before") + digest.total("great", "before")
+    lines = [say("digest.wishes", count=total, before=before)]
+    for kind in ("change", "great"):
+        now, then = digest.total(kind), digest.total(kind, "before")
+        if not now and not then:
+            continue
+        lines.append(f"{KIND_ICONS[kind]} {say(f'kind.{kind}')} {now} ({change(now, then)})")
+        for category, count, was in digest.categories(kind):
+            name = say(f"category.{category}")
+            lines.append(f"   • {name}: {count} ({change(count, was)})")
+    return [*lines, ""]
+
+
+def _quotes(digest: Digest, say: Say) -> list[str]:
+    if not digest.quotes:
+        return []
+    lines = [say("digest.quotes")]
+    for quote in digest.quotes:
+        category = say(f"category.{quote.category}")
+        lines.append(f"{KIND_ICONS[quote.kind]} «{quote.text}» — {category}")
+    return [*lines, ""]
+
+
+def _bribes(digest: Digest, say: Say) -> list[str]:
+    if not digest.bribes:
+        return []
+    lines = [say("digest.bribes", count=bribe_count(digest, say))]
+    for service, count, outcomes in digest.bribe_services():
+        if not shown(count):
+            lines.append(f"   • {say(f'service.{service}')}: {say('stats.fewer_than_3')}")
+            continue
+        lines.append(f"   • {say(f'service.{service}')}: {count}")
+        # The outcomes only when none of them is 1 or 2: the total would give it away.
+        if all(shown(n) for n in outcomes.values()):
+            values = {outcome: outcomes.get(outcome, 0) for outcome in OUTCOMES}
+            lines.append("      " + say("stats.outcomes", **values))
+    return [*lines, say("stats.note"), ""]
+
+
+def _initiatives(digest: Digest, say: Say, language: str) -> list[str]:
+    if not digest.initiatives:
+        return []
+    lines = [say("digest.initiatives")]
+    for line in digest.initiatives:
+        initiative = line.initiative
+        key = "digest.initiative" if line.days_left else "digest.initiative_closed"
+        text = say(
+            key,
+            title=initiative.title(language),
+            week=line.this_week,
+            count=initiative.signed,
+            threshold=initiative.threshold,
+            percent=percent(initiative),
+            days=line.days_left,
+        )
+        lines.append(f"   • {text}")
+    return [*lines, ""]
+
+
+def caption(digest: Digest, catalogues: Catalogues, language: str) -> str:
+    say = sayer(catalogues, language)
+    return say(
+        "digest.chart_caption",
+        place=digest.municipality.name(language),
+        first=day(digest.week.monday, language),
+        last=day(digest.week.sunday, language),
+    )
+
+
+def sms_summary(digest: Digest, catalogues: Catalogues, language: str) -> str:
+    """The digest in at most two SMS segments: totals, then as many of the busiest
+    categories as fit."""
+    say = sayer(catalogues, language)
+    place, week = digest.municipality.name(language), digest.week.number
+    if digest.quiet:
+        return say("digest.sms_quiet", place=place, week=week)
+    count = digest.total("change") + digest.total("great")
+    before = digest.total("change", "before") + digest.total("great", "before")
+    ranked: dict[str, int] = {}
+    for kind in ("change", "great"):
+        for category, n, _ in digest.categories(kind):
+            if n:
+                ranked[category] = ranked.get(category, 0) + n
+    top = [f"{say(f'category.{c}')} {n}" for c, n in sorted(ranked.items(), key=lambda i: -i[1])]
+
+    def summary(categories: list[str]) -> str:
+        return say(
+            "digest.sms",
+            place=place,
+            week=week,
+            count=count,
+            change=change(count, before, plain=True),
+            top="".join(f", {item}" for item in categories),
+            bribes=bribe_count(digest, say),
+            answered=digest.answered,
+        )
+
+    del top[3:]
+    while top and segments(summary(top)) > SMS_SEGMENTS:
+        top.pop()
+    if segments(summary(top)) > SMS_SEGMENTS:  # a very long place name
+        place = place[:20]
+    return summary(top)

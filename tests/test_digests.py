@@ -1,0 +1,253 @@
+"""The weekly digest end to end: residents write on Telegram, SMS and WhatsApp, sign and
+report; officials join with invites; `civicbot digest run` sends each of them the week's
+digest once, in their language, with numbers counted here by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.digests.text import change, day
+from handlers.initiatives import add_months
+from storage.db import Database
+from storage.models import DigestDelivery, Wish
+from tests.conftest import Civicbot, StartBot, resident_of
+from tests.digests import (
+    civicbot_process,
+    delivery_env,
+    last_week,
+    midday,
+    move_into,
+    official_by_sms,
+    official_on_telegram,
+    sent_to,
+)
+from tests.fake_telegram import FakeTelegram
+from tests.initiatives import ADULT_PIN, open_initiative, pin, today
+from tests.places import category, kind, municipality
+from tests.twilio import FakeTwilio, inbound_form, post_signed, twilio_settings
+
+ROADS_TEXT = "Жолду оңдоңуз, тел 0555 123 456"  # the number must not reach a digest
+BEFORE = {"Суу жок", "Арык тазаланбайт"}  # written the week before
+DEPUTY_KY, STAFF_RU, OTHER_PLACE_EN = 8101, 8102, 8103
+SMS_DEPUTY = "+996555710001"
+TITLES = {"ky": "Таза суу KOPUR", "ru": "Чистая вода KOPUR", "en": "Clean water KOPUR"}
+
+
+@pytest.fixture
+async def twilio() -> Any:
+    server = FakeTwilio()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def sms(runtime: Any, sender: str, body: str) -> None:
+    status, _ = await post_signed(runtime.base_url, "/sms/twilio", inbound_form(sender, body))
+    assert status == 200
+
+
+async def a_week_of_messages(runtime: Any, telegram: FakeTelegram, civicbot: Civicbot) -> None:
+    """Seven wishes (two of them the week before), four bribe reports, two signatures."""
+    ky = resident_of(runtime, telegram, "webhook", 8001, "ky")
+    await ky.send("/start m-lenin")
+    await ky.press("Кыргызча")
+    await ky.leave_wish("change", category("roads")["ky"], ROADS_TEXT)
+    await ky.leave_wish("change", category("drinking_water")["ky"], "Суу жок")
+    ru = resident_of(runtime, telegram, "webhook", 8002, "ru")
+    await ru.send("/start m-lenin")
+    await ru.press("Русский")
+    await ru.leave_wish("great", category("schools")["ru"], "Новая школа — отлично")
+    for phone, body in (
+        ("+996555700001", "ӨЗГӨРТ Көчө жарыгы жок"),
+        ("+996555700002", "ӨЗГӨРТ Таштанды чыгарылбайт"),
+        ("+996555700003", "ӨЗГӨРТ Арык тазаланбайт"),
+        ("whatsapp:+996555700004", "GREAT the park is nice"),
+    ):
+        await sms(runtime, phone, "ЖЕР 103")
+        await sms(runtime, phone, body)
+    for phone in ("+996555700001", "+996555700002", "whatsapp:+996555700004"):
+        await sms(runtime, phone, "ПАРА 3 5000")
+    await sms(runtime, "+996555700003", "ВЗЯТКА 1")
+    rc, _, err = await civicbot(
+        *open_initiative("KOPUR", "--no-address", "--threshold", "100", kind="local"),
+        "--municipality",
+        "lenin",
+    )
+    assert rc == 0, err
+    await sms(runtime, "+996555700001", f"КОЛ KOPUR {ADULT_PIN} Асанов Бакыт")
+    other_pin = pin(dt.date(1990, 1, 2), first=1)
+    await sms(runtime, "+996555700002", f"КОЛ KOPUR {other_pin} Осмонова Айгүл")
+
+
+async def answer_one(database_url: str) -> None:
+    """Staff answering arrives with its own issue (/inbox); here one answer is recorded as it
+    will be, on the wish, in the digest's week."""
+    db = Database(database_url)
+    try:
+        async with db.session() as session, session.begin():
+            wish_id = await session.scalar(select(Wish.id).where(Wish.text == ROADS_TEXT))
+            thursday = midday(last_week().monday + dt.timedelta(days=3))
+            answered = update(Wish).where(Wish.id == wish_id).values(answered_at=thursday)
+            await session.execute(answered)
+    finally:
+        await db.close()
+
+
+def expected_lines(say: Callable[..., str], language: str) -> list[str]:
+    """The digest's numbers, counted by hand: this week 3 to change (roads 1, other 2) and
+    2 great (schools 1, other 1); the week before 2 to change (drinking water 1, other 1)."""
+    week = last_week()
+    ch, gr = kind("change")[language], kind("great")[language]
+    service = lambda code: say(language, f"service.{code}")  # noqa: E731
+    return [
+        say(
+            language,
+            "digest.title",
+            place=municipality("lenin")[language],
+            first=day(week.monday, language),
+            last=day(week.sunday, language),
+            week=week.number,
+        ),
+        say(language, "digest.wishes", count=5, before=2),
+        f"🔧 {ch} 3 (+1)",
+        f"   • {category('other')[language]}: 2 (+1)",
+        f"   • {category('roads')[language]}: 1 (+1)",
+        f"   • {category('drinking_water')[language]}: 0 ({change(0, 1)})",
+        f"👍 {gr} 2 (+2)",
+        say(language, "digest.quotes"),
+        f"🔧 «Жолду оңдоңуз, тел ***» — {category('roads')[language]}",
+        say(language, "digest.bribes", count=say(language, "digest.several")),
+        f"   • {service(3)}: 3",
+        "      " + say(language, "stats.outcomes", paid=3, refused=0, not_asked=0, asked=0),
+        f"   • {service(1)}: {say(language, 'stats.fewer_than_3')}",
+        "   • "
+        + say(
+            language,
+            "digest.initiative",
+            title=TITLES[language],
+            week=2,
+            count=2,
+            threshold=100,
+            percent=2,
+            days=(add_months(today() - dt.timedelta(days=40), 3) - today()).days + 1,
+        ),
+        say(language, "digest.answered", count=1),
+    ]
+
+
+async def test_a_week_of_data_reaches_every_official_once_in_their_language(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    twilio: FakeTwilio,
+    civicbot: Civicbot,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    say: Callable[..., str],
+) -> None:
+    runtime = await start_bot("webhook", **twilio_settings(twilio.base_url))
+    await official_on_telegram(runtime, telegram, civicbot, DEPUTY_KY, "ky")
+    await official_on_telegram(runtime, telegram, civicbot, STAFF_RU, "ru", role="staff")
+    await official_on_telegram(
+        runtime, telegram, civicbot, OTHER_PLACE_EN, "en", municipality="ivanovka"
+    )
+    await official_by_sms(runtime, civicbot, SMS_DEPUTY, "JOIN")
+    await a_week_of_messages(runtime, telegram, civicbot)
+    await move_into(database_url, last_week(), before=BEFORE)
+    await answer_one(database_url)
+    await runtime.stop()  # the command line sends, as on a server without `serve`
+    twilio.sent.clear()
+
+    delivery_env(monkeypatch, telegram, twilio.base_url)
+    start = len(telegram.calls)
+    rc, out, err = await civicbot("digest", "run")
+    assert rc == 0, err
+    assert out.startswith(f"{last_week()}: sent 4,")
+
+    for chat, language, role in ((DEPUTY_KY, "ky", "deputy"), (STAFF_RU, "ru", "staff")):
+        sent = sent_to(telegram, chat, start)
+        kinds = [what for what, _ in sent]
+        assert kinds == (["text", "photo", "document"] if role == "staff" else ["text", "photo"])
+        body = "\n".join(text for what, text in sent if what == "text")
+        lines = body.splitlines()
+        for expected in expected_lines(say, language):
+            for line in expected.splitlines():
+                assert line in lines, f"{language}: {line!r} missing from\n{body}"
+        assert "555 123 456" not in body and "+996" not in body
+        quotes = [line for line in lines if line.startswith(("🔧 «", "👍 «"))]
+        assert len(quotes) == 4  # one from each category and kind
+        photo = telegram.delivered_to(chat, start)[1].params["photo"]["content"]
+        assert photo.startswith(b"\x89PNG")
+        assert sent[1][1] == say(
+            language,
+            "digest.chart_caption",
+            place=municipality("lenin")[language],
+            first=day(last_week().monday, language),
+            last=day(last_week().sunday, language),
+        )
+
+    table = telegram.delivered_to(STAFF_RU, start)[2].params["document"]
+    assert table["filename"] == f"wishes-lenin-{last_week()}.csv"
+    rows = list(csv.DictReader(io.StringIO(table["content"].decode("utf-8-sig"))))
+    assert len(rows) == 5 and {row["municipality"] for row in rows} == {"lenin"}
+
+    quiet = sent_to(telegram, OTHER_PLACE_EN, start)
+    assert [what for what, _ in quiet] == ["text"]
+    assert "https://t.me/civic_test_bot?start=m-ivanovka" in quiet[0][1]
+    assert (
+        say("en", "digest.quiet", link="https://t.me/civic_test_bot?start=m-ivanovka")
+        in quiet[0][1]
+    )
+
+    [summary] = [m for m in twilio.sent if m["To"] == SMS_DEPUTY]
+    assert summary["Body"] == say(
+        "en",
+        "digest.sms",
+        place=municipality("lenin")["en"],
+        week=last_week().number,
+        count=5,
+        change="+3",
+        top=", Other 3, Roads 1, Schools 1",
+        bribes=say("en", "digest.several"),
+        answered=1,
+    )
+
+    # Running it again sends nothing twice.
+    before = len(telegram.delivered()), len(twilio.sent)
+    rc, out, _ = await civicbot("digest", "run")
+    assert rc == 0 and out.startswith(f"{last_week()}: sent 4,")
+    assert (len(telegram.delivered()), len(twilio.sent)) == before
+
+
+async def test_two_processes_at_once_send_each_digest_once(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, database_url: str
+) -> None:
+    runtime = await start_bot("webhook")
+    officials = list(range(8201, 8213))
+    for user_id in officials:
+        await official_on_telegram(runtime, telegram, civicbot, user_id, "ru")
+    await runtime.stop()
+
+    telegram.send_delay = 0.1  # so that the two fan-outs overlap
+    start = len(telegram.calls)
+    processes = [await civicbot_process(database_url, telegram, "digest", "run") for _ in "ab"]
+    for process in processes:
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()
+    for user_id in officials:
+        assert [what for what, _ in sent_to(telegram, user_id, start)] == ["text"]  # a quiet week
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            rows = (await session.scalars(select(DigestDelivery))).all()
+    finally:
+        await db.close()
+    assert sorted(r.status for r in rows) == ["sent"] * len(officials)
+    assert all(r.attempts == 1 for r in rows)
