@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -730,33 +732,44 @@ async def plan_digests(
     session: AsyncSession, period: str, municipality_id: int | None, now: datetime
 ) -> int:
     """A pending delivery for every official without one for this week; how many were
-    added. Running it again adds only officials who joined since."""
-    if municipality_id is None and not await digest_planned(session, period):
-        session.add(DigestPeriod(period=period, planned_at=now))
-    planned = select(DigestDelivery.id).where(
-        DigestDelivery.period == period,
-        DigestDelivery.municipality_id == Role.municipality_id,
-        DigestDelivery.person_id == Role.person_id,
-    )
+    added. Running it again adds only officials who joined since; two runs at once add
+    each row once (the unique constraint decides, without an error)."""
+    if municipality_id is None:
+        await _insert_new(session, DigestPeriod, [{"period": period, "planned_at": now}])
     query = select(Role.person_id, Role.municipality_id, func.max(Role.role)).where(
-        Role.role.in_(OFFICIAL_ROLES), Role.municipality_id.is_not(None), ~exists(planned)
+        Role.role.in_(OFFICIAL_ROLES), Role.municipality_id.is_not(None)
     )
     if municipality_id is not None:
         query = query.where(Role.municipality_id == municipality_id)
     # A deputy who is also staff gets one digest, as staff (with the CSV): max() picks it.
     rows = (await session.execute(query.group_by(Role.person_id, Role.municipality_id))).all()
-    for person_id, place_id, role in rows:
-        session.add(
-            DigestDelivery(
-                municipality_id=place_id,
-                period=period,
-                person_id=person_id,
-                role=role,
-                next_attempt_at=now,
-            )
-        )
-    await session.flush()
-    return len(rows)
+    values = [
+        {
+            "municipality_id": place_id,
+            "period": period,
+            "person_id": person_id,
+            "role": role,
+            "status": "pending",
+            "attempts": 0,
+            "messages": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for person_id, place_id, role in rows
+    ]
+    return await _insert_new(session, DigestDelivery, values)
+
+
+async def _insert_new(
+    session: AsyncSession, model: type[DigestDelivery] | type[DigestPeriod], rows: list[dict[str, object]]
+) -> int:
+    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike; rows inserted."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    result = await session.execute(insert(model).values(rows).on_conflict_do_nothing())
+    return max(int(result.rowcount), 0)  # type: ignore[attr-defined]
 
 
 async def interrupt_stale_digests(session: AsyncSession, claimed_before: datetime) -> int:
