@@ -17,6 +17,7 @@ import itertools
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,7 @@ class FakeTelegram:
         self._recent_sends: deque[float] = deque()
         self._sends_done = 0
         self.stalled = asyncio.Event()  # set once a send hangs (stall_after reached)
+        self._sent = asyncio.Condition()
         self._never = asyncio.Event()
         self.port = 0
 
@@ -126,6 +128,11 @@ class FakeTelegram:
     def messages_to(self, chat_id: int) -> list[Call]:
         return [c for c in self.called("sendMessage") if int(c.params["chat_id"]) == chat_id]
 
+    async def wait_for_sends(self, done: Callable[[], bool]) -> None:
+        """Wait until `done()` holds, looking again after every successful send."""
+        async with asyncio.timeout(ACK_WAIT * 2), self._sent:
+            await self._sent.wait_for(done)
+
     def delivered(self, since: int = 0) -> list[Call]:
         """Every message, photo and document the bot sent successfully, in order, from the
         call numbered `since` (len(calls) at some earlier moment)."""
@@ -160,7 +167,10 @@ class FakeTelegram:
             await asyncio.sleep(self.send_delay)
         response = await handler(params)
         call.ok = response.status == 200
-        self._sends_done += call.ok and method in SEND_METHODS
+        if call.ok and method in SEND_METHODS:
+            self._sends_done += 1
+            async with self._sent:
+                self._sent.notify_all()
         return response
 
     def _over_rate(self) -> bool:
