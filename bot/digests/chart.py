@@ -56,7 +56,9 @@ def _wish_rows(digest: Digest) -> list[tuple[str, int, int]]:
 
 
 def _label(text: str) -> str:
-    return "\n".join(textwrap.wrap(text, LABEL_WIDTH)[:2])
+    """At most two lines; a longer name ends in "…"."""
+    lines = textwrap.wrap(text, LABEL_WIDTH)
+    return "\n".join(lines if len(lines) <= 2 else [lines[0], lines[1] + "…"])
 
 
 def _wishes_panel(axes: Axes, rows: list[tuple[str, int, int]], say: Say) -> None:

@@ -1,0 +1,181 @@
+"""Deputies and staff: invites redeemed on Telegram and by SMS, `civicbot officials
+list|remove`, `/digest` on demand (and who may not have it), `civicbot digest preview`, and
+the scheduler's settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.config import ConfigError, Settings
+from bot.digests.schedule import last_fire, trigger, week_for
+from bot.i18n import Catalogues
+from handlers.types import Text
+from handlers.weeks import Week
+from tests.conftest import Civicbot, StartBot, resident_of
+from tests.digests import (
+    invite_code,
+    last_week,
+    move_into,
+    official_by_sms,
+    official_on_telegram,
+    sent_to,
+)
+from tests.fake_telegram import FakeTelegram
+from tests.places import category, municipality
+from tests.twilio import twilio_settings
+
+
+def sms_text(language: str, key: str, **values: object) -> str:
+    return Catalogues().text(language, Text(key, values), variant="sms")
+
+
+async def test_invites_make_officials_once_and_the_list_shows_them(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Callable[..., str]
+) -> None:
+    runtime = await start_bot("webhook", **twilio_settings())
+    code = await invite_code(civicbot, "staff", "lenin")
+    staff = resident_of(runtime, telegram, "webhook", 8301, "ru")
+    replies = await staff.send(f"/start inv-{code}")
+    expected = say(
+        "ru",
+        "invite.official",
+        role=say("ru", "role.staff"),
+        place=municipality("lenin")["ru"],
+    )
+    assert replies[0].startswith(expected)
+    someone_else = resident_of(runtime, telegram, "webhook", 8302, "ru")
+    assert say("ru", "invite.used") in (await someone_else.send(f"/start inv-{code}"))[0]
+
+    twiml = await official_by_sms(runtime, civicbot, "+996555720001", "КОШУЛ")
+    role = say("ky", "role.deputy")
+    assert sms_text("ky", "invite.official", role=role, place=municipality("lenin")["ky"]) in twiml
+
+    rc, out, _ = await civicbot("officials", "list", "--municipality", "lenin")
+    assert rc == 0
+    rows = [line.split("\t") for line in out.splitlines()[1:]]
+    assert sorted((r[1], r[2], r[3], r[4]) for r in rows) == [
+        ("deputy", "lenin", "sms", "+996555720001"),
+        ("staff", "lenin", "telegram", "8301"),
+    ]
+    rc, out, _ = await civicbot("officials", "list", "--municipality", "ivanovka")
+    assert rc == 0 and len(out.splitlines()) == 1  # the header only
+
+    staff_role = next(r[0] for r in rows if r[1] == "staff")
+    rc, out, _ = await civicbot("officials", "remove", staff_role)
+    assert rc == 0 and out.startswith("removed: staff")
+    replies = await staff.send("/digest")
+    assert replies == [say("ru", "digest.officials_only")]
+    rc, _, err = await civicbot("officials", "remove", staff_role)
+    assert rc == 2 and "officials list" in err
+
+
+async def test_digest_on_demand_for_officials_only_and_only_their_own(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    civicbot: Civicbot,
+    database_url: str,
+    say: Callable[..., str],
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = resident_of(runtime, telegram, "webhook", 8401, "en")
+    await resident.send("/start m-lenin")
+    await resident.press("English")
+    await resident.leave_wish("change", category("roads")["en"], "Potholes on the main road")
+    await move_into(database_url, last_week())
+    assert await resident.send("/digest") == [say("en", "digest.officials_only")]
+
+    deputy = await official_on_telegram(runtime, telegram, civicbot, 8402, "en")
+    replies = await deputy.send("/digest ivanovka")
+    lenin = f"{municipality('lenin')['en']} (lenin)"
+    assert replies == [say("en", "digest.not_yours", places=lenin)]
+
+    start = len(telegram.calls)
+    await deputy.send("/digest")
+    kinds = [kind for kind, _ in sent_to(telegram, 8402, start)]
+    assert kinds == ["text", "photo"]
+    assert "Potholes on the main road" in sent_to(telegram, 8402, start)[0][1]
+
+    staff = await official_on_telegram(runtime, telegram, civicbot, 8403, "ky", role="staff")
+    start = len(telegram.calls)
+    await staff.send("/digest 103")  # the municipality's SMS code works too
+    assert [kind for kind, _ in sent_to(telegram, 8403, start)] == ["text", "photo", "document"]
+
+
+async def test_preview_prints_the_digest_and_writes_its_chart(
+    civicbot: Civicbot, tmp_path: Path, say: Callable[..., str]
+) -> None:
+    chart = tmp_path / "quiet.png"
+    rc, out, err = await civicbot(
+        "digest", "preview", "--municipality", "chaek", "--lang", "ru", "--chart", str(chart)
+    )
+    assert rc == 0
+    assert say("ru", "digest.quiet", link="/start m-chaek") in out
+    assert "quiet week" in err and not chart.exists()  # nothing to draw
+
+    for arguments, reason in (
+        (["--municipality", "nowhere"], "nowhere"),
+        (["--municipality", "chaek", "--period", "2026-47"], "YYYY-Www"),
+        (["--municipality", "chaek", "--period", "2026-W54"], "no week 54"),
+        (["--municipality", "chaek", "--period", "2099-W01"], "not begun"),
+        (["--lang", "ru"], "--municipality"),
+    ):
+        rc, _, err = await civicbot("digest", "preview", *arguments)
+        assert rc == 2 and reason in err and len(err.strip().splitlines()) == 1, err
+
+
+async def test_preview_of_a_busy_week_draws_the_chart(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    civicbot: Civicbot,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = resident_of(runtime, telegram, "webhook", 8501, "ky")
+    await resident.send("/start m-chaek")
+    await resident.press("Кыргызча")
+    await resident.leave_wish("great", category("schools")["ky"], "Мектеп жакшы")
+    await move_into(database_url, last_week())
+    chart = tmp_path / "chart.png"
+    rc, out, err = await civicbot(
+        "digest", "preview", "--municipality", "chaek", "--chart", str(chart)
+    )
+    assert rc == 0 and "«Мектеп жакшы»" in out and f"chart: {chart}" in err
+    assert chart.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    "now,fired,week",
+    [
+        ("2026-11-25 10:00", "2026-11-23 09:00", "2026-W47"),  # Wednesday: Monday's run
+        ("2026-11-23 08:59", "2026-11-16 09:00", "2026-W46"),  # Monday, before the run
+        ("2026-11-23 09:00", "2026-11-23 09:00", "2026-W47"),  # the very moment
+        ("2027-01-04 12:00", "2027-01-04 09:00", "2026-W53"),  # 2026 has 53 ISO weeks
+    ],
+)
+def test_the_last_run_and_the_week_it_reports_on(now: str, fired: str, week: str) -> None:
+    zone = ZoneInfo("Asia/Bishkek")
+    moment = dt.datetime.fromisoformat(now).replace(tzinfo=zone)
+    fire = last_fire(trigger(Settings()), moment)
+    assert fire == dt.datetime.fromisoformat(fired).replace(tzinfo=zone)
+    assert str(week_for(fire)) == week == str(Week.parse(week))
+
+
+@pytest.mark.parametrize(
+    "setting,reason",
+    [
+        ({"digest_cron": "every monday"}, "DIGEST_CRON"),
+        ({"digest_cron": "0 25 * * mon"}, "DIGEST_CRON"),
+        ({"timezone": "Asia/Nowhere"}, "TIMEZONE"),
+    ],
+)
+async def test_bad_schedule_settings_stop_the_start_with_one_line(
+    start_bot: StartBot, setting: dict[str, str], reason: str
+) -> None:
+    with pytest.raises(ConfigError, match=reason):
+        await start_bot("webhook", **setting)
