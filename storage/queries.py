@@ -761,7 +761,9 @@ async def plan_digests(
 
 
 async def _insert_new(
-    session: AsyncSession, model: type[DigestDelivery] | type[DigestPeriod], rows: list[dict[str, object]]
+    session: AsyncSession,
+    model: type[DigestDelivery] | type[DigestPeriod],
+    rows: list[dict[str, object]],
 ) -> int:
     """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike; rows inserted."""
     if not rows:

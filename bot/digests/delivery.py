@@ -44,6 +44,7 @@ from storage.db import Database
 from storage.models import DigestDelivery, Municipality, Person, utcnow
 
 RATE = 30.0  # messages per second, all recipients together (Telegram's broadcast limit)
+JITTER_MARGIN = 0.05
 WORKERS = 8
 BACKOFF = (30, 120, 600, 1800, 3600)  # seconds before the 2nd, 3rd, … attempt
 MAX_ATTEMPTS = len(BACKOFF) + 1
@@ -55,15 +56,16 @@ CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH
 log = logging.getLogger(__name__)
 
 
-def _seconds(value: float | timedelta) -> float:
+def seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class Pacer:
-    """Lets one message through every 1/rate seconds, however many workers ask."""
+    """Lets one message through every 1/rate seconds (and a little: network jitter would
+    otherwise bunch 31 into some second), however many workers ask."""
 
     def __init__(self, rate: float = RATE) -> None:
-        self.interval = 1.0 / rate
+        self.interval = (1.0 + JITTER_MARGIN) / rate
         self._next = 0.0
         self._lock = asyncio.Lock()
 
@@ -237,7 +239,7 @@ class Digests:
                 await self._call(chat_id, part)
                 return
             except RetryAfter as error:
-                self.pacer.hold(_seconds(error.retry_after))
+                self.pacer.hold(seconds(error.retry_after))
             except BadRequest as error:
                 raise PermanentFailure(error.message) from error
         raise NetworkError(f"still rate-limited after {MAX_HOLDS} waits")
