@@ -21,11 +21,13 @@ from tests.digests import (
     delivery_env,
     last_week,
     move_into,
+    official_by_sms,
     official_on_telegram,
     sent_to,
 )
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
+from tests.twilio import FakeTwilio, inbound_form, post_signed, twilio_settings
 
 
 async def with_a_wish(runtime: Any, telegram: FakeTelegram, database_url: str) -> None:
@@ -205,3 +207,32 @@ async def test_a_week_missed_while_the_server_was_down_is_sent_on_start(
     await asyncio.sleep(1.0)
     await runtime.stop()
     assert all(sent_to(telegram, chat, again) == [] for chat in chats)
+
+
+async def test_an_official_who_sent_stop_is_skipped(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    civicbot: Civicbot,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    twilio = FakeTwilio()
+    await twilio.start()
+    try:
+        runtime = await start_bot("webhook", **twilio_settings(twilio.base_url))
+        for phone in ("+996555730001", "+996555730002"):
+            await official_by_sms(runtime, civicbot, phone, "JOIN")
+        status, _ = await post_signed(
+            runtime.base_url, "/sms/twilio", inbound_form("+996555730002", "STOP")
+        )
+        assert status == 200
+        await runtime.stop()
+        twilio.sent.clear()
+        delivery_env(monkeypatch, telegram, twilio.base_url)
+        rc, out, _ = await civicbot("digest", "run")
+    finally:
+        await twilio.stop()
+    assert rc == 0 and "sent 1," in out and "skipped 1" in out
+    assert [m["To"] for m in twilio.sent] == ["+996555730001"]
+    [skipped] = [row for row in await deliveries(database_url) if row.status == "skipped"]
+    assert skipped.error == "opted out"

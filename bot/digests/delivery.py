@@ -91,6 +91,10 @@ class Part:
     filename: str = ""
 
 
+class OptedOut(Exception):
+    """The person sent STOP (or the carrier says so): nothing more goes to them."""
+
+
 class PermanentFailure(Exception):
     """Telegram refused the message itself (400): sending it again would not help."""
 
@@ -174,6 +178,8 @@ class Digests:
         except Forbidden:
             await self._mark_blocked(person)
             return await self._finish(delivery, "skipped", "blocked the bot")
+        except OptedOut:
+            return await self._finish(delivery, "skipped", "opted out")
         except PermanentFailure as error:
             return await self._finish(delivery, "failed", str(error))
         except (NetworkError, OSError) as error:  # 5xx, timeouts, a failed SMS
@@ -202,7 +208,7 @@ class Digests:
         await self.pacer.wait()
         record = await self.sms.send(delivery.person, summary)
         if record is None or record.error_code == 21610:
-            raise Forbidden("opted out")
+            raise OptedOut  # SmsChannel has marked the person
         if record.status == "failed":
             raise OSError(f"SMS failed ({record.error_code})")
 
