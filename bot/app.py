@@ -58,6 +58,7 @@ class Runtime:
         self.sms: SmsChannel | None = None
         self._runner: web.AppRunner | None = None
         self._notices: asyncio.Task[None] | None = None
+        self.digests: Digests | None = None
         self.jobs: Jobs | None = None
 
     async def start(self) -> None:
