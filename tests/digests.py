@@ -20,6 +20,7 @@ from storage.models import BribeReport, Signature, Wish
 from tests.conftest import SECRET_KEY, Civicbot, resident_of
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.initiatives import BISHKEK, today
+from tests.places import category
 from tests.resident import Resident
 from tests.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, inbound_form, post_signed
 
@@ -64,6 +65,29 @@ async def official_by_sms(
     )
     assert status == 200
     return twiml
+
+
+LANGUAGE_BUTTONS = {"ky": "Кыргызча", "ru": "Русский", "en": "English"}
+
+
+async def wish_last_week(
+    runtime: Any,
+    telegram: FakeTelegram,
+    database_url: str,
+    user_id: int,
+    language: str,
+    place: str,
+    wish: tuple[str, str, str],
+) -> Resident:
+    """A resident of `place` who left one wish (kind, category key, text), dated last
+    week, so that the digest has a chart as well as text."""
+    resident = resident_of(runtime, telegram, "webhook", user_id, language)
+    await resident.send(f"/start m-{place}")
+    await resident.press(LANGUAGE_BUTTONS[language])
+    kind, category_key, text = wish
+    await resident.leave_wish(kind, category(category_key)[language], text)
+    await move_into(database_url, last_week())
+    return resident
 
 
 def delivery_env(

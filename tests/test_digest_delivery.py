@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import signal
-from typing import Any
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -15,28 +14,18 @@ from sqlalchemy import delete, select, update
 from bot.digests import delivery
 from storage.db import Database
 from storage.models import DigestDelivery, DigestPeriod, Person
-from tests.conftest import Civicbot, StartBot, resident_of
+from tests.conftest import Civicbot, StartBot
 from tests.digests import (
     civicbot_process,
     delivery_env,
     last_week,
-    move_into,
     official_by_sms,
     official_on_telegram,
     sent_to,
+    wish_last_week,
 )
 from tests.fake_telegram import FakeTelegram
-from tests.places import category
 from tests.twilio import FakeTwilio, inbound_form, post_signed, twilio_settings
-
-
-async def with_a_wish(runtime: Any, telegram: FakeTelegram, database_url: str) -> None:
-    """One wish in Lenin last week, so that digests have a chart as well as text."""
-    resident = resident_of(runtime, telegram, "webhook", 9901, "en")
-    await resident.send("/start m-lenin")
-    await resident.press("English")
-    await resident.leave_wish("change", category("roads")["en"], "Potholes on the main road")
-    await move_into(database_url, last_week())
 
 
 async def deliveries(database_url: str) -> list[DigestDelivery]:
@@ -55,7 +44,9 @@ async def officials(
     chats = [9100 + i for i in range(n)]
     for chat in chats:
         await official_on_telegram(runtime, telegram, civicbot, chat, "ru")
-    await with_a_wish(runtime, telegram, database_url)
+    await wish_last_week(
+        runtime, telegram, database_url, 9901, "en", "lenin", ("change", "roads", "Potholes")
+    )
     await runtime.stop()
     return chats
 

@@ -19,14 +19,13 @@ from handlers.weeks import Week
 from tests.conftest import Civicbot, StartBot, resident_of
 from tests.digests import (
     invite_code,
-    last_week,
-    move_into,
     official_by_sms,
     official_on_telegram,
     sent_to,
+    wish_last_week,
 )
 from tests.fake_telegram import FakeTelegram
-from tests.places import category, municipality
+from tests.places import municipality
 from tests.twilio import twilio_settings
 
 
@@ -82,11 +81,8 @@ async def test_digest_on_demand_for_officials_only_and_only_their_own(
     say: Callable[..., str],
 ) -> None:
     runtime = await start_bot("webhook")
-    resident = resident_of(runtime, telegram, "webhook", 8401, "en")
-    await resident.send("/start m-lenin")
-    await resident.press("English")
-    await resident.leave_wish("change", category("roads")["en"], "Potholes on the main road")
-    await move_into(database_url, last_week())
+    wish = ("change", "roads", "Potholes on the main road")
+    resident = await wish_last_week(runtime, telegram, database_url, 8401, "en", "lenin", wish)
     assert await resident.send("/digest") == [say("en", "digest.officials_only")]
 
     deputy = await official_on_telegram(runtime, telegram, civicbot, 8402, "en")
@@ -136,11 +132,8 @@ async def test_preview_of_a_busy_week_draws_the_chart(
     tmp_path: Path,
 ) -> None:
     runtime = await start_bot("webhook")
-    resident = resident_of(runtime, telegram, "webhook", 8501, "ky")
-    await resident.send("/start m-chaek")
-    await resident.press("Кыргызча")
-    await resident.leave_wish("great", category("schools")["ky"], "Мектеп жакшы")
-    await move_into(database_url, last_week())
+    wish = ("great", "schools", "Мектеп жакшы")
+    await wish_last_week(runtime, telegram, database_url, 8501, "ky", "chaek", wish)
     chart = tmp_path / "chart.png"
     rc, out, err = await civicbot(
         "digest", "preview", "--municipality", "chaek", "--chart", str(chart)
