@@ -18,7 +18,6 @@ at a time (bot/digests is the only sender of digests), send, and record what hap
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import time
@@ -121,6 +120,7 @@ class Digests:
         self._digests: dict[tuple[int, str], Digest] = {}  # built once per run
         self._parts: dict[tuple[int, str, str, bool], list[Part]] = {}
         self._building = asyncio.Lock()
+        self.stopping = asyncio.Event()  # set when the service stops: claim nothing more
 
     # --- planning and the fan-out ------------------------------------------------------------
 
@@ -143,12 +143,20 @@ class Digests:
         if stale:
             log.warning("%d digest deliveries were interrupted and will not be resent", stale)
         if self.bot is not None and self.telegram_ready is not None:
-            with contextlib.suppress(TimeoutError):  # a start that has not connected yet
-                await asyncio.wait_for(self.telegram_ready.wait(), READY_WAIT)
+            await self._wait_for_telegram(self.telegram_ready)
         self._digests.clear()
         self._parts.clear()
         sent = await asyncio.gather(*(self._worker() for _ in range(WORKERS)))
         return sum(sent)
+
+    async def _wait_for_telegram(self, ready: asyncio.Event) -> None:
+        """A start that has not connected yet: wait a little, unless the service stops."""
+        waits = [asyncio.create_task(event.wait()) for event in (ready, self.stopping)]
+        _, pending = await asyncio.wait(
+            waits, timeout=READY_WAIT, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
 
     def _channels(self) -> list[str]:
         ready = self.telegram_ready is None or self.telegram_ready.is_set()
@@ -157,13 +165,14 @@ class Digests:
 
     async def _worker(self) -> int:
         sent = 0
-        while True:
+        while not self.stopping.is_set():
             async with self.db.session() as session, session.begin():
                 delivery = await queries.claim_digest(session, self._channels(), utcnow())
             if delivery is None:
                 return sent
             status = await self._deliver(delivery)
             sent += status == "sent"
+        return sent
 
     async def _deliver(self, delivery: DigestDelivery) -> str:
         person = delivery.person

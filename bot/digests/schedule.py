@@ -22,7 +22,7 @@ from bot.digests.delivery import Digests, tally_line
 from handlers.weeks import Week
 from storage import queries
 
-STOP_GRACE = 5.0  # seconds running jobs get to finish when the service stops
+STOP_GRACE = 30.0  # seconds running jobs get to finish when the service stops
 RETRY_INTERVAL = 60  # seconds between looks for deliveries due for a retry
 HOUSEKEEPING_INTERVAL = int(housekeeping.INTERVAL)
 LOOKBACKS = (timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=367))
@@ -72,6 +72,7 @@ class Jobs:
         self.cron = trigger(settings)
         self.scheduler = AsyncIOScheduler(timezone=zone(settings))
         self._running: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     def start(self) -> None:
         """Add the jobs and start; the catch-up runs as the scheduler's first job."""
@@ -94,19 +95,29 @@ class Jobs:
         self.scheduler.start()
 
     async def stop(self) -> None:
-        """Stop scheduling; let running jobs finish for a moment, then cancel them (they
-        resume from their delivery rows on the next start)."""
+        """Stop scheduling, let running jobs finish what they are sending, then shut down.
+
+        The scheduler's shutdown cancels running jobs, and a database call cancelled
+        half-way can leave its connection hanging; so the jobs are asked to stop first
+        (workers finish the delivery in hand and claim no more) and waited for."""
+        self._stopping = True  # a job whose task starts only now must not begin
+        self.digests.stopping.set()
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.pause()
+        await asyncio.sleep(0)  # job tasks created a moment ago start, and return at once
         if self._running:
             _, late = await asyncio.wait(set(self._running), timeout=STOP_GRACE)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
 
     async def _tracked(self, job: Callable[[], Awaitable[object]]) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if self._stopping:
+            return
         self._running.add(task)
         try:
             await job()
