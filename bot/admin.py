@@ -28,6 +28,7 @@ from handlers import initiatives
 from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import Sealer
 from handlers.signatures import CODE, normalise_code
+from handlers.types import deep_link
 from storage import queries
 from storage.models import Initiative, Invite, Municipality, utcnow
 
@@ -248,7 +249,7 @@ async def invite(settings: Settings, args: argparse.Namespace, out: TextIO) -> i
     finally:
         await db.close()
     username = await bot_username(settings)
-    link = f"https://t.me/{username}?start=inv-{code}" if username else f"/start inv-{code}"
+    link = deep_link(username, f"inv-{code}")
     print(f"invite code: {code}", file=out)
     print(f"Telegram:    {link}", file=out)
     print(f"SMS:         JOIN {code}  (КОШУЛ {code} / ВСТУПИТЬ {code})", file=out)

@@ -54,7 +54,8 @@ MAX_BACKOFF = 60.0
 log = logging.getLogger(__name__)
 
 
-def _seconds(value: float | timedelta) -> float:
+def seconds(value: float | timedelta) -> float:
+    """A Bot API duration (retry_after) in seconds, whichever type PTB gives."""
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
@@ -304,7 +305,7 @@ class TelegramChannel:
                     offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES
                 )
             except RetryAfter as error:
-                await asyncio.sleep(_seconds(error.retry_after))
+                await asyncio.sleep(seconds(error.retry_after))
                 continue
             except TelegramError as error:  # network, a webhook set elsewhere (Conflict), …
                 log.warning("getUpdates failed (%s); retrying in %.0f s", error, delay)

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from babel.dates import format_date
 
 from handlers.context import Context
-from handlers.types import Reply, Text, say
+from handlers.types import Reply, Text, deep_link, say
 from storage import queries
 from storage.domain import initiative_law
 from storage.models import Initiative
@@ -77,9 +77,7 @@ def percent(initiative: Initiative) -> int:
 
 def link(ctx: Context, initiative: Initiative) -> str:
     """Where a resident signs on Telegram: the bot's deep link when its name is known."""
-    payload = f"{LINK_PREFIX}{initiative.code}"
-    username = ctx.inbound.bot_username
-    return f"https://t.me/{username}?start={payload}" if username else f"/start {payload}"
+    return deep_link(ctx.inbound.bot_username, f"{LINK_PREFIX}{initiative.code}")
 
 
 def not_open(initiative: Initiative, ctx: Context) -> Reply:

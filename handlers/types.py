@@ -56,6 +56,14 @@ class Reply:
         return Reply(parts=(*parts, *self.parts), buttons=self.buttons, digests=self.digests)
 
 
+def deep_link(bot_username: str | None, payload: str) -> str:
+    """Where a /start payload opens the bot: its t.me link once the bot's name is known,
+    else the command to type."""
+    if bot_username:
+        return f"https://t.me/{bot_username}?start={payload}"
+    return f"/start {payload}"
+
+
 def say(key: str, **values: Any) -> Reply:
     return Reply(parts=(Text(key, values),))
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 PATTERN = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.IGNORECASE)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Week:
     year: int
     number: int

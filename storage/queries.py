@@ -830,9 +830,3 @@ async def digest_tally(session: AsyncSession, period: str) -> dict[str, int]:
         .group_by(DigestDelivery.status)
     )
     return {str(status): int(n) for status, n in rows.all()}
-
-
-async def next_digest_retry(session: AsyncSession) -> datetime | None:
-    return await session.scalar(
-        select(func.min(DigestDelivery.next_attempt_at)).where(DigestDelivery.status == "pending")
-    )

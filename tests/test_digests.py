@@ -106,7 +106,6 @@ def expected_lines(say: Callable[..., str], language: str) -> list[str]:
     2 great (schools 1, other 1); the week before 2 to change (drinking water 1, other 1)."""
     week = last_week()
     ch, gr = kind("change")[language], kind("great")[language]
-    service = lambda code: say(language, f"service.{code}")  # noqa: E731
     return [
         say(
             language,
@@ -125,9 +124,9 @@ def expected_lines(say: Callable[..., str], language: str) -> list[str]:
         say(language, "digest.quotes"),
         f"🔧 «Жолду оңдоңуз, тел ***» — {category('roads')[language]}",
         say(language, "digest.bribes", count=say(language, "digest.several")),
-        f"   • {service(3)}: 3",
+        f"   • {say(language, 'service.3')}: 3",
         "      " + say(language, "stats.outcomes", paid=3, refused=0, not_asked=0, asked=0),
-        f"   • {service(1)}: {say(language, 'stats.fewer_than_3')}",
+        f"   • {say(language, 'service.1')}: {say(language, 'stats.fewer_than_3')}",
         "   • "
         + say(
             language,

@@ -48,9 +48,10 @@ class Digest:
     answered: int  # wishes staff answered this week
     week_wishes: list[Wish] = field(default_factory=list, repr=False)  # for the staff CSV
 
-    def total(self, kind: str, week: str = "this") -> int:
+    def total(self, kind: str | None = None, week: str = "this") -> int:
+        """Wishes of one kind (or of both) this week or the week before."""
         counts = self.wishes if week == "this" else self.before
-        return sum(n for (k, _), n in counts.items() if k == kind)
+        return sum(n for (k, _), n in counts.items() if kind in (None, k))
 
     def categories(self, kind: str) -> list[tuple[str, int, int]]:
         """(category, this week, week before) for a kind, the most mentioned first."""

@@ -35,7 +35,7 @@ from bot.digests.content import Digest, collect
 from bot.export import WISH_COLUMNS, wish_rows, write_csv
 from bot.i18n import Catalogues
 from bot.sms.channel import SmsChannel
-from bot.telegram import split_text
+from bot.telegram import seconds, split_text
 from handlers.types import DigestOrder
 from handlers.weeks import Week
 from storage import queries
@@ -53,10 +53,6 @@ LEASE = timedelta(minutes=15)  # a claim not renewed for this long belongs to a 
 CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH
 
 log = logging.getLogger(__name__)
-
-
-def seconds(value: float | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class Pacer:
@@ -272,16 +268,20 @@ class Digests:
 
     # --- what is sent -------------------------------------------------------------------------
 
-    async def digest(self, municipality: Municipality, period: str, fresh: bool = False) -> Digest:
+    async def digest(self, municipality: Municipality, period: str) -> Digest:
+        """The week's digest of a municipality, read once per run for all its officials."""
         key = (municipality.id, period)
         async with self._building:
-            if fresh or key not in self._digests:
-                today = utcnow().astimezone(ZoneInfo(self.settings.timezone)).date()
-                async with self.db.session() as session:
-                    self._digests[key] = await collect(
-                        session, municipality, Week.parse(period), self.settings.timezone, today
-                    )
+            if key not in self._digests:
+                self._digests[key] = await self._collect(municipality, period)
             return self._digests[key]
+
+    async def _collect(self, municipality: Municipality, period: str) -> Digest:
+        today = utcnow().astimezone(ZoneInfo(self.settings.timezone)).date()
+        async with self.db.session() as session:
+            return await collect(
+                session, municipality, Week.parse(period), self.settings.timezone, today
+            )
 
     async def parts(
         self, municipality: Municipality, period: str, language: str, with_table: bool
@@ -294,7 +294,7 @@ class Digests:
 
     async def compose(self, digest: Digest, language: str, with_table: bool) -> list[Part]:
         """The Telegram messages of a digest: text, chart, and the CSV for staff."""
-        body = text.render(digest, self.catalogues, language, bot_username(self.bot))
+        body = text.render(digest, self.catalogues, language, known_username(self.bot))
         parts = [Part("text", piece) for piece in split_text(body)]
         picture = await asyncio.to_thread(chart.draw, digest, self.catalogues, language)
         name = f"{digest.municipality.key}-{digest.week}"
@@ -313,7 +313,7 @@ class Digests:
         async with self.db.session() as session:
             municipality = await session.get(Municipality, order.municipality_id)
         assert municipality is not None
-        digest = await self.digest(municipality, order.period, fresh=True)
+        digest = await self._collect(municipality, order.period)  # as of now, not cached
         for part in await self.compose(digest, language, order.with_table):
             await self.send_part(chat_id, part)
 
@@ -326,7 +326,7 @@ def wishes_csv(digest: Digest, timezone: str) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def bot_username(bot: Bot | None) -> str | None:
+def known_username(bot: Bot | None) -> str | None:
     """The bot's @name once it has asked Telegram (getMe); None before."""
     try:
         return bot.username if bot is not None else None

@@ -13,7 +13,7 @@ from bot.digests.content import Digest
 from bot.i18n import Catalogues
 from bot.sms.segments import segments
 from handlers.initiatives import percent
-from handlers.types import Text
+from handlers.types import Text, deep_link
 
 SMS_SEGMENTS = 2
 KIND_ICONS = {"change": "🔧", "great": "👍"}
@@ -43,12 +43,6 @@ def change(now: int, before: int, plain: bool = False) -> str:
     return f"−{-difference}" if difference else "±0"
 
 
-def start_link(bot_username: str | None, key: str) -> str:
-    """Where a resident starts the bot already placed in this municipality."""
-    payload = f"m-{key}"
-    return f"https://t.me/{bot_username}?start={payload}" if bot_username else f"/start {payload}"
-
-
 def bribe_count(digest: Digest, say: Say) -> str:
     """The week's number of reports, or words where the number could single someone out."""
     if digest.bribe_total == 0:
@@ -76,7 +70,8 @@ def render(
         "",
     ]
     if digest.quiet:
-        lines.append(say("digest.quiet", link=start_link(bot_username, digest.municipality.key)))
+        link = deep_link(bot_username, f"m-{digest.municipality.key}")  # starts placed here
+        lines.append(say("digest.quiet", link=link))
     else:
         lines += _wishes(digest, say) + _quotes(digest, say) + _bribes(digest, say)
     lines += _initiatives(digest, say, language)
@@ -86,8 +81,7 @@ def render(
 
 
 def _wishes(digest: Digest, say: Say) -> list[str]:
-    total = digest.total("change") + digest.total("great")
-    before = digest.total("change", "before") + digest.total("great", "before")
+    total, before = digest.total(), digest.total(week="before")
     lines = [say("digest.wishes", count=total, before=before)]
     for kind in ("change", "great"):
         now, then = digest.total(kind), digest.total(kind, "before")
@@ -163,8 +157,7 @@ def sms_summary(digest: Digest, catalogues: Catalogues, language: str) -> str:
     place, week = digest.municipality.name(language), digest.week.number
     if digest.quiet:
         return say("digest.sms_quiet", place=place, week=week)
-    count = digest.total("change") + digest.total("great")
-    before = digest.total("change", "before") + digest.total("great", "before")
+    count, before = digest.total(), digest.total(week="before")
     ranked: dict[str, int] = {}
     for kind in ("change", "great"):
         for category, n, _ in digest.categories(kind):
