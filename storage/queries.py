@@ -809,7 +809,11 @@ async def claim_digest(
         return None
     result = await session.execute(
         update(DigestDelivery)
-        .where(DigestDelivery.id == candidate, DigestDelivery.status == "pending")
+        .where(  # still due: another worker may have tried it and put it back for later
+            DigestDelivery.id == candidate,
+            DigestDelivery.status == "pending",
+            DigestDelivery.next_attempt_at <= now,
+        )
         .values(status="sending", claimed_at=now, attempts=DigestDelivery.attempts + 1)
     )
     if not result.rowcount:  # type: ignore[attr-defined]
