@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import prepare_database
 from bot.config import Settings
-from bot.digests.delivery import RATE, Digests, Pacer
+from bot.digests.delivery import Digests
 from bot.i18n import Catalogues
-from bot.telegram import seconds
+from bot.outbox import RATE, Pacer, seconds
 from handlers.weeks import Week
 from storage import queries
 from storage.db import Database

@@ -77,6 +77,7 @@ class Runtime:
             self.catalogues,
             bot=self.telegram.application.bot if self.telegram else None,
             sms=self.sms,
+            outbox=self.telegram.outbox if self.telegram else None,
             telegram_ready=self.telegram.ready if self.telegram else None,
         )
         if self.telegram is not None:

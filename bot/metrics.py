@@ -3,12 +3,55 @@ database at scrape time (so they survive restarts and count every worker)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 from storage import queries
 from storage.db import Database
 
 REGISTRY = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)  # process_resident_memory_bytes, CPU seconds, open fds
+
+REQUEST_SECONDS = Histogram(
+    "civicbot_request_seconds",
+    "Time to answer an HTTP request, by endpoint and status class (2xx, 4xx, 5xx).",
+    ["endpoint", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+NOT_KEPT = Counter(
+    "civicbot_inbound_not_kept_total",
+    "Inbound deliveries answered 5xx because their writes could not be committed, by reason.",
+    ["channel", "reason"],
+    registry=REGISTRY,
+)
+OUTBOX_DEPTH = Gauge(
+    "civicbot_outbox_depth", "Telegram messages queued in this process.", registry=REGISTRY
+)
+OUTBOX_SENDS = Counter(
+    "civicbot_outbox_sends_total",
+    "Telegram send attempts by result (sent, retry_after, network_retry, blocked, failed).",
+    ["result"],
+    registry=REGISTRY,
+)
+DIGEST_DELIVERIES = Gauge(
+    "civicbot_digest_deliveries",
+    "Digest deliveries of the latest planned week, by status.",
+    ["status"],
+    registry=REGISTRY,
+)
+LAST_JOB_RUN = Gauge(
+    "civicbot_scheduler_last_success_timestamp_seconds",
+    "When each scheduled job last finished without an error (Unix time).",
+    ["job"],
+    registry=REGISTRY,
+)
 
 INBOUND = Counter(
     "civicbot_inbound_total",
@@ -40,4 +83,6 @@ async def render(db: Database) -> bytes:
             WISHES.labels(kind).set(count)
         for channel, count in (await queries.count_people_by_channel(session)).items():
             PEOPLE.labels(channel).set(count)
+        for status, count in (await queries.latest_digest_tally(session)).items():
+            DIGEST_DELIVERIES.labels(status).set(count)
     return generate_latest(REGISTRY)

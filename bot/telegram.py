@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from telegram import (
@@ -22,8 +23,7 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.constants import MessageLimit
-from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -34,12 +34,16 @@ from telegram.ext import (
 )
 
 from bot import metrics
+from bot.acks import Failures, NotKept, reason
 from bot.config import Settings
 from bot.i18n import LANGUAGES, Catalogues
+from bot.ordering import KeyedLocks
+from bot.outbox import Call, Outbox, seconds, split_text
 from handlers import dispatch
+from handlers.context import guess_language
 from handlers.pseudonyms import Pseudonyms
 from handlers.router import MENU
-from handlers.types import Inbound, Outcome, Reply, Text
+from handlers.types import DigestOrder, Inbound, Outcome, Reply, Text
 from storage import queries
 from storage.db import Database
 
@@ -50,24 +54,22 @@ CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_TIMEOUT = 25  # seconds Telegram holds a getUpdates call open
 MAX_BACKOFF = 60.0
+ANSWER_WAIT = 20.0  # seconds a webhook waits for its answers to go before it says 200
 
 log = logging.getLogger(__name__)
 
 
-def seconds(value: float | timedelta) -> float:
-    """A Bot API duration (retry_after) in seconds, whichever type PTB gives."""
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+@dataclass
+class _Handling:
+    """What became of one update while PTB dispatched it."""
+
+    error: BaseException | None = None
+    answers: list[asyncio.Future[bool]] = field(default_factory=list)
 
 
-def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
-    """Split a long text into pieces under Telegram's limit, preferring line breaks."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > 0 else limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    return [*pieces, text] if text else pieces
+# PTB runs handlers and error handlers in the task that calls process_update, so this is
+# how `process` learns that a handler failed (PTB itself only reports it to on_error).
+_CURRENT: ContextVar[_Handling | None] = ContextVar("telegram_update", default=None)
 
 
 class TelegramChannel:
@@ -86,6 +88,9 @@ class TelegramChannel:
             .updater(None)  # we poll ourselves, see `_poll`
             .build()
         )
+        self.outbox = Outbox(self.application.bot, self._blocked)
+        self.chats = KeyedLocks()
+        self.failures = Failures()
         self.ready = asyncio.Event()
         self.digests: Digests | None = None  # set by the runtime; sends what /digest asks for
         self._task: asyncio.Task[None] | None = None
@@ -115,16 +120,21 @@ class TelegramChannel:
     async def on_button(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         assert query is not None
-        outcome = await self._handle(update, button=query.data or "")
-        if outcome is None:
-            return
-        await query.answer()
-        if outcome.button_accepted and isinstance(query.message, Message):
-            # The keyboard has done its job; removing it keeps old buttons from being pressed.
-            with contextlib.suppress(NetworkError, Forbidden):
-                await query.message.edit_reply_markup(reply_markup=None)
-        assert update.effective_chat is not None
-        await self._deliver(update.effective_chat.id, outcome)
+        # A press on a message too old to come with the update has no chat: in a private
+        # chat the chat is the person.
+        chat_id = update.effective_chat.id if update.effective_chat else query.from_user.id
+        async with self.chats.hold(chat_id):
+            outcome = await self._handle(update, chat_id, button=query.data or "")
+            if outcome is None:
+                return
+            calls: list[Call] = []
+            if outcome.button_accepted and isinstance(query.message, Message):
+                # The keyboard has done its job; removing it keeps old buttons from being
+                # pressed.
+                calls.append(_without_keyboard(chat_id, query.message.message_id))
+            self._post(chat_id, calls + self._calls(chat_id, outcome))
+        with contextlib.suppress(TelegramError):  # only stops the button's spinner
+            await query.answer()
 
     async def on_unsupported(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -134,36 +144,30 @@ class TelegramChannel:
         await self._handle_and_reply(update, unsupported=kind)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A handler failed before its commit: nothing is sent, and `process` refuses the
+        update so that it comes again."""
         metrics.HANDLER_ERRORS.labels(CHANNEL).inc()
-        log.error("telegram update failed", exc_info=context.error)
-        if not isinstance(update, Update) or update.effective_chat is None:
-            return
-        user = update.effective_user
-        with contextlib.suppress(Exception):  # already failing: never raise from here
-            language = await dispatch.language_of(
-                self.db,
-                CHANNEL,
-                str(update.effective_chat.id),
-                user.language_code if user else None,
-            )
-            await context.bot.send_message(
-                update.effective_chat.id, self.catalogues.text(language, Text("error.internal"))
-            )
+        handling = _CURRENT.get()
+        if handling is not None and context.error is not None:
+            handling.error = context.error
+        log.error("telegram update failed (%s)", reason(context.error), exc_info=context.error)
 
     # --- from an update to the handlers and back -------------------------------------------
 
     async def _handle_and_reply(self, update: Update, **action: Any) -> None:
-        outcome = await self._handle(update, **action)
-        if outcome is not None and update.effective_chat is not None:
-            await self._deliver(update.effective_chat.id, outcome)
+        assert update.effective_chat is not None  # checked by `parse`
+        chat_id = update.effective_chat.id
+        async with self.chats.hold(chat_id):
+            outcome = await self._handle(update, chat_id, **action)
+            if outcome is not None:
+                self._post(chat_id, self._calls(chat_id, outcome))
 
-    async def _handle(self, update: Update, **action: Any) -> Outcome | None:
+    async def _handle(self, update: Update, chat_id: int, **action: Any) -> Outcome | None:
         """Hand one action to the handlers; None if this update was handled before."""
-        chat, user = update.effective_chat, update.effective_user
-        assert chat is not None
+        user = update.effective_user
         inbound = Inbound(
             channel=CHANNEL,
-            user_id=str(chat.id),
+            user_id=str(chat_id),
             delivery_id=str(update.update_id),
             language_hint=user.language_code if user else None,
             timezone=self.settings.timezone,
@@ -175,18 +179,28 @@ class TelegramChannel:
         metrics.INBOUND.labels(CHANNEL, "duplicate" if outcome is None else kind).inc()
         return outcome
 
-    async def _deliver(self, chat_id: int, outcome: Outcome) -> None:
-        try:
-            for reply in outcome.replies:
-                await self._send(chat_id, outcome.language, reply)
-            if outcome.language_changed:
-                await self.application.bot.set_my_commands(
-                    self.menu(outcome.language), scope=BotCommandScopeChat(chat_id)
-                )
-        except Forbidden:
-            await self._blocked(chat_id)
+    def _post(self, chat_id: int, calls: list[Call]) -> None:
+        """Queue the answers; the update's `process` waits for them."""
+        answers = self.outbox.post(chat_id, calls)
+        handling = _CURRENT.get()
+        if handling is not None:
+            handling.answers.append(answers)
 
-    async def _send(self, chat_id: int, language: str, reply: Reply) -> None:
+    def _calls(self, chat_id: int, outcome: Outcome) -> list[Call]:
+        """The Bot API calls that carry an outcome's replies, in order."""
+        if outcome.silent:
+            return []
+        calls = [
+            call
+            for reply in outcome.replies
+            for call in self._reply_calls(chat_id, outcome.language, reply)
+        ]
+        if outcome.language_changed:
+            menu, scope = self.menu(outcome.language), BotCommandScopeChat(chat_id)
+            calls.append(lambda bot: bot.set_my_commands(menu, scope=scope))
+        return calls
+
+    def _reply_calls(self, chat_id: int, language: str, reply: Reply) -> list[Call]:
         markup = None
         if reply.buttons:
             markup = InlineKeyboardMarkup(
@@ -201,20 +215,23 @@ class TelegramChannel:
                 ]
             )
         pieces = split_text(self.catalogues.reply(language, reply)) if reply.parts else []
-        for number, piece in enumerate(pieces, start=1):
-            last = number == len(pieces)
-            await self.application.bot.send_message(
-                chat_id, piece, reply_markup=markup if last else None
-            )
-        for order in reply.digests:
-            assert self.digests is not None
-            await self.digests.send_now(chat_id, language, order)
+        calls = [
+            _message(chat_id, piece, markup if number == len(pieces) else None)
+            for number, piece in enumerate(pieces, start=1)
+        ]
+        return calls + [self._digest_call(chat_id, language, order) for order in reply.digests]
+
+    def _digest_call(self, chat_id: int, language: str, order: DigestOrder) -> Call:
+        """A digest asked for with /digest, sent after the reply's text (its parts go
+        through the outbox at the broadcast pace)."""
+        digests = self.digests
+        assert digests is not None
+        return lambda _bot: digests.send_now(chat_id, language, order)
 
     async def send_text(self, chat_id: int, text: str) -> bool:
         """Send a message we start (a notice); False if the person has blocked the bot."""
         try:
-            for piece in split_text(text):
-                await self.application.bot.send_message(chat_id, piece)
+            await self.outbox.send_text(chat_id, text)
         except Forbidden:
             await self._blocked(chat_id)
             return False
@@ -244,18 +261,51 @@ class TelegramChannel:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.outbox.drain()
         await self.application.shutdown()  # a no-op if it never initialised
 
     def parse(self, data: dict[str, Any]) -> Update:
         """An update from webhook JSON; ValueError if it does not have an update's shape."""
         try:
-            return Update.de_json(data, self.application.bot)
-        except (TypeError, KeyError, AttributeError, ValueError) as error:
-            raise ValueError(f"malformed update: {error}") from error
+            update = Update.de_json(data, self.application.bot)
+        except (TypeError, KeyError, AttributeError, ValueError, RecursionError) as error:
+            raise ValueError(f"malformed update: {type(error).__name__}") from error
+        check_shape(update)
+        return update
 
     async def process(self, update: Update) -> None:
-        """Handle one update received by webhook; returns once its writes are committed."""
-        await self.application.process_update(update)
+        """Handle one update; returns once its writes are committed and its answers sent (or
+        ANSWER_WAIT has passed: they go on from the outbox). NotKept if it must come again."""
+        handling = _Handling()
+        token = _CURRENT.set(handling)
+        try:
+            await self.application.process_update(update)
+        finally:
+            _CURRENT.reset(token)
+        if handling.error is not None:
+            not_kept = self.failures.not_kept(str(update.update_id), handling.error)
+            metrics.NOT_KEPT.labels(CHANNEL, reason(handling.error)).inc()
+            if not not_kept.give_up:
+                raise not_kept
+            handling.answers.append(await self._apologise(update))
+        if handling.answers:
+            await asyncio.wait(handling.answers, timeout=ANSWER_WAIT)
+
+    async def _apologise(self, update: Update) -> asyncio.Future[bool]:
+        """An update that failed again and again (a fault of ours, not the database): it is
+        given up, and the person told so."""
+        log.error(
+            "telegram update %d failed repeatedly; apologising and moving on", update.update_id
+        )
+        chat = update.effective_chat or update.effective_user
+        if chat is None:
+            return self.outbox.post(0, [])
+        user = update.effective_user
+        language = await _language_or_default(
+            self.db, str(chat.id), user.language_code if user else None
+        )
+        text = self.catalogues.text(language, Text("error.internal"))
+        return self.outbox.post(chat.id, [_message(chat.id, text)])
 
     async def _run(self) -> None:
         delay = 1.0
@@ -298,7 +348,7 @@ class TelegramChannel:
 
     async def _poll(self) -> None:
         offset: int | None = None
-        delay = 1.0
+        delay = retry = 1.0
         while True:
             try:
                 updates = await self.application.bot.get_updates(
@@ -314,5 +364,48 @@ class TelegramChannel:
                 continue
             delay = 1.0
             for update in updates:
-                await self.application.process_update(update)
+                try:
+                    await self.process(update)
+                except NotKept:
+                    # Not acknowledged: the next getUpdates returns it again.
+                    await asyncio.sleep(retry)
+                    retry = min(retry * 2, MAX_BACKOFF)
+                    break
+                retry = 1.0
                 offset = update.update_id + 1
+
+
+def check_shape(update: Update) -> None:
+    """What our handlers rely on and Telegram always sends, checked at the door: a message
+    has a chat and a text that is text; a button press has its sender and data."""
+    message = update.message
+    if message is not None:
+        if getattr(message, "chat", None) is None or getattr(message.chat, "id", None) is None:
+            raise ValueError("malformed update: a message without a chat")
+        if not isinstance(message.text, str | None):
+            raise ValueError("malformed update: a text that is not text")
+    query = update.callback_query
+    if query is not None:
+        if getattr(query, "from_user", None) is None:
+            raise ValueError("malformed update: a button press without its sender")
+        if not isinstance(query.data, str | None):
+            raise ValueError("malformed update: button data that is not text")
+
+
+def _message(chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> Call:
+    return lambda bot: bot.send_message(chat_id, text, reply_markup=markup)
+
+
+def _without_keyboard(chat_id: int, message_id: int) -> Call:
+    async def call(bot: Any) -> None:
+        with contextlib.suppress(BadRequest):  # already gone, or the message too old
+            await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+
+    return call
+
+
+async def _language_or_default(db: Database, user_id: str, hint: str | None) -> str:
+    try:
+        return await dispatch.language_of(db, CHANNEL, user_id, hint)
+    except Exception:  # the database is what failed, perhaps
+        return guess_language(hint)

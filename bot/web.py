@@ -6,15 +6,18 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot import metrics
+from bot.acks import NotKept, reason
 from bot.sms.channel import INBOUND_PATH, STATUS_PATH, InboundMessage, SmsChannel
 
 if TYPE_CHECKING:
+    from aiohttp.typedefs import Handler
     from aiohttp.web_request import FileField
 
     from bot.app import Runtime
@@ -28,8 +31,31 @@ RUNTIME = web.AppKey("runtime", "Runtime")
 log = logging.getLogger(__name__)
 
 
+MAX_JSON_DEPTH = 32  # a Telegram update nests about six deep
+
+
+@web.middleware
+async def timed(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Latency per endpoint and status class, for /metrics."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as error:
+        status = error.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        endpoint = resource.canonical if resource is not None else "other"
+        metrics.REQUEST_SECONDS.labels(endpoint, f"{status // 100}xx").observe(
+            time.perf_counter() - started
+        )
+
+
 def build(runtime: Runtime) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[timed])
     app[RUNTIME] = runtime
     app.router.add_post("/telegram/webhook", telegram_webhook)
     app.router.add_post(INBOUND_PATH, twilio_inbound)
@@ -52,14 +78,33 @@ async def telegram_webhook(request: web.Request) -> web.Response:
         data = json.loads(await request.read())
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             raise ValueError("not an update")
+        if depth(data) > MAX_JSON_DEPTH:
+            raise ValueError("nested too deep")
         update = telegram.parse(data)
-    except ValueError:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError: ValueErrors
         metrics.WEBHOOK_REJECTED.labels("telegram", "malformed").inc()
         return web.json_response({"error": "body is not a Telegram update"}, status=400)
     if not telegram.ready.is_set():
         return web.json_response({"error": "starting up"}, status=503)
-    await telegram.process(update)
+    try:
+        await telegram.process(update)
+    except NotKept:
+        # Nothing was committed and nothing sent: Telegram delivers the update again.
+        return web.json_response({"error": "not handled; send it again"}, status=503)
     return web.json_response({"ok": True})
+
+
+def depth(value: object) -> int:
+    """How deep JSON nests, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
 
 
 async def _signed_twilio_form(
@@ -88,10 +133,15 @@ async def twilio_inbound(request: web.Request) -> web.Response:
         return web.Response(text=f"{error}\n", status=400)
     try:
         answer = await sms.receive(message)
-    except Exception:
-        # Nothing was committed; the resident gets a short apology, never a trace.
+    except Exception as error:
+        # Nothing was committed: no answer, and a 5xx so that Twilio sends it again (with
+        # the retry overrides on the webhook URL, see the README). A fault that repeats is
+        # apologised for instead, never with a trace.
         metrics.HANDLER_ERRORS.labels(message.channel).inc()
-        log.exception("inbound %s failed", message.channel)
+        metrics.NOT_KEPT.labels(message.channel, reason(error)).inc()
+        log.exception("inbound %s failed (%s)", message.channel, reason(error))
+        if not sms.failures.not_kept(message.sid, error).give_up:
+            return web.Response(text="not handled; send it again\n", status=503)
         answer = sms.apology(message)
     return web.Response(text=answer, content_type=XML)
 

@@ -18,6 +18,7 @@ from handlers import onboarding, validation
 from handlers.context import Context
 from handlers.scrub import scrub
 from handlers.types import Button, Reply, Text, say
+from handlers.validation import small_number
 from storage import queries
 from storage.domain import bribe_service_codes
 from storage.models import utcnow
@@ -115,8 +116,8 @@ async def report(ctx: Context, argument: str) -> list[Reply]:
         return [await _report_at_once(ctx, argument)]
     ctx.start_flow(then="bribe", expires=(utcnow() + DRAFT_LIFETIME).isoformat())
     code = argument.strip()
-    if code.isdigit() and int(code) in bribe_service_codes():
-        ctx.remember(service=int(code))
+    if (service := small_number(code, 2)) in bribe_service_codes():
+        ctx.remember(service=service)
     replies = await continue_report(ctx)
     return [replies[0].after(Text("bribe.intro")), *replies[1:]]
 
@@ -141,7 +142,7 @@ async def continue_report(ctx: Context) -> list[Reply]:
 
 async def _report_at_once(ctx: Context, argument: str) -> Reply:
     code, _, rest = argument.strip().partition(" ")
-    if not (code.isdigit() and int(code) in bribe_service_codes()):
+    if small_number(code, 2) not in bribe_service_codes():
         return say("bribe.usage")
     if ctx.person.municipality is None:
         return say("bribe.place_first")
@@ -207,7 +208,7 @@ async def service_prompt(ctx: Context) -> Reply:
 
 
 async def choose_service(ctx: Context, value: str) -> list[Reply] | None:
-    if not (value.isdigit() and int(value) in bribe_service_codes()):
+    if small_number(value, 2) not in bribe_service_codes():
         return None
     ctx.remember(service=int(value))
     return await continue_report(ctx)

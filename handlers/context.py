@@ -53,6 +53,7 @@ class Context:
     button_accepted: bool = False
     forgotten: bool = False
     private: bool = False
+    quiet: bool = False  # a flooder over the limit: nothing is sent back
 
     @property
     def today(self) -> date:

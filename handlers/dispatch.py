@@ -9,6 +9,7 @@ handled afresh; a redelivery after the commit is recognised and does nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,7 @@ from handlers.context import Context, guess_language
 from handlers.pseudonyms import Pseudonyms
 from handlers.router import route
 from handlers.types import Inbound, Outcome
+from handlers.validation import clean
 from storage import queries
 from storage.db import Database
 
@@ -31,6 +33,7 @@ async def handle(
     With `render`, the answer as the channel will send it is kept with the delivery, in the
     same transaction, so that a redelivery can be given the very same answer.
     """
+    inbound = cleaned(inbound)
     async with db.session() as session:
         try:
             async with session.begin():
@@ -43,12 +46,13 @@ async def handle(
                 if inbound.clears_opt_out:
                     ctx.person.opted_out = False
                 replies = await route(ctx)
+                stays_opted_out = was_opted_out and ctx.person.opted_out
                 outcome = Outcome(
                     language=ctx.language,
                     replies=replies,
                     button_accepted=ctx.button_accepted,
                     language_changed=ctx.language_changed,
-                    silent=was_opted_out and ctx.person.opted_out and not ctx.forgotten,
+                    silent=ctx.quiet or (stays_opted_out and not ctx.forgotten),
                     private=ctx.private,
                 )
                 if delivery is not None and render is not None:
@@ -56,6 +60,16 @@ async def handle(
         except queries.DuplicateDelivery:
             return None
     return outcome
+
+
+def cleaned(inbound: Inbound) -> Inbound:
+    """The inbound with control characters taken out of what the resident typed, before
+    anything is stored or compared."""
+    return replace(
+        inbound,
+        argument=clean(inbound.argument),
+        text=clean(inbound.text) if inbound.text is not None else None,
+    )
 
 
 def delivery_key(pseudonyms: Pseudonyms, channel: str, delivery_id: str) -> str:
@@ -71,11 +85,11 @@ async def previous_reply(
 
 
 async def open_context(session: AsyncSession, inbound: Inbound, pseudonyms: Pseudonyms) -> Context:
-    person = await queries.find_person(session, inbound.channel, inbound.user_id)
-    if person is None:
-        language = guess_language(inbound.language_hint)
-        person = await queries.add_person(session, inbound.channel, inbound.user_id, language)
-    elif not person.language_confirmed and inbound.language_hint:
+    language = guess_language(inbound.language_hint)
+    person, added = await queries.ensure_person(
+        session, inbound.channel, inbound.user_id, language
+    )
+    if not added and not person.language_confirmed and inbound.language_hint:
         # Until the resident chooses, we answer in the language they write in.
         person.language = guess_language(inbound.language_hint)
     conversation = await queries.conversation_of(session, person)

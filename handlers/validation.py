@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 from handlers.types import Text
+
+# C0 and C1 control characters except tab and newline, and the Unicode non-characters that
+# some phones send: PostgreSQL refuses NUL in text, and none of them means anything here.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
+
+
+def clean(text: str) -> str:
+    """A resident's text as we keep it: control characters taken out, \\r\\n made \\n."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def check_text(text: str, limit: int) -> tuple[str, Text | None]:
@@ -13,3 +24,12 @@ def check_text(text: str, limit: int) -> tuple[str, Text | None]:
     if len(cleaned) > limit:
         return cleaned, Text("error.too_long", {"limit": limit, "length": len(cleaned)})
     return cleaned, None
+
+
+def small_number(text: str, digits: int = 9) -> int | None:
+    """A whole number of at most `digits` ASCII digits, or None. ("²" and "٣" are digits
+    to str.isdigit; a 20-digit code would overflow the database's integers.)"""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= digits):
+        return None
+    return int(text)

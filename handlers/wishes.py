@@ -7,7 +7,7 @@ saves the wish once everything is there.
 
 from __future__ import annotations
 
-from handlers import onboarding, validation
+from handlers import flood, onboarding, validation
 from handlers.context import Context
 from handlers.types import Button, Reply, Text, say
 from storage import queries
@@ -59,7 +59,10 @@ async def save_at_once(ctx: Context) -> Reply:
         ctx.finish()
         return say(f"wish.text_missing.{kind}")
     ctx.remember(category=OTHER_CATEGORY)
-    saved = await save(ctx)
+    refused = await _refused(ctx)
+    if refused is not None:
+        return refused
+    saved = await _store(ctx)
     if ctx.person.municipality is None:
         return Reply(parts=(*saved.parts, Text("place.hint")))
     return saved
@@ -91,6 +94,18 @@ async def continue_wish(ctx: Context) -> list[Reply]:
 
 
 async def save(ctx: Context) -> Reply:
+    """Store the wish, unless the sender is over the flood limit (then nothing is kept)."""
+    return await _refused(ctx) or await _store(ctx)
+
+
+async def _refused(ctx: Context) -> Reply | None:
+    refused = await flood.over_wish_limit(ctx)
+    if refused is not None:
+        ctx.finish()
+    return refused
+
+
+async def _store(ctx: Context) -> Reply:
     data = ctx.data
     municipality = ctx.person.municipality
     wish = await queries.add_wish(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,13 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+# Alembic keeps its context in module globals: one migration at a time in a process. (Across
+# processes on PostgreSQL an advisory lock does the same, see migrations/env.py.)
+_MIGRATING = threading.Lock()
+
+
 def migrate(database_url: str) -> None:
     """Bring the schema to the newest revision. Runs its own event loop: call it outside one
     (or in a thread)."""
-    command.upgrade(alembic_config(database_url), "head")
+    with _MIGRATING:
+        command.upgrade(alembic_config(database_url), "head")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.models import (
+    Base,
     BribeReport,
     Conversation,
     DigestDelivery,
@@ -80,18 +81,34 @@ async def find_person(session: AsyncSession, channel: str, user_id: str) -> Pers
     )
 
 
-async def add_person(session: AsyncSession, channel: str, user_id: str, language: str) -> Person:
-    # Relationships set explicitly: a lazy load of a new object would need I/O (not async).
-    person = Person(
-        channel=channel,
-        channel_user_id=user_id,
-        language=language,
-        municipality=None,
-        roles=[],
+async def ensure_person(
+    session: AsyncSession, channel: str, user_id: str, language: str
+) -> tuple[Person, bool]:
+    """The person behind this channel's id, added if new; (person, whether added).
+
+    INSERT … ON CONFLICT DO NOTHING, so that two first messages of one new sender handled at
+    once (two workers, or two requests) both find the one row instead of one failing.
+    """
+    person = await find_person(session, channel, user_id)
+    if person is not None:
+        return person, False
+    added = await insert_ignore(
+        session,
+        Person,
+        [
+            {
+                "channel": channel,
+                "channel_user_id": user_id,
+                "language": language,
+                "language_confirmed": False,
+                "opted_out": False,
+                "created_at": utcnow(),
+            }
+        ],
     )
-    session.add(person)
-    await session.flush()
-    return person
+    person = await find_person(session, channel, user_id)
+    assert person is not None
+    return person, added > 0
 
 
 async def mark_opted_out(session: AsyncSession, channel: str, user_id: str) -> None:
@@ -103,10 +120,19 @@ async def mark_opted_out(session: AsyncSession, channel: str, user_id: str) -> N
 
 
 async def conversation_of(session: AsyncSession, person: Person) -> Conversation:
-    conversation = await session.get(Conversation, person.id)
-    if conversation is None:
-        conversation = Conversation(person_id=person.id, step=None, data={}, nonce="")
-        session.add(conversation)
+    """The person's conversation row, locked until the transaction ends on PostgreSQL: one
+    chat's updates are then handled one after another, whichever worker has them (SQLite
+    has one writer at a time anyway)."""
+    await insert_ignore(
+        session, Conversation, [{"person_id": person.id, "step": None, "data": {}, "nonce": ""}]
+    )
+    conversation = await session.scalar(
+        select(Conversation)
+        .where(Conversation.person_id == person.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert conversation is not None
     return conversation
 
 
@@ -155,7 +181,9 @@ async def municipality_by_key(session: AsyncSession, key: str) -> Municipality |
 async def municipality_by_key_or_code(session: AsyncSession, value: str) -> Municipality | None:
     """What a resident types for a place: its key (naryn_city) or its short code (101)."""
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
+        if len(value) > 9:  # beyond any code, and beyond the database's integers
+            return None
         return await session.scalar(select(Municipality).where(Municipality.code == int(value)))
     return await municipality_by_key(session, value)
 
@@ -266,16 +294,18 @@ async def quota_used(session: AsyncSession, quota_key: str) -> int:
 async def count_towards_quota(
     session: AsyncSession, quota_key: str, limit: int, expires_at: datetime
 ) -> bool:
-    """Count one more report under this key; False (and nothing counted) at the limit."""
-    quota = await session.get(ReportQuota, quota_key, with_for_update=True)
-    if quota is None:
-        session.add(ReportQuota(quota_key=quota_key, count=1, expires_at=expires_at))
-        await session.flush()
-        return True
-    if quota.count >= limit:
-        return False
-    quota.count += 1
-    return True
+    """Count one more under this key; False (and nothing counted) at the limit. One
+    conditional UPDATE, so that two messages counted at once never both slip under it."""
+    await insert_ignore(
+        session, ReportQuota, [{"quota_key": quota_key, "count": 0, "expires_at": expires_at}]
+    )
+    result = await session.execute(
+        update(ReportQuota)
+        .where(ReportQuota.quota_key == quota_key, ReportQuota.count < limit)
+        .values(count=ReportQuota.count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
 async def add_bribe_report(
@@ -735,7 +765,7 @@ async def plan_digests(
     added. Running it again adds only officials who joined since; two runs at once add
     each row once (the unique constraint decides, without an error)."""
     if municipality_id is None:
-        await _insert_new(session, DigestPeriod, [{"period": period, "planned_at": now}])
+        await insert_ignore(session, DigestPeriod, [{"period": period, "planned_at": now}])
     query = select(Role.person_id, Role.municipality_id, func.max(Role.role)).where(
         Role.role.in_(OFFICIAL_ROLES), Role.municipality_id.is_not(None)
     )
@@ -757,20 +787,19 @@ async def plan_digests(
         }
         for person_id, place_id, role in rows
     ]
-    return await _insert_new(session, DigestDelivery, values)
+    return await insert_ignore(session, DigestDelivery, values)
 
 
-async def _insert_new(
-    session: AsyncSession,
-    model: type[DigestDelivery] | type[DigestPeriod],
-    rows: list[dict[str, object]],
+async def insert_ignore(
+    session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, object]]
 ) -> int:
-    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike; rows inserted."""
+    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike; rows inserted. The
+    race-free half of every "find or add"."""
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    result = await session.execute(insert(model).values(rows).on_conflict_do_nothing())
+    result = await session.execute(insert(model).values(list(rows)).on_conflict_do_nothing())
     return max(int(result.rowcount), 0)  # type: ignore[attr-defined]
 
 
@@ -834,3 +863,11 @@ async def digest_tally(session: AsyncSession, period: str) -> dict[str, int]:
         .group_by(DigestDelivery.status)
     )
     return {str(status): int(n) for status, n in rows.all()}
+
+
+async def latest_digest_tally(session: AsyncSession) -> dict[str, int]:
+    """The deliveries of the newest planned week, by status (for /metrics)."""
+    period = await session.scalar(
+        select(DigestPeriod.period).order_by(DigestPeriod.period.desc()).limit(1)
+    )
+    return await digest_tally(session, period) if period else {}

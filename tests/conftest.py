@@ -4,6 +4,7 @@ Bot API server, and the bot itself started against both."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import os
@@ -43,11 +44,9 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@pytest.fixture(params=BACKENDS)
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
-        return
+@contextlib.asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database on the test server; dropped afterwards."""
     name = f"civicbot_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
     try:
@@ -56,6 +55,24 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
+        return
+    async with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """For what only PostgreSQL has (several workers on one database); CI always sets it."""
+    if not POSTGRES_URL:
+        pytest.skip(f"needs PostgreSQL: set {POSTGRES_ENV}")
+    async with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -82,15 +99,26 @@ def say(catalogues: Catalogues) -> Callable[..., str]:
 
 
 StartBot = Callable[..., Awaitable[Runtime]]
+StartBotOn = Callable[..., Awaitable[Runtime]]
 
 
 @pytest.fixture
-async def start_bot(database_url: str, telegram: FakeTelegram) -> AsyncIterator[StartBot]:
-    """Start the service against the database and the fake Bot API; mode is "webhook" or
-    "polling". Everything started is stopped after the test."""
-    started: list[Runtime] = []
+async def start_bot(start_bot_on: StartBotOn, database_url: str) -> StartBot:
+    """Start the service against the test's database and the fake Bot API; mode is
+    "webhook" or "polling". Everything started is stopped after the test."""
 
     async def start(mode: str = "webhook", **overrides: Any) -> Runtime:
+        return await start_bot_on(database_url, mode, **overrides)
+
+    return start
+
+
+@pytest.fixture
+async def start_bot_on(telegram: FakeTelegram) -> AsyncIterator[StartBotOn]:
+    """Like start_bot, on a database the test names (several servers on one database)."""
+    started: list[Runtime] = []
+
+    async def start(database_url: str, mode: str = "webhook", **overrides: Any) -> Runtime:
         fields: dict[str, Any] = {
             "database_url": database_url,
             "telegram_bot_token": TOKEN,

@@ -5,7 +5,8 @@ It records every call, serves `getUpdates` from a queue (long-polling like Teleg
 refuses what Telegram refuses: texts over 4,096 characters, captions over 1,024, empty texts,
 button data over 64 bytes, and messages to people who blocked the bot. With `rate_limit`
 it answers 429 with retry_after to a bot that sends more than that many messages in a
-second; with `stall_after` it stops answering sends after that many (a crash test's
+second, and with `chat_rate_limit` to one that sends more than that many to one chat;
+with `stall_after` it stops answering sends after that many (a crash test's
 moment to kill the sender).
 """
 
@@ -64,6 +65,7 @@ class FakeTelegram:
     # method -> how many of its next calls fail with 502, as when Telegram has a bad moment.
     failures: dict[str, int] = field(default_factory=dict)
     rate_limit: int | None = None  # messages per second before 429 Too Many Requests
+    chat_rate_limit: int | None = None  # messages per second to one chat, likewise
     too_many: int = 0  # 429s answered
     stall_after: int | None = None  # successful sends before sends hang
     send_delay: float = 0.0  # seconds each send takes, as over a real network
@@ -75,6 +77,7 @@ class FakeTelegram:
         self._offset_moved = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._recent_sends: deque[float] = deque()
+        self._recent_by_chat: dict[int, deque[float]] = {}
         self._sends_done = 0
         self.stalled = asyncio.Event()  # set once a send hangs (stall_after reached)
         self._sent = asyncio.Condition()
@@ -160,7 +163,7 @@ class FakeTelegram:
             if self.stall_after is not None and self._sends_done >= self.stall_after:
                 self.stalled.set()
                 await self._never.wait()  # until the server stops
-            if self._over_rate():
+            if self._over_rate() or self._over_chat_rate(params):
                 self.too_many += 1
                 return _error(429, "Too Many Requests: retry after 1", {"retry_after": 1})
         if method in SEND_METHODS and self.send_delay:
@@ -175,15 +178,12 @@ class FakeTelegram:
 
     def _over_rate(self) -> bool:
         """Telegram's broadcast limit: more than `rate_limit` messages in the last second."""
-        if self.rate_limit is None:
-            return False
-        now = time.monotonic()
-        while self._recent_sends and self._recent_sends[0] <= now - 1.0:
-            self._recent_sends.popleft()
-        if len(self._recent_sends) >= self.rate_limit:
-            return True
-        self._recent_sends.append(now)
-        return False
+        return _over(self._recent_sends, self.rate_limit)
+
+    def _over_chat_rate(self, params: dict[str, Any]) -> bool:
+        """Telegram's limit in one chat: more than `chat_rate_limit` in the last second."""
+        recent = self._recent_by_chat.setdefault(int(params.get("chat_id", 0)), deque())
+        return _over(recent, self.chat_rate_limit)
 
     async def _getMe(self, _params: dict[str, Any]) -> web.Response:
         return _ok(BOT_USER)
@@ -281,6 +281,19 @@ class FakeTelegram:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._updates_arrived.wait(), wait)
             return _ok(list(self.pending))
+
+
+def _over(recent: deque[float], limit: int | None) -> bool:
+    """Whether one more message would pass `limit` in the last second (else count it)."""
+    if limit is None:
+        return False
+    now = time.monotonic()
+    while recent and recent[0] <= now - 1.0:
+        recent.popleft()
+    if len(recent) >= limit:
+        return True
+    recent.append(now)
+    return False
 
 
 async def _params(request: web.Request) -> dict[str, Any]:

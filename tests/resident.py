@@ -58,11 +58,17 @@ class Resident:
     # --- what the resident does ---------------------------------------------------------
 
     async def send(self, text: str) -> list[str]:
+        update = self.text_update(text)
+        self.last_update = update
+        return await self._send_update(update)
+
+    def text_update(self, text: str) -> dict[str, Any]:
+        """The update Telegram would send for this text, with a new update_id; not sent."""
         message = self._message(text=text)
         if text.startswith("/"):
             length = len(text.split(" ", 1)[0])
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
-        return await self._update({"message": message})
+        return {"update_id": self.telegram.next_update_id(), "message": message}
 
     async def send_media(self, kind: str) -> list[str]:
         """A sticker, photo, voice note or location."""

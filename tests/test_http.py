@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.acks import POISON_AFTER
 from bot.app import TELEGRAM_OFF
 from handlers import router
 from handlers.context import Context
@@ -122,25 +123,64 @@ async def test_without_a_token_the_server_runs_and_says_telegram_is_off(
             assert r.status == 404
 
 
-async def test_an_internal_error_gets_a_short_apology_and_changes_nothing(
+async def test_a_failure_before_the_commit_is_not_acknowledged_until_it_repeats(
     start_bot: StartBot, telegram: FakeTelegram, say, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(ctx: Context, _argument: str) -> list[Reply]:
         ctx.start_flow(then="wish", kind="change")  # a change that must be rolled back
-        raise RuntimeError("database went away")
+        raise RuntimeError("a fault in a handler")
 
     runtime = await start_bot("webhook")
+    secret = {"X-Telegram-Bot-Api-Secret-Token": runtime.settings.webhook_secret()}
     resident = resident_of(runtime, telegram, "webhook", 9004, "ru")
     await resident.send("/start m-tokmok")
     await resident.send("/great")
     monkeypatch.setitem(router.COMMANDS, "cancel", broken)
-    replies = await resident.send("/cancel")
-    assert replies == [say("ru", "error.internal")]
+    sent_before = len(resident.sent_messages())
+    update = resident.text_update("/cancel")
+    async with aiohttp.ClientSession() as http:
+        for _ in range(POISON_AFTER - 1):
+            async with http.post(
+                f"{runtime.base_url}/telegram/webhook", json=update, headers=secret
+            ) as response:
+                assert response.status == 503  # not kept: Telegram sends it again
+        assert len(resident.sent_messages()) == sent_before  # and nothing was said
 
-    # The flow under way is untouched, and the failed update was not marked as handled:
-    monkeypatch.undo()
-    replies = await resident.redeliver()
-    assert replies == [say("ru", "cancel.done")]
+        # The flow under way is untouched, and the failed update was not marked as handled:
+        monkeypatch.undo()
+        async with http.post(
+            f"{runtime.base_url}/telegram/webhook", json=update, headers=secret
+        ) as response:
+            assert response.status == 200
+    assert [m["text"] for m in resident.sent_messages()[sent_before:]] == [
+        say("ru", "cancel.done")
+    ]
+
+
+async def test_a_fault_that_repeats_is_apologised_for_and_acknowledged(
+    start_bot: StartBot, telegram: FakeTelegram, say, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(ctx: Context, _argument: str) -> list[Reply]:
+        raise RuntimeError("a fault in a handler")
+
+    runtime = await start_bot("webhook")
+    secret = {"X-Telegram-Bot-Api-Secret-Token": runtime.settings.webhook_secret()}
+    resident = resident_of(runtime, telegram, "webhook", 9006, "ru")
+    await resident.send("/start m-tokmok")
+    monkeypatch.setitem(router.COMMANDS, "cancel", broken)
+    sent_before = len(resident.sent_messages())
+    update = resident.text_update("/cancel")
+    statuses = []
+    async with aiohttp.ClientSession() as http:
+        for _ in range(POISON_AFTER):
+            async with http.post(
+                f"{runtime.base_url}/telegram/webhook", json=update, headers=secret
+            ) as response:
+                statuses.append(response.status)
+    assert statuses == [503] * (POISON_AFTER - 1) + [200]
+    assert [m["text"] for m in resident.sent_messages()[sent_before:]] == [
+        say("ru", "error.internal")
+    ]
 
 
 async def test_a_failing_set_webhook_is_retried(

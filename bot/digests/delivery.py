@@ -7,8 +7,8 @@ at a time (bot/digests is the only sender of digests), send, and record what hap
   under 1,024, and for staff the week's wishes as a CSV document. Progress is saved after
   each message, so a retry after a failure resumes where it stopped.
 - SMS or WhatsApp: a summary of at most two segments.
-- Every message waits its turn at one pace of at most RATE per second; a 429 holds the pace
-  for its retry_after and the message is sent again.
+- Every message goes through the service's outbox (bot/outbox.py) at its broadcast pace;
+  a 429 holds the pace for its retry_after and the message is sent again.
 - Blocked the bot or opted out: the person is marked and the row skipped. A 5xx or a
   network failure: the row waits BACKOFF[attempt] and is retried, MAX_ATTEMPTS in all.
 - A row left "sending" by a sender that died is marked interrupted after LEASE and is not
@@ -20,60 +20,35 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from telegram import Bot
 from telegram.constants import MessageLimit
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.error import Forbidden, NetworkError
 
 from bot.config import Settings
 from bot.digests import chart, text
 from bot.digests.content import Digest, collect
 from bot.export import WISH_COLUMNS, wish_rows, write_csv
 from bot.i18n import Catalogues
+from bot.outbox import Call, Outbox, PermanentFailure, split_text
 from bot.sms.channel import SmsChannel
-from bot.telegram import seconds, split_text
 from handlers.types import DigestOrder
 from handlers.weeks import Week
 from storage import queries
 from storage.db import Database
 from storage.models import DigestDelivery, Municipality, Person, utcnow
 
-RATE = 30.0  # messages per second, all recipients together (Telegram's broadcast limit)
-JITTER_MARGIN = 0.05
 WORKERS = 8
 BACKOFF = (30, 120, 600, 1800, 3600)  # seconds before the 2nd, 3rd, … attempt
 MAX_ATTEMPTS = len(BACKOFF) + 1
-MAX_HOLDS = 5  # 429s in a row for one message before it counts as a failure
 READY_WAIT = 30.0  # seconds a run waits for Telegram to connect before leaving its rows
 LEASE = timedelta(minutes=15)  # a claim not renewed for this long belongs to a dead sender
 CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH
 
 log = logging.getLogger(__name__)
-
-
-class Pacer:
-    """Lets one message through every 1/rate seconds (and a little: network jitter would
-    otherwise bunch 31 into some second), however many workers ask."""
-
-    def __init__(self, rate: float = RATE) -> None:
-        self.interval = (1.0 + JITTER_MARGIN) / rate
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            if self._next > now:
-                await asyncio.sleep(self._next - now)
-            self._next = max(now, self._next) + self.interval
-
-    def hold(self, seconds: float) -> None:
-        """Telegram said "too many requests": nobody sends for `seconds`."""
-        self._next = max(self._next, time.monotonic() + seconds)
 
 
 @dataclass(frozen=True)
@@ -85,13 +60,21 @@ class Part:
     data: bytes = b""
     filename: str = ""
 
+    def call(self, chat_id: int) -> Call:
+        """The Bot API call that sends this part."""
+        if self.kind == "text":
+            return lambda bot: bot.send_message(chat_id, self.text)
+        if self.kind == "photo":
+            return lambda bot: bot.send_photo(
+                chat_id, self.data, caption=self.text, filename=self.filename
+            )
+        return lambda bot: bot.send_document(
+            chat_id, self.data, caption=self.text, filename=self.filename
+        )
+
 
 class OptedOut(Exception):
     """The person sent STOP (or the carrier says so): nothing more goes to them."""
-
-
-class PermanentFailure(Exception):
-    """Telegram refused the message itself (400): sending it again would not help."""
 
 
 class Digests:
@@ -102,7 +85,7 @@ class Digests:
         catalogues: Catalogues,
         bot: Bot | None = None,
         sms: SmsChannel | None = None,
-        pacer: Pacer | None = None,
+        outbox: Outbox | None = None,
         telegram_ready: asyncio.Event | None = None,
     ) -> None:
         self.settings = settings
@@ -110,7 +93,10 @@ class Digests:
         self.catalogues = catalogues
         self.bot = bot
         self.sms = sms
-        self.pacer = pacer or Pacer()
+        # The service's one outbox; a command that sends digests on its own makes its own.
+        if outbox is None and bot is not None:
+            outbox = Outbox(bot, self._mark_chat_blocked)
+        self.outbox = outbox
         # Set once the bot has connected; until then Telegram rows wait unclaimed.
         self.telegram_ready = telegram_ready
         self._digests: dict[tuple[int, str], Digest] = {}  # built once per run
@@ -210,7 +196,8 @@ class Digests:
         assert self.sms is not None  # only claimed when SMS can be sent
         digest = await self.digest(delivery.municipality, delivery.period)
         summary = text.sms_summary(digest, self.catalogues, delivery.person.language)
-        await self.pacer.wait()
+        if self.outbox is not None:
+            await self.outbox.pacer.wait()  # one pace for everything broadcast
         record = await self.sms.send(delivery.person, summary)
         if record is None or record.error_code == 21610:
             raise OptedOut  # SmsChannel has marked the person
@@ -238,33 +225,18 @@ class Digests:
         async with self.db.session() as session, session.begin():
             await queries.mark_person_opted_out(session, person.id)
 
+    async def _mark_chat_blocked(self, chat_id: int) -> None:
+        async with self.db.session() as session, session.begin():
+            await queries.mark_opted_out(session, "telegram", str(chat_id))
+
     # --- one message, at the common pace --------------------------------------------------
 
     async def send_part(self, chat_id: int, part: Part) -> None:
-        """Send one message, waiting out 429s; Forbidden, NetworkError and
-        PermanentFailure tell the caller what went wrong."""
-        assert self.bot is not None
-        for _ in range(MAX_HOLDS):
-            await self.pacer.wait()
-            try:
-                await self._call(chat_id, part)
-                return
-            except RetryAfter as error:
-                self.pacer.hold(seconds(error.retry_after))
-            except BadRequest as error:
-                raise PermanentFailure(error.message) from error
-        raise NetworkError(f"still rate-limited after {MAX_HOLDS} waits")
-
-    async def _call(self, chat_id: int, part: Part) -> None:
-        assert self.bot is not None
-        if part.kind == "text":
-            await self.bot.send_message(chat_id, part.text)
-        elif part.kind == "photo":
-            await self.bot.send_photo(chat_id, part.data, caption=part.text, filename=part.filename)
-        else:
-            await self.bot.send_document(
-                chat_id, part.data, caption=part.text, filename=part.filename
-            )
+        """Send one message through the outbox at the broadcast pace, waiting out 429s;
+        Forbidden, NetworkError and PermanentFailure tell the caller what went wrong (a
+        failed delivery is retried on this module's own schedule, BACKOFF)."""
+        assert self.outbox is not None
+        await self.outbox.send(chat_id, part.call(chat_id), network_retries=False)
 
     # --- what is sent -------------------------------------------------------------------------
 

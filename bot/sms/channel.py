@@ -16,8 +16,10 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot import metrics
+from bot.acks import Failures
 from bot.config import Settings
 from bot.i18n import Catalogues
+from bot.ordering import KeyedLocks
 from bot.sms import keywords
 from bot.sms.provider import RecipientOptedOut, SendFailed, SmsProvider
 from handlers import dispatch
@@ -131,6 +133,8 @@ class SmsChannel:
         self.catalogues = catalogues
         self.provider = provider
         self._validator = RequestValidator(settings.twilio_auth_token)
+        self.failures = Failures()  # inbound messages that failed, by MessageSid
+        self.senders = KeyedLocks()  # one phone's messages handled one after another
 
     def signed(self, path: str, form: Mapping[str, object], signature: str | None) -> bool:
         """Whether Twilio signed this request for {PUBLIC_BASE_URL}{path}."""
@@ -145,9 +149,13 @@ class SmsChannel:
         """Handle one inbound message; the TwiML answer. A redelivered MessageSid gets the
         answer it got the first time, and changes nothing."""
         inbound = message.inbound(self.settings.timezone)
-        outcome = await dispatch.handle(
-            self.db, self.pseudonyms, inbound, render=lambda outcome: self.kept(outcome, message)
-        )
+        async with self.senders.hold((message.channel, message.number)):
+            outcome = await dispatch.handle(
+                self.db,
+                self.pseudonyms,
+                inbound,
+                render=lambda outcome: self.kept(outcome, message),
+            )
         metrics.INBOUND.labels(message.channel, _kind(inbound, outcome)).inc()
         if outcome is None:
             previous = await dispatch.previous_reply(

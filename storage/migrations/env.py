@@ -6,7 +6,7 @@ import asyncio
 import os
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -40,6 +40,10 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+# Any fixed number, the same in every worker: PostgreSQL's advisory lock for migrations.
+MIGRATION_LOCK = 0x63697669  # "civi"
+
+
 def do_run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -47,6 +51,10 @@ def do_run_migrations(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several workers starting on one database at once: one migrates, the others
+            # wait here and then find the schema current. Released with the transaction.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 

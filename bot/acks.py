@@ -1,0 +1,58 @@
+"""When an inbound delivery may be acknowledged: only once its writes are committed.
+
+A webhook whose handling failed before the commit answers 5xx and sends nothing, so that
+Telegram or Twilio delivers it again; the polling loop asks for it again. A failure that is
+the database being away (down, locked past the busy timeout, a dropped connection) is
+retried for as long as it lasts. Any other failure is a fault in the bot: the same delivery
+failing POISON_AFTER times is then acknowledged with an apology, so that one bad update
+cannot block a chat (or the polling loop) for ever.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+POISON_AFTER = 3
+REMEMBERED = 1000  # deliveries whose failures are counted at once
+
+
+class NotKept(Exception):
+    """Handling failed before the commit: the delivery must not be acknowledged."""
+
+    def __init__(self, error: BaseException, give_up: bool) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+        self.give_up = give_up  # failed too often: apologise and acknowledge instead
+
+
+def database_away(error: BaseException) -> bool:
+    """Whether the error means the database could not be reached or was busy (it will come
+    back), rather than a fault in what we asked of it."""
+    if isinstance(error, OperationalError | InterfaceError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OSError)
+
+
+class Failures:
+    """How often each recent delivery has failed with a fault (not the database away)."""
+
+    def __init__(self) -> None:
+        self._counts: OrderedDict[str, int] = OrderedDict()
+
+    def not_kept(self, delivery: str, error: BaseException) -> NotKept:
+        if database_away(error):
+            return NotKept(error, give_up=False)
+        count = self._counts.pop(delivery, 0) + 1
+        self._counts[delivery] = count
+        while len(self._counts) > REMEMBERED:
+            self._counts.popitem(last=False)
+        return NotKept(error, give_up=count >= POISON_AFTER)
+
+
+def reason(error: BaseException | None) -> str:
+    """For logs and metrics: the database was away, or something else went wrong."""
+    return "database" if error is not None and database_away(error) else "fault"

@@ -1,0 +1,295 @@
+"""One outbox for everything the bot sends on Telegram: answers, notices, digests.
+
+Telegram's limits (core.telegram.org/bots/faq): about one message a second in one chat, with
+short bursts allowed, and about 30 messages a second when broadcasting to many people.
+
+- An answer goes at once, in order after whatever that chat is already waiting for. Once
+  Telegram has answered 429 for a chat, it waits out retry_after and everything that chat
+  is sent in a row is spaced from then on (the first message of each answer at once, the
+  rest at CHAT_RATE a second after a burst of CHAT_BURST) until the chat has been quiet
+  long enough to fill its burst again. Spacing every chat from the start would slow every
+  resident who taps quickly, to spare a 429 that Telegram sends rarely and we wait out.
+- Broadcasts (notices, digests) also wait their turn at one pace of RATE a second for the
+  whole process, so that answers to residents keep flowing while a digest goes out.
+- A 429 holds that chat (and, for broadcasts, the common pace) for its retry_after and the
+  message is sent again; a network error or a 5xx is retried with back-off; a chat that
+  blocked the bot (403) is marked opted out and its queue dropped; a message Telegram
+  refuses (400) is logged with its reason and counted, and the next one goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from telegram import Bot
+from telegram.constants import MessageLimit
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+
+from bot import metrics
+
+RATE = 30.0  # broadcast messages per second, all recipients together
+JITTER_MARGIN = 0.05
+CHAT_BURST = 3  # messages one chat may get at once (Telegram allows short bursts)
+CHAT_RATE = 1.0  # messages per second to one chat after a burst
+MAX_HOLDS = 5  # 429s in a row for one message before it counts as a failure
+NETWORK_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before each retry of a failed call
+DRAIN_WAIT = 10.0  # seconds a stopping outbox waits for queued answers
+PRUNE_ABOVE = 1000  # idle chats remembered before their pacing state is dropped
+
+Call = Callable[[Bot], Awaitable[object]]
+
+log = logging.getLogger(__name__)
+
+
+def seconds(value: float | timedelta) -> float:
+    """A Bot API duration (retry_after) in seconds, whichever type PTB gives."""
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+    """Split a long text into pieces under Telegram's limit, preferring line breaks."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > 0 else limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    return [*pieces, text] if text else pieces
+
+
+class PermanentFailure(Exception):
+    """Telegram refused the message itself (400): sending it again would not help."""
+
+
+class Pacer:
+    """Lets one message through every 1/rate seconds (and a little: network jitter would
+    otherwise bunch 31 into some second), however many tasks ask."""
+
+    def __init__(self, rate: float = RATE) -> None:
+        self.interval = (1.0 + JITTER_MARGIN) / rate
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            if self._next > now:
+                await asyncio.sleep(self._next - now)
+            self._next = max(now, self._next) + self.interval
+
+    def hold(self, seconds: float) -> None:
+        """Telegram said "too many requests": nobody sends for `seconds`."""
+        self._next = max(self._next, time.monotonic() + seconds)
+
+
+class ChatPace:
+    """One chat's pace: free until a 429, then a token bucket (a short burst, then CHAT_RATE
+    a second) until the bucket is full again."""
+
+    def __init__(self, burst: int = CHAT_BURST, rate: float = CHAT_RATE) -> None:
+        self.burst, self.rate = burst, rate
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+        self.until = 0.0  # held by a 429 until then
+        self.spaced = False  # since a 429, until the bucket fills again
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    async def wait(self, first: bool = False) -> None:
+        """Wait for this chat's turn; the `first` message of an answer only waits out a 429."""
+        now = time.monotonic()
+        if self.until > now:
+            await asyncio.sleep(self.until - now)
+            now = time.monotonic()
+        self._refill(now)
+        if self.spaced and self.tokens >= self.burst:
+            self.spaced = False
+        if first or not self.spaced:
+            self.tokens = max(self.tokens - 1, 0.0)
+            return
+        if self.tokens < 1:
+            await asyncio.sleep((1 - self.tokens) / self.rate)
+            self._refill(time.monotonic())
+        self.tokens -= 1
+
+    def hold(self, seconds: float) -> None:
+        self.until = max(self.until, time.monotonic() + seconds)
+        self.tokens = min(self.tokens, 0.0)
+        self.spaced = True
+
+    def idle(self) -> bool:
+        self._refill(time.monotonic())
+        return self.tokens >= self.burst and self.until <= time.monotonic()
+
+
+@dataclass
+class _Batch:
+    calls: Sequence[Call]
+    done: asyncio.Future[bool]
+
+
+@dataclass
+class _Chat:
+    pace: ChatPace = field(default_factory=ChatPace)
+    queue: deque[_Batch] = field(default_factory=deque)
+    worker: asyncio.Task[None] | None = None
+
+
+class Outbox:
+    def __init__(
+        self,
+        bot: Bot,
+        on_blocked: Callable[[int], Awaitable[None]],
+        pacer: Pacer | None = None,
+        network_backoff: Sequence[float] = NETWORK_BACKOFF,
+    ) -> None:
+        self.bot = bot
+        self.on_blocked = on_blocked  # marks the person opted out
+        self.pacer = pacer or Pacer()
+        self.network_backoff = tuple(network_backoff)
+        self._chats: dict[int, _Chat] = {}
+
+    # --- answers: queued per chat, in order -------------------------------------------------
+
+    def post(self, chat_id: int, calls: Sequence[Call]) -> asyncio.Future[bool]:
+        """Queue messages for a chat, after whatever it is already waiting for. The future
+        is True once all were sent, False if the chat blocked the bot or one was given up."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if not calls:
+            done.set_result(True)
+            return done
+        if len(self._chats) > PRUNE_ABOVE:
+            self._prune()
+        chat = self._chats.setdefault(chat_id, _Chat())
+        chat.queue.append(_Batch(calls, done))
+        metrics.OUTBOX_DEPTH.inc(len(calls))
+        if chat.worker is None or chat.worker.done():
+            chat.worker = asyncio.create_task(self._drain(chat_id, chat), name=f"outbox-{chat_id}")
+        return done
+
+    async def _drain(self, chat_id: int, chat: _Chat) -> None:
+        while chat.queue:
+            batch = chat.queue.popleft()
+            sent_all = True
+            for number, call in enumerate(batch.calls):
+                metrics.OUTBOX_DEPTH.dec()
+                try:
+                    await self.send(
+                        chat_id, call, broadcast=False, pace=chat.pace, first=number == 0
+                    )
+                except Forbidden:
+                    metrics.OUTBOX_DEPTH.dec(len(batch.calls) - number - 1)
+                    await self._blocked(chat_id, chat, batch)
+                    return
+                except Exception as error:  # given up: say why, and go on with the next
+                    sent_all = False
+                    log.warning("a message to a chat was given up: %s", _reason(error))
+            if not batch.done.done():
+                batch.done.set_result(sent_all)
+
+    async def _blocked(self, chat_id: int, chat: _Chat, batch: _Batch) -> None:
+        """Nothing more goes to a chat that blocked the bot, until the person writes again."""
+        dropped = [batch, *chat.queue]
+        chat.queue.clear()
+        metrics.OUTBOX_DEPTH.dec(sum(len(b.calls) for b in dropped[1:]))
+        try:
+            await self.on_blocked(chat_id)
+        except Exception:
+            log.exception("could not mark a blocked chat")
+        for each in dropped:
+            if not each.done.done():
+                each.done.set_result(False)
+
+    def _prune(self) -> None:
+        for chat_id in [c for c, chat in self._chats.items() if _idle(chat)]:
+            del self._chats[chat_id]
+
+    # --- one message, for every kind of sending ----------------------------------------------
+
+    async def send(
+        self,
+        chat_id: int,
+        call: Call,
+        *,
+        broadcast: bool = True,
+        pace: ChatPace | None = None,
+        network_retries: bool = True,
+        first: bool = False,
+    ) -> None:
+        """Send one message now, waiting its turn and out 429s. Raises Forbidden (blocked),
+        PermanentFailure (refused), or NetworkError once retrying has not helped (at once
+        with `network_retries` off: the caller keeps its own schedule, as digests do)."""
+        pace = pace or self._pace_of(chat_id)
+        holds = 0
+        backoff = iter(self.network_backoff if network_retries else ())
+        while True:
+            await pace.wait(first and holds == 0)
+            if broadcast:
+                await self.pacer.wait()
+            try:
+                await call(self.bot)
+            except RetryAfter as error:
+                metrics.OUTBOX_SENDS.labels("retry_after").inc()
+                holds += 1
+                if holds > MAX_HOLDS:
+                    metrics.OUTBOX_SENDS.labels("failed").inc()
+                    raise NetworkError(f"still rate-limited after {MAX_HOLDS} waits") from error
+                pace.hold(seconds(error.retry_after))
+                if broadcast:
+                    self.pacer.hold(seconds(error.retry_after))
+                continue
+            except Forbidden:
+                metrics.OUTBOX_SENDS.labels("blocked").inc()
+                raise
+            except BadRequest as error:
+                metrics.OUTBOX_SENDS.labels("failed").inc()
+                raise PermanentFailure(error.message) from error
+            except NetworkError:
+                delay = next(backoff, None)
+                if delay is None:
+                    metrics.OUTBOX_SENDS.labels("failed").inc()
+                    raise
+                metrics.OUTBOX_SENDS.labels("network_retry").inc()
+                await asyncio.sleep(delay)
+                continue
+            metrics.OUTBOX_SENDS.labels("sent").inc()
+            return
+
+    def _pace_of(self, chat_id: int) -> ChatPace:
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            if len(self._chats) > PRUNE_ABOVE:
+                self._prune()
+            chat = self._chats[chat_id] = _Chat()
+        return chat.pace
+
+    async def send_text(self, chat_id: int, text: str) -> None:
+        """A message we start (a notice), split under the limit, at the broadcast pace."""
+        for piece in split_text(text):
+            await self.send(chat_id, lambda bot, piece=piece: bot.send_message(chat_id, piece))
+
+    async def drain(self, within: float = DRAIN_WAIT) -> None:
+        """Let queued answers go out (a stopping server), then give up on the rest."""
+        workers = [c.worker for c in self._chats.values() if c.worker and not c.worker.done()]
+        if not workers:
+            return
+        _, late = await asyncio.wait(workers, timeout=within)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+
+def _idle(chat: _Chat) -> bool:
+    return not chat.queue and (chat.worker is None or chat.worker.done()) and chat.pace.idle()
+
+
+def _reason(error: Exception) -> str:
+    return str(error) or type(error).__name__

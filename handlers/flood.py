@@ -1,0 +1,44 @@
+"""Flood limits per sender, so that one phone (or one script) cannot fill a digest or run up
+a bill of answers: at most WISHES_PER_HOUR wishes an hour, counted under a keyed hash with an
+expiry (no phone number or chat id is kept for it). The first wish over the limit gets a
+polite notice; later ones within the hour are neither stored nor answered.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from handlers.context import Context
+from handlers.types import Reply, say
+from storage import queries
+from storage.models import utcnow
+
+WISHES_PER_HOUR = 20
+
+
+def exempt(ctx: Context) -> bool:
+    """Whether this sender is above the residents' limits. Volunteers typing paper cards at
+    a street stand will be (campaigns, with their own ceiling); nobody is yet."""
+    return False
+
+
+def _hour(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H")
+
+
+async def over_wish_limit(ctx: Context) -> Reply | None:
+    """Count one more wish for this sender; None while under the limit, else what to say
+    (the notice once an hour, then an empty reply that the outcome keeps quiet)."""
+    if exempt(ctx):
+        return None
+    now = utcnow()
+    sender = (ctx.inbound.channel, ctx.inbound.user_id, _hour(now))
+    expires = now + timedelta(hours=2)
+    key = ctx.pseudonyms.of("wish-flood", *sender)
+    if await queries.count_towards_quota(ctx.session, key, WISHES_PER_HOUR, expires):
+        return None
+    notice_key = ctx.pseudonyms.of("wish-flood-notice", *sender)
+    if await queries.count_towards_quota(ctx.session, notice_key, 1, expires):
+        return say("wish.flood", limit=WISHES_PER_HOUR)
+    ctx.quiet = True
+    return Reply(parts=())

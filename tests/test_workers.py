@@ -1,0 +1,126 @@
+"""Several `civicbot serve` workers on one PostgreSQL behave as one: they start together on an
+empty database (one migrates, the other waits), a new sender's first messages reaching both
+at once are both handled, and one chat's updates never interleave."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from sqlalchemy import func, select
+
+from storage.db import Database
+from storage.models import Person, Wish
+from tests.conftest import StartBotOn
+from tests.fake_telegram import FakeTelegram
+from tests.resident import Resident, webhook_delivery
+from tests.test_outages import post_update
+from tests.twilio import inbound_form, post_signed, twilio_settings
+
+PAIRS = 10
+MIGRATE = "import sys; from storage.db import migrate; migrate(sys.argv[1])"
+
+
+async def counts(database_url: str, channel: str, user_id: str) -> tuple[int, int]:
+    """(people, wishes) for one sender."""
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            people = await session.scalar(
+                select(func.count(Person.id)).where(
+                    Person.channel == channel, Person.channel_user_id == user_id
+                )
+            )
+            wishes = await session.scalar(
+                select(func.count(Wish.id))
+                .join(Person, Person.id == Wish.person_id)
+                .where(Person.channel == channel, Person.channel_user_id == user_id)
+            )
+            return int(people or 0), int(wishes or 0)
+    finally:
+        await db.close()
+
+
+async def test_two_processes_migrate_an_empty_database_at_once(postgres_url: str) -> None:
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            MIGRATE,
+            postgres_url,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    results = await asyncio.gather(*(p.communicate() for p in processes))
+    for process, (_, stderr) in zip(processes, results, strict=True):
+        assert process.returncode == 0, stderr.decode()[-2000:]
+    db = Database(postgres_url)
+    try:
+        async with db.session() as session:
+            assert await session.scalar(select(func.count(Person.id))) == 0  # the schema is there
+    finally:
+        await db.close()
+
+
+async def test_two_workers_on_one_postgresql(
+    start_bot_on: StartBotOn, telegram: FakeTelegram, postgres_url: str
+) -> None:
+    # Both start at once on an empty database: migrations must not collide.
+    first, second = await asyncio.gather(
+        start_bot_on(postgres_url, **twilio_settings()),
+        start_bot_on(postgres_url, **twilio_settings()),
+    )
+
+    # A new phone's first two messages, one to each worker, at the same moment.
+    for pair in range(PAIRS):
+        number = f"+99655530{pair:04d}"
+        answers = await asyncio.gather(
+            *(
+                post_signed(worker.base_url, "/sms/twilio", inbound_form(number, body))
+                for worker, body in (
+                    (first, f"ӨЗГӨРТ Суу жок {pair}"),
+                    (second, f"МЫКТЫ Жаңы жол {pair}"),
+                )
+            )
+        )
+        assert [status for status, _ in answers] == [200, 200]
+        assert all("<Message>" in answer for _, answer in answers)
+        assert await counts(postgres_url, "sms", number) == (1, 2)
+
+    # A new Telegram chat's first updates, likewise.
+    for pair in range(PAIRS):
+        chat = 8100 + pair
+        resident = Resident(telegram, webhook_delivery(first.base_url, ""), chat, "ru")
+        updates = [resident.text_update("/start m-tokmok"), resident.text_update("/help")]
+        statuses = await asyncio.gather(
+            post_update(first, updates[0]), post_update(second, updates[1])
+        )
+        assert statuses == [200, 200]
+        assert (await counts(postgres_url, "telegram", str(chat)))[0] == 1
+        assert len(resident.sent_messages()) >= 2  # both were answered
+
+
+async def test_one_chats_updates_on_two_workers_take_turns(
+    start_bot_on: StartBotOn, telegram: FakeTelegram, postgres_url: str, say: Any
+) -> None:
+    """Two steps of one flow reaching two workers at once: the conversation row is locked,
+    so the second waits for the first and sees its state (no lost step, no stale read)."""
+    first = await start_bot_on(postgres_url)
+    second = await start_bot_on(postgres_url)
+    resident = Resident(telegram, webhook_delivery(first.base_url, ""), 8200, "ky")
+    await post_update(first, resident.text_update("/start m-tokmok"))
+    await post_update(first, resident.text_update("/change"))
+    # Every text while the category is asked is kept as the wish's text, once: the second
+    # one is told a text is already kept, which only a turn-taking pair can see.
+    texts: list[dict[str, Any]] = [
+        resident.text_update("Биринчи текст"),
+        resident.text_update("Экинчи текст"),
+    ]
+    statuses = await asyncio.gather(post_update(first, texts[0]), post_update(second, texts[1]))
+    assert statuses == [200, 200]
+    answers = [m["text"] for m in resident.sent_messages()[-2:]]
+    kept, already = say("ky", "wish.text_kept"), say("ky", "error.use_buttons")
+    assert sum(kept in a for a in answers) == 1
+    assert sum(already in a for a in answers) == 1
