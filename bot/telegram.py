@@ -268,7 +268,14 @@ class TelegramChannel:
         """An update from webhook JSON; ValueError if it does not have an update's shape."""
         try:
             update = Update.de_json(data, self.application.bot)
-        except (TypeError, KeyError, AttributeError, ValueError, RecursionError) as error:
+        except (
+            TypeError,
+            KeyError,
+            AttributeError,
+            ValueError,
+            RecursionError,
+            OverflowError,
+        ) as error:
             raise ValueError(f"malformed update: {type(error).__name__}") from error
         check_shape(update)
         return update

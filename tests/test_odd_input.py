@@ -55,6 +55,7 @@ async def test_odd_telegram_updates(
         },
         "a text that is not text": {"update_id": 3, "message": {**message, "text": 12345}},
         "a text that is a list": {"update_id": 4, "message": {**message, "text": ["a"]}},
+        "a date past the end of time": {"update_id": 6, "message": {**message, "date": 1e300}},
     }
     for what, update in refused.items():
         assert await post_update(runtime, update) == 400, what

@@ -1,0 +1,65 @@
+"""The floor: a bare aiohttp webhook that, per update, does one INSERT and commit (on the same
+engine and SQLite settings as ours) and one Bot API call. Nothing a bot needs beyond that.
+
+    python bench/targets/floor.py --port P --database-url URL --api-base URL --token T
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from storage.db import Database
+
+DATABASE = web.AppKey("db", Database)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+SEND_URL = web.AppKey("send_url", str)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    update = json.loads(await request.read())
+    message = update.get("message") or update.get("callback_query", {}).get("message") or {}
+    chat = (message.get("chat") or update.get("callback_query", {}).get("from") or {})["id"]
+    async with request.app[DATABASE].session() as session, session.begin():
+        await session.execute(
+            text("INSERT INTO events (chat_id, body) VALUES (:chat, :body)"),
+            {"chat": chat, "body": message.get("text", "")},
+        )
+    async with request.app[HTTP].post(
+        request.app[SEND_URL], json={"chat_id": chat, "text": "ok"}
+    ) as response:
+        await response.read()
+    return web.json_response({"ok": True})
+
+
+async def main(args: argparse.Namespace) -> web.Application:
+    db = Database(args.database_url)
+    key = "INTEGER PRIMARY KEY" if db.engine.dialect.name == "sqlite" else "SERIAL PRIMARY KEY"
+    async with db.session() as session, session.begin():
+        await session.execute(
+            text(f"CREATE TABLE IF NOT EXISTS events (id {key}, chat_id BIGINT, body TEXT)")
+        )
+    app = web.Application()
+    app[DATABASE] = db
+    app[HTTP] = aiohttp.ClientSession()
+    app[SEND_URL] = f"{args.api_base}{args.token}/sendMessage"
+    app.router.add_post("/telegram/webhook", webhook)
+    return app
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--api-base", required=True)
+    parser.add_argument("--token", required=True)
+    arguments = parser.parse_args()
+    web.run_app(main(arguments), host="127.0.0.1", port=arguments.port, print=None)
