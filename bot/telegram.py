@@ -39,6 +39,7 @@ from bot.config import Settings
 from bot.i18n import LANGUAGES, Catalogues
 from bot.ordering import KeyedLocks
 from bot.outbox import Call, Outbox, seconds, split_text
+from bot.telegram_http import AiohttpRequest
 from handlers import dispatch
 from handlers.context import guess_language
 from handlers.pseudonyms import Pseudonyms
@@ -85,6 +86,8 @@ class TelegramChannel:
             ApplicationBuilder()
             .token(settings.telegram_bot_token)
             .base_url(settings.telegram_api_base_url)
+            .request(AiohttpRequest())  # see bot/telegram_http.py
+            .get_updates_request(AiohttpRequest(pool_size=1))
             .updater(None)  # we poll ourselves, see `_poll`
             .build()
         )

@@ -28,37 +28,57 @@ async def handle(
     inbound: Inbound,
     render: Callable[[Outcome], str] | None = None,
 ) -> Outcome | None:
-    """Handle one action; None if this delivery was handled before.
+    """Handle one action; None if this delivery was handled before. Returns only once what
+    it changed is committed (an exception if it could not be).
 
     With `render`, the answer as the channel will send it is kept with the delivery, in the
     same transaction, so that a redelivery can be given the very same answer.
     """
     inbound = cleaned(inbound)
+
+    async def work(session: AsyncSession) -> Outcome | None:
+        try:
+            return await _handle_in(session, pseudonyms, inbound, render)
+        except queries.DuplicateDelivery:
+            return None
+
+    if db.writer is not None:  # SQLite: shares a commit with the actions waiting with it
+        return await db.writer.run(work)
     async with db.session() as session:
         try:
             async with session.begin():
-                delivery = None
-                if inbound.delivery_id is not None:
-                    key = delivery_key(pseudonyms, inbound.channel, inbound.delivery_id)
-                    delivery = await queries.claim_delivery(session, key)
-                ctx = await open_context(session, inbound, pseudonyms)
-                was_opted_out = ctx.person.opted_out
-                if inbound.clears_opt_out:
-                    ctx.person.opted_out = False
-                replies = await route(ctx)
-                stays_opted_out = was_opted_out and ctx.person.opted_out
-                outcome = Outcome(
-                    language=ctx.language,
-                    replies=replies,
-                    button_accepted=ctx.button_accepted,
-                    language_changed=ctx.language_changed,
-                    silent=ctx.quiet or (stays_opted_out and not ctx.forgotten),
-                    private=ctx.private,
-                )
-                if delivery is not None and render is not None:
-                    delivery.reply = render(outcome)
+                return await _handle_in(session, pseudonyms, inbound, render)
         except queries.DuplicateDelivery:
             return None
+
+
+async def _handle_in(
+    session: AsyncSession,
+    pseudonyms: Pseudonyms,
+    inbound: Inbound,
+    render: Callable[[Outcome], str] | None,
+) -> Outcome:
+    delivery = None
+    if inbound.delivery_id is not None:
+        key = delivery_key(pseudonyms, inbound.channel, inbound.delivery_id)
+        delivery = await queries.claim_delivery(session, key)
+    ctx = await open_context(session, inbound, pseudonyms)
+    was_opted_out = ctx.person.opted_out
+    if inbound.clears_opt_out:
+        ctx.person.opted_out = False
+    replies = await route(ctx)
+    stays_opted_out = was_opted_out and ctx.person.opted_out
+    outcome = Outcome(
+        language=ctx.language,
+        replies=replies,
+        button_accepted=ctx.button_accepted,
+        language_changed=ctx.language_changed,
+        silent=ctx.quiet or (stays_opted_out and not ctx.forgotten),
+        private=ctx.private,
+    )
+    if delivery is not None and render is not None:
+        delivery.reply = render(outcome)
+    await session.flush()
     return outcome
 
 
@@ -86,9 +106,7 @@ async def previous_reply(
 
 async def open_context(session: AsyncSession, inbound: Inbound, pseudonyms: Pseudonyms) -> Context:
     language = guess_language(inbound.language_hint)
-    person, added = await queries.ensure_person(
-        session, inbound.channel, inbound.user_id, language
-    )
+    person, added = await queries.ensure_person(session, inbound.channel, inbound.user_id, language)
     if not added and not person.language_confirmed and inbound.language_hint:
         # Until the resident chooses, we answer in the language they write in.
         person.language = guess_language(inbound.language_hint)

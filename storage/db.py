@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage.writer import GroupCommit
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -32,6 +34,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # the file's free pages.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def _writer_connection(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy's recipe for SAVEPOINTs on SQLite: the driver begins nothing itself, and
+    # `_begin_immediate` does. IMMEDIATE takes the write lock at once, so a transaction never
+    # finds, halfway, that another wrote since it read (SQLITE_BUSY_SNAPSHOT, which no busy
+    # timeout waits out).
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_writer_engine(database_url: str) -> AsyncEngine:
+    """SQLite's one writing connection, for group commit (storage/writer.py)."""
+    engine = create_async_engine(make_url(database_url), hide_parameters=True, pool_size=1)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(engine.sync_engine, "connect", _writer_connection)
+    event.listen(engine.sync_engine, "begin", _begin_immediate)
+    return engine
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -53,6 +76,15 @@ class Database:
         self.url = database_url
         self.engine = create_engine(database_url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer: inbound actions share its transactions (storage/writer.py).
+        # PostgreSQL takes many at once, each in its own.
+        self.writer: GroupCommit | None = None
+        self._writer_engine: AsyncEngine | None = None
+        if self.engine.dialect.name == "sqlite":
+            self._writer_engine = create_writer_engine(database_url)
+            self.writer = GroupCommit(
+                async_sessionmaker(self._writer_engine, expire_on_commit=False)
+            )
 
     def session(self) -> AsyncSession:
         return self.sessions()
@@ -67,6 +99,8 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._writer_engine is not None:
+            await self._writer_engine.dispose()
 
 
 def alembic_config(database_url: str) -> Config:

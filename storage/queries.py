@@ -122,18 +122,24 @@ async def mark_opted_out(session: AsyncSession, channel: str, user_id: str) -> N
 async def conversation_of(session: AsyncSession, person: Person) -> Conversation:
     """The person's conversation row, locked until the transaction ends on PostgreSQL: one
     chat's updates are then handled one after another, whichever worker has them (SQLite
-    has one writer at a time anyway)."""
-    await insert_ignore(
-        session, Conversation, [{"person_id": person.id, "step": None, "data": {}, "nonce": ""}]
-    )
-    conversation = await session.scalar(
+    has one writer at a time anyway). Added on the person's first message, race-free."""
+    conversation = await _locked_conversation(session, person.id)
+    if conversation is None:
+        await insert_ignore(
+            session, Conversation, [{"person_id": person.id, "step": None, "data": {}, "nonce": ""}]
+        )
+        conversation = await _locked_conversation(session, person.id)
+    assert conversation is not None
+    return conversation
+
+
+async def _locked_conversation(session: AsyncSession, person_id: int) -> Conversation | None:
+    return await session.scalar(
         select(Conversation)
-        .where(Conversation.person_id == person.id)
+        .where(Conversation.person_id == person_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    assert conversation is not None
-    return conversation
 
 
 async def forget_person(session: AsyncSession, person: Person) -> None:

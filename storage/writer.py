@@ -1,0 +1,80 @@
+"""SQLite's one writer, shared: group commit.
+
+SQLite lets one connection write at a time. Many concurrent write transactions from one
+process do not run faster; they queue in SQLite's busy handler, which sleeps and polls, and
+each holds its transaction open while the event loop gets round to its next statement.
+
+So on SQLite the inbound actions of the whole process go through this queue instead: a
+single task takes whatever is waiting (up to MAX_BATCH), runs each in its own SAVEPOINT of
+one transaction — an action that fails is rolled back alone — and commits once for all. Only
+after that commit does any of them learn its result, so nothing is acknowledged before it
+is kept; if the commit fails, every action of the batch fails and is delivered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+T = TypeVar("T")
+Work = Callable[[AsyncSession], Awaitable[Any]]
+
+MAX_BATCH = 64  # actions sharing one commit
+
+log = logging.getLogger(__name__)
+
+
+class GroupCommit:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], max_batch: int = MAX_BATCH):
+        self.sessions = sessions
+        self.max_batch = max_batch
+        self._waiting: deque[tuple[Work, asyncio.Future[Any]]] = deque()
+        self._task: asyncio.Task[None] | None = None
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `work` in a transaction shared with other actions; its result once committed.
+        An exception from `work` is raised here (its changes rolled back, others' kept)."""
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append((work, done))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain(), name="group-commit")
+        return await done
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch = [
+                self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))
+            ]
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            async with self.sessions() as session, session.begin():
+                for work, done in batch:
+                    try:
+                        async with session.begin_nested():
+                            value = await work(session)
+                    except Exception as error:  # this action alone is rolled back
+                        outcomes.append((done, None, error))
+                    else:
+                        outcomes.append((done, value, None))
+        except BaseException as error:  # BEGIN or COMMIT failed: nothing of the batch is kept
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(error if isinstance(error, Exception) else RuntimeError())
+            if not isinstance(error, Exception):
+                raise
+            return
+        for done, value, error in outcomes:
+            if done.done():  # its caller gave up waiting
+                continue
+            if error is None:
+                done.set_result(value)
+            else:
+                done.set_exception(error)
