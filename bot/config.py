@@ -36,6 +36,10 @@ class Settings:
     # start; replies to residents go back through TwiML and need no sender.
     twilio_whatsapp_from: str | None = None
     twilio_api_base_url: str = DEFAULT_TWILIO_API_BASE_URL
+    # Our addition: the connection overrides put after '#' on the webhook URL in Twilio's
+    # console ("rc=5&rp=all", so that Twilio retries a 5xx). Twilio may sign the URL with
+    # them; signatures over either form are accepted.
+    twilio_webhook_overrides: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     secret_key: str | None = None
@@ -64,6 +68,7 @@ class Settings:
             twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
             twilio_from_number=get("TWILIO_FROM_NUMBER"),
             twilio_whatsapp_from=get("TWILIO_WHATSAPP_FROM"),
+            twilio_webhook_overrides=(get("TWILIO_WEBHOOK_OVERRIDES") or "").lstrip("#") or None,
             twilio_api_base_url=(get("TWILIO_API_BASE_URL") or DEFAULT_TWILIO_API_BASE_URL).rstrip(
                 "/"
             ),

@@ -17,7 +17,7 @@ from bot.app import Runtime
 from storage.db import Database
 from storage.models import Wish
 from tests import places
-from tests.conftest import StartBotOn, resident_of
+from tests.conftest import PUBLIC_BASE_URL, StartBotOn, resident_of
 from tests.fake_telegram import FakeTelegram
 from tests.resident import Resident
 from tests.tcp_proxy import TcpProxy
@@ -121,6 +121,14 @@ async def test_sqlite_locked_past_the_busy_timeout(
         locker.execute("ROLLBACK")
         locker.close()
     await after_return(runtime, telegram, resident, update, form, url)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{runtime.base_url}/metrics") as response,
+    ):
+        metrics = await response.text()
+    for channel in ("telegram", "sms"):
+        labels = f'channel="{channel}",reason="database"'
+        assert f"civicbot_inbound_not_kept_total{{{labels}}}" in metrics
 
 
 async def test_postgresql_down_and_back(
@@ -141,3 +149,22 @@ async def test_postgresql_down_and_back(
         await proxy.start()  # and starts again; the bot is not restarted
     await after_return(runtime, telegram, resident, update, form, postgres_url)
     await proxy.cut()
+
+
+async def test_twilio_retries_with_connection_overrides_pass_the_signature_check(
+    start_bot_on: StartBotOn, tmp_path: Path
+) -> None:
+    """With `#rc=5&rp=all` on the webhook URL (so that Twilio retries a 5xx), a request
+    signed over that URL is accepted; one signed over another fragment is not."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
+    overrides = "rc=5&rp=all"
+    runtime = await start_bot_on(
+        url, telegram_bot_token=None, twilio_webhook_overrides=overrides, **twilio_settings()
+    )
+    path = "/sms/twilio"
+    for fragment, expected in (("", 200), (f"#{overrides}", 200), ("#rc=1", 403)):
+        form = inbound_form(NUMBER, "ЖАРДАМ")
+        status, _ = await post_signed(
+            runtime.base_url, path, form, sign_url=f"{PUBLIC_BASE_URL}{path}{fragment}"
+        )
+        assert status == expected, fragment

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot import housekeeping
+from bot import housekeeping, metrics
 from bot.config import ConfigError, Settings
 from bot.digests.delivery import Digests, tally_line
 from handlers.weeks import Week
@@ -123,6 +123,8 @@ class Jobs:
             await job()
         except Exception:
             log.exception("scheduled job %s failed; it runs again at its next time", job.__name__)
+        else:
+            metrics.LAST_JOB_RUN.labels(job.__name__).set_to_current_time()
         finally:
             self._running.discard(task)
 

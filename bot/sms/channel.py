@@ -137,11 +137,15 @@ class SmsChannel:
         self.senders = KeyedLocks()  # one phone's messages handled one after another
 
     def signed(self, path: str, form: Mapping[str, object], signature: str | None) -> bool:
-        """Whether Twilio signed this request for {PUBLIC_BASE_URL}{path}."""
+        """Whether Twilio signed this request for {PUBLIC_BASE_URL}{path}, with or without
+        the connection overrides (#rc=…) configured on that URL."""
         url = self.settings.public_url(path)
         if not url or not signature:
             return False
-        return bool(self._validator.validate(url, form, signature))
+        urls = [url]
+        if self.settings.twilio_webhook_overrides:
+            urls.append(f"{url}#{self.settings.twilio_webhook_overrides}")
+        return any(self._validator.validate(each, form, signature) for each in urls)
 
     # --- inbound ---------------------------------------------------------------------------
 
