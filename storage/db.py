@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import inline_sqlite
 from storage.writer import GroupCommit
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -49,8 +50,17 @@ def _begin_immediate(connection: Any) -> None:
 
 
 def create_writer_engine(database_url: str) -> AsyncEngine:
-    """SQLite's one writing connection, for group commit (storage/writer.py)."""
-    engine = create_async_engine(make_url(database_url), hide_parameters=True, pool_size=1)
+    """SQLite's one writing connection, for group commit (storage/writer.py); its calls run
+    on the event loop's thread (storage/inline_sqlite.py)."""
+    url = make_url(database_url)
+    path = url.database or ":memory:"
+
+    async def connect() -> Any:
+        return await inline_sqlite.connect(path)
+
+    engine = create_async_engine(
+        url, hide_parameters=True, pool_size=1, max_overflow=0, async_creator=connect
+    )
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     event.listen(engine.sync_engine, "connect", _writer_connection)
     event.listen(engine.sync_engine, "begin", _begin_immediate)

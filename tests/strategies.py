@@ -9,6 +9,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from bot.sms.keywords import KEYWORDS
+from handlers.router import COMMANDS as ROUTER_COMMANDS
+from handlers.router import INFO_COMMANDS
 
 USERS = st.integers(min_value=1, max_value=40)  # few chats, so that flows carry on
 ANY_JSON = st.recursive(
@@ -19,24 +21,7 @@ ANY_JSON = st.recursive(
     max_leaves=8,
 )
 WORDS = [spelling for languages in KEYWORDS.values() for s in languages.values() for spelling in s]
-COMMANDS = [
-    "start",
-    "change",
-    "great",
-    "bribe",
-    "sign",
-    "place",
-    "language",
-    "help",
-    "privacy",
-    "mydata",
-    "forget",
-    "cancel",
-    "digest",
-    "initiative",
-    "join",
-    "x",
-]
+COMMANDS = [*ROUTER_COMMANDS, *INFO_COMMANDS, "x"]  # and one no bot knows
 TEXTS = st.one_of(
     st.text(max_size=60),
     st.text(max_size=1200),

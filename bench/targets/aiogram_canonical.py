@@ -7,9 +7,9 @@ the wish stored with SQLAlchemy on the same engine and settings as ours.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
+from argparse import Namespace
 from pathlib import Path
 
 from aiogram import Bot, Dispatcher, F, Router
@@ -26,6 +26,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench.targets.common import arguments, create_table
 from storage.db import Database
 
 CATEGORIES = ("drinking_water", "roads", "street_lighting", "garbage")
@@ -77,7 +78,7 @@ def router_for(db: Database) -> Router:
         data = await state.get_data()
         async with db.session() as session, session.begin():
             await session.execute(
-                text("INSERT INTO wishes (chat_id, category, body) VALUES (:c, :k, :b)"),
+                text("INSERT INTO bench_wishes (chat_id, category, body) VALUES (:c, :k, :b)"),
                 {"c": message.chat.id, "k": data.get("category"), "b": message.text},
             )
         await state.clear()
@@ -86,16 +87,9 @@ def router_for(db: Database) -> Router:
     return router
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: Namespace) -> None:
     db = Database(args.database_url)
-    key = "INTEGER PRIMARY KEY" if db.engine.dialect.name == "sqlite" else "SERIAL PRIMARY KEY"
-    async with db.session() as session, session.begin():
-        await session.execute(
-            text(
-                f"CREATE TABLE IF NOT EXISTS wishes (id {key}, chat_id BIGINT, category TEXT, "
-                "body TEXT)"
-            )
-        )
+    await create_table(db, "bench_wishes", "chat_id BIGINT, category TEXT, body TEXT")
     server = TelegramAPIServer.from_base(args.api_base.removesuffix("/bot"))
     bot = Bot(args.token, session=AiohttpSession(api=server))
     dispatcher = Dispatcher(storage=MemoryStorage())
@@ -110,9 +104,4 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--database-url", required=True)
-    parser.add_argument("--api-base", required=True)
-    parser.add_argument("--token", required=True)
-    asyncio.run(serve(parser.parse_args()))
+    asyncio.run(serve(arguments()))

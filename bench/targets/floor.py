@@ -6,9 +6,9 @@ engine and SQLite settings as ours) and one Bot API call. Nothing a bot needs be
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from argparse import Namespace
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench.targets.common import arguments, create_table
 from storage.db import Database
 
 DATABASE = web.AppKey("db", Database)
@@ -30,7 +31,7 @@ async def webhook(request: web.Request) -> web.Response:
     chat = (message.get("chat") or update.get("callback_query", {}).get("from") or {})["id"]
     async with request.app[DATABASE].session() as session, session.begin():
         await session.execute(
-            text("INSERT INTO events (chat_id, body) VALUES (:chat, :body)"),
+            text("INSERT INTO bench_events (chat_id, body) VALUES (:chat, :body)"),
             {"chat": chat, "body": message.get("text", "")},
         )
     async with request.app[HTTP].post(
@@ -40,13 +41,9 @@ async def webhook(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def main(args: argparse.Namespace) -> web.Application:
+async def main(args: Namespace) -> web.Application:
     db = Database(args.database_url)
-    key = "INTEGER PRIMARY KEY" if db.engine.dialect.name == "sqlite" else "SERIAL PRIMARY KEY"
-    async with db.session() as session, session.begin():
-        await session.execute(
-            text(f"CREATE TABLE IF NOT EXISTS events (id {key}, chat_id BIGINT, body TEXT)")
-        )
+    await create_table(db, "bench_events", "chat_id BIGINT, body TEXT")
     app = web.Application()
     app[DATABASE] = db
     app[HTTP] = aiohttp.ClientSession()
@@ -56,10 +53,5 @@ async def main(args: argparse.Namespace) -> web.Application:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--database-url", required=True)
-    parser.add_argument("--api-base", required=True)
-    parser.add_argument("--token", required=True)
-    arguments = parser.parse_args()
-    web.run_app(main(arguments), host="127.0.0.1", port=arguments.port, print=None)
+    given = arguments()
+    web.run_app(main(given), host="127.0.0.1", port=given.port, print=None)

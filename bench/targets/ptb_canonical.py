@@ -8,10 +8,10 @@ example), and the wish stored with SQLAlchemy on the same engine and settings as
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
+from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from telegram.ext import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench.targets.common import arguments, create_table
 from storage.db import Database
 
 LANGUAGE, CATEGORY, TEXT = range(3)
@@ -76,7 +77,7 @@ class Bot:
         assert update.message is not None and context.user_data is not None
         async with self.db.session() as session, session.begin():
             await session.execute(
-                text("INSERT INTO wishes (chat_id, category, body) VALUES (:c, :k, :b)"),
+                text("INSERT INTO bench_wishes (chat_id, category, body) VALUES (:c, :k, :b)"),
                 {
                     "c": update.message.chat.id,
                     "k": context.user_data.get("category"),
@@ -87,16 +88,9 @@ class Bot:
         return ConversationHandler.END
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: Namespace) -> None:
     db = Database(args.database_url)
-    key = "INTEGER PRIMARY KEY" if db.engine.dialect.name == "sqlite" else "SERIAL PRIMARY KEY"
-    async with db.session() as session, session.begin():
-        await session.execute(
-            text(
-                f"CREATE TABLE IF NOT EXISTS wishes (id {key}, chat_id BIGINT, category TEXT, "
-                "body TEXT)"
-            )
-        )
+    await create_table(db, "bench_wishes", "chat_id BIGINT, category TEXT, body TEXT")
     bot = Bot(db)
     persistence: Any = PicklePersistence(filepath=args.pickle)
     application = (
@@ -137,10 +131,4 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--database-url", required=True)
-    parser.add_argument("--api-base", required=True)
-    parser.add_argument("--token", required=True)
-    parser.add_argument("--pickle", required=True)
-    asyncio.run(serve(parser.parse_args()))
+    asyncio.run(serve(arguments("--pickle")))
