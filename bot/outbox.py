@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from telegram import Bot
+from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
@@ -274,7 +274,7 @@ class Outbox:
     async def send_text(self, chat_id: int, text: str) -> None:
         """A message we start (a notice), split under the limit, at the broadcast pace."""
         for piece in split_text(text):
-            await self.send(chat_id, lambda bot, piece=piece: bot.send_message(chat_id, piece))
+            await self.send(chat_id, message(chat_id, piece))
 
     async def drain(self, within: float = DRAIN_WAIT) -> None:
         """Let queued answers go out (a stopping server), then give up on the rest."""
@@ -285,6 +285,15 @@ class Outbox:
         for task in late:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
+
+
+def message(chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> Call:
+    """The call that sends one text message (with buttons under it, if any)."""
+
+    def call(bot: Bot) -> Awaitable[object]:
+        return bot.send_message(chat_id, text, reply_markup=markup)
+
+    return call
 
 
 def _idle(chat: _Chat) -> bool:

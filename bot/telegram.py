@@ -38,7 +38,7 @@ from bot.acks import Failures, NotKept, reason
 from bot.config import Settings
 from bot.i18n import LANGUAGES, Catalogues
 from bot.ordering import KeyedLocks
-from bot.outbox import Call, Outbox, seconds, split_text
+from bot.outbox import Call, Outbox, message, seconds, split_text
 from bot.telegram_http import AiohttpRequest
 from handlers import dispatch
 from handlers.context import guess_language
@@ -219,7 +219,7 @@ class TelegramChannel:
             )
         pieces = split_text(self.catalogues.reply(language, reply)) if reply.parts else []
         calls = [
-            _message(chat_id, piece, markup if number == len(pieces) else None)
+            message(chat_id, piece, markup if number == len(pieces) else None)
             for number, piece in enumerate(pieces, start=1)
         ]
         return calls + [self._digest_call(chat_id, language, order) for order in reply.digests]
@@ -315,7 +315,7 @@ class TelegramChannel:
             self.db, str(chat.id), user.language_code if user else None
         )
         text = self.catalogues.text(language, Text("error.internal"))
-        return self.outbox.post(chat.id, [_message(chat.id, text)])
+        return self.outbox.post(chat.id, [message(chat.id, text)])
 
     async def _run(self) -> None:
         delay = 1.0
@@ -400,10 +400,6 @@ def check_shape(update: Update) -> None:
             raise ValueError("malformed update: a button press without its sender")
         if not isinstance(query.data, str | None):
             raise ValueError("malformed update: button data that is not text")
-
-
-def _message(chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> Call:
-    return lambda bot: bot.send_message(chat_id, text, reply_markup=markup)
 
 
 def _without_keyboard(chat_id: int, message_id: int) -> Call:

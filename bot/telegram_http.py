@@ -11,12 +11,15 @@ timeouts, NetworkError for everything else that went wrong on the way.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 CONNECT_TIMEOUT = 5.0  # seconds, as PTB's own defaults
 READ_TIMEOUT = 5.0
+FORM = "application/x-www-form-urlencoded"
 
 
 class AiohttpRequest(BaseRequest):
@@ -57,11 +60,18 @@ class AiohttpRequest(BaseRequest):
             sock_connect=_given(connect_timeout, CONNECT_TIMEOUT),
             sock_read=_given(read_timeout, READ_TIMEOUT),
         )
-        data: aiohttp.FormData | dict[str, str] | None = None
-        if request_data is not None:
-            data = _form(request_data) if files else request_data.json_parameters
+        data: aiohttp.FormData | bytes | None = None
+        headers = {}
+        if request_data is not None and files:
+            data = _form(request_data)
+        elif request_data is not None:
+            # Encoded here: aiohttp would build a FormData for a dict, at twice the cost.
+            data = urlencode(request_data.json_parameters).encode()
+            headers["Content-Type"] = FORM
         try:
-            async with self._session.request(method, url, data=data, timeout=timeout) as response:
+            async with self._session.request(
+                method, url, data=data, headers=headers, timeout=timeout
+            ) as response:
                 return response.status, await response.read()
         except TimeoutError as error:
             raise TimedOut from error

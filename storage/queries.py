@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -75,10 +75,21 @@ async def forget_expired(session: AsyncSession, now: datetime) -> None:
 # --- people and their conversations -------------------------------------------------------
 
 
+# Built once: composing a statement costs more than running it on SQLite, and these two run
+# for every inbound action.
+_PERSON = select(Person).where(
+    Person.channel == bindparam("channel"), Person.channel_user_id == bindparam("user_id")
+)
+_CONVERSATION = (
+    select(Conversation)
+    .where(Conversation.person_id == bindparam("person_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
 async def find_person(session: AsyncSession, channel: str, user_id: str) -> Person | None:
-    return await session.scalar(
-        select(Person).where(Person.channel == channel, Person.channel_user_id == user_id)
-    )
+    return await session.scalar(_PERSON, {"channel": channel, "user_id": user_id})
 
 
 async def ensure_person(
@@ -134,12 +145,7 @@ async def conversation_of(session: AsyncSession, person: Person) -> Conversation
 
 
 async def _locked_conversation(session: AsyncSession, person_id: int) -> Conversation | None:
-    return await session.scalar(
-        select(Conversation)
-        .where(Conversation.person_id == person_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    return await session.scalar(_CONVERSATION, {"person_id": person_id})
 
 
 async def forget_person(session: AsyncSession, person: Person) -> None:

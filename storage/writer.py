@@ -71,10 +71,10 @@ class GroupCommit:
             if not isinstance(error, Exception):
                 raise
             return
-        for done, value, error in outcomes:
+        for done, value, failure in outcomes:
             if done.done():  # its caller gave up waiting
                 continue
-            if error is None:
+            if failure is None:
                 done.set_result(value)
             else:
-                done.set_exception(error)
+                done.set_exception(failure)
