@@ -8,8 +8,6 @@ from collections.abc import Iterable, Sequence
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-
 from storage.domain import bribe_services
 from storage.models import BribeReport, Wish
 
@@ -83,6 +81,8 @@ def bribe_rows(reports: Iterable[BribeReport]) -> Iterable[Sequence[object]]:
 
 
 def write_xlsx(path: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
+    from openpyxl import Workbook  # ~20 MB: loaded only for an XLSX export
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet()
     sheet.append(list(header))

@@ -15,8 +15,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from openpyxl import load_workbook
-
 from bot.export import safe_cell
 from handlers.sealing import Sealer
 from storage.models import Initiative, Signature
@@ -115,6 +113,8 @@ def verify(rows: Sequence[Sequence[str]], expected_head: str | None = None) -> V
 def read_rows(path: Path) -> list[list[str]]:
     """The cells of a CSV or XLSX export, as text."""
     if path.suffix.lower() == ".xlsx":
+        from openpyxl import load_workbook  # only when an XLSX list is verified
+
         workbook = load_workbook(path, read_only=True)
         try:
             sheet = workbook.worksheets[0]
