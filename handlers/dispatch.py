@@ -58,10 +58,10 @@ async def _handle_in(
     inbound: Inbound,
     render: Callable[[Outcome], str] | None,
 ) -> Outcome:
-    delivery = None
+    key = None
     if inbound.delivery_id is not None:
         key = delivery_key(pseudonyms, inbound.channel, inbound.delivery_id)
-        delivery = await queries.claim_delivery(session, key)
+        await queries.claim_delivery(session, key)
     ctx = await open_context(session, inbound, pseudonyms)
     was_opted_out = ctx.person.opted_out
     if inbound.clears_opt_out:
@@ -76,8 +76,8 @@ async def _handle_in(
         silent=ctx.quiet or (stays_opted_out and not ctx.forgotten),
         private=ctx.private,
     )
-    if delivery is not None and render is not None:
-        delivery.reply = render(outcome)
+    if key is not None and render is not None:
+        await queries.keep_reply(session, key, render(outcome))
     await session.flush()
     return outcome
 

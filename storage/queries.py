@@ -5,11 +5,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -44,20 +44,27 @@ class DuplicateDelivery(Exception):
 DELIVERY_MEMORY = timedelta(days=3)  # Telegram and Twilio stop redelivering within a day
 
 
-async def claim_delivery(session: AsyncSession, delivery_key: str) -> InboundDelivery:
+async def claim_delivery(session: AsyncSession, delivery_key: str) -> None:
     """Record an inbound delivery (by its keyed hash) in the current transaction, or raise
     DuplicateDelivery.
 
     Because the row commits together with whatever the update changed, a crash before the
     commit leaves neither, and the redelivered update is processed afresh.
     """
-    delivery = InboundDelivery(delivery_key=delivery_key, expires_at=utcnow() + DELIVERY_MEMORY)
-    session.add(delivery)
-    try:
-        await session.flush()
-    except IntegrityError as error:
-        raise DuplicateDelivery(delivery_key) from error
-    return delivery
+    added = await _run_prebuilt(
+        session, "claim_delivery", key=delivery_key, expires=utcnow() + DELIVERY_MEMORY
+    )
+    if added != 1:
+        raise DuplicateDelivery(delivery_key)
+
+
+async def keep_reply(session: AsyncSession, delivery_key: str, reply: str) -> None:
+    """The answer given to a delivery, for a redelivery of it (SMS)."""
+    await session.execute(
+        update(InboundDelivery)
+        .where(InboundDelivery.delivery_key == delivery_key)
+        .values(reply=reply)
+    )
 
 
 async def delivery_reply(session: AsyncSession, delivery_key: str) -> str | None:
@@ -86,6 +93,38 @@ _CONVERSATION = (
     .with_for_update()
     .execution_options(populate_existing=True)
 )
+
+
+_COUNT_QUOTA = (
+    update(ReportQuota)
+    .where(ReportQuota.quota_key == bindparam("key"), ReportQuota.count < bindparam("limit"))
+    .values(count=ReportQuota.count + 1)
+    .execution_options(synchronize_session=False)
+)
+
+
+def _inserts(dialect_insert: Any) -> dict[str, Any]:
+    """The INSERT … ON CONFLICT DO NOTHING statements every update runs, for one dialect."""
+    return {
+        "claim_delivery": dialect_insert(InboundDelivery)
+        .values(delivery_key=bindparam("key"), expires_at=bindparam("expires"))
+        .on_conflict_do_nothing(),
+        "add_quota": dialect_insert(ReportQuota)
+        .values(quota_key=bindparam("key"), count=0, expires_at=bindparam("expires"))
+        .on_conflict_do_nothing(),
+    }
+
+
+_INSERTS = {"sqlite": _inserts(sqlite_insert), "postgresql": _inserts(postgresql_insert)}
+
+
+async def _run_prebuilt(session: AsyncSession, name: str, **values: Any) -> int:
+    """Run one of those on the session's connection (plain Core, not the ORM's bulk path);
+    rows inserted."""
+    connection = await session.connection()
+    statement = _INSERTS[connection.dialect.name][name]
+    result = await connection.execute(statement, values)
+    return max(int(result.rowcount), 0)
 
 
 async def find_person(session: AsyncSession, channel: str, user_id: str) -> Person | None:
@@ -308,15 +347,8 @@ async def count_towards_quota(
 ) -> bool:
     """Count one more under this key; False (and nothing counted) at the limit. One
     conditional UPDATE, so that two messages counted at once never both slip under it."""
-    await insert_ignore(
-        session, ReportQuota, [{"quota_key": quota_key, "count": 0, "expires_at": expires_at}]
-    )
-    result = await session.execute(
-        update(ReportQuota)
-        .where(ReportQuota.quota_key == quota_key, ReportQuota.count < limit)
-        .values(count=ReportQuota.count + 1)
-        .execution_options(synchronize_session=False)
-    )
+    await _run_prebuilt(session, "add_quota", key=quota_key, expires=expires_at)
+    result = await session.execute(_COUNT_QUOTA, {"key": quota_key, "limit": limit})
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
