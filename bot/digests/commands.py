@@ -18,7 +18,7 @@ from telegram.error import TelegramError
 from bot.admin import UsageError, bot_username, municipality_named, today_in
 from bot.app import prepare_database
 from bot.config import Settings
-from bot.digests import text
+from bot.digests import chart, text
 from bot.digests.content import collect
 from bot.digests.delivery import Digests, tally_line
 from bot.i18n import Catalogues
@@ -138,8 +138,6 @@ async def preview(settings: Settings, args: argparse.Namespace, week: Week, out:
         assert municipality is not None
         digest = await collect(session, municipality, week, settings.timezone, today_in(settings))
     print(text.render(digest, catalogues, args.lang, await bot_username(settings)), file=out)
-    from bot.digests import chart  # matplotlib: loaded only when a chart is drawn
-
     picture = chart.draw(digest, catalogues, args.lang)
     if picture is None:
         print("civicbot: a quiet week, no chart", file=sys.stderr)

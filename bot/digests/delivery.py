@@ -29,7 +29,7 @@ from telegram.constants import MessageLimit
 from telegram.error import Forbidden, NetworkError
 
 from bot.config import Settings
-from bot.digests import text
+from bot.digests import chart, text
 from bot.digests.content import Digest, collect
 from bot.export import WISH_COLUMNS, wish_rows, write_csv
 from bot.i18n import Catalogues
@@ -268,8 +268,6 @@ class Digests:
         """The Telegram messages of a digest: text, chart, and the CSV for staff."""
         body = text.render(digest, self.catalogues, language, known_username(self.bot))
         parts = [Part("text", piece) for piece in split_text(body)]
-        from bot.digests import chart  # matplotlib, ~45 MB: loaded once a chart is drawn
-
         picture = await asyncio.to_thread(chart.draw, digest, self.catalogues, language)
         name = f"{digest.municipality.key}-{digest.week}"
         if picture is not None:
