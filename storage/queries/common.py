@@ -1,0 +1,69 @@
+"""Pieces every query module uses: race-free inserts and the statements built once."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, exists, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Base,
+    BribeReport,
+    InboundDelivery,
+    ReportQuota,
+    Wish,
+)
+
+REFERENCE_DIGITS = 7
+
+
+def _inserts(dialect_insert: Any) -> dict[str, Any]:
+    """The INSERT … ON CONFLICT DO NOTHING statements every update runs, for one dialect."""
+    return {
+        "claim_delivery": dialect_insert(InboundDelivery)
+        .values(delivery_key=bindparam("key"), expires_at=bindparam("expires"))
+        .on_conflict_do_nothing(),
+        "add_quota": dialect_insert(ReportQuota)
+        .values(quota_key=bindparam("key"), count=0, expires_at=bindparam("expires"))
+        .on_conflict_do_nothing(),
+    }
+
+
+_INSERTS = {"sqlite": _inserts(sqlite_insert), "postgresql": _inserts(postgresql_insert)}
+
+
+async def run_prebuilt(session: AsyncSession, name: str, **values: Any) -> int:
+    """Run one of those on the session's connection (plain Core, not the ORM's bulk path);
+    rows inserted."""
+    connection = await session.connection()
+    statement = _INSERTS[connection.dialect.name][name]
+    result = await connection.execute(statement, values)
+    return max(int(result.rowcount), 0)
+
+
+async def insert_ignore(
+    session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, object]]
+) -> int:
+    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike; rows inserted. The
+    race-free half of every "find or add"."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    result = await session.execute(insert(model).values(list(rows)).on_conflict_do_nothing())
+    return max(int(result.rowcount), 0)  # type: ignore[attr-defined]
+
+
+async def unused_reference(session: AsyncSession, model: type[Wish] | type[BribeReport]) -> str:
+    """A random reference number not yet used in the model's table. Digits only: residents
+    read it aloud and type it on Cyrillic or push-button keypads."""
+    while True:
+        low, high = 10 ** (REFERENCE_DIGITS - 1), 10**REFERENCE_DIGITS
+        reference = str(low + secrets.randbelow(high - low))
+        if not await session.scalar(select(exists().where(model.reference == reference))):
+            return reference

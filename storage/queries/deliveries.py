@@ -1,0 +1,70 @@
+"""Inbound deliveries already handled (de-duplication), and messages we sent."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    InboundDelivery,
+    OutboundMessage,
+    ReportQuota,
+    utcnow,
+)
+from storage.queries.common import run_prebuilt
+
+
+class DuplicateDelivery(Exception):
+    """This inbound update was processed before."""
+
+
+DELIVERY_MEMORY = timedelta(days=3)  # Telegram and Twilio stop redelivering within a day
+
+
+async def claim_delivery(session: AsyncSession, delivery_key: str) -> None:
+    """Record an inbound delivery (by its keyed hash) in the current transaction, or raise
+    DuplicateDelivery.
+
+    Because the row commits together with whatever the update changed, a crash before the
+    commit leaves neither, and the redelivered update is processed afresh.
+    """
+    added = await run_prebuilt(
+        session, "claim_delivery", key=delivery_key, expires=utcnow() + DELIVERY_MEMORY
+    )
+    if added != 1:
+        raise DuplicateDelivery(delivery_key)
+
+
+async def keep_reply(session: AsyncSession, delivery_key: str, reply: str) -> None:
+    """The answer given to a delivery, for a redelivery of it (SMS)."""
+    await session.execute(
+        update(InboundDelivery)
+        .where(InboundDelivery.delivery_key == delivery_key)
+        .values(reply=reply)
+    )
+
+
+async def delivery_reply(session: AsyncSession, delivery_key: str) -> str | None:
+    return await session.scalar(
+        select(InboundDelivery.reply).where(InboundDelivery.delivery_key == delivery_key)
+    )
+
+
+async def forget_expired(session: AsyncSession, now: datetime) -> None:
+    """Drop de-duplication and quota rows that have served their time."""
+    await session.execute(delete(InboundDelivery).where(InboundDelivery.expires_at < now))
+    await session.execute(delete(ReportQuota).where(ReportQuota.expires_at < now))
+
+
+async def outbound_by_provider_id(
+    session: AsyncSession, provider: str, provider_id: str
+) -> OutboundMessage | None:
+    if not provider_id:
+        return None
+    return await session.scalar(
+        select(OutboundMessage).where(
+            OutboundMessage.provider == provider, OutboundMessage.provider_id == provider_id
+        )
+    )

@@ -1,0 +1,132 @@
+"""Citizens' initiatives and their signatures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Initiative,
+    Person,
+    Signature,
+)
+
+
+async def initiative_by_code(session: AsyncSession, code: str) -> Initiative | None:
+    return await session.scalar(select(Initiative).where(Initiative.code == code.upper()))
+
+
+async def all_initiatives(session: AsyncSession) -> Sequence[Initiative]:
+    return (
+        await session.scalars(select(Initiative).order_by(Initiative.opens_on, Initiative.code))
+    ).all()
+
+
+async def open_initiatives(
+    session: AsyncSession, municipality_id: int | None, today: date
+) -> Sequence[Initiative]:
+    """Initiatives a resident can sign today: national ones and their municipality's."""
+    where_signable = or_(
+        Initiative.municipality_id.is_(None), Initiative.municipality_id == municipality_id
+    )
+    return (
+        await session.scalars(
+            select(Initiative)
+            .where(
+                where_signable,
+                Initiative.opens_on <= today,
+                Initiative.closes_on >= today,
+                Initiative.closed_on.is_(None),
+            )
+            .order_by(Initiative.closes_on, Initiative.code)
+        )
+    ).all()
+
+
+async def signatures_by_pin(
+    session: AsyncSession, initiative_id: int, pin_key: str
+) -> Sequence[Signature]:
+    """Signatures under this PIN that stand (counted or disputed)."""
+    return (
+        await session.scalars(
+            select(Signature).where(
+                Signature.initiative_id == initiative_id,
+                Signature.pin_key == pin_key,
+                Signature.status != "withdrawn",
+            )
+        )
+    ).all()
+
+
+async def add_signature(session: AsyncSession, signature: Signature) -> int:
+    """Store a signature; for a counted one, the initiative's new count (else its count)."""
+    session.add(signature)
+    await session.flush()
+    step = 1 if signature.status == "counted" else 0
+    return int(
+        await session.scalar(
+            update(Initiative)
+            .where(Initiative.id == signature.initiative_id)
+            .values(signed=Initiative.signed + step)
+            .returning(Initiative.signed)
+        )
+    )
+
+
+async def reach_milestone(session: AsyncSession, initiative_id: int, milestone: int) -> bool:
+    """Record that a milestone is reached; True only for the one call that records it."""
+    result = await session.execute(
+        update(Initiative)
+        .where(Initiative.id == initiative_id, Initiative.milestone < milestone)
+        .values(milestone=milestone)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def signature_counts(session: AsyncSession, initiative_id: int) -> dict[str, int]:
+    rows = await session.execute(
+        select(Signature.status, func.count())
+        .where(Signature.initiative_id == initiative_id)
+        .group_by(Signature.status)
+    )
+    return {str(status): int(count) for status, count in rows.all()}
+
+
+async def withdraw_signatures(session: AsyncSession, person: Person, today: date) -> int:
+    """Withdraw a person's signatures to initiatives still collecting: the seal and the keyed
+    hashes go, the row stays as "withdrawn". Signatures to closed initiatives stay as given
+    (they may be with the verification group), only no longer linked to the person."""
+    rows = (
+        await session.execute(
+            select(Signature, Initiative)
+            .join(Initiative, Initiative.id == Signature.initiative_id)
+            .where(
+                Signature.person_id == person.id,
+                Signature.status != "withdrawn",
+                Initiative.closes_on >= today,
+                Initiative.closed_on.is_(None),
+            )
+        )
+    ).all()
+    for signature, initiative in rows:
+        if signature.status == "counted":
+            initiative.signed = Initiative.signed - 1  # in SQL: safe beside a signing
+        signature.status, signature.withdrawn_on = "withdrawn", today
+        signature.sealed = signature.pin_key = signature.signer_key = None
+    await session.execute(
+        update(Signature).where(Signature.person_id == person.id).values(person_id=None)
+    )
+    return len(rows)
+
+
+async def signatures_for_export(
+    session: AsyncSession, initiative: Initiative
+) -> Sequence[Signature]:
+    return (
+        await session.scalars(
+            select(Signature).where(Signature.initiative_id == initiative.id).order_by(Signature.id)
+        )
+    ).all()

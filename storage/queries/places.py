@@ -1,0 +1,65 @@
+"""Regions and municipalities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Municipality,
+    Person,
+    Region,
+    Wish,
+)
+
+
+async def regions_with_municipalities(session: AsyncSession) -> Sequence[Region]:
+    has_municipality = exists().where(Municipality.region_id == Region.id)
+    return (
+        await session.scalars(select(Region).where(has_municipality).order_by(Region.position))
+    ).all()
+
+
+async def region_by_key(session: AsyncSession, key: str) -> Region | None:
+    return await session.scalar(select(Region).where(Region.key == key))
+
+
+async def municipalities_in(session: AsyncSession, region: Region) -> Sequence[Municipality]:
+    return (
+        await session.scalars(
+            select(Municipality)
+            .where(Municipality.region_id == region.id)
+            .order_by(Municipality.code)
+        )
+    ).all()
+
+
+async def municipality_by_key(session: AsyncSession, key: str) -> Municipality | None:
+    return await session.scalar(select(Municipality).where(Municipality.key == key.lower()))
+
+
+async def municipality_by_key_or_code(session: AsyncSession, value: str) -> Municipality | None:
+    """What a resident types for a place: its key (naryn_city) or its short code (101)."""
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        if len(value) > 9:  # beyond any code, and beyond the database's integers
+            return None
+        return await session.scalar(select(Municipality).where(Municipality.code == int(value)))
+    return await municipality_by_key(session, value)
+
+
+async def attach_unplaced_wishes(
+    session: AsyncSession, person: Person, municipality: Municipality
+) -> None:
+    """Wishes sent before the resident named their place go to the place they name."""
+    await session.execute(
+        update(Wish)
+        .where(Wish.person_id == person.id, Wish.municipality_id.is_(None))
+        .values(municipality_id=municipality.id)
+    )
+
+
+async def all_municipalities(session: AsyncSession) -> Sequence[Municipality]:
+    return (await session.scalars(select(Municipality).order_by(Municipality.code))).all()

@@ -1,0 +1,52 @@
+"""Wishes: adding them, and reading them for exports and /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Municipality,
+    Wish,
+)
+from storage.queries.common import unused_reference
+
+
+async def add_wish(
+    session: AsyncSession,
+    *,
+    kind: str,
+    category: str,
+    text: str,
+    municipality_id: int | None,
+    channel: str,
+    person_id: int | None,
+) -> Wish:
+    wish = Wish(
+        reference=await unused_reference(session, Wish),
+        kind=kind,
+        category=category,
+        text=text,
+        municipality_id=municipality_id,
+        channel=channel,
+        person_id=person_id,
+    )
+    session.add(wish)
+    await session.flush()
+    return wish
+
+
+async def wishes_for_export(
+    session: AsyncSession, municipality: Municipality | None = None
+) -> Sequence[Wish]:
+    query = select(Wish).order_by(Wish.created_at, Wish.id)
+    if municipality is not None:
+        query = query.where(Wish.municipality_id == municipality.id)
+    return (await session.scalars(query)).all()
+
+
+async def count_wishes_by_kind(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Wish.kind, func.count(Wish.id)).group_by(Wish.kind))
+    return {kind: int(count) for kind, count in rows.all()}
