@@ -35,6 +35,7 @@ from telegram.ext import (
 
 from bot import metrics
 from bot.acks import Failures, NotKept, reason
+from bot.budget import AnswerBudget, Verdict
 from bot.config import Settings
 from bot.i18n import LANGUAGES, Catalogues
 from bot.ordering import KeyedLocks
@@ -56,6 +57,9 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_TIMEOUT = 25  # seconds Telegram holds a getUpdates call open
 MAX_BACKOFF = 60.0
 ANSWER_WAIT = 20.0  # seconds a webhook waits for its answers to go before it says 200
+ANSWERS_PER_MINUTE = 60  # to one chat; more than anyone types (bot/budget.py)
+POLLING_LOCK = 0x706F6C6C  # "poll": PostgreSQL advisory lock of the worker that polls
+LEADER_RETRY = 15.0  # seconds between looks for the polling lock
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +97,10 @@ class TelegramChannel:
         )
         self.outbox = Outbox(self.application.bot, self._blocked)
         self.chats = KeyedLocks()
+        self.budget = AnswerBudget(ANSWERS_PER_MINUTE, 60.0)
         self.failures = Failures()
         self.ready = asyncio.Event()
+        self.polling = False  # this worker is the one that long-polls
         self.digests: Digests | None = None  # set by the runtime; sends what /digest asks for
         self._task: asyncio.Task[None] | None = None
         self._register(self.application)
@@ -135,7 +141,7 @@ class TelegramChannel:
                 # The keyboard has done its job; removing it keeps old buttons from being
                 # pressed.
                 calls.append(_without_keyboard(chat_id, query.message.message_id))
-            self._post(chat_id, calls + self._calls(chat_id, outcome))
+            self._post(chat_id, calls + self._answers(chat_id, outcome))
         with contextlib.suppress(TelegramError):  # only stops the button's spinner
             await query.answer()
 
@@ -163,7 +169,7 @@ class TelegramChannel:
         async with self.chats.hold(chat_id):
             outcome = await self._handle(update, chat_id, **action)
             if outcome is not None:
-                self._post(chat_id, self._calls(chat_id, outcome))
+                self._post(chat_id, self._answers(chat_id, outcome))
 
     async def _handle(self, update: Update, chat_id: int, **action: Any) -> Outcome | None:
         """Hand one action to the handlers; None if this update was handled before."""
@@ -188,6 +194,18 @@ class TelegramChannel:
         handling = _CURRENT.get()
         if handling is not None:
             handling.answers.append(answers)
+
+    def _answers(self, chat_id: int, outcome: Outcome) -> list[Call]:
+        """The outcome's messages, within the chat's answer budget (bot/budget.py)."""
+        if outcome.silent:
+            return []
+        verdict = self.budget.take(chat_id)
+        if verdict is Verdict.QUIET:
+            return []
+        if verdict is Verdict.NOTICE:
+            text = self.catalogues.text(outcome.language, Text("flood.messages"))
+            return [message(chat_id, text)]
+        return self._calls(chat_id, outcome)
 
     def _calls(self, chat_id: int, outcome: Outcome) -> list[Call]:
         """The Bot API calls that carry an outcome's replies, in order."""
@@ -332,7 +350,22 @@ class TelegramChannel:
                 delay = min(delay * 2, MAX_BACKOFF)
         self.ready.set()
         if not self.settings.telegram_webhook_url:
-            await self._poll()
+            await self._poll_as_leader()
+
+    async def _poll_as_leader(self) -> None:
+        """Long polling in one worker only (Telegram refuses a second getUpdates with 409):
+        on PostgreSQL the worker holding an advisory lock polls, the others look again now
+        and then and take over when it stops."""
+        while True:
+            async with self.db.exclusive(POLLING_LOCK) as leader:
+                if leader:
+                    self.polling = True
+                    try:
+                        await self._poll()
+                    finally:
+                        self.polling = False
+            log.info("Telegram: another worker polls; looking again in %.0f s", LEADER_RETRY)
+            await asyncio.sleep(LEADER_RETRY)
 
     async def _connect(self) -> None:
         """Everything before updates can flow; safe to repeat after a failure."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +108,29 @@ class Database:
         except Exception:
             return False
         return True
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, key: int) -> AsyncIterator[bool]:
+        """Whether this process holds the PostgreSQL advisory lock `key` for the block (one
+        worker of several does a job). Held on a connection of its own outside any
+        transaction, and released when the block ends or the connection drops. On SQLite,
+        always True: one process."""
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        async with self.engine.connect() as connection:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            held = bool(
+                await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+            )
+            try:
+                yield held
+            finally:
+                if held:
+                    with contextlib.suppress(Exception):  # a dropped connection let go already
+                        await connection.execute(
+                            text("SELECT pg_advisory_unlock(:key)"), {"key": key}
+                        )
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bot.sms.channel import ANSWERS as SMS_ANSWERS
+from bot.telegram import ANSWERS_PER_MINUTE
 from handlers.flood import WISHES_PER_HOUR
 from storage.db import Database
 from storage.models import Wish
@@ -95,3 +97,36 @@ async def test_answers_wait_out_telegrams_limit_in_a_chat_and_arrive_in_order(
     delivered = telegram.delivered_to(resident.user_id)
     answers = [call.params["text"] for call in delivered][len(words) :]
     assert sorted(next(w for w in more if w in answer) for answer in answers) == sorted(more)
+
+
+async def test_a_chat_that_floods_is_answered_up_to_its_budget_then_told_once(
+    start_bot: StartBot, telegram: FakeTelegram, say: Any
+) -> None:
+    runtime = await start_bot("webhook")
+    flooder = resident_of(runtime, telegram, "webhook", 6603, "en")
+    answered = [await flooder.send(f"/nothing{n}") for n in range(ANSWERS_PER_MINUTE + 3)]
+    assert all(len(replies) == 1 for replies in answered[:ANSWERS_PER_MINUTE])
+    assert answered[ANSWERS_PER_MINUTE] == [say("en", "flood.messages")]
+    assert answered[ANSWERS_PER_MINUTE + 1 :] == [[], []]
+    neighbour = resident_of(runtime, telegram, "webhook", 6604, "en")
+    assert len(await neighbour.send("/nothing")) == 1
+
+
+async def test_a_phone_that_floods_is_answered_up_to_its_budget_then_told_once(
+    start_bot: StartBot,
+) -> None:
+    runtime = await start_bot("webhook", telegram_bot_token=None, **twilio_settings())
+    answers = []
+    for _ in range(SMS_ANSWERS + 2):
+        status, answer = await post_signed(
+            runtime.base_url, "/sms/twilio", inbound_form(FLOODER, "HELP")
+        )
+        assert status == 200
+        answers.append(answer)
+    assert all("<Message>" in answer for answer in answers[: SMS_ANSWERS + 1])
+    assert answers[SMS_ANSWERS] != answers[0]  # the notice, not the help
+    assert "<Message>" not in answers[SMS_ANSWERS + 1]
+    status, answer = await post_signed(
+        runtime.base_url, "/sms/twilio", inbound_form(NEIGHBOUR, "HELP")
+    )
+    assert "<Message>" in answer

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
+from bot import telegram as bot_telegram
+from bot.app import Runtime
 from storage.db import Database
 from storage.models import Person, Wish
 from tests.conftest import StartBotOn
 from tests.fake_telegram import FakeTelegram
-from tests.resident import Resident, webhook_delivery
+from tests.resident import Resident, polling_delivery, webhook_delivery
 from tests.test_outages import post_update
 from tests.twilio import inbound_form, post_signed, twilio_settings
 
@@ -124,3 +128,37 @@ async def test_one_chats_updates_on_two_workers_take_turns(
     kept, already = say("ky", "wish.text_kept"), say("ky", "error.use_buttons")
     assert sum(kept in a for a in answers) == 1
     assert sum(already in a for a in answers) == 1
+
+
+async def test_only_one_worker_long_polls_and_another_takes_over(
+    start_bot_on: StartBotOn,
+    telegram: FakeTelegram,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bot_telegram, "LEADER_RETRY", 0.2)
+    first = await start_bot_on(postgres_url, "polling")
+    second = await start_bot_on(postgres_url, "polling")
+    workers = [first, second]
+
+    def pollers() -> list[Runtime]:
+        return [w for w in workers if w.telegram is not None and w.telegram.polling]
+
+    await eventually(lambda: len(pollers()) == 1)
+    await asyncio.sleep(0.5)  # and it stays one
+    (leader,) = pollers()
+    resident = Resident(telegram, polling_delivery(telegram), 8300, "ky")
+    assert await resident.send("/help")
+
+    await leader.stop()  # the polling worker goes away: the other takes over
+    workers.remove(leader)
+    await eventually(lambda: len(pollers()) == 1)
+    assert await resident.send("/help")
+
+
+async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None:
+    for _ in range(int(within / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the condition never held")

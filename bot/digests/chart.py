@@ -83,7 +83,7 @@ def _wishes_panel(
     y = top + 40
     for category, change, great in rows:
         _row_label(pen, y, say(f"category.{category}"))
-        x = MARGIN + LABELS
+        x = float(MARGIN + LABELS)
         for count, colour in ((change, COLOURS["change"]), (great, COLOURS["great"])):
             if count:
                 pen.rectangle((x, y, x + count * scale, y + BAR), fill=colour)

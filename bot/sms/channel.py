@@ -17,6 +17,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from bot import metrics
 from bot.acks import Failures
+from bot.budget import AnswerBudget, Verdict
 from bot.config import Settings
 from bot.i18n import Catalogues
 from bot.ordering import KeyedLocks
@@ -34,6 +35,7 @@ INBOUND_PATH = "/sms/twilio"
 STATUS_PATH = "/sms/twilio/status"
 WHATSAPP_PREFIX = "whatsapp:"
 VARIANT = "sms"  # the catalogues' short wording
+ANSWERS, WINDOW = 30, 600.0  # answers to one phone in ten minutes (bot/budget.py)
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,8 @@ class SmsChannel:
         self._validator = RequestValidator(settings.twilio_auth_token)
         self.failures = Failures()  # inbound messages that failed, by MessageSid
         self.senders = KeyedLocks()  # one phone's messages handled one after another
+        # Every answer is a billable message: a phone gets ANSWERS answers in WINDOW.
+        self.budget = AnswerBudget(ANSWERS, WINDOW)
 
     def signed(self, path: str, form: Mapping[str, object], signature: str | None) -> bool:
         """Whether Twilio signed this request for {PUBLIC_BASE_URL}{path}, with or without
@@ -166,6 +170,13 @@ class SmsChannel:
                 self.db, self.pseudonyms, message.channel, message.sid
             )
             return twiml(previous or "")
+        if outcome.silent:
+            return twiml("")
+        verdict = self.budget.take((message.channel, message.number))
+        if verdict is Verdict.QUIET:
+            return twiml("")
+        if verdict is Verdict.NOTICE:
+            return twiml(self.catalogues.text(outcome.language, Text("flood.messages"), VARIANT))
         return twiml(self.render(outcome, message))
 
     def render(self, outcome: Outcome, message: InboundMessage) -> str:

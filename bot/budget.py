@@ -1,0 +1,59 @@
+"""How many answers one sender gets in a while, so that a script (or a stuck phone) sending
+hundreds of messages gets neither hundreds of answers nor, on SMS, a bill for them.
+
+What the sender sent is still handled and kept as usual (the flood limits of each kind of
+message apply there, handlers/flood.py); only the answers stop. The first message over the
+budget is told so once; the next ones get nothing until the window has room again. Kept in
+memory, per process: a second worker gives a flooder a second budget, which is fine for its
+purpose.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from enum import Enum
+
+PRUNE_ABOVE = 10_000  # senders remembered before the quiet ones are forgotten
+
+
+class Verdict(Enum):
+    ANSWER = "answer"
+    NOTICE = "notice"  # over the budget: say so, once
+    QUIET = "quiet"  # over it, and told already
+
+
+@dataclass
+class _Sender:
+    times: deque[float] = field(default_factory=deque)
+    told: bool = False
+
+
+class AnswerBudget:
+    def __init__(self, answers: int, seconds: float) -> None:
+        self.answers, self.seconds = answers, seconds
+        self._senders: dict[Hashable, _Sender] = {}
+
+    def take(self, sender: Hashable) -> Verdict:
+        now = time.monotonic()
+        if len(self._senders) > PRUNE_ABOVE:
+            self._prune(now)
+        state = self._senders.setdefault(sender, _Sender())
+        while state.times and state.times[0] <= now - self.seconds:
+            state.times.popleft()
+        if len(state.times) < self.answers:
+            state.times.append(now)
+            state.told = False
+            return Verdict.ANSWER
+        if state.told:
+            return Verdict.QUIET
+        state.told = True
+        return Verdict.NOTICE
+
+    def _prune(self, now: float) -> None:
+        for sender in [
+            s for s, v in self._senders.items() if not v.times or v.times[-1] <= now - self.seconds
+        ]:
+            del self._senders[sender]
