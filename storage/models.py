@@ -294,6 +294,8 @@ class Signature(Base):
             sqlite_where=text("status = 'counted'"),
             postgresql_where=text("status = 'counted'"),
         ),
+        # A PIN's signatures to one initiative, found without reading all of its signatures.
+        Index("ix_signatures_initiative_pin", "initiative_id", "pin_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

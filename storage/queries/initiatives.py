@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -14,9 +14,23 @@ from storage.models import (
     Signature,
 )
 
+# Built once: every signature runs these (composing a statement costs more than running it).
+_BY_CODE = select(Initiative).where(Initiative.code == bindparam("code"))
+_STANDING = select(Signature).where(
+    Signature.initiative_id == bindparam("initiative_id"),
+    Signature.pin_key == bindparam("pin_key"),
+    Signature.status != "withdrawn",
+)
+_COUNT = (
+    update(Initiative)
+    .where(Initiative.id == bindparam("initiative_id"))
+    .values(signed=Initiative.signed + bindparam("step"))
+    .returning(Initiative.signed)
+)
+
 
 async def initiative_by_code(session: AsyncSession, code: str) -> Initiative | None:
-    return await session.scalar(select(Initiative).where(Initiative.code == code.upper()))
+    return await session.scalar(_BY_CODE, {"code": code.upper()})
 
 
 async def all_initiatives(session: AsyncSession) -> Sequence[Initiative]:
@@ -51,13 +65,7 @@ async def signatures_by_pin(
 ) -> Sequence[Signature]:
     """Signatures under this PIN that stand (counted or disputed)."""
     return (
-        await session.scalars(
-            select(Signature).where(
-                Signature.initiative_id == initiative_id,
-                Signature.pin_key == pin_key,
-                Signature.status != "withdrawn",
-            )
-        )
+        await session.scalars(_STANDING, {"initiative_id": initiative_id, "pin_key": pin_key})
     ).all()
 
 
@@ -67,12 +75,7 @@ async def add_signature(session: AsyncSession, signature: Signature) -> int:
     await session.flush()
     step = 1 if signature.status == "counted" else 0
     return int(
-        await session.scalar(
-            update(Initiative)
-            .where(Initiative.id == signature.initiative_id)
-            .values(signed=Initiative.signed + step)
-            .returning(Initiative.signed)
-        )
+        await session.scalar(_COUNT, {"initiative_id": signature.initiative_id, "step": step})
     )
 
 
