@@ -165,3 +165,10 @@ def test_settings_from_environment() -> None:
     assert settings.telegram_api_base_url == "https://api.telegram.org/bot"
     with pytest.raises(ConfigError):
         Settings.from_env({"PORT": "eighty"})
+
+
+def test_twilio_overrides_are_read_with_or_without_their_hash() -> None:
+    for given in ("rc=5&rp=all", "#rc=5&rp=all", " #rc=5&rp=all "):
+        settings = Settings.from_env({"TWILIO_WEBHOOK_OVERRIDES": given})
+        assert settings.twilio_webhook_overrides == "rc=5&rp=all"
+    assert Settings.from_env({}).twilio_webhook_overrides is None
