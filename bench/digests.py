@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import prepare_database
 from bot.config import Settings
-from bot.digests import text
+from bot.digests import chart, text
 from bot.digests.content import collect
 from bot.i18n import Catalogues
 from handlers.weeks import Week
@@ -109,8 +109,6 @@ async def seed(db: Database, places: int, wishes: int, bribes: int, week: Week) 
 async def build_all(db: Database, week: Week, draw: bool) -> tuple[list[float], dict[str, float]]:
     """Every municipality's digest; seconds per digest, and seconds per stage in all."""
     catalogues = Catalogues()
-    if draw:
-        from bot.digests import chart
     today = week.sunday + dt.timedelta(days=1)
     stages = {"collect": 0.0, "text": 0.0, "chart": 0.0}
     per_digest: list[float] = []

@@ -41,11 +41,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.fake_telegram import TOKEN, FakeTelegram
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.fake_telegram import TOKEN, FakeTelegram  # noqa: E402
-
 SECRET = "bench-webhook-secret"
 PLACE = "tokmok"
 WISH = "Көчөдө жарык жок, кечинде караңгы."

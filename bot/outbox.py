@@ -32,6 +32,8 @@ from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot import metrics
+from storage import queries
+from storage.db import Database
 
 RATE = 30.0  # broadcast messages per second, all recipients together
 JITTER_MARGIN = 0.05
@@ -152,7 +154,7 @@ class Outbox:
         network_backoff: Sequence[float] = NETWORK_BACKOFF,
     ) -> None:
         self.bot = bot
-        self.on_blocked = on_blocked  # marks the person opted out
+        self.on_blocked = on_blocked  # marks the person opted out (see `marks_blocked`)
         self.pacer = pacer or Pacer()
         self.network_backoff = tuple(network_backoff)
         self._chats: dict[int, _Chat] = {}
@@ -166,9 +168,7 @@ class Outbox:
         if not calls:
             done.set_result(True)
             return done
-        if len(self._chats) > PRUNE_ABOVE:
-            self._prune()
-        chat = self._chats.setdefault(chat_id, _Chat())
+        chat = self._chat(chat_id)
         chat.queue.append(_Batch(calls, done))
         metrics.OUTBOX_DEPTH.inc(len(calls))
         if chat.worker is None or chat.worker.done():
@@ -185,9 +185,9 @@ class Outbox:
                     await self.send(
                         chat_id, call, broadcast=False, pace=chat.pace, first=number == 0
                     )
-                except Forbidden:
+                except Forbidden:  # `send` has marked the person; drop what they would get
                     metrics.OUTBOX_DEPTH.dec(len(batch.calls) - number - 1)
-                    await self._blocked(chat_id, chat, batch)
+                    self._drop(chat, batch)
                     return
                 except Exception as error:  # given up: say why, and go on with the next
                     sent_all = False
@@ -195,15 +195,11 @@ class Outbox:
             if not batch.done.done():
                 batch.done.set_result(sent_all)
 
-    async def _blocked(self, chat_id: int, chat: _Chat, batch: _Batch) -> None:
+    def _drop(self, chat: _Chat, batch: _Batch) -> None:
         """Nothing more goes to a chat that blocked the bot, until the person writes again."""
         dropped = [batch, *chat.queue]
         chat.queue.clear()
         metrics.OUTBOX_DEPTH.dec(sum(len(b.calls) for b in dropped[1:]))
-        try:
-            await self.on_blocked(chat_id)
-        except Exception:
-            log.exception("could not mark a blocked chat")
         for each in dropped:
             if not each.done.done():
                 each.done.set_result(False)
@@ -224,10 +220,11 @@ class Outbox:
         network_retries: bool = True,
         first: bool = False,
     ) -> None:
-        """Send one message now, waiting its turn and out 429s. Raises Forbidden (blocked),
+        """Send one message now, waiting its turn and out 429s. Raises Forbidden (blocked; the
+        person is marked opted out first),
         PermanentFailure (refused), or NetworkError once retrying has not helped (at once
         with `network_retries` off: the caller keeps its own schedule, as digests do)."""
-        pace = pace or self._pace_of(chat_id)
+        pace = pace or self._chat(chat_id).pace
         holds = 0
         backoff = iter(self.network_backoff if network_retries else ())
         while True:
@@ -248,6 +245,7 @@ class Outbox:
                 continue
             except Forbidden:
                 metrics.OUTBOX_SENDS.labels("blocked").inc()
+                await self._mark_blocked(chat_id)
                 raise
             except BadRequest as error:
                 metrics.OUTBOX_SENDS.labels("failed").inc()
@@ -263,13 +261,17 @@ class Outbox:
             metrics.OUTBOX_SENDS.labels("sent").inc()
             return
 
-    def _pace_of(self, chat_id: int) -> ChatPace:
-        chat = self._chats.get(chat_id)
-        if chat is None:
-            if len(self._chats) > PRUNE_ABOVE:
-                self._prune()
-            chat = self._chats[chat_id] = _Chat()
-        return chat.pace
+    async def _mark_blocked(self, chat_id: int) -> None:
+        try:
+            await self.on_blocked(chat_id)
+        except Exception:
+            log.exception("could not mark a blocked chat")
+
+    def _chat(self, chat_id: int) -> _Chat:
+        """A chat's queue and pace; chats long idle are forgotten once there are many."""
+        if chat_id not in self._chats and len(self._chats) > PRUNE_ABOVE:
+            self._prune()
+        return self._chats.setdefault(chat_id, _Chat())
 
     async def send_text(self, chat_id: int, text: str) -> None:
         """A message we start (a notice), split under the limit, at the broadcast pace."""
@@ -285,6 +287,16 @@ class Outbox:
         for task in late:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
+
+
+def marks_blocked(db: Database) -> Callable[[int], Awaitable[None]]:
+    """What an outbox calls when a chat has blocked the bot: the person is opted out."""
+
+    async def mark(chat_id: int) -> None:
+        async with db.session() as session, session.begin():
+            await queries.mark_opted_out(session, "telegram", str(chat_id))
+
+    return mark
 
 
 def message(chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> Call:

@@ -39,14 +39,13 @@ from bot.budget import AnswerBudget, Verdict
 from bot.config import Settings
 from bot.i18n import LANGUAGES, Catalogues
 from bot.ordering import KeyedLocks
-from bot.outbox import Call, Outbox, message, seconds, split_text
+from bot.outbox import Call, Outbox, marks_blocked, message, seconds, split_text
 from bot.telegram_http import AiohttpRequest
 from handlers import dispatch
 from handlers.context import guess_language
 from handlers.pseudonyms import Pseudonyms
 from handlers.router import MENU
 from handlers.types import DigestOrder, Inbound, Outcome, Reply, Text
-from storage import queries
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -95,7 +94,7 @@ class TelegramChannel:
             .updater(None)  # we poll ourselves, see `_poll`
             .build()
         )
-        self.outbox = Outbox(self.application.bot, self._blocked)
+        self.outbox = Outbox(self.application.bot, marks_blocked(db))
         self.chats = KeyedLocks()
         self.budget = AnswerBudget(ANSWERS_PER_MINUTE, 60.0)
         self.failures = Failures()
@@ -209,8 +208,6 @@ class TelegramChannel:
 
     def _calls(self, chat_id: int, outcome: Outcome) -> list[Call]:
         """The Bot API calls that carry an outcome's replies, in order."""
-        if outcome.silent:
-            return []
         calls = [
             call
             for reply in outcome.replies
@@ -253,15 +250,9 @@ class TelegramChannel:
         """Send a message we start (a notice); False if the person has blocked the bot."""
         try:
             await self.outbox.send_text(chat_id, text)
-        except Forbidden:
-            await self._blocked(chat_id)
+        except Forbidden:  # the outbox has marked them: nothing more until they write
             return False
         return True
-
-    async def _blocked(self, chat_id: int) -> None:
-        """The person blocked the bot: nothing more goes to them until they write again."""
-        async with self.db.session() as session, session.begin():
-            await queries.mark_opted_out(session, CHANNEL, str(chat_id))
 
     def menu(self, language: str) -> list[BotCommand]:
         return [
@@ -315,11 +306,13 @@ class TelegramChannel:
             metrics.NOT_KEPT.labels(CHANNEL, reason(handling.error)).inc()
             if not not_kept.give_up:
                 raise not_kept
-            handling.answers.append(await self._apologise(update))
+            apology = await self._apologise(update)
+            if apology is not None:
+                handling.answers.append(apology)
         if handling.answers:
             await asyncio.wait(handling.answers, timeout=ANSWER_WAIT)
 
-    async def _apologise(self, update: Update) -> asyncio.Future[bool]:
+    async def _apologise(self, update: Update) -> asyncio.Future[bool] | None:
         """An update that failed again and again (a fault of ours, not the database): it is
         given up, and the person told so."""
         log.error(
@@ -327,7 +320,7 @@ class TelegramChannel:
         )
         chat = update.effective_chat or update.effective_user
         if chat is None:
-            return self.outbox.post(0, [])
+            return None
         user = update.effective_user
         language = await _language_or_default(
             self.db, str(chat.id), user.language_code if user else None
@@ -364,7 +357,10 @@ class TelegramChannel:
                         await self._poll()
                     finally:
                         self.polling = False
-            log.info("Telegram: another worker polls; looking again in %.0f s", LEADER_RETRY)
+                else:
+                    log.info(
+                        "Telegram: another worker polls; looking again in %.0f s", LEADER_RETRY
+                    )
             await asyncio.sleep(LEADER_RETRY)
 
     async def _connect(self) -> None:
@@ -421,11 +417,11 @@ class TelegramChannel:
 def check_shape(update: Update) -> None:
     """What our handlers rely on and Telegram always sends, checked at the door: a message
     has a chat and a text that is text; a button press has its sender and data."""
-    message = update.message
-    if message is not None:
-        if getattr(message, "chat", None) is None or getattr(message.chat, "id", None) is None:
+    received = update.message
+    if received is not None:
+        if getattr(received, "chat", None) is None or getattr(received.chat, "id", None) is None:
             raise ValueError("malformed update: a message without a chat")
-        if not isinstance(message.text, str | None):
+        if not isinstance(received.text, str | None):
             raise ValueError("malformed update: a text that is not text")
     query = update.callback_query
     if query is not None:

@@ -44,12 +44,8 @@ async def handle(
 
     if db.writer is not None:  # SQLite: shares a commit with the actions waiting with it
         return await db.writer.run(work)
-    async with db.session() as session:
-        try:
-            async with session.begin():
-                return await _handle_in(session, pseudonyms, inbound, render)
-        except queries.DuplicateDelivery:
-            return None
+    async with db.session() as session, session.begin():
+        return await work(session)
 
 
 async def _handle_in(

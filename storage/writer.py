@@ -64,13 +64,12 @@ class GroupCommit:
                         outcomes.append((done, None, error))
                     else:
                         outcomes.append((done, value, None))
-        except BaseException as error:  # BEGIN or COMMIT failed: nothing of the batch is kept
+        except Exception as error:  # BEGIN or COMMIT failed: nothing of the batch is kept
+            outcomes = [(done, None, error) for _, done in batch]
+        except BaseException:  # stopped half-way: the callers must not wait for ever
             for _, done in batch:
-                if not done.done():
-                    done.set_exception(error if isinstance(error, Exception) else RuntimeError())
-            if not isinstance(error, Exception):
-                raise
-            return
+                done.cancel()
+            raise
         for done, value, failure in outcomes:
             if done.done():  # its caller gave up waiting
                 continue

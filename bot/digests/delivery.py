@@ -33,13 +33,13 @@ from bot.digests import chart, text
 from bot.digests.content import Digest, collect
 from bot.export import WISH_COLUMNS, wish_rows, write_csv
 from bot.i18n import Catalogues
-from bot.outbox import Call, Outbox, PermanentFailure, split_text
+from bot.outbox import Call, Outbox, PermanentFailure, marks_blocked, split_text
 from bot.sms.channel import SmsChannel
 from handlers.types import DigestOrder
 from handlers.weeks import Week
 from storage import queries
 from storage.db import Database
-from storage.models import DigestDelivery, Municipality, Person, utcnow
+from storage.models import DigestDelivery, Municipality, utcnow
 
 WORKERS = 8
 BACKOFF = (30, 120, 600, 1800, 3600)  # seconds before the 2nd, 3rd, … attempt
@@ -95,7 +95,7 @@ class Digests:
         self.sms = sms
         # The service's one outbox; a command that sends digests on its own makes its own.
         if outbox is None and bot is not None:
-            outbox = Outbox(bot, self._mark_chat_blocked)
+            outbox = Outbox(bot, marks_blocked(db))
         self.outbox = outbox
         # Set once the bot has connected; until then Telegram rows wait unclaimed.
         self.telegram_ready = telegram_ready
@@ -166,8 +166,7 @@ class Digests:
             else:
                 await self._send_sms(delivery)
             return await self._finish(delivery, "sent")
-        except Forbidden:
-            await self._mark_blocked(person)
+        except Forbidden:  # the outbox has marked the person opted out
             return await self._finish(delivery, "skipped", "blocked the bot")
         except OptedOut:
             return await self._finish(delivery, "skipped", "opted out")
@@ -220,14 +219,6 @@ class Digests:
             row.status, row.error = "pending", error[:200]
             row.next_attempt_at = utcnow() + timedelta(seconds=BACKOFF[delivery.attempts - 1])
         return "pending"
-
-    async def _mark_blocked(self, person: Person) -> None:
-        async with self.db.session() as session, session.begin():
-            await queries.mark_person_opted_out(session, person.id)
-
-    async def _mark_chat_blocked(self, chat_id: int) -> None:
-        async with self.db.session() as session, session.begin():
-            await queries.mark_opted_out(session, "telegram", str(chat_id))
 
     # --- one message, at the common pace --------------------------------------------------
 

@@ -157,7 +157,8 @@ class SmsChannel:
         """Handle one inbound message; the TwiML answer. A redelivered MessageSid gets the
         answer it got the first time, and changes nothing."""
         inbound = message.inbound(self.settings.timezone)
-        async with self.senders.hold((message.channel, message.number)):
+        sender = (message.channel, message.number)
+        async with self.senders.hold(sender):
             outcome = await dispatch.handle(
                 self.db,
                 self.pseudonyms,
@@ -172,7 +173,7 @@ class SmsChannel:
             return twiml(previous or "")
         if outcome.silent:
             return twiml("")
-        verdict = self.budget.take((message.channel, message.number))
+        verdict = self.budget.take(sender)
         if verdict is Verdict.QUIET:
             return twiml("")
         if verdict is Verdict.NOTICE:
