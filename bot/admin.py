@@ -276,7 +276,7 @@ async def bot_username(settings: Settings) -> str | None:
 async def export_signatures(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     if not args.initiative:
         raise UsageError("export signatures needs --initiative CODE")
-    sealer = Sealer(Pseudonyms(settings.resolved_secret_key()))
+    sealer = Sealer(Pseudonyms.from_keys(settings.secret_keys()))
     db = await prepare_database(settings)
     try:
         async with db.session() as session:

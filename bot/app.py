@@ -63,7 +63,7 @@ class Runtime:
 
     async def start(self) -> None:
         # Fails early without a key, and creates one on the first start on SQLite.
-        pseudonyms = Pseudonyms(self.settings.resolved_secret_key())
+        pseudonyms = Pseudonyms.from_keys(self.settings.secret_keys())
         self.db = await prepare_database(self.settings)
         if self.settings.telegram_bot_token:
             self.telegram = TelegramChannel(self.settings, self.db, self.catalogues, pseudonyms)

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
-from bot import admin, bribe_stats
+from bot import admin, bribe_stats, rotation
 from bot.admin import UsageError
 from bot.app import Runtime, prepare_database
 from bot.config import ConfigError, Settings
@@ -21,6 +21,7 @@ from bot.digests import commands as digest_commands
 from bot.export import BRIBE_COLUMNS, WISH_COLUMNS, bribe_rows, wish_rows, write_table
 from bot.i18n import Catalogues
 from handlers.bribes import recent_months
+from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import SealBroken
 from storage import queries
 
@@ -77,6 +78,15 @@ def build_parser() -> Parser:
     )
     report.add_argument("--lang", choices=["ky", "ru", "en"], default="en")
 
+    secret = commands.add_parser("secret", help="SECRET_KEY: a new one, rotating to it")
+    secret.add_argument(
+        "action",
+        choices=["new", "rotate", "forget-previous"],
+        help="new: print a fresh key; rotate: move stored data to SECRET_KEY (on SQLite without "
+        "SECRET_KEY, first put a new key in the key file); forget-previous: rotate, then drop "
+        "the older keys from the key file",
+    )
+
     municipality = commands.add_parser("municipality", help="municipalities and their codes")
     municipality.add_argument("action", choices=["list"])
     digest_commands.add_parsers(commands)
@@ -103,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(admin.invite(settings, args, sys.stdout))
         if args.command == "report":
             return asyncio.run(report_bribes(settings, args, sys.stdout))
+        if args.command == "secret":
+            return secret_command(settings, args.action, sys.stdout)
         if args.command in ("digest", "officials"):
             return asyncio.run(digest_commands.main(settings, args, sys.stdout))
         return asyncio.run(list_municipalities(settings, sys.stdout))
@@ -119,6 +131,39 @@ async def initiative_command(settings: Settings, args: argparse.Namespace) -> in
     if args.action == "close":
         return await admin.close_initiative(settings, args, sys.stdout)
     return await admin.list_initiatives(settings, sys.stdout)
+
+
+def secret_command(settings: Settings, action: str, out: TextIO) -> int:
+    if action == "new":
+        print(rotation.new_key(), file=out)
+        return 0
+    key_file = settings.secret_file() if not settings.secret_key else None
+    if action == "rotate" and key_file is not None:
+        rotation.add_key_to_file(settings)
+        print(f"a new key is first in {key_file}; the older ones stay below it", file=out)
+    elif action == "rotate" and not settings.secret_key_previous:
+        raise UsageError(
+            "set SECRET_KEY to the new key and SECRET_KEY_PREVIOUS to the old one "
+            "(`civicbot secret new` makes a key), restart the bot with them, then rotate"
+        )
+    keys = settings.secret_keys()
+    count = asyncio.run(_rekey(settings, keys))
+    print(f"{count} signatures sealed and keyed with the newest key", file=out)
+    if action == "forget-previous":
+        if key_file is not None:
+            rotation.write_key_file(key_file, keys[:1])
+            print(f"older keys removed from {key_file}", file=out)
+        elif settings.secret_key_previous:
+            print("now remove SECRET_KEY_PREVIOUS from the bot's environment", file=out)
+    return 0
+
+
+async def _rekey(settings: Settings, keys: tuple[str, ...]) -> int:
+    db = await prepare_database(settings)
+    try:
+        return await rotation.rekey(db, Pseudonyms.from_keys(keys))
+    finally:
+        await db.close()
 
 
 def serve(settings: Settings) -> int:

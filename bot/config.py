@@ -43,6 +43,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     secret_key: str | None = None
+    # Our addition: keys SECRET_KEY replaced, newest first (comma-separated). Data made under
+    # them stays readable while `civicbot secret rotate` moves it to SECRET_KEY.
+    secret_key_previous: tuple[str, ...] = ()
     digest_cron: str = "0 9 * * mon"
     timezone: str = "Asia/Bishkek"
 
@@ -75,6 +78,9 @@ class Settings:
             host=get("HOST") or "127.0.0.1",
             port=int(port_text),
             secret_key=get("SECRET_KEY"),
+            secret_key_previous=tuple(
+                key.strip() for key in (get("SECRET_KEY_PREVIOUS") or "").split(",") if key.strip()
+            ),
             digest_cron=get("DIGEST_CRON") or "0 9 * * mon",
             timezone=get("TIMEZONE") or "Asia/Bishkek",
         )
@@ -85,27 +91,47 @@ class Settings:
 
     def resolved_secret_key(self) -> str:
         """SECRET_KEY, or on SQLite one generated once and kept beside the database file."""
+        return self.secret_keys()[0]
+
+    def secret_keys(self) -> tuple[str, ...]:
+        """The key to use, then the keys it replaced (still read, never written with).
+
+        From SECRET_KEY and SECRET_KEY_PREVIOUS; or, on SQLite without SECRET_KEY, from the key
+        file beside the database: its first line, then older keys on the lines below it."""
         if self.secret_key:
-            return self.secret_key
+            return (self.secret_key, *self.secret_key_previous)
         if not self.is_sqlite:
             raise ConfigError("SECRET_KEY must be set when DATABASE_URL is not SQLite")
-        database = make_url(self.database_url).database
-        if not database or database == ":memory:":
-            return secrets.token_urlsafe(32)  # nothing persists, so neither need the key
-        path = Path(database).resolve().parent / SECRET_FILE_NAME
+        path = self.secret_file()
+        if path is None:
+            return (secrets.token_urlsafe(32),)  # nothing persists, so neither need the key
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(32))
-        return path.read_text().strip()
+        return tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
+
+    def secret_file(self) -> Path | None:
+        """The key file of an SQLite database kept on disk."""
+        database = make_url(self.database_url).database
+        if not self.is_sqlite or not database or database == ":memory:":
+            return None
+        return Path(database).resolve().parent / SECRET_FILE_NAME
 
     def webhook_secret(self) -> str:
         """The secret Telegram must send; derived from SECRET_KEY when not set explicitly."""
+        return self.webhook_secrets()[0]
+
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """Secrets accepted from Telegram: during a key rotation, also the one derived from a
+        previous key, until setWebhook has given Telegram the new one."""
         if self.telegram_webhook_secret:
-            return self.telegram_webhook_secret
-        key = self.resolved_secret_key().encode()
-        return hmac.new(key, b"telegram-webhook", hashlib.sha256).hexdigest()
+            return (self.telegram_webhook_secret,)
+        return tuple(
+            hmac.new(key.encode(), b"telegram-webhook", hashlib.sha256).hexdigest()
+            for key in self.secret_keys()
+        )
 
     @property
     def sms_enabled(self) -> bool:

@@ -71,7 +71,8 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     if telegram is None:
         return web.json_response({"error": "the Telegram channel is off"}, status=404)
     given = request.headers.get(SECRET_HEADER, "")
-    if not hmac.compare_digest(given.encode(), runtime.settings.webhook_secret().encode()):
+    accepted = runtime.settings.webhook_secrets()
+    if not any(hmac.compare_digest(given.encode(), secret.encode()) for secret in accepted):
         metrics.WEBHOOK_REJECTED.labels("telegram", "secret").inc()
         return web.json_response({"error": "wrong or missing secret token"}, status=401)
     try:

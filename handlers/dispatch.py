@@ -56,8 +56,10 @@ async def _handle_in(
 ) -> Outcome:
     key = None
     if inbound.delivery_id is not None:
-        key = delivery_key(pseudonyms, inbound.channel, inbound.delivery_id)
+        key, *previous_keys = delivery_keys(pseudonyms, inbound.channel, inbound.delivery_id)
         await queries.claim_delivery(session, key)
+        if previous_keys and await queries.delivery_reply(session, previous_keys) is not None:
+            raise queries.DuplicateDelivery(key)  # handled before the key rotation
     ctx = await open_context(session, inbound, pseudonyms)
     was_opted_out = ctx.person.opted_out
     if inbound.clears_opt_out:
@@ -88,8 +90,9 @@ def cleaned(inbound: Inbound) -> Inbound:
     )
 
 
-def delivery_key(pseudonyms: Pseudonyms, channel: str, delivery_id: str) -> str:
-    return pseudonyms.of("delivery", channel, delivery_id)
+def delivery_keys(pseudonyms: Pseudonyms, channel: str, delivery_id: str) -> tuple[str, ...]:
+    """The delivery's keyed hash: first the one to store, then those by keys being rotated out."""
+    return pseudonyms.every("delivery", channel, delivery_id)
 
 
 async def previous_reply(
@@ -97,7 +100,9 @@ async def previous_reply(
 ) -> str | None:
     """The answer kept for a delivery handled before (see `handle`)."""
     async with db.session() as session:
-        return await queries.delivery_reply(session, delivery_key(pseudonyms, channel, delivery_id))
+        return await queries.delivery_reply(
+            session, delivery_keys(pseudonyms, channel, delivery_id)
+        )
 
 
 async def open_context(session: AsyncSession, inbound: Inbound, pseudonyms: Pseudonyms) -> Context:

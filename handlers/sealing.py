@@ -1,5 +1,8 @@
 """Sealing signers' personal data (ARCHITECTURE §8): Fernet (AES-128-CBC with an HMAC) under a
-key derived from SECRET_KEY for this one purpose. Only the operator's export opens a seal."""
+key derived from SECRET_KEY for this one purpose. Only the operator's export opens a seal.
+
+Seals are made with the newest key and opened with any key still known (MultiFernet), so a
+key rotation never leaves a signature unreadable; `reseal` moves one to the newest key."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import base64
 import json
 from collections.abc import Mapping
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from handlers.pseudonyms import Pseudonyms
 
@@ -15,12 +18,14 @@ PURPOSE = "signatures-v1"
 
 
 class SealBroken(Exception):
-    """A seal that does not open under this key: tampered with, or another SECRET_KEY."""
+    """A seal that does not open under any known key: tampered with, or another SECRET_KEY."""
 
 
 class Sealer:
     def __init__(self, pseudonyms: Pseudonyms, purpose: str = PURPOSE) -> None:
-        self._fernet = Fernet(base64.urlsafe_b64encode(pseudonyms.derive(purpose)))
+        self._fernet = MultiFernet(
+            [Fernet(base64.urlsafe_b64encode(key)) for key in pseudonyms.derive_every(purpose)]
+        )
 
     def seal(self, data: Mapping[str, str]) -> str:
         return self._fernet.encrypt(json.dumps(dict(data), ensure_ascii=False).encode()).decode()
@@ -29,4 +34,4 @@ class Sealer:
         try:
             return dict(json.loads(self._fernet.decrypt(token.encode())))
         except (InvalidToken, ValueError) as error:
-            raise SealBroken("a seal does not open with this SECRET_KEY") from error
+            raise SealBroken("a seal does not open with SECRET_KEY or a previous key") from error

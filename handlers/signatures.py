@@ -350,11 +350,11 @@ async def _sign(ctx: Context, initiative: Initiative, draft: dict[str, str]) -> 
         return say("sign.flood")
     pin, name = draft["pin"], draft["name"]
     address = _address(draft) if initiative.requires_address else ""
-    pin_key = ctx.pseudonyms.of("pin", initiative.code, pin)
-    signer_key = ctx.pseudonyms.of("signer", initiative.code, pin, signers.comparable_name(name))
+    pin_keys = signers.pin_keys(ctx.pseudonyms, initiative.code, pin)
+    signer_keys = signers.signer_keys(ctx.pseudonyms, initiative.code, pin, name)
     for _attempt in range(2):  # once more if another worker counted this PIN meanwhile
-        standing = await queries.signatures_by_pin(ctx.session, initiative.id, pin_key)
-        if any(signature.signer_key == signer_key for signature in standing):
+        standing = await queries.signatures_by_pin(ctx.session, initiative.id, pin_keys)
+        if any(signature.signer_key in signer_keys for signature in standing):
             return say("sign.already", title=initiative.title(ctx.language))
         if not await _within(
             ctx, "sign-sender", initiative.code, SIGNATURES_PER_SENDER, _until_closed(initiative)
@@ -362,8 +362,8 @@ async def _sign(ctx: Context, initiative: Initiative, draft: dict[str, str]) -> 
             return say("sign.sender_limit", limit=SIGNATURES_PER_SENDER)
         signature = Signature(
             initiative_id=initiative.id,
-            pin_key=pin_key,
-            signer_key=signer_key,
+            pin_key=pin_keys[0],
+            signer_key=signer_keys[0],
             status="disputed" if standing else "counted",
             sealed=ctx.sealer.seal({"name": name, "pin": pin, "address": address}),
             pin_note=draft.get("pin_note") or None,

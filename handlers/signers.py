@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from handlers import validation
+from handlers.pseudonyms import Pseudonyms
 from handlers.types import Text
 
 PIN_LENGTH = 14
@@ -122,3 +123,15 @@ def check_address(text: str, limit: int = ADDRESS_LIMIT) -> tuple[str, Text | No
     if problem is not None and problem.key == "error.empty_text":
         return address, Text("sign.address_empty")  # short enough to go before the prompt
     return address, problem
+
+
+def pin_keys(pseudonyms: Pseudonyms, initiative_code: str, pin: str) -> tuple[str, ...]:
+    """Keyed hashes of a PIN for one initiative (finds a PIN signing twice), newest key first."""
+    return pseudonyms.every("pin", initiative_code, pin)
+
+
+def signer_keys(
+    pseudonyms: Pseudonyms, initiative_code: str, pin: str, name: str
+) -> tuple[str, ...]:
+    """Keyed hashes of PIN and name (the same person signing again), newest key first."""
+    return pseudonyms.every("signer", initiative_code, pin, comparable_name(name))

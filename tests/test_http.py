@@ -158,9 +158,7 @@ async def test_a_failure_before_the_commit_is_not_acknowledged_until_it_repeats(
             f"{runtime.base_url}/telegram/webhook", json=update, headers=secret
         ) as response:
             assert response.status == 200
-    assert [m["text"] for m in resident.sent_messages()[sent_before:]] == [
-        say("ru", "cancel.done")
-    ]
+    assert [m["text"] for m in resident.sent_messages()[sent_before:]] == [say("ru", "cancel.done")]
 
 
 async def test_a_fault_that_repeats_is_apologised_for_and_acknowledged(

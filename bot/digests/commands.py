@@ -118,7 +118,7 @@ async def _channels(
             bot = None
     sms = None
     if settings.sms_enabled:
-        pseudonyms = Pseudonyms(settings.resolved_secret_key())
+        pseudonyms = Pseudonyms.from_keys(settings.secret_keys())
         provider = TwilioProvider(settings)
         sms = SmsChannel(settings, db, catalogues, pseudonyms, provider)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
@@ -46,10 +47,14 @@ async def keep_reply(session: AsyncSession, delivery_key: str, reply: str) -> No
     )
 
 
-async def delivery_reply(session: AsyncSession, delivery_key: str) -> str | None:
-    return await session.scalar(
-        select(InboundDelivery.reply).where(InboundDelivery.delivery_key == delivery_key)
+async def delivery_reply(session: AsyncSession, delivery_keys: Sequence[str]) -> str | None:
+    """The answer kept for a delivery known under any of these keys ("" when none was kept);
+    None when it was never handled."""
+    reply = await session.execute(
+        select(InboundDelivery.reply).where(InboundDelivery.delivery_key.in_(delivery_keys))
     )
+    row = reply.first()
+    return None if row is None else (row[0] or "")
 
 
 async def forget_expired(session: AsyncSession, now: datetime) -> None:

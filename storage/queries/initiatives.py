@@ -18,7 +18,7 @@ from storage.models import (
 _BY_CODE = select(Initiative).where(Initiative.code == bindparam("code"))
 _STANDING = select(Signature).where(
     Signature.initiative_id == bindparam("initiative_id"),
-    Signature.pin_key == bindparam("pin_key"),
+    Signature.pin_key.in_(bindparam("pin_keys", expanding=True)),
     Signature.status != "withdrawn",
 )
 _COUNT = (
@@ -61,11 +61,14 @@ async def open_initiatives(
 
 
 async def signatures_by_pin(
-    session: AsyncSession, initiative_id: int, pin_key: str
+    session: AsyncSession, initiative_id: int, pin_keys: Sequence[str]
 ) -> Sequence[Signature]:
-    """Signatures under this PIN that stand (counted or disputed)."""
+    """Signatures that stand (counted or disputed) under this PIN's keyed hash: under any of
+    `pin_keys`, the hashes by every known SECRET_KEY."""
     return (
-        await session.scalars(_STANDING, {"initiative_id": initiative_id, "pin_key": pin_key})
+        await session.scalars(
+            _STANDING, {"initiative_id": initiative_id, "pin_keys": list(pin_keys)}
+        )
     ).all()
 
 
@@ -133,3 +136,18 @@ async def signatures_for_export(
             select(Signature).where(Signature.initiative_id == initiative.id).order_by(Signature.id)
         )
     ).all()
+
+
+async def sealed_signatures_after(
+    session: AsyncSession, after_id: int, limit: int
+) -> Sequence[tuple[Signature, str]]:
+    """The next `limit` signatures that keep sealed data, with their initiative's code, in
+    order of id (for re-keying them a batch at a time)."""
+    rows = await session.execute(
+        select(Signature, Initiative.code)
+        .join(Initiative, Initiative.id == Signature.initiative_id)
+        .where(Signature.id > after_id, Signature.sealed.is_not(None))
+        .order_by(Signature.id)
+        .limit(limit)
+    )
+    return [(signature, code) for signature, code in rows]
