@@ -5,6 +5,7 @@ handled twice, and Telegram's old webhook secret is still accepted while the key
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def sign(initiative: str, signer: tuple[str, str]) -> str:
 
 
 async def exported_names(civicbot: Civicbot, tmp_path: Path, code: str) -> str:
-    out = tmp_path / f"{code}-{len(list(tmp_path.iterdir()))}.csv"
+    out = tmp_path / f"{code}-{uuid.uuid4().hex[:6]}.csv"
     rc, _, err = await civicbot("export", "signatures", "--initiative", code, "--output", str(out))
     assert rc == 0, err
     return out.read_text(encoding="utf-8")
@@ -44,7 +45,9 @@ async def test_rotating_keys_in_the_environment(
     monkeypatch.setenv("SECRET_KEY", OLD_KEY)
     assert (await civicbot(*open_initiative("ROT", "--no-address")))[0] == 0
     before = await start_bot("webhook", secret_key=OLD_KEY, **twilio_settings())
-    assert await text(before, sign("ROT", FIRST)) == sms("ky", "sign.done", count=1, threshold=10000)
+    assert await text(before, sign("ROT", FIRST)) == sms(
+        "ky", "sign.done", count=1, threshold=10000
+    )
     handled = inbound_form("+996555300401", sign("ROT", SECOND))
     await text(before, "", sender="+996555300401", form=handled)
     old_webhook_secret = before.settings.webhook_secret()

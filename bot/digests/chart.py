@@ -6,23 +6,20 @@ picture tells no more than the text does.
 
 Drawn by hand rather than with matplotlib: a chart is a handful of bars and labels, and
 matplotlib's general machinery (axes, ticks, text layout) took 170 ms a chart, most of a
-national weekly run (bench/digests.py). The font is DejaVu Sans, which has every Kyrgyz
-letter (ө, ү, ң); matplotlib ships it, and Debian's fonts-dejavu-core too.
+national weekly run (bench/digests.py). The font is DejaVu Sans from bot/fonts.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import textwrap
-from functools import cache
-from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from bot.bribe_stats import shown
 from bot.digests.content import Digest
 from bot.digests.text import Say, sayer
+from bot.fonts import font as _font
 from bot.i18n import Catalogues
 
 COLOURS = {"change": "#d9822b", "great": "#2b8a3e", "bribes": "#5c4b8a"}
@@ -33,8 +30,6 @@ MARGIN = 16
 LABELS = 250  # pixels for the bars' labels, left of the bars
 ROW = 34  # pixels per bar
 BAR = 20
-FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
-DEBIAN_FONTS = Path("/usr/share/fonts/truetype/dejavu")
 
 
 def draw(digest: Digest, catalogues: Catalogues, language: str) -> bytes | None:
@@ -134,18 +129,3 @@ def _legend(pen: ImageDraw.ImageDraw, top: int, entries: list[tuple[str, str]]) 
 def _scale(largest: int) -> float:
     """Pixels per report or wish, so that the largest bar leaves room for its number."""
     return (WIDTH - 2 * MARGIN - LABELS - 90) / max(largest, 3)
-
-
-@cache
-def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(_font_file(FONT_FILES[bold])), size)
-
-
-def _font_file(name: str) -> Path:
-    """DejaVu Sans as matplotlib ships it (found without importing matplotlib), or Debian's."""
-    spec = importlib.util.find_spec("matplotlib")
-    if spec is not None and spec.origin is not None:
-        bundled = Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf" / name
-        if bundled.exists():
-            return bundled
-    return DEBIAN_FONTS / name
