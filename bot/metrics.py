@@ -32,12 +32,15 @@ NOT_KEPT = Counter(
     registry=REGISTRY,
 )
 OUTBOX_DEPTH = Gauge(
-    "civicbot_outbox_depth", "Telegram messages queued in this process.", registry=REGISTRY
+    "civicbot_outbox_depth",
+    "Messages queued in this process, by channel (telegram, sms).",
+    ["channel"],
+    registry=REGISTRY,
 )
 OUTBOX_SENDS = Counter(
     "civicbot_outbox_sends_total",
-    "Telegram send attempts by result (sent, retry_after, network_retry, blocked, failed).",
-    ["result"],
+    "Send attempts by channel and result (sent, retry_after, network_retry, blocked, failed).",
+    ["channel", "result"],
     registry=REGISTRY,
 )
 DIGEST_DELIVERIES = Gauge(

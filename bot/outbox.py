@@ -1,4 +1,6 @@
-"""One outbox for everything the bot sends on Telegram: answers, notices, digests.
+"""One outbox for everything the bot sends: answers, notices, digests — one class, one
+instance per channel (Telegram; SMS and WhatsApp through the SMS provider), each given its
+client and how to read that client's errors (a `Verdict`).
 
 Telegram's limits (core.telegram.org/bots/faq): about one message a second in one chat, with
 short bursts allowed, and about 30 messages a second when broadcasting to many people.
@@ -15,6 +17,10 @@ short bursts allowed, and about 30 messages a second when broadcasting to many p
   message is sent again; a network error or a 5xx is retried with back-off; a chat that
   blocked the bot (403) is marked opted out and its queue dropped; a message Telegram
   refuses (400) is logged with its reason and counted, and the next one goes.
+
+SMS (bot/sms/channel.py) goes through the same class: the provider's 429s, 5xx and network
+errors are retried with back-off, a recipient who opted out with the carrier is marked, a
+refused message is recorded; broadcasts keep to the SMS pace.
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, Generic, TypeVar
 
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
@@ -44,7 +51,10 @@ NETWORK_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before each retry of a fa
 DRAIN_WAIT = 10.0  # seconds a stopping outbox waits for queued answers
 PRUNE_ABOVE = 1000  # idle chats remembered before their pacing state is dropped
 
-Call = Callable[[Bot], Awaitable[object]]
+Call = Callable[[Bot], Awaitable[object]]  # one Telegram message: what the outbox runs
+
+C = TypeVar("C")  # the channel's client: a telegram.Bot, an SMS provider
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +76,61 @@ def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str
 
 
 class PermanentFailure(Exception):
-    """Telegram refused the message itself (400): sending it again would not help."""
+    """The channel refused the message itself (Telegram's 400): sending it again would not
+    help."""
+
+
+class RecipientBlocked(Exception):
+    """The recipient blocked the bot or opted out with the carrier; they are marked opted out
+    and get nothing more until they write again."""
+
+
+class StillFailing(OSError):
+    """Sending kept failing (network, 5xx, 429s) after every retry; it may work later."""
+
+
+# --- how a channel's error is read ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Rate-limited: wait this long, then send again."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """The recipient refuses our messages: mark them, send nothing more."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """This message will never be taken."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Transient:
+    """Worth trying again after a pause."""
+
+
+Verdict = Hold | Blocked | Refused | Transient
+# None: not a sending error at all (a bug), raised as it is.
+Classify = Callable[[Exception], Verdict | None]
+
+
+def telegram_verdict(error: Exception) -> Verdict | None:
+    if isinstance(error, RetryAfter):
+        return Hold(seconds(error.retry_after))
+    if isinstance(error, Forbidden):
+        return Blocked()
+    if isinstance(error, BadRequest):  # before NetworkError: BadRequest is one in PTB
+        return Refused(error.message)
+    if isinstance(error, NetworkError):
+        return Transient()
+    return None
 
 
 class Pacer:
@@ -134,7 +198,7 @@ class ChatPace:
 
 @dataclass
 class _Batch:
-    calls: Sequence[Call]
+    calls: Sequence[Callable[[Any], Awaitable[object]]]
     done: asyncio.Future[bool]
 
 
@@ -145,23 +209,34 @@ class _Chat:
     worker: asyncio.Task[None] | None = None
 
 
-class Outbox:
+class Outbox(Generic[C]):
     def __init__(
         self,
-        bot: Bot,
-        on_blocked: Callable[[int], Awaitable[None]],
+        client: C,
+        on_blocked: Callable[[Any], Awaitable[None]],
+        classify: Classify = telegram_verdict,
         pacer: Pacer | None = None,
         network_backoff: Sequence[float] = NETWORK_BACKOFF,
+        channel: str = "telegram",
     ) -> None:
-        self.bot = bot
-        self.on_blocked = on_blocked  # marks the person opted out (see `marks_blocked`)
+        self.client = client
+        self.on_blocked = on_blocked  # marks the recipient opted out (see `marks_blocked`)
+        self.classify = classify
         self.pacer = pacer or Pacer()
         self.network_backoff = tuple(network_backoff)
-        self._chats: dict[int, _Chat] = {}
+        self.channel = channel
+        self._chats: dict[Hashable, _Chat] = {}
+        self._depth = metrics.OUTBOX_DEPTH.labels(channel)
+
+    @property
+    def bot(self) -> C:  # the Telegram outbox's client, by its usual name
+        return self.client
 
     # --- answers: queued per chat, in order -------------------------------------------------
 
-    def post(self, chat_id: int, calls: Sequence[Call]) -> asyncio.Future[bool]:
+    def post(
+        self, chat_id: Hashable, calls: Sequence[Callable[[C], Awaitable[object]]]
+    ) -> asyncio.Future[bool]:
         """Queue messages for a chat, after whatever it is already waiting for. The future
         is True once all were sent, False if the chat blocked the bot or one was given up."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -170,23 +245,23 @@ class Outbox:
             return done
         chat = self._chat(chat_id)
         chat.queue.append(_Batch(calls, done))
-        metrics.OUTBOX_DEPTH.inc(len(calls))
+        self._depth.inc(len(calls))
         if chat.worker is None or chat.worker.done():
             chat.worker = asyncio.create_task(self._drain(chat_id, chat), name=f"outbox-{chat_id}")
         return done
 
-    async def _drain(self, chat_id: int, chat: _Chat) -> None:
+    async def _drain(self, chat_id: Hashable, chat: _Chat) -> None:
         while chat.queue:
             batch = chat.queue.popleft()
             sent_all = True
             for number, call in enumerate(batch.calls):
-                metrics.OUTBOX_DEPTH.dec()
+                self._depth.dec()
                 try:
                     await self.send(
                         chat_id, call, broadcast=False, pace=chat.pace, first=number == 0
                     )
-                except Forbidden:  # `send` has marked the person; drop what they would get
-                    metrics.OUTBOX_DEPTH.dec(len(batch.calls) - number - 1)
+                except RecipientBlocked:  # `send` marked them; drop what they would get
+                    self._depth.dec(len(batch.calls) - number - 1)
                     self._drop(chat, batch)
                     return
                 except Exception as error:  # given up: say why, and go on with the next
@@ -199,7 +274,7 @@ class Outbox:
         """Nothing more goes to a chat that blocked the bot, until the person writes again."""
         dropped = [batch, *chat.queue]
         chat.queue.clear()
-        metrics.OUTBOX_DEPTH.dec(sum(len(b.calls) for b in dropped[1:]))
+        self._depth.dec(sum(len(b.calls) for b in dropped[1:]))
         for each in dropped:
             if not each.done.done():
                 each.done.set_result(False)
@@ -212,62 +287,66 @@ class Outbox:
 
     async def send(
         self,
-        chat_id: int,
-        call: Call,
+        chat_id: Hashable,
+        call: Callable[[C], Awaitable[R]],
         *,
         broadcast: bool = True,
         pace: ChatPace | None = None,
         network_retries: bool = True,
         first: bool = False,
-    ) -> None:
-        """Send one message now, waiting its turn and out 429s. Raises Forbidden (blocked; the
-        person is marked opted out first),
-        PermanentFailure (refused), or NetworkError once retrying has not helped (at once
-        with `network_retries` off: the caller keeps its own schedule, as digests do)."""
+    ) -> R:
+        """Send one message now, waiting its turn and out 429s; what the client answered.
+        Raises RecipientBlocked (they are marked opted out first), PermanentFailure (refused),
+        or StillFailing once retrying has not helped (at once with `network_retries` off: the
+        caller keeps its own schedule, as digests do)."""
         pace = pace or self._chat(chat_id).pace
         holds = 0
         backoff = iter(self.network_backoff if network_retries else ())
+        sends = metrics.OUTBOX_SENDS
         while True:
             await pace.wait(first and holds == 0)
             if broadcast:
                 await self.pacer.wait()
             try:
-                await call(self.bot)
-            except RetryAfter as error:
-                metrics.OUTBOX_SENDS.labels("retry_after").inc()
-                holds += 1
-                if holds > MAX_HOLDS:
-                    metrics.OUTBOX_SENDS.labels("failed").inc()
-                    raise NetworkError(f"still rate-limited after {MAX_HOLDS} waits") from error
-                pace.hold(seconds(error.retry_after))
-                if broadcast:
-                    self.pacer.hold(seconds(error.retry_after))
-                continue
-            except Forbidden:
-                metrics.OUTBOX_SENDS.labels("blocked").inc()
-                await self._mark_blocked(chat_id)
-                raise
-            except BadRequest as error:
-                metrics.OUTBOX_SENDS.labels("failed").inc()
-                raise PermanentFailure(error.message) from error
-            except NetworkError:
+                answer = await call(self.client)
+            except Exception as error:
+                verdict = self.classify(error)
+                if verdict is None:
+                    raise
+                if isinstance(verdict, Hold):
+                    sends.labels(self.channel, "retry_after").inc()
+                    holds += 1
+                    if holds > MAX_HOLDS:
+                        sends.labels(self.channel, "failed").inc()
+                        raise StillFailing(f"rate-limited after {MAX_HOLDS} waits") from error
+                    pace.hold(verdict.seconds)
+                    if broadcast:
+                        self.pacer.hold(verdict.seconds)
+                    continue
+                if isinstance(verdict, Blocked):
+                    sends.labels(self.channel, "blocked").inc()
+                    await self._mark_blocked(chat_id)
+                    raise RecipientBlocked(_reason(error)) from error
+                if isinstance(verdict, Refused):
+                    sends.labels(self.channel, "failed").inc()
+                    raise PermanentFailure(verdict.reason) from error
                 delay = next(backoff, None)
                 if delay is None:
-                    metrics.OUTBOX_SENDS.labels("failed").inc()
-                    raise
-                metrics.OUTBOX_SENDS.labels("network_retry").inc()
+                    sends.labels(self.channel, "failed").inc()
+                    raise StillFailing(_reason(error)) from error
+                sends.labels(self.channel, "network_retry").inc()
                 await asyncio.sleep(delay)
                 continue
-            metrics.OUTBOX_SENDS.labels("sent").inc()
-            return
+            sends.labels(self.channel, "sent").inc()
+            return answer
 
-    async def _mark_blocked(self, chat_id: int) -> None:
+    async def _mark_blocked(self, chat_id: Hashable) -> None:
         try:
             await self.on_blocked(chat_id)
         except Exception:
             log.exception("could not mark a blocked chat")
 
-    def _chat(self, chat_id: int) -> _Chat:
+    def _chat(self, chat_id: Hashable) -> _Chat:
         """A chat's queue and pace; chats long idle are forgotten once there are many."""
         if chat_id not in self._chats and len(self._chats) > PRUNE_ABOVE:
             self._prune()

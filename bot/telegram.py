@@ -23,7 +23,7 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.error import BadRequest, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -39,7 +39,15 @@ from bot.budget import AnswerBudget, Verdict
 from bot.config import Settings
 from bot.i18n import LANGUAGES, Catalogues
 from bot.ordering import KeyedLocks
-from bot.outbox import Call, Outbox, marks_blocked, message, seconds, split_text
+from bot.outbox import (
+    Call,
+    Outbox,
+    RecipientBlocked,
+    marks_blocked,
+    message,
+    seconds,
+    split_text,
+)
 from bot.telegram_http import AiohttpRequest
 from handlers import dispatch
 from handlers.context import guess_language
@@ -250,7 +258,7 @@ class TelegramChannel:
         """Send a message we start (a notice); False if the person has blocked the bot."""
         try:
             await self.outbox.send_text(chat_id, text)
-        except Forbidden:  # the outbox has marked them: nothing more until they write
+        except RecipientBlocked:  # the outbox has marked them: nothing more until they write
             return False
         return True
 

@@ -111,7 +111,7 @@ async def open_context(session: AsyncSession, inbound: Inbound, pseudonyms: Pseu
     if not added and not person.language_confirmed and inbound.language_hint:
         # Until the resident chooses, we answer in the language they write in.
         person.language = guess_language(inbound.language_hint)
-    conversation = await queries.conversation_of(session, person)
+    conversation = await queries.conversation_of(session, person, new=added)
     return Context(session, inbound, person, conversation, pseudonyms)
 
 

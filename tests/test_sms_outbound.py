@@ -45,10 +45,15 @@ async def sms_bot(start_bot: StartBot, twilio_api: FakeTwilio) -> AsyncIterator[
 @pytest.fixture
 async def outbox(sms_bot: Runtime) -> AsyncIterator[SmsChannel]:
     """The channel as the runtime builds it, with short retry delays."""
-    provider = TwilioProvider(sms_bot.settings, retry_delays=FAST_RETRIES)
+    provider = TwilioProvider(sms_bot.settings)
     assert sms_bot.sms is not None
     yield SmsChannel(
-        sms_bot.settings, sms_bot.db, sms_bot.catalogues, sms_bot.sms.pseudonyms, provider
+        sms_bot.settings,
+        sms_bot.db,
+        sms_bot.catalogues,
+        sms_bot.sms.pseudonyms,
+        provider,
+        retry_delays=FAST_RETRIES,
     )
     await provider.close()
 

@@ -26,14 +26,21 @@ from zoneinfo import ZoneInfo
 
 from telegram import Bot
 from telegram.constants import MessageLimit
-from telegram.error import Forbidden, NetworkError
+from telegram.error import NetworkError
 
 from bot.config import Settings
 from bot.digests import chart, text
 from bot.digests.content import Digest, collect
 from bot.export import WISH_COLUMNS, wish_rows, write_csv
 from bot.i18n import Catalogues
-from bot.outbox import Call, Outbox, PermanentFailure, marks_blocked, split_text
+from bot.outbox import (
+    Call,
+    Outbox,
+    PermanentFailure,
+    RecipientBlocked,
+    marks_blocked,
+    split_text,
+)
 from bot.sms.channel import SmsChannel
 from handlers.types import DigestOrder
 from handlers.weeks import Week
@@ -166,13 +173,13 @@ class Digests:
             else:
                 await self._send_sms(delivery)
             return await self._finish(delivery, "sent")
-        except Forbidden:  # the outbox has marked the person opted out
+        except RecipientBlocked:  # the outbox has marked the person opted out
             return await self._finish(delivery, "skipped", "blocked the bot")
         except OptedOut:
             return await self._finish(delivery, "skipped", "opted out")
         except PermanentFailure as error:
             return await self._finish(delivery, "failed", str(error))
-        except (NetworkError, OSError) as error:  # 5xx, timeouts, a failed SMS
+        except (NetworkError, OSError) as error:  # 5xx, timeouts, StillFailing, a failed SMS
             return await self._retry_later(delivery, str(error) or type(error).__name__)
         except Exception as error:  # never let one recipient stop the fan-out
             log.exception("digest delivery %d failed", delivery.id)
@@ -224,7 +231,7 @@ class Digests:
 
     async def send_part(self, chat_id: int, part: Part) -> None:
         """Send one message through the outbox at the broadcast pace, waiting out 429s;
-        Forbidden, NetworkError and PermanentFailure tell the caller what went wrong (a
+        RecipientBlocked, StillFailing and PermanentFailure tell the caller what went wrong (a
         failed delivery is retried on this module's own schedule, BACKOFF)."""
         assert self.outbox is not None
         await self.outbox.send(chat_id, part.call(chat_id), network_retries=False)

@@ -21,8 +21,9 @@ from bot.budget import AnswerBudget, Verdict
 from bot.config import Settings
 from bot.i18n import Catalogues
 from bot.ordering import KeyedLocks
+from bot.outbox import Outbox, Pacer, PermanentFailure, RecipientBlocked, StillFailing
 from bot.sms import keywords
-from bot.sms.provider import RecipientOptedOut, SendFailed, SmsProvider
+from bot.sms.provider import SendFailed, SmsProvider, sms_verdict
 from handlers import dispatch
 from handlers.context import guess_language
 from handlers.pseudonyms import Pseudonyms
@@ -36,6 +37,10 @@ STATUS_PATH = "/sms/twilio/status"
 WHATSAPP_PREFIX = "whatsapp:"
 VARIANT = "sms"  # the catalogues' short wording
 ANSWERS, WINDOW = 30, 600.0  # answers to one phone in ten minutes (bot/budget.py)
+# Messages we start, all phones together: Twilio queues what it is given and sends it at the
+# sender's own rate; this keeps us under its API's concurrency limit (429s).
+SEND_RATE = 10.0
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # seconds before each retry of a 429, 5xx or network error
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +132,7 @@ class SmsChannel:
         catalogues: Catalogues,
         pseudonyms: Pseudonyms,
         provider: SmsProvider,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
         assert settings.twilio_auth_token
         self.settings = settings
@@ -139,6 +145,14 @@ class SmsChannel:
         self.senders = KeyedLocks()  # one phone's messages handled one after another
         # Every answer is a billable message: a phone gets ANSWERS answers in WINDOW.
         self.budget = AnswerBudget(ANSWERS, WINDOW)
+        self.outbox = Outbox(
+            provider,
+            self._opt_out,
+            classify=sms_verdict,
+            pacer=Pacer(SEND_RATE),
+            network_backoff=retry_delays,
+            channel="sms",
+        )
 
     def signed(self, path: str, form: Mapping[str, object], signature: str | None) -> bool:
         """Whether Twilio signed this request for {PUBLIC_BASE_URL}{path}, with or without
@@ -223,14 +237,17 @@ class SmsChannel:
         try:
             if not sender:
                 raise SendFailed(f"no sender configured for {person.channel}")
-            sent = await self.provider.send(to, sender, body, self.settings.public_url(STATUS_PATH))
+            sent = await self.outbox.send(
+                person.id,
+                lambda provider: provider.send(
+                    to, sender, body, self.settings.public_url(STATUS_PATH)
+                ),
+            )
             record.provider_id, record.status = sent.provider_id, sent.status
-        except RecipientOptedOut as error:
-            record.status, record.error_code = "failed", error.code
-            await self._opt_out(person.id)
-        except SendFailed as error:
+        except (SendFailed, RecipientBlocked, PermanentFailure, StillFailing) as error:
             log.warning("sending by %s failed: %s", person.channel, error)
-            record.status, record.error_code = "failed", error.code
+            cause = error.__cause__ if error.__cause__ is not None else error
+            record.status, record.error_code = "failed", getattr(cause, "code", None)
         async with self.db.session() as session, session.begin():
             session.add(record)
         return record

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -11,7 +15,6 @@ from storage.models import (
     Wish,
     utcnow,
 )
-from storage.queries.common import insert_ignore
 
 # Built once: composing a statement costs more than running it on SQLite, and these two run
 # for every inbound action.
@@ -23,6 +26,37 @@ _CONVERSATION = (
     .where(Conversation.person_id == bindparam("person_id"))
     .with_for_update()
     .execution_options(populate_existing=True)
+)
+
+
+def _additions(insert: Any) -> tuple[Any, Any]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the row, for a person and a conversation: a
+    new sender costs one statement each instead of a look-up, an insert and a look-up."""
+    person = (
+        insert(Person)
+        .values(
+            channel=bindparam("channel"),
+            channel_user_id=bindparam("user_id"),
+            language=bindparam("language"),
+            language_confirmed=False,
+            opted_out=False,
+            created_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing()
+        .returning(Person)
+    )
+    conversation = (
+        insert(Conversation)
+        .values(person_id=bindparam("person_id"), step=None, data={}, nonce="")
+        .on_conflict_do_nothing()
+        .returning(Conversation)
+    )
+    return person, conversation
+
+
+_ADD_PERSON, _ADD_CONVERSATION = (
+    dict(zip(("sqlite", "postgresql"), statements, strict=True))
+    for statements in zip(_additions(sqlite_insert), _additions(postgresql_insert), strict=True)
 )
 
 
@@ -41,23 +75,14 @@ async def ensure_person(
     person = await find_person(session, channel, user_id)
     if person is not None:
         return person, False
-    added = await insert_ignore(
-        session,
-        Person,
-        [
-            {
-                "channel": channel,
-                "channel_user_id": user_id,
-                "language": language,
-                "language_confirmed": False,
-                "opted_out": False,
-                "created_at": utcnow(),
-            }
-        ],
-    )
-    person = await find_person(session, channel, user_id)
+    dialect = (await session.connection()).dialect.name
+    values = {"channel": channel, "user_id": user_id, "language": language, "now": utcnow()}
+    added = await session.scalar(_ADD_PERSON[dialect], values)
+    if added is not None:
+        return added, True
+    person = await find_person(session, channel, user_id)  # another request added it just now
     assert person is not None
-    return person, added > 0
+    return person, False
 
 
 async def mark_opted_out(session: AsyncSession, channel: str, user_id: str) -> None:
@@ -72,16 +97,17 @@ async def mark_person_opted_out(session: AsyncSession, person_id: int) -> None:
     await session.execute(update(Person).where(Person.id == person_id).values(opted_out=True))
 
 
-async def conversation_of(session: AsyncSession, person: Person) -> Conversation:
+async def conversation_of(session: AsyncSession, person: Person, new: bool = False) -> Conversation:
     """The person's conversation row, locked until the transaction ends on PostgreSQL: one
     chat's updates are then handled one after another, whichever worker has them (SQLite
-    has one writer at a time anyway). Added on the person's first message, race-free."""
-    conversation = await _locked_conversation(session, person.id)
+    has one writer at a time anyway). Added on the person's first message (`new`: the person
+    was added by this transaction, so nobody else can have added the row), race-free."""
+    conversation = None if new else await _locked_conversation(session, person.id)
     if conversation is None:
-        await insert_ignore(
-            session, Conversation, [{"person_id": person.id, "step": None, "data": {}, "nonce": ""}]
-        )
-        conversation = await _locked_conversation(session, person.id)
+        dialect = (await session.connection()).dialect.name
+        conversation = await session.scalar(_ADD_CONVERSATION[dialect], {"person_id": person.id})
+        if conversation is None:  # added meanwhile by another worker's first message
+            conversation = await _locked_conversation(session, person.id)
     assert conversation is not None
     return conversation
 
