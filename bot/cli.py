@@ -194,6 +194,7 @@ async def _serve(settings: Settings) -> None:
 
 
 def export(settings: Settings, args: argparse.Namespace) -> int:
+    header: Sequence[str]
     if args.what == "wishes":
         header = WISH_COLUMNS
         rows = wish_rows(

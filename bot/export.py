@@ -51,8 +51,9 @@ def wish_rows(wishes: Iterable[Wish], timezone: str) -> Iterable[Sequence[object
         yield (
             wish.reference,
             wish.created_at.astimezone(zone).isoformat(timespec="seconds"),
-            wish.municipality.key,
-            wish.municipality.region.key,
+            # An SMS wish still waiting for its place has none yet: the cells stay empty.
+            wish.municipality.key if wish.municipality else "",
+            wish.municipality.region.key if wish.municipality else "",
             wish.kind,
             wish.category,
             wish.text,

@@ -352,11 +352,6 @@ class Outbox(Generic[C]):
             self._prune()
         return self._chats.setdefault(chat_id, _Chat())
 
-    async def send_text(self, chat_id: int, text: str) -> None:
-        """A message we start (a notice), split under the limit, at the broadcast pace."""
-        for piece in split_text(text):
-            await self.send(chat_id, message(chat_id, piece))
-
     async def drain(self, within: float = DRAIN_WAIT) -> None:
         """Let queued answers go out (a stopping server), then give up on the rest."""
         workers = [c.worker for c in self._chats.values() if c.worker and not c.worker.done()]

@@ -257,7 +257,8 @@ class TelegramChannel:
     async def send_text(self, chat_id: int, text: str) -> bool:
         """Send a message we start (a notice); False if the person has blocked the bot."""
         try:
-            await self.outbox.send_text(chat_id, text)
+            for piece in split_text(text):  # at the broadcast pace
+                await self.outbox.send(chat_id, message(chat_id, piece))
         except RecipientBlocked:  # the outbox has marked them: nothing more until they write
             return False
         return True

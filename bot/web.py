@@ -27,7 +27,7 @@ TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature"
 XML = "application/xml"
 MAX_BODY_BYTES = 1024 * 1024
 
-RUNTIME = web.AppKey("runtime", "Runtime")
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
 log = logging.getLogger(__name__)
 
 
@@ -110,7 +110,7 @@ def depth(value: object) -> int:
 
 async def _signed_twilio_form(
     request: web.Request, path: str
-) -> tuple[SmsChannel, MultiDictProxy[str | FileField]] | web.Response:
+) -> tuple[SmsChannel, MultiDictProxy[str | bytes | bytearray | FileField]] | web.Response:
     """The SMS channel and the posted form if Twilio signed it; else the refusal to send."""
     sms = request.app[RUNTIME].sms
     if sms is None:

@@ -92,8 +92,11 @@ def catalogues() -> Catalogues:
     return Catalogues()
 
 
+Say = Callable[..., str]
+
+
 @pytest.fixture
-def say(catalogues: Catalogues) -> Callable[..., str]:
+def say(catalogues: Catalogues) -> Say:
     """What the bot says for a message key in a language: say("ru", "place.set", place=…)."""
 
     def render(in_language: str, key: str, /, **values: Any) -> str:

@@ -64,7 +64,7 @@ class Resident:
 
     def text_update(self, text: str) -> dict[str, Any]:
         """The update Telegram would send for this text, with a new update_id; not sent."""
-        message = self._message(text=text)
+        message: dict[str, Any] = self._message(text=text)
         if text.startswith("/"):
             length = len(text.split(" ", 1)[0])
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
@@ -72,7 +72,7 @@ class Resident:
 
     async def send_media(self, kind: str) -> list[str]:
         """A sticker, photo, voice note or location."""
-        media: dict[str, Any] = {
+        kinds: dict[str, dict[str, Any]] = {
             "sticker": {
                 "sticker": {
                     "file_id": "s1",
@@ -89,8 +89,8 @@ class Resident:
             },
             "voice": {"voice": {"file_id": "v1", "file_unique_id": "v1u", "duration": 3}},
             "location": {"location": {"latitude": 41.43, "longitude": 75.99}},
-        }[kind]
-        return await self._update({"message": self._message(**media)})
+        }
+        return await self._update({"message": self._message(**kinds[kind])})
 
     async def press(self, label: str) -> list[str]:
         """Press the button with this label on the newest message that has buttons."""

@@ -14,7 +14,7 @@ from handlers.bribes import month_name, recent_months
 from storage.db import Database
 from storage.models import Conversation
 from tests import places
-from tests.conftest import ExportWishes, StartBot, resident_of
+from tests.conftest import ExportWishes, Say, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 from tests.resident import Resident
 
@@ -46,7 +46,11 @@ async def onboarded(runtime, telegram: FakeTelegram, user_id: int, language: str
 
 @pytest.mark.parametrize("language", places.LANGUAGES)
 async def test_a_report_from_start_to_reference(
-    start_bot: StartBot, telegram: FakeTelegram, say, export_bribes: ExportWishes, language: str
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    say: Say,
+    export_bribes: ExportWishes,
+    language: str,
 ) -> None:
     runtime = await start_bot("webhook")
     resident = await onboarded(runtime, telegram, 7301, language)
@@ -129,7 +133,7 @@ async def test_honest_service_is_recorded_without_amount(
 
 
 async def test_bad_amounts_months_and_texts_lose_nothing(
-    start_bot: StartBot, telegram: FakeTelegram, say, export_bribes: ExportWishes
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, export_bribes: ExportWishes
 ) -> None:
     runtime = await start_bot("webhook")
     resident = await onboarded(runtime, telegram, 7303, "ru")
@@ -165,7 +169,7 @@ async def test_bad_amounts_months_and_texts_lose_nothing(
 async def test_leaving_midway_stores_nothing_and_keeps_no_draft(
     start_bot: StartBot,
     telegram: FakeTelegram,
-    say,
+    say: Say,
     export_bribes: ExportWishes,
     database_url: str,
 ) -> None:
@@ -217,7 +221,7 @@ async def test_an_abandoned_draft_is_wiped_when_it_expires(
 
 
 async def test_five_reports_a_day_then_a_polite_no(
-    start_bot: StartBot, telegram: FakeTelegram, say, export_bribes: ExportWishes
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, export_bribes: ExportWishes
 ) -> None:
     runtime = await start_bot("webhook")
     resident = await onboarded(runtime, telegram, 7306, "ky")
@@ -233,7 +237,7 @@ async def test_five_reports_a_day_then_a_polite_no(
 
 
 async def test_a_report_before_a_place_asks_for_it_then_carries_on(
-    start_bot: StartBot, telegram: FakeTelegram, say, export_bribes: ExportWishes
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, export_bribes: ExportWishes
 ) -> None:
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 7307, "en")

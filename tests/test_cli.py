@@ -181,7 +181,9 @@ async def test_export_bribes_as_xlsx_is_spreadsheet_safe(
     out = tmp_path / "bribes.xlsx"
     command = ["export", "bribes", "--format", "xlsx", "--output", str(out)]
     assert await asyncio.to_thread(cli.main, command) == 0
-    rows = list(load_workbook(out).active.iter_rows(values_only=True))
+    sheet = load_workbook(out).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][:3] == ("reference", "created_on", "month")
     assert rows[1][5:10] == (2, "municipal_job", "paid", 3000, "sms")
     assert rows[1][10] == "'=SUM(A1:A9)"  # text, not a formula

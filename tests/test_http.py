@@ -11,11 +11,12 @@ import pytest
 
 from bot.acks import POISON_AFTER
 from bot.app import TELEGRAM_OFF
+from bot.i18n import Catalogues
 from handlers import router
 from handlers.context import Context
 from handlers.types import Reply
 from tests import places
-from tests.conftest import PUBLIC_BASE_URL, StartBot, resident_of
+from tests.conftest import PUBLIC_BASE_URL, Say, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 
 START_UPDATE = {
@@ -58,7 +59,7 @@ async def test_webhook_refuses_missing_or_forged_secret_and_malformed_bodies(
 
 
 async def test_start_sets_the_webhook_with_its_secret_and_menus_per_language(
-    start_bot: StartBot, telegram: FakeTelegram, catalogues
+    start_bot: StartBot, telegram: FakeTelegram, catalogues: Catalogues
 ) -> None:
     runtime = await start_bot("webhook")
     assert telegram.webhook_url == f"{PUBLIC_BASE_URL}/telegram/webhook"
@@ -130,7 +131,7 @@ async def test_without_a_token_the_server_runs_and_says_telegram_is_off(
 
 
 async def test_a_failure_before_the_commit_is_not_acknowledged_until_it_repeats(
-    start_bot: StartBot, telegram: FakeTelegram, say, monkeypatch: pytest.MonkeyPatch
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(ctx: Context, _argument: str) -> list[Reply]:
         ctx.start_flow(then="wish", kind="change")  # a change that must be rolled back
@@ -162,7 +163,7 @@ async def test_a_failure_before_the_commit_is_not_acknowledged_until_it_repeats(
 
 
 async def test_a_fault_that_repeats_is_apologised_for_and_acknowledged(
-    start_bot: StartBot, telegram: FakeTelegram, say, monkeypatch: pytest.MonkeyPatch
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(ctx: Context, _argument: str) -> list[Reply]:
         raise RuntimeError("a fault in a handler")

@@ -20,7 +20,7 @@ from bot.sms.segments import segments
 from handlers.types import Text
 from storage.db import Database
 from storage.models import BribeReport, Person, Wish
-from tests.conftest import PUBLIC_BASE_URL, StartBot
+from tests.conftest import PUBLIC_BASE_URL, ExportWishes, StartBot
 from tests.twilio import inbound_form, post_signed, signature, twilio_settings
 
 DATA = yaml.safe_load(Path(__file__).with_name("sms_cases.yaml").read_text(encoding="utf-8"))
@@ -174,3 +174,21 @@ async def post_case(base_url: str, form: dict[str, str], how: str) -> tuple[int,
         http.post(base_url + PATH, data=form, headers={"X-Twilio-Signature": forged}) as r,
     ):
         return r.status, await r.text()
+
+
+async def test_a_wish_waiting_for_its_place_exports_with_empty_place_cells(
+    start_bot: StartBot, export_wishes: ExportWishes
+) -> None:
+    """A new phone's wish before it named a place: kept, and the export has a row for it
+    with the municipality and region left empty (it used to crash the export)."""
+    runtime = await start_bot("webhook", **twilio_settings())
+    form = inbound_form("+996555700800", "ӨЗГӨРТ Көчөдө жарык жок")
+    status, _ = await post_signed(runtime.base_url, "/sms/twilio", form)
+    assert status == 200
+    [row] = await export_wishes()
+    assert (row["municipality"], row["region"], row["text"]) == ("", "", "Көчөдө жарык жок")
+
+    # Once the sender names the place, the waiting wish goes there.
+    await post_signed(runtime.base_url, "/sms/twilio", inbound_form("+996555700800", "ЖЕР 101"))
+    [row] = await export_wishes()
+    assert (row["municipality"], row["text"]) == ("naryn_city", "Көчөдө жарык жок")

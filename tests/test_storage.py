@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import stat
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -67,7 +68,7 @@ async def test_the_migrations_build_what_the_models_describe(database_url: str) 
     assert differences == []
 
 
-async def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path) -> None:
+async def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     try:
         async with db.engine.connect() as connection:
@@ -137,7 +138,7 @@ async def test_reference_numbers_are_unique_digits(database_url: str) -> None:
         await db.close()
 
 
-def test_secret_key_is_generated_once_beside_the_sqlite_file(tmp_path) -> None:
+def test_secret_key_is_generated_once_beside_the_sqlite_file(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'data' / 'bot.db'}")
     key = settings.resolved_secret_key()
     secret_file = tmp_path / "data" / "civicbot.secret"

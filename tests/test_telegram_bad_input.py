@@ -5,13 +5,17 @@ from __future__ import annotations
 import pytest
 
 from tests import places
-from tests.conftest import ExportWishes, StartBot, resident_of
+from tests.conftest import ExportWishes, Say, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 
 
 @pytest.mark.parametrize("language", places.LANGUAGES)
 async def test_bad_input_mid_flow_loses_nothing(
-    start_bot: StartBot, telegram: FakeTelegram, say, export_wishes: ExportWishes, language: str
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    say: Say,
+    export_wishes: ExportWishes,
+    language: str,
 ) -> None:
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 7001, language)
@@ -55,7 +59,11 @@ async def test_bad_input_mid_flow_loses_nothing(
 
 @pytest.mark.parametrize("language", places.LANGUAGES)
 async def test_change_before_a_place_asks_for_it_then_carries_on(
-    start_bot: StartBot, telegram: FakeTelegram, say, export_wishes: ExportWishes, language: str
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    say: Say,
+    export_wishes: ExportWishes,
+    language: str,
 ) -> None:
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 7002, language)
@@ -79,7 +87,7 @@ async def test_change_before_a_place_asks_for_it_then_carries_on(
 
 @pytest.mark.parametrize("language", places.LANGUAGES)
 async def test_unknown_place_link_and_stray_buttons(
-    start_bot: StartBot, telegram: FakeTelegram, say, language: str
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, language: str
 ) -> None:
     runtime = await start_bot("polling")
     resident = resident_of(runtime, telegram, "polling", 7003, language)
@@ -108,7 +116,7 @@ async def test_unknown_place_link_and_stray_buttons(
 
 
 async def test_free_text_first_is_kept_through_kind_place_and_category(
-    start_bot: StartBot, telegram: FakeTelegram, say, export_wishes: ExportWishes
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, export_wishes: ExportWishes
 ) -> None:
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 7004, "ru")
@@ -130,7 +138,7 @@ async def test_free_text_first_is_kept_through_kind_place_and_category(
 
 
 async def test_text_typed_instead_of_a_category_becomes_the_wish(
-    start_bot: StartBot, telegram: FakeTelegram, say, export_wishes: ExportWishes
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, export_wishes: ExportWishes
 ) -> None:
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 7005, "en")

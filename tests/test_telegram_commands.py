@@ -10,13 +10,13 @@ from sqlalchemy import select
 from storage.db import Database
 from storage.models import Conversation, Person, Wish
 from tests import places
-from tests.conftest import ExportWishes, StartBot, resident_of
+from tests.conftest import ExportWishes, Say, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 
 
 @pytest.mark.parametrize("language", places.LANGUAGES)
 async def test_information_commands_keep_the_flow_under_way(
-    start_bot: StartBot, telegram: FakeTelegram, say, language: str
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, language: str
 ) -> None:
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 8001, language)
@@ -45,7 +45,7 @@ async def test_information_commands_keep_the_flow_under_way(
     assert places.category("health")[language] in replies[0]
 
 
-async def test_cancel_drops_the_flow(start_bot: StartBot, telegram: FakeTelegram, say) -> None:
+async def test_cancel_drops_the_flow(start_bot: StartBot, telegram: FakeTelegram, say: Say) -> None:
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 8002, "ky")
     await resident.send("/start m-chaek")
@@ -57,7 +57,7 @@ async def test_cancel_drops_the_flow(start_bot: StartBot, telegram: FakeTelegram
 
 
 async def test_language_and_place_can_be_changed(
-    start_bot: StartBot, telegram: FakeTelegram, say
+    start_bot: StartBot, telegram: FakeTelegram, say: Say
 ) -> None:
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 8003, "ky")
@@ -86,7 +86,7 @@ async def test_language_and_place_can_be_changed(
 async def test_forget_deletes_the_profile_and_keeps_wishes_unlinked(
     start_bot: StartBot,
     telegram: FakeTelegram,
-    say,
+    say: Say,
     database_url: str,
     export_wishes: ExportWishes,
 ) -> None:
@@ -120,7 +120,7 @@ async def test_forget_deletes_the_profile_and_keeps_wishes_unlinked(
 
 
 async def test_commands_take_their_answer_as_an_argument(
-    start_bot: StartBot, telegram: FakeTelegram, say, export_wishes: ExportWishes
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, export_wishes: ExportWishes
 ) -> None:
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 8005, "ru")

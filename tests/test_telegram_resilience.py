@@ -9,13 +9,13 @@ from sqlalchemy import func, select
 
 from storage.db import Database
 from storage.models import Person, Wish
-from tests.conftest import ExportWishes, StartBot, resident_of
+from tests.conftest import ExportWishes, Say, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 
 
 @pytest.mark.parametrize("mode", ["webhook", "polling"])
 async def test_restart_mid_conversation_resumes_where_the_resident_was(
-    start_bot: StartBot, telegram: FakeTelegram, say, export_wishes: ExportWishes, mode: str
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, export_wishes: ExportWishes, mode: str
 ) -> None:
     first = await start_bot(mode)
     resident = resident_of(first, telegram, mode, 6001, "ky")

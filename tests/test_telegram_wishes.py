@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests import places
-from tests.conftest import ExportWishes, StartBot, resident_of
+from tests.conftest import ExportWishes, Say, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 
 WISH_TEXTS = {
@@ -36,7 +36,7 @@ def reference_in(text: str) -> str:
 async def test_onboarding_then_both_wishes_reach_the_export(
     start_bot: StartBot,
     telegram: FakeTelegram,
-    say,
+    say: Say,
     export_wishes: ExportWishes,
     language: str,
     mode: str,
@@ -90,7 +90,7 @@ async def test_onboarding_then_both_wishes_reach_the_export(
 
 
 async def test_deep_link_then_change_is_in_the_export(
-    start_bot: StartBot, telegram: FakeTelegram, say, export_wishes: ExportWishes
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, export_wishes: ExportWishes
 ) -> None:
     """The issue's done criterion: /start m-naryn_city → /change → category → text."""
     runtime = await start_bot("webhook")
@@ -109,7 +109,7 @@ async def test_deep_link_then_change_is_in_the_export(
 
 
 async def test_language_is_guessed_from_telegram_and_kyrgyz_by_default(
-    start_bot: StartBot, telegram: FakeTelegram, say
+    start_bot: StartBot, telegram: FakeTelegram, say: Say
 ) -> None:
     runtime = await start_bot("webhook")
     for user_id, code, expected in ((5003, "ru", "ru"), (5004, "de", "ky"), (5005, None, "ky")):

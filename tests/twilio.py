@@ -24,7 +24,7 @@ WHATSAPP_FROM = "whatsapp:+15005550006"
 _sids = itertools.count(1)
 
 
-def twilio_settings(api_base_url: str = "http://127.0.0.1:9/unused") -> dict[str, str]:
+def twilio_settings(api_base_url: str = "http://127.0.0.1:9/unused") -> dict[str, Any]:
     return {
         "twilio_account_sid": ACCOUNT_SID,
         "twilio_auth_token": AUTH_TOKEN,

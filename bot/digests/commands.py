@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from telegram import Bot
 from telegram.error import TelegramError
@@ -32,7 +32,7 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 
-def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     digest = commands.add_parser("digest", help="weekly digests for deputies and staff")
     actions = digest.add_subparsers(dest="action", required=True, parser_class=type(digest))
     run = actions.add_parser("run", help="plan and deliver a week's digests now")

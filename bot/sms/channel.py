@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import phonenumbers
 from twilio.request_validator import RequestValidator
@@ -86,7 +87,7 @@ class InboundMessage:
 
     def inbound(self, timezone: str) -> Inbound:
         parsed = keywords.parse(self.body)
-        common = {
+        common: dict[str, Any] = {
             "timezone": timezone,
             "channel": self.channel,
             "user_id": self.number,

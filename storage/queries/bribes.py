@@ -79,7 +79,7 @@ async def bribe_amounts(
             BribeReport.amount.is_not(None),
         )
     )
-    return [(int(s), int(a)) for s, a in rows.all()]
+    return [(int(s), int(a)) for s, a in rows.all() if a is not None]
 
 
 async def bribe_reports_for_export(

@@ -77,9 +77,9 @@ async def add_signature(session: AsyncSession, signature: Signature) -> int:
     session.add(signature)
     await session.flush()
     step = 1 if signature.status == "counted" else 0
-    return int(
-        await session.scalar(_COUNT, {"initiative_id": signature.initiative_id, "step": step})
-    )
+    count = await session.scalar(_COUNT, {"initiative_id": signature.initiative_id, "step": step})
+    assert count is not None  # the initiative exists: the signature refers to it
+    return int(count)
 
 
 async def reach_milestone(session: AsyncSession, initiative_id: int, milestone: int) -> bool:
