@@ -33,8 +33,9 @@ from telegram.ext import (
     filters,
 )
 
-from bot import metrics
+from bot import answers, metrics
 from bot.acks import Failures, NotKept, reason
+from bot.answers import Answer, Keyboard, RecentKeys
 from bot.budget import AnswerBudget, Verdict
 from bot.config import Settings
 from bot.i18n import LANGUAGES, Catalogues
@@ -53,7 +54,7 @@ from handlers import dispatch
 from handlers.context import guess_language
 from handlers.pseudonyms import Pseudonyms
 from handlers.router import MENU
-from handlers.types import DigestOrder, Inbound, Outcome, Reply, Text
+from handlers.types import DigestOrder, Inbound, Outcome, Text
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ ANSWER_WAIT = 20.0  # seconds a webhook waits for its answers to go before it sa
 ANSWERS_PER_MINUTE = 60  # to one chat; more than anyone types (bot/budget.py)
 POLLING_LOCK = 0x706F6C6C  # "poll": PostgreSQL advisory lock of the worker that polls
 LEADER_RETRY = 15.0  # seconds between looks for the polling lock
+ANSWERED_MEMORY = 10_000  # update ids remembered as answered by this process
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,7 @@ class TelegramChannel:
         )
         self.outbox = Outbox(self.application.bot, marks_blocked(db))
         self.chats = KeyedLocks()
+        self.answered = RecentKeys(ANSWERED_MEMORY)  # updates this process answered
         self.budget = AnswerBudget(ANSWERS_PER_MINUTE, 60.0)
         self.failures = Failures()
         self.ready = asyncio.Event()
@@ -140,15 +143,15 @@ class TelegramChannel:
         # chat the chat is the person.
         chat_id = update.effective_chat.id if update.effective_chat else query.from_user.id
         async with self.chats.hold(chat_id):
-            outcome = await self._handle(update, chat_id, button=query.data or "")
-            if outcome is None:
+            handled = await self._handle(update, chat_id, button=query.data or "")
+            if handled is None:
                 return
             calls: list[Call] = []
-            if outcome.button_accepted and isinstance(query.message, Message):
+            if handled.button_accepted and isinstance(query.message, Message):
                 # The keyboard has done its job; removing it keeps old buttons from being
                 # pressed.
                 calls.append(_without_keyboard(chat_id, query.message.message_id))
-            self._post(chat_id, calls + self._answers(chat_id, outcome))
+            self._post(update, chat_id, calls + self._answers(chat_id, handled))
         with contextlib.suppress(TelegramError):  # only stops the button's spinner
             await query.answer()
 
@@ -174,12 +177,14 @@ class TelegramChannel:
         assert update.effective_chat is not None  # checked by `parse`
         chat_id = update.effective_chat.id
         async with self.chats.hold(chat_id):
-            outcome = await self._handle(update, chat_id, **action)
-            if outcome is not None:
-                self._post(chat_id, self._answers(chat_id, outcome))
+            handled = await self._handle(update, chat_id, **action)
+            if handled is not None:
+                self._post(update, chat_id, self._answers(chat_id, handled))
 
-    async def _handle(self, update: Update, chat_id: int, **action: Any) -> Outcome | None:
-        """Hand one action to the handlers; None if this update was handled before."""
+    async def _handle(self, update: Update, chat_id: int, **action: Any) -> _Handled | None:
+        """Hand one action to the handlers; what to answer. An update handled before is
+        answered again with the answer kept for it, unless this process answered it (a
+        crash may have come between the commit and the sending); else None."""
         user = update.effective_user
         inbound = Inbound(
             channel=CHANNEL,
@@ -190,62 +195,53 @@ class TelegramChannel:
             bot_username=self.application.bot.username,
             **action,
         )
-        outcome = await dispatch.handle(self.db, self.pseudonyms, inbound)
+        rendered: list[Answer] = []
+
+        def keep(outcome: Outcome) -> str:
+            """Rendered once, inside the transaction; kept unless it must not be."""
+            rendered.append(answers.render(self.catalogues, outcome))
+            return "" if outcome.private or outcome.silent else rendered[-1].to_json()
+
+        outcome = await dispatch.handle(self.db, self.pseudonyms, inbound, render=keep)
         kind = next(iter(action))
         metrics.INBOUND.labels(CHANNEL, "duplicate" if outcome is None else kind).inc()
-        return outcome
+        if outcome is not None:
+            return _Handled(rendered[-1], outcome.silent, outcome.button_accepted)
+        if update.update_id in self.answered:
+            return None
+        kept = await dispatch.previous_reply(
+            self.db, self.pseudonyms, CHANNEL, str(update.update_id)
+        )
+        return _Handled(Answer.from_json(kept), silent=False) if kept else None
 
-    def _post(self, chat_id: int, calls: list[Call]) -> None:
+    def _post(self, update: Update, chat_id: int, calls: list[Call]) -> None:
         """Queue the answers; the update's `process` waits for them."""
-        answers = self.outbox.post(chat_id, calls)
+        self.answered.add(update.update_id)
+        sent = self.outbox.post(chat_id, calls)
         handling = _CURRENT.get()
         if handling is not None:
-            handling.answers.append(answers)
+            handling.answers.append(sent)
 
-    def _answers(self, chat_id: int, outcome: Outcome) -> list[Call]:
-        """The outcome's messages, within the chat's answer budget (bot/budget.py)."""
-        if outcome.silent:
+    def _answers(self, chat_id: int, handled: _Handled) -> list[Call]:
+        """The answer's messages, within the chat's answer budget (bot/budget.py)."""
+        if handled.silent:
             return []
         verdict = self.budget.take(chat_id)
         if verdict is Verdict.QUIET:
             return []
         if verdict is Verdict.NOTICE:
-            text = self.catalogues.text(outcome.language, Text("flood.messages"))
+            text = self.catalogues.text(handled.answer.language, Text("flood.messages"))
             return [message(chat_id, text)]
-        return self._calls(chat_id, outcome)
+        return self._calls(chat_id, handled.answer)
 
-    def _calls(self, chat_id: int, outcome: Outcome) -> list[Call]:
-        """The Bot API calls that carry an outcome's replies, in order."""
-        calls = [
-            call
-            for reply in outcome.replies
-            for call in self._reply_calls(chat_id, outcome.language, reply)
-        ]
-        if outcome.language_changed:
-            menu, scope = self.menu(outcome.language), BotCommandScopeChat(chat_id)
+    def _calls(self, chat_id: int, answer: Answer) -> list[Call]:
+        """The Bot API calls that carry an answer, in order."""
+        calls = [message(chat_id, text, _markup(keyboard)) for text, keyboard in answer.messages]
+        calls += [self._digest_call(chat_id, answer.language, order) for order in answer.digests]
+        if answer.menu_language is not None:
+            menu, scope = self.menu(answer.menu_language), BotCommandScopeChat(chat_id)
             calls.append(lambda bot: bot.set_my_commands(menu, scope=scope))
         return calls
-
-    def _reply_calls(self, chat_id: int, language: str, reply: Reply) -> list[Call]:
-        markup = None
-        if reply.buttons:
-            markup = InlineKeyboardMarkup(
-                [
-                    [
-                        InlineKeyboardButton(
-                            self.catalogues.label(language, b.label), callback_data=b.payload
-                        )
-                        for b in row
-                    ]
-                    for row in reply.buttons
-                ]
-            )
-        pieces = split_text(self.catalogues.reply(language, reply)) if reply.parts else []
-        calls = [
-            message(chat_id, piece, markup if number == len(pieces) else None)
-            for number, piece in enumerate(pieces, start=1)
-        ]
-        return calls + [self._digest_call(chat_id, language, order) for order in reply.digests]
 
     def _digest_call(self, chat_id: int, language: str, order: DigestOrder) -> Call:
         """A digest asked for with /digest, sent after the reply's text (its parts go
@@ -438,6 +434,26 @@ def check_shape(update: Update) -> None:
             raise ValueError("malformed update: a button press without its sender")
         if not isinstance(query.data, str | None):
             raise ValueError("malformed update: button data that is not text")
+
+
+@dataclass(frozen=True)
+class _Handled:
+    """What to answer an update."""
+
+    answer: Answer
+    silent: bool  # the person opted out: nothing is sent
+    button_accepted: bool = False  # the pressed keyboard has done its job
+
+
+def _markup(keyboard: Keyboard) -> InlineKeyboardMarkup | None:
+    if not keyboard:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(label, callback_data=payload) for label, payload in row]
+            for row in keyboard
+        ]
+    )
 
 
 def _without_keyboard(chat_id: int, message_id: int) -> Call:

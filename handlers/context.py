@@ -52,7 +52,7 @@ class Context:
     language_changed: bool = False
     button_accepted: bool = False
     forgotten: bool = False
-    private: bool = False
+    private: bool = False  # see Outcome.private
     quiet: bool = False  # a flooder over the limit: nothing is sent back
 
     @property

@@ -1,9 +1,10 @@
 """The one entry point every channel calls: one inbound action in, what to say out.
 
-Everything an action changes — the de-duplication row, the person, the conversation step,
-a new wish — commits in one transaction, before the adapter sends a reply or acknowledges
-the delivery. A crash before the commit leaves nothing half-done, and the redelivery is
-handled afresh; a redelivery after the commit is recognised and does nothing.
+Everything an action changes — the person, the conversation step, a new wish, and the
+de-duplication row with the answer kept for a redelivery — commits in one transaction,
+before the adapter sends a reply or acknowledges the delivery. A crash before the commit
+leaves nothing half-done, and the redelivery is handled afresh; a redelivery after the
+commit is recognised, changes nothing, and can be given the kept answer.
 """
 
 from __future__ import annotations
@@ -36,16 +37,16 @@ async def handle(
     """
     inbound = cleaned(inbound)
 
-    async def work(session: AsyncSession) -> Outcome | None:
-        try:
-            return await _handle_in(session, pseudonyms, inbound, render)
-        except queries.DuplicateDelivery:
-            return None
+    async def work(session: AsyncSession) -> Outcome:
+        return await _handle_in(session, pseudonyms, inbound, render)
 
-    if db.writer is not None:  # SQLite: shares a commit with the actions waiting with it
-        return await db.writer.run(work)
-    async with db.session() as session, session.begin():
-        return await work(session)
+    try:
+        if db.writer is not None:  # SQLite: shares a commit with the actions waiting with it
+            return await db.writer.run(work)
+        async with db.session() as session, session.begin():
+            return await work(session)
+    except queries.DuplicateDelivery:  # raised out of the transaction: nothing of it is kept
+        return None
 
 
 async def _handle_in(
@@ -57,7 +58,6 @@ async def _handle_in(
     key = None
     if inbound.delivery_id is not None:
         key, *previous_keys = delivery_keys(pseudonyms, inbound.channel, inbound.delivery_id)
-        await queries.claim_delivery(session, key)
         if previous_keys and await queries.delivery_reply(session, previous_keys) is not None:
             raise queries.DuplicateDelivery(key)  # handled before the key rotation
     ctx = await open_context(session, inbound, pseudonyms)
@@ -74,8 +74,11 @@ async def _handle_in(
         silent=ctx.quiet or (stays_opted_out and not ctx.forgotten),
         private=ctx.private,
     )
-    if key is not None and render is not None:
-        await queries.keep_reply(session, key, render(outcome))
+    if key is not None:
+        # Last, so that one statement both records the delivery and keeps its answer; a
+        # delivery handled before (here or by another worker meanwhile) raises, and what this
+        # one changed is rolled back with its transaction.
+        await queries.claim_delivery(session, key, render(outcome) if render else None)
     await session.flush()
     return outcome
 

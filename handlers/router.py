@@ -162,7 +162,21 @@ ONE_SHOT_STEPS = {signatures.SMS_ADDRESS}
 # --- routing one inbound action ------------------------------------------------------------
 
 
+# Steps whose answers are never kept with the delivery for a redelivery (ARCHITECTURE §8):
+# they echo a report's service, outcome and amount. (A signer's details are shown only by
+# signatures.confirm_prompt, which says so itself.)
+PRIVATE_STEPS = "bribe_"
+
+
 async def route(ctx: Context) -> Replies:
+    before = ctx.step or ""
+    replies = await _route(ctx)
+    if before.startswith(PRIVATE_STEPS) or (ctx.step or "").startswith(PRIVATE_STEPS):
+        ctx.private = True
+    return replies
+
+
+async def _route(ctx: Context) -> Replies:
     inbound = ctx.inbound
     if inbound.command is not None:
         return await _on_command(ctx, inbound.command, inbound.argument)

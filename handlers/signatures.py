@@ -242,6 +242,7 @@ async def confirm_prompt(ctx: Context) -> Reply:
     initiative = await _current(ctx)
     if initiative is None:
         return await _gone(ctx)
+    ctx.private = True  # the answer shows name, PIN and address: never kept in the clear
     draft = _draft(ctx)
     parts = [
         Text(

@@ -99,5 +99,6 @@ class Outcome:
     button_accepted: bool = False  # the pressed keyboard has done its job
     language_changed: bool = False
     silent: bool = False  # the person has opted out: send them nothing
-    # The answer concerns an anonymous report: a channel must not keep it with the delivery.
+    # The answer must not be kept with the delivery: it carries an anonymous report's
+    # reference, or a signer's name and PIN.
     private: bool = False

@@ -119,6 +119,12 @@ async def test_no_report_can_be_traced_to_its_sender(
     for table, table_rows in rows.items():
         if table != "bribe_reports":
             assert found(report_values, table_rows) == [], table
+    # 3b. No answer of the report's steps is kept for a redelivery either: they echo the
+    #     service, the outcome and the amount (onboarding's answers are kept).
+    details = ["Аренда, покупка", "7 000", "7000", "Просили за участок"]
+    kept = [{"reply": row["reply"]} for row in rows["inbound_deliveries"]]
+    assert found(details, kept) == []
+    assert any(row["reply"] for row in kept)
     # 4. The report has only its own columns, and the day, never a time.
     assert set(rows["bribe_reports"][0]) == REPORT_COLUMNS
     assert {row["created_on"] for row in rows["bribe_reports"]} == {today.isoformat()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -106,3 +107,53 @@ async def test_logs_name_no_resident_and_quote_no_text(
     assert caplog.records  # the service did log (start-up, webhook)
     assert "60049871" not in caplog.text
     assert "Исфайрам" not in caplog.text
+
+
+async def test_an_answer_lost_in_a_crash_goes_out_when_the_update_comes_again(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    export_wishes: ExportWishes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The process dies after the commit and before the answer is sent (modelled by an
+    outbox that drops what it is given): the update was never acknowledged, so it comes
+    again — to a fresh process — which recognises it, changes nothing, and sends the answer
+    kept with it, buttons included. A second redelivery is not answered twice. (Webhook
+    only: the fake's long polling cannot hand out an update it saw confirmed; both modes
+    read the kept answer the same way.)"""
+    first = await start_bot("webhook")
+    resident = resident_of(first, telegram, "webhook", 6005, "en")
+    await resident.send("/start m-osh")
+    asked = await resident.send("/change")
+    categories = resident.buttons()
+    assert first.telegram is not None
+
+    def crash(chat_id: object, calls: object) -> asyncio.Future[bool]:
+        dropped: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        dropped.set_result(True)
+        return dropped
+
+    monkeypatch.setattr(first.telegram.outbox, "post", crash)
+    assert await resident.press("Roads") == []  # committed, never sent
+    assert await resident.send("Potholes on Lenin street") == []
+    lost = resident.last_update
+    await first.stop()
+
+    second = await start_bot("webhook")
+    again = resident_of(second, telegram, "webhook", 6005, "en")
+    again.last_update = lost
+    [answer] = await again.redeliver()
+    assert answer.startswith("Thank you! Your message has been received.")
+    assert await again.redeliver() == []  # this process answered it
+    assert len(await export_wishes()) == 1
+
+    # An answer with buttons keeps them: the category question, lost the same way.
+    assert second.telegram is not None
+    monkeypatch.setattr(second.telegram.outbox, "post", crash)
+    await again.send("/change")
+    await second.stop()
+    third = await start_bot("webhook")
+    once_more = resident_of(third, telegram, "webhook", 6005, "en")
+    once_more.last_update = again.last_update
+    assert await once_more.redeliver() == asked
+    assert once_more.buttons() == categories

@@ -20,7 +20,6 @@ from storage.queries.deliveries import (
     claim_delivery,
     delivery_reply,
     forget_expired,
-    keep_reply,
     outbound_by_provider_id,
 )
 from storage.queries.digests import (
@@ -138,7 +137,6 @@ __all__ = [
     "insert_ignore",
     "interrupt_stale_digests",
     "invite_by_code",
-    "keep_reply",
     "latest_digest_tally",
     "mark_opted_out",
     "mark_person_opted_out",

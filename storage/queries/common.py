@@ -26,7 +26,9 @@ def _inserts(dialect_insert: Any) -> dict[str, Any]:
     """The INSERT … ON CONFLICT DO NOTHING statements every update runs, for one dialect."""
     return {
         "claim_delivery": dialect_insert(InboundDelivery)
-        .values(delivery_key=bindparam("key"), expires_at=bindparam("expires"))
+        .values(
+            delivery_key=bindparam("key"), expires_at=bindparam("expires"), reply=bindparam("reply")
+        )
         .on_conflict_do_nothing(),
         "add_quota": dialect_insert(ReportQuota)
         .values(quota_key=bindparam("key"), count=0, expires_at=bindparam("expires"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -24,27 +24,22 @@ class DuplicateDelivery(Exception):
 DELIVERY_MEMORY = timedelta(days=3)  # Telegram and Twilio stop redelivering within a day
 
 
-async def claim_delivery(session: AsyncSession, delivery_key: str) -> None:
-    """Record an inbound delivery (by its keyed hash) in the current transaction, or raise
-    DuplicateDelivery.
+async def claim_delivery(session: AsyncSession, delivery_key: str, reply: str | None) -> None:
+    """Record an inbound delivery (by its keyed hash) and the answer kept for a redelivery of
+    it, in the current transaction; or raise DuplicateDelivery.
 
     Because the row commits together with whatever the update changed, a crash before the
     commit leaves neither, and the redelivered update is processed afresh.
     """
     added = await run_prebuilt(
-        session, "claim_delivery", key=delivery_key, expires=utcnow() + DELIVERY_MEMORY
+        session,
+        "claim_delivery",
+        key=delivery_key,
+        expires=utcnow() + DELIVERY_MEMORY,
+        reply=reply,
     )
     if added != 1:
         raise DuplicateDelivery(delivery_key)
-
-
-async def keep_reply(session: AsyncSession, delivery_key: str, reply: str) -> None:
-    """The answer given to a delivery, for a redelivery of it (SMS)."""
-    await session.execute(
-        update(InboundDelivery)
-        .where(InboundDelivery.delivery_key == delivery_key)
-        .values(reply=reply)
-    )
 
 
 async def delivery_reply(session: AsyncSession, delivery_keys: Sequence[str]) -> str | None:
