@@ -30,9 +30,15 @@ def _inserts(dialect_insert: Any) -> dict[str, Any]:
             delivery_key=bindparam("key"), expires_at=bindparam("expires"), reply=bindparam("reply")
         )
         .on_conflict_do_nothing(),
-        "add_quota": dialect_insert(ReportQuota)
-        .values(quota_key=bindparam("key"), count=0, expires_at=bindparam("expires"))
-        .on_conflict_do_nothing(),
+        # One more under a quota key: a new key starts at 1; an existing one goes up only
+        # while under the limit (no row changed: the limit is reached).
+        "count_quota": dialect_insert(ReportQuota)
+        .values(quota_key=bindparam("key"), count=1, expires_at=bindparam("expires"))
+        .on_conflict_do_update(
+            index_elements=[ReportQuota.quota_key],
+            set_={"count": ReportQuota.count + 1},
+            where=ReportQuota.count < bindparam("limit"),
+        ),
     }
 
 
