@@ -97,8 +97,10 @@ class Person(Base):
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     municipality: Mapped[Municipality | None] = relationship(lazy="joined")
+    # Never loaded with the person (every inbound message loads one): the role queries read
+    # roles themselves, and the database deletes them with the person (ON DELETE CASCADE).
     roles: Mapped[list[Role]] = relationship(
-        back_populates="person", lazy="selectin", cascade="all, delete-orphan"
+        back_populates="person", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
     )
 
 

@@ -172,3 +172,20 @@ async def test_bad_schedule_settings_stop_the_start_with_one_line(
 ) -> None:
     with pytest.raises(ConfigError, match=reason):
         await start_bot("webhook", **setting)
+
+
+async def test_an_official_who_forgets_leaves_no_role_behind(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot
+) -> None:
+    """/forget deletes the person; the database deletes their roles with them (the ORM
+    never loads roles with a person)."""
+    runtime = await start_bot("webhook")
+    code = await invite_code(civicbot, "deputy", "lenin")
+    deputy = resident_of(runtime, telegram, "webhook", 8311, "en")
+    await deputy.send(f"/start inv-{code}")
+    _, listed, _ = await civicbot("officials", "list", "--municipality", "lenin")
+    assert len(listed.splitlines()) == 2  # the header and the deputy
+    await deputy.send("/forget")
+    await deputy.press("Yes, delete")
+    _, listed, _ = await civicbot("officials", "list", "--municipality", "lenin")
+    assert len(listed.splitlines()) == 1
