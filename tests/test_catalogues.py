@@ -127,3 +127,29 @@ def test_kyrgyz_is_written_in_kyrgyz() -> None:
     ]
     with_kyrgyz_letters = [t for t in long_texts if set(t.lower()) & set("өүң")]
     assert len(with_kyrgyz_letters) == len(long_texts)
+
+
+def test_every_name_in_the_domain_facts_is_whole() -> None:
+    """An unquoted comma in a YAML flow mapping cuts a name short and makes a stray key
+    ("Клуб, эс алуу жайлары" became "Клуб"): every entry keeps only its own keys, each with
+    a value, and names the three languages in full."""
+    broken = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if value is None:
+                    broken.append(f"{where}: {key!r} has no value")
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{where}[{index}]")
+
+    walk(facts(), "domain")
+    assert broken == []
+    for section in ("wish_categories", "regions", "municipalities", "wish_kinds"):
+        for entry in facts()[section]:
+            names = [entry.get(language) for language in LANGUAGES]
+            assert all(isinstance(name, str) and name.strip() for name in names), entry
+    leisure = next(c for c in facts()["wish_categories"] if c["key"] == "culture_leisure")
+    assert (leisure["ky"], leisure["en"]) == ("Клуб, эс алуу жайлары", "Club, parks and leisure")
