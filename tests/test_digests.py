@@ -158,6 +158,7 @@ async def test_a_week_of_data_reaches_every_official_once_in_their_language(
         runtime, telegram, civicbot, OTHER_PLACE_EN, "en", municipality="ivanovka"
     )
     await official_by_sms(runtime, civicbot, SMS_DEPUTY, "JOIN")
+    await post_signed(runtime.base_url, "/sms/twilio", inbound_form(SMS_DEPUTY, "LANG EN"))
     await a_week_of_messages(runtime, telegram, civicbot)
     await move_into(database_url, last_week(), before=BEFORE)
     await answer_one(database_url)

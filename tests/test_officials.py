@@ -10,12 +10,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
+from bot.app import Runtime
 from bot.config import ConfigError, Settings
 from bot.digests.schedule import last_fire, trigger, week_for
 from bot.i18n import Catalogues
 from handlers.types import Text
 from handlers.weeks import Week
+from storage.models import Person
 from tests.conftest import Civicbot, StartBot, resident_of
 from tests.digests import (
     invite_code,
@@ -26,7 +29,7 @@ from tests.digests import (
 )
 from tests.fake_telegram import FakeTelegram
 from tests.places import municipality
-from tests.twilio import twilio_settings
+from tests.twilio import inbound_form, post_signed, twilio_settings
 
 
 def sms_text(language: str, key: str, **values: object) -> str:
@@ -189,3 +192,35 @@ async def test_an_official_who_forgets_leaves_no_role_behind(
     await deputy.press("Yes, delete")
     _, listed, _ = await civicbot("officials", "list", "--municipality", "lenin")
     assert len(listed.splitlines()) == 1
+
+
+async def test_joining_by_sms_keeps_the_persons_language(
+    start_bot: StartBot, civicbot: Civicbot, say: Callable[..., str]
+) -> None:
+    """JOIN (typed on any Latin keypad) keeps the person's language; КОШУЛ and ВСТУПИТЬ say
+    theirs. The digest later goes in that language."""
+    runtime = await start_bot("webhook", **twilio_settings())
+    place_ru, place_ky = municipality("lenin")["ru"], municipality("lenin")["ky"]
+    deputy = say("ru", "role.deputy")
+
+    # Someone who wrote in Russian before joins with JOIN: answered, and kept, in Russian.
+    await post_signed(runtime.base_url, "/sms/twilio", inbound_form("+996555720011", "МЕСТО 101"))
+    twiml = await official_by_sms(runtime, civicbot, "+996555720011", "JOIN")
+    assert sms_text("ru", "invite.official", role=deputy, place=place_ru) in twiml
+    assert await language_of(runtime, "+996555720011") == "ru"
+
+    # Someone new: JOIN gives Kyrgyz, the first language; ВСТУПИТЬ gives Russian.
+    twiml = await official_by_sms(runtime, civicbot, "+996555720012", "JOIN")
+    role_ky = say("ky", "role.deputy")
+    assert sms_text("ky", "invite.official", role=role_ky, place=place_ky) in twiml
+    assert await language_of(runtime, "+996555720012") == "ky"
+    twiml = await official_by_sms(runtime, civicbot, "+996555720013", "ВСТУПИТЬ")
+    assert sms_text("ru", "invite.official", role=deputy, place=place_ru) in twiml
+    assert await language_of(runtime, "+996555720013") == "ru"
+
+
+async def language_of(runtime: Runtime, phone: str) -> str:
+    async with runtime.db.session() as session:
+        person = await session.scalar(select(Person).where(Person.channel_user_id == phone))
+    assert person is not None
+    return person.language

@@ -31,7 +31,7 @@ from bot.sms.segments import segments
         ("ЖАРДАМ КОЛ", Parsed("help", "sign", "ky")),
         ("КОШУЛ AB12CD34", Parsed("join", "AB12CD34", "ky")),
         ("ВСТУПИТЬ AB12CD34", Parsed("join", "AB12CD34", "ru")),
-        ("join AB12CD34", Parsed("join", "AB12CD34", "en")),
+        ("join AB12CD34", Parsed("join", "AB12CD34", None)),
         ("МЕСТО naryn_city", Parsed("place", "naryn_city", "ru")),
         ("ТИЛ ru", Parsed("language", "ru", "ky")),
         ("ЖАРДАМ", Parsed("help", "", "ky")),

@@ -21,7 +21,9 @@ KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "bribe": {"ky": ("ПАРА", "PARA"), "ru": ("ВЗЯТКА", "VZYATKA", "VZIATKA"), "en": ("BRIBE",)},
     "sign": {"ky": ("КОЛ", "KOL"), "ru": ("ПОДПИСЬ", "PODPIS"), "en": ("SIGN",)},
-    "join": {"ky": ("КОШУЛ", "KOSHUL"), "ru": ("ВСТУПИТЬ", "VSTUPIT"), "en": ("JOIN",)},
+    # JOIN is what officials of every language type on a Latin keypad: it keeps the person's
+    # language (Kyrgyz for someone new) instead of switching them to English.
+    "join": {"ky": ("КОШУЛ", "KOSHUL"), "ru": ("ВСТУПИТЬ", "VSTUPIT"), "": ("JOIN",)},
     "place": {"ky": ("ЖЕР", "JER", "ZHER"), "ru": ("МЕСТО", "MESTO"), "en": ("PLACE",)},
     "language": {
         "ky": ("ТИЛ", "TIL"),
