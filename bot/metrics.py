@@ -3,6 +3,8 @@ database at scrape time (so they survive restarts and count every worker)."""
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -12,8 +14,11 @@ from prometheus_client import (
     generate_latest,
 )
 
+from handlers.types import Outcome
 from storage import queries
 from storage.db import Database
+
+log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)  # process_resident_memory_bytes, CPU seconds, open fds
@@ -62,6 +67,13 @@ INBOUND = Counter(
     ["channel", "kind"],
     registry=REGISTRY,
 )
+SIGNATURES_REFUSED = Counter(
+    "civicbot_signatures_refused_total",
+    "Signatures not taken, by channel and reason (usage, unknown, not_open, pin, name, already, "
+    "flood, sender_limit).",
+    ["channel", "reason"],
+    registry=REGISTRY,
+)
 HANDLER_ERRORS = Counter(
     "civicbot_handler_errors_total",
     "Inbound actions that failed with an error.",
@@ -89,3 +101,12 @@ async def render(db: Database) -> bytes:
         for status, count in (await queries.latest_digest_tally(session)).items():
             DIGEST_DELIVERIES.labels(status).set(count)
     return generate_latest(REGISTRY)
+
+
+def counted(channel: str, kind: str, outcome: Outcome | None) -> None:
+    """One inbound action handled: counted by kind, and a refused signature by its reason
+    (logged with the reason alone: never the number, the name or the PIN)."""
+    INBOUND.labels(channel, "duplicate" if outcome is None else kind).inc()
+    if outcome is not None and outcome.refusal is not None:
+        SIGNATURES_REFUSED.labels(channel, outcome.refusal).inc()
+        log.info("a signature by %s was refused: %s", channel, outcome.refusal)

@@ -204,7 +204,7 @@ class TelegramChannel:
 
         outcome = await dispatch.handle(self.db, self.pseudonyms, inbound, render=keep)
         kind = next(iter(action))
-        metrics.INBOUND.labels(CHANNEL, "duplicate" if outcome is None else kind).inc()
+        metrics.counted(CHANNEL, kind, outcome)
         if outcome is not None:
             return _Handled(rendered[-1], outcome.silent, outcome.button_accepted)
         if update.update_id in self.answered:

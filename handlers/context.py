@@ -53,6 +53,7 @@ class Context:
     button_accepted: bool = False
     forgotten: bool = False
     private: bool = False  # see Outcome.private
+    refusal: str | None = None  # see Outcome.refusal
     quiet: bool = False  # a flooder over the limit: nothing is sent back
 
     @property

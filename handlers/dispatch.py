@@ -73,6 +73,7 @@ async def _handle_in(
         language_changed=ctx.language_changed,
         silent=ctx.quiet or (stays_opted_out and not ctx.forgotten),
         private=ctx.private,
+        refusal=ctx.refusal,
     )
     if key is not None:
         # Last, so that one statement both records the delivery and keeps its answer; a

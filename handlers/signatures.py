@@ -279,20 +279,22 @@ async def choose_confirm(ctx: Context, value: str) -> list[Reply] | None:
 async def _sign_at_once(ctx: Context, argument: str) -> Reply:
     code, initiative, pin_text, name_text = await _split_sms(ctx, argument)
     if not code or not pin_text or not name_text:
-        return say("sign.usage")
+        return _refuse(ctx, "usage", say("sign.usage"))
     if initiative is None:
-        return say("sign.unknown", code=code[:32])
+        return _refuse(ctx, "unknown", say("sign.unknown", code=code[:32]))
     if state(initiative, ctx.today) != OPEN:
-        return initiatives.not_open(initiative, ctx)
+        return _refuse(ctx, "not_open", initiatives.not_open(initiative, ctx))
     pin, problem = signers.check_pin(pin_text, ctx.today)
     if pin is None:
-        return Reply(parts=(problem or Text("sign.usage"),))
+        return _refuse(ctx, "pin", Reply(parts=(problem or Text("sign.usage"),)))
     name, problem = signers.parse_name(name_text)
     if problem is not None:
-        return Reply(parts=(problem,))
+        return _refuse(ctx, "name", Reply(parts=(problem,)))
     draft = {"name": name, "pin": pin.digits, "pin_note": "odd_date" if pin.odd_date else ""}
     if not initiative.requires_address:
         return (await _sign(ctx, initiative, draft)).after(*_pin_warnings(pin))
+    if await _signed_before(ctx, initiative, pin.digits, name):  # before asking the address
+        return _refuse(ctx, "already", say("sign.already", title=initiative.title(ctx.language)))
     ctx.start_flow(initiative=initiative.code, expires=(utcnow() + DRAFT_LIFETIME).isoformat())
     _keep(ctx, **draft)
     ctx.enter(SMS_ADDRESS)
@@ -348,7 +350,7 @@ async def _sign(ctx: Context, initiative: Initiative, draft: dict[str, str]) -> 
     ctx.finish()
     hour = utcnow().strftime("%Y-%m-%dT%H")
     if not await _within(ctx, "sign-burst", hour, ATTEMPTS_PER_HOUR, utcnow() + timedelta(hours=2)):
-        return say("sign.flood")
+        return _refuse(ctx, "flood", say("sign.flood"))
     pin, name = draft["pin"], draft["name"]
     address = _address(draft) if initiative.requires_address else ""
     pin_keys = signers.pin_keys(ctx.pseudonyms, initiative.code, pin)
@@ -356,11 +358,13 @@ async def _sign(ctx: Context, initiative: Initiative, draft: dict[str, str]) -> 
     for _attempt in range(2):  # once more if another worker counted this PIN meanwhile
         standing = await queries.signatures_by_pin(ctx.session, initiative.id, pin_keys)
         if any(signature.signer_key in signer_keys for signature in standing):
-            return say("sign.already", title=initiative.title(ctx.language))
+            title = initiative.title(ctx.language)
+            return _refuse(ctx, "already", say("sign.already", title=title))
         if not await _within(
             ctx, "sign-sender", initiative.code, SIGNATURES_PER_SENDER, _until_closed(initiative)
         ):
-            return say("sign.sender_limit", limit=SIGNATURES_PER_SENDER)
+            limit = say("sign.sender_limit", limit=SIGNATURES_PER_SENDER)
+            return _refuse(ctx, "sender_limit", limit)
         signature = Signature(
             initiative_id=initiative.id,
             pin_key=pin_keys[0],
@@ -382,6 +386,20 @@ async def _sign(ctx: Context, initiative: Initiative, draft: dict[str, str]) -> 
         await initiatives.after_counted(ctx, initiative, count)
         return say("sign.done", count=count, threshold=initiative.threshold)
     return say("sign.disputed")
+
+
+async def _signed_before(ctx: Context, initiative: Initiative, pin: str, name: str) -> bool:
+    """Whether this person (PIN and name) already has a standing signature to it."""
+    signer_keys = signers.signer_keys(ctx.pseudonyms, initiative.code, pin, name)
+    pin_keys = signers.pin_keys(ctx.pseudonyms, initiative.code, pin)
+    standing = await queries.signatures_by_pin(ctx.session, initiative.id, pin_keys)
+    return any(signature.signer_key in signer_keys for signature in standing)
+
+
+def _refuse(ctx: Context, reason: str, reply: Reply) -> Reply:
+    """A signature not taken: the reply says why; the channel counts the reason."""
+    ctx.refusal = reason
+    return reply
 
 
 async def _within(ctx: Context, purpose: str, scope: str, limit: int, expires: datetime) -> bool:

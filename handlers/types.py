@@ -102,3 +102,4 @@ class Outcome:
     # The answer must not be kept with the delivery: it carries an anonymous report's
     # reference, or a signer's name and PIN.
     private: bool = False
+    refusal: str | None = None  # why a signature was refused (counted and logged, no more)

@@ -5,9 +5,11 @@ invites redeemed with JOIN."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 
@@ -82,6 +84,31 @@ async def test_the_address_comes_in_a_second_message(sms_bot: Any, database_url:
     assert done == sms("ru", "sign.done", count=1, threshold=10000)
     [row] = await stored_signatures(database_url)
     assert row.status == "counted"
+
+
+async def test_signing_again_is_refused_before_the_address_is_asked(
+    sms_bot: Any, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same PIN and name to an initiative that needs an address: "already signed" at
+    once, not after the address; the refusal is counted by its reason and logged without the
+    number, the name or the PIN."""
+    caplog.set_level(logging.INFO)
+    await text(sms_bot, f"ПОДПИСЬ JOL {ADULT_PIN} Асанов Бакыт")
+    await text(sms_bot, "Чаек, Ленина, 12")
+    again = await text(sms_bot, f"ПОДПИСЬ JOL {ADULT_PIN} асанов бакыт", sender="+996555300409")
+    assert again == sms("ru", "sign.already", title="")
+    assert await text(sms_bot, "Чаек, Ленина, 12", sender="+996555300409") == sms(
+        "ru", "help.text"
+    )  # no draft was waiting for an address
+    assert len(await stored_signatures(database_url)) == 1
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{sms_bot.base_url}/metrics") as response,
+    ):
+        exposed = await response.text()
+    assert 'civicbot_signatures_refused_total{channel="sms",reason="already"}' in exposed
+    assert "was refused: already" in caplog.text
+    assert not [n for n in ("300409", ADULT_PIN, "Асанов", "асанов") if n in caplog.text]
 
 
 async def test_a_new_keyword_drops_a_half_given_signature(sms_bot: Any, database_url: str) -> None:

@@ -135,6 +135,29 @@ async def test_persistent_failure_gives_up_and_is_recorded(
     assert record is not None and (record.status, record.error_code) == ("failed", 21211)
 
 
+@pytest.mark.parametrize(
+    "code", [21211, 21612, 21614, 21408], ids=["invalid", "unreachable", "not-mobile", "region"]
+)
+async def test_permanent_errors_are_recorded_not_retried(
+    sms_bot: Runtime,
+    outbox: SmsChannel,
+    twilio_api: FakeTwilio,
+    code: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An invalid number, one Twilio cannot reach, a landline, a region not enabled: sending
+    again would never help. One attempt, the message recorded as failed with Twilio's code,
+    a log line with the reason (never the number or the text)."""
+    person = await resident(sms_bot)
+    twilio_api.failures = [(400, code)] * 3
+    record = await outbox.send(person, "Жообуңуз даяр")
+    assert twilio_api.attempts == 1
+    assert record is not None and (record.status, record.error_code) == ("failed", code)
+    assert f"Twilio refused: 400, error {code}" in caplog.text
+    assert "+996555100200" not in caplog.text and "Жообуңуз" not in caplog.text
+    assert not (await reload(sms_bot.db, "+996555100200")).opted_out
+
+
 async def test_error_21610_marks_the_person_opted_out(
     sms_bot: Runtime, outbox: SmsChannel, twilio_api: FakeTwilio
 ) -> None:

@@ -180,7 +180,7 @@ class SmsChannel:
                 inbound,
                 render=lambda outcome: self.kept(outcome, message),
             )
-        metrics.INBOUND.labels(message.channel, _kind(inbound, outcome)).inc()
+        metrics.counted(message.channel, _kind(inbound, outcome), outcome)
         if outcome is None:
             previous = await dispatch.previous_reply(
                 self.db, self.pseudonyms, message.channel, message.sid

@@ -40,9 +40,11 @@ KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "ru": ("УДАЛИТЬ", "UDALIT"),
         "en": ("FORGET",),
     },
-    # The same word in Kyrgyz and Russian: it says nothing about the language.
-    "stop": {"": ("СТОП",), "en": ("STOP",)},
-    "resume": {"": ("СТАРТ",), "en": ("START",)},
+    # The same word in Kyrgyz and Russian: it says nothing about the language. The English
+    # ones are every word Twilio itself takes as an opt-out or opt-in (it stops or resumes
+    # delivering to the phone whatever we record, so we record the same).
+    "stop": {"": ("СТОП",), "en": ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")},
+    "resume": {"": ("СТАРТ",), "en": ("START", "UNSTOP", "YES")},
 }
 
 # Kyrgyz letters and the Russian letters typed for them on phones that lack them; the soft

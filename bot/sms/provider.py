@@ -87,9 +87,10 @@ class TwilioProvider:
         except TwilioRestException as error:
             if error.code == TWILIO_OPTED_OUT:
                 raise RecipientOptedOut("recipient opted out", error.code) from error
+            said = f"{error.status}, error {error.code}" if error.code else str(error.status)
             if error.status == 429 or error.status >= 500:
-                raise Unavailable(f"Twilio answered {error.status}", error.code) from error
-            raise SendFailed(f"Twilio refused: {error.status}", error.code) from error
+                raise Unavailable(f"Twilio answered {said}", error.code) from error
+            raise SendFailed(f"Twilio refused: {said}", error.code) from error
         except (aiohttp.ClientError, TimeoutError) as error:
             raise Unavailable(f"Twilio unreachable ({type(error).__name__})") from error
         return Sent(provider_id=str(message.sid), status=str(message.status))
