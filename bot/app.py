@@ -12,7 +12,7 @@ from bot import housekeeping
 from bot import web as web_routes
 from bot.config import Settings
 from bot.digests.delivery import Digests
-from bot.digests.schedule import Jobs
+from bot.digests.schedule import Jobs, trigger
 from bot.i18n import Catalogues
 from bot.notices import Notifier
 from bot.sms.channel import SmsChannel
@@ -60,11 +60,15 @@ class Runtime:
         self._notices: asyncio.Task[None] | None = None
         self.digests: Digests | None = None
         self.jobs: Jobs | None = None
+        self._database_open = False
 
     async def start(self) -> None:
-        # Fails early without a key, and creates one on the first start on SQLite.
+        # Fails early without a key, and creates one on the first start on SQLite; a bad
+        # DIGEST_CRON or TIMEZONE stops the start before the database is touched.
         pseudonyms = Pseudonyms.from_keys(self.settings.secret_keys())
+        trigger(self.settings)
         self.db = await prepare_database(self.settings)
+        self._database_open = True
         if self.settings.telegram_bot_token:
             self.telegram = TelegramChannel(self.settings, self.db, self.catalogues, pseudonyms)
         if self.settings.sms_enabled:
@@ -82,7 +86,7 @@ class Runtime:
         )
         if self.telegram is not None:
             self.telegram.digests = self.digests  # for /digest
-        self.jobs = Jobs(self.settings, self.digests)  # checks DIGEST_CRON and TIMEZONE
+        self.jobs = Jobs(self.settings, self.digests)
         self.jobs.start()
         notifier = Notifier(self.db, self.catalogues, self.telegram, self.sms)
         self._notices = asyncio.create_task(notifier.run_forever())
@@ -128,4 +132,6 @@ class Runtime:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._database_open:
             await self.db.close()
+            self._database_open = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import sys
@@ -174,13 +175,28 @@ def serve(settings: Settings) -> int:
     # logs every request it makes.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("twilio").setLevel(logging.WARNING)
-    asyncio.run(_serve(settings))
+    try:
+        asyncio.run(_serve(settings))
+    except OSError as error:
+        if error.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        reason = error.strerror or str(error)
+        print(
+            f"civicbot: cannot listen on {settings.host}:{settings.port} ({reason.lower()}); "
+            "set PORT (or HOST) to a free one",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 
 async def _serve(settings: Settings) -> None:
     runtime = Runtime(settings)
-    await runtime.start()
+    try:
+        await runtime.start()
+    except BaseException:
+        await runtime.stop()  # what had started (the scheduler, the notices) stops quietly
+        raise
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

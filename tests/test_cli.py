@@ -188,3 +188,31 @@ async def test_export_bribes_as_xlsx_is_spreadsheet_safe(
     assert rows[1][5:10] == (2, "municipal_job", "paid", 3000, "sms")
     assert rows[1][10] == "'=SUM(A1:A9)"  # text, not a formula
     assert cli.main(["export", "bribes", "--format", "xlsx"]) == 2  # needs --output
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Another program holds the port: one line that says what to change, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
+        env.update(PORT=str(port), DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+        done = subprocess.run(
+            [CIVICBOT, "serve"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr + done.stdout
+    [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("civicbot:")]
+    assert f"127.0.0.1:{port}" in line and "PORT" in line
+
+
+def test_a_bad_schedule_stops_the_start_before_the_database_is_touched(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
+    env.update(DIGEST_CRON="every monday", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    done = subprocess.run(
+        [CIVICBOT, "serve"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and "DIGEST_CRON" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "x.db").exists()

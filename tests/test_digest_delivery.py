@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import signal
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import delete, select, update
 
 from bot.digests import delivery
 from storage.db import Database
-from storage.models import DigestDelivery, DigestPeriod, Person
+from storage.models import DigestDelivery, DigestPeriod, Person, Role, utcnow
 from tests.conftest import Civicbot, StartBot
 from tests.digests import (
     civicbot_process,
@@ -174,6 +175,26 @@ async def test_a_sender_killed_mid_fan_out_leaves_the_rest_to_the_next_run_and_r
     assert len(telegram.delivered()) == sent_before
 
 
+async def test_a_new_database_missed_no_digest(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    civicbot: Civicbot,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Officials who joined after the last weekly run (as on a new database) were owed
+    nothing: no "missed" line, nothing sent on the next start."""
+    caplog.set_level(logging.INFO)
+    chats = await officials(start_bot, telegram, civicbot, database_url, 1)
+    start = len(telegram.calls)
+    runtime = await start_bot("webhook")
+    await asyncio.sleep(0.5)
+    await runtime.stop()
+    assert "missed" not in caplog.text
+    assert all(sent_to(telegram, chat, start) == [] for chat in chats)
+    assert await deliveries(database_url) == []
+
+
 async def test_a_week_missed_while_the_server_was_down_is_sent_on_start(
     start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, database_url: str
 ) -> None:
@@ -182,6 +203,8 @@ async def test_a_week_missed_while_the_server_was_down_is_sent_on_start(
     try:
         async with db.session() as session, session.begin():
             await session.execute(delete(DigestPeriod))  # the week's run never happened
+            # ...though the officials were there when it was due.
+            await session.execute(update(Role).values(created_at=utcnow() - dt.timedelta(days=8)))
     finally:
         await db.close()
     start = len(telegram.calls)

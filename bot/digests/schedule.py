@@ -135,13 +135,17 @@ class Jobs:
         await self.send(week_for(datetime.now(zone(self.settings))))
 
     async def catch_up(self) -> Week | None:
-        """Send the digests of the latest week that was due but never planned."""
+        """Send the digests of the latest week that was due but never planned — if anyone
+        was an official then: a new database, or officials who all came later, missed
+        nothing."""
         fire = last_fire(self.cron, datetime.now(zone(self.settings)))
         if fire is None:
             return None
         week = week_for(fire)
         async with self.digests.db.session() as session:
             if await queries.digest_planned(session, str(week)):
+                return None
+            if not await queries.officials_before(session, fire):
                 return None
         log.info("digests for %s were missed while the server was down; sending them now", week)
         await self.send(week)

@@ -84,6 +84,7 @@ from storage.queries.roles import (
     invite_by_code,
     official_places,
     officials,
+    officials_before,
     remove_role,
     unsent_notices,
 )
@@ -145,6 +146,7 @@ __all__ = [
     "municipality_by_key_or_code",
     "official_places",
     "officials",
+    "officials_before",
     "open_initiatives",
     "outbound_by_provider_id",
     "plan_digests",

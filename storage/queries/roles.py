@@ -129,6 +129,12 @@ async def claim_notice(
     return (row[0], row[1]) if row is not None else None
 
 
+async def officials_before(session: AsyncSession, moment: datetime) -> bool:
+    """Whether anyone was a deputy or staff member at `moment`."""
+    earlier = exists().where(Role.role.in_(OFFICIAL_ROLES), Role.created_at < moment)
+    return bool(await session.scalar(select(earlier)))
+
+
 async def officials(session: AsyncSession, municipality_id: int | None = None) -> Sequence[Role]:
     """Deputies' and staff members' roles, with their people, by municipality."""
     query = (
