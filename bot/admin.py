@@ -81,8 +81,10 @@ def add_text_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--summary", metavar="TEXT", help="a short summary, in --lang")
     parser.add_argument("--lang", choices=LANGUAGES, default="ky", help="of --title, --summary")
     for language in LANGUAGES:
-        parser.add_argument(f"--title-{language}", metavar="TEXT")
-        parser.add_argument(f"--summary-{language}", metavar="TEXT")
+        parser.add_argument(f"--title-{language}", metavar="TEXT", help=f"the title in {language}")
+        parser.add_argument(
+            f"--summary-{language}", metavar="TEXT", help=f"the summary in {language}"
+        )
     parser.add_argument("--url", metavar="URL", help="where the full text is published")
     parser.add_argument("--registration", metavar="NUMBER", help="Ministry of Justice number")
     parser.add_argument("--opens", metavar="DATE", help="first day of signing")

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import importlib.metadata
 import logging
 import signal
 import sys
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 from bot import admin, bribe_stats, rotation
 from bot.admin import UsageError
 from bot.app import Runtime, prepare_database
-from bot.config import ConfigError, Settings
+from bot.config import ENVIRONMENT, ConfigError, Settings
 from bot.digests import commands as digest_commands
 from bot.export import BRIBE_COLUMNS, WISH_COLUMNS, bribe_rows, wish_rows, write_table
 from bot.i18n import Catalogues
@@ -34,50 +35,67 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     parser = Parser(prog="civicbot", description="Civic feedback bot for municipalities.")
+    parser.add_argument("--version", action="version", version=f"civicbot {version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    commands.add_parser("serve", help="run the bot: web server, Telegram, migrations")
+    commands.add_parser(
+        "serve",
+        help="run the bot: web server, Telegram, migrations",
+        description="Apply migrations, then serve Telegram, SMS, /healthz and /metrics, and "
+        "send the weekly digests. All settings come from the environment:",
+        epilog="\n".join(f"  {name}\n      {meaning}" for name, meaning in ENVIRONMENT),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
     export = commands.add_parser("export", help="export stored data")
-    export.add_argument("what", choices=["wishes", "bribes", "signatures"])
-    export.add_argument("--format", choices=["csv", "xlsx"], default="csv")
-    export.add_argument("--municipality", metavar="KEY")
+    export.add_argument("what", choices=["wishes", "bribes", "signatures"], help="which table")
+    export.add_argument("--format", choices=["csv", "xlsx"], default="csv", help="(csv)")
+    export.add_argument("--municipality", metavar="KEY", help="one municipality's rows only")
     export.add_argument("--initiative", metavar="CODE", help="for signatures: whose list")
     export.add_argument("--output", metavar="FILE", help="write here instead of standard output")
 
     verify = commands.add_parser("verify-export", help="check a signature export's hash chain")
-    verify.add_argument("file", metavar="FILE")
+    verify.add_argument("file", metavar="FILE", help="the exported list (csv or xlsx)")
     verify.add_argument("--head", metavar="HASH", help="the chain head printed by the export")
 
     initiative = commands.add_parser("initiative", help="citizens' initiatives")
     actions = initiative.add_subparsers(dest="action", required=True, parser_class=Parser)
     add = actions.add_parser("add", help="open an initiative for signatures")
-    add.add_argument("code", metavar="CODE")
-    add.add_argument("--kind", choices=["law", "constitution", "local"], required=True)
-    add.add_argument("--published", metavar="YYYY-MM-DD", required=True)
+    add.add_argument("code", metavar="CODE", help="short code used in links and SMS (SUU)")
+    add.add_argument(
+        "--kind",
+        choices=["law", "constitution", "local"],
+        required=True,
+        help="sets the threshold and the window the law gives",
+    )
+    add.add_argument(
+        "--published", metavar="YYYY-MM-DD", required=True, help="when the draft was published"
+    )
     add.add_argument("--municipality", metavar="KEY", help="for --kind local")
     add.add_argument("--no-address", action="store_true", help="signers give name and PIN only")
     admin.add_text_options(add)
     edit = actions.add_parser("edit", help="change an initiative's texts, dates or threshold")
-    edit.add_argument("code", metavar="CODE")
+    edit.add_argument("code", metavar="CODE", help="the initiative's code")
     admin.add_text_options(edit)
     actions.add_parser("list", help="every initiative, its window and progress")
     close = actions.add_parser("close", help="stop collecting signatures now")
-    close.add_argument("code", metavar="CODE")
+    close.add_argument("code", metavar="CODE", help="the initiative's code")
 
     invite = commands.add_parser("invite", help="an invite code for an official or initiator")
-    invite.add_argument("--role", choices=list(admin.ROLES), required=True)
-    invite.add_argument("--municipality", metavar="KEY")
+    invite.add_argument(
+        "--role", choices=list(admin.ROLES), required=True, help="what the invite makes of them"
+    )
+    invite.add_argument("--municipality", metavar="KEY", help="where a deputy or staff serves")
     invite.add_argument("--initiative", metavar="CODE", help="for --role initiator")
     invite.add_argument("--days", type=int, default=admin.INVITE_DAYS, help="valid for (14)")
 
     report = commands.add_parser("report", help="aggregate figures, as officials see them")
-    report.add_argument("what", choices=["bribes"])
-    report.add_argument("--municipality", metavar="KEY", required=True)
+    report.add_argument("what", choices=["bribes"], help="what to count")
+    report.add_argument("--municipality", metavar="KEY", required=True, help="whose figures")
     report.add_argument(
         "--period", metavar="YYYY-MM[:YYYY-MM]", help="months (default: this one and three before)"
     )
-    report.add_argument("--lang", choices=["ky", "ru", "en"], default="en")
+    report.add_argument("--lang", choices=["ky", "ru", "en"], default="en", help="(en)")
 
     secret = commands.add_parser("secret", help="SECRET_KEY: a new one, rotating to it")
     secret.add_argument(
@@ -89,9 +107,16 @@ def build_parser() -> Parser:
     )
 
     municipality = commands.add_parser("municipality", help="municipalities and their codes")
-    municipality.add_argument("action", choices=["list"])
+    municipality.add_argument("action", choices=["list"], help="list: code, key, region, name")
     digest_commands.add_parsers(commands)
     return parser
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("civic-feedback-bot")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

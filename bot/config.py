@@ -18,6 +18,25 @@ DEFAULT_TWILIO_API_BASE_URL = "https://api.twilio.com"
 SECRET_FILE_NAME = "civicbot.secret"
 
 
+# Every setting, as `civicbot serve --help` lists them (README "Configuration" says more).
+ENVIRONMENT = (
+    ("DATABASE_URL", "SQLAlchemy async URL (default: sqlite+aiosqlite:///./civicbot.db)"),
+    ("SECRET_KEY", "keys for pseudonyms and sealed signatures (SQLite: made once)"),
+    ("SECRET_KEY_PREVIOUS", "while rotating: the keys SECRET_KEY replaced, comma-separated"),
+    ("TELEGRAM_BOT_TOKEN", "turns the Telegram channel on"),
+    ("TELEGRAM_API_BASE_URL", "Bot API base (default: https://api.telegram.org/bot)"),
+    ("TELEGRAM_WEBHOOK_SECRET", "secret Telegram sends (default: derived from SECRET_KEY)"),
+    ("PUBLIC_BASE_URL", "this server's public https address: webhooks instead of polling"),
+    ("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER", "turn SMS on"),
+    ("TWILIO_WHATSAPP_FROM", "whatsapp:+… sender for messages the bot starts"),
+    ("TWILIO_API_BASE_URL", "Twilio API base (default: https://api.twilio.com)"),
+    ("TWILIO_WEBHOOK_OVERRIDES", "the #rc=…&rp=… overrides on Twilio's webhook URL"),
+    ("HOST, PORT", "where the web server listens (default: 127.0.0.1, 8080)"),
+    ("DIGEST_CRON", "when weekly digests go out (default: 0 9 * * mon)"),
+    ("TIMEZONE", "the digests' weeks and the days initiatives open (default: Asia/Bishkek)"),
+)
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line for the operator."""
 

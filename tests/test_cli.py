@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import signal
@@ -216,3 +217,30 @@ def test_a_bad_schedule_stops_the_start_before_the_database_is_touched(tmp_path:
     assert done.returncode == 2 and "DIGEST_CRON" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_version_help_and_every_option_explained(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot import cli
+    from bot.config import ENVIRONMENT
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("civicbot 0.")
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--help"])
+    serve_help = capsys.readouterr().out
+    for names, _ in ENVIRONMENT:
+        for name in names.split(", "):
+            assert name in serve_help
+
+    def unexplained(parser: argparse.ArgumentParser, where: str) -> list[str]:
+        missing = []
+        for action in parser._actions:  # argparse keeps no public list of them
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    missing += unexplained(sub, f"{where} {name}")
+            elif not action.help:
+                missing.append(f"{where} {'/'.join(action.option_strings) or action.dest}")
+        return missing
+
+    assert unexplained(cli.build_parser(), "civicbot") == []

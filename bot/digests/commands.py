@@ -36,20 +36,20 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     digest = commands.add_parser("digest", help="weekly digests for deputies and staff")
     actions = digest.add_subparsers(dest="action", required=True, parser_class=type(digest))
     run = actions.add_parser("run", help="plan and deliver a week's digests now")
-    run.add_argument("--municipality", metavar="KEY")
+    run.add_argument("--municipality", metavar="KEY", help="one municipality (default: all)")
     run.add_argument("--period", metavar="YYYY-Www", help="default: the last complete week")
     preview = actions.add_parser("preview", help="print a digest and write its chart")
-    preview.add_argument("--municipality", metavar="KEY", required=True)
-    preview.add_argument("--lang", choices=["ky", "ru", "en"], default="ky")
+    preview.add_argument("--municipality", metavar="KEY", required=True, help="whose digest")
+    preview.add_argument("--lang", choices=["ky", "ru", "en"], default="ky", help="(ky)")
     preview.add_argument("--period", metavar="YYYY-Www", help="default: the last complete week")
     preview.add_argument("--chart", metavar="FILE", help="default: digest-KEY-WEEK.png")
 
     officials = commands.add_parser("officials", help="deputies and staff who get digests")
     actions = officials.add_subparsers(dest="action", required=True, parser_class=type(digest))
     listing = actions.add_parser("list", help="every deputy and staff member")
-    listing.add_argument("--municipality", metavar="KEY")
+    listing.add_argument("--municipality", metavar="KEY", help="one municipality's only")
     remove = actions.add_parser("remove", help="end one role (its number from the list)")
-    remove.add_argument("role_id", type=int, metavar="ID")
+    remove.add_argument("role_id", type=int, metavar="ID", help="the number the list shows")
 
 
 async def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
