@@ -12,10 +12,13 @@ YES, NO = "yes", "no"
 
 
 async def help_text(ctx: Context, argument: str = "") -> Reply:
-    """/help; /help bribe (SMS: ЖАРДАМ ПАРА) lists the service codes for reports, and
-    /help sign (SMS: ЖАРДАМ КОЛ) how to sign by SMS."""
+    """/help; /help bribe (SMS: ЖАРДАМ ПАРА) lists the service codes for reports, /help
+    change (SMS: ЖАРДАМ ӨЗГӨРТ) the topic codes for wishes, and /help sign (SMS: ЖАРДАМ КОЛ)
+    how to sign by SMS."""
     if argument == "bribe":
         return say("bribe.codes")
+    if argument in ("change", "great"):
+        return say("wish.codes")
     if argument == "sign":
         return say("sign.usage")
     return say("help.text")

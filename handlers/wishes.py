@@ -7,7 +7,7 @@ saves the wish once everything is there.
 
 from __future__ import annotations
 
-from handlers import flood, onboarding, validation
+from handlers import classify, flood, onboarding, validation
 from handlers.context import Context
 from handlers.types import Button, Reply, Text, say
 from storage import queries
@@ -18,7 +18,6 @@ CATEGORY = "wish_category"
 TEXT = "wish_text"
 
 TEXT_LIMIT = 1000  # characters; enough for a paper card, short enough to read in a digest
-OTHER_CATEGORY = "other"  # for wishes sent in one SMS, which name no category
 
 
 def check_text(text: str) -> tuple[str, Text | None]:
@@ -52,13 +51,15 @@ async def _start(ctx: Context, kind: str, argument: str) -> list[Reply]:
 
 
 async def save_at_once(ctx: Context) -> Reply:
-    """One SMS: the text came with the keyword; the category is "other", and the place may
+    """One SMS: the text came with the keyword, perhaps after a topic code (ӨЗГӨРТ 4 …);
+    without one, the text's own words name the topic (handlers/classify.py). The place may
     still be unknown (the wish is kept, and attached once the resident names it)."""
     kind = ctx.data["kind"]
-    if "text" not in ctx.data:
+    category, text = classify.split_code(str(ctx.data.get("text", "")))
+    if not text:
         ctx.finish()
         return say(f"wish.text_missing.{kind}")
-    ctx.remember(category=OTHER_CATEGORY)
+    ctx.remember(category=category or classify.category_of(text), text=text)
     refused = await _refused(ctx)
     if refused is not None:
         return refused

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 DOMAIN_FILE = Path(__file__).parent / "domain.yaml"
+CATEGORY_WORDS_FILE = Path(__file__).parent / "category_words.yaml"
 LANGUAGES = ("ky", "ru", "en")
 # The first municipality seeded gets this short code; the rest follow in file order.
 FIRST_MUNICIPALITY_CODE = 101
@@ -22,6 +23,18 @@ def facts() -> dict[str, Any]:
 
 def wish_categories() -> list[str]:
     return [entry["key"] for entry in facts()["wish_categories"]]
+
+
+def wish_category_codes() -> dict[int, str]:
+    """The number an SMS names each topic by (ӨЗГӨРТ 4 <text>) -> the topic's key."""
+    return {int(entry["code"]): entry["key"] for entry in facts()["wish_categories"]}
+
+
+@cache
+def category_words() -> dict[str, dict[str, list[str]]]:
+    """Topic key -> language -> the words that name it (category_words.yaml)."""
+    with CATEGORY_WORDS_FILE.open(encoding="utf-8") as handle:
+        return dict(yaml.safe_load(handle))
 
 
 def wish_kinds() -> list[str]:

@@ -193,10 +193,11 @@ def test_every_sms_reply_fits_one_segment(parts: list[str], language: str) -> No
 
 
 @pytest.mark.parametrize("language", ["ky", "ru", "en"])
-def test_the_service_code_list_fits_two_segments(language: str) -> None:
+@pytest.mark.parametrize("key,codes", [("bribe.codes", 10), ("wish.codes", 13)])
+def test_the_code_lists_fit_two_segments(language: str, key: str, codes: int) -> None:
     from bot.i18n import Catalogues
     from handlers.types import Text
 
-    text = Catalogues().text(language, Text("bribe.codes"), "sms")
+    text = Catalogues().text(language, Text(key), "sms")
     assert segments(text) <= 2, text
-    assert all(f"{code} " in text for code in range(10))
+    assert all(f"{code} " in text for code in range(codes))
