@@ -36,4 +36,6 @@ async def redeem(ctx: Context, code: str) -> Text:
     if ctx.person.municipality_id is None:  # an official usually lives where they serve
         ctx.person.municipality = invite.municipality
     place = invite.municipality.name(ctx.language) if invite.municipality else ""
+    if invite.role == "organizer":  # no digest and no command yet: the welcome says so
+        return Text("invite.organizer", {"place": place})
     return Text("invite.official", {"role": Text(f"role.{invite.role}"), "place": place})

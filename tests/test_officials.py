@@ -224,3 +224,15 @@ async def language_of(runtime: Runtime, phone: str) -> str:
         person = await session.scalar(select(Person).where(Person.channel_user_id == phone))
     assert person is not None
     return person.language
+
+
+async def test_the_organizers_welcome_promises_only_what_the_role_can_do(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Callable[..., str]
+) -> None:
+    runtime = await start_bot("webhook")
+    code = await invite_code(civicbot, "organizer", "lenin")
+    organizer = resident_of(runtime, telegram, "webhook", 8321, "en")
+    [welcome, *_] = await organizer.send(f"/start inv-{code}")
+    assert welcome.startswith(say("en", "invite.organizer", place=municipality("lenin")["en"]))
+    assert "/digest" not in welcome and "digest" not in welcome.lower()
+    assert await organizer.send("/digest") == [say("en", "digest.officials_only")]
