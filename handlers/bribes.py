@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from functools import cache
 
 from babel.dates import format_date
 
-from handlers import onboarding, validation
+from handlers import classify, onboarding, validation
 from handlers.context import Context
 from handlers.scrub import scrub
 from handlers.types import Button, Reply, Text, say
@@ -32,7 +33,21 @@ CONFIRM = "bribe_confirm"
 STEPS = (SERVICE, OUTCOME, AMOUNT, MONTH, TEXT, CONFIRM)
 
 OUTCOMES = ("paid", "refused", "not_asked")  # what a resident picks on Telegram
-ASKED = "asked"  # an SMS report without an amount: asked, and no more said
+ASKED = "asked"  # an SMS report that does not say what happened: asked, and no more said
+# The words an SMS report may say what happened with, after the service code (ПАРА 1 бердим
+# 3000), compared folded (handlers/classify.fold: lower case, ө ү ң as о у н).
+OUTCOME_WORDS = {
+    "paid": ("бердим", "төлөдүм", "дал", "дала", "заплатил", "заплатила", "paid"),
+    "refused": ("бербедим", "төлөбөдүм", "отказал", "отказала", "не дал", "не дала", "refused"),
+    "not_asked": (
+        "сурабады",
+        "сураган жок",
+        "не просили",
+        "никто не просил",
+        "notasked",
+        "not asked",
+    ),
+}
 AMOUNT_LIMIT = 10_000_000  # som; anything above is not a bribe anyone reported
 TEXT_LIMIT = 500
 REPORTS_PER_DAY = 5
@@ -72,6 +87,22 @@ def split_amount(text: str) -> tuple[str, str]:
         if problem is None or problem.key != "bribe.amount_nonsense":
             return " ".join(words[:count]), " ".join(words[count:])
     return "", text.strip()
+
+
+def split_outcome(text: str) -> tuple[str | None, str]:
+    """For SMS: what happened, when the text starts with a word for it; and the rest."""
+    words = text.split()
+    for count in (3, 2, 1):
+        said = classify.fold(" ".join(words[:count]))
+        for outcome, spellings in OUTCOME_WORDS.items():
+            if len(words) >= count and said in _folded(spellings):
+                return outcome, " ".join(words[count:])
+    return None, text.strip()
+
+
+@cache
+def _folded(spellings: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(classify.fold(spelling) for spelling in spellings)
 
 
 def recent_months(today: date) -> list[str]:
@@ -146,9 +177,12 @@ async def _report_at_once(ctx: Context, argument: str) -> Reply:
         return say("bribe.usage")
     if ctx.person.municipality is None:
         return say("bribe.place_first")
+    outcome, rest = split_outcome(rest)
     amount_text, text = split_amount(rest)
+    if outcome is None:  # also after the amount: ПАРА 1 3000 бердим
+        outcome, text = split_outcome(text)
     amount = None
-    if amount_text:
+    if amount_text and outcome != "not_asked":
         amount, problem = parse_amount(amount_text)
         if problem is not None:
             return Reply(parts=(problem,))
@@ -158,7 +192,8 @@ async def _report_at_once(ctx: Context, argument: str) -> Reply:
             return Reply(parts=(problem,))
     ctx.start_flow(
         service=int(code),
-        outcome="paid" if amount else ASKED,
+        # Without a word for it, nobody said whether it was paid: "asked", never "paid".
+        outcome=outcome or ASKED,
         amount=amount,
         month=recent_months(ctx.today)[0],
         text=text,

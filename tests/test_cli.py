@@ -186,7 +186,7 @@ async def test_export_bribes_as_xlsx_is_spreadsheet_safe(
     assert sheet is not None
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][:3] == ("reference", "created_on", "month")
-    assert rows[1][5:10] == (2, "municipal_job", "paid", 3000, "sms")
+    assert rows[1][5:10] == (2, "municipal_job", "asked", 3000, "sms")
     assert rows[1][10] == "'=SUM(A1:A9)"  # text, not a formula
     assert cli.main(["export", "bribes", "--format", "xlsx"]) == 2  # needs --output
 

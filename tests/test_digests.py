@@ -102,8 +102,9 @@ async def answer_one(database_url: str) -> None:
 
 
 def expected_lines(say: Callable[..., str], language: str) -> list[str]:
-    """The digest's numbers, counted by hand: this week 3 to change (roads 1, other 2) and
-    2 great (schools 1, other 1); the week before 2 to change (drinking water 1, other 1)."""
+    """The digest's numbers, counted by hand: this week 3 to change (garbage, roads and street
+    lighting 1 each, two of them topics an SMS's words named) and 2 great (schools 1, club
+    1); the week before 2 to change (drinking water 1, irrigation 1)."""
     week = last_week()
     ch, gr = kind("change")[language], kind("great")[language]
     return [
@@ -117,15 +118,17 @@ def expected_lines(say: Callable[..., str], language: str) -> list[str]:
         ),
         say(language, "digest.wishes", count=5, before=2),
         f"🔧 {ch} 3 (+1)",
-        f"   • {category('other')[language]}: 2 (+1)",
+        f"   • {category('garbage')[language]}: 1 (+1)",
         f"   • {category('roads')[language]}: 1 (+1)",
+        f"   • {category('street_lighting')[language]}: 1 (+1)",
         f"   • {category('drinking_water')[language]}: 0 ({change(0, 1)})",
+        f"   • {category('irrigation_water')[language]}: 0 ({change(0, 1)})",
         f"👍 {gr} 2 (+2)",
         say(language, "digest.quotes"),
         f"🔧 «Жолду оңдоңуз, тел ***» — {category('roads')[language]}",
         say(language, "digest.bribes", count=say(language, "digest.several")),
         f"   • {say(language, 'service.3')}: 3",
-        "      " + say(language, "stats.outcomes", paid=3, refused=0, not_asked=0, asked=0),
+        "      " + say(language, "stats.outcomes", paid=0, refused=0, not_asked=0, asked=3),
         f"   • {say(language, 'service.1')}: {say(language, 'stats.fewer_than_3')}",
         "   • "
         + say(
@@ -182,7 +185,7 @@ async def test_a_week_of_data_reaches_every_official_once_in_their_language(
                 assert line in lines, f"{language}: {line!r} missing from\n{body}"
         assert "555 123 456" not in body and "+996" not in body
         quotes = [line for line in lines if line.startswith(("🔧 «", "👍 «"))]
-        assert len(quotes) == 4  # one from each category and kind
+        assert len(quotes) == 5  # one from each category and kind
         photo = telegram.delivered_to(chat, start)[1].params["photo"]["content"]
         assert photo.startswith(b"\x89PNG")
         assert sent[1][1] == say(
@@ -214,7 +217,7 @@ async def test_a_week_of_data_reaches_every_official_once_in_their_language(
         week=last_week().number,
         count=5,
         change="+3",
-        top=", Other 3, Roads 1, Schools 1",
+        top=", Garbage and cleanliness 1, Roads 1, Street lighting 1",
         bribes=say("en", "digest.several"),
         answered=1,
     )
