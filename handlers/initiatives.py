@@ -10,9 +10,8 @@ from __future__ import annotations
 import calendar
 from datetime import date, timedelta
 
-from babel.dates import format_date
-
 from handlers.context import Context
+from handlers.dates import Day
 from handlers.types import Reply, Text, deep_link, say
 from storage import queries
 from storage.domain import initiative_law
@@ -67,8 +66,9 @@ def days_left(initiative: Initiative, today: date) -> int:
     return max((initiative.closes_on - today).days + 1, 0)
 
 
-def day_name(day: date, language: str) -> str:
-    return format_date(day, "long", locale=language)
+def day_name(day: date, language: str) -> Day:
+    """A day for a catalogue value (see handlers/dates.py: Kyrgyz declines it)."""
+    return Day(day, language)
 
 
 def percent(initiative: Initiative) -> int:

@@ -172,7 +172,10 @@ async def test_aggregates_match_hand_counted_numbers(database_url: str) -> None:
 
     text = bribe_stats.render(stats, Catalogues(), "en")
     assert "1. Getting certificates — reports: 7" in text
-    assert "paid: 4 · refused: fewer than 3 · nobody asked: 3 · asked, no more said: fewer than 3" in text
+    assert (
+        "paid: 4 · refused: fewer than 3 · nobody asked: 3 · asked, no more said: fewer than 3"
+        in text
+    )
     assert "by month: 2026-10: 3, 2026-11: 4" in text
     assert "usual amount (median): 2 500 som" in text
     assert "a bribe was asked in 57% (2011 survey: sometimes 25.5%, often or always 21.2%)" in text

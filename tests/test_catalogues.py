@@ -4,6 +4,7 @@ wording from domain.yaml is used where it gives one."""
 from __future__ import annotations
 
 import ast
+import re
 import string
 from pathlib import Path
 
@@ -153,3 +154,78 @@ def test_every_name_in_the_domain_facts_is_whole() -> None:
             assert all(isinstance(name, str) and name.strip() for name in names), entry
     leisure = next(c for c in facts()["wish_categories"] if c["key"] == "culture_leisure")
     assert (leisure["ky"], leisure["en"]) == ("Клуб, эс алуу жайлары", "Club, parks and leisure")
+
+
+# Variants the glossary and the seed journal's own usage rule out, so they do not come back.
+FORBIDDEN = {
+    "ky": [
+        "ойуңуз",  # оюңуз; for a wish, тилегиңиз
+        "жумалык",  # апталык, as the digest itself says
+        "ар жума",
+        "жашыруун",  # one word for anonymous everywhere: аноним
+        "муниципалитетке",  # айыл өкмөтүнө же мэрияга
+        "муниципалитеттин",
+        "түрлөрү боюнча",  # the chart's bars are topics: темалар боюнча
+        "жоопторуңуз",
+        "колуңузду текшериңиз",
+        "(sms)",
+        "январь чейин",  # a date before чейин is in the dative: 16-январга чейин
+    ],
+    "ru": [
+        "отзыв ",  # a wish is «пожелание» everywhere
+        "отзывы",
+        "отзывов",
+        "подпись за «",  # «подпись под инициативой «…»»
+        "подписи за инициатив",
+        "(sms)",
+    ],
+}
+
+
+@pytest.mark.parametrize("language", ["ky", "ru"])
+def test_no_forbidden_variant_and_no_latin_letter_inside_a_cyrillic_word(language: str) -> None:
+    catalogues = Catalogues()
+    texts = {key: catalogues.translations[language].gettext(key) for key in message_ids(language)}
+    found = [
+        (key, variant)
+        for key, text in texts.items()
+        for variant in FORBIDDEN[language]
+        if variant in text.casefold()
+    ]
+    assert found == []
+    mixed = [
+        (key, word)
+        for key, text in texts.items()
+        for word in re.findall(r"\w+", re.sub(r"\{[^}]*\}", " ", text))
+        if re.search(r"[a-zA-Z]", word) and re.search(r"[\u0400-\u04ff]", word)
+    ]
+    assert mixed == []
+
+
+def test_a_date_is_declined_where_kyrgyz_needs_it() -> None:
+    import datetime as dt
+
+    from handlers.dates import Day
+    from handlers.types import Text
+
+    catalogues = Catalogues()
+    closes, opens = Day(dt.date(2027, 1, 16), "ky"), Day(dt.date(2026, 12, 20), "ky")
+    progress = catalogues.text(
+        "ky", Text("sign.progress", {"count": 1, "threshold": 10, "closes": closes, "days": 9})
+    )
+    assert "16-январга чейин" in progress
+    assert "20-декабрда башталат" in catalogues.text(
+        "ky", Text("sign.not_yet", {"title": "Суу", "opens": opens})
+    )
+    assert "9-августта бүттү" in catalogues.text(
+        "ky",
+        Text("sign.closed", {"title": "Суу", "closed": Day(dt.date(2026, 8, 9), "ky"), "count": 3}),
+    )
+    # The other languages keep Babel's long form.
+    assert "16 января 2027" in catalogues.text(
+        "ru",
+        Text(
+            "sign.progress",
+            {"count": 1, "threshold": 10, "closes": Day(closes.day, "ru"), "days": 9},
+        ),
+    )

@@ -434,7 +434,7 @@ def dt_born(number: int) -> Any:
 
 def milestones(initiator: Resident) -> list[str]:
     texts = (m["text"] for m in initiator.sent_messages())
-    return [t for t in texts if t.startswith("«Чистая вода BRIDGE» (BRIDGE) набрала")]
+    return [t for t in texts if t.startswith("Инициатива «Чистая вода BRIDGE» (BRIDGE) набрала")]
 
 
 async def wait_for(condition: Any, seconds: float = 10.0) -> None:
