@@ -24,6 +24,16 @@ async def digest(ctx: Context, argument: str) -> list[Reply]:
     roles: dict[int, bool] = {}  # municipality -> staff (with the table)
     for role, place in places:
         roles[place.id] = roles.get(place.id, False) or role == "staff"
-    period = str(Week.last_complete(ctx.today))
-    orders = tuple(DigestOrder(place, period, staff) for place, staff in roles.items())
-    return [Reply(parts=(), digests=orders)]
+    orders = []
+    for place_id, staff in roles.items():
+        orders.append(DigestOrder(place_id, await _week_to_show(ctx, place_id), staff))
+    return [Reply(parts=(), digests=tuple(orders))]
+
+
+async def _week_to_show(ctx: Context, municipality_id: int) -> str:
+    """The week of the digest last sent to this municipality's officials, or the last
+    complete week when that is newer (the weekly run has not reached it yet): the same week
+    the officials received, never an earlier one."""
+    complete = str(Week.last_complete(ctx.today))
+    sent = await queries.latest_digest_period(ctx.session, municipality_id)
+    return max(sent or complete, complete)

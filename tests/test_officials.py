@@ -21,6 +21,7 @@ from handlers.weeks import Week
 from storage.models import Person
 from tests.conftest import Civicbot, StartBot, resident_of
 from tests.digests import (
+    delivery_env,
     invite_code,
     official_by_sms,
     official_on_telegram,
@@ -236,3 +237,27 @@ async def test_the_organizers_welcome_promises_only_what_the_role_can_do(
     assert welcome.startswith(say("en", "invite.organizer", place=municipality("lenin")["en"]))
     assert "/digest" not in welcome and "digest" not in welcome.lower()
     assert await organizer.send("/digest") == [say("en", "digest.officials_only")]
+
+
+async def test_digest_shows_the_week_the_officials_were_sent(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    civicbot: Civicbot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The operator sent this (unfinished) week's digest: /digest shows that week, with its
+    wish, not the quiet week before it."""
+    runtime = await start_bot("webhook")
+    deputy = await official_on_telegram(runtime, telegram, civicbot, 8431, "en")
+    resident = resident_of(runtime, telegram, "webhook", 8432, "en")
+    await resident.send("/start m-lenin")
+    await resident.leave_wish("change", "Roads", "The bridge on Frunze street is broken")
+    this_week = Week.of(dt.datetime.now(ZoneInfo("Asia/Bishkek")).date())
+    delivery_env(monkeypatch, telegram)
+    rc, _, err = await civicbot("digest", "run", "--period", str(this_week))
+    assert rc == 0, err
+    start = len(telegram.calls)
+    await deputy.send("/digest")
+    [(_, text), *_] = sent_to(telegram, 8431, start)
+    assert "The bridge on Frunze street is broken" in text
+    assert f"week {this_week.number}" in text

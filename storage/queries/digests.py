@@ -229,3 +229,12 @@ async def latest_digest_tally(session: AsyncSession) -> dict[str, int]:
         select(DigestPeriod.period).order_by(DigestPeriod.period.desc()).limit(1)
     )
     return await digest_tally(session, period) if period else {}
+
+
+async def latest_digest_period(session: AsyncSession, municipality_id: int) -> str | None:
+    """The newest week a digest of this municipality was planned for (2026-W47), if any."""
+    return await session.scalar(
+        select(func.max(DigestDelivery.period)).where(
+            DigestDelivery.municipality_id == municipality_id
+        )
+    )
