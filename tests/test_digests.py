@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from bot.digests.text import change, day
 from handlers.initiatives import add_months
 from storage.db import Database
-from storage.models import DigestDelivery, Wish
+from storage.models import DigestDelivery, Signature, Wish
 from tests.conftest import Civicbot, StartBot, resident_of
 from tests.digests import (
     civicbot_process,
@@ -254,3 +254,37 @@ async def test_two_processes_at_once_send_each_digest_once(
         await db.close()
     assert sorted(r.status for r in rows) == ["sent"] * len(officials)
     assert all(r.attempts == 1 for r in rows)
+
+
+async def test_a_past_weeks_digest_shows_the_total_at_the_end_of_that_week(
+    start_bot: StartBot, civicbot: Civicbot, database_url: str
+) -> None:
+    """Two signatures last week, one this week: last week's digest says 2, not today's 3;
+    a signature withdrawn since still counted that week."""
+    rc, _, err = await civicbot(
+        *open_initiative("MOST", "--no-address", "--threshold", "100", kind="local"),
+        "--municipality",
+        "lenin",
+    )
+    assert rc == 0, err
+    runtime = await start_bot("webhook", **twilio_settings())
+    for number in range(3):
+        signer = pin(dt.date(1970 + number, 1, 2), serial=700 + number)
+        await sms(runtime, f"+99655570090{number}", f"КОЛ MOST {signer} Асанов Бакыт{'а' * number}")
+    wednesday = last_week().monday + dt.timedelta(days=2)
+    db = Database(database_url)
+    try:
+        async with db.session() as session, session.begin():
+            ids = list((await session.scalars(select(Signature.id).order_by(Signature.id))).all())
+            await session.execute(
+                update(Signature).where(Signature.id.in_(ids[:2])).values(signed_on=wednesday)
+            )
+            withdrawn_today = update(Signature).where(Signature.id == ids[0])
+            await session.execute(withdrawn_today.values(status="withdrawn", withdrawn_on=today()))
+    finally:
+        await db.close()
+    rc, out, err = await civicbot(
+        "digest", "preview", "--municipality", "lenin", "--lang", "en", "--period", str(last_week())
+    )
+    assert rc == 0, err
+    assert "«Clean water MOST»: +2 this week; 2 of 100 (2%)" in out

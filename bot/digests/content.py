@@ -34,6 +34,11 @@ class InitiativeLine:
     initiative: Initiative
     this_week: int  # signatures counted this week
     days_left: int  # of signing, from the day the digest is made
+    total: int  # signatures that counted at the end of the week (a past week: not today's)
+
+    @property
+    def percent(self) -> int:
+        return self.total * 100 // max(self.initiative.threshold, 1)
 
 
 @dataclass
@@ -107,6 +112,7 @@ async def collect(
                 session, initiative.id, week.monday, week.sunday
             ),
             days_left(initiative, today) if initiative.closed_on is None else 0,
+            await queries.signatures_counted_by(session, initiative.id, week.sunday),
         )
         for initiative in await queries.initiatives_open_during(
             session, municipality.id, week.monday, week.sunday

@@ -12,7 +12,6 @@ from bot.bribe_stats import OUTCOMES, shown
 from bot.digests.content import Digest
 from bot.i18n import Catalogues
 from bot.sms.segments import segments
-from handlers.initiatives import percent
 from handlers.types import Text, deep_link
 
 SMS_SEGMENTS = 2
@@ -131,9 +130,9 @@ def _initiatives(digest: Digest, say: Say, language: str) -> list[str]:
             key,
             title=initiative.title(language),
             week=line.this_week,
-            count=initiative.signed,
+            count=line.total,
             threshold=initiative.threshold,
-            percent=percent(initiative),
+            percent=line.percent,
             days=line.days_left,
         )
         lines.append(f"   • {text}")

@@ -35,6 +35,7 @@ from storage.queries.digests import (
     latest_digest_tally,
     plan_digests,
     signatures_counted_between,
+    signatures_counted_by,
     wish_counts_between,
     wishes_between,
 )
@@ -161,6 +162,7 @@ __all__ = [
     "signature_counts",
     "signatures_by_pin",
     "signatures_counted_between",
+    "signatures_counted_by",
     "signatures_for_export",
     "unsent_notices",
     "wish_counts_between",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -109,20 +109,33 @@ async def initiatives_open_during(
     ).all()
 
 
+def _counting_at(last: date) -> ColumnElement[bool]:
+    """A signature that counted at the end of `last`: counted now, or withdrawn only later."""
+    return or_(
+        Signature.status == "counted",
+        (Signature.status == "withdrawn") & (Signature.withdrawn_on > last),
+    )
+
+
+async def signatures_counted_by(session: AsyncSession, initiative_id: int, last: date) -> int:
+    """How many signatures counted at the end of `last` (a past week's total, not today's)."""
+    query = select(func.count()).where(
+        Signature.initiative_id == initiative_id, Signature.signed_on <= last, _counting_at(last)
+    )
+    return int(await session.scalar(query) or 0)
+
+
 async def signatures_counted_between(
     session: AsyncSession, initiative_id: int, first: date, last: date
 ) -> int:
-    return int(
-        await session.scalar(
-            select(func.count()).where(
-                Signature.initiative_id == initiative_id,
-                Signature.status == "counted",
-                Signature.signed_on >= first,
-                Signature.signed_on <= last,
-            )
-        )
-        or 0
+    """Signatures given between `first` and `last` that counted at the end of `last`."""
+    query = select(func.count()).where(
+        Signature.initiative_id == initiative_id,
+        Signature.signed_on >= first,
+        Signature.signed_on <= last,
+        _counting_at(last),
     )
+    return int(await session.scalar(query) or 0)
 
 
 async def digest_planned(session: AsyncSession, period: str) -> bool:
