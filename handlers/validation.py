@@ -33,3 +33,13 @@ def small_number(text: str, digits: int = 9) -> int | None:
     if not (text.isascii() and text.isdigit() and len(text) <= digits):
         return None
     return int(text)
+
+
+def script_language(text: str) -> str | None:
+    """A guess from the letters alone: Kyrgyz letters mean Kyrgyz, Latin only means English."""
+    if set(text.upper()) & set("ӨҮҢ"):
+        return "ky"
+    letters = [char for char in text if char.isalpha()]
+    if letters and all(char.isascii() for char in letters):
+        return "en"
+    return None

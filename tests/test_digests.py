@@ -87,6 +87,17 @@ async def a_week_of_messages(runtime: Any, telegram: FakeTelegram, civicbot: Civ
     await sms(runtime, "+996555700002", f"КОЛ KOPUR {other_pin} Осмонова Айгүл")
 
 
+async def reference_of(database_url: str, text: str = ROADS_TEXT) -> str:
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            reference = await session.scalar(select(Wish.reference).where(Wish.text == text))
+    finally:
+        await db.close()
+    assert reference is not None
+    return reference
+
+
 async def answer_one(database_url: str) -> None:
     """Staff answering arrives with its own issue (/inbox); here one answer is recorded as it
     will be, on the wish, in the digest's week."""
@@ -101,7 +112,7 @@ async def answer_one(database_url: str) -> None:
         await db.close()
 
 
-def expected_lines(say: Callable[..., str], language: str) -> list[str]:
+def expected_lines(say: Callable[..., str], language: str, reference: str) -> list[str]:
     """The digest's numbers, counted by hand: this week 3 to change (garbage, roads and street
     lighting 1 each, two of them topics an SMS's words named) and 2 great (schools 1, club
     1); the week before 2 to change (drinking water 1, irrigation 1)."""
@@ -125,7 +136,8 @@ def expected_lines(say: Callable[..., str], language: str) -> list[str]:
         f"   • {category('irrigation_water')[language]}: 0 ({change(0, 1)})",
         f"👍 {gr} 2 (+2)",
         say(language, "digest.quotes"),
-        f"🔧 «Жолду оңдоңуз, тел ***» — {category('roads')[language]}",
+        f"🔧 «Жолду оңдоңуз, тел ***» — {category('roads')[language]} · "
+        + say(language, "digest.reference", reference=reference),
         say(language, "digest.bribes", count=say(language, "digest.several")),
         f"   • {say(language, 'service.3')}: 3",
         "      " + say(language, "stats.outcomes", paid=0, refused=0, not_asked=0, asked=3),
@@ -180,7 +192,7 @@ async def test_a_week_of_data_reaches_every_official_once_in_their_language(
         assert kinds == (["text", "photo", "document"] if role == "staff" else ["text", "photo"])
         body = "\n".join(text for what, text in sent if what == "text")
         lines = body.splitlines()
-        for expected in expected_lines(say, language):
+        for expected in expected_lines(say, language, await reference_of(database_url)):
             for line in expected.splitlines():
                 assert line in lines, f"{language}: {line!r} missing from\n{body}"
         assert "555 123 456" not in body and "+996" not in body
@@ -288,3 +300,34 @@ async def test_a_past_weeks_digest_shows_the_total_at_the_end_of_that_week(
     )
     assert rc == 0, err
     assert "«Clean water MOST»: +2 this week; 2 of 100 (2%)" in out
+
+
+def test_quotes_prefer_the_readers_language_and_skip_one_word_texts() -> None:
+    from bot.digests.content import choose_quotes, quotable
+
+    def wish(number: int, text: str, category: str = "drinking_water") -> Wish:
+        created = dt.datetime(2026, 11, 20, 9, number, tzinfo=dt.UTC)
+        return Wish(
+            id=number, kind="change", category=category, text=text,
+            reference=f"100000{number}", created_at=created,
+        )  # fmt: skip
+
+    pool = quotable(
+        [
+            wish(1, "Суу жок үч күндөн бери"),
+            wish(2, "No water for three days"),
+            wish(3, "Нет воды три дня"),
+            wish(4, "Рахмат!"),  # one word: nothing to quote
+            wish(5, "   тел 0555 123 456   "),  # nothing left once the number is out
+            wish(6, "Жол начар, чуңкур көп", "roads"),
+        ]
+    )
+    assert [q.reference for q in pool] == ["1000006", "1000003", "1000002", "1000001"]
+    first = {language: choose_quotes(pool, language)[0].text for language in ("ky", "ru", "en")}
+    assert first == {
+        "ky": "Суу жок үч күндөн бери",
+        "ru": "Нет воды три дня",
+        "en": "No water for three days",
+    }
+    # Each topic still gets its turn, whatever the reader's language.
+    assert {q.category for q in choose_quotes(pool, "en")} == {"drinking_water", "roads"}

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.bribe_stats import shown
 from handlers.initiatives import days_left
 from handlers.scrub import scrub
+from handlers.validation import script_language
 from handlers.weeks import Week
 from storage import queries
 from storage.domain import bribe_service_codes, wish_categories
@@ -27,6 +28,15 @@ class Quote:
     kind: str
     category: str
     text: str
+    reference: str
+    script: str | None = None  # "ky", "en", or None (Cyrillic: Kyrgyz or Russian)
+
+    def fits(self, language: str) -> int:
+        """How well the quote suits a reader of `language`: 2 written in it, 1 perhaps
+        (Cyrillic without Kyrgyz letters, for a Kyrgyz or Russian reader), 0 not."""
+        if self.script == language:
+            return 2
+        return 1 if self.script is None and language in ("ky", "ru") else 0
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,7 @@ class Digest:
     week: Week
     wishes: Counter[tuple[str, str]]  # (kind, category) -> this week
     before: Counter[tuple[str, str]]  # the same, the week before
-    quotes: list[Quote]
+    quotes: list[Quote]  # every wish that may be quoted, newest first: see `choose_quotes`
     bribes: dict[tuple[int, str], int]  # (service, outcome) -> reports given this week
     initiatives: list[InitiativeLine]
     answered: int  # wishes staff answered this week
@@ -125,7 +135,7 @@ async def collect(
         before=Counter(
             await queries.wish_counts_between(session, municipality.id, before_start, before_end)
         ),
-        quotes=choose_quotes(wishes),
+        quotes=quotable(wishes),
         bribes=await queries.bribe_counts_between(
             session, municipality.id, week.monday, week.sunday
         ),
@@ -135,22 +145,34 @@ async def collect(
     )
 
 
-def choose_quotes(wishes: list[Wish]) -> list[Quote]:
-    """Three to five wishes, newest first, as many categories as there are: one from each
-    category in turn (the busiest first), then a second round if fewer than three."""
-    by_category: dict[tuple[str, str], list[Wish]] = {}
+def quotable(wishes: list[Wish]) -> list[Quote]:
+    """The week's wishes that may be quoted, newest first: more than one word (of letters)
+    once phone numbers and the like are taken out."""
+    quotes = []
     for wish in sorted(wishes, key=lambda w: (w.created_at, w.id), reverse=True):
-        if scrub(wish.text).strip():
-            by_category.setdefault((wish.category, wish.kind), []).append(wish)
+        text = " ".join(scrub(wish.text).split())
+        if sum(1 for word in text.split() if any(char.isalpha() for char in word)) > 1:
+            script = script_language(text)
+            quotes.append(Quote(wish.kind, wish.category, shorten(text), wish.reference, script))
+    return quotes
+
+
+def choose_quotes(quotes: list[Quote], language: str) -> list[Quote]:
+    """Three to five quotes, as many topics as there are: one from each topic in turn (the
+    busiest first), then a second round if fewer than three; within a topic the newest in
+    the reader's language first."""
+    by_category: dict[tuple[str, str], list[Quote]] = {}
+    for quote in sorted(quotes, key=lambda q: -q.fits(language)):  # stable: newest first
+        by_category.setdefault((quote.category, quote.kind), []).append(quote)
     queues = sorted(by_category.values(), key=len, reverse=True)
-    chosen: list[Wish] = []
+    chosen: list[Quote] = []
     for round_number in range(MAX_QUOTES):
         for queue in queues:
             if len(chosen) == MAX_QUOTES or (round_number and len(chosen) >= MIN_QUOTES):
                 break
             if round_number < len(queue):
                 chosen.append(queue[round_number])
-    return [Quote(w.kind, w.category, shorten(scrub(w.text))) for w in chosen]
+    return chosen
 
 
 def shorten(text: str, limit: int = QUOTE_LENGTH) -> str:

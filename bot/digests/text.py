@@ -9,7 +9,7 @@ from datetime import date
 from babel.dates import format_date
 
 from bot.bribe_stats import OUTCOMES, shown
-from bot.digests.content import Digest
+from bot.digests.content import Digest, choose_quotes
 from bot.i18n import Catalogues
 from bot.sms.segments import segments
 from handlers.types import Text, deep_link
@@ -72,7 +72,7 @@ def render(
         link = deep_link(bot_username, f"m-{digest.municipality.key}")  # starts placed here
         lines.append(say("digest.quiet", link=link))
     else:
-        lines += _wishes(digest, say) + _quotes(digest, say) + _bribes(digest, say)
+        lines += _wishes(digest, say) + _quotes(digest, say, language) + _bribes(digest, say)
     lines += _initiatives(digest, say, language)
     if not digest.quiet:
         lines.append(say("digest.answered", count=digest.answered))
@@ -93,13 +93,15 @@ def _wishes(digest: Digest, say: Say) -> list[str]:
     return [*lines, ""]
 
 
-def _quotes(digest: Digest, say: Say) -> list[str]:
-    if not digest.quotes:
+def _quotes(digest: Digest, say: Say, language: str) -> list[str]:
+    chosen = choose_quotes(digest.quotes, language)
+    if not chosen:
         return []
     lines = [say("digest.quotes")]
-    for quote in digest.quotes:
+    for quote in chosen:
         category = say(f"category.{quote.category}")
-        lines.append(f"{KIND_ICONS[quote.kind]} «{quote.text}» — {category}")
+        reference = say("digest.reference", reference=quote.reference)
+        lines.append(f"{KIND_ICONS[quote.kind]} «{quote.text}» — {category} · {reference}")
     return [*lines, ""]
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from handlers.validation import script_language
+
 # action -> language -> spellings (the first is the usual one).
 KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "change": {
@@ -86,13 +88,3 @@ def parse(body: str) -> Parsed:
         topic = _INDEX.get(fold(rest.split(" ", 1)[0])) if rest else None
         rest = topic[0] if topic else rest
     return Parsed(action, rest, language)
-
-
-def script_language(text: str) -> str | None:
-    """A guess from the letters alone: Kyrgyz letters mean Kyrgyz, Latin only means English."""
-    if set(text.upper()) & set("ӨҮҢ"):
-        return "ky"
-    letters = [char for char in text if char.isalpha()]
-    if letters and all(char.isascii() for char in letters):
-        return "en"
-    return None
