@@ -8,6 +8,8 @@ from collections.abc import Iterable, Sequence
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
+from bot.i18n import Catalogues
+from handlers.types import Text
 from storage.domain import bribe_services
 from storage.models import BribeReport, Wish
 
@@ -60,6 +62,42 @@ def wish_rows(wishes: Iterable[Wish], timezone: str) -> Iterable[Sequence[object
             wish.channel,
             wish.status,
             wish.campaign_id,
+        )
+
+
+# The staff's table in the digest: what a person reads, in their language, then the keys
+# for whoever sorts or merges tables by machine (headers in English, values as stored).
+STAFF_COLUMNS = ("reference", "created", "kind", "category", "text", "channel", "status")
+KEY_COLUMNS = ("kind_key", "category_key", "status_key", "municipality_key")
+
+
+def staff_columns(catalogues: Catalogues, language: str) -> tuple[str, ...]:
+    named = (catalogues.text(language, Text(f"column.{column}")) for column in STAFF_COLUMNS)
+    return (*named, *KEY_COLUMNS)
+
+
+def staff_wish_rows(
+    wishes: Iterable[Wish], timezone: str, catalogues: Catalogues, language: str
+) -> Iterable[Sequence[object]]:
+    zone = ZoneInfo(timezone)
+
+    def named(prefix: str, key: str) -> str:
+        text = Text(f"{prefix}.{key}")
+        return catalogues.text(language, text) if catalogues.has(language, text.key) else key
+
+    for wish in wishes:
+        yield (
+            wish.reference,
+            wish.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            named("kind", wish.kind),
+            named("category", wish.category),
+            wish.text,
+            named("channel", wish.channel),
+            named("status", wish.status),
+            wish.kind,
+            wish.category,
+            wish.status,
+            wish.municipality.key if wish.municipality else "",
         )
 
 

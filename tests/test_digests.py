@@ -211,7 +211,22 @@ async def test_a_week_of_data_reaches_every_official_once_in_their_language(
     table = telegram.delivered_to(STAFF_RU, start)[2].params["document"]
     assert table["filename"] == f"wishes-lenin-{last_week()}.csv"
     rows = list(csv.DictReader(io.StringIO(table["content"].decode("utf-8-sig"))))
-    assert len(rows) == 5 and {row["municipality"] for row in rows} == {"lenin"}
+    assert len(rows) == 5 and {row["municipality_key"] for row in rows} == {"lenin"}
+    # Headers and values in the staff member's language (Russian), the keys beside them.
+    roads = next(row for row in rows if row["category_key"] == "roads")
+    assert (roads["Тема"], roads["Вид"], roads["Статус"]) == (
+        "Дороги",
+        "Я хочу изменить!",
+        "принято",
+    )
+    assert (roads["kind_key"], roads["status_key"], roads["Канал"]) == (
+        "change",
+        "accepted",
+        "Telegram",
+    )
+    assert "Жолду оңдоңуз" in roads["Текст"] and roads["Номер обращения"] == await reference_of(
+        database_url
+    )
 
     quiet = sent_to(telegram, OTHER_PLACE_EN, start)
     assert [what for what, _ in quiet] == ["text"]

@@ -31,7 +31,7 @@ from telegram.error import NetworkError
 from bot.config import Settings
 from bot.digests import chart, text
 from bot.digests.content import Digest, collect
-from bot.export import WISH_COLUMNS, wish_rows, write_csv
+from bot.export import staff_columns, staff_wish_rows, write_csv
 from bot.i18n import Catalogues
 from bot.outbox import (
     Call,
@@ -274,7 +274,7 @@ class Digests:
         if with_table and digest.week_wishes:
             say = text.sayer(self.catalogues, language)
             caption = say("digest.csv_caption", count=len(digest.week_wishes))
-            table = wishes_csv(digest, self.settings.timezone)
+            table = wishes_csv(digest, self.settings.timezone, self.catalogues, language)
             parts.append(Part("document", caption, table, f"wishes-{name}.csv"))
         return parts
 
@@ -288,11 +288,13 @@ class Digests:
             await self.send_part(chat_id, part)
 
 
-def wishes_csv(digest: Digest, timezone: str) -> bytes:
-    """The week's wishes for staff, spreadsheet-safe, with a BOM so that Excel reads UTF-8."""
+def wishes_csv(digest: Digest, timezone: str, catalogues: Catalogues, language: str) -> bytes:
+    """The week's wishes for staff in their language, spreadsheet-safe, with a BOM so that
+    Excel reads UTF-8."""
     buffer = io.StringIO("\ufeff")
     buffer.seek(0, io.SEEK_END)
-    write_csv(buffer, WISH_COLUMNS, wish_rows(digest.week_wishes, timezone))
+    rows = staff_wish_rows(digest.week_wishes, timezone, catalogues, language)
+    write_csv(buffer, staff_columns(catalogues, language), rows)
     return buffer.getvalue().encode("utf-8")
 
 
