@@ -25,6 +25,32 @@ def shown(count: int) -> bool:
     return count >= SUPPRESS_BELOW
 
 
+@dataclass(frozen=True)
+class Figure:
+    """A count as a reader may see it: exact; hidden (1 or 2: "fewer than 3"); or, for a
+    total over hidden counts, only a lower bound ("at least n"), since the exact total
+    minus the counts shown would give a hidden one away (complementary suppression)."""
+
+    value: int | None  # None: hidden
+    at_least: bool = False
+
+
+def cell(count: int) -> Figure:
+    return Figure(None) if 0 < count < SUPPRESS_BELOW else Figure(count)
+
+
+def margin(counts: list[int]) -> Figure:
+    """The total of `counts`, as a reader may see it beside them."""
+    total = sum(counts)
+    if 0 < total < SUPPRESS_BELOW:
+        return Figure(None)
+    hidden = [count for count in counts if 0 < count < SUPPRESS_BELOW]
+    if not hidden:
+        return Figure(total)
+    # Every hidden count is at least 1: the bound tells nothing the reader did not know.
+    return Figure(total - sum(hidden) + len(hidden), at_least=True)
+
+
 @dataclass
 class ServiceStats:
     code: int

@@ -8,6 +8,7 @@ import asyncio
 import csv
 import datetime as dt
 import io
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -138,9 +139,17 @@ def expected_lines(say: Callable[..., str], language: str, reference: str) -> li
         say(language, "digest.quotes"),
         f"🔧 «Жолду оңдоңуз, тел ***» — {category('roads')[language]} · "
         + say(language, "digest.reference", reference=reference),
-        say(language, "digest.bribes", count=say(language, "digest.several")),
-        f"   • {say(language, 'service.3')}: 3",
-        "      " + say(language, "stats.outcomes", paid=0, refused=0, not_asked=0, asked=3),
+        say(language, "digest.bribes", count=say(language, "stats.at_least", count=4)),
+        "   • "
+        + say(
+            language,
+            "digest.bribe_service",
+            service=say(language, "service.3"),
+            count="3",
+            requests="3",
+            honest="0",
+        ),
+        "      " + say(language, "digest.bribe_requests", paid=0, refused=0, asked=3),
         f"   • {say(language, 'service.1')}: {say(language, 'stats.fewer_than_3')}",
         "   • "
         + say(
@@ -245,7 +254,7 @@ async def test_a_week_of_data_reaches_every_official_once_in_their_language(
         count=5,
         change="+3",
         top=", Garbage and cleanliness 1, Roads 1, Street lighting 1",
-        bribes=say("en", "digest.several"),
+        bribes=say("en", "stats.at_least", count=4),
         answered=1,
     )
 
@@ -346,3 +355,38 @@ def test_quotes_prefer_the_readers_language_and_skip_one_word_texts() -> None:
     }
     # Each topic still gets its turn, whatever the reader's language.
     assert {q.category for q in choose_quotes(pool, "en")} == {"drinking_water", "roads"}
+
+
+def test_the_bribe_section_of_a_hand_counted_week() -> None:
+    """Every outcome, counted by hand. Requests (paid, refused, no more said) apart from
+    honest service; every figure of 3 or more shown; 1 and 2 hidden, and a total over a
+    hidden figure shown only as a lower bound, so that no subtraction finds it."""
+    from bot.digests.content import Digest
+    from bot.digests.text import render
+    from bot.i18n import Catalogues
+    from storage.models import Municipality
+
+    place = Municipality(key="lenin", code=103, name_ky="Ленин", name_ru="Ленин", name_en="Lenin")
+    bribes = {
+        (1, "paid"): 4, (1, "refused"): 2, (1, "not_asked"): 1,  # 7: asked 6, honest 1
+        (3, "paid"): 3, (3, "not_asked"): 3,  # 6: asked 3, honest 3
+        (5, "asked"): 3, (5, "refused"): 3, (5, "not_asked"): 5,  # 11: asked 6, honest 5
+        (4, "paid"): 1,  # 1
+    }  # fmt: skip
+    digest = Digest(place, last_week(), Counter(), Counter(), [], bribes, [], 0)
+    text = render(digest, Catalogues(), "en")
+    assert "🚫 Bribe reports (anonymous): at least 25" in text  # 25 in fact: 1 and 1 hidden
+    assert (
+        "Winning contracts for municipal services: 11 — a bribe asked for: 6; honest service: 5"
+        in text
+    )
+    assert "of which: paid 0 · refused 3 · no more said 3" in text
+    assert (
+        "Getting certificates: at least 7 — a bribe asked for: 6; honest service: fewer than 3"
+        in text
+    )
+    assert "paid 4 · refused 2" not in text  # the 2 would show
+    assert "Renting or buying municipal land or property: 6 — a bribe asked for: 3; " in text
+    assert "of which: paid 3 · refused 0 · no more said 0" in text
+    assert "Getting a child into kindergarten or school: fewer than 3" in text
+    assert "several" not in text

@@ -16,9 +16,9 @@ import textwrap
 
 from PIL import Image, ImageDraw
 
-from bot.bribe_stats import shown
+from bot.bribe_stats import margin
 from bot.digests.content import Digest
-from bot.digests.text import Say, sayer
+from bot.digests.text import Say, figure, sayer
 from bot.fonts import font as _font
 from bot.i18n import Catalogues
 
@@ -36,7 +36,7 @@ def draw(digest: Digest, catalogues: Catalogues, language: str) -> bytes | None:
     """The PNG, or None for a week with nothing to draw."""
     say = sayer(catalogues, language)
     categories = _wish_rows(digest)
-    services = digest.bribe_services()  # the most reported first
+    services = digest.bribe_rows()  # the most reported first
     if not categories and not services:
         return None
     panels = [rows for rows in (categories, services) if rows]
@@ -89,18 +89,21 @@ def _wishes_panel(
 
 
 def _bribes_panel(
-    pen: ImageDraw.ImageDraw, top: int, services: list[tuple[int, int, dict[str, int]]], say: Say
+    pen: ImageDraw.ImageDraw, top: int, services: list[tuple[int, list[int]]], say: Say
 ) -> int:
+    """One bar per service, at the figure the text gives (a hidden 1 or 2 drawn as nothing,
+    a total over one only as its lower bound): the picture tells no more than the text."""
     pen.text((MARGIN, top), say("digest.chart_bribes"), fill=INK, font=_font(15, True))
-    counts = [count if shown(count) else 0 for _, count, _ in services]
-    scale = _scale(max(counts))
+    figures = [margin(counts) for _, counts in services]
+    lengths = [shown_as.value or 0 for shown_as in figures]
+    scale = _scale(max(lengths))
     y = top + 40
-    for (service, count, _), drawn in zip(services, counts, strict=True):
+    for (service, _), shown_as, drawn in zip(services, figures, lengths, strict=True):
         _row_label(pen, y, say(f"service.{service}"))
         x = MARGIN + LABELS
         if drawn:
             pen.rectangle((x, y, x + drawn * scale, y + BAR), fill=COLOURS["bribes"])
-        words = str(count) if shown(count) else say("stats.fewer_than_3")
+        words = figure(shown_as, say)
         pen.text(
             (x + drawn * scale + 6, y + 2), words, fill=INK if drawn else FAINT, font=_font(13)
         )

@@ -9,7 +9,7 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.bribe_stats import shown
+from bot.bribe_stats import Figure, margin, shown
 from handlers.initiatives import days_left
 from handlers.scrub import scrub
 from handlers.validation import script_language
@@ -75,6 +75,16 @@ class Digest:
         order = {category: i for i, category in enumerate(wish_categories())}
         return sorted(rows, key=lambda row: (-row[1], -row[2], order.get(row[0], 99)))
 
+    def bribe_rows(self) -> list[tuple[int, list[int]]]:
+        """(service, the counts a reader may see it split into) for each service reported:
+        a bribe asked for (paid, refused, no more said) and honest service; a service with
+        fewer than 3 reports is one count, not split."""
+        rows = []
+        for service, count, outcomes in self.bribe_services():
+            requests = count - outcomes.get("not_asked", 0)
+            rows.append((service, [requests, count - requests] if shown(count) else [count]))
+        return rows
+
     def bribe_services(self) -> list[tuple[int, int, dict[str, int]]]:
         """(service, reports, by outcome) for each service reported this week, most first."""
         totals: Counter[int] = Counter()
@@ -91,13 +101,9 @@ class Digest:
         return sum(self.bribes.values())
 
     @property
-    def bribe_total_shown(self) -> int | None:
-        """The week's number of bribe reports, or None where it would let a reader work out
-        a suppressed count (a service with 1 or 2 reports, or a total under 3)."""
-        services = self.bribe_services()
-        if not shown(self.bribe_total) or any(not shown(n) for _, n, _ in services):
-            return None
-        return self.bribe_total
+    def bribe_total_shown(self) -> Figure:
+        """The week's number of bribe reports as a reader may see it beside the services'."""
+        return margin([count for _, counts in self.bribe_rows() for count in counts])
 
     @property
     def signatures(self) -> int:

@@ -8,7 +8,7 @@ from datetime import date
 
 from babel.dates import format_date
 
-from bot.bribe_stats import OUTCOMES, shown
+from bot.bribe_stats import SUPPRESS_BELOW, Figure, cell, margin, shown
 from bot.digests.content import Digest, choose_quotes
 from bot.i18n import Catalogues
 from bot.sms.segments import segments
@@ -44,11 +44,15 @@ def change(now: int, before: int, plain: bool = False) -> str:
 
 def bribe_count(digest: Digest, say: Say) -> str:
     """The week's number of reports, or words where the number could single someone out."""
-    if digest.bribe_total == 0:
-        return "0"
-    if digest.bribe_total_shown is not None:
-        return str(digest.bribe_total_shown)
-    return say("stats.fewer_than_3") if not shown(digest.bribe_total) else say("digest.several")
+    return figure(digest.bribe_total_shown, say)
+
+
+def figure(shown_as: Figure, say: Say) -> str:
+    if shown_as.value is None:
+        return say("stats.fewer_than_3")
+    if shown_as.at_least:
+        return say("stats.at_least", count=shown_as.value)
+    return str(shown_as.value)
 
 
 def render(
@@ -109,15 +113,28 @@ def _bribes(digest: Digest, say: Say) -> list[str]:
     if not digest.bribes:
         return []
     lines = [say("digest.bribes", count=bribe_count(digest, say))]
-    for service, count, outcomes in digest.bribe_services():
-        if not shown(count):
-            lines.append(f"   • {say(f'service.{service}')}: {say('stats.fewer_than_3')}")
+    outcomes_of = {service: outcomes for service, _, outcomes in digest.bribe_services()}
+    for service, counts in digest.bribe_rows():
+        name = say(f"service.{service}")
+        if len(counts) == 1:  # fewer than 3 reports: not split
+            lines.append(f"   • {name}: {say('stats.fewer_than_3')}")
             continue
-        lines.append(f"   • {say(f'service.{service}')}: {count}")
-        # The outcomes only when none of them is 1 or 2: the total would give it away.
-        if all(shown(n) for n in outcomes.values()):
-            values = {outcome: outcomes.get(outcome, 0) for outcome in OUTCOMES}
-            lines.append("      " + say("stats.outcomes", **values))
+        requests, honest = counts
+        lines.append(
+            "   • "
+            + say(
+                "digest.bribe_service",
+                service=name,
+                count=figure(margin(counts), say),
+                requests=figure(cell(requests), say),
+                honest=figure(cell(honest), say),
+            )
+        )
+        # How the requests ended, only when no part of them is 1 or 2.
+        outcomes = outcomes_of[service]
+        values = {outcome: outcomes.get(outcome, 0) for outcome in ("paid", "refused", "asked")}
+        if shown(requests) and all(not 0 < n < SUPPRESS_BELOW for n in values.values()):
+            lines.append("      " + say("digest.bribe_requests", **values))
     return [*lines, say("stats.note"), ""]
 
 
