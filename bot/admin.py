@@ -114,9 +114,6 @@ async def add_initiative(settings: Settings, args: argparse.Namespace, out: Text
     published = parse_date(args.published, "--published")
     assert published is not None
     opens, closes = initiatives.default_window(published)
-    threshold = args.threshold or initiatives.default_threshold(args.kind)
-    if threshold is None or threshold < 1:
-        raise UsageError("a local initiative needs --threshold N from the municipality's charter")
     if (args.kind == "local") != bool(args.municipality):
         raise UsageError("--municipality goes with --kind local, and only with it")
     db = await prepare_database(settings)
@@ -125,6 +122,13 @@ async def add_initiative(settings: Settings, args: argparse.Namespace, out: Text
             if await queries.initiative_by_code(session, code) is not None:
                 raise UsageError(f"an initiative with the code {code} exists already")
             municipality = await municipality_named(session, args.municipality)
+            charter = municipality.initiative_threshold if municipality else None
+            threshold = args.threshold or charter or initiatives.default_threshold(args.kind)
+            if threshold is None or threshold < 1:
+                raise UsageError(
+                    "a local initiative needs --threshold N, or the municipality's charter "
+                    "threshold (civicbot municipality import)"
+                )
             initiative = Initiative(
                 code=code,
                 kind=args.kind,

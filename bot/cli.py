@@ -12,10 +12,11 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
-from bot import admin, bribe_stats, rotation
+from bot import admin, bribe_stats, municipalities, rotation
 from bot.admin import UsageError
 from bot.app import Runtime, prepare_database
 from bot.config import ENVIRONMENT, ConfigError, Settings
@@ -107,7 +108,26 @@ def build_parser() -> Parser:
     )
 
     municipality = commands.add_parser("municipality", help="municipalities and their codes")
-    municipality.add_argument("action", choices=["list"], help="list: code, key, region, name")
+    places = municipality.add_subparsers(dest="action", required=True, parser_class=Parser)
+    places.add_parser("list", help="code, key, region and name of every municipality")
+    add_place = places.add_parser("add", help="add one municipality")
+    add_place.add_argument("key", metavar="KEY", help="a-z, 0-9 and _ (naryn_city)")
+    add_place.add_argument("--region", metavar="KEY", required=True, help="its region's key")
+    for language in ("ky", "ru", "en"):
+        add_place.add_argument(
+            f"--name-{language}", metavar="NAME", required=True, help=f"its name in {language}"
+        )
+    add_place.add_argument("--code", metavar="N", help="its SMS code (default: the next free)")
+    add_place.add_argument("--district", metavar="NAME", help="its district")
+    add_place.add_argument(
+        "--threshold", metavar="N", help="signatures a local initiative needs (its charter)"
+    )
+    import_places = places.add_parser(
+        "import", help="add or update municipalities from a CSV file (safe to repeat)"
+    )
+    import_places.add_argument(
+        "file", metavar="FILE.csv", help="columns: " + ", ".join(municipalities.COLUMNS)
+    )
     digest_commands.add_parsers(commands)
     return parser
 
@@ -143,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return secret_command(settings, args.action, sys.stdout)
         if args.command in ("digest", "officials"):
             return asyncio.run(digest_commands.main(settings, args, sys.stdout))
-        return asyncio.run(list_municipalities(settings, sys.stdout))
+        return asyncio.run(municipality_command(settings, args, sys.stdout))
     except (UsageError, ConfigError, SealBroken) as error:
         print(f"civicbot: {error}", file=sys.stderr)
         return 2
@@ -298,15 +318,20 @@ async def report_bribes(settings: Settings, args: argparse.Namespace, out: TextI
     return 0
 
 
-async def list_municipalities(settings: Settings, out: TextIO) -> int:
-    db = await prepare_database(settings)
-    try:
-        async with db.session() as session:
-            for m in await queries.all_municipalities(session):
-                print(f"{m.code}\t{m.key}\t{m.region.key}\t{m.name_ky}", file=out)
-    finally:
-        await db.close()
-    return 0
+async def municipality_command(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    if args.action == "add":
+        fields = {
+            "key": args.key,
+            "region": args.region,
+            "code": args.code,
+            "district": args.district,
+            "threshold": args.threshold,
+            **{f"name_{lang}": getattr(args, f"name_{lang}") for lang in ("ky", "ru", "en")},
+        }
+        return await municipalities.add(settings, municipalities.row_from(fields), out)
+    if args.action == "import":
+        return await municipalities.import_file(settings, Path(args.file), out)
+    return await municipalities.list_all(settings, out)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,8 @@ class Municipality(Named, Base):
     code: Mapped[int] = mapped_column(Integer, unique=True)
     region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
     district: Mapped[str | None] = mapped_column(String(100))
+    # Signatures a local initiative needs, as the municipality's charter sets it.
+    initiative_threshold: Mapped[int | None] = mapped_column(Integer)
     region: Mapped[Region] = relationship(lazy="joined")
 
 
