@@ -9,8 +9,14 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./civicbot.db"
 DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
@@ -39,6 +45,131 @@ ENVIRONMENT = (
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line for the operator."""
+
+
+SECRET_KEY_LENGTH = 32  # characters, at least
+PLACEHOLDER = "change-me"  # how .env.example's values begin
+
+
+def check_timezone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"TIMEZONE {name!r} is not a known time zone") from None
+
+
+def check_cron(line: str, timezone: str) -> CronTrigger:
+    try:
+        return CronTrigger.from_crontab(line, timezone=check_timezone(timezone))
+    except ValueError as error:
+        raise ConfigError(f"DIGEST_CRON {line!r} is not a crontab line ({error})") from None
+
+
+def _url(value: str | None) -> str | None:
+    if value is not None and urlsplit(value).scheme not in ("http", "https"):
+        raise ValueError(f"{value!r} is not an http(s) address")
+    return value
+
+
+class _Environment(BaseSettings):
+    """The process's environment as settings, read and checked in one place (pydantic-
+    settings); `Settings.from_env` turns it into the `Settings` the code uses."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=True, extra="ignore", env_ignore_empty=True, frozen=True
+    )
+
+    DATABASE_URL: str = DEFAULT_DATABASE_URL
+    TELEGRAM_BOT_TOKEN: str | None = None
+    TELEGRAM_API_BASE_URL: str = DEFAULT_TELEGRAM_API_BASE_URL
+    TELEGRAM_WEBHOOK_SECRET: str | None = None
+    PUBLIC_BASE_URL: str | None = None
+    TWILIO_ACCOUNT_SID: str | None = None
+    TWILIO_AUTH_TOKEN: str | None = None
+    TWILIO_FROM_NUMBER: str | None = None
+    TWILIO_WHATSAPP_FROM: str | None = None
+    TWILIO_API_BASE_URL: str = DEFAULT_TWILIO_API_BASE_URL
+    TWILIO_WEBHOOK_OVERRIDES: str | None = None
+    HOST: str = "127.0.0.1"
+    PORT: int = Field(default=8080, ge=0, le=65535)
+    SECRET_KEY: str | None = None
+    SECRET_KEY_PREVIOUS: str | None = None
+    DIGEST_CRON: str = "0 9 * * mon"
+    TIMEZONE: str = "Asia/Bishkek"
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError(f"{value!r} is not a database URL") from None
+        return value
+
+    @field_validator("PUBLIC_BASE_URL", "TELEGRAM_API_BASE_URL", "TWILIO_API_BASE_URL")
+    @classmethod
+    def _addresses(cls, value: str | None) -> str | None:
+        return _url(value)
+
+    @field_validator("SECRET_KEY")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.lower().startswith(PLACEHOLDER):
+            raise ValueError("still the example's placeholder: `civicbot secret new` makes one")
+        if len(value) < SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"{len(value)} characters; use at least {SECRET_KEY_LENGTH} "
+                "(`civicbot secret new` makes one)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _schedule(self) -> _Environment:
+        try:
+            check_cron(self.DIGEST_CRON, self.TIMEZONE)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+    def settings(self) -> Settings:
+        public, overrides = self.PUBLIC_BASE_URL, self.TWILIO_WEBHOOK_OVERRIDES
+        previous = self.SECRET_KEY_PREVIOUS or ""
+        return Settings(
+            database_url=self.DATABASE_URL,
+            telegram_bot_token=self.TELEGRAM_BOT_TOKEN,
+            telegram_api_base_url=self.TELEGRAM_API_BASE_URL,
+            telegram_webhook_secret=self.TELEGRAM_WEBHOOK_SECRET,
+            public_base_url=public.rstrip("/") if public else None,
+            twilio_account_sid=self.TWILIO_ACCOUNT_SID,
+            twilio_auth_token=self.TWILIO_AUTH_TOKEN,
+            twilio_from_number=self.TWILIO_FROM_NUMBER,
+            twilio_whatsapp_from=self.TWILIO_WHATSAPP_FROM,
+            twilio_webhook_overrides=(overrides or "").strip().lstrip("#") or None,
+            twilio_api_base_url=self.TWILIO_API_BASE_URL.rstrip("/"),
+            host=self.HOST,
+            port=self.PORT,
+            secret_key=self.SECRET_KEY,
+            secret_key_previous=tuple(k.strip() for k in previous.split(",") if k.strip()),
+            digest_cron=self.DIGEST_CRON,
+            timezone=self.TIMEZONE,
+        )
+
+
+class _GivenEnvironment(_Environment):
+    """The same, from a mapping alone (tests, tools): the process's environment unread."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
 @dataclass(frozen=True)
@@ -70,39 +201,20 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-
-        def get(name: str) -> str | None:
-            value = env.get(name, "").strip()
-            return value or None
-
-        port_text = get("PORT") or "8080"
-        if not port_text.isdigit():
-            raise ConfigError(f"PORT must be a number, not {port_text!r}")
-        public = get("PUBLIC_BASE_URL")
-        return cls(
-            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
-            telegram_api_base_url=get("TELEGRAM_API_BASE_URL") or DEFAULT_TELEGRAM_API_BASE_URL,
-            telegram_webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"),
-            public_base_url=public.rstrip("/") if public else None,
-            twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
-            twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
-            twilio_from_number=get("TWILIO_FROM_NUMBER"),
-            twilio_whatsapp_from=get("TWILIO_WHATSAPP_FROM"),
-            twilio_webhook_overrides=(get("TWILIO_WEBHOOK_OVERRIDES") or "").lstrip("#") or None,
-            twilio_api_base_url=(get("TWILIO_API_BASE_URL") or DEFAULT_TWILIO_API_BASE_URL).rstrip(
-                "/"
-            ),
-            host=get("HOST") or "127.0.0.1",
-            port=int(port_text),
-            secret_key=get("SECRET_KEY"),
-            secret_key_previous=tuple(
-                key.strip() for key in (get("SECRET_KEY_PREVIOUS") or "").split(",") if key.strip()
-            ),
-            digest_cron=get("DIGEST_CRON") or "0 9 * * mon",
-            timezone=get("TIMEZONE") or "Asia/Bishkek",
-        )
+        """The settings from the environment (or `env`), each checked: ConfigError, one line
+        naming the variable, for the first that is wrong."""
+        try:
+            if env is None:
+                read = _Environment()
+            else:  # only what `env` says: nothing from the process's environment
+                given = {name: value.strip() for name, value in env.items() if value.strip()}
+                read = _GivenEnvironment.model_validate(given)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            reason = problem["msg"].removeprefix("Value error, ")
+            name = ".".join(str(part) for part in problem["loc"])
+            raise ConfigError(f"{name}: {reason}" if name else reason) from None
+        return read.settings()
 
     @property
     def is_sqlite(self) -> bool:

@@ -18,8 +18,8 @@ from tests.initiatives import open_initiative, pin, stored_signatures
 from tests.test_signatures_sms import sms, text
 from tests.twilio import inbound_form, twilio_settings
 
-OLD_KEY = "old-key-placeholder-for-tests"
-NEW_KEY = "new-key-placeholder-for-tests"
+OLD_KEY = "old-test-key-of-at-least-32-characters"
+NEW_KEY = "new-test-key-of-at-least-32-characters"
 FIRST = (pin(dt.date(1970, 3, 3), serial=301), "Асанов Бакыт")
 SECOND = (pin(dt.date(1981, 4, 4), serial=402), "Бекова Айгүл")
 

@@ -173,3 +173,31 @@ def test_twilio_overrides_are_read_with_or_without_their_hash() -> None:
         settings = Settings.from_env({"TWILIO_WEBHOOK_OVERRIDES": given})
         assert settings.twilio_webhook_overrides == "rc=5&rp=all"
     assert Settings.from_env({}).twilio_webhook_overrides is None
+
+
+@pytest.mark.parametrize(
+    "env,says",
+    [
+        ({"SECRET_KEY": "short"}, "SECRET_KEY: 5 characters; use at least 32"),
+        ({"SECRET_KEY": "change-me-at-least-32-random-characters"}, "placeholder"),
+        ({"PUBLIC_BASE_URL": "bot.example.kg"}, "PUBLIC_BASE_URL: 'bot.example.kg' is not an"),
+        ({"TELEGRAM_API_BASE_URL": "ftp://x/bot"}, "TELEGRAM_API_BASE_URL"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"DIGEST_CRON": "every monday"}, "DIGEST_CRON 'every monday' is not a crontab line"),
+        ({"TIMEZONE": "Asia/Nowhere"}, "TIMEZONE 'Asia/Nowhere' is not a known time zone"),
+    ],
+)
+def test_every_setting_is_checked_when_read(env: dict[str, str], says: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(env)
+    assert says in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_settings_read_only_what_they_are_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "9999")
+    assert Settings.from_env({}).port == 8080  # a given mapping, not the process's environment
+    assert Settings.from_env().port == 9999
+    key = "k" * 32
+    rotated = Settings.from_env({"SECRET_KEY": key, "SECRET_KEY_PREVIOUS": " old1, ,old2 "})
+    assert rotated.secret_keys() == (key, "old1", "old2")  # old keys are not held to 32

@@ -11,13 +11,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot import housekeeping, metrics
-from bot.config import ConfigError, Settings
+from bot.config import Settings, check_cron, check_timezone
 from bot.digests.delivery import Digests, tally_line
 from handlers.weeks import Week
 from storage import queries
@@ -31,19 +31,11 @@ log = logging.getLogger(__name__)
 
 
 def zone(settings: Settings) -> ZoneInfo:
-    try:
-        return ZoneInfo(settings.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"TIMEZONE {settings.timezone!r} is not a known time zone") from None
+    return check_timezone(settings.timezone)
 
 
 def trigger(settings: Settings) -> CronTrigger:
-    try:
-        return CronTrigger.from_crontab(settings.digest_cron, timezone=zone(settings))
-    except ValueError as error:
-        raise ConfigError(
-            f"DIGEST_CRON {settings.digest_cron!r} is not a crontab line ({error})"
-        ) from None
+    return check_cron(settings.digest_cron, settings.timezone)
 
 
 def last_fire(cron: CronTrigger, now: datetime) -> datetime | None:
