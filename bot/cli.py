@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import errno
 import importlib.metadata
-import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
-from bot import admin, bribe_stats, municipalities, rotation
+from bot import admin, bribe_stats, logs, municipalities, rotation
 from bot.admin import UsageError
 from bot.app import Runtime, prepare_database
 from bot.config import ENVIRONMENT, ConfigError, Settings
@@ -213,13 +212,7 @@ async def _rekey(settings: Settings, keys: tuple[str, ...]) -> int:
 
 
 def serve(settings: Settings) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx logs every request URL, and Bot API URLs contain the bot token; twilio's client
-    # logs every request it makes.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("twilio").setLevel(logging.WARNING)
+    logs.configure(settings.log_format)
     try:
         asyncio.run(_serve(settings))
     except OSError as error:

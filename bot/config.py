@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,6 +41,7 @@ ENVIRONMENT = (
     ("HOST, PORT", "where the web server listens (default: 127.0.0.1, 8080)"),
     ("DIGEST_CRON", "when weekly digests go out (default: 0 9 * * mon)"),
     ("TIMEZONE", "the digests' weeks and the days initiatives open (default: Asia/Bishkek)"),
+    ("LOG_FORMAT", "text (default) or json: one JSON object a line, for log collectors"),
 )
 
 
@@ -96,6 +98,7 @@ class _Environment(BaseSettings):
     SECRET_KEY_PREVIOUS: str | None = None
     DIGEST_CRON: str = "0 9 * * mon"
     TIMEZONE: str = "Asia/Bishkek"
+    LOG_FORMAT: Literal["text", "json"] = "text"
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -154,6 +157,7 @@ class _Environment(BaseSettings):
             secret_key_previous=tuple(k.strip() for k in previous.split(",") if k.strip()),
             digest_cron=self.DIGEST_CRON,
             timezone=self.TIMEZONE,
+            log_format=self.LOG_FORMAT,
         )
 
 
@@ -198,6 +202,8 @@ class Settings:
     secret_key_previous: tuple[str, ...] = ()
     digest_cron: str = "0 9 * * mon"
     timezone: str = "Asia/Bishkek"
+    # Our addition: "json" for one JSON object a log line (for log collectors), else text.
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -98,6 +98,7 @@ async def test_a_send_that_keeps_failing_is_given_up_and_recorded(
     civicbot: Civicbot,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     await officials(start_bot, telegram, civicbot, database_url, 1)
     telegram.failures["sendMessage"] = 100
@@ -107,6 +108,9 @@ async def test_a_send_that_keeps_failing_is_given_up_and_recorded(
     assert rc == 0 and "failed 1" in out
     [row] = await deliveries(database_url)
     assert (row.status, row.attempts, row.messages) == ("failed", delivery.MAX_ATTEMPTS, 0)
+    # The operator's log line names the municipality, the week, the channel and the error.
+    [given_up] = [r.getMessage() for r in caplog.records if "failed for good" in r.getMessage()]
+    assert f"digest {last_week()} for lenin by telegram failed for good:" in given_up
 
     # With the default back-off a failure waits: the run ends and the row stays due later.
     telegram.failures["sendMessage"] = 1

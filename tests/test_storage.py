@@ -201,3 +201,28 @@ def test_settings_read_only_what_they_are_given(monkeypatch: pytest.MonkeyPatch)
     key = "k" * 32
     rotated = Settings.from_env({"SECRET_KEY": key, "SECRET_KEY_PREVIOUS": " old1, ,old2 "})
     assert rotated.secret_keys() == (key, "old1", "old2")  # old keys are not held to 32
+
+
+def test_log_lines_are_stamped_in_utc_and_json_when_asked() -> None:
+    import json
+    import logging
+
+    from bot.logs import TEXT, JsonFormatter, UtcFormatter
+
+    record = logging.LogRecord(
+        "bot.x", logging.ERROR, __file__, 1, "digest %s failed", ("W47",), None
+    )
+    record.created, record.msecs = 1764072000.25, 250  # 2025-11-25T12:00:00.250Z
+    assert UtcFormatter(TEXT).format(record) == (
+        "2025-11-25T12:00:00.250Z ERROR bot.x: digest W47 failed"
+    )
+    line = json.loads(JsonFormatter().format(record))
+    assert line == {
+        "time": "2025-11-25T12:00:00.250Z",
+        "level": "ERROR",
+        "logger": "bot.x",
+        "message": "digest W47 failed",
+    }
+    assert Settings.from_env({"LOG_FORMAT": "json"}).log_format == "json"
+    with pytest.raises(ConfigError, match="LOG_FORMAT"):
+        Settings.from_env({"LOG_FORMAT": "xml"})

@@ -211,6 +211,14 @@ class Digests:
             raise OSError(f"SMS failed ({record.error_code})")
 
     async def _finish(self, delivery: DigestDelivery, status: str, error: str | None = None) -> str:
+        if status == "failed":  # given up: the operator needs to know which and why
+            log.error(
+                "digest %s for %s by %s failed for good: %s",
+                delivery.period,
+                delivery.municipality.key,
+                delivery.person.channel,
+                error,
+            )
         async with self.db.session() as session, session.begin():
             row = await queries.digest_delivery(session, delivery.id)
             row.status, row.finished_at = status, utcnow()

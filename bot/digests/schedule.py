@@ -79,6 +79,7 @@ class Jobs:
                 self._tracked,
                 args=[job],
                 id=job.__name__,
+                name=job.__name__,  # in the scheduler's log lines, instead of "Jobs._tracked"
                 coalesce=True,
                 max_instances=1,
                 misfire_grace_time=None,
