@@ -1,6 +1,6 @@
 """What officials and digests may see of bribe reports: counts by service × outcome × month,
 the median amount per service ("market rate"), and how often a bribe was asked compared
-with the 2011 survey — with every count below 3 shown as "fewer than 3" (ARCHITECTURE §8).
+with the 2011 survey — with every count below 3 shown as "fewer than 3" (docs/architecture.md §8).
 """
 
 from __future__ import annotations

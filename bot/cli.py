@@ -1,4 +1,4 @@
-"""The `civicbot` command line (ARCHITECTURE §4)."""
+"""The `civicbot` command line (docs/architecture.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings read from the environment (ARCHITECTURE §3)."""
+"""Settings read from the environment (docs/architecture.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The operator's municipalities (ARCHITECTURE §4): `civicbot municipality list|add|import`.
+"""The operator's municipalities (docs/architecture.md §4): `civicbot municipality list|add|import`.
 
 A municipality has a key (naryn_city), a short SMS code (101), names in ky/ru/en, a region
 and, if its charter sets one, the number of signatures a local initiative needs. `import`

@@ -1,5 +1,5 @@
 """The aiohttp server: Telegram's and Twilio's webhooks, /healthz and /metrics
-(ARCHITECTURE §5)."""
+(docs/architecture.md §5)."""
 
 from __future__ import annotations
 

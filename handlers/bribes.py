@@ -1,7 +1,7 @@
 """Anonymous reports of where a resident was asked for a bribe (or served honestly), by type
 of public service.
 
-Nothing stored with a report points back at its sender (ARCHITECTURE §8): the draft lives
+Nothing stored with a report points back at its sender (docs/architecture.md §8): the draft lives
 in the person's conversation only until it is saved, cancelled or expires, and the saved
 report has no person, message id or time finer than the day. Flood limits count under a
 keyed hash of sender and day, in a table of their own.

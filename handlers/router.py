@@ -162,7 +162,7 @@ ONE_SHOT_STEPS = {signatures.SMS_ADDRESS}
 # --- routing one inbound action ------------------------------------------------------------
 
 
-# Steps whose answers are never kept with the delivery for a redelivery (ARCHITECTURE §8):
+# Steps whose answers are never kept with the delivery for a redelivery (docs/architecture.md §8):
 # they echo a report's service, outcome and amount. (A signer's details are shown only by
 # signatures.confirm_prompt, which says so itself.)
 PRIVATE_STEPS = "bribe_"

@@ -1,5 +1,6 @@
-"""Sealing signers' personal data (ARCHITECTURE §8): Fernet (AES-128-CBC with an HMAC) under a
-key derived from SECRET_KEY for this one purpose. Only the operator's export opens a seal.
+"""Sealing signers' personal data (docs/architecture.md §8): Fernet (AES-128-CBC with an
+HMAC) under a key derived from SECRET_KEY for this one purpose. Only the operator's export
+opens a seal.
 
 Seals are made with the newest key and opened with any key still known (MultiFernet), so a
 key rotation never leaves a signature unreadable; `reseal` moves one to the newest key."""

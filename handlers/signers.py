@@ -1,4 +1,4 @@
-"""What a signer gives, checked: the PIN, the full name and the address (ARCHITECTURE §9).
+"""What a signer gives, checked: the PIN, the full name and the address (docs/architecture.md §9).
 
 A Kyrgyz PIN has 14 digits; the first is 1 (women) or 2 (men) and the next eight are usually
 the date of birth, DDMMYYYY. There is no public check digit, so a PIN whose date part is not

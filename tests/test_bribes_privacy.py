@@ -1,4 +1,4 @@
-"""The privacy proof for bribe reports (ARCHITECTURE §8): after reports sent from known
+"""The privacy proof for bribe reports (docs/architecture.md §8): after reports sent from known
 Telegram and phone identities, nothing in any table, any column, the logs or the database
 files joins a report to the person who sent it."""
 

@@ -1,4 +1,4 @@
-"""Signers' personal data is encrypted at rest (ARCHITECTURE §8): after signatures on
+"""Signers' personal data is encrypted at rest (docs/architecture.md §8): after signatures on
 Telegram and by SMS — and with one signer stopped halfway — no name, PIN or address is in
 any table, in the raw SQLite files, or in the logs; only the operator's export opens them."""
 

@@ -1,4 +1,4 @@
-"""The SMS keyword grammar (ARCHITECTURE §7): the first word of a message names the action,
+"""The SMS keyword grammar (docs/architecture.md §7): the first word of a message names the action,
 in Kyrgyz, Russian or English, whatever the case. Phones without Kyrgyz letters type Russian
 look-alikes (О for Ө, У for Ү, Н for Ң), and some type Latin (OZGORT, IZMENIT): all match.
 """
