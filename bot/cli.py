@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
-from bot import admin, bribe_stats, logs, municipalities, rotation
+from bot import admin, bribe_stats, campaigns, logs, municipalities, rotation
 from bot.admin import UsageError
 from bot.app import Runtime, prepare_database
 from bot.config import ENVIRONMENT, ConfigError, Settings
@@ -128,6 +128,7 @@ def build_parser() -> Parser:
         "file", metavar="FILE.csv", help="columns: " + ", ".join(municipalities.COLUMNS)
     )
     digest_commands.add_parsers(commands)
+    campaigns.add_parsers(commands)
     return parser
 
 
@@ -158,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(admin.invite(settings, args, sys.stdout))
         if args.command == "report":
             return asyncio.run(report_bribes(settings, args, sys.stdout))
+        if args.command == "campaign":
+            return asyncio.run(campaigns.main(settings, args, sys.stdout))
         if args.command == "secret":
             return secret_command(settings, args.action, sys.stdout)
         if args.command in ("digest", "officials"):

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import Sealer
 from handlers.types import Inbound
-from storage.models import Conversation, Person
+from storage import queries
+from storage.models import Conversation, Municipality, Person
 
 SUPPORTED_LANGUAGES = ("ky", "ru", "en")
 DEFAULT_LANGUAGE = "ky"
@@ -71,6 +72,11 @@ class Context:
     @property
     def language(self) -> str:
         return self.person.language
+
+    async def settle(self, municipality: Municipality) -> None:
+        """The resident lives here now; wishes they sent before naming a place go here too."""
+        self.person.municipality = municipality
+        await queries.attach_unplaced_wishes(self.session, self.person, municipality)
 
     def set_language(self, language: str) -> None:
         self.language_changed = self.language_changed or language != self.person.language

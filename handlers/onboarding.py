@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import initiatives, invites, signatures
+from handlers import campaigns, initiatives, invites, signatures
 from handlers.context import SUPPORTED_LANGUAGES, Context, parse_language
 from handlers.types import Button, Reply, Text, say
 from storage import queries
@@ -23,13 +23,15 @@ MUNICIPALITY_LINK_PREFIX = "m-"
 
 
 async def start(ctx: Context, argument: str) -> list[Reply]:
-    """/start, possibly from a deep link: m-KEY picks the place, i-CODE opens an initiative
-    for signing, inv-CODE redeems an invite."""
+    """/start, possibly from a deep link: m-KEY picks the place, c-CODE comes through a
+    street campaign, i-CODE opens an initiative for signing, inv-CODE redeems an invite."""
     if argument.startswith(initiatives.LINK_PREFIX):
         return [await signatures.open_by_code(ctx, argument.removeprefix(initiatives.LINK_PREFIX))]
     notes: list[Text] = [Text("start.welcome")]
     if argument.startswith(invites.LINK_PREFIX):
         notes = [await invites.redeem(ctx, argument.removeprefix(invites.LINK_PREFIX))]
+    elif argument.startswith(campaigns.LINK_PREFIX):
+        notes += await campaigns.join(ctx, argument.removeprefix(campaigns.LINK_PREFIX))
     elif argument.startswith(MUNICIPALITY_LINK_PREFIX):
         municipality = await queries.municipality_by_key(
             ctx.session, argument.removeprefix(MUNICIPALITY_LINK_PREFIX)
@@ -39,7 +41,7 @@ async def start(ctx: Context, argument: str) -> list[Reply]:
             has_place = ctx.person.municipality is not None
             notes.append(Text("start.unknown_link" if has_place else "place.unknown_link"))
         else:
-            await settle(ctx, municipality)
+            await ctx.settle(municipality)
             notes.append(Text("place.set", {"place": municipality.name(ctx.language)}))
     elif argument:
         notes.append(Text("start.unknown_link"))
@@ -96,7 +98,7 @@ async def place(ctx: Context, argument: str) -> list[Reply]:
     if argument:
         municipality = await queries.municipality_by_key_or_code(ctx.session, argument)
         if municipality is not None:
-            await settle(ctx, municipality)
+            await ctx.settle(municipality)
             ctx.finish()
             return [say("place.set", place=municipality.name(ctx.language))]
     problem = Text("place.unknown", {"value": argument[:40]}) if argument else None
@@ -156,14 +158,8 @@ async def municipality_prompt(ctx: Context) -> Reply:
 async def choose_municipality(ctx: Context, value: str) -> Municipality | None:
     municipality = await queries.municipality_by_key(ctx.session, value)
     if municipality is not None:
-        await settle(ctx, municipality)
+        await ctx.settle(municipality)
     return municipality
-
-
-async def settle(ctx: Context, municipality: Municipality) -> None:
-    """The resident lives here now; wishes they sent before naming a place go here too."""
-    ctx.person.municipality = municipality
-    await queries.attach_unplaced_wishes(ctx.session, ctx.person, municipality)
 
 
 def _rows(buttons: list[Button], per_row: int) -> tuple[tuple[Button, ...], ...]:

@@ -7,7 +7,7 @@ saves the wish once everything is there.
 
 from __future__ import annotations
 
-from handlers import classify, flood, onboarding, validation
+from handlers import campaigns, classify, flood, onboarding, validation
 from handlers.context import Context
 from handlers.types import Button, Reply, Text, say
 from storage import queries
@@ -55,7 +55,8 @@ async def save_at_once(ctx: Context) -> Reply:
     without one, the text's own words name the topic (handlers/classify.py). The place may
     still be unknown (the wish is kept, and attached once the resident names it)."""
     kind = ctx.data["kind"]
-    category, text = classify.split_code(str(ctx.data.get("text", "")))
+    text, notes = await campaigns.take_tag(ctx, str(ctx.data.get("text", "")))
+    category, text = classify.split_code(text)
     if not text:
         ctx.finish()
         return say(f"wish.text_missing.{kind}")
@@ -65,8 +66,8 @@ async def save_at_once(ctx: Context) -> Reply:
         return refused
     saved = await _store(ctx)
     if ctx.person.municipality is None:
-        return Reply(parts=(*saved.parts, Text("place.hint")))
-    return saved
+        notes.append(Text("place.hint"))
+    return Reply(parts=(*saved.parts, *notes))
 
 
 async def from_free_text(ctx: Context, text: str) -> list[Reply]:
@@ -117,6 +118,7 @@ async def _store(ctx: Context) -> Reply:
         municipality_id=municipality.id if municipality else None,
         channel=ctx.inbound.channel,
         person_id=ctx.person.id,
+        campaign_id=await campaigns.of_wish(ctx),
     )
     ctx.finish()
     return say(

@@ -98,12 +98,37 @@ class Person(Base):
     )
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The street campaign whose link or poster brought them; their wishes carry it while it
+    # runs.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
     municipality: Mapped[Municipality | None] = relationship(lazy="joined")
     # Never loaded with the person (every inbound message loads one): the role queries read
     # roles themselves, and the database deletes them with the person (ON DELETE CASCADE).
     roles: Mapped[list[Role]] = relationship(
         back_populates="person", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
     )
+
+
+class Campaign(Base):
+    """A youth group's street campaign in one municipality: a link and poster of its own
+    (/start c-CODE), a tag for SMS (#CODE); the wishes it brings carry it."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    municipality_id: Mapped[int] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    starts_on: Mapped[date] = mapped_column(Date)  # in TIMEZONE
+    ends_on: Mapped[date] = mapped_column(Date)  # the last day
+    closed_on: Mapped[date | None] = mapped_column(Date)  # closed early by hand
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    municipality: Mapped[Municipality] = relationship(lazy="joined")
+
+    def running(self, today: date) -> bool:
+        return self.starts_on <= today <= self.ends_on and self.closed_on is None
 
 
 class Role(Base):
@@ -138,8 +163,8 @@ class Wish(Base):
     text: Mapped[str] = mapped_column(Text)
     # NULL while an SMS resident has not named their place yet; set when they do.
     municipality_id: Mapped[int | None] = mapped_column(ForeignKey("municipalities.id"), index=True)
-    # Campaigns arrive with their own issue; the column is here so wishes need no rewrite.
-    campaign_id: Mapped[int | None] = mapped_column(Integer)
+    # The street campaign that brought it (a link, #CODE, a card), if it ran that day.
+    campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)
     # Kept so that staff answers reach the resident; set to NULL by /forget.
     person_id: Mapped[int | None] = mapped_column(
         ForeignKey("people.id", ondelete="SET NULL"), index=True

@@ -10,6 +10,12 @@ from storage.queries.bribes import (
     bribe_reports_for_export,
     clear_stale_drafts,
 )
+from storage.queries.campaigns import (
+    all_campaigns,
+    campaign_by_code,
+    campaign_by_id,
+    campaign_wish_counts,
+)
 from storage.queries.common import (
     REFERENCE_DIGITS,
     insert_ignore,
@@ -106,6 +112,7 @@ __all__ = [
     "add_notice",
     "add_signature",
     "add_wish",
+    "all_campaigns",
     "all_initiatives",
     "all_municipalities",
     "answered_between",
@@ -114,6 +121,9 @@ __all__ = [
     "bribe_counts",
     "bribe_counts_between",
     "bribe_reports_for_export",
+    "campaign_by_code",
+    "campaign_by_id",
+    "campaign_wish_counts",
     "claim_delivery",
     "claim_digest",
     "claim_invite",

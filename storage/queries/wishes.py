@@ -23,6 +23,7 @@ async def add_wish(
     municipality_id: int | None,
     channel: str,
     person_id: int | None,
+    campaign_id: int | None = None,
 ) -> Wish:
     wish = Wish(
         reference=await unused_reference(session, Wish),
@@ -30,6 +31,7 @@ async def add_wish(
         category=category,
         text=text,
         municipality_id=municipality_id,
+        campaign_id=campaign_id,
         channel=channel,
         person_id=person_id,
     )

@@ -1,0 +1,36 @@
+"""Youth groups' street campaigns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Campaign, Wish
+
+_BY_CODE = select(Campaign).where(Campaign.code == bindparam("code"))
+
+
+async def campaign_by_code(session: AsyncSession, code: str) -> Campaign | None:
+    return await session.scalar(_BY_CODE, {"code": code.upper()})
+
+
+async def campaign_by_id(session: AsyncSession, campaign_id: int) -> Campaign | None:
+    return await session.get(Campaign, campaign_id)
+
+
+async def all_campaigns(session: AsyncSession) -> Sequence[Campaign]:
+    return (
+        await session.scalars(select(Campaign).order_by(Campaign.starts_on, Campaign.code))
+    ).all()
+
+
+async def campaign_wish_counts(session: AsyncSession, campaign_id: int) -> dict[str, int]:
+    """The wishes a campaign brought, by kind."""
+    rows = await session.execute(
+        select(Wish.kind, func.count(Wish.id))
+        .where(Wish.campaign_id == campaign_id)
+        .group_by(Wish.kind)
+    )
+    return {kind: int(count) for kind, count in rows}
