@@ -23,7 +23,7 @@ WISH_COLUMNS = (
     "text",
     "channel",
     "status",
-    "campaign_id",
+    "campaign",
 )
 BRIBE_COLUMNS = (
     "reference",
@@ -61,7 +61,7 @@ def wish_rows(wishes: Iterable[Wish], timezone: str) -> Iterable[Sequence[object
             wish.text,
             wish.channel,
             wish.status,
-            wish.campaign_id,
+            wish.campaign.code if wish.campaign else "",
         )
 
 

@@ -17,8 +17,8 @@ WISHES_PER_HOUR = 20
 
 
 def exempt(ctx: Context) -> bool:
-    """Whether this sender is above the residents' limits. Volunteers typing paper cards at
-    a street stand will be (campaigns, with their own ceiling); nobody is yet."""
+    """Whether this sender is above the residents' limits. Nobody is: paper cards typed at
+    a street stand never come this way (handlers/cards.py has its own ceiling)."""
     return False
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from handlers import (
     account,
     bribes,
+    cards,
     initiatives,
     invites,
     officials,
@@ -42,6 +43,8 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "initiative": initiatives.status,
     "join": _join,
     "digest": officials.digest,
+    "card": cards.start,
+    "undo": cards.undo,
     "language": onboarding.language,
     "place": onboarding.place,
     "cancel": account.cancel,
@@ -151,6 +154,7 @@ STEPS: dict[str, Step] = {
     signatures.STREET: Step(signatures.street_prompt, on_text=signatures.take_address_part),
     signatures.HOUSE: Step(signatures.house_prompt, on_text=signatures.take_address_part),
     signatures.CONFIRM: Step(signatures.confirm_prompt, signatures.choose_confirm),
+    cards.CARD: Step(cards.card_prompt, cards.choose_kind, cards.take_card),
     signatures.SMS_ADDRESS: Step(
         signatures.sms_address_prompt, on_text=signatures.take_sms_address
     ),

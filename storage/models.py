@@ -169,12 +169,21 @@ class Wish(Base):
     person_id: Mapped[int | None] = mapped_column(
         ForeignKey("people.id", ondelete="SET NULL"), index=True
     )
-    channel: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))  # telegram | sms | whatsapp | card
+    # A paper card typed at a street stand: the volunteer who typed it (never the passer-by,
+    # who has no one to be told); /undo removes their last card by it.
+    entered_by: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
     status: Mapped[str] = mapped_column(String(16), default="accepted")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # When staff first answered; the weekly digest counts answers by it.
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     municipality: Mapped[Municipality | None] = relationship(lazy="joined")
+    # Read-only: a wish names its campaign by id (no foreign key, see the migration).
+    campaign: Mapped[Campaign | None] = relationship(
+        primaryjoin="foreign(Wish.campaign_id) == Campaign.id", viewonly=True, lazy="selectin"
+    )
 
 
 class InboundDelivery(Base):

@@ -4,17 +4,20 @@ the SMS tag (#CODE)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zxingcpp
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from storage.db import Database
-from storage.models import Person, Wish
-from tests.conftest import Civicbot, Say, StartBot, resident_of
+from storage.models import Person, Wish, utcnow
+from tests.conftest import Civicbot, ExportWishes, Say, StartBot, resident_of
+from tests.digests import invite_code
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import today
 from tests.twilio import inbound_form, post_signed, twilio_settings
@@ -135,7 +138,11 @@ async def test_the_link_brings_the_place_and_the_wishes_carry_the_campaign(
 
 @pytest.mark.parametrize("sender", ["+996555800100", "whatsapp:+996555800101"])
 async def test_an_sms_tag_attributes_the_wish(
-    start_bot: StartBot, civicbot: Civicbot, database_url: str, sender: str
+    start_bot: StartBot,
+    civicbot: Civicbot,
+    database_url: str,
+    export_wishes: ExportWishes,
+    sender: str,
 ) -> None:
     await campaign(civicbot, "TREE")
     runtime = await start_bot("webhook", **twilio_settings())
@@ -149,6 +156,8 @@ async def test_an_sms_tag_attributes_the_wish(
     assert (tagged.text, tagged.category) == ("Көчөдө жарык жок", "street_lighting")
     assert tagged.campaign_id is not None and untagged.campaign_id is None
     assert untagged.text == "Жол начар"
+    exported = await export_wishes()
+    assert [row["campaign"] for row in exported] == ["TREE", ""]
     db = Database(database_url)
     try:
         async with db.session() as session:
@@ -157,3 +166,91 @@ async def test_an_sms_tag_attributes_the_wish(
             assert person.municipality.key == "naryn_city"  # placed by the campaign
     finally:
         await db.close()
+
+
+async def organizer(runtime: Any, telegram: FakeTelegram, civicbot: Civicbot, user_id: int) -> Any:
+    code = await invite_code(civicbot, "organizer", "naryn_city")
+    person = resident_of(runtime, telegram, "webhook", user_id, "ky")
+    await person.send(f"/start inv-{code}")
+    return person
+
+
+async def test_card_mode_types_the_paper_cards(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
+) -> None:
+    await campaign(civicbot, "TREE")
+    runtime = await start_bot("webhook")
+    passer_by = resident_of(runtime, telegram, "webhook", 7400, "ky")
+    assert await passer_by.send("/card") == [say("ky", "card.organizers_only")]
+
+    volunteer = await organizer(runtime, telegram, civicbot, 7401)
+    [prompt] = await volunteer.send("/card")
+    assert prompt == say("ky", "card.prompt", name="Үмүт дарагы", count=0)
+    assert await volunteer.send("+ Базардын жанында таштанды көп") == [
+        say("ky", "card.saved", count=1, kind=say("ky", "kind.change"),
+            category=say("ky", "category.garbage"), reference=(await refs(database_url))[-1])
+    ]  # fmt: skip
+    [saved] = await volunteer.send("* 7 Жаңы мектеп абдан жакшы")
+    assert say("ky", "category.schools") in saved and say("ky", "kind.great") in saved
+    # No sign and no kind chosen yet: the text waits for the kind, nothing is lost.
+    [asked] = await volunteer.send("Суу жок үч күн")
+    assert asked.startswith(say("ky", "card.which_kind"))
+    [saved] = await volunteer.press(say("ky", "kind.change"))
+    water = say("ky", "category.drinking_water")
+    change = say("ky", "kind.change")
+    third = say("ky", "card.saved", count=3, kind=change, category=water, reference="")
+    assert saved.startswith(third)
+    # Bad cards: said, and the card mode goes on.
+    [empty] = await volunteer.send("+   ")
+    assert empty.startswith(say("ky", "error.empty_text"))
+    [long] = await volunteer.send("+ " + "ж" * 1001)
+    assert long.startswith(say("ky", "error.too_long", limit=1000, length=1001))
+    newest = (await refs(database_url))[-1]
+    assert await volunteer.send("/undo") == [say("ky", "card.undone", reference=newest)]
+
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            cards = list((await session.scalars(select(Wish).order_by(Wish.id))).all())
+            typist = await session.scalar(select(Person.id).where(Person.channel_user_id == "7401"))
+    finally:
+        await db.close()
+    assert [(c.kind, c.category) for c in cards] == [("change", "garbage"), ("great", "schools")]
+    assert all(c.channel == "card" and c.person_id is None for c in cards)
+    assert all(c.entered_by == typist and c.campaign_id is not None for c in cards)
+    assert all(c.municipality is not None and c.municipality.key == "naryn_city" for c in cards)
+
+    # Ten minutes on, the last card cannot be taken back any more.
+    db = Database(database_url)
+    try:
+        async with db.session() as session, session.begin():
+            old = utcnow() - dt.timedelta(minutes=11)
+            await session.execute(update(Wish).values(created_at=old))
+    finally:
+        await db.close()
+    assert await volunteer.send("/undo") == [say("ky", "card.nothing_to_undo", minutes=10)]
+
+
+async def test_two_volunteers_type_200_cards_at_once(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, database_url: str
+) -> None:
+    await campaign(civicbot, "TREE")
+    runtime = await start_bot("webhook")
+    volunteers = [await organizer(runtime, telegram, civicbot, 7410 + n) for n in range(2)]
+    for volunteer in volunteers:
+        await volunteer.send("/card TREE")
+
+    async def type_cards(volunteer: Any, first: int) -> None:
+        for number in range(first, first + 100):
+            sign = "+" if number % 2 else "*"
+            await volunteer.send(f"{sign} Карточка {number}: жол начар")
+
+    await asyncio.gather(type_cards(volunteers[0], 0), type_cards(volunteers[1], 100))
+    texts = [w.text for w in await stored_wishes(database_url)]
+    assert sorted(texts) == sorted(f"Карточка {n}: жол начар" for n in range(200))
+    _, out, _ = await civicbot("campaign", "list")
+    assert "\tchange 100\tgreat 100\t" in out
+
+
+async def refs(database_url: str) -> list[str]:
+    return [w.reference for w in await stored_wishes(database_url)]

@@ -15,6 +15,8 @@ from storage.queries.campaigns import (
     campaign_by_code,
     campaign_by_id,
     campaign_wish_counts,
+    last_card_of,
+    running_campaigns,
 )
 from storage.queries.common import (
     REFERENCE_DIGITS,
@@ -93,6 +95,7 @@ from storage.queries.roles import (
     official_places,
     officials,
     officials_before,
+    organizer_places,
     remove_role,
     unsent_notices,
 )
@@ -150,6 +153,7 @@ __all__ = [
     "insert_ignore",
     "interrupt_stale_digests",
     "invite_by_code",
+    "last_card_of",
     "latest_digest_period",
     "latest_digest_tally",
     "mark_opted_out",
@@ -161,6 +165,7 @@ __all__ = [
     "officials",
     "officials_before",
     "open_initiatives",
+    "organizer_places",
     "outbound_by_provider_id",
     "plan_digests",
     "quota_used",
@@ -168,6 +173,7 @@ __all__ = [
     "region_by_key",
     "regions_with_municipalities",
     "remove_role",
+    "running_campaigns",
     "sealed_signatures_after",
     "signature_counts",
     "signatures_by_pin",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,3 +35,31 @@ async def campaign_wish_counts(session: AsyncSession, campaign_id: int) -> dict[
         .group_by(Wish.kind)
     )
     return {kind: int(count) for kind, count in rows}
+
+
+async def running_campaigns(
+    session: AsyncSession, municipality_ids: Sequence[int], today: date
+) -> Sequence[Campaign]:
+    """Campaigns in these municipalities that run today."""
+    return (
+        await session.scalars(
+            select(Campaign)
+            .where(
+                Campaign.municipality_id.in_(municipality_ids),
+                Campaign.starts_on <= today,
+                Campaign.ends_on >= today,
+                Campaign.closed_on.is_(None),
+            )
+            .order_by(Campaign.code)
+        )
+    ).all()
+
+
+async def last_card_of(session: AsyncSession, volunteer_id: int, since: datetime) -> Wish | None:
+    """The newest card this volunteer typed since `since`."""
+    return await session.scalar(
+        select(Wish)
+        .where(Wish.entered_by == volunteer_id, Wish.created_at >= since)
+        .order_by(Wish.created_at.desc(), Wish.id.desc())
+        .limit(1)
+    )

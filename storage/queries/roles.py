@@ -159,6 +159,17 @@ async def official_places(session: AsyncSession, person: Person) -> list[tuple[s
     return [(str(role), municipality) for role, municipality in rows.all()]
 
 
+async def organizer_places(session: AsyncSession, person: Person) -> list[Municipality]:
+    """The municipalities this person organizes campaigns in."""
+    rows = await session.scalars(
+        select(Municipality)
+        .join(Role, Role.municipality_id == Municipality.id)
+        .where(Role.person_id == person.id, Role.role == "organizer")
+        .order_by(Municipality.code)
+    )
+    return list(rows.all())
+
+
 async def remove_role(session: AsyncSession, role_id: int) -> Role | None:
     role = await session.get(Role, role_id, options=[selectinload(Role.person)])
     if role is not None:

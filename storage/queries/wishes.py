@@ -24,6 +24,7 @@ async def add_wish(
     channel: str,
     person_id: int | None,
     campaign_id: int | None = None,
+    entered_by: int | None = None,
 ) -> Wish:
     wish = Wish(
         reference=await unused_reference(session, Wish),
@@ -32,6 +33,7 @@ async def add_wish(
         text=text,
         municipality_id=municipality_id,
         campaign_id=campaign_id,
+        entered_by=entered_by,
         channel=channel,
         person_id=person_id,
     )

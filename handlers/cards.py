@@ -1,0 +1,137 @@
+"""Card mode: an organizer at a street stand types the paper cards passers-by wrote.
+
+/card [CODE] opens it for a campaign running today in a municipality the person organizes.
+Then every message is one card, saved at once: "+ text" for "Мен өзгөрткүм келет!", "* text"
+for "Бул – мыкты!" (or no sign, once a kind is chosen for all cards with the buttons), an
+optional topic code after the sign ("+ 4 text"), else the topic the text's words name. A
+card records the campaign and the volunteer who typed it, never the passer-by. /undo takes
+back the volunteer's last card within ten minutes; /cancel leaves card mode.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from handlers import classify, wishes
+from handlers.context import Context
+from handlers.types import Button, Reply, Text, say
+from storage import queries
+from storage.models import Campaign, utcnow
+
+CARD = "card"  # the step: every text is a card
+CHANNEL = "card"
+SIGNS = {"+": "change", "*": "great"}
+EACH = "each"  # no kind for all cards: each is signed
+UNDO_WINDOW = timedelta(minutes=10)
+CARDS_PER_HOUR = 600  # one volunteer's ceiling: a card every six seconds, for an hour
+
+
+async def start(ctx: Context, argument: str) -> list[Reply]:
+    """/card [CODE]"""
+    ctx.finish()
+    places = await queries.organizer_places(ctx.session, ctx.person)
+    if not places:
+        return [say("card.organizers_only")]
+    running = await queries.running_campaigns(ctx.session, [p.id for p in places], ctx.today)
+    code = argument.strip().upper()
+    chosen = [c for c in running if c.code == code] if code else running
+    if not chosen:
+        return [say("card.no_campaign")]
+    if len(chosen) > 1:
+        return [say("card.which", codes=", ".join(c.code for c in chosen))]
+    campaign = chosen[0]
+    ctx.start_flow(campaign=campaign.id, name=campaign.name, count=0)
+    ctx.enter(CARD)
+    return [await card_prompt(ctx)]
+
+
+async def card_prompt(ctx: Context) -> Reply:
+    buttons = (
+        (Button(Text("kind.change"), ctx.payload("change")),),
+        (Button(Text("kind.great"), ctx.payload("great")),),
+        (Button(Text("card.each"), ctx.payload(EACH)),),
+    )
+    values = {"name": ctx.data.get("name", ""), "count": ctx.data.get("count", 0)}
+    return Reply(parts=(Text("card.prompt", values),), buttons=buttons)
+
+
+async def choose_kind(ctx: Context, value: str) -> list[Reply] | None:
+    """The kind for all cards from now on (or each signed); a card waiting for its kind is
+    saved with it."""
+    if value not in (*SIGNS.values(), EACH):
+        return None
+    kind = None if value == EACH else value
+    ctx.enter(CARD, kind=kind)
+    pending = ctx.data.get("pending")
+    if pending and kind:
+        ctx.remember(pending=None)
+        return [await _save(ctx, kind, str(pending))]
+    return [say("card.kind_set", kind=Text(f"kind.{kind}") if kind else Text("card.each"))]
+
+
+async def take_card(ctx: Context, text: str) -> list[Reply]:
+    sign = text.strip()[:1]
+    kind = SIGNS.get(sign) or ctx.data.get("kind")
+    body = text.strip()[1:] if sign in SIGNS else text
+    if kind is None:  # kept until the kind is chosen: nothing typed is lost
+        ctx.remember(pending=body)
+        return [(await card_prompt(ctx)).after(Text("card.which_kind"))]
+    return [await _save(ctx, str(kind), body)]
+
+
+async def _save(ctx: Context, kind: str, body: str) -> Reply:
+    category, body = classify.split_code(body.strip())
+    text, problem = wishes.check_text(body)
+    if problem is not None:
+        return (await card_prompt(ctx)).after(problem)
+    campaign = await _campaign(ctx)
+    if campaign is None:
+        ctx.finish()
+        return say("card.campaign_over")
+    hour = utcnow().strftime("%Y-%m-%dT%H")
+    key = ctx.pseudonyms.of("cards", str(ctx.person.id), hour)
+    if not await queries.count_towards_quota(
+        ctx.session, key, CARDS_PER_HOUR, utcnow() + timedelta(hours=2)
+    ):
+        return say("card.flood", limit=CARDS_PER_HOUR)
+    wish = await queries.add_wish(
+        ctx.session,
+        kind=kind,
+        category=category or classify.category_of(text),
+        text=text,
+        municipality_id=campaign.municipality_id,
+        channel=CHANNEL,
+        person_id=None,  # the passer-by who wrote it is nobody we can tell
+        campaign_id=campaign.id,
+        entered_by=ctx.person.id,
+    )
+    count = int(ctx.data.get("count", 0)) + 1
+    ctx.remember(count=count)
+    return say(
+        "card.saved",
+        count=count,
+        kind=Text(f"kind.{wish.kind}"),
+        category=Text(f"category.{wish.category}"),
+        reference=wish.reference,
+    )
+
+
+async def _campaign(ctx: Context) -> Campaign | None:
+    """The campaign being typed for, if it still runs."""
+    campaign_id = ctx.data.get("campaign")
+    if not isinstance(campaign_id, int):
+        return None
+    campaign = await queries.campaign_by_id(ctx.session, campaign_id)
+    return campaign if campaign is not None and campaign.running(ctx.today) else None
+
+
+async def undo(ctx: Context, _argument: str) -> list[Reply]:
+    """/undo: the volunteer's last card, if typed in the last ten minutes, is taken back."""
+    last = await queries.last_card_of(ctx.session, ctx.person.id, utcnow() - UNDO_WINDOW)
+    if last is None:
+        return [say("card.nothing_to_undo", minutes=int(UNDO_WINDOW.total_seconds() // 60))]
+    reference = last.reference
+    await ctx.session.delete(last)
+    if ctx.step == CARD:
+        ctx.remember(count=max(int(ctx.data.get("count", 0)) - 1, 0))
+    return [say("card.undone", reference=reference)]
