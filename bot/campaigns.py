@@ -179,3 +179,52 @@ async def _bot_username(settings: Settings) -> str:
         ) from None
     finally:
         await bot.shutdown()
+
+
+CAMPAIGN_COLUMNS = (
+    "code",
+    "municipality",
+    "name",
+    "starts_on",
+    "ends_on",
+    "state",
+    "cards_change",
+    "cards_great",
+    "online_change",
+    "online_great",
+    "people_reached",
+)
+
+
+async def campaign_rows(
+    settings: Settings, municipality_key: str | None
+) -> list[tuple[object, ...]]:
+    """One row per campaign with what it brought (`civicbot export campaigns`)."""
+    today = today_in(settings)
+    db = await prepare_database(settings)
+    try:
+        async with db.session() as session:
+            municipality = await municipality_named(session, municipality_key)
+            rows: list[tuple[object, ...]] = []
+            for campaign in await queries.all_campaigns(session):
+                if municipality is not None and campaign.municipality_id != municipality.id:
+                    continue
+                tally = await queries.campaign_tally(session, campaign.id)
+                rows.append(
+                    (
+                        campaign.code,
+                        campaign.municipality.key,
+                        campaign.name,
+                        campaign.starts_on.isoformat(),
+                        campaign.ends_on.isoformat(),
+                        _state(campaign, today),
+                        tally.get("card:change", 0),
+                        tally.get("card:great", 0),
+                        tally.get("online:change", 0),
+                        tally.get("online:great", 0),
+                        tally["people"],
+                    )
+                )
+            return rows
+    finally:
+        await db.close()

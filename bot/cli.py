@@ -9,7 +9,7 @@ import errno
 import importlib.metadata
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -48,7 +48,9 @@ def build_parser() -> Parser:
     )
 
     export = commands.add_parser("export", help="export stored data")
-    export.add_argument("what", choices=["wishes", "bribes", "signatures"], help="which table")
+    export.add_argument(
+        "what", choices=["wishes", "bribes", "signatures", "campaigns"], help="which table"
+    )
     export.add_argument("--format", choices=["csv", "xlsx"], default="csv", help="(csv)")
     export.add_argument("--municipality", metavar="KEY", help="one municipality's rows only")
     export.add_argument("--initiative", metavar="CODE", help="for signatures: whose list")
@@ -252,11 +254,15 @@ async def _serve(settings: Settings) -> None:
 
 def export(settings: Settings, args: argparse.Namespace) -> int:
     header: Sequence[str]
+    rows: Iterable[Sequence[object]]
     if args.what == "wishes":
         header = WISH_COLUMNS
         rows = wish_rows(
             asyncio.run(load(settings, args.municipality, "wishes")), settings.timezone
         )
+    elif args.what == "campaigns":
+        header = campaigns.CAMPAIGN_COLUMNS
+        rows = asyncio.run(campaigns.campaign_rows(settings, args.municipality))
     else:
         header, rows = (
             BRIBE_COLUMNS,

@@ -5,6 +5,7 @@ the SMS tag (#CODE)."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -254,3 +255,34 @@ async def test_two_volunteers_type_200_cards_at_once(
 
 async def refs(database_url: str) -> list[str]:
     return [w.reference for w in await stored_wishes(database_url)]
+
+
+async def test_export_campaigns_counts_cards_wishes_and_people(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    civicbot: Civicbot,
+    tmp_path: Path,
+) -> None:
+    """Counted by hand: two cards (one of each kind), one wish through the link and one by
+    #TREE, two people reached online."""
+    await campaign(civicbot, "TREE")
+    runtime = await start_bot("webhook", **twilio_settings())
+    volunteer = await organizer(runtime, telegram, civicbot, 7501)
+    await volunteer.send("/card")
+    await volunteer.send("+ Жол начар")
+    await volunteer.send("* Парк сонун")
+    visitor = resident_of(runtime, telegram, "webhook", 7502, "en")
+    await visitor.send("/start c-TREE")
+    await visitor.press("English")
+    await visitor.leave_wish("change", "Roads", "The bridge is broken")
+    form = inbound_form("+996555800200", "МЫКТЫ #TREE Мектеп жакшы")
+    assert (await post_signed(runtime.base_url, "/sms/twilio", form))[0] == 200
+
+    out = tmp_path / "campaigns.csv"
+    rc, _, err = await civicbot("export", "campaigns", "--output", str(out))
+    assert rc == 0, err
+    with out.open(encoding="utf-8", newline="") as handle:
+        [row] = list(csv.DictReader(handle))
+    assert (row["code"], row["municipality"], row["state"]) == ("TREE", "naryn_city", "running")
+    counts = ("cards_change", "cards_great", "online_change", "online_great", "people_reached")
+    assert [row[name] for name in counts] == ["1", "1", "1", "1", "2"]

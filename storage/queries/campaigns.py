@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, case, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Campaign, Wish
+from storage.models import Campaign, Person, Wish
 
 _BY_CODE = select(Campaign).where(Campaign.code == bindparam("code"))
 
@@ -63,3 +63,23 @@ async def last_card_of(session: AsyncSession, volunteer_id: int, since: datetime
         .order_by(Wish.created_at.desc(), Wish.id.desc())
         .limit(1)
     )
+
+
+async def campaign_tally(session: AsyncSession, campaign_id: int) -> dict[str, int]:
+    """What a campaign brought: cards and online wishes by kind ("card:change",
+    "online:great", …) and the people it reached online, each counted once: those who came
+    through its link, and those who wrote with its #CODE."""
+    channel = case((Wish.channel == "card", "card"), else_="online")
+    rows = await session.execute(
+        select(channel, Wish.kind, func.count(Wish.id))
+        .where(Wish.campaign_id == campaign_id)
+        .group_by(channel, Wish.kind)
+    )
+    tally = {f"{where}:{kind}": int(count) for where, kind, count in rows}
+    came = select(Person.id).where(Person.campaign_id == campaign_id)
+    wrote = select(Wish.person_id).where(
+        Wish.campaign_id == campaign_id, Wish.person_id.is_not(None), Wish.channel != "card"
+    )
+    reached = await session.scalar(select(func.count()).select_from(union(came, wrote).subquery()))
+    tally["people"] = int(reached or 0)
+    return tally
