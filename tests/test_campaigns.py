@@ -15,6 +15,7 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import select, update
 
+from handlers.weeks import Week
 from storage.db import Database
 from storage.models import Person, Wish, utcnow
 from tests.conftest import Civicbot, ExportWishes, Say, StartBot, resident_of
@@ -286,3 +287,13 @@ async def test_export_campaigns_counts_cards_wishes_and_people(
     assert (row["code"], row["municipality"], row["state"]) == ("TREE", "naryn_city", "running")
     counts = ("cards_change", "cards_great", "online_change", "online_great", "people_reached")
     assert [row[name] for name in counts] == ["1", "1", "1", "1", "2"]
+
+    # The weekly digest of the campaign's week has its section, counted the same way.
+    this_week = Week.of(today())
+    rc, preview, err = await civicbot(
+        "digest", "preview", "--municipality", "naryn_city", "--lang", "en",
+        "--period", str(this_week), "--chart", str(tmp_path / "chart.png"),
+    )  # fmt: skip
+    assert rc == 0, err
+    assert "🌳 Campaigns this week:" in preview
+    assert "«Үмүт дарагы» (#TREE): 2 cards, 2 wishes online" in preview

@@ -51,6 +51,14 @@ class InitiativeLine:
         return self.total * 100 // max(self.initiative.threshold, 1)
 
 
+@dataclass(frozen=True)
+class CampaignLine:
+    name: str
+    code: str
+    cards: int  # paper cards typed at its stand this week
+    online: int  # wishes that came through its link or #CODE this week
+
+
 @dataclass
 class Digest:
     municipality: Municipality
@@ -61,6 +69,7 @@ class Digest:
     bribes: dict[tuple[int, str], int]  # (service, outcome) -> reports given this week
     initiatives: list[InitiativeLine]
     answered: int  # wishes staff answered this week
+    campaigns: list[CampaignLine] = field(default_factory=list)
     week_wishes: list[Wish] = field(default_factory=list, repr=False)  # for the staff CSV
 
     def total(self, kind: str | None = None, week: str = "this") -> int:
@@ -148,6 +157,17 @@ async def collect(
         initiatives=initiatives,
         answered=await queries.answered_between(session, municipality.id, start, end),
         week_wishes=wishes,
+        campaigns=[
+            CampaignLine(
+                campaign.name,
+                campaign.code,
+                sum(1 for w in wishes if w.campaign_id == campaign.id and w.channel == "card"),
+                sum(1 for w in wishes if w.campaign_id == campaign.id and w.channel != "card"),
+            )
+            for campaign in await queries.campaigns_during(
+                session, municipality.id, week.monday, week.sunday
+            )
+        ],
     )
 
 

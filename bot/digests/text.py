@@ -77,7 +77,7 @@ def render(
         lines.append(say("digest.quiet", link=link))
     else:
         lines += _wishes(digest, say) + _quotes(digest, say, language) + _bribes(digest, say)
-    lines += _initiatives(digest, say, language)
+    lines += _initiatives(digest, say, language) + _campaigns(digest, say)
     if not digest.quiet:
         lines.append(say("digest.answered", count=digest.answered))
     return "\n".join(lines).strip()
@@ -153,6 +153,18 @@ def _initiatives(digest: Digest, say: Say, language: str) -> list[str]:
             threshold=initiative.threshold,
             percent=line.percent,
             days=line.days_left,
+        )
+        lines.append(f"   • {text}")
+    return [*lines, ""]
+
+
+def _campaigns(digest: Digest, say: Say) -> list[str]:
+    if not digest.campaigns:
+        return []
+    lines = [say("digest.campaigns")]
+    for line in digest.campaigns:
+        text = say(
+            "digest.campaign", name=line.name, code=line.code, cards=line.cards, online=line.online
         )
         lines.append(f"   • {text}")
     return [*lines, ""]

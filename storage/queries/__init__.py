@@ -16,6 +16,7 @@ from storage.queries.campaigns import (
     campaign_by_id,
     campaign_tally,
     campaign_wish_counts,
+    campaigns_during,
     last_card_of,
     running_campaigns,
 )
@@ -129,6 +130,7 @@ __all__ = [
     "campaign_by_id",
     "campaign_tally",
     "campaign_wish_counts",
+    "campaigns_during",
     "claim_delivery",
     "claim_digest",
     "claim_invite",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, case, func, select, union
+from sqlalchemy import bindparam, case, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Campaign, Person, Wish
@@ -83,3 +83,21 @@ async def campaign_tally(session: AsyncSession, campaign_id: int) -> dict[str, i
     reached = await session.scalar(select(func.count()).select_from(union(came, wrote).subquery()))
     tally["people"] = int(reached or 0)
     return tally
+
+
+async def campaigns_during(
+    session: AsyncSession, municipality_id: int, first: date, last: date
+) -> Sequence[Campaign]:
+    """A municipality's campaigns that ran on some day from `first` to `last`."""
+    return (
+        await session.scalars(
+            select(Campaign)
+            .where(
+                Campaign.municipality_id == municipality_id,
+                Campaign.starts_on <= last,
+                Campaign.ends_on >= first,
+                or_(Campaign.closed_on.is_(None), Campaign.closed_on >= first),
+            )
+            .order_by(Campaign.starts_on, Campaign.code)
+        )
+    ).all()
