@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from handlers import (
     account,
     bribes,
+    campaign_admin,
     cards,
     initiatives,
     invites,
@@ -44,6 +45,7 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "join": _join,
     "digest": officials.digest,
     "card": cards.start,
+    "campaign": campaign_admin.show,
     "undo": cards.undo,
     "language": onboarding.language,
     "place": onboarding.place,
@@ -155,6 +157,11 @@ STEPS: dict[str, Step] = {
     signatures.HOUSE: Step(signatures.house_prompt, on_text=signatures.take_address_part),
     signatures.CONFIRM: Step(signatures.confirm_prompt, signatures.choose_confirm),
     cards.CARD: Step(cards.card_prompt, cards.choose_kind, cards.take_card),
+    campaign_admin.MENU: Step(
+        campaign_admin.menu_prompt, campaign_admin.choose_new, campaign_admin.leave_menu
+    ),
+    campaign_admin.NAME: Step(campaign_admin.name_prompt, on_text=campaign_admin.take_name),
+    campaign_admin.DAYS: Step(campaign_admin.days_prompt, on_text=campaign_admin.take_days),
     signatures.SMS_ADDRESS: Step(
         signatures.sms_address_prompt, on_text=signatures.take_sms_address
     ),

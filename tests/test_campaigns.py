@@ -297,3 +297,39 @@ async def test_export_campaigns_counts_cards_wishes_and_people(
     assert rc == 0, err
     assert "🌳 Campaigns this week:" in preview
     assert "«Үмүт дарагы» (#TREE): 2 cards, 2 wishes online" in preview
+
+
+async def test_organizers_see_the_tally_and_create_a_campaign_in_telegram(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say
+) -> None:
+    await campaign(civicbot, "TREE")
+    runtime = await start_bot("webhook")
+    assert await resident_of(runtime, telegram, "webhook", 7600, "en").send("/campaign") == [
+        say("en", "card.organizers_only")
+    ]
+    volunteer = await organizer(runtime, telegram, civicbot, 7601)
+    await volunteer.send("/card")
+    await volunteer.send("+ Жол начар")
+    [tally] = await volunteer.send("/campaign")
+    assert "«Үмүт дарагы» (#TREE)" in tally and "өзгөрткүм келет 1, мыкты 0" in tally
+    assert "https://t.me/civic_test_bot?start=c-TREE" in tally
+    assert await volunteer.press(say("ky", "campaign.new_button")) == [
+        say("ky", "campaign.name_prompt")
+    ]
+    await volunteer.send("Таза шаар")
+    example = f"{days(0)} {days(2)}"
+    [wrong] = await volunteer.send(f"{days(3)} {days(1)}")  # reversed
+    assert wrong == "\n\n".join(
+        (say("ky", "campaign.bad_days"), say("ky", "campaign.days_prompt", example=example))
+    )
+    [created] = await volunteer.send(f"{days(0)} – {days(2)}")
+    _, listed, _ = await civicbot("campaign", "list")
+    [row] = [line.split("\t") for line in listed.splitlines() if line.endswith("\tТаза шаар")]
+    code = row[0]
+    assert (row[1], row[2], row[3]) == ("naryn_city", days(0), days(2))
+    link = f"https://t.me/civic_test_bot?start=c-{code}"
+    assert created == say("ky", "campaign.created", name="Таза шаар", code=code, link=link)
+    # Text where the button was expected is a wish, not lost.
+    await volunteer.send("/campaign")
+    replies = await volunteer.send("Көчөдө жарык жок")
+    assert replies[-1].startswith(say("ky", "wish.kind_prompt"))

@@ -1,0 +1,132 @@
+"""/campaign for organizers on Telegram: the tally of their municipality's campaigns, and a
+new campaign in three steps (name, first day, last day); its code is made for it."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, timedelta
+
+from handlers import wishes
+from handlers.context import Context
+from handlers.types import Button, Reply, Text, deep_link, say
+from storage import queries
+from storage.models import Campaign
+
+MENU = "campaign_menu"
+NAME = "campaign_name"
+DAYS = "campaign_days"
+NEW = "new"
+NAME_LIMIT = 200
+LONGEST = timedelta(days=92)  # a street campaign, not a standing one
+CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # none that read alike (O/0, I/1)
+
+
+async def show(ctx: Context, _argument: str) -> list[Reply]:
+    """/campaign: each campaign of the organizer's places, what it brought, and a button for
+    a new one."""
+    ctx.finish()
+    places = await queries.organizer_places(ctx.session, ctx.person)
+    if not places:
+        return [say("card.organizers_only")]
+    lines: list[Text] = []
+    for campaign in await queries.all_campaigns(ctx.session):
+        if campaign.municipality_id in {place.id for place in places} and _recent(campaign, ctx):
+            lines.append(await _tally(ctx, campaign))
+    ctx.start_flow(place=places[0].id)
+    ctx.enter(MENU)
+    menu = await menu_prompt(ctx)
+    return [menu.after(*(lines or [Text("campaign.none")]))]
+
+
+async def menu_prompt(ctx: Context) -> Reply:
+    new = ((Button(Text("campaign.new_button"), ctx.payload(NEW)),),)
+    return Reply(parts=(Text("campaign.menu_prompt"),), buttons=new)
+
+
+async def leave_menu(ctx: Context, text: str) -> list[Reply]:
+    """Text instead of the button: not a campaign after all, but a wish."""
+    ctx.finish()
+    return await wishes.from_free_text(ctx, text)
+
+
+def _recent(campaign: Campaign, ctx: Context) -> bool:
+    return campaign.ends_on >= ctx.today - timedelta(days=30)
+
+
+async def _tally(ctx: Context, campaign: Campaign) -> Text:
+    tally = await queries.campaign_tally(ctx.session, campaign.id)
+    return Text(
+        "campaign.tally",
+        {
+            "name": campaign.name,
+            "code": campaign.code,
+            "first": campaign.starts_on.isoformat(),
+            "last": campaign.ends_on.isoformat(),
+            "cards_change": tally.get("card:change", 0),
+            "cards_great": tally.get("card:great", 0),
+            "online": tally.get("online:change", 0) + tally.get("online:great", 0),
+            "people": tally["people"],
+            "link": deep_link(ctx.inbound.bot_username, f"c-{campaign.code}"),
+        },
+    )
+
+
+async def name_prompt(ctx: Context) -> Reply:
+    return say("campaign.name_prompt")
+
+
+async def choose_new(ctx: Context, value: str) -> list[Reply] | None:
+    if value != NEW:
+        return None
+    ctx.enter(NAME)
+    return [await name_prompt(ctx)]
+
+
+async def take_name(ctx: Context, text: str) -> list[Reply]:
+    name = " ".join(text.split())
+    if not name or len(name) > NAME_LIMIT:
+        return [(await name_prompt(ctx)).after(Text("campaign.bad_name", {"limit": NAME_LIMIT}))]
+    ctx.enter(DAYS, name=name)
+    return [await days_prompt(ctx)]
+
+
+async def days_prompt(ctx: Context) -> Reply:
+    return say("campaign.days_prompt", example=_example(ctx.today))
+
+
+def _example(today: date) -> str:
+    return f"{today.isoformat()} {(today + timedelta(days=2)).isoformat()}"
+
+
+async def take_days(ctx: Context, text: str) -> list[Reply]:
+    """Two days, first and last (YYYY-MM-DD), not reversed, not over, not too long."""
+    parts = text.replace("–", " ").replace("—", " ").split()
+    try:
+        first, last = (date.fromisoformat(part) for part in parts)
+    except ValueError:
+        return [(await days_prompt(ctx)).after(Text("campaign.bad_days"))]
+    if last < first or last < ctx.today or last - first > LONGEST:
+        return [(await days_prompt(ctx)).after(Text("campaign.bad_days"))]
+    place_id = ctx.data.get("place")
+    if not isinstance(place_id, int):
+        ctx.finish()
+        return [say("card.organizers_only")]
+    campaign = Campaign(
+        code=await _new_code(ctx),
+        municipality_id=place_id,
+        name=str(ctx.data.get("name", "")),
+        starts_on=first,
+        ends_on=last,
+    )
+    ctx.session.add(campaign)
+    await ctx.session.flush()
+    ctx.finish()
+    link = deep_link(ctx.inbound.bot_username, f"c-{campaign.code}")
+    return [say("campaign.created", name=campaign.name, code=campaign.code, link=link)]
+
+
+async def _new_code(ctx: Context) -> str:
+    while True:
+        code = "C" + "".join(secrets.choice(CODE_LETTERS) for _ in range(5))
+        if await queries.campaign_by_code(ctx.session, code) is None:
+            return code
