@@ -124,6 +124,8 @@ class Campaign(Base):
     starts_on: Mapped[date] = mapped_column(Date)  # in TIMEZONE
     ends_on: Mapped[date] = mapped_column(Date)  # the last day
     closed_on: Mapped[date | None] = mapped_column(Date)  # closed early by hand
+    # When the end-of-campaign summary went to the municipality's officials (once).
+    summarized_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     municipality: Mapped[Municipality] = relationship(lazy="joined")
 

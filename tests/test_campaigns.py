@@ -17,9 +17,9 @@ from sqlalchemy import select, update
 
 from handlers.weeks import Week
 from storage.db import Database
-from storage.models import Person, Wish, utcnow
+from storage.models import Campaign, Person, Wish, utcnow
 from tests.conftest import Civicbot, ExportWishes, Say, StartBot, resident_of
-from tests.digests import invite_code
+from tests.digests import invite_code, official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import today
 from tests.twilio import inbound_form, post_signed, twilio_settings
@@ -333,3 +333,41 @@ async def test_organizers_see_the_tally_and_create_a_campaign_in_telegram(
     await volunteer.send("/campaign")
     replies = await volunteer.send("Көчөдө жарык жок")
     assert replies[-1].startswith(say("ky", "wish.kind_prompt"))
+
+
+async def test_the_end_of_a_campaign_reaches_the_officials_once(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
+) -> None:
+    await campaign(civicbot, "TREE", starts=-2, ends=0)
+    runtime = await start_bot("webhook")
+    await official_on_telegram(runtime, telegram, civicbot, 7701, "ru", municipality="naryn_city")
+    volunteer = await organizer(runtime, telegram, civicbot, 7702)
+    await volunteer.send("/card")
+    for text in ("+ Жол начар", "+ Суу жок", "* Парк сонун"):
+        await volunteer.send(text)
+    await runtime.stop()
+    db = Database(database_url)
+    try:
+        async with db.session() as session, session.begin():
+            yesterday = today() - dt.timedelta(days=1)
+            await session.execute(update(Campaign).values(ends_on=yesterday))
+    finally:
+        await db.close()
+
+    expected = say(
+        "ru", "campaign.summary", name="Үмүт дарагы", code="TREE",
+        cards_change=2, cards_great=1, online=0, people=0,
+    )  # fmt: skip
+    start = len(telegram.calls)
+    again = await start_bot("webhook")  # the summaries job runs at start
+    await telegram.wait_for_sends(
+        lambda: any(m.params["text"] == expected for m in telegram.delivered_to(7701, start))
+    )
+    await again.stop()
+    once_more = await start_bot("webhook")
+    await asyncio.sleep(1.0)
+    await once_more.stop()
+    texts = [call.params.get("text") for call in telegram.delivered_to(7701, start)]
+    assert texts.count(expected) == 1
+    assert not [t for t in (m.params.get("text") for m in telegram.delivered_to(7702, start))
+                if t == expected]  # fmt: skip

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot import housekeeping, metrics
+from bot import campaign_summary, housekeeping, metrics
 from bot.config import Settings, check_cron, check_timezone
 from bot.digests.delivery import Digests, tally_line
 from handlers.weeks import Week
@@ -73,6 +73,14 @@ class Jobs:
             (self.catch_up, {}),  # no trigger: once, now
             (self.digests.deliver_due, {"trigger": "interval", "seconds": RETRY_INTERVAL}),
             (self.housekeeping, {"trigger": "interval", "seconds": HOUSEKEEPING_INTERVAL}),
+            (
+                self.campaign_summaries,
+                {
+                    "trigger": "interval",
+                    "seconds": HOUSEKEEPING_INTERVAL,
+                    "next_run_time": datetime.now(zone(self.settings)),  # and once at start
+                },
+            ),
         ]
         for job, timing in jobs:
             self.scheduler.add_job(
@@ -123,6 +131,10 @@ class Jobs:
 
     async def housekeeping(self) -> None:
         await housekeeping.sweep(self.digests.db)
+
+    async def campaign_summaries(self) -> None:
+        today = datetime.now(zone(self.settings)).date()
+        await campaign_summary.summarize_ended(self.digests.db, today)
 
     async def weekly(self) -> None:
         await self.send(week_for(datetime.now(zone(self.settings))))

@@ -17,6 +17,7 @@ from storage.queries.campaigns import (
     campaign_tally,
     campaign_wish_counts,
     campaigns_during,
+    claim_ended_campaigns,
     last_card_of,
     running_campaigns,
 )
@@ -133,6 +134,7 @@ __all__ = [
     "campaigns_during",
     "claim_delivery",
     "claim_digest",
+    "claim_ended_campaigns",
     "claim_invite",
     "claim_notice",
     "clear_stale_drafts",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, case, func, or_, select, union
+from sqlalchemy import bindparam, case, func, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Campaign, Person, Wish
@@ -101,3 +101,26 @@ async def campaigns_during(
             .order_by(Campaign.starts_on, Campaign.code)
         )
     ).all()
+
+
+async def claim_ended_campaigns(session: AsyncSession, today: date) -> Sequence[Campaign]:
+    """Campaigns over before today whose summary has not gone out, marked as summarized in
+    this transaction: whichever worker commits first sends each, the others find none."""
+    ended = or_(Campaign.ends_on < today, Campaign.closed_on.is_not(None))
+    candidates = (
+        await session.scalars(
+            select(Campaign.id).where(ended, Campaign.summarized_on.is_(None)).limit(50)
+        )
+    ).all()
+    claimed = []
+    for campaign_id in candidates:
+        result = await session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id, Campaign.summarized_on.is_(None))
+            .values(summarized_on=today)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            campaign = await session.get(Campaign, campaign_id)
+            assert campaign is not None
+            claimed.append(campaign)
+    return claimed
