@@ -24,6 +24,7 @@ class Answer:
     messages: tuple[tuple[str, Keyboard], ...] = ()
     digests: tuple[DigestOrder, ...] = ()
     menu_language: str | None = None  # the person changed language: set their command menu
+    posters: tuple[str, ...] = ()  # campaign codes: the poster follows, as PNG and PDF
 
     def to_json(self) -> str:
         return json.dumps(
@@ -34,6 +35,7 @@ class Answer:
                 ],
                 "d": [[d.municipality_id, d.period, d.with_table] for d in self.digests],
                 "l": self.menu_language,
+                "p": list(self.posters),
             },
             ensure_ascii=False,
         )
@@ -49,6 +51,7 @@ class Answer:
             ),
             digests=tuple(DigestOrder(int(m), str(p), bool(t)) for m, p, t in data["d"]),
             menu_language=data["l"],
+            posters=tuple(str(code) for code in data.get("p", ())),
         )
 
 
@@ -57,6 +60,7 @@ def render(catalogues: Catalogues, outcome: Outcome) -> Answer:
     limit, the buttons under the last piece)."""
     messages: list[tuple[str, Keyboard]] = []
     digests: list[DigestOrder] = []
+    posters: list[str] = []
     for reply in outcome.replies:
         pieces = split_text(catalogues.reply(outcome.language, reply)) if reply.parts else []
         keyboard = _keyboard(catalogues, outcome.language, reply)
@@ -65,8 +69,9 @@ def render(catalogues: Catalogues, outcome: Outcome) -> Answer:
             for number, piece in enumerate(pieces, start=1)
         ]
         digests += reply.digests
+        posters += reply.posters
     menu = outcome.language if outcome.language_changed else None
-    return Answer(outcome.language, tuple(messages), tuple(digests), menu)
+    return Answer(outcome.language, tuple(messages), tuple(digests), menu, tuple(posters))
 
 
 def _keyboard(catalogues: Catalogues, language: str, reply: Reply) -> Keyboard:

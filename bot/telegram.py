@@ -33,7 +33,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import answers, metrics
+from bot import answers, metrics, poster
 from bot.acks import Failures, NotKept, reason
 from bot.answers import Answer, Keyboard, RecentKeys
 from bot.budget import AnswerBudget, Verdict
@@ -55,6 +55,7 @@ from handlers.context import guess_language
 from handlers.pseudonyms import Pseudonyms
 from handlers.router import MENU
 from handlers.types import DigestOrder, Inbound, Outcome, Text
+from storage import queries
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -238,6 +239,7 @@ class TelegramChannel:
         """The Bot API calls that carry an answer, in order."""
         calls = [message(chat_id, text, _markup(keyboard)) for text, keyboard in answer.messages]
         calls += [self._digest_call(chat_id, answer.language, order) for order in answer.digests]
+        calls += [self._poster_call(chat_id, code) for code in answer.posters]
         if answer.menu_language is not None:
             menu, scope = self.menu(answer.menu_language), BotCommandScopeChat(chat_id)
             calls.append(lambda bot: bot.set_my_commands(menu, scope=scope))
@@ -249,6 +251,24 @@ class TelegramChannel:
         digests = self.digests
         assert digests is not None
         return lambda _bot: digests.send_now(chat_id, language, order)
+
+    def _poster_call(self, chat_id: int, code: str) -> Call:
+        """A campaign's poster, for its organizer to print: PNG and PDF, as documents (a
+        photo would be scaled down below print quality)."""
+
+        async def call(bot: Any) -> None:
+            async with self.db.session() as session:
+                campaign = await queries.campaign_by_code(session, code)
+            if campaign is None:
+                return
+            made = poster.make(campaign, str(bot.username), self.settings.twilio_from_number)
+            page = await asyncio.to_thread(made.page)  # a second of drawing, off the loop
+            for kind in ("PNG", "PDF"):
+                document = await asyncio.to_thread(poster.encode, page, kind)
+                name = f"poster-{campaign.code}.{kind.lower()}"
+                await bot.send_document(chat_id, document, filename=name)
+
+        return call
 
     async def send_text(self, chat_id: int, text: str) -> bool:
         """Send a message we start (a notice); False if the person has blocked the bot."""

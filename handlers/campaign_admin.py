@@ -4,6 +4,7 @@ new campaign in three steps (name, first day, last day); its code is made for it
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import date, timedelta
 
 from handlers import wishes
@@ -122,7 +123,8 @@ async def take_days(ctx: Context, text: str) -> list[Reply]:
     await ctx.session.flush()
     ctx.finish()
     link = deep_link(ctx.inbound.bot_username, f"c-{campaign.code}")
-    return [say("campaign.created", name=campaign.name, code=campaign.code, link=link)]
+    created = say("campaign.created", name=campaign.name, code=campaign.code, link=link)
+    return [replace(created, posters=(campaign.code,))]
 
 
 async def _new_code(ctx: Context) -> str:

@@ -7,7 +7,7 @@ values it gets back in the resident's language.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -50,10 +50,11 @@ class Reply:
     parts: tuple[Text, ...]
     buttons: tuple[tuple[Button, ...], ...] = ()
     digests: tuple[DigestOrder, ...] = ()
+    posters: tuple[str, ...] = ()  # campaign codes whose poster the channel sends after it
 
     def after(self, *parts: Text) -> Reply:
         """The same reply with paragraphs put in front (an error line before a re-prompt)."""
-        return Reply(parts=(*parts, *self.parts), buttons=self.buttons, digests=self.digests)
+        return replace(self, parts=(*parts, *self.parts))
 
 
 def deep_link(bot_username: str | None, payload: str) -> str:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 import zxingcpp
 from PIL import Image
-from sqlalchemy import select, update
+from sqlalchemy import Executable, select, update
 
 from handlers.weeks import Week
 from storage.db import Database
@@ -36,6 +37,16 @@ async def campaign(civicbot: Civicbot, code: str, starts: int = -1, ends: int = 
     )  # fmt: skip
     assert rc == 0, err
     assert out.startswith(f"{code.upper()}: naryn_city")
+
+
+async def execute(database_url: str, statement: Executable) -> None:
+    """Change stored rows as time would have (a card typed long ago, a campaign over)."""
+    db = Database(database_url)
+    try:
+        async with db.session() as session, session.begin():
+            await session.execute(statement)
+    finally:
+        await db.close()
 
 
 async def stored_wishes(database_url: str) -> list[Wish]:
@@ -223,13 +234,7 @@ async def test_card_mode_types_the_paper_cards(
     assert all(c.municipality is not None and c.municipality.key == "naryn_city" for c in cards)
 
     # Ten minutes on, the last card cannot be taken back any more.
-    db = Database(database_url)
-    try:
-        async with db.session() as session, session.begin():
-            old = utcnow() - dt.timedelta(minutes=11)
-            await session.execute(update(Wish).values(created_at=old))
-    finally:
-        await db.close()
+    await execute(database_url, update(Wish).values(created_at=utcnow() - dt.timedelta(minutes=11)))
     assert await volunteer.send("/undo") == [say("ky", "card.nothing_to_undo", minutes=10)]
 
 
@@ -329,6 +334,17 @@ async def test_organizers_see_the_tally_and_create_a_campaign_in_telegram(
     assert (row[1], row[2], row[3]) == ("naryn_city", days(0), days(2))
     link = f"https://t.me/civic_test_bot?start=c-{code}"
     assert created == say("ky", "campaign.created", name="Таза шаар", code=code, link=link)
+    # The poster follows in the chat, to print: its QR code reads back as the link.
+    await telegram.wait_for_sends(
+        lambda: len([c for c in telegram.delivered_to(7601) if c.method == "sendDocument"]) >= 2
+    )
+    calls = telegram.delivered_to(7601)
+    documents = [c.params["document"] for c in calls if c.method == "sendDocument"]
+    assert [d["filename"] for d in documents] == [f"poster-{code}.png", f"poster-{code}.pdf"]
+    with Image.open(io.BytesIO(documents[0]["content"])) as page:
+        [found] = zxingcpp.read_barcodes(page)
+    assert found.text == link
+    assert documents[1]["content"].startswith(b"%PDF")
     # Text where the button was expected is a wish, not lost.
     await volunteer.send("/campaign")
     replies = await volunteer.send("Көчөдө жарык жок")
@@ -346,13 +362,7 @@ async def test_the_end_of_a_campaign_reaches_the_officials_once(
     for text in ("+ Жол начар", "+ Суу жок", "* Парк сонун"):
         await volunteer.send(text)
     await runtime.stop()
-    db = Database(database_url)
-    try:
-        async with db.session() as session, session.begin():
-            yesterday = today() - dt.timedelta(days=1)
-            await session.execute(update(Campaign).values(ends_on=yesterday))
-    finally:
-        await db.close()
+    await execute(database_url, update(Campaign).values(ends_on=today() - dt.timedelta(days=1)))
 
     expected = say(
         "ru", "campaign.summary", name="Үмүт дарагы", code="TREE",
