@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import secrets
 import sys
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -24,7 +23,7 @@ from bot import signature_export
 from bot.app import prepare_database
 from bot.config import Settings
 from bot.export import write_table
-from handlers import initiatives
+from handlers import initiatives, invites
 from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import Sealer
 from handlers.signatures import CODE, normalise_code
@@ -33,10 +32,8 @@ from storage import queries
 from storage.models import Initiative, Invite, Municipality, utcnow
 
 LANGUAGES = ("ky", "ru", "en")
-INVITE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
-INVITE_LENGTH = 8
 INVITE_DAYS = 14
-ROLES = ("deputy", "staff", "organizer", "initiator")
+ROLES = ("deputy", "staff", "organizer", "volunteer", "initiator")
 
 
 class UsageError(Exception):
@@ -233,7 +230,7 @@ async def invite(settings: Settings, args: argparse.Namespace, out: TextIO) -> i
         raise UsageError(f"a {args.role}'s invite needs --municipality KEY")
     if args.days < 1:
         raise UsageError("--days must be at least 1")
-    code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(INVITE_LENGTH))
+    code = invites.new_code()
     db = await prepare_database(settings)
     try:
         async with db.session() as session, session.begin():

@@ -3,15 +3,14 @@ new campaign in three steps (name, first day, last day); its code is made for it
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import replace
 from datetime import date, timedelta
 
-from handlers import wishes
+from handlers import invites, wishes
 from handlers.context import Context
 from handlers.types import Button, Reply, Text, deep_link, say
 from storage import queries
-from storage.models import Campaign
+from storage.models import Campaign, Invite, utcnow
 
 MENU = "campaign_menu"
 NAME = "campaign_name"
@@ -19,7 +18,8 @@ DAYS = "campaign_days"
 NEW = "new"
 NAME_LIMIT = 200
 LONGEST = timedelta(days=92)  # a street campaign, not a standing one
-CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # none that read alike (O/0, I/1)
+VOLUNTEER = "volunteer"
+INVITE_DAYS = 14
 
 
 async def show(ctx: Context, _argument: str) -> list[Reply]:
@@ -40,8 +40,11 @@ async def show(ctx: Context, _argument: str) -> list[Reply]:
 
 
 async def menu_prompt(ctx: Context) -> Reply:
-    new = ((Button(Text("campaign.new_button"), ctx.payload(NEW)),),)
-    return Reply(parts=(Text("campaign.menu_prompt"),), buttons=new)
+    buttons = (
+        (Button(Text("campaign.new_button"), ctx.payload(NEW)),),
+        (Button(Text("campaign.volunteer_button"), ctx.payload(VOLUNTEER)),),
+    )
+    return Reply(parts=(Text("campaign.menu_prompt"),), buttons=buttons)
 
 
 async def leave_menu(ctx: Context, text: str) -> list[Reply]:
@@ -77,10 +80,30 @@ async def name_prompt(ctx: Context) -> Reply:
 
 
 async def choose_new(ctx: Context, value: str) -> list[Reply] | None:
+    if value == VOLUNTEER:
+        return [await _volunteer_invite(ctx)]
     if value != NEW:
         return None
     ctx.enter(NAME)
     return [await name_prompt(ctx)]
+
+
+async def _volunteer_invite(ctx: Context) -> Reply:
+    """An invite for one volunteer to type cards in the organizer's place (/card)."""
+    place_id = ctx.data.get("place")
+    ctx.finish()
+    if not isinstance(place_id, int):
+        return say("card.organizers_only")
+    invite = Invite(
+        code=invites.new_code(),
+        role=VOLUNTEER,
+        municipality_id=place_id,
+        initiative_id=None,
+        expires_at=utcnow() + timedelta(days=INVITE_DAYS),
+    )
+    await queries.add_invite(ctx.session, invite)
+    link = deep_link(ctx.inbound.bot_username, f"{invites.LINK_PREFIX}{invite.code}")
+    return say("campaign.volunteer_invite", link=link, code=invite.code, days=INVITE_DAYS)
 
 
 async def take_name(ctx: Context, text: str) -> list[Reply]:
@@ -129,6 +152,6 @@ async def take_days(ctx: Context, text: str) -> list[Reply]:
 
 async def _new_code(ctx: Context) -> str:
     while True:
-        code = "C" + "".join(secrets.choice(CODE_LETTERS) for _ in range(5))
+        code = "C" + invites.new_code(5)
         if await queries.campaign_by_code(ctx.session, code) is None:
             return code

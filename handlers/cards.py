@@ -1,6 +1,7 @@
 """Card mode: an organizer at a street stand types the paper cards passers-by wrote.
 
-/card [CODE] opens it for a campaign running today in a municipality the person organizes.
+/card [CODE] opens it for a campaign running today in a municipality the person organizes
+(or volunteers in: an organizer invites volunteers from /campaign).
 Then every message is one card, saved at once: "+ text" for "Мен өзгөрткүм келет!", "* text"
 for "Бул – мыкты!" (or no sign, once a kind is chosen for all cards with the buttons), an
 optional topic code after the sign ("+ 4 text"), else the topic the text's words name. A
@@ -23,13 +24,14 @@ CHANNEL = "card"
 SIGNS = {"+": "change", "*": "great"}
 EACH = "each"  # no kind for all cards: each is signed
 UNDO_WINDOW = timedelta(minutes=10)
+TYPISTS = ("organizer", "volunteer")  # who may type cards
 CARDS_PER_HOUR = 600  # one volunteer's ceiling: a card every six seconds, for an hour
 
 
 async def start(ctx: Context, argument: str) -> list[Reply]:
     """/card [CODE]"""
     ctx.finish()
-    places = await queries.organizer_places(ctx.session, ctx.person)
+    places = await queries.organizer_places(ctx.session, ctx.person, TYPISTS)
     if not places:
         return [say("card.organizers_only")]
     running = await queries.running_campaigns(ctx.session, [p.id for p in places], ctx.today)

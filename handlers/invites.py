@@ -5,12 +5,21 @@ initiative group."""
 
 from __future__ import annotations
 
+import secrets
+
 from handlers.context import Context
 from handlers.types import Text
 from storage import queries
 from storage.models import utcnow
 
 LINK_PREFIX = "inv-"
+ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+LENGTH = 8
+
+
+def new_code(length: int = LENGTH) -> str:
+    """A random code to type or say aloud: invites, campaigns."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
 
 
 async def redeem(ctx: Context, code: str) -> Text:
@@ -36,6 +45,6 @@ async def redeem(ctx: Context, code: str) -> Text:
     if ctx.person.municipality_id is None:  # an official usually lives where they serve
         ctx.person.municipality = invite.municipality
     place = invite.municipality.name(ctx.language) if invite.municipality else ""
-    if invite.role == "organizer":  # no digest and no command yet: the welcome says so
-        return Text("invite.organizer", {"place": place})
+    if invite.role in ("organizer", "volunteer"):  # no digest: the welcome says what they do
+        return Text(f"invite.{invite.role}", {"place": place})
     return Text("invite.official", {"role": Text(f"role.{invite.role}"), "place": place})

@@ -8,6 +8,7 @@ import asyncio
 import csv
 import datetime as dt
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from tests.conftest import Civicbot, ExportWishes, Say, StartBot, resident_of
 from tests.digests import invite_code, official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import today
+from tests.places import municipality
 from tests.twilio import inbound_form, post_signed, twilio_settings
 
 
@@ -381,3 +383,25 @@ async def test_the_end_of_a_campaign_reaches_the_officials_once(
     assert texts.count(expected) == 1
     assert not [t for t in (m.params.get("text") for m in telegram.delivered_to(7702, start))
                 if t == expected]  # fmt: skip
+
+
+async def test_an_organizer_invites_a_volunteer_who_types_cards(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
+) -> None:
+    await campaign(civicbot, "TREE")
+    runtime = await start_bot("webhook")
+    lead = await organizer(runtime, telegram, civicbot, 7801)
+    await lead.send("/campaign")
+    [invitation] = await lead.press(say("ky", "campaign.volunteer_button"))
+    link = re.search(r"https://t\.me/civic_test_bot\?start=(inv-\w+)", invitation)
+    assert link is not None
+    helper = resident_of(runtime, telegram, "webhook", 7802, "ru")
+    [welcome, *_] = await helper.send(f"/start {link.group(1)}")
+    place = municipality("naryn_city")["ru"]
+    assert welcome.startswith(say("ru", "invite.volunteer", place=place))
+    assert (await helper.send("/card"))[0] == say("ru", "card.prompt", name="Үмүт дарагы", count=0)
+    await helper.send("* Парк сонун болуптур")
+    assert await helper.send("/campaign") == [say("ru", "card.organizers_only")]
+    [card] = await stored_wishes(database_url)
+    assert (card.kind, card.channel, card.person_id) == ("great", "card", None)
+    assert card.entered_by is not None

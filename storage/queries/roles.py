@@ -159,13 +159,17 @@ async def official_places(session: AsyncSession, person: Person) -> list[tuple[s
     return [(str(role), municipality) for role, municipality in rows.all()]
 
 
-async def organizer_places(session: AsyncSession, person: Person) -> list[Municipality]:
-    """The municipalities this person organizes campaigns in."""
+async def organizer_places(
+    session: AsyncSession, person: Person, roles: Sequence[str] = ("organizer",)
+) -> list[Municipality]:
+    """The municipalities this person organizes campaigns in (or, with `roles`, also
+    types cards for as a volunteer)."""
     rows = await session.scalars(
         select(Municipality)
         .join(Role, Role.municipality_id == Municipality.id)
-        .where(Role.person_id == person.id, Role.role == "organizer")
+        .where(Role.person_id == person.id, Role.role.in_(roles))
         .order_by(Municipality.code)
+        .distinct()
     )
     return list(rows.all())
 
