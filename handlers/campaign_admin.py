@@ -32,7 +32,7 @@ async def show(ctx: Context, _argument: str) -> list[Reply]:
     lines: list[Text] = []
     for campaign in await queries.all_campaigns(ctx.session):
         if campaign.municipality_id in {place.id for place in places} and _recent(campaign, ctx):
-            lines.append(await _tally(ctx, campaign))
+            lines += await _tally(ctx, campaign)
     ctx.start_flow(place=places[0].id)
     ctx.enter(MENU)
     menu = await menu_prompt(ctx)
@@ -57,22 +57,27 @@ def _recent(campaign: Campaign, ctx: Context) -> bool:
     return campaign.ends_on >= ctx.today - timedelta(days=30)
 
 
-async def _tally(ctx: Context, campaign: Campaign) -> Text:
+async def _tally(ctx: Context, campaign: Campaign) -> list[Text]:
     tally = await queries.campaign_tally(ctx.session, campaign.id)
-    return Text(
-        "campaign.tally",
-        {
-            "name": campaign.name,
-            "code": campaign.code,
-            "first": campaign.starts_on.isoformat(),
-            "last": campaign.ends_on.isoformat(),
-            "cards_change": tally.get("card:change", 0),
-            "cards_great": tally.get("card:great", 0),
-            "online": tally.get("online:change", 0) + tally.get("online:great", 0),
-            "people": tally["people"],
-            "link": deep_link(ctx.inbound.bot_username, f"c-{campaign.code}"),
-        },
-    )
+    topics = await queries.campaign_topics(ctx.session, campaign.id)
+    named = [Text("campaign.topic", {"topic": Text(f"category.{topic}")}) for topic in topics]
+    return [
+        Text(
+            "campaign.tally",
+            {
+                "name": campaign.name,
+                "code": campaign.code,
+                "first": campaign.starts_on.isoformat(),
+                "last": campaign.ends_on.isoformat(),
+                "cards_change": tally.get("card:change", 0),
+                "cards_great": tally.get("card:great", 0),
+                "online": tally.get("online:change", 0) + tally.get("online:great", 0),
+                "people": tally["people"],
+                "link": deep_link(ctx.inbound.bot_username, f"c-{campaign.code}"),
+            },
+        ),
+        *named,
+    ]
 
 
 async def name_prompt(ctx: Context) -> Reply:

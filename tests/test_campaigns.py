@@ -319,6 +319,8 @@ async def test_organizers_see_the_tally_and_create_a_campaign_in_telegram(
     await volunteer.send("+ Жол начар")
     [tally] = await volunteer.send("/campaign")
     assert "«Үмүт дарагы» (#TREE)" in tally and "өзгөрткүм келет 1, мыкты 0" in tally
+    topic = say("ky", "campaign.topic", topic=say("ky", "category.roads"))
+    assert topic in tally
     assert "https://t.me/civic_test_bot?start=c-TREE" in tally
     assert await volunteer.press(say("ky", "campaign.new_button")) == [
         say("ky", "campaign.name_prompt")

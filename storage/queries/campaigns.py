@@ -124,3 +124,16 @@ async def claim_ended_campaigns(session: AsyncSession, today: date) -> Sequence[
             assert campaign is not None
             claimed.append(campaign)
     return claimed
+
+
+async def campaign_topics(session: AsyncSession, campaign_id: int, limit: int = 3) -> list[str]:
+    """The topics a campaign's cards and wishes named most, most first."""
+    count = func.count(Wish.id)
+    rows = await session.execute(
+        select(Wish.category, count)
+        .where(Wish.campaign_id == campaign_id)
+        .group_by(Wish.category)
+        .order_by(count.desc(), Wish.category)
+        .limit(limit)
+    )
+    return [str(category) for category, _ in rows]
