@@ -35,6 +35,12 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     add.add_argument("--name", metavar="TEXT", required=True, help="as residents will see it")
     add.add_argument("--starts", metavar="YYYY-MM-DD", required=True, help="its first day")
     add.add_argument("--ends", metavar="YYYY-MM-DD", required=True, help="its last day")
+    add.add_argument(
+        "--kinds",
+        choices=["change,great", "change", "great"],
+        default="change,great",
+        help="the cards its stand takes (both)",
+    )
     actions.add_parser("list", help="every campaign, its days and the wishes it brought")
     close = actions.add_parser("close", help="end a campaign today")
     close.add_argument("code", metavar="CODE", help="the campaign's code")
@@ -84,6 +90,7 @@ async def add(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
                 name=name,
                 starts_on=starts,
                 ends_on=ends,
+                kinds=args.kinds,
             )
             session.add(campaign)
         print(f"{code}: {municipality.key}, {starts} – {ends}, link /start c-{code}", file=out)

@@ -42,7 +42,8 @@ async def start(ctx: Context, argument: str) -> list[Reply]:
     if len(chosen) > 1:
         return [say("card.which", codes=", ".join(c.code for c in chosen))]
     campaign = chosen[0]
-    ctx.start_flow(campaign=campaign.id, name=campaign.name, count=0)
+    only = campaign.kinds if campaign.kinds in SIGNS.values() else None  # one kind: no sign
+    ctx.start_flow(campaign=campaign.id, name=campaign.name, count=0, only=only)
     ctx.enter(CARD)
     return [await card_prompt(ctx)]
 
@@ -73,7 +74,7 @@ async def choose_kind(ctx: Context, value: str) -> list[Reply] | None:
 
 async def take_card(ctx: Context, text: str) -> list[Reply]:
     sign = text.strip()[:1]
-    kind = SIGNS.get(sign) or ctx.data.get("kind")
+    kind = SIGNS.get(sign) or ctx.data.get("kind") or ctx.data.get("only")
     body = text.strip()[1:] if sign in SIGNS else text
     if kind is None:  # kept until the kind is chosen: nothing typed is lost
         ctx.remember(pending=body)
@@ -90,6 +91,11 @@ async def _save(ctx: Context, kind: str, body: str) -> Reply:
     if campaign is None:
         ctx.finish()
         return say("card.campaign_over")
+    if not campaign.takes(kind):  # kept for a kind it does take: nothing typed is lost
+        ctx.remember(pending=body)
+        return (await card_prompt(ctx)).after(
+            Text("card.kind_not_taken", {"kind": Text(f"kind.{kind}")})
+        )
     hour = utcnow().strftime("%Y-%m-%dT%H")
     key = ctx.pseudonyms.of("cards", str(ctx.person.id), hour)
     if not await queries.count_towards_quota(

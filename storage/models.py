@@ -126,11 +126,16 @@ class Campaign(Base):
     closed_on: Mapped[date | None] = mapped_column(Date)  # closed early by hand
     # When the end-of-campaign summary went to the municipality's officials (once).
     summarized_on: Mapped[date | None] = mapped_column(Date)
+    # The kinds of card the stand takes ("change,great", or one of them).
+    kinds: Mapped[str] = mapped_column(String(32), default="change,great")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     municipality: Mapped[Municipality] = relationship(lazy="joined")
 
     def running(self, today: date) -> bool:
         return self.starts_on <= today <= self.ends_on and self.closed_on is None
+
+    def takes(self, kind: str) -> bool:
+        return kind in self.kinds.split(",")
 
 
 class Role(Base):

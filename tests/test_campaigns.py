@@ -407,3 +407,31 @@ async def test_an_organizer_invites_a_volunteer_who_types_cards(
     [card] = await stored_wishes(database_url)
     assert (card.kind, card.channel, card.person_id) == ("great", "card", None)
     assert card.entered_by is not None
+
+
+async def test_a_campaign_that_takes_one_kind_of_card(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
+) -> None:
+    rc, _, err = await civicbot(
+        "campaign", "add", "WANT", "--municipality", "naryn_city", "--name", "Мен өзгөрткүм келет",
+        "--starts", days(0), "--ends", days(1), "--kinds", "change",
+    )  # fmt: skip
+    assert rc == 0, err
+    runtime = await start_bot("webhook")
+    volunteer = await organizer(runtime, telegram, civicbot, 7901)
+    await volunteer.send("/card")
+    [saved] = await volunteer.send("Жол начар")  # no sign needed: one kind only
+    assert saved.startswith(say("ky", "card.saved", count=1, kind=say("ky", "kind.change"),
+                                category=say("ky", "category.roads"), reference=""))  # fmt: skip
+    [refused] = await volunteer.send("* Парк сонун")
+    great = say("ky", "kind.great")
+    assert refused.startswith(say("ky", "card.kind_not_taken", kind=great))
+    [kept] = await volunteer.press(say("ky", "kind.change"))  # the text was kept
+    leisure = say("ky", "category.culture_leisure")
+    change = say("ky", "kind.change")
+    second = say("ky", "card.saved", count=2, kind=change, category=leisure, reference="")
+    assert kept.startswith(second)
+    assert [(w.kind, w.text) for w in await stored_wishes(database_url)] == [
+        ("change", "Жол начар"),
+        ("change", "Парк сонун"),
+    ]
