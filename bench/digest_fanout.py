@@ -38,6 +38,7 @@ from handlers.weeks import Week
 from storage import queries
 from storage.db import Database
 from storage.models import Person, Role
+from tests.conftest import SECRET_KEY
 from tests.fake_telegram import TOKEN, Call, FakeTelegram
 
 PLACES = ("lenin", "chaek", "naryn_city")
@@ -97,7 +98,7 @@ async def baseline(telegram: FakeTelegram) -> float:
 async def main(officials: int, database_url: str | None) -> None:
     with tempfile.TemporaryDirectory() as directory:
         url = database_url or f"sqlite+aiosqlite:///{directory}/bench.db"
-        settings = Settings(database_url=url, secret_key="bench-secret-key")
+        settings = Settings(database_url=url, secret_key=SECRET_KEY)
         db = await prepare_database(settings)
         telegram = FakeTelegram(rate_limit=int(RATE))
         await telegram.start()

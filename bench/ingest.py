@@ -43,6 +43,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.conftest import SECRET_KEY
 from tests.fake_telegram import TOKEN, FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,7 +230,7 @@ async def start_process(
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "HOST": "127.0.0.1",
         "PORT": str(port),
-        "SECRET_KEY": "bench-secret-key",
+        "SECRET_KEY": SECRET_KEY,
         "PYTHONPATH": str(ROOT),
     }
     log = (work / f"{name}-{port}.log").open("wb")
