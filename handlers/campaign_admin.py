@@ -18,6 +18,7 @@ DAYS = "campaign_days"
 NEW = "new"
 NAME_LIMIT = 200
 LONGEST = timedelta(days=92)  # a street campaign, not a standing one
+RECENT = timedelta(days=30)  # /campaign shows the campaigns that ended since
 VOLUNTEER = "volunteer"
 INVITE_DAYS = 14
 
@@ -30,8 +31,9 @@ async def show(ctx: Context, _argument: str) -> list[Reply]:
     if not places:
         return [say("card.organizers_only")]
     lines: list[Text] = []
-    for campaign in await queries.all_campaigns(ctx.session):
-        if campaign.municipality_id in {place.id for place in places} and _recent(campaign, ctx):
+    since, until = ctx.today - RECENT, ctx.today + LONGEST * 12  # last month's and coming
+    for place in places:
+        for campaign in await queries.campaigns_during(ctx.session, place.id, since, until):
             lines += await _tally(ctx, campaign)
     ctx.start_flow(place=places[0].id)
     ctx.enter(MENU)
@@ -51,10 +53,6 @@ async def leave_menu(ctx: Context, text: str) -> list[Reply]:
     """Text instead of the button: not a campaign after all, but a wish."""
     ctx.finish()
     return await wishes.from_free_text(ctx, text)
-
-
-def _recent(campaign: Campaign, ctx: Context) -> bool:
-    return campaign.ends_on >= ctx.today - timedelta(days=30)
 
 
 async def _tally(ctx: Context, campaign: Campaign) -> list[Text]:

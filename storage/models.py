@@ -187,9 +187,10 @@ class Wish(Base):
     # When staff first answered; the weekly digest counts answers by it.
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     municipality: Mapped[Municipality | None] = relationship(lazy="joined")
-    # Read-only: a wish names its campaign by id (no foreign key, see the migration).
+    # Read-only: a wish names its campaign by id (no foreign key, see the migration). Loaded
+    # only where asked for (the export), not with every wish a digest reads.
     campaign: Mapped[Campaign | None] = relationship(
-        primaryjoin="foreign(Wish.campaign_id) == Campaign.id", viewonly=True, lazy="selectin"
+        primaryjoin="foreign(Wish.campaign_id) == Campaign.id", viewonly=True, lazy="raise"
     )
 
 

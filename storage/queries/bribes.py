@@ -13,7 +13,7 @@ from storage.models import (
     Conversation,
     Municipality,
 )
-from storage.queries.common import unused_reference
+from storage.queries.common import add_referenced
 
 
 async def add_bribe_report(
@@ -29,7 +29,6 @@ async def add_bribe_report(
     created_on: date,
 ) -> BribeReport:
     report = BribeReport(
-        reference=await unused_reference(session, BribeReport),
         service=service,
         outcome=outcome,
         amount=amount,
@@ -39,9 +38,7 @@ async def add_bribe_report(
         text=text,
         created_on=created_on,
     )
-    session.add(report)
-    await session.flush()
-    return report
+    return await add_referenced(session, report)
 
 
 async def clear_stale_drafts(session: AsyncSession, steps: Sequence[str], now: datetime) -> int:

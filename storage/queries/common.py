@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, exists, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -75,3 +75,14 @@ async def unused_reference(session: AsyncSession, model: type[Wish] | type[Bribe
         reference = str(low + secrets.randbelow(high - low))
         if not await session.scalar(select(exists().where(model.reference == reference))):
             return reference
+
+
+Referenced = TypeVar("Referenced", Wish, BribeReport)
+
+
+async def add_referenced(session: AsyncSession, row: Referenced) -> Referenced:
+    """Store a wish or a report under a reference number not used before."""
+    row.reference = await unused_reference(session, type(row))
+    session.add(row)
+    await session.flush()
+    return row

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from storage.models import (
     Municipality,
     Wish,
 )
-from storage.queries.common import unused_reference
+from storage.queries.common import add_referenced
 
 
 async def add_wish(
@@ -27,7 +28,6 @@ async def add_wish(
     entered_by: int | None = None,
 ) -> Wish:
     wish = Wish(
-        reference=await unused_reference(session, Wish),
         kind=kind,
         category=category,
         text=text,
@@ -37,15 +37,13 @@ async def add_wish(
         channel=channel,
         person_id=person_id,
     )
-    session.add(wish)
-    await session.flush()
-    return wish
+    return await add_referenced(session, wish)
 
 
 async def wishes_for_export(
     session: AsyncSession, municipality: Municipality | None = None
 ) -> Sequence[Wish]:
-    query = select(Wish).order_by(Wish.created_at, Wish.id)
+    query = select(Wish).options(selectinload(Wish.campaign)).order_by(Wish.created_at, Wish.id)
     if municipality is not None:
         query = query.where(Wish.municipality_id == municipality.id)
     return (await session.scalars(query)).all()
