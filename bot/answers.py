@@ -2,8 +2,9 @@
 delivery so that an update delivered again after a crash (its answer maybe never sent) is
 answered with the very same messages (handlers/dispatch.py keeps it in the same commit).
 
-Kept as JSON: texts, their buttons (label and payload), digests asked for, and the language
-whose command menu to set. An answer about an anonymous report is not kept (`private`)."""
+Kept as JSON: texts, their buttons (label and payload), digests, posters and charts asked
+for, and the language whose command menu to set. An answer about an anonymous report is
+not kept (`private`)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class Answer:
     digests: tuple[DigestOrder, ...] = ()
     menu_language: str | None = None  # the person changed language: set their command menu
     posters: tuple[str, ...] = ()  # campaign codes: the poster follows, as PNG and PDF
+    charts: tuple[str, ...] = ()  # campaign codes: the tally's chart follows
 
     def to_json(self) -> str:
         return json.dumps(
@@ -36,6 +38,7 @@ class Answer:
                 "d": [[d.municipality_id, d.period, d.with_table] for d in self.digests],
                 "l": self.menu_language,
                 "p": list(self.posters),
+                "c": list(self.charts),
             },
             ensure_ascii=False,
         )
@@ -52,6 +55,7 @@ class Answer:
             digests=tuple(DigestOrder(int(m), str(p), bool(t)) for m, p, t in data["d"]),
             menu_language=data["l"],
             posters=tuple(str(code) for code in data.get("p", ())),
+            charts=tuple(str(code) for code in data.get("c", ())),
         )
 
 
@@ -61,6 +65,7 @@ def render(catalogues: Catalogues, outcome: Outcome) -> Answer:
     messages: list[tuple[str, Keyboard]] = []
     digests: list[DigestOrder] = []
     posters: list[str] = []
+    charts: list[str] = []
     for reply in outcome.replies:
         pieces = split_text(catalogues.reply(outcome.language, reply)) if reply.parts else []
         keyboard = _keyboard(catalogues, outcome.language, reply)
@@ -70,8 +75,11 @@ def render(catalogues: Catalogues, outcome: Outcome) -> Answer:
         ]
         digests += reply.digests
         posters += reply.posters
+        charts += reply.charts
     menu = outcome.language if outcome.language_changed else None
-    return Answer(outcome.language, tuple(messages), tuple(digests), menu, tuple(posters))
+    return Answer(
+        outcome.language, tuple(messages), tuple(digests), menu, tuple(posters), tuple(charts)
+    )
 
 
 def _keyboard(catalogues: Catalogues, language: str, reply: Reply) -> Keyboard:

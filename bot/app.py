@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 
 from aiohttp import web
 
-from bot import housekeeping
+from bot import campaign_summary, housekeeping
 from bot import web as web_routes
 from bot.config import Settings
 from bot.digests.delivery import Digests
@@ -88,7 +89,16 @@ class Runtime:
             self.telegram.digests = self.digests  # for /digest
         self.jobs = Jobs(self.settings, self.digests)
         self.jobs.start()
-        notifier = Notifier(self.db, self.catalogues, self.telegram, self.sms)
+        summary_files = partial(
+            campaign_summary.summary_files, self.db, self.catalogues, self.settings.timezone
+        )
+        notifier = Notifier(
+            self.db,
+            self.catalogues,
+            self.telegram,
+            self.sms,
+            files={campaign_summary.SUMMARY: summary_files},
+        )
         self._notices = asyncio.create_task(notifier.run_forever())
         self._runner = web.AppRunner(web_routes.build(self), access_log=None)
         await self._runner.setup()

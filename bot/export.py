@@ -4,6 +4,7 @@ identities (bribe reports have none to export)."""
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 from zoneinfo import ZoneInfo
@@ -99,6 +100,18 @@ def staff_wish_rows(
             wish.status,
             wish.municipality.key if wish.municipality else "",
         )
+
+
+def staff_csv(
+    wishes: Iterable[Wish], timezone: str, catalogues: Catalogues, language: str
+) -> bytes:
+    """Wishes for officials in their language as a CSV file, spreadsheet-safe, with a BOM so
+    that Excel reads UTF-8 (the digest's table, a campaign's cards)."""
+    buffer = io.StringIO("\ufeff")
+    buffer.seek(0, io.SEEK_END)
+    rows = staff_wish_rows(wishes, timezone, catalogues, language)
+    write_csv(buffer, staff_columns(catalogues, language), rows)
+    return buffer.getvalue().encode("utf-8")
 
 
 def bribe_rows(reports: Iterable[BribeReport]) -> Iterable[Sequence[object]]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 
 from bot.i18n import Catalogues
+from bot.parts import Part
 from bot.sms.channel import VARIANT as SMS_VARIANT
 from bot.sms.channel import SmsChannel
 from bot.telegram import TelegramChannel
@@ -25,6 +27,10 @@ BATCH = 50
 
 log = logging.getLogger(__name__)
 
+# What follows a notice's text on Telegram (a campaign summary's chart and table), made from
+# the notice's values in the person's language; registered by the runtime per notice key.
+Files = Callable[[Mapping[str, object], str], Awaitable[list[Part]]]
+
 
 class Notifier:
     def __init__(
@@ -33,11 +39,13 @@ class Notifier:
         catalogues: Catalogues,
         telegram: TelegramChannel | None,
         sms: SmsChannel | None,
+        files: Mapping[str, Files] | None = None,
     ) -> None:
         self.db = db
         self.catalogues = catalogues
         self.telegram = telegram
         self.sms = sms
+        self.files = dict(files or {})
 
     async def deliver_pending(self) -> int:
         """Send the notices waiting; how many were sent."""
@@ -66,7 +74,9 @@ class Notifier:
         message = Text(notice.key, notice.values)
         if person.channel == "telegram" and self.telegram is not None:
             text = self.catalogues.text(person.language, message)
-            return await self.telegram.send_text(int(person.channel_user_id), text)
+            files = self.files.get(notice.key)
+            parts = await files(notice.values, person.language) if files is not None else []
+            return await self.telegram.send_text(int(person.channel_user_id), text, *parts)
         assert self.sms is not None  # only notices for channels that are up are claimed
         text = self.catalogues.text(person.language, message, SMS_VARIANT)
         return await self.sms.send(person, text) is not None

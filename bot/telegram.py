@@ -33,7 +33,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import answers, metrics, poster
+from bot import answers, campaign_summary, metrics, poster
 from bot.acks import Failures, NotKept, reason
 from bot.answers import Answer, Keyboard, RecentKeys
 from bot.budget import AnswerBudget, Verdict
@@ -49,6 +49,7 @@ from bot.outbox import (
     seconds,
     split_text,
 )
+from bot.parts import Part
 from bot.telegram_http import AiohttpRequest
 from handlers import dispatch
 from handlers.context import guess_language
@@ -240,6 +241,7 @@ class TelegramChannel:
         calls = [message(chat_id, text, _markup(keyboard)) for text, keyboard in answer.messages]
         calls += [self._digest_call(chat_id, answer.language, order) for order in answer.digests]
         calls += [self._poster_call(chat_id, code) for code in answer.posters]
+        calls += [self._chart_call(chat_id, answer.language, code) for code in answer.charts]
         if answer.menu_language is not None:
             menu, scope = self.menu(answer.menu_language), BotCommandScopeChat(chat_id)
             calls.append(lambda bot: bot.set_my_commands(menu, scope=scope))
@@ -270,11 +272,24 @@ class TelegramChannel:
 
         return call
 
-    async def send_text(self, chat_id: int, text: str) -> bool:
-        """Send a message we start (a notice); False if the person has blocked the bot."""
+    def _chart_call(self, chat_id: int, language: str, code: str) -> Call:
+        """A campaign's tally drawn, after its text (/campaign), as of when it is sent."""
+
+        async def call(bot: Any) -> None:
+            picture = await campaign_summary.chart_of(self.db, self.catalogues, code, language)
+            if picture is not None:
+                await bot.send_photo(chat_id, picture, filename=f"campaign-{code}.png")
+
+        return call
+
+    async def send_text(self, chat_id: int, text: str, *files: Part) -> bool:
+        """Send a message we start (a notice), and the files that go with it; False if the
+        person has blocked the bot."""
         try:
             for piece in split_text(text):  # at the broadcast pace
                 await self.outbox.send(chat_id, message(chat_id, piece))
+            for part in files:
+                await self.outbox.send(chat_id, part.call(chat_id))
         except RecipientBlocked:  # the outbox has marked them: nothing more until they write
             return False
         return True

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, timedelta
 
-from handlers import invites, wishes
+from handlers import campaign_report, invites, wishes
 from handlers.context import Context
+from handlers.quotes import choose_quotes
 from handlers.types import Button, Reply, Text, deep_link, say
 from storage import queries
 from storage.models import Campaign, Invite, utcnow
@@ -21,6 +22,8 @@ LONGEST = timedelta(days=92)  # a street campaign, not a standing one
 RECENT = timedelta(days=30)  # /campaign shows the campaigns that ended since
 VOLUNTEER = "volunteer"
 INVITE_DAYS = 14
+QUOTES = 2  # of each campaign in the tally
+CHARTS = 3  # campaigns drawn after the tally, the first listed
 
 
 async def show(ctx: Context, _argument: str) -> list[Reply]:
@@ -31,14 +34,18 @@ async def show(ctx: Context, _argument: str) -> list[Reply]:
     if not places:
         return [say("card.organizers_only")]
     lines: list[Text] = []
+    charted: list[str] = []
     since, until = ctx.today - RECENT, ctx.today + LONGEST * 12  # last month's and coming
     for place in places:
         for campaign in await queries.campaigns_during(ctx.session, place.id, since, until):
-            lines += await _tally(ctx, campaign)
+            report = await campaign_report.collect(ctx.session, campaign)
+            lines += _tally(ctx, report)
+            if report.total and len(charted) < CHARTS:
+                charted.append(campaign.code)
     ctx.start_flow(place=places[0].id)
     ctx.enter(MENU)
     menu = await menu_prompt(ctx)
-    return [menu.after(*(lines or [Text("campaign.none")]))]
+    return [replace(menu.after(*(lines or [Text("campaign.none")])), charts=tuple(charted))]
 
 
 async def menu_prompt(ctx: Context) -> Reply:
@@ -55,27 +62,17 @@ async def leave_menu(ctx: Context, text: str) -> list[Reply]:
     return await wishes.from_free_text(ctx, text)
 
 
-async def _tally(ctx: Context, campaign: Campaign) -> list[Text]:
-    tally = await queries.campaign_tally(ctx.session, campaign.id)
-    topics = await queries.campaign_topics(ctx.session, campaign.id)
-    named = [Text("campaign.topic", {"topic": Text(f"category.{topic}")}) for topic in topics]
-    return [
-        Text(
-            "campaign.tally",
-            {
-                "name": campaign.name,
-                "code": campaign.code,
-                "first": campaign.starts_on.isoformat(),
-                "last": campaign.ends_on.isoformat(),
-                "cards_change": tally.get("card:change", 0),
-                "cards_great": tally.get("card:great", 0),
-                "online": tally.get("online:change", 0) + tally.get("online:great", 0),
-                "people": tally["people"],
-                "link": deep_link(ctx.inbound.bot_username, f"c-{campaign.code}"),
-            },
-        ),
-        *named,
-    ]
+def _tally(ctx: Context, report: campaign_report.CampaignReport) -> list[Text]:
+    """A campaign's figures, its topics by kind, and a few of its words."""
+    link = deep_link(ctx.inbound.bot_username, f"c-{report.campaign.code}")
+    lines = [Text("campaign.tally", {**report.values(), "link": link})]
+    for category, change, great in report.categories():
+        topic = Text(f"category.{category}")
+        lines.append(Text("campaign.category", {"topic": topic, "change": change, "great": great}))
+    for quote in choose_quotes(report.quotes, ctx.language, QUOTES, QUOTES):
+        topic = Text(f"category.{quote.category}")
+        lines.append(Text("campaign.quote", {"text": quote.text, "topic": topic}))
+    return lines
 
 
 async def name_prompt(ctx: Context) -> Reply:

@@ -51,6 +51,7 @@ class Reply:
     buttons: tuple[tuple[Button, ...], ...] = ()
     digests: tuple[DigestOrder, ...] = ()
     posters: tuple[str, ...] = ()  # campaign codes whose poster the channel sends after it
+    charts: tuple[str, ...] = ()  # campaign codes whose tally chart the channel sends after it
 
     def after(self, *parts: Text) -> Reply:
         """The same reply with paragraphs put in front (an error line before a re-prompt)."""

@@ -316,12 +316,35 @@ async def test_organizers_see_the_tally_and_create_a_campaign_in_telegram(
     ]
     volunteer = await organizer(runtime, telegram, civicbot, 7601)
     await volunteer.send("/card")
-    await volunteer.send("+ Жол начар")
+    cards = ("+ 4 Жол начар", "+ 4 Чуңкур көп", "* 4 Жаңы көпүрө", "+ 1 Суу жок үч күн")
+    for card in cards:
+        await volunteer.send(card)
+    start = len(telegram.calls)
     [tally] = await volunteer.send("/campaign")
-    assert "«Үмүт дарагы» (#TREE)" in tally and "өзгөрткүм келет 1, мыкты 0" in tally
-    topic = say("ky", "campaign.topic", topic=say("ky", "category.roads"))
-    assert topic in tally
+    # Counted by hand: three change cards and one great; roads 2 + 1, water 1 + 0.
+    assert "«Үмүт дарагы» (#TREE)" in tally and "өзгөрткүм келет 3, мыкты 1" in tally
+    roads, water = (say("ky", f"category.{topic}") for topic in ("roads", "drinking_water"))
+    lines = tally.splitlines()
+    assert say("ky", "campaign.category", topic=roads, change=2, great=1) in lines
+    assert say("ky", "campaign.category", topic=water, change=1, great=0) in lines
+    assert lines.index(say("ky", "campaign.category", topic=roads, change=2, great=1)) < (
+        lines.index(say("ky", "campaign.category", topic=water, change=1, great=0))
+    )  # the busiest topic first
+    # Two quotes, one of a topic and kind each: the busiest (roads to change) first, its
+    # Kyrgyz-written card first; then the newest of the rest.
+    assert [line for line in lines if line.startswith("   💬")] == [
+        say("ky", "campaign.quote", text="Чуңкур көп", topic=roads),
+        say("ky", "campaign.quote", text="Суу жок үч күн", topic=water),
+    ]
     assert "https://t.me/civic_test_bot?start=c-TREE" in tally
+    # The chart follows: one bar for each of the two topics.
+    await telegram.wait_for_sends(
+        lambda: any(c.method == "sendPhoto" for c in telegram.delivered_to(7601, start))
+    )
+    [photo] = [c for c in telegram.delivered_to(7601, start) if c.method == "sendPhoto"]
+    assert photo.params["photo"]["filename"] == "campaign-TREE.png"
+    with Image.open(io.BytesIO(photo.params["photo"]["content"])) as chart:
+        assert chart.format == "PNG" and chart.height == 56 + 40 + 34 * 2 + 12
     assert await volunteer.press(say("ky", "campaign.new_button")) == [
         say("ky", "campaign.name_prompt")
     ]
@@ -375,7 +398,7 @@ async def test_the_end_of_a_campaign_reaches_the_officials_once(
     start = len(telegram.calls)
     again = await start_bot("webhook")  # the summaries job runs at start
     await telegram.wait_for_sends(
-        lambda: any(m.params["text"] == expected for m in telegram.delivered_to(7701, start))
+        lambda: any(m.method == "sendDocument" for m in telegram.delivered_to(7701, start))
     )
     await again.stop()
     once_more = await start_bot("webhook")
@@ -385,6 +408,41 @@ async def test_the_end_of_a_campaign_reaches_the_officials_once(
     assert texts.count(expected) == 1
     assert not [t for t in (m.params.get("text") for m in telegram.delivered_to(7702, start))
                 if t == expected]  # fmt: skip
+    # The chart and the table of the cards follow the text, once.
+    files = [c for c in telegram.delivered_to(7701, start) if c.method != "sendMessage"]
+    assert [(c.method, c.params.get("caption")) for c in files] == [
+        ("sendPhoto", say("ru", "campaign.chart_caption", name="Үмүт дарагы", code="TREE")),
+        ("sendDocument", say("ru", "campaign.csv_caption", count=3)),
+    ]
+    with Image.open(io.BytesIO(files[0].params["photo"]["content"])) as chart:
+        assert chart.height == 56 + 40 + 34 * 3 + 12  # roads, water, parks: three bars
+    table = files[1].params["document"]
+    assert table["filename"] == "campaign-TREE.csv"
+    rows = list(csv.DictReader(io.StringIO(table["content"].decode("utf-8-sig"))))
+    assert sorted(row[say("ru", "column.text")] for row in rows) == [
+        "Жол начар", "Парк сонун", "Суу жок",
+    ]  # fmt: skip
+    assert {row["kind_key"] for row in rows} == {"change", "great"}
+    # Cards name the campaign, never who typed them.
+    assert "7702" not in table["content"].decode("utf-8-sig")
+
+
+async def test_a_campaign_that_brought_nothing_says_so_at_its_end(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
+) -> None:
+    await campaign(civicbot, "QUIET", starts=-3, ends=0)
+    runtime = await start_bot("webhook")
+    await official_on_telegram(runtime, telegram, civicbot, 7711, "en", municipality="naryn_city")
+    await runtime.stop()
+    await execute(database_url, update(Campaign).values(ends_on=today() - dt.timedelta(days=1)))
+    start = len(telegram.calls)
+    again = await start_bot("webhook")  # the summaries job runs at start
+    expected = say("en", "campaign.summary_empty", name="Үмүт дарагы", code="QUIET")
+    await telegram.wait_for_sends(
+        lambda: any(m.params.get("text") == expected for m in telegram.delivered_to(7711, start))
+    )
+    await again.stop()
+    assert [c.method for c in telegram.delivered_to(7711, start)] == ["sendMessage"]
 
 
 async def test_an_organizer_invites_a_volunteer_who_types_cards(

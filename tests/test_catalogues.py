@@ -16,7 +16,13 @@ from storage.domain import facts
 
 ROOT = Path(__file__).resolve().parent.parent
 # The same in every language by nature (brand names), or in Kyrgyz and Russian alike.
-SAME_EVERYWHERE = {"channel.telegram", "channel.sms", "channel.whatsapp", "sign.summary"}
+SAME_EVERYWHERE = {
+    "channel.telegram",
+    "channel.sms",
+    "channel.whatsapp",
+    "sign.summary",
+    "campaign.quote",
+}
 SAME_IN_KY_AND_RU = {"bribe.amount_value", "digest.reference"}
 
 

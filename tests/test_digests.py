@@ -327,7 +327,7 @@ async def test_a_past_weeks_digest_shows_the_total_at_the_end_of_that_week(
 
 
 def test_quotes_prefer_the_readers_language_and_skip_one_word_texts() -> None:
-    from bot.digests.content import choose_quotes, quotable
+    from handlers.quotes import choose_quotes, quotable
 
     def wish(number: int, text: str, category: str = "drinking_water") -> Wish:
         created = dt.datetime(2026, 11, 20, 9, number, tzinfo=dt.UTC)

@@ -157,3 +157,20 @@ async def test_an_answer_lost_in_a_crash_goes_out_when_the_update_comes_again(
     once_more.last_update = again.last_update
     assert await once_more.redeliver() == asked
     assert once_more.buttons() == categories
+
+
+def test_a_kept_answer_reads_back_whole() -> None:
+    """Everything an answer carries survives being kept: texts, buttons, a digest, a
+    poster and a chart asked for, the menu's language."""
+    from bot.answers import Answer
+    from handlers.types import DigestOrder
+
+    answer = Answer(
+        language="ky",
+        messages=(("Сиздин кампания", ((("Жаңы", "p:1:new"),),)), ("«Таза шаар»", ())),
+        digests=(DigestOrder(3, "2026-W47", True),),
+        menu_language="ky",
+        posters=("CAB12",),
+        charts=("TREE", "CAB12"),
+    )
+    assert Answer.from_json(answer.to_json()) == answer

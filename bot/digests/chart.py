@@ -1,5 +1,6 @@
 """The digest's picture: wishes by category (what to change and what is great, stacked) and
-bribe reports by service, as a small PNG drawn with Pillow.
+bribe reports by service, as a small PNG drawn with Pillow; a campaign's tally uses the
+wishes' panel alone.
 
 A service with fewer than 3 reports gets no bar, only the words "fewer than 3", so that the
 picture tells no more than the text does.
@@ -34,16 +35,31 @@ BAR = 20
 
 def draw(digest: Digest, catalogues: Catalogues, language: str) -> bytes | None:
     """The PNG, or None for a week with nothing to draw."""
-    say = sayer(catalogues, language)
-    categories = _wish_rows(digest)
-    services = digest.bribe_rows()  # the most reported first
+    title = digest.municipality.name(language)
+    return _picture(title, sayer(catalogues, language), _wish_rows(digest), digest.bribe_rows())
+
+
+def draw_wishes(
+    title: str, rows: list[tuple[str, int, int]], catalogues: Catalogues, language: str
+) -> bytes | None:
+    """Wishes alone, by (category, to change, great) in the order given (a campaign's
+    tally); None when there are none."""
+    return _picture(title, sayer(catalogues, language), rows, [])
+
+
+def _picture(
+    title: str,
+    say: Say,
+    categories: list[tuple[str, int, int]],
+    services: list[tuple[int, list[int]]],
+) -> bytes | None:
     if not categories and not services:
         return None
     panels = [rows for rows in (categories, services) if rows]
     height = 56 + sum(40 + ROW * len(rows) + 12 for rows in panels)
     image = Image.new("RGB", (WIDTH, height), PAPER)
     pen = ImageDraw.Draw(image)
-    pen.text((MARGIN, 14), digest.municipality.name(language), fill=INK, font=_font(20, True))
+    pen.text((MARGIN, 14), title, fill=INK, font=_font(20, True))
     top = 56
     if categories:
         top = _wishes_panel(pen, top, categories, say)

@@ -11,32 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.bribe_stats import Figure, margin, shown
 from handlers.initiatives import days_left
-from handlers.scrub import scrub
-from handlers.validation import script_language
+from handlers.quotes import Quote, quotable
 from handlers.weeks import Week
 from storage import queries
 from storage.domain import bribe_service_codes, wish_categories
 from storage.models import Initiative, Municipality, Wish
-
-MAX_QUOTES = 5
-MIN_QUOTES = 3
-QUOTE_LENGTH = 200  # characters; longer texts are cut at a word
-
-
-@dataclass(frozen=True)
-class Quote:
-    kind: str
-    category: str
-    text: str
-    reference: str
-    script: str | None = None  # "ky", "en", or None (Cyrillic: Kyrgyz or Russian)
-
-    def fits(self, language: str) -> int:
-        """How well the quote suits a reader of `language`: 2 written in it, 1 perhaps
-        (Cyrillic without Kyrgyz letters, for a Kyrgyz or Russian reader), 0 not."""
-        if self.script == language:
-            return 2
-        return 1 if self.script is None and language in ("ky", "ru") else 0
 
 
 @dataclass(frozen=True)
@@ -169,40 +148,3 @@ async def collect(
             )
         ],
     )
-
-
-def quotable(wishes: list[Wish]) -> list[Quote]:
-    """The week's wishes that may be quoted, newest first: more than one word (of letters)
-    once phone numbers and the like are taken out."""
-    quotes = []
-    for wish in sorted(wishes, key=lambda w: (w.created_at, w.id), reverse=True):
-        text = " ".join(scrub(wish.text).split())
-        if sum(1 for word in text.split() if any(char.isalpha() for char in word)) > 1:
-            script = script_language(text)
-            quotes.append(Quote(wish.kind, wish.category, shorten(text), wish.reference, script))
-    return quotes
-
-
-def choose_quotes(quotes: list[Quote], language: str) -> list[Quote]:
-    """Three to five quotes, as many topics as there are: one from each topic in turn (the
-    busiest first), then a second round if fewer than three; within a topic the newest in
-    the reader's language first."""
-    by_category: dict[tuple[str, str], list[Quote]] = {}
-    for quote in sorted(quotes, key=lambda q: -q.fits(language)):  # stable: newest first
-        by_category.setdefault((quote.category, quote.kind), []).append(quote)
-    queues = sorted(by_category.values(), key=len, reverse=True)
-    chosen: list[Quote] = []
-    for round_number in range(MAX_QUOTES):
-        for queue in queues:
-            if len(chosen) == MAX_QUOTES or (round_number and len(chosen) >= MIN_QUOTES):
-                break
-            if round_number < len(queue):
-                chosen.append(queue[round_number])
-    return chosen
-
-
-def shorten(text: str, limit: int = QUOTE_LENGTH) -> str:
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0] + "…"

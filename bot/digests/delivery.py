@@ -18,9 +18,7 @@ at a time (bot/digests is the only sender of digests), send, and record what hap
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -31,16 +29,16 @@ from telegram.error import NetworkError
 from bot.config import Settings
 from bot.digests import chart, text
 from bot.digests.content import Digest, collect
-from bot.export import staff_columns, staff_wish_rows, write_csv
+from bot.export import staff_csv
 from bot.i18n import Catalogues
 from bot.outbox import (
-    Call,
     Outbox,
     PermanentFailure,
     RecipientBlocked,
     marks_blocked,
     split_text,
 )
+from bot.parts import Part
 from bot.sms.channel import SmsChannel
 from handlers.types import DigestOrder
 from handlers.weeks import Week
@@ -56,28 +54,6 @@ LEASE = timedelta(minutes=15)  # a claim not renewed for this long belongs to a 
 CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Part:
-    """One message of a digest on Telegram."""
-
-    kind: str  # text | photo | document
-    text: str = ""  # the message, or a caption
-    data: bytes = b""
-    filename: str = ""
-
-    def call(self, chat_id: int) -> Call:
-        """The Bot API call that sends this part."""
-        if self.kind == "text":
-            return lambda bot: bot.send_message(chat_id, self.text)
-        if self.kind == "photo":
-            return lambda bot: bot.send_photo(
-                chat_id, self.data, caption=self.text, filename=self.filename
-            )
-        return lambda bot: bot.send_document(
-            chat_id, self.data, caption=self.text, filename=self.filename
-        )
 
 
 class OptedOut(Exception):
@@ -282,7 +258,7 @@ class Digests:
         if with_table and digest.week_wishes:
             say = text.sayer(self.catalogues, language)
             caption = say("digest.csv_caption", count=len(digest.week_wishes))
-            table = wishes_csv(digest, self.settings.timezone, self.catalogues, language)
+            table = staff_csv(digest.week_wishes, self.settings.timezone, self.catalogues, language)
             parts.append(Part("document", caption, table, f"wishes-{name}.csv"))
         return parts
 
@@ -294,16 +270,6 @@ class Digests:
         digest = await self._collect(municipality, order.period)  # as of now, not cached
         for part in await self.compose(digest, language, order.with_table):
             await self.send_part(chat_id, part)
-
-
-def wishes_csv(digest: Digest, timezone: str, catalogues: Catalogues, language: str) -> bytes:
-    """The week's wishes for staff in their language, spreadsheet-safe, with a BOM so that
-    Excel reads UTF-8."""
-    buffer = io.StringIO("\ufeff")
-    buffer.seek(0, io.SEEK_END)
-    rows = staff_wish_rows(digest.week_wishes, timezone, catalogues, language)
-    write_csv(buffer, staff_columns(catalogues, language), rows)
-    return buffer.getvalue().encode("utf-8")
 
 
 def known_username(bot: Bot | None) -> str | None:

@@ -9,9 +9,10 @@ from datetime import date
 from babel.dates import format_date
 
 from bot.bribe_stats import SUPPRESS_BELOW, Figure, cell, margin, shown
-from bot.digests.content import Digest, choose_quotes
+from bot.digests.content import Digest
 from bot.i18n import Catalogues
 from bot.sms.segments import segments
+from handlers.quotes import choose_quotes
 from handlers.types import Text, deep_link
 
 SMS_SEGMENTS = 2

@@ -126,14 +126,24 @@ async def claim_ended_campaigns(session: AsyncSession, today: date) -> Sequence[
     return claimed
 
 
-async def campaign_topics(session: AsyncSession, campaign_id: int, limit: int = 3) -> list[str]:
-    """The topics a campaign's cards and wishes named most, most first."""
-    count = func.count(Wish.id)
+async def campaign_counts(session: AsyncSession, campaign_id: int) -> dict[tuple[str, str], int]:
+    """A campaign's cards and wishes by (kind, category), online and on paper together."""
     rows = await session.execute(
-        select(Wish.category, count)
+        select(Wish.kind, Wish.category, func.count(Wish.id))
         .where(Wish.campaign_id == campaign_id)
-        .group_by(Wish.category)
-        .order_by(count.desc(), Wish.category)
+        .group_by(Wish.kind, Wish.category)
+    )
+    return {(str(kind), str(category)): int(count) for kind, category, count in rows}
+
+
+async def campaign_wishes(
+    session: AsyncSession, campaign_id: int, limit: int | None = None
+) -> Sequence[Wish]:
+    """A campaign's cards and wishes, the newest first (at most `limit`)."""
+    query = (
+        select(Wish)
+        .where(Wish.campaign_id == campaign_id)
+        .order_by(Wish.created_at.desc(), Wish.id.desc())
         .limit(limit)
     )
-    return [str(category) for category, _ in rows]
+    return (await session.scalars(query)).all()
