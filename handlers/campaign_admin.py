@@ -1,5 +1,6 @@
 """/campaign for organizers on Telegram: the tally of their municipality's campaigns, and a
-new campaign in three steps (name, first day, last day); its code is made for it."""
+new campaign in three steps (name; first and last day; the kinds of card its stand takes);
+its code is made for it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from storage.models import Campaign, Invite, utcnow
 MENU = "campaign_menu"
 NAME = "campaign_name"
 DAYS = "campaign_days"
+KINDS = "campaign_kinds"
+KIND_CHOICES = ("change,great", "change", "great")  # the cards a stand takes (Campaign.kinds)
 NEW = "new"
 NAME_LIMIT = 200
 LONGEST = timedelta(days=92)  # a street campaign, not a standing one
@@ -131,16 +134,33 @@ async def take_days(ctx: Context, text: str) -> list[Reply]:
         return [(await days_prompt(ctx)).after(Text("campaign.bad_days"))]
     if last < first or last < ctx.today or last - first > LONGEST:
         return [(await days_prompt(ctx)).after(Text("campaign.bad_days"))]
-    place_id = ctx.data.get("place")
+    ctx.enter(KINDS, first=first.isoformat(), last=last.isoformat())
+    return [await kinds_prompt(ctx)]
+
+
+async def kinds_prompt(ctx: Context) -> Reply:
+    buttons = tuple(
+        (Button(Text(f"campaign.kinds.{kinds}"), ctx.payload(kinds)),) for kinds in KIND_CHOICES
+    )
+    return Reply(parts=(Text("campaign.kinds_prompt"),), buttons=buttons)
+
+
+async def choose_kinds(ctx: Context, value: str) -> list[Reply] | None:
+    """The last step: the kinds of card the stand takes; the campaign is made."""
+    if value not in KIND_CHOICES:
+        return None
+    data = ctx.data
+    place_id = data.get("place")
     if not isinstance(place_id, int):
         ctx.finish()
         return [say("card.organizers_only")]
     campaign = Campaign(
         code=await _new_code(ctx),
         municipality_id=place_id,
-        name=str(ctx.data.get("name", "")),
-        starts_on=first,
-        ends_on=last,
+        name=str(data.get("name", "")),
+        starts_on=date.fromisoformat(str(data["first"])),
+        ends_on=date.fromisoformat(str(data["last"])),
+        kinds=value,
     )
     ctx.session.add(campaign)
     await ctx.session.flush()

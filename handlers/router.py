@@ -162,6 +162,7 @@ STEPS: dict[str, Step] = {
     ),
     campaign_admin.NAME: Step(campaign_admin.name_prompt, on_text=campaign_admin.take_name),
     campaign_admin.DAYS: Step(campaign_admin.days_prompt, on_text=campaign_admin.take_days),
+    campaign_admin.KINDS: Step(campaign_admin.kinds_prompt, campaign_admin.choose_kinds),
     signatures.SMS_ADDRESS: Step(
         signatures.sms_address_prompt, on_text=signatures.take_sms_address
     ),

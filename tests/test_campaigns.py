@@ -307,7 +307,7 @@ async def test_export_campaigns_counts_cards_wishes_and_people(
 
 
 async def test_organizers_see_the_tally_and_create_a_campaign_in_telegram(
-    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
 ) -> None:
     await campaign(civicbot, "TREE")
     runtime = await start_bot("webhook")
@@ -354,11 +354,25 @@ async def test_organizers_see_the_tally_and_create_a_campaign_in_telegram(
     assert wrong == "\n\n".join(
         (say("ky", "campaign.bad_days"), say("ky", "campaign.days_prompt", example=example))
     )
-    [created] = await volunteer.send(f"{days(0)} – {days(2)}")
+    assert await volunteer.send(f"{days(0)} – {days(2)}") == [say("ky", "campaign.kinds_prompt")]
+    assert volunteer.buttons() == [
+        say("ky", f"campaign.kinds.{kinds}") for kinds in ("change,great", "change", "great")
+    ]
+    assert await volunteer.send("Экөөнү тең") == [  # typed, not pressed: asked again
+        "\n\n".join((say("ky", "error.use_buttons"), say("ky", "campaign.kinds_prompt")))
+    ]
+    [created] = await volunteer.press(say("ky", "campaign.kinds.change"))
     _, listed, _ = await civicbot("campaign", "list")
     [row] = [line.split("\t") for line in listed.splitlines() if line.endswith("\tТаза шаар")]
     code = row[0]
     assert (row[1], row[2], row[3]) == ("naryn_city", days(0), days(2))
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            kinds = await session.scalar(select(Campaign.kinds).where(Campaign.code == code))
+    finally:
+        await db.close()
+    assert kinds == "change"  # the stand takes one kind: its cards need no sign
     link = f"https://t.me/civic_test_bot?start=c-{code}"
     assert created == say("ky", "campaign.created", name="Таза шаар", code=code, link=link)
     # The poster follows in the chat, to print: its QR code reads back as the link.
