@@ -507,3 +507,18 @@ async def test_a_campaign_that_takes_one_kind_of_card(
         ("change", "Жол начар"),
         ("change", "Парк сонун"),
     ]
+
+
+async def test_an_organizer_cannot_act_on_another_municipalitys_campaign(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say
+) -> None:
+    rc, _, err = await civicbot(
+        "campaign", "add", "OSHST", "--municipality", "osh", "--name", "Ош жаштары",
+        "--starts", days(0), "--ends", days(1),
+    )  # fmt: skip
+    assert rc == 0, err
+    runtime = await start_bot("webhook")
+    naryn = await organizer(runtime, telegram, civicbot, 7801)  # organizes Naryn only
+    assert await naryn.send("/card OSHST") == [say("ky", "card.no_campaign")]
+    [tally] = await naryn.send("/campaign")
+    assert "OSHST" not in tally and tally.startswith(say("ky", "campaign.none"))
