@@ -4,9 +4,10 @@
 (or volunteers in: an organizer invites volunteers from /campaign).
 Then every message is one card, saved at once: "+ text" for "Мен өзгөрткүм келет!", "* text"
 for "Бул – мыкты!" (or no sign, once a kind is chosen for all cards with the buttons), an
-optional topic code after the sign ("+ 4 text"), else the topic the text's words name. A
-card records the campaign and the volunteer who typed it, never the passer-by. /undo takes
-back the volunteer's last card within ten minutes; /cancel leaves card mode.
+optional topic code after the sign ("+ 4 text"), else the topic the text's words name; a
+saved card's button puts it under another topic, chosen by buttons. A card records the
+campaign and the volunteer who typed it, never the passer-by. /undo takes back the
+volunteer's last card within ten minutes; /cancel leaves card mode.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from handlers import classify, wishes
 from handlers.context import Context
 from handlers.types import Button, Reply, Text, say
 from storage import queries
+from storage.domain import wish_categories
 from storage.models import Campaign, utcnow
 
 CARD = "card"  # the step: every text is a card
 CHANNEL = "card"
 SIGNS = {"+": "change", "*": "great"}
 EACH = "each"  # no kind for all cards: each is signed
+TOPIC = "t:"  # a saved card's button, "t:REF": choose another topic for it
+REFILE = "c:"  # a topic's button, "c:REF:CATEGORY"
 UNDO_WINDOW = timedelta(minutes=10)
 TYPISTS = ("organizer", "volunteer")  # who may type cards
 CARDS_PER_HOUR = 600  # one volunteer's ceiling: a card every six seconds, for an hour
@@ -58,13 +62,23 @@ async def card_prompt(ctx: Context) -> Reply:
     return Reply(parts=(Text("card.prompt", values),), buttons=buttons)
 
 
+async def choose(ctx: Context, value: str) -> list[Reply] | None:
+    """A button of card mode: a kind for all cards, another topic for a saved card."""
+    if value.startswith(TOPIC):
+        return [_topics(ctx, value.removeprefix(TOPIC))]
+    if value.startswith(REFILE):
+        reference, _, category = value.removeprefix(REFILE).partition(":")
+        return [await _refile(ctx, reference, category)]
+    return await choose_kind(ctx, value)
+
+
 async def choose_kind(ctx: Context, value: str) -> list[Reply] | None:
     """The kind for all cards from now on (or each signed); a card waiting for its kind is
     saved with it."""
     if value not in (*SIGNS.values(), EACH):
         return None
     kind = None if value == EACH else value
-    ctx.enter(CARD, kind=kind)
+    ctx.remember(kind=kind)  # the saved cards' buttons stay good
     pending = ctx.data.get("pending")
     if pending and kind:
         ctx.remember(pending=None)
@@ -115,13 +129,38 @@ async def _save(ctx: Context, kind: str, body: str) -> Reply:
     )
     count = int(ctx.data.get("count", 0)) + 1
     ctx.remember(count=count)
-    return say(
+    saved = Text(
         "card.saved",
-        count=count,
-        kind=Text(f"kind.{wish.kind}"),
-        category=Text(f"category.{wish.category}"),
-        reference=wish.reference,
+        {
+            "count": count,
+            "kind": Text(f"kind.{wish.kind}"),
+            "category": Text(f"category.{wish.category}"),
+            "reference": wish.reference,
+        },
     )
+    topic = Button(Text("card.topic_button"), ctx.payload(TOPIC + wish.reference))
+    return Reply(parts=(saved,), buttons=((topic,),))
+
+
+def _topics(ctx: Context, reference: str) -> Reply:
+    """The topics as buttons, for a card just saved under the wrong one."""
+    keys = wish_categories()
+    buttons = [Button(Text(f"category.{k}"), ctx.payload(f"{REFILE}{reference}:{k}")) for k in keys]
+    rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+    return Reply(parts=(Text("card.topic_prompt", {"reference": reference}),), buttons=rows)
+
+
+async def _refile(ctx: Context, reference: str, category: str) -> Reply:
+    """The card under the topic chosen, if this typist typed it in the last ten minutes
+    (as long as /undo could take it back)."""
+    if category not in wish_categories():
+        return await card_prompt(ctx)
+    card = await queries.card_of(ctx.session, ctx.person.id, reference, utcnow() - UNDO_WINDOW)
+    if card is None:
+        minutes = int(UNDO_WINDOW.total_seconds() // 60)
+        return (await card_prompt(ctx)).after(Text("card.too_late", {"minutes": minutes}))
+    card.category = category
+    return say("card.refiled", reference=reference, category=Text(f"category.{category}"))
 
 
 async def _campaign(ctx: Context) -> Campaign | None:

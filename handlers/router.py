@@ -156,7 +156,7 @@ STEPS: dict[str, Step] = {
     signatures.STREET: Step(signatures.street_prompt, on_text=signatures.take_address_part),
     signatures.HOUSE: Step(signatures.house_prompt, on_text=signatures.take_address_part),
     signatures.CONFIRM: Step(signatures.confirm_prompt, signatures.choose_confirm),
-    cards.CARD: Step(cards.card_prompt, cards.choose_kind, cards.take_card),
+    cards.CARD: Step(cards.card_prompt, cards.choose, cards.take_card),
     campaign_admin.MENU: Step(
         campaign_admin.menu_prompt, campaign_admin.choose_new, campaign_admin.leave_menu
     ),

@@ -207,6 +207,17 @@ async def test_card_mode_types_the_paper_cards(
     ]  # fmt: skip
     [saved] = await volunteer.send("* 7 Жаңы мектеп абдан жакшы")
     assert say("ky", "category.schools") in saved and say("ky", "kind.great") in saved
+    # Typed under the wrong topic: the saved card's button puts it under another.
+    schools_card = (await refs(database_url))[-1]
+    saved_message = volunteer.newest_keyboard()
+    assert await volunteer.press(say("ky", "card.topic_button")) == [
+        say("ky", "card.topic_prompt", reference=schools_card)
+    ]
+    assert len(volunteer.buttons()) == 13
+    kindergartens = say("ky", "category.kindergartens")
+    assert await volunteer.press(kindergartens) == [
+        say("ky", "card.refiled", reference=schools_card, category=kindergartens)
+    ]
     # No sign and no kind chosen yet: the text waits for the kind, nothing is lost.
     [asked] = await volunteer.send("Суу жок үч күн")
     assert asked.startswith(say("ky", "card.which_kind"))
@@ -230,7 +241,10 @@ async def test_card_mode_types_the_paper_cards(
             typist = await session.scalar(select(Person.id).where(Person.channel_user_id == "7401"))
     finally:
         await db.close()
-    assert [(c.kind, c.category) for c in cards] == [("change", "garbage"), ("great", "schools")]
+    assert [(c.kind, c.category) for c in cards] == [
+        ("change", "garbage"),
+        ("great", "kindergartens"),
+    ]
     assert all(c.channel == "card" and c.person_id is None for c in cards)
     assert all(c.entered_by == typist and c.campaign_id is not None for c in cards)
     assert all(c.municipality is not None and c.municipality.key == "naryn_city" for c in cards)
@@ -238,6 +252,12 @@ async def test_card_mode_types_the_paper_cards(
     # Ten minutes on, the last card cannot be taken back any more.
     await execute(database_url, update(Wish).values(created_at=utcnow() - dt.timedelta(minutes=11)))
     assert await volunteer.send("/undo") == [say("ky", "card.nothing_to_undo", minutes=10)]
+    # …nor filed under another topic.
+    [button] = [b for row in saved_message["reply_markup"]["inline_keyboard"] for b in row]
+    await volunteer.press_data(button["callback_data"], saved_message)
+    [late] = await volunteer.press(say("ky", "category.roads"))
+    assert late.startswith(say("ky", "card.too_late", minutes=10))
+    assert [w.category for w in await stored_wishes(database_url)] == ["garbage", "kindergartens"]
 
 
 async def test_two_volunteers_type_200_cards_at_once(

@@ -65,6 +65,20 @@ async def last_card_of(session: AsyncSession, volunteer_id: int, since: datetime
     )
 
 
+async def card_of(
+    session: AsyncSession, volunteer_id: int, reference: str, since: datetime
+) -> Wish | None:
+    """A card this volunteer typed since `since`, by its reference."""
+    return await session.scalar(
+        select(Wish).where(
+            Wish.reference == reference,
+            Wish.entered_by == volunteer_id,
+            Wish.channel == "card",
+            Wish.created_at >= since,
+        )
+    )
+
+
 async def campaign_tally(session: AsyncSession, campaign_id: int) -> dict[str, int]:
     """What a campaign brought: cards and online wishes by kind ("card:change",
     "online:great", …) and the people it reached online, each counted once: those who came
