@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
+from bot.answers import Keyboard
 from bot.i18n import Catalogues
 from bot.parts import Part
 from bot.sms.channel import VARIANT as SMS_VARIANT
@@ -30,6 +31,15 @@ log = logging.getLogger(__name__)
 # What follows a notice's text on Telegram (a campaign summary's chart and table), made from
 # the notice's values in the person's language; registered by the runtime per notice key.
 Files = Callable[[Mapping[str, object], str], Awaitable[list[Part]]]
+
+
+def revive(values: Mapping[str, object]) -> dict[str, object]:
+    """A notice's values as the catalogues take them: {"t": KEY} is that message (a status,
+    a topic), rendered in the reader's language."""
+    return {
+        name: Text(str(value["t"])) if isinstance(value, dict) and set(value) == {"t"} else value
+        for name, value in values.items()
+    }
 
 
 class Notifier:
@@ -71,15 +81,26 @@ class Notifier:
     async def _send(self, notice: Notice, person: Person) -> bool:
         if person.opted_out:
             return False
-        message = Text(notice.key, notice.values)
+        message = Text(notice.key, revive(notice.values))
         if person.channel == "telegram" and self.telegram is not None:
             text = self.catalogues.text(person.language, message)
             files = self.files.get(notice.key)
             parts = await files(notice.values, person.language) if files is not None else []
-            return await self.telegram.send_text(int(person.channel_user_id), text, *parts)
+            keyboard = self._keyboard(notice.values.get("buttons"), person.language)
+            chat_id = int(person.channel_user_id)
+            return await self.telegram.send_text(chat_id, text, *parts, keyboard=keyboard)
         assert self.sms is not None  # only notices for channels that are up are claimed
         text = self.catalogues.text(person.language, message, SMS_VARIANT)
         return await self.sms.send(person, text) is not None
+
+    def _keyboard(self, rows: object, language: str) -> Keyboard:
+        """A notice's buttons, [[[label key, payload], …], …], labelled in the language."""
+        if not isinstance(rows, list):
+            return ()
+        return tuple(
+            tuple((self.catalogues.text(language, Text(str(k))), str(p)) for k, p in row)
+            for row in rows
+        )
 
     async def run_forever(self, interval: float = INTERVAL) -> None:
         while True:

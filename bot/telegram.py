@@ -282,12 +282,16 @@ class TelegramChannel:
 
         return call
 
-    async def send_text(self, chat_id: int, text: str, *files: Part) -> bool:
-        """Send a message we start (a notice), and the files that go with it; False if the
-        person has blocked the bot."""
+    async def send_text(
+        self, chat_id: int, text: str, *files: Part, keyboard: Keyboard = ()
+    ) -> bool:
+        """Send a message we start (a notice), its buttons under its last piece, and the files
+        that go with it; False if the person has blocked the bot."""
         try:
-            for piece in split_text(text):  # at the broadcast pace
-                await self.outbox.send(chat_id, message(chat_id, piece))
+            pieces = split_text(text)
+            for number, piece in enumerate(pieces, start=1):  # at the broadcast pace
+                markup = _markup(keyboard) if number == len(pieces) else None
+                await self.outbox.send(chat_id, message(chat_id, piece, markup))
             for part in files:
                 await self.outbox.send(chat_id, part.call(chat_id))
         except RecipientBlocked:  # the outbox has marked them: nothing more until they write

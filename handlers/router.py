@@ -13,8 +13,10 @@ from handlers import (
     bribes,
     campaign_admin,
     cards,
+    inbox,
     initiatives,
     invites,
+    mine,
     officials,
     onboarding,
     signatures,
@@ -44,6 +46,8 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "initiative": initiatives.status,
     "join": _join,
     "digest": officials.digest,
+    "inbox": inbox.show,
+    "answer": inbox.answer_command,
     "card": cards.start,
     "campaign": campaign_admin.show,
     "undo": cards.undo,
@@ -62,6 +66,7 @@ INFO_COMMANDS: dict[str, Callable[[Context, str], Awaitable[Reply]]] = {
     "help": account.help_text,
     "privacy": account.privacy,
     "mydata": account.my_data,
+    "mine": mine.mine,
 }
 
 # Shown in the Telegram menu, in this order.
@@ -70,6 +75,7 @@ MENU = (
     "great",
     "bribe",
     "sign",
+    "mine",
     "place",
     "language",
     "mydata",
@@ -166,9 +172,16 @@ STEPS: dict[str, Step] = {
     signatures.SMS_ADDRESS: Step(
         signatures.sms_address_prompt, on_text=signatures.take_sms_address
     ),
+    inbox.INBOX: Step(inbox.page_prompt, inbox.choose_on_page),
+    inbox.FILTER: Step(inbox.filter_prompt, inbox.choose_filter),
+    inbox.WISH: Step(inbox.wish_prompt, inbox.choose_on_wish),
+    inbox.ANSWER: Step(inbox.answer_prompt, inbox.choose_answer, inbox.take_answer),
+    inbox.DUPLICATE_OF: Step(inbox.duplicate_prompt, inbox.back_to_wish, inbox.take_duplicate),
+    inbox.TOPIC: Step(inbox.topic_prompt, inbox.choose_topic),
+    mine.FOLLOWUP: Step(mine.followup_prompt, mine.choose_followup, mine.take_followup_text),
 }
 # Steps a one-message channel (SMS) can be in: its next plain message answers them.
-ONE_SHOT_STEPS = {signatures.SMS_ADDRESS}
+ONE_SHOT_STEPS = {signatures.SMS_ADDRESS, mine.FOLLOWUP}
 
 
 # --- routing one inbound action ------------------------------------------------------------

@@ -186,12 +186,38 @@ class Wish(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # When staff first answered; the weekly digest counts answers by it.
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answer: Mapped[str | None] = mapped_column(Text)  # staff's latest answer to the resident
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # last change
+    # Staff hid an abusive text: kept for the record, out of every quote and public output.
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Status "duplicate": the wish it repeats (never itself a duplicate), by id.
+    duplicate_of: Mapped[int | None] = mapped_column(Integer)
+    # One more with every change staff make: a button pressed on an older view is stale.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    # Four weeks after "done" the resident is asked once whether it was: when, and "yes"/"no".
+    followup_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    followup: Mapped[str | None] = mapped_column(String(8))
     municipality: Mapped[Municipality | None] = relationship(lazy="joined")
     # Read-only: a wish names its campaign by id (no foreign key, see the migration). Loaded
     # only where asked for (the export), not with every wish a digest reads.
     campaign: Mapped[Campaign | None] = relationship(
         primaryjoin="foreign(Wish.campaign_id) == Campaign.id", viewonly=True, lazy="raise"
     )
+
+
+class WishAnswer(Base):
+    """What staff did with a wish: a status and what they told the resident, kept in order
+    (the digest counts them by status; the wish holds the latest)."""
+
+    __tablename__ = "wish_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wish_id: Mapped[int] = mapped_column(ForeignKey("wishes.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(16))  # where staff answered from
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class InboundDelivery(Base):

@@ -22,8 +22,16 @@ SAME_EVERYWHERE = {
     "channel.whatsapp",
     "sign.summary",
     "campaign.quote",
+    # Layouts of values that are themselves translated (statuses, topics, staff's words).
+    "inbox.line",
+    "mine.line",
+    "mine.answer",
+    "sms.answer.notice",
+    "sms.answer.notice_bare",
+    "sms.mine.line",
+    "sms.mine.answer",
 }
-SAME_IN_KY_AND_RU = {"bribe.amount_value", "digest.reference"}
+SAME_IN_KY_AND_RU = {"bribe.amount_value", "digest.reference", "inbox.topic_button"}
 
 
 def message_ids(language: str) -> list[str]:

@@ -3,11 +3,12 @@ Messages REST endpoint for what we send."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +88,13 @@ class FakeTwilio:
     failures: list[tuple[int, int | None]] = field(default_factory=list)
     attempts: int = 0
 
+    async def wait_for(self, done: Callable[[list[dict[str, str]]], bool]) -> None:
+        """Wait until `done(sent)` holds, looking again after every message taken."""
+        async with asyncio.timeout(10), self._taken:
+            await self._taken.wait_for(lambda: done(self.sent))
+
     async def start(self) -> None:
+        self._taken = asyncio.Condition()
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
         self._runner = web.AppRunner(app, access_log=None)
@@ -114,6 +121,8 @@ class FakeTwilio:
             return web.json_response(body, status=status)
         sid = new_sid()
         self.sent.append({**form, "Sid": sid})
+        async with self._taken:
+            self._taken.notify_all()
         return web.json_response(
             {
                 "sid": sid,

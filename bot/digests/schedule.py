@@ -19,8 +19,10 @@ from apscheduler.triggers.cron import CronTrigger
 from bot import campaign_summary, housekeeping, metrics
 from bot.config import Settings, check_cron, check_timezone
 from bot.digests.delivery import Digests, tally_line
+from handlers import mine
 from handlers.weeks import Week
 from storage import queries
+from storage.models import utcnow
 
 STOP_GRACE = 30.0  # seconds running jobs get to finish when the service stops
 RETRY_INTERVAL = 60  # seconds between looks for deliveries due for a retry
@@ -73,14 +75,8 @@ class Jobs:
             (self.catch_up, {}),  # no trigger: once, now
             (self.digests.deliver_due, {"trigger": "interval", "seconds": RETRY_INTERVAL}),
             (self.housekeeping, {"trigger": "interval", "seconds": HOUSEKEEPING_INTERVAL}),
-            (
-                self.campaign_summaries,
-                {
-                    "trigger": "interval",
-                    "seconds": HOUSEKEEPING_INTERVAL,
-                    "next_run_time": datetime.now(zone(self.settings)),  # and once at start
-                },
-            ),
+            (self.campaign_summaries, self._hourly_and_now()),
+            (self.followups, self._hourly_and_now()),
         ]
         for job, timing in jobs:
             self.scheduler.add_job(
@@ -94,6 +90,13 @@ class Jobs:
                 **timing,
             )
         self.scheduler.start()
+
+    def _hourly_and_now(self) -> dict[str, Any]:
+        return {
+            "trigger": "interval",
+            "seconds": HOUSEKEEPING_INTERVAL,
+            "next_run_time": datetime.now(zone(self.settings)),  # and once at start
+        }
 
     async def stop(self) -> None:
         """Stop scheduling, let running jobs finish what they are sending, then shut down.
@@ -135,6 +138,13 @@ class Jobs:
     async def campaign_summaries(self) -> None:
         today = datetime.now(zone(self.settings)).date()
         await campaign_summary.summarize_ended(self.digests.db, today)
+
+    async def followups(self) -> None:
+        """Residents asked whether what was done four weeks ago really was."""
+        async with self.digests.db.session() as session, session.begin():
+            asked = await mine.ask_followups(session, utcnow())
+        if asked:
+            log.info("%d residents asked whether their wish was really done", asked)
 
     async def weekly(self) -> None:
         await self.send(week_for(datetime.now(zone(self.settings))))

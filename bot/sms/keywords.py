@@ -42,6 +42,8 @@ KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "ru": ("УДАЛИТЬ", "UDALIT"),
         "en": ("FORGET",),
     },
+    "mine": {"ky": ("МЕНИКИ", "MENIKI"), "ru": ("МОИ", "MOI"), "en": ("MINE",)},
+    "answer": {"ky": ("ЖООП", "JOOP", "ZHOOP"), "ru": ("ОТВЕТ", "OTVET"), "en": ("ANSWER",)},
     # The same word in Kyrgyz and Russian: it says nothing about the language. The English
     # ones are every word Twilio itself takes as an opt-out or opt-in (it stops or resumes
     # delivering to the phone whatever we record, so we record the same).

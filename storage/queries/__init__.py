@@ -3,6 +3,19 @@
 
 from __future__ import annotations
 
+from storage.queries.answers import (
+    add_answer,
+    answer_counts_between,
+    claim_followup,
+    done_between,
+    due_followups,
+    duplicates_of,
+    inbox_page,
+    waiting_longest,
+    wish_by_id,
+    wish_by_reference,
+    wishes_of,
+)
 from storage.queries.bribes import (
     add_bribe_report,
     bribe_amounts,
@@ -74,6 +87,7 @@ from storage.queries.people import (
     forget_person,
     mark_opted_out,
     mark_person_opted_out,
+    person_by_id,
 )
 from storage.queries.places import (
     all_municipalities,
@@ -116,6 +130,7 @@ __all__ = [
     "OFFICIAL_ROLES",
     "REFERENCE_DIGITS",
     "DuplicateDelivery",
+    "add_answer",
     "add_bribe_report",
     "add_invite",
     "add_notice",
@@ -124,6 +139,7 @@ __all__ = [
     "all_campaigns",
     "all_initiatives",
     "all_municipalities",
+    "answer_counts_between",
     "answered_between",
     "attach_unplaced_wishes",
     "bribe_amounts",
@@ -141,6 +157,7 @@ __all__ = [
     "claim_delivery",
     "claim_digest",
     "claim_ended_campaigns",
+    "claim_followup",
     "claim_invite",
     "claim_notice",
     "clear_stale_drafts",
@@ -153,11 +170,15 @@ __all__ = [
     "digest_delivery",
     "digest_planned",
     "digest_tally",
+    "done_between",
+    "due_followups",
+    "duplicates_of",
     "ensure_person",
     "find_person",
     "forget_expired",
     "forget_person",
     "grant_role",
+    "inbox_page",
     "initiative_by_code",
     "initiatives_led_by",
     "initiatives_open_during",
@@ -179,6 +200,7 @@ __all__ = [
     "open_initiatives",
     "organizer_places",
     "outbound_by_provider_id",
+    "person_by_id",
     "plan_digests",
     "quota_used",
     "reach_milestone",
@@ -193,8 +215,12 @@ __all__ = [
     "signatures_counted_by",
     "signatures_for_export",
     "unsent_notices",
+    "waiting_longest",
+    "wish_by_id",
+    "wish_by_reference",
     "wish_counts_between",
     "wishes_between",
     "wishes_for_export",
+    "wishes_of",
     "withdraw_signatures",
 ]

@@ -64,6 +64,10 @@ async def find_person(session: AsyncSession, channel: str, user_id: str) -> Pers
     return await session.scalar(_PERSON, {"channel": channel, "user_id": user_id})
 
 
+async def person_by_id(session: AsyncSession, person_id: int) -> Person | None:
+    return await session.get(Person, person_id)
+
+
 async def ensure_person(
     session: AsyncSession, channel: str, user_id: str, language: str
 ) -> tuple[Person, bool]:

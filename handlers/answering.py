@@ -1,0 +1,148 @@
+"""Staff answering a wish — the rules the Telegram inbox and the SMS `ЖООП` share: who may,
+how long an answer may be, duplicates, and who hears of it.
+
+The resident hears back through a notice (bot/notices.py sends it on their channel, in
+their language, unless they have opted out); a wish whose resident used /forget, or a card
+typed at a street stand, has no one to tell. Residents whose wishes were marked duplicates
+of this one hear the same answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.quotes import shorten
+from handlers.types import Text
+from storage import queries
+from storage.models import Person, Wish, utcnow
+
+STATUSES = ("accepted", "in_progress", "done", "declined")
+DUPLICATE = "duplicate"  # set with the wish it repeats, not by a status button
+ANSWER_LIMIT = 500  # characters: a short answer, not a letter
+# An answer to an SMS resident fits two segments with its reference and status (134
+# characters in Cyrillic): the text itself at most this many.
+SMS_ANSWER_LIMIT = 90
+SMS_CHANNELS = ("sms",)  # WhatsApp has no segments to pay for
+NOTICE = "answer.notice"  # to the resident
+NOTICE_BARE = "answer.notice_bare"  # a status without words
+MAX_CHAIN = 20  # duplicates of duplicates followed this far at most
+
+
+# The status word of `ANSWER <ref> <status> <text>`, in any of the three languages, or its
+# number; Kyrgyz letters folded as phones without them type them (О for Ө, У for Ү).
+STATUS_WORDS = {
+    "accepted": ("1", "КАБЫЛ", "ПРИНЯТО", "ACCEPTED"),
+    "in_progress": ("2", "АТКАРЫЛУУДА", "ИШТЕ", "ВРАБОТЕ", "РАБОТА", "PROGRESS", "IN_PROGRESS"),
+    "done": ("3", "АТКАРЫЛДЫ", "ВЫПОЛНЕНО", "СДЕЛАНО", "DONE"),
+    "declined": ("4", "ЧЕТКЕ", "ОТКЛОНЕНО", "ОТКАЗ", "DECLINED"),
+    DUPLICATE: ("5", "КАЙТАЛОО", "ДУБЛЬ", "ДУБЛИКАТ", "DUPLICATE"),
+}
+_FOLD = str.maketrans({"Ө": "О", "Ү": "У", "Ң": "Н", "Ё": "Е"})
+_STATUS_INDEX = {
+    word.translate(_FOLD): status for status, words in STATUS_WORDS.items() for word in words
+}
+
+
+def status_of(word: str) -> str | None:
+    return _STATUS_INDEX.get(word.upper().translate(_FOLD).strip(".,:!"))
+
+
+def status_text(status: str) -> dict[str, str]:
+    """A notice's value that the notifier renders in the reader's language."""
+    return {"t": f"status.{status}"}
+
+
+@dataclass(frozen=True)
+class Places:
+    """Where a person is an official: staff act, deputies read."""
+
+    staff: tuple[int, ...]
+    deputy: tuple[int, ...]
+
+    @property
+    def readable(self) -> tuple[int, ...]:
+        return tuple(dict.fromkeys((*self.staff, *self.deputy)))
+
+
+async def places_of(session: AsyncSession, person: Person) -> Places:
+    roles = await queries.official_places(session, person)
+    staff = tuple(m.id for role, m in roles if role == "staff")
+    deputy = tuple(m.id for role, m in roles if role == "deputy")
+    return Places(staff, deputy)
+
+
+def limit_for(wish: Wish) -> int:
+    return SMS_ANSWER_LIMIT if wish.channel in SMS_CHANNELS else ANSWER_LIMIT
+
+
+def check_answer(wish: Wish, text: str) -> Text | None:
+    """Why this answer cannot go to the wish's resident as it is, with a shortened one
+    offered; None if it can."""
+    limit = limit_for(wish)
+    if len(text) <= limit:
+        return None
+    return Text(
+        "answer.too_long",
+        {"limit": limit, "length": len(text), "short": shorten(text, limit - 1)},
+    )
+
+
+async def answer(
+    session: AsyncSession, wish: Wish, staff: Person, status: str, text: str, channel: str
+) -> Text:
+    """Give the wish a status and, optionally, words for its resident; tell them, and the
+    residents of its duplicates. The caller has checked the role and the text."""
+    now = utcnow()
+    wish.status, wish.status_at = status, now
+    wish.version += 1
+    if text:
+        wish.answer = text
+    if wish.answered_at is None:
+        wish.answered_at = now
+    if status == "done":
+        wish.followup_at, wish.followup = None, None  # asked again four weeks from now
+    queries.add_answer(session, wish, status, text or None, staff.id, channel, now)
+    for told in (wish, *await queries.duplicates_of(session, wish.id)):
+        await _tell(session, told, status, text)
+    return Text("answer.saved", {"reference": wish.reference, "status": Text(f"status.{status}")})
+
+
+async def _tell(session: AsyncSession, wish: Wish, status: str, text: str) -> None:
+    if wish.person_id is None or wish.channel == "card":  # forgotten, or a passer-by's card
+        return
+    values: dict[str, object] = {"reference": wish.reference, "status": status_text(status)}
+    if text:
+        await queries.add_notice(session, wish.person_id, NOTICE, {**values, "text": text})
+    else:
+        await queries.add_notice(session, wish.person_id, NOTICE_BARE, values)
+
+
+async def mark_duplicate(
+    session: AsyncSession, wish: Wish, staff: Person, reference: str, channel: str
+) -> Text:
+    """The wish repeats another (by reference): it points at the first of a chain, never at
+    itself; wishes that repeated it now repeat that one too."""
+    target = await queries.wish_by_reference(session, reference.strip())
+    if target is None or target.municipality_id != wish.municipality_id:
+        return Text("answer.no_such_wish", {"reference": reference.strip().upper()})
+    for _ in range(MAX_CHAIN):
+        if target.duplicate_of is None:
+            break
+        found = await queries.wish_by_id(session, target.duplicate_of)
+        if found is None:
+            break
+        target = found
+    if target.id == wish.id:
+        return Text("answer.duplicate_self", {"reference": wish.reference})
+    now = utcnow()
+    for repeated in (wish, *await queries.duplicates_of(session, wish.id)):
+        repeated.status, repeated.status_at, repeated.duplicate_of = DUPLICATE, now, target.id
+        repeated.version += 1
+    wish.answered_at = wish.answered_at or now
+    queries.add_answer(session, wish, DUPLICATE, target.reference, staff.id, channel, now)
+    if wish.person_id is not None and wish.channel != "card":
+        values: dict[str, object] = {"reference": wish.reference, "of": target.reference}
+        await queries.add_notice(session, wish.person_id, "answer.duplicate_notice", values)
+    return Text("answer.duplicate_saved", {"reference": wish.reference, "of": target.reference})

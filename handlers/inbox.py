@@ -1,0 +1,334 @@
+"""/inbox for municipal staff (deputies read it): their municipalities' wishes, newest first,
+filtered by status and topic, a page at a time; one wish opened to answer it.
+
+The steps: INBOX (a page) → WISH (one wish: its status buttons, duplicate, topic, hide)
+→ ANSWER (the words for the resident), DUPLICATE (the reference it repeats) or TOPIC. A
+wish carries a version, raised by every change; a button pressed on a view of an older
+version says the wish changed and shows it as it is now. `ANSWER <ref> <status> <text>`
+(SMS `ЖООП`, `ОТВЕТ`) does the same in one message.
+"""
+
+from __future__ import annotations
+
+from handlers import answering
+from handlers.answering import DUPLICATE, STATUSES
+from handlers.context import Context
+from handlers.quotes import shorten
+from handlers.types import Button, Reply, Text, say
+from storage import queries
+from storage.domain import wish_categories
+from storage.models import Wish
+
+INBOX = "inbox"
+WISH = "inbox_wish"
+ANSWER = "inbox_answer"
+DUPLICATE_OF = "inbox_duplicate"
+TOPIC = "inbox_topic"
+FILTER = "inbox_filter"
+PAGE = 5
+LINE_LENGTH = 120  # characters of a wish's text in the list
+FILTER_STATUSES = ("open", *STATUSES, DUPLICATE)
+ALL = "all"
+SHORT = "short"  # the button that sends the shortened answer
+BARE = "bare"  # the button that sets the status without words
+BACK = "back"
+
+
+async def show(ctx: Context, _argument: str) -> list[Reply]:
+    """/inbox: the first page, no filter."""
+    ctx.finish()
+    places = await answering.places_of(ctx.session, ctx.person)
+    if not places.readable:
+        return [say("inbox.officials_only")]
+    ctx.start_flow(status=None, category=None, page=0)
+    ctx.enter(INBOX)
+    return [await page_prompt(ctx)]
+
+
+# --- a page of wishes -----------------------------------------------------------------------
+
+
+async def page_prompt(ctx: Context) -> Reply:
+    places = await answering.places_of(ctx.session, ctx.person)
+    status, category = ctx.data.get("status"), ctx.data.get("category")
+    number = int(ctx.data.get("page", 0))
+    wishes, total = await queries.inbox_page(
+        ctx.session, places.readable, status, category, number * PAGE, PAGE
+    )
+    pages = max((total + PAGE - 1) // PAGE, 1)
+    shown = Text(f"inbox.status.{status}") if status else Text("inbox.any_status")
+    topic = Text(f"category.{category}") if category else Text("inbox.any_topic")
+    header = Text(
+        "inbox.header",
+        {"total": total, "page": number + 1, "pages": pages, "status": shown, "topic": topic},
+    )
+    lines = [_line(wish) for wish in wishes]
+    opens = tuple(Button(wish.reference, ctx.payload(f"o:{wish.id}")) for wish in wishes)
+    turns = []
+    if number > 0:
+        turns.append(Button("◀", ctx.payload(f"p:{number - 1}")))
+    if number + 1 < pages:
+        turns.append(Button("▶", ctx.payload(f"p:{number + 1}")))
+    filters = (
+        Button(Text("inbox.filter_status"), ctx.payload("fs")),
+        Button(Text("inbox.filter_topic"), ctx.payload("fc")),
+    )
+    rows = tuple(row for row in (opens, tuple(turns), filters) if row)
+    return Reply(parts=(header, *(lines or [Text("inbox.empty")])), buttons=rows)
+
+
+def _line(wish: Wish) -> Text:
+    text = Text("inbox.hidden_text") if wish.hidden else shorten(wish.text, LINE_LENGTH)
+    return Text(
+        "inbox.line",
+        {
+            "reference": wish.reference,
+            "date": wish.created_at.date().isoformat(),
+            "kind": Text(f"kind.{wish.kind}"),
+            "topic": Text(f"category.{wish.category}"),
+            "status": Text(f"status.{wish.status}"),
+            "text": text,
+        },
+    )
+
+
+async def choose_on_page(ctx: Context, value: str) -> list[Reply] | None:
+    action, _, argument = value.partition(":")
+    if action == "p" and argument.isdigit():
+        ctx.enter(INBOX, page=int(argument))
+        return [await page_prompt(ctx)]
+    if action == "o" and argument.isdigit():
+        return await _open(ctx, int(argument))
+    if action in ("fs", "fc"):
+        ctx.enter(FILTER, filtering="status" if action == "fs" else "category")
+        return [await filter_prompt(ctx)]
+    return None
+
+
+async def filter_prompt(ctx: Context) -> Reply:
+    values: tuple[str, ...]
+    if ctx.data.get("filtering") == "status":
+        values, prefix, question = FILTER_STATUSES, "inbox.status.", "inbox.filter_status"
+    else:
+        values, prefix, question = tuple(wish_categories()), "category.", "inbox.filter_topic"
+    buttons = [Button(Text(f"{prefix}{v}"), ctx.payload(v)) for v in values]
+    buttons.append(Button(Text("inbox.all"), ctx.payload(ALL)))
+    rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+    return Reply(parts=(Text(question),), buttons=rows)
+
+
+async def choose_filter(ctx: Context, value: str) -> list[Reply] | None:
+    filtering = str(ctx.data.get("filtering"))
+    allowed = FILTER_STATUSES if filtering == "status" else tuple(wish_categories())
+    if value != ALL and value not in allowed:
+        return None
+    ctx.enter(INBOX, **{filtering: None if value == ALL else value, "page": 0})
+    return [await page_prompt(ctx)]
+
+
+# --- one wish -------------------------------------------------------------------------------
+
+
+async def _open(ctx: Context, wish_id: int) -> list[Reply]:
+    wish = await queries.wish_by_id(ctx.session, wish_id)
+    places = await answering.places_of(ctx.session, ctx.person)
+    if wish is None or wish.municipality_id not in places.readable:
+        return [(await page_prompt(ctx)).after(Text("inbox.not_yours"))]
+    ctx.enter(WISH, wish=wish.id, version=wish.version)
+    return [await wish_prompt(ctx)]
+
+
+async def wish_prompt(ctx: Context) -> Reply:
+    wish = await queries.wish_by_id(ctx.session, int(ctx.data["wish"]))
+    assert wish is not None  # wishes are never deleted while staff look at them
+    places = await answering.places_of(ctx.session, ctx.person)
+    parts = [_line(wish)]
+    if wish.hidden:
+        parts.append(Text("inbox.full_text_hidden", {"text": wish.text}))
+    elif len(wish.text) > LINE_LENGTH:
+        parts.append(Text("inbox.full_text", {"text": wish.text}))
+    if wish.answer:
+        parts.append(Text("inbox.answered", {"answer": wish.answer}))
+    duplicates = await queries.duplicates_of(ctx.session, wish.id)
+    if duplicates:
+        parts.append(Text("inbox.duplicates", {"count": len(duplicates)}))
+    if wish.channel == "card" or wish.person_id is None:
+        parts.append(Text("inbox.no_one_to_tell"))
+    back = (Button(Text("inbox.back"), ctx.payload(BACK)),)
+    if wish.municipality_id not in places.staff:  # a deputy reads
+        return Reply(parts=(*parts, Text("inbox.read_only")), buttons=(back,))
+    statuses = [Button(Text(f"status.{s}"), ctx.payload(f"s:{s}")) for s in STATUSES]
+    hide = "inbox.show_button" if wish.hidden else "inbox.hide_button"
+    rows = (
+        tuple(statuses[:2]),
+        tuple(statuses[2:]),
+        (
+            Button(Text("inbox.duplicate_button"), ctx.payload("dup")),
+            Button(Text("inbox.topic_button"), ctx.payload("topic")),
+        ),
+        (Button(Text(hide), ctx.payload("hide")), *back),
+    )
+    return Reply(parts=(*parts, Text("inbox.choose_action")), buttons=rows)
+
+
+async def _current(ctx: Context) -> tuple[Wish | None, list[Reply] | None]:
+    """The wish being worked on if this staff member may act on it and it has not changed
+    since it was shown; else what to say instead."""
+    wish = await queries.wish_by_id(ctx.session, int(ctx.data.get("wish", 0)))
+    places = await answering.places_of(ctx.session, ctx.person)
+    if wish is None or wish.municipality_id not in places.staff:
+        ctx.enter(INBOX)
+        return None, [(await page_prompt(ctx)).after(Text("inbox.not_yours"))]
+    if wish.version != ctx.data.get("version"):
+        ctx.enter(WISH, version=wish.version)
+        return None, [(await wish_prompt(ctx)).after(Text("inbox.changed"))]
+    return wish, None
+
+
+async def choose_on_wish(ctx: Context, value: str) -> list[Reply] | None:
+    if value == BACK:
+        ctx.enter(INBOX)
+        return [await page_prompt(ctx)]
+    if value not in ("dup", "topic", "hide") and not value.startswith("s:"):
+        return None
+    wish, instead = await _current(ctx)
+    if wish is None:
+        return instead
+    if value.startswith("s:") and value[2:] in STATUSES:
+        ctx.enter(ANSWER, status=value[2:])
+        return [await answer_prompt(ctx)]
+    if value == "dup":
+        ctx.enter(DUPLICATE_OF)
+        return [await duplicate_prompt(ctx)]
+    if value == "topic":
+        ctx.enter(TOPIC)
+        return [await topic_prompt(ctx)]
+    if value == "hide":
+        wish.hidden = not wish.hidden
+        wish.version += 1
+        done = Text("inbox.hidden_now" if wish.hidden else "inbox.shown_now")
+        return [await _reshow(ctx, wish, done)]
+    return None
+
+
+async def _reshow(ctx: Context, wish: Wish, done: Text) -> Reply:
+    ctx.enter(WISH, wish=wish.id, version=wish.version)
+    return (await wish_prompt(ctx)).after(done)
+
+
+# --- the answer's words -----------------------------------------------------------------
+
+
+async def answer_prompt(ctx: Context) -> Reply:
+    wish = await queries.wish_by_id(ctx.session, int(ctx.data["wish"]))
+    assert wish is not None
+    status = Text(f"status.{ctx.data.get('status')}")
+    limit = answering.limit_for(wish)
+    buttons = [(Button(Text("inbox.bare_button"), ctx.payload(BARE)),)]
+    if ctx.data.get("short"):
+        buttons.insert(0, (Button(Text("inbox.short_button"), ctx.payload(SHORT)),))
+    buttons.append((Button(Text("inbox.back"), ctx.payload(BACK)),))
+    question = Text("inbox.answer_prompt", {"status": status, "limit": limit})
+    return Reply(parts=(question,), buttons=tuple(buttons))
+
+
+async def take_answer(ctx: Context, text: str) -> list[Reply]:
+    words = " ".join(text.split())
+    wish, instead = await _current(ctx)
+    if wish is None:
+        return instead or []
+    problem = answering.check_answer(wish, words)
+    if problem is not None:  # offered shortened; the long one is not lost from the chat
+        ctx.remember(short=problem.values["short"])
+        return [(await answer_prompt(ctx)).after(problem)]
+    return await _apply(ctx, wish, words)
+
+
+async def choose_answer(ctx: Context, value: str) -> list[Reply] | None:
+    if value == BACK:
+        ctx.enter(WISH)
+        return [await wish_prompt(ctx)]
+    if value not in (SHORT, BARE):
+        return None
+    wish, instead = await _current(ctx)
+    if wish is None:
+        return instead
+    return await _apply(ctx, wish, str(ctx.data.get("short", "")) if value == SHORT else "")
+
+
+async def _apply(ctx: Context, wish: Wish, words: str) -> list[Reply]:
+    status = str(ctx.data.get("status"))
+    done = await answering.answer(ctx.session, wish, ctx.person, status, words, ctx.inbound.channel)
+    ctx.remember(short=None)
+    return [await _reshow(ctx, wish, done)]
+
+
+# --- a duplicate, another topic -----------------------------------------------------------
+
+
+async def duplicate_prompt(ctx: Context) -> Reply:
+    back = (Button(Text("inbox.back"), ctx.payload(BACK)),)
+    return Reply(parts=(Text("inbox.duplicate_prompt"),), buttons=(back,))
+
+
+async def take_duplicate(ctx: Context, text: str) -> list[Reply]:
+    wish, instead = await _current(ctx)
+    if wish is None:
+        return instead or []
+    said = await answering.mark_duplicate(ctx.session, wish, ctx.person, text, ctx.inbound.channel)
+    if said.key != "answer.duplicate_saved":
+        return [(await duplicate_prompt(ctx)).after(said)]
+    return [await _reshow(ctx, wish, said)]
+
+
+async def back_to_wish(ctx: Context, value: str) -> list[Reply] | None:
+    if value != BACK:
+        return None
+    ctx.enter(WISH)
+    return [await wish_prompt(ctx)]
+
+
+async def topic_prompt(ctx: Context) -> Reply:
+    buttons = [Button(Text(f"category.{k}"), ctx.payload(k)) for k in wish_categories()]
+    rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+    return Reply(parts=(Text("inbox.topic_prompt"),), buttons=rows)
+
+
+async def choose_topic(ctx: Context, value: str) -> list[Reply] | None:
+    if value not in wish_categories():
+        return None
+    wish, instead = await _current(ctx)
+    if wish is None:
+        return instead
+    wish.category = value
+    wish.version += 1
+    return [await _reshow(ctx, wish, Text("inbox.topic_now", {"topic": Text(f"category.{value}")}))]
+
+
+# --- in one message: ANSWER <ref> <status> <text> ----------------------------------------
+
+
+async def answer_command(ctx: Context, argument: str) -> list[Reply]:
+    """/answer REF STATUS TEXT; SMS: ЖООП / ОТВЕТ / ANSWER."""
+    ctx.finish()
+    places = await answering.places_of(ctx.session, ctx.person)
+    if not places.staff:
+        return [say("answer.staff_only")]
+    reference, status_word, words = [*argument.split(maxsplit=2), "", "", ""][:3]
+    status = answering.status_of(status_word)
+    if not reference or status is None:
+        return [say("answer.how")]
+    wish = await queries.wish_by_reference(ctx.session, reference)
+    if wish is None or wish.municipality_id not in places.staff:
+        return [say("answer.no_such_wish", reference=reference.upper()[:16])]
+    if status == DUPLICATE:
+        return [Reply(parts=(await answering.mark_duplicate(
+            ctx.session, wish, ctx.person, words, ctx.inbound.channel
+        ),))]  # fmt: skip
+    words = " ".join(words.split())
+    problem = answering.check_answer(wish, words)
+    if problem is not None:
+        return [Reply(parts=(problem,))]
+    return [Reply(parts=(await answering.answer(
+        ctx.session, wish, ctx.person, status, words, ctx.inbound.channel
+    ),))]  # fmt: skip

@@ -1,0 +1,181 @@
+"""Staff answering wishes: the inbox, the answers kept, a resident's own wishes, and the
+follow-up four weeks after "done"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Conversation, Person, Wish, WishAnswer
+
+OPEN = ("accepted", "in_progress")  # statuses still waiting for staff
+
+
+def _inbox_filter(
+    municipality_ids: Sequence[int], status: str | None, category: str | None
+) -> list[object]:
+    where: list[object] = [Wish.municipality_id.in_(municipality_ids)]
+    if status == "open":
+        where.append(Wish.status.in_(OPEN))
+    elif status is not None:
+        where.append(Wish.status == status)
+    if category is not None:
+        where.append(Wish.category == category)
+    return where
+
+
+async def inbox_page(
+    session: AsyncSession,
+    municipality_ids: Sequence[int],
+    status: str | None,
+    category: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[Sequence[Wish], int]:
+    """One page of these municipalities' wishes, newest first, and how many match in all."""
+    where = _inbox_filter(municipality_ids, status, category)
+    total = await session.scalar(select(func.count(Wish.id)).where(*where))  # type: ignore[arg-type]
+    page = await session.scalars(
+        select(Wish)
+        .where(*where)  # type: ignore[arg-type]
+        .order_by(Wish.created_at.desc(), Wish.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return page.all(), int(total or 0)
+
+
+async def wish_by_reference(session: AsyncSession, reference: str) -> Wish | None:
+    return await session.scalar(select(Wish).where(Wish.reference == reference.upper()))
+
+
+async def wish_by_id(session: AsyncSession, wish_id: int) -> Wish | None:
+    return await session.get(Wish, wish_id)
+
+
+async def duplicates_of(session: AsyncSession, wish_id: int) -> Sequence[Wish]:
+    """The wishes marked as repeating this one."""
+    return (
+        await session.scalars(select(Wish).where(Wish.duplicate_of == wish_id).order_by(Wish.id))
+    ).all()
+
+
+def add_answer(
+    session: AsyncSession,
+    wish: Wish,
+    status: str,
+    text: str | None,
+    staff_id: int | None,
+    channel: str,
+    now: datetime,
+) -> None:
+    session.add(
+        WishAnswer(
+            wish_id=wish.id,
+            status=status,
+            text=text,
+            staff_id=staff_id,
+            channel=channel,
+            created_at=now,
+        )
+    )
+
+
+async def wishes_of(session: AsyncSession, person_id: int, limit: int) -> Sequence[Wish]:
+    """A resident's newest wishes."""
+    return (
+        await session.scalars(
+            select(Wish)
+            .where(Wish.person_id == person_id)
+            .order_by(Wish.created_at.desc(), Wish.id.desc())
+            .limit(limit)
+        )
+    ).all()
+
+
+async def due_followups(session: AsyncSession, done_before: datetime, limit: int) -> Sequence[Wish]:
+    """Wishes done before `done_before` whose resident has not been asked yet, can be, and
+    is in no other flow (the question becomes their conversation's step)."""
+    return (
+        await session.scalars(
+            select(Wish)
+            .join(Person, Person.id == Wish.person_id)
+            .outerjoin(Conversation, Conversation.person_id == Person.id)
+            .where(
+                Wish.status == "done",
+                Wish.status_at < done_before,
+                Wish.followup_at.is_(None),
+                Person.opted_out.is_(False),
+                Conversation.step.is_(None),
+            )
+            .order_by(Wish.status_at, Wish.id)
+            .limit(limit)
+        )
+    ).all()
+
+
+async def claim_followup(session: AsyncSession, wish_id: int, now: datetime) -> bool:
+    """Mark the follow-up asked; False if another worker has asked it already."""
+    result = await session.execute(
+        update(Wish).where(Wish.id == wish_id, Wish.followup_at.is_(None)).values(followup_at=now)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def answer_counts_between(
+    session: AsyncSession, municipality_id: int, start: datetime, end: datetime
+) -> dict[str, int]:
+    """Staff's answers in [start, end) by the status they gave."""
+    rows = await session.execute(
+        select(WishAnswer.status, func.count(WishAnswer.id))
+        .join(Wish, Wish.id == WishAnswer.wish_id)
+        .where(
+            Wish.municipality_id == municipality_id,
+            WishAnswer.created_at >= start,
+            WishAnswer.created_at < end,
+        )
+        .group_by(WishAnswer.status)
+    )
+    return {str(status): int(count) for status, count in rows}
+
+
+async def done_between(
+    session: AsyncSession, municipality_id: int, start: datetime, end: datetime
+) -> Sequence[Wish]:
+    """Wishes marked done in [start, end), the first done first."""
+    return (
+        await session.scalars(
+            select(Wish)
+            .where(
+                Wish.municipality_id == municipality_id,
+                Wish.status == "done",
+                Wish.status_at >= start,
+                Wish.status_at < end,
+            )
+            .order_by(Wish.status_at, Wish.id)
+        )
+    ).all()
+
+
+async def waiting_longest(
+    session: AsyncSession, municipality_id: int, before: datetime, limit: int
+) -> Sequence[Wish]:
+    """ "I want to change…" wishes made before `before` that no one has answered yet, the
+    oldest first."""
+    return (
+        await session.scalars(
+            select(Wish)
+            .where(
+                Wish.municipality_id == municipality_id,
+                Wish.kind == "change",
+                Wish.status == "accepted",
+                Wish.answered_at.is_(None),
+                Wish.created_at < before,
+            )
+            .order_by(Wish.created_at, Wish.id)
+            .limit(limit)
+        )
+    ).all()
