@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,12 @@ WISH_COLUMNS = (
     "channel",
     "status",
     "campaign",
+    "answer",
+    "answered",
+    "status_changed",
+    "duplicate_of",
+    "hidden",
+    "followup",
 )
 BRIBE_COLUMNS = (
     "reference",
@@ -48,8 +55,11 @@ def safe_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def wish_rows(wishes: Iterable[Wish], timezone: str) -> Iterable[Sequence[object]]:
+def wish_rows(wishes: Sequence[Wish], timezone: str) -> Iterable[Sequence[object]]:
+    """Rows of WISH_COLUMNS. A duplicate names the wish it repeats by reference: that one
+    is in the same municipality, so in the same export."""
     zone = ZoneInfo(timezone)
+    duplicates = {wish.id: wish.reference for wish in wishes}
     for wish in wishes:
         yield (
             wish.reference,
@@ -63,7 +73,17 @@ def wish_rows(wishes: Iterable[Wish], timezone: str) -> Iterable[Sequence[object
             wish.channel,
             wish.status,
             wish.campaign.code if wish.campaign else "",
+            wish.answer or "",
+            _moment(wish.answered_at, zone),
+            _moment(wish.status_at, zone),
+            duplicates.get(wish.duplicate_of or 0, ""),
+            "yes" if wish.hidden else "",
+            wish.followup or "",  # the resident's "was it really done?": yes | no
         )
+
+
+def _moment(moment: datetime | None, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).isoformat(timespec="seconds") if moment else ""
 
 
 # The staff's table in the digest: what a person reads, in their language, then the keys

@@ -33,10 +33,12 @@ class Quote:
 
 
 def quotable(wishes: Iterable[Wish]) -> list[Quote]:
-    """The wishes that may be quoted, newest first: more than one word (of letters) once
-    phone numbers and the like are taken out."""
+    """The wishes that may be quoted, newest first: not hidden by staff, more than one word
+    (of letters) once phone numbers and the like are taken out."""
     quotes = []
     for wish in sorted(wishes, key=lambda w: (w.created_at, w.id), reverse=True):
+        if wish.hidden:  # staff hid it: abusive, never quoted
+            continue
         text = " ".join(scrub(wish.text).split())
         if sum(1 for word in text.split() if any(char.isalpha() for char in word)) > 1:
             script = script_language(text)

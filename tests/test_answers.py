@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from bot.sms.segments import segments
 from storage.db import Database
 from storage.models import Wish, WishAnswer, utcnow
-from tests.conftest import Civicbot, Say, StartBot, resident_of
+from tests.conftest import Civicbot, ExportWishes, Say, StartBot, resident_of
 from tests.digests import LANGUAGE_BUTTONS, invite_code, official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
@@ -227,7 +227,12 @@ async def test_staff_of_one_place_cannot_act_on_anothers_wish_and_stale_views_ar
 
 
 async def test_duplicates_point_at_the_first_and_hear_its_answer(
-    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    civicbot: Civicbot,
+    say: Say,
+    database_url: str,
+    export_wishes: ExportWishes,
 ) -> None:
     runtime = await start_bot("webhook")
     people = [await resident(runtime, telegram, 9201 + n, "ru") for n in range(3)]
@@ -266,6 +271,13 @@ async def test_duplicates_point_at_the_first_and_hear_its_answer(
         told = say("ru", "answer.notice", reference=reference,
                    status=say("ru", "status.done"), text="Фонари починили")  # fmt: skip
         await texts_to(telegram, person.user_id, told)
+    # The export carries what staff did.
+    rows = {row["text"]: row for row in await export_wishes()}
+    assert [rows[f"Нет света {x}"]["duplicate_of"] for x in "ABC"] == [c, c, ""]
+    assert [rows[f"Нет света {x}"]["status"] for x in "ABC"] == ["duplicate"] * 2 + ["done"]
+    assert rows["Нет света C"]["answer"] == "Фонари починили"
+    assert all(rows[f"Нет света {x}"]["answered"] for x in "AC")
+    assert rows["Нет света C"]["status_changed"] >= rows["Нет света C"]["answered"]
 
 
 async def test_staff_answer_by_sms_and_residents_list_their_wishes(

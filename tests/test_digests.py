@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from bot.digests.text import change, day
 from handlers.initiatives import add_months
 from storage.db import Database
-from storage.models import DigestDelivery, Signature, Wish
+from storage.models import DigestDelivery, Signature, Wish, WishAnswer
 from tests.conftest import Civicbot, StartBot, resident_of
 from tests.digests import (
     civicbot_process,
@@ -37,6 +37,7 @@ from tests.twilio import FakeTwilio, inbound_form, post_signed, twilio_settings
 
 ROADS_TEXT = "Жолду оңдоңуз, тел 0555 123 456"  # the number must not reach a digest
 BEFORE = {"Суу жок", "Арык тазаланбайт"}  # written the week before
+WAITING = ("Суу жок", "Арык тазаланбайт", "Көчө жарыгы жок")  # unanswered, the oldest first
 DEPUTY_KY, STAFF_RU, OTHER_PLACE_EN = 8101, 8102, 8103
 SMS_DEPUTY = "+996555710001"
 TITLES = {"ky": "Таза суу KOPUR", "ru": "Чистая вода KOPUR", "en": "Clean water KOPUR"}
@@ -100,20 +101,24 @@ async def reference_of(database_url: str, text: str = ROADS_TEXT) -> str:
 
 
 async def answer_one(database_url: str) -> None:
-    """Staff answering arrives with its own issue (/inbox); here one answer is recorded as it
-    will be, on the wish, in the digest's week."""
+    """Staff answered the roads wish on Thursday of the digest's week: done."""
     db = Database(database_url)
     try:
         async with db.session() as session, session.begin():
-            wish_id = await session.scalar(select(Wish.id).where(Wish.text == ROADS_TEXT))
+            wish = await session.scalar(select(Wish).where(Wish.text == ROADS_TEXT))
+            assert wish is not None
             thursday = midday(last_week().monday + dt.timedelta(days=3))
-            answered = update(Wish).where(Wish.id == wish_id).values(answered_at=thursday)
-            await session.execute(answered)
+            wish.status, wish.status_at, wish.answered_at = "done", thursday, thursday
+            session.add(
+                WishAnswer(wish_id=wish.id, status="done", channel="telegram", created_at=thursday)
+            )
     finally:
         await db.close()
 
 
-def expected_lines(say: Callable[..., str], language: str, reference: str) -> list[str]:
+def expected_lines(
+    say: Callable[..., str], language: str, reference: str, refs: dict[str, str]
+) -> list[str]:
     """The digest's numbers, counted by hand: this week 3 to change (garbage, roads and street
     lighting 1 each, two of them topics an SMS's words named) and 2 great (schools 1, club
     1); the week before 2 to change (drinking water 1, irrigation 1)."""
@@ -163,6 +168,28 @@ def expected_lines(say: Callable[..., str], language: str, reference: str) -> li
             days=(add_months(today() - dt.timedelta(days=40), 3) - today()).days + 1,
         ),
         say(language, "digest.answered", count=1),
+        "   • " + say(language, "digest.answers", counts=f"{say(language, 'status.done')} 1"),
+        say(language, "digest.done"),
+        f"   ✅ «Жолду оңдоңуз, тел ***» — {category('roads')[language]} · "
+        + say(language, "digest.reference", reference=reference),
+        say(language, "digest.waiting"),
+        # Unanswered wishes to change, the oldest first: the two of the week before
+        # (Wednesday to Sunday and a week: 11 days), then this week's first (4 days).
+        *(
+            "   ⏳ "
+            + say(
+                language,
+                "digest.waiting_line",
+                reference=refs[text],
+                topic=category(topic)[language],
+                days=days,
+            )
+            for text, topic, days in (
+                ("Суу жок", "drinking_water", 11),
+                ("Арык тазаланбайт", "irrigation_water", 11),
+                ("Көчө жарыгы жок", "street_lighting", 4),
+            )
+        ),
     ]
 
 
@@ -201,7 +228,8 @@ async def test_a_week_of_data_reaches_every_official_once_in_their_language(
         assert kinds == (["text", "photo", "document"] if role == "staff" else ["text", "photo"])
         body = "\n".join(text for what, text in sent if what == "text")
         lines = body.splitlines()
-        for expected in expected_lines(say, language, await reference_of(database_url)):
+        refs = {text: await reference_of(database_url, text) for text in WAITING}
+        for expected in expected_lines(say, language, await reference_of(database_url), refs):
             for line in expected.splitlines():
                 assert line in lines, f"{language}: {line!r} missing from\n{body}"
         assert "555 123 456" not in body and "+996" not in body
@@ -226,11 +254,11 @@ async def test_a_week_of_data_reaches_every_official_once_in_their_language(
     assert (roads["Тема"], roads["Вид"], roads["Статус"]) == (
         "Дороги",
         "Я хочу изменить!",
-        "принято",
+        "выполнено",
     )
     assert (roads["kind_key"], roads["status_key"], roads["Канал"]) == (
         "change",
-        "accepted",
+        "done",
         "Telegram",
     )
     assert "Жолду оңдоңуз" in roads["Текст"] and roads["Номер обращения"] == await reference_of(
@@ -326,7 +354,7 @@ async def test_a_past_weeks_digest_shows_the_total_at_the_end_of_that_week(
     assert "«Clean water MOST»: +2 this week; 2 of 100 (2%)" in out
 
 
-def test_quotes_prefer_the_readers_language_and_skip_one_word_texts() -> None:
+def test_quotes_prefer_the_readers_language_and_skip_one_word_and_hidden_texts() -> None:
     from handlers.quotes import choose_quotes, quotable
 
     def wish(number: int, text: str, category: str = "drinking_water") -> Wish:
@@ -336,8 +364,11 @@ def test_quotes_prefer_the_readers_language_and_skip_one_word_texts() -> None:
             reference=f"100000{number}", created_at=created,
         )  # fmt: skip
 
+    hidden = wish(7, "Бул тексттеги сөздөр орой", "roads")
+    hidden.hidden = True  # staff hid it: never quoted
     pool = quotable(
         [
+            hidden,
             wish(1, "Суу жок үч күндөн бери"),
             wish(2, "No water for three days"),
             wish(3, "Нет воды три дня"),

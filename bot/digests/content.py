@@ -17,6 +17,8 @@ from storage import queries
 from storage.domain import bribe_service_codes, wish_categories
 from storage.models import Initiative, Municipality, Wish
 
+WAITING = 3  # wishes waiting longest for an answer, named in the digest
+
 
 @dataclass(frozen=True)
 class InitiativeLine:
@@ -50,6 +52,9 @@ class Digest:
     answered: int  # wishes staff answered this week
     campaigns: list[CampaignLine] = field(default_factory=list)
     week_wishes: list[Wish] = field(default_factory=list, repr=False)  # for the staff CSV
+    answers: Counter[str] = field(default_factory=Counter)  # staff's answers by status
+    done: list[Wish] = field(default_factory=list, repr=False)  # marked done this week
+    waiting: list[Wish] = field(default_factory=list, repr=False)  # unanswered longest
 
     def total(self, kind: str | None = None, week: str = "this") -> int:
         """Wishes of one kind (or of both) this week or the week before."""
@@ -136,6 +141,9 @@ async def collect(
         initiatives=initiatives,
         answered=await queries.answered_between(session, municipality.id, start, end),
         week_wishes=wishes,
+        answers=Counter(await queries.answer_counts_between(session, municipality.id, start, end)),
+        done=list(await queries.done_between(session, municipality.id, start, end)),
+        waiting=list(await queries.waiting_longest(session, municipality.id, end, WAITING)),
         campaigns=[
             CampaignLine(
                 campaign.name,

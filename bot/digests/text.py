@@ -12,11 +12,14 @@ from bot.bribe_stats import SUPPRESS_BELOW, Figure, cell, margin, shown
 from bot.digests.content import Digest
 from bot.i18n import Catalogues
 from bot.sms.segments import segments
-from handlers.quotes import choose_quotes
+from handlers.answering import DUPLICATE, STATUSES
+from handlers.quotes import choose_quotes, shorten
+from handlers.scrub import scrub
 from handlers.types import Text, deep_link
 
 SMS_SEGMENTS = 2
 KIND_ICONS = {"change": "🔧", "great": "👍"}
+DONE_LINES = 10  # wishes done this week named in the digest
 DAY_PATTERNS = {"ky": "d-MMMM"}  # Kyrgyz puts a hyphen between day and month
 
 Say = Callable[..., str]
@@ -80,8 +83,36 @@ def render(
         lines += _wishes(digest, say) + _quotes(digest, say, language) + _bribes(digest, say)
     lines += _initiatives(digest, say, language) + _campaigns(digest, say)
     if not digest.quiet:
-        lines.append(say("digest.answered", count=digest.answered))
+        lines += _answers(digest, say)
     return "\n".join(lines).strip()
+
+
+def _answers(digest: Digest, say: Say) -> list[str]:
+    """What staff answered this week, what they did, and who waits longest."""
+    lines = [say("digest.answered", count=digest.answered)]
+    if digest.answers:
+        counts = [(s, digest.answers[s]) for s in (*STATUSES, DUPLICATE) if digest.answers[s]]
+        named = ", ".join(f"{say(f'status.{status}')} {count}" for status, count in counts)
+        lines.append(f"   • {say('digest.answers', counts=named)}")
+    if digest.done:
+        lines.append(say("digest.done"))
+        for wish in digest.done[:DONE_LINES]:
+            text = say("inbox.hidden_text") if wish.hidden else shorten(scrub(wish.text), 100)
+            topic = say(f"category.{wish.category}")
+            lines.append(
+                f"   ✅ «{text}» — {topic} · {say('digest.reference', reference=wish.reference)}"
+            )
+    if digest.waiting:
+        lines.append(say("digest.waiting"))
+        end = digest.week.sunday
+        for wish in digest.waiting:
+            days = (end - wish.created_at.date()).days
+            topic = say(f"category.{wish.category}")
+            lines.append(
+                "   ⏳ "
+                + say("digest.waiting_line", reference=wish.reference, topic=topic, days=days)
+            )
+    return lines
 
 
 def _wishes(digest: Digest, say: Say) -> list[str]:
