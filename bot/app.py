@@ -25,6 +25,8 @@ from storage.seed import seed_places
 
 log = logging.getLogger(__name__)
 
+NOTICE_GRACE = 10.0  # seconds a stop waits for the notice being sent
+
 TELEGRAM_OFF = (
     "Telegram channel is off: set TELEGRAM_BOT_TOKEN to turn it on "
     "(and PUBLIC_BASE_URL to use a webhook instead of long polling)."
@@ -59,6 +61,7 @@ class Runtime:
         self.sms: SmsChannel | None = None
         self._runner: web.AppRunner | None = None
         self._notices: asyncio.Task[None] | None = None
+        self._notifier: Notifier | None = None
         self.digests: Digests | None = None
         self.jobs: Jobs | None = None
         self._database_open = False
@@ -92,14 +95,14 @@ class Runtime:
         summary_files = partial(
             campaign_summary.summary_files, self.db, self.catalogues, self.settings.timezone
         )
-        notifier = Notifier(
+        notifier = self._notifier = Notifier(
             self.db,
             self.catalogues,
             self.telegram,
             self.sms,
             files={campaign_summary.SUMMARY: summary_files},
         )
-        self._notices = asyncio.create_task(notifier.run_forever())
+        self._notices = asyncio.create_task(notifier.run_forever(), name="notices")
         self._runner = web.AppRunner(web_routes.build(self), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
@@ -129,9 +132,13 @@ class Runtime:
             await self.jobs.stop()
             self.jobs = None
         if self._notices is not None:
-            self._notices.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._notices
+            assert self._notifier is not None
+            self._notifier.stopping.set()  # the notice in hand is finished
+            _, late = await asyncio.wait({self._notices}, timeout=NOTICE_GRACE)
+            for task in late:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             self._notices = None
         if self.telegram is not None:
             await self.telegram.stop()

@@ -36,6 +36,10 @@ ENVIRONMENT = (
     ("PUBLIC_BASE_URL", "this server's public https address: webhooks instead of polling"),
     ("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER", "turn SMS on"),
     ("TWILIO_WHATSAPP_FROM", "whatsapp:+… sender for messages the bot starts"),
+    (
+        "TWILIO_WHATSAPP_CONTENT_SID",
+        "approved WhatsApp template (HX…) with one {{1}}: late messages",
+    ),
     ("TWILIO_API_BASE_URL", "Twilio API base (default: https://api.twilio.com)"),
     ("TWILIO_WEBHOOK_OVERRIDES", "the #rc=…&rp=… overrides on Twilio's webhook URL"),
     ("HOST, PORT", "where the web server listens (default: 127.0.0.1, 8080)"),
@@ -90,6 +94,7 @@ class _Environment(BaseSettings):
     TWILIO_AUTH_TOKEN: str | None = None
     TWILIO_FROM_NUMBER: str | None = None
     TWILIO_WHATSAPP_FROM: str | None = None
+    TWILIO_WHATSAPP_CONTENT_SID: str | None = None
     TWILIO_API_BASE_URL: str = DEFAULT_TWILIO_API_BASE_URL
     TWILIO_WEBHOOK_OVERRIDES: str | None = None
     HOST: str = "127.0.0.1"
@@ -149,6 +154,7 @@ class _Environment(BaseSettings):
             twilio_auth_token=self.TWILIO_AUTH_TOKEN,
             twilio_from_number=self.TWILIO_FROM_NUMBER,
             twilio_whatsapp_from=self.TWILIO_WHATSAPP_FROM,
+            twilio_whatsapp_content_sid=self.TWILIO_WHATSAPP_CONTENT_SID,
             twilio_webhook_overrides=(overrides or "").strip().lstrip("#") or None,
             twilio_api_base_url=self.TWILIO_API_BASE_URL.rstrip("/"),
             host=self.HOST,
@@ -189,6 +195,10 @@ class Settings:
     # Our addition to the contract: the WhatsApp sender ("whatsapp:+996…") for messages we
     # start; replies to residents go back through TwiML and need no sender.
     twilio_whatsapp_from: str | None = None
+    # Our addition: an approved WhatsApp template (Content API, "HX…") whose one variable
+    # {{1}} carries a message we start more than 24 hours after the resident last wrote.
+    # Without it such a message goes by SMS to the same number.
+    twilio_whatsapp_content_sid: str | None = None
     twilio_api_base_url: str = DEFAULT_TWILIO_API_BASE_URL
     # Our addition: the connection overrides put after '#' on the webhook URL in Twilio's
     # console ("rc=5&rp=all", so that Twilio retries a 5xx). Twilio may sign the URL with

@@ -9,8 +9,10 @@ before it is sent, so two workers never both send one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
 
 from bot.answers import Keyboard
 from bot.i18n import Catalogues
@@ -23,6 +25,7 @@ from storage import queries
 from storage.db import Database
 from storage.models import Notice, Person, utcnow
 
+WHATSAPP_WINDOW = timedelta(hours=24)  # after it, WhatsApp takes only approved templates
 INTERVAL = 2.0  # seconds between looks for new notices
 BATCH = 50
 
@@ -42,6 +45,20 @@ def revive(values: Mapping[str, object]) -> dict[str, object]:
     }
 
 
+def window_open(values: Mapping[str, object], now: datetime | None = None) -> bool:
+    """Whether the resident wrote to us in the last 24 hours (WhatsApp then takes free text):
+    known only when the notice names the moment ("opened_at", the wish it answers). No
+    person's last message is kept for it: that moment would sit beside their reports."""
+    opened = values.get("opened_at")
+    if not isinstance(opened, str):
+        return False
+    try:
+        moment = datetime.fromisoformat(opened)
+    except ValueError:
+        return False
+    return (now or utcnow()) - moment < WHATSAPP_WINDOW
+
+
 class Notifier:
     def __init__(
         self,
@@ -56,6 +73,7 @@ class Notifier:
         self.telegram = telegram
         self.sms = sms
         self.files = dict(files or {})
+        self.stopping = asyncio.Event()
 
     async def deliver_pending(self) -> int:
         """Send the notices waiting; how many were sent."""
@@ -63,6 +81,8 @@ class Notifier:
             waiting = await queries.unsent_notices(session, self._channels_up(), BATCH)
         sent = 0
         for notice_id in waiting:
+            if self.stopping.is_set():
+                break
             async with self.db.session() as session, session.begin():
                 claimed = await queries.claim_notice(session, notice_id, utcnow())
             if claimed is not None and await self._send(*claimed):
@@ -91,7 +111,7 @@ class Notifier:
             return await self.telegram.send_text(chat_id, text, *parts, keyboard=keyboard)
         assert self.sms is not None  # only notices for channels that are up are claimed
         text = self.catalogues.text(person.language, message, SMS_VARIANT)
-        return await self.sms.send(person, text) is not None
+        return await self.sms.send(person, text, window_open(notice.values)) is not None
 
     def _keyboard(self, rows: object, language: str) -> Keyboard:
         """A notice's buttons, [[[label key, payload], …], …], labelled in the language."""
@@ -103,9 +123,12 @@ class Notifier:
         )
 
     async def run_forever(self, interval: float = INTERVAL) -> None:
-        while True:
+        """Until `stopping` is set: then the notice in hand is finished, and no more taken (a
+        claimed notice cut off half-sent would be lost)."""
+        while not self.stopping.is_set():
             try:
                 await self.deliver_pending()
             except Exception:
                 log.exception("sending notices failed; trying again shortly")
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), interval)

@@ -112,7 +112,11 @@ async def answer(
 async def _tell(session: AsyncSession, wish: Wish, status: str, text: str) -> None:
     if wish.person_id is None or wish.channel == "card":  # forgotten, or a passer-by's card
         return
-    values: dict[str, object] = {"reference": wish.reference, "status": status_text(status)}
+    values: dict[str, object] = {
+        "reference": wish.reference,
+        "status": status_text(status),
+        "opened_at": wish.created_at.isoformat(),  # WhatsApp's window, if still open
+    }
     if text:
         await queries.add_notice(session, wish.person_id, NOTICE, {**values, "text": text})
     else:

@@ -220,6 +220,25 @@ class WishAnswer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
+class Announcement(Base):
+    """Staff's "you said, we did": one message to everyone who wrote on a topic lately. One
+    per municipality, topic and week (the unique key holds it across workers)."""
+
+    __tablename__ = "announcements"
+    __table_args__ = (UniqueConstraint("municipality_id", "category", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE")
+    )
+    category: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(10))  # the ISO week it went out: 2026-W48
+    text: Mapped[str] = mapped_column(Text)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    recipients: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class InboundDelivery(Base):
     """An inbound update already processed, so that a redelivery does nothing twice.
 
@@ -249,6 +268,8 @@ class OutboundMessage(Base):
     channel: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     error_code: Mapped[int | None] = mapped_column(Integer)
+    # Why it went another way than the person's channel or as a template (WhatsApp's window).
+    note: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

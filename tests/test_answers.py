@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy import select, update
 
 from bot.sms.segments import segments
 from storage.db import Database
-from storage.models import Wish, WishAnswer, utcnow
+from storage.models import OutboundMessage, Wish, WishAnswer, utcnow
 from tests.conftest import Civicbot, ExportWishes, Say, StartBot, resident_of
 from tests.digests import LANGUAGE_BUTTONS, invite_code, official_on_telegram
 from tests.fake_telegram import FakeTelegram
@@ -380,3 +381,61 @@ async def test_four_weeks_after_done_the_resident_is_asked_once_and_a_no_reopens
     finally:
         await db.close()
     assert sorted(answers) == ["done", "done"]
+
+
+async def test_whatsapp_answers_inside_the_window_as_text_after_it_by_template_or_sms(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    twilio: FakeTwilio,
+    civicbot: Civicbot,
+    say: Say,
+    database_url: str,
+) -> None:
+    """WhatsApp takes free text within 24 hours of the resident's message; later only an
+    approved template (TWILIO_WHATSAPP_CONTENT_SID), and without one the answer goes by SMS
+    to the same number, the record saying why."""
+    number = "+996555800050"
+    first = await start_bot("webhook", **twilio_settings(twilio.base_url))
+    for text in ("CHANGE 5 No street lights on Frunze", "CHANGE 3 Garbage not collected"):
+        await sms(first, f"whatsapp:{number}", "PLACE naryn_city")
+        await sms(first, f"whatsapp:{number}", text)
+    stored = await wishes(database_url)
+    lights, garbage = (stored[t].reference for t in (
+        "No street lights on Frunze", "Garbage not collected"))  # fmt: skip
+    staff = await official_on_telegram(
+        first, telegram, civicbot, 9510, "en", role="staff", municipality="naryn_city"
+    )
+    await staff.send(f"/answer {lights} 2 The lamps are ordered")
+    fresh = f"{lights}: {say('en', 'status.in_progress')}. The lamps are ordered"
+    await sms_to(twilio, f"whatsapp:{number}", fresh)
+
+    await change(database_url, "Garbage not collected", created_at=utcnow() - dt.timedelta(days=2))
+    await staff.send(f"/answer {garbage} 3 Collected on Monday")
+    late = f"{garbage}: {say('en', 'status.done')}. Collected on Monday"
+    await sms_to(twilio, number, late)  # by SMS: no template configured
+    await first.stop()
+
+    second = await start_bot(
+        "webhook", **twilio_settings(twilio.base_url), twilio_whatsapp_content_sid="HX" + "0" * 32
+    )
+    staff = resident_of(second, telegram, "webhook", 9510, "en")
+    await staff.send(f"/answer {garbage} 3 Collected again")
+    await twilio.wait_for(lambda sent: any(m.get("ContentSid") for m in sent))
+    [templated] = [m for m in twilio.sent if m.get("ContentSid")]
+    assert templated["To"] == f"whatsapp:{number}" and "Body" not in templated
+    assert json.loads(templated["ContentVariables"]) == {
+        "1": f"{garbage}: {say('en', 'status.done')}. Collected again"
+    }
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            records = (
+                await session.scalars(select(OutboundMessage).order_by(OutboundMessage.id))
+            ).all()
+    finally:
+        await db.close()
+    assert [(r.channel, r.note) for r in records] == [
+        ("whatsapp", None),
+        ("sms", "sms: 24-hour window closed, no template"),
+        ("whatsapp", "template: 24-hour window closed"),
+    ]

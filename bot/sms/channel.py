@@ -103,6 +103,20 @@ class InboundMessage:
         return Inbound(text=parsed.argument, **common)
 
 
+# Why a WhatsApp resident's message went another way (kept with its record).
+WINDOW_TEMPLATE = "template: 24-hour window closed"
+WINDOW_SMS = "sms: 24-hour window closed, no template"
+
+
+@dataclass(frozen=True)
+class _Route:
+    channel: str  # sms | whatsapp
+    to: str
+    sender: str | None
+    template: str | None = None
+    note: str | None = None
+
+
 def twiml(text: str) -> str:
     response = MessagingResponse()
     if text:
@@ -220,38 +234,56 @@ class SmsChannel:
 
     # --- outbound ----------------------------------------------------------------------------
 
-    async def send(self, person: Person, body: str) -> OutboundMessage | None:
+    async def send(
+        self, person: Person, body: str, window_open: bool = True
+    ) -> OutboundMessage | None:
         """Send a message we start, and record it (no body is kept). None when the person
-        has opted out: nothing is sent to them."""
+        has opted out: nothing is sent to them. `window_open`: the resident wrote to us in
+        the last 24 hours, so WhatsApp takes free text; else it takes only an approved
+        template (TWILIO_WHATSAPP_CONTENT_SID), and without one the text goes by SMS to the
+        same number — the record says which, and why."""
         if person.opted_out:
             return None
-        if person.channel == "whatsapp":
-            to, sender = (
-                WHATSAPP_PREFIX + person.channel_user_id,
-                self.settings.twilio_whatsapp_from,
-            )
-        else:
-            to, sender = person.channel_user_id, self.settings.twilio_from_number
+        route = self._route(person, window_open)
         record = OutboundMessage(
-            provider=self.provider.name, person_id=person.id, channel=person.channel
+            provider=self.provider.name, person_id=person.id, channel=route.channel, note=route.note
         )
         try:
-            if not sender:
-                raise SendFailed(f"no sender configured for {person.channel}")
+            if not route.sender:
+                raise SendFailed(f"no sender configured for {route.channel}")
             sent = await self.outbox.send(
                 person.id,
                 lambda provider: provider.send(
-                    to, sender, body, self.settings.public_url(STATUS_PATH)
+                    route.to,
+                    route.sender or "",
+                    body,
+                    self.settings.public_url(STATUS_PATH),
+                    route.template,
                 ),
             )
             record.provider_id, record.status = sent.provider_id, sent.status
         except (SendFailed, RecipientBlocked, PermanentFailure, StillFailing) as error:
-            log.warning("sending by %s failed: %s", person.channel, error)
+            log.warning("sending by %s failed: %s", route.channel, error)
             cause = error.__cause__ if error.__cause__ is not None else error
             record.status, record.error_code = "failed", getattr(cause, "code", None)
         async with self.db.session() as session, session.begin():
             session.add(record)
         return record
+
+    def _route(self, person: Person, window_open: bool) -> _Route:
+        settings = self.settings
+        if person.channel != "whatsapp":
+            return _Route("sms", person.channel_user_id, settings.twilio_from_number)
+        whatsapp = WHATSAPP_PREFIX + person.channel_user_id
+        if window_open:
+            return _Route("whatsapp", whatsapp, settings.twilio_whatsapp_from)
+        if settings.twilio_whatsapp_content_sid:
+            template = settings.twilio_whatsapp_content_sid
+            return _Route(
+                "whatsapp", whatsapp, settings.twilio_whatsapp_from, template, WINDOW_TEMPLATE
+            )
+        log.info("WhatsApp's 24-hour window is closed and no template is set: sending by SMS")
+        return _Route("sms", person.channel_user_id, settings.twilio_from_number, None, WINDOW_SMS)
 
     async def status(self, form: Mapping[str, object]) -> None:
         """A delivery status callback: move the message's status forward, never back."""

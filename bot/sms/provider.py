@@ -6,6 +6,7 @@ limited in Kyrgyzstan) can stand beside Twilio without touching the rest.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Protocol
@@ -57,9 +58,17 @@ def sms_verdict(error: Exception) -> Verdict | None:
 class SmsProvider(Protocol):
     name: str
 
-    async def send(self, to: str, sender: str, body: str, status_callback: str | None) -> Sent:
+    async def send(
+        self,
+        to: str,
+        sender: str,
+        body: str,
+        status_callback: str | None,
+        template: str | None = None,
+    ) -> Sent:
         """Hand one message over, once; raise RecipientOptedOut, Unavailable (to be retried) or
-        SendFailed (refused) if it cannot be. Retrying is the outbox's."""
+        SendFailed (refused) if it cannot be. Retrying is the outbox's. `template`: an
+        approved WhatsApp template whose one variable carries the body."""
         ...
 
     async def close(self) -> None: ...
@@ -78,12 +87,21 @@ class TwilioProvider:
         # TWILIO_API_BASE_URL: requests go to {base}/2010-04-01/Accounts/{sid}/Messages.json
         self._client.api.base_url = settings.twilio_api_base_url
 
-    async def send(self, to: str, sender: str, body: str, status_callback: str | None) -> Sent:
-        extra = {"status_callback": status_callback} if status_callback else {}
+    async def send(
+        self,
+        to: str,
+        sender: str,
+        body: str,
+        status_callback: str | None,
+        template: str | None = None,
+    ) -> Sent:
+        extra: dict[str, str] = {"status_callback": status_callback} if status_callback else {}
+        if template:  # Twilio's Content API: the template's {{1}} is the text
+            extra |= {"content_sid": template, "content_variables": json.dumps({"1": body})}
+        else:
+            extra["body"] = body
         try:
-            message = await self._client.messages.create_async(
-                to=to, from_=sender, body=body, **extra
-            )
+            message = await self._client.messages.create_async(to=to, from_=sender, **extra)
         except TwilioRestException as error:
             if error.code == TWILIO_OPTED_OUT:
                 raise RecipientOptedOut("recipient opted out", error.code) from error
