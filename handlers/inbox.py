@@ -10,7 +10,7 @@ version says the wish changed and shows it as it is now. `ANSWER <ref> <status> 
 
 from __future__ import annotations
 
-from handlers import answering
+from handlers import announce, answering
 from handlers.answering import DUPLICATE, STATUSES
 from handlers.context import Context
 from handlers.quotes import shorten
@@ -32,6 +32,7 @@ ALL = "all"
 SHORT = "short"  # the button that sends the shortened answer
 BARE = "bare"  # the button that sets the status without words
 BACK = "back"
+ANNOUNCE = "tell"  # the page's button: "you said, we did" (handlers/announce.py)
 
 
 async def show(ctx: Context, _argument: str) -> list[Reply]:
@@ -73,7 +74,8 @@ async def page_prompt(ctx: Context) -> Reply:
         Button(Text("inbox.filter_status"), ctx.payload("fs")),
         Button(Text("inbox.filter_topic"), ctx.payload("fc")),
     )
-    rows = tuple(row for row in (opens, tuple(turns), filters) if row)
+    tell = (Button(Text("announce.button"), ctx.payload(ANNOUNCE)),) if places.staff else ()
+    rows = tuple(row for row in (opens, tuple(turns), filters, tell) if row)
     return Reply(parts=(header, *(lines or [Text("inbox.empty")])), buttons=rows)
 
 
@@ -99,6 +101,8 @@ async def choose_on_page(ctx: Context, value: str) -> list[Reply] | None:
         return [await page_prompt(ctx)]
     if action == "o" and argument.isdigit():
         return await _open(ctx, int(argument))
+    if action == ANNOUNCE:
+        return await announce.start(ctx)
     if action in ("fs", "fc"):
         ctx.enter(FILTER, filtering="status" if action == "fs" else "category")
         return [await filter_prompt(ctx)]

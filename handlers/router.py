@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from handlers import (
     account,
+    announce,
     bribes,
     campaign_admin,
     cards,
@@ -179,6 +180,10 @@ STEPS: dict[str, Step] = {
     inbox.DUPLICATE_OF: Step(inbox.duplicate_prompt, inbox.back_to_wish, inbox.take_duplicate),
     inbox.TOPIC: Step(inbox.topic_prompt, inbox.choose_topic),
     mine.FOLLOWUP: Step(mine.followup_prompt, mine.choose_followup, mine.take_followup_text),
+    announce.TOPIC: Step(announce.topic_prompt, announce.choose_topic),
+    announce.WEEKS: Step(announce.weeks_prompt, announce.choose_weeks),
+    announce.WORDS: Step(announce.words_prompt, on_text=announce.take_words),
+    announce.PREVIEW: Step(announce.preview_prompt, announce.choose_preview),
 }
 # Steps a one-message channel (SMS) can be in: its next plain message answers them.
 ONE_SHOT_STEPS = {signatures.SMS_ADDRESS, mine.FOLLOWUP}

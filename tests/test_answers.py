@@ -121,6 +121,7 @@ async def test_staff_page_filter_and_answer_and_residents_hear_on_their_channel(
         "▶",
         say("en", "inbox.filter_status"),
         say("en", "inbox.filter_topic"),
+        say("en", "announce.button"),
     ]
     [second] = await staff.press("▶")
     assert second.startswith(header.replace("page 1 of 2", "page 2 of 2"))
@@ -439,3 +440,62 @@ async def test_whatsapp_answers_inside_the_window_as_text_after_it_by_template_o
         ("sms", "sms: 24-hour window closed, no template"),
         ("whatsapp", "template: 24-hour window closed"),
     ]
+
+
+async def test_you_said_we_did_reaches_those_who_wrote_once_a_week(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    twilio: FakeTwilio,
+    civicbot: Civicbot,
+    say: Say,
+    database_url: str,
+) -> None:
+    runtime = await start_bot("webhook", **twilio_settings(twilio.base_url))
+    wrote = await resident(runtime, telegram, 9601, "ky")
+    await wrote.leave_wish("change", category("drinking_water")["ky"], "Суу түтүгү жарылды")
+    await sms(runtime, SMS_RESIDENT, "ЖЕР naryn_city")
+    await sms(runtime, SMS_RESIDENT, "ИЗМЕНИТЬ 1 Нет воды на Ленина")
+    await sms(runtime, "+996555800002", "ЖЕР naryn_city")
+    await sms(runtime, "+996555800002", "ӨЗГӨРТ 1 Суу жок")
+    await sms(runtime, "+996555800002", "СТОП")  # opted out: neither counted nor told
+    old = await resident(runtime, telegram, 9602, "en")
+    await old.leave_wish("change", category("drinking_water")["en"], "Water is dirty")
+    await change(database_url, "Water is dirty", created_at=utcnow() - dt.timedelta(weeks=6))
+    other = await resident(runtime, telegram, 9603, "en")
+    await other.leave_wish("change", category("roads")["en"], "Potholes everywhere")
+
+    staff = await official_on_telegram(
+        runtime, telegram, civicbot, 9610, "en", role="staff", municipality="naryn_city"
+    )
+    await staff.send("/inbox")
+    assert await staff.press(say("en", "announce.button")) == [say("en", "announce.topic_prompt")]
+    await staff.press(say("en", "category.drinking_water"))
+    await staff.press(say("en", "announce.weeks", weeks=4))
+    [refused] = await staff.send("x" * 121)
+    assert refused.startswith(say("en", "error.too_long", limit=120, length=121))
+    text = "Ленин көчөсүндөгү суу түтүгү алмаштырылды"
+    [preview] = await staff.send(text)
+    topic = say("en", "category.drinking_water")
+    assert preview == say("en", "announce.preview", count=2, topic=topic, weeks=4, text=text)
+    assert await staff.press(say("en", "announce.send_button", count=2)) == [
+        say("en", "announce.sent", count=2)
+    ]
+    water_ky = say("ky", "category.drinking_water")
+    told = say("ky", "announce.notice", place="Нарын шаары", topic=water_ky, text=text)
+    await texts_to(telegram, 9601, told)
+    await sms_to(twilio, SMS_RESIDENT, f"город Нарын: {text}")
+    # Once a week per topic.
+    await staff.send("/inbox")
+    await staff.press(say("en", "announce.button"))
+    await staff.press(say("en", "category.drinking_water"))
+    await staff.press(say("en", "announce.weeks", weeks=12))
+    [preview] = await staff.send("Дагы бир жолу")
+    again = say("en", "announce.preview", count=3, topic=topic, weeks=12, text="Дагы бир жолу")
+    assert preview == again  # the six-week-old wish is in the twelve weeks
+    assert await staff.press(say("en", "announce.send_button", count=3)) == [
+        say("en", "announce.once_a_week", topic=topic)
+    ]
+    await runtime.stop()
+    assert not [m for m in twilio.sent if m["To"] == "+996555800002" and text in m["Body"]]
+    assert not [c for c in telegram.delivered_to(9602) if text in str(c.params.get("text"))]
+    assert not [c for c in telegram.delivered_to(9603) if text in str(c.params.get("text"))]

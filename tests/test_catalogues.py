@@ -30,6 +30,7 @@ SAME_EVERYWHERE = {
     "sms.answer.notice_bare",
     "sms.mine.line",
     "sms.mine.answer",
+    "sms.announce.notice",
 }
 SAME_IN_KY_AND_RU = {"bribe.amount_value", "digest.reference", "inbox.topic_button"}
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from storage.queries.answers import (
+    add_announcement,
     add_answer,
     answer_counts_between,
     claim_followup,
@@ -11,6 +12,7 @@ from storage.queries.answers import (
     due_followups,
     duplicates_of,
     inbox_page,
+    topic_writers,
     waiting_longest,
     wish_by_id,
     wish_by_reference,
@@ -93,6 +95,7 @@ from storage.queries.places import (
     all_municipalities,
     attach_unplaced_wishes,
     municipalities_in,
+    municipality_by_id,
     municipality_by_key,
     municipality_by_key_or_code,
     region_by_key,
@@ -130,6 +133,7 @@ __all__ = [
     "OFFICIAL_ROLES",
     "REFERENCE_DIGITS",
     "DuplicateDelivery",
+    "add_announcement",
     "add_answer",
     "add_bribe_report",
     "add_invite",
@@ -192,6 +196,7 @@ __all__ = [
     "mark_opted_out",
     "mark_person_opted_out",
     "municipalities_in",
+    "municipality_by_id",
     "municipality_by_key",
     "municipality_by_key_or_code",
     "official_places",
@@ -214,6 +219,7 @@ __all__ = [
     "signatures_counted_between",
     "signatures_counted_by",
     "signatures_for_export",
+    "topic_writers",
     "unsent_notices",
     "waiting_longest",
     "wish_by_id",

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Conversation, Person, Wish, WishAnswer
+from storage.models import Announcement, Conversation, Person, Wish, WishAnswer
 
 OPEN = ("accepted", "in_progress")  # statuses still waiting for staff
 
@@ -179,3 +182,42 @@ async def waiting_longest(
             .limit(limit)
         )
     ).all()
+
+
+def _topic_writers(municipality_id: int, category: str, since: datetime) -> Select[Any]:
+    return (
+        select(Wish.person_id)
+        .join(Person, Person.id == Wish.person_id)
+        .where(
+            Wish.municipality_id == municipality_id,
+            Wish.category == category,
+            Wish.created_at >= since,
+            Wish.channel != "card",
+            Person.opted_out.is_(False),
+        )
+        .distinct()
+    )
+
+
+async def topic_writers(
+    session: AsyncSession, municipality_id: int, category: str, since: datetime
+) -> list[int]:
+    """The people (not opted out) who wrote on this topic here since `since`."""
+    rows = await session.scalars(_topic_writers(municipality_id, category, since))
+    return sorted(int(person_id) for person_id in rows if person_id is not None)
+
+
+async def add_announcement(session: AsyncSession, announcement: Announcement) -> bool:
+    """Keep it unless this municipality had one on this topic this week (False): one
+    statement, so that two staff members at once cannot both send."""
+    dialect = (await session.connection()).dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    values = {
+        column.key: getattr(announcement, column.key)
+        for column in Announcement.__table__.columns
+        if column.key != "id"
+    }
+    added = await session.scalar(
+        insert(Announcement).values(**values).on_conflict_do_nothing().returning(Announcement.id)
+    )
+    return added is not None

@@ -36,6 +36,10 @@ async def municipalities_in(session: AsyncSession, region: Region) -> Sequence[M
     ).all()
 
 
+async def municipality_by_id(session: AsyncSession, municipality_id: int) -> Municipality | None:
+    return await session.get(Municipality, municipality_id)
+
+
 async def municipality_by_key(session: AsyncSession, key: str) -> Municipality | None:
     return await session.scalar(select(Municipality).where(Municipality.key == key.lower()))
 
