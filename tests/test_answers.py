@@ -499,3 +499,41 @@ async def test_you_said_we_did_reaches_those_who_wrote_once_a_week(
     assert not [m for m in twilio.sent if m["To"] == "+996555800002" and text in m["Body"]]
     assert not [c for c in telegram.delivered_to(9602) if text in str(c.params.get("text"))]
     assert not [c for c in telegram.delivered_to(9603) if text in str(c.params.get("text"))]
+
+
+async def test_a_resident_who_used_forget_has_no_one_to_tell_and_a_followup_is_answered_once(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
+) -> None:
+    runtime = await start_bot("webhook")
+    gone = await resident(runtime, telegram, 9701, "en")
+    await gone.leave_wish("change", category("roads")["en"], "Repair the road to school")
+    await gone.send("/forget")
+    assert await gone.press(say("en", "forget.yes")) == [say("en", "forget.done")]
+    staff = await official_on_telegram(
+        runtime, telegram, civicbot, 9710, "en", role="staff", municipality="naryn_city"
+    )
+    reference = (await wishes(database_url))["Repair the road to school"].reference
+    await staff.send("/inbox")
+    [shown] = await staff.press(reference)
+    assert say("en", "inbox.no_one_to_tell") in shown
+    before = len(telegram.delivered_to(9701))
+    await staff.send(f"/answer {reference} done Repaired")
+    # The follow-up: pressed twice, the second press is stale and changes nothing.
+    asker = await resident(runtime, telegram, 9702, "en")
+    await asker.leave_wish("change", category("roads")["en"], "Repair the bridge at the market")
+    bridge = (await wishes(database_url))["Repair the bridge at the market"].reference
+    await staff.send(f"/answer {bridge} done Repaired")
+    await runtime.stop()
+    for text in ("Repair the road to school", "Repair the bridge at the market"):
+        await change(database_url, text, status_at=utcnow() - dt.timedelta(days=29))
+    again = await start_bot("webhook")
+    question = say("en", "followup.ask", reference=bridge, text="Repair the bridge at the market")
+    await texts_to(telegram, 9702, question)
+    asker = resident_of(again, telegram, "webhook", 9702, "en")
+    question_message = asker.newest_keyboard()
+    assert await asker.press(say("en", "followup.yes")) == [say("en", "followup.thanks_yes")]
+    [button] = question_message["reply_markup"]["inline_keyboard"][0][1:]
+    [stale] = await asker.press_data(button["callback_data"], question_message)
+    assert stale.startswith(say("en", "error.stale_button"))
+    assert (await wishes(database_url))["Repair the bridge at the market"].followup == "yes"
+    assert len(telegram.delivered_to(9701)) == before  # nothing reached the forgotten chat
