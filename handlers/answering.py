@@ -96,7 +96,6 @@ async def answer(
     residents of its duplicates. The caller has checked the role and the text."""
     now = utcnow()
     wish.status, wish.status_at = status, now
-    wish.version += 1
     if text:
         wish.answer = text
     if wish.answered_at is None:
@@ -143,7 +142,6 @@ async def mark_duplicate(
     now = utcnow()
     for repeated in (wish, *await queries.duplicates_of(session, wish.id)):
         repeated.status, repeated.status_at, repeated.duplicate_of = DUPLICATE, now, target.id
-        repeated.version += 1
     wish.answered_at = wish.answered_at or now
     queries.add_answer(session, wish, DUPLICATE, target.reference, staff.id, channel, now)
     if wish.person_id is not None and wish.channel != "card":

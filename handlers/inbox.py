@@ -209,13 +209,15 @@ async def choose_on_wish(ctx: Context, value: str) -> list[Reply] | None:
         return [await topic_prompt(ctx)]
     if value == "hide":
         wish.hidden = not wish.hidden
-        wish.version += 1
         done = Text("inbox.hidden_now" if wish.hidden else "inbox.shown_now")
         return [await _reshow(ctx, wish, done)]
     return None
 
 
 async def _reshow(ctx: Context, wish: Wish, done: Text) -> Reply:
+    # Writing the change raises the version, unless another staff member's change came
+    # first: then StaleDataError, nothing is kept, the update comes again and finds it.
+    await ctx.session.flush()
     ctx.enter(WISH, wish=wish.id, version=wish.version)
     return (await wish_prompt(ctx)).after(done)
 
@@ -305,7 +307,6 @@ async def choose_topic(ctx: Context, value: str) -> list[Reply] | None:
     if wish is None:
         return instead
     wish.category = value
-    wish.version += 1
     return [await _reshow(ctx, wish, Text("inbox.topic_now", {"topic": Text(f"category.{value}")}))]
 
 

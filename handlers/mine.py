@@ -108,7 +108,6 @@ async def choose_followup(ctx: Context, value: str) -> list[Reply] | None:
     if value == YES:
         return [say("followup.thanks_yes")]
     wish.status, wish.status_at = "accepted", utcnow()
-    wish.version += 1
     await _tell_staff(ctx.session, wish)
     return [say("followup.reopened", reference=wish.reference)]
 

@@ -192,7 +192,9 @@ class Wish(Base):
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     # Status "duplicate": the wish it repeats (never itself a duplicate), by id.
     duplicate_of: Mapped[int | None] = mapped_column(Integer)
-    # One more with every change staff make: a button pressed on an older view is stale.
+    # One more with every change (SQLAlchemy's version counter: an UPDATE names the version
+    # it read, so two staff members' changes cannot both land); an older view's button is
+    # stale.
     version: Mapped[int] = mapped_column(Integer, default=0)
     # Four weeks after "done" the resident is asked once whether it was: when, and "yes"/"no".
     followup_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -203,6 +205,8 @@ class Wish(Base):
     campaign: Mapped[Campaign | None] = relationship(
         primaryjoin="foreign(Wish.campaign_id) == Campaign.id", viewonly=True, lazy="raise"
     )
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it once)
 
 
 class WishAnswer(Base):

@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import select, update
 
@@ -537,3 +538,58 @@ async def test_a_resident_who_used_forget_has_no_one_to_tell_and_a_followup_is_a
     assert stale.startswith(say("en", "error.stale_button"))
     assert (await wishes(database_url))["Repair the bridge at the market"].followup == "yes"
     assert len(telegram.delivered_to(9701)) == before  # nothing reached the forgotten chat
+
+
+async def test_two_staff_answering_one_wish_at_once_both_cannot_land(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
+) -> None:
+    """Both have the answer step open; their words arrive together. The wish's version
+    lets one land; the other is not acknowledged (Telegram sends it again) or, if it came
+    second, is told the wish changed. One answer kept, one resident notice."""
+    runtime = await start_bot("webhook")
+    person = await resident(runtime, telegram, 9801, "en")
+    await person.leave_wish("change", category("roads")["en"], "Fill the pothole by the mosque")
+    reference = (await wishes(database_url))["Fill the pothole by the mosque"].reference
+    staff = [
+        await official_on_telegram(
+            runtime, telegram, civicbot, 9810 + n, "en", role="staff", municipality="naryn_city"
+        )
+        for n in range(2)
+    ]
+    for member, label in zip(staff, ("status.done", "status.declined"), strict=True):
+        await member.send("/inbox")
+        await member.press(reference)
+        await member.press(say("en", label))
+    updates = [member.text_update(f"Answer {n}") for n, member in enumerate(staff)]
+    secret = runtime.settings.webhook_secret()
+
+    async def post(item: dict[str, Any]) -> int:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{runtime.base_url}/telegram/webhook",
+                json=item,
+                headers={"X-Telegram-Bot-Api-Secret-Token": secret},
+            ) as response,
+        ):
+            return response.status
+
+    statuses = await asyncio.gather(*(post(item) for item in updates))
+    for item, status in zip(updates, statuses, strict=True):
+        if status != 200:  # not kept: Telegram delivers it again
+            assert status >= 500
+            assert await post(item) == 200
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            kept = (await session.scalars(select(WishAnswer.text))).all()
+    finally:
+        await db.close()
+    assert len(kept) == 1 and kept[0] in ("Answer 0", "Answer 1")
+    loser = staff[1 - int(kept[0][-1])]
+    changed = [
+        c.params["text"]
+        for c in telegram.delivered_to(loser.user_id)
+        if str(c.params.get("text", "")).startswith(say("en", "inbox.changed"))
+    ]
+    assert changed  # told, with the wish as it is now
