@@ -14,7 +14,9 @@ from multidict import MultiDictProxy
 
 from bot import metrics
 from bot.acks import NotKept, reason
+from bot.open311 import Open311
 from bot.sms.channel import INBOUND_PATH, STATUS_PATH, InboundMessage, SmsChannel
+from bot.stats import Stats
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
@@ -62,6 +64,8 @@ def build(runtime: Runtime) -> web.Application:
     app.router.add_post(STATUS_PATH, twilio_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
+    app.add_routes(Open311(runtime).routes())  # open data: docs/open-data.md
+    app.add_routes(Stats(runtime).routes())
     return app
 
 

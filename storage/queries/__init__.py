@@ -101,6 +101,7 @@ from storage.queries.places import (
     region_by_key,
     regions_with_municipalities,
 )
+from storage.queries.public import RequestFilter, public_requests, wish_counts, wish_times
 from storage.queries.quotas import (
     count_towards_quota,
     quota_used,
@@ -133,6 +134,7 @@ __all__ = [
     "OFFICIAL_ROLES",
     "REFERENCE_DIGITS",
     "DuplicateDelivery",
+    "RequestFilter",
     "add_announcement",
     "add_answer",
     "add_bribe_report",
@@ -207,6 +209,7 @@ __all__ = [
     "outbound_by_provider_id",
     "person_by_id",
     "plan_digests",
+    "public_requests",
     "quota_used",
     "reach_milestone",
     "region_by_key",
@@ -224,7 +227,9 @@ __all__ = [
     "waiting_longest",
     "wish_by_id",
     "wish_by_reference",
+    "wish_counts",
     "wish_counts_between",
+    "wish_times",
     "wishes_between",
     "wishes_for_export",
     "wishes_of",

@@ -1,0 +1,249 @@
+"""Open311 GeoReport v2, the read side (docs/open-data.md): the wish topics as services, and
+wishes to change as service requests — the reference, the topic, the text (phone numbers
+and the like masked; a text staff hid is left out), open or closed, staff's answer. No
+person, no bribe report. JSON only; answers are cached for a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from bot.i18n import LANGUAGES, Catalogues
+from handlers.scrub import scrub
+from handlers.types import Text
+from storage import queries
+from storage.domain import wish_categories
+from storage.models import Wish, utcnow
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+BASE = "/open311/v2"
+OPEN = ("accepted", "in_progress")  # the wishes' statuses Open311 calls "open"
+CLOSED = ("done", "declined", "duplicate")
+DEFAULT_DAYS = 90  # without start_date: the last 90 days, as the spec suggests
+PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
+CACHE_SECONDS, CACHE_ENTRIES = 60.0, 256
+
+
+class BadQuery(Exception):
+    """A parameter the caller must fix: 400, with the spec's error list."""
+
+
+class Open311:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._cache: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get(f"{BASE}/services.json", self.services),
+            web.get(f"{BASE}/requests.json", self.requests),
+            web.get(f"{BASE}/requests/{{reference}}.json", self.request),
+        ]
+
+    @property
+    def catalogues(self) -> Catalogues:
+        return self.runtime.catalogues
+
+    # --- endpoints ----------------------------------------------------------------------
+
+    async def services(self, request: web.Request) -> web.Response:
+        return await self._answer(request, self._services)
+
+    async def requests(self, request: web.Request) -> web.Response:
+        return await self._answer(request, self._requests)
+
+    async def request(self, request: web.Request) -> web.Response:
+        return await self._answer(request, self._request)
+
+    async def _answer(self, request: web.Request, make: Any) -> web.Response:
+        """The cached body if fresh; else made, kept, sent. A bad query: 400 and why."""
+        key = request.path_qs
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return _json(cached[1])
+        try:
+            body = json.dumps(await make(request), ensure_ascii=False).encode("utf-8")
+        except BadQuery as error:
+            return _errors(400, str(error))
+        except LookupError as error:
+            return _errors(404, str(error))
+        self._cache[key] = (time.monotonic() + CACHE_SECONDS, body)
+        self._cache.move_to_end(key)
+        while len(self._cache) > CACHE_ENTRIES:
+            self._cache.popitem(last=False)
+        return _json(body)
+
+    async def _services(self, request: web.Request) -> list[dict[str, Any]]:
+        language = _locale(request)
+        await self._jurisdiction(request)  # checked, though every place has the same topics
+        group = self.catalogues.text(language, Text("kind.change"))
+        return [
+            {
+                "service_code": key,
+                "service_name": self.catalogues.text(language, Text(f"category.{key}")),
+                "description": "",
+                "metadata": False,
+                "type": "realtime",
+                "keywords": "",
+                "group": group,
+            }
+            for key in wish_categories()
+        ]
+
+    async def _requests(self, request: web.Request) -> list[dict[str, Any]]:
+        query = request.query
+        language = _locale(request)
+        place = await self._jurisdiction(request)
+        start, end = _dates(query.get("start_date"), query.get("end_date"))
+        chosen = queries.RequestFilter(
+            municipality_ids=[place] if place is not None else None,
+            categories=_codes(query.get("service_code")),
+            statuses=_statuses(query.get("status")),
+            references=_list(query.get("service_request_id")),
+            start=start,
+            end=end,
+        )
+        page, size = _paging(query.get("page"), query.get("page_size"))
+        async with self.runtime.db.session() as session:
+            wishes = await queries.public_requests(session, chosen, (page - 1) * size, size)
+        return [self._as_request(wish, language) for wish in wishes]
+
+    async def _request(self, request: web.Request) -> list[dict[str, Any]]:
+        language = _locale(request)
+        reference = request.match_info["reference"].upper()
+        chosen = queries.RequestFilter(references=[reference])
+        async with self.runtime.db.session() as session:
+            found = await queries.public_requests(session, chosen, 0, 1)
+        if not found:
+            raise LookupError(f"no service request {reference[:16]}")
+        return [self._as_request(found[0], language)]
+
+    # --- pieces -------------------------------------------------------------------------
+
+    async def _jurisdiction(self, request: web.Request) -> int | None:
+        key = request.query.get("jurisdiction_id")
+        if key is None:
+            return None
+        async with self.runtime.db.session() as session:
+            place = await queries.municipality_by_key(session, key)
+        if place is None:
+            raise BadQuery(f"unknown jurisdiction_id: {key[:64]}")
+        return place.id
+
+    def _as_request(self, wish: Wish, language: str) -> dict[str, Any]:
+        zone = ZoneInfo(self.runtime.settings.timezone)
+        assert wish.municipality is not None  # only placed wishes are published
+        updated = wish.status_at or wish.created_at
+        return {
+            "service_request_id": wish.reference,
+            "status": "open" if wish.status in OPEN else "closed",
+            "status_notes": scrub(wish.answer) if wish.answer else None,
+            "service_name": self.catalogues.text(language, Text(f"category.{wish.category}")),
+            "service_code": wish.category,
+            "description": None if wish.hidden else scrub(wish.text),
+            "agency_responsible": wish.municipality.name(language),
+            "service_notice": None,
+            "requested_datetime": _moment(wish.created_at, zone),
+            "updated_datetime": _moment(updated, zone),
+            "expected_datetime": None,
+            "address": None,
+            "address_id": None,
+            "zipcode": None,
+            "lat": None,
+            "long": None,
+            "media_url": None,
+        }
+
+
+# --- parameters ---------------------------------------------------------------------------
+
+
+def _locale(request: web.Request) -> str:
+    language = request.query.get("locale", "ky").split("_")[0].split("-")[0].lower()
+    if language not in LANGUAGES:
+        raise BadQuery("locale must be ky, ru or en")
+    return language
+
+
+def _list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        raise BadQuery("an empty list")
+    return items
+
+
+def _codes(value: str | None) -> list[str] | None:
+    codes = _list(value)
+    unknown = [code for code in codes or [] if code not in wish_categories()]
+    if unknown:
+        raise BadQuery(f"unknown service_code: {unknown[0][:32]}")
+    return codes
+
+
+def _statuses(value: str | None) -> list[str] | None:
+    given = _list(value)
+    if given is None:
+        return None
+    if any(status not in ("open", "closed") for status in given):
+        raise BadQuery("status must be open or closed")
+    return [s for status in given for s in (OPEN if status == "open" else CLOSED)]
+
+
+def _dates(start: str | None, end: str | None) -> tuple[datetime, datetime | None]:
+    first = _date(start, "start_date") if start else None
+    last = _date(end, "end_date") if end else None
+    if first is not None and last is not None and last < first:
+        raise BadQuery("end_date is before start_date")
+    if first is None:
+        first = (last or utcnow()) - timedelta(days=DEFAULT_DAYS)
+    return first, last
+
+
+def _date(value: str, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace(" ", "+"))  # a "+" sent unescaped
+    except ValueError:
+        raise BadQuery(f"{name} is not a w3c date and time (2026-11-25T09:00:00+06:00)") from None
+    if moment.tzinfo is None:
+        raise BadQuery(f"{name} needs its time zone (Z or +06:00)")
+    return moment
+
+
+def _paging(page: str | None, size: str | None) -> tuple[int, int]:
+    try:
+        number = int(page) if page else 1
+        count = int(size) if size else PAGE_SIZE
+    except ValueError:
+        raise BadQuery("page and page_size are whole numbers") from None
+    if number < 1 or not 1 <= count <= MAX_PAGE_SIZE:
+        raise BadQuery(f"page from 1; page_size from 1 to {MAX_PAGE_SIZE}")
+    return number, count
+
+
+def _moment(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).isoformat(timespec="seconds")
+
+
+def _json(body: bytes) -> web.Response:
+    return web.Response(
+        body=body,
+        content_type="application/json",
+        charset="utf-8",
+        headers={"Cache-Control": f"public, max-age={int(CACHE_SECONDS)}"},
+    )
+
+
+def _errors(status: int, description: str) -> web.Response:
+    """The spec's error list: [{"code": …, "description": …}]."""
+    return web.json_response([{"code": status, "description": description}], status=status)
