@@ -65,11 +65,12 @@ class Runtime:
         self.digests: Digests | None = None
         self.jobs: Jobs | None = None
         self._database_open = False
+        self.pseudonyms: Pseudonyms  # set by start(): keys for hashes (the web chat's visitors)
 
     async def start(self) -> None:
         # Fails early without a key, and creates one on the first start on SQLite; a bad
         # DIGEST_CRON or TIMEZONE stops the start before the database is touched.
-        pseudonyms = Pseudonyms.from_keys(self.settings.secret_keys())
+        pseudonyms = self.pseudonyms = Pseudonyms.from_keys(self.settings.secret_keys())
         trigger(self.settings)
         self.db = await prepare_database(self.settings)
         self._database_open = True
@@ -108,6 +109,8 @@ class Runtime:
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
         log.info("serving on %s (/healthz, /metrics)", self.base_url)
+        if self.settings.web_chat:
+            print(f"Open {self.base_url}/try to try the bot in a browser", flush=True)
         if self.telegram is None:
             print(TELEGRAM_OFF, flush=True)
         else:

@@ -46,6 +46,7 @@ ENVIRONMENT = (
     ("DIGEST_CRON", "when weekly digests go out (default: 0 9 * * mon)"),
     ("TIMEZONE", "the digests' weeks and the days initiatives open (default: Asia/Bishkek)"),
     ("LOG_FORMAT", "text (default) or json: one JSON object a line, for log collectors"),
+    ("WEB_CHAT", "on (default) or off: the web chat at /try"),
 )
 
 
@@ -104,6 +105,7 @@ class _Environment(BaseSettings):
     DIGEST_CRON: str = "0 9 * * mon"
     TIMEZONE: str = "Asia/Bishkek"
     LOG_FORMAT: Literal["text", "json"] = "text"
+    WEB_CHAT: bool = True
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -164,6 +166,7 @@ class _Environment(BaseSettings):
             digest_cron=self.DIGEST_CRON,
             timezone=self.TIMEZONE,
             log_format=self.LOG_FORMAT,
+            web_chat=self.WEB_CHAT,
         )
 
 
@@ -214,6 +217,8 @@ class Settings:
     timezone: str = "Asia/Bishkek"
     # Our addition: "json" for one JSON object a log line (for log collectors), else text.
     log_format: str = "text"
+    # Our addition: the web chat at /try (WEB_CHAT=off turns it off).
+    web_chat: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -15,8 +15,10 @@ from multidict import MultiDictProxy
 from bot import metrics
 from bot.acks import NotKept, reason
 from bot.open311 import Open311
+from bot.public import PublicPages
 from bot.sms.channel import INBOUND_PATH, STATUS_PATH, InboundMessage, SmsChannel
 from bot.stats import Stats
+from bot.webchat import WebChat
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
@@ -66,6 +68,8 @@ def build(runtime: Runtime) -> web.Application:
     app.router.add_get("/metrics", metrics_page)
     app.add_routes(Open311(runtime).routes())  # open data: docs/open-data.md
     app.add_routes(Stats(runtime).routes())
+    app.add_routes(PublicPages(runtime).routes())
+    app.add_routes(WebChat(runtime).routes())
     return app
 
 

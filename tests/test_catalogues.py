@@ -32,7 +32,12 @@ SAME_EVERYWHERE = {
     "sms.mine.answer",
     "sms.announce.notice",
 }
-SAME_IN_KY_AND_RU = {"bribe.amount_value", "digest.reference", "inbox.topic_button"}
+SAME_IN_KY_AND_RU = {
+    "bribe.amount_value",
+    "digest.reference",
+    "inbox.topic_button",
+    "channel.web",
+}
 
 
 def message_ids(language: str) -> list[str]:

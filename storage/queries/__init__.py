@@ -101,7 +101,13 @@ from storage.queries.places import (
     region_by_key,
     regions_with_municipalities,
 )
-from storage.queries.public import RequestFilter, public_requests, wish_counts, wish_times
+from storage.queries.public import (
+    RequestFilter,
+    public_requests,
+    wish_counts,
+    wish_times,
+    wish_totals,
+)
 from storage.queries.quotas import (
     count_towards_quota,
     quota_used,
@@ -230,6 +236,7 @@ __all__ = [
     "wish_counts",
     "wish_counts_between",
     "wish_times",
+    "wish_totals",
     "wishes_between",
     "wishes_for_export",
     "wishes_of",

@@ -76,3 +76,13 @@ async def wish_times(
         )
     )
     return list(rows)
+
+
+async def wish_totals(session: AsyncSession) -> dict[int, int]:
+    """Every municipality's number of wishes, by its id."""
+    rows = await session.execute(
+        select(Wish.municipality_id, func.count(Wish.id))
+        .where(Wish.municipality_id.is_not(None))
+        .group_by(Wish.municipality_id)
+    )
+    return {int(place or 0): int(count) for place, count in rows}

@@ -1,0 +1,169 @@
+"""The public pages: `GET /` lists the municipalities, `GET /m/KEY` shows one — this week's
+and this year's wishes, their topics as bars, recent wishes and what was done, open
+initiatives and how to sign, campaigns, and how to write (the bot's link, the SMS form, the
+web chat). What it shows is what Open311 publishes: texts masked, hidden ones left out, no
+one's identity."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from bot import pages
+from bot.digests.delivery import known_username
+from bot.open311 import CLOSED
+from handlers.quotes import shorten
+from handlers.scrub import scrub
+from handlers.types import Text
+from handlers.weeks import Week
+from storage import queries
+from storage.models import Municipality, Wish, utcnow
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+RECENT = 10  # wishes listed
+QUOTE = 200  # characters of each
+
+
+class PublicPages:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/", self.index), web.get("/m/{key}", self.municipality)]
+
+    def _t(self, language: str, key: str, **values: Any) -> str:
+        return self.runtime.catalogues.text(language, Text(key, values))
+
+    async def index(self, request: web.Request) -> web.Response:
+        language = pages.language_of(request)
+        async with self.runtime.db.session() as session:
+            places = await queries.all_municipalities(session)
+            counts = await queries.wish_totals(session)
+        by_region: dict[str, list[tuple[str, str, int]]] = {}
+        for m in sorted(places, key=lambda m: (m.region.position, m.name(language))):
+            by_region.setdefault(m.region.name(language), []).append(
+                (m.key, m.name(language), counts.get(m.id, 0))
+            )
+        listed = list(by_region.items())
+        return pages.render(
+            self.runtime.catalogues,
+            "index.html",
+            language,
+            title=self._t(language, "page.index_title"),
+            regions=listed,
+        )
+
+    async def municipality(self, request: web.Request) -> web.Response:
+        language = pages.language_of(request)
+        async with self.runtime.db.session() as session:
+            place = await queries.municipality_by_key(session, request.match_info["key"])
+            if place is None:
+                title = self._t(language, "page.not_found")
+                return pages.render(
+                    self.runtime.catalogues, "not_found.html", language, status=404, title=title
+                )
+            values = await self._municipality(session, place, language)
+        return pages.render(self.runtime.catalogues, "municipality.html", language, **values)
+
+    async def _municipality(
+        self, session: Any, place: Municipality, language: str
+    ) -> dict[str, Any]:
+        zone = ZoneInfo(self.runtime.settings.timezone)
+        today = utcnow().astimezone(zone).date()
+        week_start, _ = Week.of(today).bounds(self.runtime.settings.timezone)
+        year_start = datetime.combine(date(today.year, 1, 1), time(), zone)
+        counts = await queries.wish_counts(session, place.id)
+        recent = await queries.public_requests(
+            session, queries.RequestFilter(municipality_ids=[place.id]), 0, RECENT
+        )
+        done = await queries.public_requests(
+            session,
+            queries.RequestFilter(municipality_ids=[place.id], statuses=["done"]),
+            0,
+            RECENT,
+        )
+        times = await queries.wish_times(session, place.id, year_start)
+        telegram = self.runtime.telegram
+        bot = known_username(telegram.application.bot) if telegram is not None else None
+        number = self.runtime.settings.twilio_from_number
+        return {
+            "title": place.name(language),
+            "name": place.name(language),
+            "key": place.key,
+            "week_total": sum(1 for moment in times if moment >= week_start),
+            "year_total": len(times),
+            "bars": self._bars(counts, language),
+            "recent": [self._line(wish, language) for wish in recent],
+            "done": [(*self._line(wish, language)[:3], scrub(wish.answer or "")) for wish in done],
+            "initiatives": [
+                (
+                    initiative.title(language),
+                    initiative.signed,
+                    initiative.threshold,
+                    initiative.signed * 100 // max(initiative.threshold, 1),
+                    _link(bot, f"i-{initiative.code}"),
+                    f"КОЛ {initiative.code} <ПИН> <аты-жөнү>",
+                )
+                for initiative in await queries.initiatives_open_during(
+                    session, place.id, today, today
+                )
+            ],
+            "campaigns": [
+                (
+                    c.name,
+                    c.starts_on.isoformat(),
+                    c.ends_on.isoformat(),
+                    _link(bot, f"c-{c.code}"),
+                )
+                for c in await queries.campaigns_during(session, place.id, today, today)
+            ],
+            "bot_link": _link(bot, f"m-{place.key}"),
+            "sms_number": number,
+            "sms_form": f"ЖЕР {place.code} · ӨЗГӨРТ <текст> · МЫКТЫ <текст>",
+        }
+
+    def _line(self, wish: Wish, language: str) -> tuple[str, str, str, str]:
+        text = (
+            self._t(language, "inbox.hidden_text")
+            if wish.hidden
+            else shorten(scrub(wish.text), QUOTE)
+        )
+        status = "closed" if wish.status in CLOSED else "open"
+        return (
+            wish.reference,
+            self._t(language, f"category.{wish.category}"),
+            text,
+            self._t(language, f"page.status_{status}"),
+        )
+
+    def _bars(
+        self, counts: list[tuple[str, str, str, int]], language: str
+    ) -> list[tuple[Any, ...]]:
+        """(topic, to change, great, widths in %) the busiest first: drawn as inline SVG."""
+        change: Counter[str] = Counter()
+        great: Counter[str] = Counter()
+        for kind, category, _, count in counts:
+            (change if kind == "change" else great)[category] += count
+        topics = sorted(set(change) | set(great), key=lambda c: -(change[c] + great[c]))
+        largest = max((change[c] + great[c] for c in topics), default=1)
+        return [
+            (
+                self._t(language, f"category.{c}"),
+                change[c],
+                great[c],
+                round(change[c] * 100 / largest, 1),
+                round(great[c] * 100 / largest, 1),
+            )
+            for c in topics
+        ]
+
+
+def _link(bot_username: str | None, payload: str) -> str | None:
+    """The bot's t.me link with a /start payload; None while Telegram is off or unknown."""
+    return f"https://t.me/{bot_username}?start={payload}" if bot_username else None

@@ -1,0 +1,175 @@
+"""The public pages and the web chat: in a real headless browser (Debian's chromium, driven
+by Playwright with its executable path), a wish left in the browser end to end, seen on the
+municipality's page and read back through Open311; and the web chat's bad input over HTTP."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.conftest import Say, StartBot
+from tests.test_answers import wishes
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; .ci/run installs it
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCRIPT = "<script>window.pwned = 1</script>"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+async def press(page: Page, label: str) -> None:
+    await page.get_by_role("button", name=label, exact=True).click()
+    await page.wait_for_load_state()
+
+
+async def last_message(page: Page) -> str:
+    return await page.locator("div.msg[role=status]").last.inner_text()
+
+
+async def test_a_wish_left_in_the_browser_reaches_the_page_and_open311(
+    start_bot: StartBot, browser: Browser, say: Say, database_url: str, tmp_path: Path
+) -> None:
+    runtime = await start_bot("webhook")
+    page = await browser.new_page()
+    await page.goto(f"{runtime.base_url}/try?lang=en")
+    assert await page.evaluate("document.documentElement.lang") == "en"
+    await press(page, say("en", "try.start"))
+    await press(page, "English")
+    await press(page, "Naryn Region")
+    await press(page, "Naryn city")
+    await page.fill("#text", f"{SCRIPT} No water on Lenin street for three days")
+    await press(page, say("en", "try.send"))
+    await press(page, say("en", "kind.change"))
+    if await page.get_by_role("button", name=say("en", "category.drinking_water")).count():
+        await press(page, say("en", "category.drinking_water"))
+    thanks = await last_message(page)
+    assert thanks.startswith("Thank you!"), thanks
+    [wish] = (await wishes(database_url)).values()
+    assert wish.reference in thanks and wish.channel == "web"
+    assert await page.evaluate("typeof window.pwned") == "undefined"
+
+    # The municipality's page shows it, inert, in the visitor's language.
+    response = await page.goto(f"{runtime.base_url}/m/naryn_city?lang=en")
+    assert response is not None and response.status == 200
+    body = await page.locator("body").inner_text()
+    assert f"«{SCRIPT} No water on Lenin street for three days»" in body
+    assert wish.reference in body
+    assert await page.evaluate("typeof window.pwned") == "undefined"
+    assert await page.evaluate("document.scripts.length") == 0
+    assert await page.get_by_role("heading", name="Naryn city").count() == 1
+    weight = len(await response.body())
+    assert weight < 16_000, weight  # a page for a cheap phone on a slow line
+    shot = tmp_path / "naryn_city.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes().startswith(b"\x89PNG")
+
+    # …and Open311 gives it back.
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{runtime.base_url}/open311/v2/requests/{wish.reference}.json") as got,
+    ):
+        [request] = await got.json()
+    assert request["description"] == f"{SCRIPT} No water on Lenin street for three days"
+    assert request["agency_responsible"] == "Нарын шаары"  # locale: Kyrgyz by default
+
+    # The index lists the place with its count; an unknown place is a 404 in the language.
+    await page.goto(f"{runtime.base_url}/?lang=ru")
+    assert "город Нарын (1)" in " ".join((await page.locator("body").inner_text()).split())
+    missing = await page.goto(f"{runtime.base_url}/m/atlantis?lang=ru")
+    assert missing is not None and missing.status == 404
+    assert say("ru", "page.not_found") in await page.locator("h1").inner_text()
+
+
+class WebVisitor:
+    """A browser without a browser: cookies kept, forms posted as a browser posts them."""
+
+    def __init__(self, base_url: str, http: aiohttp.ClientSession) -> None:
+        self.base_url, self.http = base_url, http
+        self.page = ""
+
+    async def open(self) -> int:
+        async with self.http.get(f"{self.base_url}/try?lang=en") as response:
+            self.page = await response.text()
+            return response.status
+
+    def field(self, name: str) -> str:
+        match = re.search(rf'name="{name}" value="([^"]*)"', self.page)
+        assert match is not None, self.page
+        return match.group(1)
+
+    def buttons(self) -> dict[str, str]:
+        found = re.findall(r'name="button" value="([^"]+)">([^<]+)<', self.page)
+        return {label: payload for payload, label in found}
+
+    async def post(self, keep_page: bool = True, **data: str) -> tuple[int, str]:
+        form = {"csrf": self.field("csrf"), "m": self.field("m"), **data}
+        async with self.http.post(f"{self.base_url}/try?lang=en", data=form) as response:
+            text = await response.text()
+        if keep_page and response.status == 200:
+            self.page = text
+        return response.status, text
+
+    def messages(self) -> list[str]:
+        found = re.findall(r'<div class="msg" role="status">(.*?)</div>', self.page, re.S)
+        return [html.unescape(message) for message in found]
+
+
+async def test_the_web_chat_refuses_forged_forms_and_takes_a_form_once(
+    start_bot: StartBot, say: Say, database_url: str
+) -> None:
+    runtime = await start_bot("webhook")
+    jar = aiohttp.CookieJar(unsafe=True)  # cookies from 127.0.0.1
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        visitor = WebVisitor(runtime.base_url, http)
+        assert await visitor.open() == 200
+        # No CSRF token, or another visitor's: refused, nothing handled.
+        async with http.post(f"{runtime.base_url}/try", data={"text": "/start"}) as response:
+            assert response.status == 403
+        forged = {"csrf": "0" * 64, "m": "x1", "text": "/start"}
+        async with http.post(f"{runtime.base_url}/try", data=forged) as response:
+            assert response.status == 403
+        await visitor.post(text="/start")
+        await visitor.post(button=visitor.buttons()["English"])
+        old = visitor.buttons()  # the region question's buttons
+        await visitor.post(button=old["Naryn Region"])
+        await visitor.post(button=visitor.buttons()["Naryn city"])
+        # A stale button: said so, nothing lost.
+        await visitor.post(button=old["Osh city"])
+        assert visitor.messages()[0].startswith(say("en", "error.stale_button"))
+        await visitor.post(text="/change")
+        await visitor.post(button=visitor.buttons()[say("en", "category.roads")])
+        form = {"csrf": visitor.field("csrf"), "m": visitor.field("m"), "text": "Fix the road"}
+        for _ in range(2):  # the same form sent twice (a double click, a reload)
+            async with http.post(f"{runtime.base_url}/try?lang=en", data=form) as response:
+                assert response.status == 200
+                visitor.page = await response.text()
+        assert visitor.messages() == []  # the second: handled once already, nothing new
+        assert [w.text for w in (await wishes(database_url)).values()] == ["Fix the road"]
+        await visitor.post(text="/mine")
+        [listed] = visitor.messages()[:1]
+        assert say("en", "category.roads") in listed and say("en", "status.accepted") in listed
+
+
+async def test_the_web_chat_can_be_turned_off(start_bot: StartBot, say: Say) -> None:
+    runtime = await start_bot("webhook", web_chat=False)
+    async with aiohttp.ClientSession() as http, http.get(f"{runtime.base_url}/try") as response:
+        assert response.status == 404 and await response.text() == say("ky", "try.off")
