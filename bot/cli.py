@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
-from bot import admin, bribe_stats, campaigns, logs, municipalities, rotation
+from bot import admin, bribe_stats, campaigns, chat, logs, municipalities, rotation
 from bot.admin import UsageError
 from bot.app import Runtime, prepare_database
 from bot.config import ENVIRONMENT, ConfigError, Settings
@@ -131,6 +131,7 @@ def build_parser() -> Parser:
     )
     digest_commands.add_parsers(commands)
     campaigns.add_parsers(commands)
+    commands.add_parser("chat", help="talk to the bot in this terminal (for trying and training)")
     return parser
 
 
@@ -165,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(campaigns.main(settings, args, sys.stdout))
         if args.command == "secret":
             return secret_command(settings, args.action, sys.stdout)
+        if args.command == "chat":
+            return asyncio.run(chat.chat(settings, sys.stdin, sys.stdout))
         if args.command in ("digest", "officials"):
             return asyncio.run(digest_commands.main(settings, args, sys.stdout))
         return asyncio.run(municipality_command(settings, args, sys.stdout))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot import pages
+from bot import answers, pages
 from bot.answers import Keyboard
 from bot.ordering import KeyedLocks
 from handlers import dispatch
@@ -87,18 +87,12 @@ class WebChat:
         return Inbound(text=text, **common)  # type: ignore[arg-type]
 
     def _rendered(self, outcome: Outcome) -> tuple[list[str], Keyboard]:
+        """The texts as Telegram would send them, and the buttons of the last."""
         if outcome.silent:
             return [], ()
-        catalogues, language = self.runtime.catalogues, outcome.language
-        texts = [catalogues.reply(language, reply) for reply in outcome.replies if reply.parts]
-        keyboard: Keyboard = ()
-        for reply in outcome.replies:
-            if reply.buttons:  # the last reply's buttons are the ones that count
-                keyboard = tuple(
-                    tuple((catalogues.label(language, b.label), b.payload) for b in row)
-                    for row in reply.buttons
-                )
-        return texts, keyboard
+        answer = answers.render(self.runtime.catalogues, outcome)
+        keyboards = [keyboard for _, keyboard in answer.messages if keyboard]
+        return [text for text, _ in answer.messages], keyboards[-1] if keyboards else ()
 
     def _csrf(self, token: str) -> str:
         return hmac.new(self._csrf_key, token.encode(), "sha256").hexdigest()

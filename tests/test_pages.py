@@ -5,6 +5,7 @@ municipality's page and read back through Open311; and the web chat's bad input 
 from __future__ import annotations
 
 import html
+import io
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -173,3 +174,21 @@ async def test_the_web_chat_can_be_turned_off(start_bot: StartBot, say: Say) -> 
     runtime = await start_bot("webhook", web_chat=False)
     async with aiohttp.ClientSession() as http, http.get(f"{runtime.base_url}/try") as response:
         assert response.status == 404 and await response.text() == say("ky", "try.off")
+
+
+async def test_civicbot_chat_talks_in_a_terminal(database_url: str, say: Say) -> None:
+    """`civicbot chat`: the same conversation in a terminal, buttons pressed by number."""
+    from bot.chat import chat
+    from bot.config import Settings
+    from tests.conftest import SECRET_KEY
+
+    lines = ["/start", "3", "4", "1", "/change", "4", "Potholes on Lenin street", ""]
+    out = io.StringIO()
+    settings = Settings(database_url=database_url, secret_key=SECRET_KEY)
+    assert await chat(settings, io.StringIO("\n".join(lines) + "\n"), out) == 0
+    said = out.getvalue()
+    assert "[3] English" in said and "[4] Naryn Region" in said and "[4] Roads" in said
+    assert "Thank you!" in said
+    [wish] = (await wishes(database_url)).values()
+    assert (wish.text, wish.category, wish.channel) == ("Potholes on Lenin street", "roads", "web")
+    assert wish.reference in said
