@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot import answers, pages
 from bot.answers import Keyboard
+from bot.budget import AnswerBudget, Verdict
 from bot.ordering import KeyedLocks
 from handlers import dispatch
 from handlers.types import Inbound, Outcome, Text
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 CHANNEL = "web"
 COOKIE = "civic_chat"
 COOKIE_DAYS = 180
+MESSAGES_PER_MINUTE = 30  # forms a visitor may send; more are refused (429), not handled
 TEXT_LIMIT = 4000  # characters taken from the form; the handlers say what is too long
 
 
@@ -36,6 +38,7 @@ class WebChat:
         self.runtime = runtime
         self._csrf_key = runtime.pseudonyms.derive("web-chat-csrf")
         self._senders = KeyedLocks()
+        self._budget = AnswerBudget(MESSAGES_PER_MINUTE, 60.0)  # per visitor, as on Telegram
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/try", self.page), web.post("/try", self.post)]
@@ -54,6 +57,10 @@ class WebChat:
         given = str(form.get("csrf", ""))
         if not token or not hmac.compare_digest(given, self._csrf(token)):
             return web.Response(status=403, text="forbidden: reload the page and try again")
+        if self._budget.take(token) is not Verdict.ANSWER:  # not handled: nothing is lost
+            language = pages.language_of(request)
+            flood = self.runtime.catalogues.text(language, Text("flood.messages"))
+            return web.Response(status=429, text=flood, headers={"Retry-After": "60"})
         button, text = str(form.get("button", "")), str(form.get("text", ""))[:TEXT_LIMIT]
         delivery = str(form.get("m", ""))[:64] or None
         inbound = self._inbound(request, token, delivery, button, text)

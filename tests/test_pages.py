@@ -192,3 +192,19 @@ async def test_civicbot_chat_talks_in_a_terminal(database_url: str, say: Say) ->
     [wish] = (await wishes(database_url)).values()
     assert (wish.text, wish.category, wish.channel) == ("Potholes on Lenin street", "roads", "web")
     assert wish.reference in said
+
+
+async def test_a_web_chat_flood_is_refused_not_handled(start_bot: StartBot, say: Say) -> None:
+    from bot.webchat import MESSAGES_PER_MINUTE
+
+    runtime = await start_bot("webhook")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        visitor = WebVisitor(runtime.base_url, http)
+        await visitor.open()
+        statuses = []
+        for _ in range(MESSAGES_PER_MINUTE + 2):  # bounded: stops by itself
+            status, text = await visitor.post(keep_page=False, text="/help")
+            statuses.append(status)
+        assert statuses[:MESSAGES_PER_MINUTE] == [200] * MESSAGES_PER_MINUTE
+        assert statuses[MESSAGES_PER_MINUTE:] == [429, 429]
+        assert text == say("en", "flood.messages")
