@@ -48,6 +48,8 @@ def render(
     page = _ENVIRONMENT.get_template(template).render(
         lang=language, languages=LANGUAGE_NAMES, t=t, **values
     )
-    return web.Response(
+    response = web.Response(
         text=page, content_type="text/html", charset="utf-8", status=status, headers=headers
     )
+    response.enable_compression()  # gzip when the browser takes it: a slow line's friend
+    return response

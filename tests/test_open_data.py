@@ -15,6 +15,7 @@ from storage.models import Wish
 from tests.conftest import Civicbot, StartBot
 from tests.digests import official_on_telegram
 from tests.fake_telegram import FakeTelegram
+from tests.initiatives import ADULT_PIN, open_initiative
 from tests.places import category
 from tests.test_answers import change, resident, sms, wishes
 from tests.twilio import FakeTwilio, twilio_settings
@@ -47,7 +48,8 @@ async def get(runtime: Any, path: str) -> tuple[int, Any, str]:
         http.get(runtime.base_url + path) as response,
     ):
         text = await response.text()
-        return response.status, (await response.json() if text else None), text
+        parsed = await response.json() if response.content_type == "application/json" else None
+        return response.status, parsed, text
 
 
 async def a_place_with_answers(
@@ -223,6 +225,13 @@ async def test_no_public_output_names_anyone(
     response."""
     runtime = await start_bot("webhook", **twilio_settings(twilio.base_url))
     await a_place_with_answers(runtime, telegram, civicbot, database_url)
+    # A signer of a local initiative: name and PIN sealed, never shown.
+    rc, _, err = await civicbot(
+        *open_initiative("OPEN", "--no-address", "--threshold", "100", kind="local"),
+        "--municipality", "naryn_city",
+    )  # fmt: skip
+    assert rc == 0, err
+    await sms(runtime, OTHER_PHONE, f"КОЛ OPEN {ADULT_PIN} Осмонова Айгүл Бакытовна")
     bodies = []
     for path in (
         "/open311/v2/services.json",
@@ -230,11 +239,17 @@ async def test_no_public_output_names_anyone(
         "/open311/v2/requests.json?locale=ru&jurisdiction_id=naryn_city",
         "/stats/naryn_city.json",
         "/stats/osh.json",
+        "/",
+        "/m/naryn_city",
+        "/m/naryn_city?lang=ru",
+        "/m/naryn_city?lang=en",
+        "/m/osh?lang=en",
     ):
         status, _, text = await get(runtime, path)
-        assert status == 200
+        assert status == 200, path
         bodies.append(text)
     public = "\n".join(bodies)
-    for planted in (PHONE, OTHER_PHONE, PHONE[4:], PIN, "0555 123 456", "9901", "9902", "9910",
-                    "Ругательства"):  # fmt: skip
+    assert "Таза суу OPEN" in public  # the initiative is on the page: its signer is not
+    for planted in (PHONE, OTHER_PHONE, PHONE[4:], PIN, ADULT_PIN, "0555 123 456", "9901",
+                    "9902", "9910", "Aibek", "Осмонова", "Айгүл", "Ругательства"):  # fmt: skip
         assert planted not in public, planted

@@ -46,6 +46,21 @@ async def last_message(page: Page) -> str:
     return await page.locator("div.msg[role=status]").last.inner_text()
 
 
+def _luminance(rgb: str) -> float:
+    """WCAG relative luminance of a computed CSS colour, "rgb(r, g, b)"."""
+    channels = [int(v) / 255 for v in re.findall(r"\d+", rgb)[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+async def contrast(page: Page, selector: str) -> float:
+    """The contrast ratio of the first such element's text on the page's background."""
+    colour = await page.eval_on_selector(selector, "e => getComputedStyle(e).color")
+    paper = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+    light, dark = sorted((_luminance(colour), _luminance(paper)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
 async def test_a_wish_left_in_the_browser_reaches_the_page_and_open311(
     start_bot: StartBot, browser: Browser, say: Say, database_url: str, tmp_path: Path
 ) -> None:
@@ -79,6 +94,8 @@ async def test_a_wish_left_in_the_browser_reaches_the_page_and_open311(
     assert await page.get_by_role("heading", name="Naryn city").count() == 1
     weight = len(await response.body())
     assert weight < 16_000, weight  # a page for a cheap phone on a slow line
+    for selector in ("body", "a", ".muted", "h1"):  # WCAG AA: 4.5:1 for text
+        assert await contrast(page, selector) >= 4.5, selector
     shot = tmp_path / "naryn_city.png"
     await page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes().startswith(b"\x89PNG")
