@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from handlers import answering
 from handlers.context import Context
-from handlers.types import Button, Reply, Text, say
+from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
 from handlers.weeks import Week
 from storage import queries
 from storage.domain import wish_categories
@@ -34,8 +34,7 @@ async def start(ctx: Context) -> list[Reply]:
 
 
 async def topic_prompt(ctx: Context) -> Reply:
-    buttons = [Button(Text(f"category.{k}"), ctx.payload(k)) for k in wish_categories()]
-    rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+    rows = in_rows(topic_buttons(ctx.payload))
     return Reply(parts=(Text("announce.topic_prompt"),), buttons=rows)
 
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from handlers import classify, wishes
 from handlers.context import Context
-from handlers.types import Button, Reply, Text, say
+from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
 from storage import queries
 from storage.domain import wish_categories
 from storage.models import Campaign, utcnow
@@ -144,9 +144,7 @@ async def _save(ctx: Context, kind: str, body: str) -> Reply:
 
 def _topics(ctx: Context, reference: str) -> Reply:
     """The topics as buttons, for a card just saved under the wrong one."""
-    keys = wish_categories()
-    buttons = [Button(Text(f"category.{k}"), ctx.payload(f"{REFILE}{reference}:{k}")) for k in keys]
-    rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+    rows = in_rows(topic_buttons(lambda key: ctx.payload(f"{REFILE}{reference}:{key}")))
     return Reply(parts=(Text("card.topic_prompt", {"reference": reference}),), buttons=rows)
 
 

@@ -14,7 +14,7 @@ from handlers import announce, answering
 from handlers.answering import DUPLICATE, STATUSES
 from handlers.context import Context
 from handlers.quotes import shorten
-from handlers.types import Button, Reply, Text, say
+from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
 from storage import queries
 from storage.domain import wish_categories
 from storage.models import Wish
@@ -116,8 +116,7 @@ async def filter_prompt(ctx: Context) -> Reply:
     else:
         values, prefix, question = tuple(wish_categories()), "category.", "inbox.filter_topic"
     buttons = [Button(Text(f"{prefix}{v}"), ctx.payload(v)) for v in values]
-    buttons.append(Button(Text("inbox.all"), ctx.payload(ALL)))
-    rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+    rows = in_rows([*buttons, Button(Text("inbox.all"), ctx.payload(ALL))])
     return Reply(parts=(Text(question),), buttons=rows)
 
 
@@ -295,9 +294,7 @@ async def back_to_wish(ctx: Context, value: str) -> list[Reply] | None:
 
 
 async def topic_prompt(ctx: Context) -> Reply:
-    buttons = [Button(Text(f"category.{k}"), ctx.payload(k)) for k in wish_categories()]
-    rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
-    return Reply(parts=(Text("inbox.topic_prompt"),), buttons=rows)
+    return Reply(parts=(Text("inbox.topic_prompt"),), buttons=in_rows(topic_buttons(ctx.payload)))
 
 
 async def choose_topic(ctx: Context, value: str) -> list[Reply] | None:

@@ -6,9 +6,11 @@ values it gets back in the resident's language.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from storage.domain import wish_categories
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,16 @@ class Reply:
     def after(self, *parts: Text) -> Reply:
         """The same reply with paragraphs put in front (an error line before a re-prompt)."""
         return replace(self, parts=(*parts, *self.parts))
+
+
+def in_rows(buttons: list[Button], width: int = 2) -> tuple[tuple[Button, ...], ...]:
+    """Buttons laid out `width` to a row (topic names fit two across a phone)."""
+    return tuple(tuple(buttons[i : i + width]) for i in range(0, len(buttons), width))
+
+
+def topic_buttons(payload: Callable[[str], str]) -> list[Button]:
+    """A button for each wish topic, in the catalogue's order; `payload` makes each one's."""
+    return [Button(Text(f"category.{key}"), payload(key)) for key in wish_categories()]
 
 
 def deep_link(bot_username: str | None, payload: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from handlers import campaigns, classify, flood, onboarding, validation
 from handlers.context import Context
-from handlers.types import Button, Reply, Text, say
+from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
 from storage import queries
 from storage.domain import wish_categories, wish_kinds
 
@@ -146,8 +146,7 @@ async def choose_kind(ctx: Context, value: str) -> list[Reply] | None:
 
 
 async def category_prompt(ctx: Context) -> Reply:
-    buttons = [Button(Text(f"category.{key}"), ctx.payload(key)) for key in wish_categories()]
-    rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+    rows = in_rows(topic_buttons(ctx.payload))
     kind = Text(f"kind.{ctx.data.get('kind', 'change')}")
     return Reply(parts=(Text("wish.category_prompt", {"kind": kind}),), buttons=rows)
 

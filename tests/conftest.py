@@ -88,6 +88,17 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
+async def twilio() -> AsyncIterator[Any]:
+    """A fake of Twilio's Messages API on 127.0.0.1 (tests/twilio.py)."""
+    from tests.twilio import FakeTwilio  # imports this module: not at the top
+
+    server = FakeTwilio()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
 def catalogues() -> Catalogues:
     return Catalogues()
 

@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 from sqlalchemy import select, update
 
 from bot.sms.segments import segments
@@ -27,14 +25,6 @@ from tests.twilio import FakeTwilio, inbound_form, post_signed, twilio_settings
 
 SMS_RESIDENT = "+996555800001"
 STAFF_PHONE = "+996555800099"
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    server = FakeTwilio()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def sms(runtime: Any, sender: str, body: str) -> str:

@@ -43,14 +43,6 @@ SMS_DEPUTY = "+996555710001"
 TITLES = {"ky": "Таза суу KOPUR", "ru": "Чистая вода KOPUR", "en": "Clean water KOPUR"}
 
 
-@pytest.fixture
-async def twilio() -> Any:
-    server = FakeTwilio()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def sms(runtime: Any, sender: str, body: str) -> None:
     status, _ = await post_signed(runtime.base_url, "/sms/twilio", inbound_form(sender, body))
     assert status == 200

@@ -9,7 +9,6 @@ import re
 from typing import Any
 
 import aiohttp
-import pytest
 
 from storage.models import Wish
 from tests.conftest import Civicbot, StartBot
@@ -32,14 +31,6 @@ REQUEST_FIELDS = {
 }  # fmt: skip
 W3C = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+06:00$")  # Asia/Bishkek
 PHONE, OTHER_PHONE, PIN = "+996555810001", "+996555810002", "21203199000123"
-
-
-@pytest.fixture
-async def twilio() -> Any:
-    server = FakeTwilio()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def get(runtime: Any, path: str) -> tuple[int, Any, str]:
