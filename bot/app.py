@@ -17,7 +17,7 @@ from bot.digests.schedule import Jobs, trigger
 from bot.i18n import Catalogues
 from bot.notices import Notifier
 from bot.sms.channel import SmsChannel
-from bot.sms.provider import TwilioProvider
+from bot.sms.provider import provider_for
 from bot.telegram import TelegramChannel
 from handlers.pseudonyms import Pseudonyms
 from storage.db import Database, migrate
@@ -33,7 +33,8 @@ TELEGRAM_OFF = (
 )
 SMS_OFF = (
     "SMS channel is off: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER "
-    "(and PUBLIC_BASE_URL) to turn it on."
+    "(and PUBLIC_BASE_URL) to turn it on, or SMS_PROVIDER=android and the ANDROID_GATEWAY_* "
+    "settings for a phone."
 )
 SMS_UNSIGNED = (
     "SMS: PUBLIC_BASE_URL is not set, so Twilio's signatures cannot be checked "
@@ -77,7 +78,7 @@ class Runtime:
         if self.settings.telegram_bot_token:
             self.telegram = TelegramChannel(self.settings, self.db, self.catalogues, pseudonyms)
         if self.settings.sms_enabled:
-            provider = TwilioProvider(self.settings)
+            provider = provider_for(self.settings)
             self.sms = SmsChannel(self.settings, self.db, self.catalogues, pseudonyms, provider)
         await housekeeping.sweep(self.db)  # before anything else can read a stale draft
         self.digests = Digests(
@@ -117,7 +118,7 @@ class Runtime:
             await self.telegram.start()
         if self.sms is None:
             print(SMS_OFF, flush=True)
-        elif not self.settings.public_base_url:
+        elif not self.settings.public_base_url and self.settings.sms_provider == "twilio":
             print(SMS_UNSIGNED, flush=True)
 
     @property
@@ -147,6 +148,7 @@ class Runtime:
             await self.telegram.stop()
             self.telegram = None
         if self.sms is not None:
+            await self.sms.drain()  # answers to relayed messages under way
             await self.sms.provider.close()
             self.sms = None
         if self._runner is not None:

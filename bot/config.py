@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./civicbot.db"
 DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_TWILIO_API_BASE_URL = "https://api.twilio.com"
+DEFAULT_ANDROID_GATEWAY_URL = "https://api.sms-gate.app/3rdparty/v1"
 SECRET_FILE_NAME = "civicbot.secret"
 
 
@@ -41,6 +42,14 @@ ENVIRONMENT = (
         "approved WhatsApp template (HX…) with one {{1}}: late messages",
     ),
     ("TWILIO_API_BASE_URL", "Twilio API base (default: https://api.twilio.com)"),
+    (
+        "SMS_PROVIDER",
+        "twilio (default) or android: SMS through a phone's SIM (SMS Gateway for Android)",
+    ),
+    ("ANDROID_GATEWAY_URL", "the gateway's API: the phone's local address or its cloud (default)"),
+    ("ANDROID_GATEWAY_LOGIN, ANDROID_GATEWAY_PASSWORD", "the gateway's API credentials"),
+    ("ANDROID_GATEWAY_SIGNING_KEY", "the app's webhook signing key: POST /sms/android is checked"),
+    ("ANDROID_GATEWAY_DEVICE", "optional: the phone's device id; events from others are refused"),
     ("TWILIO_WEBHOOK_OVERRIDES", "the #rc=…&rp=… overrides on Twilio's webhook URL"),
     ("HOST, PORT", "where the web server listens (default: 127.0.0.1, 8080)"),
     ("DIGEST_CRON", "when weekly digests go out (default: 0 9 * * mon)"),
@@ -96,6 +105,12 @@ class _Environment(BaseSettings):
     TWILIO_FROM_NUMBER: str | None = None
     TWILIO_WHATSAPP_FROM: str | None = None
     TWILIO_WHATSAPP_CONTENT_SID: str | None = None
+    SMS_PROVIDER: Literal["twilio", "android"] = "twilio"
+    ANDROID_GATEWAY_URL: str = DEFAULT_ANDROID_GATEWAY_URL
+    ANDROID_GATEWAY_LOGIN: str | None = None
+    ANDROID_GATEWAY_PASSWORD: str | None = None
+    ANDROID_GATEWAY_SIGNING_KEY: str | None = None
+    ANDROID_GATEWAY_DEVICE: str | None = None
     TWILIO_API_BASE_URL: str = DEFAULT_TWILIO_API_BASE_URL
     TWILIO_WEBHOOK_OVERRIDES: str | None = None
     HOST: str = "127.0.0.1"
@@ -157,6 +172,12 @@ class _Environment(BaseSettings):
             twilio_from_number=self.TWILIO_FROM_NUMBER,
             twilio_whatsapp_from=self.TWILIO_WHATSAPP_FROM,
             twilio_whatsapp_content_sid=self.TWILIO_WHATSAPP_CONTENT_SID,
+            sms_provider=self.SMS_PROVIDER,
+            android_gateway_url=self.ANDROID_GATEWAY_URL,
+            android_gateway_login=self.ANDROID_GATEWAY_LOGIN,
+            android_gateway_password=self.ANDROID_GATEWAY_PASSWORD,
+            android_gateway_signing_key=self.ANDROID_GATEWAY_SIGNING_KEY,
+            android_gateway_device=self.ANDROID_GATEWAY_DEVICE,
             twilio_webhook_overrides=(overrides or "").strip().lstrip("#") or None,
             twilio_api_base_url=self.TWILIO_API_BASE_URL.rstrip("/"),
             host=self.HOST,
@@ -203,6 +224,13 @@ class Settings:
     # Without it such a message goes by SMS to the same number.
     twilio_whatsapp_content_sid: str | None = None
     twilio_api_base_url: str = DEFAULT_TWILIO_API_BASE_URL
+    # Our addition (issue 16): SMS through SMS Gateway for Android instead of Twilio.
+    sms_provider: str = "twilio"
+    android_gateway_url: str = DEFAULT_ANDROID_GATEWAY_URL
+    android_gateway_login: str | None = None
+    android_gateway_password: str | None = None
+    android_gateway_signing_key: str | None = None
+    android_gateway_device: str | None = None
     # Our addition: the connection overrides put after '#' on the webhook URL in Twilio's
     # console ("rc=5&rp=all", so that Twilio retries a 5xx). Twilio may sign the URL with
     # them; signatures over either form are accepted.
@@ -287,6 +315,12 @@ class Settings:
 
     @property
     def sms_enabled(self) -> bool:
+        if self.sms_provider == "android":
+            return bool(
+                self.android_gateway_login
+                and self.android_gateway_password
+                and self.android_gateway_signing_key
+            )
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from_number)
 
     def public_url(self, path: str) -> str | None:

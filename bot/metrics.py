@@ -80,6 +80,11 @@ HANDLER_ERRORS = Counter(
     ["channel"],
     registry=REGISTRY,
 )
+GATEWAY_CONTACT = Gauge(
+    "civicbot_sms_gateway_last_contact_timestamp_seconds",
+    "When the Android SMS gateway last sent a signed webhook (Unix time).",
+    registry=REGISTRY,
+)
 WEBHOOK_REJECTED = Counter(
     "civicbot_webhook_rejected_total",
     "Webhook requests refused, by reason (secret, malformed).",

@@ -16,7 +16,8 @@ from bot import metrics
 from bot.acks import NotKept, reason
 from bot.open311 import Open311
 from bot.public import PublicPages
-from bot.sms.channel import INBOUND_PATH, STATUS_PATH, InboundMessage, SmsChannel
+from bot.sms import android
+from bot.sms.channel import INBOUND_PATH, STATUS_PATH, InboundMessage, SmsChannel, e164
 from bot.stats import Stats
 from bot.webchat import WebChat
 
@@ -64,6 +65,7 @@ def build(runtime: Runtime) -> web.Application:
     app.router.add_post("/telegram/webhook", telegram_webhook)
     app.router.add_post(INBOUND_PATH, twilio_inbound)
     app.router.add_post(STATUS_PATH, twilio_status)
+    app.router.add_post(android.PATH, android_inbound)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
     app.add_routes(Open311(runtime).routes())  # open data: docs/open-data.md
@@ -161,6 +163,55 @@ async def twilio_status(request: web.Request) -> web.Response:
         return checked
     sms, form = checked
     await sms.status(form)
+    return web.Response(status=204)
+
+
+async def android_inbound(request: web.Request) -> web.Response:
+    """SMS Gateway for Android's webhooks: a received SMS (handled like Twilio's, answered
+    through the gateway after the commit), delivery events, pings. Signed or refused."""
+    runtime = request.app[RUNTIME]
+    sms = runtime.sms
+    if sms is None or runtime.settings.sms_provider != "android":
+        return web.Response(text="the Android gateway is not set up\n", status=404)
+    body = await request.read()
+    headers = request.headers
+    try:
+        event = android.verify(
+            runtime.settings, body, headers.get("X-Signature", ""), headers.get("X-Timestamp", "")
+        )
+    except android.Refused as refused:
+        metrics.WEBHOOK_REJECTED.labels(
+            "android", "malformed" if refused.status == 400 else "signature"
+        ).inc()
+        return web.Response(text=f"{refused}\n", status=refused.status)
+    metrics.GATEWAY_CONTACT.set_to_current_time()
+    if event.event == "sms:received":
+        return await _android_received(sms, event)
+    if event.event in android.EVENT_STATES:
+        sid = str(event.payload.get("messageId", ""))
+        await sms.record_status(sid, android.EVENT_STATES[event.event])
+    return web.Response(status=204)
+
+
+async def _android_received(sms: SmsChannel, event: android.Event) -> web.Response:
+    try:
+        message = InboundMessage(
+            sid=event.delivery_id(),
+            channel="sms",
+            number=e164(str(event.payload.get("phoneNumber", "")), "KG"),
+            body=str(event.payload.get("message", "")),
+            media=0,
+        )
+    except ValueError as error:
+        metrics.WEBHOOK_REJECTED.labels("android", "malformed").inc()
+        return web.Response(text=f"{error}\n", status=400)
+    try:
+        await sms.receive_relayed(message)
+    except Exception as error:  # not kept: 5xx, and the app sends it again (its own retries)
+        metrics.HANDLER_ERRORS.labels("sms").inc()
+        metrics.NOT_KEPT.labels("sms", reason(error)).inc()
+        log.exception("inbound from the Android gateway failed (%s)", reason(error))
+        return web.Response(text="not handled; send it again\n", status=503)
     return web.Response(status=204)
 
 

@@ -23,7 +23,7 @@ from bot.digests.content import collect
 from bot.digests.delivery import Digests, tally_line
 from bot.i18n import Catalogues
 from bot.sms.channel import SmsChannel
-from bot.sms.provider import TwilioProvider
+from bot.sms.provider import provider_for
 from handlers.pseudonyms import Pseudonyms
 from handlers.weeks import Week
 from storage import queries
@@ -119,7 +119,7 @@ async def _channels(
     sms = None
     if settings.sms_enabled:
         pseudonyms = Pseudonyms.from_keys(settings.secret_keys())
-        provider = TwilioProvider(settings)
+        provider = provider_for(settings)
         sms = SmsChannel(settings, db, catalogues, pseudonyms, provider)
     try:
         yield bot, sms

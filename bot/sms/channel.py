@@ -7,6 +7,7 @@ same handlers Telegram uses, and their replies are rendered in the short SMS wor
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,15 +42,17 @@ ANSWERS, WINDOW = 30, 600.0  # answers to one phone in ten minutes (bot/budget.p
 # Messages we start, all phones together: Twilio queues what it is given and sends it at the
 # sender's own rate; this keeps us under its API's concurrency limit (429s).
 SEND_RATE = 10.0
+ANDROID_SEND_RATE = 0.5  # one SIM: a message every two seconds keeps the carrier content
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # seconds before each retry of a 429, 5xx or network error
 
 log = logging.getLogger(__name__)
 
 
-def e164(raw: str) -> str:
-    """A phone number in E.164 (+996555123456), or ValueError."""
+def e164(raw: str, region: str | None = None) -> str:
+    """A phone number in E.164 (+996555123456), or ValueError; `region` reads a national
+    number (a phone gateway may give 0555 123 456)."""
     try:
-        number = phonenumbers.parse(raw, None)
+        number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as error:
         raise ValueError("not a phone number") from error
     if not phonenumbers.is_possible_number(number):
@@ -149,22 +152,23 @@ class SmsChannel:
         provider: SmsProvider,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
-        assert settings.twilio_auth_token
         self.settings = settings
         self.db = db
         self.pseudonyms = pseudonyms
         self.catalogues = catalogues
         self.provider = provider
-        self._validator = RequestValidator(settings.twilio_auth_token)
+        token = settings.twilio_auth_token
+        self._validator = RequestValidator(token) if token else None  # Twilio's signatures
         self.failures = Failures()  # inbound messages that failed, by MessageSid
         self.senders = KeyedLocks()  # one phone's messages handled one after another
+        self._answering: set[asyncio.Task[None]] = set()  # relayed messages' answers
         # Every answer is a billable message: a phone gets ANSWERS answers in WINDOW.
         self.budget = AnswerBudget(ANSWERS, WINDOW)
         self.outbox = Outbox(
             provider,
             self._opt_out,
             classify=sms_verdict,
-            pacer=Pacer(SEND_RATE),
+            pacer=Pacer(ANDROID_SEND_RATE if provider.name == "android" else SEND_RATE),
             network_backoff=retry_delays,
             channel="sms",
         )
@@ -173,7 +177,7 @@ class SmsChannel:
         """Whether Twilio signed this request for {PUBLIC_BASE_URL}{path}, with or without
         the connection overrides (#rc=…) configured on that URL."""
         url = self.settings.public_url(path)
-        if not url or not signature:
+        if not url or not signature or self._validator is None:
             return False
         urls = [url]
         if self.settings.twilio_webhook_overrides:
@@ -185,6 +189,17 @@ class SmsChannel:
     async def receive(self, message: InboundMessage) -> str:
         """Handle one inbound message; the TwiML answer. A redelivered MessageSid gets the
         answer it got the first time, and changes nothing."""
+        outcome, text = await self._handled(message)
+        if outcome is None:
+            previous = await dispatch.previous_reply(
+                self.db, self.pseudonyms, message.channel, message.sid
+            )
+            return twiml(previous or "")
+        return twiml(text)
+
+    async def _handled(self, message: InboundMessage) -> tuple[Outcome | None, str]:
+        """Handle a message (committed when this returns); the outcome (None: handled
+        before) and the answer's text ("" for none: opted out, over the answer budget)."""
         inbound = message.inbound(self.settings.timezone)
         sender = (message.channel, message.number)
         async with self.senders.hold(sender):
@@ -196,18 +211,15 @@ class SmsChannel:
             )
         metrics.counted(message.channel, _kind(inbound, outcome), outcome)
         if outcome is None:
-            previous = await dispatch.previous_reply(
-                self.db, self.pseudonyms, message.channel, message.sid
-            )
-            return twiml(previous or "")
+            return None, ""
         if outcome.silent:
-            return twiml("")
+            return outcome, ""
         verdict = self.budget.take(sender)
         if verdict is Verdict.QUIET:
-            return twiml("")
+            return outcome, ""
         if verdict is Verdict.NOTICE:
-            return twiml(self.catalogues.text(outcome.language, Text("flood.messages"), VARIANT))
-        return twiml(self.render(outcome, message))
+            return outcome, self.catalogues.text(outcome.language, Text("flood.messages"), VARIANT)
+        return outcome, self.render(outcome, message)
 
     def render(self, outcome: Outcome, message: InboundMessage) -> str:
         if outcome.silent:
@@ -244,15 +256,19 @@ class SmsChannel:
         same number — the record says which, and why."""
         if person.opted_out:
             return None
-        route = self._route(person, window_open)
+        return await self._deliver(self._route(person, window_open), body, person.id)
+
+    async def _deliver(self, route: _Route, body: str, person_id: int | None) -> OutboundMessage:
+        """One message through the outbox (queued per person, or per number for someone
+        with no row), and its record."""
         record = OutboundMessage(
-            provider=self.provider.name, person_id=person.id, channel=route.channel, note=route.note
+            provider=self.provider.name, person_id=person_id, channel=route.channel, note=route.note
         )
         try:
             if not route.sender:
                 raise SendFailed(f"no sender configured for {route.channel}")
             sent = await self.outbox.send(
-                person.id,
+                person_id if person_id is not None else route.to,
                 lambda provider: provider.send(
                     route.to,
                     route.sender or "",
@@ -273,7 +289,7 @@ class SmsChannel:
     def _route(self, person: Person, window_open: bool) -> _Route:
         settings = self.settings
         if person.channel != "whatsapp":
-            return _Route("sms", person.channel_user_id, settings.twilio_from_number)
+            return _Route("sms", person.channel_user_id, self._sms_sender())
         whatsapp = WHATSAPP_PREFIX + person.channel_user_id
         if window_open:
             return _Route("whatsapp", whatsapp, settings.twilio_whatsapp_from)
@@ -283,12 +299,22 @@ class SmsChannel:
                 "whatsapp", whatsapp, settings.twilio_whatsapp_from, template, WINDOW_TEMPLATE
             )
         log.info("WhatsApp's 24-hour window is closed and no template is set: sending by SMS")
-        return _Route("sms", person.channel_user_id, settings.twilio_from_number, None, WINDOW_SMS)
+        return _Route("sms", person.channel_user_id, self._sms_sender(), None, WINDOW_SMS)
+
+    def _sms_sender(self) -> str | None:
+        """Twilio sends from TWILIO_FROM_NUMBER; a gateway phone from its own SIM."""
+        if self.provider.name == "android":
+            return "SIM"
+        return self.settings.twilio_from_number
 
     async def status(self, form: Mapping[str, object]) -> None:
-        """A delivery status callback: move the message's status forward, never back."""
+        """Twilio's delivery status callback."""
         sid, status = str(form.get("MessageSid") or ""), str(form.get("MessageStatus") or "")
-        error_code = str(form.get("ErrorCode") or "")
+        await self.record_status(sid, status, str(form.get("ErrorCode") or ""))
+
+    async def record_status(self, sid: str, status: str, error_code: str = "") -> None:
+        """A delivery status from the provider: move the message's status forward, never
+        back."""
         async with self.db.session() as session, session.begin():
             record = await queries.outbound_by_provider_id(session, self.provider.name, sid)
             if record is None:
@@ -300,7 +326,34 @@ class SmsChannel:
                 if int(error_code) == 21610 and record.person_id is not None:
                     await queries.mark_person_opted_out(session, record.person_id)
 
-    async def _opt_out(self, person_id: int) -> None:
+    # --- a gateway's relayed messages: no TwiML, the answer is sent ---------------------------
+
+    async def receive_relayed(self, message: InboundMessage) -> None:
+        """Handle a message a gateway relayed (SMS Gateway for Android); its answer goes back
+        through the provider, after the commit, as a message we start. A message handled
+        before gets nothing: its answer went then."""
+        outcome, text = await self._handled(message)
+        if outcome is not None and text:
+            task = asyncio.create_task(self._answer_by_number(message.number, text))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
+
+    async def _answer_by_number(self, number: str, text: str) -> None:
+        """The answer to what the number just sent — as Twilio's TwiML would carry it, so
+        also to someone who just sent STOP or FORGET (the confirmation is that answer)."""
+        async with self.db.session() as session:
+            person = await queries.find_person(session, "sms", number)
+        route = _Route("sms", number, self._sms_sender())
+        await self._deliver(route, text, person.id if person is not None else None)
+
+    async def drain(self) -> None:
+        """Wait for the answers under way (a stop)."""
+        if self._answering:
+            await asyncio.gather(*self._answering, return_exceptions=True)
+
+    async def _opt_out(self, person_id: object) -> None:
+        if not isinstance(person_id, int):  # a number with no person: nothing to mark
+            return
         async with self.db.session() as session, session.begin():
             await queries.mark_person_opted_out(session, person_id)
 

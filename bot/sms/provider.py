@@ -74,6 +74,15 @@ class SmsProvider(Protocol):
     async def close(self) -> None: ...
 
 
+def provider_for(settings: Settings) -> SmsProvider:
+    """The provider SMS_PROVIDER names: Twilio, or a phone with SMS Gateway for Android."""
+    if settings.sms_provider == "android":
+        from bot.sms.android import AndroidProvider  # imports this module
+
+        return AndroidProvider(settings)
+    return TwilioProvider(settings)
+
+
 class TwilioProvider:
     """Twilio's Messages API through twilio's own async client."""
 

@@ -1,0 +1,164 @@
+"""SMS through a phone: SMS Gateway for Android as the provider. Its webhooks are signed and
+checked; a received SMS is handled as Twilio's and answered through the gateway's API (the
+same words), retried while the phone is away; its delivery events move the message's status;
+and the table of SMS cases runs through it as through Twilio."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.i18n import Catalogues
+from bot.sms.segments import segments
+from handlers.types import Text
+from storage.db import Database
+from storage.models import BribeReport, OutboundMessage, Wish
+from tests.android_gateway import (
+    FakeGateway,
+    android_settings,
+    event_body,
+    post_event,
+    received,
+    signed,
+)
+from tests.conftest import StartBot
+from tests.test_sms_webhook import CASES, DATA, body_of, expected_reply, stored
+
+PHONE = "+996555300400"
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[FakeGateway]:
+    server = FakeGateway()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def start(start_bot: StartBot, gateway: FakeGateway) -> Any:
+    return await start_bot("webhook", telegram_bot_token=None, **android_settings(gateway.base_url))
+
+
+async def rows(database_url: str, model: Any) -> list[Any]:
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            return list((await session.scalars(select(model))).all())
+    finally:
+        await db.close()
+
+
+async def test_a_local_number_takes_a_wish_and_answers_as_twilio_does(
+    start_bot: StartBot, gateway: FakeGateway, catalogues: Catalogues, database_url: str
+) -> None:
+    runtime = await start(start_bot, gateway)
+    status, _ = await post_event(
+        runtime.base_url, received("0555 300 400", "ӨЗГӨРТ Көчөдө жарык жок")
+    )
+    assert status == 204
+    await gateway.wait_for(lambda sent: bool(sent))
+    [wish] = await rows(database_url, Wish)
+    saved, hint = Text("wish.saved", {"reference": wish.reference}), Text("place.hint")
+    expected = " ".join(catalogues.text("ky", text, variant="sms") for text in (saved, hint))
+    assert gateway.texts_to(PHONE) == [expected]  # the national number read as +996…
+    assert segments(expected) == 1
+    assert (wish.text, wish.channel) == ("Көчөдө жарык жок", "sms")
+
+    # A bribe report and a signature through it too; the report keeps no number.
+    await post_event(runtime.base_url, received(PHONE, "ЖЕР 101"))
+    await post_event(runtime.base_url, received(PHONE, "ПАРА 3 5000"))
+    await gateway.wait_for(lambda sent: len(sent) == 3)
+    [report] = await rows(database_url, BribeReport)
+    assert PHONE not in str(vars(report)) and report.channel == "sms"
+
+
+async def test_forged_unsigned_replayed_and_foreign_events_are_refused(
+    start_bot: StartBot, gateway: FakeGateway, database_url: str
+) -> None:
+    runtime = await start(start_bot, gateway)
+    body = received(PHONE, "ӨЗГӨРТ Жол начар")
+    for headers in (
+        {},  # unsigned
+        signed(body, key="another-key"),  # forged
+        signed(body, timestamp=int(time.time()) - 3600),  # an hour old: a replay
+        {**signed(body), "X-Signature": "0" * 64},
+    ):
+        status, _ = await post_event(runtime.base_url, body, headers)
+        assert status == 403
+    payload = {"messageId": "x", "message": "ӨЗГӨРТ x", "phoneNumber": PHONE}
+    other = event_body("sms:received", payload, device="someone-elses-phone")
+    assert (await post_event(runtime.base_url, other))[0] == 403
+    assert (await post_event(runtime.base_url, b"{not json"))[0] == 400
+    assert await rows(database_url, Wish) == []
+    # The same event delivered twice (the app retries when our answer was lost): once.
+    assert (await post_event(runtime.base_url, body))[0] == 204
+    assert (await post_event(runtime.base_url, body))[0] == 204
+    await runtime.stop()  # the answers under way are sent first
+    assert len(await rows(database_url, Wish)) == 1
+    assert len(gateway.texts_to(PHONE)) == 1
+
+
+async def test_the_answer_waits_for_the_phone_and_delivery_events_move_forward(
+    start_bot: StartBot, gateway: FakeGateway, database_url: str
+) -> None:
+    runtime = await start(start_bot, gateway)
+    gateway.failures = [503, 503]  # the phone is away for two tries
+    assert (await post_event(runtime.base_url, received(PHONE, "МЫКТЫ Парк сонун")))[0] == 204
+    await gateway.wait_for(lambda sent: bool(sent))
+    assert gateway.attempts == 3
+    [message] = gateway.sent
+    assert runtime.sms is not None
+    await runtime.sms.drain()  # the answer's record is written
+    for event, expected in (("sms:delivered", "delivered"), ("sms:sent", "delivered")):
+        body = event_body(event, {"messageId": message["id"], "phoneNumber": PHONE})
+        assert (await post_event(runtime.base_url, body))[0] == 204
+        [record] = await rows(database_url, OutboundMessage)
+        assert (record.provider, record.status) == ("android", expected)  # never back
+
+
+SIMPLE_CASES = [
+    case
+    for case in CASES
+    if not case.get("form")
+    and case.get("signature", "ok") == "ok"
+    and "status" not in case
+    and not case.get("from", "").startswith("whatsapp:")  # WhatsApp stays Twilio's
+]
+
+
+@pytest.mark.parametrize("case", SIMPLE_CASES, ids=[case["name"] for case in SIMPLE_CASES])
+async def test_sms_cases_through_the_phone(
+    case: dict[str, Any],
+    start_bot: StartBot,
+    gateway: FakeGateway,
+    database_url: str,
+    catalogues: Catalogues,
+) -> None:
+    """The Twilio table, through the gateway: the same answers and the same rows."""
+    runtime = await start(start_bot, gateway)
+    sender = case.get("from", DATA["defaults"]["from"])
+    for body in case.get("before", []):
+        assert (await post_event(runtime.base_url, received(sender, body)))[0] == 204
+    await runtime.stop()  # every answer so far sent
+    before = len(gateway.texts_to(sender))
+    runtime = await start(start_bot, gateway)
+    event = received(sender, body_of(case))
+    assert (await post_event(runtime.base_url, event))[0] == 204
+    if case.get("repeat"):
+        assert (await post_event(runtime.base_url, event))[0] == 204
+    await runtime.stop()
+    saved = await stored(database_url)
+    references = {key: (saved[key] or [None])[-1] for key in ("wish.saved", "bribe.saved")}
+    answers = gateway.texts_to(sender)[before:]
+    if "reply" in case:
+        expected = expected_reply(case["reply"], catalogues, references)
+        assert answers == ([expected] if expected else [])
+    for table in ("wishes", "bribes"):
+        if table in case:
+            assert [{k: v for k, v in row.items() if k != "month"} for row in saved[table]] == [
+                {k: v for k, v in row.items() if k != "month"} for row in case[table]
+            ], table
