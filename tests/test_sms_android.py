@@ -16,7 +16,7 @@ from bot.i18n import Catalogues
 from bot.sms.segments import segments
 from handlers.types import Text
 from storage.db import Database
-from storage.models import BribeReport, OutboundMessage, Wish
+from storage.models import BribeReport, OutboundMessage, Signature, Wish
 from tests.android_gateway import (
     FakeGateway,
     android_settings,
@@ -25,7 +25,8 @@ from tests.android_gateway import (
     received,
     signed,
 )
-from tests.conftest import StartBot
+from tests.conftest import Civicbot, StartBot
+from tests.initiatives import ADULT_PIN, open_initiative
 from tests.test_sms_webhook import CASES, DATA, body_of, expected_reply, stored
 
 PHONE = "+996555300400"
@@ -53,7 +54,11 @@ async def rows(database_url: str, model: Any) -> list[Any]:
 
 
 async def test_a_local_number_takes_a_wish_and_answers_as_twilio_does(
-    start_bot: StartBot, gateway: FakeGateway, catalogues: Catalogues, database_url: str
+    start_bot: StartBot,
+    gateway: FakeGateway,
+    catalogues: Catalogues,
+    database_url: str,
+    civicbot: Civicbot,
 ) -> None:
     runtime = await start(start_bot, gateway)
     status, _ = await post_event(
@@ -74,6 +79,12 @@ async def test_a_local_number_takes_a_wish_and_answers_as_twilio_does(
     await gateway.wait_for(lambda sent: len(sent) == 3)
     [report] = await rows(database_url, BribeReport)
     assert PHONE not in str(vars(report)) and report.channel == "sms"
+    rc, _, err = await civicbot(*open_initiative("SUU", "--no-address"))
+    assert rc == 0, err
+    await post_event(runtime.base_url, received(PHONE, f"КОЛ SUU {ADULT_PIN} Асанов Бакыт"))
+    await gateway.wait_for(lambda sent: len(sent) == 4)
+    [signature] = await rows(database_url, Signature)
+    assert signature.status == "counted" and ADULT_PIN not in str(vars(signature))
 
 
 async def test_forged_unsigned_replayed_and_foreign_events_are_refused(
