@@ -17,7 +17,7 @@ from bot.digests.schedule import Jobs, trigger
 from bot.i18n import Catalogues
 from bot.notices import Notifier
 from bot.sms.channel import SmsChannel
-from bot.sms.provider import provider_for
+from bot.sms.provider import providers_for
 from bot.telegram import TelegramChannel
 from handlers.pseudonyms import Pseudonyms
 from storage.db import Database, migrate
@@ -78,8 +78,10 @@ class Runtime:
         if self.settings.telegram_bot_token:
             self.telegram = TelegramChannel(self.settings, self.db, self.catalogues, pseudonyms)
         if self.settings.sms_enabled:
-            provider = provider_for(self.settings)
-            self.sms = SmsChannel(self.settings, self.db, self.catalogues, pseudonyms, provider)
+            provider, whatsapp = providers_for(self.settings)
+            self.sms = SmsChannel(
+                self.settings, self.db, self.catalogues, pseudonyms, provider, whatsapp=whatsapp
+            )
         await housekeeping.sweep(self.db)  # before anything else can read a stale draft
         self.digests = Digests(
             self.settings,
@@ -149,7 +151,8 @@ class Runtime:
             self.telegram = None
         if self.sms is not None:
             await self.sms.drain()  # answers to relayed messages under way
-            await self.sms.provider.close()
+            for provider in self.sms.providers:
+                await provider.close()
             self.sms = None
         if self._runner is not None:
             await self._runner.cleanup()

@@ -189,7 +189,7 @@ async def android_inbound(request: web.Request) -> web.Response:
         return await _android_received(sms, event)
     if event.event in android.EVENT_STATES:
         sid = str(event.payload.get("messageId", ""))
-        await sms.record_status(sid, android.EVENT_STATES[event.event])
+        await sms.record_status("android", sid, android.EVENT_STATES[event.event])
     return web.Response(status=204)
 
 

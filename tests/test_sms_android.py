@@ -173,3 +173,39 @@ async def test_sms_cases_through_the_phone(
             assert [{k: v for k, v in row.items() if k != "month"} for row in saved[table]] == [
                 {k: v for k, v in row.items() if k != "month"} for row in case[table]
             ], table
+
+
+async def test_the_phone_for_sms_beside_twilio_for_whatsapp(
+    start_bot: StartBot,
+    gateway: FakeGateway,
+    twilio: Any,
+    telegram: Any,
+    civicbot: Civicbot,
+    database_url: str,
+) -> None:
+    """SMS_PROVIDER=android with Twilio set up too: messages the bot starts to SMS residents
+    go through the phone, to WhatsApp residents through Twilio."""
+    from tests.digests import official_on_telegram
+    from tests.test_answers import sms, wishes
+    from tests.twilio import twilio_settings
+
+    runtime = await start_bot(
+        "webhook", **twilio_settings(twilio.base_url), **android_settings(gateway.base_url)
+    )
+    await post_event(runtime.base_url, received(PHONE, "ЖЕР naryn_city"))
+    await post_event(runtime.base_url, received(PHONE, "ӨЗГӨРТ 5 Көчөдө жарык жок"))
+    await sms(runtime, "whatsapp:+996555300401", "PLACE naryn_city")
+    await sms(runtime, "whatsapp:+996555300401", "CHANGE 3 Garbage everywhere")
+    staff = await official_on_telegram(
+        runtime, telegram, civicbot, 9950, "en", role="staff", municipality="naryn_city"
+    )
+    stored = await wishes(database_url)
+    for text in ("Көчөдө жарык жок", "Garbage everywhere"):
+        await staff.send(f"/answer {stored[text].reference} 2 On it")
+    await gateway.wait_for(lambda sent: any("On it" in m["textMessage"]["text"] for m in sent))
+    await twilio.wait_for(lambda sent: any("On it" in m.get("Body", "") for m in sent))
+    [by_twilio] = [m for m in twilio.sent if "On it" in m.get("Body", "")]
+    assert by_twilio["To"] == "whatsapp:+996555300401"
+    assert [m["phoneNumbers"] for m in gateway.sent if "On it" in m["textMessage"]["text"]] == [
+        [PHONE]
+    ]

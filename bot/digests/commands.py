@@ -23,7 +23,7 @@ from bot.digests.content import collect
 from bot.digests.delivery import Digests, tally_line
 from bot.i18n import Catalogues
 from bot.sms.channel import SmsChannel
-from bot.sms.provider import provider_for
+from bot.sms.provider import providers_for
 from handlers.pseudonyms import Pseudonyms
 from handlers.weeks import Week
 from storage import queries
@@ -119,8 +119,8 @@ async def _channels(
     sms = None
     if settings.sms_enabled:
         pseudonyms = Pseudonyms.from_keys(settings.secret_keys())
-        provider = provider_for(settings)
-        sms = SmsChannel(settings, db, catalogues, pseudonyms, provider)
+        provider, whatsapp = providers_for(settings)
+        sms = SmsChannel(settings, db, catalogues, pseudonyms, provider, whatsapp=whatsapp)
     try:
         yield bot, sms
     finally:
@@ -128,7 +128,8 @@ async def _channels(
             with contextlib.suppress(TelegramError, OSError):
                 await bot.shutdown()
         if sms is not None:
-            await sms.provider.close()
+            for each in sms.providers:
+                await each.close()
 
 
 async def preview(settings: Settings, args: argparse.Namespace, week: Week, out: TextIO) -> int:

@@ -151,7 +151,10 @@ class SmsChannel:
         pseudonyms: Pseudonyms,
         provider: SmsProvider,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        whatsapp: SmsProvider | None = None,
     ) -> None:
+        """`provider` sends SMS (and WhatsApp, unless `whatsapp` is given: a phone gateway
+        for SMS beside Twilio for WhatsApp)."""
         self.settings = settings
         self.db = db
         self.pseudonyms = pseudonyms
@@ -164,14 +167,26 @@ class SmsChannel:
         self._answering: set[asyncio.Task[None]] = set()  # relayed messages' answers
         # Every answer is a billable message: a phone gets ANSWERS answers in WINDOW.
         self.budget = AnswerBudget(ANSWERS, WINDOW)
-        self.outbox = Outbox(
+        self.outbox = self._outbox(provider, retry_delays)
+        self.whatsapp = whatsapp or provider
+        self._outboxes = {"sms": self.outbox, "whatsapp": self.outbox}
+        if whatsapp is not None:
+            self._outboxes["whatsapp"] = self._outbox(whatsapp, retry_delays)
+
+    def _outbox(self, provider: SmsProvider, retry_delays: tuple[float, ...]) -> Outbox[Any]:
+        rate = ANDROID_SEND_RATE if provider.name == "android" else SEND_RATE
+        return Outbox(
             provider,
             self._opt_out,
             classify=sms_verdict,
-            pacer=Pacer(ANDROID_SEND_RATE if provider.name == "android" else SEND_RATE),
+            pacer=Pacer(rate),
             network_backoff=retry_delays,
             channel="sms",
         )
+
+    @property
+    def providers(self) -> list[SmsProvider]:
+        return list(dict.fromkeys((self.provider, self.whatsapp)))
 
     def signed(self, path: str, form: Mapping[str, object], signature: str | None) -> bool:
         """Whether Twilio signed this request for {PUBLIC_BASE_URL}{path}, with or without
@@ -261,13 +276,14 @@ class SmsChannel:
     async def _deliver(self, route: _Route, body: str, person_id: int | None) -> OutboundMessage:
         """One message through the outbox (queued per person, or per number for someone
         with no row), and its record."""
+        outbox = self._outboxes[route.channel]
         record = OutboundMessage(
-            provider=self.provider.name, person_id=person_id, channel=route.channel, note=route.note
+            provider=outbox.client.name, person_id=person_id, channel=route.channel, note=route.note
         )
         try:
             if not route.sender:
                 raise SendFailed(f"no sender configured for {route.channel}")
-            sent = await self.outbox.send(
+            sent = await outbox.send(
                 person_id if person_id is not None else route.to,
                 lambda provider: provider.send(
                     route.to,
@@ -310,13 +326,15 @@ class SmsChannel:
     async def status(self, form: Mapping[str, object]) -> None:
         """Twilio's delivery status callback."""
         sid, status = str(form.get("MessageSid") or ""), str(form.get("MessageStatus") or "")
-        await self.record_status(sid, status, str(form.get("ErrorCode") or ""))
+        await self.record_status("twilio", sid, status, str(form.get("ErrorCode") or ""))
 
-    async def record_status(self, sid: str, status: str, error_code: str = "") -> None:
-        """A delivery status from the provider: move the message's status forward, never
+    async def record_status(
+        self, provider: str, sid: str, status: str, error_code: str = ""
+    ) -> None:
+        """A delivery status from a provider: move the message's status forward, never
         back."""
         async with self.db.session() as session, session.begin():
-            record = await queries.outbound_by_provider_id(session, self.provider.name, sid)
+            record = await queries.outbound_by_provider_id(session, provider, sid)
             if record is None:
                 return
             if STATUS_RANK.get(status, -1) > STATUS_RANK.get(record.status, -1):

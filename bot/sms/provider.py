@@ -74,13 +74,16 @@ class SmsProvider(Protocol):
     async def close(self) -> None: ...
 
 
-def provider_for(settings: Settings) -> SmsProvider:
-    """The provider SMS_PROVIDER names: Twilio, or a phone with SMS Gateway for Android."""
-    if settings.sms_provider == "android":
-        from bot.sms.android import AndroidProvider  # imports this module
+def providers_for(settings: Settings) -> tuple[SmsProvider, SmsProvider | None]:
+    """(for SMS, for WhatsApp when another): the provider SMS_PROVIDER names — Twilio, or a
+    phone with SMS Gateway for Android, then Twilio beside it for WhatsApp when Twilio is
+    set up too."""
+    if settings.sms_provider != "android":
+        return TwilioProvider(settings), None
+    from bot.sms.android import AndroidProvider  # imports this module
 
-        return AndroidProvider(settings)
-    return TwilioProvider(settings)
+    twilio = settings.twilio_account_sid and settings.twilio_auth_token
+    return AndroidProvider(settings), TwilioProvider(settings) if twilio else None
 
 
 class TwilioProvider:
