@@ -50,6 +50,7 @@ ENVIRONMENT = (
     ("ANDROID_GATEWAY_LOGIN, ANDROID_GATEWAY_PASSWORD", "the gateway's API credentials"),
     ("ANDROID_GATEWAY_SIGNING_KEY", "the app's webhook signing key: POST /sms/android is checked"),
     ("ANDROID_GATEWAY_DEVICE", "optional: the phone's device id; events from others are refused"),
+    ("ANDROID_GATEWAY_SIM", "optional: the SIM slot (1, 2…) that is ours in a dual-SIM phone"),
     ("TWILIO_WEBHOOK_OVERRIDES", "the #rc=…&rp=… overrides on Twilio's webhook URL"),
     ("HOST, PORT", "where the web server listens (default: 127.0.0.1, 8080)"),
     ("DIGEST_CRON", "when weekly digests go out (default: 0 9 * * mon)"),
@@ -111,6 +112,7 @@ class _Environment(BaseSettings):
     ANDROID_GATEWAY_PASSWORD: str | None = None
     ANDROID_GATEWAY_SIGNING_KEY: str | None = None
     ANDROID_GATEWAY_DEVICE: str | None = None
+    ANDROID_GATEWAY_SIM: int | None = None
     TWILIO_API_BASE_URL: str = DEFAULT_TWILIO_API_BASE_URL
     TWILIO_WEBHOOK_OVERRIDES: str | None = None
     HOST: str = "127.0.0.1"
@@ -178,6 +180,7 @@ class _Environment(BaseSettings):
             android_gateway_password=self.ANDROID_GATEWAY_PASSWORD,
             android_gateway_signing_key=self.ANDROID_GATEWAY_SIGNING_KEY,
             android_gateway_device=self.ANDROID_GATEWAY_DEVICE,
+            android_gateway_sim=self.ANDROID_GATEWAY_SIM,
             twilio_webhook_overrides=(overrides or "").strip().lstrip("#") or None,
             twilio_api_base_url=self.TWILIO_API_BASE_URL.rstrip("/"),
             host=self.HOST,
@@ -231,6 +234,7 @@ class Settings:
     android_gateway_password: str | None = None
     android_gateway_signing_key: str | None = None
     android_gateway_device: str | None = None
+    android_gateway_sim: int | None = None  # a dual-SIM phone: the slot that is ours
     # Our addition: the connection overrides put after '#' on the webhook URL in Twilio's
     # console ("rc=5&rp=all", so that Twilio retries a 5xx). Twilio may sign the URL with
     # them; signatures over either form are accepted.

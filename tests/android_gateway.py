@@ -32,6 +32,7 @@ def android_settings(api_base_url: str) -> dict[str, Any]:
         "android_gateway_password": PASSWORD,
         "android_gateway_signing_key": SIGNING_KEY,
         "android_gateway_device": DEVICE,
+        "android_gateway_sim": 1,
     }
 
 

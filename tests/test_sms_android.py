@@ -103,6 +103,8 @@ async def test_forged_unsigned_replayed_and_foreign_events_are_refused(
     payload = {"messageId": "x", "message": "ӨЗГӨРТ x", "phoneNumber": PHONE}
     other = event_body("sms:received", payload, device="someone-elses-phone")
     assert (await post_event(runtime.base_url, other))[0] == 403
+    second_sim = event_body("sms:received", {**payload, "simNumber": 2})
+    assert (await post_event(runtime.base_url, second_sim))[0] == 403
     assert (await post_event(runtime.base_url, b"{not json"))[0] == 400
     assert await rows(database_url, Wish) == []
     # The same event delivered twice (the app retries when our answer was lost): once.

@@ -132,7 +132,9 @@ def verify(
         event = Event(str(data["event"]), str(data.get("deviceId", "")), dict(data["payload"]))
     except (ValueError, KeyError, TypeError, RecursionError) as error:
         raise Refused(400, f"malformed event ({type(error).__name__})") from None
-    device = settings.android_gateway_device
+    device, sim = settings.android_gateway_device, settings.android_gateway_sim
     if device and event.device != device:
         raise Refused(403, "an event from a device that is not ours")
+    if sim is not None and event.payload.get("simNumber") not in (None, sim):
+        raise Refused(403, "an event for a SIM that is not ours")
     return event
