@@ -225,3 +225,38 @@ async def test_a_web_chat_flood_is_refused_not_handled(start_bot: StartBot, say:
         assert statuses[:MESSAGES_PER_MINUTE] == [200] * MESSAGES_PER_MINUTE
         assert statuses[MESSAGES_PER_MINUTE:] == [429, 429]
         assert text == say("en", "flood.messages")
+
+
+async def test_a_web_resident_is_not_asked_a_follow_up_they_cannot_see(
+    start_bot: StartBot, database_url: str
+) -> None:
+    """The four-week question goes to residents on Telegram, SMS and WhatsApp; a browser's
+    visitor, whom nothing can reach, keeps their conversation free."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from handlers.mine import ask_followups
+    from storage.db import Database
+    from storage.models import Wish, utcnow
+
+    runtime = await start_bot("webhook")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        visitor = WebVisitor(runtime.base_url, http)
+        await visitor.open()
+        await visitor.post(text="/start")
+        await visitor.post(button=visitor.buttons()["English"])
+        await visitor.post(button=visitor.buttons()["Naryn Region"])
+        await visitor.post(button=visitor.buttons()["Naryn city"])
+        await visitor.post(text="/change")
+        await visitor.post(button=visitor.buttons()["Roads"])
+        await visitor.post(text="Fix the road")
+    db = Database(database_url)
+    try:
+        async with db.session() as session, session.begin():
+            month_ago = utcnow() - dt.timedelta(days=30)
+            await session.execute(update(Wish).values(status="done", status_at=month_ago))
+        async with db.session() as session, session.begin():
+            assert await ask_followups(session, utcnow()) == 0
+    finally:
+        await db.close()

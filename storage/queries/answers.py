@@ -100,8 +100,9 @@ async def wishes_of(session: AsyncSession, person_id: int, limit: int) -> Sequen
 
 
 async def due_followups(session: AsyncSession, done_before: datetime, limit: int) -> Sequence[Wish]:
-    """Wishes done before `done_before` whose resident has not been asked yet, can be, and
-    is in no other flow (the question becomes their conversation's step)."""
+    """Wishes done before `done_before` whose resident has not been asked yet, can be (not
+    opted out, not in a browser, where nothing reaches them), and is in no other flow (the
+    question becomes their conversation's step)."""
     return (
         await session.scalars(
             select(Wish)
@@ -112,6 +113,7 @@ async def due_followups(session: AsyncSession, done_before: datetime, limit: int
                 Wish.status_at < done_before,
                 Wish.followup_at.is_(None),
                 Person.opted_out.is_(False),
+                Person.channel != "web",  # a browser cannot be asked: nothing reaches it
                 Conversation.step.is_(None),
             )
             .order_by(Wish.status_at, Wish.id)
