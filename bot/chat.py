@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+from dataclasses import replace
 from typing import TextIO
 
 from bot import answers
@@ -15,7 +16,7 @@ from bot.config import Settings
 from bot.i18n import Catalogues
 from handlers import dispatch
 from handlers.pseudonyms import Pseudonyms
-from handlers.types import Inbound
+from handlers.types import Inbound, typed
 
 PROMPT = "> "
 
@@ -50,13 +51,10 @@ async def chat(settings: Settings, given: TextIO, out: TextIO) -> int:
 def _inbound(settings: Settings, user: str, line: str, buttons: list[str]) -> Inbound:
     """A line as Telegram would give it: a button's number, a command, or a text. Each line
     is new (no delivery id): nothing delivers a terminal's line twice."""
-    common = {"channel": "web", "user_id": user, "timezone": settings.timezone}
+    sender = Inbound(channel="web", user_id=user, timezone=settings.timezone)
     if line.isdigit() and 1 <= int(line) <= len(buttons):
-        return Inbound(button=buttons[int(line) - 1], **common)  # type: ignore[arg-type]
-    if line.startswith("/") and len(line) > 1:
-        command, _, argument = line[1:].partition(" ")
-        return Inbound(command=command.lower(), argument=argument, **common)  # type: ignore[arg-type]
-    return Inbound(text=line, **common)  # type: ignore[arg-type]
+        return replace(sender, button=buttons[int(line) - 1])
+    return typed(sender, line)
 
 
 def _print_buttons(keyboard: Keyboard, before: int, out: TextIO) -> list[str]:

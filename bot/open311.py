@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -64,7 +65,9 @@ class Open311:
     async def request(self, request: web.Request) -> web.Response:
         return await self._answer(request, self._request)
 
-    async def _answer(self, request: web.Request, make: Any) -> web.Response:
+    async def _answer(
+        self, request: web.Request, make: Callable[[web.Request], Awaitable[Any]]
+    ) -> web.Response:
         """The cached body if fresh; else made, kept, sent. A bad query: 400 and why."""
         key = request.path_qs
         cached = self._cache.get(key)
@@ -73,9 +76,9 @@ class Open311:
         try:
             body = json.dumps(await make(request), ensure_ascii=False).encode("utf-8")
         except BadQuery as error:
-            return _errors(400, str(error))
+            return errors(400, str(error))
         except LookupError as error:
-            return _errors(404, str(error))
+            return errors(404, str(error))
         self._cache[key] = (time.monotonic() + CACHE_SECONDS, body)
         self._cache.move_to_end(key)
         while len(self._cache) > CACHE_ENTRIES:
@@ -115,7 +118,8 @@ class Open311:
         page, size = _paging(query.get("page"), query.get("page_size"))
         async with self.runtime.db.session() as session:
             wishes = await queries.public_requests(session, chosen, (page - 1) * size, size)
-        return [self._as_request(wish, language) for wish in wishes]
+        zone = ZoneInfo(self.runtime.settings.timezone)
+        return [self._as_request(wish, language, zone) for wish in wishes]
 
     async def _request(self, request: web.Request) -> list[dict[str, Any]]:
         language = _locale(request)
@@ -125,7 +129,7 @@ class Open311:
             found = await queries.public_requests(session, chosen, 0, 1)
         if not found:
             raise LookupError(f"no service request {reference[:16]}")
-        return [self._as_request(found[0], language)]
+        return [self._as_request(found[0], language, ZoneInfo(self.runtime.settings.timezone))]
 
     # --- pieces -------------------------------------------------------------------------
 
@@ -139,8 +143,7 @@ class Open311:
             raise BadQuery(f"unknown jurisdiction_id: {key[:64]}")
         return place.id
 
-    def _as_request(self, wish: Wish, language: str) -> dict[str, Any]:
-        zone = ZoneInfo(self.runtime.settings.timezone)
+    def _as_request(self, wish: Wish, language: str, zone: ZoneInfo) -> dict[str, Any]:
         assert wish.municipality is not None  # only placed wishes are published
         updated = wish.status_at or wish.created_at
         return {
@@ -244,6 +247,6 @@ def _json(body: bytes) -> web.Response:
     )
 
 
-def _errors(status: int, description: str) -> web.Response:
-    """The spec's error list: [{"code": …, "description": …}]."""
+def errors(status: int, description: str) -> web.Response:
+    """The spec's error list, [{"code": …, "description": …}] (the statistics JSON's too)."""
     return web.json_response([{"code": status, "description": description}], status=status)

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import pages
 from bot.digests.delivery import known_username
 from bot.open311 import CLOSED
 from handlers.quotes import shorten
 from handlers.scrub import scrub
-from handlers.types import Text
+from handlers.types import Text, deep_link
 from handlers.weeks import Week
 from storage import queries
 from storage.models import Municipality, Wish, utcnow
@@ -72,7 +73,7 @@ class PublicPages:
         return pages.render(self.runtime.catalogues, "municipality.html", language, **values)
 
     async def _municipality(
-        self, session: Any, place: Municipality, language: str
+        self, session: AsyncSession, place: Municipality, language: str
     ) -> dict[str, Any]:
         zone = ZoneInfo(self.runtime.settings.timezone)
         today = utcnow().astimezone(zone).date()
@@ -88,7 +89,6 @@ class PublicPages:
             0,
             RECENT,
         )
-        times = await queries.wish_times(session, place.id, year_start)
         telegram = self.runtime.telegram
         bot = known_username(telegram.application.bot) if telegram is not None else None
         number = self.runtime.settings.twilio_from_number
@@ -96,8 +96,8 @@ class PublicPages:
             "title": place.name(language),
             "name": place.name(language),
             "key": place.key,
-            "week_total": sum(1 for moment in times if moment >= week_start),
-            "year_total": len(times),
+            "week_total": await queries.count_wishes_since(session, place.id, week_start),
+            "year_total": await queries.count_wishes_since(session, place.id, year_start),
             "bars": self._bars(counts, language),
             "recent": [self._line(wish, language) for wish in recent],
             "done": [(*self._line(wish, language)[:3], scrub(wish.answer or "")) for wish in done],
@@ -108,7 +108,7 @@ class PublicPages:
                     initiative.threshold,
                     initiative.signed * 100 // max(initiative.threshold, 1),
                     _link(bot, f"i-{initiative.code}"),
-                    f"КОЛ {initiative.code} <ПИН> <аты-жөнү>",
+                    self._t(language, "page.sign_sms", code=initiative.code),
                 )
                 for initiative in await queries.initiatives_open_during(
                     session, place.id, today, today
@@ -125,7 +125,7 @@ class PublicPages:
             ],
             "bot_link": _link(bot, f"m-{place.key}"),
             "sms_number": number,
-            "sms_form": f"ЖЕР {place.code} · ӨЗГӨРТ <текст> · МЫКТЫ <текст>",
+            "sms_form": self._t(language, "page.sms_form", code=place.code),
         }
 
     def _line(self, wish: Wish, language: str) -> tuple[str, str, str, str]:
@@ -165,5 +165,6 @@ class PublicPages:
 
 
 def _link(bot_username: str | None, payload: str) -> str | None:
-    """The bot's t.me link with a /start payload; None while Telegram is off or unknown."""
-    return f"https://t.me/{bot_username}?start={payload}" if bot_username else None
+    """The bot's t.me link with a /start payload; None while Telegram is off or unknown (a
+    web page has no "/start …" to type)."""
+    return deep_link(bot_username, payload) if bot_username else None

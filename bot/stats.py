@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.bribe_stats import Figure, cell, margin
 from bot.i18n import LANGUAGES
+from bot.open311 import errors
 from handlers.weeks import Week
 from storage import queries
 from storage.models import Municipality, utcnow
@@ -38,8 +39,7 @@ class Stats:
         async with self.runtime.db.session() as session:
             place = await queries.municipality_by_key(session, key)
             if place is None:
-                error = [{"code": 404, "description": f"no municipality {key[:64]}"}]
-                return web.json_response(error, status=404)
+                return errors(404, f"no municipality {key[:64]}")
             body = await collect(session, place, self.runtime.settings.timezone)
         return web.json_response(body, headers={"Cache-Control": "public, max-age=60"})
 

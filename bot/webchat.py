@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -21,7 +22,7 @@ from bot.answers import Keyboard
 from bot.budget import AnswerBudget, Verdict
 from bot.ordering import KeyedLocks
 from handlers import dispatch
-from handlers.types import Inbound, Outcome, Text
+from handlers.types import Inbound, Outcome, Text, typed
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -56,7 +57,10 @@ class WebChat:
         token = request.cookies.get(COOKIE, "")
         given = str(form.get("csrf", ""))
         if not token or not hmac.compare_digest(given, self._csrf(token)):
-            return web.Response(status=403, text="forbidden: reload the page and try again")
+            refused = self.runtime.catalogues.text(
+                pages.language_of(request), Text("try.forbidden")
+            )
+            return web.Response(status=403, text=refused)
         if self._budget.take(token) is not Verdict.ANSWER:  # not handled: nothing is lost
             language = pages.language_of(request)
             flood = self.runtime.catalogues.text(language, Text("flood.messages"))
@@ -77,21 +81,14 @@ class WebChat:
     def _inbound(
         self, request: web.Request, token: str, delivery: str | None, button: str, text: str
     ) -> Inbound:
-        common = {
-            "channel": CHANNEL,
-            "user_id": self.runtime.pseudonyms.of("web-visitor", token),
-            "delivery_id": delivery,
-            "language_hint": pages.language_of(request),
-            "timezone": self.runtime.settings.timezone,
-            "bot_username": None,
-        }
-        if button:
-            return Inbound(button=button, **common)  # type: ignore[arg-type]
-        stripped = text.strip()
-        if stripped.startswith("/") and len(stripped) > 1:
-            command, _, argument = stripped[1:].partition(" ")
-            return Inbound(command=command.lower(), argument=argument, **common)  # type: ignore[arg-type]
-        return Inbound(text=text, **common)  # type: ignore[arg-type]
+        sender = Inbound(
+            channel=CHANNEL,
+            user_id=self.runtime.pseudonyms.of("web-visitor", token),
+            delivery_id=delivery,
+            language_hint=pages.language_of(request),
+            timezone=self.runtime.settings.timezone,
+        )
+        return replace(sender, button=button) if button else typed(sender, text)
 
     def _rendered(self, outcome: Outcome) -> tuple[list[str], Keyboard]:
         """The texts as Telegram would send them, and the buttons of the last."""

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.quotes import shorten
 from handlers.types import Text
 from storage import queries
-from storage.models import Person, Wish, utcnow
+from storage.models import REACHABLE_CHANNELS, Person, Wish, utcnow
 
 STATUSES = ("accepted", "in_progress", "done", "declined")
 DUPLICATE = "duplicate"  # set with the wish it repeats, not by a status button
@@ -73,6 +73,12 @@ async def places_of(session: AsyncSession, person: Person) -> Places:
     return Places(staff, deputy)
 
 
+def listener(wish: Wish) -> int | None:
+    """The person who hears an answer to the wish, if anyone: no one after /forget, for a
+    passer-by's card, or in a browser (the web chat's residents read answers with /mine)."""
+    return wish.person_id if wish.channel in REACHABLE_CHANNELS else None
+
+
 def limit_for(wish: Wish) -> int:
     return SMS_ANSWER_LIMIT if wish.channel in SMS_CHANNELS else ANSWER_LIMIT
 
@@ -109,7 +115,8 @@ async def answer(
 
 
 async def _tell(session: AsyncSession, wish: Wish, status: str, text: str) -> None:
-    if wish.person_id is None or wish.channel == "card":  # forgotten, or a passer-by's card
+    person_id = listener(wish)
+    if person_id is None:
         return
     values: dict[str, object] = {
         "reference": wish.reference,
@@ -117,9 +124,9 @@ async def _tell(session: AsyncSession, wish: Wish, status: str, text: str) -> No
         "opened_at": wish.created_at.isoformat(),  # WhatsApp's window, if still open
     }
     if text:
-        await queries.add_notice(session, wish.person_id, NOTICE, {**values, "text": text})
+        await queries.add_notice(session, person_id, NOTICE, {**values, "text": text})
     else:
-        await queries.add_notice(session, wish.person_id, NOTICE_BARE, values)
+        await queries.add_notice(session, person_id, NOTICE_BARE, values)
 
 
 async def mark_duplicate(
@@ -144,7 +151,8 @@ async def mark_duplicate(
         repeated.status, repeated.status_at, repeated.duplicate_of = DUPLICATE, now, target.id
     wish.answered_at = wish.answered_at or now
     queries.add_answer(session, wish, DUPLICATE, target.reference, staff.id, channel, now)
-    if wish.person_id is not None and wish.channel != "card":
+    person_id = listener(wish)
+    if person_id is not None:
         values: dict[str, object] = {"reference": wish.reference, "of": target.reference}
-        await queries.add_notice(session, wish.person_id, "answer.duplicate_notice", values)
+        await queries.add_notice(session, person_id, "answer.duplicate_notice", values)
     return Text("answer.duplicate_saved", {"reference": wish.reference, "of": target.reference})

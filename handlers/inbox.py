@@ -155,7 +155,7 @@ async def wish_prompt(ctx: Context) -> Reply:
     duplicates = await queries.duplicates_of(ctx.session, wish.id)
     if duplicates:
         parts.append(Text("inbox.duplicates", {"count": len(duplicates)}))
-    if wish.channel == "card" or wish.person_id is None:
+    if answering.listener(wish) is None:
         parts.append(Text("inbox.no_one_to_tell"))
     back = (Button(Text("inbox.back"), ctx.payload(BACK)),)
     if wish.municipality_id not in places.staff:  # a deputy reads

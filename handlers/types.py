@@ -106,6 +106,16 @@ class Inbound:
     bot_username: str | None = None  # Telegram's name for the bot, for deep links
 
 
+def typed(sender: Inbound, text: str) -> Inbound:
+    """What someone typed, read as Telegram reads it: "/name rest" is a command, anything
+    else a text (the web and terminal chats; `sender` carries who and where)."""
+    stripped = text.strip()
+    if stripped.startswith("/") and len(stripped) > 1:
+        command, _, argument = stripped[1:].partition(" ")
+        return replace(sender, command=command.lower(), argument=argument)
+    return replace(sender, text=text)
+
+
 @dataclass
 class Outcome:
     language: str

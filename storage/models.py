@@ -81,6 +81,11 @@ class Municipality(Named, Base):
     region: Mapped[Region] = relationship(lazy="joined")
 
 
+# Channels a message the bot starts can reach (answers, notices, follow-ups): a browser (the
+# web chat, "web") only hears the bot while it is open, and a paper card ("card") has no one.
+REACHABLE_CHANNELS = ("telegram", "sms", "whatsapp")
+
+
 class Person(Base):
     """A resident or official as seen by one channel (a Telegram user, a phone number)."""
 
@@ -206,7 +211,9 @@ class Wish(Base):
         primaryjoin="foreign(Wish.campaign_id) == Campaign.id", viewonly=True, lazy="raise"
     )
 
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it once)
+    # A plain dict, as SQLAlchemy's declarative base expects (annotating it ClassVar clashes
+    # with the base's own annotation); it is read once, when the class is mapped.
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 class WishAnswer(Base):

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from android_sms_gateway import client, domain
-from android_sms_gateway.errors import APIError
 
 from bot.config import Settings
 from bot.sms.provider import SendFailed, Sent, Unavailable
@@ -47,6 +45,9 @@ class AndroidProvider:
     name = "android"
 
     def __init__(self, settings: Settings) -> None:
+        # The client library is loaded only where a phone is the provider.
+        from android_sms_gateway import client
+
         assert settings.android_gateway_login and settings.android_gateway_password
         self._client = client.AsyncAPIClient(
             settings.android_gateway_login,
@@ -65,6 +66,9 @@ class AndroidProvider:
     ) -> Sent:
         """`sender` and `status_callback` mean nothing here: the phone sends from its own SIM,
         and its webhooks carry the delivery events."""
+        from android_sms_gateway import domain
+        from android_sms_gateway.errors import APIError
+
         del sender, status_callback, template  # SMS only: no templates on a SIM
         if not self._open:
             await self._client.__aenter__()

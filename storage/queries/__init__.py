@@ -103,6 +103,7 @@ from storage.queries.places import (
 )
 from storage.queries.public import (
     RequestFilter,
+    count_wishes_since,
     public_requests,
     wish_counts,
     wish_times,
@@ -178,6 +179,7 @@ __all__ = [
     "count_towards_quota",
     "count_wishes_by_kind",
     "count_wishes_of",
+    "count_wishes_since",
     "delivery_reply",
     "digest_delivery",
     "digest_planned",

@@ -78,6 +78,14 @@ async def wish_times(
     return list(rows)
 
 
+async def count_wishes_since(session: AsyncSession, municipality_id: int, since: datetime) -> int:
+    """A municipality's wishes written since `since`."""
+    query = select(func.count(Wish.id)).where(
+        Wish.municipality_id == municipality_id, Wish.created_at >= since
+    )
+    return int(await session.scalar(query) or 0)
+
+
 async def wish_totals(session: AsyncSession) -> dict[int, int]:
     """Every municipality's number of wishes, by its id."""
     rows = await session.execute(
