@@ -418,6 +418,7 @@ async def test_whatsapp_answers_inside_the_window_as_text_after_it_by_template_o
     assert json.loads(templated["ContentVariables"]) == {
         "1": f"{garbage}: {say('en', 'status.done')}. Collected again"
     }
+    await second.stop()  # the notice in hand is finished: its record is written after the send
     db = Database(database_url)
     try:
         async with db.session() as session:
