@@ -21,6 +21,7 @@ from bot.sms.provider import providers_for
 from bot.telegram import TelegramChannel
 from handlers.pseudonyms import Pseudonyms
 from storage.db import Database, migrate
+from storage.files import FolderStore
 from storage.seed import seed_places
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class Runtime:
         self.jobs: Jobs | None = None
         self._database_open = False
         self.pseudonyms: Pseudonyms  # set by start(): keys for hashes (the web chat's visitors)
+        self.files = FolderStore(settings.media_folder())  # residents' photos
 
     async def start(self) -> None:
         # Fails early without a key, and creates one on the first start on SQLite; a bad
@@ -76,11 +78,19 @@ class Runtime:
         self.db = await prepare_database(self.settings)
         self._database_open = True
         if self.settings.telegram_bot_token:
-            self.telegram = TelegramChannel(self.settings, self.db, self.catalogues, pseudonyms)
+            self.telegram = TelegramChannel(
+                self.settings, self.db, self.catalogues, pseudonyms, self.files
+            )
         if self.settings.sms_enabled:
             provider, whatsapp = providers_for(self.settings)
             self.sms = SmsChannel(
-                self.settings, self.db, self.catalogues, pseudonyms, provider, whatsapp=whatsapp
+                self.settings,
+                self.db,
+                self.catalogues,
+                pseudonyms,
+                provider,
+                whatsapp=whatsapp,
+                files=self.files,
             )
         await housekeeping.sweep(self.db)  # before anything else can read a stale draft
         self.digests = Digests(

@@ -24,6 +24,7 @@ DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_TWILIO_API_BASE_URL = "https://api.twilio.com"
 DEFAULT_ANDROID_GATEWAY_URL = "https://api.sms-gate.app/3rdparty/v1"
 SECRET_FILE_NAME = "civicbot.secret"
+MEDIA_FOLDER = "media"
 
 
 # Every setting, as `civicbot serve --help` lists them (README "Configuration" says more).
@@ -57,6 +58,7 @@ ENVIRONMENT = (
     ("TIMEZONE", "the digests' weeks and the days initiatives open (default: Asia/Bishkek)"),
     ("LOG_FORMAT", "text (default) or json: one JSON object a line, for log collectors"),
     ("WEB_CHAT", "on (default) or off: the web chat at /try"),
+    ("MEDIA_DIR", "folder for residents' photos (default: media/ beside the SQLite file)"),
 )
 
 
@@ -123,6 +125,7 @@ class _Environment(BaseSettings):
     TIMEZONE: str = "Asia/Bishkek"
     LOG_FORMAT: Literal["text", "json"] = "text"
     WEB_CHAT: bool = True
+    MEDIA_DIR: str | None = None
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -191,6 +194,7 @@ class _Environment(BaseSettings):
             timezone=self.TIMEZONE,
             log_format=self.LOG_FORMAT,
             web_chat=self.WEB_CHAT,
+            media_dir=self.MEDIA_DIR,
         )
 
 
@@ -251,6 +255,8 @@ class Settings:
     log_format: str = "text"
     # Our addition: the web chat at /try (WEB_CHAT=off turns it off).
     web_chat: bool = True
+    # Our addition (issue 17): where residents' photos are kept; see `media_folder`.
+    media_dir: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -302,6 +308,16 @@ class Settings:
         if not self.is_sqlite or not database or database == ":memory:":
             return None
         return Path(database).resolve().parent / SECRET_FILE_NAME
+
+    def media_folder(self) -> Path:
+        """MEDIA_DIR, or media/ beside the SQLite file (so that a backup of that folder
+        holds both), or media/ in the working folder."""
+        if self.media_dir:
+            return Path(self.media_dir).resolve()
+        database = make_url(self.database_url).database
+        if self.is_sqlite and database and database != ":memory:":
+            return Path(database).resolve().parent / MEDIA_FOLDER
+        return Path(MEDIA_FOLDER).resolve()
 
     def webhook_secret(self) -> str:
         """The secret Telegram must send; derived from SECRET_KEY when not set explicitly."""

@@ -33,7 +33,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import answers, campaign_summary, metrics, poster
+from bot import answers, campaign_summary, images, metrics, pictures, poster
 from bot.acks import Failures, NotKept, reason
 from bot.answers import Answer, Keyboard, RecentKeys
 from bot.budget import AnswerBudget, Verdict
@@ -58,6 +58,7 @@ from handlers.router import MENU
 from handlers.types import DigestOrder, Inbound, Outcome, Text
 from storage import queries
 from storage.db import Database
+from storage.files import FileStore, FolderStore
 
 if TYPE_CHECKING:
     from bot.digests.delivery import Digests
@@ -70,7 +71,8 @@ ANSWER_WAIT = 20.0  # seconds a webhook waits for its answers to go before it sa
 ANSWERS_PER_MINUTE = 60  # to one chat; more than anyone types (bot/budget.py)
 POLLING_LOCK = 0x706F6C6C  # "poll": PostgreSQL advisory lock of the worker that polls
 LEADER_RETRY = 15.0  # seconds between looks for the polling lock
-ANSWERED_MEMORY = 10_000  # update ids remembered as answered by this process
+ANSWERED_MEMORY = 10_000
+MIN_SIDE = 320  # pixels: a photo size smaller than this (a thumbnail) shows nothing  # update ids remembered as answered by this process
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +92,24 @@ _CURRENT: ContextVar[_Handling | None] = ContextVar("telegram_update", default=N
 
 class TelegramChannel:
     def __init__(
-        self, settings: Settings, db: Database, catalogues: Catalogues, pseudonyms: Pseudonyms
+        self,
+        settings: Settings,
+        db: Database,
+        catalogues: Catalogues,
+        pseudonyms: Pseudonyms,
+        files: FileStore | None = None,
     ) -> None:
         assert settings.telegram_bot_token
         self.settings = settings
         self.db = db
         self.pseudonyms = pseudonyms
         self.catalogues = catalogues
+        self.files = files or FolderStore(settings.media_folder())
         self.application: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
             .token(settings.telegram_bot_token)
             .base_url(settings.telegram_api_base_url)
+            .base_file_url(file_base_url(settings.telegram_api_base_url))
             .request(AiohttpRequest())  # see bot/telegram_http.py
             .get_updates_request(AiohttpRequest(pool_size=1))
             .updater(None)  # we poll ourselves, see `_poll`
@@ -124,6 +133,10 @@ class TelegramChannel:
         app.add_handler(MessageHandler(private_message & filters.COMMAND, self.on_command))
         app.add_handler(MessageHandler(private_message & filters.TEXT, self.on_text))
         app.add_handler(CallbackQueryHandler(self.on_button))
+        pictures = filters.PHOTO | filters.Document.IMAGE
+        app.add_handler(MessageHandler(private_message & pictures, self.on_pictures))
+        places = filters.LOCATION | filters.VENUE
+        app.add_handler(MessageHandler(private_message & places, self.on_location))
         app.add_handler(MessageHandler(private_message, self.on_unsupported))
         app.add_error_handler(self.on_error)
 
@@ -156,6 +169,51 @@ class TelegramChannel:
             self._post(update, chat_id, calls + self._answers(chat_id, handled))
         with contextlib.suppress(TelegramError):  # only stops the button's spinner
             await query.answer()
+
+    async def on_pictures(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A photo (or an image sent as a file), with its caption as text: fetched and
+        made safe before the handlers decide whether to keep it."""
+        message = update.effective_message
+        assert message is not None
+        taken, problem = await pictures.gather([self._fetch(message)])
+        await self._handle_and_reply(
+            update, pictures=taken, picture_problem=problem, text=message.caption
+        )
+
+    def _fetch(self, message: Message) -> pictures.Fetch:
+        """How to fetch the message's image: its largest size we take, through getFile."""
+        if message.photo:
+            fitting = [
+                p
+                for p in message.photo
+                if (p.file_size or 0) <= images.MAX_BYTES and max(p.width, p.height) >= MIN_SIDE
+            ]
+            file_id = max(fitting, key=lambda p: p.width * p.height).file_id if fitting else None
+        else:
+            document = message.document
+            assert document is not None
+            too_big = (document.file_size or 0) > images.MAX_BYTES
+            file_id = None if too_big else document.file_id
+
+        async def fetch() -> bytes:
+            if file_id is None:
+                raise pictures.NotFetched("photo.too_big")
+            try:
+                file = await self.application.bot.get_file(file_id)
+                return bytes(await file.download_as_bytearray())
+            except BadRequest as error:  # "file is too big": over the Bot API's 20 MB
+                raise pictures.NotFetched("photo.too_big") from error
+            except TelegramError as error:
+                raise pictures.NotFetched() from error
+
+        return fetch
+
+    async def on_location(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None
+        place = message.venue.location if message.venue else message.location
+        assert place is not None
+        await self._handle_and_reply(update, location=(place.latitude, place.longitude))
 
     async def on_unsupported(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -204,7 +262,9 @@ class TelegramChannel:
             rendered.append(answers.render(self.catalogues, outcome))
             return "" if outcome.private or outcome.silent else rendered[-1].to_json()
 
-        outcome = await dispatch.handle(self.db, self.pseudonyms, inbound, render=keep)
+        outcome = await dispatch.handle(
+            self.db, self.pseudonyms, inbound, render=keep, files=self.files
+        )
         kind = next(iter(action))
         metrics.counted(CHANNEL, kind, outcome)
         if outcome is not None:
@@ -482,6 +542,13 @@ class _Handled:
     answer: Answer
     silent: bool  # the person opted out: nothing is sent
     button_accepted: bool = False  # the pressed keyboard has done its job
+
+
+def file_base_url(api_base_url: str) -> str:
+    """Where the Bot API serves files: https://api.telegram.org/file/bot for the default
+    .../bot, and likewise beside any other base (a local Bot API server, the tests' fake)."""
+    head, _, tail = api_base_url.rstrip("/").rpartition("/")
+    return f"{head}/file/{tail}"
 
 
 def _markup(keyboard: Keyboard) -> InlineKeyboardMarkup | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import Sealer
-from handlers.types import Inbound
+from handlers.types import Inbound, Picture
 from storage import queries
 from storage.models import Conversation, Municipality, Person
 
@@ -56,6 +56,12 @@ class Context:
     private: bool = False  # see Outcome.private
     refusal: str | None = None  # see Outcome.refusal
     quiet: bool = False  # a flooder over the limit: nothing is sent back
+    # Pictures this action keeps: their files are written before the commit (dispatch).
+    kept_pictures: list[Picture] = field(default_factory=list)
+
+    def keep(self, picture: Picture) -> None:
+        if picture not in self.kept_pictures:
+            self.kept_pictures.append(picture)
 
     @property
     def today(self) -> date:

@@ -21,6 +21,7 @@ from handlers.types import Inbound, Outcome
 from handlers.validation import clean
 from storage import queries
 from storage.db import Database
+from storage.files import FileStore
 
 
 async def handle(
@@ -28,17 +29,19 @@ async def handle(
     pseudonyms: Pseudonyms,
     inbound: Inbound,
     render: Callable[[Outcome], str] | None = None,
+    files: FileStore | None = None,
 ) -> Outcome | None:
     """Handle one action; None if this delivery was handled before. Returns only once what
     it changed is committed (an exception if it could not be).
 
     With `render`, the answer as the channel will send it is kept with the delivery, in the
-    same transaction, so that a redelivery can be given the very same answer.
+    same transaction, so that a redelivery can be given the very same answer. Pictures the
+    action keeps are written to `files` before the commit (a failure rolls it back).
     """
     inbound = cleaned(inbound)
 
     async def work(session: AsyncSession) -> Outcome:
-        return await _handle_in(session, pseudonyms, inbound, render)
+        return await _handle_in(session, pseudonyms, inbound, render, files)
 
     try:
         if db.writer is not None:  # SQLite: shares a commit with the actions waiting with it
@@ -54,6 +57,7 @@ async def _handle_in(
     pseudonyms: Pseudonyms,
     inbound: Inbound,
     render: Callable[[Outcome], str] | None,
+    files: FileStore | None,
 ) -> Outcome:
     key = None
     if inbound.delivery_id is not None:
@@ -65,6 +69,10 @@ async def _handle_in(
     if inbound.clears_opt_out:
         ctx.person.opted_out = False
     replies = await route(ctx)
+    for picture in ctx.kept_pictures:  # content-addressed: a redelivery writes nothing new
+        if files is None:
+            raise RuntimeError("pictures to keep, and no file store")
+        await files.put(picture.key, picture.data)
     stays_opted_out = was_opted_out and ctx.person.opted_out
     outcome = Outcome(
         language=ctx.language,

@@ -20,6 +20,7 @@ from handlers import (
     mine,
     officials,
     onboarding,
+    photos,
     signatures,
     wishes,
 )
@@ -184,9 +185,10 @@ STEPS: dict[str, Step] = {
     announce.WEEKS: Step(announce.weeks_prompt, announce.choose_weeks),
     announce.WORDS: Step(announce.words_prompt, on_text=announce.take_words),
     announce.PREVIEW: Step(announce.preview_prompt, announce.choose_preview),
+    photos.PLACE: Step(photos.place_prompt, photos.choose_place, photos.take_place_text),
 }
 # Steps a one-message channel (SMS) can be in: its next plain message answers them.
-ONE_SHOT_STEPS = {signatures.SMS_ADDRESS, mine.FOLLOWUP}
+ONE_SHOT_STEPS = {signatures.SMS_ADDRESS, mine.FOLLOWUP, photos.PLACE}
 
 
 # --- routing one inbound action ------------------------------------------------------------
@@ -208,8 +210,13 @@ async def route(ctx: Context) -> Replies:
 
 async def _route(ctx: Context) -> Replies:
     inbound = ctx.inbound
+    if inbound.location is not None:
+        return await _on_location(ctx)
     if inbound.command is not None:
-        return await _on_command(ctx, inbound.command, inbound.argument)
+        replies = await _on_command(ctx, inbound.command, inbound.argument)
+        return _with_pictures_note(ctx, replies)
+    if inbound.pictures or inbound.picture_problem:
+        return await _on_pictures(ctx)
     if inbound.button is not None:
         return await _on_button(ctx, inbound.button)
     if inbound.text is not None:
@@ -248,6 +255,50 @@ async def _on_text(ctx: Context, text: str) -> Replies:
     if step.on_text is None:
         return [(await step.prompt(ctx)).after(Text("error.use_buttons"))]
     return await step.on_text(ctx, text)
+
+
+# --- photos and places (handlers/photos.py) -----------------------------------------------
+
+
+async def _on_pictures(ctx: Context) -> Replies:
+    inbound, step = ctx.inbound, ctx.step or ""
+    if step.startswith(PRIVATE_STEPS):
+        return await _with_prompt(ctx, Text("photo.not_with_bribe"))
+    if not inbound.pictures:  # none could be taken: say why, and keep the caption's text
+        problem = Text(inbound.picture_problem or "photo.not_an_image")
+        if inbound.text:
+            replies = await _on_text(ctx, inbound.text)
+            return [replies[0].after(problem), *replies[1:]]
+        return await _with_prompt(ctx, problem)
+    if step and step not in photos.WISH_STEPS:
+        return await _with_prompt(ctx, Text("photo.not_here"))
+    replies = await photos.take(ctx)
+    if inbound.picture_problem:  # some of several could not be taken
+        return [replies[0].after(Text(inbound.picture_problem)), *replies[1:]]
+    return replies
+
+
+async def _on_location(ctx: Context) -> Replies:
+    step = ctx.step or ""
+    if step.startswith(PRIVATE_STEPS):
+        return await _with_prompt(ctx, Text("location.not_with_bribe"))
+    if step and step not in photos.WISH_STEPS and step != photos.PLACE:
+        return await _with_prompt(ctx, Text("location.not_here"))
+    return await photos.locate(ctx)
+
+
+def _with_pictures_note(ctx: Context, replies: Replies) -> Replies:
+    """A keyword's message (SMS, MMS) came with pictures no wish took: say so."""
+    inbound = ctx.inbound
+    if not (inbound.pictures or inbound.picture_problem) or ctx.kept_pictures or not replies:
+        return replies
+    if inbound.picture_problem and not inbound.pictures:
+        note = Text(inbound.picture_problem)
+    elif ctx.private or inbound.command == "bribe":
+        note = Text("photo.not_with_bribe")
+    else:
+        note = Text("photo.not_here")
+    return [replies[0].after(note), *replies[1:]]
 
 
 async def _current_prompt(ctx: Context) -> Replies:

@@ -83,9 +83,21 @@ def say(key: str, **values: Any) -> Reply:
 
 
 @dataclass(frozen=True)
+class Picture:
+    """A resident's image, already decoded and re-encoded with no metadata (bot/images.py):
+    the bytes to keep and their content address."""
+
+    data: bytes = field(repr=False)
+    key: str  # sha256 of the bytes, with the file's suffix
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class Inbound:
     """One thing a resident did: a command, a text, a button press, or something we can't
-    take (a sticker, a photo…). Exactly one of command/text/button/unsupported is set."""
+    take (a sticker, a video…). Exactly one of command/text/button/unsupported is set, or
+    pictures (perhaps with a text) or a location."""
 
     channel: str
     user_id: str
@@ -94,7 +106,12 @@ class Inbound:
     argument: str = ""
     text: str | None = None
     button: str | None = None
-    unsupported: str | None = None  # what it was, for the logs: sticker, photo, voice…
+    unsupported: str | None = None  # what it was, for the logs: sticker, video, voice…
+    # Images that came with it (a caption, if any, is `text`), and why one could not be
+    # taken (a catalogue key: too big, not an image, could not be fetched).
+    pictures: tuple[Picture, ...] = ()
+    picture_problem: str | None = None
+    location: tuple[float, float] | None = None  # latitude, longitude as the phone sent them
     language_hint: str | None = None  # Telegram's language_code, an SMS keyword's language
     # Telegram has buttons and can ask step by step; on SMS one message is one action, so
     # whatever is missing is taken as a default or answered with how to write it.

@@ -7,7 +7,7 @@ saves the wish once everything is there.
 
 from __future__ import annotations
 
-from handlers import campaigns, classify, flood, onboarding, validation
+from handlers import campaigns, classify, flood, media, onboarding, validation
 from handlers.context import Context
 from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
 from storage import queries
@@ -120,14 +120,20 @@ async def _store(ctx: Context) -> Reply:
         person_id=ctx.person.id,
         campaign_id=await campaigns.of_wish(ctx),
     )
+    await media.attach_draft(ctx, wish)
+    photos = media.draft_count(ctx)
     ctx.finish()
-    return say(
+    saved = say(
         "wish.saved",
         kind=Text(f"kind.{wish.kind}"),
         category=Text(f"category.{wish.category}"),
         place=municipality.name(ctx.language) if municipality else Text("mydata.no_place"),
         reference=wish.reference,
     )
+    shown = [Text("photo.with_wish", {"count": photos})] if photos else []
+    if wish.latitude is not None:
+        shown.append(Text("location.with_wish"))
+    return Reply(parts=(*saved.parts, *shown))
 
 
 # --- steps --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -204,6 +205,13 @@ class Wish(Base):
     # Four weeks after "done" the resident is asked once whether it was: when, and "yes"/"no".
     followup_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     followup: Mapped[str | None] = mapped_column(String(8))
+    # Where the problem is, if the resident showed it (rounded to about 100 m; never kept
+    # unless they said it is the problem's place, not where they are).
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    # Staff approved its photos and place for public outputs (page, Open311); until then
+    # only staff and deputies see them.
+    media_public: Mapped[bool] = mapped_column(Boolean, default=False)
     municipality: Mapped[Municipality | None] = relationship(lazy="joined")
     # Read-only: a wish names its campaign by id (no foreign key, see the migration). Loaded
     # only where asked for (the export), not with every wish a digest reads.
@@ -214,6 +222,21 @@ class Wish(Base):
     # A plain dict, as SQLAlchemy's declarative base expects (annotating it ClassVar clashes
     # with the base's own annotation); it is read once, when the class is mapped.
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class WishPhoto(Base):
+    """A photo that came with a wish: its file in the file store (storage/files.py), by the
+    SHA-256 of its re-encoded bytes; the file is shared by rows with the same key."""
+
+    __tablename__ = "wish_photos"
+    __table_args__ = (UniqueConstraint("wish_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wish_id: Mapped[int] = mapped_column(ForeignKey("wishes.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(80), index=True)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class WishAnswer(Base):

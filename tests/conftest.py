@@ -132,8 +132,9 @@ async def start_bot(start_bot_on: StartBotOn, database_url: str) -> StartBot:
 
 
 @pytest.fixture
-async def start_bot_on(telegram: FakeTelegram) -> AsyncIterator[StartBotOn]:
-    """Like start_bot, on a database the test names (several servers on one database)."""
+async def start_bot_on(telegram: FakeTelegram, tmp_path: Path) -> AsyncIterator[StartBotOn]:
+    """Like start_bot, on a database the test names (several servers on one database, and
+    one folder of photos, tmp_path/media)."""
     started: list[Runtime] = []
 
     async def start(database_url: str, mode: str = "webhook", **overrides: Any) -> Runtime:
@@ -144,6 +145,7 @@ async def start_bot_on(telegram: FakeTelegram) -> AsyncIterator[StartBotOn]:
             "public_base_url": PUBLIC_BASE_URL if mode == "webhook" else None,
             "port": 0,
             "secret_key": SECRET_KEY,
+            "media_dir": str(tmp_path / "media"),
         }
         settings = Settings(**{**fields, **overrides})
         runtime = Runtime(settings)

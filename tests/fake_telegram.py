@@ -40,6 +40,7 @@ STRING_FIELDS = {
     "callback_query_id",
     "parse_mode",
 }
+FILE_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files ("file is too big")
 MAX_POLL_WAIT = 5.0  # seconds; bounded so that a test never hangs on getUpdates
 ACK_WAIT = 10.0  # seconds a test waits for the bot to acknowledge an update
 
@@ -69,6 +70,9 @@ class FakeTelegram:
     too_many: int = 0  # 429s answered
     stall_after: int | None = None  # successful sends before sends hang
     send_delay: float = 0.0  # seconds each send takes, as over a real network
+    # Files residents sent, by file_id, that getFile and the file download serve.
+    files: dict[str, bytes] = field(default_factory=dict)
+    downloads: int = 0  # files served
 
     def __post_init__(self) -> None:
         self._update_ids = itertools.count(self.first_update_id)
@@ -89,6 +93,7 @@ class FakeTelegram:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._api)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
@@ -244,6 +249,38 @@ class FakeTelegram:
                 **content,
             }
         )
+
+    def add_file(self, content: bytes) -> str:
+        """A file a resident sent, as Telegram keeps it; its file_id."""
+        file_id = f"file{len(self.files) + 1}"
+        self.files[file_id] = content
+        return file_id
+
+    async def _getFile(self, params: dict[str, Any]) -> web.Response:
+        file_id = str(params.get("file_id", ""))
+        content = self.files.get(file_id)
+        if content is None:
+            return _error(400, "Bad Request: invalid file_id")
+        if len(content) > FILE_LIMIT:
+            return _error(400, "Bad Request: file is too big")
+        return _ok(
+            {
+                "file_id": file_id,
+                "file_unique_id": f"u{file_id}",
+                "file_size": len(content),
+                "file_path": f"photos/{file_id}.jpg",
+            }
+        )
+
+    async def _file(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        file_id = request.match_info["path"].rsplit("/", 1)[-1].removesuffix(".jpg")
+        content = self.files.get(file_id)
+        if content is None:
+            return web.Response(status=404)
+        self.downloads += 1
+        return web.Response(body=content, content_type="application/octet-stream")
 
     async def _editMessageReplyMarkup(self, _params: dict[str, Any]) -> web.Response:
         return _ok(True)
