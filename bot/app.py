@@ -161,8 +161,7 @@ class Runtime:
             self.telegram = None
         if self.sms is not None:
             await self.sms.drain()  # answers to relayed messages under way
-            for provider in self.sms.providers:
-                await provider.close()
+            await self.sms.close()
             self.sms = None
         if self._runner is not None:
             await self._runner.cleanup()

@@ -8,8 +8,10 @@ that came with them is always handled.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
@@ -20,6 +22,7 @@ Fetch = Callable[[], Awaitable[bytes]]
 
 FETCH_TIMEOUT = 20.0  # seconds for one image, connection to last byte
 MAX_REDIRECTS = 3  # Twilio's media URL redirects once, to its file store
+REDIRECTS = {301, 302, 303, 307, 308}
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +53,49 @@ async def gather(fetches: Sequence[Fetch]) -> tuple[tuple[Picture, ...], str | N
 
 
 async def download(
-    session: aiohttp.ClientSession, url: str, auth: aiohttp.BasicAuth | None = None
+    session: aiohttp.ClientSession,
+    url: str,
+    authorization: str | None = None,
+    seconds: float = FETCH_TIMEOUT,
 ) -> bytes:
     """The body at `url`, at most images.MAX_BYTES of it (read in pieces, so that a huge
-    file is refused without being held); NotFetched otherwise."""
-    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
+    file is refused without being held); NotFetched otherwise. Redirects are followed by
+    hand so that `authorization` goes only to the URL's own origin (Twilio sends its media
+    on to a file store, which must not see our credentials)."""
+    timeout = aiohttp.ClientTimeout(total=seconds)
+    origin = urlsplit(url)[:2]
     try:
-        async with session.get(
-            url, auth=auth, timeout=timeout, max_redirects=MAX_REDIRECTS
-        ) as response:
-            if response.status != 200:
-                log.info("fetching an image answered %s", response.status)
-                raise NotFetched()
-            if (response.content_length or 0) > images.MAX_BYTES:
-                raise NotFetched("photo.too_big")
-            body = bytearray()
-            async for piece in response.content.iter_chunked(64 * 1024):
-                body += piece
-                if len(body) > images.MAX_BYTES:
-                    raise NotFetched("photo.too_big")
-            return bytes(body)
-    except (aiohttp.ClientError, TimeoutError) as error:
+        async with asyncio.timeout(seconds):
+            for _ in range(MAX_REDIRECTS + 1):
+                same_origin = urlsplit(url)[:2] == origin
+                headers = {"Authorization": authorization} if authorization and same_origin else {}
+                async with session.get(
+                    url, headers=headers, timeout=timeout, allow_redirects=False
+                ) as response:
+                    if response.status in REDIRECTS and "Location" in response.headers:
+                        url = urljoin(url, response.headers["Location"])
+                        continue
+                    return await _body(response)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as error:
         log.info("fetching an image failed: %s", type(error).__name__)
         raise NotFetched() from error
+    raise NotFetched()  # redirected too often
+
+
+async def _body(response: aiohttp.ClientResponse) -> bytes:
+    if response.status != 200:
+        log.info("fetching an image answered %s", response.status)
+        raise NotFetched()
+    if (response.content_length or 0) > images.MAX_BYTES:
+        raise NotFetched("photo.too_big")
+    body = bytearray()
+    async for piece in response.content.iter_chunked(64 * 1024):
+        body += piece
+        if len(body) > images.MAX_BYTES:
+            raise NotFetched("photo.too_big")
+    return bytes(body)
+
+
+def basic_authorization(login: str, password: str) -> str:
+    """The Authorization header's value for HTTP basic authentication."""
+    return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()

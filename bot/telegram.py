@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    PhotoSize,
     Update,
 )
 from telegram.error import BadRequest, InvalidToken, RetryAfter, TelegramError
@@ -71,8 +73,9 @@ ANSWER_WAIT = 20.0  # seconds a webhook waits for its answers to go before it sa
 ANSWERS_PER_MINUTE = 60  # to one chat; more than anyone types (bot/budget.py)
 POLLING_LOCK = 0x706F6C6C  # "poll": PostgreSQL advisory lock of the worker that polls
 LEADER_RETRY = 15.0  # seconds between looks for the polling lock
-ANSWERED_MEMORY = 10_000
-MIN_SIDE = 320  # pixels: a photo size smaller than this (a thumbnail) shows nothing  # update ids remembered as answered by this process
+ANSWERED_MEMORY = 10_000  # update ids remembered as answered by this process
+MIN_SIDE = 320  # pixels: a photo size smaller than this (a thumbnail) shows nothing
+UNREACHABLE = "photo.unreachable"
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +186,7 @@ class TelegramChannel:
     def _fetch(self, message: Message) -> pictures.Fetch:
         """How to fetch the message's image: its largest size we take, through getFile."""
         if message.photo:
-            fitting = [
-                p
-                for p in message.photo
-                if (p.file_size or 0) <= images.MAX_BYTES and max(p.width, p.height) >= MIN_SIDE
-            ]
-            file_id = max(fitting, key=lambda p: p.width * p.height).file_id if fitting else None
+            file_id = _photo_size(message.photo)
         else:
             document = message.document
             assert document is not None
@@ -201,10 +199,11 @@ class TelegramChannel:
             try:
                 file = await self.application.bot.get_file(file_id)
                 return bytes(await file.download_as_bytearray())
-            except BadRequest as error:  # "file is too big": over the Bot API's 20 MB
-                raise pictures.NotFetched("photo.too_big") from error
+            except BadRequest as error:
+                too_big = "too big" in error.message  # over the Bot API's 20 MB
+                raise pictures.NotFetched("photo.too_big" if too_big else UNREACHABLE) from error
             except TelegramError as error:
-                raise pictures.NotFetched() from error
+                raise pictures.NotFetched(UNREACHABLE) from error
 
         return fetch
 
@@ -542,6 +541,17 @@ class _Handled:
     answer: Answer
     silent: bool  # the person opted out: nothing is sent
     button_accepted: bool = False  # the pressed keyboard has done its job
+
+
+def _photo_size(sizes: Sequence[PhotoSize]) -> str | None:
+    """The file of the largest size of a photo we take, else of a smaller one that still
+    shows something (not a thumbnail); None if every such size is too big."""
+    by_area = sorted(sizes, key=lambda p: p.width * p.height, reverse=True)
+    for number, size in enumerate(by_area):
+        fits = (size.file_size or 0) <= images.MAX_BYTES
+        if fits and (number == 0 or max(size.width, size.height) >= MIN_SIDE):
+            return size.file_id
+    return None
 
 
 def file_base_url(api_base_url: str) -> str:

@@ -200,7 +200,6 @@ async def _android_received(sms: SmsChannel, event: android.Event) -> web.Respon
             channel="sms",
             number=e164(str(event.payload.get("phoneNumber", "")), "KG"),
             body=str(event.payload.get("message", "")),
-            media=0,
         )
     except ValueError as error:
         metrics.WEBHOOK_REJECTED.labels("android", "malformed").inc()

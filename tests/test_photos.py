@@ -130,9 +130,7 @@ async def test_bad_images_are_refused_plainly_and_the_caption_is_kept(
     [wish] = await rows(database_url, Wish)
     assert wish.text == "The bridge is broken"
 
-    assert (await resident.send_photo(png_bomb()))[0].startswith(
-        say("en", "photo.too_many_pixels")
-    )
+    assert (await resident.send_photo(png_bomb()))[0].startswith(say("en", "photo.too_many_pixels"))
     gif = io.BytesIO()
     Image.new("RGB", (10, 10)).save(gif, "GIF")
     [wrong] = await resident.send_document(gif.getvalue(), "funny.gif", "image/gif")

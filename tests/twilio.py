@@ -1,5 +1,7 @@
 """Posting to our Twilio webhooks as Twilio does, signature included; and a fake of Twilio's
-Messages REST endpoint for what we send."""
+Messages REST endpoint for what we send, and of its media URLs for what residents send (an
+MMS or WhatsApp image: behind the account's credentials, redirecting to the file as Twilio
+does)."""
 
 from __future__ import annotations
 
@@ -87,6 +89,18 @@ class FakeTwilio:
     # Answers to give before succeeding: (HTTP status, Twilio error code or None).
     failures: list[tuple[int, int | None]] = field(default_factory=list)
     attempts: int = 0
+    # Residents' images by media sid; a sid in `missing` answers 404, in `slow` never answers.
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    missing: set[str] = field(default_factory=set)
+    slow: set[str] = field(default_factory=set)
+    media_fetches: int = 0
+
+    def add_media(self, content: bytes, content_type: str = "image/jpeg") -> str:
+        """An image a resident sent; the URL Twilio gives for it in MediaUrl0."""
+        sid = new_sid("ME")
+        self.media[sid] = (content, content_type)
+        message = new_sid("MM")
+        return f"{self.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{message}/Media/{sid}"
 
     async def wait_for(self, done: Callable[[list[dict[str, str]]], bool]) -> None:
         """Wait until `done(sent)` holds, looking again after every message taken."""
@@ -97,6 +111,9 @@ class FakeTwilio:
         self._taken = asyncio.Condition()
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
+        media = "/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}"
+        app.router.add_get(media, self._media)
+        app.router.add_get("/files/{media}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
@@ -105,14 +122,25 @@ class FakeTwilio:
     async def stop(self) -> None:
         await self._runner.cleanup()
 
+    async def _media(self, request: web.Request) -> web.Response:
+        """With the account's credentials, a redirect to the file (Twilio's 307)."""
+        if not _authorised(request):
+            return web.json_response({"code": 20003, "status": 401}, status=401)
+        self.media_fetches += 1
+        sid = request.match_info["media"]
+        if sid in self.slow:
+            await asyncio.sleep(5)  # longer than the test lets the bot wait
+        if sid in self.missing or sid not in self.media:
+            return web.json_response({"code": 20404, "status": 404}, status=404)
+        raise web.HTTPTemporaryRedirect(f"/files/{sid}")
+
+    async def _file(self, request: web.Request) -> web.Response:
+        content, content_type = self.media[request.match_info["media"]]
+        return web.Response(body=content, content_type=content_type)
+
     async def _create(self, request: web.Request) -> web.Response:
         self.attempts += 1
-        auth = aiohttp.BasicAuth.decode(request.headers.get("Authorization", ""))
-        if (request.match_info["sid"], auth.login, auth.password) != (
-            ACCOUNT_SID,
-            ACCOUNT_SID,
-            AUTH_TOKEN,
-        ):
+        if not _authorised(request):
             return web.json_response({"code": 20003, "status": 401}, status=401)
         form = {name: str(value) for name, value in (await request.post()).items()}
         if self.failures:
@@ -133,3 +161,12 @@ class FakeTwilio:
             },
             status=201,
         )
+
+
+def _authorised(request: web.Request) -> bool:
+    auth = aiohttp.BasicAuth.decode(request.headers.get("Authorization", ""))
+    return (request.match_info["sid"], auth.login, auth.password) == (
+        ACCOUNT_SID,
+        ACCOUNT_SID,
+        AUTH_TOKEN,
+    )

@@ -128,8 +128,7 @@ async def _channels(
             with contextlib.suppress(TelegramError, OSError):
                 await bot.shutdown()
         if sms is not None:
-            for each in sms.providers:
-                await each.close()
+            await sms.close()
 
 
 async def preview(settings: Settings, args: argparse.Namespace, week: Week, out: TextIO) -> int:

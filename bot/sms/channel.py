@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import phonenumbers
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot import metrics
+from bot import metrics, pictures
 from bot.acks import Failures
 from bot.budget import AnswerBudget, Verdict
 from bot.config import Settings
@@ -25,6 +25,7 @@ from bot.i18n import Catalogues
 from bot.ordering import KeyedLocks
 from bot.outbox import Outbox, Pacer, PermanentFailure, RecipientBlocked, StillFailing
 from bot.sms import keywords
+from bot.sms.media import TwilioMedia, location_of, media_of
 from bot.sms.provider import SendFailed, SmsProvider, sms_verdict
 from handlers import dispatch
 from handlers.context import guess_language
@@ -32,6 +33,7 @@ from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound, Outcome, Text
 from storage import queries
 from storage.db import Database
+from storage.files import FileStore, FolderStore
 from storage.models import OutboundMessage, Person
 
 INBOUND_PATH = "/sms/twilio"
@@ -68,7 +70,8 @@ class InboundMessage:
     channel: str  # "sms" or "whatsapp"
     number: str  # E.164, without the whatsapp: prefix
     body: str
-    media: int
+    media: tuple[tuple[str, str], ...] = ()  # (URL, content type) of each image, video…
+    location: tuple[float, float] | None = None  # a WhatsApp location
 
     @classmethod
     def from_form(cls, form: Mapping[str, object]) -> InboundMessage:
@@ -85,7 +88,8 @@ class InboundMessage:
             channel=channel,
             number=e164(sender.removeprefix(WHATSAPP_PREFIX)),
             body=str(form.get("Body") or ""),
-            media=int(media),
+            media=media_of(form, int(media)),
+            location=location_of(form),
         )
 
     def inbound(self, timezone: str) -> Inbound:
@@ -99,10 +103,12 @@ class InboundMessage:
             "guided": False,
             "clears_opt_out": False,
         }
+        if self.location is not None:
+            return Inbound(location=self.location, **common)
         if parsed.action is not None:
             return Inbound(command=parsed.action, argument=parsed.argument, **common)
-        if self.media and not parsed.argument:
-            return Inbound(unsupported="mms", **common)
+        if self.media:  # pictures, perhaps with words: the channel fetches them first
+            return Inbound(text=parsed.argument or None, **common)
         return Inbound(text=parsed.argument, **common)
 
 
@@ -152,6 +158,7 @@ class SmsChannel:
         provider: SmsProvider,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         whatsapp: SmsProvider | None = None,
+        files: FileStore | None = None,
     ) -> None:
         """`provider` sends SMS (and WhatsApp, unless `whatsapp` is given: a phone gateway
         for SMS beside Twilio for WhatsApp)."""
@@ -160,6 +167,8 @@ class SmsChannel:
         self.pseudonyms = pseudonyms
         self.catalogues = catalogues
         self.provider = provider
+        self.files = files or FolderStore(settings.media_folder())
+        self.media = TwilioMedia(settings)  # MMS and WhatsApp images
         token = settings.twilio_auth_token
         self._validator = RequestValidator(token) if token else None  # Twilio's signatures
         self.failures = Failures()  # inbound messages that failed, by MessageSid
@@ -187,6 +196,11 @@ class SmsChannel:
     @property
     def providers(self) -> list[SmsProvider]:
         return list(dict.fromkeys((self.provider, self.whatsapp)))
+
+    async def close(self) -> None:
+        for provider in self.providers:
+            await provider.close()
+        await self.media.close()
 
     def signed(self, path: str, form: Mapping[str, object], signature: str | None) -> bool:
         """Whether Twilio signed this request for {PUBLIC_BASE_URL}{path}, with or without
@@ -218,11 +232,15 @@ class SmsChannel:
         inbound = message.inbound(self.settings.timezone)
         sender = (message.channel, message.number)
         async with self.senders.hold(sender):
+            if message.media:
+                taken, problem = await pictures.gather(self.media.fetches(message.media))
+                inbound = replace(inbound, pictures=taken, picture_problem=problem)
             outcome = await dispatch.handle(
                 self.db,
                 self.pseudonyms,
                 inbound,
                 render=lambda outcome: self.kept(outcome, message),
+                files=self.files,
             )
         metrics.counted(message.channel, _kind(inbound, outcome), outcome)
         if outcome is None:
@@ -243,8 +261,6 @@ class SmsChannel:
             self.catalogues.reply(outcome.language, reply, VARIANT, separator=" ")
             for reply in outcome.replies
         ]
-        if message.media and message.body.strip():
-            texts.insert(0, self.catalogues.text(outcome.language, Text("error.media_ignored")))
         return " ".join(texts)
 
     def kept(self, outcome: Outcome, message: InboundMessage) -> str:
