@@ -27,6 +27,7 @@ class Answer:
     menu_language: str | None = None  # the person changed language: set their command menu
     posters: tuple[str, ...] = ()  # campaign codes: the poster follows, as PNG and PDF
     charts: tuple[str, ...] = ()  # campaign codes: the tally's chart follows
+    photos: tuple[str, ...] = ()  # file keys: residents' photos follow (staff's inbox)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -39,6 +40,7 @@ class Answer:
                 "l": self.menu_language,
                 "p": list(self.posters),
                 "c": list(self.charts),
+                "f": list(self.photos),
             },
             ensure_ascii=False,
         )
@@ -56,6 +58,7 @@ class Answer:
             menu_language=data["l"],
             posters=tuple(str(code) for code in data.get("p", ())),
             charts=tuple(str(code) for code in data.get("c", ())),
+            photos=tuple(str(key) for key in data.get("f", ())),
         )
 
 
@@ -66,6 +69,7 @@ def render(catalogues: Catalogues, outcome: Outcome) -> Answer:
     digests: list[DigestOrder] = []
     posters: list[str] = []
     charts: list[str] = []
+    photos: list[str] = []
     for reply in outcome.replies:
         pieces = split_text(catalogues.reply(outcome.language, reply)) if reply.parts else []
         keyboard = _keyboard(catalogues, outcome.language, reply)
@@ -76,9 +80,16 @@ def render(catalogues: Catalogues, outcome: Outcome) -> Answer:
         digests += reply.digests
         posters += reply.posters
         charts += reply.charts
+        photos += reply.photos
     menu = outcome.language if outcome.language_changed else None
     return Answer(
-        outcome.language, tuple(messages), tuple(digests), menu, tuple(posters), tuple(charts)
+        outcome.language,
+        tuple(messages),
+        tuple(digests),
+        menu,
+        tuple(posters),
+        tuple(charts),
+        tuple(photos),
     )
 
 

@@ -92,7 +92,7 @@ class Runtime:
                 whatsapp=whatsapp,
                 files=self.files,
             )
-        await housekeeping.sweep(self.db)  # before anything else can read a stale draft
+        await housekeeping.sweep(self.db, self.files)  # before anything reads a stale draft
         self.digests = Digests(
             self.settings,
             self.db,
@@ -104,7 +104,7 @@ class Runtime:
         )
         if self.telegram is not None:
             self.telegram.digests = self.digests  # for /digest
-        self.jobs = Jobs(self.settings, self.digests)
+        self.jobs = Jobs(self.settings, self.digests, self.files)
         self.jobs.start()
         summary_files = partial(
             campaign_summary.summary_files, self.db, self.catalogues, self.settings.timezone

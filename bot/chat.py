@@ -17,6 +17,7 @@ from bot.i18n import Catalogues
 from handlers import dispatch
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound, typed
+from storage.files import FolderStore
 
 PROMPT = "> "
 
@@ -25,6 +26,7 @@ async def chat(settings: Settings, given: TextIO, out: TextIO) -> int:
     db = await prepare_database(settings)
     pseudonyms = Pseudonyms.from_keys(settings.secret_keys())
     catalogues = Catalogues()
+    files = FolderStore(settings.media_folder())  # /forget deletes a resident's photos
     user = pseudonyms.of("terminal-user", getpass.getuser())
     buttons: list[str] = []  # the payloads of the buttons shown last, by number - 1
     print("civicbot chat: type as on Telegram (/start to begin); a number presses a button;"
@@ -36,7 +38,7 @@ async def chat(settings: Settings, given: TextIO, out: TextIO) -> int:
             if not line:
                 return 0
             inbound = _inbound(settings, user, line, buttons)
-            outcome = await dispatch.handle(db, pseudonyms, inbound)
+            outcome = await dispatch.handle(db, pseudonyms, inbound, files=files)
             if outcome is None or outcome.silent:
                 continue
             answer = answers.render(catalogues, outcome)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
 from bot import admin, bribe_stats, campaigns, chat, logs, municipalities, rotation
@@ -26,6 +26,7 @@ from handlers.bribes import recent_months
 from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import SealBroken
 from storage import queries
+from storage.models import BribeReport, Wish
 
 
 class Parser(argparse.ArgumentParser):
@@ -260,28 +261,39 @@ def export(settings: Settings, args: argparse.Namespace) -> int:
     rows: Iterable[Sequence[object]]
     if args.what == "wishes":
         header = WISH_COLUMNS
-        rows = wish_rows(
-            asyncio.run(load(settings, args.municipality, "wishes")), settings.timezone
-        )
+        wishes, photos = asyncio.run(load_wishes(settings, args.municipality))
+        rows = wish_rows(wishes, settings.timezone, photos)
     elif args.what == "campaigns":
         header = campaigns.CAMPAIGN_COLUMNS
         rows = asyncio.run(campaigns.campaign_rows(settings, args.municipality))
     else:
         header, rows = (
             BRIBE_COLUMNS,
-            bribe_rows(asyncio.run(load(settings, args.municipality, "bribes"))),
+            bribe_rows(asyncio.run(load_bribes(settings, args.municipality))),
         )
     write_table(header, rows, args.format, args.output, sys.stdout)
     return 0
 
 
-async def load(settings: Settings, municipality_key: str | None, what: str) -> list[Any]:
+async def load_wishes(
+    settings: Settings, municipality_key: str | None
+) -> tuple[list[Wish], dict[int, int]]:
+    """The wishes to export, and how many photos each came with."""
     db = await prepare_database(settings)
     try:
         async with db.session() as session:
             municipality = await admin.municipality_named(session, municipality_key)
-            if what == "wishes":
-                return list(await queries.wishes_for_export(session, municipality))
+            wishes = list(await queries.wishes_for_export(session, municipality))
+            return wishes, await queries.photo_counts(session, [w.id for w in wishes])
+    finally:
+        await db.close()
+
+
+async def load_bribes(settings: Settings, municipality_key: str | None) -> list[BribeReport]:
+    db = await prepare_database(settings)
+    try:
+        async with db.session() as session:
+            municipality = await admin.municipality_named(session, municipality_key)
             return list(await queries.bribe_reports_for_export(session, municipality))
     finally:
         await db.close()

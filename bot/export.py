@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
@@ -32,6 +32,10 @@ WISH_COLUMNS = (
     "duplicate_of",
     "hidden",
     "followup",
+    "photos",  # how many (the files: bot/photo_links.py, docs/operations.md)
+    "latitude",
+    "longitude",
+    "public_media",  # staff made its photos and place public
 )
 BRIBE_COLUMNS = (
     "reference",
@@ -55,11 +59,14 @@ def safe_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def wish_rows(wishes: Sequence[Wish], timezone: str) -> Iterable[Sequence[object]]:
+def wish_rows(
+    wishes: Sequence[Wish], timezone: str, photos: Mapping[int, int] | None = None
+) -> Iterable[Sequence[object]]:
     """Rows of WISH_COLUMNS. A duplicate names the wish it repeats by reference: that one
     is in the same municipality, so in the same export."""
     zone = ZoneInfo(timezone)
     duplicates = {wish.id: wish.reference for wish in wishes}
+    photos = photos or {}
     for wish in wishes:
         yield (
             wish.reference,
@@ -79,6 +86,10 @@ def wish_rows(wishes: Sequence[Wish], timezone: str) -> Iterable[Sequence[object
             duplicates.get(wish.duplicate_of or 0, ""),
             "yes" if wish.hidden else "",
             wish.followup or "",  # the resident's "was it really done?": yes | no
+            photos.get(wish.id, 0),
+            "" if wish.latitude is None else wish.latitude,
+            "" if wish.longitude is None else wish.longitude,
+            "yes" if wish.media_public else "",
         )
 
 
@@ -88,7 +99,17 @@ def _moment(moment: datetime | None, zone: ZoneInfo) -> str:
 
 # The staff's table in the digest: what a person reads, in their language, then the keys
 # for whoever sorts or merges tables by machine (headers in English, values as stored).
-STAFF_COLUMNS = ("reference", "created", "kind", "category", "text", "channel", "status")
+STAFF_COLUMNS = (
+    "reference",
+    "created",
+    "kind",
+    "category",
+    "text",
+    "channel",
+    "status",
+    "photos",  # links signed for staff (bot/photo_links.py), space-separated
+    "place",  # "latitude, longitude" of the problem, when the resident showed it
+)
 KEY_COLUMNS = ("kind_key", "category_key", "status_key", "municipality_key")
 
 
@@ -98,9 +119,14 @@ def staff_columns(catalogues: Catalogues, language: str) -> tuple[str, ...]:
 
 
 def staff_wish_rows(
-    wishes: Iterable[Wish], timezone: str, catalogues: Catalogues, language: str
+    wishes: Iterable[Wish],
+    timezone: str,
+    catalogues: Catalogues,
+    language: str,
+    photos: Mapping[int, Sequence[str]] | None = None,
 ) -> Iterable[Sequence[object]]:
     zone = ZoneInfo(timezone)
+    photos = photos or {}
 
     def named(prefix: str, key: str) -> str:
         text = Text(f"{prefix}.{key}")
@@ -115,6 +141,8 @@ def staff_wish_rows(
             wish.text,
             named("channel", wish.channel),
             named("status", wish.status),
+            " ".join(photos.get(wish.id, ())),
+            _place(wish),
             wish.kind,
             wish.category,
             wish.status,
@@ -122,14 +150,25 @@ def staff_wish_rows(
         )
 
 
+def _place(wish: Wish) -> str:
+    if wish.latitude is None or wish.longitude is None:
+        return ""
+    return f"{wish.latitude:.3f}, {wish.longitude:.3f}"
+
+
 def staff_csv(
-    wishes: Iterable[Wish], timezone: str, catalogues: Catalogues, language: str
+    wishes: Iterable[Wish],
+    timezone: str,
+    catalogues: Catalogues,
+    language: str,
+    photos: Mapping[int, Sequence[str]] | None = None,
 ) -> bytes:
     """Wishes for officials in their language as a CSV file, spreadsheet-safe, with a BOM so
-    that Excel reads UTF-8 (the digest's table, a campaign's cards)."""
+    that Excel reads UTF-8 (the digest's table, a campaign's cards); `photos`: each wish's
+    photo links."""
     buffer = io.StringIO("\ufeff")
     buffer.seek(0, io.SEEK_END)
-    rows = staff_wish_rows(wishes, timezone, catalogues, language)
+    rows = staff_wish_rows(wishes, timezone, catalogues, language, photos)
     write_csv(buffer, staff_columns(catalogues, language), rows)
     return buffer.getvalue().encode("utf-8")
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot import photo_links
 from bot.i18n import LANGUAGES, Catalogues
 from handlers.scrub import scrub
 from handlers.types import Text
@@ -118,8 +119,10 @@ class Open311:
         page, size = _paging(query.get("page"), query.get("page_size"))
         async with self.runtime.db.session() as session:
             wishes = await queries.public_requests(session, chosen, (page - 1) * size, size)
+            photos = await photo_links.public_photos(session, wishes)
         zone = ZoneInfo(self.runtime.settings.timezone)
-        return [self._as_request(wish, language, zone) for wish in wishes]
+        origin = _origin(request)
+        return [self._as_request(w, language, zone, photos.get(w.id), origin) for w in wishes]
 
     async def _request(self, request: web.Request) -> list[dict[str, Any]]:
         language = _locale(request)
@@ -127,9 +130,12 @@ class Open311:
         chosen = queries.RequestFilter(references=[reference])
         async with self.runtime.db.session() as session:
             found = await queries.public_requests(session, chosen, 0, 1)
+            photos = await photo_links.public_photos(session, found)
         if not found:
             raise LookupError(f"no service request {reference[:16]}")
-        return [self._as_request(found[0], language, ZoneInfo(self.runtime.settings.timezone))]
+        zone = ZoneInfo(self.runtime.settings.timezone)
+        wish = found[0]
+        return [self._as_request(wish, language, zone, photos.get(wish.id), _origin(request))]
 
     # --- pieces -------------------------------------------------------------------------
 
@@ -143,9 +149,20 @@ class Open311:
             raise BadQuery(f"unknown jurisdiction_id: {key[:64]}")
         return place.id
 
-    def _as_request(self, wish: Wish, language: str, zone: ZoneInfo) -> dict[str, Any]:
+    def _as_request(
+        self,
+        wish: Wish,
+        language: str,
+        zone: ZoneInfo,
+        photos: list[str] | None,
+        origin: str,
+    ) -> dict[str, Any]:
+        """A wish as a GeoReport service request; its place and first photo only once staff
+        made them public (`photos` is None until then)."""
         assert wish.municipality is not None  # only placed wishes are published
         updated = wish.status_at or wish.created_at
+        public = wish.media_public and not wish.hidden
+        settings = self.runtime.settings
         return {
             "service_request_id": wish.reference,
             "status": "open" if wish.status in OPEN else "closed",
@@ -161,13 +178,17 @@ class Open311:
             "address": None,
             "address_id": None,
             "zipcode": None,
-            "lat": None,
-            "long": None,
-            "media_url": None,
+            "lat": wish.latitude if public else None,
+            "long": wish.longitude if public else None,
+            "media_url": photo_links.public_url(settings, photos[0], origin) if photos else None,
         }
 
 
 # --- parameters ---------------------------------------------------------------------------
+
+
+def _origin(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
 
 
 def _locale(request: web.Request) -> str:

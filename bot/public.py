@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import pages
+from bot import pages, photo_links
 from bot.digests.delivery import known_username
 from bot.open311 import CLOSED
 from handlers.quotes import shorten
@@ -89,6 +89,7 @@ class PublicPages:
             0,
             RECENT,
         )
+        photos = await photo_links.public_photos(session, [*recent, *done])
         telegram = self.runtime.telegram
         bot = known_username(telegram.application.bot) if telegram is not None else None
         number = self.runtime.settings.twilio_from_number
@@ -101,6 +102,11 @@ class PublicPages:
             "bars": self._bars(counts, language),
             "recent": [self._line(wish, language) for wish in recent],
             "done": [(*self._line(wish, language)[:3], scrub(wish.answer or "")) for wish in done],
+            "photos": {
+                w.reference: [photo_links.path(k) for k in photos[w.id]]
+                for w in [*recent, *done]
+                if w.id in photos
+            },
             "initiatives": [
                 (
                     initiative.title(language),

@@ -301,6 +301,7 @@ class TelegramChannel:
         calls += [self._digest_call(chat_id, answer.language, order) for order in answer.digests]
         calls += [self._poster_call(chat_id, code) for code in answer.posters]
         calls += [self._chart_call(chat_id, answer.language, code) for code in answer.charts]
+        calls += [self._photo_call(chat_id, key) for key in answer.photos]
         if answer.menu_language is not None:
             menu, scope = self.menu(answer.menu_language), BotCommandScopeChat(chat_id)
             calls.append(lambda bot: bot.set_my_commands(menu, scope=scope))
@@ -338,6 +339,16 @@ class TelegramChannel:
             picture = await campaign_summary.chart_of(self.db, self.catalogues, code, language)
             if picture is not None:
                 await bot.send_photo(chat_id, picture, filename=f"campaign-{code}.png")
+
+        return call
+
+    def _photo_call(self, chat_id: int, key: str) -> Call:
+        """A resident's photo, for staff: read from the file store when it is sent."""
+
+        async def call(bot: Any) -> None:
+            data = await self.files.get(key)
+            if data is not None:  # gone meanwhile (/forget): nothing to show
+                await bot.send_photo(chat_id, data, filename=key)
 
         return call
 

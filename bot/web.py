@@ -15,6 +15,7 @@ from multidict import MultiDictProxy
 from bot import metrics
 from bot.acks import NotKept, reason
 from bot.open311 import Open311
+from bot.photo_links import PhotoRoutes
 from bot.public import PublicPages
 from bot.sms import android
 from bot.sms.channel import INBOUND_PATH, STATUS_PATH, InboundMessage, SmsChannel, e164
@@ -72,6 +73,7 @@ def build(runtime: Runtime) -> web.Application:
     app.add_routes(Stats(runtime).routes())
     app.add_routes(PublicPages(runtime).routes())
     app.add_routes(WebChat(runtime).routes())
+    app.add_routes(PhotoRoutes(runtime).routes())  # residents' photos: bot/photo_links.py
     return app
 
 

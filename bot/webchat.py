@@ -69,7 +69,9 @@ class WebChat:
         delivery = str(form.get("m", ""))[:64] or None
         inbound = self._inbound(request, token, delivery, button, text)
         async with self._senders.hold(inbound.user_id):  # one visitor's messages in order
-            outcome = await dispatch.handle(self.runtime.db, self.runtime.pseudonyms, inbound)
+            outcome = await dispatch.handle(
+                self.runtime.db, self.runtime.pseudonyms, inbound, files=self.runtime.files
+            )
         said = "" if button else text
         if outcome is None:  # the same form sent again: handled once already
             return self._show(request, token, said, [], ())

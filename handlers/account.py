@@ -94,6 +94,9 @@ async def choose_forget(ctx: Context, value: str) -> list[Reply] | None:
 async def _erase(ctx: Context) -> list[Reply]:
     # Signatures to initiatives still collecting are withdrawn, their data erased.
     await queries.withdraw_signatures(ctx.session, ctx.person, ctx.today)
+    # Their photos and places go too (a photo can show who took it); the files are deleted
+    # once this commits.
+    ctx.discarded_files += await queries.forget_photos(ctx.session, ctx.person.id)
     await queries.forget_person(ctx.session, ctx.person)
     ctx.forgotten = True
     return [say("forget.done")]

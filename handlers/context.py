@@ -58,6 +58,8 @@ class Context:
     quiet: bool = False  # a flooder over the limit: nothing is sent back
     # Pictures this action keeps: their files are written before the commit (dispatch).
     kept_pictures: list[Picture] = field(default_factory=list)
+    # Files no row holds any more (/forget): deleted once this action commits.
+    discarded_files: list[str] = field(default_factory=list)
 
     def keep(self, picture: Picture) -> None:
         if picture not in self.kept_pictures:

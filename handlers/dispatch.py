@@ -45,11 +45,16 @@ async def handle(
 
     try:
         if db.writer is not None:  # SQLite: shares a commit with the actions waiting with it
-            return await db.writer.run(work)
-        async with db.session() as session, session.begin():
-            return await work(session)
+            outcome = await db.writer.run(work)
+        else:
+            async with db.session() as session, session.begin():
+                outcome = await work(session)
     except queries.DuplicateDelivery:  # raised out of the transaction: nothing of it is kept
         return None
+    if files is not None:  # committed: what no row holds goes (else the sweep takes it)
+        for key in outcome.discarded_files:
+            await files.delete(key)
+    return outcome
 
 
 async def _handle_in(
@@ -82,6 +87,7 @@ async def _handle_in(
         silent=ctx.quiet or (stays_opted_out and not ctx.forgotten),
         private=ctx.private,
         refusal=ctx.refusal,
+        discarded_files=tuple(ctx.discarded_files),
     )
     if key is not None:
         # Last, so that one statement both records the delivery and keeps its answer; a

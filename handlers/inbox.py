@@ -32,6 +32,7 @@ ALL = "all"
 SHORT = "short"  # the button that sends the shortened answer
 BARE = "bare"  # the button that sets the status without words
 BACK = "back"
+PUBLIC = "pub"  # the wish's button: its photos and place public, or not
 ANNOUNCE = "tell"  # the page's button: "you said, we did" (handlers/announce.py)
 
 
@@ -157,12 +158,16 @@ async def wish_prompt(ctx: Context) -> Reply:
         parts.append(Text("inbox.duplicates", {"count": len(duplicates)}))
     if answering.listener(wish) is None:
         parts.append(Text("inbox.no_one_to_tell"))
+    photos = tuple(p.key for p in await queries.photos_of(ctx.session, wish.id))
+    shown = _shown(wish, len(photos))
+    parts += shown
     back = (Button(Text("inbox.back"), ctx.payload(BACK)),)
     if wish.municipality_id not in places.staff:  # a deputy reads
-        return Reply(parts=(*parts, Text("inbox.read_only")), buttons=(back,))
+        parts.append(Text("inbox.read_only"))
+        return Reply(parts=tuple(parts), buttons=(back,), photos=photos)
     statuses = [Button(Text(f"status.{s}"), ctx.payload(f"s:{s}")) for s in STATUSES]
     hide = "inbox.show_button" if wish.hidden else "inbox.hide_button"
-    rows = (
+    rows: tuple[tuple[Button, ...], ...] = (
         tuple(statuses[:2]),
         tuple(statuses[2:]),
         (
@@ -171,7 +176,22 @@ async def wish_prompt(ctx: Context) -> Reply:
         ),
         (Button(Text(hide), ctx.payload("hide")), *back),
     )
-    return Reply(parts=(*parts, Text("inbox.choose_action")), buttons=rows)
+    if shown:
+        public = "inbox.private_button" if wish.media_public else "inbox.public_button"
+        rows = (*rows[:3], (Button(Text(public), ctx.payload(PUBLIC)),), rows[3])
+    return Reply(parts=(*parts, Text("inbox.choose_action")), buttons=rows, photos=photos)
+
+
+def _shown(wish: Wish, photos: int) -> list[Text]:
+    """What the resident showed: how many photos (they follow the message), the place with
+    a map link, and whether staff made them public."""
+    shown = [Text("inbox.photos", {"count": photos})] if photos else []
+    if wish.latitude is not None and wish.longitude is not None:
+        where = {"latitude": f"{wish.latitude:.3f}", "longitude": f"{wish.longitude:.3f}"}
+        shown.append(Text("inbox.place", where))
+    if shown:
+        shown.append(Text("inbox.public_yes" if wish.media_public else "inbox.public_no"))
+    return shown
 
 
 async def _current(ctx: Context) -> tuple[Wish | None, list[Reply] | None]:
@@ -192,7 +212,7 @@ async def choose_on_wish(ctx: Context, value: str) -> list[Reply] | None:
     if value == BACK:
         ctx.enter(INBOX)
         return [await page_prompt(ctx)]
-    if value not in ("dup", "topic", "hide") and not value.startswith("s:"):
+    if value not in ("dup", "topic", "hide", PUBLIC) and not value.startswith("s:"):
         return None
     wish, instead = await _current(ctx)
     if wish is None:
@@ -209,6 +229,10 @@ async def choose_on_wish(ctx: Context, value: str) -> list[Reply] | None:
     if value == "hide":
         wish.hidden = not wish.hidden
         done = Text("inbox.hidden_now" if wish.hidden else "inbox.shown_now")
+        return [await _reshow(ctx, wish, done)]
+    if value == PUBLIC:  # photos and place on the public page and in open data, or not
+        wish.media_public = not wish.media_public
+        done = Text("inbox.public_now" if wish.media_public else "inbox.private_now")
         return [await _reshow(ctx, wish, done)]
     return None
 

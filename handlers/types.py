@@ -54,6 +54,7 @@ class Reply:
     digests: tuple[DigestOrder, ...] = ()
     posters: tuple[str, ...] = ()  # campaign codes whose poster the channel sends after it
     charts: tuple[str, ...] = ()  # campaign codes whose tally chart the channel sends after it
+    photos: tuple[str, ...] = ()  # file keys of residents' photos, sent after it (to staff)
 
     def after(self, *parts: Text) -> Reply:
         """The same reply with paragraphs put in front (an error line before a re-prompt)."""
@@ -144,3 +145,4 @@ class Outcome:
     # reference, or a signer's name and PIN.
     private: bool = False
     refusal: str | None = None  # why a signature was refused (counted and logged, no more)
+    discarded_files: tuple[str, ...] = ()  # photo files to delete after the commit

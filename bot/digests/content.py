@@ -55,6 +55,7 @@ class Digest:
     answers: Counter[str] = field(default_factory=Counter)  # staff's answers by status
     done: list[Wish] = field(default_factory=list, repr=False)  # marked done this week
     waiting: list[Wish] = field(default_factory=list, repr=False)  # unanswered longest
+    with_photos: int = 0  # this week's wishes that came with a photo
 
     def total(self, kind: str | None = None, week: str = "this") -> int:
         """Wishes of one kind (or of both) this week or the week before."""
@@ -144,6 +145,7 @@ async def collect(
         answers=Counter(await queries.answer_counts_between(session, municipality.id, start, end)),
         done=list(await queries.done_between(session, municipality.id, start, end)),
         waiting=list(await queries.waiting_longest(session, municipality.id, end, WAITING)),
+        with_photos=await queries.count_with_photos(session, municipality.id, start, end),
         campaigns=[
             CampaignLine(
                 campaign.name,

@@ -26,6 +26,7 @@ from telegram import Bot
 from telegram.constants import MessageLimit
 from telegram.error import NetworkError
 
+from bot import photo_links
 from bot.config import Settings
 from bot.digests import chart, text
 from bot.digests.content import Digest, collect
@@ -258,7 +259,11 @@ class Digests:
         if with_table and digest.week_wishes:
             say = text.sayer(self.catalogues, language)
             caption = say("digest.csv_caption", count=len(digest.week_wishes))
-            table = staff_csv(digest.week_wishes, self.settings.timezone, self.catalogues, language)
+            async with self.db.session() as session:
+                links = await photo_links.staff_links(session, self.settings, digest.week_wishes)
+            table = staff_csv(
+                digest.week_wishes, self.settings.timezone, self.catalogues, language, links
+            )
             parts.append(Part("document", caption, table, f"wishes-{name}.csv"))
         return parts
 

@@ -22,6 +22,7 @@ from bot.digests.delivery import Digests, tally_line
 from handlers import mine
 from handlers.weeks import Week
 from storage import queries
+from storage.files import FileStore
 from storage.models import utcnow
 
 STOP_GRACE = 30.0  # seconds running jobs get to finish when the service stops
@@ -60,9 +61,12 @@ def week_for(fire: datetime) -> Week:
 
 
 class Jobs:
-    def __init__(self, settings: Settings, digests: Digests) -> None:
+    def __init__(
+        self, settings: Settings, digests: Digests, files: FileStore | None = None
+    ) -> None:
         self.settings = settings
         self.digests = digests
+        self.files = files  # residents' photos: the housekeeping sweeps orphans
         self.cron = trigger(settings)
         self.scheduler = AsyncIOScheduler(timezone=zone(settings))
         self._running: set[asyncio.Task[Any]] = set()
@@ -133,7 +137,7 @@ class Jobs:
             self._running.discard(task)
 
     async def housekeeping(self) -> None:
-        await housekeeping.sweep(self.digests.db)
+        await housekeeping.sweep(self.digests.db, self.files)
 
     async def campaign_summaries(self) -> None:
         today = datetime.now(zone(self.settings)).date()

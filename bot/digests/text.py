@@ -126,6 +126,8 @@ def _wishes(digest: Digest, say: Say) -> list[str]:
         for category, count, was in digest.categories(kind):
             name = say(f"category.{category}")
             lines.append(f"   • {name}: {count} ({change(count, was)})")
+    if digest.with_photos:
+        lines.append(say("digest.photos", count=digest.with_photos))
     return [*lines, ""]
 
 
