@@ -460,7 +460,7 @@ async def test_the_end_of_a_campaign_reaches_the_officials_once(
     # Cards name the campaign, never who typed them: no cell is the typist's chat id, and
     # the columns are the staff table's (reference, time, kind, topic, text, channel, status).
     assert not any(value == "7702" for row in rows for value in row.values())
-    assert len(rows[0]) == 11 and "kind_key" in rows[0] and "municipality_key" in rows[0]
+    assert len(rows[0]) == 13 and "kind_key" in rows[0] and "municipality_key" in rows[0]
 
 
 async def test_a_campaign_that_brought_nothing_says_so_at_its_end(
