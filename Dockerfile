@@ -12,16 +12,17 @@ COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage
 COPY locales ./locales
-RUN pip install . \
+RUN pip install '.[s3]' \
     && useradd --create-home --uid 10001 civicbot \
-    && mkdir /data && chown civicbot:civicbot /data
+    && mkdir -p /data/media && chown -R civicbot:civicbot /data
 
 USER civicbot
 # Inside a container the server must listen beyond loopback; SQLite (and its generated
-# SECRET_KEY) live in the /data volume unless DATABASE_URL points elsewhere.
+# SECRET_KEY) and residents' photos live in the /data volume unless set elsewhere.
 ENV HOST=0.0.0.0 \
     PORT=8080 \
-    DATABASE_URL=sqlite+aiosqlite:////data/civicbot.db
+    DATABASE_URL=sqlite+aiosqlite:////data/civicbot.db \
+    MEDIA_DIR=/data/media
 VOLUME ["/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s \

@@ -21,7 +21,8 @@ from bot.sms.provider import providers_for
 from bot.telegram import TelegramChannel
 from handlers.pseudonyms import Pseudonyms
 from storage.db import Database, migrate
-from storage.files import FolderStore
+from storage.files import FileStore, FolderStore
+from storage.s3 import Bucket, S3Store
 from storage.seed import seed_places
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,20 @@ SMS_UNSIGNED = (
     "SMS: PUBLIC_BASE_URL is not set, so Twilio's signatures cannot be checked "
     "and every inbound message is refused (403)."
 )
+
+
+def file_store(settings: Settings) -> FileStore:
+    """Where residents' photos are kept: MEDIA_S3_BUCKET, else the folder (MEDIA_DIR)."""
+    if settings.media_s3_bucket:
+        bucket = Bucket(
+            name=settings.media_s3_bucket,
+            endpoint_url=settings.media_s3_endpoint,
+            region=settings.media_s3_region,
+            access_key_id=settings.media_s3_access_key_id,
+            secret_access_key=settings.media_s3_secret_access_key,
+        )
+        return S3Store(bucket)
+    return FolderStore(settings.media_folder())
 
 
 async def prepare_database(settings: Settings) -> Database:
@@ -68,7 +83,7 @@ class Runtime:
         self.jobs: Jobs | None = None
         self._database_open = False
         self.pseudonyms: Pseudonyms  # set by start(): keys for hashes (the web chat's visitors)
-        self.files = FolderStore(settings.media_folder())  # residents' photos
+        self.files = file_store(settings)  # residents' photos
 
     async def start(self) -> None:
         # Fails early without a key, and creates one on the first start on SQLite; a bad
@@ -166,6 +181,7 @@ class Runtime:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.files.close()
         if self._database_open:
             await self.db.close()
             self._database_open = False

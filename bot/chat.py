@@ -11,13 +11,12 @@ from typing import TextIO
 
 from bot import answers
 from bot.answers import Keyboard
-from bot.app import prepare_database
+from bot.app import file_store, prepare_database
 from bot.config import Settings
 from bot.i18n import Catalogues
 from handlers import dispatch
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound, typed
-from storage.files import FolderStore
 
 PROMPT = "> "
 
@@ -26,7 +25,7 @@ async def chat(settings: Settings, given: TextIO, out: TextIO) -> int:
     db = await prepare_database(settings)
     pseudonyms = Pseudonyms.from_keys(settings.secret_keys())
     catalogues = Catalogues()
-    files = FolderStore(settings.media_folder())  # /forget deletes a resident's photos
+    files = file_store(settings)  # /forget deletes a resident's photos
     user = pseudonyms.of("terminal-user", getpass.getuser())
     buttons: list[str] = []  # the payloads of the buttons shown last, by number - 1
     print("civicbot chat: type as on Telegram (/start to begin); a number presses a button;"
@@ -48,6 +47,7 @@ async def chat(settings: Settings, given: TextIO, out: TextIO) -> int:
                 buttons += _print_buttons(keyboard, len(buttons), out)
     finally:
         await db.close()
+        await files.close()
 
 
 def _inbound(settings: Settings, user: str, line: str, buttons: list[str]) -> Inbound:

@@ -59,6 +59,10 @@ ENVIRONMENT = (
     ("LOG_FORMAT", "text (default) or json: one JSON object a line, for log collectors"),
     ("WEB_CHAT", "on (default) or off: the web chat at /try"),
     ("MEDIA_DIR", "folder for residents' photos (default: media/ beside the SQLite file)"),
+    ("MEDIA_S3_BUCKET", "an S3-compatible bucket for the photos instead (several machines)"),
+    ("MEDIA_S3_ENDPOINT", "the bucket's S3 API address, unless AWS (MinIO, a provider's)"),
+    ("MEDIA_S3_REGION", "the bucket's region (default: us-east-1)"),
+    ("MEDIA_S3_ACCESS_KEY_ID, MEDIA_S3_SECRET_ACCESS_KEY", "credentials for the bucket"),
 )
 
 
@@ -126,6 +130,11 @@ class _Environment(BaseSettings):
     LOG_FORMAT: Literal["text", "json"] = "text"
     WEB_CHAT: bool = True
     MEDIA_DIR: str | None = None
+    MEDIA_S3_BUCKET: str | None = None
+    MEDIA_S3_ENDPOINT: str | None = None
+    MEDIA_S3_REGION: str = "us-east-1"
+    MEDIA_S3_ACCESS_KEY_ID: str | None = None
+    MEDIA_S3_SECRET_ACCESS_KEY: str | None = None
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -136,7 +145,9 @@ class _Environment(BaseSettings):
             raise ValueError(f"{value!r} is not a database URL") from None
         return value
 
-    @field_validator("PUBLIC_BASE_URL", "TELEGRAM_API_BASE_URL", "TWILIO_API_BASE_URL")
+    @field_validator(
+        "PUBLIC_BASE_URL", "TELEGRAM_API_BASE_URL", "TWILIO_API_BASE_URL", "MEDIA_S3_ENDPOINT"
+    )
     @classmethod
     def _addresses(cls, value: str | None) -> str | None:
         return _url(value)
@@ -195,6 +206,11 @@ class _Environment(BaseSettings):
             log_format=self.LOG_FORMAT,
             web_chat=self.WEB_CHAT,
             media_dir=self.MEDIA_DIR,
+            media_s3_bucket=self.MEDIA_S3_BUCKET,
+            media_s3_endpoint=self.MEDIA_S3_ENDPOINT,
+            media_s3_region=self.MEDIA_S3_REGION,
+            media_s3_access_key_id=self.MEDIA_S3_ACCESS_KEY_ID,
+            media_s3_secret_access_key=self.MEDIA_S3_SECRET_ACCESS_KEY,
         )
 
 
@@ -257,6 +273,12 @@ class Settings:
     web_chat: bool = True
     # Our addition (issue 17): where residents' photos are kept; see `media_folder`.
     media_dir: str | None = None
+    # Our addition: an S3-compatible bucket for the photos instead of the folder.
+    media_s3_bucket: str | None = None
+    media_s3_endpoint: str | None = None
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key_id: str | None = None
+    media_s3_secret_access_key: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

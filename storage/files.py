@@ -36,6 +36,8 @@ class FileStore(Protocol):
         """Keys of files stored more than `seconds` ago (for the sweep of orphans)."""
         ...
 
+    async def close(self) -> None: ...
+
 
 class FolderStore:
     """Files in a folder, two levels of subfolders by the key's first characters."""
@@ -63,6 +65,9 @@ class FolderStore:
 
     async def older_than(self, seconds: float) -> list[str]:
         return await asyncio.to_thread(self._older_than, seconds)
+
+    async def close(self) -> None:
+        """Nothing to close: a folder."""
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:

@@ -23,9 +23,9 @@ from storage.files import FolderStore
 from storage.models import Wish, WishPhoto, utcnow
 from tests.conftest import Civicbot, Say, StartBot
 from tests.digests import official_on_telegram
-from tests.test_answers import change
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
+from tests.test_answers import change
 from tests.test_pages import browser  # noqa: F401  (the fixture)
 from tests.test_photos import jpeg_with_gps, placed_resident, rows
 
