@@ -25,11 +25,26 @@ from tests.conftest import Civicbot, Say, StartBot
 from tests.digests import official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
+from tests.resident import Resident
 from tests.test_answers import change
 from tests.test_pages import browser  # noqa: F401  (the fixture)
 from tests.test_photos import jpeg_with_gps, placed_resident, rows
 
 BIN = "Таштанды чыгарылбай жатат"
+
+
+async def bin_photographed(
+    runtime: Any, telegram: FakeTelegram, user_id: int, say: Say, place: bool = False
+) -> Resident:
+    """A resident's wish: the overflowing bin, photographed (and its place, if asked)."""
+    resident = await placed_resident(runtime, telegram, user_id)
+    await resident.send_photo(jpeg_with_gps(), caption=BIN)
+    await resident.press(say("en", "kind.change"))
+    await resident.press(category("garbage")["en"])
+    if place:
+        await resident.send_location(41.4287, 75.9912)
+        await resident.press(say("en", "location.yes"))
+    return resident
 
 
 async def get(url: str) -> tuple[int, bytes, dict[str, str]]:
@@ -55,12 +70,7 @@ async def test_staff_see_the_photo_and_once_approved_it_is_on_the_page_without_e
     database_url: str,
 ) -> None:
     runtime = await start_bot("webhook")
-    resident = await placed_resident(runtime, telegram, 7401)
-    await resident.send_photo(jpeg_with_gps(), caption=BIN)
-    await resident.press(say("en", "kind.change"))
-    await resident.press(category("garbage")["en"])
-    await resident.send_location(41.4287, 75.9912)
-    await resident.press(say("en", "location.yes"))
+    await bin_photographed(runtime, telegram, 7401, say, place=True)
     [wish] = await rows(database_url, Wish)
     [photo] = await rows(database_url, WishPhoto)
     media_url = f"{runtime.base_url}/media/{photo.key}"
@@ -112,10 +122,7 @@ async def test_the_staff_table_links_photos_with_expiring_signed_links(
     start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
 ) -> None:
     runtime = await start_bot("webhook")
-    resident = await placed_resident(runtime, telegram, 7402)
-    await resident.send_photo(jpeg_with_gps(), caption=BIN)
-    await resident.press(say("en", "kind.change"))
-    await resident.press(category("garbage")["en"])
+    await bin_photographed(runtime, telegram, 7402, say)
     [photo] = await rows(database_url, WishPhoto)
     await change(database_url, BIN, created_at=utcnow() - dt.timedelta(days=7))  # last week's
     staff = await official_on_telegram(
@@ -142,12 +149,7 @@ async def test_forget_deletes_the_residents_photos_and_the_sweep_takes_orphans(
     start_bot: StartBot, telegram: FakeTelegram, say: Say, database_url: str, tmp_path: Path
 ) -> None:
     runtime = await start_bot("webhook")
-    resident = await placed_resident(runtime, telegram, 7403)
-    await resident.send_photo(jpeg_with_gps(), caption=BIN)
-    await resident.press(say("en", "kind.change"))
-    await resident.press(category("garbage")["en"])
-    await resident.send_location(41.4287, 75.9912)
-    await resident.press(say("en", "location.yes"))
+    resident = await bin_photographed(runtime, telegram, 7403, say, place=True)
     media = tmp_path / "media"
     assert len(list(media.glob("*/*/*"))) == 1
     await resident.send("/forget")

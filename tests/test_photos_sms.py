@@ -75,6 +75,9 @@ async def test_media_that_cannot_be_fetched_is_said_and_the_text_kept(
         "Свалка у реки",
         "Нет света на улице",
     }
+    huge = twilio.add_media(b"\xff" * (11 * 1024 * 1024))  # 11 MB: refused as it streams
+    answer = await sms(runtime, NUMBER, "ИЗМЕНИТЬ Огромное фото", **with_media(huge))
+    assert answer.startswith(say("ru", "sms.photo.too_big"))
     fetches = twilio.media_fetches
     video = twilio.add_media(b"not fetched", "video/mp4")
     answer = await sms(
