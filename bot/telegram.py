@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -178,10 +178,12 @@ class TelegramChannel:
         made safe before the handlers decide whether to keep it."""
         message = update.effective_message
         assert message is not None
-        taken, problem = await pictures.gather([self._fetch(message)])
-        await self._handle_and_reply(
-            update, pictures=taken, picture_problem=problem, text=message.caption
-        )
+
+        async def fetched() -> dict[str, Any]:
+            taken, problem = await pictures.gather([self._fetch(message)])
+            return {"pictures": taken, "picture_problem": problem, "text": message.caption}
+
+        await self._handle_and_reply(update, fetched)
 
     def _fetch(self, message: Message) -> pictures.Fetch:
         """How to fetch the message's image: its largest size we take, through getFile."""
@@ -232,10 +234,19 @@ class TelegramChannel:
 
     # --- from an update to the handlers and back -------------------------------------------
 
-    async def _handle_and_reply(self, update: Update, **action: Any) -> None:
+    async def _handle_and_reply(
+        self,
+        update: Update,
+        prepare: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+        **action: Any,
+    ) -> None:
+        """Handle an update in its chat's turn; `prepare` (fetching a photo) runs in that
+        turn too, so that a chat's updates are handled in the order they came."""
         assert update.effective_chat is not None  # checked by `parse`
         chat_id = update.effective_chat.id
         async with self.chats.hold(chat_id):
+            if prepare is not None:
+                action |= await prepare()
             handled = await self._handle(update, chat_id, **action)
             if handled is not None:
                 self._post(update, chat_id, self._answers(chat_id, handled))
