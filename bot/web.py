@@ -187,7 +187,7 @@ async def android_inbound(request: web.Request) -> web.Response:
         ).inc()
         return web.Response(text=f"{refused}\n", status=refused.status)
     metrics.GATEWAY_CONTACT.set_to_current_time()
-    if event.event == "sms:received":
+    if event.event in ("sms:received", "mms:received"):
         return await _android_received(sms, event)
     if event.event in android.EVENT_STATES:
         sid = str(event.payload.get("messageId", ""))
@@ -196,12 +196,17 @@ async def android_inbound(request: web.Request) -> web.Response:
 
 
 async def _android_received(sms: SmsChannel, event: android.Event) -> web.Response:
+    """An SMS, or an MMS — whose webhook carries only its metadata, never the picture: the
+    resident is told that this number takes no pictures."""
+    payload = event.payload
+    mms = event.event == "mms:received"
     try:
         message = InboundMessage(
             sid=event.delivery_id(),
             channel="sms",
-            number=e164(str(event.payload.get("phoneNumber", "")), "KG"),
-            body=str(event.payload.get("message", "")),
+            number=e164(str(payload.get("phoneNumber") or payload.get("sender") or ""), "KG"),
+            body="" if mms else str(payload.get("message", "")),
+            media_problem=android.NO_MMS if mms else None,
         )
     except ValueError as error:
         metrics.WEBHOOK_REJECTED.labels("android", "malformed").inc()

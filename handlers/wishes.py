@@ -133,6 +133,8 @@ async def _store(ctx: Context) -> Reply:
     shown = [Text("photo.with_wish", {"count": photos})] if photos else []
     if wish.latitude is not None:
         shown.append(Text("location.with_wish"))
+    elif ctx.inbound.channel in media.SHOWING_CHANNELS:  # the optional steps, offered
+        shown.append(Text("photo.offer", {"minutes": media.RECENT_MINUTES}))
     return Reply(parts=(*saved.parts, *shown))
 
 

@@ -211,3 +211,29 @@ async def test_the_phone_for_sms_beside_twilio_for_whatsapp(
     assert [m["phoneNumbers"] for m in gateway.sent if "On it" in m["textMessage"]["text"]] == [
         [PHONE]
     ]
+
+
+async def test_an_mms_through_the_phone_is_answered_that_pictures_cannot_come_this_way(
+    start_bot: StartBot, gateway: FakeGateway
+) -> None:
+    """The app's mms:received webhook carries the message's metadata, never its picture."""
+    runtime = await start(start_bot, gateway)
+    mms = event_body(
+        "mms:received",
+        {
+            "messageId": "mms_1",
+            "phoneNumber": PHONE,
+            "simNumber": 1,
+            "transactionId": "T1",
+            "subject": "",
+            "size": 125684,
+            "contentClass": "IMAGE_BASIC",
+            "receivedAt": time.strftime("%Y-%m-%dT%H:%M:%S.000+06:00"),
+        },
+    )
+    assert (await post_event(runtime.base_url, mms))[0] == 204
+    assert (await post_event(runtime.base_url, mms))[0] == 204  # sent again: answered once
+    await runtime.stop()
+    catalogues = Catalogues()
+    [answer] = gateway.texts_to(PHONE)
+    assert answer.startswith(catalogues.text("ky", Text("photo.no_mms"), "sms"))

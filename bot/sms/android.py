@@ -35,6 +35,7 @@ STATES = {
     "cancelling": "failed",
     "cancelled": "canceled",
 }
+NO_MMS = "photo.no_mms"  # the app tells of an MMS but cannot hand its content over
 EVENT_STATES = {"sms:sent": "sent", "sms:delivered": "delivered", "sms:failed": "failed"}
 
 
@@ -113,9 +114,13 @@ class Event:
     def delivery_id(self) -> str:
         """What tells a message from another: the app's messageId is made from the content
         and repeats, so the device, the sender and the moment received go with it."""
-        parts = (self.device, *(str(self.payload.get(k, "")) for k in (
-            "messageId", "phoneNumber", "receivedAt", "simNumber",
-        )))  # fmt: skip
+        fields = ("messageId", "phoneNumber", "receivedAt", "simNumber")
+        mms = ("sender", "transactionId")  # an MMS's, when the app names them
+        parts = (
+            self.device,
+            *(str(self.payload.get(k, "")) for k in fields),
+            *(str(self.payload[k]) for k in mms if k in self.payload),
+        )
         return "AG" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 

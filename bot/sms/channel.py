@@ -72,6 +72,7 @@ class InboundMessage:
     body: str
     media: tuple[tuple[str, str], ...] = ()  # (URL, content type) of each image, video…
     location: tuple[float, float] | None = None  # a WhatsApp location
+    media_problem: str | None = None  # why pictures that came cannot be had (a gateway's MMS)
 
     @classmethod
     def from_form(cls, form: Mapping[str, object]) -> InboundMessage:
@@ -235,6 +236,8 @@ class SmsChannel:
             if message.media:
                 taken, problem = await pictures.gather(self.media.fetches(message.media))
                 inbound = replace(inbound, pictures=taken, picture_problem=problem)
+            elif message.media_problem:
+                inbound = replace(inbound, picture_problem=message.media_problem)
             outcome = await dispatch.handle(
                 self.db,
                 self.pseudonyms,
