@@ -288,17 +288,19 @@ async def _on_location(ctx: Context) -> Replies:
 
 
 def _with_pictures_note(ctx: Context, replies: Replies) -> Replies:
-    """A keyword's message (SMS, MMS) came with pictures no wish took: say so."""
+    """A keyword's message (an MMS) came with pictures: say what became of those the wish
+    did not take."""
     inbound = ctx.inbound
-    if not (inbound.pictures or inbound.picture_problem) or ctx.kept_pictures or not replies:
-        return replies
-    if inbound.picture_problem and not inbound.pictures:
-        note = Text(inbound.picture_problem)
+    note: str | None
+    if ctx.kept_pictures or not inbound.pictures:
+        note = inbound.picture_problem  # one that could not be fetched, if any
     elif ctx.private or inbound.command == "bribe":
-        note = Text("photo.not_with_bribe")
+        note = "photo.not_with_bribe"
     else:
-        note = Text("photo.not_here")
-    return [replies[0].after(note), *replies[1:]]
+        note = "photo.not_here"
+    if note is None or not replies:
+        return replies
+    return [replies[0].after(Text(note)), *replies[1:]]
 
 
 async def _current_prompt(ctx: Context) -> Replies:

@@ -85,6 +85,12 @@ async def test_media_that_cannot_be_fetched_is_said_and_the_text_kept(
     )
     assert answer.startswith(say("ru", "sms.photo.wrong_kind"))
     assert twilio.media_fetches == fetches and await rows(database_url, WishPhoto) == []
+    # Two pictures, one gone: the other is kept, and the lost one said.
+    good = twilio.add_media(jpeg_with_gps())
+    answer = await sms(runtime, NUMBER, "ИЗМЕНИТЬ Два фото ямы", **with_media(good, gone))
+    assert answer.startswith(say("ru", "sms.photo.unreachable"))
+    assert say("ru", "sms.photo.with_wish", count=1) in answer
+    assert len(await rows(database_url, WishPhoto)) == 1
 
 
 async def test_a_bribe_report_by_mms_keeps_no_photo(
