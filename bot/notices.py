@@ -2,8 +2,9 @@
 initiative group hears that its initiative reached 33%, say).
 
 Handlers write a notice in the same transaction as what caused it; this loop sends it
-afterwards, on the person's own channel and in their language. Each notice is claimed
-before it is sent, so two workers never both send one.
+afterwards, on the person's own channel and in their language. Each notice is claimed for a
+lease before it is sent and settled after, so two workers never both send one, and one a
+crashed worker held is sent after its lease (at least once: storage/queries/notices.py).
 """
 
 from __future__ import annotations
@@ -78,15 +79,23 @@ class Notifier:
     async def deliver_pending(self) -> int:
         """Send the notices waiting; how many were sent."""
         async with self.db.session() as session:
-            waiting = await queries.unsent_notices(session, self._channels_up(), BATCH)
+            waiting = await queries.unsent_notices(session, self._channels_up(), BATCH, utcnow())
         sent = 0
         for notice_id in waiting:
             if self.stopping.is_set():
                 break
             async with self.db.session() as session, session.begin():
                 claimed = await queries.claim_notice(session, notice_id, utcnow())
-            if claimed is not None and await self._send(*claimed):
-                sent += 1
+            if claimed is None:
+                continue
+            try:
+                delivered = await self._send(*claimed)
+            except Exception:  # held until its lease ends, then tried again
+                log.exception("a notice (%s) could not be sent; it is tried again", claimed[0].key)
+                continue
+            async with self.db.session() as session, session.begin():
+                await queries.settle_notice(session, notice_id, utcnow())
+            sent += delivered
         return sent
 
     def _channels_up(self) -> list[str]:

@@ -465,7 +465,8 @@ class Invite(Base):
 
 class Notice(Base):
     """A message to one person that is not an answer (an initiative's milestone, say): written
-    in the transaction that causes it, sent afterwards by bot/notices.py."""
+    in the transaction that causes it, sent afterwards by bot/notices.py (at least once: see
+    storage/queries/notices.py)."""
 
     __tablename__ = "notices"
 
@@ -475,6 +476,9 @@ class Notice(Base):
     values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # A worker holds it while sending; a claim older than the lease is a dead worker's.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class DigestPeriod(Base):

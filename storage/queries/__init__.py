@@ -80,6 +80,12 @@ from storage.queries.initiatives import (
     signatures_for_export,
     withdraw_signatures,
 )
+from storage.queries.notices import (
+    add_notice,
+    claim_notice,
+    settle_notice,
+    unsent_notices,
+)
 from storage.queries.people import (
     conversation_of,
     count_people_by_channel,
@@ -127,9 +133,7 @@ from storage.queries.quotas import (
 from storage.queries.roles import (
     OFFICIAL_ROLES,
     add_invite,
-    add_notice,
     claim_invite,
-    claim_notice,
     grant_role,
     initiatives_led_by,
     initiators_of,
@@ -139,7 +143,6 @@ from storage.queries.roles import (
     officials_before,
     organizer_places,
     remove_role,
-    unsent_notices,
 )
 from storage.queries.wishes import (
     add_wish,
@@ -245,6 +248,7 @@ __all__ = [
     "remove_role",
     "running_campaigns",
     "sealed_signatures_after",
+    "settle_notice",
     "signature_counts",
     "signatures_by_pin",
     "signatures_counted_between",

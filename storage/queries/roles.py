@@ -1,4 +1,4 @@
-"""Roles, invites, officials and the notices sent to them."""
+"""Roles, invites and officials."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from storage.models import (
     Initiative,
     Invite,
     Municipality,
-    Notice,
     Person,
     Role,
 )
@@ -86,47 +85,6 @@ async def initiators_of(session: AsyncSession, initiative_id: int) -> Sequence[P
             .order_by(Person.id)
         )
     ).all()
-
-
-async def add_notice(
-    session: AsyncSession, person_id: int, key: str, values: dict[str, object]
-) -> None:
-    session.add(Notice(person_id=person_id, key=key, values=values))
-
-
-async def unsent_notices(
-    session: AsyncSession, channels: Sequence[str], limit: int
-) -> Sequence[int]:
-    """Notices not sent yet to people on these channels (the ones that can send now)."""
-    return (
-        await session.scalars(
-            select(Notice.id)
-            .join(Person, Person.id == Notice.person_id)
-            .where(Notice.sent_at.is_(None), Person.channel.in_(channels))
-            .order_by(Notice.id)
-            .limit(limit)
-        )
-    ).all()
-
-
-async def claim_notice(
-    session: AsyncSession, notice_id: int, now: datetime
-) -> tuple[Notice, Person] | None:
-    """Mark a notice sent before sending it, so that no two workers send it; None if another
-    worker has it. (A crash between the claim and the send loses that one notice.)"""
-    result = await session.execute(
-        update(Notice).where(Notice.id == notice_id, Notice.sent_at.is_(None)).values(sent_at=now)
-    )
-    if not result.rowcount:  # type: ignore[attr-defined]
-        return None
-    row = (
-        await session.execute(
-            select(Notice, Person)
-            .join(Person, Person.id == Notice.person_id)
-            .where(Notice.id == notice_id)
-        )
-    ).first()
-    return (row[0], row[1]) if row is not None else None
 
 
 async def officials_before(session: AsyncSession, moment: datetime) -> bool:

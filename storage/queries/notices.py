@@ -1,0 +1,76 @@
+"""Notices: messages to a person that are not answers, written in the transaction that causes
+them and sent afterwards (bot/notices.py).
+
+Sending is at least once. A worker claims a notice for LEASE before sending it and settles
+it after; a worker that died in between leaves a claim that expires, and the notice is sent
+again by whoever looks next. Two live workers never both hold one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Notice, Person
+
+LEASE = timedelta(minutes=10)  # longer than any send with its retries takes
+ATTEMPTS = 5  # claims before a notice is given up (logged by the sender)
+
+
+async def add_notice(
+    session: AsyncSession, person_id: int, key: str, values: dict[str, object]
+) -> None:
+    session.add(Notice(person_id=person_id, key=key, values=values))
+
+
+def _free(now: datetime) -> ColumnElement[bool]:
+    """Not sent, not given up, and not held by a live claim."""
+    return (
+        Notice.sent_at.is_(None)
+        & (Notice.attempts < ATTEMPTS)
+        & or_(Notice.claimed_at.is_(None), Notice.claimed_at < now - LEASE)
+    )
+
+
+async def unsent_notices(
+    session: AsyncSession, channels: Sequence[str], limit: int, now: datetime
+) -> Sequence[int]:
+    """Notices to send to people on these channels (the ones that can send now)."""
+    return (
+        await session.scalars(
+            select(Notice.id)
+            .join(Person, Person.id == Notice.person_id)
+            .where(_free(now), Person.channel.in_(channels))
+            .order_by(Notice.id)
+            .limit(limit)
+        )
+    ).all()
+
+
+async def claim_notice(
+    session: AsyncSession, notice_id: int, now: datetime
+) -> tuple[Notice, Person] | None:
+    """Hold a notice for LEASE to send it; None if another worker holds it or it is done."""
+    result = await session.execute(
+        update(Notice)
+        .where(Notice.id == notice_id, _free(now))
+        .values(claimed_at=now, attempts=Notice.attempts + 1)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    row = (
+        await session.execute(
+            select(Notice, Person)
+            .join(Person, Person.id == Notice.person_id)
+            .where(Notice.id == notice_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def settle_notice(session: AsyncSession, notice_id: int, now: datetime) -> None:
+    """The notice is done with: sent, or nothing to send (the person opted out)."""
+    await session.execute(update(Notice).where(Notice.id == notice_id).values(sent_at=now))

@@ -1,0 +1,108 @@
+"""Notices are sent at least once: one a crashed worker had claimed is sent once its lease
+ends, one a live worker holds is left to it, and one whose send failed is tried again."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from sqlalchemy import select, update
+
+from storage import queries
+from storage.db import Database
+from storage.models import Notice, Person, utcnow
+from storage.queries.notices import LEASE
+from tests.conftest import Say, StartBot, resident_of
+from tests.fake_telegram import FakeTelegram
+from tests.test_answers import texts_to
+
+WORDS = "Тротуар оңдолду"
+
+
+async def notices(database_url: str) -> list[Notice]:
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            return list((await session.scalars(select(Notice).order_by(Notice.id))).all())
+    finally:
+        await db.close()
+
+
+async def held(database_url: str, chat_id: int, claimed_at: dt.datetime) -> None:
+    """A notice for the chat, claimed at `claimed_at` by a worker that never sent it."""
+    db = Database(database_url)
+    try:
+        async with db.session() as session, session.begin():
+            person = await session.scalar(
+                select(Person).where(Person.channel_user_id == str(chat_id))
+            )
+            assert person is not None
+            values: dict[str, object] = {"place": "Нарын", "topic": "Жолдор", "text": WORDS}
+            await queries.add_notice(session, person.id, "announce.notice", values)
+            await session.flush()
+            await session.execute(update(Notice).values(claimed_at=claimed_at, attempts=1))
+    finally:
+        await db.close()
+
+
+async def expire_claims(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        async with db.session() as session, session.begin():
+            stale = utcnow() - LEASE - dt.timedelta(minutes=1)
+            await session.execute(update(Notice).values(claimed_at=stale))
+    finally:
+        await db.close()
+
+
+async def test_a_notice_a_dead_worker_held_is_sent_after_its_lease_and_a_live_claim_is_not_taken(
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, database_url: str
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = resident_of(runtime, telegram, "webhook", 9801, "ky")
+    await resident.send("/start m-naryn_city")
+    await runtime.stop()
+    told = say("ky", "announce.notice", place="Нарын", topic="Жолдор", text=WORDS)
+
+    # Claimed a minute ago by another worker, alive and sending: left to it.
+    await held(database_url, 9801, utcnow() - dt.timedelta(minutes=1))
+    second = await start_bot("webhook")
+    assert second._notifier is not None
+    assert await second._notifier.deliver_pending() == 0
+    assert not [c for c in telegram.delivered_to(9801) if c.params.get("text") == told]
+
+    # Its lease long over (the worker died between the claim and the send): sent, once.
+    await expire_claims(database_url)
+    assert await texts_to(telegram, 9801, told)
+    await second.stop()
+    [notice] = await notices(database_url)
+    assert notice.sent_at is not None and notice.attempts == 2
+    assert [c.params.get("text") for c in telegram.delivered_to(9801)].count(told) == 1
+
+
+async def test_a_notice_whose_send_failed_is_held_then_tried_again(
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, database_url: str
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = resident_of(runtime, telegram, "webhook", 9802, "ky")
+    await resident.send("/start m-naryn_city")
+    await runtime.stop()
+    told = say("ky", "announce.notice", place="Нарын", topic="Жолдор", text=WORDS)
+    await held(database_url, 9802, utcnow() - LEASE - dt.timedelta(minutes=1))
+    telegram.failures["sendMessage"] = 1000  # Telegram has a long bad moment
+    again = await start_bot("webhook")
+    assert again.telegram is not None
+    again.telegram.outbox.network_backoff = (0.05, 0.05)  # give up on it quickly
+    for _ in range(200):  # bounded: ten seconds
+        [notice] = await notices(database_url)
+        if notice.attempts == 2 and len(telegram.called("sendMessage")) >= 3:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # the send gives up, and the notice is not settled
+    [notice] = await notices(database_url)
+    assert notice.sent_at is None and notice.attempts == 2  # held until its lease ends
+    # Telegram is back; the lease ends: sent.
+    telegram.failures.clear()
+    await expire_claims(database_url)
+    assert told in await texts_to(telegram, 9802, told)
+    await again.stop()
