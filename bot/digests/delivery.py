@@ -181,7 +181,9 @@ class Digests:
         summary = text.sms_summary(digest, self.catalogues, delivery.person.language)
         if self.outbox is not None:
             await self.outbox.pacer.wait()  # one pace for everything broadcast
-        record = await self.sms.send(delivery.person, summary)
+        # A weekly digest is never an answer within WhatsApp's 24 hours: it goes as the
+        # approved template, or without one by SMS to the same number (SmsChannel.send).
+        record = await self.sms.send(delivery.person, summary, window_open=False)
         if record is None or record.error_code == 21610:
             raise OptedOut  # SmsChannel has marked the person
         if record.status == "failed":
