@@ -260,28 +260,24 @@ async def test_an_official_who_sent_stop_is_skipped(
 async def test_a_whatsapp_official_gets_the_digest_as_the_approved_template(
     start_bot: StartBot,
     telegram: FakeTelegram,
+    twilio: FakeTwilio,
     civicbot: Civicbot,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A digest comes days after the official last wrote: WhatsApp takes it only as an
     approved template (free text outside the 24 hours would be refused)."""
-    twilio = FakeTwilio()
-    await twilio.start()
-    try:
-        runtime = await start_bot("webhook", **twilio_settings(twilio.base_url))
-        await official_by_sms(runtime, civicbot, "whatsapp:+996555730003", "JOIN")
-        await wish_last_week(
-            runtime, telegram, database_url, 9903, "en", "lenin", ("change", "roads", "Potholes")
-        )
-        await runtime.stop()
-        twilio.sent.clear()
-        delivery_env(monkeypatch, telegram, twilio.base_url)
-        monkeypatch.setenv("TWILIO_WHATSAPP_FROM", "whatsapp:+15005550006")
-        monkeypatch.setenv("TWILIO_WHATSAPP_CONTENT_SID", "HX" + "1" * 32)
-        rc, out, _ = await civicbot("digest", "run")
-    finally:
-        await twilio.stop()
+    runtime = await start_bot("webhook", **twilio_settings(twilio.base_url))
+    await official_by_sms(runtime, civicbot, "whatsapp:+996555730003", "JOIN")
+    await wish_last_week(
+        runtime, telegram, database_url, 9903, "en", "lenin", ("change", "roads", "Potholes")
+    )
+    await runtime.stop()
+    twilio.sent.clear()
+    delivery_env(monkeypatch, telegram, twilio.base_url)
+    monkeypatch.setenv("TWILIO_WHATSAPP_FROM", "whatsapp:+15005550006")
+    monkeypatch.setenv("TWILIO_WHATSAPP_CONTENT_SID", "HX" + "1" * 32)
+    rc, out, _ = await civicbot("digest", "run")
     assert rc == 0 and "sent 1," in out
     [message] = twilio.sent
     assert message["To"] == "whatsapp:+996555730003" and "Body" not in message

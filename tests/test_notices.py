@@ -45,6 +45,14 @@ async def held(database_url: str, chat_id: int, claimed_at: dt.datetime) -> None
         await db.close()
 
 
+async def resident_known(start_bot: StartBot, telegram: FakeTelegram, say: Say, chat: int) -> str:
+    """A resident of Naryn on Telegram, the bot stopped again; the notice they will get."""
+    runtime = await start_bot("webhook")
+    await resident_of(runtime, telegram, "webhook", chat, "ky").send("/start m-naryn_city")
+    await runtime.stop()
+    return say("ky", "announce.notice", place="Нарын", topic="Жолдор", text=WORDS)
+
+
 async def expire_claims(database_url: str) -> None:
     db = Database(database_url)
     try:
@@ -58,11 +66,7 @@ async def expire_claims(database_url: str) -> None:
 async def test_a_notice_a_dead_worker_held_is_sent_after_its_lease_and_a_live_claim_is_not_taken(
     start_bot: StartBot, telegram: FakeTelegram, say: Say, database_url: str
 ) -> None:
-    runtime = await start_bot("webhook")
-    resident = resident_of(runtime, telegram, "webhook", 9801, "ky")
-    await resident.send("/start m-naryn_city")
-    await runtime.stop()
-    told = say("ky", "announce.notice", place="Нарын", topic="Жолдор", text=WORDS)
+    told = await resident_known(start_bot, telegram, say, 9801)
 
     # Claimed a minute ago by another worker, alive and sending: left to it.
     await held(database_url, 9801, utcnow() - dt.timedelta(minutes=1))
@@ -83,11 +87,7 @@ async def test_a_notice_a_dead_worker_held_is_sent_after_its_lease_and_a_live_cl
 async def test_a_notice_whose_send_failed_is_held_then_tried_again(
     start_bot: StartBot, telegram: FakeTelegram, say: Say, database_url: str
 ) -> None:
-    runtime = await start_bot("webhook")
-    resident = resident_of(runtime, telegram, "webhook", 9802, "ky")
-    await resident.send("/start m-naryn_city")
-    await runtime.stop()
-    told = say("ky", "announce.notice", place="Нарын", topic="Жолдор", text=WORDS)
+    told = await resident_known(start_bot, telegram, say, 9802)
     await held(database_url, 9802, utcnow() - LEASE - dt.timedelta(minutes=1))
     telegram.failures["sendMessage"] = 1000  # Telegram has a long bad moment
     again = await start_bot("webhook")
