@@ -15,6 +15,7 @@ from handlers.types import Button, Reply, Text, say
 
 PLACE = "wish_place"  # step: is this where the problem is?
 WISH_STEPS = {wishes.KIND, wishes.CATEGORY, wishes.TEXT}
+SHOWING_STEPS = {*WISH_STEPS, PLACE}  # where a photo is taken
 
 
 # --- photos --------------------------------------------------------------------------------
@@ -26,6 +27,8 @@ async def take(ctx: Context) -> list[Reply]:
     caption = ctx.inbound.text or ""
     if ctx.step in WISH_STEPS:
         return await _into_draft(ctx, caption)
+    if ctx.step == PLACE:  # a photo before the answer about the place: kept, then asked again
+        return [(await place_prompt(ctx)).after(await _while_placing(ctx))]
     if not ctx.guided or not caption:
         recent = await media.recent_wish(ctx)
         if recent is not None:  # a photo right after a wish: it goes with that one
@@ -46,6 +49,22 @@ async def _into_draft(ctx: Context, caption: str) -> list[Reply]:
             ctx.remember(text=cleaned)
     replies = await wishes.continue_wish(ctx)
     return [replies[0].after(*notes), *replies[1:]]
+
+
+async def _while_placing(ctx: Context) -> Text:
+    """The photo joins what the place is asked for: the wish being written, or the one just
+    saved."""
+    target, caption = ctx.data.get("target"), ctx.inbound.text or ""
+    if target is None:
+        if caption and "text" not in ctx.data:
+            cleaned, problem = wishes.check_text(caption)
+            if problem is None:
+                ctx.remember(text=cleaned)
+        return _taken_note(ctx, media.take_into_draft(ctx))
+    wish = await media.recent_wish(ctx)
+    if wish is None or wish.id != target:
+        return Text("photo.not_here")
+    return (await media.add_to_wish(ctx, wish)).parts[0]
 
 
 def _taken_note(ctx: Context, taken: int) -> Text:

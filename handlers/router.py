@@ -270,7 +270,7 @@ async def _on_pictures(ctx: Context) -> Replies:
             replies = await _on_text(ctx, inbound.text)
             return [replies[0].after(problem), *replies[1:]]
         return await _with_prompt(ctx, problem)
-    if step and step not in photos.WISH_STEPS:
+    if step and step not in photos.SHOWING_STEPS:
         return await _with_prompt(ctx, Text("photo.not_here"))
     replies = await photos.take(ctx)
     if inbound.picture_problem:  # some of several could not be taken

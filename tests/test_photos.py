@@ -169,12 +169,16 @@ async def test_a_place_is_kept_only_when_it_is_the_problems(
     assert await resident.send_location(51.5, -0.12) == [say("en", "location.outside")]
     [asked] = await resident.send_location(41.428711, 75.991234)
     assert asked == say("en", "location.ask")
+    # A photo before the answer: it joins the wish, and the question is asked again.
+    [again] = await resident.send_photo(jpeg_with_gps(colour="orange"))
+    assert again == say("en", "photo.added", count=1, limit=3) + "\n\n" + asked
     [kind] = await resident.press(say("en", "location.yes"))
     assert kind.startswith(say("en", "location.kept"))
     await resident.press(say("en", "kind.change"))
     await resident.press(category("roads")["en"])
     [saved] = await resident.send("Potholes on Lenin street")
     assert saved.endswith(say("en", "location.with_wish"))  # nothing more to offer
+    assert say("en", "photo.with_wish", count=1) in saved
     # "Where I am" right after a wish: not kept when the resident says it is not the place.
     await resident.send_location(41.43, 75.99)
     assert await resident.press(say("en", "location.no")) == [say("en", "location.dropped")]
