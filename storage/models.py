@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import (
@@ -219,9 +220,8 @@ class Wish(Base):
         primaryjoin="foreign(Wish.campaign_id) == Campaign.id", viewonly=True, lazy="raise"
     )
 
-    # A plain dict, as SQLAlchemy's declarative base expects (annotating it ClassVar clashes
-    # with the base's own annotation); it is read once, when the class is mapped.
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    # Read once, when the class is mapped (SQLAlchemy copies it): a read-only mapping.
+    __mapper_args__ = MappingProxyType({"version_id_col": version})
 
 
 class WishPhoto(Base):

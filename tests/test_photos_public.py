@@ -27,7 +27,6 @@ from tests.fake_telegram import FakeTelegram
 from tests.places import category
 from tests.resident import Resident
 from tests.test_answers import change
-from tests.test_pages import browser  # noqa: F401  (the fixture)
 from tests.test_photos import jpeg_with_gps, placed_resident, rows
 
 BIN = "Таштанды чыгарылбай жатат"
@@ -65,7 +64,7 @@ async def test_staff_see_the_photo_and_once_approved_it_is_on_the_page_without_e
     start_bot: StartBot,
     telegram: FakeTelegram,
     civicbot: Civicbot,
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     say: Say,
     database_url: str,
 ) -> None:
