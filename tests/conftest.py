@@ -17,12 +17,14 @@ from typing import Any
 import asyncpg
 import pytest
 from playwright.async_api import Browser, async_playwright
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from bot.app import Runtime
 from bot.config import Settings
 from bot.i18n import Catalogues
 from handlers.types import Text
+from storage.db import Database
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.resident import Resident, polling_delivery, webhook_delivery
 
@@ -74,6 +76,16 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     async with fresh_postgres_database() as url:
         yield url
+
+
+async def rows(database_url: str, model: Any) -> list[Any]:
+    """Every row of a table, in the order written (read with a connection of its own)."""
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            return list((await session.scalars(select(model).order_by(model.id))).all())
+    finally:
+        await db.close()
 
 
 @pytest.fixture

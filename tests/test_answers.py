@@ -27,8 +27,10 @@ SMS_RESIDENT = "+996555800001"
 STAFF_PHONE = "+996555800099"
 
 
-async def sms(runtime: Any, sender: str, body: str) -> str:
-    status, twiml = await post_signed(runtime.base_url, "/sms/twilio", inbound_form(sender, body))
+async def sms(runtime: Any, sender: str, body: str, **form: str) -> str:
+    """An SMS posted as Twilio posts it (`form`: more fields, media or a place); the answer."""
+    form_sent = inbound_form(sender, body, **form)
+    status, twiml = await post_signed(runtime.base_url, "/sms/twilio", form_sent)
     assert status == 200
     return reply_in(twiml)
 

@@ -12,20 +12,11 @@ from storage import queries
 from storage.db import Database
 from storage.models import Notice, Person, utcnow
 from storage.queries.notices import LEASE
-from tests.conftest import Say, StartBot, resident_of
+from tests.conftest import Say, StartBot, resident_of, rows
 from tests.fake_telegram import FakeTelegram
 from tests.test_answers import texts_to
 
 WORDS = "Тротуар оңдолду"
-
-
-async def notices(database_url: str) -> list[Notice]:
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            return list((await session.scalars(select(Notice).order_by(Notice.id))).all())
-    finally:
-        await db.close()
 
 
 async def held(database_url: str, chat_id: int, claimed_at: dt.datetime) -> None:
@@ -79,7 +70,7 @@ async def test_a_notice_a_dead_worker_held_is_sent_after_its_lease_and_a_live_cl
     await expire_claims(database_url)
     assert await texts_to(telegram, 9801, told)
     await second.stop()
-    [notice] = await notices(database_url)
+    [notice] = await rows(database_url, Notice)
     assert notice.sent_at is not None and notice.attempts == 2
     assert [c.params.get("text") for c in telegram.delivered_to(9801)].count(told) == 1
 
@@ -94,12 +85,12 @@ async def test_a_notice_whose_send_failed_is_held_then_tried_again(
     assert again.telegram is not None
     again.telegram.outbox.network_backoff = (0.05, 0.05)  # give up on it quickly
     for _ in range(200):  # bounded: ten seconds
-        [notice] = await notices(database_url)
+        [notice] = await rows(database_url, Notice)
         if notice.attempts == 2 and len(telegram.called("sendMessage")) >= 3:
             break
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)  # the send gives up, and the notice is not settled
-    [notice] = await notices(database_url)
+    [notice] = await rows(database_url, Notice)
     assert notice.sent_at is None and notice.attempts == 2  # held until its lease ends
     # Telegram is back; the lease ends: sent.
     telegram.failures.clear()

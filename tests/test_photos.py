@@ -10,12 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from sqlalchemy import select
 
 from bot import images
-from storage.db import Database
 from storage.models import BribeReport, Wish, WishPhoto
-from tests.conftest import Say, StartBot, resident_of
+from tests.conftest import Say, StartBot, resident_of, rows
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
 from tests.resident import Resident
@@ -46,15 +44,6 @@ def png_bomb(side: int = 50_000) -> bytes:
     data[20:24] = side.to_bytes(4, "big")  # the IHDR height: 50,000
     data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")  # and its checksum
     return bytes(data)
-
-
-async def rows(database_url: str, model: Any) -> list[Any]:
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            return list((await session.scalars(select(model).order_by(model.id))).all())
-    finally:
-        await db.close()
 
 
 def stored_file(media: Path, key: str) -> bytes:

@@ -21,13 +21,13 @@ from bot import housekeeping, photo_links
 from storage.db import Database
 from storage.files import FolderStore
 from storage.models import Wish, WishPhoto, utcnow
-from tests.conftest import Civicbot, Say, StartBot
+from tests.conftest import Civicbot, Say, StartBot, rows
 from tests.digests import official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
 from tests.resident import Resident
 from tests.test_answers import change
-from tests.test_photos import jpeg_with_gps, placed_resident, rows
+from tests.test_photos import jpeg_with_gps, placed_resident
 
 BIN = "Таштанды чыгарылбай жатат"
 

@@ -16,10 +16,10 @@ from bot import housekeeping
 from storage.db import Database
 from storage.models import WishPhoto
 from storage.s3 import PREFIX, Bucket, S3Store
-from tests.conftest import Say, StartBot
+from tests.conftest import Say, StartBot, rows
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
-from tests.test_photos import jpeg_with_gps, placed_resident, rows
+from tests.test_photos import jpeg_with_gps, placed_resident
 
 BUCKET = "civicbot-photos"
 CREDENTIALS = {"access_key_id": "test-key-id", "secret_access_key": "test-secret-not-real"}

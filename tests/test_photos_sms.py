@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
 from storage.models import Wish, WishPhoto
-from tests.conftest import Say, StartBot
-from tests.test_photos import jpeg_with_gps, rows, stored_file
-from tests.test_sms_webhook import reply_in
-from tests.twilio import FakeTwilio, inbound_form, post_signed, twilio_settings
+from tests.conftest import Say, StartBot, rows
+from tests.test_answers import sms
+from tests.test_photos import jpeg_with_gps, stored_file
+from tests.twilio import FakeTwilio, twilio_settings
 
 NUMBER = "+996555700100"
-
-
-async def sms(runtime: Any, sender: str, body: str, **form: str) -> str:
-    status, twiml = await post_signed(
-        runtime.base_url, "/sms/twilio", inbound_form(sender, body, **form)
-    )
-    assert status == 200
-    return reply_in(twiml)
 
 
 def with_media(*urls: str, content_type: str = "image/jpeg") -> dict[str, str]:

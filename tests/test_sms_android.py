@@ -10,12 +10,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from bot.i18n import Catalogues
 from bot.sms.segments import segments
 from handlers.types import Text
-from storage.db import Database
 from storage.models import BribeReport, OutboundMessage, Signature, Wish
 from tests.android_gateway import (
     FakeGateway,
@@ -25,7 +23,7 @@ from tests.android_gateway import (
     received,
     signed,
 )
-from tests.conftest import Civicbot, StartBot
+from tests.conftest import Civicbot, StartBot, rows
 from tests.initiatives import ADULT_PIN, open_initiative
 from tests.test_sms_webhook import CASES, DATA, body_of, expected_reply, stored
 
@@ -42,15 +40,6 @@ async def gateway() -> AsyncIterator[FakeGateway]:
 
 async def start(start_bot: StartBot, gateway: FakeGateway) -> Any:
     return await start_bot("webhook", telegram_bot_token=None, **android_settings(gateway.base_url))
-
-
-async def rows(database_url: str, model: Any) -> list[Any]:
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            return list((await session.scalars(select(model))).all())
-    finally:
-        await db.close()
 
 
 async def test_a_local_number_takes_a_wish_and_answers_as_twilio_does(
