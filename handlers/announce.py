@@ -25,7 +25,7 @@ SEND, BACK = "send", "back"
 
 
 async def start(ctx: Context) -> list[Reply]:
-    places = await answering.places_of(ctx.session, ctx.person)
+    places = await answering.places_of(ctx)
     if not places.staff:
         return [say("answer.staff_only")]
     ctx.start_flow(place=places.staff[0])  # someone on staff in several places: the first
@@ -99,7 +99,7 @@ async def choose_preview(ctx: Context, value: str) -> list[Reply] | None:
         return [await topic_prompt(ctx)]
     if value != SEND:
         return None
-    places = await answering.places_of(ctx.session, ctx.person)
+    places = await answering.places_of(ctx)
     place, category = int(ctx.data["place"]), str(ctx.data["category"])
     if place not in places.staff:  # the role was taken away meanwhile
         ctx.finish()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.context import Context
 from handlers.quotes import shorten
 from handlers.types import Text
 from storage import queries
@@ -54,6 +55,9 @@ def status_text(status: str) -> dict[str, str]:
     return {"t": f"status.{status}"}
 
 
+PLACES = "official_places"  # the key of a Places in Context.cache
+
+
 @dataclass(frozen=True)
 class Places:
     """Where a person is an official: staff act, deputies read."""
@@ -66,11 +70,17 @@ class Places:
         return tuple(dict.fromkeys((*self.staff, *self.deputy)))
 
 
-async def places_of(session: AsyncSession, person: Person) -> Places:
-    roles = await queries.official_places(session, person)
+async def places_of(ctx: Context) -> Places:
+    """Where the person acting is an official: read once per action (an inbox press asks it
+    in the prompt and in the action alike)."""
+    cached = ctx.cache.get(PLACES)
+    if isinstance(cached, Places):
+        return cached
+    roles = await queries.official_places(ctx.session, ctx.person)
     staff = tuple(m.id for role, m in roles if role == "staff")
     deputy = tuple(m.id for role, m in roles if role == "deputy")
-    return Places(staff, deputy)
+    ctx.cache[PLACES] = places = Places(staff, deputy)
+    return places
 
 
 def listener(wish: Wish) -> int | None:

@@ -60,6 +60,8 @@ class Context:
     kept_pictures: list[Picture] = field(default_factory=list)
     # Files no row holds any more (/forget): deleted once this action commits.
     discarded_files: list[str] = field(default_factory=list)
+    # What is read once per action and asked for more than once (a staff member's places).
+    cache: dict[str, object] = field(default_factory=dict)
 
     def keep(self, picture: Picture) -> None:
         if picture not in self.kept_pictures:

@@ -39,7 +39,7 @@ ANNOUNCE = "tell"  # the page's button: "you said, we did" (handlers/announce.py
 async def show(ctx: Context, _argument: str) -> list[Reply]:
     """/inbox: the first page, no filter."""
     ctx.finish()
-    places = await answering.places_of(ctx.session, ctx.person)
+    places = await answering.places_of(ctx)
     if not places.readable:
         return [say("inbox.officials_only")]
     ctx.start_flow(status=None, category=None, page=0)
@@ -51,7 +51,7 @@ async def show(ctx: Context, _argument: str) -> list[Reply]:
 
 
 async def page_prompt(ctx: Context) -> Reply:
-    places = await answering.places_of(ctx.session, ctx.person)
+    places = await answering.places_of(ctx)
     status, category = ctx.data.get("status"), ctx.data.get("category")
     number = int(ctx.data.get("page", 0))
     wishes, total = await queries.inbox_page(
@@ -135,7 +135,7 @@ async def choose_filter(ctx: Context, value: str) -> list[Reply] | None:
 
 async def _open(ctx: Context, wish_id: int) -> list[Reply]:
     wish = await queries.wish_by_id(ctx.session, wish_id)
-    places = await answering.places_of(ctx.session, ctx.person)
+    places = await answering.places_of(ctx)
     if wish is None or wish.municipality_id not in places.readable:
         return [(await page_prompt(ctx)).after(Text("inbox.not_yours"))]
     ctx.enter(WISH, wish=wish.id, version=wish.version)
@@ -145,7 +145,7 @@ async def _open(ctx: Context, wish_id: int) -> list[Reply]:
 async def wish_prompt(ctx: Context) -> Reply:
     wish = await queries.wish_by_id(ctx.session, int(ctx.data["wish"]))
     assert wish is not None  # wishes are never deleted while staff look at them
-    places = await answering.places_of(ctx.session, ctx.person)
+    places = await answering.places_of(ctx)
     parts = [_line(wish)]
     if wish.hidden:
         parts.append(Text("inbox.full_text_hidden", {"text": wish.text}))
@@ -198,7 +198,7 @@ async def _current(ctx: Context) -> tuple[Wish | None, list[Reply] | None]:
     """The wish being worked on if this staff member may act on it and it has not changed
     since it was shown; else what to say instead."""
     wish = await queries.wish_by_id(ctx.session, int(ctx.data.get("wish", 0)))
-    places = await answering.places_of(ctx.session, ctx.person)
+    places = await answering.places_of(ctx)
     if wish is None or wish.municipality_id not in places.staff:
         ctx.enter(INBOX)
         return None, [(await page_prompt(ctx)).after(Text("inbox.not_yours"))]
@@ -337,7 +337,7 @@ async def choose_topic(ctx: Context, value: str) -> list[Reply] | None:
 async def answer_command(ctx: Context, argument: str) -> list[Reply]:
     """/answer REF STATUS TEXT; SMS: ЖООП / ОТВЕТ / ANSWER."""
     ctx.finish()
-    places = await answering.places_of(ctx.session, ctx.person)
+    places = await answering.places_of(ctx)
     if not places.staff:
         return [say("answer.staff_only")]
     reference, status_word, words = [*argument.split(maxsplit=2), "", "", ""][:3]
