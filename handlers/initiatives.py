@@ -139,7 +139,10 @@ async def status(ctx: Context, _argument: str) -> list[Reply]:
 async def after_counted(ctx: Context, initiative: Initiative, count: int) -> None:
     """Tell the initiative group when a signature takes it past a milestone (once each)."""
     reached = [m for m in MILESTONES if count * 100 >= m * initiative.threshold]
-    if not reached or not await queries.reach_milestone(ctx.session, initiative.id, reached[-1]):
+    # The row's milestone only grows, so one read at or past this one needs no UPDATE.
+    if not reached or initiative.milestone >= reached[-1]:
+        return
+    if not await queries.reach_milestone(ctx.session, initiative.id, reached[-1]):
         return
     for person in await queries.initiators_of(ctx.session, initiative.id):
         await queries.add_notice(

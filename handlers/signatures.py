@@ -13,15 +13,13 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
-
 from handlers import initiatives, signers
 from handlers.context import Context
 from handlers.initiatives import OPEN, state
 from handlers.signers import Pin
 from handlers.types import Button, Reply, Text, say
 from storage import queries
-from storage.models import Initiative, Signature, utcnow
+from storage.models import Initiative, utcnow
 
 CHOOSE = "sign_choose"
 INTRO = "sign_intro"
@@ -356,8 +354,8 @@ async def _sign(ctx: Context, initiative: Initiative, draft: dict[str, str]) -> 
     pin_keys = signers.pin_keys(ctx.pseudonyms, initiative.code, pin)
     signer_keys = signers.signer_keys(ctx.pseudonyms, initiative.code, pin, name)
     for _attempt in range(2):  # once more if another worker counted this PIN meanwhile
-        standing = await queries.signatures_by_pin(ctx.session, initiative.id, pin_keys)
-        if any(signature.signer_key in signer_keys for signature in standing):
+        standing = await queries.signer_keys_by_pin(ctx.session, initiative.id, pin_keys)
+        if any(signer_key in signer_keys for signer_key in standing):
             title = initiative.title(ctx.language)
             return _refuse(ctx, "already", say("sign.already", title=title))
         if not await _within(
@@ -365,23 +363,24 @@ async def _sign(ctx: Context, initiative: Initiative, draft: dict[str, str]) -> 
         ):
             limit = say("sign.sender_limit", limit=SIGNATURES_PER_SENDER)
             return _refuse(ctx, "sender_limit", limit)
-        signature = Signature(
-            initiative_id=initiative.id,
-            pin_key=pin_keys[0],
-            signer_key=signer_keys[0],
-            status="disputed" if standing else "counted",
-            sealed=ctx.sealer.seal({"name": name, "pin": pin, "address": address}),
-            pin_note=draft.get("pin_note") or None,
-            channel=ctx.inbound.channel,
-            signed_on=ctx.today,
-            person_id=ctx.person.id,
+        status = "disputed" if standing else "counted"
+        count = await queries.add_signature(
+            ctx.session,
+            {
+                "initiative_id": initiative.id,
+                "pin_key": pin_keys[0],
+                "signer_key": signer_keys[0],
+                "status": status,
+                "sealed": ctx.sealer.seal({"name": name, "pin": pin, "address": address}),
+                "pin_note": draft.get("pin_note") or None,
+                "channel": ctx.inbound.channel,
+                "signed_on": ctx.today,
+                "person_id": ctx.person.id,
+            },
         )
-        try:
-            async with ctx.session.begin_nested():
-                count = await queries.add_signature(ctx.session, signature)
-        except IntegrityError:
+        if count is None:  # counted meanwhile by another worker: look again
             continue
-        if signature.status == "disputed":
+        if status == "disputed":
             return say("sign.disputed")
         await initiatives.after_counted(ctx, initiative, count)
         return say("sign.done", count=count, threshold=initiative.threshold)
@@ -392,8 +391,8 @@ async def _signed_before(ctx: Context, initiative: Initiative, pin: str, name: s
     """Whether this person (PIN and name) already has a standing signature to it."""
     signer_keys = signers.signer_keys(ctx.pseudonyms, initiative.code, pin, name)
     pin_keys = signers.pin_keys(ctx.pseudonyms, initiative.code, pin)
-    standing = await queries.signatures_by_pin(ctx.session, initiative.id, pin_keys)
-    return any(signature.signer_key in signer_keys for signature in standing)
+    standing = await queries.signer_keys_by_pin(ctx.session, initiative.id, pin_keys)
+    return any(signer_key in signer_keys for signer_key in standing)
 
 
 def _refuse(ctx: Context, reason: str, reply: Reply) -> Reply:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiosqlite
@@ -31,6 +31,13 @@ class InlineConnection(aiosqlite.Connection):
         if fn == self._connection.commit or (args and args[0] in WAITING_STATEMENTS):
             return await asyncio.to_thread(fn, *args, **kwargs)
         return fn(*args, **kwargs)
+
+    def run(self, sql: str, parameters: Sequence[Any]) -> sqlite3.Cursor:
+        """One statement straight on the driver, on this thread, in whatever transaction is
+        open (storage/prebuilt.py: the statements every action runs)."""
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return self._connection.execute(sql, parameters)
 
 
 def connect(path: str) -> InlineConnection:

@@ -9,6 +9,8 @@ import logging
 import re
 from typing import Any
 
+import asyncio
+
 import aiohttp
 import pytest
 from sqlalchemy import select
@@ -16,7 +18,7 @@ from sqlalchemy import select
 from bot.i18n import Catalogues
 from handlers.types import Text
 from storage.db import Database
-from storage.models import Role
+from storage.models import Initiative, Role
 from tests.conftest import Civicbot, StartBot
 from tests.initiatives import ADULT_PIN, open_initiative, pin, stored_signatures
 from tests.test_sms_webhook import reply_in
@@ -172,6 +174,35 @@ async def test_repeated_delivery_signs_once(sms_bot: Any, database_url: str) -> 
     assert await text(sms_bot, f"SIGN SUU {ADULT_PIN} asanov BAKYT") == sms(
         "en", "sign.already", title=""
     )
+
+
+async def test_one_pin_from_two_phones_at_once_is_counted_once(
+    sms_bot: Any, database_url: str
+) -> None:
+    """Two phones send one PIN at the same moment (on PostgreSQL, two transactions both find
+    no signature before either commits): one is counted; the other, under another name, is
+    kept as disputed, and under the same name is "already signed". The tally is exact."""
+    names = ("Asanov Bakyt", "Osmonova Aigul")
+    for pair in range(5):
+        same_name = pair % 2 == 1
+        body = f"SIGN SUU {pin(dt.date(1980 + pair, 1, 1))} " + "{}"
+        replies = await asyncio.gather(
+            text(sms_bot, body.format(names[0]), sender=f"+99655540{pair}001"),
+            text(sms_bot, body.format(names[0 if same_name else 1]), sender=f"+99655540{pair}002"),
+        )
+        expected = "sign.already" if same_name else "sign.disputed"
+        other = sms("en", expected, title="") if same_name else sms("en", expected)
+        counted = sms("en", "sign.done", count=pair + 1, threshold=10000)
+        assert sorted(replies) == sorted([counted, other])
+    rows = await stored_signatures(database_url)
+    assert sorted(row.status for row in rows) == ["counted"] * 5 + ["disputed"] * 3
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            tally = await session.scalar(select(Initiative.signed).where(Initiative.code == "SUU"))
+    finally:
+        await db.close()
+    assert tally == 5
 
 
 async def test_whatsapp_signs_as_its_own_channel(sms_bot: Any, database_url: str) -> None:

@@ -76,8 +76,8 @@ from storage.queries.initiatives import (
     reach_milestone,
     sealed_signatures_after,
     signature_counts,
-    signatures_by_pin,
     signatures_for_export,
+    signer_keys_by_pin,
     withdraw_signatures,
 )
 from storage.queries.notices import (
@@ -250,10 +250,10 @@ __all__ = [
     "sealed_signatures_after",
     "settle_notice",
     "signature_counts",
-    "signatures_by_pin",
     "signatures_counted_between",
     "signatures_counted_by",
     "signatures_for_export",
+    "signer_keys_by_pin",
     "topic_writers",
     "unsent_notices",
     "waiting_longest",

@@ -1,12 +1,12 @@
-"""Pieces every query module uses: race-free inserts and the statements built once."""
+"""Pieces every query module uses: race-free inserts, statements per dialect, references."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import Executable, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,44 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     Base,
     BribeReport,
-    InboundDelivery,
-    ReportQuota,
     Wish,
 )
+from storage.prebuilt import Prebuilt
 
 REFERENCE_DIGITS = 7
 
 
-def _inserts(dialect_insert: Any) -> dict[str, Any]:
-    """The INSERT … ON CONFLICT DO NOTHING statements every update runs, for one dialect."""
-    return {
-        "claim_delivery": dialect_insert(InboundDelivery)
-        .values(
-            delivery_key=bindparam("key"), expires_at=bindparam("expires"), reply=bindparam("reply")
-        )
-        .on_conflict_do_nothing(),
-        # One more under a quota key: a new key starts at 1; an existing one goes up only
-        # while under the limit (no row changed: the limit is reached).
-        "count_quota": dialect_insert(ReportQuota)
-        .values(quota_key=bindparam("key"), count=1, expires_at=bindparam("expires"))
-        .on_conflict_do_update(
-            index_elements=[ReportQuota.quota_key],
-            set_={"count": ReportQuota.count + 1},
-            where=ReportQuota.count < bindparam("limit"),
-        ),
-    }
-
-
-_INSERTS = {"sqlite": _inserts(sqlite_insert), "postgresql": _inserts(postgresql_insert)}
-
-
-async def run_prebuilt(session: AsyncSession, name: str, **values: Any) -> int:
-    """Run one of those on the session's connection (plain Core, not the ORM's bulk path);
-    rows inserted."""
-    connection = await session.connection()
-    statement = _INSERTS[connection.dialect.name][name]
-    result = await connection.execute(statement, values)
-    return max(int(result.rowcount), 0)
+def per_dialect(build: Callable[[Any], Executable]) -> Prebuilt:
+    """A statement written with each dialect's own `insert` (for ON CONFLICT), built once."""
+    return Prebuilt({"sqlite": build(sqlite_insert), "postgresql": build(postgresql_insert)})
 
 
 async def insert_ignore(
@@ -67,13 +39,19 @@ async def insert_ignore(
     return max(int(result.rowcount), 0)  # type: ignore[attr-defined]
 
 
+_TAKEN = {
+    model: Prebuilt(select(model.id).where(model.reference == bindparam("reference")).limit(1))
+    for model in (Wish, BribeReport)
+}
+
+
 async def unused_reference(session: AsyncSession, model: type[Wish] | type[BribeReport]) -> str:
     """A random reference number not yet used in the model's table. Digits only: residents
     read it aloud and type it on Cyrillic or push-button keypads."""
     while True:
         low, high = 10 ** (REFERENCE_DIGITS - 1), 10**REFERENCE_DIGITS
         reference = str(low + secrets.randbelow(high - low))
-        if not await session.scalar(select(exists().where(model.reference == reference))):
+        if not (await _TAKEN[model].run(session, reference=reference)).rows:
             return reference
 
 

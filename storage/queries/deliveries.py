@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -14,7 +14,7 @@ from storage.models import (
     ReportQuota,
     utcnow,
 )
-from storage.queries.common import run_prebuilt
+from storage.queries.common import per_dialect
 
 
 class DuplicateDelivery(Exception):
@@ -22,6 +22,16 @@ class DuplicateDelivery(Exception):
 
 
 DELIVERY_MEMORY = timedelta(days=3)  # Telegram and Twilio stop redelivering within a day
+
+_CLAIM = per_dialect(
+    lambda insert: (
+        insert(InboundDelivery)
+        .values(
+            delivery_key=bindparam("key"), expires_at=bindparam("expires"), reply=bindparam("reply")
+        )
+        .on_conflict_do_nothing()
+    )
+)
 
 
 async def claim_delivery(session: AsyncSession, delivery_key: str, reply: str | None) -> None:
@@ -31,14 +41,10 @@ async def claim_delivery(session: AsyncSession, delivery_key: str, reply: str | 
     Because the row commits together with whatever the update changed, a crash before the
     commit leaves neither, and the redelivered update is processed afresh.
     """
-    added = await run_prebuilt(
-        session,
-        "claim_delivery",
-        key=delivery_key,
-        expires=utcnow() + DELIVERY_MEMORY,
-        reply=reply,
+    added = await _CLAIM.run(
+        session, key=delivery_key, expires=utcnow() + DELIVERY_MEMORY, reply=reply
     )
-    if added != 1:
+    if added.rowcount != 1:
         raise DuplicateDelivery(delivery_key)
 
 

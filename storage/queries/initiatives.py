@@ -13,24 +13,66 @@ from storage.models import (
     Person,
     Signature,
 )
+from storage.prebuilt import Prebuilt
+from storage.queries.common import per_dialect
 
-# Built once: every signature runs these (composing a statement costs more than running it).
-_BY_CODE = select(Initiative).where(Initiative.code == bindparam("code"))
-_STANDING = select(Signature).where(
-    Signature.initiative_id == bindparam("initiative_id"),
-    Signature.pin_key.in_(bindparam("pin_keys", expanding=True)),
-    Signature.status != "withdrawn",
+SIGNATURE_COLUMNS = (
+    "initiative_id",
+    "pin_key",
+    "signer_key",
+    "status",
+    "sealed",
+    "pin_note",
+    "channel",
+    "signed_on",
+    "person_id",
 )
-_COUNT = (
+
+_BY_CODE = select(Initiative).where(Initiative.code == bindparam("code"))
+# Every signature runs these (storage/prebuilt.py).
+_STANDING = Prebuilt(
+    select(Signature.signer_key).where(
+        Signature.initiative_id == bindparam("initiative_id"),
+        Signature.pin_key == bindparam("pin_key"),
+        Signature.status != "withdrawn",
+    )
+)
+# ON CONFLICT DO NOTHING: a second counted signature of one PIN (another worker's, at the
+# same moment) meets the partial unique index and is not added, without a SAVEPOINT.
+_ADD = per_dialect(
+    lambda insert: (
+        insert(Signature)
+        .values({name: bindparam(name) for name in SIGNATURE_COLUMNS})
+        .on_conflict_do_nothing()
+    )
+)
+_COUNT = Prebuilt(
     update(Initiative)
     .where(Initiative.id == bindparam("initiative_id"))
-    .values(signed=Initiative.signed + bindparam("step"))
+    .values(signed=Initiative.signed + 1)
     .returning(Initiative.signed)
+)
+_SIGNED = Prebuilt(select(Initiative.signed).where(Initiative.id == bindparam("initiative_id")))
+_MILESTONE = Prebuilt(
+    update(Initiative)
+    .where(Initiative.id == bindparam("initiative_id"), Initiative.milestone < bindparam("step"))
+    .values(milestone=bindparam("step"))
 )
 
 
 async def initiative_by_code(session: AsyncSession, code: str) -> Initiative | None:
-    return await session.scalar(_BY_CODE, {"code": code.upper()})
+    """The initiative under this code. Read once per session: SQLite's inbound actions share
+    one (storage/writer.py), and a signing wave names one initiative again and again. The
+    session keeps the object (its identity map alone would let it go), and `get` takes it
+    from there without SQL, or reloads it if a rolled-back action expired it."""
+    code = code.upper()
+    known: dict[str, tuple[int, Initiative]] = session.info.setdefault("initiatives", {})
+    if code in known:  # the id kept apart: an expired object's own would be read with SQL
+        return await session.get(Initiative, known[code][0])
+    initiative = await session.scalar(_BY_CODE, {"code": code})
+    if initiative is not None:
+        known[code] = (initiative.id, initiative)
+    return initiative
 
 
 async def all_initiatives(session: AsyncSession) -> Sequence[Initiative]:
@@ -60,36 +102,34 @@ async def open_initiatives(
     ).all()
 
 
-async def signatures_by_pin(
+async def signer_keys_by_pin(
     session: AsyncSession, initiative_id: int, pin_keys: Sequence[str]
-) -> Sequence[Signature]:
-    """Signatures that stand (counted or disputed) under this PIN's keyed hash: under any of
-    `pin_keys`, the hashes by every known SECRET_KEY."""
-    return (
-        await session.scalars(
-            _STANDING, {"initiative_id": initiative_id, "pin_keys": list(pin_keys)}
-        )
-    ).all()
+) -> list[str | None]:
+    """The signer keys of the signatures that stand (counted or disputed) under this PIN's
+    keyed hash: under any of `pin_keys`, the hashes by every known SECRET_KEY."""
+    found: list[str | None] = []
+    for pin_key in pin_keys:  # one, or two while a key is being rotated out
+        standing = await _STANDING.run(session, initiative_id=initiative_id, pin_key=pin_key)
+        found.extend(signer_key for (signer_key,) in standing.rows)
+    return found
 
 
-async def add_signature(session: AsyncSession, signature: Signature) -> int:
-    """Store a signature; for a counted one, the initiative's new count (else its count)."""
-    session.add(signature)
-    await session.flush()
-    step = 1 if signature.status == "counted" else 0
-    count = await session.scalar(_COUNT, {"initiative_id": signature.initiative_id, "step": step})
+async def add_signature(session: AsyncSession, values: dict[str, object]) -> int | None:
+    """Store a signature (`values`: SIGNATURE_COLUMNS); the initiative's count after it.
+    None if it was not added: a counted signature of this PIN was added meanwhile (look
+    again: this one is then disputed)."""
+    if (await _ADD.run(session, **values)).rowcount != 1:
+        return None
+    counted = _COUNT if values["status"] == "counted" else _SIGNED
+    count = (await counted.run(session, initiative_id=values["initiative_id"])).scalar()
     assert count is not None  # the initiative exists: the signature refers to it
     return int(count)
 
 
 async def reach_milestone(session: AsyncSession, initiative_id: int, milestone: int) -> bool:
     """Record that a milestone is reached; True only for the one call that records it."""
-    result = await session.execute(
-        update(Initiative)
-        .where(Initiative.id == initiative_id, Initiative.milestone < milestone)
-        .values(milestone=milestone)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    reached = await _MILESTONE.run(session, initiative_id=initiative_id, step=milestone)
+    return reached.rowcount == 1
 
 
 async def signature_counts(session: AsyncSession, initiative_id: int) -> dict[str, int]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import (
     Conversation,
@@ -15,6 +15,7 @@ from storage.models import (
     Wish,
     utcnow,
 )
+from storage.queries.common import per_dialect
 
 # Built once: composing a statement costs more than running it on SQLite, and these two run
 # for every inbound action.
@@ -29,35 +30,48 @@ _CONVERSATION = (
 )
 
 
-def _additions(insert: Any) -> tuple[Any, Any]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING the row, for a person and a conversation: a
-    new sender costs one statement each instead of a look-up, an insert and a look-up."""
-    person = (
+# INSERT … ON CONFLICT DO NOTHING, for a person (RETURNING its id) and a conversation: a new
+# sender costs one statement each instead of a look-up, an insert and a look-up. The rows'
+# other columns are known, so the objects are made here (`_as_loaded`) rather than loaded by
+# the ORM, which costs several times the SQL on SQLite.
+_ADD_PERSON = per_dialect(
+    lambda insert: (
         insert(Person)
         .values(
             channel=bindparam("channel"),
-            channel_user_id=bindparam("user_id"),
+            channel_user_id=bindparam("channel_user_id"),
             language=bindparam("language"),
-            language_confirmed=False,
-            opted_out=False,
-            created_at=bindparam("now"),
+            language_confirmed=bindparam("language_confirmed"),
+            opted_out=bindparam("opted_out"),
+            created_at=bindparam("created_at"),
         )
         .on_conflict_do_nothing()
-        .returning(Person)
+        .returning(Person.id)
     )
-    conversation = (
-        insert(Conversation)
-        .values(person_id=bindparam("person_id"), step=None, data={}, nonce="")
-        .on_conflict_do_nothing()
-        .returning(Conversation)
-    )
-    return person, conversation
-
-
-_ADD_PERSON, _ADD_CONVERSATION = (
-    dict(zip(("sqlite", "postgresql"), statements, strict=True))
-    for statements in zip(_additions(sqlite_insert), _additions(postgresql_insert), strict=True)
 )
+_ADD_CONVERSATION = per_dialect(
+    lambda insert: (
+        insert(Conversation)
+        .values(
+            person_id=bindparam("person_id"),
+            step=bindparam("step"),
+            data=bindparam("data", type_=Conversation.data.type),
+            nonce=bindparam("nonce"),
+        )
+        .on_conflict_do_nothing()
+    )
+)
+
+Loaded = TypeVar("Loaded", Person, Conversation)
+
+
+def _as_loaded(session: AsyncSession, row: Loaded, **relationships: object) -> Loaded:
+    """A row just inserted, every column given, into the session as if loaded from it."""
+    for name, value in relationships.items():
+        set_committed_value(row, name, value)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
 
 
 async def find_person(session: AsyncSession, channel: str, user_id: str) -> Person | None:
@@ -79,11 +93,18 @@ async def ensure_person(
     person = await find_person(session, channel, user_id)
     if person is not None:
         return person, False
-    dialect = (await session.connection()).dialect.name
-    values = {"channel": channel, "user_id": user_id, "language": language, "now": utcnow()}
-    added = await session.scalar(_ADD_PERSON[dialect], values)
-    if added is not None:
-        return added, True
+    values: dict[str, Any] = {
+        "channel": channel,
+        "channel_user_id": user_id,
+        "language": language,
+        "language_confirmed": False,
+        "opted_out": False,
+        "created_at": utcnow(),
+    }
+    person_id = (await _ADD_PERSON.run(session, **values)).scalar()
+    if person_id is not None:
+        person = Person(id=person_id, municipality_id=None, campaign_id=None, **values)
+        return _as_loaded(session, person, municipality=None), True
     person = await find_person(session, channel, user_id)  # another request added it just now
     assert person is not None
     return person, False
@@ -108,9 +129,10 @@ async def conversation_of(session: AsyncSession, person: Person, new: bool = Fal
     was added by this transaction, so nobody else can have added the row), race-free."""
     conversation = None if new else await _locked_conversation(session, person.id)
     if conversation is None:
-        dialect = (await session.connection()).dialect.name
-        conversation = await session.scalar(_ADD_CONVERSATION[dialect], {"person_id": person.id})
-        if conversation is None:  # added meanwhile by another worker's first message
+        values: dict[str, Any] = {"person_id": person.id, "step": None, "data": {}, "nonce": ""}
+        if (await _ADD_CONVERSATION.run(session, **values)).rowcount == 1:
+            conversation = _as_loaded(session, Conversation(**values))
+        else:  # added meanwhile by another worker's first message
             conversation = await _locked_conversation(session, person.id)
     assert conversation is not None
     return conversation

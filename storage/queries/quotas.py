@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     ReportQuota,
 )
-from storage.queries.common import run_prebuilt
+from storage.queries.common import per_dialect
+
+# One more under a quota key: a new key starts at 1; an existing one goes up only while under
+# the limit (no row changed: the limit is reached).
+_COUNT = per_dialect(
+    lambda insert: (
+        insert(ReportQuota)
+        .values(quota_key=bindparam("key"), count=1, expires_at=bindparam("expires"))
+        .on_conflict_do_update(
+            index_elements=[ReportQuota.quota_key],
+            set_={"count": ReportQuota.count + 1},
+            where=ReportQuota.count < bindparam("limit"),
+        )
+    )
+)
 
 
 async def quota_used(session: AsyncSession, quota_key: str) -> int:
@@ -23,7 +38,5 @@ async def count_towards_quota(
     """Count one more under this key; False (and nothing counted) at the limit. One
     INSERT … ON CONFLICT DO UPDATE … WHERE count < limit, so that two messages counted at
     once never both slip under it. (`limit` is at least 1.)"""
-    changed = await run_prebuilt(
-        session, "count_quota", key=quota_key, expires=expires_at, limit=limit
-    )
-    return changed == 1
+    counted = await _COUNT.run(session, key=quota_key, expires=expires_at, limit=limit)
+    return counted.rowcount == 1

@@ -1,0 +1,157 @@
+"""Statements run straight on SQLite's writer connection (storage/prebuilt.py) give what Core
+gives, store values in the same form, and fail with SQLAlchemy's exceptions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.app import prepare_database
+from bot.config import Settings
+from storage.db import Database
+from storage.models import Conversation, InboundDelivery, Person, ReportQuota, utcnow
+from storage.prebuilt import Prebuilt
+from storage.queries.common import per_dialect
+
+SECRET_KEY = "prebuilt-test-key-of-at-least-32-characters"
+
+ADD = per_dialect(
+    lambda insert: insert(ReportQuota)
+    .values(quota_key=bindparam("key"), count=1, expires_at=bindparam("expires"))
+    .on_conflict_do_nothing()
+)
+RAISE = Prebuilt(
+    update(ReportQuota)
+    .where(ReportQuota.quota_key == bindparam("key"))
+    .values(count=ReportQuota.count + bindparam("step"))
+    .returning(ReportQuota.count)
+)
+COUNT = Prebuilt(select(ReportQuota.count).where(ReportQuota.quota_key == bindparam("key")))
+
+
+@pytest.fixture
+async def db(database_url: str) -> Any:
+    database = await prepare_database(Settings(database_url=database_url, secret_key=SECRET_KEY))
+    yield database
+    await database.close()
+
+
+async def in_writer(db: Database, work: Any) -> Any:
+    """Run `work` where inbound actions run: SQLite's group commit (the driver path), or a
+    transaction of its own on PostgreSQL (Core)."""
+    if db.writer is not None:
+        return await db.writer.run(work)
+    async with db.session() as session, session.begin():
+        return await work(session)
+
+
+async def in_session(db: Database, work: Any) -> Any:
+    """Run `work` in an ordinary session (Core on every database)."""
+    async with db.session() as session, session.begin():
+        return await work(session)
+
+
+@pytest.mark.parametrize("run_in", [in_writer, in_session])
+async def test_rows_and_counts_are_those_core_gives(db: Database, run_in: Any) -> None:
+    expires = dt.datetime(2030, 5, 17, 8, 30, 15, 250000, tzinfo=dt.UTC)
+
+    async def work(session: AsyncSession) -> tuple[int, ...]:
+        first = (await ADD.run(session, key="k", expires=expires)).rowcount
+        again = (await ADD.run(session, key="k", expires=expires)).rowcount
+        raised = (await RAISE.run(session, key="k", step=4)).scalar()
+        none = await RAISE.run(session, key="nobody", step=1)
+        assert none.rows == [] and none.rowcount == 0 and none.scalar() is None
+        counted = (await COUNT.run(session, key="k")).rows
+        return first, again, raised, *counted[0]
+
+    assert await run_in(db, work) == (1, 0, 5, 5)
+    async with db.session() as session:  # read back by the ORM: the same value, the same zone
+        quota = await session.get(ReportQuota, "k")
+    assert quota is not None and (quota.count, quota.expires_at) == (5, expires)
+
+
+async def test_values_are_stored_as_the_orm_stores_them(db: Database, database_url: str) -> None:
+    """A person and conversation added on the fast path, beside ones the ORM added: the
+    stored text of every column is alike (timestamps, booleans, JSON)."""
+    from storage import queries
+
+    async def add(session: AsyncSession) -> None:
+        person, added = await queries.ensure_person(session, "sms", "+996555000111", "ru")
+        assert added
+        await queries.conversation_of(session, person, new=True)
+
+    await in_writer(db, add)
+    now = utcnow()
+    async with db.session() as session, session.begin():
+        session.add(Person(channel="sms", channel_user_id="+996555000222", created_at=now))
+        await session.flush()
+    async with db.session() as session, session.begin():
+        other = await queries.find_person(session, "sms", "+996555000222")
+        assert other is not None
+        session.add(Conversation(person_id=other.id, step=None, data={}, nonce=""))
+    async with db.session() as session:
+        people = (await session.scalars(select(Person).order_by(Person.id))).all()
+        talks = (await session.scalars(select(Conversation))).all()
+        raw = await session.execute(select(Person.created_at.cast(type_=Person.channel.type)))
+        stamps = [text for (text,) in raw]
+    assert [(p.language, p.language_confirmed, p.opted_out) for p in people] == [
+        ("ru", False, False),
+        ("ky", False, False),
+    ]
+    assert all(p.created_at.tzinfo is not None for p in people)
+    assert [(t.step, t.data, t.nonce) for t in talks] == [(None, {}, "")] * 2
+    assert len({len(stamp) for stamp in stamps}) == 1, stamps  # one text form for both
+
+
+async def test_driver_errors_are_sqlalchemy_errors(db: Database) -> None:
+    """bot/acks.py tells an outage (OperationalError) from a fault by SQLAlchemy's classes:
+    the fast path raises the same ones."""
+    missing = Prebuilt(
+        select(InboundDelivery.reply).where(InboundDelivery.delivery_key == bindparam("key"))
+    )
+    orphan = per_dialect(
+        lambda insert: insert(Conversation).values(
+            person_id=bindparam("person_id"), step=None, data={}, nonce=""
+        )
+    )
+
+    async def no_person(session: AsyncSession) -> None:
+        await orphan.run(session, person_id=987654)
+
+    with pytest.raises(IntegrityError):
+        await in_writer(db, no_person)
+
+    async def dropped(session: AsyncSession) -> None:
+        connection = await session.connection()
+        await connection.exec_driver_sql("ALTER TABLE inbound_deliveries RENAME TO gone")
+        await missing.run(session, key="x")
+
+    if db.writer is not None:  # PostgreSQL's DDL errors are ProgrammingError: not this path
+        with pytest.raises(OperationalError):
+            await in_writer(db, dropped)
+
+
+async def test_statements_the_driver_path_cannot_run_are_refused(db: Database) -> None:
+    expanding = Prebuilt(
+        select(ReportQuota.count).where(
+            ReportQuota.quota_key.in_(bindparam("keys", expanding=True))
+        )
+    )
+    converted = Prebuilt(
+        select(ReportQuota.expires_at).where(ReportQuota.quota_key == bindparam("key"))
+    )
+    for statement, values in ((expanding, {"keys": ["a"]}), (converted, {"key": "a"})):
+
+        async def work(session: AsyncSession, s: Prebuilt = statement, v: Any = values) -> Any:
+            return await s.run(session, **v)
+
+        if db.writer is None:  # Core runs anything: only the driver path must refuse
+            await in_writer(db, work)
+            continue
+        with pytest.raises(ValueError):
+            await in_writer(db, work)
