@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.pseudonyms import Pseudonyms
-from handlers.sealing import Sealer
+from handlers.sealing import Sealer, sealer_for
 from handlers.types import Inbound, Picture
 from storage import queries
 from storage.models import Conversation, Municipality, Person
@@ -73,7 +73,7 @@ class Context:
 
     @cached_property
     def sealer(self) -> Sealer:
-        return Sealer(self.pseudonyms)
+        return sealer_for(self.pseudonyms)
 
     @property
     def guided(self) -> bool:
@@ -119,6 +119,9 @@ class Context:
         self.conversation.data = {**self.data, **data}
 
     def finish(self) -> None:
+        conversation = self.conversation
+        if conversation.step is None and not conversation.data and not conversation.nonce:
+            return  # nothing under way: the row stays clean, and no flush has to compare it
         self.conversation.step = None
         self.conversation.data = {}
         self.conversation.nonce = ""

@@ -8,6 +8,7 @@ key rotation never leaves a signature unreadable; `reseal` moves one to the newe
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Mapping
 
@@ -20,6 +21,12 @@ PURPOSE = "signatures-v1"
 
 class SealBroken(Exception):
     """A seal that does not open under any known key: tampered with, or another SECRET_KEY."""
+
+
+@functools.lru_cache(maxsize=4)
+def sealer_for(pseudonyms: Pseudonyms) -> Sealer:
+    """The one sealer for these keys (deriving its keys costs more than a seal)."""
+    return Sealer(pseudonyms)
 
 
 class Sealer:

@@ -52,6 +52,21 @@ class _Compiled:
     processors: tuple[Callable[[Any], Any] | None, ...]
 
 
+# session.info: (the transaction, its driver connection, the dialect). The transaction is
+# held, so its identity cannot be taken by a later one.
+_DRIVER = "prebuilt.driver"
+
+
+def _inline_driver(session: AsyncSession) -> tuple[InlineConnection, Dialect] | None:
+    """The writer's driver connection, if this session's transaction is on it and was seen
+    before (`session.connection()` costs a trip through SQLAlchemy's greenlet each time)."""
+    seen = session.info.get(_DRIVER)
+    if seen is None or seen[0] is not session.sync_session.get_transaction():
+        return None
+    _transaction, driver, dialect = seen
+    return (driver, dialect) if isinstance(driver, InlineConnection) else None
+
+
 class Prebuilt:
     """One statement (or one per dialect, for INSERT … ON CONFLICT), built once."""
 
@@ -67,8 +82,13 @@ class Prebuilt:
         return self._statement
 
     async def run(self, session: AsyncSession, **values: Any) -> Ran:
+        inline = _inline_driver(session)
+        if inline is not None:
+            return self._run_inline(*inline, values)
         connection = await session.connection()
         driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+        transaction = session.sync_session.get_transaction()
+        session.info[_DRIVER] = (transaction, driver, connection.dialect)
         if isinstance(driver, InlineConnection):
             return self._run_inline(driver, connection.dialect, values)
         statement = self.statement(connection.dialect.name)

@@ -15,12 +15,18 @@ from storage.models import (
     Wish,
     utcnow,
 )
+from storage.prebuilt import Prebuilt
 from storage.queries.common import per_dialect
 
 # Built once: composing a statement costs more than running it on SQLite, and these two run
 # for every inbound action.
 _PERSON = select(Person).where(
     Person.channel == bindparam("channel"), Person.channel_user_id == bindparam("user_id")
+)
+_PERSON_ID = Prebuilt(
+    select(Person.id).where(
+        Person.channel == bindparam("channel"), Person.channel_user_id == bindparam("user_id")
+    )
 )
 _CONVERSATION = (
     select(Conversation)
@@ -90,9 +96,13 @@ async def ensure_person(
     INSERT … ON CONFLICT DO NOTHING, so that two first messages of one new sender handled at
     once (two workers, or two requests) both find the one row instead of one failing.
     """
-    person = await find_person(session, channel, user_id)
-    if person is not None:
-        return person, False
+    # The id first, without the ORM: a new sender (most of a signing wave) then costs no
+    # object loading at all, a known one a look-up in the session or by primary key.
+    known = await _PERSON_ID.run(session, channel=channel, user_id=user_id)
+    if known.rows:
+        person = await session.get(Person, known.scalar())
+        if person is not None:
+            return person, False
     values: dict[str, Any] = {
         "channel": channel,
         "channel_user_id": user_id,
