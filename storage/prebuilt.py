@@ -12,8 +12,8 @@ driver errors raised as SQLAlchemy's exceptions (bot/acks.py tells an outage by 
 Anywhere else (PostgreSQL, SQLite's reader connections) it runs as ordinary Core.
 
 Only statements whose parameters are plain (no expanding IN lists) and whose result columns
-need no conversion (integers, strings) are taken: anything else is refused when built, not
-mistranslated when run.
+need no conversion (integers, strings) are taken: anything else is refused the first time it
+would go to the driver (a ValueError), never mistranslated.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable
 
 from storage.inline_sqlite import InlineConnection
@@ -52,19 +52,33 @@ class _Compiled:
     processors: tuple[Callable[[Any], Any] | None, ...]
 
 
-# session.info: (the transaction, its driver connection, the dialect). The transaction is
-# held, so its identity cannot be taken by a later one.
-_DRIVER = "prebuilt.driver"
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """A session's connection, looked up once per transaction: `session.connection()` is a
+    trip through SQLAlchemy's greenlet each time. The transaction is held, so that its
+    identity cannot pass to a later one."""
+
+    transaction: object
+    connection: AsyncConnection
+    inline: InlineConnection | None  # the writer's driver connection, if this is it
 
 
-def _inline_driver(session: AsyncSession) -> tuple[InlineConnection, Dialect] | None:
-    """The writer's driver connection, if this session's transaction is on it and was seen
-    before (`session.connection()` costs a trip through SQLAlchemy's greenlet each time)."""
-    seen = session.info.get(_DRIVER)
-    if seen is None or seen[0] is not session.sync_session.get_transaction():
-        return None
-    _transaction, driver, dialect = seen
-    return (driver, dialect) if isinstance(driver, InlineConnection) else None
+_SEEN = "prebuilt.seen"  # its key in session.info
+
+
+async def _connection_of(session: AsyncSession) -> _Seen:
+    seen: _Seen | None = session.info.get(_SEEN)
+    if seen is not None and seen.transaction is session.sync_session.get_transaction():
+        return seen
+    connection = await session.connection()  # begins the transaction if none is open
+    driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+    seen = _Seen(
+        transaction=session.sync_session.get_transaction(),
+        connection=connection,
+        inline=driver if isinstance(driver, InlineConnection) else None,
+    )
+    session.info[_SEEN] = seen
+    return seen
 
 
 class Prebuilt:
@@ -82,17 +96,12 @@ class Prebuilt:
         return self._statement
 
     async def run(self, session: AsyncSession, **values: Any) -> Ran:
-        inline = _inline_driver(session)
-        if inline is not None:
-            return self._run_inline(*inline, values)
-        connection = await session.connection()
-        driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-        transaction = session.sync_session.get_transaction()
-        session.info[_DRIVER] = (transaction, driver, connection.dialect)
-        if isinstance(driver, InlineConnection):
-            return self._run_inline(driver, connection.dialect, values)
-        statement = self.statement(connection.dialect.name)
-        result = await connection.execute(statement, values)
+        seen = await _connection_of(session)
+        dialect = seen.connection.dialect
+        if seen.inline is not None:
+            return self._run_inline(seen.inline, dialect, values)
+        statement = self.statement(dialect.name)
+        result = await seen.connection.execute(statement, values)
         # An INSERT's rows may be the primary key Core fetched for itself (PostgreSQL's implicit
         # RETURNING): they are not the statement's, and not counted as such.
         rows = [tuple(row) for row in result] if result.returns_rows else []
@@ -131,6 +140,7 @@ class Prebuilt:
             sql=compiled.string,
             dml=statement.is_dml,
             names=names,
+            # Values written into the statement (`count=1`); the rest come with each run.
             defaults={
                 name: bind.effective_value for name, bind in binds.items() if not bind.required
             },

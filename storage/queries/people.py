@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -76,6 +76,9 @@ def _as_loaded(session: AsyncSession, row: Loaded, **relationships: object) -> L
     for name, value in relationships.items():
         set_committed_value(row, name, value)
     make_transient_to_detached(row)
+    # A column left out would be loaded on first reading: with asyncio, an error there.
+    if missing := inspect(row).expired_attributes:
+        raise ValueError(f"{type(row).__name__} made without {sorted(missing)}")
     session.add(row)
     return row
 
