@@ -4,12 +4,11 @@ invites redeemed with JOIN."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import re
 from typing import Any
-
-import asyncio
 
 import aiohttp
 import pytest
