@@ -7,7 +7,6 @@ signed for staff opens it — the staff table's links, which expire after LINK_D
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
 from collections.abc import Iterable
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.pseudonyms import Pseudonyms
 from storage import queries
 from storage.files import valid_key
 from storage.models import Wish
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 PATH = "/media/"
 LINK_DAYS = 30
+PURPOSE = "media"  # of the keyed hash that signs a staff link
 CACHE = "public, max-age=86400"  # a file never changes: its name is its content's hash
 
 
@@ -36,7 +37,7 @@ def path(key: str) -> str:
 def signed_url(settings: Settings, key: str, now: float | None = None) -> str:
     """A staff member's link to a photo, public or not, valid for LINK_DAYS."""
     until = int(now if now is not None else time.time()) + LINK_DAYS * 86400
-    signature = _signature(settings.resolved_secret_key(), key, until)
+    signature = _keys(settings).of(PURPOSE, key, str(until))
     return _absolute(settings, f"{path(key)}?until={until}&sig={signature}")
 
 
@@ -95,13 +96,13 @@ class PhotoRoutes:
         if until < time.time():
             return False
         given = request.query.get("sig", "")
-        keys = self.runtime.settings.secret_keys()  # a link made before a key rotation works
-        return any(hmac.compare_digest(given, _signature(k, key, until)) for k in keys)
+        expected = _keys(self.runtime.settings).every(PURPOSE, key, str(until))
+        return any(hmac.compare_digest(given, signature) for signature in expected)
 
 
-def _signature(secret: str, key: str, until: int) -> str:
-    message = f"media:{key}:{until}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+def _keys(settings: Settings) -> Pseudonyms:
+    """Keyed hashes under SECRET_KEY; a link made before a key rotation still opens."""
+    return Pseudonyms.from_keys(settings.secret_keys())
 
 
 def _absolute(settings: Settings, relative: str) -> str:

@@ -60,7 +60,7 @@ from handlers.router import MENU
 from handlers.types import DigestOrder, Inbound, Outcome, Text
 from storage import queries
 from storage.db import Database
-from storage.files import FileStore, FolderStore
+from storage.files import FileStore
 
 if TYPE_CHECKING:
     from bot.digests.delivery import Digests
@@ -100,14 +100,14 @@ class TelegramChannel:
         db: Database,
         catalogues: Catalogues,
         pseudonyms: Pseudonyms,
-        files: FileStore | None = None,
+        files: FileStore,
     ) -> None:
         assert settings.telegram_bot_token
         self.settings = settings
         self.db = db
         self.pseudonyms = pseudonyms
         self.catalogues = catalogues
-        self.files = files or FolderStore(settings.media_folder())
+        self.files = files  # residents' photos (bot.app.file_store)
         self.application: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
             .token(settings.telegram_bot_token)

@@ -18,7 +18,7 @@ from babel.dates import format_date
 from handlers import classify, onboarding, validation
 from handlers.context import Context
 from handlers.scrub import scrub
-from handlers.types import Button, Reply, Text, say
+from handlers.types import Button, Reply, Text, noted, say
 from handlers.validation import small_number
 from storage import queries
 from storage.domain import bribe_service_codes
@@ -149,8 +149,7 @@ async def report(ctx: Context, argument: str) -> list[Reply]:
     code = argument.strip()
     if (service := small_number(code, 2)) in bribe_service_codes():
         ctx.remember(service=service)
-    replies = await continue_report(ctx)
-    return [replies[0].after(Text("bribe.intro")), *replies[1:]]
+    return noted(await continue_report(ctx), Text("bribe.intro"))
 
 
 async def continue_report(ctx: Context) -> list[Reply]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers import campaigns, initiatives, invites, signatures
 from handlers.context import SUPPORTED_LANGUAGES, Context, parse_language
-from handlers.types import Button, Reply, Text, say
+from handlers.types import Button, Reply, Text, noted, say
 from storage import queries
 from storage.models import Municipality
 
@@ -49,8 +49,7 @@ async def start(ctx: Context, argument: str) -> list[Reply]:
     ctx.start_flow(then="start")
     if not ctx.person.language_confirmed:
         return [(await ask_language(ctx)).after(*notes)]
-    replies = await continue_start(ctx)
-    return [replies[0].after(*notes), *replies[1:]]
+    return noted(await continue_start(ctx), *notes)
 
 
 async def continue_start(ctx: Context) -> list[Reply]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from handlers import media, wishes
 from handlers.context import Context
 from handlers.mine import ANSWER_WORDS, NO, YES
-from handlers.types import Button, Reply, Text, say
+from handlers.types import Button, Reply, Text, noted, say
 
 PLACE = "wish_place"  # step: is this where the problem is?
 WISH_STEPS = {wishes.KIND, wishes.CATEGORY, wishes.TEXT}
@@ -40,15 +40,19 @@ async def take(ctx: Context) -> list[Reply]:
 
 
 async def _into_draft(ctx: Context, caption: str) -> list[Reply]:
-    notes = [_taken_note(ctx, media.take_into_draft(ctx))]
-    if caption and "text" not in ctx.data:
-        cleaned, problem = wishes.check_text(caption)
-        if problem is not None:
-            notes.append(problem)
-        else:
-            ctx.remember(text=cleaned)
-    replies = await wishes.continue_wish(ctx)
-    return [replies[0].after(*notes), *replies[1:]]
+    taken = _taken_note(ctx, media.take_into_draft(ctx))
+    problem = _caption_as_text(ctx, caption)  # before the wish goes on: it may be its text
+    return noted(await wishes.continue_wish(ctx), taken, problem)
+
+
+def _caption_as_text(ctx: Context, caption: str) -> Text | None:
+    """A caption becomes the wish's text, unless it has one; why it could not, if so."""
+    if not caption or "text" in ctx.data:
+        return None
+    cleaned, problem = wishes.check_text(caption)
+    if problem is None:
+        ctx.remember(text=cleaned)
+    return problem
 
 
 async def _while_placing(ctx: Context) -> Text:
@@ -56,10 +60,7 @@ async def _while_placing(ctx: Context) -> Text:
     saved."""
     target, caption = ctx.data.get("target"), ctx.inbound.text or ""
     if target is None:
-        if caption and "text" not in ctx.data:
-            cleaned, problem = wishes.check_text(caption)
-            if problem is None:
-                ctx.remember(text=cleaned)
+        _caption_as_text(ctx, caption)  # a caption too long is asked for again as the text
         return _taken_note(ctx, media.take_into_draft(ctx))
     wish = await media.recent_wish(ctx)
     if wish is None or wish.id != target:
@@ -125,9 +126,8 @@ async def choose_place(ctx: Context, value: str) -> list[Reply] | None:
     ctx.start_flow(**leftover)
     if back:
         ctx.enter(back)
-    replies = await wishes.continue_wish(ctx)
     note = Text("location.kept" if place else "location.dropped")
-    return [replies[0].after(note), *replies[1:]]
+    return noted(await wishes.continue_wish(ctx), note)
 
 
 async def _place_saved_wish(ctx: Context, target: int, place: tuple[float, float] | None) -> Reply:

@@ -25,7 +25,7 @@ from handlers import (
     wishes,
 )
 from handlers.context import Context
-from handlers.types import Reply, Text
+from handlers.types import Reply, Text, noted
 
 Replies = list[Reply]
 
@@ -106,10 +106,7 @@ CONTINUATIONS: dict[str, Callable[[Context], Awaitable[Replies]]] = {
 
 
 async def _continue(ctx: Context, note: Text) -> Replies:
-    replies = await CONTINUATIONS[str(ctx.data.get("then", "place"))](ctx)
-    if not replies:
-        return [Reply(parts=(note,))]
-    return [replies[0].after(note), *replies[1:]]
+    return noted(await CONTINUATIONS[str(ctx.data.get("then", "place"))](ctx), note)
 
 
 async def _on_language(ctx: Context, value: str) -> Replies | None:
@@ -267,15 +264,12 @@ async def _on_pictures(ctx: Context) -> Replies:
     if not inbound.pictures:  # none could be taken: say why, and keep the caption's text
         problem = Text(inbound.picture_problem or "photo.not_an_image")
         if inbound.text:
-            replies = await _on_text(ctx, inbound.text)
-            return [replies[0].after(problem), *replies[1:]]
+            return noted(await _on_text(ctx, inbound.text), problem)
         return await _with_prompt(ctx, problem)
     if step and step not in photos.SHOWING_STEPS:
         return await _with_prompt(ctx, Text("photo.not_here"))
-    replies = await photos.take(ctx)
-    if inbound.picture_problem:  # some of several could not be taken
-        return [replies[0].after(Text(inbound.picture_problem)), *replies[1:]]
-    return replies
+    lost = inbound.picture_problem  # some of several could not be taken
+    return noted(await photos.take(ctx), Text(lost) if lost else None)
 
 
 async def _on_location(ctx: Context) -> Replies:
@@ -298,9 +292,9 @@ def _with_pictures_note(ctx: Context, replies: Replies) -> Replies:
         note = "photo.not_with_bribe"
     else:
         note = "photo.not_here"
-    if note is None or not replies:
+    if note is None or not replies:  # nothing said (a flooder): nothing added
         return replies
-    return [replies[0].after(Text(note)), *replies[1:]]
+    return noted(replies, Text(note))
 
 
 async def _current_prompt(ctx: Context) -> Replies:

@@ -364,7 +364,7 @@ async def _sign(ctx: Context, initiative: Initiative, draft: dict[str, str]) -> 
             limit = say("sign.sender_limit", limit=SIGNATURES_PER_SENDER)
             return _refuse(ctx, "sender_limit", limit)
         status = "disputed" if standing else "counted"
-        count = await queries.add_signature(
+        added = await queries.add_signature(
             ctx.session,
             {
                 "initiative_id": initiative.id,
@@ -378,10 +378,11 @@ async def _sign(ctx: Context, initiative: Initiative, draft: dict[str, str]) -> 
                 "person_id": ctx.person.id,
             },
         )
-        if count is None:  # counted meanwhile by another worker: look again
+        if not added:  # counted meanwhile by another worker: look again
             continue
         if status == "disputed":
             return say("sign.disputed")
+        count = await queries.count_signature(ctx.session, initiative.id)
         await initiatives.after_counted(ctx, initiative, count)
         return say("sign.done", count=count, threshold=initiative.threshold)
     return say("sign.disputed")

@@ -61,6 +61,17 @@ class Reply:
         return replace(self, parts=(*parts, *self.parts))
 
 
+def noted(replies: list[Reply], *notes: Text | None) -> list[Reply]:
+    """`notes` (those given) put in front of the first reply: an error line or what became
+    of something, before the prompt that follows; a message of their own if none follows."""
+    given = tuple(note for note in notes if note is not None)
+    if not given:
+        return replies
+    if not replies:
+        return [Reply(parts=given)]
+    return [replies[0].after(*given), *replies[1:]]
+
+
 def in_rows(buttons: list[Button], width: int = 2) -> tuple[tuple[Button, ...], ...]:
     """Buttons laid out `width` to a row (topic names fit two across a phone)."""
     return tuple(tuple(buttons[i : i + width]) for i in range(0, len(buttons), width))

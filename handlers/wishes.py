@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from handlers import campaigns, classify, flood, media, onboarding, validation
 from handlers.context import Context
-from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
+from handlers.types import Button, Reply, Text, in_rows, noted, say, topic_buttons
 from storage import queries
 from storage.domain import wish_categories, wish_kinds
 
@@ -47,7 +47,7 @@ async def _start(ctx: Context, kind: str, argument: str) -> list[Reply]:
             return [Reply(parts=(problem,))]
         return [await save_at_once(ctx)]
     replies = await continue_wish(ctx)
-    return [replies[0].after(problem), *replies[1:]] if problem else replies
+    return noted(replies, problem)
 
 
 async def save_at_once(ctx: Context) -> Reply:

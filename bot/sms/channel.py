@@ -33,7 +33,7 @@ from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound, Outcome, Text
 from storage import queries
 from storage.db import Database
-from storage.files import FileStore, FolderStore
+from storage.files import FileStore
 from storage.models import OutboundMessage, Person
 
 INBOUND_PATH = "/sms/twilio"
@@ -168,7 +168,7 @@ class SmsChannel:
         self.pseudonyms = pseudonyms
         self.catalogues = catalogues
         self.provider = provider
-        self.files = files or FolderStore(settings.media_folder())
+        self.files = files  # residents' photos (bot.app.file_store); None: sending only
         self.media = TwilioMedia(settings)  # MMS and WhatsApp images
         token = settings.twilio_auth_token
         self._validator = RequestValidator(token) if token else None  # Twilio's signatures

@@ -71,6 +71,7 @@ from storage.queries.digests import (
 from storage.queries.initiatives import (
     add_signature,
     all_initiatives,
+    count_signature,
     initiative_by_code,
     open_initiatives,
     reach_milestone,
@@ -191,6 +192,7 @@ __all__ = [
     "clear_stale_drafts",
     "conversation_of",
     "count_people_by_channel",
+    "count_signature",
     "count_towards_quota",
     "count_wishes_by_kind",
     "count_wishes_of",

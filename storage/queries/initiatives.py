@@ -52,7 +52,6 @@ _COUNT = Prebuilt(
     .values(signed=Initiative.signed + 1)
     .returning(Initiative.signed)
 )
-_SIGNED = Prebuilt(select(Initiative.signed).where(Initiative.id == bindparam("initiative_id")))
 _MILESTONE = Prebuilt(
     update(Initiative)
     .where(Initiative.id == bindparam("initiative_id"), Initiative.milestone < bindparam("step"))
@@ -114,14 +113,15 @@ async def signer_keys_by_pin(
     return found
 
 
-async def add_signature(session: AsyncSession, values: dict[str, object]) -> int | None:
-    """Store a signature (`values`: SIGNATURE_COLUMNS); the initiative's count after it.
-    None if it was not added: a counted signature of this PIN was added meanwhile (look
-    again: this one is then disputed)."""
-    if (await _ADD.run(session, **values)).rowcount != 1:
-        return None
-    counted = _COUNT if values["status"] == "counted" else _SIGNED
-    count = (await counted.run(session, initiative_id=values["initiative_id"])).scalar()
+async def add_signature(session: AsyncSession, values: dict[str, object]) -> bool:
+    """Store a signature (`values`: SIGNATURE_COLUMNS); False if it was not added: a counted
+    signature of this PIN was added meanwhile (look again: this one is then disputed)."""
+    return (await _ADD.run(session, **values)).rowcount == 1
+
+
+async def count_signature(session: AsyncSession, initiative_id: int) -> int:
+    """One more counted signature to the initiative; its count after it."""
+    count = (await _COUNT.run(session, initiative_id=initiative_id)).scalar()
     assert count is not None  # the initiative exists: the signature refers to it
     return int(count)
 
