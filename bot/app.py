@@ -38,6 +38,10 @@ SMS_OFF = (
     "(and PUBLIC_BASE_URL) to turn it on, or SMS_PROVIDER=android and the ANDROID_GATEWAY_* "
     "settings for a phone."
 )
+WHATSAPP_UNSENT = (
+    "WhatsApp: TWILIO_WHATSAPP_FROM is not set, so staff answers, notices and digests cannot "
+    "reach WhatsApp residents (their own messages are still answered)."
+)
 SMS_UNSIGNED = (
     "SMS: PUBLIC_BASE_URL is not set, so Twilio's signatures cannot be checked "
     "and every inbound message is refused (403)."
@@ -147,6 +151,8 @@ class Runtime:
             print(SMS_OFF, flush=True)
         elif not self.settings.public_base_url and self.settings.sms_provider == "twilio":
             print(SMS_UNSIGNED, flush=True)
+        if self.sms is not None and not self.sms.can_start_whatsapp:
+            print(WHATSAPP_UNSENT, flush=True)
 
     @property
     def port(self) -> int:

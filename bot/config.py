@@ -58,6 +58,7 @@ ENVIRONMENT = (
     ("TIMEZONE", "the digests' weeks and the days initiatives open (default: Asia/Bishkek)"),
     ("LOG_FORMAT", "text (default) or json: one JSON object a line, for log collectors"),
     ("WEB_CHAT", "on (default) or off: the web chat at /try"),
+    ("SEND_GIVE_UP_MINUTES", "how long a message waits out rate limits before it fails (10)"),
     ("MEDIA_DIR", "folder for residents' photos (default: media/ beside the SQLite file)"),
     ("MEDIA_S3_BUCKET", "an S3-compatible bucket for the photos instead (several machines)"),
     ("MEDIA_S3_ENDPOINT", "the bucket's S3 API address, unless AWS (MinIO, a provider's)"),
@@ -129,6 +130,7 @@ class _Environment(BaseSettings):
     TIMEZONE: str = "Asia/Bishkek"
     LOG_FORMAT: Literal["text", "json"] = "text"
     WEB_CHAT: bool = True
+    SEND_GIVE_UP_MINUTES: float = Field(default=10.0, gt=0, le=24 * 60)
     MEDIA_DIR: str | None = None
     MEDIA_S3_BUCKET: str | None = None
     MEDIA_S3_ENDPOINT: str | None = None
@@ -205,6 +207,7 @@ class _Environment(BaseSettings):
             timezone=self.TIMEZONE,
             log_format=self.LOG_FORMAT,
             web_chat=self.WEB_CHAT,
+            send_give_up_minutes=self.SEND_GIVE_UP_MINUTES,
             media_dir=self.MEDIA_DIR,
             media_s3_bucket=self.MEDIA_S3_BUCKET,
             media_s3_endpoint=self.MEDIA_S3_ENDPOINT,
@@ -271,6 +274,9 @@ class Settings:
     log_format: str = "text"
     # Our addition: the web chat at /try (WEB_CHAT=off turns it off).
     web_chat: bool = True
+    # Our addition: minutes a message waits out a channel's rate limits (Telegram's 429s) before
+    # it is given up — logged, counted and recorded for the person, never dropped silently.
+    send_give_up_minutes: float = 10.0
     # Our addition (issue 17): where residents' photos are kept; see `media_folder`.
     media_dir: str | None = None
     # Our addition: an S3-compatible bucket for the photos instead of the folder.

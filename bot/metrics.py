@@ -48,6 +48,14 @@ OUTBOX_SENDS = Counter(
     ["channel", "result"],
     registry=REGISTRY,
 )
+OUTBOX_GIVEN_UP = Counter(
+    "civicbot_outbox_given_up_total",
+    "Messages given up, by channel and why: refused, rate_limited (429s for longer than "
+    "SEND_GIVE_UP_MINUTES), failing (network or 5xx after every retry), with_previous (the "
+    "rest of an answer whose earlier message was given up so).",
+    ["channel", "reason"],
+    registry=REGISTRY,
+)
 DIGEST_DELIVERIES = Gauge(
     "civicbot_digest_deliveries",
     "Digest deliveries of the latest planned week, by status.",

@@ -5,6 +5,10 @@ Handlers write a notice in the same transaction as what caused it; this loop sen
 afterwards, on the person's own channel and in their language. Each notice is claimed for a
 lease before it is sent and settled after, so two workers never both send one, and one a
 crashed worker held is sent after its lease (at least once: storage/queries/notices.py).
+
+A staff member's answer that cannot reach its resident (they opted out or blocked the bot,
+their channel is off here, WhatsApp has no sender or no way outside its 24 hours) is not
+dropped silently: the staff member who gave it is told, with why, as a notice of their own.
 """
 
 from __future__ import annotations
@@ -15,18 +19,25 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.answers import Keyboard
 from bot.i18n import Catalogues
 from bot.parts import Part
+from bot.sms.channel import NO_PHONE, NO_SENDER, SmsChannel
 from bot.sms.channel import VARIANT as SMS_VARIANT
-from bot.sms.channel import SmsChannel
 from bot.telegram import TelegramChannel
+from handlers.answering import ANSWERED_BY, UNREACHED
 from handlers.types import Text
 from storage import queries
 from storage.db import Database
 from storage.models import Notice, Person, utcnow
 
 WHATSAPP_WINDOW = timedelta(hours=24)  # after it, WhatsApp takes only approved templates
+# Why a notice did not reach its person: the catalogue keys staff read (UNREACHED's {why}).
+OPTED_OUT, BLOCKED, CHANNEL_OFF = "unreached.opted_out", "unreached.blocked", "unreached.off"
+FAILED = "unreached.failed"
+WHY_FAILED = {NO_SENDER: "unreached.not_configured", NO_PHONE: "unreached.no_phone"}
 INTERVAL = 2.0  # seconds between looks for new notices
 BATCH = 50
 
@@ -88,39 +99,63 @@ class Notifier:
                 claimed = await queries.claim_notice(session, notice_id, utcnow())
             if claimed is None:
                 continue
+            notice, person = claimed
             try:
-                delivered = await self._send(*claimed)
+                unreached = await self._send(notice, person)
             except Exception:  # held until its lease ends, then tried again
-                log.exception("a notice (%s) could not be sent; it is tried again", claimed[0].key)
+                log.exception("a notice (%s) could not be sent; it is tried again", notice.key)
                 continue
             async with self.db.session() as session, session.begin():
                 await queries.settle_notice(session, notice_id, utcnow())
-            sent += delivered
+                if unreached is not None:
+                    await self._tell_who_answered(session, notice, unreached)
+            sent += unreached is None
         return sent
 
     def _channels_up(self) -> list[str]:
-        """Channels that can send now; notices for the others wait (they are not claimed)."""
+        """Channels whose notices are taken now: those that can send, and those turned off
+        here (their notices fail, and staff hear of it). A channel still connecting waits."""
         channels = []
-        if self.telegram is not None and self.telegram.ready.is_set():
+        if self.telegram is None or self.telegram.ready.is_set():
             channels.append("telegram")
-        if self.sms is not None:
-            channels += ["sms", "whatsapp"]
-        return channels
+        return [*channels, "sms", "whatsapp"]
 
-    async def _send(self, notice: Notice, person: Person) -> bool:
+    async def _send(self, notice: Notice, person: Person) -> str | None:
+        """Send the notice; None once sent, else why it did not reach the person."""
         if person.opted_out:
-            return False
+            return OPTED_OUT
         message = Text(notice.key, revive(notice.values))
-        if person.channel == "telegram" and self.telegram is not None:
+        if person.channel == "telegram":
+            if self.telegram is None:
+                return CHANNEL_OFF
             text = self.catalogues.text(person.language, message)
             files = self.files.get(notice.key)
             parts = await files(notice.values, person.language) if files is not None else []
             keyboard = self._keyboard(notice.values.get("buttons"), person.language)
             chat_id = int(person.channel_user_id)
-            return await self.telegram.send_text(chat_id, text, *parts, keyboard=keyboard)
-        assert self.sms is not None  # only notices for channels that are up are claimed
+            sent = await self.telegram.send_text(chat_id, text, *parts, keyboard=keyboard)
+            return None if sent else BLOCKED
+        if self.sms is None:
+            return CHANNEL_OFF
         text = self.catalogues.text(person.language, message, SMS_VARIANT)
-        return await self.sms.send(person, text, window_open(notice.values)) is not None
+        record = await self.sms.send(person, text, window_open(notice.values))
+        if record is None:
+            return OPTED_OUT
+        if record.status == "failed":
+            return WHY_FAILED.get(record.note or "", FAILED)
+        return None
+
+    async def _tell_who_answered(self, session: AsyncSession, notice: Notice, why: str) -> None:
+        """A staff answer that did not reach its resident: the staff member hears why."""
+        staff = notice.values.get(ANSWERED_BY)
+        log.warning("a notice (%s) did not reach its person: %s", notice.key, why)
+        if not isinstance(staff, int):
+            return
+        values: dict[str, object] = {
+            "reference": notice.values.get("reference", ""),
+            "why": {"t": why},
+        }
+        await queries.add_notice(session, staff, UNREACHED, values)
 
     def _keyboard(self, rows: object, language: str) -> Keyboard:
         """A notice's buttons, [[[label key, payload], …], …], labelled in the language."""

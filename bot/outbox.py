@@ -14,9 +14,13 @@ short bursts allowed, and about 30 messages a second when broadcasting to many p
 - Broadcasts (notices, digests) also wait their turn at one pace of RATE a second for the
   whole process, so that answers to residents keep flowing while a digest goes out.
 - A 429 holds that chat (and, for broadcasts, the common pace) for its retry_after and the
-  message is sent again; a network error or a 5xx is retried with back-off; a chat that
-  blocked the bot (403) is marked opted out and its queue dropped; a message Telegram
+  message is sent again, for as long as the rate limit lasts up to SEND_GIVE_UP_MINUTES (a
+  limit that ends loses nothing); a network error or a 5xx is retried with back-off; a chat
+  that blocked the bot (403) is marked opted out and its queue dropped; a message Telegram
   refuses (400) is logged with its reason and counted, and the next one goes.
+- A message given up (refused, or still failing when its time is up) is never dropped
+  silently: logged as an error, counted (civicbot_outbox_given_up_total), and recorded for
+  its person (`on_given_up`).
 
 SMS (bot/sms/channel.py) goes through the same class: the provider's 429s, 5xx and network
 errors are retried with back-off, a recipient who opted out with the carrier is marked, a
@@ -39,6 +43,7 @@ from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot import metrics
+from bot.config import Settings
 from storage import queries
 from storage.db import Database
 
@@ -46,7 +51,7 @@ RATE = 30.0  # broadcast messages per second, all recipients together
 JITTER_MARGIN = 0.05
 CHAT_BURST = 3  # messages one chat may get at once (Telegram allows short bursts)
 CHAT_RATE = 1.0  # messages per second to one chat after a burst
-MAX_HOLDS = 5  # 429s in a row for one message before it counts as a failure
+GIVE_UP_AFTER = 600.0  # seconds a message waits out 429s before it fails (SEND_GIVE_UP_MINUTES)
 NETWORK_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before each retry of a failed call
 DRAIN_WAIT = 10.0  # seconds a stopping outbox waits for queued answers
 PRUNE_ABOVE = 1000  # idle chats remembered before their pacing state is dropped
@@ -218,9 +223,15 @@ class Outbox(Generic[C]):
         pacer: Pacer | None = None,
         network_backoff: Sequence[float] = NETWORK_BACKOFF,
         channel: str = "telegram",
+        give_up_after: float = GIVE_UP_AFTER,
+        on_given_up: Callable[[Any, str], Awaitable[None]] | None = None,
     ) -> None:
         self.client = client
         self.on_blocked = on_blocked  # marks the recipient opted out (see `marks_blocked`)
+        self.give_up_after = give_up_after
+        # Records a message given up for its recipient (see `records_given_up`); None where
+        # the caller records every send itself (SMS).
+        self.on_given_up = on_given_up
         self.classify = classify
         self.pacer = pacer or Pacer()
         self.network_backoff = tuple(network_backoff)
@@ -264,9 +275,17 @@ class Outbox(Generic[C]):
                     self._depth.dec(len(batch.calls) - number - 1)
                     self._drop(chat, batch)
                     return
-                except Exception as error:  # given up: say why, and go on with the next
+                except PermanentFailure:  # said and recorded by `send`
+                    sent_all = False  # the next message goes, still in order
+                except StillFailing:  # the rest of this answer would meet the same limit
+                    rest = len(batch.calls) - number - 1
+                    self._depth.dec(rest)
+                    metrics.OUTBOX_GIVEN_UP.labels(self.channel, "with_previous").inc(rest)
                     sent_all = False
-                    log.warning("a message to a chat was given up: %s", _reason(error))
+                    break
+                except Exception as error:  # a fault of ours: say so, and go on
+                    sent_all = False
+                    log.exception("a message to a chat failed: %s", _reason(error))
             if not batch.done.done():
                 batch.done.set_result(sent_all)
 
@@ -297,14 +316,17 @@ class Outbox(Generic[C]):
     ) -> R:
         """Send one message now, waiting its turn and out 429s; what the client answered.
         Raises RecipientBlocked (they are marked opted out first), PermanentFailure (refused),
-        or StillFailing once retrying has not helped (at once with `network_retries` off: the
-        caller keeps its own schedule, as digests do)."""
+        or StillFailing once retrying has not helped: 429s for longer than `give_up_after`,
+        or errors after the back-off (at once with `network_retries` off: the caller keeps
+        its own schedule, as digests do). A message given up is logged, counted and recorded
+        before either of the last two is raised."""
         pace = pace or self._chat(chat_id).pace
-        holds = 0
+        held = False
+        deadline = time.monotonic() + self.give_up_after
         backoff = iter(self.network_backoff if network_retries else ())
         sends = metrics.OUTBOX_SENDS
         while True:
-            await pace.wait(first and holds == 0)
+            await pace.wait(first and not held)
             if broadcast:
                 await self.pacer.wait()
             try:
@@ -315,10 +337,12 @@ class Outbox(Generic[C]):
                     raise
                 if isinstance(verdict, Hold):
                     sends.labels(self.channel, "retry_after").inc()
-                    holds += 1
-                    if holds > MAX_HOLDS:
-                        sends.labels(self.channel, "failed").inc()
-                        raise StillFailing(f"rate-limited after {MAX_HOLDS} waits") from error
+                    if time.monotonic() + verdict.seconds > deadline:
+                        minutes = f"{self.give_up_after / 60:g}"
+                        reason = f"rate-limited for over {minutes} min"
+                        await self._give_up(chat_id, "rate_limited", reason)
+                        raise StillFailing(reason) from error
+                    held = True
                     pace.hold(verdict.seconds)
                     if broadcast:
                         self.pacer.hold(verdict.seconds)
@@ -328,17 +352,29 @@ class Outbox(Generic[C]):
                     await self._mark_blocked(chat_id)
                     raise RecipientBlocked(_reason(error)) from error
                 if isinstance(verdict, Refused):
-                    sends.labels(self.channel, "failed").inc()
+                    await self._give_up(chat_id, "refused", verdict.reason)
                     raise PermanentFailure(verdict.reason) from error
                 delay = next(backoff, None)
                 if delay is None:
-                    sends.labels(self.channel, "failed").inc()
+                    await self._give_up(chat_id, "failing", _reason(error))
                     raise StillFailing(_reason(error)) from error
                 sends.labels(self.channel, "network_retry").inc()
                 await asyncio.sleep(delay)
                 continue
             sends.labels(self.channel, "sent").inc()
             return answer
+
+    async def _give_up(self, chat_id: Hashable, kind: str, reason: str) -> None:
+        """A message that will not be sent: said, counted and recorded, never silently."""
+        metrics.OUTBOX_SENDS.labels(self.channel, "failed").inc()
+        metrics.OUTBOX_GIVEN_UP.labels(self.channel, kind).inc()
+        log.error("a %s message was given up (%s): %s", self.channel, kind, reason)
+        if self.on_given_up is None:
+            return
+        try:
+            await self.on_given_up(chat_id, reason)
+        except Exception:
+            log.exception("could not record a message given up")
 
     async def _mark_blocked(self, chat_id: Hashable) -> None:
         try:
@@ -363,6 +399,17 @@ class Outbox(Generic[C]):
         await asyncio.gather(*late, return_exceptions=True)
 
 
+def telegram_outbox(bot: Bot, db: Database, settings: Settings) -> Outbox[Bot]:
+    """The outbox for Telegram: a chat that blocked the bot is opted out, a message given up
+    is recorded for its person."""
+    return Outbox(
+        bot,
+        marks_blocked(db),
+        give_up_after=settings.send_give_up_minutes * 60,
+        on_given_up=records_given_up(db),
+    )
+
+
 def marks_blocked(db: Database) -> Callable[[int], Awaitable[None]]:
     """What an outbox calls when a chat has blocked the bot: the person is opted out."""
 
@@ -371,6 +418,17 @@ def marks_blocked(db: Database) -> Callable[[int], Awaitable[None]]:
             await queries.mark_opted_out(session, "telegram", str(chat_id))
 
     return mark
+
+
+def records_given_up(db: Database) -> Callable[[int, str], Awaitable[None]]:
+    """What a Telegram outbox calls when it gives a message up: a failed record for the
+    person (no text kept), as a failed SMS has."""
+
+    async def record(chat_id: int, reason: str) -> None:
+        async with db.session() as session, session.begin():
+            await queries.record_failed_send(session, "telegram", str(chat_id), reason)
+
+    return record
 
 
 def message(chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> Call:

@@ -44,12 +44,11 @@ from bot.i18n import LANGUAGES, Catalogues
 from bot.ordering import KeyedLocks
 from bot.outbox import (
     Call,
-    Outbox,
     RecipientBlocked,
-    marks_blocked,
     message,
     seconds,
     split_text,
+    telegram_outbox,
 )
 from bot.parts import Part
 from bot.telegram_http import AiohttpRequest
@@ -118,7 +117,7 @@ class TelegramChannel:
             .updater(None)  # we poll ourselves, see `_poll`
             .build()
         )
-        self.outbox = Outbox(self.application.bot, marks_blocked(db))
+        self.outbox = telegram_outbox(self.application.bot, db, settings)
         self.chats = KeyedLocks()
         self.answered = RecentKeys(ANSWERED_MEMORY)  # updates this process answered
         self.budget = AnswerBudget(ANSWERS_PER_MINUTE, 60.0)

@@ -204,7 +204,7 @@ async def _android_received(sms: SmsChannel, event: android.Event) -> web.Respon
         message = InboundMessage(
             sid=event.delivery_id(),
             channel="sms",
-            number=e164(str(payload.get("phoneNumber") or payload.get("sender") or ""), "KG"),
+            address=e164(str(payload.get("phoneNumber") or payload.get("sender") or ""), "KG"),
             body="" if mms else str(payload.get("message", "")),
             media_problem=android.NO_MMS if mms else None,
         )

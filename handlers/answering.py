@@ -28,6 +28,8 @@ SMS_ANSWER_LIMIT = 90
 SMS_CHANNELS = ("sms",)  # WhatsApp has no segments to pay for
 NOTICE = "answer.notice"  # to the resident
 NOTICE_BARE = "answer.notice_bare"  # a status without words
+UNREACHED = "answer.unreached"  # to the staff member, when the resident could not be told
+ANSWERED_BY = "answered_by"  # a resident's notice carries who answered, to tell them if not
 MAX_CHAIN = 20  # duplicates of duplicates followed this far at most
 
 
@@ -120,11 +122,13 @@ async def answer(
         wish.followup_at, wish.followup = None, None  # asked again four weeks from now
     queries.add_answer(session, wish, status, text or None, staff.id, channel, now)
     for told in (wish, *await queries.duplicates_of(session, wish.id)):
-        await _tell(session, told, status, text)
-    return Text("answer.saved", {"reference": wish.reference, "status": Text(f"status.{status}")})
+        await _tell(session, told, status, text, staff)
+    # Only a resident who can be told is promised it; the notifier says if it fails after all.
+    saved = "answer.saved" if listener(wish) is not None else "answer.saved_unheard"
+    return Text(saved, {"reference": wish.reference, "status": Text(f"status.{status}")})
 
 
-async def _tell(session: AsyncSession, wish: Wish, status: str, text: str) -> None:
+async def _tell(session: AsyncSession, wish: Wish, status: str, text: str, staff: Person) -> None:
     person_id = listener(wish)
     if person_id is None:
         return
@@ -132,6 +136,7 @@ async def _tell(session: AsyncSession, wish: Wish, status: str, text: str) -> No
         "reference": wish.reference,
         "status": status_text(status),
         "opened_at": wish.created_at.isoformat(),  # WhatsApp's window, if still open
+        ANSWERED_BY: staff.id,
     }
     if text:
         await queries.add_notice(session, person_id, NOTICE, {**values, "text": text})
@@ -163,6 +168,10 @@ async def mark_duplicate(
     queries.add_answer(session, wish, DUPLICATE, target.reference, staff.id, channel, now)
     person_id = listener(wish)
     if person_id is not None:
-        values: dict[str, object] = {"reference": wish.reference, "of": target.reference}
+        values: dict[str, object] = {
+            "reference": wish.reference,
+            "of": target.reference,
+            ANSWERED_BY: staff.id,
+        }
         await queries.add_notice(session, person_id, "answer.duplicate_notice", values)
     return Text("answer.duplicate_saved", {"reference": wish.reference, "of": target.reference})

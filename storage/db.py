@@ -23,6 +23,9 @@ from storage import inline_sqlite
 from storage.writer import GroupCommit
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any fixed number, the same in every worker: PostgreSQL's advisory lock for the schema and
+# the rows it starts with (migrations/env.py, storage/seed.py).
+MIGRATION_LOCK = 0x63697669  # "civi"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 WRITER_CACHE_KIB = 64 * 1024  # the one writing connection's page cache
 
@@ -142,6 +145,14 @@ class Database:
         await self.engine.dispose()
         if self._writer_engine is not None:
             await self._writer_engine.dispose()
+
+
+async def hold_migration_lock(session: AsyncSession) -> None:
+    """Until the session's transaction ends, be the only worker changing the schema or its
+    starting rows: several workers starting at once on one PostgreSQL take turns. SQLite has
+    one process, whose writers wait for each other anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
 
 
 def alembic_config(database_url: str) -> Config:

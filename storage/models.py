@@ -96,7 +96,8 @@ class Person(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
-    channel_user_id: Mapped[str] = mapped_column(String(64))
+    # A chat id, a phone number in E.164, a WhatsApp user's business-scoped id, a keyed hash.
+    channel_user_id: Mapped[str] = mapped_column(String(160))
     language: Mapped[str] = mapped_column(String(2), default="ky")
     # False until the resident confirms or picks a language; until then it is a guess.
     language_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -62,6 +62,7 @@ class GroupCommit:
                             value = await work(session)
                     except Exception as error:  # this action alone is rolled back
                         outcomes.append((done, None, error))
+                        forget_rolled_back(session)
                     else:
                         outcomes.append((done, value, None))
         except Exception as error:  # BEGIN or COMMIT failed: nothing of the batch is kept
@@ -77,3 +78,13 @@ class GroupCommit:
                 done.set_result(value)
             else:
                 done.set_exception(failure)
+
+
+def forget_rolled_back(session: AsyncSession) -> None:
+    """After an action's SAVEPOINT is rolled back, nothing it loaded or made stays in the
+    shared session. SQLAlchemy forgets the objects it inserted itself, but not those made
+    from rows inserted by a statement (storage/queries/people.py `_as_loaded`): one would sit
+    in the identity map under an id the next action's INSERT may be given again. Every
+    action flushes before it ends, so the others' changes are in the transaction already;
+    what they need is read again."""
+    session.expunge_all()

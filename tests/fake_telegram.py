@@ -7,7 +7,7 @@ button data over 64 bytes, and messages to people who blocked the bot. With `rat
 it answers 429 with retry_after to a bot that sends more than that many messages in a
 second, and with `chat_rate_limit` to one that sends more than that many to one chat;
 with `stall_after` it stops answering sends after that many (a crash test's
-moment to kill the sender).
+moment to kill the sender); `throttle` limits one chat for a while.
 """
 
 from __future__ import annotations
@@ -73,6 +73,9 @@ class FakeTelegram:
     # Files residents sent, by file_id, that getFile and the file download serve.
     files: dict[str, bytes] = field(default_factory=dict)
     downloads: int = 0  # files served
+    # chat -> (until when, on the monotonic clock; retry_after): every send to that chat is
+    # answered 429 until then, as Telegram does to a chat it has limited.
+    throttled: dict[int, tuple[float, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._update_ids = itertools.count(self.first_update_id)
@@ -171,6 +174,12 @@ class FakeTelegram:
             if self._over_rate() or self._over_chat_rate(params):
                 self.too_many += 1
                 return _error(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+            limited = self._throttled(params)
+            if limited is not None:
+                self.too_many += 1
+                return _error(
+                    429, f"Too Many Requests: retry after {limited}", {"retry_after": limited}
+                )
         if method in SEND_METHODS and self.send_delay:
             await asyncio.sleep(self.send_delay)
         response = await handler(params)
@@ -180,6 +189,15 @@ class FakeTelegram:
             async with self._sent:
                 self._sent.notify_all()
         return response
+
+    def throttle(self, chat_id: int, retry_after: int, seconds: float) -> None:
+        """Answer every send to this chat 429 (retry_after) for the next `seconds`."""
+        self.throttled[chat_id] = (time.monotonic() + seconds, retry_after)
+
+    def _throttled(self, params: dict[str, Any]) -> int | None:
+        """The retry_after of a chat still limited by `throttle`, else None."""
+        until, retry_after = self.throttled.get(int(params.get("chat_id", 0)), (0.0, 0))
+        return retry_after if time.monotonic() < until else None
 
     def _over_rate(self) -> bool:
         """Telegram's broadcast limit: more than `rate_limit` messages in the last second."""

@@ -97,3 +97,46 @@ async def test_a_notice_whose_send_failed_is_held_then_tried_again(
     await expire_claims(database_url)
     assert told in await texts_to(telegram, 9802, told)
     await again.stop()
+
+
+async def test_a_notice_a_dead_worker_held_is_not_sent_after_a_newer_one_on_the_same_wish(
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, database_url: str
+) -> None:
+    """The worker sending "in progress" dies; "done" goes meanwhile; when the lease ends the
+    older notice is superseded, not sent: the resident never reads the status go back."""
+    await resident_known(start_bot, telegram, say, 9804)
+    db = Database(database_url)
+    try:
+        async with db.session() as session, session.begin():
+            person = await session.scalar(select(Person).where(Person.channel_user_id == "9804"))
+            assert person is not None
+            for status in ("in_progress", "done"):
+                values: dict[str, object] = {
+                    "reference": "W-0000042",
+                    "status": {"t": f"status.{status}"},
+                }
+                await queries.add_notice(session, person.id, "answer.notice_bare", values)
+            await session.flush()
+            older = min((await session.scalars(select(Notice.id))).all())
+            await session.execute(  # claimed a minute ago by a worker that then died
+                update(Notice)
+                .where(Notice.id == older)
+                .values(claimed_at=utcnow() - dt.timedelta(minutes=1), attempts=1)
+            )
+    finally:
+        await db.close()
+    done = say("ky", "answer.notice_bare", reference="W-0000042", status=say("ky", "status.done"))
+    in_progress = say(
+        "ky", "answer.notice_bare", reference="W-0000042", status=say("ky", "status.in_progress")
+    )
+
+    runtime = await start_bot("webhook")
+    assert await texts_to(telegram, 9804, done)
+    await expire_claims(database_url)  # the dead worker's lease is over
+    assert runtime._notifier is not None
+    assert await runtime._notifier.deliver_pending() == 0
+    await runtime.stop()
+
+    texts = [c.params.get("text") for c in telegram.delivered_to(9804)]
+    assert in_progress not in texts and texts.count(done) == 1
+    assert all(notice.sent_at is not None for notice in await rows(database_url, Notice))

@@ -16,7 +16,7 @@ from bot.config import ConfigError, Settings
 from storage import queries
 from storage.db import Database, alembic_config
 from storage.domain import FIRST_MUNICIPALITY_CODE, facts
-from storage.models import Municipality, Region
+from storage.models import Municipality, Region, utcnow
 from storage.seed import seed_places
 
 TABLES = {
@@ -47,6 +47,36 @@ async def test_migrations_go_up_down_and_up_again(database_url: str) -> None:
         assert not TABLES & await table_names(db)
         await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
         assert await table_names(db) >= TABLES
+    finally:
+        await db.close()
+
+
+async def test_widening_user_ids_keeps_what_points_at_people(database_url: str) -> None:
+    """0016 rebuilds `people` on SQLite: conversations, wishes and notices stay with them."""
+    config = alembic_config(database_url)
+    await asyncio.to_thread(command.upgrade, config, "0015")
+    db = Database(database_url)  # foreign keys on, as the bot runs
+    try:
+        async with db.engine.begin() as connection:
+            person = await connection.scalar(
+                text(
+                    "INSERT INTO people (channel, channel_user_id, language, "
+                    "language_confirmed, opted_out, created_at) "
+                    "VALUES ('sms', '+996555000001', 'ky', true, false, :now) RETURNING id"
+                ),
+                {"now": utcnow()},
+            )
+            await connection.execute(
+                text("INSERT INTO conversations (person_id, data, nonce) VALUES (:p, '{}', 'n')"),
+                {"p": person},
+            )
+        await asyncio.to_thread(command.upgrade, config, "head")
+        async with db.engine.connect() as connection:
+            people = (await connection.execute(text("SELECT count(*) FROM people"))).scalar()
+            talks = (await connection.execute(text("SELECT count(*) FROM conversations"))).scalar()
+        assert (people, talks) == (1, 1)
+        async with db.session() as session, session.begin():  # and a long id fits
+            await queries.ensure_person(session, "whatsapp", "KG." + "7" * 128, "ky")
     finally:
         await db.close()
 

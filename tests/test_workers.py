@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from bot import telegram as bot_telegram
 from bot.app import Runtime
 from storage.db import Database
-from storage.models import Person, Wish
+from storage.domain import facts
+from storage.models import Municipality, Person, Wish
 from tests.conftest import StartBotOn
 from tests.fake_telegram import FakeTelegram
 from tests.resident import Resident, polling_delivery, webhook_delivery
@@ -23,7 +24,12 @@ from tests.test_outages import post_update
 from tests.twilio import inbound_form, post_signed, twilio_settings
 
 PAIRS = 10
-MIGRATE = "import sys; from storage.db import migrate; migrate(sys.argv[1])"
+# What every worker does first: migrate, then seed the starter places (bot.app).
+PREPARE = (
+    "import asyncio, sys; from bot.app import prepare_database; from bot.config import Settings;"
+    "db = asyncio.run(prepare_database(Settings(database_url=sys.argv[1], secret_key='x' * 32)));"
+    "asyncio.run(db.close())"
+)
 
 
 async def counts(database_url: str, channel: str, user_id: str) -> tuple[int, int]:
@@ -46,16 +52,17 @@ async def counts(database_url: str, channel: str, user_id: str) -> tuple[int, in
         await db.close()
 
 
-async def test_two_processes_migrate_an_empty_database_at_once(postgres_url: str) -> None:
+async def test_processes_prepare_an_empty_database_at_once(postgres_url: str) -> None:
+    """Migrations and the seeded places under one lock: no start fails on the other's rows."""
     processes = [
         await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
-            MIGRATE,
+            PREPARE,
             postgres_url,
             stderr=asyncio.subprocess.PIPE,
         )
-        for _ in range(4)
+        for _ in range(6)
     ]
     results = await asyncio.gather(*(p.communicate() for p in processes))
     for process, (_, stderr) in zip(processes, results, strict=True):
@@ -64,6 +71,8 @@ async def test_two_processes_migrate_an_empty_database_at_once(postgres_url: str
     try:
         async with db.session() as session:
             assert await session.scalar(select(func.count(Person.id))) == 0  # the schema is there
+            places = await session.scalar(select(func.count(Municipality.id)))
+            assert places == len(facts()["municipalities"])  # seeded once
     finally:
         await db.close()
 

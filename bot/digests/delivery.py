@@ -36,8 +36,8 @@ from bot.outbox import (
     Outbox,
     PermanentFailure,
     RecipientBlocked,
-    marks_blocked,
     split_text,
+    telegram_outbox,
 )
 from bot.parts import Part
 from bot.sms.channel import SmsChannel
@@ -79,7 +79,7 @@ class Digests:
         self.sms = sms
         # The service's one outbox; a command that sends digests on its own makes its own.
         if outbox is None and bot is not None:
-            outbox = Outbox(bot, marks_blocked(db))
+            outbox = telegram_outbox(bot, db, settings)
         self.outbox = outbox
         # Set once the bot has connected; until then Telegram rows wait unclaimed.
         self.telegram_ready = telegram_ready

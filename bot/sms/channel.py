@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -39,6 +40,10 @@ from storage.models import OutboundMessage, Person
 INBOUND_PATH = "/sms/twilio"
 STATUS_PATH = "/sms/twilio/status"
 WHATSAPP_PREFIX = "whatsapp:"
+# A WhatsApp user with a username may reach us without a phone number, as a business-scoped
+# user id: a country code, a dot, letters and digits ("KG.1502576394655843"; a parent id
+# "US.ENT.1181…"). Twilio gives it as From=whatsapp:KG.…; we answer to the same address.
+BSUID = re.compile(r"[A-Z]{2}(\.[A-Za-z0-9]{1,128}){1,2}")
 VARIANT = "sms"  # the catalogues' short wording
 ANSWERS, WINDOW = 30, 600.0  # answers to one phone in ten minutes (bot/budget.py)
 # Messages we start, all phones together: Twilio queues what it is given and sends it at the
@@ -62,13 +67,31 @@ def e164(raw: str, region: str | None = None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def address_of(sender: str) -> str:
+    """Twilio's From: a phone number (SMS, or whatsapp:+…) in E.164, or a WhatsApp user's
+    business-scoped id as given; ValueError for anything else."""
+    if sender.startswith(WHATSAPP_PREFIX):
+        address = sender.removeprefix(WHATSAPP_PREFIX)
+        if BSUID.fullmatch(address):
+            return address
+        return e164(address)
+    return e164(sender)
+
+
+def has_phone(person: Person) -> bool:
+    """Whether the person's address is a phone number (an SMS can reach it)."""
+    return person.channel_user_id.startswith("+")
+
+
 @dataclass(frozen=True)
 class InboundMessage:
     """The fields of Twilio's inbound webhook that we use."""
 
     sid: str
     channel: str  # "sms" or "whatsapp"
-    number: str  # E.164, without the whatsapp: prefix
+    # Who wrote: a phone number in E.164 (without the whatsapp: prefix), or on WhatsApp a
+    # business-scoped user id (`BSUID`), which has no phone number behind it that we know.
+    address: str
     body: str
     media: tuple[tuple[str, str], ...] = ()  # (URL, content type) of each image, video…
     location: tuple[float, float] | None = None  # a WhatsApp location
@@ -87,7 +110,7 @@ class InboundMessage:
         return cls(
             sid=sid,
             channel=channel,
-            number=e164(sender.removeprefix(WHATSAPP_PREFIX)),
+            address=address_of(sender),
             body=str(form.get("Body") or ""),
             media=media_of(form, int(media)),
             location=location_of(form),
@@ -98,7 +121,7 @@ class InboundMessage:
         common: dict[str, Any] = {
             "timezone": timezone,
             "channel": self.channel,
-            "user_id": self.number,
+            "user_id": self.address,
             "delivery_id": self.sid,
             "language_hint": parsed.language,
             "guided": False,
@@ -116,6 +139,9 @@ class InboundMessage:
 # Why a WhatsApp resident's message went another way (kept with its record).
 WINDOW_TEMPLATE = "template: 24-hour window closed"
 WINDOW_SMS = "sms: 24-hour window closed, no template"
+# Why a message could not go at all (kept with its failed record; bot/notices.py tells staff).
+NO_SENDER = "unreachable: no sender configured"  # TWILIO_WHATSAPP_FROM unset, say
+NO_PHONE = "unreachable: window closed, no phone number"  # a BSUID: no SMS to fall back on
 
 
 @dataclass(frozen=True)
@@ -192,7 +218,14 @@ class SmsChannel:
             pacer=Pacer(rate),
             network_backoff=retry_delays,
             channel="sms",
+            give_up_after=self.settings.send_give_up_minutes * 60,
         )
+
+    @property
+    def can_start_whatsapp(self) -> bool:
+        """Whether messages we start (answers, notices, digests) can go to WhatsApp people:
+        Twilio carries WhatsApp, and it needs a sender for them."""
+        return self.whatsapp.name != "twilio" or bool(self.settings.twilio_whatsapp_from)
 
     @property
     def providers(self) -> list[SmsProvider]:
@@ -231,7 +264,7 @@ class SmsChannel:
         """Handle a message (committed when this returns); the outcome (None: handled
         before) and the answer's text ("" for none: opted out, over the answer budget)."""
         inbound = message.inbound(self.settings.timezone)
-        sender = (message.channel, message.number)
+        sender = (message.channel, message.address)
         async with self.senders.hold(sender):
             if message.media:
                 taken, problem = await pictures.gather(self.media.fetches(message.media))
@@ -301,7 +334,8 @@ class SmsChannel:
         )
         try:
             if not route.sender:
-                raise SendFailed(f"no sender configured for {route.channel}")
+                record.note = route.note or NO_SENDER
+                raise SendFailed(f"cannot send by {route.channel}: {record.note}")
             sent = await outbox.send(
                 person_id if person_id is not None else route.to,
                 lambda provider: provider.send(
@@ -333,6 +367,8 @@ class SmsChannel:
             return _Route(
                 "whatsapp", whatsapp, settings.twilio_whatsapp_from, template, WINDOW_TEMPLATE
             )
+        if not has_phone(person):  # a WhatsApp user id: no number to send an SMS to
+            return _Route("whatsapp", whatsapp, None, note=NO_PHONE)
         log.info("WhatsApp's 24-hour window is closed and no template is set: sending by SMS")
         return _Route("sms", person.channel_user_id, self._sms_sender(), None, WINDOW_SMS)
 
@@ -371,7 +407,7 @@ class SmsChannel:
         before gets nothing: its answer went then."""
         outcome, text = await self._handled(message)
         if outcome is not None and text:
-            task = asyncio.create_task(self._answer_by_number(message.number, text))
+            task = asyncio.create_task(self._answer_by_number(message.address, text))
             self._answering.add(task)
             task.add_done_callback(self._answering.discard)
 

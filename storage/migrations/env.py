@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.config import DEFAULT_DATABASE_URL
+from storage.db import MIGRATION_LOCK
 from storage.models import Base
 
 config = context.config
@@ -38,10 +39,6 @@ def run_migrations_offline() -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
-
-
-# Any fixed number, the same in every worker: PostgreSQL's advisory lock for migrations.
-MIGRATION_LOCK = 0x63697669  # "civi"
 
 
 def do_run_migrations(connection: Connection) -> None:

@@ -50,6 +50,7 @@ from storage.queries.deliveries import (
     delivery_reply,
     forget_expired,
     outbound_by_provider_id,
+    record_failed_send,
 )
 from storage.queries.digests import (
     answered_between,
@@ -244,6 +245,7 @@ __all__ = [
     "public_requests",
     "quota_used",
     "reach_milestone",
+    "record_failed_send",
     "referenced",
     "region_by_key",
     "regions_with_municipalities",

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     InboundDelivery,
     OutboundMessage,
+    Person,
     ReportQuota,
     utcnow,
 )
@@ -21,6 +22,7 @@ class DuplicateDelivery(Exception):
     """This inbound update was processed before."""
 
 
+NOTE_LENGTH = 64  # OutboundMessage.note
 DELIVERY_MEMORY = timedelta(days=3)  # Telegram and Twilio stop redelivering within a day
 
 _CLAIM = per_dialect(
@@ -72,5 +74,24 @@ async def outbound_by_provider_id(
     return await session.scalar(
         select(OutboundMessage).where(
             OutboundMessage.provider == provider, OutboundMessage.provider_id == provider_id
+        )
+    )
+
+
+async def record_failed_send(
+    session: AsyncSession, channel: str, user_id: str, reason: str
+) -> None:
+    """A message to this person that was given up, kept as a failed outbound record (no
+    text): what staff and `civicbot` see of a message that did not reach someone."""
+    person_id = await session.scalar(
+        select(Person.id).where(Person.channel == channel, Person.channel_user_id == user_id)
+    )
+    session.add(
+        OutboundMessage(
+            provider=channel,
+            person_id=person_id,
+            channel=channel,
+            status="failed",
+            note=reason[:NOTE_LENGTH],
         )
     )

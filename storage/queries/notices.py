@@ -4,6 +4,10 @@ them and sent afterwards (bot/notices.py).
 Sending is at least once. A worker claims a notice for LEASE before sending it and settles
 it after; a worker that died in between leaves a claim that expires, and the notice is sent
 again by whoever looks next. Two live workers never both hold one.
+
+A notice about a wish ("reference" among its values) that comes free again after a newer one
+about the same wish reached the same person is superseded, not sent: the resident must not
+read "in progress" after "done".
 """
 
 from __future__ import annotations
@@ -68,7 +72,31 @@ async def claim_notice(
             .where(Notice.id == notice_id)
         )
     ).first()
-    return (row[0], row[1]) if row is not None else None
+    if row is None:
+        return None
+    notice, person = row[0], row[1]
+    if await _superseded(session, notice):
+        notice.sent_at = now  # done with: a newer word on the same wish has gone already
+        return None
+    return notice, person
+
+
+async def _superseded(session: AsyncSession, notice: Notice) -> bool:
+    """Whether a newer notice about the same wish has already been sent to the person."""
+    reference = notice.values.get("reference")
+    if not isinstance(reference, str):
+        return False
+    newer = await session.scalar(
+        select(Notice.id)
+        .where(
+            Notice.person_id == notice.person_id,
+            Notice.id > notice.id,
+            Notice.sent_at.is_not(None),
+            Notice.values["reference"].as_string() == reference,
+        )
+        .limit(1)
+    )
+    return newer is not None
 
 
 async def settle_notice(session: AsyncSession, notice_id: int, now: datetime) -> None:

@@ -1,0 +1,68 @@
+"""Actions that arrive together: on SQLite they share one group-commit batch
+(storage/writer.py), on PostgreSQL each has its own transaction at the same moment. A new
+sender's several updates, and a failed action beside a new sender, are handled like any other
+(issue 25: one batch once left the session holding a person whose row had been rolled back)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import prepare_database
+from bot.config import Settings
+from handlers import dispatch
+from handlers.pseudonyms import Pseudonyms
+from handlers.types import Inbound, Outcome
+from storage.db import Database
+from storage.models import Conversation, Person
+from tests.conftest import SECRET_KEY, rows
+
+PSEUDONYMS = Pseudonyms.from_keys((SECRET_KEY,))
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = await prepare_database(Settings(database_url=database_url, secret_key=SECRET_KEY))
+    yield database
+    await database.close()
+
+
+def said(chat: str, delivery: str, text: str = "Салам") -> Inbound:
+    return Inbound(channel="telegram", user_id=chat, delivery_id=delivery, text=text)
+
+
+async def at_once(db: Database, *inbounds: Inbound) -> list[Outcome | None]:
+    """Every action handed over in one go, as a busy webhook does: on SQLite they wait in
+    one queue and share a batch."""
+    return list(await asyncio.gather(*(dispatch.handle(db, PSEUDONYMS, i) for i in inbounds)))
+
+
+async def test_one_new_senders_updates_in_one_batch(db: Database, database_url: str) -> None:
+    outcomes = await at_once(db, *(said("7001", f"u{n}") for n in range(8)))
+
+    assert all(outcome is not None and outcome.replies for outcome in outcomes)
+    people = await rows(database_url, Person)
+    assert [(p.channel, p.channel_user_id) for p in people] == [("telegram", "7001")]
+    async with db.session() as session:
+        conversations = (await session.scalars(select(Conversation.person_id))).all()
+    assert conversations == [people[0].id]
+
+
+async def test_a_new_sender_beside_a_rolled_back_one(db: Database, database_url: str) -> None:
+    """A new sender whose update was handled before under another chat (a delivery id seen
+    already: nothing of it is kept) rolls back its person; the new sender after it in the
+    same batch is handled, and so is a third."""
+    assert await dispatch.handle(db, PSEUDONYMS, said("7100", "seen")) is not None
+
+    repeated, first, second = await at_once(
+        db, said("7200", "seen"), said("7300", "fresh-1"), said("7400", "fresh-2")
+    )
+
+    assert repeated is None
+    assert first is not None and first.replies
+    assert second is not None and second.replies
+    people = sorted(p.channel_user_id for p in await rows(database_url, Person))
+    assert people == ["7100", "7300", "7400"]

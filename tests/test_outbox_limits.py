@@ -1,0 +1,80 @@
+"""Telegram's rate limits on the real wire (the fake Bot API answering 429): an answer waits a
+limit out however many 429s it takes, in its chat's order; one limited for longer than
+SEND_GIVE_UP_MINUTES fails loudly — logged, counted, recorded for its person — never silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from bot import metrics
+from storage.models import OutboundMessage, Person
+from tests.conftest import StartBot, resident_of, rows
+from tests.fake_telegram import FakeTelegram
+
+COMMANDS = ("/help", "/privacy", "/help", "/privacy")
+
+
+def given_up_count(reason: str) -> float:
+    value = metrics.REGISTRY.get_sample_value(
+        "civicbot_outbox_given_up_total", {"channel": "telegram", "reason": reason}
+    )
+    return value or 0.0
+
+
+async def test_answers_wait_out_a_rate_limit_that_ends_in_order(
+    start_bot: StartBot, telegram: FakeTelegram
+) -> None:
+    runtime = await start_bot("webhook")
+    resident = resident_of(runtime, telegram, "webhook", 6101, "ky")
+    await resident.send("/start m-karakol")
+    expected = [text for command in COMMANDS for text in await resident.send(command)]
+
+    # Six 429s in a row for each answer, and more: the limit lasts longer than the five
+    # waits an answer used to be given, and then ends.
+    telegram.throttle(6101, retry_after=1, seconds=6.5)
+    since = len(telegram.calls)
+    deliveries: list[asyncio.Future[None]] = []
+    for command in COMMANDS:  # one after another, as the resident taps
+        deliveries.append(asyncio.ensure_future(resident.deliver(resident.text_update(command))))
+        await asyncio.sleep(0.3)
+    await asyncio.gather(*deliveries)
+
+    assert [c.params["text"] for c in telegram.delivered_to(6101, since)] == expected
+    assert telegram.too_many >= 6
+
+
+async def test_an_answer_limited_too_long_fails_loudly(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runtime = await start_bot("webhook", send_give_up_minutes=0.05)  # three seconds
+    resident = resident_of(runtime, telegram, "webhook", 6102, "ru")
+    await resident.send("/start m-osh")
+    pieces = len(await resident.send("/help"))
+    assert pieces > 1  # so that the rest of an answer is seen to go with its first message
+    given_up, with_it = given_up_count("rate_limited"), given_up_count("with_previous")
+
+    telegram.throttle(6102, retry_after=1, seconds=60)
+    since = len(telegram.calls)
+    with caplog.at_level(logging.ERROR, logger="bot.outbox"):
+        await resident.send("/help")
+    assert telegram.delivered_to(6102, since) == []
+
+    assert any("given up" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    assert given_up_count("rate_limited") == given_up + 1
+    assert given_up_count("with_previous") == with_it + pieces - 1  # not each waited out
+    person = next(p for p in await rows(database_url, Person) if p.channel_user_id == "6102")
+    records = await rows(database_url, OutboundMessage)
+    failed = [(m.person_id, m.channel, m.status, m.note) for m in records]
+    assert failed == [(person.id, "telegram", "failed", "rate-limited for over 0.05 min")]
+
+    telegram.throttled.clear()  # the limit ends: the chat is answered again
+    since = len(telegram.calls)
+    await resident.send("/help")
+    assert len(telegram.delivered_to(6102, since)) == pieces
