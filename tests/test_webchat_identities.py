@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from storage.models import Person, Wish
-from tests.conftest import Say, StartBot, StartBotOn, rows
+from tests.conftest import SECRET_KEY, Say, StartBot, StartBotOn, rows
 from tests.web_visitor import COOKIE, WebVisitor, session_from
 
 
@@ -219,3 +219,34 @@ async def test_a_malformed_form_is_refused_never_a_500(
     ):
         assert response.status == 403
     assert [p for p in await rows(database_url, Person) if p.channel == "web"] == []
+
+
+async def test_an_identity_signed_before_a_key_rotation_still_holds(
+    start_bot_on: StartBotOn, database_url: str
+) -> None:
+    """During a rotation (SECRET_KEY_PREVIOUS) an identity and a form made under the old key
+    are taken, and the cookie is signed anew; a tampered signature is nobody."""
+    old = await start_bot_on(database_url, "polling", telegram_bot_token=None)
+    async with session_from() as http:
+        visitor = WebVisitor(old.base_url, http)
+        assert await visitor.open() == 200
+        [before] = [c.value for c in http.cookie_jar if c.key == COOKIE]
+        await old.stop()
+        new = await start_bot_on(
+            database_url,
+            "polling",
+            telegram_bot_token=None,
+            secret_key="a-new-secret-key-after-the-rotation-0123",
+            secret_key_previous=(SECRET_KEY,),
+        )
+        visitor.base_url = new.base_url
+        status, _ = await visitor.post(text="/start")  # the page made under the old key
+        assert status == 200 and visitor.buttons()["English"]
+        [after] = [c.value for c in http.cookie_jar if c.key == COOKIE]
+        assert after != before and after.split(".")[0] == before.split(".")[0]
+
+    visitor_id = before.split(".")[0]
+    tampered = {"Cookie": f"{COOKIE}={visitor_id}.{'0' * 64}"}
+    response = await fresh_get(new.base_url, "127.0.0.2", **tampered)
+    assert response.status == 200 and issued(response) not in (None, before, after)
+    assert (issued(response) or "").split(".")[0] != visitor_id
