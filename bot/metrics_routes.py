@@ -60,5 +60,5 @@ def site(runtime: Runtime) -> web.Application:
 
 def _bearer(request: web.Request, token: str) -> bool:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    matches = hmac.compare_digest(given.strip().encode(), token.encode())  # always compared
+    matches = hmac.compare_digest(given.strip().encode(errors="replace"), token.encode())
     return scheme.lower() == "bearer" and matches

@@ -114,7 +114,7 @@ class WebChat:
         if not VISITOR_ID.fullmatch(visitor):
             return None
         expected = (_mac(key, visitor) for key in self._identity_keys)
-        return visitor if any(hmac.compare_digest(signature, e) for e in expected) else None
+        return visitor if any(_same(signature, e) for e in expected) else None
 
     async def _new_visitor(self, request: web.Request) -> str | None:
         """A new identity, unless the client's address has had its share this hour."""
@@ -144,7 +144,7 @@ class WebChat:
         return _mac(self._csrf_keys[0], visitor)
 
     def _csrf_valid(self, visitor: str, given: str) -> bool:
-        return any(hmac.compare_digest(given, _mac(key, visitor)) for key in self._csrf_keys)
+        return any(_same(given, _mac(key, visitor)) for key in self._csrf_keys)
 
     # --- pieces -------------------------------------------------------------------------
 
@@ -255,6 +255,12 @@ async def _form(request: web.Request) -> dict[str, str] | None:
 
 def _mac(key: bytes, visitor: str) -> str:
     return hmac.new(key, visitor.encode(), "sha256").hexdigest()
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality for what a browser sent, whatever its characters (on text,
+    `hmac.compare_digest` raises for anything outside ASCII)."""
+    return hmac.compare_digest(given.encode(errors="replace"), expected.encode())
 
 
 def _hour(now: datetime) -> str:

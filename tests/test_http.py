@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -230,13 +231,25 @@ async def test_metrics_need_the_bearer_token_once_one_is_set(start_bot: StartBot
     url = f"{runtime.base_url}/metrics"
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         assert response.status == 401 and response.headers["WWW-Authenticate"] == "Bearer"
-    for wrong in ("Bearer not-the-token", f"Basic {METRICS_TOKEN}", METRICS_TOKEN, "Bearer "):
+    for wrong in (
+        "Bearer not-the-token",
+        f"Basic {METRICS_TOKEN}",
+        METRICS_TOKEN,
+        "Bearer ",
+        "Bearer токен",
+    ):
         assert await status_of(url, Authorization=wrong) == 401, wrong
     async with (
         aiohttp.ClientSession() as http,
         http.get(url, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as response,
     ):
         assert response.status == 200 and "civicbot_" in await response.text()
+    # Bytes that are not UTF-8 (as a header may carry them): refused too, not a 500.
+    reader, writer = await asyncio.open_connection("127.0.0.1", runtime.port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\n\r\n")
+    assert (await reader.readline()).startswith(b"HTTP/1.1 401")
+    writer.close()
+    await writer.wait_closed()
     # Through a proxy too: the token is what counts.
     through = {"Authorization": f"bearer {METRICS_TOKEN}", "X-Forwarded-For": "203.0.113.9"}
     assert await status_of(url, **through) == 200

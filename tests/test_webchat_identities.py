@@ -250,3 +250,17 @@ async def test_an_identity_signed_before_a_key_rotation_still_holds(
     response = await fresh_get(new.base_url, "127.0.0.2", **tampered)
     assert response.status == 200 and issued(response) not in (None, before, after)
     assert (issued(response) or "").split(".")[0] != visitor_id
+
+
+async def test_a_token_or_cookie_out_of_ascii_is_refused_not_a_500(start_bot: StartBot) -> None:
+    runtime = await start_bot("webhook")
+    url = f"{runtime.base_url}/try?lang=en"
+    async with session_from() as http:
+        visitor = WebVisitor(runtime.base_url, http)
+        assert await visitor.open() == 200
+        form = {"csrf": "токен", "m": "x1", "text": "/start"}
+        async with http.post(url, data=form) as response:
+            assert response.status == 403
+    odd = {"Cookie": f"{COOKIE}={'a' * 24}.подпись"}
+    response = await fresh_get(runtime.base_url, "127.0.0.2", **odd)
+    assert response.status == 200 and (issued(response) or "").split(".")[0] != "a" * 24
