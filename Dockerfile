@@ -17,10 +17,12 @@ RUN pip install '.[s3]' \
     && mkdir -p /data/media && chown -R civicbot:civicbot /data
 
 USER civicbot
-# Inside a container the server must listen beyond loopback; SQLite (and its generated
-# SECRET_KEY) and residents' photos live in the /data volume unless set elsewhere.
+# Inside a container the server (and /metrics, if METRICS_PORT is set) must listen beyond
+# loopback; SQLite (and its generated SECRET_KEY) and residents' photos live in the /data
+# volume unless set elsewhere.
 ENV HOST=0.0.0.0 \
     PORT=8080 \
+    METRICS_HOST=0.0.0.0 \
     DATABASE_URL=sqlite+aiosqlite:////data/civicbot.db \
     MEDIA_DIR=/data/media
 VOLUME ["/data"]

@@ -9,7 +9,7 @@ from functools import partial
 
 from aiohttp import web
 
-from bot import campaign_summary, housekeeping
+from bot import campaign_summary, housekeeping, metrics_routes
 from bot import web as web_routes
 from bot.config import Settings
 from bot.digests.delivery import Digests
@@ -81,6 +81,7 @@ class Runtime:
         self.telegram: TelegramChannel | None = None
         self.sms: SmsChannel | None = None
         self._runner: web.AppRunner | None = None
+        self._metrics_runner: web.AppRunner | None = None  # METRICS_PORT's site, if set
         self._notices: asyncio.Task[None] | None = None
         self._notifier: Notifier | None = None
         self.digests: Digests | None = None
@@ -141,6 +142,7 @@ class Runtime:
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
         log.info("serving on %s (/healthz, /metrics)", self.base_url)
+        await self._serve_metrics()
         if self.settings.web_chat:
             print(f"Open {self.base_url}/try to try the bot in a browser", flush=True)
         if self.telegram is None:
@@ -153,6 +155,24 @@ class Runtime:
             print(SMS_UNSIGNED, flush=True)
         if self.sms is not None and not self.sms.can_start_whatsapp:
             print(WHATSAPP_UNSENT, flush=True)
+
+    async def _serve_metrics(self) -> None:
+        """/metrics on METRICS_HOST:METRICS_PORT, when set (and then not on PORT)."""
+        if self.settings.metrics_port is None:
+            return
+        self._metrics_runner = web.AppRunner(metrics_routes.site(self), access_log=None)
+        await self._metrics_runner.setup()
+        host, port = self.settings.metrics_host, self.settings.metrics_port
+        await web.TCPSite(self._metrics_runner, host, port).start()
+        log.info("serving /metrics on %s", self.metrics_url)
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Where /metrics is served on a site of its own (METRICS_PORT), if it is."""
+        if self._metrics_runner is None:
+            return None
+        host, port = self.settings.metrics_host, self._metrics_runner.addresses[0][1]
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
 
     @property
     def port(self) -> int:
@@ -187,6 +207,9 @@ class Runtime:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._metrics_runner is not None:
+            await self._metrics_runner.cleanup()
+            self._metrics_runner = None
         await self.files.close()
         if self._database_open:
             await self.db.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -64,7 +65,31 @@ ENVIRONMENT = (
     ("MEDIA_S3_ENDPOINT", "the bucket's S3 API address, unless AWS (MinIO, a provider's)"),
     ("MEDIA_S3_REGION", "the bucket's region (default: us-east-1)"),
     ("MEDIA_S3_ACCESS_KEY_ID, MEDIA_S3_SECRET_ACCESS_KEY", "credentials for the bucket"),
+    (
+        "TRUSTED_PROXIES",
+        "reverse proxies (IPs, CIDRs, comma-separated) whose X-Forwarded-For/Forwarded is believed",
+    ),
+    ("METRICS_TOKEN", "/metrics needs Authorization: Bearer TOKEN (else: loopback only)"),
+    ("METRICS_HOST, METRICS_PORT", "serve /metrics there only, not on PORT (default: off)"),
+    (
+        "WEB_VISITORS_PER_HOUR, WEB_WISHES_PER_HOUR",
+        "web chat: new visitors and wishes an hour per client address (default: 10, 30)",
+    ),
 )
+
+
+def proxies(text: str) -> tuple[str, ...]:
+    """TRUSTED_PROXIES as networks (an address is a network of one); ValueError for a part
+    that is neither."""
+    found = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ValueError(f"{part!r} is not an IP address or network") from None
+    return tuple(found)
 
 
 class ConfigError(Exception):
@@ -72,6 +97,7 @@ class ConfigError(Exception):
 
 
 SECRET_KEY_LENGTH = 32  # characters, at least
+METRICS_TOKEN_LENGTH = 16
 PLACEHOLDER = "change-me"  # how .env.example's values begin
 
 
@@ -137,6 +163,12 @@ class _Environment(BaseSettings):
     MEDIA_S3_REGION: str = "us-east-1"
     MEDIA_S3_ACCESS_KEY_ID: str | None = None
     MEDIA_S3_SECRET_ACCESS_KEY: str | None = None
+    TRUSTED_PROXIES: str | None = None
+    METRICS_TOKEN: str | None = None
+    METRICS_HOST: str = "127.0.0.1"
+    METRICS_PORT: int | None = Field(default=None, ge=0, le=65535)
+    WEB_VISITORS_PER_HOUR: int = Field(default=10, ge=1)
+    WEB_WISHES_PER_HOUR: int = Field(default=30, ge=1)
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -164,6 +196,23 @@ class _Environment(BaseSettings):
         if len(value) < SECRET_KEY_LENGTH:
             raise ValueError(
                 f"{len(value)} characters; use at least {SECRET_KEY_LENGTH} "
+                "(`civicbot secret new` makes one)"
+            )
+        return value
+
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _proxies(cls, value: str | None) -> str | None:
+        if value is not None:
+            proxies(value)  # ValueError naming the one that is not an address or network
+        return value
+
+    @field_validator("METRICS_TOKEN")
+    @classmethod
+    def _metrics_token(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < METRICS_TOKEN_LENGTH:
+            raise ValueError(
+                f"{len(value)} characters; use at least {METRICS_TOKEN_LENGTH} "
                 "(`civicbot secret new` makes one)"
             )
         return value
@@ -214,6 +263,12 @@ class _Environment(BaseSettings):
             media_s3_region=self.MEDIA_S3_REGION,
             media_s3_access_key_id=self.MEDIA_S3_ACCESS_KEY_ID,
             media_s3_secret_access_key=self.MEDIA_S3_SECRET_ACCESS_KEY,
+            trusted_proxies=proxies(self.TRUSTED_PROXIES or ""),
+            metrics_token=self.METRICS_TOKEN,
+            metrics_host=self.METRICS_HOST,
+            metrics_port=self.METRICS_PORT,
+            web_visitors_per_hour=self.WEB_VISITORS_PER_HOUR,
+            web_wishes_per_hour=self.WEB_WISHES_PER_HOUR,
         )
 
 
@@ -285,6 +340,17 @@ class Settings:
     media_s3_region: str = "us-east-1"
     media_s3_access_key_id: str | None = None
     media_s3_secret_access_key: str | None = None
+    # Our addition (issue 25): the reverse proxies whose forwarding headers tell the client's
+    # address and scheme (bot/clients.py), as networks ("10.0.0.5/32", "172.30.80.0/24").
+    trusted_proxies: tuple[str, ...] = ()
+    # Our addition: /metrics only with this bearer token, or only on a bind of its own
+    # (port None: none); without either, only for a loopback peer (bot/metrics_routes.py).
+    metrics_token: str | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
+    # Our addition: new web chat visitors and web wishes an hour from one client address.
+    web_visitors_per_hour: int = 10
+    web_wishes_per_hour: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

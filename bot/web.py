@@ -14,9 +14,11 @@ from multidict import MultiDictProxy
 
 from bot import metrics
 from bot.acks import NotKept, reason
+from bot.metrics_routes import MetricsRoutes
 from bot.open311 import Open311
 from bot.photo_links import PhotoRoutes
 from bot.public import PublicPages
+from bot.security_headers import security_headers
 from bot.sms import android
 from bot.sms.channel import INBOUND_PATH, STATUS_PATH, InboundMessage, SmsChannel, e164
 from bot.stats import Stats
@@ -61,14 +63,14 @@ async def timed(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def build(runtime: Runtime) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[timed])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[timed, security_headers])
     app[RUNTIME] = runtime
     app.router.add_post("/telegram/webhook", telegram_webhook)
     app.router.add_post(INBOUND_PATH, twilio_inbound)
     app.router.add_post(STATUS_PATH, twilio_status)
     app.router.add_post(android.PATH, android_inbound)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics_page)
+    app.add_routes(MetricsRoutes(runtime).routes())  # protected: bot/metrics_routes.py
     app.add_routes(Open311(runtime).routes())  # open data: docs/open-data.md
     app.add_routes(Stats(runtime).routes())
     app.add_routes(PublicPages(runtime).routes())
@@ -225,8 +227,3 @@ async def healthz(request: web.Request) -> web.Response:
     if await request.app[RUNTIME].db.ping():
         return web.Response(text="ok\n")
     return web.Response(text="database unavailable\n", status=503)
-
-
-async def metrics_page(request: web.Request) -> web.Response:
-    body = await metrics.render(request.app[RUNTIME].db)
-    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})

@@ -2,27 +2,46 @@
 buttons, steps and answers alike — so that anyone can try it with no token, and residents
 without Telegram or SMS can use it. Plain HTML forms; no script needed.
 
-A visitor is a random cookie (only its keyed hash is stored, as the person's id on channel
-"web"); each form carries a CSRF token bound to that cookie and a one-time id, so a form
-sent twice is handled once. Messages the bot starts later (staff's answers) cannot reach a
-browser: the resident reads them with /mine. WEB_CHAT=off turns it off.
+Who a visitor is, the server says: a new visitor is given a cookie holding a random id and
+its HMAC under a key derived from SECRET_KEY (one signed under a key being rotated out still
+counts, and is signed anew). A cookie we did not sign is nobody: a GET gives a new identity,
+a POST is answered as a stale form (403). Only a keyed hash of the id is stored, as the
+person's id on channel "web". Each form carries a CSRF token bound to that id and a one-time
+id, so a form sent twice is handled once.
+
+Anyone can become a new visitor by dropping the cookie, so new identities are limited per
+client address (WEB_VISITORS_PER_HOUR; past it the page says so politely and gives none),
+and so are the wishes of all the visitors at one address (WEB_WISHES_PER_HOUR, besides each
+one's own limit: handlers/flood.py). Both are counted in the database, shared by every
+worker. The client address, and whether the cookie must be `Secure`, come from the proxy's
+headers only from TRUSTED_PROXIES (bot/clients.py).
+
+Messages the bot starts later (staff's answers) cannot reach a browser: the resident reads
+them with /mine. WEB_CHAT=off turns it off.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import answers, pages
 from bot.answers import Keyboard
 from bot.budget import AnswerBudget, Verdict
+from bot.clients import Clients, limit_key
 from bot.ordering import KeyedLocks
 from handlers import dispatch
-from handlers.types import Inbound, Outcome, Text, typed
+from handlers.types import Inbound, Origin, Outcome, Text, typed
+from storage import queries
+from storage.models import utcnow
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -32,12 +51,19 @@ COOKIE = "civic_chat"
 COOKIE_DAYS = 180
 MESSAGES_PER_MINUTE = 30  # forms a visitor may send; more are refused (429), not handled
 TEXT_LIMIT = 4000  # characters taken from the form; the handlers say what is too long
+ID_BYTES = 18  # a visitor's random id: 144 bits, 24 characters
+VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{24}")
+FIELDS = ("csrf", "m", "button", "text")
+
+T = TypeVar("T")
 
 
 class WebChat:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._csrf_key = runtime.pseudonyms.derive("web-chat-csrf")
+        self._identity_keys = runtime.pseudonyms.derive_every("web-chat-identity")
+        self._csrf_keys = runtime.pseudonyms.derive_every("web-chat-csrf")
+        self._clients = Clients(runtime.settings.trusted_proxies)
         self._senders = KeyedLocks()
         self._budget = AnswerBudget(MESSAGES_PER_MINUTE, 60.0)  # per visitor, as on Telegram
 
@@ -47,48 +73,93 @@ class WebChat:
     async def page(self, request: web.Request) -> web.Response:
         if not self.runtime.settings.web_chat:
             return self._off(request)
-        token = request.cookies.get(COOKIE) or secrets.token_urlsafe(24)
-        return self._show(request, token, said="", replies=[], keyboard=())
+        visitor = self._visitor(request) or await self._new_visitor(request)
+        if visitor is None:
+            return self._busy(request)
+        return self._show(request, visitor, said="", replies=[], keyboard=())
 
     async def post(self, request: web.Request) -> web.Response:
         if not self.runtime.settings.web_chat:
             return self._off(request)
-        form = await request.post()
-        token = request.cookies.get(COOKIE, "")
-        given = str(form.get("csrf", ""))
-        if not token or not hmac.compare_digest(given, self._csrf(token)):
-            refused = self.runtime.catalogues.text(
-                pages.language_of(request), Text("try.forbidden")
-            )
-            return web.Response(status=403, text=refused)
-        if self._budget.take(token) is not Verdict.ANSWER:  # not handled: nothing is lost
+        visitor = self._visitor(request)
+        if visitor is None:  # no identity of ours: a stale page, another browser, a script
+            return self._refused(request, 403)
+        form = await _form(request)
+        if form is None:
+            return self._refused(request, 400)
+        if not self._csrf_valid(visitor, form["csrf"]):
+            return self._refused(request, 403)
+        if self._budget.take(visitor) is not Verdict.ANSWER:  # not handled: nothing is lost
             language = pages.language_of(request)
             flood = self.runtime.catalogues.text(language, Text("flood.messages"))
             return web.Response(status=429, text=flood, headers={"Retry-After": "60"})
-        button, text = str(form.get("button", "")), str(form.get("text", ""))[:TEXT_LIMIT]
-        delivery = str(form.get("m", ""))[:64] or None
-        inbound = self._inbound(request, token, delivery, button, text)
+        button, text = form["button"], form["text"][:TEXT_LIMIT]
+        delivery = form["m"][:64] or None
+        inbound = self._inbound(request, visitor, delivery, button, text)
         async with self._senders.hold(inbound.user_id):  # one visitor's messages in order
             outcome = await dispatch.handle(
                 self.runtime.db, self.runtime.pseudonyms, inbound, files=self.runtime.files
             )
         said = "" if button else text
         if outcome is None:  # the same form sent again: handled once already
-            return self._show(request, token, said, [], ())
+            return self._show(request, visitor, said, [], ())
         replies, keyboard = self._rendered(outcome)
-        return self._show(request, token, said, replies, keyboard)
+        return self._show(request, visitor, said, replies, keyboard)
+
+    # --- who is asking ------------------------------------------------------------------
+
+    def _visitor(self, request: web.Request) -> str | None:
+        """The visitor's id if their cookie is one we signed (under any key still known)."""
+        visitor, _, signature = request.cookies.get(COOKIE, "").partition(".")
+        if not VISITOR_ID.fullmatch(visitor):
+            return None
+        expected = (_mac(key, visitor) for key in self._identity_keys)
+        return visitor if any(_same(signature, e) for e in expected) else None
+
+    async def _new_visitor(self, request: web.Request) -> str | None:
+        """A new identity, unless the client's address has had its share this hour."""
+        now = utcnow()
+        address = limit_key(self._clients.of(request).address)
+        key = self.runtime.pseudonyms.of("web-new-visitor", address, _hour(now))
+        limit = self.runtime.settings.web_visitors_per_hour
+
+        async def count(session: AsyncSession) -> bool:
+            return await queries.count_towards_quota(session, key, limit, now + timedelta(hours=2))
+
+        if not await self._in_transaction(count):
+            return None
+        return secrets.token_urlsafe(ID_BYTES)
+
+    async def _in_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        db = self.runtime.db
+        if db.writer is not None:  # SQLite: with the inbound actions, on its one writer
+            return await db.writer.run(work)
+        async with db.session() as session, session.begin():
+            return await work(session)
+
+    def _cookie(self, visitor: str) -> str:
+        return f"{visitor}.{_mac(self._identity_keys[0], visitor)}"
+
+    def _csrf(self, visitor: str) -> str:
+        return _mac(self._csrf_keys[0], visitor)
+
+    def _csrf_valid(self, visitor: str, given: str) -> bool:
+        return any(_same(given, _mac(key, visitor)) for key in self._csrf_keys)
 
     # --- pieces -------------------------------------------------------------------------
 
     def _inbound(
-        self, request: web.Request, token: str, delivery: str | None, button: str, text: str
+        self, request: web.Request, visitor: str, delivery: str | None, button: str, text: str
     ) -> Inbound:
+        settings, pseudonyms = self.runtime.settings, self.runtime.pseudonyms
+        address = limit_key(self._clients.of(request).address)
         sender = Inbound(
             channel=CHANNEL,
-            user_id=self.runtime.pseudonyms.of("web-visitor", token),
+            user_id=pseudonyms.of("web-visitor", visitor),
             delivery_id=delivery,
             language_hint=pages.language_of(request),
-            timezone=self.runtime.settings.timezone,
+            timezone=settings.timezone,
+            origin=Origin(pseudonyms.of("web-client", address), settings.web_wishes_per_hour),
         )
         return replace(sender, button=button) if button else typed(sender, text)
 
@@ -100,41 +171,101 @@ class WebChat:
         keyboards = [keyboard for _, keyboard in answer.messages if keyboard]
         return [text for text, _ in answer.messages], keyboards[-1] if keyboards else ()
 
-    def _csrf(self, token: str) -> str:
-        return hmac.new(self._csrf_key, token.encode(), "sha256").hexdigest()
-
     def _show(
         self,
         request: web.Request,
-        token: str,
+        visitor: str,
         said: str,
         replies: list[str],
         keyboard: Keyboard,
     ) -> web.Response:
-        response = pages.render(
-            self.runtime.catalogues,
-            "try.html",
-            pages.language_of(request),
-            headers={"Cache-Control": "no-store"},
-            title=self.runtime.catalogues.text(pages.language_of(request), Text("try.title")),
-            said=said,
-            replies=replies,
-            buttons=keyboard,
-            csrf=self._csrf(token),
-            delivery=secrets.token_urlsafe(12),
+        response = self._page(
+            request, said=said, replies=replies, buttons=keyboard, csrf=self._csrf(visitor)
         )
         response.set_cookie(
             COOKIE,
-            token,
+            self._cookie(visitor),
             max_age=COOKIE_DAYS * 86400,
             httponly=True,
             samesite="Lax",
             path="/try",
-            secure=request.secure,
+            secure=self._clients.of(request).scheme == "https",
         )
         return response
+
+    def _busy(self, request: web.Request) -> web.Response:
+        """The page without a form: too many new visitors from this address this hour."""
+        language = pages.language_of(request)
+        notice = self.runtime.catalogues.text(language, Text("try.busy"))
+        retry = str(_seconds_to_next_hour(utcnow()))
+        return self._page(request, status=429, headers={"Retry-After": retry}, notice=notice)
+
+    def _page(
+        self,
+        request: web.Request,
+        *,
+        said: str = "",
+        replies: list[str] | None = None,
+        buttons: Keyboard = (),
+        csrf: str | None = None,
+        notice: str = "",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
+        """try.html; without `csrf` (no identity to post as), with no form."""
+        language = pages.language_of(request)
+        return pages.render(
+            self.runtime.catalogues,
+            "try.html",
+            language,
+            status=status,
+            headers={"Cache-Control": "no-store", **(headers or {})},
+            title=self.runtime.catalogues.text(language, Text("try.title")),
+            said=said,
+            replies=replies or [],
+            buttons=buttons,
+            csrf=csrf,
+            notice=notice,
+            delivery=secrets.token_urlsafe(12),
+        )
+
+    def _refused(self, request: web.Request, status: int) -> web.Response:
+        """A form we cannot take (stale, forged, or not a form): say to reload the page."""
+        refused = self.runtime.catalogues.text(pages.language_of(request), Text("try.forbidden"))
+        return web.Response(status=status, text=refused)
 
     def _off(self, request: web.Request) -> web.Response:
         language = pages.language_of(request)
         text = self.runtime.catalogues.text(language, Text("try.off"))
         return web.Response(status=404, text=text)
+
+
+async def _form(request: web.Request) -> dict[str, str] | None:
+    """The form's fields as text; None for a body that is not a form of ours (a broken
+    multipart body, bytes not in its charset, an unknown charset, a file)."""
+    try:
+        posted = await request.post()
+    except (ValueError, LookupError):  # UnicodeDecodeError is a ValueError
+        return None
+    fields = {name: posted.get(name, "") for name in FIELDS}
+    if not all(isinstance(value, str) for value in fields.values()):
+        return None
+    return {name: str(value) for name, value in fields.items()}
+
+
+def _mac(key: bytes, visitor: str) -> str:
+    return hmac.new(key, visitor.encode(), "sha256").hexdigest()
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality for what a browser sent, whatever its characters (on text,
+    `hmac.compare_digest` raises for anything outside ASCII)."""
+    return hmac.compare_digest(given.encode(errors="replace"), expected.encode())
+
+
+def _hour(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H")
+
+
+def _seconds_to_next_hour(now: datetime) -> int:
+    return 3600 - (now.minute * 60 + now.second)

@@ -106,6 +106,15 @@ class Picture:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where several senders may write from at once (a web chat visitor's client address),
+    as a keyed hash, and how many wishes an hour it may bring in all (handlers/flood.py)."""
+
+    key: str
+    wishes_per_hour: int
+
+
+@dataclass(frozen=True)
 class Inbound:
     """One thing a resident did: a command, a text, a button press, or something we can't
     take (a sticker, a video…). Exactly one of command/text/button/unsupported is set, or
@@ -133,6 +142,7 @@ class Inbound:
     clears_opt_out: bool = True
     timezone: str = "Asia/Bishkek"  # the deployment's TIMEZONE: what "today" means
     bot_username: str | None = None  # Telegram's name for the bot, for deep links
+    origin: Origin | None = None  # a source shared by many senders, limited as a whole
 
 
 def typed(sender: Inbound, text: str) -> Inbound:

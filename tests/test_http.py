@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -197,3 +198,102 @@ async def test_a_failing_set_webhook_is_retried(
     assert telegram.webhook_url == f"{PUBLIC_BASE_URL}/telegram/webhook"
     resident = resident_of(runtime, telegram, "webhook", 9005, "ky")
     assert await resident.send("/help")
+
+
+METRICS_TOKEN = "metrics-token-for-the-tests"
+
+
+async def status_of(url: str, **headers: str) -> int:
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
+        await response.read()
+        return response.status
+
+
+async def test_unprotected_metrics_answer_only_a_loopback_peer_no_proxy_sent(
+    start_bot: StartBot,
+) -> None:
+    runtime = await start_bot("webhook")
+    metrics = f"{runtime.base_url}/metrics"
+    assert await status_of(metrics) == 200  # `make run` on one's own machine
+    # A proxy on the same machine passes the world's requests on from 127.0.0.1.
+    assert await status_of(metrics, **{"X-Forwarded-For": "203.0.113.9"}) == 404
+    assert await status_of(metrics, Forwarded="for=203.0.113.9;proto=https") == 404
+    assert await status_of(metrics, **{"X-Real-IP": "203.0.113.9"}) == 404
+    assert await status_of(f"{runtime.base_url}/healthz", **{"X-Forwarded-For": "1.2.3.4"}) == 200
+
+    # A trusted proxy is never "this machine", headers or not.
+    behind = await start_bot("webhook", trusted_proxies=("127.0.0.1",))
+    assert await status_of(f"{behind.base_url}/metrics") == 404
+
+
+async def test_metrics_need_the_bearer_token_once_one_is_set(start_bot: StartBot) -> None:
+    runtime = await start_bot("webhook", metrics_token=METRICS_TOKEN)
+    url = f"{runtime.base_url}/metrics"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        assert response.status == 401 and response.headers["WWW-Authenticate"] == "Bearer"
+    for wrong in (
+        "Bearer not-the-token",
+        f"Basic {METRICS_TOKEN}",
+        METRICS_TOKEN,
+        "Bearer ",
+        "Bearer токен",
+    ):
+        assert await status_of(url, Authorization=wrong) == 401, wrong
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as response,
+    ):
+        assert response.status == 200 and "civicbot_" in await response.text()
+    # Bytes that are not UTF-8 (as a header may carry them): refused too, not a 500.
+    reader, writer = await asyncio.open_connection("127.0.0.1", runtime.port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\n\r\n")
+    assert (await reader.readline()).startswith(b"HTTP/1.1 401")
+    writer.close()
+    await writer.wait_closed()
+    # Through a proxy too: the token is what counts.
+    through = {"Authorization": f"bearer {METRICS_TOKEN}", "X-Forwarded-For": "203.0.113.9"}
+    assert await status_of(url, **through) == 200
+    assert await status_of(f"{runtime.base_url}/healthz") == 200
+
+
+async def test_metrics_on_a_port_of_their_own_and_not_on_the_main_one(
+    start_bot: StartBot,
+) -> None:
+    runtime = await start_bot("webhook", metrics_port=0)
+    assert runtime.metrics_url is not None and runtime.metrics_url.startswith("http://127.0.0.1:")
+    assert runtime.metrics_url != f"{runtime.base_url}/metrics"
+    async with aiohttp.ClientSession() as http, http.get(runtime.metrics_url) as response:
+        assert response.status == 200 and "civicbot_" in await response.text()
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert await status_of(f"{runtime.base_url}/metrics") == 404
+    assert await status_of(f"{runtime.base_url}/healthz") == 200
+
+    # With a token as well, the token is asked for there, and the main port still says 404.
+    both = await start_bot("webhook", metrics_port=0, metrics_token=METRICS_TOKEN)
+    assert both.metrics_url is not None
+    bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    assert await status_of(both.metrics_url) == 401
+    assert await status_of(both.metrics_url, **bearer) == 200
+    assert await status_of(f"{both.base_url}/metrics", **bearer) == 404
+
+    # Stopping the service closes that site too.
+    own = both.metrics_url
+    await both.stop()
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await status_of(own)
+
+
+def test_metrics_settings_are_checked() -> None:
+    from bot.config import ConfigError, Settings
+
+    read = Settings.from_env({"METRICS_PORT": "9100", "METRICS_TOKEN": METRICS_TOKEN})
+    assert (read.metrics_host, read.metrics_port, read.metrics_token) == (
+        "127.0.0.1",
+        9100,
+        METRICS_TOKEN,
+    )
+    assert Settings.from_env({}).metrics_port is None
+    with pytest.raises(ConfigError, match="METRICS_TOKEN: 5 characters"):
+        Settings.from_env({"METRICS_TOKEN": "short"})
+    with pytest.raises(ConfigError, match="METRICS_PORT"):
+        Settings.from_env({"METRICS_PORT": "70000"})

@@ -1,19 +1,23 @@
 """The public pages and the web chat: in a real headless browser (Debian's chromium, driven
 by Playwright with its executable path), a wish left in the browser end to end, seen on the
-municipality's page and read back through Open311; and the web chat's bad input over HTTP."""
+municipality's page and read back through Open311; the pages rendering whole under their
+Content-Security-Policy; the security headers; and the web chat's bad input over HTTP."""
 
 from __future__ import annotations
 
-import html
 import io
 import re
 from pathlib import Path
 
 import aiohttp
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, ConsoleMessage, Page
 
+from bot.security_headers import PAGE_POLICY
 from tests.conftest import Say, StartBot
-from tests.test_answers import wishes
+from tests.fake_telegram import FakeTelegram
+from tests.test_answers import change, wishes
+from tests.test_photos_public import BIN, bin_photographed
+from tests.web_visitor import WebVisitor
 
 SCRIPT = "<script>window.pwned = 1</script>"
 
@@ -98,38 +102,75 @@ async def test_a_wish_left_in_the_browser_reaches_the_page_and_open311(
     assert say("ru", "page.not_found") in await page.locator("h1").inner_text()
 
 
-class WebVisitor:
-    """A browser without a browser: cookies kept, forms posted as a browser posts them."""
+HTML_PAGES = ("/?lang=en", "/m/naryn_city?lang=en", "/try?lang=en", "/m/atlantis?lang=en")
 
-    def __init__(self, base_url: str, http: aiohttp.ClientSession) -> None:
-        self.base_url, self.http = base_url, http
-        self.page = ""
 
-    async def open(self) -> int:
-        async with self.http.get(f"{self.base_url}/try?lang=en") as response:
-            self.page = await response.text()
-            return response.status
+async def test_the_pages_render_whole_under_their_content_security_policy(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    browser: Browser,
+    say: Say,
+    database_url: str,
+) -> None:
+    """Styles, the topic bars and a public photo all show; the browser reports no violation
+    of the policy; and it does enforce it (a foreign image put into the page is refused)."""
+    runtime = await start_bot("webhook")
+    await bin_photographed(runtime, telegram, 7501, say)
+    await change(database_url, BIN, media_public=True)
+    page = await browser.new_page()
+    violations: list[str] = []
 
-    def field(self, name: str) -> str:
-        match = re.search(rf'name="{name}" value="([^"]*)"', self.page)
-        assert match is not None, self.page
-        return match.group(1)
+    def seen(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(message.text)
 
-    def buttons(self) -> dict[str, str]:
-        found = re.findall(r'name="button" value="([^"]+)">([^<]+)<', self.page)
-        return {label: payload for payload, label in found}
+    page.on("console", seen)
+    for path in HTML_PAGES:
+        response = await page.goto(f"{runtime.base_url}{path}")
+        assert response is not None
+        assert await response.header_value("content-security-policy") == PAGE_POLICY, path
+        assert (
+            await page.evaluate("getComputedStyle(document.querySelector('nav')).borderBottomStyle")
+            == "solid"
+        )
 
-    async def post(self, keep_page: bool = True, **data: str) -> tuple[int, str]:
-        form = {"csrf": self.field("csrf"), "m": self.field("m"), **data}
-        async with self.http.post(f"{self.base_url}/try?lang=en", data=form) as response:
-            text = await response.text()
-        if keep_page and response.status == 200:
-            self.page = text
-        return response.status, text
+    await page.goto(f"{runtime.base_url}/m/naryn_city?lang=en")
+    assert await page.eval_on_selector(".bar", "e => getComputedStyle(e).display") == "flex"
+    bar = await page.locator(".bar svg rect").first.bounding_box()
+    assert bar is not None and bar["width"] > 0 and bar["height"] == 18
+    photo = page.locator("img.photo")
+    await photo.scroll_into_view_if_needed()
+    await page.wait_for_function("document.querySelector('img.photo').complete")
+    assert await photo.evaluate("img => img.naturalWidth") == 640
+    await page.goto(f"{runtime.base_url}/try?lang=en")  # and its forms post under form-action
+    await press(page, say("en", "try.start"))
+    assert await page.get_by_role("button", name="English", exact=True).count() == 1
+    assert violations == []
 
-    def messages(self) -> list[str]:
-        found = re.findall(r'<div class="msg" role="status">(.*?)</div>', self.page, re.S)
-        return [html.unescape(message) for message in found]
+    async with page.expect_console_message(lambda m: "Content Security Policy" in m.text):
+        await page.evaluate(
+            "document.body.insertAdjacentHTML('beforeend', '<img src=\"http://127.0.0.1:9/x.png\">')"
+        )
+    assert len(violations) == 1 and "img-src 'self'" in violations[0]
+
+
+async def test_every_response_carries_the_security_headers(start_bot: StartBot) -> None:
+    runtime = await start_bot("webhook")
+    others = ("/open311/v2/services.json", "/healthz", "/no/such/page", "/media/nothing.jpg")
+    async with aiohttp.ClientSession() as http:
+        for path in (*HTML_PAGES, *others):
+            async with http.get(f"{runtime.base_url}{path}") as response:
+                headers = response.headers
+                page = response.content_type == "text/html"
+                assert headers["Content-Security-Policy"] == (
+                    PAGE_POLICY if page else "frame-ancestors 'none'"
+                ), path
+                assert headers["X-Content-Type-Options"] == "nosniff", path
+                assert headers["X-Frame-Options"] == "DENY", path
+                assert headers["Referrer-Policy"] == "same-origin", path
+            assert page == (path in HTML_PAGES), path
+        async with http.post(f"{runtime.base_url}/try", data={"text": "/start"}) as response:
+            assert response.status == 403 and response.headers["X-Frame-Options"] == "DENY"
 
 
 async def test_the_web_chat_refuses_forged_forms_and_takes_a_form_once(
