@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 from bot.i18n import Catalogues
 from handlers.types import Text
@@ -33,6 +34,19 @@ class Figure:
 
     value: int | None  # None: hidden
     at_least: bool = False
+
+
+def closed_months(today: date, count: int) -> list[tuple[date, date]]:
+    """The `count` months that ended before `today`'s began, oldest first, as their first
+    and last days: the only periods whose bribe figures are public (a month under way would
+    show its count move as someone leaves an office)."""
+    months = []
+    last = today.replace(day=1) - timedelta(days=1)
+    for _ in range(count):
+        first = last.replace(day=1)
+        months.append((first, last))
+        last = first - timedelta(days=1)
+    return months[::-1]
 
 
 def cell(count: int) -> Figure:

@@ -10,13 +10,14 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot import photo_links
+from bot import http_input, photo_links
+from bot.http_input import errors
 from bot.i18n import LANGUAGES, Catalogues
 from handlers.scrub import scrub
 from handlers.types import Text
@@ -27,11 +28,15 @@ from storage.models import Wish, utcnow
 if TYPE_CHECKING:
     from bot.app import Runtime
 
-BASE = "/open311/v2"
+BASE = http_input.OPEN311 + "v2"
 OPEN = ("accepted", "in_progress")  # the wishes' statuses Open311 calls "open"
 CLOSED = ("done", "declined", "duplicate")
 DEFAULT_DAYS = 90  # without start_date: the last 90 days, as the spec suggests
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
+MAX_PAGE = 100  # so an offset stays small: further back, narrow the dates
+MAX_ITEMS = 50  # in a comma-separated list
+# Dates anyone may ask about: what both databases take, and wide of every wish.
+EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 CACHE_SECONDS, CACHE_ENTRIES = 60.0, 256
 
 
@@ -112,7 +117,7 @@ class Open311:
             municipality_ids=[place] if place is not None else None,
             categories=_codes(query.get("service_code")),
             statuses=_statuses(query.get("status")),
-            references=_list(query.get("service_request_id")),
+            references=_references(query.get("service_request_id")),
             start=start,
             end=end,
         )
@@ -121,12 +126,13 @@ class Open311:
             wishes = await queries.public_requests(session, chosen, (page - 1) * size, size)
             photos = await photo_links.public_photos(session, wishes)
         zone = ZoneInfo(self.runtime.settings.timezone)
-        origin = _origin(request)
-        return [self._as_request(w, language, zone, photos.get(w.id), origin) for w in wishes]
+        return [self._as_request(w, language, zone, photos.get(w.id)) for w in wishes]
 
     async def _request(self, request: web.Request) -> list[dict[str, Any]]:
         language = _locale(request)
-        reference = request.match_info["reference"].upper()
+        reference = request.match_info["reference"]
+        if not http_input.reference(reference):
+            raise LookupError(f"no service request {reference[:16]}")
         chosen = queries.RequestFilter(references=[reference])
         async with self.runtime.db.session() as session:
             found = await queries.public_requests(session, chosen, 0, 1)
@@ -135,7 +141,7 @@ class Open311:
             raise LookupError(f"no service request {reference[:16]}")
         zone = ZoneInfo(self.runtime.settings.timezone)
         wish = found[0]
-        return [self._as_request(wish, language, zone, photos.get(wish.id), _origin(request))]
+        return [self._as_request(wish, language, zone, photos.get(wish.id))]
 
     # --- pieces -------------------------------------------------------------------------
 
@@ -143,6 +149,8 @@ class Open311:
         key = request.query.get("jurisdiction_id")
         if key is None:
             return None
+        if not http_input.municipality_key(key):
+            raise BadQuery(f"unknown jurisdiction_id: {key[:64]}")
         async with self.runtime.db.session() as session:
             place = await queries.municipality_by_key(session, key)
         if place is None:
@@ -155,7 +163,6 @@ class Open311:
         language: str,
         zone: ZoneInfo,
         photos: list[str] | None,
-        origin: str,
     ) -> dict[str, Any]:
         """A wish as a GeoReport service request; its place and first photo only once staff
         made them public (`photos` is None until then)."""
@@ -180,15 +187,11 @@ class Open311:
             "zipcode": None,
             "lat": wish.latitude if public else None,
             "long": wish.longitude if public else None,
-            "media_url": photo_links.public_url(settings, photos[0], origin) if photos else None,
+            "media_url": photo_links.public_url(settings, photos[0]) if photos else None,
         }
 
 
 # --- parameters ---------------------------------------------------------------------------
-
-
-def _origin(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
 
 
 def _locale(request: web.Request) -> str:
@@ -204,7 +207,17 @@ def _list(value: str | None) -> list[str] | None:
     items = [item.strip() for item in value.split(",") if item.strip()]
     if not items:
         raise BadQuery("an empty list")
+    if len(items) > MAX_ITEMS:
+        raise BadQuery(f"at most {MAX_ITEMS} in a list")
     return items
+
+
+def _references(value: str | None) -> list[str] | None:
+    references = _list(value)
+    wrong = [r for r in references or [] if not http_input.reference(r)]
+    if wrong:
+        raise BadQuery(f"a service_request_id is its digits, not {wrong[0][:16]}")
+    return references
 
 
 def _codes(value: str | None) -> list[str] | None:
@@ -241,18 +254,29 @@ def _date(value: str, name: str) -> datetime:
         raise BadQuery(f"{name} is not a w3c date and time (2026-11-25T09:00:00+06:00)") from None
     if moment.tzinfo is None:
         raise BadQuery(f"{name} needs its time zone (Z or +06:00)")
-    return moment
+    if not EARLIEST <= moment < LATEST:  # compared in UTC, without overflowing
+        raise BadQuery(f"{name} must be from {EARLIEST.year} to {LATEST.year - 1}")
+    return moment.astimezone(UTC)
 
 
 def _paging(page: str | None, size: str | None) -> tuple[int, int]:
-    try:
-        number = int(page) if page else 1
-        count = int(size) if size else PAGE_SIZE
-    except ValueError:
-        raise BadQuery("page and page_size are whole numbers") from None
-    if number < 1 or not 1 <= count <= MAX_PAGE_SIZE:
-        raise BadQuery(f"page from 1; page_size from 1 to {MAX_PAGE_SIZE}")
+    number, count = _whole(page, 1), _whole(size, PAGE_SIZE)
+    if not 1 <= number <= MAX_PAGE or not 1 <= count <= MAX_PAGE_SIZE:
+        raise BadQuery(
+            f"page from 1 to {MAX_PAGE} (narrow the dates to go further back); "
+            f"page_size from 1 to {MAX_PAGE_SIZE}"
+        )
     return number, count
+
+
+def _whole(value: str | None, default: int) -> int:
+    """A whole number in ASCII digits (int() would take ١٢ or 1_000); one of more than
+    nine digits is past every bound anyway (and int() refuses 4,300)."""
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit()):
+        raise BadQuery("page and page_size are whole numbers")
+    return int(value) if len(value) <= 9 else 10**9
 
 
 def _moment(moment: datetime, zone: ZoneInfo) -> str:
@@ -266,8 +290,3 @@ def _json(body: bytes) -> web.Response:
         charset="utf-8",
         headers={"Cache-Control": f"public, max-age={int(CACHE_SECONDS)}"},
     )
-
-
-def errors(status: int, description: str) -> web.Response:
-    """The spec's error list, [{"code": …, "description": …}] (the statistics JSON's too)."""
-    return web.json_response([{"code": status, "description": description}], status=status)

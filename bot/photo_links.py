@@ -41,9 +41,10 @@ def signed_url(settings: Settings, key: str, now: float | None = None) -> str:
     return _absolute(settings, f"{path(key)}?until={until}&sig={signature}")
 
 
-def public_url(settings: Settings, key: str, origin: str) -> str:
-    """Open311's media_url: absolute, at PUBLIC_BASE_URL or else where it was asked."""
-    return settings.public_url(path(key)) or origin + path(key)
+def public_url(settings: Settings, key: str) -> str:
+    """Open311's media_url: absolute at PUBLIC_BASE_URL; without it, only the path. Never
+    from the request's Host, which anyone writes — and Open311's answers are cached."""
+    return settings.public_url(path(key)) or path(key)
 
 
 async def public_photos(session: AsyncSession, wishes: Iterable[Wish]) -> dict[int, list[str]]:
@@ -96,6 +97,8 @@ class PhotoRoutes:
         if until < time.time():
             return False
         given = request.query.get("sig", "")
+        if not given.isascii():  # compare_digest raises on other text
+            return False
         expected = _keys(self.runtime.settings).every(PURPOSE, key, str(until))
         return any(hmac.compare_digest(given, signature) for signature in expected)
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import pages, photo_links
+from bot import http_input, pages, photo_links
 from bot.digests.delivery import known_username
 from bot.open311 import CLOSED
 from handlers.quotes import shorten
@@ -62,8 +62,10 @@ class PublicPages:
 
     async def municipality(self, request: web.Request) -> web.Response:
         language = pages.language_of(request)
+        key = request.match_info["key"]
         async with self.runtime.db.session() as session:
-            place = await queries.municipality_by_key(session, request.match_info["key"])
+            known = http_input.municipality_key(key)
+            place = await queries.municipality_by_key(session, key) if known else None
             if place is None:
                 title = self._t(language, "page.not_found")
                 return pages.render(

@@ -1,21 +1,24 @@
 """The statistics JSON of one municipality (`GET /stats/KEY.json`, docs/open-data.md): wishes
-by kind, topic, status and week; bribe reports by service with every count of 1 or 2
-withheld (null) and totals over them given only as a lower bound, as in digests; open
-initiatives' progress; campaigns. Counts only: no text, no person."""
+by kind, topic, status and week; bribe reports by service for each of the last completed
+months only — never the month under way, whose count would move as someone leaves an office
+— with every count of 1 or 2 withheld (null) and totals over them given only as a lower
+bound, as in digests; open initiatives' progress; campaigns. Counts only: no text, no
+person."""
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.bribe_stats import Figure, cell, margin
+from bot import http_input
+from bot.bribe_stats import Figure, cell, closed_months, margin
+from bot.http_input import errors
 from bot.i18n import LANGUAGES
-from bot.open311 import errors
 from handlers.weeks import Week
 from storage import queries
 from storage.models import Municipality, utcnow
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 
 WEEKS = 12  # weeks counted back, this one included
 CAMPAIGN_DAYS = 365  # campaigns shown: those that ran in the last year or are coming
+BRIBE_MONTHS = 12  # completed months of bribe reports shown
 
 
 class Stats:
@@ -37,16 +41,19 @@ class Stats:
     async def page(self, request: web.Request) -> web.Response:
         key = request.match_info["key"]
         async with self.runtime.db.session() as session:
-            place = await queries.municipality_by_key(session, key)
+            known = http_input.municipality_key(key)
+            place = await queries.municipality_by_key(session, key) if known else None
             if place is None:
                 return errors(404, f"no municipality {key[:64]}")
             body = await collect(session, place, self.runtime.settings.timezone)
         return web.json_response(body, headers={"Cache-Control": "public, max-age=60"})
 
 
-async def collect(session: AsyncSession, place: Municipality, timezone: str) -> dict[str, Any]:
+async def collect(
+    session: AsyncSession, place: Municipality, timezone: str, now: datetime | None = None
+) -> dict[str, Any]:
     zone = ZoneInfo(timezone)
-    now = utcnow()
+    now = now or utcnow()
     today = now.astimezone(zone).date()
     return {
         "municipality": {
@@ -57,7 +64,7 @@ async def collect(session: AsyncSession, place: Municipality, timezone: str) -> 
         },
         "generated_at": now.astimezone(zone).isoformat(timespec="seconds"),
         "wishes": await _wishes(session, place, today, zone),
-        "bribe_reports": await _bribes(session, place),
+        "bribe_reports": await _bribes(session, place, today),
         "initiatives": await _initiatives(session, place, today),
         "campaigns": await _campaigns(session, place, today),
     }
@@ -102,17 +109,31 @@ def _figure(shown: Figure) -> dict[str, Any]:
     return {"count": shown.value, "at_least": shown.at_least}
 
 
-async def _bribes(session: AsyncSession, place: Municipality) -> dict[str, Any]:
-    counts = await queries.bribe_counts_between(session, place.id, date.min, date.max)
-    services: Counter[int] = Counter()
-    for (service, _), count in counts.items():
-        services[service] += count
+async def _bribes(session: AsyncSession, place: Municipality, today: date) -> dict[str, Any]:
+    """The reports given in each completed month (by the day they were given), each month's
+    figures on their own: they never change once the month is over, so comparing two
+    answers tells nothing a single one does not."""
+    months = closed_months(today, BRIBE_MONTHS)
+    by_month = []
+    for first, last in months:
+        services: Counter[int] = Counter()
+        for (service, _), count in (
+            await queries.bribe_counts_between(session, place.id, first, last)
+        ).items():
+            services[service] += count
+        by_month.append(
+            {
+                "month": first.strftime("%Y-%m"),
+                "by_service": [
+                    {"service_code": service, **_figure(cell(services[service]))}
+                    for service in sorted(services)
+                ],
+                "total": _figure(margin(list(services.values()))),
+            }
+        )
     return {
-        "by_service": [
-            {"service_code": service, **_figure(cell(services[service]))}
-            for service in sorted(services)
-        ],
-        "total": _figure(margin(list(services.values()))),
+        "period": {"from": months[0][0].isoformat(), "to": months[-1][1].isoformat()},
+        "by_month": by_month,
     }
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import time
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from bot import metrics
+from bot import http_input, metrics
 from bot.acks import NotKept, reason
 from bot.metrics_routes import MetricsRoutes
 from bot.open311 import Open311
@@ -26,7 +27,6 @@ from bot.webchat import WebChat
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
-    from aiohttp.web_request import FileField
 
     from bot.app import Runtime
 
@@ -34,6 +34,20 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature"
 XML = "application/xml"
 MAX_BODY_BYTES = 1024 * 1024
+
+TELEGRAM_PATH = "/telegram/webhook"
+# The webhooks read their own bodies: the secret or the signature is checked first where the
+# body allows (Telegram's header, the Android app's HMAC of the raw body; Twilio signs the
+# form's parameters, so its form is read, strictly, once the signature header is there).
+WEBHOOKS = frozenset({TELEGRAM_PATH, INBOUND_PATH, STATUS_PATH, android.PATH})
+
+# A status callback's fields as Twilio writes them; anything else never came from Twilio, and
+# would reach a query (a NUL, which PostgreSQL refuses) or an integer column (a huge code).
+STATUS_FIELDS = {
+    "MessageSid": re.compile(r"[A-Za-z0-9]{0,64}"),
+    "MessageStatus": re.compile(r"[a-z_-]{0,32}"),
+    "ErrorCode": re.compile(r"[0-9]{0,9}"),
+}
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
 log = logging.getLogger(__name__)
@@ -63,9 +77,16 @@ async def timed(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def build(runtime: Runtime) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[timed, security_headers])
+    http_input.quiet_bad_requests()
+    middlewares = [
+        timed,
+        security_headers,  # on every answer, the refusals at the door included
+        http_input.text_addresses,
+        http_input.readable_forms(WEBHOOKS),
+    ]
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app[RUNTIME] = runtime
-    app.router.add_post("/telegram/webhook", telegram_webhook)
+    app.router.add_post(TELEGRAM_PATH, telegram_webhook)
     app.router.add_post(INBOUND_PATH, twilio_inbound)
     app.router.add_post(STATUS_PATH, twilio_status)
     app.router.add_post(android.PATH, android_inbound)
@@ -90,7 +111,7 @@ async def telegram_webhook(request: web.Request) -> web.Response:
         metrics.WEBHOOK_REJECTED.labels("telegram", "secret").inc()
         return web.json_response({"error": "wrong or missing secret token"}, status=401)
     try:
-        data = json.loads(await request.read())
+        data = json.loads(await http_input.body_of(request))
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             raise ValueError("not an update")
         if depth(data) > MAX_JSON_DEPTH:
@@ -124,13 +145,25 @@ def depth(value: object) -> int:
 
 async def _signed_twilio_form(
     request: web.Request, path: str
-) -> tuple[SmsChannel, MultiDictProxy[str | bytes | bytearray | FileField]] | web.Response:
-    """The SMS channel and the posted form if Twilio signed it; else the refusal to send."""
+) -> tuple[SmsChannel, MultiDictProxy[str]] | web.Response:
+    """The SMS channel and the posted form if Twilio signed it; else the refusal to send:
+    403 unsigned (the body unread), 400 a body that is not a UTF-8 form, 403 a signature
+    that does not match."""
     sms = request.app[RUNTIME].sms
     if sms is None:
         return web.Response(text="the SMS channel is off\n", status=404)
-    form = await request.post()
-    if not sms.signed(path, form, request.headers.get(TWILIO_SIGNATURE_HEADER)):
+    signature = request.headers.get(TWILIO_SIGNATURE_HEADER)
+    if not signature:
+        metrics.WEBHOOK_REJECTED.labels("twilio", "signature").inc()
+        return web.Response(text="invalid signature\n", status=403)
+    try:
+        if request.content_type != http_input.URLENCODED:
+            raise http_input.Unreadable(f"not {http_input.URLENCODED}")
+        form = http_input.urlencoded(await http_input.body_of(request), request.charset)
+    except http_input.Unreadable as error:
+        metrics.WEBHOOK_REJECTED.labels("twilio", "malformed").inc()
+        return web.Response(text=f"{error}\n", status=400)
+    if not sms.signed(path, form, signature):
         metrics.WEBHOOK_REJECTED.labels("twilio", "signature").inc()
         return web.Response(text="invalid signature\n", status=403)
     return sms, form
@@ -166,6 +199,10 @@ async def twilio_status(request: web.Request) -> web.Response:
     if isinstance(checked, web.Response):
         return checked
     sms, form = checked
+    odd = [name for name, shape in STATUS_FIELDS.items() if not shape.fullmatch(form.get(name, ""))]
+    if odd:
+        metrics.WEBHOOK_REJECTED.labels("twilio", "malformed").inc()
+        return web.Response(text=f"not a status: {odd[0]}\n", status=400)
     await sms.status(form)
     return web.Response(status=204)
 
@@ -177,8 +214,12 @@ async def android_inbound(request: web.Request) -> web.Response:
     sms = runtime.sms
     if sms is None or runtime.settings.sms_provider != "android":
         return web.Response(text="the Android gateway is not set up\n", status=404)
-    body = await request.read()
     headers = request.headers
+    try:
+        body = await http_input.body_of(request)
+    except http_input.Unreadable as error:
+        metrics.WEBHOOK_REJECTED.labels("android", "malformed").inc()
+        return web.Response(text=f"{error}\n", status=400)
     try:
         event = android.verify(
             runtime.settings, body, headers.get("X-Signature", ""), headers.get("X-Timestamp", "")

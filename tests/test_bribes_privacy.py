@@ -9,8 +9,10 @@ import hashlib
 import logging
 import re
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import make_url
@@ -20,6 +22,7 @@ from storage.db import Database
 from storage.models import BribeReport
 from tests.conftest import StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
+from tests.test_open_data import given_on
 from tests.twilio import inbound_form, post_signed, twilio_settings
 
 TELEGRAM_ID = 918273645
@@ -181,3 +184,45 @@ async def test_flooding_by_sms_is_refused_politely_and_stores_nothing_more(
         runtime.base_url, "/sms/twilio", inbound_form("+996555000999", "ПАРА 3")
     )
     assert "Рахмат" in answer
+
+
+async def test_public_bribe_figures_move_only_once_a_month_is_over(
+    start_bot: StartBot, database_url: str
+) -> None:
+    """Whoever watches /stats/KEY.json while residents leave a service office learns nothing:
+    reports given this month are not in it, however many; they appear, all at once and each
+    month on its own, only once their month is over in TIMEZONE."""
+    runtime = await start_bot("webhook", telegram_bot_token=None, **twilio_settings())
+    before = await public_bribes(runtime)
+    today = dt.datetime.now(ZoneInfo("Asia/Bishkek")).date()
+    first_of_month = today.replace(day=1)
+    last_month_ends = first_of_month - dt.timedelta(days=1)
+    assert before["period"]["to"] == last_month_ends.isoformat()
+    assert before["by_month"][-1]["month"] == last_month_ends.strftime("%Y-%m")
+
+    for n, phone in enumerate(("+996555443301", "+996555443302", "+996555443303")):
+        await post_signed(runtime.base_url, "/sms/twilio", inbound_form(phone, "ЖЕР 101"))
+        _, answer = await post_signed(
+            runtime.base_url, "/sms/twilio", inbound_form(phone, f"ПАРА 4 {n + 1}000")
+        )
+        assert "Рахмат" in answer
+        assert await public_bribes(runtime) == before  # not after the first, nor the third
+    await given_on(database_url, first_of_month)  # the earliest day of the month under way
+    assert await public_bribes(runtime) == before
+    await given_on(database_url, last_month_ends)  # the month is over
+    after = await public_bribes(runtime)
+    assert after["by_month"][:-1] == before["by_month"][:-1]
+    assert after["by_month"][-1] == {
+        "month": last_month_ends.strftime("%Y-%m"),
+        "by_service": [{"service_code": 4, "count": 3, "at_least": False}],
+        "total": {"count": 3, "at_least": False},
+    }
+
+
+async def public_bribes(runtime: Any) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{runtime.base_url}/stats/naryn_city.json") as response,
+    ):
+        assert response.status == 200
+        return dict((await response.json())["bribe_reports"])

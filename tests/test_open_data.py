@@ -7,16 +7,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
+from sqlalchemy import update
 
-from storage.models import Wish
-from tests.conftest import Civicbot, StartBot
+from storage.db import Database
+from storage.models import BribeReport, Wish, WishPhoto
+from tests.conftest import Civicbot, Say, StartBot, resident_of, rows
 from tests.digests import official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import ADULT_PIN, open_initiative
 from tests.places import category
 from tests.test_answers import change, resident, sms, wishes
+from tests.test_photos import jpeg_with_gps
 from tests.twilio import FakeTwilio, twilio_settings
 
 # The GeoReport v2 field lists (wiki.open311.org/GeoReport_v2).
@@ -33,10 +37,10 @@ W3C = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+06:00$")  # Asia/Bishkek
 PHONE, OTHER_PHONE, PIN = "+996555810001", "+996555810002", "21203199000123"
 
 
-async def get(runtime: Any, path: str) -> tuple[int, Any, str]:
+async def get(runtime: Any, path: str, **headers: str) -> tuple[int, Any, str]:
     async with (
         aiohttp.ClientSession() as http,
-        http.get(runtime.base_url + path) as response,
+        http.get(runtime.base_url + path, headers=headers) as response,
     ):
         text = await response.text()
         parsed = await response.json() if response.content_type == "application/json" else None
@@ -192,9 +196,22 @@ async def test_the_statistics_json_matches_a_hand_counted_place(
     assert len(weeks) == 12 and sum(weeks) == 5  # the 40-day-old one is within 12 weeks…
     assert weeks[-1] + weeks[-2] == 4  # …and the other four are from this week (or last)
     assert weeks[-7] + weeks[-6] == 1  # 40 days back: five or six weeks before
-    # Bribes: service 3 three reports (shown), service 1 one (withheld); the total is only a
-    # lower bound, since 3 + the hidden one would give it away.
-    assert stats["bribe_reports"] == {
+    # Bribes: only the twelve months completed; this month's four reports are not there yet.
+    today = dt.datetime.now(ZoneInfo("Asia/Bishkek")).date()
+    last_month_ends = today.replace(day=1) - dt.timedelta(days=1)
+    bribes = stats["bribe_reports"]
+    assert bribes["period"]["to"] == last_month_ends.isoformat()
+    assert len(bribes["by_month"]) == 12 and bribes["by_month"][-1]["month"] == (
+        last_month_ends.strftime("%Y-%m")
+    )
+    assert all(month["by_service"] == [] for month in bribes["by_month"])
+    # Once their month is over (here: given on its last day): service 3 three reports
+    # (shown), service 1 one (withheld); the total is only a lower bound, since 3 + the
+    # hidden one would give it away.
+    await given_on(database_url, last_month_ends)
+    _, stats, _ = await get(runtime, "/stats/naryn_city.json")
+    assert stats["bribe_reports"]["by_month"][-1] == {
+        "month": last_month_ends.strftime("%Y-%m"),
         "by_service": [
             {"service_code": 1, "count": None, "at_least": False},
             {"service_code": 3, "count": 3, "at_least": False},
@@ -244,3 +261,38 @@ async def test_no_public_output_names_anyone(
     for planted in (PHONE, OTHER_PHONE, PHONE[4:], PIN, ADULT_PIN, "0555 123 456", "9901",
                     "9902", "9910", "Aibek", "Осмонова", "Айгүл", "Ругательства"):  # fmt: skip
         assert planted not in public, planted
+
+
+async def given_on(database_url: str, day: dt.date) -> None:
+    """Date every bribe report as given on `day`, as time would have."""
+    db = Database(database_url)
+    try:
+        async with db.session() as session, session.begin():
+            await session.execute(update(BribeReport).values(created_on=day))
+    finally:
+        await db.close()
+
+
+async def test_a_forged_host_never_reaches_a_media_url(
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, database_url: str
+) -> None:
+    """Without PUBLIC_BASE_URL (polling), media_url is the photo's path: a request with
+    `Host: evil.example` neither gets nor leaves in the cache a link to that host."""
+    runtime = await start_bot("polling")
+    assert runtime.settings.public_base_url is None
+    resident = resident_of(runtime, telegram, "polling", 7411, "en")
+    await resident.send("/start m-naryn_city")
+    await resident.press("English")
+    await resident.send_photo(jpeg_with_gps(), caption="Bin overflowing")
+    await resident.press(say("en", "kind.change"))
+    await resident.press(category("garbage")["en"])
+    await change(database_url, "Bin overflowing", media_public=True)  # as staff approve it
+    [photo] = await rows(database_url, WishPhoto)
+    path = "/open311/v2/requests.json?jurisdiction_id=naryn_city"
+    for headers in ({"Host": "evil.example"}, {}):
+        status, [request], text = await get(runtime, path, **headers)
+        assert status == 200 and "evil" not in text
+        assert request["media_url"] == f"/media/{photo.key}"
+    url = f"{runtime.base_url}/media/{photo.key}"  # served where it was asked, relative
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        assert response.status == 200 and response.content_type == "image/jpeg"

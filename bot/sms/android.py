@@ -25,6 +25,7 @@ from bot.sms.provider import SendFailed, Sent, Unavailable
 
 PATH = "/sms/android"
 REPLAY_WINDOW = 300  # seconds either side of now
+TIMESTAMP_DIGITS = 12  # seconds since 1970, for a few thousand years
 # The gateway's message states, as the statuses Twilio's callbacks use (STATUS_RANK).
 STATES = {
     "pending": "queued",
@@ -129,7 +130,10 @@ def verify(
 ) -> Event:
     """The event, if the gateway signed it just now; else Refused."""
     key = settings.android_gateway_signing_key
-    if not key or not signature or not timestamp.isdigit():
+    # ASCII only: compare_digest raises on other text (once a 500), and int() reads digits
+    # of any script.
+    signed = bool(signature) and signature.isascii() and timestamp.isascii()
+    if not key or not signed or not timestamp.isdigit() or len(timestamp) > TIMESTAMP_DIGITS:
         raise Refused(403, "unsigned")
     expected = hmac.new(key.encode(), body + timestamp.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature.lower()):
