@@ -226,3 +226,18 @@ async def test_an_mms_through_the_phone_is_answered_that_pictures_cannot_come_th
     catalogues = Catalogues()
     [answer] = gateway.texts_to(PHONE)
     assert answer.startswith(catalogues.text("ky", Text("photo.no_mms"), "sms"))
+
+
+async def test_a_phone_that_cannot_be_reached_is_unavailable_not_a_crash() -> None:
+    """Nothing listens where the gateway should be: the provider says Unavailable (the outbox
+    retries it, then records a failure), not an exception no one catches."""
+    from bot.config import Settings
+    from bot.sms.android import AndroidProvider
+    from bot.sms.provider import Unavailable
+
+    provider = AndroidProvider(Settings(**android_settings("http://127.0.0.1:9/3rdparty/v1")))
+    try:
+        with pytest.raises(Unavailable):
+            await provider.send("+996555000111", "SIM", "Салам", None)
+    finally:
+        await provider.close()

@@ -48,13 +48,18 @@ class AndroidProvider:
 
     def __init__(self, settings: Settings) -> None:
         # The client library is loaded only where a phone is the provider.
-        from android_sms_gateway import client
+        from android_sms_gateway import ahttp, client
 
         assert settings.android_gateway_login and settings.android_gateway_password
+        # On aiohttp, as the rest of the bot: left to itself the library picks httpx when it is
+        # installed, whose connection errors `send` would not know as such. Given, it is ours
+        # to open and close.
+        self._http = ahttp.AiohttpAsyncHttpClient()
         self._client = client.AsyncAPIClient(
             settings.android_gateway_login,
             settings.android_gateway_password,
             base_url=settings.android_gateway_url.rstrip("/"),
+            http_client=self._http,
         )
         self._open = False
 
@@ -73,7 +78,7 @@ class AndroidProvider:
 
         del sender, status_callback, template  # SMS only: no templates on a SIM
         if not self._open:
-            await self._client.__aenter__()
+            await self._http.__aenter__()
             self._open = True
         message = domain.Message(
             phone_numbers=[to],
@@ -94,7 +99,7 @@ class AndroidProvider:
 
     async def close(self) -> None:
         if self._open:
-            await self._client.__aexit__(None, None, None)
+            await self._http.__aexit__(None, None, None)
             self._open = False
 
 

@@ -394,7 +394,7 @@ class SmsChannel:
                 return
             if STATUS_RANK.get(status, -1) > STATUS_RANK.get(record.status, -1):
                 record.status = status
-            if error_code.isdigit():
+            if error_code.isascii() and error_code.isdigit() and len(error_code) <= 9:
                 record.error_code = int(error_code)
                 if int(error_code) == 21610 and record.person_id is not None:
                     await queries.mark_person_opted_out(session, record.person_id)
