@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from handlers.context import Context
+from handlers.pseudonyms import Pseudonyms
 from handlers.types import Reply, say
 from storage import queries
 from storage.models import utcnow
 
 WISHES_PER_HOUR = 20
+EXPIRY = timedelta(hours=2)
 
 
 def exempt(ctx: Context) -> bool:
@@ -28,17 +32,32 @@ def _hour(now: datetime) -> str:
 
 async def over_wish_limit(ctx: Context) -> Reply | None:
     """Count one more wish for this sender; None while under the limit, else what to say
-    (the notice once an hour, then an empty reply that the outcome keeps quiet)."""
+    (`limit_reached`)."""
     if exempt(ctx):
         return None
     now = utcnow()
-    sender = (ctx.inbound.channel, ctx.inbound.user_id, _hour(now))
-    expires = now + timedelta(hours=2)
-    key = ctx.pseudonyms.of("wish-flood", *sender)
-    if await queries.count_towards_quota(ctx.session, key, WISHES_PER_HOUR, expires):
+    key = ctx.pseudonyms.of("wish-flood", ctx.inbound.channel, ctx.inbound.user_id, _hour(now))
+    if await queries.count_towards_quota(ctx.session, key, WISHES_PER_HOUR, now + EXPIRY):
         return None
+    return await limit_reached(ctx)
+
+
+async def limit_reached(ctx: Context) -> Reply:
+    """What a sender at the limit is told: the notice once an hour, then an empty reply that
+    the outcome keeps quiet."""
+    now = utcnow()
+    sender = (ctx.inbound.channel, ctx.inbound.user_id, _hour(now))
     notice_key = ctx.pseudonyms.of("wish-flood-notice", *sender)
-    if await queries.count_towards_quota(ctx.session, notice_key, 1, expires):
+    if await queries.count_towards_quota(ctx.session, notice_key, 1, now + EXPIRY):
         return say("wish.flood", limit=WISHES_PER_HOUR)
     ctx.quiet = True
     return Reply(parts=())
+
+
+async def at_wish_limit(
+    session: AsyncSession, pseudonyms: Pseudonyms, channel: str, user_id: str
+) -> bool:
+    """Whether this sender has reached the limit this hour, counting nothing (a channel's
+    look before it fetches a picture: handlers/picture_gate.py)."""
+    key = pseudonyms.of("wish-flood", channel, user_id, _hour(utcnow()))
+    return await queries.quota_used(session, key) >= WISHES_PER_HOUR
