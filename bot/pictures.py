@@ -2,7 +2,16 @@
 
 A channel gives one fetch per image; what comes back is the pictures that could be taken and
 the reason the first one that could not was refused — never an exception, so that the text
-that came with them is always handled.
+that came with them is always handled. Nothing is fetched for a sender whose pictures the
+handlers would not take (handlers/picture_gate.py): they get the reason instead.
+
+A picture held takes memory: up to MAX_BYTES fetched, then tens of MB while it is decoded
+(bot/images.py). So at most PICTURES_AT_ONCE are fetched and decoded at a time in the
+process, whichever chats send them: eight large images at once cost what two do, and the
+others wait their turn before fetching, holding nothing. The decoding runs in threads of
+its own, so that it takes none of the default pool's (posters, charts) and its memory comes
+back to the same two malloc arenas (with the default pool's threads, the peak under eight
+large images at once varied by 50 MB from run to run: bench/images.py).
 """
 
 from __future__ import annotations
@@ -10,19 +19,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
 from bot import images
-from handlers.types import Picture
+from handlers import picture_gate
+from handlers.pseudonyms import Pseudonyms
+from handlers.types import Inbound, Picture
+from storage.db import Database
 
 Fetch = Callable[[], Awaitable[bytes]]
 
 FETCH_TIMEOUT = 20.0  # seconds for one image, connection to last byte
 MAX_REDIRECTS = 3  # Twilio's media URL redirects once, to its file store
 REDIRECTS = {301, 302, 303, 307, 308}
+PICTURES_AT_ONCE = 2  # fetched and decoded at a time: one per CPU of a small machine
+DECODERS = ThreadPoolExecutor(PICTURES_AT_ONCE, thread_name_prefix="image")
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +51,27 @@ class NotFetched(Exception):
         self.key = key
 
 
+async def fetch_if_taken(
+    db: Database, pseudonyms: Pseudonyms, inbound: Inbound, fetches: Sequence[Fetch]
+) -> tuple[tuple[Picture, ...], str | None]:
+    """The action's pictures, as `gather` gives them, if the handlers would take them; else
+    none, and why (a look at the sender's rows first, before anything is fetched)."""
+    withheld = await picture_gate.look(db, pseudonyms, inbound)
+    if withheld is not None:
+        log.info("images not fetched: %s", withheld)
+        return (), withheld
+    return await gather(fetches)
+
+
 async def gather(fetches: Sequence[Fetch]) -> tuple[tuple[Picture, ...], str | None]:
-    """Each image fetched and cleaned in turn: the ones taken, and why one was not."""
+    """Each image fetched and cleaned in turn (the process's turn: see above): the ones
+    taken, and why one was not."""
     pictures: list[Picture] = []
     problem: str | None = None
     for fetch in fetches:
         try:
-            data = await fetch()
-            picture = await asyncio.to_thread(images.clean, data)
+            async with _turns():
+                picture = await decode(await fetch())
         except (NotFetched, images.ImageRefused) as refused:
             log.info("an image was not taken: %s", refused.key)
             problem = problem or refused.key
@@ -50,6 +79,25 @@ async def gather(fetches: Sequence[Fetch]) -> tuple[tuple[Picture, ...], str | N
         if picture.key not in {p.key for p in pictures}:
             pictures.append(picture)
     return tuple(pictures), problem
+
+
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _turns() -> asyncio.Semaphore:
+    """The process's turns for pictures (a semaphore belongs to one event loop: one each)."""
+    loop = asyncio.get_running_loop()
+    turns = _TURNS.get(loop)
+    if turns is None:
+        turns = _TURNS[loop] = asyncio.Semaphore(PICTURES_AT_ONCE)
+    return turns
+
+
+async def decode(data: bytes) -> Picture:
+    """images.clean, in one of DECODERS' threads."""
+    return await asyncio.get_running_loop().run_in_executor(DECODERS, images.clean, data)
 
 
 async def download(

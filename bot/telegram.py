@@ -174,12 +174,17 @@ class TelegramChannel:
 
     async def on_pictures(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """A photo (or an image sent as a file), with its caption as text: fetched and
-        made safe before the handlers decide whether to keep it."""
-        message = update.effective_message
-        assert message is not None
+        made safe before the handlers decide whether to keep it — unless a look at the
+        sender says they would not (bot/pictures.py)."""
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        sender = Inbound(channel=CHANNEL, user_id=str(chat.id))
 
         async def fetched() -> dict[str, Any]:
-            taken, problem = await pictures.gather([self._fetch(message)])
+            fetches = [self._fetch(message)]
+            taken, problem = await pictures.fetch_if_taken(
+                self.db, self.pseudonyms, sender, fetches
+            )
             return {"pictures": taken, "picture_problem": problem, "text": message.caption}
 
         await self._handle_and_reply(update, fetched)

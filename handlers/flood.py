@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from handlers.context import Context
+from handlers.pseudonyms import Pseudonyms
 from handlers.types import Reply, say
 from storage import queries
 from storage.models import utcnow
 
 WISHES_PER_HOUR = 20
+EXPIRY = timedelta(hours=2)
 
 
 def exempt(ctx: Context) -> bool:
@@ -32,20 +36,22 @@ def _hour(now: datetime) -> str:
 
 async def over_wish_limit(ctx: Context) -> Reply | None:
     """Count one more wish for this sender; None while under the limit, else what to say
-    (the notice once an hour, then an empty reply that the outcome keeps quiet)."""
+    (`limit_reached`)."""
     if exempt(ctx):
         return None
     now = utcnow()
-    sender = (ctx.inbound.channel, ctx.inbound.user_id, _hour(now))
-    expires = now + timedelta(hours=2)
-    key = ctx.pseudonyms.of("wish-flood", *sender)
-    if await queries.count_towards_quota(ctx.session, key, WISHES_PER_HOUR, expires):
+    key = ctx.pseudonyms.of("wish-flood", ctx.inbound.channel, ctx.inbound.user_id, _hour(now))
+    if await queries.count_towards_quota(ctx.session, key, WISHES_PER_HOUR, now + EXPIRY):
         return await over_origin_limit(ctx, now)
+    return await limit_reached(ctx)
+
+
+async def limit_reached(ctx: Context) -> Reply:
+    """What a sender at the limit is told: the notice once an hour, then an empty reply that
+    the outcome keeps quiet."""
+    sender = (ctx.inbound.channel, ctx.inbound.user_id, _hour(utcnow()))
     notice_key = ctx.pseudonyms.of("wish-flood-notice", *sender)
-    if await queries.count_towards_quota(ctx.session, notice_key, 1, expires):
-        return say("wish.flood", limit=WISHES_PER_HOUR)
-    ctx.quiet = True
-    return Reply(parts=())
+    return await _once_an_hour(ctx, notice_key, say("wish.flood", limit=WISHES_PER_HOUR))
 
 
 async def over_origin_limit(ctx: Context, now: datetime) -> Reply | None:
@@ -54,12 +60,28 @@ async def over_origin_limit(ctx: Context, now: datetime) -> Reply | None:
     if origin is None:
         return None
     channel, hour = ctx.inbound.channel, _hour(now)
-    expires = now + timedelta(hours=2)
+    expires = now + EXPIRY
     key = ctx.pseudonyms.of("wish-flood-origin", channel, origin.key, hour)
     if await queries.count_towards_quota(ctx.session, key, origin.wishes_per_hour, expires):
         return None
     notice_key = ctx.pseudonyms.of("wish-flood-origin-notice", channel, ctx.inbound.user_id, hour)
-    if await queries.count_towards_quota(ctx.session, notice_key, 1, expires):
-        return say("wish.flood_origin", limit=origin.wishes_per_hour)
+    notice = say("wish.flood_origin", limit=origin.wishes_per_hour)
+    return await _once_an_hour(ctx, notice_key, notice)
+
+
+async def _once_an_hour(ctx: Context, notice_key: str, notice: Reply) -> Reply:
+    """The notice the first time this hour (counted under `notice_key`), then an empty reply
+    that the outcome keeps quiet."""
+    if await queries.count_towards_quota(ctx.session, notice_key, 1, utcnow() + EXPIRY):
+        return notice
     ctx.quiet = True
     return Reply(parts=())
+
+
+async def at_wish_limit(
+    session: AsyncSession, pseudonyms: Pseudonyms, channel: str, user_id: str
+) -> bool:
+    """Whether this sender has reached the limit this hour, counting nothing (a channel's
+    look before it fetches a picture: handlers/picture_gate.py)."""
+    key = pseudonyms.of("wish-flood", channel, user_id, _hour(utcnow()))
+    return await queries.quota_used(session, key) >= WISHES_PER_HOUR

@@ -41,11 +41,11 @@ async def take(ctx: Context) -> list[Reply]:
 
 async def _into_draft(ctx: Context, caption: str) -> list[Reply]:
     taken = _taken_note(ctx, media.take_into_draft(ctx))
-    problem = _caption_as_text(ctx, caption)  # before the wish goes on: it may be its text
+    problem = caption_as_text(ctx, caption)  # before the wish goes on: it may be its text
     return noted(await wishes.continue_wish(ctx), taken, problem)
 
 
-def _caption_as_text(ctx: Context, caption: str) -> Text | None:
+def caption_as_text(ctx: Context, caption: str) -> Text | None:
     """A caption becomes the wish's text, unless it has one; why it could not, if so."""
     if not caption or "text" in ctx.data:
         return None
@@ -60,7 +60,7 @@ async def _while_placing(ctx: Context) -> Text:
     saved."""
     target, caption = ctx.data.get("target"), ctx.inbound.text or ""
     if target is None:
-        _caption_as_text(ctx, caption)  # a caption too long is asked for again as the text
+        caption_as_text(ctx, caption)  # a caption too long is asked for again as the text
         return _taken_note(ctx, media.take_into_draft(ctx))
     wish = await media.recent_wish(ctx)
     if wish is None or wish.id != target:

@@ -14,6 +14,7 @@ from handlers import (
     bribes,
     campaign_admin,
     cards,
+    flood,
     inbox,
     initiatives,
     invites,
@@ -21,6 +22,7 @@ from handlers import (
     officials,
     onboarding,
     photos,
+    picture_gate,
     signatures,
     wishes,
 )
@@ -258,18 +260,45 @@ async def _on_text(ctx: Context, text: str) -> Replies:
 
 
 async def _on_pictures(ctx: Context) -> Replies:
-    inbound, step = ctx.inbound, ctx.step or ""
-    if step.startswith(PRIVATE_STEPS):
-        return await _with_prompt(ctx, Text("photo.not_with_bribe"))
+    inbound = ctx.inbound
+    if inbound.pictures or inbound.picture_problem in picture_gate.REASONS:
+        refused = await picture_gate.check(ctx)  # the channel's look, again, in the transaction
+        if refused is not None:
+            return await _pictures_refused(ctx, refused)
+    elif (ctx.step or "").startswith(PRIVATE_STEPS):  # none could be had (an MMS by a gateway)
+        return await _with_prompt(ctx, Text(picture_gate.NOT_WITH_BRIBE))
     if not inbound.pictures:  # none could be taken: say why, and keep the caption's text
-        problem = Text(inbound.picture_problem or "photo.not_an_image")
-        if inbound.text:
-            return noted(await _on_text(ctx, inbound.text), problem)
-        return await _with_prompt(ctx, problem)
-    if step and step not in photos.SHOWING_STEPS:
-        return await _with_prompt(ctx, Text("photo.not_here"))
+        return await _without_pictures(ctx, Text(inbound.picture_problem or "photo.not_an_image"))
     lost = inbound.picture_problem  # some of several could not be taken
     return noted(await photos.take(ctx), Text(lost) if lost else None)
+
+
+async def _pictures_refused(ctx: Context, refused: str) -> Replies:
+    """Pictures the rules do not take (handlers/picture_gate.py; the channel has not fetched
+    them): said as if they had been."""
+    if refused == picture_gate.OVER_LIMIT:
+        return [await flood.limit_reached(ctx)]
+    if refused == picture_gate.PLACE_FIRST:
+        return await _place_first(ctx)
+    return await _with_prompt(ctx, Text(refused))  # a bribe report's step, or one without
+
+
+async def _place_first(ctx: Context) -> Replies:
+    """Pictures before the place is chosen: with nothing under way, a wish starts with the
+    caption as its text and the place is asked (the photo is sent again once it is set)."""
+    note = Text(picture_gate.PLACE_FIRST)
+    if not ctx.guided or ctx.step:
+        return await _without_pictures(ctx, note)
+    ctx.start_flow(then="wish")
+    problem = photos.caption_as_text(ctx, ctx.inbound.text or "")
+    return noted([await onboarding.ask_place(ctx)], note, problem)
+
+
+async def _without_pictures(ctx: Context, problem: Text) -> Replies:
+    """Say why the pictures were not taken; a caption is answered as the text it is."""
+    if ctx.inbound.text:
+        return noted(await _on_text(ctx, ctx.inbound.text), problem)
+    return await _with_prompt(ctx, problem)
 
 
 async def _on_location(ctx: Context) -> Replies:

@@ -267,7 +267,10 @@ class SmsChannel:
         sender = (message.channel, message.address)
         async with self.senders.hold(sender):
             if message.media:
-                taken, problem = await pictures.gather(self.media.fetches(message.media))
+                fetches = self.media.fetches(message.media)
+                taken, problem = await pictures.fetch_if_taken(
+                    self.db, self.pseudonyms, inbound, fetches
+                )
                 inbound = replace(inbound, pictures=taken, picture_problem=problem)
             elif message.media_problem:
                 inbound = replace(inbound, picture_problem=message.media_problem)

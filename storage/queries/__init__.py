@@ -98,6 +98,7 @@ from storage.queries.people import (
     mark_opted_out,
     mark_person_opted_out,
     person_by_id,
+    standing_of,
 )
 from storage.queries.photos import (
     add_photos,
@@ -258,6 +259,7 @@ __all__ = [
     "signatures_counted_by",
     "signatures_for_export",
     "signer_keys_by_pin",
+    "standing_of",
     "topic_writers",
     "unsent_notices",
     "waiting_longest",

@@ -28,6 +28,12 @@ _PERSON_ID = Prebuilt(
         Person.channel == bindparam("channel"), Person.channel_user_id == bindparam("user_id")
     )
 )
+# A sender's place and step, read without a lock (a channel's look before fetching a picture).
+_STANDING = (
+    select(Person.municipality_id, Conversation.step)
+    .outerjoin(Conversation, Conversation.person_id == Person.id)
+    .where(Person.channel == bindparam("channel"), Person.channel_user_id == bindparam("user_id"))
+)
 _CONVERSATION = (
     select(Conversation)
     .where(Conversation.person_id == bindparam("person_id"))
@@ -85,6 +91,15 @@ def _as_loaded(session: AsyncSession, row: Loaded, **relationships: object) -> L
 
 async def find_person(session: AsyncSession, channel: str, user_id: str) -> Person | None:
     return await session.scalar(_PERSON, {"channel": channel, "user_id": user_id})
+
+
+async def standing_of(
+    session: AsyncSession, channel: str, user_id: str
+) -> tuple[int | None, str | None] | None:
+    """A sender's municipality id and conversation step, read and not locked; None for
+    someone never seen."""
+    row = (await session.execute(_STANDING, {"channel": channel, "user_id": user_id})).first()
+    return None if row is None else (row.municipality_id, row.step)
 
 
 async def person_by_id(session: AsyncSession, person_id: int) -> Person | None:
