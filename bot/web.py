@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from bot import http_input, metrics
+from bot import http_input, metrics, webchat
 from bot.acks import NotKept, reason
 from bot.metrics_routes import MetricsRoutes
 from bot.open311 import Open311
@@ -36,10 +36,11 @@ XML = "application/xml"
 MAX_BODY_BYTES = 1024 * 1024
 
 TELEGRAM_PATH = "/telegram/webhook"
-# The webhooks read their own bodies: the secret or the signature is checked first where the
-# body allows (Telegram's header, the Android app's HMAC of the raw body; Twilio signs the
-# form's parameters, so its form is read, strictly, once the signature header is there).
-WEBHOOKS = frozenset({TELEGRAM_PATH, INBOUND_PATH, STATUS_PATH, android.PATH})
+# Routes that read their own bodies: the secret, signature or identity is checked first where
+# the body allows (Telegram's header, the Android app's HMAC of the raw body, the web chat's
+# signed cookie; Twilio signs the form's parameters, so its form is read, strictly, once the
+# signature header is there). Every other form is read at the door (bot/http_input.py).
+OWN_BODIES = frozenset({TELEGRAM_PATH, INBOUND_PATH, STATUS_PATH, android.PATH, webchat.PATH})
 
 # A status callback's fields as Twilio writes them; anything else never came from Twilio, and
 # would reach a query (a NUL, which PostgreSQL refuses) or an integer column (a huge code).
@@ -82,7 +83,7 @@ def build(runtime: Runtime) -> web.Application:
         timed,
         security_headers,  # on every answer, the refusals at the door included
         http_input.text_addresses,
-        http_input.readable_forms(WEBHOOKS),
+        http_input.readable_forms(OWN_BODIES),
     ]
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app[RUNTIME] = runtime

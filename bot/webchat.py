@@ -25,10 +25,9 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
     from bot.app import Runtime
 
 CHANNEL = "web"
+PATH = "/try"
 COOKIE = "civic_chat"
 COOKIE_DAYS = 180
 MESSAGES_PER_MINUTE = 30  # forms a visitor may send; more are refused (429), not handled
@@ -54,8 +54,6 @@ TEXT_LIMIT = 4000  # characters taken from the form; the handlers say what is to
 ID_BYTES = 18  # a visitor's random id: 144 bits, 24 characters
 VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{24}")
 FIELDS = ("csrf", "m", "button", "text")
-
-T = TypeVar("T")
 
 
 class WebChat:
@@ -68,7 +66,7 @@ class WebChat:
         self._budget = AnswerBudget(MESSAGES_PER_MINUTE, 60.0)  # per visitor, as on Telegram
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/try", self.page), web.post("/try", self.post)]
+        return [web.get(PATH, self.page), web.post(PATH, self.post)]
 
     async def page(self, request: web.Request) -> web.Response:
         if not self.runtime.settings.web_chat:
@@ -126,16 +124,9 @@ class WebChat:
         async def count(session: AsyncSession) -> bool:
             return await queries.count_towards_quota(session, key, limit, now + timedelta(hours=2))
 
-        if not await self._in_transaction(count):
+        if not await self.runtime.db.write(count):
             return None
         return secrets.token_urlsafe(ID_BYTES)
-
-    async def _in_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        db = self.runtime.db
-        if db.writer is not None:  # SQLite: with the inbound actions, on its one writer
-            return await db.writer.run(work)
-        async with db.session() as session, session.begin():
-            return await work(session)
 
     def _cookie(self, visitor: str) -> str:
         return f"{visitor}.{_mac(self._identity_keys[0], visitor)}"
@@ -188,7 +179,7 @@ class WebChat:
             max_age=COOKIE_DAYS * 86400,
             httponly=True,
             samesite="Lax",
-            path="/try",
+            path=PATH,
             secure=self._clients.of(request).scheme == "https",
         )
         return response

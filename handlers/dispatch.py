@@ -44,11 +44,7 @@ async def handle(
         return await _handle_in(session, pseudonyms, inbound, render, files)
 
     try:
-        if db.writer is not None:  # SQLite: shares a commit with the actions waiting with it
-            outcome = await db.writer.run(work)
-        else:
-            async with db.session() as session, session.begin():
-                outcome = await work(session)
+        outcome = await db.write(work)
     except queries.DuplicateDelivery:  # raised out of the transaction: nothing of it is kept
         return None
     if files is not None:  # committed: what no row holds goes (else the sweep takes it)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
 
 from storage import inline_sqlite
 from storage.writer import GroupCommit
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any fixed number, the same in every worker: PostgreSQL's advisory lock for the schema and
@@ -109,6 +111,15 @@ class Database:
 
     def session(self) -> AsyncSession:
         return self.sessions()
+
+    async def write(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `work` in a transaction where inbound actions write: on SQLite, its one writer
+        (sharing a commit with the actions waiting with it, storage/writer.py); elsewhere a
+        transaction of its own. Returns once committed; raises if it could not be."""
+        if self.writer is not None:
+            return await self.writer.run(work)
+        async with self.session() as session, session.begin():
+            return await work(session)
 
     async def ping(self) -> bool:
         try:

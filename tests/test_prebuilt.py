@@ -46,10 +46,7 @@ async def db(database_url: str) -> Any:
 async def in_writer(db: Database, work: Any) -> Any:
     """Run `work` where inbound actions run: SQLite's group commit (the driver path), or a
     transaction of its own on PostgreSQL (Core)."""
-    if db.writer is not None:
-        return await db.writer.run(work)
-    async with db.session() as session, session.begin():
-        return await work(session)
+    return await db.write(work)
 
 
 async def in_session(db: Database, work: Any) -> Any:
