@@ -9,10 +9,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
 
 from bot.app import WHATSAPP_UNSENT
-from storage.db import Database
 from storage.models import OutboundMessage, Person, utcnow
 from tests.conftest import Civicbot, Say, StartBot, rows
 from tests.digests import official_on_telegram
@@ -99,10 +97,5 @@ async def test_without_a_whatsapp_sender_the_start_says_so_and_staff_hear_at_onc
     await texts_to(telegram, 9530, say("en", "answer.unreached", reference=lights, why=why))
     assert twilio.sent == []
     await runtime.stop()
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            records = (await session.scalars(select(OutboundMessage))).all()
-    finally:
-        await db.close()
+    records = await rows(database_url, OutboundMessage)
     assert [(r.channel, r.status) for r in records] == [("whatsapp", "failed")]

@@ -26,22 +26,16 @@ def _without_cascades() -> None:
 
 
 def upgrade() -> None:
-    _without_cascades()
-    with op.batch_alter_table("people") as batch:
-        batch.alter_column(
-            "channel_user_id",
-            type_=sa.String(160),
-            existing_type=sa.String(64),
-            existing_nullable=False,
-        )
+    _resize(sa.String(64), sa.String(160))
 
 
 def downgrade() -> None:
+    _resize(sa.String(160), sa.String(64))
+
+
+def _resize(existing: sa.String, new: sa.String) -> None:
     _without_cascades()
     with op.batch_alter_table("people") as batch:
         batch.alter_column(
-            "channel_user_id",
-            type_=sa.String(64),
-            existing_type=sa.String(160),
-            existing_nullable=False,
+            "channel_user_id", type_=new, existing_type=existing, existing_nullable=False
         )
