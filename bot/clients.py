@@ -21,11 +21,21 @@ from aiohttp import hdrs, web
 
 IPV6_SHARED = 64  # one household's or one phone's IPv6 addresses: a /64 is handed out whole
 SCHEMES = ("http", "https")
+UNKNOWN = "unknown"  # a client a proxy named with no address ("unknown", "_hidden"): one
+# Headers a reverse proxy adds, any of which means a request did not come straight to us.
+PROXY_HEADERS = (
+    hdrs.FORWARDED,
+    hdrs.X_FORWARDED_FOR,
+    hdrs.X_FORWARDED_PROTO,
+    hdrs.X_FORWARDED_HOST,
+    "X-Real-IP",
+    hdrs.VIA,
+)
 
 
 @dataclass(frozen=True)
 class Client:
-    address: str  # an IP address as text; or what a trusted proxy wrote if not one ("unknown")
+    address: str  # an IP address as text; UNKNOWN when a trusted proxy named none
     scheme: str  # http or https
 
 
@@ -51,10 +61,9 @@ class Clients:
 
     def forwarded(self, request: web.Request) -> bool:
         """Whether a proxy may have sent this: the peer is a trusted proxy, or the request
-        carries forwarding headers (an untrusted proxy's, or a forgery)."""
-        headers = request.headers
-        proxied = any(name in headers for name in (hdrs.FORWARDED, hdrs.X_FORWARDED_FOR))
-        return proxied or "X-Real-IP" in headers or self.trusts(request.remote or "")
+        carries any header a proxy adds (an untrusted proxy's, or a forgery)."""
+        proxied = any(name in request.headers for name in PROXY_HEADERS)
+        return proxied or self.trusts(request.remote or "")
 
 
 def limit_key(address: str) -> str:
@@ -73,11 +82,13 @@ def is_loopback(address: str) -> bool:
 
 def _hops(request: web.Request) -> list[tuple[str, str | None]]:
     """Each proxy's entry, first proxy first: the address it was asked by, and the scheme
-    (None when it does not say). `Forwarded` if sent, else `X-Forwarded-For` with
-    `X-Forwarded-Proto` (its values paired with the addresses from the right)."""
-    if hdrs.FORWARDED in request.headers:
-        return [(entry.get("for", ""), _scheme(entry.get("proto"))) for entry in request.forwarded]
+    (None when it does not say). `X-Forwarded-For` with `X-Forwarded-Proto` (its values paired
+    with the addresses from the right) when sent, else `Forwarded`: the proxies the docs
+    describe write the first and pass a client's own `Forwarded` through untouched, so
+    preferring `Forwarded` would let any client name itself."""
     headers = request.headers
+    if hdrs.X_FORWARDED_FOR not in headers:
+        return [(entry.get("for", ""), _scheme(entry.get("proto"))) for entry in request.forwarded]
     addresses = _list(headers.getall(hdrs.X_FORWARDED_FOR, ()))
     schemes = _list(headers.getall(hdrs.X_FORWARDED_PROTO, ()))
     unsaid = len(addresses) - len(schemes)
@@ -114,5 +125,7 @@ def _ip(text: str) -> IPv4Address | IPv6Address | None:
 
 
 def _normal(address: str) -> str:
+    """The address as one client's limits are keyed: anything that is not an IP address is
+    the one UNKNOWN client (else every made-up name would be a client of its own)."""
     ip = _ip(address)
-    return str(ip) if ip is not None else address.strip()[:100]
+    return str(ip) if ip is not None else UNKNOWN

@@ -27,15 +27,20 @@ MAX_FIELDS = 100  # in a webhook's form; Twilio sends about 20
 # What reading a form that is not one raises (aiohttp's parser: a multipart body without its
 # boundary, an unknown charset or encoding, undecodable bytes), and a body cut short.
 UNREADABLE = (ValueError, LookupError, RuntimeError, AssertionError, TypeError)
-CUT_SHORT = (OSError, HttpProcessingError)
+# A body cut short, or one that claims a Content-Encoding it does not have (gzip that is not).
+CUT_SHORT = (OSError, HttpProcessingError, web.RequestPayloadError)
 
 
 class BadRequestsInOneLine(logging.Filter):
     """aiohttp answers a request it cannot parse (a line over 8 KiB, a broken header) with
-    400 itself, and logs the sender's mistake as an error with a trace: one line is enough."""
+    400 itself, and logs the sender's mistake as an error with a trace; so it does when it
+    reads on past our answer a body that does not inflate (gzip that is not). One line is
+    enough."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, web.RequestPayloadError):
+            error = error.__cause__
         if isinstance(error, HttpProcessingError):
             record.exc_info, record.exc_text = None, None
             record.msg = f"{record.msg}: 400, {type(error).__name__}"
@@ -93,14 +98,24 @@ def readable_forms(own_bodies: Collection[str]) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         form_type = request.content_type in (URLENCODED, MULTIPART)
-        if request.method == "POST" and form_type and request.path not in own_bodies:
-            try:
-                await request.post()
-            except (*UNREADABLE, *CUT_SHORT):
-                return refusal(request, "the form cannot be read")
+        ours = request.method == "POST" and form_type and request.path not in own_bodies
+        if ours and await form_of(request) is None:
+            return refusal(request, "the form cannot be read")
         return await handler(request)
 
     return middleware
+
+
+async def form_of(
+    request: web.Request,
+) -> MultiDictProxy[str | bytes | bytearray | web.FileField] | None:
+    """The posted form, as aiohttp reads it (and keeps it for `request.post()`); None for a
+    body that is not one: broken, in an unknown charset, cut short, or not the encoding it
+    claims."""
+    try:
+        return await request.post()
+    except (*UNREADABLE, *CUT_SHORT):
+        return None
 
 
 async def body_of(request: web.Request) -> bytes:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import answers, pages
+from bot import answers, http_input, pages
 from bot.answers import Keyboard
 from bot.budget import AnswerBudget, Verdict
 from bot.clients import Clients, limit_key
@@ -234,9 +234,8 @@ class WebChat:
 async def _form(request: web.Request) -> dict[str, str] | None:
     """The form's fields as text; None for a body that is not a form of ours (a broken
     multipart body, bytes not in its charset, an unknown charset, a file)."""
-    try:
-        posted = await request.post()
-    except (ValueError, LookupError):  # UnicodeDecodeError is a ValueError
+    posted = await http_input.form_of(request)
+    if posted is None:
         return None
     fields = {name: posted.get(name, "") for name in FIELDS}
     if not all(isinstance(value, str) for value in fields.values()):

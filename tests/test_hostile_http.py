@@ -247,6 +247,7 @@ async def test_malformed_android_and_telegram_bodies_are_refused_without_a_trace
         (b"[1, 2]", 400),
         (b"{" * 100_000, 400),
         (nul, 204),  # taken: the handlers take control characters out of a resident's text
+        (event_body("sms:delivered", {"messageId": "\x00"}), 204),  # no message of ours
         (received("+996555000111", "ok")[:-5], 400),  # truncated JSON
     ):
         got = await raw(runtime, post(path, json_type, body, **signature_of(body)))
@@ -259,6 +260,11 @@ async def test_malformed_android_and_telegram_bodies_are_refused_without_a_trace
     ):
         request = post(path, json_type, b"{}").replace(b"\r\n\r\n", b"\r\n" + headers + b"\r\n\r\n")
         assert (await raw(runtime, request))[0] == 403, headers
+    gzip = {"Content-Encoding": "gzip"}  # and not gzip at all
+    inflated = b"\x1f\x8b\x08garbage"
+    assert (await raw(runtime, post(path, json_type, inflated, **gzip)))[0] in (400, 403)
+    signed_gzip = {**signature_of(inflated), **gzip}
+    assert (await raw(runtime, post(path, json_type, inflated, **signed_gzip)))[0] in (400, 403)
     body = b"{" + b" " * 99
     cut = cut_short(post(path, json_type, body, **signature_of(body)))
     assert (await raw(runtime, cut, half_close=True))[0] in (None, 400, 403)
@@ -268,4 +274,37 @@ async def test_malformed_android_and_telegram_bodies_are_refused_without_a_trace
     await runtime.stop()  # the answer under way is sent first
     await gateway.stop()
     assert gateway.texts_to("+996555000111")
+    assert traces(caplog) == []
+
+
+async def test_a_compressed_body_that_does_not_inflate_is_refused_without_a_trace(
+    start_bot: StartBot, twilio: FakeTwilio, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nobody we take messages from compresses a request; a body that claims to be gzip or
+    deflate and is not is refused like any other unreadable body, signed or not."""
+    from tests.test_webchat_identities import fresh_get
+
+    caplog.set_level(logging.INFO)
+    runtime = await start_bot("webhook", **twilio_settings(twilio.base_url))
+    cookie = (await fresh_get(runtime.base_url)).cookies["civic_chat"].value
+    secret = {"X-Telegram-Bot-Api-Secret-Token": runtime.settings.webhook_secret()}
+    twilio_header = {"X-Twilio-Signature": "c2lnbmF0dXJl"}
+    garbage = b"\x1f\x8b\x08garbage"
+    not_inflatable = ("br", "x-made-up")
+    for encoding in ("gzip", "deflate", "br", "x-made-up"):
+        for path, content_type, headers, expected in (
+            ("/try", FORM, {"Cookie": f"civic_chat={cookie}"}, 400),
+            ("/try", FORM, {}, 403),
+            ("/telegram/webhook", "application/json", secret, 400),
+            ("/telegram/webhook", "application/json", {}, 401),
+            ("/sms/twilio", FORM, twilio_header, 400),
+            ("/sms/twilio", FORM, {}, 403),
+            ("/sms/twilio/status", FORM, twilio_header, 400),
+            ("/open311/v2/requests.json", FORM, {}, 400),  # any form is read at the door
+        ):
+            request = post(path, content_type, garbage, **headers, **{"Content-Encoding": encoding})
+            status = (await raw(runtime, request))[0]
+            # An encoding aiohttp cannot read at all (no brotli here) it refuses itself: 400.
+            refused_at_the_door = 400 if encoding in not_inflatable else expected
+            assert status in (expected, refused_at_the_door), (path, encoding)
     assert traces(caplog) == []

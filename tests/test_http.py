@@ -219,6 +219,8 @@ async def test_unprotected_metrics_answer_only_a_loopback_peer_no_proxy_sent(
     assert await status_of(metrics, **{"X-Forwarded-For": "203.0.113.9"}) == 404
     assert await status_of(metrics, Forwarded="for=203.0.113.9;proto=https") == 404
     assert await status_of(metrics, **{"X-Real-IP": "203.0.113.9"}) == 404
+    for header in ("X-Forwarded-Proto", "X-Forwarded-Host", "Via"):  # any proxy's mark
+        assert await status_of(metrics, **{header: "https"}) == 404
     assert await status_of(f"{runtime.base_url}/healthz", **{"X-Forwarded-For": "1.2.3.4"}) == 200
 
     # A trusted proxy is never "this machine", headers or not.

@@ -58,6 +58,19 @@ async def test_a_trusted_proxy_names_the_client(start_bot: StartBot) -> None:
     assert await first_visits(base, {}) == [200]
 
 
+async def test_a_clients_own_forwarded_header_passed_through_names_no_one(
+    start_bot: StartBot,
+) -> None:
+    """The proxy appends to X-Forwarded-For (as the docs have nginx do) and passes the
+    client's own `Forwarded` through untouched: the client is still the proxy's entry, and
+    names that are not addresses are one unknown client."""
+    runtime = await start_bot("webhook", trusted_proxies=("127.0.0.1",))
+    named = [{**xff("203.0.113.9"), "Forwarded": f"for=10.7.0.{n}"} for n in range(LIMIT + 1)]
+    assert await first_visits(runtime.base_url, *named) == [200] * LIMIT + [429]
+    made_up = [{"Forwarded": f"for=_hidden{n}"} for n in range(LIMIT + 1)]
+    assert await first_visits(runtime.base_url, *made_up) == [200] * LIMIT + [429]
+
+
 async def test_an_ipv6_client_is_counted_by_its_64(start_bot: StartBot) -> None:
     runtime = await start_bot("webhook", trusted_proxies=("127.0.0.1",))
     same_64 = [xff(f"2001:db8:0:1::{n:x}") for n in range(LIMIT + 1)]

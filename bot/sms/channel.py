@@ -50,6 +50,7 @@ ANSWERS, WINDOW = 30, 600.0  # answers to one phone in ten minutes (bot/budget.p
 # sender's own rate; this keeps us under its API's concurrency limit (429s).
 SEND_RATE = 10.0
 ANDROID_SEND_RATE = 0.5  # one SIM: a message every two seconds keeps the carrier content
+PROVIDER_ID_LENGTH = 64  # OutboundMessage.provider_id
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # seconds before each retry of a 429, 5xx or network error
 
 log = logging.getLogger(__name__)
@@ -390,7 +391,10 @@ class SmsChannel:
         self, provider: str, sid: str, status: str, error_code: str = ""
     ) -> None:
         """A delivery status from a provider: move the message's status forward, never
-        back."""
+        back. An id no provider writes (a NUL, which PostgreSQL refuses, or one too long)
+        names no message of ours."""
+        if not (0 < len(sid) <= PROVIDER_ID_LENGTH and sid.isascii() and sid.isprintable()):
+            return
         async with self.db.session() as session, session.begin():
             record = await queries.outbound_by_provider_id(session, provider, sid)
             if record is None:
