@@ -28,6 +28,7 @@ import aiohttp
 
 from bot import images
 from handlers import picture_gate
+from handlers.media import PHOTO_LIMIT
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound, Picture
 from storage.db import Database
@@ -37,6 +38,7 @@ Fetch = Callable[[], Awaitable[bytes]]
 FETCH_TIMEOUT = 20.0  # seconds for one image, connection to last byte
 MAX_REDIRECTS = 3  # Twilio's media URL redirects once, to its file store
 REDIRECTS = {301, 302, 303, 307, 308}
+BEYOND_LIMIT = "photo.first_ones"  # more pictures came than a wish takes
 PICTURES_AT_ONCE = 2  # fetched and decoded at a time: one per CPU of a small machine
 DECODERS = ThreadPoolExecutor(PICTURES_AT_ONCE, thread_name_prefix="image")
 
@@ -64,11 +66,16 @@ async def fetch_if_taken(
 
 
 async def gather(fetches: Sequence[Fetch]) -> tuple[tuple[Picture, ...], str | None]:
-    """Each image fetched and cleaned in turn (the process's turn: see above): the ones
-    taken, and why one was not."""
+    """Each image fetched and cleaned in turn (the process's turn: see above), until a wish's
+    worth is taken (an MMS may carry ten: the rest would only be held, then dropped): the
+    ones taken, and why one was not."""
     pictures: list[Picture] = []
     problem: str | None = None
-    for fetch in fetches:
+    for number, fetch in enumerate(fetches):
+        if len(pictures) == PHOTO_LIMIT:
+            log.info("%d images not fetched: a wish takes %d", len(fetches) - number, PHOTO_LIMIT)
+            problem = problem or BEYOND_LIMIT
+            break
         try:
             async with _turns():
                 picture = await decode(await fetch())

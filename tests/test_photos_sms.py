@@ -122,3 +122,17 @@ async def test_a_whatsapp_location_is_asked_about_then_kept_with_the_wish(
     assert (wish.latitude, wish.longitude) == (41.429, 75.991)
     far = {"Latitude": "55.75", "Longitude": "37.62"}
     assert await sms(runtime, resident, "", **far) == say("en", "location.outside")
+
+
+async def test_an_mms_with_more_pictures_than_a_wish_takes_fetches_only_those(
+    start_bot: StartBot, twilio: FakeTwilio, say: Say, database_url: str
+) -> None:
+    """An MMS may carry ten pictures; a wish takes three: the rest are never fetched (each
+    would be held until the message is handled, then dropped), and the resident is told."""
+    runtime = await start_bot("webhook", **twilio_settings(twilio.base_url))
+    await sms(runtime, NUMBER, "PLACE naryn_city")
+    urls = [twilio.add_media(jpeg_with_gps(colour=c)) for c in ("red", "navy", "olive") * 3]
+    answer = await sms(runtime, NUMBER, "CHANGE Garbage by the river", **with_media(*urls[:9]))
+    assert say("en", "sms.photo.first_ones") in answer
+    assert twilio.media_fetches == 3  # a wish's worth, and no more
+    assert len(await rows(database_url, WishPhoto)) == 3

@@ -5,9 +5,12 @@ Sending is at least once. A worker claims a notice for LEASE before sending it a
 it after; a worker that died in between leaves a claim that expires, and the notice is sent
 again by whoever looks next. Two live workers never both hold one.
 
-A notice about a wish ("reference" among its values) that comes free again after a newer one
-about the same wish reached the same person is superseded, not sent: the resident must not
-read "in progress" after "done".
+Notices about one wish ("reference" among their values) reach a person in the order they
+were written: one is not claimed while an older one about the same wish is held by a live
+claim (two workers would otherwise send "in progress" and "done" side by side, and a rate
+limit could let the older arrive last). One that comes free again after a newer one reached
+the person (its worker died mid-send) is superseded, not sent: the resident must not read
+"in progress" after "done".
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, Exists, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import Notice, Person
 
@@ -60,7 +64,7 @@ async def claim_notice(
     """Hold a notice for LEASE to send it; None if another worker holds it or it is done."""
     result = await session.execute(
         update(Notice)
-        .where(Notice.id == notice_id, _free(now))
+        .where(Notice.id == notice_id, _free(now), ~_older_in_flight(now))
         .values(claimed_at=now, attempts=Notice.attempts + 1)
     )
     if not result.rowcount:  # type: ignore[attr-defined]
@@ -79,6 +83,18 @@ async def claim_notice(
         notice.sent_at = now  # done with: a newer word on the same wish has gone already
         return None
     return notice, person
+
+
+def _older_in_flight(now: datetime) -> Exists:
+    """An older notice to the same person about the same wish, held by a live claim."""
+    older = aliased(Notice)
+    return exists().where(
+        older.person_id == Notice.person_id,
+        older.id < Notice.id,
+        older.sent_at.is_(None),
+        older.claimed_at >= now - LEASE,
+        older.values["reference"].as_string() == Notice.values["reference"].as_string(),
+    )
 
 
 async def _superseded(session: AsyncSession, notice: Notice) -> bool:
