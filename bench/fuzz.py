@@ -6,7 +6,9 @@ serve` on a fresh SQLite file, the fake Bot API and a signed Twilio webhook, all
 Prints how many requests got each status, how many answered 5xx, how many log records carried
 a traceback or an error, and how many well-formed messages went unanswered (a Telegram text
 from a private chat with no message back; an SMS with an empty TwiML from a phone that has
-not sent STOP).
+not sent STOP). Generated senders repeat, and one that passes a flood limit is told so once
+and then, by design, not answered for a while: such silences are counted apart ("quiet"),
+not as unanswered.
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import Runtime
 from bot.config import Settings
+from bot.i18n import LANGUAGES, Catalogues
 from bot.sms import keywords
+from bot.sms.channel import VARIANT
+from handlers import flood
+from handlers.types import Text
 from tests.conftest import PUBLIC_BASE_URL, SECRET_KEY
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.strategies import MANY_SENDERS, sms_bodies, telegram_updates
@@ -49,6 +55,12 @@ class Tally(logging.Handler):
             self.failures += 1
             if len(self.first) < 3:
                 self.first.append(self.format(record)[-1500:])
+
+
+def flood_notices(catalogues: Catalogues, variant: str | None = None) -> list[str]:
+    """What a sender past a flood limit is told once, in every language, before the silence."""
+    keys = (Text("wish.flood", {"limit": flood.WISHES_PER_HOUR}), Text("flood.messages"))
+    return [catalogues.text(language, key, variant) for language in LANGUAGES for key in keys]
 
 
 def answerable(update: dict[str, Any]) -> int | None:
@@ -87,7 +99,12 @@ async def main(count: int, database_url: str) -> None:
     statuses: Counter[str] = Counter()
     unanswered = Counter[str]()
     stopped: set[str] = set()  # senders who sent STOP and not START since
+    silenced: set[str] = set()  # phones told they are past a flood limit
+    quiet = Counter[str]()  # messages left unanswered after a flood notice: by design
+    notices = flood_notices(runtime.catalogues)
+    sms_notices = flood_notices(runtime.catalogues, VARIANT)
     failed: list[str] = []  # the first inputs answered 5xx
+    missing: list[str] = []  # the first well-formed messages left unanswered
     ids = itertools.count(1)
     loop = asyncio.get_running_loop()
 
@@ -99,7 +116,13 @@ async def main(count: int, database_url: str) -> None:
         if status >= 500 and len(failed) < 3:
             failed.append(repr(update)[:500])
         if status == 200 and chat is not None and len(telegram.messages_to(chat)) == before:
+            told = [str(call.params.get("text")) for call in telegram.messages_to(chat)]
+            if any(notice in text for text in told for notice in notices):
+                quiet["telegram"] += 1
+                return
             unanswered["telegram"] += 1
+            if len(missing) < 3:
+                missing.append(repr(update)[:500])
 
     async def one_sms(sender: str, body: str) -> None:
         status, answer = await post_signed(
@@ -115,8 +138,15 @@ async def main(count: int, database_url: str) -> None:
             else:
                 stopped.discard(sender)
             return
+        if any(notice in answer for notice in sms_notices):
+            silenced.add(sender)
         if status == 200 and "<Message>" not in answer and sender not in stopped:
+            if sender in silenced:
+                quiet["sms"] += 1
+                return
             unanswered["sms"] += 1
+            if len(missing) < 6:
+                missing.append(f"{sender}: {body!r}"[:500])
 
     run_settings = settings(
         max_examples=count // 2,
@@ -151,7 +181,8 @@ async def main(count: int, database_url: str) -> None:
     print(f"5xx:         {sum(n for s, n in statuses.items() if s.endswith(('500', '503')))}")
     print(f"tracebacks:  {tally.failures} (log records with a traceback or at ERROR)")
     print(f"unanswered:  {sum(unanswered.values())} {dict(unanswered)}")
-    for shown in failed + tally.first:
+    print(f"quiet:       {sum(quiet.values())} {dict(quiet)} (after a flood notice, by design)")
+    for shown in failed + missing + tally.first:
         print("---\n" + shown)
 
 

@@ -552,6 +552,8 @@ def check_shape(update: Update) -> None:
             raise ValueError("malformed update: a message without a chat")
         if not isinstance(received.text, str | None):
             raise ValueError("malformed update: a text that is not text")
+        if received.entities and received.text is None:
+            raise ValueError("malformed update: entities in a text that is not there")
     query = update.callback_query
     if query is not None:
         if getattr(query, "from_user", None) is None:

@@ -56,6 +56,13 @@ async def test_odd_telegram_updates(
         "a text that is not text": {"update_id": 3, "message": {**message, "text": 12345}},
         "a text that is a list": {"update_id": 4, "message": {**message, "text": ["a"]}},
         "a date past the end of time": {"update_id": 6, "message": {**message, "date": 1e300}},
+        "a command with no text": {  # the entity says /start; there is nothing it is in
+            "update_id": 7,
+            "message": {
+                **{k: v for k, v in message.items() if k != "text"},
+                "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+            },
+        },
     }
     for what, update in refused.items():
         assert await post_update(runtime, update) == 400, what
