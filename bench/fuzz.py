@@ -131,6 +131,8 @@ async def main(count: int, database_url: str) -> None:
         statuses[f"sms {status}"] += 1
         if status >= 500 and len(failed) < 3:
             failed.append(repr(body)[:500])
+        if any(notice in answer for notice in sms_notices):  # whatever the message was
+            silenced.add(sender)
         action = keywords.parse(body).action
         if action in ("stop", "resume"):  # STOP is answered by the carrier; then silence
             if action == "stop":
@@ -138,8 +140,6 @@ async def main(count: int, database_url: str) -> None:
             else:
                 stopped.discard(sender)
             return
-        if any(notice in answer for notice in sms_notices):
-            silenced.add(sender)
         if status == 200 and "<Message>" not in answer and sender not in stopped:
             if sender in silenced:
                 quiet["sms"] += 1
