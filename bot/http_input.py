@@ -5,9 +5,9 @@ shapes of keys and references in a URL. Refused with 400, short, never a trace."
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
-from collections.abc import Collection
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -16,10 +16,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict, MultiDictProxy
 
 if TYPE_CHECKING:
-    from aiohttp.typedefs import Handler, Middleware
+    from aiohttp.typedefs import Handler
 
 OPEN311 = "/open311/"  # where refusals are Open311's error list
-URLENCODED, MULTIPART = "application/x-www-form-urlencoded", "multipart/form-data"
+URLENCODED = "application/x-www-form-urlencoded"  # the form Twilio posts
 CONTROL = re.compile("[\x00-\x1f\x7f]")
 KEY_LENGTH = 64  # a municipality's key (bot/municipalities.py)
 REFERENCE = re.compile(r"[0-9]{1,16}")  # a wish's reference: digits, in a String(16)
@@ -59,6 +59,13 @@ class Unreadable(ValueError):
     """A body that is not what its content type says, or that never arrived whole."""
 
 
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time equality of what a sender gave (a header, a cookie, a form field) and a
+    secret, whatever characters it holds: `hmac.compare_digest` raises on text outside ASCII,
+    and a header's undecodable bytes come as surrogates that do not encode."""
+    return hmac.compare_digest(given.encode("utf-8", errors="replace"), expected.encode())
+
+
 def text_url(raw: str) -> bool:
     """Whether a raw path or query, percent-decoded, is UTF-8 without control characters."""
     try:
@@ -90,28 +97,13 @@ async def text_addresses(request: web.Request, handler: Handler) -> web.StreamRe
     return await handler(request)
 
 
-def readable_forms(own_bodies: Collection[str]) -> Middleware:
-    """A middleware: a form posted to any route but `own_bodies` (the webhooks, which read
-    their bodies themselves, checking the signature first where the body allows) is read
-    here once — aiohttp keeps it for the handler's `request.post()` — or refused with 400."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        form_type = request.content_type in (URLENCODED, MULTIPART)
-        ours = request.method == "POST" and form_type and request.path not in own_bodies
-        if ours and await form_of(request) is None:
-            return refusal(request, "the form cannot be read")
-        return await handler(request)
-
-    return middleware
-
-
 async def form_of(
     request: web.Request,
 ) -> MultiDictProxy[str | bytes | bytearray | web.FileField] | None:
     """The posted form, as aiohttp reads it (and keeps it for `request.post()`); None for a
     body that is not one: broken, in an unknown charset, cut short, or not the encoding it
-    claims."""
+    claims. Every route that takes a form reads it with this (or `body_of`), after its own
+    check of who is sending where the body allows, and answers None with a 400."""
     try:
         return await request.post()
     except (*UNREADABLE, *CUT_SHORT):

@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bot import metrics
 from bot.clients import Clients, is_loopback
+from bot.http_input import same_secret
 from bot.security_headers import security_headers
 
 if TYPE_CHECKING:
@@ -60,5 +60,4 @@ def site(runtime: Runtime) -> web.Application:
 
 def _bearer(request: web.Request, token: str) -> bool:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    matches = hmac.compare_digest(given.strip().encode(errors="replace"), token.encode())
-    return scheme.lower() == "bearer" and matches
+    return scheme.lower() == "bearer" and same_secret(given.strip(), token)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -23,21 +24,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.answers import Keyboard
 from bot.i18n import Catalogues
+from bot.outbox import PermanentFailure
 from bot.parts import Part
 from bot.sms.channel import NO_PHONE, NO_SENDER, SmsChannel
 from bot.sms.channel import VARIANT as SMS_VARIANT
+from bot.sms.provider import TWILIO_OPTED_OUT
 from bot.telegram import TelegramChannel
 from handlers.answering import ANSWERED_BY, UNREACHED
 from handlers.types import Text
 from storage import queries
 from storage.db import Database
 from storage.models import Notice, Person, utcnow
+from storage.queries.notices import ATTEMPTS, LEASE
 
 WHATSAPP_WINDOW = timedelta(hours=24)  # after it, WhatsApp takes only approved templates
 # Why a notice did not reach its person: the catalogue keys staff read (UNREACHED's {why}).
 OPTED_OUT, BLOCKED, CHANNEL_OFF = "unreached.opted_out", "unreached.blocked", "unreached.off"
 FAILED = "unreached.failed"
 WHY_FAILED = {NO_SENDER: "unreached.not_configured", NO_PHONE: "unreached.no_phone"}
+# A notice is sent, or given up, well inside its lease, so that no other worker takes it.
+SEND_WITHIN = (LEASE - timedelta(minutes=1)).total_seconds()
 INTERVAL = 2.0  # seconds between looks for new notices
 BATCH = 50
 
@@ -102,9 +108,14 @@ class Notifier:
             notice, person = claimed
             try:
                 unreached = await self._send(notice, person)
-            except Exception:  # held until its lease ends, then tried again
-                log.exception("a notice (%s) could not be sent; it is tried again", notice.key)
-                continue
+            except PermanentFailure:  # refused as it is (said by the outbox): never will be
+                unreached = FAILED
+            except Exception:  # held until its lease ends, then tried again, then given up
+                if notice.attempts < ATTEMPTS:
+                    log.exception("a notice (%s) could not be sent; it is tried again", notice.key)
+                    continue
+                log.exception("a notice (%s) could not be sent, the last time", notice.key)
+                unreached = FAILED
             async with self.db.session() as session, session.begin():
                 await queries.settle_notice(session, notice_id, utcnow())
                 if unreached is not None:
@@ -125,6 +136,7 @@ class Notifier:
         if person.opted_out:
             return OPTED_OUT
         message = Text(notice.key, revive(notice.values))
+        deadline = time.monotonic() + SEND_WITHIN  # sent or given up while the lease holds
         if person.channel == "telegram":
             if self.telegram is None:
                 return CHANNEL_OFF
@@ -133,13 +145,15 @@ class Notifier:
             parts = await files(notice.values, person.language) if files is not None else []
             keyboard = self._keyboard(notice.values.get("buttons"), person.language)
             chat_id = int(person.channel_user_id)
-            sent = await self.telegram.send_text(chat_id, text, *parts, keyboard=keyboard)
+            sent = await self.telegram.send_text(
+                chat_id, text, *parts, keyboard=keyboard, deadline=deadline
+            )
             return None if sent else BLOCKED
         if self.sms is None:
             return CHANNEL_OFF
         text = self.catalogues.text(person.language, message, SMS_VARIANT)
-        record = await self.sms.send(person, text, window_open(notice.values))
-        if record is None:
+        record = await self.sms.send(person, text, window_open(notice.values), deadline)
+        if record is None or record.error_code == TWILIO_OPTED_OUT:
             return OPTED_OUT
         if record.status == "failed":
             return WHY_FAILED.get(record.note or "", FAILED)
@@ -149,8 +163,8 @@ class Notifier:
         """A staff answer that did not reach its resident: the staff member hears why."""
         staff = notice.values.get(ANSWERED_BY)
         log.warning("a notice (%s) did not reach its person: %s", notice.key, why)
-        if not isinstance(staff, int):
-            return
+        if not isinstance(staff, int) or await queries.person_by_id(session, staff) is None:
+            return  # not an answer, or its staff member has used /forget since
         values: dict[str, object] = {
             "reference": notice.values.get("reference", ""),
             "why": {"t": why},

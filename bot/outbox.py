@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
@@ -313,16 +314,20 @@ class Outbox(Generic[C]):
         pace: ChatPace | None = None,
         network_retries: bool = True,
         first: bool = False,
+        deadline: float | None = None,
     ) -> R:
         """Send one message now, waiting its turn and out 429s; what the client answered.
         Raises RecipientBlocked (they are marked opted out first), PermanentFailure (refused),
-        or StillFailing once retrying has not helped: 429s for longer than `give_up_after`,
-        or errors after the back-off (at once with `network_retries` off: the caller keeps
-        its own schedule, as digests do). A message given up is logged, counted and recorded
-        before either of the last two is raised."""
+        or StillFailing once retrying has not helped: 429s past `give_up_after` (or past
+        `deadline`, on the monotonic clock, if sooner: a caller's lease), or errors after the
+        back-off. A message given up is logged, counted and recorded before either of the last
+        two is raised — unless `network_retries` is off: then the caller keeps its own
+        schedule and says what became of it (digests), and a first error is raised at once."""
         pace = pace or self._chat(chat_id).pace
         held = False
-        deadline = time.monotonic() + self.give_up_after
+        started = time.monotonic()
+        deadline = min(started + self.give_up_after, deadline or math.inf)
+        give_up = self._give_up if network_retries else self._counted_failure
         backoff = iter(self.network_backoff if network_retries else ())
         sends = metrics.OUTBOX_SENDS
         while True:
@@ -338,9 +343,8 @@ class Outbox(Generic[C]):
                 if isinstance(verdict, Hold):
                     sends.labels(self.channel, "retry_after").inc()
                     if time.monotonic() + verdict.seconds > deadline:
-                        minutes = f"{self.give_up_after / 60:g}"
-                        reason = f"rate-limited for over {minutes} min"
-                        await self._give_up(chat_id, "rate_limited", reason)
+                        reason = f"rate-limited for over {(deadline - started) / 60:.3g} min"
+                        await give_up(chat_id, "rate_limited", reason)
                         raise StillFailing(reason) from error
                     held = True
                     pace.hold(verdict.seconds)
@@ -352,11 +356,11 @@ class Outbox(Generic[C]):
                     await self._mark_blocked(chat_id)
                     raise RecipientBlocked(_reason(error)) from error
                 if isinstance(verdict, Refused):
-                    await self._give_up(chat_id, "refused", verdict.reason)
+                    await give_up(chat_id, "refused", verdict.reason)
                     raise PermanentFailure(verdict.reason) from error
                 delay = next(backoff, None)
                 if delay is None:
-                    await self._give_up(chat_id, "failing", _reason(error))
+                    await give_up(chat_id, "failing", _reason(error))
                     raise StillFailing(_reason(error)) from error
                 sends.labels(self.channel, "network_retry").inc()
                 await asyncio.sleep(delay)
@@ -364,9 +368,13 @@ class Outbox(Generic[C]):
             sends.labels(self.channel, "sent").inc()
             return answer
 
+    async def _counted_failure(self, chat_id: Hashable, kind: str, reason: str) -> None:
+        """A send that failed, for a caller that decides itself what becomes of the message."""
+        metrics.OUTBOX_SENDS.labels(self.channel, "failed").inc()
+
     async def _give_up(self, chat_id: Hashable, kind: str, reason: str) -> None:
         """A message that will not be sent: said, counted and recorded, never silently."""
-        metrics.OUTBOX_SENDS.labels(self.channel, "failed").inc()
+        await self._counted_failure(chat_id, kind, reason)
         metrics.OUTBOX_GIVEN_UP.labels(self.channel, kind).inc()
         log.error("a %s message was given up (%s): %s", self.channel, kind, reason)
         if self.on_given_up is None:

@@ -368,17 +368,24 @@ class TelegramChannel:
         return call
 
     async def send_text(
-        self, chat_id: int, text: str, *files: Part, keyboard: Keyboard = ()
+        self,
+        chat_id: int,
+        text: str,
+        *files: Part,
+        keyboard: Keyboard = (),
+        deadline: float | None = None,
     ) -> bool:
         """Send a message we start (a notice), its buttons under its last piece, and the files
-        that go with it; False if the person has blocked the bot."""
+        that go with it, all by `deadline` (monotonic) if given; False if the person has
+        blocked the bot."""
         try:
             pieces = split_text(text)
             for number, piece in enumerate(pieces, start=1):  # at the broadcast pace
                 markup = _markup(keyboard) if number == len(pieces) else None
-                await self.outbox.send(chat_id, message(chat_id, piece, markup))
+                call = message(chat_id, piece, markup)
+                await self.outbox.send(chat_id, call, deadline=deadline)
             for part in files:
-                await self.outbox.send(chat_id, part.call(chat_id))
+                await self.outbox.send(chat_id, part.call(chat_id), deadline=deadline)
         except RecipientBlocked:  # the outbox has marked them: nothing more until they write
             return False
         return True

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from bot import http_input, metrics, webchat
+from bot import http_input, metrics
 from bot.acks import NotKept, reason
 from bot.metrics_routes import MetricsRoutes
 from bot.open311 import Open311
@@ -36,12 +35,6 @@ XML = "application/xml"
 MAX_BODY_BYTES = 1024 * 1024
 
 TELEGRAM_PATH = "/telegram/webhook"
-# Routes that read their own bodies: the secret, signature or identity is checked first where
-# the body allows (Telegram's header, the Android app's HMAC of the raw body, the web chat's
-# signed cookie; Twilio signs the form's parameters, so its form is read, strictly, once the
-# signature header is there). Every other form is read at the door (bot/http_input.py).
-OWN_BODIES = frozenset({TELEGRAM_PATH, INBOUND_PATH, STATUS_PATH, android.PATH, webchat.PATH})
-
 # A status callback's fields as Twilio writes them; anything else never came from Twilio, and
 # would reach a query (a NUL, which PostgreSQL refuses) or an integer column (a huge code).
 STATUS_FIELDS = {
@@ -83,7 +76,6 @@ def build(runtime: Runtime) -> web.Application:
         timed,
         security_headers,  # on every answer, the refusals at the door included
         http_input.text_addresses,
-        http_input.readable_forms(OWN_BODIES),
     ]
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app[RUNTIME] = runtime
@@ -108,7 +100,7 @@ async def telegram_webhook(request: web.Request) -> web.Response:
         return web.json_response({"error": "the Telegram channel is off"}, status=404)
     given = request.headers.get(SECRET_HEADER, "")
     accepted = runtime.settings.webhook_secrets()
-    if not any(hmac.compare_digest(given.encode(), secret.encode()) for secret in accepted):
+    if not any(http_input.same_secret(given, secret) for secret in accepted):
         metrics.WEBHOOK_REJECTED.labels("telegram", "secret").inc()
         return web.json_response({"error": "wrong or missing secret token"}, status=401)
     try:

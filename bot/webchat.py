@@ -37,7 +37,7 @@ from bot.answers import Keyboard
 from bot.budget import AnswerBudget, Verdict
 from bot.clients import Clients, limit_key
 from bot.ordering import KeyedLocks
-from handlers import dispatch
+from handlers import dispatch, flood
 from handlers.types import Inbound, Origin, Outcome, Text, typed
 from storage import queries
 from storage.models import utcnow
@@ -112,13 +112,13 @@ class WebChat:
         if not VISITOR_ID.fullmatch(visitor):
             return None
         expected = (_mac(key, visitor) for key in self._identity_keys)
-        return visitor if any(_same(signature, e) for e in expected) else None
+        return visitor if any(http_input.same_secret(signature, e) for e in expected) else None
 
     async def _new_visitor(self, request: web.Request) -> str | None:
         """A new identity, unless the client's address has had its share this hour."""
         now = utcnow()
         address = limit_key(self._clients.of(request).address)
-        key = self.runtime.pseudonyms.of("web-new-visitor", address, _hour(now))
+        key = self.runtime.pseudonyms.of("web-new-visitor", address, flood.hour_of(now))
         limit = self.runtime.settings.web_visitors_per_hour
 
         async def count(session: AsyncSession) -> bool:
@@ -135,7 +135,7 @@ class WebChat:
         return _mac(self._csrf_keys[0], visitor)
 
     def _csrf_valid(self, visitor: str, given: str) -> bool:
-        return any(_same(given, _mac(key, visitor)) for key in self._csrf_keys)
+        return any(http_input.same_secret(given, _mac(key, visitor)) for key in self._csrf_keys)
 
     # --- pieces -------------------------------------------------------------------------
 
@@ -245,16 +245,6 @@ async def _form(request: web.Request) -> dict[str, str] | None:
 
 def _mac(key: bytes, visitor: str) -> str:
     return hmac.new(key, visitor.encode(), "sha256").hexdigest()
-
-
-def _same(given: str, expected: str) -> bool:
-    """Constant-time equality for what a browser sent, whatever its characters (on text,
-    `hmac.compare_digest` raises for anything outside ASCII)."""
-    return hmac.compare_digest(given.encode(errors="replace"), expected.encode())
-
-
-def _hour(now: datetime) -> str:
-    return now.strftime("%Y-%m-%dT%H")
 
 
 def _seconds_to_next_hour(now: datetime) -> int:

@@ -32,6 +32,13 @@ TEXT = "bribe_text"
 CONFIRM = "bribe_confirm"
 STEPS = (SERVICE, OUTCOME, AMOUNT, MONTH, TEXT, CONFIRM)
 
+
+def in_report(step: str | None) -> bool:
+    """Whether a conversation at this step is writing a bribe report: nothing it says is
+    kept for a redelivery, and it takes no picture and no place (handlers/router.py)."""
+    return step in STEPS
+
+
 OUTCOMES = ("paid", "refused", "not_asked")  # what a resident picks on Telegram
 ASKED = "asked"  # an SMS report that does not say what happened: asked, and no more said
 # The words an SMS report may say what happened with, after the service code (ПАРА 1 бердим

@@ -30,7 +30,8 @@ def exempt(ctx: Context) -> bool:
     return False
 
 
-def _hour(now: datetime) -> str:
+def hour_of(now: datetime) -> str:
+    """The hour a count belongs to, as its quota key holds it."""
     return now.strftime("%Y-%m-%dT%H")
 
 
@@ -40,7 +41,7 @@ async def over_wish_limit(ctx: Context) -> Reply | None:
     if exempt(ctx):
         return None
     now = utcnow()
-    key = ctx.pseudonyms.of("wish-flood", ctx.inbound.channel, ctx.inbound.user_id, _hour(now))
+    key = ctx.pseudonyms.of("wish-flood", ctx.inbound.channel, ctx.inbound.user_id, hour_of(now))
     if await queries.count_towards_quota(ctx.session, key, WISHES_PER_HOUR, now + EXPIRY):
         return await over_origin_limit(ctx, now)
     return await limit_reached(ctx)
@@ -49,9 +50,9 @@ async def over_wish_limit(ctx: Context) -> Reply | None:
 async def limit_reached(ctx: Context) -> Reply:
     """What a sender at the limit is told: the notice once an hour, then an empty reply that
     the outcome keeps quiet."""
-    sender = (ctx.inbound.channel, ctx.inbound.user_id, _hour(utcnow()))
+    sender = (ctx.inbound.channel, ctx.inbound.user_id, hour_of(utcnow()))
     notice_key = ctx.pseudonyms.of("wish-flood-notice", *sender)
-    return await _once_an_hour(ctx, notice_key, say("wish.flood", limit=WISHES_PER_HOUR))
+    return await _once_anhour_of(ctx, notice_key, say("wish.flood", limit=WISHES_PER_HOUR))
 
 
 async def over_origin_limit(ctx: Context, now: datetime) -> Reply | None:
@@ -59,17 +60,17 @@ async def over_origin_limit(ctx: Context, now: datetime) -> Reply | None:
     origin = ctx.inbound.origin
     if origin is None:
         return None
-    channel, hour = ctx.inbound.channel, _hour(now)
+    channel, hour = ctx.inbound.channel, hour_of(now)
     expires = now + EXPIRY
     key = ctx.pseudonyms.of("wish-flood-origin", channel, origin.key, hour)
     if await queries.count_towards_quota(ctx.session, key, origin.wishes_per_hour, expires):
         return None
     notice_key = ctx.pseudonyms.of("wish-flood-origin-notice", channel, ctx.inbound.user_id, hour)
     notice = say("wish.flood_origin", limit=origin.wishes_per_hour)
-    return await _once_an_hour(ctx, notice_key, notice)
+    return await _once_anhour_of(ctx, notice_key, notice)
 
 
-async def _once_an_hour(ctx: Context, notice_key: str, notice: Reply) -> Reply:
+async def _once_anhour_of(ctx: Context, notice_key: str, notice: Reply) -> Reply:
     """The notice the first time this hour (counted under `notice_key`), then an empty reply
     that the outcome keeps quiet."""
     if await queries.count_towards_quota(ctx.session, notice_key, 1, utcnow() + EXPIRY):
@@ -83,5 +84,5 @@ async def at_wish_limit(
 ) -> bool:
     """Whether this sender has reached the limit this hour, counting nothing (a channel's
     look before it fetches a picture: handlers/picture_gate.py)."""
-    key = pseudonyms.of("wish-flood", channel, user_id, _hour(utcnow()))
+    key = pseudonyms.of("wish-flood", channel, user_id, hour_of(utcnow()))
     return await queries.quota_used(session, key) >= WISHES_PER_HOUR

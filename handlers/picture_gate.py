@@ -37,7 +37,7 @@ def refusal(step: str | None, command: str | None, placed: bool) -> str | None:
         if command not in WISH_COMMANDS:
             return NOT_HERE
     elif step:
-        if step in bribes.STEPS:
+        if bribes.in_report(step):
             return NOT_WITH_BRIBE
         if step not in photos.SHOWING_STEPS:
             return NOT_HERE

@@ -193,16 +193,13 @@ ONE_SHOT_STEPS = {signatures.SMS_ADDRESS, mine.FOLLOWUP, photos.PLACE}
 # --- routing one inbound action ------------------------------------------------------------
 
 
-# Steps whose answers are never kept with the delivery for a redelivery (docs/architecture.md §8):
-# they echo a report's service, outcome and amount. (A signer's details are shown only by
-# signatures.confirm_prompt, which says so itself.)
-PRIVATE_STEPS = "bribe_"
-
-
 async def route(ctx: Context) -> Replies:
-    before = ctx.step or ""
+    before = ctx.step
     replies = await _route(ctx)
-    if before.startswith(PRIVATE_STEPS) or (ctx.step or "").startswith(PRIVATE_STEPS):
+    # A bribe report's answers are never kept with the delivery for a redelivery
+    # (docs/architecture.md §8): they echo its service, outcome and amount. (A signer's
+    # details are shown only by signatures.confirm_prompt, which says so itself.)
+    if bribes.in_report(before) or bribes.in_report(ctx.step):
         ctx.private = True
     return replies
 
@@ -265,7 +262,7 @@ async def _on_pictures(ctx: Context) -> Replies:
         refused = await picture_gate.check(ctx)  # the channel's look, again, in the transaction
         if refused is not None:
             return await _pictures_refused(ctx, refused)
-    elif (ctx.step or "").startswith(PRIVATE_STEPS):  # none could be had (an MMS by a gateway)
+    elif bribes.in_report(ctx.step):  # none could be had (an MMS by a gateway)
         return await _with_prompt(ctx, Text(picture_gate.NOT_WITH_BRIBE))
     if not inbound.pictures:  # none could be taken: say why, and keep the caption's text
         return await _without_pictures(ctx, Text(inbound.picture_problem or "photo.not_an_image"))
@@ -303,7 +300,7 @@ async def _without_pictures(ctx: Context, problem: Text) -> Replies:
 
 async def _on_location(ctx: Context) -> Replies:
     step = ctx.step or ""
-    if step.startswith(PRIVATE_STEPS):
+    if bribes.in_report(step):
         return await _with_prompt(ctx, Text("location.not_with_bribe"))
     if step and step not in photos.WISH_STEPS and step != photos.PLACE:
         return await _with_prompt(ctx, Text("location.not_here"))

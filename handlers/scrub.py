@@ -122,18 +122,26 @@ def _masked_run(match: re.Match[str]) -> str:
 
 
 def _masked_dates(run: str) -> str:
-    """Dates inside the run are kept; what lies between them is judged on its own."""
-    pieces = _DATE.split(run)
-    dates = _DATE.findall(run)
-    kept = [_masked_piece(pieces[0])]
-    for date, piece in zip(dates, pieces[1:], strict=True):
-        kept += [date, _masked_piece(piece)]
-    return "".join(kept)
+    """Dates inside the run are kept; what lies between them is judged on its own. A date
+    with a two-digit year is one only when it is the whole run: beside other digits it is as
+    likely a number's last groups (0555 20.11.45)."""
+    kept, start = [], 0
+    for date in _DATE.finditer(run):
+        short_year = len(date.group().rpartition(".")[2]) == 2  # 12.05.26, not 2026-05-12
+        if short_year and _digits(run) != _digits(date.group()):
+            continue
+        kept += [_masked_piece(run[start : date.start()]), date.group()]
+        start = date.end()
+    return "".join([*kept, _masked_piece(run[start:])])
+
+
+def _digits(text: str) -> int:
+    return sum(c.isdigit() for c in text)
 
 
 def _masked_piece(piece: str) -> str:
     core = piece.strip(_EDGES)
-    if sum(c.isdigit() for c in core) < PHONE_DIGITS:
+    if _digits(core) < PHONE_DIGITS:
         return piece
     start = piece.index(core)
     return piece[:start] + MASK + piece[start + len(core) :]

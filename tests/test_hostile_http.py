@@ -269,6 +269,11 @@ async def test_malformed_android_and_telegram_bodies_are_refused_without_a_trace
     cut = cut_short(post(path, json_type, body, **signature_of(body)))
     assert (await raw(runtime, cut, half_close=True))[0] in (None, 400, 403)
     secret = {"X-Telegram-Bot-Api-Secret-Token": runtime.settings.webhook_secret()}
+    for given in (b"\xff\xfe", "é".encode()):  # a secret that is not ASCII, or not UTF-8
+        request = post("/telegram/webhook", json_type, b"{}").replace(
+            b"\r\n\r\n", b"\r\nX-Telegram-Bot-Api-Secret-Token: " + given + b"\r\n\r\n"
+        )
+        assert (await raw(runtime, request))[0] == 401, given
     cut = cut_short(post("/telegram/webhook", json_type, body, **secret))
     assert (await raw(runtime, cut, half_close=True))[0] in (None, 400)
     await runtime.stop()  # the answer under way is sent first
@@ -300,7 +305,7 @@ async def test_a_compressed_body_that_does_not_inflate_is_refused_without_a_trac
             ("/sms/twilio", FORM, twilio_header, 400),
             ("/sms/twilio", FORM, {}, 403),
             ("/sms/twilio/status", FORM, twilio_header, 400),
-            ("/open311/v2/requests.json", FORM, {}, 400),  # any form is read at the door
+            ("/open311/v2/requests.json", FORM, {}, 405),  # no form route: never read
         ):
             request = post(path, content_type, garbage, **headers, **{"Content-Encoding": encoding})
             status = (await raw(runtime, request))[0]

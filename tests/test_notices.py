@@ -193,3 +193,36 @@ async def test_a_newer_notice_on_a_wish_waits_while_an_older_one_is_being_sent(
         assert await claim(waiting, now + LEASE + dt.timedelta(minutes=1))
     finally:
         await db.close()
+
+
+async def test_two_workers_claiming_two_notices_on_one_wish_at_once_take_turns(
+    database_url: str,
+) -> None:
+    """The older is being claimed by one worker, not yet committed, when another claims the
+    newer: the second waits for the first, then sees its claim and leaves the newer alone."""
+    from bot.app import prepare_database
+    from bot.config import Settings
+    from tests.conftest import SECRET_KEY
+
+    db = await prepare_database(Settings(database_url=database_url, secret_key=SECRET_KEY))
+    try:
+        async with db.session() as session, session.begin():
+            person, _ = await queries.ensure_person(session, "telegram", "9806", "ky")
+            for status in ("in_progress", "done"):
+                values: dict[str, object] = {"reference": "0000045", "status": {"t": status}}
+                await queries.add_notice(session, person.id, "answer.notice_bare", values)
+        async with db.session() as session:
+            older, newer = (await session.scalars(select(Notice.id).order_by(Notice.id))).all()
+
+        async def claim_newer() -> bool:
+            async with db.session() as session, session.begin():
+                return await queries.claim_notice(session, newer, utcnow()) is not None
+
+        async with db.session() as first, first.begin():
+            assert await queries.claim_notice(first, older, utcnow()) is not None
+            second = asyncio.create_task(claim_newer())
+            await asyncio.sleep(0.5)
+            assert not second.done()  # waiting for the first worker's claim to commit
+        assert await second is False
+    finally:
+        await db.close()

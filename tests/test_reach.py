@@ -60,7 +60,15 @@ async def test_a_whatsapp_user_without_a_phone_number_end_to_end(
 
 
 @pytest.mark.parametrize(
-    "sender", ["whatsapp:KG.", "whatsapp:kg.123", "whatsapp:KG.12 3", "whatsapp:+0", "whatsapp:"]
+    "sender",
+    [
+        "whatsapp:KG.",
+        "whatsapp:kg.123",
+        "whatsapp:KG.12 3",
+        "whatsapp:+0",
+        "whatsapp:",
+        "whatsapp:KG." + "1" * 128 + "." + "2" * 128,  # the pattern's, but past the column
+    ],
 )
 async def test_a_whatsapp_sender_that_is_neither_a_number_nor_an_id_is_refused(
     start_bot: StartBot, twilio: FakeTwilio, sender: str

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -52,6 +53,7 @@ BACKOFF = (30, 120, 600, 1800, 3600)  # seconds before the 2nd, 3rd, … attempt
 MAX_ATTEMPTS = len(BACKOFF) + 1
 READY_WAIT = 30.0  # seconds a run waits for Telegram to connect before leaving its rows
 LEASE = timedelta(minutes=15)  # a claim not renewed for this long belongs to a dead sender
+SEND_WITHIN = (LEASE - timedelta(minutes=1)).total_seconds()  # one part, 429s waited out
 CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH
 
 log = logging.getLogger(__name__)
@@ -221,7 +223,10 @@ class Digests:
         RecipientBlocked, StillFailing and PermanentFailure tell the caller what went wrong (a
         failed delivery is retried on this module's own schedule, BACKOFF)."""
         assert self.outbox is not None
-        await self.outbox.send(chat_id, part.call(chat_id), network_retries=False)
+        deadline = time.monotonic() + SEND_WITHIN  # inside the claim this part renews
+        await self.outbox.send(
+            chat_id, part.call(chat_id), network_retries=False, deadline=deadline
+        )
 
     # --- what is sent -------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from bot.config import Settings
+from bot.http_input import same_secret
 from bot.sms.provider import SendFailed, Sent, Unavailable
 
 PATH = "/sms/android"
@@ -141,7 +142,7 @@ def verify(
     if not key or not signed or not timestamp.isdigit() or len(timestamp) > TIMESTAMP_DIGITS:
         raise Refused(403, "unsigned")
     expected = hmac.new(key.encode(), body + timestamp.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature.lower()):
+    if not same_secret(signature.lower(), expected):
         raise Refused(403, "bad signature")
     if abs((now or time.time()) - int(timestamp)) > REPLAY_WINDOW:
         raise Refused(403, "stale timestamp: a replay, or a clock far off")

@@ -44,6 +44,7 @@ WHATSAPP_PREFIX = "whatsapp:"
 # user id: a country code, a dot, letters and digits ("KG.1502576394655843"; a parent id
 # "US.ENT.1181…"). Twilio gives it as From=whatsapp:KG.…; we answer to the same address.
 BSUID = re.compile(r"[A-Z]{2}(\.[A-Za-z0-9]{1,128}){1,2}")
+ADDRESS_LENGTH = 160  # people.channel_user_id
 VARIANT = "sms"  # the catalogues' short wording
 ANSWERS, WINDOW = 30, 600.0  # answers to one phone in ten minutes (bot/budget.py)
 # Messages we start, all phones together: Twilio queues what it is given and sends it at the
@@ -73,7 +74,7 @@ def address_of(sender: str) -> str:
     business-scoped id as given; ValueError for anything else."""
     if sender.startswith(WHATSAPP_PREFIX):
         address = sender.removeprefix(WHATSAPP_PREFIX)
-        if BSUID.fullmatch(address):
+        if BSUID.fullmatch(address) and len(address) <= ADDRESS_LENGTH:
             return address
         return e164(address)
     return e164(sender)
@@ -225,7 +226,9 @@ class SmsChannel:
     @property
     def can_start_whatsapp(self) -> bool:
         """Whether messages we start (answers, notices, digests) can go to WhatsApp people:
-        Twilio carries WhatsApp, and it needs a sender for them."""
+        Twilio carries WhatsApp, and it needs a sender for them. (Without Twilio there is no
+        WhatsApp here at all, and a WhatsApp person left from before hears nothing: their
+        staff are told so, bot/notices.py.)"""
         return self.whatsapp.name != "twilio" or bool(self.settings.twilio_whatsapp_from)
 
     @property
@@ -318,18 +321,25 @@ class SmsChannel:
     # --- outbound ----------------------------------------------------------------------------
 
     async def send(
-        self, person: Person, body: str, window_open: bool = True
+        self,
+        person: Person,
+        body: str,
+        window_open: bool = True,
+        deadline: float | None = None,
     ) -> OutboundMessage | None:
         """Send a message we start, and record it (no body is kept). None when the person
         has opted out: nothing is sent to them. `window_open`: the resident wrote to us in
         the last 24 hours, so WhatsApp takes free text; else it takes only an approved
         template (TWILIO_WHATSAPP_CONTENT_SID), and without one the text goes by SMS to the
-        same number — the record says which, and why."""
+        same number — the record says which, and why. Given up at `deadline` (monotonic)."""
         if person.opted_out:
             return None
-        return await self._deliver(self._route(person, window_open), body, person.id)
+        route = self._route(person, window_open)
+        return await self._deliver(route, body, person.id, deadline)
 
-    async def _deliver(self, route: _Route, body: str, person_id: int | None) -> OutboundMessage:
+    async def _deliver(
+        self, route: _Route, body: str, person_id: int | None, deadline: float | None = None
+    ) -> OutboundMessage:
         """One message through the outbox (queued per person, or per number for someone
         with no row), and its record."""
         outbox = self._outboxes[route.channel]
@@ -337,8 +347,8 @@ class SmsChannel:
             provider=outbox.client.name, person_id=person_id, channel=route.channel, note=route.note
         )
         try:
-            if not route.sender:
-                record.note = route.note or NO_SENDER
+            if not route.sender:  # no way at all: no WhatsApp sender, or no number for SMS
+                record.note = NO_PHONE if route.note == NO_PHONE else NO_SENDER
                 raise SendFailed(f"cannot send by {route.channel}: {record.note}")
             sent = await outbox.send(
                 person_id if person_id is not None else route.to,
@@ -349,6 +359,7 @@ class SmsChannel:
                     self.settings.public_url(STATUS_PATH),
                     route.template,
                 ),
+                deadline=deadline,
             )
             record.provider_id, record.status = sent.provider_id, sent.status
         except (SendFailed, RecipientBlocked, PermanentFailure, StillFailing) as error:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import aliased
 
 from storage.models import Notice, Person
 
-LEASE = timedelta(minutes=10)  # longer than any send with its retries takes
+LEASE = timedelta(minutes=10)  # the sender gives a send up before it ends (bot/notices.py)
 ATTEMPTS = 5  # claims before a notice is given up (logged by the sender)
 
 
@@ -62,6 +62,11 @@ async def claim_notice(
     session: AsyncSession, notice_id: int, now: datetime
 ) -> tuple[Notice, Person] | None:
     """Hold a notice for LEASE to send it; None if another worker holds it or it is done."""
+    # Two workers claiming two notices of one person take turns (the person's row is locked
+    # until the claim commits on PostgreSQL): each then sees the other's claim, as the rule
+    # on older notices needs. SQLite has one writer at a time anyway.
+    owner = select(Notice.person_id).where(Notice.id == notice_id).scalar_subquery()
+    await session.execute(select(Person.id).where(Person.id == owner).with_for_update())
     result = await session.execute(
         update(Notice)
         .where(Notice.id == notice_id, _free(now), ~_older_in_flight(now))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     ReportQuota,
 )
+from storage.prebuilt import Prebuilt
 from storage.queries.common import per_dialect
 
 # One more under a quota key: a new key starts at 1; an existing one goes up only while under
@@ -27,9 +28,13 @@ _COUNT = per_dialect(
 )
 
 
+_USED = Prebuilt(select(ReportQuota.count).where(ReportQuota.quota_key == bindparam("key")))
+
+
 async def quota_used(session: AsyncSession, quota_key: str) -> int:
-    quota = await session.get(ReportQuota, quota_key)
-    return quota.count if quota is not None else 0
+    """The count under a key, as the database has it now: counts change by statement
+    (`_COUNT`), so an object the session holds from earlier in a batch could be stale."""
+    return int((await _USED.run(session, key=quota_key)).scalar() or 0)
 
 
 async def count_towards_quota(
