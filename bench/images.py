@@ -236,8 +236,8 @@ async def main(args: argparse.Namespace) -> None:
     )
     if largest:
         print("The largest taken: " + "; ".join(f"{n}, {len(i) // 1024} KB" for n, i in largest))
-    print(f"{'scenario':<11}{'peak MB':>8}{'÷ text':>8}{'fetched':>8}{'senders':>9}{'others':>8}"
-          f"{'seconds':>9}")  # fmt: skip
+    head = f"{'scenario':<11}{'peak MB':>8}{'÷ text':>8}{'fetched':>8}{'senders':>9}{'others':>8}"
+    print(head + f"{'seconds':>9}")
     baseline = next((r.peak_mb for r in results if r.name == "text"), None)
     for r in results:
         ratio = f"{r.peak_mb / baseline:.2f}" if baseline else "-"

@@ -17,7 +17,7 @@ from bot.digests.schedule import Jobs, trigger
 from bot.i18n import Catalogues
 from bot.notices import Notifier
 from bot.sms.channel import SmsChannel
-from bot.sms.provider import providers_for
+from bot.sms.providers import providers_for
 from bot.telegram import TelegramChannel
 from handlers.pseudonyms import Pseudonyms
 from storage.db import Database, migrate

@@ -15,13 +15,14 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict, MultiDictProxy
 
+from storage.domain import is_municipality_key
+
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
 
 OPEN311 = "/open311/"  # where refusals are Open311's error list
 URLENCODED = "application/x-www-form-urlencoded"  # the form Twilio posts
 CONTROL = re.compile("[\x00-\x1f\x7f]")
-KEY_LENGTH = 64  # a municipality's key (bot/municipalities.py)
 REFERENCE = re.compile(r"[0-9]{1,16}")  # a wish's reference: digits, in a String(16)
 MAX_FIELDS = 100  # in a webhook's form; Twilio sends about 20
 # What reading a form that is not one raises (aiohttp's parser: a multipart body without its
@@ -137,9 +138,7 @@ def urlencoded(body: bytes, charset: str | None) -> MultiDictProxy[str]:
 
 def municipality_key(text: str) -> bool:
     """Whether a municipality could have this key (compared in lower case)."""
-    from bot.municipalities import KEY_CHARACTERS  # here: that module imports the server's
-
-    return 0 < len(text) <= KEY_LENGTH and set(text.lower()) <= KEY_CHARACTERS
+    return is_municipality_key(text.lower())
 
 
 def reference(text: str) -> bool:

@@ -20,14 +20,14 @@ from bot.http_input import same_secret
 from bot.security_headers import security_headers
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.served import Served
 
 PATH = "/metrics"
 CONTENT_TYPE = "text/plain; version=0.0.4"
 
 
 class MetricsRoutes:
-    def __init__(self, runtime: Runtime, own_site: bool = False) -> None:
+    def __init__(self, runtime: Served, own_site: bool = False) -> None:
         self.runtime = runtime
         self.own_site = own_site  # the METRICS_PORT site, not the main port
         self.clients = Clients(runtime.settings.trusted_proxies)
@@ -51,7 +51,7 @@ class MetricsRoutes:
         return is_loopback(request.remote or "") and not self.clients.forwarded(request)
 
 
-def site(runtime: Runtime) -> web.Application:
+def site(runtime: Served) -> web.Application:
     """The application served on METRICS_HOST:METRICS_PORT."""
     app = web.Application(middlewares=[security_headers])
     app.add_routes(MetricsRoutes(runtime, own_site=True).routes())

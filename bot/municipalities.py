@@ -22,13 +22,12 @@ from bot.admin import UsageError
 from bot.app import prepare_database
 from bot.config import Settings
 from storage import queries
-from storage.domain import LANGUAGES
+from storage.domain import LANGUAGES, is_municipality_key
 from storage.models import Municipality
 
 # The columns of an import file (the first line names them; their order is free).
 COLUMNS = ("key", "code", "region", "name_ky", "name_ru", "name_en", "district", "threshold")
 REQUIRED = ("key", "region", "name_ky", "name_ru", "name_en")
-KEY_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
 @dataclass
@@ -64,7 +63,7 @@ def row_from(values: Mapping[str, str | None]) -> Row:
     if missing:
         raise UsageError(f"missing {', '.join(missing)}")
     key = text["key"].lower()
-    if not set(key) <= KEY_CHARACTERS or len(key) > 64:
+    if not is_municipality_key(key):
         raise UsageError(f"the key {key!r} may have only a-z, 0-9 and _")
     return Row(
         key=key,

@@ -26,7 +26,7 @@ from storage.domain import wish_categories
 from storage.models import Wish, utcnow
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.served import Served
 
 BASE = http_input.OPEN311 + "v2"
 OPEN = ("accepted", "in_progress")  # the wishes' statuses Open311 calls "open"
@@ -45,7 +45,7 @@ class BadQuery(Exception):
 
 
 class Open311:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Served) -> None:
         self.runtime = runtime
         self._cache: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
 

@@ -21,8 +21,8 @@ from storage.files import valid_key
 from storage.models import Wish
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
     from bot.config import Settings
+    from bot.served import Served
 
 PATH = "/media/"
 LINK_DAYS = 30
@@ -62,7 +62,7 @@ async def staff_links(
 
 
 class PhotoRoutes:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Served) -> None:
         self.runtime = runtime
 
     def routes(self) -> list[web.RouteDef]:

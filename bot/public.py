@@ -25,14 +25,14 @@ from storage import queries
 from storage.models import Municipality, Wish, utcnow
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.served import Served
 
 RECENT = 10  # wishes listed
 QUOTE = 200  # characters of each
 
 
 class PublicPages:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Served) -> None:
         self.runtime = runtime
 
     def routes(self) -> list[web.RouteDef]:

@@ -24,7 +24,7 @@ from storage import queries
 from storage.models import Municipality, utcnow
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.served import Served
 
 WEEKS = 12  # weeks counted back, this one included
 CAMPAIGN_DAYS = 365  # campaigns shown: those that ran in the last year or are coming
@@ -32,7 +32,7 @@ BRIBE_MONTHS = 12  # completed months of bribe reports shown
 
 
 class Stats:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Served) -> None:
         self.runtime = runtime
 
     def routes(self) -> list[web.RouteDef]:

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from telegram import (
     BotCommand,
@@ -61,9 +61,6 @@ from storage import queries
 from storage.db import Database
 from storage.files import FileStore
 
-if TYPE_CHECKING:
-    from bot.digests.delivery import Digests
-
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_TIMEOUT = 25  # seconds Telegram holds a getUpdates call open
@@ -77,6 +74,13 @@ MIN_SIDE = 320  # pixels: a photo size smaller than this (a thumbnail) shows not
 UNREACHABLE = "photo.unreachable"
 
 log = logging.getLogger(__name__)
+
+
+class DigestsOnRequest(Protocol):
+    """What /digest needs of the digests (bot/digests/delivery.py `Digests`, set by the
+    runtime): named by what it does, so that this module need not import that one."""
+
+    async def send_now(self, chat_id: int, language: str, order: DigestOrder) -> None: ...
 
 
 @dataclass
@@ -124,7 +128,7 @@ class TelegramChannel:
         self.failures = Failures()
         self.ready = asyncio.Event()
         self.polling = False  # this worker is the one that long-polls
-        self.digests: Digests | None = None  # set by the runtime; sends what /digest asks for
+        self.digests: DigestsOnRequest | None = None  # set by the runtime: for /digest
         self._task: asyncio.Task[None] | None = None
         self._register(self.application)
 

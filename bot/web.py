@@ -27,7 +27,7 @@ from bot.webchat import WebChat
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
 
-    from bot.app import Runtime
+    from bot.served import Served
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -43,7 +43,7 @@ STATUS_FIELDS = {
     "ErrorCode": re.compile(r"[0-9]{0,9}"),
 }
 
-RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
+RUNTIME: web.AppKey[Served] = web.AppKey("runtime")
 log = logging.getLogger(__name__)
 
 
@@ -70,7 +70,7 @@ async def timed(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
 
 
-def build(runtime: Runtime) -> web.Application:
+def build(runtime: Served) -> web.Application:
     http_input.quiet_bad_requests()
     middlewares = [
         timed,

@@ -43,7 +43,7 @@ from storage import queries
 from storage.models import utcnow
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.served import Served
 
 CHANNEL = "web"
 PATH = "/try"
@@ -57,7 +57,7 @@ FIELDS = ("csrf", "m", "button", "text")
 
 
 class WebChat:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Served) -> None:
         self.runtime = runtime
         self._identity_keys = runtime.pseudonyms.derive_every("web-chat-identity")
         self._csrf_keys = runtime.pseudonyms.derive_every("web-chat-csrf")

@@ -13,6 +13,15 @@ CATEGORY_WORDS_FILE = Path(__file__).parent / "category_words.yaml"
 LANGUAGES = ("ky", "ru", "en")
 # The first municipality seeded gets this short code; the rest follow in file order.
 FIRST_MUNICIPALITY_CODE = 101
+# A municipality's key goes into links (m-KEY) and SMS: lower-case letters, digits and _, and
+# no longer than its column.
+KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+KEY_LENGTH = 64
+
+
+def is_municipality_key(text: str) -> bool:
+    """Whether a municipality could have this key (as written: lower case)."""
+    return 0 < len(text) <= KEY_LENGTH and set(text) <= KEY_CHARACTERS
 
 
 @cache

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 from playwright.async_api import Browser, async_playwright
-from sqlalchemy import select
+from sqlalchemy import Executable, select
 from sqlalchemy.engine import make_url
 
 from bot.app import Runtime
@@ -84,6 +84,16 @@ async def rows(database_url: str, model: Any) -> list[Any]:
     try:
         async with db.session() as session:
             return list((await session.scalars(select(model).order_by(model.id))).all())
+    finally:
+        await db.close()
+
+
+async def execute(database_url: str, statement: Executable) -> None:
+    """Run one statement and commit it, with a connection of its own (a test moving time)."""
+    db = Database(database_url)
+    try:
+        async with db.session() as session, session.begin():
+            await session.execute(statement)
     finally:
         await db.close()
 

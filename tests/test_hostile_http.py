@@ -163,16 +163,29 @@ def twilio_signed(path: str, form: dict[str, str]) -> dict[str, str]:
 MULTIPART = "multipart/form-data; boundary=XyZ"
 FORM = "application/x-www-form-urlencoded"
 # (name, content type, body): bodies that are not the form they say they are.
+FIELD = b'--XyZ\r\nContent-Disposition: form-data; name="Body"\r\n'  # a part's head
 BROKEN = [
-    ("multipart cut before its end", MULTIPART, b'--XyZ\r\nContent-Disposition: form-data; name="Body"\r\n\r\nhi'),  # noqa: E501
+    ("multipart cut before its end", MULTIPART, FIELD + b"\r\nhi"),
     ("multipart without a boundary", "multipart/form-data", b"--XyZ\r\n\r\n"),
     ("multipart of garbage", MULTIPART, b"\xff\xfe\x00garbage"),
-    ("a multipart field without a name", MULTIPART, b"--XyZ\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XyZ--\r\n"),  # noqa: E501
-    ("a multipart field in an unknown charset", MULTIPART, b'--XyZ\r\nContent-Disposition: form-data; name="Body"\r\nContent-Type: text/plain; charset=nope\r\n\r\nhi\r\n--XyZ--\r\n'),  # noqa: E501
-    ("a multipart field in an unknown encoding", MULTIPART, b'--XyZ\r\nContent-Disposition: form-data; name="Body"\r\nContent-Transfer-Encoding: rot13\r\n\r\nhi\r\n--XyZ--\r\n'),  # noqa: E501
+    (
+        "a multipart field without a name",
+        MULTIPART,
+        b"--XyZ\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XyZ--\r\n",
+    ),
+    (
+        "a multipart field in an unknown charset",
+        MULTIPART,
+        FIELD + b"Content-Type: text/plain; charset=nope\r\n\r\nhi\r\n--XyZ--\r\n",
+    ),
+    (
+        "a multipart field in an unknown encoding",
+        MULTIPART,
+        FIELD + b"Content-Transfer-Encoding: rot13\r\n\r\nhi\r\n--XyZ--\r\n",
+    ),
     ("raw bytes that are not UTF-8", FORM, b"Body=\xff\xfe&From=x"),
     ("a form in an unknown charset", f"{FORM}; charset=nonexistent", b"Body=hi"),
-]  # fmt: skip
+]
 # Bodies a webhook takes only as a urlencoded form: Twilio refuses these too when signed.
 NOT_A_FORM = [
     ("percent-escapes that are not UTF-8", FORM, b"Body=%FF%FE&From=%C0"),
@@ -239,8 +252,8 @@ async def test_malformed_android_and_telegram_bodies_are_refused_without_a_trace
     await gateway.start()
     runtime = await start_bot("webhook", **android_settings(gateway.base_url))
     path, json_type = "/sms/android", "application/json"
-    nul = event_body("sms:received", {"messageId": "m1", "message": "a\x00b",
-                                      "phoneNumber": "+996555000111", "simNumber": 1})  # fmt: skip
+    resident_text = {"messageId": "m1", "message": "a\x00b", "phoneNumber": "+996555000111"}
+    nul = event_body("sms:received", {**resident_text, "simNumber": 1})
     for body, expected in (
         (b"\xff\xfe{", 400),  # not UTF-8
         (b'{"event": "sms:received", "payload": "x"}', 400),

@@ -12,7 +12,7 @@ from storage import queries
 from storage.db import Database
 from storage.models import Notice, Person, utcnow
 from storage.queries.notices import LEASE
-from tests.conftest import Say, StartBot, resident_of, rows
+from tests.conftest import Say, StartBot, execute, resident_of, rows
 from tests.fake_telegram import FakeTelegram
 from tests.test_answers import texts_to
 
@@ -45,13 +45,8 @@ async def resident_known(start_bot: StartBot, telegram: FakeTelegram, say: Say, 
 
 
 async def expire_claims(database_url: str) -> None:
-    db = Database(database_url)
-    try:
-        async with db.session() as session, session.begin():
-            stale = utcnow() - LEASE - dt.timedelta(minutes=1)
-            await session.execute(update(Notice).values(claimed_at=stale))
-    finally:
-        await db.close()
+    stale = utcnow() - LEASE - dt.timedelta(minutes=1)
+    await execute(database_url, update(Notice).values(claimed_at=stale))
 
 
 async def test_a_notice_a_dead_worker_held_is_sent_after_its_lease_and_a_live_claim_is_not_taken(

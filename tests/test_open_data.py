@@ -12,9 +12,8 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from sqlalchemy import update
 
-from storage.db import Database
 from storage.models import BribeReport, Wish, WishPhoto
-from tests.conftest import Civicbot, Say, StartBot, resident_of, rows
+from tests.conftest import Civicbot, Say, StartBot, execute, resident_of, rows
 from tests.digests import official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import ADULT_PIN, open_initiative
@@ -265,12 +264,7 @@ async def test_no_public_output_names_anyone(
 
 async def given_on(database_url: str, day: dt.date) -> None:
     """Date every bribe report as given on `day`, as time would have."""
-    db = Database(database_url)
-    try:
-        async with db.session() as session, session.begin():
-            await session.execute(update(BribeReport).values(created_on=day))
-    finally:
-        await db.close()
+    await execute(database_url, update(BribeReport).values(created_on=day))
 
 
 async def test_a_forged_host_never_reaches_a_media_url(

@@ -23,7 +23,7 @@ from bot.digests.content import collect
 from bot.digests.delivery import Digests, tally_line
 from bot.i18n import Catalogues
 from bot.sms.channel import SmsChannel
-from bot.sms.provider import providers_for
+from bot.sms.providers import providers_for
 from handlers.pseudonyms import Pseudonyms
 from handlers.weeks import Week
 from storage import queries

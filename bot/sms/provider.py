@@ -74,18 +74,6 @@ class SmsProvider(Protocol):
     async def close(self) -> None: ...
 
 
-def providers_for(settings: Settings) -> tuple[SmsProvider, SmsProvider | None]:
-    """(for SMS, for WhatsApp when another): the provider SMS_PROVIDER names — Twilio, or a
-    phone with SMS Gateway for Android, then Twilio beside it for WhatsApp when Twilio is
-    set up too."""
-    if settings.sms_provider != "android":
-        return TwilioProvider(settings), None
-    from bot.sms.android import AndroidProvider  # imports this module
-
-    twilio = settings.twilio_account_sid and settings.twilio_auth_token
-    return AndroidProvider(settings), TwilioProvider(settings) if twilio else None
-
-
 class TwilioProvider:
     """Twilio's Messages API through twilio's own async client."""
 
