@@ -29,11 +29,11 @@ from telegram.error import RetryAfter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import prepare_database
-from bot.config import Settings
+from bot.channels.outbox import RATE, Pacer, seconds
 from bot.digests.delivery import Digests
-from bot.i18n import Catalogues
-from bot.outbox import RATE, Pacer, seconds
+from bot.runtime.app import prepare_database
+from bot.runtime.config import Settings
+from bot.runtime.i18n import Catalogues
 from handlers.weeks import Week
 from storage import queries
 from storage.db import Database

@@ -28,11 +28,11 @@ from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import prepare_database
-from bot.config import Settings
 from bot.digests import chart, text
 from bot.digests.content import collect
-from bot.i18n import Catalogues
+from bot.runtime.app import prepare_database
+from bot.runtime.config import Settings
+from bot.runtime.i18n import Catalogues
 from handlers.weeks import Week
 from storage.db import Database
 from storage.domain import bribe_service_codes, wish_categories

@@ -28,11 +28,11 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import Runtime
-from bot.config import Settings
-from bot.i18n import LANGUAGES, Catalogues
-from bot.sms import keywords
-from bot.sms.channel import VARIANT
+from bot.channels.sms import keywords
+from bot.channels.sms.channel import VARIANT
+from bot.runtime.app import Runtime
+from bot.runtime.config import Settings
+from bot.runtime.i18n import LANGUAGES, Catalogues
 from handlers import flood
 from handlers.types import Text
 from tests.conftest import PUBLIC_BASE_URL, SECRET_KEY

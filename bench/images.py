@@ -48,7 +48,7 @@ from bench.ingest import (
     peak_rss_mb,
     start_process,
 )
-from bot import images
+from bot.channels import images
 from tests.test_photos import png_claiming
 from tests.test_photos_limits import BOMB_SIDE, encoded, png_of_zeros
 
@@ -57,7 +57,7 @@ WISH = "Көчөдө жарык жок, кечинде караңгы."
 
 
 def largest_square_png(mode: str) -> int:
-    """The side of the largest square PNG in `mode` that bot/images.py decodes."""
+    """The side of the largest square PNG in `mode` that bot/channels/images.py decodes."""
     side = int(images.MAX_FULL_PIXELS**0.5)
     while images.decode_cost(Image.open(io.BytesIO(png_claiming(side, side, mode)))) > (
         images.DECODE_BUDGET

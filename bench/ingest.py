@@ -199,7 +199,7 @@ async def load(
 def command_for(name: str, port: int, database_url: str, api_base: str, work: Path) -> list[str]:
     python = sys.executable
     if name == "ours":
-        return [python, "-m", "bot.cli", "serve"]
+        return [python, "-m", "bot.commands.cli", "serve"]
     script = {"floor": "floor.py", "ptb": "ptb_canonical.py", "aiogram": "aiogram_canonical.py"}
     command = [
         python,

@@ -1,7 +1,7 @@
 """Staff answering a wish — the rules the Telegram inbox and the SMS `ЖООП` share: who may,
 how long an answer may be, duplicates, and who hears of it.
 
-The resident hears back through a notice (bot/notices.py sends it on their channel, in
+The resident hears back through a notice (bot/channels/notices.py sends it on their channel, in
 their language, unless they have opted out); a wish whose resident used /forget, or a card
 typed at a street stand, has no one to tell. Residents whose wishes were marked duplicates
 of this one hear the same answer.

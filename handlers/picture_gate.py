@@ -1,7 +1,7 @@
 """Whether the pictures that come with an action are taken: one set of rules, for a
 channel's look before it fetches them and for the handlers inside the action's transaction.
 
-Fetching and decoding a picture costs time and memory (bot/pictures.py), so a channel asks
+Fetching and decoding a picture costs time and memory (bot/channels/pictures.py), so a channel asks
 `look` first — reading, outside any transaction — and fetches nothing for a sender who could
 not keep it: at a step or with a keyword that takes no pictures (a bribe report above all),
 before choosing their place, or at the wish flood limit (a picture starts or joins a wish).

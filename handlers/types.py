@@ -96,7 +96,7 @@ def say(key: str, **values: Any) -> Reply:
 
 @dataclass(frozen=True)
 class Picture:
-    """A resident's image, already decoded and re-encoded with no metadata (bot/images.py):
+    """A resident's image, already decoded and re-encoded with no metadata (bot/channels/images.py):
     the bytes to keep and their content address."""
 
     data: bytes = field(repr=False)

@@ -466,8 +466,8 @@ class Invite(Base):
 
 class Notice(Base):
     """A message to one person that is not an answer (an initiative's milestone, say): written
-    in the transaction that causes it, sent afterwards by bot/notices.py (at least once: see
-    storage/queries/notices.py)."""
+    in the transaction that causes it, sent afterwards by bot/channels/notices.py (at least
+    once: see storage/queries/notices.py)."""
 
     __tablename__ = "notices"
 

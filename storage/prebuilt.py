@@ -8,7 +8,7 @@ signature), that machinery was most of the cost of an action (bench/signatures.p
 A `Prebuilt` is compiled once per dialect. On SQLite's writer connection (the group commit's,
 storage/inline_sqlite.py) its SQL goes straight to the driver, inside the transaction
 SQLAlchemy began, with SQLAlchemy's own bind processors for each parameter's type, and
-driver errors raised as SQLAlchemy's exceptions (bot/acks.py tells an outage by them).
+driver errors raised as SQLAlchemy's exceptions (bot/channels/acks.py tells an outage by them).
 Anywhere else (PostgreSQL, SQLite's reader connections) it runs as ordinary Core.
 
 Only statements whose parameters are plain (no expanding IN lists) and whose result columns

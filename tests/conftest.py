@@ -20,9 +20,9 @@ from playwright.async_api import Browser, async_playwright
 from sqlalchemy import Executable, select
 from sqlalchemy.engine import make_url
 
-from bot.app import Runtime
-from bot.config import Settings
-from bot.i18n import Catalogues
+from bot.runtime.app import Runtime
+from bot.runtime.config import Settings
+from bot.runtime.i18n import Catalogues
 from handlers.types import Text
 from storage.db import Database
 from tests.fake_telegram import TOKEN, FakeTelegram
@@ -217,7 +217,7 @@ ExportWishes = Callable[..., Awaitable[list[dict[str, str]]]]
 
 def _exporter(what: str, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Run `civicbot export WHAT --format csv` against the test database; the rows."""
-    from bot import cli
+    from bot.commands import cli
 
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("SECRET_KEY", SECRET_KEY)
@@ -252,7 +252,7 @@ Civicbot = Callable[..., Awaitable[tuple[int, str, str]]]
 @pytest.fixture
 def civicbot(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Civicbot:
     """Run a `civicbot` command against the test database: (exit code, stdout, stderr)."""
-    from bot import cli
+    from bot.commands import cli
 
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("SECRET_KEY", SECRET_KEY)

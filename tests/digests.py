@@ -118,7 +118,7 @@ async def civicbot_process(
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "bot.commands.cli",
         *arguments,
         env=env,
         stdout=asyncio.subprocess.PIPE,

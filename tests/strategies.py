@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from bot.sms.keywords import KEYWORDS
+from bot.channels.sms.keywords import KEYWORDS
 from handlers.router import COMMANDS as ROUTER_COMMANDS
 from handlers.router import INFO_COMMANDS
 

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select, update
 
-from bot.sms.segments import segments
+from bot.channels.sms.segments import segments
 from storage.db import Database
 from storage.models import OutboundMessage, Wish, WishAnswer, utcnow
 from tests.conftest import Civicbot, ExportWishes, Say, StartBot, resident_of

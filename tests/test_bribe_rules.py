@@ -7,11 +7,11 @@ from datetime import date
 
 import pytest
 
-from bot import bribe_stats
-from bot.app import prepare_database
-from bot.cli import UsageError, parse_period
-from bot.config import Settings
-from bot.i18n import Catalogues
+from bot.commands.cli import UsageError, parse_period
+from bot.reports import bribe_stats
+from bot.runtime.app import prepare_database
+from bot.runtime.config import Settings
+from bot.runtime.i18n import Catalogues
 from handlers.bribes import month_name, parse_amount, recent_months, split_amount
 from handlers.scrub import scrub
 from storage import queries

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot import housekeeping
+from bot.runtime import housekeeping
 from handlers.bribes import month_name, recent_months
 from storage.db import Database
 from storage.models import Conversation

@@ -103,7 +103,7 @@ async def test_the_poster_carries_the_link_in_its_qr_code(
     assert found.text == link and found.format == zxingcpp.BarcodeFormat.QRCode
     assert pdf.read_bytes().startswith(b"%PDF")
 
-    from bot import poster
+    from bot.reports import poster
     from storage.models import Campaign
 
     lines = [text for text, _, _ in poster.make(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.i18n import LANGUAGES, LOCALES_DIR, Catalogues
+from bot.runtime.i18n import LANGUAGES, LOCALES_DIR, Catalogues
 from handlers.router import COMMANDS, INFO_COMMANDS, MENU
 from storage.domain import facts
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import cli
-from bot.app import SMS_OFF, TELEGRAM_OFF
-from bot.export import safe_cell
+from bot.commands import cli
+from bot.reports.export import safe_cell
+from bot.runtime.app import SMS_OFF, TELEGRAM_OFF
 from tests.conftest import ExportWishes, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 
@@ -220,8 +220,8 @@ def test_a_bad_schedule_stops_the_start_before_the_database_is_touched(tmp_path:
 
 
 def test_version_help_and_every_option_explained(capsys: pytest.CaptureFixture[str]) -> None:
-    from bot import cli
-    from bot.config import ENVIRONMENT
+    from bot.commands import cli
+    from bot.runtime.config import ENVIRONMENT
 
     with pytest.raises(SystemExit) as done:
         cli.main(["--version"])

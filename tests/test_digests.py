@@ -386,7 +386,7 @@ def test_the_bribe_section_of_a_hand_counted_week() -> None:
     hidden figure shown only as a lower bound, so that no subtraction finds it."""
     from bot.digests.content import Digest
     from bot.digests.text import render
-    from bot.i18n import Catalogues
+    from bot.runtime.i18n import Catalogues
     from storage.models import Municipality
 
     place = Municipality(key="lenin", code=103, name_ky="Ленин", name_ru="Ленин", name_en="Lenin")

@@ -6,7 +6,7 @@ import pytest
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden
 
-from bot.outbox import split_text
+from bot.channels.outbox import split_text
 from tests.fake_telegram import TEXT_LIMIT, TOKEN, FakeTelegram
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.sms.channel import ANSWERS as SMS_ANSWERS
-from bot.telegram import ANSWERS_PER_MINUTE
+from bot.channels.sms.channel import ANSWERS as SMS_ANSWERS
+from bot.channels.telegram.channel import ANSWERS_PER_MINUTE
 from handlers.flood import WISHES_PER_HOUR
 from storage.db import Database
 from storage.models import Wish

@@ -7,8 +7,8 @@ import pytest
 from babel.messages.pofile import read_po
 from PIL import Image, ImageDraw, ImageFont
 
-from bot.fonts import font
-from bot.i18n import LANGUAGES, LOCALES_DIR
+from bot.reports.fonts import font
+from bot.runtime.i18n import LANGUAGES, LOCALES_DIR
 from storage.domain import facts
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.app import Runtime
+from bot.runtime.app import Runtime
 from tests.conftest import StartBot
 from tests.strategies import SENDERS, sms_bodies, telegram_updates
 from tests.test_outages import post_update

@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.acks import POISON_AFTER
-from bot.app import TELEGRAM_OFF
-from bot.i18n import Catalogues
+from bot.channels.acks import POISON_AFTER
+from bot.runtime.app import TELEGRAM_OFF
+from bot.runtime.i18n import Catalogues
 from handlers import router
 from handlers.context import Context
 from handlers.types import Reply
@@ -286,7 +286,7 @@ async def test_metrics_on_a_port_of_their_own_and_not_on_the_main_one(
 
 
 def test_metrics_settings_are_checked() -> None:
-    from bot.config import ConfigError, Settings
+    from bot.runtime.config import ConfigError, Settings
 
     read = Settings.from_env({"METRICS_PORT": "9100", "METRICS_TOKEN": METRICS_TOKEN})
     assert (read.metrics_host, read.metrics_port, read.metrics_token) == (

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config import Settings
+from bot.runtime.config import Settings
 from tests.conftest import Civicbot, StartBot
 from tests.initiatives import open_initiative, pin, stored_signatures
 from tests.test_signatures_sms import sms, text

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.app import Runtime
-from bot.config import ConfigError, Settings
 from bot.digests.schedule import last_fire, trigger, week_for
-from bot.i18n import Catalogues
+from bot.runtime.app import Runtime
+from bot.runtime.config import ConfigError, Settings
+from bot.runtime.i18n import Catalogues
 from handlers.types import Text
 from handlers.weeks import Week
 from storage.models import Person

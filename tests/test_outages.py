@@ -13,7 +13,7 @@ import aiohttp
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bot.app import Runtime
+from bot.runtime.app import Runtime
 from storage.db import Database
 from storage.models import Wish
 from tests import places

@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from bot import metrics
+from bot.runtime import metrics
 from storage.models import OutboundMessage, Person
 from tests.conftest import StartBot, resident_of, rows
 from tests.fake_telegram import FakeTelegram
@@ -62,7 +62,7 @@ async def test_an_answer_limited_too_long_fails_loudly(
 
     telegram.throttle(6102, retry_after=1, seconds=60)
     since = len(telegram.calls)
-    with caplog.at_level(logging.ERROR, logger="bot.outbox"):
+    with caplog.at_level(logging.ERROR, logger="bot.channels.outbox"):
         await resident.send("/help")
     assert telegram.delivered_to(6102, since) == []
 

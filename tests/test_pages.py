@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 from playwright.async_api import Browser, ConsoleMessage, Page
 
-from bot.security_headers import PAGE_POLICY
+from bot.web.security_headers import PAGE_POLICY
 from tests.conftest import Say, StartBot
 from tests.fake_telegram import FakeTelegram
 from tests.test_answers import change, wishes
@@ -217,8 +217,8 @@ async def test_the_web_chat_can_be_turned_off(start_bot: StartBot, say: Say) -> 
 
 async def test_civicbot_chat_talks_in_a_terminal(database_url: str, say: Say) -> None:
     """`civicbot chat`: the same conversation in a terminal, buttons pressed by number."""
-    from bot.chat import chat
-    from bot.config import Settings
+    from bot.channels.terminal.channel import chat
+    from bot.runtime.config import Settings
     from tests.conftest import SECRET_KEY
 
     lines = ["/start", "3", "4", "1", "/change", "4", "Potholes on Lenin street", ""]
@@ -234,7 +234,7 @@ async def test_civicbot_chat_talks_in_a_terminal(database_url: str, say: Say) ->
 
 
 async def test_a_web_chat_flood_is_refused_not_handled(start_bot: StartBot, say: Say) -> None:
-    from bot.webchat import MESSAGES_PER_MINUTE
+    from bot.channels.webchat.channel import MESSAGES_PER_MINUTE
 
     runtime = await start_bot("webhook")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:

@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from bot import images
+from bot.channels import images
 from storage.models import BribeReport, Wish, WishPhoto
 from tests.conftest import Say, StartBot, resident_of, rows
 from tests.fake_telegram import FakeTelegram
@@ -190,7 +190,7 @@ async def test_a_place_is_kept_only_when_it_is_the_problems(
 
 
 def test_cleaning_refuses_bombs_and_keeps_pixels_upright() -> None:
-    """bot/images.py alone: the orientation the camera meant is applied, then dropped."""
+    """bot/channels/images.py alone: the orientation the camera meant is applied, then dropped."""
     picture = Image.new("RGB", (300, 100), "red")
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° clockwise to view"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageFile, JpegImagePlugin
 
-from bot import images, pictures
+from bot.channels import images, pictures
 from handlers import flood
 from handlers.types import Picture
 from storage.models import Wish, WishPhoto

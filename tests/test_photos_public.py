@@ -17,7 +17,8 @@ import aiohttp
 from PIL import Image
 from playwright.async_api import Browser
 
-from bot import housekeeping, photo_links
+from bot.runtime import housekeeping
+from bot.web import photo_links
 from storage.db import Database
 from storage.files import FolderStore
 from storage.models import Wish, WishPhoto, utcnow

@@ -12,7 +12,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from bot import housekeeping
+from bot.runtime import housekeeping
 from storage.db import Database
 from storage.models import WishPhoto
 from storage.s3 import PREFIX, Bucket, S3Store

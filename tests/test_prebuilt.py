@@ -11,8 +11,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import prepare_database
-from bot.config import Settings
+from bot.runtime.app import prepare_database
+from bot.runtime.config import Settings
 from storage.db import Database
 from storage.models import Conversation, InboundDelivery, Person, ReportQuota, utcnow
 from storage.prebuilt import Prebuilt
@@ -108,7 +108,7 @@ async def test_values_are_stored_as_the_orm_stores_them(db: Database, database_u
 
 
 async def test_driver_errors_are_sqlalchemy_errors(db: Database) -> None:
-    """bot/acks.py tells an outage (OperationalError) from a fault by SQLAlchemy's classes:
+    """bot/channels/acks.py tells an outage (OperationalError) from a fault by SQLAlchemy's classes:
     the fast path raises the same ones."""
     missing = Prebuilt(
         select(InboundDelivery.reply).where(InboundDelivery.delivery_key == bindparam("key"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import ConfigError, Settings
+from bot.runtime.config import ConfigError, Settings
 from tests.conftest import StartBot
 from tests.test_webchat_identities import fresh_get
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from bot.signature_export import HEAD_MARK, SIGNATURE_COLUMNS, genesis, row_hash
+from bot.reports.signature_export import HEAD_MARK, SIGNATURE_COLUMNS, genesis, row_hash
 from tests.conftest import Civicbot, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import open_initiative, pin, sign_on_telegram

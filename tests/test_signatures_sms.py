@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.i18n import Catalogues
+from bot.runtime.i18n import Catalogues
 from handlers.types import Text
 from storage.db import Database
 from storage.models import Initiative, Role

@@ -550,7 +550,7 @@ async def test_the_window_follows_the_deployment_timezone(
 async def test_a_draft_left_for_an_hour_is_wiped(
     start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, database_url: str
 ) -> None:
-    from bot import housekeeping
+    from bot.runtime import housekeeping
 
     await civicbot(*open_initiative("STALE"))
     runtime = await start_bot("webhook")

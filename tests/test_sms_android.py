@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot.i18n import Catalogues
-from bot.sms.segments import segments
+from bot.channels.sms.segments import segments
+from bot.runtime.i18n import Catalogues
 from handlers.types import Text
 from storage.models import BribeReport, OutboundMessage, Signature, Wish
 from tests.android_gateway import (
@@ -231,9 +231,9 @@ async def test_an_mms_through_the_phone_is_answered_that_pictures_cannot_come_th
 async def test_a_phone_that_cannot_be_reached_is_unavailable_not_a_crash() -> None:
     """Nothing listens where the gateway should be: the provider says Unavailable (the outbox
     retries it, then records a failure), not an exception no one catches."""
-    from bot.config import Settings
-    from bot.sms.android import AndroidProvider
-    from bot.sms.provider import Unavailable
+    from bot.channels.sms.android import AndroidProvider
+    from bot.channels.sms.provider import Unavailable
+    from bot.runtime.config import Settings
 
     provider = AndroidProvider(Settings(**android_settings("http://127.0.0.1:9/3rdparty/v1")))
     try:

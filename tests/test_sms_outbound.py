@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from bot.app import Runtime
-from bot.sms.channel import SmsChannel
-from bot.sms.provider import TwilioProvider
+from bot.channels.sms.channel import SmsChannel
+from bot.channels.sms.provider import TwilioProvider
+from bot.runtime.app import Runtime
 from storage.db import Database
 from storage.models import OutboundMessage, Person
 from tests.conftest import PUBLIC_BASE_URL, StartBot

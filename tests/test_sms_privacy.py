@@ -7,7 +7,7 @@ import logging
 import pytest
 from sqlalchemy import func, select
 
-from bot.acks import POISON_AFTER
+from bot.channels.acks import POISON_AFTER
 from handlers import router
 from handlers.context import Context
 from handlers.types import Reply

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.sms.keywords import KEYWORDS, Parsed, fold, parse
-from bot.sms.segments import segments
+from bot.channels.sms.keywords import KEYWORDS, Parsed, fold, parse
+from bot.channels.sms.segments import segments
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ SMS_REPLIES = [
 def test_every_sms_reply_fits_one_segment(parts: list[str], language: str) -> None:
     from datetime import date
 
-    from bot.i18n import Catalogues
+    from bot.runtime.i18n import Catalogues
     from handlers.initiatives import day_name
     from handlers.types import Text
 
@@ -200,7 +200,7 @@ def test_every_sms_reply_fits_one_segment(parts: list[str], language: str) -> No
     text = " ".join(catalogues.text(language, Text(key, values), "sms") for key in parts)
     assert segments(text) == 1, text
     if language == "en":  # English stays in GSM-7: 160 characters a segment, not 70
-        from bot.sms.segments import is_gsm7
+        from bot.channels.sms.segments import is_gsm7
 
         assert is_gsm7(text), text
 
@@ -208,7 +208,7 @@ def test_every_sms_reply_fits_one_segment(parts: list[str], language: str) -> No
 @pytest.mark.parametrize("language", ["ky", "ru", "en"])
 @pytest.mark.parametrize("key,codes", [("bribe.codes", 10), ("wish.codes", 13)])
 def test_the_code_lists_fit_two_segments(language: str, key: str, codes: int) -> None:
-    from bot.i18n import Catalogues
+    from bot.runtime.i18n import Catalogues
     from handlers.types import Text
 
     text = Catalogues().text(language, Text(key), "sms")

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from bot.i18n import Catalogues
-from bot.sms.segments import segments
+from bot.channels.sms.segments import segments
+from bot.runtime.i18n import Catalogues
 from handlers.types import Text
 from storage.db import Database
 from storage.models import BribeReport, Person, Wish

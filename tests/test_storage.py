@@ -11,8 +11,8 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect, select, text
 
-from bot.app import prepare_database
-from bot.config import ConfigError, Settings
+from bot.runtime.app import prepare_database
+from bot.runtime.config import ConfigError, Settings
 from storage import queries
 from storage.db import Database, alembic_config
 from storage.domain import FIRST_MUNICIPALITY_CODE, facts
@@ -237,7 +237,7 @@ def test_log_lines_are_stamped_in_utc_and_json_when_asked() -> None:
     import json
     import logging
 
-    from bot.logs import TEXT, JsonFormatter, UtcFormatter
+    from bot.runtime.logs import TEXT, JsonFormatter, UtcFormatter
 
     record = logging.LogRecord(
         "bot.x", logging.ERROR, __file__, 1, "digest %s failed", ("W47",), None

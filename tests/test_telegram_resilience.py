@@ -162,7 +162,7 @@ async def test_an_answer_lost_in_a_crash_goes_out_when_the_update_comes_again(
 def test_a_kept_answer_reads_back_whole() -> None:
     """Everything an answer carries survives being kept: texts, buttons, a digest, a
     poster and a chart asked for, the menu's language."""
-    from bot.answers import Answer
+    from bot.channels.answers import Answer
     from handlers.types import DigestOrder
 
     answer = Answer(

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot import telegram as bot_telegram
-from bot.app import Runtime
+from bot.channels.telegram import channel as bot_telegram
+from bot.runtime.app import Runtime
 from storage.db import Database
 from storage.domain import facts
 from storage.models import Municipality, Person, Wish
@@ -24,9 +24,10 @@ from tests.test_outages import post_update
 from tests.twilio import inbound_form, post_signed, twilio_settings
 
 PAIRS = 10
-# What every worker does first: migrate, then seed the starter places (bot.app).
+# What every worker does first: migrate, then seed the starter places (bot.runtime.app).
 PREPARE = (
-    "import asyncio, sys; from bot.app import prepare_database; from bot.config import Settings;"
+    "import asyncio, sys; from bot.runtime.app import prepare_database;"
+    "from bot.runtime.config import Settings;"
     "db = asyncio.run(prepare_database(Settings(database_url=sys.argv[1], secret_key='x' * 32)));"
     "asyncio.run(db.close())"
 )

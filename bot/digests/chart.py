@@ -7,7 +7,7 @@ picture tells no more than the text does.
 
 Drawn by hand rather than with matplotlib: a chart is a handful of bars and labels, and
 matplotlib's general machinery (axes, ticks, text layout) took 170 ms a chart, most of a
-national weekly run (bench/digests.py). The font is DejaVu Sans from bot/fonts.
+national weekly run (bench/digests.py). The font is DejaVu Sans from bot/reports/fonts.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import textwrap
 
 from PIL import Image, ImageDraw
 
-from bot.bribe_stats import margin
 from bot.digests.content import Digest
 from bot.digests.text import Say, figure, sayer
-from bot.fonts import font as _font
-from bot.i18n import Catalogues
+from bot.reports.bribe_stats import margin
+from bot.reports.fonts import font as _font
+from bot.runtime.i18n import Catalogues
 
 COLOURS = {"change": "#d9822b", "great": "#2b8a3e", "bribes": "#5c4b8a"}
 INK, FAINT, PAPER = "#222222", "#9a9a9a", "#ffffff"

@@ -9,7 +9,7 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.bribe_stats import Figure, margin, shown
+from bot.reports.bribe_stats import Figure, margin, shown
 from handlers.initiatives import days_left
 from handlers.quotes import Quote, quotable
 from handlers.weeks import Week

@@ -7,7 +7,7 @@ at a time (bot/digests is the only sender of digests), send, and record what hap
   under 1,024, and for staff the week's wishes as a CSV document. Progress is saved after
   each message, so a retry after a failure resumes where it stopped.
 - SMS or WhatsApp: a summary of at most two segments.
-- Every message goes through the service's outbox (bot/outbox.py) at its broadcast pace;
+- Every message goes through the service's outbox (bot/channels/outbox.py) at its broadcast pace;
   a 429 holds the pace for its retry_after and the message is sent again.
 - Blocked the bot or opted out: the person is marked and the row skipped. A 5xx or a
   network failure: the row waits BACKOFF[attempt] and is retried, MAX_ATTEMPTS in all.
@@ -27,21 +27,21 @@ from telegram import Bot
 from telegram.constants import MessageLimit
 from telegram.error import NetworkError
 
-from bot import photo_links
-from bot.config import Settings
-from bot.digests import chart, text
-from bot.digests.content import Digest, collect
-from bot.export import staff_csv
-from bot.i18n import Catalogues
-from bot.outbox import (
+from bot.channels.outbox import (
     Outbox,
     PermanentFailure,
     RecipientBlocked,
     split_text,
     telegram_outbox,
 )
-from bot.parts import Part
-from bot.sms.channel import SmsChannel
+from bot.channels.parts import Part
+from bot.channels.sms.channel import SmsChannel
+from bot.digests import chart, text
+from bot.digests.content import Digest, collect
+from bot.reports.export import staff_csv
+from bot.runtime.config import Settings
+from bot.runtime.i18n import Catalogues
+from bot.web import photo_links
 from handlers.types import DigestOrder
 from handlers.weeks import Week
 from storage import queries

@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot import campaign_summary, housekeeping, metrics
-from bot.config import Settings, check_cron, check_timezone
 from bot.digests.delivery import Digests, tally_line
+from bot.reports import campaign_summary
+from bot.runtime import housekeeping, metrics
+from bot.runtime.config import Settings, check_cron, check_timezone
 from handlers import mine
 from handlers.weeks import Week
 from storage import queries

@@ -8,10 +8,10 @@ from datetime import date
 
 from babel.dates import format_date
 
-from bot.bribe_stats import SUPPRESS_BELOW, Figure, cell, margin, shown
+from bot.channels.sms.segments import segments
 from bot.digests.content import Digest
-from bot.i18n import Catalogues
-from bot.sms.segments import segments
+from bot.reports.bribe_stats import SUPPRESS_BELOW, Figure, cell, margin, shown
+from bot.runtime.i18n import Catalogues
 from handlers.answering import DUPLICATE, STATUSES
 from handlers.quotes import choose_quotes, shorten
 from handlers.scrub import scrub

@@ -10,7 +10,7 @@ from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.config import DEFAULT_DATABASE_URL
+from bot.runtime.config import DEFAULT_DATABASE_URL
 from storage.db import MIGRATION_LOCK
 from storage.models import Base
 

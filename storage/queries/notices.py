@@ -1,5 +1,5 @@
 """Notices: messages to a person that are not answers, written in the transaction that causes
-them and sent afterwards (bot/notices.py).
+them and sent afterwards (bot/channels/notices.py).
 
 Sending is at least once. A worker claims a notice for LEASE before sending it and settles
 it after; a worker that died in between leaves a claim that expires, and the notice is sent
@@ -24,7 +24,7 @@ from sqlalchemy.orm import aliased
 
 from storage.models import Notice, Person
 
-LEASE = timedelta(minutes=10)  # the sender gives a send up before it ends (bot/notices.py)
+LEASE = timedelta(minutes=10)  # the sender gives a send up before it ends (bot/channels/notices.py)
 ATTEMPTS = 5  # claims before a notice is given up (logged by the sender)
 
 

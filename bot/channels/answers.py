@@ -1,0 +1,117 @@
+"""An outcome's Telegram messages, rendered once: what is sent, and what is kept with the
+delivery so that an update delivered again after a crash (its answer maybe never sent) is
+answered with the very same messages (handlers/dispatch.py keeps it in the same commit).
+
+Kept as JSON: texts, their buttons (label and payload), digests, posters and charts asked
+for, and the language whose command menu to set. An answer about an anonymous report is
+not kept (`private`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from bot.channels.outbox import split_text
+from bot.runtime.i18n import Catalogues
+from handlers.types import DigestOrder, Outcome, Reply
+
+Keyboard = tuple[tuple[tuple[str, str], ...], ...]  # rows of (label, payload)
+
+
+@dataclass(frozen=True)
+class Answer:
+    language: str
+    messages: tuple[tuple[str, Keyboard], ...] = ()
+    digests: tuple[DigestOrder, ...] = ()
+    menu_language: str | None = None  # the person changed language: set their command menu
+    posters: tuple[str, ...] = ()  # campaign codes: the poster follows, as PNG and PDF
+    charts: tuple[str, ...] = ()  # campaign codes: the tally's chart follows
+    photos: tuple[str, ...] = ()  # file keys: residents' photos follow (staff's inbox)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "s": self.language,
+                "m": [
+                    [text, [[list(b) for b in row] for row in rows]] for text, rows in self.messages
+                ],
+                "d": [[d.municipality_id, d.period, d.with_table] for d in self.digests],
+                "l": self.menu_language,
+                "p": list(self.posters),
+                "c": list(self.charts),
+                "f": list(self.photos),
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, kept: str) -> Answer:
+        data = json.loads(kept)
+        return cls(
+            language=data["s"],
+            messages=tuple(
+                (text, tuple(tuple((label, payload) for label, payload in row) for row in rows))
+                for text, rows in data["m"]
+            ),
+            digests=tuple(DigestOrder(int(m), str(p), bool(t)) for m, p, t in data["d"]),
+            menu_language=data["l"],
+            posters=tuple(str(code) for code in data.get("p", ())),
+            charts=tuple(str(code) for code in data.get("c", ())),
+            photos=tuple(str(key) for key in data.get("f", ())),
+        )
+
+
+def render(catalogues: Catalogues, outcome: Outcome) -> Answer:
+    """The messages an outcome's replies make, in its language (texts split under Telegram's
+    limit, the buttons under the last piece)."""
+    messages: list[tuple[str, Keyboard]] = []
+    digests: list[DigestOrder] = []
+    posters: list[str] = []
+    charts: list[str] = []
+    photos: list[str] = []
+    for reply in outcome.replies:
+        pieces = split_text(catalogues.reply(outcome.language, reply)) if reply.parts else []
+        keyboard = _keyboard(catalogues, outcome.language, reply)
+        messages += [
+            (piece, keyboard if number == len(pieces) else ())
+            for number, piece in enumerate(pieces, start=1)
+        ]
+        digests += reply.digests
+        posters += reply.posters
+        charts += reply.charts
+        photos += reply.photos
+    menu = outcome.language if outcome.language_changed else None
+    return Answer(
+        outcome.language,
+        tuple(messages),
+        tuple(digests),
+        menu,
+        tuple(posters),
+        tuple(charts),
+        tuple(photos),
+    )
+
+
+def _keyboard(catalogues: Catalogues, language: str, reply: Reply) -> Keyboard:
+    return tuple(
+        tuple((catalogues.label(language, button.label), button.payload) for button in row)
+        for row in reply.buttons
+    )
+
+
+class RecentKeys:
+    """The last `size` keys added (the updates this process answered): a redelivery of one
+    of them needs no second answer; after a restart none is known, and the kept one goes."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._keys: dict[Hashable, None] = {}
+
+    def add(self, key: Hashable) -> None:
+        self._keys[key] = None
+        if len(self._keys) > self.size:
+            del self._keys[next(iter(self._keys))]  # the oldest: dicts keep insertion order
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys

@@ -1,0 +1,192 @@
+"""Sending notices: messages to a person that are not answers to what they just did (an
+initiative group hears that its initiative reached 33%, say).
+
+Handlers write a notice in the same transaction as what caused it; this loop sends it
+afterwards, on the person's own channel and in their language. Each notice is claimed for a
+lease before it is sent and settled after, so two workers never both send one, and one a
+crashed worker held is sent after its lease (at least once: storage/queries/notices.py).
+
+A staff member's answer that cannot reach its resident (they opted out or blocked the bot,
+their channel is off here, WhatsApp has no sender or no way outside its 24 hours) is not
+dropped silently: the staff member who gave it is told, with why, as a notice of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.channels.answers import Keyboard
+from bot.channels.outbox import PermanentFailure
+from bot.channels.parts import Part
+from bot.channels.sms.channel import NO_PHONE, NO_SENDER, SmsChannel
+from bot.channels.sms.channel import VARIANT as SMS_VARIANT
+from bot.channels.sms.provider import TWILIO_OPTED_OUT
+from bot.channels.telegram.channel import TelegramChannel
+from bot.runtime.i18n import Catalogues
+from handlers.answering import ANSWERED_BY, UNREACHED
+from handlers.types import Text
+from storage import queries
+from storage.db import Database
+from storage.models import Notice, Person, utcnow
+from storage.queries.notices import ATTEMPTS, LEASE
+
+WHATSAPP_WINDOW = timedelta(hours=24)  # after it, WhatsApp takes only approved templates
+# Why a notice did not reach its person: the catalogue keys staff read (UNREACHED's {why}).
+OPTED_OUT, BLOCKED, CHANNEL_OFF = "unreached.opted_out", "unreached.blocked", "unreached.off"
+FAILED = "unreached.failed"
+WHY_FAILED = {NO_SENDER: "unreached.not_configured", NO_PHONE: "unreached.no_phone"}
+# A notice is sent, or given up, well inside its lease, so that no other worker takes it.
+SEND_WITHIN = (LEASE - timedelta(minutes=1)).total_seconds()
+INTERVAL = 2.0  # seconds between looks for new notices
+BATCH = 50
+
+log = logging.getLogger(__name__)
+
+# What follows a notice's text on Telegram (a campaign summary's chart and table), made from
+# the notice's values in the person's language; registered by the runtime per notice key.
+Files = Callable[[Mapping[str, object], str], Awaitable[list[Part]]]
+
+
+def revive(values: Mapping[str, object]) -> dict[str, object]:
+    """A notice's values as the catalogues take them: {"t": KEY} is that message (a status,
+    a topic), rendered in the reader's language."""
+    return {
+        name: Text(str(value["t"])) if isinstance(value, dict) and set(value) == {"t"} else value
+        for name, value in values.items()
+    }
+
+
+def window_open(values: Mapping[str, object], now: datetime | None = None) -> bool:
+    """Whether the resident wrote to us in the last 24 hours (WhatsApp then takes free text):
+    known only when the notice names the moment ("opened_at", the wish it answers). No
+    person's last message is kept for it: that moment would sit beside their reports."""
+    opened = values.get("opened_at")
+    if not isinstance(opened, str):
+        return False
+    try:
+        moment = datetime.fromisoformat(opened)
+    except ValueError:
+        return False
+    return (now or utcnow()) - moment < WHATSAPP_WINDOW
+
+
+class Notifier:
+    def __init__(
+        self,
+        db: Database,
+        catalogues: Catalogues,
+        telegram: TelegramChannel | None,
+        sms: SmsChannel | None,
+        files: Mapping[str, Files] | None = None,
+    ) -> None:
+        self.db = db
+        self.catalogues = catalogues
+        self.telegram = telegram
+        self.sms = sms
+        self.files = dict(files or {})
+        self.stopping = asyncio.Event()
+
+    async def deliver_pending(self) -> int:
+        """Send the notices waiting; how many were sent."""
+        async with self.db.session() as session:
+            waiting = await queries.unsent_notices(session, self._channels_up(), BATCH, utcnow())
+        sent = 0
+        for notice_id in waiting:
+            if self.stopping.is_set():
+                break
+            async with self.db.session() as session, session.begin():
+                claimed = await queries.claim_notice(session, notice_id, utcnow())
+            if claimed is None:
+                continue
+            notice, person = claimed
+            try:
+                unreached = await self._send(notice, person)
+            except PermanentFailure:  # refused as it is (said by the outbox): never will be
+                unreached = FAILED
+            except Exception:  # held until its lease ends, then tried again, then given up
+                if notice.attempts < ATTEMPTS:
+                    log.exception("a notice (%s) could not be sent; it is tried again", notice.key)
+                    continue
+                log.exception("a notice (%s) could not be sent, the last time", notice.key)
+                unreached = FAILED
+            async with self.db.session() as session, session.begin():
+                await queries.settle_notice(session, notice_id, utcnow())
+                if unreached is not None:
+                    await self._tell_who_answered(session, notice, unreached)
+            sent += unreached is None
+        return sent
+
+    def _channels_up(self) -> list[str]:
+        """Channels whose notices are taken now: those that can send, and those turned off
+        here (their notices fail, and staff hear of it). A channel still connecting waits."""
+        channels = []
+        if self.telegram is None or self.telegram.ready.is_set():
+            channels.append("telegram")
+        return [*channels, "sms", "whatsapp"]
+
+    async def _send(self, notice: Notice, person: Person) -> str | None:
+        """Send the notice; None once sent, else why it did not reach the person."""
+        if person.opted_out:
+            return OPTED_OUT
+        message = Text(notice.key, revive(notice.values))
+        deadline = time.monotonic() + SEND_WITHIN  # sent or given up while the lease holds
+        if person.channel == "telegram":
+            if self.telegram is None:
+                return CHANNEL_OFF
+            text = self.catalogues.text(person.language, message)
+            files = self.files.get(notice.key)
+            parts = await files(notice.values, person.language) if files is not None else []
+            keyboard = self._keyboard(notice.values.get("buttons"), person.language)
+            chat_id = int(person.channel_user_id)
+            sent = await self.telegram.send_text(
+                chat_id, text, *parts, keyboard=keyboard, deadline=deadline
+            )
+            return None if sent else BLOCKED
+        if self.sms is None:
+            return CHANNEL_OFF
+        text = self.catalogues.text(person.language, message, SMS_VARIANT)
+        record = await self.sms.send(person, text, window_open(notice.values), deadline)
+        if record is None or record.error_code == TWILIO_OPTED_OUT:
+            return OPTED_OUT
+        if record.status == "failed":
+            return WHY_FAILED.get(record.note or "", FAILED)
+        return None
+
+    async def _tell_who_answered(self, session: AsyncSession, notice: Notice, why: str) -> None:
+        """A staff answer that did not reach its resident: the staff member hears why."""
+        staff = notice.values.get(ANSWERED_BY)
+        log.warning("a notice (%s) did not reach its person: %s", notice.key, why)
+        if not isinstance(staff, int) or await queries.person_by_id(session, staff) is None:
+            return  # not an answer, or its staff member has used /forget since
+        values: dict[str, object] = {
+            "reference": notice.values.get("reference", ""),
+            "why": {"t": why},
+        }
+        await queries.add_notice(session, staff, UNREACHED, values)
+
+    def _keyboard(self, rows: object, language: str) -> Keyboard:
+        """A notice's buttons, [[[label key, payload], …], …], labelled in the language."""
+        if not isinstance(rows, list):
+            return ()
+        return tuple(
+            tuple((self.catalogues.text(language, Text(str(k))), str(p)) for k, p in row)
+            for row in rows
+        )
+
+    async def run_forever(self, interval: float = INTERVAL) -> None:
+        """Until `stopping` is set: then the notice in hand is finished, and no more taken (a
+        claimed notice cut off half-sent would be lost)."""
+        while not self.stopping.is_set():
+            try:
+                await self.deliver_pending()
+            except Exception:
+                log.exception("sending notices failed; trying again shortly")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), interval)

@@ -1,0 +1,1 @@
+"""SMS and WhatsApp: Twilio or an Android phone's SIM; keywords, segments, media."""

@@ -1,0 +1,117 @@
+"""Sending SMS and WhatsApp messages: a small provider interface and its Twilio implementation.
+
+The interface is one method, so that a local SMS gateway (two-way SMS with local numbers is
+limited in Kyrgyzstan) can stand beside Twilio without touching the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from bot.channels.outbox import Blocked, Refused, Transient, Verdict
+from bot.runtime.config import Settings
+
+log = logging.getLogger(__name__)
+
+TWILIO_OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient": they texted STOP
+
+
+@dataclass(frozen=True)
+class Sent:
+    provider_id: str
+    status: str
+
+
+class SendFailed(Exception):
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RecipientOptedOut(SendFailed):
+    """The recipient asked the carrier to stop messages from us."""
+
+
+class Unavailable(SendFailed):
+    """The provider is busy (429), failing (5xx) or unreachable: worth trying again later."""
+
+
+def sms_verdict(error: Exception) -> Verdict | None:
+    """How the outbox reads a provider's error (bot/channels/outbox.py)."""
+    if isinstance(error, RecipientOptedOut):
+        return Blocked()
+    if isinstance(error, Unavailable):
+        return Transient()
+    if isinstance(error, SendFailed):
+        return Refused(str(error))
+    return None
+
+
+class SmsProvider(Protocol):
+    name: str
+
+    async def send(
+        self,
+        to: str,
+        sender: str,
+        body: str,
+        status_callback: str | None,
+        template: str | None = None,
+    ) -> Sent:
+        """Hand one message over, once; raise RecipientOptedOut, Unavailable (to be retried) or
+        SendFailed (refused) if it cannot be. Retrying is the outbox's. `template`: an
+        approved WhatsApp template whose one variable carries the body."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class TwilioProvider:
+    """Twilio's Messages API through twilio's own async client."""
+
+    name = "twilio"
+
+    def __init__(self, settings: Settings) -> None:
+        self._http = AsyncTwilioHttpClient()
+        self._client = Client(
+            settings.twilio_account_sid, settings.twilio_auth_token, http_client=self._http
+        )
+        # TWILIO_API_BASE_URL: requests go to {base}/2010-04-01/Accounts/{sid}/Messages.json
+        self._client.api.base_url = settings.twilio_api_base_url
+
+    async def send(
+        self,
+        to: str,
+        sender: str,
+        body: str,
+        status_callback: str | None,
+        template: str | None = None,
+    ) -> Sent:
+        extra: dict[str, str] = {"status_callback": status_callback} if status_callback else {}
+        if template:  # Twilio's Content API: the template's {{1}} is the text
+            extra |= {"content_sid": template, "content_variables": json.dumps({"1": body})}
+        else:
+            extra["body"] = body
+        try:
+            message = await self._client.messages.create_async(to=to, from_=sender, **extra)
+        except TwilioRestException as error:
+            if error.code == TWILIO_OPTED_OUT:
+                raise RecipientOptedOut("recipient opted out", error.code) from error
+            said = f"{error.status}, error {error.code}" if error.code else str(error.status)
+            if error.status == 429 or error.status >= 500:
+                raise Unavailable(f"Twilio answered {said}", error.code) from error
+            raise SendFailed(f"Twilio refused: {said}", error.code) from error
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise Unavailable(f"Twilio unreachable ({type(error).__name__})") from error
+        return Sent(provider_id=str(message.sid), status=str(message.status))
+
+    async def close(self) -> None:
+        await self._http.close()

@@ -1,0 +1,628 @@
+"""The Telegram channel: python-telegram-bot turns Bot API updates into `Inbound` actions for
+the handlers, and their replies back into messages with inline buttons. No rules live here.
+
+Updates arrive by webhook (our aiohttp server calls `process`) or by our own long-polling
+loop, which asks for the next updates only after the previous ones are handled and
+committed — so an update is never acknowledged before its writes are safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    PhotoSize,
+    Update,
+)
+from telegram.error import BadRequest, InvalidToken, RetryAfter, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.channels import answers, images, pictures
+from bot.channels.acks import Failures, NotKept, reason
+from bot.channels.answers import Answer, Keyboard, RecentKeys
+from bot.channels.budget import AnswerBudget, Verdict
+from bot.channels.ordering import KeyedLocks
+from bot.channels.outbox import (
+    Call,
+    RecipientBlocked,
+    message,
+    seconds,
+    split_text,
+    telegram_outbox,
+)
+from bot.channels.parts import Part
+from bot.channels.telegram.http import AiohttpRequest
+from bot.reports import campaign_summary, poster
+from bot.runtime import metrics
+from bot.runtime.config import Settings
+from bot.runtime.i18n import LANGUAGES, Catalogues
+from handlers import dispatch
+from handlers.context import guess_language
+from handlers.pseudonyms import Pseudonyms
+from handlers.router import MENU
+from handlers.types import DigestOrder, Inbound, Outcome, Text
+from storage import queries
+from storage.db import Database
+from storage.files import FileStore
+
+CHANNEL = "telegram"
+ALLOWED_UPDATES = ["message", "callback_query"]
+POLL_TIMEOUT = 25  # seconds Telegram holds a getUpdates call open
+MAX_BACKOFF = 60.0
+ANSWER_WAIT = 20.0  # seconds a webhook waits for its answers to go before it says 200
+ANSWERS_PER_MINUTE = 60  # to one chat; more than anyone types (bot/channels/budget.py)
+POLLING_LOCK = 0x706F6C6C  # "poll": PostgreSQL advisory lock of the worker that polls
+LEADER_RETRY = 15.0  # seconds between looks for the polling lock
+ANSWERED_MEMORY = 10_000  # update ids remembered as answered by this process
+MIN_SIDE = 320  # pixels: a photo size smaller than this (a thumbnail) shows nothing
+UNREACHABLE = "photo.unreachable"
+
+log = logging.getLogger(__name__)
+
+
+class DigestsOnRequest(Protocol):
+    """What /digest needs of the digests (bot/digests/delivery.py `Digests`, set by the
+    runtime): named by what it does, so that this module need not import that one."""
+
+    async def send_now(self, chat_id: int, language: str, order: DigestOrder) -> None: ...
+
+
+@dataclass
+class _Handling:
+    """What became of one update while PTB dispatched it."""
+
+    error: BaseException | None = None
+    answers: list[asyncio.Future[bool]] = field(default_factory=list)
+
+
+# PTB runs handlers and error handlers in the task that calls process_update, so this is
+# how `process` learns that a handler failed (PTB itself only reports it to on_error).
+_CURRENT: ContextVar[_Handling | None] = ContextVar("telegram_update", default=None)
+
+
+class TelegramChannel:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        catalogues: Catalogues,
+        pseudonyms: Pseudonyms,
+        files: FileStore,
+    ) -> None:
+        assert settings.telegram_bot_token
+        self.settings = settings
+        self.db = db
+        self.pseudonyms = pseudonyms
+        self.catalogues = catalogues
+        self.files = files  # residents' photos (bot.runtime.app.file_store)
+        self.application: Application[Any, Any, Any, Any, Any, Any] = (
+            ApplicationBuilder()
+            .token(settings.telegram_bot_token)
+            .base_url(settings.telegram_api_base_url)
+            .base_file_url(file_base_url(settings.telegram_api_base_url))
+            .request(AiohttpRequest())  # see bot/channels/telegram/http.py
+            .get_updates_request(AiohttpRequest(pool_size=1))
+            .updater(None)  # we poll ourselves, see `_poll`
+            .build()
+        )
+        self.outbox = telegram_outbox(self.application.bot, db, settings)
+        self.chats = KeyedLocks()
+        self.answered = RecentKeys(ANSWERED_MEMORY)  # updates this process answered
+        self.budget = AnswerBudget(ANSWERS_PER_MINUTE, 60.0)
+        self.failures = Failures()
+        self.ready = asyncio.Event()
+        self.polling = False  # this worker is the one that long-polls
+        self.digests: DigestsOnRequest | None = None  # set by the runtime: for /digest
+        self._task: asyncio.Task[None] | None = None
+        self._register(self.application)
+
+    # --- the handlers, in one place ----------------------------------------------------
+
+    def _register(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        private_message = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+        app.add_handler(MessageHandler(private_message & filters.COMMAND, self.on_command))
+        app.add_handler(MessageHandler(private_message & filters.TEXT, self.on_text))
+        app.add_handler(CallbackQueryHandler(self.on_button))
+        pictures = filters.PHOTO | filters.Document.IMAGE
+        app.add_handler(MessageHandler(private_message & pictures, self.on_pictures))
+        places = filters.LOCATION | filters.VENUE
+        app.add_handler(MessageHandler(private_message & places, self.on_location))
+        app.add_handler(MessageHandler(private_message, self.on_unsupported))
+        app.add_error_handler(self.on_error)
+
+    async def on_command(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None and message.text is not None
+        head, _, argument = message.text.partition(" ")
+        command = head.lstrip("/").split("@", 1)[0].lower()
+        await self._handle_and_reply(update, command=command, argument=argument.strip())
+
+    async def on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        await self._handle_and_reply(update, text=update.effective_message.text)
+
+    async def on_button(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        assert query is not None
+        # A press on a message too old to come with the update has no chat: in a private
+        # chat the chat is the person.
+        chat_id = update.effective_chat.id if update.effective_chat else query.from_user.id
+        async with self.chats.hold(chat_id):
+            handled = await self._handle(update, chat_id, button=query.data or "")
+            if handled is None:
+                return
+            calls: list[Call] = []
+            if handled.button_accepted and isinstance(query.message, Message):
+                # The keyboard has done its job; removing it keeps old buttons from being
+                # pressed.
+                calls.append(_without_keyboard(chat_id, query.message.message_id))
+            self._post(update, chat_id, calls + self._answers(chat_id, handled))
+        with contextlib.suppress(TelegramError):  # only stops the button's spinner
+            await query.answer()
+
+    async def on_pictures(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A photo (or an image sent as a file), with its caption as text: fetched and
+        made safe before the handlers decide whether to keep it — unless a look at the
+        sender says they would not (bot/channels/pictures.py)."""
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        sender = Inbound(channel=CHANNEL, user_id=str(chat.id))
+
+        async def fetched() -> dict[str, Any]:
+            fetches = [self._fetch(message)]
+            taken, problem = await pictures.fetch_if_taken(
+                self.db, self.pseudonyms, sender, fetches
+            )
+            return {"pictures": taken, "picture_problem": problem, "text": message.caption}
+
+        await self._handle_and_reply(update, fetched)
+
+    def _fetch(self, message: Message) -> pictures.Fetch:
+        """How to fetch the message's image: its largest size we take, through getFile."""
+        if message.photo:
+            file_id = _photo_size(message.photo)
+        else:
+            document = message.document
+            assert document is not None
+            too_big = (document.file_size or 0) > images.MAX_BYTES
+            file_id = None if too_big else document.file_id
+
+        async def fetch() -> bytes:
+            if file_id is None:
+                raise pictures.NotFetched("photo.too_big")
+            try:
+                file = await self.application.bot.get_file(file_id)
+                return bytes(await file.download_as_bytearray())
+            except BadRequest as error:
+                too_big = "too big" in error.message  # over the Bot API's 20 MB
+                raise pictures.NotFetched("photo.too_big" if too_big else UNREACHABLE) from error
+            except TelegramError as error:
+                raise pictures.NotFetched(UNREACHABLE) from error
+
+        return fetch
+
+    async def on_location(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None
+        place = message.venue.location if message.venue else message.location
+        assert place is not None
+        await self._handle_and_reply(update, location=(place.latitude, place.longitude))
+
+    async def on_unsupported(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None
+        attachment = message.effective_attachment
+        kind = type(attachment).__name__.lower() if attachment is not None else "other"
+        await self._handle_and_reply(update, unsupported=kind)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A handler failed before its commit: nothing is sent, and `process` refuses the
+        update so that it comes again."""
+        metrics.HANDLER_ERRORS.labels(CHANNEL).inc()
+        handling = _CURRENT.get()
+        if handling is not None and context.error is not None:
+            handling.error = context.error
+        log.error("telegram update failed (%s)", reason(context.error), exc_info=context.error)
+
+    # --- from an update to the handlers and back -------------------------------------------
+
+    async def _handle_and_reply(
+        self,
+        update: Update,
+        prepare: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+        **action: Any,
+    ) -> None:
+        """Handle an update in its chat's turn; `prepare` (fetching a photo) runs in that
+        turn too, so that a chat's updates are handled in the order they came."""
+        assert update.effective_chat is not None  # checked by `parse`
+        chat_id = update.effective_chat.id
+        async with self.chats.hold(chat_id):
+            if prepare is not None:
+                action |= await prepare()
+            handled = await self._handle(update, chat_id, **action)
+            if handled is not None:
+                self._post(update, chat_id, self._answers(chat_id, handled))
+
+    async def _handle(self, update: Update, chat_id: int, **action: Any) -> _Handled | None:
+        """Hand one action to the handlers; what to answer. An update handled before is
+        answered again with the answer kept for it, unless this process answered it (a
+        crash may have come between the commit and the sending); else None."""
+        user = update.effective_user
+        inbound = Inbound(
+            channel=CHANNEL,
+            user_id=str(chat_id),
+            delivery_id=str(update.update_id),
+            language_hint=user.language_code if user else None,
+            timezone=self.settings.timezone,
+            bot_username=self.application.bot.username,
+            **action,
+        )
+        rendered: list[Answer] = []
+
+        def keep(outcome: Outcome) -> str:
+            """Rendered once, inside the transaction; kept unless it must not be."""
+            rendered.append(answers.render(self.catalogues, outcome))
+            return "" if outcome.private or outcome.silent else rendered[-1].to_json()
+
+        outcome = await dispatch.handle(
+            self.db, self.pseudonyms, inbound, render=keep, files=self.files
+        )
+        kind = next(iter(action))
+        metrics.counted(CHANNEL, kind, outcome)
+        if outcome is not None:
+            return _Handled(rendered[-1], outcome.silent, outcome.button_accepted)
+        if update.update_id in self.answered:
+            return None
+        kept = await dispatch.previous_reply(
+            self.db, self.pseudonyms, CHANNEL, str(update.update_id)
+        )
+        return _Handled(Answer.from_json(kept), silent=False) if kept else None
+
+    def _post(self, update: Update, chat_id: int, calls: list[Call]) -> None:
+        """Queue the answers; the update's `process` waits for them."""
+        self.answered.add(update.update_id)
+        sent = self.outbox.post(chat_id, calls)
+        handling = _CURRENT.get()
+        if handling is not None:
+            handling.answers.append(sent)
+
+    def _answers(self, chat_id: int, handled: _Handled) -> list[Call]:
+        """The answer's messages, within the chat's answer budget (bot/channels/budget.py)."""
+        if handled.silent:
+            return []
+        verdict = self.budget.take(chat_id)
+        if verdict is Verdict.QUIET:
+            return []
+        if verdict is Verdict.NOTICE:
+            text = self.catalogues.text(handled.answer.language, Text("flood.messages"))
+            return [message(chat_id, text)]
+        return self._calls(chat_id, handled.answer)
+
+    def _calls(self, chat_id: int, answer: Answer) -> list[Call]:
+        """The Bot API calls that carry an answer, in order."""
+        calls = [message(chat_id, text, _markup(keyboard)) for text, keyboard in answer.messages]
+        calls += [self._digest_call(chat_id, answer.language, order) for order in answer.digests]
+        calls += [self._poster_call(chat_id, code) for code in answer.posters]
+        calls += [self._chart_call(chat_id, answer.language, code) for code in answer.charts]
+        calls += [self._photo_call(chat_id, key) for key in answer.photos]
+        if answer.menu_language is not None:
+            menu, scope = self.menu(answer.menu_language), BotCommandScopeChat(chat_id)
+            calls.append(lambda bot: bot.set_my_commands(menu, scope=scope))
+        return calls
+
+    def _digest_call(self, chat_id: int, language: str, order: DigestOrder) -> Call:
+        """A digest asked for with /digest, sent after the reply's text (its parts go
+        through the outbox at the broadcast pace)."""
+        digests = self.digests
+        assert digests is not None
+        return lambda _bot: digests.send_now(chat_id, language, order)
+
+    def _poster_call(self, chat_id: int, code: str) -> Call:
+        """A campaign's poster, for its organizer to print: PNG and PDF, as documents (a
+        photo would be scaled down below print quality)."""
+
+        async def call(bot: Any) -> None:
+            async with self.db.session() as session:
+                campaign = await queries.campaign_by_code(session, code)
+            if campaign is None:
+                return
+            made = poster.make(campaign, str(bot.username), self.settings.twilio_from_number)
+            page = await asyncio.to_thread(made.page)  # a second of drawing, off the loop
+            for kind in ("PNG", "PDF"):
+                document = await asyncio.to_thread(poster.encode, page, kind)
+                name = f"poster-{campaign.code}.{kind.lower()}"
+                await bot.send_document(chat_id, document, filename=name)
+
+        return call
+
+    def _chart_call(self, chat_id: int, language: str, code: str) -> Call:
+        """A campaign's tally drawn, after its text (/campaign), as of when it is sent."""
+
+        async def call(bot: Any) -> None:
+            picture = await campaign_summary.chart_of(self.db, self.catalogues, code, language)
+            if picture is not None:
+                await bot.send_photo(chat_id, picture, filename=f"campaign-{code}.png")
+
+        return call
+
+    def _photo_call(self, chat_id: int, key: str) -> Call:
+        """A resident's photo, for staff: read from the file store when it is sent."""
+
+        async def call(bot: Any) -> None:
+            data = await self.files.get(key)
+            if data is not None:  # gone meanwhile (/forget): nothing to show
+                await bot.send_photo(chat_id, data, filename=key)
+
+        return call
+
+    async def send_text(
+        self,
+        chat_id: int,
+        text: str,
+        *files: Part,
+        keyboard: Keyboard = (),
+        deadline: float | None = None,
+    ) -> bool:
+        """Send a message we start (a notice), its buttons under its last piece, and the files
+        that go with it, all by `deadline` (monotonic) if given; False if the person has
+        blocked the bot."""
+        try:
+            pieces = split_text(text)
+            for number, piece in enumerate(pieces, start=1):  # at the broadcast pace
+                markup = _markup(keyboard) if number == len(pieces) else None
+                call = message(chat_id, piece, markup)
+                await self.outbox.send(chat_id, call, deadline=deadline)
+            for part in files:
+                await self.outbox.send(chat_id, part.call(chat_id), deadline=deadline)
+        except RecipientBlocked:  # the outbox has marked them: nothing more until they write
+            return False
+        return True
+
+    def menu(self, language: str) -> list[BotCommand]:
+        return [
+            BotCommand(name, self.catalogues.text(language, Text(f"command.{name}")))
+            for name in MENU
+        ]
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect in the background, so that the web server runs even while Telegram is
+        unreachable."""
+        self._task = asyncio.create_task(self._run(), name="telegram")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.outbox.drain()
+        await self.application.shutdown()  # a no-op if it never initialised
+
+    def parse(self, data: dict[str, Any]) -> Update:
+        """An update from webhook JSON; ValueError if it does not have an update's shape."""
+        try:
+            update = Update.de_json(data, self.application.bot)
+        except (
+            TypeError,
+            KeyError,
+            AttributeError,
+            ValueError,
+            RecursionError,
+            OverflowError,
+        ) as error:
+            raise ValueError(f"malformed update: {type(error).__name__}") from error
+        check_shape(update)
+        return update
+
+    async def process(self, update: Update) -> None:
+        """Handle one update; returns once its writes are committed and its answers sent (or
+        ANSWER_WAIT has passed: they go on from the outbox). NotKept if it must come again."""
+        handling = _Handling()
+        token = _CURRENT.set(handling)
+        try:
+            await self.application.process_update(update)
+        finally:
+            _CURRENT.reset(token)
+        if handling.error is not None:
+            not_kept = self.failures.not_kept(str(update.update_id), handling.error)
+            metrics.NOT_KEPT.labels(CHANNEL, reason(handling.error)).inc()
+            if not not_kept.give_up:
+                raise not_kept
+            apology = await self._apologise(update)
+            if apology is not None:
+                handling.answers.append(apology)
+        if handling.answers:
+            await asyncio.wait(handling.answers, timeout=ANSWER_WAIT)
+
+    async def _apologise(self, update: Update) -> asyncio.Future[bool] | None:
+        """An update that failed again and again (a fault of ours, not the database): it is
+        given up, and the person told so."""
+        log.error(
+            "telegram update %d failed repeatedly; apologising and moving on", update.update_id
+        )
+        chat = update.effective_chat or update.effective_user
+        if chat is None:
+            return None
+        user = update.effective_user
+        language = await _language_or_default(
+            self.db, str(chat.id), user.language_code if user else None
+        )
+        text = self.catalogues.text(language, Text("error.internal"))
+        return self.outbox.post(chat.id, [message(chat.id, text)])
+
+    async def _run(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await self._connect()
+                break
+            except InvalidToken:
+                log.error("Telegram rejected TELEGRAM_BOT_TOKEN; the Telegram channel stays off")
+                return
+            except TelegramError as error:
+                log.warning("Telegram not ready (%s); retrying in %.0f s", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+        self.ready.set()
+        if not self.settings.telegram_webhook_url:
+            await self._poll_as_leader()
+
+    async def _poll_as_leader(self) -> None:
+        """Long polling in one worker only (Telegram refuses a second getUpdates with 409):
+        on PostgreSQL the worker holding an advisory lock polls, the others look again now
+        and then and take over when it stops."""
+        while True:
+            async with self.db.exclusive(POLLING_LOCK) as leader:
+                if leader:
+                    self.polling = True
+                    try:
+                        await self._poll()
+                    finally:
+                        self.polling = False
+                else:
+                    log.info(
+                        "Telegram: another worker polls; looking again in %.0f s", LEADER_RETRY
+                    )
+            await asyncio.sleep(LEADER_RETRY)
+
+    async def _connect(self) -> None:
+        """Everything before updates can flow; safe to repeat after a failure."""
+        await self.application.initialize()  # a no-op once done
+        await self._set_menus()
+        webhook_url = self.settings.telegram_webhook_url
+        if webhook_url:
+            await self.application.bot.set_webhook(
+                webhook_url,
+                secret_token=self.settings.webhook_secret(),
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            log.info("Telegram: webhook set")
+        else:
+            await self.application.bot.delete_webhook()
+            log.info("Telegram: long polling")
+
+    async def _set_menus(self) -> None:
+        bot = self.application.bot
+        await bot.set_my_commands(self.menu("ky"))  # the default: Kyrgyz first
+        for language in LANGUAGES:
+            await bot.set_my_commands(self.menu(language), language_code=language)
+
+    async def _poll(self) -> None:
+        offset: int | None = None
+        delay = retry = 1.0
+        while True:
+            try:
+                updates = await self.application.bot.get_updates(
+                    offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES
+                )
+            except RetryAfter as error:
+                await asyncio.sleep(seconds(error.retry_after))
+                continue
+            except TelegramError as error:  # network, a webhook set elsewhere (Conflict), …
+                log.warning("getUpdates failed (%s); retrying in %.0f s", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            delay = 1.0
+            for update in updates:
+                try:
+                    await self.process(update)
+                except NotKept:
+                    # Not acknowledged: the next getUpdates returns it again.
+                    await asyncio.sleep(retry)
+                    retry = min(retry * 2, MAX_BACKOFF)
+                    break
+                retry = 1.0
+                offset = update.update_id + 1
+
+
+def check_shape(update: Update) -> None:
+    """What our handlers rely on and Telegram always sends, checked at the door: a message
+    has a chat and a text that is text; a button press has its sender and data."""
+    received = update.message
+    if received is not None:
+        if getattr(received, "chat", None) is None or getattr(received.chat, "id", None) is None:
+            raise ValueError("malformed update: a message without a chat")
+        if not isinstance(received.text, str | None):
+            raise ValueError("malformed update: a text that is not text")
+        if received.entities and received.text is None:
+            raise ValueError("malformed update: entities in a text that is not there")
+    query = update.callback_query
+    if query is not None:
+        if getattr(query, "from_user", None) is None:
+            raise ValueError("malformed update: a button press without its sender")
+        if not isinstance(query.data, str | None):
+            raise ValueError("malformed update: button data that is not text")
+
+
+@dataclass(frozen=True)
+class _Handled:
+    """What to answer an update."""
+
+    answer: Answer
+    silent: bool  # the person opted out: nothing is sent
+    button_accepted: bool = False  # the pressed keyboard has done its job
+
+
+def _photo_size(sizes: Sequence[PhotoSize]) -> str | None:
+    """The file of the largest size of a photo we take, else of a smaller one that still
+    shows something (not a thumbnail); None if every such size is too big."""
+    by_area = sorted(sizes, key=lambda p: p.width * p.height, reverse=True)
+    for number, size in enumerate(by_area):
+        fits = (size.file_size or 0) <= images.MAX_BYTES
+        if fits and (number == 0 or max(size.width, size.height) >= MIN_SIDE):
+            return size.file_id
+    return None
+
+
+def file_base_url(api_base_url: str) -> str:
+    """Where the Bot API serves files: https://api.telegram.org/file/bot for the default
+    .../bot, and likewise beside any other base (a local Bot API server, the tests' fake)."""
+    head, _, tail = api_base_url.rstrip("/").rpartition("/")
+    return f"{head}/file/{tail}"
+
+
+def _markup(keyboard: Keyboard) -> InlineKeyboardMarkup | None:
+    if not keyboard:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(label, callback_data=payload) for label, payload in row]
+            for row in keyboard
+        ]
+    )
+
+
+def _without_keyboard(chat_id: int, message_id: int) -> Call:
+    async def call(bot: Any) -> None:
+        with contextlib.suppress(BadRequest):  # already gone, or the message too old
+            await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+
+    return call
+
+
+async def _language_or_default(db: Database, user_id: str, hint: str | None) -> str:
+    try:
+        return await dispatch.language_of(db, CHANNEL, user_id, hint)
+    except Exception:  # the database is what failed, perhaps
+        return guess_language(hint)

@@ -1,0 +1,1 @@
+"""`civicbot chat`: the conversations in a terminal, for trying the bot out."""

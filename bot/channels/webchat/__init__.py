@@ -1,0 +1,1 @@
+"""The chat on the public pages: the same conversations in a browser."""

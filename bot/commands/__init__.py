@@ -1,0 +1,1 @@
+"""The operator's `civicbot` commands (each loads only what it needs)."""

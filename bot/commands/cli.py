@@ -1,0 +1,358 @@
+"""The `civicbot` command line (docs/architecture.md §4)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import importlib.metadata
+import signal
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import NoReturn, TextIO
+from zoneinfo import ZoneInfo
+
+from bot.channels.terminal import channel as chat
+from bot.commands import admin, campaigns, municipalities, rotation
+from bot.commands import digests as digest_commands
+from bot.commands.admin import UsageError
+from bot.reports import bribe_stats
+from bot.reports.export import BRIBE_COLUMNS, WISH_COLUMNS, bribe_rows, wish_rows, write_table
+from bot.runtime import logs
+from bot.runtime.app import Runtime, prepare_database
+from bot.runtime.config import ENVIRONMENT, ConfigError, Settings
+from bot.runtime.i18n import Catalogues
+from handlers.bribes import recent_months
+from handlers.pseudonyms import Pseudonyms
+from handlers.sealing import SealBroken
+from storage import queries
+from storage.models import BribeReport, Wish
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage block
+        raise UsageError(message)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="civicbot", description="Civic feedback bot for municipalities.")
+    parser.add_argument("--version", action="version", version=f"civicbot {version()}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    commands.add_parser(
+        "serve",
+        help="run the bot: web server, Telegram, migrations",
+        description="Apply migrations, then serve Telegram, SMS, /healthz and /metrics, and "
+        "send the weekly digests. All settings come from the environment:",
+        epilog="\n".join(f"  {name}\n      {meaning}" for name, meaning in ENVIRONMENT),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+    export = commands.add_parser("export", help="export stored data")
+    export.add_argument(
+        "what", choices=["wishes", "bribes", "signatures", "campaigns"], help="which table"
+    )
+    export.add_argument("--format", choices=["csv", "xlsx"], default="csv", help="(csv)")
+    export.add_argument("--municipality", metavar="KEY", help="one municipality's rows only")
+    export.add_argument("--initiative", metavar="CODE", help="for signatures: whose list")
+    export.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+
+    verify = commands.add_parser("verify-export", help="check a signature export's hash chain")
+    verify.add_argument("file", metavar="FILE", help="the exported list (csv or xlsx)")
+    verify.add_argument("--head", metavar="HASH", help="the chain head printed by the export")
+
+    initiative = commands.add_parser("initiative", help="citizens' initiatives")
+    actions = initiative.add_subparsers(dest="action", required=True, parser_class=Parser)
+    add = actions.add_parser("add", help="open an initiative for signatures")
+    add.add_argument("code", metavar="CODE", help="short code used in links and SMS (SUU)")
+    add.add_argument(
+        "--kind",
+        choices=["law", "constitution", "local"],
+        required=True,
+        help="sets the threshold and the window the law gives",
+    )
+    add.add_argument(
+        "--published", metavar="YYYY-MM-DD", required=True, help="when the draft was published"
+    )
+    add.add_argument("--municipality", metavar="KEY", help="for --kind local")
+    add.add_argument("--no-address", action="store_true", help="signers give name and PIN only")
+    admin.add_text_options(add)
+    edit = actions.add_parser("edit", help="change an initiative's texts, dates or threshold")
+    edit.add_argument("code", metavar="CODE", help="the initiative's code")
+    admin.add_text_options(edit)
+    actions.add_parser("list", help="every initiative, its window and progress")
+    close = actions.add_parser("close", help="stop collecting signatures now")
+    close.add_argument("code", metavar="CODE", help="the initiative's code")
+
+    invite = commands.add_parser("invite", help="an invite code for an official or initiator")
+    invite.add_argument(
+        "--role", choices=list(admin.ROLES), required=True, help="what the invite makes of them"
+    )
+    invite.add_argument("--municipality", metavar="KEY", help="where a deputy or staff serves")
+    invite.add_argument("--initiative", metavar="CODE", help="for --role initiator")
+    invite.add_argument("--days", type=int, default=admin.INVITE_DAYS, help="valid for (14)")
+
+    report = commands.add_parser("report", help="aggregate figures, as officials see them")
+    report.add_argument("what", choices=["bribes"], help="what to count")
+    report.add_argument("--municipality", metavar="KEY", required=True, help="whose figures")
+    report.add_argument(
+        "--period", metavar="YYYY-MM[:YYYY-MM]", help="months (default: this one and three before)"
+    )
+    report.add_argument("--lang", choices=["ky", "ru", "en"], default="en", help="(en)")
+
+    secret = commands.add_parser("secret", help="SECRET_KEY: a new one, rotating to it")
+    secret.add_argument(
+        "action",
+        choices=["new", "rotate", "forget-previous"],
+        help="new: print a fresh key; rotate: move stored data to SECRET_KEY (on SQLite without "
+        "SECRET_KEY, first put a new key in the key file); forget-previous: rotate, then drop "
+        "the older keys from the key file",
+    )
+
+    municipality = commands.add_parser("municipality", help="municipalities and their codes")
+    places = municipality.add_subparsers(dest="action", required=True, parser_class=Parser)
+    places.add_parser("list", help="code, key, region and name of every municipality")
+    add_place = places.add_parser("add", help="add one municipality")
+    add_place.add_argument("key", metavar="KEY", help="a-z, 0-9 and _ (naryn_city)")
+    add_place.add_argument("--region", metavar="KEY", required=True, help="its region's key")
+    for language in ("ky", "ru", "en"):
+        add_place.add_argument(
+            f"--name-{language}", metavar="NAME", required=True, help=f"its name in {language}"
+        )
+    add_place.add_argument("--code", metavar="N", help="its SMS code (default: the next free)")
+    add_place.add_argument("--district", metavar="NAME", help="its district")
+    add_place.add_argument(
+        "--threshold", metavar="N", help="signatures a local initiative needs (its charter)"
+    )
+    import_places = places.add_parser(
+        "import", help="add or update municipalities from a CSV file (safe to repeat)"
+    )
+    import_places.add_argument(
+        "file", metavar="FILE.csv", help="columns: " + ", ".join(municipalities.COLUMNS)
+    )
+    digest_commands.add_parsers(commands)
+    campaigns.add_parsers(commands)
+    commands.add_parser("chat", help="talk to the bot in this terminal (for trying and training)")
+    return parser
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("civic-feedback-bot")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        settings = Settings.from_env()
+        if args.command == "serve":
+            return serve(settings)
+        if args.command == "export":
+            if args.format == "xlsx" and not args.output:
+                raise UsageError("xlsx needs --output FILE")
+            if args.what == "signatures":
+                return asyncio.run(admin.export_signatures(settings, args, sys.stdout))
+            return export(settings, args)
+        if args.command == "verify-export":
+            return admin.verify_export(args, sys.stdout)
+        if args.command == "initiative":
+            return asyncio.run(initiative_command(settings, args))
+        if args.command == "invite":
+            return asyncio.run(admin.invite(settings, args, sys.stdout))
+        if args.command == "report":
+            return asyncio.run(report_bribes(settings, args, sys.stdout))
+        if args.command == "campaign":
+            return asyncio.run(campaigns.main(settings, args, sys.stdout))
+        if args.command == "secret":
+            return secret_command(settings, args.action, sys.stdout)
+        if args.command == "chat":
+            return asyncio.run(chat.chat(settings, sys.stdin, sys.stdout))
+        if args.command in ("digest", "officials"):
+            return asyncio.run(digest_commands.main(settings, args, sys.stdout))
+        return asyncio.run(municipality_command(settings, args, sys.stdout))
+    except (UsageError, ConfigError, SealBroken) as error:
+        print(f"civicbot: {error}", file=sys.stderr)
+        return 2
+
+
+async def initiative_command(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "add":
+        return await admin.add_initiative(settings, args, sys.stdout)
+    if args.action == "edit":
+        return await admin.edit_initiative(settings, args, sys.stdout)
+    if args.action == "close":
+        return await admin.close_initiative(settings, args, sys.stdout)
+    return await admin.list_initiatives(settings, sys.stdout)
+
+
+def secret_command(settings: Settings, action: str, out: TextIO) -> int:
+    if action == "new":
+        print(rotation.new_key(), file=out)
+        return 0
+    key_file = settings.secret_file() if not settings.secret_key else None
+    if action == "rotate" and key_file is not None:
+        rotation.add_key_to_file(settings)
+        print(f"a new key is first in {key_file}; the older ones stay below it", file=out)
+    elif action == "rotate" and not settings.secret_key_previous:
+        raise UsageError(
+            "set SECRET_KEY to the new key and SECRET_KEY_PREVIOUS to the old one "
+            "(`civicbot secret new` makes a key), restart the bot with them, then rotate"
+        )
+    keys = settings.secret_keys()
+    count = asyncio.run(_rekey(settings, keys))
+    print(f"{count} signatures sealed and keyed with the newest key", file=out)
+    if action == "forget-previous":
+        if key_file is not None:
+            rotation.write_key_file(key_file, keys[:1])
+            print(f"older keys removed from {key_file}", file=out)
+        elif settings.secret_key_previous:
+            print("now remove SECRET_KEY_PREVIOUS from the bot's environment", file=out)
+    return 0
+
+
+async def _rekey(settings: Settings, keys: tuple[str, ...]) -> int:
+    db = await prepare_database(settings)
+    try:
+        return await rotation.rekey(db, Pseudonyms.from_keys(keys))
+    finally:
+        await db.close()
+
+
+def serve(settings: Settings) -> int:
+    logs.configure(settings.log_format)
+    try:
+        asyncio.run(_serve(settings))
+    except OSError as error:
+        if error.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        reason = error.strerror or str(error)
+        print(
+            f"civicbot: cannot listen on {settings.host}:{settings.port} ({reason.lower()}); "
+            "set PORT (or HOST) to a free one",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+async def _serve(settings: Settings) -> None:
+    runtime = Runtime(settings)
+    try:
+        await runtime.start()
+    except BaseException:
+        await runtime.stop()  # what had started (the scheduler, the notices) stops quietly
+        raise
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # Windows event loops have no signal handlers; Ctrl+C still ends the process there.
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stopping.set)
+    try:
+        await stopping.wait()
+    finally:
+        await runtime.stop()
+
+
+def export(settings: Settings, args: argparse.Namespace) -> int:
+    header: Sequence[str]
+    rows: Iterable[Sequence[object]]
+    if args.what == "wishes":
+        header = WISH_COLUMNS
+        wishes, photos = asyncio.run(load_wishes(settings, args.municipality))
+        rows = wish_rows(wishes, settings.timezone, photos)
+    elif args.what == "campaigns":
+        header = campaigns.CAMPAIGN_COLUMNS
+        rows = asyncio.run(campaigns.campaign_rows(settings, args.municipality))
+    else:
+        header, rows = (
+            BRIBE_COLUMNS,
+            bribe_rows(asyncio.run(load_bribes(settings, args.municipality))),
+        )
+    write_table(header, rows, args.format, args.output, sys.stdout)
+    return 0
+
+
+async def load_wishes(
+    settings: Settings, municipality_key: str | None
+) -> tuple[list[Wish], dict[int, int]]:
+    """The wishes to export, and how many photos each came with."""
+    db = await prepare_database(settings)
+    try:
+        async with db.session() as session:
+            municipality = await admin.municipality_named(session, municipality_key)
+            wishes = list(await queries.wishes_for_export(session, municipality))
+            return wishes, await queries.photo_counts(session, [w.id for w in wishes])
+    finally:
+        await db.close()
+
+
+async def load_bribes(settings: Settings, municipality_key: str | None) -> list[BribeReport]:
+    db = await prepare_database(settings)
+    try:
+        async with db.session() as session:
+            municipality = await admin.municipality_named(session, municipality_key)
+            return list(await queries.bribe_reports_for_export(session, municipality))
+    finally:
+        await db.close()
+
+
+def parse_period(text: str | None, today: date) -> list[str]:
+    """Months, oldest first, from "YYYY-MM" or "YYYY-MM:YYYY-MM"; default the last four."""
+    if not text:
+        return sorted(recent_months(today))
+    first, _, last = text.partition(":")
+    try:
+        start = datetime.strptime(first.strip(), "%Y-%m").date()
+        end = datetime.strptime((last or first).strip(), "%Y-%m").date()
+    except ValueError as error:
+        raise UsageError(
+            f"--period must look like 2026-11 or 2026-09:2026-11, not {text!r}"
+        ) from error
+    if end < start or (end.year - start.year) * 12 + end.month - start.month > 36:
+        raise UsageError("--period must run forward and span at most three years")
+    months, cursor = [], start
+    while cursor <= end:
+        months.append(cursor.strftime("%Y-%m"))
+        cursor = (cursor.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return months
+
+
+async def report_bribes(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    months = parse_period(args.period, today)
+    db = await prepare_database(settings)
+    try:
+        async with db.session() as session:
+            municipality = await admin.municipality_named(session, args.municipality)
+        assert municipality is not None
+        stats = await bribe_stats.collect(db, municipality, months)
+    finally:
+        await db.close()
+    print(bribe_stats.render(stats, Catalogues(), args.lang), file=out)
+    return 0
+
+
+async def municipality_command(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    if args.action == "add":
+        fields = {
+            "key": args.key,
+            "region": args.region,
+            "code": args.code,
+            "district": args.district,
+            "threshold": args.threshold,
+            **{f"name_{lang}": getattr(args, f"name_{lang}") for lang in ("ky", "ru", "en")},
+        }
+        return await municipalities.add(settings, municipalities.row_from(fields), out)
+    if args.action == "import":
+        return await municipalities.import_file(settings, Path(args.file), out)
+    return await municipalities.list_all(settings, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

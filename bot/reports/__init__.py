@@ -1,0 +1,1 @@
+"""What is handed out: exports, bribe figures, signature lists, campaign summaries, posters."""

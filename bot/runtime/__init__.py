@@ -1,0 +1,1 @@
+"""The running service: settings, wiring (Runtime), logs, metrics, i18n, housekeeping."""
