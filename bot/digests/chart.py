@@ -18,9 +18,9 @@ import textwrap
 from PIL import Image, ImageDraw
 
 from bot.digests.content import Digest
-from bot.digests.text import Say, figure, sayer
 from bot.reports.bribe_stats import margin
 from bot.reports.fonts import font as _font
+from bot.reports.wording import Say, figure, sayer
 from bot.runtime.i18n import Catalogues
 
 COLOURS = {"change": "#d9822b", "great": "#2b8a3e", "bribes": "#5c4b8a"}

@@ -39,6 +39,7 @@ from bot.channels.sms.channel import SmsChannel
 from bot.digests import chart, text
 from bot.digests.content import Digest, collect
 from bot.reports.export import staff_csv
+from bot.reports.wording import sayer
 from bot.runtime.config import Settings
 from bot.runtime.i18n import Catalogues
 from bot.web import photo_links
@@ -264,7 +265,7 @@ class Digests:
             caption = text.caption(digest, self.catalogues, language)[:CAPTION_LIMIT]
             parts.append(Part("photo", caption, picture, f"digest-{name}.png"))
         if with_table and digest.week_wishes:
-            say = text.sayer(self.catalogues, language)
+            say = sayer(self.catalogues, language)
             caption = say("digest.csv_caption", count=len(digest.week_wishes))
             async with self.db.session() as session:
                 links = await photo_links.staff_links(session, self.settings, digest.week_wishes)

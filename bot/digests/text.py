@@ -3,33 +3,24 @@ and the SMS summary (at most two segments) for officials without Telegram."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 
 from babel.dates import format_date
 
 from bot.channels.sms.segments import segments
 from bot.digests.content import Digest
-from bot.reports.bribe_stats import SUPPRESS_BELOW, Figure, cell, margin, shown
+from bot.reports.bribe_stats import SUPPRESS_BELOW, cell, margin, shown
+from bot.reports.wording import Say, figure, sayer
 from bot.runtime.i18n import Catalogues
 from handlers.answering import DUPLICATE, STATUSES
 from handlers.quotes import choose_quotes, shorten
 from handlers.scrub import scrub
-from handlers.types import Text, deep_link
+from handlers.types import deep_link
 
 SMS_SEGMENTS = 2
 KIND_ICONS = {"change": "🔧", "great": "👍"}
 DONE_LINES = 10  # wishes done this week named in the digest
 DAY_PATTERNS = {"ky": "d-MMMM"}  # Kyrgyz puts a hyphen between day and month
-
-Say = Callable[..., str]
-
-
-def sayer(catalogues: Catalogues, language: str, variant: str | None = None) -> Say:
-    def say(key: str, **values: object) -> str:
-        return catalogues.text(language, Text(key, values), variant)
-
-    return say
 
 
 def day(value: date, language: str) -> str:
@@ -49,14 +40,6 @@ def change(now: int, before: int, plain: bool = False) -> str:
 def bribe_count(digest: Digest, say: Say) -> str:
     """The week's number of reports, or words where the number could single someone out."""
     return figure(digest.bribe_total_shown, say)
-
-
-def figure(shown_as: Figure, say: Say) -> str:
-    if shown_as.value is None:
-        return say("stats.fewer_than_3")
-    if shown_as.at_least:
-        return say("stats.at_least", count=shown_as.value)
-    return str(shown_as.value)
 
 
 def render(

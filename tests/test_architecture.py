@@ -1,0 +1,78 @@
+"""The layout holds (docs/architecture.md §2): no import circle among our modules, the
+contracts in pyproject.toml ([tool.importlinter]) kept, and bot/ made only of sub-packages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import grimp
+from grimp import ImportGraph
+from importlinter.cli import lint_imports
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("bot", "handlers", "storage")
+
+
+def circles(graph: ImportGraph, modules: Iterable[str]) -> list[list[str]]:
+    """The groups of modules that import one another round a circle (Tarjan's strongly
+    connected components of more than one module, or one that imports itself)."""
+    index: dict[str, int] = {}
+    lowest: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:  # recursion depth is bounded by the module count
+        index[module] = lowest[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in index:
+                visit(imported)
+                lowest[module] = min(lowest[module], lowest[imported])
+            elif imported in on_stack:
+                lowest[module] = min(lowest[module], index[imported])
+        if lowest[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1 or module in graph.find_modules_directly_imported_by(module):
+                found.append(sorted(group))
+
+    for module in sorted(modules):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_the_circle_finder_finds_a_circle_and_only_it() -> None:
+    graph = ImportGraph()
+    for importer, imported in [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d"), ("d", "e")]:
+        graph.add_import(importer=importer, imported=imported)
+    assert circles(graph, graph.modules) == [["a", "b", "c"]]
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """Type-only imports count too: a circle through them is one refactoring away from a
+    run-time one, and it hides which module is the lower."""
+    graph = grimp.build_graph(*PACKAGES, cache_dir=None)
+    assert circles(graph, graph.modules) == []
+
+
+def test_the_import_contracts_are_kept() -> None:
+    """storage <- handlers <- bot, channels independent of one another, the rules free of
+    chat and web libraries, nothing importing the commands (pyproject.toml)."""
+    assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True) == 0
+
+
+def test_bot_is_made_of_sub_packages_only() -> None:
+    loose = sorted(p.name for p in (ROOT / "bot").glob("*.py") if p.name != "__init__.py")
+    assert loose == []
+    for folder in (ROOT / "bot").iterdir():
+        if folder.is_dir() and folder.name != "__pycache__":
+            assert (folder / "__init__.py").exists(), folder
