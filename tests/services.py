@@ -148,14 +148,19 @@ class Cluster:
 
     def _reachable_bin(self) -> Path:
         """The binaries, copied into the cluster's directory when the server's user cannot
-        reach them (pgserver inside a virtualenv under root's home, which is 0700)."""
+        reach them (pgserver in a virtualenv under root's home, which is 0700)."""
         bin = self.binaries.bin
         if not self.user or self._run([str(bin / "initdb"), "--version"]).returncode == 0:
             return bin
-        copy = self.dir / "pginstall"
-        shutil.copytree(bin.parent, copy, symlinks=True)
-        os.chmod(copy, 0o755)
-        return copy / "bin"
+        # The wheel's layout: site-packages/pgserver/pginstall/bin, whose RPATH points at
+        # site-packages/pgserver.libs.
+        package = bin.parent.parent
+        copy = self.dir / "site" / package.name
+        shutil.copytree(bin.parent, copy / bin.parent.name, symlinks=True)
+        libs = package.parent / f"{package.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, copy.parent / libs.name, symlinks=True)
+        return copy / bin.parent.name / "bin"
 
     def _run(self, command: list[str]) -> subprocess.CompletedProcess[str]:
         if self.user:
@@ -220,6 +225,8 @@ class Postgres:
         """For the report header, before anything is started."""
         if given := os.environ.get(POSTGRES_ENV, "").strip():
             return make_url(given).render_as_string()
+        if problem := os.environ.get(PROBLEM_ENV):
+            return problem
         try:
             binaries = find_binaries(self.system_pattern)
         except Unavailable as problem:
@@ -276,7 +283,8 @@ def postgres_server(pytestconfig: pytest.Config) -> str:
     try:
         return pytestconfig.stash[_POSTGRES].url()
     except Unavailable as problem:
-        pytest.fail(str(problem), pytrace=False)
+        line = str(problem)
+    pytest.fail(line, pytrace=False)  # outside the except: one line, no chained traceback
 
 
 def chromium_command() -> str:
