@@ -35,6 +35,7 @@ POSTGRES_ENV = "CIVICBOT_TEST_POSTGRES_URL"
 # The controller's reason for having no server, so that xdist workers fail with it too.
 PROBLEM_ENV = "CIVICBOT_TEST_POSTGRES_PROBLEM"
 SYSTEM_BINARIES = "/usr/lib/postgresql/*/bin"
+OR_GIVE_ONE = f"(or set {POSTGRES_ENV} to a server the tests may create databases on)"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; `make test` installs it when apt can
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -82,7 +83,7 @@ def find_binaries(system_pattern: str = SYSTEM_BINARIES) -> Binaries:
         return Binaries(found, "pgserver")
     raise Unavailable(
         f"no PostgreSQL server for the tests: run `{sys.executable} -m pip install pgserver`"
-        f" (or set {POSTGRES_ENV} to a server the tests may create databases on)"
+        f" {OR_GIVE_ONE}"
     )
 
 
@@ -115,7 +116,7 @@ class Cluster:
         self.binaries = binaries
         self.user = user
         self.dir = Path(tempfile.mkdtemp(prefix="civicbot-pg-"))
-        self.bin = binaries.bin
+        self.bindir = binaries.bin
         self.port = 0
         self.seconds = 0.0
 
@@ -124,43 +125,44 @@ class Cluster:
         if self.user:
             entry = pwd.getpwnam(self.user)
             os.chown(self.dir, entry.pw_uid, entry.pw_gid)
-        self.bin = bin = self._reachable_bin()
+        self.bindir = bindir = self._reachable_bin()
         data = self.dir / "data"
-        initdb = [str(bin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
+        initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
         done = self._run([*initdb, "-E", "UTF8", "--no-sync"])
         if done.returncode != 0:
-            raise Unavailable(f"initdb failed for the tests' PostgreSQL: {_last_line(done.stderr)}")
+            reason = _last_line(done.stderr)
+            raise Unavailable(f"the tests' PostgreSQL: initdb failed: {reason} {OR_GIVE_ONE}")
         for _ in range(3):  # another process may take the free port before the server does
             self.port = free_port()
             options = f"-h 127.0.0.1 -p {self.port} -k {self.dir} -F"
-            pg_ctl = [str(bin / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log")]
+            pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log")]
             if self._run([*pg_ctl, "-w", "-t", "60", "-o", options, "start"]).returncode == 0:
                 self.seconds = time.monotonic() - began
                 return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
         log = (self.dir / "log").read_text(errors="replace") if (self.dir / "log").exists() else ""
-        raise Unavailable(f"the tests' PostgreSQL did not start: {_last_line(log)}")
+        raise Unavailable(f"the tests' PostgreSQL did not start: {_last_line(log)} {OR_GIVE_ONE}")
 
     def stop(self) -> None:
         if (self.dir / "data" / "postmaster.pid").exists():
-            stop = [str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate"]
+            stop = [str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate"]
             self._run([*stop, "stop"])
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def _reachable_bin(self) -> Path:
         """The binaries, copied into the cluster's directory when the server's user cannot
         reach them (pgserver in a virtualenv under root's home, which is 0700)."""
-        bin = self.binaries.bin
-        if not self.user or self._run([str(bin / "initdb"), "--version"]).returncode == 0:
-            return bin
+        bindir = self.binaries.bin
+        if not self.user or self._run([str(bindir / "initdb"), "--version"]).returncode == 0:
+            return bindir
         # The wheel's layout: site-packages/pgserver/pginstall/bin, whose RPATH points at
         # site-packages/pgserver.libs.
-        package = bin.parent.parent
+        package = bindir.parent.parent
         copy = self.dir / "site" / package.name
-        shutil.copytree(bin.parent, copy / bin.parent.name, symlinks=True)
+        shutil.copytree(bindir.parent, copy / bindir.parent.name, symlinks=True)
         libs = package.parent / f"{package.name}.libs"
         if libs.is_dir():
             shutil.copytree(libs, copy.parent / libs.name, symlinks=True)
-        return copy / bin.parent.name / "bin"
+        return copy / bindir.parent.name / "bin"
 
     def _run(self, command: list[str]) -> subprocess.CompletedProcess[str]:
         if self.user:
@@ -222,8 +224,8 @@ class Postgres:
             self.cluster = None
 
     def describe(self) -> str:
-        """For the report header, before anything is started."""
-        if given := os.environ.get(POSTGRES_ENV, "").strip():
+        """For the report header: the server, or the one that a test would start."""
+        if given := self._url or os.environ.get(POSTGRES_ENV, "").strip():
             return make_url(given).render_as_string()
         if problem := os.environ.get(PROBLEM_ENV):
             return problem
@@ -239,7 +241,7 @@ _POSTGRES = pytest.StashKey[Postgres]()
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
     distributing = getattr(config.option, "dist", "no") != "no"
-    return distributing and not hasattr(config, "workerinput")
+    return distributing and not config.option.collectonly and not hasattr(config, "workerinput")
 
 
 def pytest_configure(config: pytest.Config) -> None:
