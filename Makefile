@@ -3,12 +3,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint setup clean
+.PHONY: run test lint setup chromium clean
 
 run: $(VENV)/.installed
 	$(BIN)/civicbot serve
 
-test: $(VENV)/.installed-dev
+# The tests start their own PostgreSQL (tests/services.py); the browser tests need chromium.
+test: $(VENV)/.installed-dev chromium
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -18,6 +19,17 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 setup: $(VENV)/.installed-dev
+
+# Debian's chromium for the browser tests, installed where apt can (as root or with
+# passwordless sudo); elsewhere those tests fail with the one command that gives them one.
+chromium:
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || { \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	  else exit 0; fi; \
+	  echo "make: installing Debian's chromium for the browser tests"; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || \
+	  echo "make: chromium could not be installed; the browser tests will say what to run"; }
 
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)

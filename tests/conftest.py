@@ -1,5 +1,5 @@
-"""Fixtures: a fresh database per test (SQLite file, and PostgreSQL when configured), the fake
-Bot API server, and the bot itself started against both."""
+"""Fixtures: a fresh database per test (an SQLite file, and one on the session's PostgreSQL), the
+fake Bot API server, and the bot itself started against both."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import csv
 import io
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import redirect_stderr, redirect_stdout
@@ -16,7 +15,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from playwright.async_api import Browser, async_playwright
 from sqlalchemy import Executable, select
 from sqlalchemy.engine import make_url
 
@@ -28,28 +26,13 @@ from storage.db import Database
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.resident import Resident, polling_delivery, webhook_delivery
 
-# Set by .ci/run (for example postgresql+asyncpg://postgres@127.0.0.1:54329/postgres); every
-# database test then runs on PostgreSQL as well as on SQLite.
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; .ci/run installs it
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-gpu",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-POSTGRES_ENV = "CIVICBOT_TEST_POSTGRES_URL"
-POSTGRES_URL = os.environ.get(POSTGRES_ENV, "").strip()
-BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+# The session's PostgreSQL server (the `postgres_server` fixture) and the `browser` fixture.
+pytest_plugins = ["tests.services"]
+
+# Every database test runs on both.
+BACKENDS = ["sqlite", "postgresql"]
 PUBLIC_BASE_URL = "https://civic.example.test"
 SECRET_KEY = "test-secret-key-not-for-production"
-
-
-def pytest_report_header(config: pytest.Config) -> str:
-    if POSTGRES_URL:
-        return f"databases: SQLite and PostgreSQL ({make_url(POSTGRES_URL).render_as_string()})"
-    return f"databases: SQLite only (set {POSTGRES_ENV} to add PostgreSQL)"
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -57,13 +40,13 @@ def _asyncpg_dsn(url: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def fresh_postgres_database() -> AsyncIterator[str]:
+async def fresh_postgres_database(server: str) -> AsyncIterator[str]:
     """A new, empty PostgreSQL database on the test server; dropped afterwards."""
     name = f"civicbot_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+    admin = await asyncpg.connect(_asyncpg_dsn(server))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
@@ -74,7 +57,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
         return
-    async with fresh_postgres_database() as url:
+    # Asked for here, so that a run on SQLite alone starts no server.
+    async with fresh_postgres_database(request.getfixturevalue("postgres_server")) as url:
         yield url
 
 
@@ -99,24 +83,9 @@ async def execute(database_url: str, statement: Executable) -> None:
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Debian's chromium, headless, driven by Playwright (no browser download)."""
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """For what only PostgreSQL has (several workers on one database); CI always sets it."""
-    if not POSTGRES_URL:
-        # On a developer's machine without a server; CI always sets it, and there a test
-        # that would not run is a failure, never a skip.
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must set {POSTGRES_ENV}")
-        pytest.skip(f"needs PostgreSQL: set {POSTGRES_ENV}")
-    async with fresh_postgres_database() as url:
+async def postgres_url(postgres_server: str) -> AsyncIterator[str]:
+    """For what only PostgreSQL has (several workers on one database)."""
+    async with fresh_postgres_database(postgres_server) as url:
         yield url
 
 
