@@ -15,9 +15,9 @@ from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import Sealer, sealer_for
 from handlers.types import Inbound, Picture
 from storage import queries
+from storage.domain import LANGUAGES as SUPPORTED_LANGUAGES
 from storage.models import Conversation, Municipality, Person
 
-SUPPORTED_LANGUAGES = ("ky", "ru", "en")
 DEFAULT_LANGUAGE = "ky"
 
 
