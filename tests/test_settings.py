@@ -57,7 +57,7 @@ def test_the_example_read_as_a_dotenv_file_stops_at_its_placeholder(
 ) -> None:
     """Every line of .env.example parses; its one placeholder is refused, named."""
     example = ROOT / ".env.example"
-    with pytest.raises(ConfigError, match="^SECRET_KEY: still the example's placeholder"):
+    with pytest.raises(ConfigError, match=r"^SECRET_KEY: still the example's placeholder"):
         Settings.from_env(env_file=example)
     filled = example.read_text().replace(
         "SECRET_KEY=change-me-at-least-32-random-characters", f"SECRET_KEY={'k' * 32}"

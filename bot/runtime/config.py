@@ -83,8 +83,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         alias_generator=AliasGenerator(validation_alias=str.upper),
-        validate_by_name=True,
-        validate_by_alias=True,
+        populate_by_name=True,  # Settings(port=…) as well as the variable's name
         case_sensitive=True,
         extra="forbid",
         frozen=True,
@@ -256,6 +255,7 @@ class Settings(BaseSettings):
             reason = problem["msg"].removeprefix("Value error, ")
             name = ".".join(str(part) for part in problem["loc"])
             raise ConfigError(f"{name}: {reason}" if name else reason) from None
+        # A plain Settings, as constructed directly: the values are now checked and final.
         return Settings.model_construct(read.model_fields_set, **read.model_dump())
 
     @property
