@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.channels.outbox import RATE, Pacer, seconds
 from bot.digests.delivery import Digests
-from bot.runtime.app import prepare_database
 from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
 from handlers.weeks import Week
 from storage import queries

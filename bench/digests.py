@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.digests import chart, text
 from bot.digests.content import collect
-from bot.runtime.app import prepare_database
 from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
 from handlers.weeks import Week
 from storage.db import Database

@@ -15,9 +15,9 @@ from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import Sealer, sealer_for
 from handlers.types import Inbound, Picture
 from storage import queries
+from storage.domain import LANGUAGES
 from storage.models import Conversation, Municipality, Person
 
-SUPPORTED_LANGUAGES = ("ky", "ru", "en")
 DEFAULT_LANGUAGE = "ky"
 
 
@@ -32,7 +32,7 @@ LANGUAGE_ALIASES = {
 def guess_language(hint: str | None) -> str:
     """Kyrgyz unless the client says Russian or English."""
     code = (hint or "").lower().split("-")[0]
-    return code if code in SUPPORTED_LANGUAGES else DEFAULT_LANGUAGE
+    return code if code in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def parse_language(text: str) -> str | None:

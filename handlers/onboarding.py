@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from handlers import campaigns, initiatives, invites, signatures
-from handlers.context import SUPPORTED_LANGUAGES, Context, parse_language
+from handlers.context import Context, parse_language
 from handlers.types import Button, Reply, Text, noted, say
 from storage import queries
+from storage.domain import LANGUAGES
 from storage.models import Municipality
 
 # Steps of this module's flows.
@@ -63,7 +64,7 @@ async def continue_start(ctx: Context) -> list[Reply]:
 
 
 async def language_prompt(ctx: Context) -> Reply:
-    buttons = tuple(Button(LANGUAGE_NAMES[code], ctx.payload(code)) for code in SUPPORTED_LANGUAGES)
+    buttons = tuple(Button(LANGUAGE_NAMES[code], ctx.payload(code)) for code in LANGUAGES)
     return Reply(
         parts=(Text("language.prompt", {"language": LANGUAGE_NAMES[ctx.language]}),),
         buttons=(buttons,),
@@ -109,7 +110,7 @@ async def place(ctx: Context, argument: str) -> list[Reply]:
 
 
 def choose_language(ctx: Context, value: str) -> bool:
-    if value not in SUPPORTED_LANGUAGES:
+    if value not in LANGUAGES:
         return False
     ctx.set_language(value)
     return True

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from bot.runtime.app import prepare_database
 from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
 from handlers import dispatch
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound, Outcome

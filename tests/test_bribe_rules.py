@@ -9,8 +9,8 @@ import pytest
 
 from bot.commands.cli import UsageError, parse_period
 from bot.reports import bribe_stats
-from bot.runtime.app import prepare_database
 from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
 from handlers.bribes import month_name, parse_amount, recent_months, split_amount
 from handlers.scrub import scrub

@@ -143,8 +143,8 @@ async def test_a_newer_notice_on_a_wish_waits_while_an_older_one_is_being_sent(
     older is held by a live claim (a 429 could otherwise let "in progress" land after
     "done"); it is once the older is settled, or once the older's worker is long dead. A
     notice about another wish, or with no wish, is not held back."""
-    from bot.runtime.app import prepare_database
     from bot.runtime.config import Settings
+    from bot.runtime.database import prepare_database
     from tests.conftest import SECRET_KEY
 
     db = await prepare_database(Settings(database_url=database_url, secret_key=SECRET_KEY))
@@ -195,8 +195,8 @@ async def test_two_workers_claiming_two_notices_on_one_wish_at_once_take_turns(
 ) -> None:
     """The older is being claimed by one worker, not yet committed, when another claims the
     newer: the second waits for the first, then sees its claim and leaves the newer alone."""
-    from bot.runtime.app import prepare_database
     from bot.runtime.config import Settings
+    from bot.runtime.database import prepare_database
     from tests.conftest import SECRET_KEY
 
     db = await prepare_database(Settings(database_url=database_url, secret_key=SECRET_KEY))

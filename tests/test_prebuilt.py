@@ -11,8 +11,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.runtime.app import prepare_database
 from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
 from storage.db import Database
 from storage.models import Conversation, InboundDelivery, Person, ReportQuota, utcnow
 from storage.prebuilt import Prebuilt

@@ -11,8 +11,8 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect, select, text
 
-from bot.runtime.app import prepare_database
 from bot.runtime.config import ConfigError, Settings
+from bot.runtime.database import prepare_database
 from storage import queries
 from storage.db import Database, alembic_config
 from storage.domain import FIRST_MUNICIPALITY_CODE, facts

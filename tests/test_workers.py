@@ -24,9 +24,9 @@ from tests.test_outages import post_update
 from tests.twilio import inbound_form, post_signed, twilio_settings
 
 PAIRS = 10
-# What every worker does first: migrate, then seed the starter places (bot.runtime.app).
+# What every worker does first: migrate, then seed the starter places (bot.runtime.database).
 PREPARE = (
-    "import asyncio, sys; from bot.runtime.app import prepare_database;"
+    "import asyncio, sys; from bot.runtime.database import prepare_database;"
     "from bot.runtime.config import Settings;"
     "db = asyncio.run(prepare_database(Settings(database_url=sys.argv[1], secret_key='x' * 32)));"
     "asyncio.run(db.close())"

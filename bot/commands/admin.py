@@ -16,22 +16,20 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot
-from telegram.error import TelegramError
 
 from bot.reports import signature_export
 from bot.reports.export import write_table
-from bot.runtime.app import prepare_database
 from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
 from handlers import initiatives, invites
 from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import Sealer
 from handlers.signatures import CODE, normalise_code
 from handlers.types import deep_link
 from storage import queries
+from storage.domain import LANGUAGES
 from storage.models import Initiative, Invite, Municipality, utcnow
 
-LANGUAGES = ("ky", "ru", "en")
 INVITE_DAYS = 14
 ROLES = ("deputy", "staff", "organizer", "volunteer", "initiator")
 
@@ -266,6 +264,9 @@ async def bot_username(settings: Settings) -> str | None:
     """The bot's @name for deep links, asked of Telegram; None without a token or answer."""
     if not settings.telegram_bot_token:
         return None
+    from telegram import Bot  # python-telegram-bot only when Telegram is asked
+    from telegram.error import TelegramError
+
     bot = Bot(settings.telegram_bot_token, base_url=settings.telegram_api_base_url)
     with contextlib.suppress(TelegramError, OSError):
         async with bot:

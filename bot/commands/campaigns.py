@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot
-from telegram.error import TelegramError
 
 from bot.commands.admin import UsageError, municipality_named, parse_date, today_in
 from bot.reports import poster
-from bot.runtime.app import prepare_database
 from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
 from handlers.campaigns import CODE
 from storage import queries
 from storage.models import Campaign
@@ -176,6 +174,9 @@ async def _bot_username(settings: Settings) -> str:
     """The bot's @name, from Telegram (getMe)."""
     if not settings.telegram_bot_token:
         raise UsageError("give --bot NAME (or set TELEGRAM_BOT_TOKEN so that Telegram is asked)")
+    from telegram import Bot  # python-telegram-bot only when Telegram is asked
+    from telegram.error import TelegramError
+
     bot = Bot(settings.telegram_bot_token, base_url=settings.telegram_api_base_url)
     try:
         await bot.initialize()

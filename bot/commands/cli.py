@@ -15,20 +15,20 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
-from bot.channels.terminal import channel as chat
 from bot.commands import admin, campaigns, municipalities, rotation
 from bot.commands import digests as digest_commands
 from bot.commands.admin import UsageError
 from bot.reports import bribe_stats
 from bot.reports.export import BRIBE_COLUMNS, WISH_COLUMNS, bribe_rows, wish_rows, write_table
 from bot.runtime import logs
-from bot.runtime.app import Runtime, prepare_database
 from bot.runtime.config import ENVIRONMENT, ConfigError, Settings
+from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
 from handlers.bribes import recent_months
 from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import SealBroken
 from storage import queries
+from storage.domain import LANGUAGES
 from storage.models import BribeReport, Wish
 
 
@@ -38,7 +38,12 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="civicbot", description="Civic feedback bot for municipalities.")
+    parser = Parser(
+        prog="civicbot",
+        description="Civic feedback bot for municipalities.",
+        epilog="Settings come from the environment, or from a .env file in the working folder "
+        "(the environment wins); `civicbot serve --help` lists them.",
+    )
     parser.add_argument("--version", action="version", version=f"civicbot {version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
@@ -46,7 +51,8 @@ def build_parser() -> Parser:
         "serve",
         help="run the bot: web server, Telegram, migrations",
         description="Apply migrations, then serve Telegram, SMS, /healthz and /metrics, and "
-        "send the weekly digests. All settings come from the environment:",
+        "send the weekly digests.\nAll settings come from the environment, or from a .env file "
+        "in the working folder (the environment wins):",
         epilog="\n".join(f"  {name}\n      {meaning}" for name, meaning in ENVIRONMENT),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -101,7 +107,7 @@ def build_parser() -> Parser:
     report.add_argument(
         "--period", metavar="YYYY-MM[:YYYY-MM]", help="months (default: this one and three before)"
     )
-    report.add_argument("--lang", choices=["ky", "ru", "en"], default="en", help="(en)")
+    report.add_argument("--lang", choices=LANGUAGES, default="en", help="(en)")
 
     secret = commands.add_parser("secret", help="SECRET_KEY: a new one, rotating to it")
     secret.add_argument(
@@ -118,7 +124,7 @@ def build_parser() -> Parser:
     add_place = places.add_parser("add", help="add one municipality")
     add_place.add_argument("key", metavar="KEY", help="a-z, 0-9 and _ (naryn_city)")
     add_place.add_argument("--region", metavar="KEY", required=True, help="its region's key")
-    for language in ("ky", "ru", "en"):
+    for language in LANGUAGES:
         add_place.add_argument(
             f"--name-{language}", metavar="NAME", required=True, help=f"its name in {language}"
         )
@@ -171,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "secret":
             return secret_command(settings, args.action, sys.stdout)
         if args.command == "chat":
+            from bot.channels.terminal import channel as chat  # the handlers' whole stack
+
             return asyncio.run(chat.chat(settings, sys.stdin, sys.stdout))
         if args.command in ("digest", "officials"):
             return asyncio.run(digest_commands.main(settings, args, sys.stdout))
@@ -241,6 +249,9 @@ def serve(settings: Settings) -> int:
 
 
 async def _serve(settings: Settings) -> None:
+    # Telegram, Twilio and the web server: imported by the one command that serves them.
+    from bot.runtime.app import Runtime
+
     runtime = Runtime(settings)
     try:
         await runtime.start()
@@ -346,7 +357,7 @@ async def municipality_command(settings: Settings, args: argparse.Namespace, out
             "code": args.code,
             "district": args.district,
             "threshold": args.threshold,
-            **{f"name_{lang}": getattr(args, f"name_{lang}") for lang in ("ky", "ru", "en")},
+            **{f"name_{lang}": getattr(args, f"name_{lang}") for lang in LANGUAGES},
         }
         return await municipalities.add(settings, municipalities.row_from(fields), out)
     if args.action == "import":

@@ -10,24 +10,24 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from telegram import Bot
-from telegram.error import TelegramError
-
-from bot.channels.sms.channel import SmsChannel
-from bot.channels.sms.providers import providers_for
 from bot.commands.admin import UsageError, bot_username, municipality_named, today_in
 from bot.digests import chart, text
 from bot.digests.content import collect
-from bot.digests.delivery import Digests, tally_line
-from bot.runtime.app import prepare_database
 from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
 from handlers.pseudonyms import Pseudonyms
 from handlers.weeks import Week
 from storage import queries
 from storage.db import Database
+from storage.domain import LANGUAGES
+
+if TYPE_CHECKING:
+    from telegram import Bot
+
+    from bot.channels.sms.channel import SmsChannel
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--period", metavar="YYYY-Www", help="default: the last complete week")
     preview = actions.add_parser("preview", help="print a digest and write its chart")
     preview.add_argument("--municipality", metavar="KEY", required=True, help="whose digest")
-    preview.add_argument("--lang", choices=["ky", "ru", "en"], default="ky", help="(ky)")
+    preview.add_argument("--lang", choices=LANGUAGES, default="ky", help="(ky)")
     preview.add_argument("--period", metavar="YYYY-Www", help="default: the last complete week")
     preview.add_argument("--chart", metavar="FILE", help="default: digest-KEY-WEEK.png")
 
@@ -86,6 +86,8 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 
 
 async def run(settings: Settings, args: argparse.Namespace, week: Week, out: TextIO) -> int:
+    from bot.digests.delivery import Digests, tally_line  # the channels' stacks: only to send
+
     catalogues = Catalogues()
     async with database(settings) as db, _channels(settings, db, catalogues) as (bot, sms):
         async with db.session() as session:
@@ -108,6 +110,12 @@ async def _channels(
 ) -> AsyncIterator[tuple[Bot | None, SmsChannel | None]]:
     """The Telegram bot and the SMS channel this command can send through (None: not set up
     or unreachable; those deliveries wait)."""
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    from bot.channels.sms.channel import SmsChannel
+    from bot.channels.sms.providers import providers_for
+
     bot: Bot | None = None
     if settings.telegram_bot_token:
         bot = Bot(settings.telegram_bot_token, base_url=settings.telegram_api_base_url)

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands.admin import UsageError
-from bot.runtime.app import prepare_database
 from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
 from storage import queries
 from storage.domain import LANGUAGES, is_municipality_key
 from storage.models import Municipality

@@ -18,14 +18,12 @@ from bot.digests.schedule import Jobs, trigger
 from bot.reports import campaign_summary
 from bot.runtime import housekeeping
 from bot.runtime.config import Settings
+from bot.runtime.database import file_store, prepare_database
 from bot.runtime.i18n import Catalogues
 from bot.web import metrics_routes
 from bot.web import server as web_routes
 from handlers.pseudonyms import Pseudonyms
-from storage.db import Database, migrate
-from storage.files import FileStore, FolderStore
-from storage.s3 import Bucket, S3Store
-from storage.seed import seed_places
+from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -48,31 +46,6 @@ SMS_UNSIGNED = (
     "SMS: PUBLIC_BASE_URL is not set, so Twilio's signatures cannot be checked "
     "and every inbound message is refused (403)."
 )
-
-
-def file_store(settings: Settings) -> FileStore:
-    """Where residents' photos are kept: MEDIA_S3_BUCKET, else the folder (MEDIA_DIR)."""
-    if settings.media_s3_bucket:
-        bucket = Bucket(
-            name=settings.media_s3_bucket,
-            endpoint_url=settings.media_s3_endpoint,
-            region=settings.media_s3_region,
-            access_key_id=settings.media_s3_access_key_id,
-            secret_access_key=settings.media_s3_secret_access_key,
-        )
-        return S3Store(bucket)
-    return FolderStore(settings.media_folder())
-
-
-async def prepare_database(settings: Settings) -> Database:
-    """Apply migrations and seed the starter municipalities; the database is then ready."""
-    await asyncio.to_thread(migrate, settings.database_url)
-    db = Database(settings.database_url)
-    async with db.session() as session, session.begin():
-        added = await seed_places(session)
-    if added:
-        log.info("seeded %d regions and municipalities", added)
-    return db
 
 
 class Runtime:

@@ -17,10 +17,10 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from handlers.types import Label, Reply, Text
+from storage.domain import LANGUAGES
 
 LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
 DOMAIN = "civicbot"
-LANGUAGES = ("ky", "ru", "en")
 
 log = logging.getLogger(__name__)
 

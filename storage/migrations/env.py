@@ -1,6 +1,7 @@
 """Alembic environment (from the async template). Batch mode on SQLite, which cannot ALTER
-most things in place. The URL comes from `storage.db.migrate`, or from DATABASE_URL when a
-developer runs the `alembic` command (see alembic.ini)."""
+most things in place. The URL comes from `storage.db.migrate` (an attribute of the config it
+builds), or from DATABASE_URL when a developer runs the `alembic` command (see alembic.ini).
+Nothing here imports bot/: storage is the lowest layer."""
 
 import asyncio
 import os
@@ -10,7 +11,6 @@ from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.runtime.config import DEFAULT_DATABASE_URL
 from storage.db import MIGRATION_LOCK
 from storage.models import Base
 
@@ -19,9 +19,10 @@ target_metadata = Base.metadata
 
 
 def database_url() -> str:
-    return config.attributes.get("database_url") or os.environ.get(
-        "DATABASE_URL", DEFAULT_DATABASE_URL
-    )
+    url = config.attributes.get("database_url") or os.environ.get("DATABASE_URL")
+    if not url:
+        raise SystemExit("set DATABASE_URL to the database to migrate (see alembic.ini)")
+    return str(url)
 
 
 def is_sqlite(url: str) -> bool:

@@ -11,8 +11,8 @@ from typing import TextIO
 
 from bot.channels import answers
 from bot.channels.answers import Keyboard
-from bot.runtime.app import file_store, prepare_database
 from bot.runtime.config import Settings
+from bot.runtime.database import file_store, prepare_database
 from bot.runtime.i18n import Catalogues
 from handlers import dispatch
 from handlers.pseudonyms import Pseudonyms
