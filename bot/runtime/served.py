@@ -25,5 +25,10 @@ class Served(Protocol):
     db: Database
     pseudonyms: Pseudonyms
     files: FileStore  # residents' photos
-    telegram: TelegramChannel | None  # None while the channel is off
-    sms: SmsChannel | None
+
+    @property
+    def telegram(self) -> TelegramChannel | None:  # None while the channel is off
+        ...
+
+    @property
+    def sms(self) -> SmsChannel | None: ...

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.digests.delivery import known_username
+from bot.channels.telegram.sender import known_username
 from bot.web import http_input, pages, photo_links
 from bot.web.open311 import CLOSED
 from handlers.quotes import shorten
