@@ -17,6 +17,7 @@ from handlers.context import Context
 from handlers.quotes import shorten
 from handlers.types import Text
 from storage import queries
+from storage.channels import PAID_PER_MESSAGE
 from storage.models import REACHABLE_CHANNELS, Person, Wish, utcnow
 
 STATUSES = ("accepted", "in_progress", "done", "declined")
@@ -25,7 +26,7 @@ ANSWER_LIMIT = 500  # characters: a short answer, not a letter
 # An answer to an SMS resident fits two segments with its reference and status (134
 # characters in Cyrillic): the text itself at most this many.
 SMS_ANSWER_LIMIT = 90
-SMS_CHANNELS = ("sms",)  # WhatsApp has no segments to pay for
+SMS_CHANNELS = PAID_PER_MESSAGE  # WhatsApp has no segments to pay for
 NOTICE = "answer.notice"  # to the resident
 NOTICE_BARE = "answer.notice_bare"  # a status without words
 UNREACHED = "answer.unreached"  # to the staff member, when the resident could not be told

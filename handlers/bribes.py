@@ -18,6 +18,7 @@ from babel.dates import format_date
 from handlers import classify, onboarding, validation
 from handlers.context import Context
 from handlers.scrub import scrub
+from handlers.steps import Step
 from handlers.types import Button, Reply, Text, noted, say
 from handlers.validation import small_number
 from storage import queries
@@ -30,12 +31,11 @@ AMOUNT = "bribe_amount"
 MONTH = "bribe_month"
 TEXT = "bribe_text"
 CONFIRM = "bribe_confirm"
-STEPS = (SERVICE, OUTCOME, AMOUNT, MONTH, TEXT, CONFIRM)
 
 
 def in_report(step: str | None) -> bool:
-    """Whether a conversation at this step is writing a bribe report: nothing it says is
-    kept for a redelivery, and it takes no picture and no place (handlers/router.py)."""
+    """Whether a conversation at this step is writing a bribe report: it takes no picture
+    and no place (handlers/router.py); its steps are private (`STEPS`)."""
     return step in STEPS
 
 
@@ -360,4 +360,15 @@ PROMPTS = {
     MONTH: month_prompt,
     TEXT: text_prompt,
     CONFIRM: confirm_prompt,
+}
+
+
+# The report's steps: every one private, whatever its name (handlers/router.py checks it).
+STEPS: dict[str, Step] = {
+    SERVICE: Step(service_prompt, choose_service, private=True),
+    OUTCOME: Step(outcome_prompt, choose_outcome, private=True),
+    AMOUNT: Step(amount_prompt, skip_amount, take_amount, private=True),
+    MONTH: Step(month_prompt, choose_month, private=True),
+    TEXT: Step(text_prompt, skip_text, take_text, private=True),
+    CONFIRM: Step(confirm_prompt, choose_confirm, private=True),
 }

@@ -17,12 +17,12 @@ from datetime import timedelta
 from handlers import classify, wishes
 from handlers.context import Context
 from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
-from storage import queries
+from storage import channels, queries
 from storage.domain import wish_categories
 from storage.models import Campaign, utcnow
 
 CARD = "card"  # the step: every text is a card
-CHANNEL = "card"
+CHANNEL = channels.CARD
 SIGNS = {"+": "change", "*": "great"}
 EACH = "each"  # no kind for all cards: each is signed
 TOPIC = "t:"  # a saved card's button, "t:REF": choose another topic for it

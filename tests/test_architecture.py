@@ -3,12 +3,15 @@ contracts in pyproject.toml ([tool.importlinter]) kept, and bot/ made only of su
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterable
 from pathlib import Path
 
 import grimp
 from grimp import ImportGraph
 from importlinter.cli import lint_imports
+
+from storage import channels
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "handlers", "storage")
@@ -76,3 +79,46 @@ def test_bot_is_made_of_sub_packages_only() -> None:
     for folder in (ROOT / "bot").iterdir():
         if folder.is_dir() and folder.name != "__pycache__":
             assert (folder / "__init__.py").exists(), folder
+
+
+# The package allowed to compare a person's channel with each name (storage/channels.py).
+CHANNEL_HOMES = {
+    channels.TELEGRAM: "bot/channels/telegram/",
+    channels.SMS: "bot/channels/sms/",
+    channels.WHATSAPP: "bot/channels/sms/",
+    channels.WEB: "bot/channels/webchat/",
+    channels.CARD: "handlers/cards.py",
+}
+PROVIDERS = {"twilio", "android"}  # bot/channels/sms/providers.py
+
+
+def _named_in_comparisons(path: Path) -> set[str]:
+    """The channel and provider names a module compares something with, as literals."""
+    named = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Compare):
+            for side in [node.left, *node.comparators]:
+                for part in ast.walk(side):
+                    if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                        named.add(part.value)
+    return named & (set(CHANNEL_HOMES) | PROVIDERS)
+
+
+def test_only_a_channel_s_own_package_compares_with_its_name() -> None:
+    """A rule that differs by channel reads the channel's traits (storage/channels.py); a
+    provider's differences are fields of the provider."""
+    found = []
+    for folder in PACKAGES:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            where = str(path.relative_to(ROOT))
+            for name in sorted(_named_in_comparisons(path)):
+                home = CHANNEL_HOMES.get(name, "bot/channels/sms/")
+                if not where.startswith(home) and where != "storage/channels.py":
+                    found.append(f"{where}: {name}")
+    assert found == []
+
+
+def test_the_comparison_finder_sees_a_channel_name(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text('if person.channel == "telegram" or kind in ("sms", "x"):\n    pass\n')
+    assert _named_in_comparisons(module) == {"telegram", "sms"}

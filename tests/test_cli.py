@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.channels.sms.registered import SMS_OFF
+from bot.channels.telegram.registered import TELEGRAM_OFF
 from bot.commands import cli
 from bot.reports.export import safe_cell
-from bot.runtime.app import SMS_OFF, TELEGRAM_OFF
 from tests.conftest import ExportWishes, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from bot.channels.acks import POISON_AFTER
-from bot.runtime.app import TELEGRAM_OFF
+from bot.channels.telegram.registered import TELEGRAM_OFF
 from bot.runtime.i18n import Catalogues
 from handlers import router
 from handlers.context import Context

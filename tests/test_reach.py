@@ -10,7 +10,7 @@ import datetime as dt
 
 import pytest
 
-from bot.runtime.app import WHATSAPP_UNSENT
+from bot.channels.sms.registered import WHATSAPP_UNSENT
 from storage.models import OutboundMessage, Person, utcnow
 from tests.conftest import Civicbot, Say, StartBot, rows
 from tests.digests import official_on_telegram

@@ -25,23 +25,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.answers import Keyboard
 from bot.channels.outbox import PermanentFailure
 from bot.channels.parts import Part
-from bot.channels.sms.channel import NO_PHONE, NO_SENDER, SmsChannel
-from bot.channels.sms.channel import VARIANT as SMS_VARIANT
-from bot.channels.sms.provider import TWILIO_OPTED_OUT
-from bot.channels.telegram.channel import TelegramChannel
+from bot.channels.registration import (
+    CHANNEL_OFF,
+    FAILED,
+    OPTED_OUT,
+    Outgoing,
+    Sender,
+    ready,
+)
 from bot.runtime.i18n import Catalogues
 from handlers.answering import ANSWERED_BY, UNREACHED
 from handlers.types import Text
 from storage import queries
+from storage.channels import REACHABLE
 from storage.db import Database
 from storage.models import Notice, Person, utcnow
 from storage.queries.notices import ATTEMPTS, LEASE
 
 WHATSAPP_WINDOW = timedelta(hours=24)  # after it, WhatsApp takes only approved templates
-# Why a notice did not reach its person: the catalogue keys staff read (UNREACHED's {why}).
-OPTED_OUT, BLOCKED, CHANNEL_OFF = "unreached.opted_out", "unreached.blocked", "unreached.off"
-FAILED = "unreached.failed"
-WHY_FAILED = {NO_SENDER: "unreached.not_configured", NO_PHONE: "unreached.no_phone"}
 # A notice is sent, or given up, well inside its lease, so that no other worker takes it.
 SEND_WITHIN = (LEASE - timedelta(minutes=1)).total_seconds()
 INTERVAL = 2.0  # seconds between looks for new notices
@@ -82,14 +83,14 @@ class Notifier:
         self,
         db: Database,
         catalogues: Catalogues,
-        telegram: TelegramChannel | None,
-        sms: SmsChannel | None,
+        senders: Mapping[str, Sender],
         files: Mapping[str, Files] | None = None,
     ) -> None:
+        """`senders`: the running channels' (bot/channels/registry.py), by the person's
+        channel."""
         self.db = db
         self.catalogues = catalogues
-        self.telegram = telegram
-        self.sms = sms
+        self.senders = dict(senders)
         self.files = dict(files or {})
         self.stopping = asyncio.Event()
 
@@ -126,38 +127,30 @@ class Notifier:
     def _channels_up(self) -> list[str]:
         """Channels whose notices are taken now: those that can send, and those turned off
         here (their notices fail, and staff hear of it). A channel still connecting waits."""
-        channels = []
-        if self.telegram is None or self.telegram.ready.is_set():
-            channels.append("telegram")
-        return [*channels, "sms", "whatsapp"]
+        senders = self.senders
+        return [c for c in REACHABLE if c not in senders or ready(senders[c])]
 
     async def _send(self, notice: Notice, person: Person) -> str | None:
         """Send the notice; None once sent, else why it did not reach the person."""
         if person.opted_out:
             return OPTED_OUT
-        message = Text(notice.key, revive(notice.values))
-        deadline = time.monotonic() + SEND_WITHIN  # sent or given up while the lease holds
-        if person.channel == "telegram":
-            if self.telegram is None:
-                return CHANNEL_OFF
-            text = self.catalogues.text(person.language, message)
-            files = self.files.get(notice.key)
-            parts = await files(notice.values, person.language) if files is not None else []
-            keyboard = self._keyboard(notice.values.get("buttons"), person.language)
-            chat_id = int(person.channel_user_id)
-            sent = await self.telegram.send_text(
-                chat_id, text, *parts, keyboard=keyboard, deadline=deadline
-            )
-            return None if sent else BLOCKED
-        if self.sms is None:
+        sender = self.senders.get(person.channel)
+        if sender is None:
             return CHANNEL_OFF
-        text = self.catalogues.text(person.language, message, SMS_VARIANT)
-        record = await self.sms.send(person, text, window_open(notice.values), deadline)
-        if record is None or record.error_code == TWILIO_OPTED_OUT:
-            return OPTED_OUT
-        if record.status == "failed":
-            return WHY_FAILED.get(record.note or "", FAILED)
-        return None
+        deadline = time.monotonic() + SEND_WITHIN  # sent or given up while the lease holds
+        files = self.files.get(notice.key)
+
+        async def parts() -> list[Part]:
+            assert files is not None
+            return await files(notice.values, person.language)
+
+        outgoing = Outgoing(
+            message=Text(notice.key, revive(notice.values)),
+            keyboard=self._keyboard(notice.values.get("buttons"), person.language),
+            files=parts if files is not None else None,
+            window_open=window_open(notice.values),
+        )
+        return await sender.notify(person, outgoing, deadline)
 
     async def _tell_who_answered(self, session: AsyncSession, notice: Notice, why: str) -> None:
         """A staff answer that did not reach its resident: the staff member hears why."""

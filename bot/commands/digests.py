@@ -114,7 +114,7 @@ async def _channels(
     from telegram.error import TelegramError
 
     from bot.channels.sms.channel import SmsChannel
-    from bot.channels.sms.providers import providers_for
+    from bot.channels.sms.providers import providers_for, sms_enabled
 
     bot: Bot | None = None
     if settings.telegram_bot_token:
@@ -125,7 +125,7 @@ async def _channels(
             print(f"civicbot: Telegram is not reachable ({error})", file=sys.stderr)
             bot = None
     sms = None
-    if settings.sms_enabled:
+    if sms_enabled(settings):
         pseudonyms = Pseudonyms.from_keys(settings.secret_keys())
         provider, whatsapp = providers_for(settings)
         sms = SmsChannel(settings, db, catalogues, pseudonyms, provider, whatsapp=whatsapp)

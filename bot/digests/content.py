@@ -14,6 +14,7 @@ from handlers.initiatives import days_left
 from handlers.quotes import Quote, quotable
 from handlers.weeks import Week
 from storage import queries
+from storage.channels import CARD
 from storage.domain import bribe_service_codes, wish_categories
 from storage.models import Initiative, Municipality, Wish
 
@@ -150,8 +151,8 @@ async def collect(
             CampaignLine(
                 campaign.name,
                 campaign.code,
-                sum(1 for w in wishes if w.campaign_id == campaign.id and w.channel == "card"),
-                sum(1 for w in wishes if w.campaign_id == campaign.id and w.channel != "card"),
+                sum(1 for w in wishes if w.campaign_id == campaign.id and w.channel == CARD),
+                sum(1 for w in wishes if w.campaign_id == campaign.id and w.channel != CARD),
             )
             for campaign in await queries.campaigns_during(
                 session, municipality.id, week.monday, week.sunday

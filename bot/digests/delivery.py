@@ -3,6 +3,8 @@
 `plan` writes one pending row per (municipality, week, official); workers claim rows one
 at a time (bot/digests is the only sender of digests), send, and record what happened:
 
+Each person's channel sends it its own way (its sender, bot/channels/registry.py):
+
 - Telegram: the text (split under 4,096 characters), the chart as a photo with a caption
   under 1,024, and for staff the week's wishes as a CSV document. Progress is saved after
   each message, so a retry after a failure resumes where it stopped.
@@ -19,23 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from telegram import Bot
 from telegram.constants import MessageLimit
 from telegram.error import NetworkError
 
-from bot.channels.outbox import (
-    Outbox,
-    PermanentFailure,
-    RecipientBlocked,
-    split_text,
-    telegram_outbox,
-)
+from bot.channels import registry
+from bot.channels.outbox import PermanentFailure, RecipientBlocked, split_text
 from bot.channels.parts import Part
-from bot.channels.sms.channel import SmsChannel
+from bot.channels.registration import OptedOut, Sender, ready
 from bot.digests import chart, text
 from bot.digests.content import Digest, collect
 from bot.reports.export import staff_csv
@@ -49,6 +46,11 @@ from storage import queries
 from storage.db import Database
 from storage.models import DigestDelivery, Municipality, utcnow
 
+if TYPE_CHECKING:
+    from telegram import Bot
+
+    from bot.channels.sms.channel import SmsChannel
+
 WORKERS = 8
 BACKOFF = (30, 120, 600, 1800, 3600)  # seconds before the 2nd, 3rd, … attempt
 MAX_ATTEMPTS = len(BACKOFF) + 1
@@ -60,10 +62,6 @@ CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH
 log = logging.getLogger(__name__)
 
 
-class OptedOut(Exception):
-    """The person sent STOP (or the carrier says so): nothing more goes to them."""
-
-
 class Digests:
     def __init__(
         self,
@@ -72,20 +70,17 @@ class Digests:
         catalogues: Catalogues,
         bot: Bot | None = None,
         sms: SmsChannel | None = None,
-        outbox: Outbox | None = None,
-        telegram_ready: asyncio.Event | None = None,
+        senders: Mapping[str, Sender] | None = None,
     ) -> None:
+        """`senders`: the running channels' (bot/channels/registry.py), by the person's
+        channel; a command that sends digests on its own gives the `bot` and `sms` it opened."""
         self.settings = settings
         self.db = db
         self.catalogues = catalogues
-        self.bot = bot
-        self.sms = sms
-        # The service's one outbox; a command that sends digests on its own makes its own.
-        if outbox is None and bot is not None:
-            outbox = telegram_outbox(bot, db, settings)
-        self.outbox = outbox
-        # Set once the bot has connected; until then Telegram rows wait unclaimed.
-        self.telegram_ready = telegram_ready
+        if senders is None:
+            senders = registry.command_senders(settings, db, catalogues, bot, sms)
+        self.senders = dict(senders)
+        self.send_within = SEND_WITHIN
         self._digests: dict[tuple[int, str], Digest] = {}  # built once per run
         self._parts: dict[tuple[int, str, str, bool], list[Part]] = {}
         self._building = asyncio.Lock()
@@ -111,16 +106,23 @@ class Digests:
             stale = await queries.interrupt_stale_digests(session, utcnow() - LEASE)
         if stale:
             log.warning("%d digest deliveries were interrupted and will not be resent", stale)
-        if self.bot is not None and self.telegram_ready is not None:
-            await self._wait_for_telegram(self.telegram_ready)
+        await self._wait_for_connections()
         self._digests.clear()
         self._parts.clear()
         sent = await asyncio.gather(*(self._worker() for _ in range(WORKERS)))
         return sum(sent)
 
-    async def _wait_for_telegram(self, ready: asyncio.Event) -> None:
-        """A start that has not connected yet: wait a little, unless the service stops."""
-        waits = [asyncio.create_task(event.wait()) for event in (ready, self.stopping)]
+    async def _wait_for_connections(self) -> None:
+        """A start whose channels have not connected yet (Telegram): wait a little for
+        them, unless the service stops; until then their rows wait unclaimed."""
+        events = {s.connected for s in self.senders.values() if s.connected is not None}
+        if not events:
+            return
+
+        async def connected() -> None:
+            await asyncio.gather(*(event.wait() for event in events))
+
+        waits = [asyncio.create_task(connected()), asyncio.create_task(self.stopping.wait())]
         _, pending = await asyncio.wait(
             waits, timeout=READY_WAIT, return_when=asyncio.FIRST_COMPLETED
         )
@@ -128,9 +130,8 @@ class Digests:
             task.cancel()
 
     def _channels(self) -> list[str]:
-        ready = self.telegram_ready is None or self.telegram_ready.is_set()
-        channels = ["telegram"] if self.bot is not None and ready else []
-        return channels + (["sms", "whatsapp"] if self.sms is not None else [])
+        """The people's channels whose rows are claimed now: those that can send."""
+        return [channel for channel, sender in self.senders.items() if ready(sender)]
 
     async def _worker(self) -> int:
         sent = 0
@@ -148,10 +149,8 @@ class Digests:
         try:
             if person.opted_out:
                 return await self._finish(delivery, "skipped", "opted out")
-            if person.channel == "telegram":
-                await self._send_telegram(delivery)
-            else:
-                await self._send_sms(delivery)
+            # Only claimed for a channel with a sender (`_channels`).
+            await self.senders[person.channel].send_digest(delivery, self)
             return await self._finish(delivery, "sent")
         except RecipientBlocked:  # the outbox has marked the person opted out
             return await self._finish(delivery, "skipped", "blocked the bot")
@@ -165,32 +164,32 @@ class Digests:
             log.exception("digest delivery %d failed", delivery.id)
             return await self._retry_later(delivery, f"{type(error).__name__}: {error}")
 
-    async def _send_telegram(self, delivery: DigestDelivery) -> None:
-        parts = await self.parts(
+    # --- what a sender asks for (bot/channels/registration.py `DigestSource`) -----------------
+
+    async def parts(self, delivery: DigestDelivery, username: str | None) -> list[Part]:
+        """The delivery's text, chart and (for staff) table, in the person's language."""
+        return await self._parts_of(
             delivery.municipality,
             delivery.period,
             delivery.person.language,
             delivery.role == "staff",
+            username,
         )
-        for index in range(delivery.messages, len(parts)):
-            await self.send_part(int(delivery.person.channel_user_id), parts[index])
-            async with self.db.session() as session, session.begin():
-                row = await queries.digest_delivery(session, delivery.id)
-                row.messages, row.claimed_at = index + 1, utcnow()  # renews the claim
 
-    async def _send_sms(self, delivery: DigestDelivery) -> None:
-        assert self.sms is not None  # only claimed when SMS can be sent
+    async def summary(self, delivery: DigestDelivery) -> str:
         digest = await self.digest(delivery.municipality, delivery.period)
-        summary = text.sms_summary(digest, self.catalogues, delivery.person.language)
-        if self.outbox is not None:
-            await self.outbox.pacer.wait()  # one pace for everything broadcast
-        # A weekly digest is never an answer within WhatsApp's 24 hours: it goes as the
-        # approved template, or without one by SMS to the same number (SmsChannel.send).
-        record = await self.sms.send(delivery.person, summary, window_open=False)
-        if record is None or record.error_code == 21610:
-            raise OptedOut  # SmsChannel has marked the person
-        if record.status == "failed":
-            raise OSError(f"SMS failed ({record.error_code})")
+        return text.sms_summary(digest, self.catalogues, delivery.person.language)
+
+    async def sent(self, delivery: DigestDelivery, messages: int) -> None:
+        async with self.db.session() as session, session.begin():
+            row = await queries.digest_delivery(session, delivery.id)
+            row.messages, row.claimed_at = messages, utcnow()  # renews the claim
+
+    async def paced(self) -> None:
+        """One pace for everything broadcast: that of the channels that set one."""
+        for sender in self.senders.values():
+            if sender.pacer is not None:
+                await sender.pacer.wait()
 
     async def _finish(self, delivery: DigestDelivery, status: str, error: str | None = None) -> str:
         if status == "failed":  # given up: the operator needs to know which and why
@@ -217,18 +216,6 @@ class Digests:
             row.next_attempt_at = utcnow() + timedelta(seconds=BACKOFF[delivery.attempts - 1])
         return "pending"
 
-    # --- one message, at the common pace --------------------------------------------------
-
-    async def send_part(self, chat_id: int, part: Part) -> None:
-        """Send one message through the outbox at the broadcast pace, waiting out 429s;
-        RecipientBlocked, StillFailing and PermanentFailure tell the caller what went wrong (a
-        failed delivery is retried on this module's own schedule, BACKOFF)."""
-        assert self.outbox is not None
-        deadline = time.monotonic() + SEND_WITHIN  # inside the claim this part renews
-        await self.outbox.send(
-            chat_id, part.call(chat_id), network_retries=False, deadline=deadline
-        )
-
     # --- what is sent -------------------------------------------------------------------------
 
     async def digest(self, municipality: Municipality, period: str) -> Digest:
@@ -246,18 +233,26 @@ class Digests:
                 session, municipality, Week.parse(period), self.settings.timezone, today
             )
 
-    async def parts(
-        self, municipality: Municipality, period: str, language: str, with_table: bool
+    async def _parts_of(
+        self,
+        municipality: Municipality,
+        period: str,
+        language: str,
+        with_table: bool,
+        username: str | None,
     ) -> list[Part]:
         key = (municipality.id, period, language, with_table)
         if key not in self._parts:
             digest = await self.digest(municipality, period)
-            self._parts[key] = await self.compose(digest, language, with_table)
+            self._parts[key] = await self.compose(digest, language, with_table, username)
         return self._parts[key]
 
-    async def compose(self, digest: Digest, language: str, with_table: bool) -> list[Part]:
-        """The Telegram messages of a digest: text, chart, and the CSV for staff."""
-        body = text.render(digest, self.catalogues, language, known_username(self.bot))
+    async def compose(
+        self, digest: Digest, language: str, with_table: bool, username: str | None
+    ) -> list[Part]:
+        """The Telegram messages of a digest: text, chart, and the CSV for staff;
+        `username`: the bot's @name, when known."""
+        body = text.render(digest, self.catalogues, language, username)
         parts = [Part("text", piece) for piece in split_text(body)]
         picture = await asyncio.to_thread(chart.draw, digest, self.catalogues, language)
         name = f"{digest.municipality.key}-{digest.week}"
@@ -275,22 +270,16 @@ class Digests:
             parts.append(Part("document", caption, table, f"wishes-{name}.csv"))
         return parts
 
-    async def send_now(self, chat_id: int, language: str, order: DigestOrder) -> None:
-        """A digest asked for with /digest: built afresh, sent straight away, no row kept."""
+    async def compose_now(
+        self, language: str, order: DigestOrder, username: str | None
+    ) -> list[Part]:
+        """A digest asked for with /digest: built afresh (the channel sends it straight
+        away, and no row is kept)."""
         async with self.db.session() as session:
             municipality = await session.get(Municipality, order.municipality_id)
         assert municipality is not None
         digest = await self._collect(municipality, order.period)  # as of now, not cached
-        for part in await self.compose(digest, language, order.with_table):
-            await self.send_part(chat_id, part)
-
-
-def known_username(bot: Bot | None) -> str | None:
-    """The bot's @name once it has asked Telegram (getMe); None before."""
-    try:
-        return bot.username if bot is not None else None
-    except RuntimeError:  # not initialised
-        return None
+        return await self.compose(digest, language, order.with_table, username)
 
 
 def tally_line(week: Week, tally: dict[str, int]) -> str:

@@ -9,9 +9,12 @@ from functools import partial
 
 from aiohttp import web
 
+from bot.channels import registry
 from bot.channels.notices import Notifier
+from bot.channels.registration import Live
+from bot.channels.sms import channel as sms_channel
 from bot.channels.sms.channel import SmsChannel
-from bot.channels.sms.providers import providers_for
+from bot.channels.telegram import channel as telegram_channel
 from bot.channels.telegram.channel import TelegramChannel
 from bot.digests.delivery import Digests
 from bot.digests.schedule import Jobs, trigger
@@ -29,32 +32,13 @@ log = logging.getLogger(__name__)
 
 NOTICE_GRACE = 10.0  # seconds a stop waits for the notice being sent
 
-TELEGRAM_OFF = (
-    "Telegram channel is off: set TELEGRAM_BOT_TOKEN to turn it on "
-    "(and PUBLIC_BASE_URL to use a webhook instead of long polling)."
-)
-SMS_OFF = (
-    "SMS channel is off: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER "
-    "(and PUBLIC_BASE_URL) to turn it on, or SMS_PROVIDER=android and the ANDROID_GATEWAY_* "
-    "settings for a phone."
-)
-WHATSAPP_UNSENT = (
-    "WhatsApp: TWILIO_WHATSAPP_FROM is not set, so staff answers, notices and digests cannot "
-    "reach WhatsApp residents (their own messages are still answered)."
-)
-SMS_UNSIGNED = (
-    "SMS: PUBLIC_BASE_URL is not set, so Twilio's signatures cannot be checked "
-    "and every inbound message is refused (403)."
-)
-
 
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.catalogues = Catalogues()
         self.db: Database
-        self.telegram: TelegramChannel | None = None
-        self.sms: SmsChannel | None = None
+        self.channels: dict[str, Live] = {}  # those turned on, by name (bot/channels/registry.py)
         self._runner: web.AppRunner | None = None
         self._metrics_runner: web.AppRunner | None = None  # METRICS_PORT's site, if set
         self._notices: asyncio.Task[None] | None = None
@@ -68,48 +52,27 @@ class Runtime:
     async def start(self) -> None:
         # Fails early without a key, and creates one on the first start on SQLite; a bad
         # DIGEST_CRON or TIMEZONE stops the start before the database is touched.
-        pseudonyms = self.pseudonyms = Pseudonyms.from_keys(self.settings.secret_keys())
+        self.pseudonyms = Pseudonyms.from_keys(self.settings.secret_keys())
         trigger(self.settings)
         self.db = await prepare_database(self.settings)
         self._database_open = True
-        if self.settings.telegram_bot_token:
-            self.telegram = TelegramChannel(
-                self.settings, self.db, self.catalogues, pseudonyms, self.files
-            )
-        if self.settings.sms_enabled:
-            provider, whatsapp = providers_for(self.settings)
-            self.sms = SmsChannel(
-                self.settings,
-                self.db,
-                self.catalogues,
-                pseudonyms,
-                provider,
-                whatsapp=whatsapp,
-                files=self.files,
-            )
+        self.channels = {
+            channel.name: channel.build(self)
+            for channel in registry.CHANNELS
+            if channel.enabled(self)
+        }
+        senders = registry.senders(self.channels)
         await housekeeping.sweep(self.db, self.files)  # before anything reads a stale draft
-        self.digests = Digests(
-            self.settings,
-            self.db,
-            self.catalogues,
-            bot=self.telegram.application.bot if self.telegram else None,
-            sms=self.sms,
-            outbox=self.telegram.outbox if self.telegram else None,
-            telegram_ready=self.telegram.ready if self.telegram else None,
-        )
-        if self.telegram is not None:
-            self.telegram.digests = self.digests  # for /digest
+        self.digests = Digests(self.settings, self.db, self.catalogues, senders=senders)
+        for running in self.channels.values():
+            running.serve_digests(self.digests)  # for /digest
         self.jobs = Jobs(self.settings, self.digests, self.files)
         self.jobs.start()
         summary_files = partial(
             campaign_summary.summary_files, self.db, self.catalogues, self.settings.timezone
         )
         notifier = self._notifier = Notifier(
-            self.db,
-            self.catalogues,
-            self.telegram,
-            self.sms,
-            files={campaign_summary.SUMMARY: summary_files},
+            self.db, self.catalogues, senders, files={campaign_summary.SUMMARY: summary_files}
         )
         self._notices = asyncio.create_task(notifier.run_forever(), name="notices")
         self._runner = web.AppRunner(web_routes.build(self), access_log=None)
@@ -118,18 +81,12 @@ class Runtime:
         await site.start()
         log.info("serving on %s (/healthz, /metrics)", self.base_url)
         await self._serve_metrics()
-        if self.settings.web_chat:
-            print(f"Open {self.base_url}/try to try the bot in a browser", flush=True)
-        if self.telegram is None:
-            print(TELEGRAM_OFF, flush=True)
-        else:
-            await self.telegram.start()
-        if self.sms is None:
-            print(SMS_OFF, flush=True)
-        elif not self.settings.public_base_url and self.settings.sms_provider == "twilio":
-            print(SMS_UNSIGNED, flush=True)
-        if self.sms is not None and not self.sms.can_start_whatsapp:
-            print(WHATSAPP_UNSENT, flush=True)
+        for channel in registry.CHANNELS:
+            live = self.channels.get(channel.name)
+            if live is not None:
+                await live.start(self.base_url)
+            elif channel.off:
+                print(channel.off, flush=True)
 
     async def _serve_metrics(self) -> None:
         """/metrics on METRICS_HOST:METRICS_PORT, when set (and then not on PORT)."""
@@ -148,6 +105,16 @@ class Runtime:
             return None
         host, port = self.settings.metrics_host, self._metrics_runner.addresses[0][1]
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
+
+    @property
+    def telegram(self) -> TelegramChannel | None:
+        """The Telegram channel, while it runs (for its webhook and the public pages)."""
+        return telegram_channel.running(self.channels)
+
+    @property
+    def sms(self) -> SmsChannel | None:
+        """The SMS channel, while it runs (for its webhooks)."""
+        return sms_channel.running(self.channels)
 
     @property
     def port(self) -> int:
@@ -172,13 +139,9 @@ class Runtime:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self._notices = None
-        if self.telegram is not None:
-            await self.telegram.stop()
-            self.telegram = None
-        if self.sms is not None:
-            await self.sms.drain()  # answers to relayed messages under way
-            await self.sms.close()
-            self.sms = None
+        running, self.channels = self.channels, {}
+        for live in running.values():  # in the registry's order
+            await live.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -316,16 +316,6 @@ class Settings(BaseSettings):
             for key in self.secret_keys()
         )
 
-    @property
-    def sms_enabled(self) -> bool:
-        if self.sms_provider == "android":
-            return bool(
-                self.android_gateway_login
-                and self.android_gateway_password
-                and self.android_gateway_signing_key
-            )
-        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from_number)
-
     def public_url(self, path: str) -> str | None:
         return f"{self.public_base_url}{path}" if self.public_base_url else None
 

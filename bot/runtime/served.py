@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from bot.channels.sms.channel import SmsChannel
-    from bot.channels.telegram.channel import TelegramChannel
+    from collections.abc import Mapping
+
     from bot.runtime.config import Settings
     from bot.runtime.i18n import Catalogues
     from handlers.pseudonyms import Pseudonyms
@@ -25,5 +25,8 @@ class Served(Protocol):
     db: Database
     pseudonyms: Pseudonyms
     files: FileStore  # residents' photos
-    telegram: TelegramChannel | None  # None while the channel is off
-    sms: SmsChannel | None
+
+    # The channels turned on, by name; each channel's package finds its own in it
+    # (`running()` in bot/channels/telegram/channel.py and bot/channels/sms/channel.py).
+    @property
+    def channels(self) -> Mapping[str, object]: ...

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.digests.delivery import known_username
+from bot.channels.telegram.channel import running
+from bot.channels.telegram.sender import known_username
 from bot.web import http_input, pages, photo_links
 from bot.web.open311 import CLOSED
 from handlers.quotes import shorten
@@ -92,7 +93,7 @@ class PublicPages:
             RECENT,
         )
         photos = await photo_links.public_photos(session, [*recent, *done])
-        telegram = self.runtime.telegram
+        telegram = running(self.runtime.channels)
         bot = known_username(telegram.application.bot) if telegram is not None else None
         number = self.runtime.settings.twilio_from_number
         return {

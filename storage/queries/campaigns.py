@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import bindparam, case, func, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.channels import CARD
 from storage.models import Campaign, Person, Wish
 
 _BY_CODE = select(Campaign).where(Campaign.code == bindparam("code"))
@@ -73,7 +74,7 @@ async def card_of(
         select(Wish).where(
             Wish.reference == reference,
             Wish.entered_by == volunteer_id,
-            Wish.channel == "card",
+            Wish.channel == CARD,
             Wish.created_at >= since,
         )
     )
@@ -83,7 +84,7 @@ async def campaign_tally(session: AsyncSession, campaign_id: int) -> dict[str, i
     """What a campaign brought: cards and online wishes by kind ("card:change",
     "online:great", …) and the people it reached online, each counted once: those who came
     through its link, and those who wrote with its #CODE."""
-    channel = case((Wish.channel == "card", "card"), else_="online")
+    channel = case((Wish.channel == CARD, CARD), else_="online")
     rows = await session.execute(
         select(channel, Wish.kind, func.count(Wish.id))
         .where(Wish.campaign_id == campaign_id)
@@ -92,7 +93,7 @@ async def campaign_tally(session: AsyncSession, campaign_id: int) -> dict[str, i
     tally = {f"{where}:{kind}": int(count) for where, kind, count in rows}
     came = select(Person.id).where(Person.campaign_id == campaign_id)
     wrote = select(Wish.person_id).where(
-        Wish.campaign_id == campaign_id, Wish.person_id.is_not(None), Wish.channel != "card"
+        Wish.campaign_id == campaign_id, Wish.person_id.is_not(None), Wish.channel != CARD
     )
     reached = await session.scalar(select(func.count()).select_from(union(came, wrote).subquery()))
     tally["people"] = int(reached or 0)

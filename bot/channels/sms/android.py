@@ -14,15 +14,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from aiohttp import web
 
+from bot.channels.acks import reason
+from bot.channels.sms.channel import InboundMessage, SmsChannel, e164, running
 from bot.channels.sms.provider import SendFailed, Sent, Unavailable
+from bot.runtime import metrics
 from bot.runtime.config import Settings
+from bot.web import http_input
 from bot.web.http_input import same_secret
+
+if TYPE_CHECKING:
+    from bot.runtime.served import Served
 
 PATH = "/sms/android"
 REPLAY_WINDOW = 300  # seconds either side of now
@@ -39,13 +48,19 @@ STATES = {
 }
 NO_MMS = "photo.no_mms"  # the app tells of an MMS but cannot hand its content over
 EVENT_STATES = {"sms:sent": "sent", "sms:delivered": "delivered", "sms:failed": "failed"}
+PROVIDER = "android"  # SMS_PROVIDER's value for a phone
+
+log = logging.getLogger(__name__)
 
 
 class AndroidProvider:
     """The gateway's "send a message" API through its client library; one attempt a call,
     typed errors (the outbox retries)."""
 
-    name = "android"
+    name = PROVIDER
+    send_rate = 0.5  # one SIM: a message every two seconds keeps the carrier content
+    sms_from = "SIM"  # the phone sends from its own SIM
+    needs_whatsapp_sender = False  # no WhatsApp on a SIM
 
     def __init__(self, settings: Settings) -> None:
         # The client library is loaded only where a phone is the provider.
@@ -157,3 +172,69 @@ def verify(
     if sim is not None and event.payload.get("simNumber") not in (None, sim):
         raise Refused(403, "an event for a SIM that is not ours")
     return event
+
+
+# --- the gateway's webhooks ----------------------------------------------------------------
+
+
+def routes(runtime: Served) -> list[web.RouteDef]:
+    async def inbound(request: web.Request) -> web.Response:
+        return await android_inbound(runtime, request)
+
+    return [web.post(PATH, inbound)]
+
+
+async def android_inbound(runtime: Served, request: web.Request) -> web.Response:
+    """SMS Gateway for Android's webhooks: a received SMS (handled like Twilio's, answered
+    through the gateway after the commit), delivery events, pings. Signed or refused."""
+    sms = running(runtime.channels)
+    if sms is None or runtime.settings.sms_provider != PROVIDER:
+        return web.Response(text="the Android gateway is not set up\n", status=404)
+    headers = request.headers
+    try:
+        body = await http_input.body_of(request)
+    except http_input.Unreadable as error:
+        metrics.WEBHOOK_REJECTED.labels("android", "malformed").inc()
+        return web.Response(text=f"{error}\n", status=400)
+    try:
+        event = verify(
+            runtime.settings, body, headers.get("X-Signature", ""), headers.get("X-Timestamp", "")
+        )
+    except Refused as refused:
+        metrics.WEBHOOK_REJECTED.labels(
+            "android", "malformed" if refused.status == 400 else "signature"
+        ).inc()
+        return web.Response(text=f"{refused}\n", status=refused.status)
+    metrics.GATEWAY_CONTACT.set_to_current_time()
+    if event.event in ("sms:received", "mms:received"):
+        return await _received(sms, event)
+    if event.event in EVENT_STATES:
+        sid = str(event.payload.get("messageId", ""))
+        await sms.record_status(PROVIDER, sid, EVENT_STATES[event.event])
+    return web.Response(status=204)
+
+
+async def _received(sms: SmsChannel, event: Event) -> web.Response:
+    """An SMS, or an MMS — whose webhook carries only its metadata, never the picture: the
+    resident is told that this number takes no pictures."""
+    payload = event.payload
+    mms = event.event == "mms:received"
+    try:
+        message = InboundMessage(
+            sid=event.delivery_id(),
+            channel="sms",
+            address=e164(str(payload.get("phoneNumber") or payload.get("sender") or ""), "KG"),
+            body="" if mms else str(payload.get("message", "")),
+            media_problem=NO_MMS if mms else None,
+        )
+    except ValueError as error:
+        metrics.WEBHOOK_REJECTED.labels("android", "malformed").inc()
+        return web.Response(text=f"{error}\n", status=400)
+    try:
+        await sms.receive_relayed(message)
+    except Exception as error:  # not kept: 5xx, and the app sends it again (its own retries)
+        metrics.HANDLER_ERRORS.labels("sms").inc()
+        metrics.NOT_KEPT.labels("sms", reason(error)).inc()
+        log.exception("inbound from the Android gateway failed (%s)", reason(error))
+        return web.Response(text="not handled; send it again\n", status=503)
+    return web.Response(status=204)

@@ -34,6 +34,7 @@ from handlers.context import guess_language
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound, Outcome, Text
 from storage import queries
+from storage.channels import SMS
 from storage.db import Database
 from storage.files import FileStore
 from storage.models import OutboundMessage, Person
@@ -48,10 +49,6 @@ BSUID = re.compile(r"[A-Z]{2}(\.[A-Za-z0-9]{1,128}){1,2}")
 ADDRESS_LENGTH = 160  # people.channel_user_id
 VARIANT = "sms"  # the catalogues' short wording
 ANSWERS, WINDOW = 30, 600.0  # answers to one phone in ten minutes (bot/channels/budget.py)
-# Messages we start, all phones together: Twilio queues what it is given and sends it at the
-# sender's own rate; this keeps us under its API's concurrency limit (429s).
-SEND_RATE = 10.0
-ANDROID_SEND_RATE = 0.5  # one SIM: a message every two seconds keeps the carrier content
 PROVIDER_ID_LENGTH = 64  # OutboundMessage.provider_id
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # seconds before each retry of a 429, 5xx or network error
 
@@ -214,12 +211,11 @@ class SmsChannel:
             self._outboxes["whatsapp"] = self._outbox(whatsapp, retry_delays)
 
     def _outbox(self, provider: SmsProvider, retry_delays: tuple[float, ...]) -> Outbox[Any]:
-        rate = ANDROID_SEND_RATE if provider.name == "android" else SEND_RATE
         return Outbox(
             provider,
             self._opt_out,
             classify=sms_verdict,
-            pacer=Pacer(rate),
+            pacer=Pacer(provider.send_rate),
             network_backoff=retry_delays,
             channel="sms",
             give_up_after=self.settings.send_give_up_minutes * 60,
@@ -231,7 +227,7 @@ class SmsChannel:
         Twilio carries WhatsApp, and it needs a sender for them. (Without Twilio there is no
         WhatsApp here at all, and a WhatsApp person left from before hears nothing: their
         staff are told so, bot/channels/notices.py.)"""
-        return self.whatsapp.name != "twilio" or bool(self.settings.twilio_whatsapp_from)
+        return not self.whatsapp.needs_whatsapp_sender or bool(self.settings.twilio_whatsapp_from)
 
     @property
     def providers(self) -> list[SmsProvider]:
@@ -391,9 +387,7 @@ class SmsChannel:
 
     def _sms_sender(self) -> str | None:
         """Twilio sends from TWILIO_FROM_NUMBER; a gateway phone from its own SIM."""
-        if self.provider.name == "android":
-            return "SIM"
-        return self.settings.twilio_from_number
+        return self.provider.sms_from
 
     async def status(self, form: Mapping[str, object]) -> None:
         """Twilio's delivery status callback."""
@@ -455,3 +449,9 @@ def _kind(inbound: Inbound, outcome: Outcome | None) -> str:
     if outcome is None:
         return "duplicate"
     return "command" if inbound.command else "unsupported" if inbound.unsupported else "text"
+
+
+def running(channels: Mapping[str, object]) -> SmsChannel | None:
+    """The SMS channel among those turned on (Runtime.channels), if it is."""
+    channel = getattr(channels.get(SMS), "channel", None)
+    return channel if isinstance(channel, SmsChannel) else None

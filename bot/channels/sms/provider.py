@@ -55,8 +55,20 @@ def sms_verdict(error: Exception) -> Verdict | None:
     return None
 
 
+# Messages we start through Twilio, all phones together: Twilio queues what it is given and
+# sends it at the sender's own rate; this keeps us under its API's concurrency limit (429s).
+TWILIO_SEND_RATE = 10.0
+
+
 class SmsProvider(Protocol):
-    name: str
+    name: str  # kept with each message sent (OutboundMessage.provider)
+    send_rate: float  # messages a second we start through it, all phones together
+    needs_whatsapp_sender: bool  # carries WhatsApp, from TWILIO_WHATSAPP_FROM
+
+    @property
+    def sms_from(self) -> str | None:
+        """The sender an SMS goes from (None: not set up)."""
+        ...
 
     async def send(
         self,
@@ -78,8 +90,11 @@ class TwilioProvider:
     """Twilio's Messages API through twilio's own async client."""
 
     name = "twilio"
+    send_rate = TWILIO_SEND_RATE
+    needs_whatsapp_sender = True
 
     def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self._http = AsyncTwilioHttpClient()
         self._client = Client(
             settings.twilio_account_sid, settings.twilio_auth_token, http_client=self._http
@@ -112,6 +127,10 @@ class TwilioProvider:
         except (aiohttp.ClientError, TimeoutError) as error:
             raise Unavailable(f"Twilio unreachable ({type(error).__name__})") from error
         return Sent(provider_id=str(message.sid), status=str(message.status))
+
+    @property
+    def sms_from(self) -> str | None:
+        return self._settings.twilio_from_number  # TWILIO_FROM_NUMBER
 
     async def close(self) -> None:
         await self._http.close()

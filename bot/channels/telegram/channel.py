@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from telegram import (
     BotCommand,
     BotCommandScopeChat,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Message,
     PhotoSize,
     Update,
@@ -37,19 +35,18 @@ from telegram.ext import (
 
 from bot.channels import answers, images, pictures
 from bot.channels.acks import Failures, NotKept, reason
-from bot.channels.answers import Answer, Keyboard, RecentKeys
+from bot.channels.answers import Answer, RecentKeys
 from bot.channels.budget import AnswerBudget, Verdict
 from bot.channels.ordering import KeyedLocks
 from bot.channels.outbox import (
     Call,
-    RecipientBlocked,
     message,
     seconds,
-    split_text,
     telegram_outbox,
 )
-from bot.channels.parts import Part
+from bot.channels.registration import DigestsOnRequest
 from bot.channels.telegram.http import AiohttpRequest
+from bot.channels.telegram.sender import TelegramSender, markup_of
 from bot.reports import campaign_summary, poster
 from bot.runtime import metrics
 from bot.runtime.config import Settings
@@ -76,13 +73,6 @@ MIN_SIDE = 320  # pixels: a photo size smaller than this (a thumbnail) shows not
 UNREACHABLE = "photo.unreachable"
 
 log = logging.getLogger(__name__)
-
-
-class DigestsOnRequest(Protocol):
-    """What /digest needs of the digests (bot/digests/delivery.py `Digests`, set by the
-    runtime): named by what it does, so that this module need not import that one."""
-
-    async def send_now(self, chat_id: int, language: str, order: DigestOrder) -> None: ...
 
 
 @dataclass
@@ -129,6 +119,8 @@ class TelegramChannel:
         self.budget = AnswerBudget(ANSWERS_PER_MINUTE, 60.0)
         self.failures = Failures()
         self.ready = asyncio.Event()
+        # Notices and digests (bot/channels/notices.py, bot/digests/delivery.py).
+        self.sender = TelegramSender(self.application.bot, self.outbox, catalogues, self.ready)
         self.polling = False  # this worker is the one that long-polls
         self.digests: DigestsOnRequest | None = None  # set by the runtime: for /digest
         self._task: asyncio.Task[None] | None = None
@@ -318,7 +310,7 @@ class TelegramChannel:
 
     def _calls(self, chat_id: int, answer: Answer) -> list[Call]:
         """The Bot API calls that carry an answer, in order."""
-        calls = [message(chat_id, text, _markup(keyboard)) for text, keyboard in answer.messages]
+        calls = [message(chat_id, text, markup_of(keyboard)) for text, keyboard in answer.messages]
         calls += [self._digest_call(chat_id, answer.language, order) for order in answer.digests]
         calls += [self._poster_call(chat_id, code) for code in answer.posters]
         calls += [self._chart_call(chat_id, answer.language, code) for code in answer.charts]
@@ -333,7 +325,14 @@ class TelegramChannel:
         through the outbox at the broadcast pace)."""
         digests = self.digests
         assert digests is not None
-        return lambda _bot: digests.send_now(chat_id, language, order)
+
+        async def call(_bot: Any) -> None:
+            # Built afresh, sent straight away, no row kept.
+            username = self.sender.username()
+            for part in await digests.compose_now(language, order, username):
+                await self.sender.send_part(chat_id, part, digests.send_within)
+
+        return call
 
     def _poster_call(self, chat_id: int, code: str) -> Call:
         """A campaign's poster, for its organizer to print: PNG and PDF, as documents (a
@@ -372,29 +371,6 @@ class TelegramChannel:
                 await bot.send_photo(chat_id, data, filename=key)
 
         return call
-
-    async def send_text(
-        self,
-        chat_id: int,
-        text: str,
-        *files: Part,
-        keyboard: Keyboard = (),
-        deadline: float | None = None,
-    ) -> bool:
-        """Send a message we start (a notice), its buttons under its last piece, and the files
-        that go with it, all by `deadline` (monotonic) if given; False if the person has
-        blocked the bot."""
-        try:
-            pieces = split_text(text)
-            for number, piece in enumerate(pieces, start=1):  # at the broadcast pace
-                markup = _markup(keyboard) if number == len(pieces) else None
-                call = message(chat_id, piece, markup)
-                await self.outbox.send(chat_id, call, deadline=deadline)
-            for part in files:
-                await self.outbox.send(chat_id, part.call(chat_id), deadline=deadline)
-        except RecipientBlocked:  # the outbox has marked them: nothing more until they write
-            return False
-        return True
 
     def menu(self, language: str) -> list[BotCommand]:
         return [
@@ -602,21 +578,10 @@ def file_base_url(api_base_url: str) -> str:
     return f"{head}/file/{tail}"
 
 
-def _markup(keyboard: Keyboard) -> InlineKeyboardMarkup | None:
-    if not keyboard:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(label, callback_data=payload) for label, payload in row]
-            for row in keyboard
-        ]
-    )
-
-
 def _without_keyboard(chat_id: int, message_id: int) -> Call:
     async def call(bot: Any) -> None:
         with contextlib.suppress(BadRequest):  # already gone, or the message too old
-            await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+            await bot.edit_message_replymarkup_of(chat_id, message_id, reply_markup=None)
 
     return call
 
@@ -626,3 +591,9 @@ async def _language_or_default(db: Database, user_id: str, hint: str | None) -> 
         return await dispatch.language_of(db, CHANNEL, user_id, hint)
     except Exception:  # the database is what failed, perhaps
         return guess_language(hint)
+
+
+def running(channels: Mapping[str, object]) -> TelegramChannel | None:
+    """The Telegram channel among those turned on (Runtime.channels), if it is."""
+    channel = getattr(channels.get(CHANNEL), "channel", None)
+    return channel if isinstance(channel, TelegramChannel) else None

@@ -1,0 +1,70 @@
+"""Telegram's webhook, `POST /telegram/webhook`: the secret token checked, the update read
+and handled, and 200 only once what it changed is committed (docs/architecture.md §5)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from bot.channels.acks import NotKept
+from bot.channels.telegram.channel import running
+from bot.runtime import metrics
+from bot.web import http_input
+
+if TYPE_CHECKING:
+    from bot.runtime.served import Served
+
+PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_JSON_DEPTH = 32  # a Telegram update nests about six deep
+
+
+def routes(runtime: Served) -> list[web.RouteDef]:
+    async def webhook(request: web.Request) -> web.Response:
+        return await telegram_webhook(runtime, request)
+
+    return [web.post(PATH, webhook)]
+
+
+async def telegram_webhook(runtime: Served, request: web.Request) -> web.Response:
+    telegram = running(runtime.channels)
+    if telegram is None:
+        return web.json_response({"error": "the Telegram channel is off"}, status=404)
+    given = request.headers.get(SECRET_HEADER, "")
+    accepted = runtime.settings.webhook_secrets()
+    if not any(http_input.same_secret(given, secret) for secret in accepted):
+        metrics.WEBHOOK_REJECTED.labels("telegram", "secret").inc()
+        return web.json_response({"error": "wrong or missing secret token"}, status=401)
+    try:
+        data = json.loads(await http_input.body_of(request))
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            raise ValueError("not an update")
+        if depth(data) > MAX_JSON_DEPTH:
+            raise ValueError("nested too deep")
+        update = telegram.parse(data)
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError: ValueErrors
+        metrics.WEBHOOK_REJECTED.labels("telegram", "malformed").inc()
+        return web.json_response({"error": "body is not a Telegram update"}, status=400)
+    if not telegram.ready.is_set():
+        return web.json_response({"error": "starting up"}, status=503)
+    try:
+        await telegram.process(update)
+    except NotKept:
+        # Nothing was committed and nothing sent: Telegram delivers the update again.
+        return web.json_response({"error": "not handled; send it again"}, status=503)
+    return web.json_response({"ok": True})
+
+
+def depth(value: object) -> int:
+    """How deep JSON nests, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
