@@ -43,6 +43,7 @@ POSTGRES_ENV = "CIVICBOT_TEST_POSTGRES_URL"
 POSTGRES_URL = os.environ.get(POSTGRES_ENV, "").strip()
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 PUBLIC_BASE_URL = "https://civic.example.test"
+pytest_plugins = ["tests.conversation"]  # the conversation-level fixtures
 SECRET_KEY = "test-secret-key-not-for-production"
 
 

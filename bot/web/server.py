@@ -14,7 +14,7 @@ from multidict import MultiDictProxy
 
 from bot.channels.acks import NotKept, reason
 from bot.channels.sms import android
-from bot.channels.sms.channel import INBOUND_PATH, STATUS_PATH, InboundMessage, SmsChannel, e164
+from bot.channels.sms.channel import INBOUND_PATH, STATUS_PATH, InboundMessage, SmsChannel
 from bot.channels.webchat.channel import WebChat
 from bot.runtime import metrics
 from bot.web import http_input
@@ -233,18 +233,9 @@ async def android_inbound(request: web.Request) -> web.Response:
 
 
 async def _android_received(sms: SmsChannel, event: android.Event) -> web.Response:
-    """An SMS, or an MMS — whose webhook carries only its metadata, never the picture: the
-    resident is told that this number takes no pictures."""
-    payload = event.payload
-    mms = event.event == "mms:received"
+    """An SMS or an MMS (bot/channels/sms/android.py reads which), handled and answered."""
     try:
-        message = InboundMessage(
-            sid=event.delivery_id(),
-            channel="sms",
-            address=e164(str(payload.get("phoneNumber") or payload.get("sender") or ""), "KG"),
-            body="" if mms else str(payload.get("message", "")),
-            media_problem=android.NO_MMS if mms else None,
-        )
+        message = android.received_message(event)
     except ValueError as error:
         metrics.WEBHOOK_REJECTED.labels("android", "malformed").inc()
         return web.Response(text=f"{error}\n", status=400)

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.channels.sms.channel import InboundMessage, e164
 from bot.channels.sms.provider import SendFailed, Sent, Unavailable
 from bot.runtime.config import Settings
 from bot.web.http_input import same_secret
@@ -129,6 +130,21 @@ class Event:
             *(str(self.payload[k]) for k in mms if k in self.payload),
         )
         return "AG" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def received_message(event: Event) -> InboundMessage:
+    """A received SMS, or an MMS — whose webhook carries only its metadata, never the
+    picture: the resident is told that this number takes no pictures. A national number is
+    read as Kyrgyzstan's; ValueError for a sender that is no phone number."""
+    payload = event.payload
+    mms = event.event == "mms:received"
+    return InboundMessage(
+        sid=event.delivery_id(),
+        channel="sms",
+        address=e164(str(payload.get("phoneNumber") or payload.get("sender") or ""), "KG"),
+        body="" if mms else str(payload.get("message", "")),
+        media_problem=NO_MMS if mms else None,
+    )
 
 
 def verify(
