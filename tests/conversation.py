@@ -33,6 +33,7 @@ from bot.runtime.i18n import Catalogues
 from handlers import dispatch
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound, Origin, Outcome, typed
+from storage import models
 from storage.db import Database
 from storage.files import FileStore, FolderStore
 from tests.conftest import BACKENDS, SECRET_KEY, fresh_postgres_database
@@ -137,6 +138,17 @@ class Conversation:
 
     def buttons(self) -> list[str]:
         return [label for row in self.keyboard() for label, _ in row]
+
+    async def state(self) -> models.Conversation | None:
+        """Where this sender is in a guided flow (their conversation row), if anywhere."""
+        async with self.world.db.session() as session:
+            query = (
+                select(models.Conversation)
+                .join(models.Person, models.Person.id == models.Conversation.person_id)
+                .where(models.Person.channel == self.channel)
+                .where(models.Person.channel_user_id == self.user)
+            )
+            return await session.scalar(query)
 
     # --- one action through the handlers ----------------------------------------------
 
