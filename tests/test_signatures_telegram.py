@@ -1,5 +1,6 @@
-"""Signing citizens' initiatives on Telegram, end to end through the fake Bot API: the whole
-flow in ky/ru/en, bad input, windows, repeats and disputes, milestones, limits, /forget."""
+"""Signing citizens' initiatives on Telegram, end to end through the fake Bot API: bad
+input, windows, repeats and disputes, milestones, limits, /forget. The whole flow in
+ky/ru/en runs at the conversation level: tests/test_signatures_conversation.py."""
 
 from __future__ import annotations
 
@@ -12,13 +13,10 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Conversation, Initiative
-from tests import places
 from tests.conftest import Civicbot, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import (
     ADULT_PIN,
-    DISCARD,
-    NOT_NOW,
     SIGN,
     day,
     open_initiative,
@@ -57,52 +55,6 @@ async def exported(civicbot: Civicbot, code: str, tmp_path: Any) -> list[dict[st
 
 async def resident(runtime: Any, telegram: FakeTelegram, user_id: int, language: str) -> Resident:
     return resident_of(runtime, telegram, "webhook", user_id, language)
-
-
-@pytest.mark.parametrize("language", places.LANGUAGES)
-async def test_signing_from_link_to_count(
-    start_bot: StartBot,
-    telegram: FakeTelegram,
-    civicbot: Civicbot,
-    database_url: str,
-    tmp_path: Any,
-    say: Any,
-    language: str,
-) -> None:
-    rc, _, err = await civicbot(*open_initiative("SUU", "--url", "https://example.org/suu"))
-    assert rc == 0, err
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8101, language)
-    initiative = await initiative_row(database_url, "SUU")
-
-    card = await signer.send("/start i-SUU")
-    assert initiative.title(language) in card[0]
-    assert "https://example.org/suu" in card[0]
-    assert "0" in card[0] and "10000" in card[0]
-    assert signer.buttons() == [SIGN[language], NOT_NOW[language]]
-
-    assert await signer.press(SIGN[language]) == [say(language, "sign.name_prompt")]
-    assert await signer.send("асанов   бакыт сапарович") == [say(language, "sign.pin_prompt")]
-    assert await signer.send("2 1505 1985 00123") == [say(language, "sign.settlement_prompt")]
-    assert await signer.send("Чаек") == [say(language, "sign.street_prompt")]
-    assert await signer.send("Ленин көчөсү") == [say(language, "sign.house_prompt")]
-    confirm = await signer.send("12")
-    # The data comes back normalised, for the signer to check.
-    assert NAME in confirm[0] and ADULT_PIN in confirm[0]
-    assert "Чаек, Ленин көчөсү, 12" in confirm[0]
-    assert signer.buttons() == [SIGN[language], DISCARD[language]]
-
-    done = await signer.press(SIGN[language])
-    assert done == [say(language, "sign.done", count=1, threshold=10000)]
-
-    rows = await stored_signatures(database_url)
-    assert [(s.status, s.channel, s.signed_on) for s in rows] == [("counted", "telegram", today())]
-    assert NAME not in (rows[0].sealed or "") and ADULT_PIN not in (rows[0].sealed or "")
-    assert (await initiative_row(database_url, "SUU")).signed == 1
-    listed = await exported(civicbot, "SUU", tmp_path)
-    assert [(r["full_name"], r["pin"], r["address"], r["status"]) for r in listed] == [
-        (NAME, ADULT_PIN, "Чаек, Ленин көчөсү, 12", "counted")
-    ]
 
 
 async def test_sign_lists_what_is_open_to_the_resident(
