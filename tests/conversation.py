@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import pytest_asyncio
@@ -54,6 +54,14 @@ def fresh_number(prefix: str = "+996555") -> str:
 def fresh_user() -> int:
     """A Telegram chat id no other test of the session uses."""
     return 7_000_000 + next(_numbers)
+
+
+class Talking(Protocol):
+    """A resident as a test drives one: on the wire (tests/resident.py) or a Conversation."""
+
+    async def send(self, text: str) -> list[str]: ...
+    async def press(self, label: str) -> list[str]: ...
+    def buttons(self) -> list[str]: ...
 
 
 class Conversation:

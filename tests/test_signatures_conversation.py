@@ -1,15 +1,18 @@
-"""Signing a citizens' initiative on Telegram at the conversation level (tests/conversation.py),
-in ky/ru/en: from the link to the count, the seal and the operator's export. One database
-per module, a fresh signer and an initiative of its own per test. The rest of signing, on
-the wire: tests/test_signatures_telegram.py."""
+"""Signing a citizens' initiative on Telegram at the conversation level (tests/conversation.py):
+in ky/ru/en from the link to the count, the seal and the operator's export; a wrong PIN or
+name refused with its reason, odd dates and minors, Latin and mixed-script names. One
+database per module, a fresh signer and an initiative of its own per test. The rest of
+signing, on the wire: tests/test_signatures_telegram.py."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from storage.models import Signature
 from tests import places
 from tests.conftest import Civicbot
 from tests.conversation import World
@@ -19,10 +22,25 @@ from tests.initiatives import (
     NOT_NOW,
     SIGN,
     open_initiative,
+    pin,
+    sign_on_telegram,
     stored_signatures,
     today,
 )
 from tests.test_signatures_telegram import NAME, exported, initiative_row
+
+_codes = itertools.count(1)
+
+
+def fresh_code(prefix: str) -> str:
+    """An initiative code no other test of the module opened (its counts start at 0)."""
+    return f"{prefix}{next(_codes)}"
+
+
+async def signatures_of(database_url: str, code: str) -> list[Signature]:
+    """The initiative's signatures, oldest first."""
+    initiative = await initiative_row(database_url, code)
+    return [s for s in await stored_signatures(database_url) if s.initiative_id == initiative.id]
 
 
 @pytest.fixture
@@ -66,7 +84,7 @@ async def test_signing_from_link_to_count(
     done = await signer.press(SIGN[language])
     assert done == [say(language, "sign.done", count=1, threshold=10000)]
 
-    rows = [s for s in await stored_signatures(database_url) if s.initiative_id == initiative.id]
+    rows = await signatures_of(database_url, code)
     assert [(s.status, s.channel, s.signed_on) for s in rows] == [("counted", "telegram", today())]
     assert NAME not in (rows[0].sealed or "") and ADULT_PIN not in (rows[0].sealed or "")
     assert (await initiative_row(database_url, code)).signed == 1
@@ -74,3 +92,95 @@ async def test_signing_from_link_to_count(
     assert [(r["full_name"], r["pin"], r["address"], r["status"]) for r in listed] == [
         (NAME, ADULT_PIN, "Чаек, Ленин көчөсү, 12", "counted")
     ]
+
+
+@pytest.mark.parametrize(
+    "text,key,values",
+    [
+        ("2150519850012", "pin.length", {"length": 13, "expected": 14}),
+        ("215051985001234", "pin.length", {"length": 15, "expected": 14}),
+        ("31505198500123", "pin.first_digit", {}),
+        ("2150519850O123", "pin.not_digits", {}),
+        ("ПИН жок", "pin.not_digits", {}),
+    ],
+)
+async def test_a_wrong_pin_is_refused_with_its_reason(
+    world: World,
+    civicbot: Civicbot,
+    say: Any,
+    text: str,
+    key: str,
+    values: dict[str, Any],
+) -> None:
+    code = fresh_code("PINS")
+    await civicbot(*open_initiative(code))
+    signer = world.conversation("telegram", "ky")
+    await signer.send(f"/start i-{code}")
+    await signer.press(SIGN["ky"])
+    await signer.send(NAME)
+    replies = await signer.send(text)
+    assert replies == [say("ky", key, **values) + "\n\n" + say("ky", "sign.pin_prompt")]
+    # Nothing given is lost: the right PIN carries on to the address.
+    assert await signer.send(ADULT_PIN) == [say("ky", "sign.settlement_prompt")]
+
+
+async def test_odd_dates_warn_and_minors_are_refused(
+    world: World, civicbot: Civicbot, database_url: str, say: Any
+) -> None:
+    code = fresh_code("AGE")
+    await civicbot(*open_initiative(code, "--no-address"))
+    signer = world.conversation("telegram", "ru")
+    await signer.send(f"/start i-{code}")
+    await signer.press(SIGN["ru"])
+    await signer.send(NAME)
+    born = today().replace(year=today().year - 17)
+    refused = await signer.send(pin(born))
+    assert refused == [say("ru", "pin.under_age", age=18) + "\n\n" + say("ru", "sign.pin_prompt")]
+    odd = "23113198700123"  # 31.13.1987 is no date
+    confirm = await signer.send(odd)
+    assert confirm[0].startswith(say("ru", "pin.odd_date"))
+    assert odd in confirm[0]
+    await signer.press(SIGN["ru"])
+    [row] = await signatures_of(database_url, code)
+    assert (row.status, row.pin_note) == ("counted", "odd_date")
+
+
+@pytest.mark.parametrize(
+    "text,key",
+    [("Бакыт", "name.one_word"), ("Асанов 123", "name.letters"), ("   ", "error.empty_text")],
+)
+async def test_a_wrong_name_is_refused(
+    world: World,
+    civicbot: Civicbot,
+    say: Any,
+    text: str,
+    key: str,
+) -> None:
+    code = fresh_code("NAMES")
+    await civicbot(*open_initiative(code))
+    signer = world.conversation("telegram", "en")
+    await signer.send(f"/start i-{code}")
+    await signer.press("Sign")
+    assert await signer.send(text) == [say("en", key) + "\n\n" + say("en", "sign.name_prompt")]
+
+
+async def test_latin_and_mixed_script_names(
+    world: World, civicbot: Civicbot, database_url: str, say: Any
+) -> None:
+    code = fresh_code("MIX")
+    await civicbot(*open_initiative(code, "--no-address"))
+    latin = world.conversation("telegram", "en")
+    assert await sign_on_telegram(latin, "en", code, "ASANOV bakyt", address=None) == [
+        say("en", "sign.done", count=1, threshold=10000)
+    ]
+    # The same PIN in Cyrillic is another spelling: kept, for the verification group.
+    cyrillic = world.conversation("telegram", "en")
+    assert await sign_on_telegram(cyrillic, "en", code, "Асанов Бакыт", address=None) == [
+        say("en", "sign.disputed")
+    ]
+    # A Latin "a" typed inside the Cyrillic word is the Cyrillic name again.
+    mixed = world.conversation("telegram", "en")
+    assert await sign_on_telegram(mixed, "en", code, "асaнов бакыт", address=None) == [
+        say("en", "sign.already", title=f"Clean water {code}")
+    ]
+    assert [s.status for s in await signatures_of(database_url, code)] == ["counted", "disputed"]

@@ -23,7 +23,6 @@ from tests.initiatives import (
     pin,
     sign_on_telegram,
     stored_signatures,
-    today,
 )
 from tests.resident import Resident
 
@@ -159,100 +158,6 @@ async def test_closed_by_the_operator_midway(
     replies = await signer.send(ADULT_PIN)
     assert "closed" in replies[0]
     assert await stored_signatures(database_url) == []
-
-
-@pytest.mark.parametrize(
-    "text,key,values",
-    [
-        ("2150519850012", "pin.length", {"length": 13, "expected": 14}),
-        ("215051985001234", "pin.length", {"length": 15, "expected": 14}),
-        ("31505198500123", "pin.first_digit", {}),
-        ("2150519850O123", "pin.not_digits", {}),
-        ("ПИН жок", "pin.not_digits", {}),
-    ],
-)
-async def test_a_wrong_pin_is_refused_with_its_reason(
-    start_bot: StartBot,
-    telegram: FakeTelegram,
-    civicbot: Civicbot,
-    say: Any,
-    text: str,
-    key: str,
-    values: dict[str, Any],
-) -> None:
-    await civicbot(*open_initiative("PINS"))
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8107, "ky")
-    await signer.send("/start i-PINS")
-    await signer.press(SIGN["ky"])
-    await signer.send(NAME)
-    replies = await signer.send(text)
-    assert replies == [say("ky", key, **values) + "\n\n" + say("ky", "sign.pin_prompt")]
-    # Nothing given is lost: the right PIN carries on to the address.
-    assert await signer.send(ADULT_PIN) == [say("ky", "sign.settlement_prompt")]
-
-
-async def test_odd_dates_warn_and_minors_are_refused(
-    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, database_url: str, say: Any
-) -> None:
-    await civicbot(*open_initiative("AGE", "--no-address"))
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8108, "ru")
-    await signer.send("/start i-AGE")
-    await signer.press(SIGN["ru"])
-    await signer.send(NAME)
-    born = today().replace(year=today().year - 17)
-    refused = await signer.send(pin(born))
-    assert refused == [say("ru", "pin.under_age", age=18) + "\n\n" + say("ru", "sign.pin_prompt")]
-    odd = "23113198700123"  # 31.13.1987 is no date
-    confirm = await signer.send(odd)
-    assert confirm[0].startswith(say("ru", "pin.odd_date"))
-    assert odd in confirm[0]
-    await signer.press(SIGN["ru"])
-    [row] = await stored_signatures(database_url)
-    assert (row.status, row.pin_note) == ("counted", "odd_date")
-
-
-@pytest.mark.parametrize(
-    "text,key",
-    [("Бакыт", "name.one_word"), ("Асанов 123", "name.letters"), ("   ", "error.empty_text")],
-)
-async def test_a_wrong_name_is_refused(
-    start_bot: StartBot,
-    telegram: FakeTelegram,
-    civicbot: Civicbot,
-    say: Any,
-    text: str,
-    key: str,
-) -> None:
-    await civicbot(*open_initiative("NAMES"))
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8109, "en")
-    await signer.send("/start i-NAMES")
-    await signer.press("Sign")
-    assert await signer.send(text) == [say("en", key) + "\n\n" + say("en", "sign.name_prompt")]
-
-
-async def test_latin_and_mixed_script_names(
-    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, database_url: str, say: Any
-) -> None:
-    await civicbot(*open_initiative("MIX", "--no-address"))
-    runtime = await start_bot("webhook")
-    latin = await resident(runtime, telegram, 8110, "en")
-    assert await sign_on_telegram(latin, "en", "MIX", "ASANOV bakyt", address=None) == [
-        say("en", "sign.done", count=1, threshold=10000)
-    ]
-    # The same PIN in Cyrillic is another spelling: kept, for the verification group.
-    cyrillic = await resident(runtime, telegram, 8111, "en")
-    assert await sign_on_telegram(cyrillic, "en", "MIX", "Асанов Бакыт", address=None) == [
-        say("en", "sign.disputed")
-    ]
-    # A Latin "a" typed inside the Cyrillic word is the Cyrillic name again.
-    mixed = await resident(runtime, telegram, 8112, "en")
-    assert await sign_on_telegram(mixed, "en", "MIX", "асaнов бакыт", address=None) == [
-        say("en", "sign.already", title="Clean water MIX")
-    ]
-    assert [s.status for s in await stored_signatures(database_url)] == ["counted", "disputed"]
 
 
 async def test_same_pin_same_name_and_same_pin_other_name(

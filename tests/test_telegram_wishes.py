@@ -6,12 +6,12 @@ tests/test_wishes_conversation.py."""
 from __future__ import annotations
 
 import re
-from typing import Protocol
 
 import pytest
 
 from tests import places
 from tests.conftest import ExportWishes, Say, StartBot, resident_of
+from tests.conversation import Talking
 from tests.fake_telegram import FakeTelegram
 
 WISH_TEXTS = {
@@ -26,14 +26,6 @@ WISH_TEXTS = {
         "en": "The new road is excellent, thank you!",
     },
 }
-
-
-class Talking(Protocol):
-    """A resident on the wire (tests/resident.py) or at the conversation level."""
-
-    async def send(self, text: str) -> list[str]: ...
-    async def press(self, label: str) -> list[str]: ...
-    def buttons(self) -> list[str]: ...
 
 
 async def wishes_since(
