@@ -284,7 +284,7 @@ class SmsChannel:
                 self.db,
                 self.pseudonyms,
                 inbound,
-                render=lambda outcome: self.kept(outcome, message),
+                render=lambda outcome: kept_text(self.catalogues, outcome),
                 files=self.files,
             )
         metrics.counted(message.channel, _kind(inbound, outcome), outcome)
@@ -297,13 +297,7 @@ class SmsChannel:
             return outcome, ""
         if verdict is Verdict.NOTICE:
             return outcome, self.catalogues.text(outcome.language, Text("flood.messages"), VARIANT)
-        return outcome, self.render(outcome, message)
-
-    def render(self, outcome: Outcome, message: InboundMessage) -> str:
-        return answer_text(self.catalogues, outcome)
-
-    def kept(self, outcome: Outcome, message: InboundMessage) -> str:
-        return kept_text(self.catalogues, outcome)
+        return outcome, answer_text(self.catalogues, outcome)
 
     def apology(self, message: InboundMessage) -> str:
         """The TwiML for when handling failed: short, in the keyword's language."""
