@@ -1,6 +1,7 @@
 """Signing a citizens' initiative on Telegram at the conversation level (tests/conversation.py):
 in ky/ru/en from the link to the count, the seal and the operator's export; a wrong PIN or
-name refused with its reason, odd dates and minors, Latin and mixed-script names. One
+name refused with its reason, odd dates and minors, Latin and mixed-script names; the
+window's edges, a close midway, a PIN twice, leaving midway, unknown codes. One
 database per module, a fresh signer and an initiative of its own per test. The rest of
 signing, on the wire: tests/test_signatures_telegram.py."""
 
@@ -21,6 +22,7 @@ from tests.initiatives import (
     DISCARD,
     NOT_NOW,
     SIGN,
+    day,
     open_initiative,
     pin,
     sign_on_telegram,
@@ -184,3 +186,143 @@ async def test_latin_and_mixed_script_names(
         say("en", "sign.already", title=f"Clean water {code}")
     ]
     assert [s.status for s in await signatures_of(database_url, code)] == ["counted", "disputed"]
+
+
+@pytest.mark.parametrize(
+    "window,expected",
+    [
+        (["--opens", day(1)], "not_yet"),  # the day before opening
+        (["--opens", day(0)], "open"),  # the opening day
+        (["--opens", day(-5), "--closes", day(0)], "open"),  # the closing day
+        (["--opens", day(-5), "--closes", day(-1)], "closed"),  # the day after
+    ],
+)
+async def test_window_edges_in_bishkek_time(
+    world: World,
+    civicbot: Civicbot,
+    database_url: str,
+    say: Any,
+    window: list[str],
+    expected: str,
+) -> None:
+    code = fresh_code("EDGE")
+    rc, _, err = await civicbot(*open_initiative(code, *window))
+    assert rc == 0, err
+    signer = world.conversation("telegram", "en")
+    initiative = await initiative_row(database_url, code)
+    replies = await signer.send(f"/sign {code}")
+    if expected == "open":
+        assert signer.buttons() == ["Sign", "Not now"]
+        assert await sign_on_telegram(signer, "en", code) == [
+            say("en", "sign.done", count=1, threshold=10000)
+        ]
+        return
+    from handlers.initiatives import day_name
+
+    if expected == "not_yet":
+        assert replies == [
+            say(
+                "en",
+                "sign.not_yet",
+                title=f"Clean water {code}",
+                opens=day_name(initiative.opens_on, "en"),
+            )
+        ]
+    else:
+        assert replies == [
+            say(
+                "en",
+                "sign.closed",
+                title=f"Clean water {code}",
+                closed=day_name(initiative.closes_on, "en"),
+                count=0,
+            )
+        ]
+    assert await signatures_of(database_url, code) == []
+
+
+async def test_closed_by_the_operator_midway(
+    world: World, civicbot: Civicbot, database_url: str
+) -> None:
+    code = fresh_code("SIGN")
+    await civicbot(*open_initiative(code))
+    signer = world.conversation("telegram", "en")
+    await signer.send(f"/start i-{code}")
+    await signer.press("Sign")
+    await signer.send("Asanov Bakyt")
+    rc, out, _ = await civicbot("initiative", "close", code)
+    assert rc == 0 and "closed" in out
+    replies = await signer.send(ADULT_PIN)
+    assert "closed" in replies[0]
+    assert await signatures_of(database_url, code) == []
+
+
+async def test_same_pin_same_name_and_same_pin_other_name(
+    world: World,
+    civicbot: Civicbot,
+    database_url: str,
+    tmp_path: Any,
+    say: Any,
+) -> None:
+    code = fresh_code("SIGN")
+    await civicbot(*open_initiative(code))
+    signer = world.conversation("telegram", "ky")
+    await sign_on_telegram(signer, "ky", code, NAME)
+    again = await sign_on_telegram(signer, "ky", code, NAME.upper())
+    assert again == [say("ky", "sign.already", title=f"Таза суу {code}")]
+
+    namesake = world.conversation("telegram", "ky")
+    disputed = await sign_on_telegram(namesake, "ky", code, "Бекова Айгүл")
+    assert disputed == [say("ky", "sign.disputed")]
+
+    assert [s.status for s in await signatures_of(database_url, code)] == ["counted", "disputed"]
+    assert (await initiative_row(database_url, code)).signed == 1
+    listed = await exported(civicbot, code, tmp_path)
+    assert [(r["status"], r["full_name"]) for r in listed] == [
+        ("counted", NAME),
+        ("disputed", "Бекова Айгүл"),
+    ]
+
+
+async def test_abandoning_midway_stores_nothing(
+    world: World, civicbot: Civicbot, database_url: str, say: Any
+) -> None:
+    code = fresh_code("SIGN")
+    await civicbot(*open_initiative(code))
+    signer = world.conversation("telegram", "en")
+    await signer.send(f"/start i-{code}")
+    await signer.press("Sign")
+    await signer.send(NAME)
+    await signer.send(ADULT_PIN)
+    # What was typed waits sealed in the conversation, never in the clear.
+    conversation = await signer.state()
+    assert conversation is not None
+    assert NAME not in str(conversation.data) and ADULT_PIN not in str(conversation.data)
+    assert await signer.send("/cancel") == [say("en", "cancel.done")]
+    stale = await signer.press_data(signer.keyboard()[0][0][1])
+    assert stale[0].startswith(say("en", "error.stale_button"))
+    assert await signatures_of(database_url, code) == []
+
+    # "Not now" on the card and "Discard" at the end store nothing either.
+    await signer.send(f"/start i-{code}")
+    assert await signer.press("Not now") == [say("en", "sign.discarded")]
+    await signer.send(f"/start i-{code}")
+    await signer.press("Sign")
+    await signer.send(NAME)
+    await signer.send(ADULT_PIN)
+    for part in ("Chaek", "Lenin", "12"):
+        await signer.send(part)
+    assert await signer.press("Discard") == [say("en", "sign.discarded")]
+    assert await signatures_of(database_url, code) == []
+
+
+async def test_unknown_code_and_stickers(world: World, civicbot: Civicbot, say: Any) -> None:
+    code = fresh_code("SIGN")
+    await civicbot(*open_initiative(code))
+    signer = world.conversation("telegram", "ru")
+    assert await signer.send("/sign NOPE") == [say("ru", "sign.unknown", code="NOPE")]
+    assert await signer.send("/start i-x") == [say("ru", "sign.unknown", code="x")]
+    await signer.send(f"/sign {code.lower()}")  # codes are case-insensitive
+    await signer.press(SIGN["ru"])
+    replies = await signer.send_unsupported("sticker")
+    assert replies == [say("ru", "error.unsupported") + "\n\n" + say("ru", "sign.name_prompt")]

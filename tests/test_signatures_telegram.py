@@ -1,6 +1,8 @@
-"""Signing citizens' initiatives on Telegram, end to end through the fake Bot API: bad
-input, windows, repeats and disputes, milestones, limits, /forget. The whole flow in
-ky/ru/en runs at the conversation level: tests/test_signatures_conversation.py."""
+"""Signing citizens' initiatives on Telegram, end to end through the fake Bot API: what is
+open to a resident (every initiative in the database), milestones reaching the initiative
+group, the burst limit, invites, /forget, the deployment's timezone, a draft wiped. The flow
+itself in ky/ru/en, its bad input, windows, repeats and disputes run at the conversation
+level: tests/test_signatures_conversation.py."""
 
 from __future__ import annotations
 
@@ -16,8 +18,6 @@ from storage.models import Conversation, Initiative
 from tests.conftest import Civicbot, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import (
-    ADULT_PIN,
-    SIGN,
     day,
     open_initiative,
     pin,
@@ -88,156 +88,6 @@ async def test_nothing_open(start_bot: StartBot, telegram: FakeTelegram, say: An
     runtime = await start_bot("webhook")
     signer = await resident(runtime, telegram, 8104, "ru")
     assert await signer.send("/sign") == [say("ru", "sign.none_open")]
-
-
-@pytest.mark.parametrize(
-    "window,expected",
-    [
-        (["--opens", day(1)], "not_yet"),  # the day before opening
-        (["--opens", day(0)], "open"),  # the opening day
-        (["--opens", day(-5), "--closes", day(0)], "open"),  # the closing day
-        (["--opens", day(-5), "--closes", day(-1)], "closed"),  # the day after
-    ],
-)
-async def test_window_edges_in_bishkek_time(
-    start_bot: StartBot,
-    telegram: FakeTelegram,
-    civicbot: Civicbot,
-    database_url: str,
-    say: Any,
-    window: list[str],
-    expected: str,
-) -> None:
-    rc, _, err = await civicbot(*open_initiative("EDGE", *window))
-    assert rc == 0, err
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8105, "en")
-    initiative = await initiative_row(database_url, "EDGE")
-    replies = await signer.send("/sign EDGE")
-    if expected == "open":
-        assert signer.buttons() == ["Sign", "Not now"]
-        assert await sign_on_telegram(signer, "en", "EDGE") == [
-            say("en", "sign.done", count=1, threshold=10000)
-        ]
-        return
-    from handlers.initiatives import day_name
-
-    if expected == "not_yet":
-        assert replies == [
-            say(
-                "en",
-                "sign.not_yet",
-                title="Clean water EDGE",
-                opens=day_name(initiative.opens_on, "en"),
-            )
-        ]
-    else:
-        assert replies == [
-            say(
-                "en",
-                "sign.closed",
-                title="Clean water EDGE",
-                closed=day_name(initiative.closes_on, "en"),
-                count=0,
-            )
-        ]
-    assert await stored_signatures(database_url) == []
-
-
-async def test_closed_by_the_operator_midway(
-    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, database_url: str
-) -> None:
-    await civicbot(*open_initiative("HALT"))
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8106, "en")
-    await signer.send("/start i-HALT")
-    await signer.press("Sign")
-    await signer.send("Asanov Bakyt")
-    rc, out, _ = await civicbot("initiative", "close", "HALT")
-    assert rc == 0 and "closed" in out
-    replies = await signer.send(ADULT_PIN)
-    assert "closed" in replies[0]
-    assert await stored_signatures(database_url) == []
-
-
-async def test_same_pin_same_name_and_same_pin_other_name(
-    start_bot: StartBot,
-    telegram: FakeTelegram,
-    civicbot: Civicbot,
-    database_url: str,
-    tmp_path: Any,
-    say: Any,
-) -> None:
-    await civicbot(*open_initiative("TWICE"))
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8113, "ky")
-    await sign_on_telegram(signer, "ky", "TWICE", NAME)
-    again = await sign_on_telegram(signer, "ky", "TWICE", NAME.upper())
-    assert again == [say("ky", "sign.already", title="Таза суу TWICE")]
-
-    namesake = await resident(runtime, telegram, 8114, "ky")
-    disputed = await sign_on_telegram(namesake, "ky", "TWICE", "Бекова Айгүл")
-    assert disputed == [say("ky", "sign.disputed")]
-
-    assert [s.status for s in await stored_signatures(database_url)] == ["counted", "disputed"]
-    assert (await initiative_row(database_url, "TWICE")).signed == 1
-    listed = await exported(civicbot, "TWICE", tmp_path)
-    assert [(r["status"], r["full_name"]) for r in listed] == [
-        ("counted", NAME),
-        ("disputed", "Бекова Айгүл"),
-    ]
-
-
-async def test_abandoning_midway_stores_nothing(
-    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, database_url: str, say: Any
-) -> None:
-    await civicbot(*open_initiative("HALF"))
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8115, "en")
-    await signer.send("/start i-HALF")
-    await signer.press("Sign")
-    await signer.send(NAME)
-    await signer.send(ADULT_PIN)
-    # What was typed waits sealed in the conversation, never in the clear.
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            conversation = (await session.scalars(select(Conversation))).one()
-        assert NAME not in str(conversation.data) and ADULT_PIN not in str(conversation.data)
-    finally:
-        await db.close()
-    assert await signer.send("/cancel") == [say("en", "cancel.done")]
-    stale = await signer.press_data(
-        signer.newest_keyboard()["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    )
-    assert stale[0].startswith(say("en", "error.stale_button"))
-    assert await stored_signatures(database_url) == []
-
-    # "Not now" on the card and "Discard" at the end store nothing either.
-    await signer.send("/start i-HALF")
-    assert await signer.press("Not now") == [say("en", "sign.discarded")]
-    await signer.send("/start i-HALF")
-    await signer.press("Sign")
-    await signer.send(NAME)
-    await signer.send(ADULT_PIN)
-    for part in ("Chaek", "Lenin", "12"):
-        await signer.send(part)
-    assert await signer.press("Discard") == [say("en", "sign.discarded")]
-    assert await stored_signatures(database_url) == []
-
-
-async def test_unknown_code_and_stickers(
-    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Any
-) -> None:
-    await civicbot(*open_initiative("KNOWN"))
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8116, "ru")
-    assert await signer.send("/sign NOPE") == [say("ru", "sign.unknown", code="NOPE")]
-    assert await signer.send("/start i-x") == [say("ru", "sign.unknown", code="x")]
-    await signer.send("/sign known")  # codes are case-insensitive
-    await signer.press(SIGN["ru"])
-    replies = await signer.send_media("sticker")
-    assert replies == [say("ru", "error.unsupported") + "\n\n" + say("ru", "sign.name_prompt")]
 
 
 async def test_milestones_reach_the_initiative_group_once_each(
