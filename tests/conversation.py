@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -149,12 +149,14 @@ class Conversation:
 
     async def state(self) -> models.Conversation | None:
         """Where this sender is in a guided flow (their conversation row), if anywhere."""
+        # As the channel names the sender: an SMS body's address is read (+996…, WhatsApp).
+        sender = self._last or self._sender()
         async with self.world.db.session() as session:
             query = (
                 select(models.Conversation)
                 .join(models.Person, models.Person.id == models.Conversation.person_id)
-                .where(models.Person.channel == self.channel)
-                .where(models.Person.channel_user_id == self.user)
+                .where(models.Person.channel == sender.channel)
+                .where(models.Person.channel_user_id == sender.user_id)
             )
             return await session.scalar(query)
 
@@ -182,9 +184,8 @@ class Conversation:
     async def _handle(self, inbound: Inbound) -> list[str]:
         self._last = inbound
         world = self.world
-        render: Callable[[Outcome], str] = self._kept
         self.outcome = await dispatch.handle(
-            world.db, world.pseudonyms, inbound, render=render, files=world.files
+            world.db, world.pseudonyms, inbound, render=self._kept, files=world.files
         )
         said = await self._said(inbound)
         for text, _ in said:
@@ -211,7 +212,7 @@ class Conversation:
                 return []
             assert inbound.delivery_id is not None
             kept = await dispatch.previous_reply(
-                self.world.db, self.world.pseudonyms, self.channel, inbound.delivery_id
+                self.world.db, self.world.pseudonyms, inbound.channel, inbound.delivery_id
             )
             if not kept:
                 return []
