@@ -32,6 +32,7 @@ pytest_plugins = ["tests.services"]
 # Every database test runs on both.
 BACKENDS = ["sqlite", "postgresql"]
 PUBLIC_BASE_URL = "https://civic.example.test"
+pytest_plugins = ["tests.conversation"]  # the conversation-level fixtures
 SECRET_KEY = "test-secret-key-not-for-production"
 
 

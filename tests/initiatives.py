@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Signature
-from tests.resident import Resident
+from tests.conversation import Talking
 
 BISHKEK = ZoneInfo("Asia/Bishkek")
 SIGN = {"ky": "Кол коюу", "ru": "Подписать", "en": "Sign"}
@@ -51,7 +51,7 @@ def open_initiative(code: str, *extra: str, kind: str = "law") -> list[str]:
 
 
 async def sign_on_telegram(
-    resident: Resident,
+    resident: Talking,
     language: str,
     code: str,
     name: str = "Асанов Бакыт",

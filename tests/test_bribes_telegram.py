@@ -1,4 +1,6 @@
-"""Reporting a bribe on Telegram, end to end through the fake Bot API."""
+"""Reporting a bribe on Telegram, at the conversation level (tests/conversation.py): the
+flow's buttons and answers as Telegram renders them, and the reports as exported. One
+database per module, a fresh resident per test: the export is read for the test's new rows."""
 
 from __future__ import annotations
 
@@ -12,11 +14,10 @@ from sqlalchemy import select
 from bot.runtime import housekeeping
 from handlers.bribes import month_name, recent_months
 from storage.db import Database
-from storage.models import Conversation
+from storage.models import Conversation as ConversationRow
 from tests import places
-from tests.conftest import ExportWishes, Say, StartBot, resident_of
-from tests.fake_telegram import FakeTelegram
-from tests.resident import Resident
+from tests.conftest import ExportWishes, Say
+from tests.conversation import Conversation, World
 
 OUTCOME_LABELS = {
     "paid": {"ky": "Төлөдүм", "ru": "Заплатил(а)", "en": "I paid"},
@@ -37,23 +38,37 @@ def this_month() -> list[str]:
     return recent_months(dt.datetime.now(ZoneInfo("Asia/Bishkek")).date())
 
 
-async def onboarded(runtime, telegram: FakeTelegram, user_id: int, language: str) -> Resident:  # type: ignore[no-untyped-def]
-    resident = resident_of(runtime, telegram, "webhook", user_id, language)
+@pytest.fixture
+def database_url(conversation_database_url: str) -> str:
+    """The module's database: the exports below read it."""
+    return conversation_database_url
+
+
+async def onboarded(world: World, language: str) -> Conversation:
+    resident = world.conversation("telegram", language)
     await resident.send("/start m-lenin")
     await resident.press(places.LANGUAGE_NAMES[language])
     return resident
 
 
+async def reports_since(export_bribes: ExportWishes, known: set[str]) -> list[dict[str, str]]:
+    """The exported reports whose references were not in `known` (the test's own)."""
+    return [row for row in await export_bribes() if row["reference"] not in known]
+
+
+async def references(export_bribes: ExportWishes) -> set[str]:
+    return {row["reference"] for row in await export_bribes()}
+
+
 @pytest.mark.parametrize("language", places.LANGUAGES)
 async def test_a_report_from_start_to_reference(
-    start_bot: StartBot,
-    telegram: FakeTelegram,
+    world: World,
     say: Say,
     export_bribes: ExportWishes,
     language: str,
 ) -> None:
-    runtime = await start_bot("webhook")
-    resident = await onboarded(runtime, telegram, 7301, language)
+    resident = await onboarded(world, language)
+    known = await references(export_bribes)
 
     replies = await resident.send("/bribe")
     assert replies[0].startswith(say(language, "bribe.intro"))
@@ -85,7 +100,7 @@ async def test_a_report_from_start_to_reference(
     reference = re.search(r"\d{7}", replies[0])
     assert reference and replies[0] == say(language, "bribe.saved", reference=reference.group())
 
-    rows = await export_bribes()
+    rows = await reports_since(export_bribes, known)
     assert [
         (
             r["reference"],
@@ -117,26 +132,26 @@ async def test_a_report_from_start_to_reference(
 
 
 async def test_honest_service_is_recorded_without_amount(
-    start_bot: StartBot, telegram: FakeTelegram, export_bribes: ExportWishes
+    world: World, export_bribes: ExportWishes
 ) -> None:
-    runtime = await start_bot("webhook")
-    resident = await onboarded(runtime, telegram, 7302, "ky")
+    resident = await onboarded(world, "ky")
+    known = await references(export_bribes)
     await resident.send("/bribe 1")  # the service can come with the command
     await resident.press("Эч ким сураган жок")  # no amount is asked after this
     await resident.press(month_name(this_month()[0], "ky"))
     await resident.press("Өткөрүп жиберүү")
     await resident.press("Сактоо")
-    rows = await export_bribes()
+    rows = await reports_since(export_bribes, known)
     assert [(r["service"], r["outcome"], r["amount"], r["text"]) for r in rows] == [
         ("1", "not_asked", "", "")
     ]
 
 
 async def test_bad_amounts_months_and_texts_lose_nothing(
-    start_bot: StartBot, telegram: FakeTelegram, say: Say, export_bribes: ExportWishes
+    world: World, say: Say, export_bribes: ExportWishes
 ) -> None:
-    runtime = await start_bot("webhook")
-    resident = await onboarded(runtime, telegram, 7303, "ru")
+    resident = await onboarded(world, "ru")
+    known = await references(export_bribes)
     await resident.send("/bribe")
     await resident.press(service(4, "ru"))
     await resident.press("Заплатил(а)")
@@ -150,9 +165,9 @@ async def test_bad_amounts_months_and_texts_lose_nothing(
     await resident.send("5k")
 
     # A month in the future is refused, even when the button is forged.
-    nonce = resident.newest_keyboard()["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    nonce = resident.keyboard()[0][0][1]
     future = nonce.split(":")[0] + ":2099-01"
-    replies = await resident.press_data(future, resident.newest_keyboard())
+    replies = await resident.press_data(future)
     assert replies[0].startswith(say("ru", "error.stale_button"))
     await resident.press(month_name(this_month()[0], "ru"))
 
@@ -160,21 +175,19 @@ async def test_bad_amounts_months_and_texts_lose_nothing(
     assert replies[0].startswith(say("ru", "error.too_long", limit=500, length=501))
     await resident.send("Собирали на ремонт школы")
     await resident.press("Сохранить")
-    rows = await export_bribes()
+    rows = await reports_since(export_bribes, known)
     assert [(r["service"], r["amount"], r["text"]) for r in rows] == [
         ("4", "5000", "Собирали на ремонт школы")
     ]
 
 
 async def test_leaving_midway_stores_nothing_and_keeps_no_draft(
-    start_bot: StartBot,
-    telegram: FakeTelegram,
+    world: World,
     say: Say,
     export_bribes: ExportWishes,
-    database_url: str,
 ) -> None:
-    runtime = await start_bot("webhook")
-    resident = await onboarded(runtime, telegram, 7304, "en")
+    resident = await onboarded(world, "en")
+    known = await references(export_bribes)
     for leave in ("/change", "/cancel", "/bribe"):
         await resident.send("/bribe")
         await resident.press(service(7, "en"))
@@ -187,44 +200,38 @@ async def test_leaving_midway_stores_nothing_and_keeps_no_draft(
     await resident.press(month_name(this_month()[0], "en"))
     await resident.press("Skip")
     assert await resident.press("Discard") == [say("en", "bribe.discarded")]
-    assert await export_bribes() == []
+    assert await reports_since(export_bribes, known) == []
 
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            conversation = (await session.scalars(select(Conversation))).one()
-            assert (conversation.step, conversation.data) == (None, {})
-    finally:
-        await db.close()
+    draft = await resident.state()
+    assert draft is not None and (draft.step, draft.data) == (None, {})
 
 
-async def test_an_abandoned_draft_is_wiped_when_it_expires(
-    start_bot: StartBot, telegram: FakeTelegram, database_url: str
-) -> None:
-    runtime = await start_bot("webhook")
-    resident = await onboarded(runtime, telegram, 7305, "ky")
+async def test_an_abandoned_draft_is_wiped_when_it_expires(world: World, database_url: str) -> None:
+    resident = await onboarded(world, "ky")
     await resident.send("/bribe")
     await resident.press(service(2, "ky"))
+    draft = await resident.state()
+    assert draft is not None
+    mine = select(ConversationRow).where(ConversationRow.person_id == draft.person_id)
     db = Database(database_url)
     try:
-        assert await housekeeping.sweep(db) == 0  # not expired yet
+        assert await housekeeping.sweep(db) == 0  # not expired yet (nor any other's)
         async with db.session() as session, session.begin():
-            conversation = (await session.scalars(select(Conversation))).one()
+            conversation = (await session.scalars(mine)).one()
             assert conversation.data["service"] == 2
             conversation.data = {**conversation.data, "expires": "2000-01-01T00:00:00+00:00"}
         assert await housekeeping.sweep(db) == 1
-        async with db.session() as session:
-            conversation = (await session.scalars(select(Conversation))).one()
-            assert (conversation.step, conversation.data) == (None, {})
     finally:
         await db.close()
+    draft = await resident.state()
+    assert draft is not None and (draft.step, draft.data) == (None, {})
 
 
 async def test_five_reports_a_day_then_a_polite_no(
-    start_bot: StartBot, telegram: FakeTelegram, say: Say, export_bribes: ExportWishes
+    world: World, say: Say, export_bribes: ExportWishes
 ) -> None:
-    runtime = await start_bot("webhook")
-    resident = await onboarded(runtime, telegram, 7306, "ky")
+    resident = await onboarded(world, "ky")
+    known = await references(export_bribes)
     for _ in range(5):
         await resident.send("/bribe 9")
         await resident.press("Эч ким сураган жок")
@@ -233,14 +240,14 @@ async def test_five_reports_a_day_then_a_polite_no(
         replies = await resident.press("Сактоо")
         assert "Рахмат" in replies[0]
     assert await resident.send("/bribe") == [say("ky", "bribe.flood", limit=5)]
-    assert len(await export_bribes()) == 5
+    assert len(await reports_since(export_bribes, known)) == 5
 
 
 async def test_a_report_before_a_place_asks_for_it_then_carries_on(
-    start_bot: StartBot, telegram: FakeTelegram, say: Say, export_bribes: ExportWishes
+    world: World, say: Say, export_bribes: ExportWishes
 ) -> None:
-    runtime = await start_bot("webhook")
-    resident = resident_of(runtime, telegram, "webhook", 7307, "en")
+    resident = world.conversation("telegram", "en")
+    known = await references(export_bribes)
     replies = await resident.send("/bribe 8")
     assert say("en", "bribe.place_first") in replies[0]
     await resident.press("Batken Region")
@@ -253,7 +260,7 @@ async def test_a_report_before_a_place_asks_for_it_then_carries_on(
     await resident.press(month_name(this_month()[0], "en"))
     await resident.press("Skip")
     await resident.press("Save")
-    rows = await export_bribes()
+    rows = await reports_since(export_bribes, known)
     assert [(r["municipality"], r["service"], r["outcome"]) for r in rows] == [
         ("beshkent", "8", "refused")
     ]

@@ -1,6 +1,7 @@
 """Youth street campaigns, as far as they are built: the operator's campaign commands, the
-poster (its QR code read back), and wishes attributed through the link (/start c-CODE) and
-the SMS tag (#CODE)."""
+poster (its QR code read back), the cards, the tally and the campaign's end. Wishes
+attributed through the link (/start c-CODE) and the SMS tag (#CODE) are tested at the
+conversation level: tests/test_campaigns_conversation.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 import zxingcpp
 from PIL import Image
 from sqlalchemy import Executable, select, update
@@ -20,7 +20,7 @@ from sqlalchemy import Executable, select, update
 from handlers.weeks import Week
 from storage.db import Database
 from storage.models import Campaign, Person, Wish, utcnow
-from tests.conftest import Civicbot, ExportWishes, Say, StartBot, resident_of
+from tests.conftest import Civicbot, Say, StartBot, resident_of
 from tests.digests import invite_code, official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import today
@@ -118,69 +118,6 @@ async def test_the_poster_carries_the_link_in_its_qr_code(
 
     rc, _, err = await civicbot("campaign", "poster", "TREE", "--output", str(png))
     assert rc == 2 and "--bot" in err  # no token to ask Telegram with, and no --bot
-
-
-async def test_the_link_brings_the_place_and_the_wishes_carry_the_campaign(
-    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
-) -> None:
-    await campaign(civicbot, "TREE")
-    await campaign(civicbot, "PAST", starts=-1, ends=0)
-    await civicbot("campaign", "close", "PAST")
-    runtime = await start_bot("webhook")
-    resident = resident_of(runtime, telegram, "webhook", 7301, "ky")
-    replies = await resident.send("/start c-TREE")
-    assert say("ky", "campaign.welcome", name="Үмүт дарагы") in replies[0]
-    # No place question after the language: the campaign's municipality is theirs.
-    assert say("ky", "start.ready") in (await resident.press("Кыргызча"))[-1]
-    await resident.leave_wish("change", "Таштанды", "Базардын жанында таштанды көп")
-
-    late = resident_of(runtime, telegram, "webhook", 7302, "ru")
-    replies = await late.send("/start c-PAST")
-    assert say("ru", "campaign.ended", name="Үмүт дарагы") in replies[0]
-    await late.press("Русский")
-    await late.leave_wish("great", "Школы", "Новая школа очень хорошая")
-
-    stranger = resident_of(runtime, telegram, "webhook", 7303, "en")
-    replies = await stranger.send("/start c-NOSUCH")
-    assert say("en", "campaign.unknown") in replies[0]
-
-    first, second = await stored_wishes(database_url)
-    assert first.campaign_id is not None and second.campaign_id is None
-    # Both placed by the campaign's link, the ended one too.
-    assert first.municipality is not None and second.municipality is not None
-    assert first.municipality.key == second.municipality.key == "naryn_city"
-
-
-@pytest.mark.parametrize("sender", ["+996555800100", "whatsapp:+996555800101"])
-async def test_an_sms_tag_attributes_the_wish(
-    start_bot: StartBot,
-    civicbot: Civicbot,
-    database_url: str,
-    export_wishes: ExportWishes,
-    sender: str,
-) -> None:
-    await campaign(civicbot, "TREE")
-    runtime = await start_bot("webhook", **twilio_settings())
-    form = inbound_form(sender, "ӨЗГӨРТ #tree Көчөдө жарык жок")
-    status, _ = await post_signed(runtime.base_url, "/sms/twilio", form)
-    assert status == 200
-    unknown = inbound_form(sender, "ӨЗГӨРТ Жол начар #NOSUCH")
-    status, twiml = await post_signed(runtime.base_url, "/sms/twilio", unknown)
-    assert status == 200 and "#NOSUCH" in twiml
-    tagged, untagged = await stored_wishes(database_url)
-    assert (tagged.text, tagged.category) == ("Көчөдө жарык жок", "street_lighting")
-    assert tagged.campaign_id is not None and untagged.campaign_id is None
-    assert untagged.text == "Жол начар"
-    exported = await export_wishes()
-    assert [row["campaign"] for row in exported] == ["TREE", ""]
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            person = await session.scalar(select(Person))
-            assert person is not None and person.municipality is not None
-            assert person.municipality.key == "naryn_city"  # placed by the campaign
-    finally:
-        await db.close()
 
 
 async def organizer(runtime: Any, telegram: FakeTelegram, civicbot: Civicbot, user_id: int) -> Any:

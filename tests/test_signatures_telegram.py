@@ -1,5 +1,8 @@
-"""Signing citizens' initiatives on Telegram, end to end through the fake Bot API: the whole
-flow in ky/ru/en, bad input, windows, repeats and disputes, milestones, limits, /forget."""
+"""Signing citizens' initiatives on Telegram, end to end through the fake Bot API: what is
+open to a resident (every initiative in the database), milestones reaching the initiative
+group, the burst limit, invites, /forget, the deployment's timezone, a draft wiped. The flow
+itself in ky/ru/en, its bad input, windows, repeats and disputes run at the conversation
+level: tests/test_signatures_conversation.py."""
 
 from __future__ import annotations
 
@@ -12,20 +15,14 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Conversation, Initiative
-from tests import places
 from tests.conftest import Civicbot, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import (
-    ADULT_PIN,
-    DISCARD,
-    NOT_NOW,
-    SIGN,
     day,
     open_initiative,
     pin,
     sign_on_telegram,
     stored_signatures,
-    today,
 )
 from tests.resident import Resident
 
@@ -57,52 +54,6 @@ async def exported(civicbot: Civicbot, code: str, tmp_path: Any) -> list[dict[st
 
 async def resident(runtime: Any, telegram: FakeTelegram, user_id: int, language: str) -> Resident:
     return resident_of(runtime, telegram, "webhook", user_id, language)
-
-
-@pytest.mark.parametrize("language", places.LANGUAGES)
-async def test_signing_from_link_to_count(
-    start_bot: StartBot,
-    telegram: FakeTelegram,
-    civicbot: Civicbot,
-    database_url: str,
-    tmp_path: Any,
-    say: Any,
-    language: str,
-) -> None:
-    rc, _, err = await civicbot(*open_initiative("SUU", "--url", "https://example.org/suu"))
-    assert rc == 0, err
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8101, language)
-    initiative = await initiative_row(database_url, "SUU")
-
-    card = await signer.send("/start i-SUU")
-    assert initiative.title(language) in card[0]
-    assert "https://example.org/suu" in card[0]
-    assert "0" in card[0] and "10000" in card[0]
-    assert signer.buttons() == [SIGN[language], NOT_NOW[language]]
-
-    assert await signer.press(SIGN[language]) == [say(language, "sign.name_prompt")]
-    assert await signer.send("асанов   бакыт сапарович") == [say(language, "sign.pin_prompt")]
-    assert await signer.send("2 1505 1985 00123") == [say(language, "sign.settlement_prompt")]
-    assert await signer.send("Чаек") == [say(language, "sign.street_prompt")]
-    assert await signer.send("Ленин көчөсү") == [say(language, "sign.house_prompt")]
-    confirm = await signer.send("12")
-    # The data comes back normalised, for the signer to check.
-    assert NAME in confirm[0] and ADULT_PIN in confirm[0]
-    assert "Чаек, Ленин көчөсү, 12" in confirm[0]
-    assert signer.buttons() == [SIGN[language], DISCARD[language]]
-
-    done = await signer.press(SIGN[language])
-    assert done == [say(language, "sign.done", count=1, threshold=10000)]
-
-    rows = await stored_signatures(database_url)
-    assert [(s.status, s.channel, s.signed_on) for s in rows] == [("counted", "telegram", today())]
-    assert NAME not in (rows[0].sealed or "") and ADULT_PIN not in (rows[0].sealed or "")
-    assert (await initiative_row(database_url, "SUU")).signed == 1
-    listed = await exported(civicbot, "SUU", tmp_path)
-    assert [(r["full_name"], r["pin"], r["address"], r["status"]) for r in listed] == [
-        (NAME, ADULT_PIN, "Чаек, Ленин көчөсү, 12", "counted")
-    ]
 
 
 async def test_sign_lists_what_is_open_to_the_resident(
@@ -137,250 +88,6 @@ async def test_nothing_open(start_bot: StartBot, telegram: FakeTelegram, say: An
     runtime = await start_bot("webhook")
     signer = await resident(runtime, telegram, 8104, "ru")
     assert await signer.send("/sign") == [say("ru", "sign.none_open")]
-
-
-@pytest.mark.parametrize(
-    "window,expected",
-    [
-        (["--opens", day(1)], "not_yet"),  # the day before opening
-        (["--opens", day(0)], "open"),  # the opening day
-        (["--opens", day(-5), "--closes", day(0)], "open"),  # the closing day
-        (["--opens", day(-5), "--closes", day(-1)], "closed"),  # the day after
-    ],
-)
-async def test_window_edges_in_bishkek_time(
-    start_bot: StartBot,
-    telegram: FakeTelegram,
-    civicbot: Civicbot,
-    database_url: str,
-    say: Any,
-    window: list[str],
-    expected: str,
-) -> None:
-    rc, _, err = await civicbot(*open_initiative("EDGE", *window))
-    assert rc == 0, err
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8105, "en")
-    initiative = await initiative_row(database_url, "EDGE")
-    replies = await signer.send("/sign EDGE")
-    if expected == "open":
-        assert signer.buttons() == ["Sign", "Not now"]
-        assert await sign_on_telegram(signer, "en", "EDGE") == [
-            say("en", "sign.done", count=1, threshold=10000)
-        ]
-        return
-    from handlers.initiatives import day_name
-
-    if expected == "not_yet":
-        assert replies == [
-            say(
-                "en",
-                "sign.not_yet",
-                title="Clean water EDGE",
-                opens=day_name(initiative.opens_on, "en"),
-            )
-        ]
-    else:
-        assert replies == [
-            say(
-                "en",
-                "sign.closed",
-                title="Clean water EDGE",
-                closed=day_name(initiative.closes_on, "en"),
-                count=0,
-            )
-        ]
-    assert await stored_signatures(database_url) == []
-
-
-async def test_closed_by_the_operator_midway(
-    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, database_url: str
-) -> None:
-    await civicbot(*open_initiative("HALT"))
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8106, "en")
-    await signer.send("/start i-HALT")
-    await signer.press("Sign")
-    await signer.send("Asanov Bakyt")
-    rc, out, _ = await civicbot("initiative", "close", "HALT")
-    assert rc == 0 and "closed" in out
-    replies = await signer.send(ADULT_PIN)
-    assert "closed" in replies[0]
-    assert await stored_signatures(database_url) == []
-
-
-@pytest.mark.parametrize(
-    "text,key,values",
-    [
-        ("2150519850012", "pin.length", {"length": 13, "expected": 14}),
-        ("215051985001234", "pin.length", {"length": 15, "expected": 14}),
-        ("31505198500123", "pin.first_digit", {}),
-        ("2150519850O123", "pin.not_digits", {}),
-        ("ПИН жок", "pin.not_digits", {}),
-    ],
-)
-async def test_a_wrong_pin_is_refused_with_its_reason(
-    start_bot: StartBot,
-    telegram: FakeTelegram,
-    civicbot: Civicbot,
-    say: Any,
-    text: str,
-    key: str,
-    values: dict[str, Any],
-) -> None:
-    await civicbot(*open_initiative("PINS"))
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8107, "ky")
-    await signer.send("/start i-PINS")
-    await signer.press(SIGN["ky"])
-    await signer.send(NAME)
-    replies = await signer.send(text)
-    assert replies == [say("ky", key, **values) + "\n\n" + say("ky", "sign.pin_prompt")]
-    # Nothing given is lost: the right PIN carries on to the address.
-    assert await signer.send(ADULT_PIN) == [say("ky", "sign.settlement_prompt")]
-
-
-async def test_odd_dates_warn_and_minors_are_refused(
-    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, database_url: str, say: Any
-) -> None:
-    await civicbot(*open_initiative("AGE", "--no-address"))
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8108, "ru")
-    await signer.send("/start i-AGE")
-    await signer.press(SIGN["ru"])
-    await signer.send(NAME)
-    born = today().replace(year=today().year - 17)
-    refused = await signer.send(pin(born))
-    assert refused == [say("ru", "pin.under_age", age=18) + "\n\n" + say("ru", "sign.pin_prompt")]
-    odd = "23113198700123"  # 31.13.1987 is no date
-    confirm = await signer.send(odd)
-    assert confirm[0].startswith(say("ru", "pin.odd_date"))
-    assert odd in confirm[0]
-    await signer.press(SIGN["ru"])
-    [row] = await stored_signatures(database_url)
-    assert (row.status, row.pin_note) == ("counted", "odd_date")
-
-
-@pytest.mark.parametrize(
-    "text,key",
-    [("Бакыт", "name.one_word"), ("Асанов 123", "name.letters"), ("   ", "error.empty_text")],
-)
-async def test_a_wrong_name_is_refused(
-    start_bot: StartBot,
-    telegram: FakeTelegram,
-    civicbot: Civicbot,
-    say: Any,
-    text: str,
-    key: str,
-) -> None:
-    await civicbot(*open_initiative("NAMES"))
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8109, "en")
-    await signer.send("/start i-NAMES")
-    await signer.press("Sign")
-    assert await signer.send(text) == [say("en", key) + "\n\n" + say("en", "sign.name_prompt")]
-
-
-async def test_latin_and_mixed_script_names(
-    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, database_url: str, say: Any
-) -> None:
-    await civicbot(*open_initiative("MIX", "--no-address"))
-    runtime = await start_bot("webhook")
-    latin = await resident(runtime, telegram, 8110, "en")
-    assert await sign_on_telegram(latin, "en", "MIX", "ASANOV bakyt", address=None) == [
-        say("en", "sign.done", count=1, threshold=10000)
-    ]
-    # The same PIN in Cyrillic is another spelling: kept, for the verification group.
-    cyrillic = await resident(runtime, telegram, 8111, "en")
-    assert await sign_on_telegram(cyrillic, "en", "MIX", "Асанов Бакыт", address=None) == [
-        say("en", "sign.disputed")
-    ]
-    # A Latin "a" typed inside the Cyrillic word is the Cyrillic name again.
-    mixed = await resident(runtime, telegram, 8112, "en")
-    assert await sign_on_telegram(mixed, "en", "MIX", "асaнов бакыт", address=None) == [
-        say("en", "sign.already", title="Clean water MIX")
-    ]
-    assert [s.status for s in await stored_signatures(database_url)] == ["counted", "disputed"]
-
-
-async def test_same_pin_same_name_and_same_pin_other_name(
-    start_bot: StartBot,
-    telegram: FakeTelegram,
-    civicbot: Civicbot,
-    database_url: str,
-    tmp_path: Any,
-    say: Any,
-) -> None:
-    await civicbot(*open_initiative("TWICE"))
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8113, "ky")
-    await sign_on_telegram(signer, "ky", "TWICE", NAME)
-    again = await sign_on_telegram(signer, "ky", "TWICE", NAME.upper())
-    assert again == [say("ky", "sign.already", title="Таза суу TWICE")]
-
-    namesake = await resident(runtime, telegram, 8114, "ky")
-    disputed = await sign_on_telegram(namesake, "ky", "TWICE", "Бекова Айгүл")
-    assert disputed == [say("ky", "sign.disputed")]
-
-    assert [s.status for s in await stored_signatures(database_url)] == ["counted", "disputed"]
-    assert (await initiative_row(database_url, "TWICE")).signed == 1
-    listed = await exported(civicbot, "TWICE", tmp_path)
-    assert [(r["status"], r["full_name"]) for r in listed] == [
-        ("counted", NAME),
-        ("disputed", "Бекова Айгүл"),
-    ]
-
-
-async def test_abandoning_midway_stores_nothing(
-    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, database_url: str, say: Any
-) -> None:
-    await civicbot(*open_initiative("HALF"))
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8115, "en")
-    await signer.send("/start i-HALF")
-    await signer.press("Sign")
-    await signer.send(NAME)
-    await signer.send(ADULT_PIN)
-    # What was typed waits sealed in the conversation, never in the clear.
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            conversation = (await session.scalars(select(Conversation))).one()
-        assert NAME not in str(conversation.data) and ADULT_PIN not in str(conversation.data)
-    finally:
-        await db.close()
-    assert await signer.send("/cancel") == [say("en", "cancel.done")]
-    stale = await signer.press_data(
-        signer.newest_keyboard()["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    )
-    assert stale[0].startswith(say("en", "error.stale_button"))
-    assert await stored_signatures(database_url) == []
-
-    # "Not now" on the card and "Discard" at the end store nothing either.
-    await signer.send("/start i-HALF")
-    assert await signer.press("Not now") == [say("en", "sign.discarded")]
-    await signer.send("/start i-HALF")
-    await signer.press("Sign")
-    await signer.send(NAME)
-    await signer.send(ADULT_PIN)
-    for part in ("Chaek", "Lenin", "12"):
-        await signer.send(part)
-    assert await signer.press("Discard") == [say("en", "sign.discarded")]
-    assert await stored_signatures(database_url) == []
-
-
-async def test_unknown_code_and_stickers(
-    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Any
-) -> None:
-    await civicbot(*open_initiative("KNOWN"))
-    runtime = await start_bot("webhook")
-    signer = await resident(runtime, telegram, 8116, "ru")
-    assert await signer.send("/sign NOPE") == [say("ru", "sign.unknown", code="NOPE")]
-    assert await signer.send("/start i-x") == [say("ru", "sign.unknown", code="x")]
-    await signer.send("/sign known")  # codes are case-insensitive
-    await signer.press(SIGN["ru"])
-    replies = await signer.send_media("sticker")
-    assert replies == [say("ru", "error.unsupported") + "\n\n" + say("ru", "sign.name_prompt")]
 
 
 async def test_milestones_reach_the_initiative_group_once_each(

@@ -1,42 +1,37 @@
-"""Twilio's inbound webhook, case by case from sms_cases.yaml: every keyword in every
-language, the bad inputs, signatures, repeated deliveries and WhatsApp."""
+"""Twilio's inbound webhook on the wire, case by case from sms_cases.yaml: the cases about
+the request (signatures, status codes, malformed forms, pictures' URLs) and a few end to end
+(the TwiML, an empty one, WhatsApp, a redelivered MessageSid). The table's conversation
+cases run at the conversation level: tests/test_sms_conversation.py."""
 
 from __future__ import annotations
 
 import html
 import re
-from datetime import datetime
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-import yaml
 from sqlalchemy import select
 
 from bot.channels.sms.segments import segments
 from bot.runtime.i18n import Catalogues
-from handlers.types import Text
 from storage.db import Database
 from storage.models import BribeReport, Person, Wish
 from tests.conftest import PUBLIC_BASE_URL, ExportWishes, StartBot
+from tests.sms_table import (
+    DATA,
+    TABLES,
+    WIRE_CASES,
+    body_of,
+    expected_reply,
+    expected_rows,
+    ids,
+    references,
+    shown,
+)
 from tests.twilio import inbound_form, post_signed, signature, twilio_settings
 
-DATA = yaml.safe_load(Path(__file__).with_name("sms_cases.yaml").read_text(encoding="utf-8"))
-CASES: list[dict[str, Any]] = DATA["cases"]
 PATH = "/sms/twilio"
-
-
-def this_month() -> str:
-    return datetime.now(ZoneInfo("Asia/Bishkek")).strftime("%Y-%m")
-
-
-def body_of(case: dict[str, Any]) -> str:
-    if "fill" in case:
-        fill = case["fill"]
-        return fill["prefix"] + fill["letter"] * (fill["total"] - len(fill["prefix"]))
-    return str(case["body"])
 
 
 def form_of(case: dict[str, Any], sender: str) -> dict[str, str]:
@@ -49,25 +44,6 @@ def form_of(case: dict[str, Any], sender: str) -> dict[str, str]:
     return form
 
 
-def expected_reply(
-    spec: dict[str, Any] | str, catalogues: Catalogues, references: dict[str, str | None]
-) -> str:
-    """The SMS answer a case expects; a saved item's reference is read from the database."""
-    if spec == "":
-        return ""
-    assert isinstance(spec, dict)
-    texts = []
-    for message in spec["messages"]:
-        if isinstance(message, str):
-            key, values = message, {}
-        else:
-            key, values = message["key"], message["values"]
-        if key in references:
-            values = {"reference": references[key]}
-        texts.append(catalogues.text(spec["language"], Text(key, values), variant="sms"))
-    return " ".join(texts)
-
-
 def reply_in(twiml: str) -> str:
     """The text of the TwiML answer; "" for an empty <Response/>."""
     match = re.search(r"<Message>(.*)</Message>", twiml, re.S)
@@ -77,7 +53,8 @@ def reply_in(twiml: str) -> str:
     return html.unescape(match.group(1))
 
 
-async def stored(database_url: str) -> dict[str, list[Any]]:
+async def stored(database_url: str) -> dict[str, Any]:
+    """Every wish, person and bribe report in the database, as the table writes them."""
     db = Database(database_url)
     try:
         async with db.session() as session:
@@ -86,44 +63,10 @@ async def stored(database_url: str) -> dict[str, list[Any]]:
             bribes = (await session.scalars(select(BribeReport))).all()
     finally:
         await db.close()
-    return {
-        "wishes": [
-            {
-                "kind": w.kind,
-                "category": w.category,
-                "text": w.text,
-                "municipality": w.municipality.key if w.municipality else None,
-                "channel": w.channel,
-            }
-            for w in wishes
-        ],
-        "people": [
-            {
-                "channel": p.channel,
-                "language": p.language,
-                "municipality": p.municipality.key if p.municipality else None,
-                "opted_out": p.opted_out,
-            }
-            for p in people
-        ],
-        "bribes": [
-            {
-                "service": b.service,
-                "outcome": b.outcome,
-                "amount": b.amount,
-                "month": b.month,
-                "municipality": b.municipality.key,
-                "channel": b.channel,
-                "text": b.text,
-            }
-            for b in bribes
-        ],
-        "wish.saved": [w.reference for w in wishes],
-        "bribe.saved": [b.reference for b in bribes],
-    }
+    return shown(list(wishes), list(people), list(bribes))
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+@pytest.mark.parametrize("case", WIRE_CASES, ids=ids(WIRE_CASES))
 async def test_twilio_inbound(
     case: dict[str, Any], start_bot: StartBot, database_url: str, catalogues: Catalogues
 ) -> None:
@@ -139,22 +82,17 @@ async def test_twilio_inbound(
     again = await post_signed(runtime.base_url, PATH, form) if case.get("repeat") else None
 
     rows = await stored(database_url)
-    references = {key: (rows[key] or [None])[-1] for key in ("wish.saved", "bribe.saved")}
     if "reply" in case:
         text = reply_in(answer)
-        assert text == expected_reply(case["reply"], catalogues, references)
+        assert text == expected_reply(case["reply"], catalogues, references(rows))
         assert segments(text) <= case.get("segments", 2)
     if again is not None:
         spec = case.get("repeat_reply", case.get("reply", ""))
         assert again[0] == status
-        assert reply_in(again[1]) == expected_reply(spec, catalogues, references)
-    for table in ("wishes", "people", "bribes"):
+        assert reply_in(again[1]) == expected_reply(spec, catalogues, references(rows))
+    for table in TABLES:
         if table in case:
-            expected = [
-                {**row, "month": this_month()} if row.get("month") == "this" else row
-                for row in case[table]
-            ]
-            assert rows[table] == expected, table
+            assert rows[table] == expected_rows(case, table), table
 
 
 async def post_case(base_url: str, form: dict[str, str], how: str) -> tuple[int, str]:

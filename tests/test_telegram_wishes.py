@@ -1,5 +1,7 @@
-"""A resident on Telegram: onboarding and both kinds of wish, end to end through the fake
-Bot API, in each language, by webhook and by long polling; the wishes reach the export."""
+"""A resident on Telegram end to end through the fake Bot API, by webhook and by long
+polling: onboarding and both kinds of wish, and the wishes in the export. The same flow in
+every language, and the other wish flows, run at the conversation level:
+tests/test_wishes_conversation.py."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import pytest
 
 from tests import places
 from tests.conftest import ExportWishes, Say, StartBot, resident_of
+from tests.conversation import Talking
 from tests.fake_telegram import FakeTelegram
 
 WISH_TEXTS = {
@@ -25,24 +28,28 @@ WISH_TEXTS = {
 }
 
 
+async def wishes_since(
+    export_wishes: ExportWishes, known: set[str], *arguments: str
+) -> list[dict[str, str]]:
+    """The exported wishes whose references were not in `known` (the test's own)."""
+    return [row for row in await export_wishes(*arguments) if row["reference"] not in known]
+
+
+async def references(export_wishes: ExportWishes) -> set[str]:
+    return {row["reference"] for row in await export_wishes()}
+
+
 def reference_in(text: str) -> str:
     match = re.search(r"\b(\d{7})\b", text)
     assert match, f"no reference number in {text!r}"
     return match.group(1)
 
 
-@pytest.mark.parametrize("mode", ["webhook", "polling"])
-@pytest.mark.parametrize("language", places.LANGUAGES)
-async def test_onboarding_then_both_wishes_reach_the_export(
-    start_bot: StartBot,
-    telegram: FakeTelegram,
-    say: Say,
-    export_wishes: ExportWishes,
-    language: str,
-    mode: str,
-) -> None:
-    runtime = await start_bot(mode)
-    resident = resident_of(runtime, telegram, mode, 5001, language)
+async def onboard_and_leave_both_wishes(
+    resident: Talking, say: Say, language: str
+) -> dict[str, str]:
+    """/start, the language, the region and the place by buttons, then a /change and a
+    /great; the references given."""
     naryn, naryn_city = (
         places.region("naryn")[language],
         places.municipality("naryn_city")[language],
@@ -76,8 +83,10 @@ async def test_onboarding_then_both_wishes_reach_the_export(
         assert places.THANKS[language] in replies[0]
         assert places.REFERENCE_LABEL[language] in replies[0]
         references[kind] = reference_in(replies[0])
+    return references
 
-    rows = await export_wishes()
+
+def assert_exported(rows: list[dict[str, str]], references: dict[str, str], language: str) -> None:
     assert sorted((r["reference"], r["kind"], r["category"], r["text"]) for r in rows) == sorted(
         [
             (references["change"], "change", "street_lighting", WISH_TEXTS["change"][language]),
@@ -89,30 +98,21 @@ async def test_onboarding_then_both_wishes_reach_the_export(
     }
 
 
-async def test_deep_link_then_change_is_in_the_export(
-    start_bot: StartBot, telegram: FakeTelegram, say: Say, export_wishes: ExportWishes
+@pytest.mark.parametrize(
+    ("mode", "language", "user_id"), [("webhook", "ky", 5001), ("polling", "ru", 5002)]
+)
+async def test_onboarding_then_both_wishes_through_the_bot_api(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    say: Say,
+    export_wishes: ExportWishes,
+    mode: str,
+    language: str,
+    user_id: int,
 ) -> None:
-    """The issue's done criterion: /start m-naryn_city → /change → category → text."""
-    runtime = await start_bot("webhook")
-    resident = resident_of(runtime, telegram, "webhook", 5002, "ru")
-
-    replies = await resident.send("/start m-naryn_city")
-    assert say("ru", "place.set", place="город Нарын") in replies[0]
-    replies = await resident.leave_wish("change", "Мусор", "Мусор не вывозят две недели")
-    reference = reference_in(replies[0])
-
-    rows = await export_wishes("--municipality", "naryn_city")
-    assert [(r["reference"], r["kind"], r["category"], r["text"]) for r in rows] == [
-        (reference, "change", "garbage", "Мусор не вывозят две недели")
-    ]
-    assert await export_wishes("--municipality", "osh") == []
-
-
-async def test_language_is_guessed_from_telegram_and_kyrgyz_by_default(
-    start_bot: StartBot, telegram: FakeTelegram, say: Say
-) -> None:
-    runtime = await start_bot("webhook")
-    for user_id, code, expected in ((5003, "ru", "ru"), (5004, "de", "ky"), (5005, None, "ky")):
-        resident = resident_of(runtime, telegram, "webhook", user_id, code)
-        replies = await resident.send("/start")
-        assert replies[0].startswith(say(expected, "start.welcome")), (code, replies[0])
+    """By webhook and by long polling, through the fake Bot API (the buttons as Telegram
+    carries them)."""
+    runtime = await start_bot(mode)
+    resident = resident_of(runtime, telegram, mode, user_id, language)
+    made = await onboard_and_leave_both_wishes(resident, say, language)
+    assert_exported(await export_wishes(), made, language)

@@ -146,6 +146,21 @@ class Event:
         return "AG" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
+def received_message(event: Event) -> InboundMessage:
+    """A received SMS, or an MMS — whose webhook carries only its metadata, never the
+    picture: the resident is told that this number takes no pictures. A national number is
+    read as Kyrgyzstan's; ValueError for a sender that is no phone number."""
+    payload = event.payload
+    mms = event.event == "mms:received"
+    return InboundMessage(
+        sid=event.delivery_id(),
+        channel="sms",
+        address=e164(str(payload.get("phoneNumber") or payload.get("sender") or ""), "KG"),
+        body="" if mms else str(payload.get("message", "")),
+        media_problem=NO_MMS if mms else None,
+    )
+
+
 def verify(
     settings: Settings, body: bytes, signature: str, timestamp: str, now: float | None = None
 ) -> Event:
@@ -215,18 +230,9 @@ async def android_inbound(runtime: Served, request: web.Request) -> web.Response
 
 
 async def _received(sms: SmsChannel, event: Event) -> web.Response:
-    """An SMS, or an MMS — whose webhook carries only its metadata, never the picture: the
-    resident is told that this number takes no pictures."""
-    payload = event.payload
-    mms = event.event == "mms:received"
+    """A received SMS or MMS, handled like Twilio's and answered after the commit."""
     try:
-        message = InboundMessage(
-            sid=event.delivery_id(),
-            channel="sms",
-            address=e164(str(payload.get("phoneNumber") or payload.get("sender") or ""), "KG"),
-            body="" if mms else str(payload.get("message", "")),
-            media_problem=NO_MMS if mms else None,
-        )
+        message = received_message(event)
     except ValueError as error:
         metrics.WEBHOOK_REJECTED.labels("android", "malformed").inc()
         return web.Response(text=f"{error}\n", status=400)

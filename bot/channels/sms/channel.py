@@ -280,7 +280,7 @@ class SmsChannel:
                 self.db,
                 self.pseudonyms,
                 inbound,
-                render=lambda outcome: self.kept(outcome, message),
+                render=lambda outcome: kept_text(self.catalogues, outcome),
                 files=self.files,
             )
         metrics.counted(message.channel, _kind(inbound, outcome), outcome)
@@ -293,23 +293,7 @@ class SmsChannel:
             return outcome, ""
         if verdict is Verdict.NOTICE:
             return outcome, self.catalogues.text(outcome.language, Text("flood.messages"), VARIANT)
-        return outcome, self.render(outcome, message)
-
-    def render(self, outcome: Outcome, message: InboundMessage) -> str:
-        if outcome.silent:
-            return ""
-        texts = [
-            self.catalogues.reply(outcome.language, reply, VARIANT, separator=" ")
-            for reply in outcome.replies
-        ]
-        return " ".join(texts)
-
-    def kept(self, outcome: Outcome, message: InboundMessage) -> str:
-        """The answer kept for a redelivery. A bribe report's answer carries its reference,
-        which must not sit beside anything derived from the message: keep a generic one."""
-        if outcome.private and not outcome.silent:
-            return self.catalogues.text(outcome.language, Text("bribe.received"), VARIANT)
-        return self.render(outcome, message)
+        return outcome, answer_text(self.catalogues, outcome)
 
     def apology(self, message: InboundMessage) -> str:
         """The TwiML for when handling failed: short, in the keyword's language."""
@@ -443,6 +427,25 @@ class SmsChannel:
             return
         async with self.db.session() as session, session.begin():
             await queries.mark_person_opted_out(session, person_id)
+
+
+def answer_text(catalogues: Catalogues, outcome: Outcome) -> str:
+    """An outcome's answer in the SMS wording, one message ("" when the person opted out)."""
+    if outcome.silent:
+        return ""
+    texts = [
+        catalogues.reply(outcome.language, reply, VARIANT, separator=" ")
+        for reply in outcome.replies
+    ]
+    return " ".join(texts)
+
+
+def kept_text(catalogues: Catalogues, outcome: Outcome) -> str:
+    """The answer kept for a redelivery. A bribe report's answer carries its reference,
+    which must not sit beside anything derived from the message: keep a generic one."""
+    if outcome.private and not outcome.silent:
+        return catalogues.text(outcome.language, Text("bribe.received"), VARIANT)
+    return answer_text(catalogues, outcome)
 
 
 def _kind(inbound: Inbound, outcome: Outcome | None) -> str:
