@@ -26,13 +26,13 @@ from storage.db import Database
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.resident import Resident, polling_delivery, webhook_delivery
 
-# The session's PostgreSQL server (the `postgres_server` fixture) and the `browser` fixture.
-pytest_plugins = ["tests.services"]
+# The session's PostgreSQL server (the `postgres_server` fixture) and the `browser` fixture;
+# the conversation-level fixtures (tests/conversation.py).
+pytest_plugins = ["tests.services", "tests.conversation"]
 
 # Every database test runs on both.
 BACKENDS = ["sqlite", "postgresql"]
 PUBLIC_BASE_URL = "https://civic.example.test"
-pytest_plugins = ["tests.conversation"]  # the conversation-level fixtures
 SECRET_KEY = "test-secret-key-not-for-production"
 
 
