@@ -8,8 +8,9 @@ import contextlib
 import csv
 import io
 import os
+import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from playwright.async_api import Browser, async_playwright
 from sqlalchemy import Executable, select
 from sqlalchemy.engine import make_url
 
-from bot.runtime.app import Runtime
+from bot.runtime.app import Runtime, prepare_database
 from bot.runtime.config import Settings
 from bot.runtime.i18n import Catalogues
 from handlers.types import Text
@@ -56,21 +57,97 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+async def _admin() -> asyncpg.Connection:
+    return await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+
+
+def _postgres_url_of(name: str) -> str:
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
 @contextlib.asynccontextmanager
-async def fresh_postgres_database() -> AsyncIterator[str]:
-    """A new, empty PostgreSQL database on the test server; dropped afterwards."""
+async def fresh_postgres_database(template: str | None = None) -> AsyncIterator[str]:
+    """A new PostgreSQL database on the test server, empty or a copy of `template`; dropped
+    afterwards."""
     name = f"civicbot_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+    copy = f' TEMPLATE "{template}"' if template else ""
+    admin = await _admin()
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        await admin.execute(f'CREATE DATABASE "{name}"{copy}')
+        yield _postgres_url_of(name)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
 
 
+async def _prepare(database_url: str) -> None:
+    """What every start does first (migrations, the starter places), done once."""
+    db = await prepare_database(Settings(database_url=database_url, secret_key=SECRET_KEY))
+    await db.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated and seeded SQLite file, made once per session (per xdist worker: each has
+    its own base folder); each test's database is a copy of it."""
+    path = tmp_path_factory.getbasetemp() / "template.db"
+    asyncio.run(_prepare(f"sqlite+aiosqlite:///{path}"))
+    # The last connection closed checkpointed the journal: the one file is the database.
+    assert not path.with_name(f"{path.name}-wal").exists()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str | None]:
+    """A migrated and seeded PostgreSQL database, made once per session (per xdist worker);
+    each test's database is created from it (CREATE DATABASE … TEMPLATE, a file copy).
+    None without a PostgreSQL server."""
+    if not POSTGRES_URL:
+        yield None
+        return
+    name = f"civicbot_template_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        admin = await _admin()
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        await _prepare(_postgres_url_of(name))
+
+    async def drop() -> None:
+        admin = await _admin()
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    yield name
+    asyncio.run(drop())
+
+
 @pytest.fixture(params=BACKENDS)
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_template: str | None,
+) -> AsyncIterator[str]:
+    """The test's own database, migrated and seeded as a start leaves it (a copy of the
+    session's template); a start on it finds nothing left to do."""
+    if request.param == "sqlite":
+        shutil.copyfile(sqlite_template, tmp_path / "civicbot.db")
+        yield f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
+        return
+    assert postgres_template is not None
+    async with fresh_postgres_database(postgres_template) as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+async def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database, for the tests of migrations themselves."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
         return
