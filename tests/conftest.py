@@ -27,6 +27,7 @@ from bot.runtime.i18n import Catalogues
 from handlers.types import Text
 from storage.db import Database
 from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.postgres_copies import PostgresCopies
 from tests.resident import Resident, polling_delivery, webhook_delivery
 
 # Set by .ci/run (for example postgresql+asyncpg://postgres@127.0.0.1:54329/postgres); every
@@ -66,14 +67,12 @@ def _postgres_url_of(name: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def fresh_postgres_database(template: str | None = None) -> AsyncIterator[str]:
-    """A new PostgreSQL database on the test server, empty or a copy of `template`; dropped
-    afterwards."""
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database on the test server; dropped afterwards."""
     name = f"civicbot_test_{uuid.uuid4().hex[:12]}"
-    copy = f' TEMPLATE "{template}"' if template else ""
     admin = await _admin()
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"{copy}')
+        await admin.execute(f'CREATE DATABASE "{name}"')
         yield _postgres_url_of(name)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
@@ -98,10 +97,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str | None]:
-    """A migrated and seeded PostgreSQL database, made once per session (per xdist worker);
-    each test's database is created from it (CREATE DATABASE … TEMPLATE, a file copy).
-    None without a PostgreSQL server."""
+def postgres_copies() -> Iterator[PostgresCopies | None]:
+    """A migrated and seeded PostgreSQL database, made once per session (per xdist worker),
+    and each test's database a copy of it (CREATE DATABASE … TEMPLATE), made while the test
+    before runs. None without a PostgreSQL server."""
     if not POSTGRES_URL:
         yield None
         return
@@ -123,7 +122,9 @@ def postgres_template() -> Iterator[str | None]:
             await admin.close()
 
     asyncio.run(create())
-    yield name
+    copies = PostgresCopies(_asyncpg_dsn(POSTGRES_URL), name)
+    yield copies
+    copies.close()
     asyncio.run(drop())
 
 
@@ -132,7 +133,7 @@ async def database_url(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     sqlite_template: Path,
-    postgres_template: str | None,
+    postgres_copies: PostgresCopies | None,
 ) -> AsyncIterator[str]:
     """The test's own database, migrated and seeded as a start leaves it (a copy of the
     session's template); a start on it finds nothing left to do."""
@@ -140,9 +141,14 @@ async def database_url(
         shutil.copyfile(sqlite_template, tmp_path / "civicbot.db")
         yield f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
         return
-    assert postgres_template is not None
-    async with fresh_postgres_database(postgres_template) as url:
-        yield url
+    assert postgres_copies is not None
+    name = await asyncio.to_thread(postgres_copies.take)
+    yield _postgres_url_of(name)
+    admin = await _admin()
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(params=BACKENDS)
