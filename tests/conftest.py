@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import csv
 import io
+import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,12 @@ from sqlalchemy.engine import make_url
 
 from bot.runtime.app import Runtime
 from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
 from handlers.types import Text
 from storage.db import Database
 from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.postgres_copies import PostgresCopies
 from tests.resident import Resident, polling_delivery, webhook_delivery
 
 # The session's PostgreSQL server (the `postgres_server` fixture) and the `browser` fixture;
@@ -40,21 +43,99 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@contextlib.asynccontextmanager
-async def fresh_postgres_database(server: str) -> AsyncIterator[str]:
-    """A new, empty PostgreSQL database on the test server; dropped afterwards."""
-    name = f"civicbot_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(server))
+async def _admin(server: str) -> asyncpg.Connection:
+    return await asyncpg.connect(_asyncpg_dsn(server))
+
+
+def _url_of(server: str, name: str) -> str:
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop(server: str, name: str) -> None:
+    admin = await _admin(server)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
 
 
+@contextlib.asynccontextmanager
+async def fresh_postgres_database(server: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database on the test server; dropped afterwards."""
+    name = f"civicbot_test_{uuid.uuid4().hex[:12]}"
+    admin = await _admin(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield _url_of(server, name)
+    finally:
+        await _drop(server, name)
+
+
+async def _prepare(database_url: str) -> None:
+    """What every start does first (migrations, the starter places), done once."""
+    db = await prepare_database(Settings(database_url=database_url, secret_key=SECRET_KEY))
+    await db.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated and seeded SQLite file, made once per session (per xdist worker: each has
+    its own base folder); each test's database is a copy of it."""
+    path = tmp_path_factory.getbasetemp() / "template.db"
+    asyncio.run(_prepare(f"sqlite+aiosqlite:///{path}"))
+    # The last connection closed checkpointed the journal: the one file is the database.
+    assert not path.with_name(f"{path.name}-wal").exists()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_copies(postgres_server: str) -> Iterator[PostgresCopies]:
+    """A migrated and seeded PostgreSQL database, made once per session (per xdist worker),
+    and each test's database a copy of it (CREATE DATABASE … TEMPLATE), made while the test
+    before runs."""
+    name = f"civicbot_template_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        admin = await _admin(postgres_server)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        await _prepare(_url_of(postgres_server, name))
+
+    asyncio.run(create())
+    copies = PostgresCopies(_asyncpg_dsn(postgres_server), name)
+    yield copies
+    copies.close()
+    asyncio.run(_drop(postgres_server, name))
+
+
 @pytest.fixture(params=BACKENDS)
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[str]:
+    """The test's own database, migrated and seeded as a start leaves it (a copy of the
+    session's template); a start on it finds nothing left to do."""
+    if request.param == "sqlite":
+        shutil.copyfile(sqlite_template, tmp_path / "civicbot.db")
+        yield f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
+        return
+    # Asked for here, so that a run on SQLite alone starts no server.
+    copies: PostgresCopies = request.getfixturevalue("postgres_copies")
+    server: str = request.getfixturevalue("postgres_server")
+    name = await asyncio.to_thread(copies.take)
+    try:
+        yield _url_of(server, name)
+    finally:
+        await _drop(server, name)
+
+
+@pytest.fixture(params=BACKENDS)
+async def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database, for the tests of migrations themselves."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
         return

@@ -12,6 +12,7 @@ import pytest
 
 from bot.runtime.i18n import LANGUAGES, LOCALES_DIR, Catalogues
 from handlers.router import COMMANDS, INFO_COMMANDS, MENU
+from handlers.types import Text
 from storage.domain import facts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -249,3 +250,19 @@ def test_a_date_is_declined_where_kyrgyz_needs_it() -> None:
             {"count": 1, "threshold": 10, "closes": Day(closes.day, "ru"), "days": 9},
         ),
     )
+
+
+def test_catalogues_are_compiled_once_and_again_when_a_file_changes(tmp_path: Path) -> None:
+    """Every runtime a test starts builds Catalogues: a file read and compiled once serves
+    them all, and an edited file is read again."""
+    for language in LANGUAGES:
+        folder = tmp_path / language / "LC_MESSAGES"
+        folder.mkdir(parents=True)
+        (folder / "civicbot.po").write_text(f'msgid "hello"\nmsgstr "hello {language}"\n')
+    first, second = Catalogues(tmp_path), Catalogues(tmp_path)
+    assert first.translations["ky"] is second.translations["ky"]
+
+    edited = tmp_path / "ky" / "LC_MESSAGES" / "civicbot.po"
+    edited.write_text('msgid "hello"\nmsgstr "салам, edited"\n')
+    assert Catalogues(tmp_path).text("ky", Text("hello")) == "салам, edited"
+    assert first.text("ky", Text("hello")) == "hello ky"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 
 from bot.runtime.config import ConfigError, Settings
@@ -32,6 +34,13 @@ TABLES = {
     "invites",
     "notices",
 }
+
+
+@pytest.fixture
+def database_url(blank_database_url: str) -> str:
+    """What these tests prove is the migrations themselves: each starts from an empty
+    database, not the session's migrated template (tests/conftest.py)."""
+    return blank_database_url
 
 
 async def table_names(db: Database) -> set[str]:
@@ -81,9 +90,40 @@ async def test_widening_user_ids_keeps_what_points_at_people(database_url: str) 
         await db.close()
 
 
+async def test_a_start_migrates_a_schema_behind_and_leaves_a_current_one_alone(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every start prepares the database: one behind is brought to the newest revision, and
+    on a current one alembic (its scripts, its own event loop) is not run at all."""
+    settings = Settings(database_url=database_url, secret_key="k")
+    await asyncio.to_thread(command.upgrade, alembic_config(database_url), "0015")
+    db = await prepare_database(settings)
+    await db.close()
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    assert await revision(database_url) == head
+
+    def refused(*_: object) -> None:
+        raise AssertionError("alembic ran on a current schema")
+
+    monkeypatch.setattr(command, "upgrade", refused)
+    db = await prepare_database(settings)
+    await db.close()
+    assert await revision(database_url) == head
+
+
+async def revision(database_url: str) -> str | None:
+    db = Database(database_url)
+    try:
+        async with db.engine.connect() as connection:
+            return await connection.run_sync(
+                lambda c: MigrationContext.configure(c).get_current_revision()
+            )
+    finally:
+        await db.close()
+
+
 async def test_the_migrations_build_what_the_models_describe(database_url: str) -> None:
     from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
 
     from storage.models import Base
 

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from bot.runtime.config import Settings
-from storage.db import Database, migrate
+from storage.db import Database, migrate_if_behind
 from storage.files import FileStore, FolderStore
 from storage.s3 import Bucket, S3Store
 from storage.seed import seed_places
@@ -31,10 +30,14 @@ def file_store(settings: Settings) -> FileStore:
 
 async def prepare_database(settings: Settings) -> Database:
     """Apply migrations and seed the starter municipalities; the database is then ready."""
-    await asyncio.to_thread(migrate, settings.database_url)
     db = Database(settings.database_url)
-    async with db.session() as session, session.begin():
-        added = await seed_places(session)
+    try:
+        await migrate_if_behind(db)
+        async with db.session() as session, session.begin():
+            added = await seed_places(session)
+    except BaseException:
+        await db.close()
+        raise
     if added:
         log.info("seeded %d regions and municipalities", added)
     return db
