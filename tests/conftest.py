@@ -9,7 +9,8 @@ import csv
 import io
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -106,11 +107,18 @@ def postgres_copies(postgres_server: str) -> Iterator[PostgresCopies]:
             await admin.close()
         await _prepare(_url_of(postgres_server, name))
 
-    asyncio.run(create())
+    _run_apart(create())
     copies = PostgresCopies(_asyncpg_dsn(postgres_server), name)
     yield copies
     copies.close()
-    asyncio.run(_drop(postgres_server, name))
+    _run_apart(_drop(postgres_server, name))
+
+
+def _run_apart(work: Coroutine[Any, Any, None]) -> None:
+    """Run on a loop of its own, in a thread: the first PostgreSQL test asks for the template
+    from inside its own running loop."""
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, work).result()
 
 
 @pytest.fixture(params=BACKENDS)
