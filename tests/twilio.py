@@ -114,7 +114,8 @@ class FakeTwilio:
         media = "/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}"
         app.router.add_get(media, self._media)
         app.router.add_get("/files/{media}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A stop does not wait out a medium that never answers (`slow`).
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
