@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -131,3 +132,14 @@ def test_the_comparison_finder_sees_a_channel_name(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text('if person.channel == "telegram" or kind in ("sms", "x"):\n    pass\n')
     assert _named_in_comparisons(module) == {"telegram", "sms"}
+
+
+def test_the_package_data_names_packages_and_their_files() -> None:
+    """What the wheel (and so the Docker image) carries besides modules: each entry must be a
+    package and each pattern must find files, or an installed bot starts without them."""
+    table = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    for package, patterns in table["tool"]["setuptools"]["package-data"].items():
+        folder = ROOT / package.replace(".", "/")
+        assert (folder / "__init__.py").exists(), f"{package} is not a package"
+        for pattern in patterns:
+            assert list(folder.glob(pattern)), f"{package}: nothing matches {pattern}"

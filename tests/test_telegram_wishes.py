@@ -5,6 +5,7 @@ tests/test_wishes_conversation.py."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -106,13 +107,19 @@ async def test_onboarding_then_both_wishes_through_the_bot_api(
     telegram: FakeTelegram,
     say: Say,
     export_wishes: ExportWishes,
+    caplog: pytest.LogCaptureFixture,
     mode: str,
     language: str,
     user_id: int,
 ) -> None:
     """By webhook and by long polling, through the fake Bot API (the buttons as Telegram
-    carries them)."""
+    carries them); a pressed message's buttons are taken away, so that they cannot be
+    pressed again."""
     runtime = await start_bot(mode)
     resident = resident_of(runtime, telegram, mode, user_id, language)
     made = await onboard_and_leave_both_wishes(resident, say, language)
     assert_exported(await export_wishes(), made, language)
+    edits = [call for call in telegram.calls if call.method == "editMessageReplyMarkup"]
+    assert edits and all(call.ok and int(call.params["chat_id"]) == user_id for call in edits)
+    assert all("reply_markup" not in call.params for call in edits)  # none left
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -15,7 +15,7 @@ from handlers.types import Text
 LANGUAGE_NAMES = (("ky", "Кыргызча"), ("ru", "Русский"), ("en", "English"))
 
 _ENVIRONMENT = Environment(
-    loader=PackageLoader("bot.web.server", "templates"),
+    loader=PackageLoader("bot.web", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,

@@ -581,7 +581,7 @@ def file_base_url(api_base_url: str) -> str:
 def _without_keyboard(chat_id: int, message_id: int) -> Call:
     async def call(bot: Any) -> None:
         with contextlib.suppress(BadRequest):  # already gone, or the message too old
-            await bot.edit_message_replymarkup_of(chat_id, message_id, reply_markup=None)
+            await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
 
     return call
 
