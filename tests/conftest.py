@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Executable, select
 from sqlalchemy.engine import make_url
 
+from bot.runtime import config
 from bot.runtime.app import Runtime
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
@@ -38,6 +39,14 @@ pytest_plugins = ["tests.services", "tests.conversation"]
 BACKENDS = ["sqlite", "postgresql"]
 PUBLIC_BASE_URL = "https://civic.example.test"
 SECRET_KEY = "test-secret-key-not-for-production"
+
+
+@pytest.fixture(autouse=True)
+def no_developers_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A developer's own .env (README: `cp .env.example .env`) never reaches a test: the
+    commands the tests run read a file that is not there (tests/test_settings.py puts the
+    real default back in a folder of its own)."""
+    monkeypatch.setattr(config, "DOTENV", tmp_path / "no.env")
 
 
 def _asyncpg_dsn(url: str) -> str:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.commands import cli
-from bot.runtime.config import ENVIRONMENT, ConfigError, Settings
+from bot.runtime import config
+from bot.runtime.config import DOTENV, ENVIRONMENT, ConfigError, Settings
 from storage import domain
 from tests.conftest import SECRET_KEY
 
@@ -28,6 +29,7 @@ def no_settings_in_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     for name in NAMES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(config, "DOTENV", DOTENV)  # the real default, in this folder
     return tmp_path
 
 
@@ -200,3 +202,29 @@ def test_commands_that_do_not_send_load_no_channel_stack(tmp_path: Path) -> None
         (arguments, []) for arguments in QUIET_COMMANDS
     ]
     assert {name.split(".")[0] for name in serve[2]} >= {"telegram", "twilio", "aiohttp"}
+
+
+def test_only_the_variables_own_names_are_read(
+    no_settings_in_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("port", "1")
+    monkeypatch.setenv("host", "0.0.0.0")
+    (no_settings_in_environment / ".env").write_text("timezone=Mars/Olympus\n")
+    read = Settings.from_env()
+    assert (read.port, read.host, read.timezone) == (8080, "127.0.0.1", "Asia/Bishkek")
+    assert Settings.from_env({"port": "1"}).port == 8080
+
+
+def test_a_new_key_and_a_check_need_no_settings(
+    no_settings_in_environment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After `cp .env.example .env` the key is still the placeholder: `civicbot secret new`
+    must still make the key that goes there (and verify-export check a file)."""
+    (no_settings_in_environment / ".env").write_text((ROOT / ".env.example").read_text())
+    assert cli.main(["secret", "new"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert len(key) >= 32 and "change-me" not in key
+    assert cli.main(["verify-export", str(no_settings_in_environment / "none.csv")]) != 0
+    assert "placeholder" not in capsys.readouterr().err
+    assert cli.main(["municipality", "list"]) == 2  # a command that needs the key says so
+    assert "SECRET_KEY: still the example's placeholder" in capsys.readouterr().err

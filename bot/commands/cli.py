@@ -155,6 +155,13 @@ def version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        # Two commands need no settings: they must work before .env is filled in (a new
+        # key for it) and on a machine that only checks a list handed over.
+        if args.command == "secret" and args.action == "new":
+            print(rotation.new_key(), file=sys.stdout)
+            return 0
+        if args.command == "verify-export":
+            return admin.verify_export(args, sys.stdout)
         settings = Settings.from_env()
         if args.command == "serve":
             return serve(settings)
@@ -164,8 +171,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.what == "signatures":
                 return asyncio.run(admin.export_signatures(settings, args, sys.stdout))
             return export(settings, args)
-        if args.command == "verify-export":
-            return admin.verify_export(args, sys.stdout)
         if args.command == "initiative":
             return asyncio.run(initiative_command(settings, args))
         if args.command == "invite":
@@ -199,9 +204,6 @@ async def initiative_command(settings: Settings, args: argparse.Namespace) -> in
 
 
 def secret_command(settings: Settings, action: str, out: TextIO) -> int:
-    if action == "new":
-        print(rotation.new_key(), file=out)
-        return 0
     key_file = settings.secret_file() if not settings.secret_key else None
     if action == "rotate" and key_file is not None:
         rotation.add_key_to_file(settings)

@@ -237,7 +237,9 @@ class Settings(BaseSettings):
     )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, env_file: Path = DOTENV) -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, env_file: Path | None = None
+    ) -> Settings:
         """The settings from the process's environment, over `env_file` when it exists (the
         environment wins); or, given `env`, from that mapping alone (no environment, no
         file). Each is checked: ConfigError, one line naming the variable, for the first
@@ -245,7 +247,10 @@ class Settings(BaseSettings):
         try:
             if env is None:
                 # pydantic-settings' own arguments, which the fields' signature does not show
-                dotenv: dict[str, Any] = {"_env_file": env_file, "_env_file_encoding": "utf-8"}
+                dotenv: dict[str, Any] = {
+                    "_env_file": env_file or DOTENV,  # DOTENV read now: the tests move it
+                    "_env_file_encoding": "utf-8",
+                }
                 read: Settings = _Environment(**dotenv)
             else:
                 given = {name: value.strip() for name, value in env.items() if value.strip()}
@@ -329,7 +334,14 @@ class Settings(BaseSettings):
 class _Given(Settings):
     """Settings from what an operator wrote (text): read, normalised and checked."""
 
-    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True, enable_decoding=False)
+    # Only the variables' own names (PORT, not port): what the README says is read.
+    model_config = SettingsConfigDict(
+        extra="ignore",
+        env_ignore_empty=True,
+        enable_decoding=False,
+        populate_by_name=False,
+        validate_by_name=False,
+    )
 
     @field_validator("database_url")
     @classmethod
