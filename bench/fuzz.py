@@ -32,9 +32,10 @@ from bot.channels.sms import keywords
 from bot.channels.sms.channel import VARIANT
 from bot.runtime.app import Runtime
 from bot.runtime.config import Settings
-from bot.runtime.i18n import LANGUAGES, Catalogues
+from bot.runtime.i18n import Catalogues
 from handlers import flood
 from handlers.types import Text
+from storage.domain import LANGUAGES
 from tests.conftest import PUBLIC_BASE_URL, SECRET_KEY
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.strategies import MANY_SENDERS, sms_bodies, telegram_updates

@@ -17,8 +17,8 @@ from handlers.context import Context
 from handlers.quotes import shorten
 from handlers.types import Text
 from storage import queries
-from storage.channels import PAID_PER_MESSAGE
-from storage.models import REACHABLE_CHANNELS, Person, Wish, utcnow
+from storage.channels import PAID_PER_MESSAGE, REACHABLE
+from storage.models import Person, Wish, utcnow
 
 STATUSES = ("accepted", "in_progress", "done", "declined")
 DUPLICATE = "duplicate"  # set with the wish it repeats, not by a status button
@@ -26,7 +26,6 @@ ANSWER_LIMIT = 500  # characters: a short answer, not a letter
 # An answer to an SMS resident fits two segments with its reference and status (134
 # characters in Cyrillic): the text itself at most this many.
 SMS_ANSWER_LIMIT = 90
-SMS_CHANNELS = PAID_PER_MESSAGE  # WhatsApp has no segments to pay for
 NOTICE = "answer.notice"  # to the resident
 NOTICE_BARE = "answer.notice_bare"  # a status without words
 UNREACHED = "answer.unreached"  # to the staff member, when the resident could not be told
@@ -89,11 +88,11 @@ async def places_of(ctx: Context) -> Places:
 def listener(wish: Wish) -> int | None:
     """The person who hears an answer to the wish, if anyone: no one after /forget, for a
     passer-by's card, or in a browser (the web chat's residents read answers with /mine)."""
-    return wish.person_id if wish.channel in REACHABLE_CHANNELS else None
+    return wish.person_id if wish.channel in REACHABLE else None
 
 
 def limit_for(wish: Wish) -> int:
-    return SMS_ANSWER_LIMIT if wish.channel in SMS_CHANNELS else ANSWER_LIMIT
+    return SMS_ANSWER_LIMIT if wish.channel in PAID_PER_MESSAGE else ANSWER_LIMIT
 
 
 def check_answer(wish: Wish, text: str) -> Text | None:

@@ -13,13 +13,11 @@ import datetime as dt
 from handlers.context import Context
 from handlers.types import Reply, say
 from storage import queries
-from storage.channels import SHOWING
 from storage.models import Wish, utcnow
 
 PHOTO_LIMIT = 3  # per wish: enough to show a problem, few enough for staff to look at
 RECENT_MINUTES = 10  # a photo or place this soon after a wish goes with it
 RECENT = dt.timedelta(minutes=RECENT_MINUTES)
-SHOWING_CHANNELS = SHOWING  # where a resident is offered to add a photo or the place
 # Kyrgyzstan's bounding box (south, north, west, east), with a little margin: a place
 # outside it is not one of our municipalities' problems.
 BOUNDS = (39.1, 43.3, 69.2, 80.3)

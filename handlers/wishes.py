@@ -11,6 +11,7 @@ from handlers import campaigns, classify, flood, media, onboarding, validation
 from handlers.context import Context
 from handlers.types import Button, Reply, Text, in_rows, noted, say, topic_buttons
 from storage import queries
+from storage.channels import SHOWING
 from storage.domain import wish_categories, wish_kinds
 
 KIND = "wish_kind"
@@ -133,7 +134,7 @@ async def _store(ctx: Context) -> Reply:
     shown = [Text("photo.with_wish", {"count": photos})] if photos else []
     if wish.latitude is not None:
         shown.append(Text("location.with_wish"))
-    elif ctx.inbound.channel in media.SHOWING_CHANNELS:  # the optional steps, offered
+    elif ctx.inbound.channel in SHOWING:  # the optional steps, offered
         shown.append(Text("photo.offer", {"minutes": media.RECENT_MINUTES}))
     return Reply(parts=(*saved.parts, *shown))
 

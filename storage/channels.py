@@ -15,30 +15,23 @@ TELEGRAM, SMS, WHATSAPP, WEB, CARD = "telegram", "sms", "whatsapp", "web", "card
 
 @dataclass(frozen=True)
 class Traits:
-    guided: bool  # buttons and steps; else one message is one action (SMS keywords)
     shows_media: bool  # a resident is offered to add a photo or the place to a wish
     reachable: bool  # messages the bot starts reach it: answers, notices, digests
     paid_per_message: bool  # every message is billed by its segments: answers kept short
 
 
 TRAITS: dict[str, Traits] = {
-    TELEGRAM: Traits(guided=True, shows_media=True, reachable=True, paid_per_message=False),
-    SMS: Traits(guided=False, shows_media=False, reachable=True, paid_per_message=True),
+    TELEGRAM: Traits(shows_media=True, reachable=True, paid_per_message=False),
+    SMS: Traits(shows_media=False, reachable=True, paid_per_message=True),
     # WhatsApp comes through Twilio's SMS webhook: keywords, no segments to pay for.
-    WHATSAPP: Traits(guided=False, shows_media=False, reachable=True, paid_per_message=False),
+    WHATSAPP: Traits(shows_media=False, reachable=True, paid_per_message=False),
     # The web chat (and the terminal chat): the bot is heard only while the page is open.
-    WEB: Traits(guided=True, shows_media=False, reachable=False, paid_per_message=False),
+    WEB: Traits(shows_media=False, reachable=False, paid_per_message=False),
     # A paper card typed in by a volunteer: a wish with no one behind it to answer.
-    CARD: Traits(guided=False, shows_media=False, reachable=False, paid_per_message=False),
+    CARD: Traits(shows_media=False, reachable=False, paid_per_message=False),
 }
 
 
-def traits(channel: str) -> Traits:
-    """A channel's traits; an unknown name (a row left by a channel since removed) has none."""
-    return TRAITS.get(channel, NONE)
-
-
-NONE = Traits(guided=False, shows_media=False, reachable=False, paid_per_message=False)
 REACHABLE = tuple(name for name, row in TRAITS.items() if row.reachable)
 SHOWING = frozenset(name for name, row in TRAITS.items() if row.shows_media)
 PAID_PER_MESSAGE = frozenset(name for name, row in TRAITS.items() if row.paid_per_message)

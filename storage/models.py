@@ -24,8 +24,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from storage.channels import REACHABLE
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -87,7 +85,6 @@ class Municipality(Named, Base):
 
 # Channels a message the bot starts can reach (answers, notices, follow-ups): a browser (the
 # web chat) only hears the bot while it is open, and a paper card has no one (storage/channels.py).
-REACHABLE_CHANNELS = REACHABLE
 
 
 class Person(Base):

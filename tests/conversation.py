@@ -27,8 +27,8 @@ from bot.channels import answers, pictures
 from bot.channels.answers import Answer, Keyboard
 from bot.channels.sms import android
 from bot.channels.sms.channel import InboundMessage, answer_text, kept_text
-from bot.runtime.app import prepare_database
 from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
 from handlers import dispatch
 from handlers.pseudonyms import Pseudonyms

@@ -16,6 +16,7 @@ import uuid
 import asyncpg
 
 READY_WAIT = 120.0  # seconds a test waits for its copy before failing (a stuck server)
+COPY_TRIES = 10  # a template in use for longer than ~2 s is a fault, not autovacuum
 
 
 class PostgresCopies:
@@ -24,13 +25,18 @@ class PostgresCopies:
         self.template = template
         self._ready: queue.Queue[str | BaseException] = queue.Queue(maxsize=1)
         self._stopping = threading.Event()
+        self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="postgres-copies", daemon=True)
         self._thread.start()
 
     def take(self) -> str:
-        """The name of a fresh copy, now the test's to drop."""
+        """The name of a fresh copy, now the test's to drop; the copier's failure, if it
+        failed (for this test and every one after it)."""
+        if self._failed is not None:
+            raise self._failed
         made = self._ready.get(timeout=READY_WAIT)
         if isinstance(made, BaseException):
+            self._failed = made
             raise made
         return made
 
@@ -59,20 +65,31 @@ class PostgresCopies:
             while not self._stopping.is_set():
                 name = f"civicbot_test_{uuid.uuid4().hex[:12]}"
                 try:
-                    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+                    await self._copy(admin, name)
                 except Exception as error:  # the test that takes it fails with the cause
-                    self._ready.put(error)
+                    await asyncio.to_thread(self._hand_over, error)
                     return
                 if not await asyncio.to_thread(self._hand_over, name):
                     await self._drop(name)
         finally:
             await admin.close()
 
-    def _hand_over(self, name: str) -> bool:
-        """Wait until a test has room for `name`; False if the session ends first."""
+    async def _copy(self, admin: asyncpg.Connection, name: str) -> None:
+        """One copy; again while something else (autovacuum, say) is in the template."""
+        for attempt in range(COPY_TRIES):
+            try:
+                await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+                return
+            except asyncpg.ObjectInUseError:
+                if attempt == COPY_TRIES - 1:
+                    raise
+                await asyncio.sleep(0.2)
+
+    def _hand_over(self, made: str | BaseException) -> bool:
+        """Wait until a test has room for what was made; False if the session ends first."""
         while not self._stopping.is_set():
             try:
-                self._ready.put(name, timeout=0.1)
+                self._ready.put(made, timeout=0.1)
                 return True
             except queue.Full:
                 continue

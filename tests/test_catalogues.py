@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.runtime.i18n import LANGUAGES, LOCALES_DIR, Catalogues
+from bot.runtime.i18n import LOCALES_DIR, Catalogues
 from handlers.router import COMMANDS, INFO_COMMANDS, MENU
 from handlers.types import Text
-from storage.domain import facts
+from storage.domain import LANGUAGES, facts
 
 ROOT = Path(__file__).resolve().parent.parent
 # The same in every language by nature (brand names), or in Kyrgyz and Russian alike.

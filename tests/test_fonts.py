@@ -8,8 +8,8 @@ from babel.messages.pofile import read_po
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.reports.fonts import font
-from bot.runtime.i18n import LANGUAGES, LOCALES_DIR
-from storage.domain import facts
+from bot.runtime.i18n import LOCALES_DIR
+from storage.domain import LANGUAGES, facts
 
 
 def catalogue_texts() -> list[str]:

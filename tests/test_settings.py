@@ -122,10 +122,9 @@ def test_the_language_list_is_declared_once() -> None:
     """storage/domain.py names the languages; every other module imports that name (the
     layers are held by tests/test_architecture.py)."""
     from bot.commands import admin
-    from bot.runtime import i18n
     from handlers import context
 
-    assert i18n.LANGUAGES is admin.LANGUAGES is context.LANGUAGES is domain.LANGUAGES
+    assert admin.LANGUAGES is context.LANGUAGES is domain.LANGUAGES
     spelled_out = re.compile(r"""\(\s*["']ky["'],\s*["']ru["'],\s*["']en["']""")
     again = [
         str(path.relative_to(ROOT))

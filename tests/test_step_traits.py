@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from bot.runtime.app import prepare_database
 from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
 from handlers import account, bribes, dispatch, router
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound, Outcome

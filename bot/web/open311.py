@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.runtime.i18n import LANGUAGES, Catalogues
+from bot.runtime.i18n import Catalogues
 from bot.web import http_input, photo_links
 from bot.web.http_input import errors
 from handlers.scrub import scrub
 from handlers.types import Text
 from storage import queries
-from storage.domain import wish_categories
+from storage.domain import LANGUAGES, wish_categories
 from storage.models import Wish, utcnow
 
 if TYPE_CHECKING:

@@ -9,8 +9,9 @@ from typing import Any
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from bot.runtime.i18n import LANGUAGES, Catalogues
+from bot.runtime.i18n import Catalogues
 from handlers.types import Text
+from storage.domain import LANGUAGES
 
 LANGUAGE_NAMES = (("ky", "Кыргызча"), ("ru", "Русский"), ("en", "English"))
 

@@ -16,11 +16,11 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.reports.bribe_stats import Figure, cell, closed_months, margin
-from bot.runtime.i18n import LANGUAGES
 from bot.web import http_input
 from bot.web.http_input import errors
 from handlers.weeks import Week
 from storage import queries
+from storage.domain import LANGUAGES
 from storage.models import Municipality, utcnow
 
 if TYPE_CHECKING:

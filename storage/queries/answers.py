@@ -12,8 +12,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.channels import REACHABLE
 from storage.models import (
-    REACHABLE_CHANNELS,
     Announcement,
     Conversation,
     Person,
@@ -120,7 +120,7 @@ async def due_followups(session: AsyncSession, done_before: datetime, limit: int
                 Wish.status_at < done_before,
                 Wish.followup_at.is_(None),
                 Person.opted_out.is_(False),
-                Person.channel.in_(REACHABLE_CHANNELS),  # a browser could not be asked
+                Person.channel.in_(REACHABLE),  # a browser could not be asked
                 Conversation.step.is_(None),
             )
             .order_by(Wish.status_at, Wish.id)
@@ -201,7 +201,7 @@ def _topic_writers(municipality_id: int, category: str, since: datetime) -> Sele
             Wish.municipality_id == municipality_id,
             Wish.category == category,
             Wish.created_at >= since,
-            Person.channel.in_(REACHABLE_CHANNELS),
+            Person.channel.in_(REACHABLE),
             Person.opted_out.is_(False),
         )
         .distinct()

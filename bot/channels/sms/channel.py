@@ -195,7 +195,7 @@ class SmsChannel:
         self.pseudonyms = pseudonyms
         self.catalogues = catalogues
         self.provider = provider
-        self.files = files  # residents' photos (bot.runtime.app.file_store); None: sending only
+        self.files = files  # residents' photos (runtime/database.py); None: sending only
         self.media = TwilioMedia(settings)  # MMS and WhatsApp images
         token = settings.twilio_auth_token
         self._validator = RequestValidator(token) if token else None  # Twilio's signatures

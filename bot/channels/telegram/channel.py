@@ -50,17 +50,19 @@ from bot.channels.telegram.sender import TelegramSender, markup_of
 from bot.reports import campaign_summary, poster
 from bot.runtime import metrics
 from bot.runtime.config import Settings
-from bot.runtime.i18n import LANGUAGES, Catalogues
+from bot.runtime.i18n import Catalogues
 from handlers import dispatch
 from handlers.context import guess_language
 from handlers.pseudonyms import Pseudonyms
 from handlers.router import MENU
 from handlers.types import DigestOrder, Inbound, Outcome, Text
 from storage import queries
+from storage.channels import TELEGRAM
 from storage.db import Database
+from storage.domain import LANGUAGES
 from storage.files import FileStore
 
-CHANNEL = "telegram"
+CHANNEL = TELEGRAM  # storage/channels.py
 ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_TIMEOUT = 25  # seconds Telegram holds a getUpdates call open
 MAX_BACKOFF = 60.0
@@ -102,7 +104,7 @@ class TelegramChannel:
         self.db = db
         self.pseudonyms = pseudonyms
         self.catalogues = catalogues
-        self.files = files  # residents' photos (bot.runtime.app.file_store)
+        self.files = files  # residents' photos (bot.runtime.database.file_store)
         self.application: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
             .token(settings.telegram_bot_token)

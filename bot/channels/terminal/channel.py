@@ -17,6 +17,7 @@ from bot.runtime.i18n import Catalogues
 from handlers import dispatch
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound, typed
+from storage.channels import WEB
 
 PROMPT = "> "
 
@@ -53,7 +54,7 @@ async def chat(settings: Settings, given: TextIO, out: TextIO) -> int:
 def _inbound(settings: Settings, user: str, line: str, buttons: list[str]) -> Inbound:
     """A line as Telegram would give it: a button's number, a command, or a text. Each line
     is new (no delivery id): nothing delivers a terminal's line twice."""
-    sender = Inbound(channel="web", user_id=user, timezone=settings.timezone)
+    sender = Inbound(channel=WEB, user_id=user, timezone=settings.timezone)
     if line.isdigit() and 1 <= int(line) <= len(buttons):
         return replace(sender, button=buttons[int(line) - 1])
     return typed(sender, line)

@@ -41,12 +41,13 @@ from bot.web.clients import Clients, limit_key
 from handlers import dispatch, flood
 from handlers.types import Inbound, Origin, Outcome, Text, typed
 from storage import queries
+from storage.channels import WEB
 from storage.models import utcnow
 
 if TYPE_CHECKING:
     from bot.runtime.served import Served
 
-CHANNEL = "web"
+CHANNEL = WEB  # storage/channels.py
 PATH = "/try"
 COOKIE = "civic_chat"
 COOKIE_DAYS = 180
