@@ -140,7 +140,8 @@ async def database_url(
         shutil.copyfile(sqlite_template, tmp_path / "civicbot.db")
         yield f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
         return
-    # Asked for here, so that a run on SQLite alone starts no server.
+    # Asked for here, so that a run on SQLite alone in one process starts no server (under
+    # xdist the controller starts it before the workers: tests/services.py).
     copies: PostgresCopies = request.getfixturevalue("postgres_copies")
     server: str = request.getfixturevalue("postgres_server")
     name = await asyncio.to_thread(copies.take)
@@ -156,7 +157,8 @@ async def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> 
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
         return
-    # Asked for here, so that a run on SQLite alone starts no server.
+    # Asked for here, so that a run on SQLite alone in one process starts no server (under
+    # xdist the controller starts it before the workers: tests/services.py).
     async with fresh_postgres_database(request.getfixturevalue("postgres_server")) as url:
         yield url
 

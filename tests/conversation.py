@@ -198,9 +198,7 @@ class Conversation:
         """What the channel keeps with the delivery for a redelivery."""
         if self.channel == "sms":
             return kept_text(self.world.catalogues, outcome)
-        if outcome.private or outcome.silent:
-            return ""
-        return answers.render(self.world.catalogues, outcome).to_json()
+        return answers.kept(answers.render(self.world.catalogues, outcome), outcome)
 
     async def _said(self, inbound: Inbound) -> list[tuple[str, Keyboard]]:
         """The messages the channel sends for the last action: for a redelivery, the kept

@@ -9,8 +9,10 @@ from dataclasses import replace
 
 import pytest
 
+from bot.channels import answers
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
+from bot.runtime.i18n import Catalogues
 from handlers import account, bribes, dispatch, router
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound, Outcome
@@ -28,8 +30,8 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 def kept(outcome: Outcome) -> str:
-    """What a channel keeps for a redelivery (bot/channels/telegram/channel.py `keep`)."""
-    return "" if outcome.private or outcome.silent else repr(outcome.replies)
+    """What Telegram keeps for a redelivery: the rendered answer, unless it must not be."""
+    return answers.kept(answers.render(Catalogues(), outcome), outcome)
 
 
 async def forget_asked(db: Database, chat: str) -> str | None:

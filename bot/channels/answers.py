@@ -115,3 +115,9 @@ class RecentKeys:
 
     def __contains__(self, key: object) -> bool:
         return key in self._keys
+
+
+def kept(answer: Answer, outcome: Outcome) -> str:
+    """What a guided channel keeps with the delivery, to give a redelivery the very same
+    answer: nothing for a private step (docs/architecture.md §8) or a silence."""
+    return "" if outcome.private or outcome.silent else answer.to_json()

@@ -274,7 +274,7 @@ class TelegramChannel:
         def keep(outcome: Outcome) -> str:
             """Rendered once, inside the transaction; kept unless it must not be."""
             rendered.append(answers.render(self.catalogues, outcome))
-            return "" if outcome.private or outcome.silent else rendered[-1].to_json()
+            return answers.kept(rendered[-1], outcome)
 
         outcome = await dispatch.handle(
             self.db, self.pseudonyms, inbound, render=keep, files=self.files
