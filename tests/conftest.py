@@ -163,6 +163,14 @@ async def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> 
         yield url
 
 
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The test's database, opened as a start opens it (for tests below the runtime)."""
+    database = await prepare_database(Settings(database_url=database_url, secret_key=SECRET_KEY))
+    yield database
+    await database.close()
+
+
 async def rows(database_url: str, model: Any) -> list[Any]:
     """Every row of a table, in the order written (read with a connection of its own)."""
     db = Database(database_url)

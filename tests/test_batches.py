@@ -6,13 +6,9 @@ sender's several updates, and a failed action beside a new sender, are handled l
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import select
 
-from bot.runtime.config import Settings
-from bot.runtime.database import prepare_database
 from handlers import dispatch
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound, Outcome
@@ -21,13 +17,6 @@ from storage.models import Conversation, Person
 from tests.conftest import SECRET_KEY, rows
 
 PSEUDONYMS = Pseudonyms.from_keys((SECRET_KEY,))
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = await prepare_database(Settings(database_url=database_url, secret_key=SECRET_KEY))
-    yield database
-    await database.close()
 
 
 def said(chat: str, delivery: str, text: str = "Салам") -> Inbound:

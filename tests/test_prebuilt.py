@@ -11,8 +11,6 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.runtime.config import Settings
-from bot.runtime.database import prepare_database
 from storage.db import Database
 from storage.models import Conversation, InboundDelivery, Person, ReportQuota, utcnow
 from storage.prebuilt import Prebuilt
@@ -34,13 +32,6 @@ RAISE = Prebuilt(
     .returning(ReportQuota.count)
 )
 COUNT = Prebuilt(select(ReportQuota.count).where(ReportQuota.quota_key == bindparam("key")))
-
-
-@pytest.fixture
-async def db(database_url: str) -> Any:
-    database = await prepare_database(Settings(database_url=database_url, secret_key=SECRET_KEY))
-    yield database
-    await database.close()
 
 
 async def in_writer(db: Database, work: Any) -> Any:

@@ -4,14 +4,11 @@ bribe report is declared private (issue 26, item 5)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
 
 from bot.channels import answers
-from bot.runtime.config import Settings
-from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
 from handlers import account, bribes, dispatch, router
 from handlers.pseudonyms import Pseudonyms
@@ -20,13 +17,6 @@ from storage.db import Database
 from tests.conftest import SECRET_KEY
 
 PSEUDONYMS = Pseudonyms.from_keys((SECRET_KEY,))
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = await prepare_database(Settings(database_url=database_url, secret_key=SECRET_KEY))
-    yield database
-    await database.close()
 
 
 def kept(outcome: Outcome) -> str:
