@@ -15,12 +15,12 @@ from typing import Any
 
 import zxingcpp
 from PIL import Image
-from sqlalchemy import Executable, select, update
+from sqlalchemy import select, update
 
 from handlers.weeks import Week
 from storage.db import Database
 from storage.models import Campaign, Person, Wish, utcnow
-from tests.conftest import Civicbot, Say, StartBot, resident_of
+from tests.conftest import Civicbot, Say, StartBot, execute, resident_of
 from tests.digests import invite_code, official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import today
@@ -39,16 +39,6 @@ async def campaign(civicbot: Civicbot, code: str, starts: int = -1, ends: int = 
     )  # fmt: skip
     assert rc == 0, err
     assert out.startswith(f"{code.upper()}: naryn_city")
-
-
-async def execute(database_url: str, statement: Executable) -> None:
-    """Change stored rows as time would have (a card typed long ago, a campaign over)."""
-    db = Database(database_url)
-    try:
-        async with db.session() as session, session.begin():
-            await session.execute(statement)
-    finally:
-        await db.close()
 
 
 async def stored_wishes(database_url: str) -> list[Wish]:
