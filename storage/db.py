@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage import inline_sqlite
+from storage.signals import NOTICE_COMMITTED, SignallingSession
 from storage.writer import GroupCommit
 
 T = TypeVar("T")
@@ -102,16 +103,24 @@ class Database:
     def __init__(self, database_url: str) -> None:
         self.url = database_url
         self.engine = create_engine(database_url)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Set when a transaction that added a notice commits here (storage/signals.py).
+        self.notice_committed = asyncio.Event()
+        self.sessions = self._sessionmaker(self.engine)
         # SQLite has one writer: inbound actions share its transactions (storage/writer.py).
         # PostgreSQL takes many at once, each in its own.
         self.writer: GroupCommit | None = None
         self._writer_engine: AsyncEngine | None = None
         if self.engine.dialect.name == "sqlite":
             self._writer_engine = create_writer_engine(database_url)
-            self.writer = GroupCommit(
-                async_sessionmaker(self._writer_engine, expire_on_commit=False)
-            )
+            self.writer = GroupCommit(self._sessionmaker(self._writer_engine))
+
+    def _sessionmaker(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+        return async_sessionmaker(
+            engine,
+            expire_on_commit=False,
+            sync_session_class=SignallingSession,
+            info={NOTICE_COMMITTED: self.notice_committed},
+        )
 
     def session(self) -> AsyncSession:
         return self.sessions()

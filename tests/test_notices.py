@@ -4,10 +4,16 @@ ends, one a live worker holds is left to it, and one whose send failed is tried 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import sqlite3
 
+import pytest
 from sqlalchemy import select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels import notices
 from storage import queries
 from storage.db import Database
 from storage.models import Notice, Person, utcnow
@@ -17,6 +23,12 @@ from tests.fake_telegram import FakeTelegram
 from tests.test_answers import texts_to
 
 WORDS = "Тротуар оңдолду"
+
+
+@pytest.fixture(autouse=True)
+def quick_looks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sender looks for notices freed elsewhere (here, by the test) every 0.2 s, not 2."""
+    monkeypatch.setattr(notices, "INTERVAL", 0.2)
 
 
 async def held(database_url: str, chat_id: int, claimed_at: dt.datetime) -> None:
@@ -219,5 +231,43 @@ async def test_two_workers_claiming_two_notices_on_one_wish_at_once_take_turns(
             await asyncio.sleep(0.5)
             assert not second.done()  # waiting for the first worker's claim to commit
         assert await second is False
+    finally:
+        await db.close()
+
+
+async def test_the_sender_is_woken_once_a_notice_is_visible_and_not_before(
+    database_url: str,
+) -> None:
+    """An inbound action's transaction wakes this process's sender when it adds a notice —
+    after its commit, when another connection can read the notice. (On SQLite each action is
+    a SAVEPOINT inside the group commit, storage/writer.py; SQLAlchemy reports its release as
+    a commit too, while nothing is visible yet.)"""
+    db = Database(database_url)
+    seen: list[int] = []
+
+    async def watch() -> None:
+        await db.notice_committed.wait()
+        url = make_url(database_url)
+        if url.get_backend_name() == "sqlite":  # read at once, before the loop moves on
+            with contextlib.closing(sqlite3.connect(str(url.database))) as reader:
+                seen.append(reader.execute("SELECT count(*) FROM notices").fetchone()[0])
+        else:
+            seen.append(len(await rows(database_url, Notice)))
+
+    async def work(session: AsyncSession) -> None:
+        person, _ = await queries.ensure_person(session, "telegram", "9809", "ky")
+        await session.flush()
+        await queries.add_notice(session, person.id, "announce.notice", {"text": WORDS})
+
+    try:
+        watcher = asyncio.ensure_future(watch())
+        await asyncio.sleep(0)
+        await db.write(work)
+        await asyncio.wait_for(watcher, 5)
+        assert seen == [1]
+        # A transaction without a notice wakes no one.
+        db.notice_committed.clear()
+        await db.write(lambda session: queries.ensure_person(session, "telegram", "9810", "ky"))
+        assert not db.notice_committed.is_set()
     finally:
         await db.close()

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+import storage.db
 from bot.runtime.app import Runtime
 from storage.db import Database
 from storage.models import Wish
@@ -105,8 +107,13 @@ async def after_return(
 
 
 async def test_sqlite_locked_past_the_busy_timeout(
-    start_bot_on: StartBotOn, telegram: FakeTelegram, tmp_path: Path
+    start_bot_on: StartBotOn,
+    telegram: FakeTelegram,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The timeout is five seconds; a tenth of that, so that two deliveries do not wait 10 s.
+    monkeypatch.setattr(storage.db, "SQLITE_BUSY_TIMEOUT_MS", 500)
     path = tmp_path / "civicbot.db"
     url = f"sqlite+aiosqlite:///{path}"
     runtime = await start_bot_on(url, **twilio_settings())

@@ -14,7 +14,6 @@ dropped silently: the staff member who gave it is told, with why, as a notice of
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -45,7 +44,7 @@ from storage.queries.notices import ATTEMPTS, LEASE
 WHATSAPP_WINDOW = timedelta(hours=24)  # after it, WhatsApp takes only approved templates
 # A notice is sent, or given up, well inside its lease, so that no other worker takes it.
 SEND_WITHIN = (LEASE - timedelta(minutes=1)).total_seconds()
-INTERVAL = 2.0  # seconds between looks for new notices
+INTERVAL = 2.0  # seconds between looks for notices committed elsewhere
 BATCH = 50
 
 log = logging.getLogger(__name__)
@@ -173,13 +172,24 @@ class Notifier:
             for row in rows
         )
 
-    async def run_forever(self, interval: float = INTERVAL) -> None:
+    async def run_forever(self) -> None:
         """Until `stopping` is set: then the notice in hand is finished, and no more taken (a
         claimed notice cut off half-sent would be lost)."""
         while not self.stopping.is_set():
+            self.db.notice_committed.clear()  # one committed while sending: another round
             try:
                 await self.deliver_pending()
             except Exception:
                 log.exception("sending notices failed; trying again shortly")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), interval)
+            await self._idle()
+
+    async def _idle(self) -> None:
+        """Until a notice is committed in this process, a channel that could not send comes
+        up, `stopping` is set, or INTERVAL passes (for a notice another process committed,
+        or one whose claim ran out)."""
+        events = {self.stopping, self.db.notice_committed}
+        events.update(s.connected for s in self.senders.values() if not ready(s) and s.connected)
+        waits = {asyncio.ensure_future(e.wait()) for e in events}
+        await asyncio.wait(waits, timeout=INTERVAL, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in waits:
+            waiting.cancel()

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.models import Notice, Person
+from storage.signals import mark_notice
 
 LEASE = timedelta(minutes=10)  # the sender gives a send up before it ends (bot/channels/notices.py)
 ATTEMPTS = 5  # claims before a notice is given up (logged by the sender)
@@ -32,6 +33,7 @@ async def add_notice(
     session: AsyncSession, person_id: int, key: str, values: dict[str, object]
 ) -> None:
     session.add(Notice(person_id=person_id, key=key, values=values))
+    mark_notice(session.sync_session)  # sent as soon as this commits (storage/signals.py)
 
 
 def _free(now: datetime) -> ColumnElement[bool]:
