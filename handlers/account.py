@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers.context import Context
 from handlers.onboarding import LANGUAGE_NAMES
+from handlers.steps import Step
 from handlers.types import Button, Reply, Text, say
 from storage import queries
 
@@ -100,3 +101,9 @@ async def _erase(ctx: Context) -> list[Reply]:
     await queries.forget_person(ctx.session, ctx.person)
     ctx.forgotten = True
     return [say("forget.done")]
+
+
+# /forget's step: are you sure (handlers/router.py joins every flow's steps).
+STEPS: dict[str, Step] = {
+    FORGET: Step(forget_prompt, choose_forget),
+}

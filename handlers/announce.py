@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from handlers import answering
 from handlers.context import Context
+from handlers.steps import Step
 from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
 from handlers.weeks import Week
 from storage import queries
@@ -130,3 +131,12 @@ async def choose_preview(ctx: Context, value: str) -> list[Reply] | None:
         }
         await queries.add_notice(ctx.session, person_id, "announce.notice", values)
     return [say("announce.sent", count=len(recipients))]
+
+
+# "You said, we did": topic, weeks, words, preview (handlers/router.py joins them).
+STEPS: dict[str, Step] = {
+    TOPIC: Step(topic_prompt, choose_topic),
+    WEEKS: Step(weeks_prompt, choose_weeks),
+    WORDS: Step(words_prompt, on_text=take_words),
+    PREVIEW: Step(preview_prompt, choose_preview),
+}

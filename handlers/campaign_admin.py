@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from handlers import campaign_report, invites, wishes
 from handlers.context import Context
 from handlers.quotes import choose_quotes
+from handlers.steps import Step
 from handlers.types import Button, Reply, Text, deep_link, say
 from storage import queries
 from storage.models import Campaign, Invite, utcnow
@@ -175,3 +176,12 @@ async def _new_code(ctx: Context) -> str:
         code = "C" + invites.new_code(5)
         if await queries.campaign_by_code(ctx.session, code) is None:
             return code
+
+
+# /campaign: the menu, a campaign's name, days, kinds (handlers/router.py joins them).
+STEPS: dict[str, Step] = {
+    MENU: Step(menu_prompt, choose_new, leave_menu),
+    NAME: Step(name_prompt, on_text=take_name),
+    DAYS: Step(days_prompt, on_text=take_days),
+    KINDS: Step(kinds_prompt, choose_kinds),
+}

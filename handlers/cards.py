@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from handlers import classify, wishes
 from handlers.context import Context
+from handlers.steps import Step
 from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
 from storage import channels, queries
 from storage.domain import wish_categories
@@ -180,3 +181,9 @@ async def undo(ctx: Context, _argument: str) -> list[Reply]:
     if ctx.step == CARD:
         ctx.remember(count=max(int(ctx.data.get("count", 0)) - 1, 0))
     return [say("card.undone", reference=reference)]
+
+
+# /card: a campaign's paper cards typed in (handlers/router.py joins every flow's steps).
+STEPS: dict[str, Step] = {
+    CARD: Step(card_prompt, choose, take_card),
+}

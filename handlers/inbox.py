@@ -14,6 +14,7 @@ from handlers import announce, answering
 from handlers.answering import DUPLICATE, STATUSES
 from handlers.context import Context
 from handlers.quotes import shorten
+from handlers.steps import Step
 from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
 from storage import queries
 from storage.domain import wish_categories
@@ -358,3 +359,14 @@ async def answer_command(ctx: Context, argument: str) -> list[Reply]:
     return [Reply(parts=(await answering.answer(
         ctx.session, wish, ctx.person, status, words, ctx.inbound.channel
     ),))]  # fmt: skip
+
+
+# /inbox: page, filter, wish, answer, duplicate, topic (handlers/router.py joins them).
+STEPS: dict[str, Step] = {
+    INBOX: Step(page_prompt, choose_on_page),
+    FILTER: Step(filter_prompt, choose_filter),
+    WISH: Step(wish_prompt, choose_on_wish),
+    ANSWER: Step(answer_prompt, choose_answer, take_answer),
+    DUPLICATE_OF: Step(duplicate_prompt, back_to_wish, take_duplicate),
+    TOPIC: Step(topic_prompt, choose_topic),
+}

@@ -14,6 +14,7 @@ from handlers import wishes
 from handlers.answering import status_text
 from handlers.context import Context
 from handlers.quotes import shorten
+from handlers.steps import Step
 from handlers.types import Button, Reply, Text, say
 from storage import queries
 from storage.models import Wish, utcnow
@@ -139,3 +140,9 @@ async def _tell_staff(session: AsyncSession, wish: Wish) -> None:
     }
     for person_id in sorted(staff):
         await queries.add_notice(session, person_id, "followup.staff_reopened", values)
+
+
+# The follow-up four weeks after "done" (handlers/router.py joins every flow's steps).
+STEPS: dict[str, Step] = {
+    FOLLOWUP: Step(followup_prompt, choose_followup, take_followup_text, one_shot=True),
+}

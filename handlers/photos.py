@@ -11,6 +11,7 @@ from __future__ import annotations
 from handlers import media, wishes
 from handlers.context import Context
 from handlers.mine import ANSWER_WORDS, NO, YES
+from handlers.steps import Step
 from handlers.types import Button, Reply, Text, noted, say
 
 PLACE = "wish_place"  # step: is this where the problem is?
@@ -146,3 +147,9 @@ async def take_place_text(ctx: Context, text: str) -> list[Reply]:
         return await choose_place(ctx, YES) or []
     ctx.finish()
     return [say("location.dropped")]
+
+
+# Where a photo was taken (handlers/router.py joins every flow's steps).
+STEPS: dict[str, Step] = {
+    PLACE: Step(place_prompt, choose_place, take_place_text, one_shot=True),
+}

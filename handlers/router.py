@@ -126,63 +126,40 @@ async def _on_municipality(ctx: Context, value: str) -> Replies | None:
 # --- the steps of guided flows ---------------------------------------------------------------
 
 
-async def _early_text(ctx: Context, text: str) -> Replies:
-    prompt = await STEPS[str(ctx.step)].prompt(ctx)
-    return await wishes.keep_early_text(ctx, text, prompt)
-
-
-STEPS: dict[str, Step] = {
+# Choosing a language and a place: here, since what follows is any flow's (CONTINUATIONS).
+ONBOARDING_STEPS: dict[str, Step] = {
     onboarding.LANGUAGE: Step(onboarding.language_prompt, _on_language),
     onboarding.REGION: Step(onboarding.region_prompt, onboarding.choose_region),
     onboarding.MUNICIPALITY: Step(onboarding.municipality_prompt, _on_municipality),
-    wishes.KIND: Step(wishes.kind_prompt, wishes.choose_kind, _early_text),
-    wishes.CATEGORY: Step(wishes.category_prompt, wishes.choose_category, _early_text),
-    wishes.TEXT: Step(wishes.text_prompt, on_text=wishes.take_text),
-    account.FORGET: Step(account.forget_prompt, account.choose_forget),
-    **bribes.STEPS,  # a bribe report: every step private (handlers/bribes.py)
-    signatures.CHOOSE: Step(signatures.choose_prompt, signatures.choose_initiative),
-    signatures.INTRO: Step(signatures.intro_prompt, signatures.choose_intro),
-    signatures.NAME: Step(signatures.name_prompt, on_text=signatures.take_name),
-    signatures.PIN: Step(signatures.pin_prompt, on_text=signatures.take_pin),
-    signatures.SETTLEMENT: Step(signatures.settlement_prompt, on_text=signatures.take_address_part),
-    signatures.STREET: Step(signatures.street_prompt, on_text=signatures.take_address_part),
-    signatures.HOUSE: Step(signatures.house_prompt, on_text=signatures.take_address_part),
-    signatures.CONFIRM: Step(signatures.confirm_prompt, signatures.choose_confirm),
-    cards.CARD: Step(cards.card_prompt, cards.choose, cards.take_card),
-    campaign_admin.MENU: Step(
-        campaign_admin.menu_prompt, campaign_admin.choose_new, campaign_admin.leave_menu
-    ),
-    campaign_admin.NAME: Step(campaign_admin.name_prompt, on_text=campaign_admin.take_name),
-    campaign_admin.DAYS: Step(campaign_admin.days_prompt, on_text=campaign_admin.take_days),
-    campaign_admin.KINDS: Step(campaign_admin.kinds_prompt, campaign_admin.choose_kinds),
-    signatures.SMS_ADDRESS: Step(
-        signatures.sms_address_prompt, on_text=signatures.take_sms_address, one_shot=True
-    ),
-    inbox.INBOX: Step(inbox.page_prompt, inbox.choose_on_page),
-    inbox.FILTER: Step(inbox.filter_prompt, inbox.choose_filter),
-    inbox.WISH: Step(inbox.wish_prompt, inbox.choose_on_wish),
-    inbox.ANSWER: Step(inbox.answer_prompt, inbox.choose_answer, inbox.take_answer),
-    inbox.DUPLICATE_OF: Step(inbox.duplicate_prompt, inbox.back_to_wish, inbox.take_duplicate),
-    inbox.TOPIC: Step(inbox.topic_prompt, inbox.choose_topic),
-    mine.FOLLOWUP: Step(
-        mine.followup_prompt, mine.choose_followup, mine.take_followup_text, one_shot=True
-    ),
-    announce.TOPIC: Step(announce.topic_prompt, announce.choose_topic),
-    announce.WEEKS: Step(announce.weeks_prompt, announce.choose_weeks),
-    announce.WORDS: Step(announce.words_prompt, on_text=announce.take_words),
-    announce.PREVIEW: Step(announce.preview_prompt, announce.choose_preview),
-    photos.PLACE: Step(
-        photos.place_prompt, photos.choose_place, photos.take_place_text, one_shot=True
-    ),
 }
+
+# Each flow declares its own steps, with their traits; joined, they are the conversation graph.
+FLOWS: tuple[dict[str, Step], ...] = (
+    ONBOARDING_STEPS,
+    wishes.STEPS,  # /change, /great: kind, category, text
+    account.STEPS,  # /forget: are you sure
+    bribes.STEPS,  # /bribe: service, outcome, amount, month, text, confirm; all private
+    signatures.STEPS,  # /sign: initiative, intro, name, PIN, address, confirm; SMS address
+    cards.STEPS,  # /card: a campaign's paper cards typed in
+    campaign_admin.STEPS,  # /campaign: menu, name, days, kinds
+    inbox.STEPS,  # /inbox: page, filter, wish, answer, duplicate, topic
+    mine.STEPS,  # the follow-up four weeks after "done"
+    announce.STEPS,  # "you said, we did": topic, weeks, words, preview
+    photos.STEPS,  # where a photo was taken
+)
+STEPS: dict[str, Step] = {name: step for flow in FLOWS for name, step in flow.items()}
+
 # Steps a one-message channel (SMS) can be in: its next plain message answers them.
 ONE_SHOT_STEPS = {name for name, step in STEPS.items() if step.one_shot}
 
 
 def unfit_steps() -> list[str]:
-    """Steps whose traits break a rule: a bribe report's step that is not private (its
-    text would be kept for a redelivery). Empty, as a test checks."""
-    return [name for name in bribes.STEPS if not STEPS[name].private]
+    """Steps that break a rule: a bribe report's step that is not private (its text would
+    be kept for a redelivery), and a name two flows declare (one would replace the other
+    here). Empty, as a test checks."""
+    leaky = [name for name in bribes.STEPS if not STEPS[name].private]
+    declared = [name for flow in FLOWS for name in flow]
+    return leaky + sorted({name for name in declared if declared.count(name) > 1})
 
 
 def private_step(step: str | None) -> bool:

@@ -17,6 +17,7 @@ from handlers import initiatives, signers
 from handlers.context import Context
 from handlers.initiatives import OPEN, state
 from handlers.signers import Pin
+from handlers.steps import Step
 from handlers.types import Button, Reply, Text, say
 from storage import queries
 from storage.models import Initiative, utcnow
@@ -30,7 +31,6 @@ STREET = "sign_street"
 HOUSE = "sign_house"
 CONFIRM = "sign_confirm"
 SMS_ADDRESS = "sign_sms_address"  # the one step an SMS signer answers with a plain message
-STEPS = (CHOOSE, INTRO, NAME, PIN, SETTLEMENT, STREET, HOUSE, CONFIRM, SMS_ADDRESS)
 ADDRESS_PARTS = ((SETTLEMENT, "settlement"), (STREET, "street"), (HOUSE, "house"))
 
 DRAFT_LIFETIME = timedelta(hours=1)
@@ -419,4 +419,18 @@ PROMPTS = {
     SETTLEMENT: settlement_prompt,
     STREET: street_prompt,
     HOUSE: house_prompt,
+}
+
+
+# /sign, and by SMS the address (handlers/router.py joins every flow's steps).
+STEPS: dict[str, Step] = {
+    CHOOSE: Step(choose_prompt, choose_initiative),
+    INTRO: Step(intro_prompt, choose_intro),
+    NAME: Step(name_prompt, on_text=take_name),
+    PIN: Step(pin_prompt, on_text=take_pin),
+    SETTLEMENT: Step(settlement_prompt, on_text=take_address_part),
+    STREET: Step(street_prompt, on_text=take_address_part),
+    HOUSE: Step(house_prompt, on_text=take_address_part),
+    CONFIRM: Step(confirm_prompt, choose_confirm),
+    SMS_ADDRESS: Step(sms_address_prompt, on_text=take_sms_address, one_shot=True),
 }

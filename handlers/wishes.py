@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from handlers import campaigns, classify, flood, media, onboarding, validation
 from handlers.context import Context
+from handlers.steps import Step
 from handlers.types import Button, Reply, Text, in_rows, noted, say, topic_buttons
 from storage import queries
 from storage.channels import SHOWING
@@ -189,3 +190,17 @@ async def keep_early_text(ctx: Context, text: str, prompt: Reply) -> list[Reply]
         return [prompt.after(Text("error.use_buttons"))]
     ctx.remember(text=cleaned)
     return [prompt.after(Text("wish.text_kept"))]
+
+
+async def _early_text(ctx: Context, text: str) -> list[Reply]:
+    """Text typed while the kind or category is asked: kept, and the question asked again."""
+    prompt = await STEPS[str(ctx.step)].prompt(ctx)
+    return await keep_early_text(ctx, text, prompt)
+
+
+# /change and /great: kind, category, text (handlers/router.py joins every flow's steps).
+STEPS: dict[str, Step] = {
+    KIND: Step(kind_prompt, choose_kind, _early_text),
+    CATEGORY: Step(category_prompt, choose_category, _early_text),
+    TEXT: Step(text_prompt, on_text=take_text),
+}

@@ -58,3 +58,12 @@ def test_a_bribe_step_that_is_not_private_is_flagged(monkeypatch: pytest.MonkeyP
 def test_one_shot_steps_come_from_their_field() -> None:
     assert {n for n, s in router.STEPS.items() if s.one_shot} == router.ONE_SHOT_STEPS
     assert router.ONE_SHOT_STEPS  # SMS can answer a signer's address, a follow-up, a place
+
+
+def test_a_step_name_two_flows_declare_is_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Joined into one table, the second would silently replace the first."""
+    assert len(router.STEPS) == sum(len(flow) for flow in router.FLOWS)
+    clash = {account.FORGET: router.STEPS[bribes.AMOUNT]}
+    monkeypatch.setattr(router, "FLOWS", (*router.FLOWS, clash))
+
+    assert router.unfit_steps() == [account.FORGET]
