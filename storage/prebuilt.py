@@ -11,9 +11,10 @@ SQLAlchemy began, with SQLAlchemy's own bind processors for each parameter's typ
 driver errors raised as SQLAlchemy's exceptions (bot/channels/acks.py tells an outage by them).
 Anywhere else (PostgreSQL, SQLite's reader connections) it runs as ordinary Core.
 
-Only statements whose parameters are plain (no expanding IN lists) and whose result columns
-need no conversion (integers, strings) are taken: anything else is refused the first time it
-would go to the driver (a ValueError), never mistranslated.
+Only statements whose parameters are plain (no expanding IN lists) are taken: anything else is
+refused the first time it would go to the driver (a ValueError), never mistranslated. Result
+columns go through SQLAlchemy's own result processors for their types (a boolean, a timestamp,
+JSON), as Core would convert them.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class _Compiled:
     names: tuple[str, ...]
     defaults: Mapping[str, Any]
     processors: tuple[Callable[[Any], Any] | None, ...]
+    results: tuple[Callable[[Any], Any] | None, ...] | None  # None: every column as it comes
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,8 @@ class Prebuilt:
             raise DBAPIError.instance(
                 compiled.sql, None, error, sqlite3.Error, hide_parameters=True, dialect=dialect
             ) from error
+        if compiled.results is not None:
+            rows = [_converted(compiled.results, row) for row in rows]
         return Ran(rows, max(rowcount, 0) if compiled.dml else len(rows))
 
     def _compile(self, dialect: Dialect) -> _Compiled:
@@ -132,9 +136,10 @@ class Prebuilt:
         binds = compiled.binds
         if any(bind.expanding for bind in binds.values()):
             raise ValueError("a prebuilt statement cannot expand IN lists")
-        for column in getattr(statement, "exported_columns", ()):
-            if column.type.dialect_impl(dialect).result_processor(dialect, None) is not None:
-                raise ValueError(f"column {column} needs converting: use Core")
+        results = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in getattr(statement, "exported_columns", ())
+        )
         names = tuple(compiled.positiontup)
         self._compiled = _Compiled(
             sql=compiled.string,
@@ -147,5 +152,15 @@ class Prebuilt:
             processors=tuple(
                 binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
             ),
+            results=results if any(results) else None,
         )
         return self._compiled
+
+
+def _converted(
+    processors: tuple[Callable[[Any], Any] | None, ...], row: tuple[Any, ...]
+) -> tuple[Any, ...]:
+    return tuple(
+        value if processor is None else processor(value)
+        for processor, value in zip(processors, row, strict=True)
+    )

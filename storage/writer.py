@@ -83,7 +83,7 @@ class GroupCommit:
 def forget_rolled_back(session: AsyncSession) -> None:
     """After an action's SAVEPOINT is rolled back, nothing it loaded or made stays in the
     shared session. SQLAlchemy forgets the objects it inserted itself, but not those made
-    from rows inserted by a statement (storage/queries/people.py `_as_loaded`): one would sit
+    from rows inserted by a statement (storage/queries/loaded.py `as_loaded`): one would sit
     in the identity map under an id the next action's INSERT may be given again. Every
     action flushes before it ends, so the others' changes are in the transaction already;
     what they need is read again."""

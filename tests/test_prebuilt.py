@@ -132,27 +132,53 @@ async def test_statements_the_driver_path_cannot_run_are_refused(db: Database) -
             ReportQuota.quota_key.in_(bindparam("keys", expanding=True))
         )
     )
-    converted = Prebuilt(
-        select(ReportQuota.expires_at).where(ReportQuota.quota_key == bindparam("key"))
+
+    async def work(session: AsyncSession) -> Any:
+        return await expanding.run(session, keys=["a"])
+
+    if db.writer is None:  # Core runs anything: only the driver path must refuse
+        await in_writer(db, work)
+        return
+    with pytest.raises(ValueError):
+        await in_writer(db, work)
+
+
+async def test_columns_that_need_converting_come_back_as_core_gives_them(db: Database) -> None:
+    """A timestamp with its zone, booleans, JSON: through the types' own result processors."""
+    from storage import queries
+
+    expires = dt.datetime(2030, 5, 17, 8, 30, 15, 250000, tzinfo=dt.UTC)
+    read = (
+        select(
+            ReportQuota.expires_at, Person.language_confirmed, Person.opted_out, Conversation.data
+        )
+        .join(Conversation, Conversation.person_id == Person.id)
+        .join(ReportQuota, ReportQuota.quota_key == bindparam("key"))
+        .where(Person.channel_user_id == bindparam("user"))
     )
-    for statement, values in ((expanding, {"keys": ["a"]}), (converted, {"key": "a"})):
+    fast = Prebuilt(read)
 
-        async def work(session: AsyncSession, s: Prebuilt = statement, v: Any = values) -> Any:
-            return await s.run(session, **v)
+    async def work(session: AsyncSession) -> tuple[Any, Any]:
+        await ADD.run(session, key="t", expires=expires)
+        person, _ = await queries.ensure_person(session, "sms", "+996555000333", "ky")
+        talk = await queries.conversation_of(session, person, new=True)
+        person.opted_out = True
+        talk.data = {"wish": 7, "words": "Жол"}
+        await session.flush()
+        values = {"key": "t", "user": "+996555000333"}
+        core = tuple((await session.execute(read, values)).one())
+        return (await fast.run(session, **values)).rows[0], core
 
-        if db.writer is None:  # Core runs anything: only the driver path must refuse
-            await in_writer(db, work)
-            continue
-        with pytest.raises(ValueError):
-            await in_writer(db, work)
+    prebuilt, core = await in_writer(db, work)
+    assert prebuilt == core == (expires, False, True, {"wish": 7, "words": "Жол"})
 
 
 async def test_a_row_made_without_every_column_is_refused(db: Database) -> None:
     """A new sender's person is made from the values inserted, not loaded: one made without
     a column (say, one added to the model later) would read it lazily — an error under
     asyncio, at some later line. It is refused where it is made."""
-    from storage.queries.people import _as_loaded
+    from storage.queries.loaded import as_loaded
 
     async with db.session() as session:
         with pytest.raises(ValueError, match="created_at"):
-            _as_loaded(session, Person(id=1, channel="sms", channel_user_id="+1", language="ky"))
+            as_loaded(session, Person(id=1, channel="sms", channel_user_id="+1", language="ky"))
