@@ -15,6 +15,7 @@ from storage.db import Database
 from storage.models import Conversation, InboundDelivery, Person, ReportQuota, utcnow
 from storage.prebuilt import Prebuilt
 from storage.queries.common import per_dialect
+from tests.conftest import execute
 
 SECRET_KEY = "prebuilt-test-key-of-at-least-32-characters"
 
@@ -182,3 +183,37 @@ async def test_a_row_made_without_every_column_is_refused(db: Database) -> None:
     async with db.session() as session:
         with pytest.raises(ValueError, match="created_at"):
             as_loaded(session, Person(id=1, channel="sms", channel_user_id="+1", language="ky"))
+
+
+async def test_objects_made_from_fast_path_rows_are_the_sessions_own_and_current(
+    db: Database, database_url: str
+) -> None:
+    """A known person and their place come from the fast path as the session's objects (one
+    per row); a conversation read again is given the row's current values, as the ORM's
+    populate_existing gave them (another worker may have changed it while this one waited
+    for its lock)."""
+    from storage import queries
+
+    async with db.session() as session, session.begin():
+        person, _ = await queries.ensure_person(session, "telegram", "424242", "ky")
+        place = await queries.municipality_by_key(session, "naryn_city")
+        assert place is not None
+        person.municipality_id = place.id
+        await queries.conversation_of(session, person, new=True)
+
+    async with db.session() as session, session.begin():
+        person, added = await queries.ensure_person(session, "telegram", "424242", "ru")
+        again, _ = await queries.ensure_person(session, "telegram", "424242", "ru")
+        assert not added and again is person and person.language == "ky"
+        assert person.municipality is not None and person.municipality.key == "naryn_city"
+        assert person.municipality.region.key == place.region.key
+        talk = await session.get(Conversation, person.id)  # held, and not locked
+        await execute(
+            database_url,
+            update(Conversation)
+            .where(Conversation.person_id == person.id)
+            .values(step="elsewhere", data={"by": "another worker"}, nonce="n2"),
+        )
+        assert await queries.conversation_of(session, person) is talk
+        assert talk is not None
+        assert (talk.step, talk.data, talk.nonce) == ("elsewhere", {"by": "another worker"}, "n2")

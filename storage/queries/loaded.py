@@ -47,3 +47,10 @@ def as_loaded(session: AsyncSession, row: Loaded, **relationships: object) -> Lo
         raise ValueError(f"{type(row).__name__} made without {sorted(missing)}")
     session.add(row)
     return row
+
+
+def refreshed(held_object: Loaded, row: dict[str, Any]) -> Loaded:
+    """The session's object given a row's values, as the ORM's populate_existing does."""
+    for name, value in row.items():
+        set_committed_value(held_object, name, value)
+    return held_object

@@ -15,7 +15,7 @@ from storage.models import (
 )
 from storage.prebuilt import Prebuilt
 from storage.queries.common import per_dialect
-from storage.queries.loaded import as_loaded, held, row_of
+from storage.queries.loaded import as_loaded, held, refreshed, row_of
 from storage.queries.places import municipality_by_id
 
 # Built once: composing a statement costs more than running it on SQLite, and these two run
@@ -36,11 +36,10 @@ _STANDING = (
     .outerjoin(Conversation, Conversation.person_id == Person.id)
     .where(Person.channel == bindparam("channel"), Person.channel_user_id == bindparam("user_id"))
 )
-_CONVERSATION = (
-    select(Conversation)
+_CONVERSATION = Prebuilt(
+    select(*Conversation.__table__.columns)
     .where(Conversation.person_id == bindparam("person_id"))
     .with_for_update()
-    .execution_options(populate_existing=True)
 )
 
 
@@ -163,7 +162,17 @@ async def conversation_of(session: AsyncSession, person: Person, new: bool = Fal
 
 
 async def _locked_conversation(session: AsyncSession, person_id: int) -> Conversation | None:
-    return await session.scalar(_CONVERSATION, {"person_id": person_id})
+    """The row read (and locked), on the fast path. An object the session holds for it is
+    given the row's values, as the ORM's populate_existing would: a wait for the lock on
+    PostgreSQL may have let another worker's change in."""
+    ran = await _CONVERSATION.run(session, person_id=person_id)
+    if not ran.rows:
+        return None
+    row = row_of(Conversation, ran.rows[0])
+    conversation = held(session, Conversation, person_id)
+    if conversation is None:
+        return as_loaded(session, Conversation(**row))
+    return refreshed(conversation, row)
 
 
 async def forget_person(session: AsyncSession, person: Person) -> None:
