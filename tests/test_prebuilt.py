@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.models import Conversation, InboundDelivery, Person, ReportQuota, utcnow
+from storage.models import Conversation, InboundDelivery, Person, ReportQuota, Wish, utcnow
 from storage.prebuilt import Prebuilt
 from storage.queries.common import per_dialect
 from tests.conftest import execute
@@ -217,3 +217,28 @@ async def test_objects_made_from_fast_path_rows_are_the_sessions_own_and_current
         assert await queries.conversation_of(session, person) is talk
         assert talk is not None
         assert (talk.step, talk.data, talk.nonce) == ("elsewhere", {"by": "another worker"}, "n2")
+
+
+async def test_a_place_named_later_reaches_the_wishes_the_session_holds_too(db: Database) -> None:
+    """Wishes sent before the place was named move to it, in the database and in the
+    session (an earlier action of the same group commit may have written one)."""
+    from storage import queries
+
+    async def work(session: AsyncSession) -> tuple[Wish, int | None]:
+        person, _ = await queries.ensure_person(session, "sms", "+996555000444", "ky")
+        wish = Wish(
+            reference="0999001", kind="change", category="roads", text="Жол",
+            person_id=person.id, channel="sms", created_at=utcnow(),
+        )  # fmt: skip
+        session.add(wish)
+        await session.flush()
+        place = await queries.municipality_by_key(session, "osh")
+        assert place is not None
+        await queries.attach_unplaced_wishes(session, person, place)
+        return wish, place.id
+
+    wish, place_id = await in_writer(db, work)
+    assert wish.municipality_id == place_id
+    async with db.session() as session:
+        stored = await session.get(Wish, wish.id)
+    assert stored is not None and stored.municipality_id == place_id

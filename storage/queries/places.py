@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import bindparam, exists, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import (
     Municipality,
@@ -78,15 +79,34 @@ async def municipality_by_key_or_code(session: AsyncSession, value: str) -> Muni
     return await municipality_by_key(session, value)
 
 
+# On the fast path: SQLAlchemy's ORM-enabled UPDATE spends several times the statement's
+# cost finding which objects in the session it touches; `attach_unplaced_wishes` does that
+# itself, for the few a session can hold.
+_ATTACH_UNPLACED = Prebuilt(
+    update(Wish)
+    .where(Wish.person_id == bindparam("who"), Wish.municipality_id.is_(None))
+    .values(municipality_id=bindparam("place"))
+)
+
+
 async def attach_unplaced_wishes(
     session: AsyncSession, person: Person, municipality: Municipality
 ) -> None:
-    """Wishes sent before the resident named their place go to the place they name."""
-    await session.execute(
-        update(Wish)
-        .where(Wish.person_id == person.id, Wish.municipality_id.is_(None))
-        .values(municipality_id=municipality.id)
-    )
+    """Wishes sent before the resident named their place go to the place they name (also
+    those the session holds: a wish an earlier action of the same batch wrote)."""
+    await session.flush()  # a wish still pending is written first, and so moved too
+    await _ATTACH_UNPLACED.run(session, who=person.id, place=municipality.id)
+    for held_object in list(session.identity_map.values()):
+        if not isinstance(held_object, Wish):
+            continue
+        state = inspect(held_object)  # read without loading anything; a column never
+        # given reads None, one expired would be read again from the row
+        if (
+            state.dict.get("person_id") == person.id
+            and state.dict.get("municipality_id") is None
+            and "municipality_id" not in state.expired_attributes
+        ):
+            set_committed_value(held_object, "municipality_id", municipality.id)
 
 
 async def all_municipalities(session: AsyncSession) -> Sequence[Municipality]:
