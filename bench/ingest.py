@@ -513,16 +513,15 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     )
     for r in results:
         made = ", ".join(f"{m} {n / r.updates:.2f}" for m, n in r.calls.most_common() if r.updates)
-        print(f"{r.name}: Bot API calls per update: {made}")
+        late = (
+            f"; the harness sent its steps late by p99 {r.percentile(0.99, r.lags):.1f} ms, "
+            f"at worst {max(r.lags, default=0.0) * 1000:.1f} ms"
+            if args.rate
+            else ""
+        )
+        print(f"{r.name}: Bot API calls per update: {made}{late}")
     if any(r.durable.endswith("*") for r in results):
         print(FOOTNOTE)
-    if args.rate:
-        lags = [lag for r in results for lag in r.lags]
-        worst = max(lags, default=0.0) * 1000
-        print(
-            f"The harness sent steps late by p99 {Result('').percentile(0.99, lags):.1f} ms, "
-            f"at worst {worst:.1f} ms"
-        )
     ours = next((r for r in results if r.name == "ours"), None)
     if ours is None:
         return

@@ -3,8 +3,9 @@
 webhook says 200, and one sendMessage. Nothing else: no ORM, no conversation, no routing.
 
 SQLite (sqlite3, WAL): one writing thread, since SQLite has one writer and its commit waits
-on the disk without holding the event loop. With `--commit group` (the floor) it takes every
-INSERT waiting and commits them together, as ours does; `--commit each` commits each alone.
+on the disk without holding the event loop. It takes every INSERT waiting; with `--commit
+group` (the floor) it commits them together, as ours does; with `--commit each` each in a
+transaction of its own.
 `--synchronous FULL` syncs the log at every commit (a kept update survives the machine's
 crash); NORMAL only at checkpoints (it survives the process's crash, not the machine's).
 
@@ -77,24 +78,36 @@ class SqliteWriter:
         await done
 
     def run(self) -> None:
+        # Whatever is waiting is taken at once either way, so that the variants differ in
+        # their commits only, not in how often this thread and the event loop's hand over.
         connection = self.connect()
         while True:
             batch = [self.waiting.get()]
-            while self.group and len(batch) < MAX_BATCH:
+            while len(batch) < MAX_BATCH:
                 try:
                     batch.append(self.waiting.get_nowait())
                 except queue.Empty:
                     break
-            failure: Exception | None = None
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                connection.executemany(INSERT_SQLITE, [row for row, _ in batch])
-                connection.execute("COMMIT")
-            except sqlite3.Error as error:
-                failure = error
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-            self.loop.call_soon_threadsafe(settle, [done for _, done in batch], failure)
+            if self.group:
+                self.commit(connection, batch)
+                continue
+            for one in batch:
+                self.commit(connection, [one])
+
+    def commit(
+        self, connection: sqlite3.Connection, batch: list[tuple[Row, asyncio.Future[None]]]
+    ) -> None:
+        """`batch` in one transaction; each of its `insert`s told once it is committed."""
+        failure: Exception | None = None
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(INSERT_SQLITE, [row for row, _ in batch])
+            connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            failure = error
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        self.loop.call_soon_threadsafe(settle, [done for _, done in batch], failure)
 
 
 def settle(futures: list[asyncio.Future[None]], failure: Exception | None) -> None:
