@@ -525,14 +525,15 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     ours = next((r for r in results if r.name == "ours"), None)
     if ours is None:
         return
+    others = [r for r in results if r.name not in ("ours", "echo")]  # echo is no design
     if args.rate:
-        for other in results:
-            if other is not ours:
+        for other in others:
+            if other.latencies:
                 ratio = ours.percentile(0.99) / other.percentile(0.99)
                 print(f"ours p99 ÷ {other.name} p99: {ratio:.2f}")
         return
-    for other in results:
-        if other is not ours and other.rate:
+    for other in others:
+        if other.rate:
             print(f"ours ÷ {other.name}: {ours.rate / other.rate:.2f}")
     frameworks = [r for r in results if r.name in ("ptb", "aiogram") and r.rate]
     if frameworks:
