@@ -28,11 +28,13 @@ import os
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,7 +43,6 @@ from bench.ingest import (
     SECRET,
     STEP_TIMEOUT,
     STEPS,
-    BenchTelegram,
     button_update,
     free_port,
     message_update,
@@ -49,11 +50,27 @@ from bench.ingest import (
     start_process,
 )
 from bot.channels import images
+from tests.fake_telegram import FakeTelegram
 from tests.test_photos import png_claiming
 from tests.test_photos_limits import BOMB_SIDE, encoded, png_of_zeros
 
 SCENARIOS = ("text", "strangers", "onboarded", "largest")
 WISH = "Көчөдө жарык жок, кечинде караңгы."
+
+
+class BenchTelegram(FakeTelegram):
+    """The tests' fake Bot API (it serves getFile and the file download), also handing each
+    chat's messages to whoever waits for them."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.inbox: dict[int, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
+
+    async def _sendMessage(self, params: dict[str, Any]) -> web.Response:
+        response = await super()._sendMessage(params)
+        if response.status == 200:
+            self.inbox[int(params["chat_id"])].put_nowait(params)
+        return response
 
 
 def largest_square_png(mode: str) -> int:

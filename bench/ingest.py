@@ -1,23 +1,45 @@
-"""How fast the core takes residents' messages, against three other designs measured in the
-same run on the same machine and database settings.
+"""How fast the core takes residents' messages, against the floor and two framework designs
+measured in the same run on the same machine and database settings.
 
-A closed loop: N residents, C at a time, each going through the wish flow by webhook —
-`/start m-KEY`, a language button, `/change`, a category button, the text — against a local
-fake Bot API. A step is done when its answer has reached the fake (and, for ours, when the
-webhook has said 200, which it does only after the commit). Targets, each its own process:
+Residents go through the wish flow by webhook — `/start m-KEY`, a language button, `/change`,
+a category button, the text — against a local fake Bot API. A step is done when the webhook
+has said 200 and its answer has reached the fake. Two ways to offer the load:
 
-- ours: `civicbot serve` in webhook mode;
-- floor: a bare aiohttp handler, one INSERT + commit + one Bot API call per update
-  (bench/targets/floor.py);
+- closed loop (the default): N residents, C at a time, each step sent when the last is done;
+  prints the rate each target sustains;
+- open loop (`--rate R`): residents arrive on a schedule, each taking its steps about
+  `--think` seconds apart, so that one update is due every 1/R s from the first to the
+  last whatever the target does; a step is sent when due (or, if its answer is late, when
+  the answer comes), and its latency counts from when it was due, so a target falling
+  behind shows it.
+
+The harness is light so that it measures the targets, not itself: the load generator posts
+pre-serialized JSON over keep-alive connections and the fake Bot API answers in the same
+process, both on bench/light_http.py (about a tenth of a millisecond of CPU per update, the
+system calls included). It prints its own CPU beside each target's, and how long each waited
+for a CPU the machine gave to something else; the `echo` target (nothing kept) shows what
+the harness itself can carry.
+
+Targets, each its own process (`--targets`, comma-separated):
+
+- ours: `civicbot serve` in webhook mode (`--workers N`: N of them on one database);
+- floor: aiohttp + the raw driver, one INSERT (group commit, WAL, synchronous=FULL) and one
+  sendMessage per update, the 200 after the commit (bench/targets/floor.py);
+- floor-commit-full, floor-commit-normal: the same, one commit per update, synchronous FULL
+  or NORMAL;
 - ptb: python-telegram-bot's canonical design, ConversationHandler + PicklePersistence
   (bench/targets/ptb_canonical.py);
 - aiogram: aiogram 3's canonical design, Router + FSM in MemoryStorage, its webhook handler
-  (bench/targets/aiogram_canonical.py) — when aiogram is installed (`pip install -e .[bench]`).
+  (bench/targets/aiogram_canonical.py) — when aiogram is installed (`pip install -e .[bench]`);
+- extras: floor-sqlalchemy (the floor through a SQLAlchemy session, the old floor), echo (the
+  harness's ceiling: a 200 and a sendMessage, nothing kept).
 
-    .venv/bin/python bench/ingest.py [--residents 400] [--concurrency 40]
-        [--database-url URL] [--workers N] [--targets ours,floor,ptb,aiogram]
+    .venv/bin/python bench/ingest.py [--residents 400] [--concurrency 40] [--rate R]
+        [--think 1.0] [--database-url URL] [--workers N] [--targets ours,floor,ptb,aiogram]
 
-Prints updates/s, p50 and p99 step latency and peak RSS of each, and ours as a ratio of each.
+Prints updates/s, p50 and p99 step latency, peak RSS, errors, whether each design keeps every
+update durably before answering, its CPU and the harness's, the Bot API calls it made per
+update; then ours as a ratio of each (closed loop: of updates/s; open loop: of p99).
 """
 
 from __future__ import annotations
@@ -27,27 +49,28 @@ import asyncio
 import contextlib
 import importlib.util
 import itertools
+import json
+import math
 import os
 import socket
 import sys
 import tempfile
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import aiohttp
-from aiohttp import web
+from typing import Any, Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.light_http import Pool, get, request_head
+from bench.light_telegram import LightTelegram
 from tests.conftest import SECRET_KEY
-from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.fake_telegram import TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-webhook-secret"
+WEBHOOK = "/telegram/webhook"
 PLACE = "tokmok"
 WISH = "Көчөдө жарык жок, кечинде караңгы."
 STEP_TIMEOUT = 30.0
@@ -61,38 +84,39 @@ STEPS = (
 TARGETS = ("ours", "floor", "ptb", "aiogram")
 
 
-class BenchTelegram(FakeTelegram):
-    """The tests' fake Bot API, also handing each chat's messages to whoever waits for them."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.inbox: dict[int, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
-
-    async def _sendMessage(self, params: dict[str, Any]) -> web.Response:
-        response = await super()._sendMessage(params)
-        if response.status == 200:
-            self.inbox[int(params["chat_id"])].put_nowait(params)
-        return response
+@dataclass(frozen=True)
+class Design:
+    script: str  # under bench/targets/; "" for `civicbot serve`
+    options: tuple[str, ...]
+    durable: str  # whether every update is kept durably before the bot answers
 
 
-@dataclass
-class Result:
-    name: str
-    updates: int = 0
-    seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    peak_rss_mb: float = 0.0
-    errors: int = 0
+DESIGNS = {
+    "ours": Design("", (), "yes"),
+    "floor": Design("floor.py", ("--commit", "group", "--synchronous", "FULL"), "yes"),
+    "floor-commit-full": Design("floor.py", ("--commit", "each", "--synchronous", "FULL"), "yes"),
+    "floor-commit-normal": Design(
+        "floor.py", ("--commit", "each", "--synchronous", "NORMAL"), "yes*"
+    ),
+    "floor-sqlalchemy": Design("floor_sqlalchemy.py", (), "yes"),
+    # The conversation's state lives in a pickle written now and then / in memory.
+    "ptb": Design("ptb_canonical.py", (), "no"),
+    "aiogram": Design("aiogram_canonical.py", (), "no"),
+    "echo": Design("echo.py", (), "no"),
+}
+FOOTNOTE = (
+    "yes*: synchronous=NORMAL (SQLite) or synchronous_commit=off (PostgreSQL): a commit "
+    "survives the process's crash, not the machine's"
+)
+
+
+class BotApi(Protocol):
+    """What starting a target needs of a fake Bot API."""
+
+    webhook_url: str | None
 
     @property
-    def rate(self) -> float:
-        return self.updates / self.seconds if self.seconds else 0.0
-
-    def percentile(self, share: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000
+    def base_url(self) -> str: ...
 
 
 def free_port() -> int:
@@ -108,6 +132,80 @@ def peak_rss_mb(pid: int) -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU the process (all its threads) has used so far."""
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def queued_seconds(pid: int) -> float:
+    """How long the process's threads have been ready to run but waiting for a CPU (the
+    machine busy with something else), by the scheduler's count."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
+
+
+@dataclass
+class Usage:
+    """CPU used and CPU waited for, by the targets' processes and by the harness."""
+
+    target_cpu: float = 0.0
+    target_queued: float = 0.0
+    harness_cpu: float = 0.0
+    harness_queued: float = 0.0
+
+    @classmethod
+    def now(cls, pids: list[int]) -> Usage:
+        return cls(
+            sum(cpu_seconds(pid) for pid in pids),
+            sum(queued_seconds(pid) for pid in pids),
+            time.process_time(),
+            queued_seconds(os.getpid()),
+        )
+
+    def __sub__(self, before: Usage) -> Usage:
+        return Usage(
+            self.target_cpu - before.target_cpu,
+            self.target_queued - before.target_queued,
+            self.harness_cpu - before.harness_cpu,
+            self.harness_queued - before.harness_queued,
+        )
+
+
+@dataclass
+class Result:
+    name: str
+    durable: str = ""
+    updates: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    lags: list[float] = field(default_factory=list)  # open loop: sent after it could be
+    peak_rss_mb: float = 0.0
+    errors: int = 0
+    usage: Usage = field(default_factory=Usage)  # over the measured run
+    calls: Counter[str] = field(default_factory=Counter)  # Bot API method -> calls, likewise
+
+    @property
+    def rate(self) -> float:
+        return self.updates / self.seconds if self.seconds else 0.0
+
+    def percentile(self, share: float, values: list[float] | None = None) -> float:
+        ordered = sorted(self.latencies if values is None else values)
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000
+
+    def share(self, seconds: float) -> float:
+        """Seconds as a percentage of the run (of one core, for CPU)."""
+        return 100 * seconds / self.seconds if self.seconds else 0.0
 
 
 # --- the residents ------------------------------------------------------------------------
@@ -151,46 +249,108 @@ def button_update(chat: int, shown: dict[str, Any] | None) -> dict[str, Any]:
     return {"update_id": next(ids), "callback_query": query}
 
 
-Post = Callable[[dict[str, Any]], Awaitable[int]]
+@dataclass
+class Resident:
+    chat: int
+    # Each step's body, serialized before the run; None for a button, whose data comes from
+    # the keyboard the resident was shown.
+    bodies: list[bytes | None]
 
 
-async def resident(chat: int, post: Post, telegram: BenchTelegram, result: Result | None) -> None:
-    inbox = telegram.inbox[chat]
+def residents(first_chat: int, count: int) -> list[Resident]:
+    return [
+        Resident(
+            chat,
+            [
+                json.dumps(message_update(chat, text)).encode() if kind == "text" else None
+                for kind, text in STEPS
+            ],
+        )
+        for chat in range(first_chat, first_chat + count)
+    ]
+
+
+@dataclass
+class Target:
+    """Where residents post (a pool of connections to its process or processes) and where
+    its answers arrive."""
+
+    pool: Pool
+    head: bytes
+    telegram: LightTelegram
+
+
+async def walk(
+    who: Resident, target: Target, result: Result | None, dues: list[float] | None = None
+) -> None:
+    """One resident through the flow; with `dues`, each step no earlier than its time, and
+    its latency counted from it."""
     shown: dict[str, Any] | None = None
-    for kind, text in STEPS:
-        update = message_update(chat, text) if kind == "text" else button_update(chat, shown)
-        started = time.perf_counter()
-        status = await post(update)
+    done = 0.0
+    for number, prepared in enumerate(who.bodies):
+        if dues is None:
+            started = time.perf_counter()
+        else:
+            started = dues[number]
+            if started > time.perf_counter():
+                await asyncio.sleep(started - time.perf_counter())
+            if result is not None:
+                result.lags.append(time.perf_counter() - max(started, done))
+        body = prepared or json.dumps(button_update(who.chat, shown)).encode()
         try:
-            answers = [await asyncio.wait_for(inbox.get(), STEP_TIMEOUT)]
-        except TimeoutError:
-            answers = []
-        while not inbox.empty():
-            answers.append(inbox.get_nowait())
-        elapsed = time.perf_counter() - started
+            status, _answer = await target.pool.exchange(target.head, body)
+        except OSError:
+            status = 0
+        answers = await target.telegram.answers(who.chat)
+        done = time.perf_counter()
         if result is not None:
             result.updates += 1
-            result.latencies.append(elapsed)
+            result.latencies.append(done - started)
             result.errors += status != 200 or not answers
         keyboards = [a for a in answers if a.get("reply_markup")]
         shown = keyboards[-1] if keyboards else shown
 
 
-async def load(
-    first_chat: int,
-    residents: int,
-    concurrency: int,
-    post: Post,
-    telegram: BenchTelegram,
-    result: Result | None,
+async def closed_loop(
+    people: list[Resident], concurrency: int, target: Target, result: Result | None
 ) -> None:
-    chats = iter(range(first_chat, first_chat + residents))
+    waiting = iter(people)
 
     async def worker() -> None:
-        for chat in chats:
-            await resident(chat, post, telegram, result)
+        for who in waiting:
+            await walk(who, target, result)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def schedule(count: int, rate: float, think: float) -> list[list[float]]:
+    """When each resident's steps are due, in seconds from the start: one update every
+    1/`rate` s from the first to the last, a resident's steps about `think` s apart. Residents
+    come in waves of about rate × think (as even as `count` allows): each of a wave takes its
+    first step in turn, then each its second, and so on; the next wave starts when one has
+    taken all its steps."""
+    waves = max(1, math.ceil(count / max(1, round(rate * think))))
+    dues = []
+    first = 0
+    for wave in range(waves):
+        size = count // waves + (wave < count % waves)
+        for i in range(size):
+            offsets = [len(STEPS) * first + k * size + i for k in range(len(STEPS))]
+            dues.append([offset / rate for offset in offsets])
+        first += size
+    return dues
+
+
+async def open_loop(
+    people: list[Resident], rate: float, think: float, target: Target, result: Result
+) -> None:
+    start = time.perf_counter()
+    await asyncio.gather(
+        *(
+            walk(who, target, result, [start + due for due in dues])
+            for who, dues in zip(people, schedule(len(people), rate, think), strict=True)
+        )
+    )
 
 
 # --- the targets --------------------------------------------------------------------------
@@ -198,28 +358,19 @@ async def load(
 
 def command_for(name: str, port: int, database_url: str, api_base: str, work: Path) -> list[str]:
     python = sys.executable
-    if name == "ours":
+    design = DESIGNS[name]
+    if not design.script:
         return [python, "-m", "bot.commands.cli", "serve"]
-    script = {"floor": "floor.py", "ptb": "ptb_canonical.py", "aiogram": "aiogram_canonical.py"}
-    command = [
-        python,
-        str(ROOT / "bench" / "targets" / script[name]),
-        "--port",
-        str(port),
-        "--database-url",
-        database_url,
-        "--api-base",
-        api_base,
-        "--token",
-        TOKEN,
-    ]
+    command = [python, str(ROOT / "bench" / "targets" / design.script), *design.options]
+    command += ["--port", str(port), "--database-url", database_url]
+    command += ["--api-base", api_base, "--token", TOKEN]
     if name == "ptb":
         command += ["--pickle", str(work / "ptb.pickle")]
     return command
 
 
 async def start_process(
-    name: str, port: int, database_url: str, telegram: BenchTelegram, work: Path
+    name: str, port: int, database_url: str, telegram: BotApi, work: Path
 ) -> asyncio.subprocess.Process:
     env = {
         **os.environ,
@@ -246,76 +397,75 @@ async def start_process(
 
 
 async def wait_ready(
-    name: str, port: int, telegram: BenchTelegram, process: asyncio.subprocess.Process
+    name: str, port: int, telegram: BotApi, process: asyncio.subprocess.Process
 ) -> None:
     deadline = time.monotonic() + 60
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                raise SystemExit(f"{name} exited with {process.returncode}; see its log")
-            with contextlib.suppress(aiohttp.ClientError):
-                if name == "ours":
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        if response.status == 200 and telegram.webhook_url:
-                            return
-                else:
-                    async with http.get(f"http://127.0.0.1:{port}/") as response:
-                        return
-            await asyncio.sleep(0.2)
+    while time.monotonic() < deadline:
+        if process.returncode is not None:
+            raise SystemExit(f"{name} exited with {process.returncode}; see its log")
+        with contextlib.suppress(OSError, ValueError):
+            if name != "ours":
+                await get(port, "/")  # listening: whatever it answers
+                return
+            if await get(port, "/healthz") == 200 and telegram.webhook_url:
+                return
+        await asyncio.sleep(0.2)
     raise SystemExit(f"{name} did not start within a minute")
 
 
+async def stop(processes: list[asyncio.subprocess.Process]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), 20)
+        if process.returncode is None:
+            process.kill()
+
+
 async def measure(
-    name: str, args: argparse.Namespace, telegram: BenchTelegram, work: Path, base_chat: int
+    name: str, args: argparse.Namespace, telegram: LightTelegram, work: Path, base_chat: int
 ) -> Result:
     database_url = args.database_url or f"sqlite+aiosqlite:///{work / name}.db"
     workers = args.workers if name == "ours" else 1
     ports = [free_port() for _ in range(workers)]
     processes = [await start_process(name, port, database_url, telegram, work) for port in ports]
-    urls = itertools.cycle(f"http://127.0.0.1:{port}/telegram/webhook" for port in ports)
-    result = Result(name)
-    connector = aiohttp.TCPConnector(limit=args.concurrency * 2)
-    async with aiohttp.ClientSession(connector=connector) as http:
-
-        async def post(update: dict[str, Any]) -> int:
-            headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-            async with http.post(next(urls), json=update, headers=headers) as response:
-                await response.read()
-                return response.status
-
-        try:
-            # Warm up (connections, first imports, caches); not counted.
-            await load(base_chat, args.concurrency, args.concurrency, post, telegram, None)
-            started = time.perf_counter()
-            await load(
-                base_chat + args.concurrency,
-                args.residents,
-                args.concurrency,
-                post,
-                telegram,
-                result,
-            )
-            result.seconds = time.perf_counter() - started
-            if result.errors:
-                print(f"{name}: {result.errors} steps failed; logs: {work}/{name}-*.log")
-        finally:
-            result.peak_rss_mb = max(peak_rss_mb(p.pid) for p in processes)
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(process.wait(), 20)
-                if process.returncode is None:
-                    process.kill()
+    headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+    pool = Pool(ports, limit=max(args.connections, args.concurrency))
+    target = Target(pool, request_head("POST", WEBHOOK, ports[0], headers), telegram)
+    result = Result(name, DESIGNS[name].durable)
+    try:
+        # Warm up (connections, first imports, caches); not counted.
+        await closed_loop(residents(base_chat, args.concurrency), args.concurrency, target, None)
+        people = residents(base_chat + args.concurrency, args.residents)
+        pids = [p.pid for p in processes]
+        before, calls = Usage.now(pids), telegram.calls.copy()
+        started = time.perf_counter()
+        if args.rate:
+            await open_loop(people, args.rate, args.think, target, result)
+        else:
+            await closed_loop(people, args.concurrency, target, result)
+        result.seconds = time.perf_counter() - started
+        result.usage = Usage.now(pids) - before
+        result.calls = telegram.calls - calls
+        if result.errors:
+            print(f"{name}: {result.errors} steps failed; logs: {work}/{name}-*.log")
+    finally:
+        pool.close()
+        result.peak_rss_mb = max(peak_rss_mb(p.pid) for p in processes)
+        await stop(processes)
     return result
 
 
 async def main(args: argparse.Namespace) -> None:
     wanted = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = [t for t in wanted if t not in DESIGNS]
+    if unknown:
+        raise SystemExit(f"unknown targets {unknown}; known: {', '.join(DESIGNS)}")
     if "aiogram" in wanted and importlib.util.find_spec("aiogram") is None:
         print("aiogram: not installed (pip install -e '.[bench]'); skipped")
         wanted.remove("aiogram")
-    telegram = BenchTelegram()
+    telegram = LightTelegram(STEP_TIMEOUT)
     await telegram.start()
     results: list[Result] = []
     try:
@@ -325,29 +475,65 @@ async def main(args: argparse.Namespace) -> None:
                 results.append(
                     await measure(name, args, telegram, Path(directory), 1_000_000 * (number + 1))
                 )
-                telegram.calls.clear()
     finally:
         await telegram.stop()
+    if telegram.unknown:
+        print(f"Bot API methods not faked (answered 404): {dict(telegram.unknown)}")
     report(results, args)
 
 
 def report(results: list[Result], args: argparse.Namespace) -> None:
     database = (args.database_url or "sqlite").split("://")[0]
-    print(
-        f"{args.residents} residents × {len(STEPS)} steps, {args.concurrency} at a time, "
-        f"{database}, ours with {args.workers} worker(s); {os.cpu_count()} CPUs"
+    load = (
+        f"open loop, {args.rate:g} updates/s offered (steps {args.think:g} s apart), "
+        "latency from when each step was due"
+        if args.rate
+        else f"closed loop, {args.concurrency} at a time"
     )
-    print(f"{'target':<9}{'updates/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'peak MB':>9}{'errors':>8}")
+    print(
+        f"{args.residents} residents × {len(STEPS)} steps, {load}; {database}, ours with "
+        f"{args.workers} worker(s); {os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'target':<20}{'updates/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'peak MB':>9}"
+        f"{'errors':>8}{'durable':>9}{'CPU %':>7}{'queued %':>10}{'harness CPU %':>15}"
+        f"{'queued %':>10}"
+    )
     for r in results:
+        u = r.usage
         print(
-            f"{r.name:<9}{r.rate:>10.0f}{r.percentile(0.5):>9.1f}{r.percentile(0.99):>9.1f}"
-            f"{r.peak_rss_mb:>9.0f}{r.errors:>8}"
+            f"{r.name:<20}{r.rate:>10.0f}{r.percentile(0.5):>9.1f}{r.percentile(0.99):>9.1f}"
+            f"{r.peak_rss_mb:>9.0f}{r.errors:>8}{r.durable:>9}{r.share(u.target_cpu):>7.0f}"
+            f"{r.share(u.target_queued):>10.0f}{r.share(u.harness_cpu):>15.0f}"
+            f"{r.share(u.harness_queued):>10.0f}"
         )
+    print(
+        "CPU %: of one core over the run (all the process's threads); queued %: the time its "
+        "threads were ready to run but waited for a CPU (the machine busy elsewhere)"
+    )
+    for r in results:
+        made = ", ".join(f"{m} {n / r.updates:.2f}" for m, n in r.calls.most_common() if r.updates)
+        late = (
+            f"; the harness sent its steps late by p99 {r.percentile(0.99, r.lags):.1f} ms, "
+            f"at worst {max(r.lags, default=0.0) * 1000:.1f} ms"
+            if args.rate
+            else ""
+        )
+        print(f"{r.name}: Bot API calls per update: {made}{late}")
+    if any(r.durable.endswith("*") for r in results):
+        print(FOOTNOTE)
     ours = next((r for r in results if r.name == "ours"), None)
     if ours is None:
         return
-    for other in results:
-        if other is not ours and other.rate:
+    others = [r for r in results if r.name not in ("ours", "echo")]  # echo is no design
+    if args.rate:
+        for other in others:
+            if other.latencies:
+                ratio = ours.percentile(0.99) / other.percentile(0.99)
+                print(f"ours p99 ÷ {other.name} p99: {ratio:.2f}")
+        return
+    for other in others:
+        if other.rate:
             print(f"ours ÷ {other.name}: {ours.rate / other.rate:.2f}")
     frameworks = [r for r in results if r.name in ("ptb", "aiogram") and r.rate]
     if frameworks:
@@ -358,8 +544,11 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--residents", type=int, default=400)
-    parser.add_argument("--concurrency", type=int, default=40)
+    parser.add_argument("--concurrency", type=int, default=40, help="closed loop: at a time")
+    parser.add_argument("--rate", type=float, help="open loop: updates offered a second")
+    parser.add_argument("--think", type=float, default=1.0, help="open loop: s between steps")
+    parser.add_argument("--connections", type=int, default=256, help="open loop: at most")
     parser.add_argument("--database-url", help="default: a fresh SQLite file per target")
     parser.add_argument("--workers", type=int, default=1, help="civicbot serve processes")
-    parser.add_argument("--targets", default=",".join(TARGETS))
+    parser.add_argument("--targets", default=",".join(TARGETS), help=f"of {', '.join(DESIGNS)}")
     asyncio.run(main(parser.parse_args()))
