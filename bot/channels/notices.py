@@ -92,9 +92,14 @@ class Notifier:
         self.senders = dict(senders)
         self.files = dict(files or {})
         self.stopping = asyncio.Event()
+        self._connecting: list[asyncio.Event] = []  # the last look's channels not yet up
 
     async def deliver_pending(self) -> int:
         """Send the notices waiting; how many were sent."""
+        # Channels still connecting are left out of this look; the next comes when one is up.
+        self._connecting = [
+            s.connected for s in self.senders.values() if s.connected and not ready(s)
+        ]
         async with self.db.session() as session:
             waiting = await queries.unsent_notices(session, self._channels_up(), BATCH, utcnow())
         sent = 0
@@ -187,8 +192,7 @@ class Notifier:
         """Until a notice is committed in this process, a channel that could not send comes
         up, `stopping` is set, or INTERVAL passes (for a notice another process committed,
         or one whose claim ran out)."""
-        events = {self.stopping, self.db.notice_committed}
-        events.update(s.connected for s in self.senders.values() if not ready(s) and s.connected)
+        events = {self.stopping, self.db.notice_committed, *self._connecting}
         waits = {asyncio.ensure_future(e.wait()) for e in events}
         await asyncio.wait(waits, timeout=INTERVAL, return_when=asyncio.FIRST_COMPLETED)
         for waiting in waits:
