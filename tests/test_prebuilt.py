@@ -242,3 +242,25 @@ async def test_a_place_named_later_reaches_the_wishes_the_session_holds_too(db: 
     async with db.session() as session:
         stored = await session.get(Wish, wish.id)
     assert stored is not None and stored.municipality_id == place_id
+
+
+async def test_a_conversation_changed_and_not_yet_written_is_written_before_it_is_read(
+    db: Database,
+) -> None:
+    """As the ORM's autoflush did: a job asking two of one resident's wishes in one session
+    (handlers/mine.py) finds the step the first question set, and the change is kept."""
+    from storage import queries
+
+    async with db.session() as session, session.begin():
+        person, _ = await queries.ensure_person(session, "telegram", "515151", "ky")
+        talk = await queries.conversation_of(session, person, new=True)
+        talk.step, talk.nonce, talk.data = "followup", "n1", {"wish": 1}
+        again = await queries.conversation_of(session, person)
+        assert again is talk and (talk.step, talk.nonce, talk.data) == (
+            "followup",
+            "n1",
+            {"wish": 1},
+        )
+    async with db.session() as session:
+        stored = await session.get(Conversation, person.id)
+    assert stored is not None and (stored.step, stored.nonce) == ("followup", "n1")

@@ -194,6 +194,8 @@ class Notifier:
         or one whose claim ran out)."""
         events = {self.stopping, self.db.notice_committed, *self._connecting}
         waits = {asyncio.ensure_future(e.wait()) for e in events}
-        await asyncio.wait(waits, timeout=INTERVAL, return_when=asyncio.FIRST_COMPLETED)
-        for waiting in waits:
-            waiting.cancel()
+        try:
+            await asyncio.wait(waits, timeout=INTERVAL, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when this task is cancelled (a stop past its grace)
+            for waiting in waits:
+                waiting.cancel()

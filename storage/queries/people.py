@@ -164,7 +164,11 @@ async def conversation_of(session: AsyncSession, person: Person, new: bool = Fal
 async def _locked_conversation(session: AsyncSession, person_id: int) -> Conversation | None:
     """The row read (and locked), on the fast path. An object the session holds for it is
     given the row's values, as the ORM's populate_existing would: a wait for the lock on
-    PostgreSQL may have let another worker's change in."""
+    PostgreSQL may have let another worker's change in. What the session has changed and
+    not written is written first, as the ORM's autoflush did (a job that asks two of one
+    resident's wishes in one session must see the first question's step)."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
     ran = await _CONVERSATION.run(session, person_id=person_id)
     if not ran.rows:
         return None
