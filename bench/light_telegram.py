@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from bench.light_http import Reply, Request, serve
-from tests.fake_telegram import BOT_USER, CALLBACK_DATA_LIMIT, STRING_FIELDS, TEXT_LIMIT, TOKEN
+from tests.fake_telegram import BOT_USER, STRING_FIELDS, TOKEN, refusal_of_message
 
 OK_TRUE: Reply = (200, b'{"ok":true,"result":true}')
 GET_ME: Reply = (200, json.dumps({"ok": True, "result": BOT_USER}).encode())
@@ -123,15 +123,10 @@ class LightTelegram:
     def _send_message(self, params: dict[str, Any]) -> Reply:
         chat = int(params["chat_id"])
         text = str(params.get("text", ""))
-        if not text.strip():
-            return error(400, "Bad Request: message text is empty")
-        if len(text) > TEXT_LIMIT:
-            return error(400, "Bad Request: message is too long")
         markup = params.get("reply_markup")
-        for row in (markup or {}).get("inline_keyboard", []):
-            for button in row:
-                if len(button.get("callback_data", "").encode()) > CALLBACK_DATA_LIMIT:
-                    return error(400, "Bad Request: BUTTON_DATA_INVALID")
+        refused = refusal_of_message(text, markup)
+        if refused is not None:
+            return error(400, refused)
         message: dict[str, Any] = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
