@@ -16,7 +16,8 @@ from handlers.sealing import Sealer, sealer_for
 from handlers.types import Inbound, Picture
 from storage import queries
 from storage.domain import LANGUAGES
-from storage.models import Conversation, Municipality, Person
+from storage.models import Municipality, Person
+from storage.queries.conversations import ConversationState
 
 DEFAULT_LANGUAGE = "ky"
 
@@ -48,7 +49,7 @@ class Context:
     session: AsyncSession
     inbound: Inbound
     person: Person
-    conversation: Conversation
+    conversation: ConversationState  # written once the action is done (dispatch)
     pseudonyms: Pseudonyms
     language_changed: bool = False
     button_accepted: bool = False
@@ -89,9 +90,11 @@ class Context:
         await queries.attach_unplaced_wishes(self.session, self.person, municipality)
 
     def set_language(self, language: str) -> None:
-        self.language_changed = self.language_changed or language != self.person.language
-        self.person.language = language
-        self.person.language_confirmed = True
+        if language != self.person.language:  # (only a change: see dispatch.open_context)
+            self.language_changed = True
+            self.person.language = language
+        if not self.person.language_confirmed:
+            self.person.language_confirmed = True
 
     # --- the conversation's step -----------------------------------------------------
 
@@ -107,7 +110,7 @@ class Context:
         """Move to a step, keeping the flow's data and adding to it. A fresh nonce makes
         the buttons of every earlier prompt stale."""
         self.conversation.step = step
-        self.conversation.data = {**self.data, **data}  # reassigned: JSON is not mutable-tracked
+        self.conversation.data = {**self.data, **data}
         self.conversation.nonce = secrets.token_urlsafe(4)[:6]
 
     def start_flow(self, **data: Any) -> None:
@@ -119,9 +122,6 @@ class Context:
         self.conversation.data = {**self.data, **data}
 
     def finish(self) -> None:
-        conversation = self.conversation
-        if conversation.step is None and not conversation.data and not conversation.nonce:
-            return  # nothing under way: the row stays clean, and no flush has to compare it
         self.conversation.step = None
         self.conversation.data = {}
         self.conversation.nonce = ""

@@ -67,7 +67,7 @@ async def ask_followups(session: AsyncSession, now: datetime) -> int:
         person = await queries.person_by_id(session, wish.person_id or 0)
         if person is None:
             continue
-        conversation = await queries.conversation_of(session, person)  # locked: in order
+        conversation = await queries.conversation_of(session, person.id)  # locked: in order
         if conversation.step is not None:  # began a flow since: next time
             continue
         if not await queries.claim_followup(session, wish.id, now):  # another worker's
@@ -75,6 +75,7 @@ async def ask_followups(session: AsyncSession, now: datetime) -> int:
         nonce = secrets.token_urlsafe(4)[:6]
         conversation.step, conversation.nonce = FOLLOWUP, nonce
         conversation.data = {"wish": wish.id}
+        await queries.save_conversation(session, conversation)
         values = _question_values(wish)
         buttons = [[["followup.yes", f"{nonce}:{YES}"], ["followup.no", f"{nonce}:{NO}"]]]
         await queries.add_notice(session, person.id, "followup.ask", {**values, "buttons": buttons})

@@ -74,7 +74,7 @@ async def test_values_are_stored_as_the_orm_stores_them(db: Database, database_u
     async def add(session: AsyncSession) -> None:
         person, added = await queries.ensure_person(session, "sms", "+996555000111", "ru")
         assert added
-        await queries.conversation_of(session, person, new=True)
+        await queries.conversation_of(session, person.id, new=True)
 
     await in_writer(db, add)
     now = utcnow()
@@ -162,9 +162,10 @@ async def test_columns_that_need_converting_come_back_as_core_gives_them(db: Dat
     async def work(session: AsyncSession) -> tuple[Any, Any]:
         await ADD.run(session, key="t", expires=expires)
         person, _ = await queries.ensure_person(session, "sms", "+996555000333", "ky")
-        talk = await queries.conversation_of(session, person, new=True)
+        talk = await queries.conversation_of(session, person.id, new=True)
         person.opted_out = True
         talk.data = {"wish": 7, "words": "Жол"}
+        await queries.save_conversation(session, talk)
         await session.flush()
         values = {"key": "t", "user": "+996555000333"}
         core = tuple((await session.execute(read, values)).one())
@@ -189,9 +190,8 @@ async def test_objects_made_from_fast_path_rows_are_the_sessions_own_and_current
     db: Database, database_url: str
 ) -> None:
     """A known person and their place come from the fast path as the session's objects (one
-    per row); a conversation read again is given the row's current values, as the ORM's
-    populate_existing gave them (another worker may have changed it while this one waited
-    for its lock)."""
+    per row); a conversation is read afresh each time, with the row's current values (another
+    worker may have changed it while this one waited for its lock)."""
     from storage import queries
 
     async with db.session() as session, session.begin():
@@ -199,7 +199,7 @@ async def test_objects_made_from_fast_path_rows_are_the_sessions_own_and_current
         place = await queries.municipality_by_key(session, "naryn_city")
         assert place is not None
         person.municipality_id = place.id
-        await queries.conversation_of(session, person, new=True)
+        await queries.conversation_of(session, person.id, new=True)
 
     async with db.session() as session, session.begin():
         person, added = await queries.ensure_person(session, "telegram", "424242", "ru")
@@ -207,16 +207,15 @@ async def test_objects_made_from_fast_path_rows_are_the_sessions_own_and_current
         assert not added and again is person and person.language == "ky"
         assert person.municipality is not None and person.municipality.key == "naryn_city"
         assert person.municipality.region.key == place.region.key
-        talk = await session.get(Conversation, person.id)  # held, and not locked
         await execute(
             database_url,
             update(Conversation)
             .where(Conversation.person_id == person.id)
             .values(step="elsewhere", data={"by": "another worker"}, nonce="n2"),
         )
-        assert await queries.conversation_of(session, person) is talk
-        assert talk is not None
+        talk = await queries.conversation_of(session, person.id)
         assert (talk.step, talk.data, talk.nonce) == ("elsewhere", {"by": "another worker"}, "n2")
+        assert not talk.changed()
 
 
 async def test_a_place_named_later_reaches_the_wishes_the_session_holds_too(db: Database) -> None:
@@ -244,23 +243,29 @@ async def test_a_place_named_later_reaches_the_wishes_the_session_holds_too(db: 
     assert stored is not None and stored.municipality_id == place_id
 
 
-async def test_a_conversation_changed_and_not_yet_written_is_written_before_it_is_read(
-    db: Database,
+async def test_a_conversation_is_written_once_when_changed_and_read_back_as_written(
+    db: Database, database_url: str
 ) -> None:
-    """As the ORM's autoflush did: a job asking two of one resident's wishes in one session
-    (handlers/mine.py) finds the step the first question set, and the change is kept."""
+    """A job asking two of one resident's wishes in one session (handlers/mine.py) finds the
+    step the first question wrote; a record saved unchanged writes nothing (here: it does
+    not put back what another writer changed meanwhile)."""
     from storage import queries
 
     async with db.session() as session, session.begin():
         person, _ = await queries.ensure_person(session, "telegram", "515151", "ky")
-        talk = await queries.conversation_of(session, person, new=True)
+        talk = await queries.conversation_of(session, person.id, new=True)
         talk.step, talk.nonce, talk.data = "followup", "n1", {"wish": 1}
-        again = await queries.conversation_of(session, person)
-        assert again is talk and (talk.step, talk.nonce, talk.data) == (
-            "followup",
-            "n1",
-            {"wish": 1},
-        )
+        assert talk.changed()
+        await queries.save_conversation(session, talk)
+        again = await queries.conversation_of(session, person.id)
+        assert (again.step, again.nonce, again.data) == ("followup", "n1", {"wish": 1})
+        assert not talk.changed() and not again.changed()
+    await execute(
+        database_url,
+        update(Conversation).where(Conversation.person_id == person.id).values(nonce="n2"),
+    )
+    async with db.session() as session, session.begin():
+        await queries.save_conversation(session, talk)
     async with db.session() as session:
         stored = await session.get(Conversation, person.id)
-    assert stored is not None and (stored.step, stored.nonce) == ("followup", "n1")
+    assert stored is not None and (stored.step, stored.nonce) == ("followup", "n2")

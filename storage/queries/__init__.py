@@ -23,7 +23,6 @@ from storage.queries.bribes import (
     bribe_amounts,
     bribe_counts,
     bribe_reports_for_export,
-    clear_stale_drafts,
 )
 from storage.queries.campaigns import (
     all_campaigns,
@@ -42,6 +41,11 @@ from storage.queries.campaigns import (
 from storage.queries.common import (
     REFERENCE_DIGITS,
     insert_ignore,
+)
+from storage.queries.conversations import (
+    clear_stale_drafts,
+    conversation_of,
+    save_conversation,
 )
 from storage.queries.deliveries import (
     DELIVERY_MEMORY,
@@ -89,7 +93,6 @@ from storage.queries.notices import (
     unsent_notices,
 )
 from storage.queries.people import (
-    conversation_of,
     count_people_by_channel,
     count_wishes_of,
     ensure_person,
@@ -252,6 +255,7 @@ __all__ = [
     "regions_with_municipalities",
     "remove_role",
     "running_campaigns",
+    "save_conversation",
     "sealed_signatures_after",
     "settle_notice",
     "signature_counts",

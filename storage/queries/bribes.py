@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     BribeReport,
-    Conversation,
     Municipality,
 )
 from storage.queries.common import add_referenced
@@ -39,18 +38,6 @@ async def add_bribe_report(
         created_on=created_on,
     )
     return await add_referenced(session, report)
-
-
-async def clear_stale_drafts(session: AsyncSession, steps: Sequence[str], now: datetime) -> int:
-    """Wipe drafts (of bribe reports) left at one of these steps past their expiry."""
-    drafts = (await session.scalars(select(Conversation).where(Conversation.step.in_(steps)))).all()
-    cleared = 0
-    for conversation in drafts:
-        expires = (conversation.data or {}).get("expires")
-        if expires is None or datetime.fromisoformat(expires) < now:
-            conversation.step, conversation.data, conversation.nonce = None, {}, ""
-            cleared += 1
-    return cleared
 
 
 async def bribe_counts(

@@ -1,6 +1,6 @@
 """ORM objects made from rows the fast path read or wrote (storage/prebuilt.py), rather than
-loaded by the ORM, which costs several times the SQL on SQLite: the people, conversations
-and places every inbound action touches.
+loaded by the ORM, which costs several times the SQL on SQLite: the people and places every
+inbound action touches.
 
 One object per row, as the ORM keeps it: a row the session holds already is answered with
 the session's object (`held`), never a second one with the same key.
@@ -47,10 +47,3 @@ def as_loaded(session: AsyncSession, row: Loaded, **relationships: object) -> Lo
         raise ValueError(f"{type(row).__name__} made without {sorted(missing)}")
     session.add(row)
     return row
-
-
-def refreshed(held_object: Loaded, row: dict[str, Any]) -> Loaded:
-    """The session's object given a row's values, as the ORM's populate_existing does."""
-    for name, value in row.items():
-        set_committed_value(held_object, name, value)
-    return held_object

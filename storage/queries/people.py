@@ -1,4 +1,4 @@
-"""People as each channel knows them, and their conversations."""
+"""People as each channel knows them (their conversations: storage/queries/conversations.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from storage.models import (
 )
 from storage.prebuilt import Prebuilt
 from storage.queries.common import per_dialect
-from storage.queries.loaded import as_loaded, held, refreshed, row_of
+from storage.queries.loaded import as_loaded, held, row_of
 from storage.queries.places import municipality_by_id
 
 # Built once: composing a statement costs more than running it on SQLite, and these two run
@@ -36,17 +36,11 @@ _STANDING = (
     .outerjoin(Conversation, Conversation.person_id == Person.id)
     .where(Person.channel == bindparam("channel"), Person.channel_user_id == bindparam("user_id"))
 )
-_CONVERSATION = Prebuilt(
-    select(*Conversation.__table__.columns)
-    .where(Conversation.person_id == bindparam("person_id"))
-    .with_for_update()
-)
 
-
-# INSERT … ON CONFLICT DO NOTHING, for a person (RETURNING its id) and a conversation: a new
-# sender costs one statement each instead of a look-up, an insert and a look-up. The rows'
-# other columns are known, so the objects are made here (storage/queries/loaded.py) rather
-# than loaded by the ORM, which costs several times the SQL on SQLite.
+# INSERT … ON CONFLICT DO NOTHING … RETURNING its id: a new sender costs one statement
+# instead of a look-up, an insert and a look-up. The row's other columns are known, so the
+# object is made here (storage/queries/loaded.py) rather than loaded by the ORM, which costs
+# several times the SQL on SQLite.
 _ADD_PERSON = per_dialect(
     lambda insert: (
         insert(Person)
@@ -60,18 +54,6 @@ _ADD_PERSON = per_dialect(
         )
         .on_conflict_do_nothing()
         .returning(Person.id)
-    )
-)
-_ADD_CONVERSATION = per_dialect(
-    lambda insert: (
-        insert(Conversation)
-        .values(
-            person_id=bindparam("person_id"),
-            step=bindparam("step"),
-            data=bindparam("data", type_=Conversation.data.type),
-            nonce=bindparam("nonce"),
-        )
-        .on_conflict_do_nothing()
     )
 )
 
@@ -143,40 +125,6 @@ async def mark_opted_out(session: AsyncSession, channel: str, user_id: str) -> N
 
 async def mark_person_opted_out(session: AsyncSession, person_id: int) -> None:
     await session.execute(update(Person).where(Person.id == person_id).values(opted_out=True))
-
-
-async def conversation_of(session: AsyncSession, person: Person, new: bool = False) -> Conversation:
-    """The person's conversation row, locked until the transaction ends on PostgreSQL: one
-    chat's updates are then handled one after another, whichever worker has them (SQLite
-    has one writer at a time anyway). Added on the person's first message (`new`: the person
-    was added by this transaction, so nobody else can have added the row), race-free."""
-    conversation = None if new else await _locked_conversation(session, person.id)
-    if conversation is None:
-        values: dict[str, Any] = {"person_id": person.id, "step": None, "data": {}, "nonce": ""}
-        if (await _ADD_CONVERSATION.run(session, **values)).rowcount == 1:
-            conversation = as_loaded(session, Conversation(**values))
-        else:  # added meanwhile by another worker's first message
-            conversation = await _locked_conversation(session, person.id)
-    assert conversation is not None
-    return conversation
-
-
-async def _locked_conversation(session: AsyncSession, person_id: int) -> Conversation | None:
-    """The row read (and locked), on the fast path. An object the session holds for it is
-    given the row's values, as the ORM's populate_existing would: a wait for the lock on
-    PostgreSQL may have let another worker's change in. What the session has changed and
-    not written is written first, as the ORM's autoflush did (a job that asks two of one
-    resident's wishes in one session must see the first question's step)."""
-    if session.new or session.dirty or session.deleted:
-        await session.flush()
-    ran = await _CONVERSATION.run(session, person_id=person_id)
-    if not ran.rows:
-        return None
-    row = row_of(Conversation, ran.rows[0])
-    conversation = held(session, Conversation, person_id)
-    if conversation is None:
-        return as_loaded(session, Conversation(**row))
-    return refreshed(conversation, row)
 
 
 async def forget_person(session: AsyncSession, person: Person) -> None:
