@@ -526,6 +526,9 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     if ours is None:
         return
     others = [r for r in results if r.name not in ("ours", "echo")]  # echo is no design
+    for failed in [r for r in others if r.errors]:  # a stalled run's rate would flatter ours
+        print(f"{failed.name}: not compared ({failed.errors} steps failed); run it again")
+    others = [r for r in others if not r.errors]
     if args.rate:
         for other in others:
             if other.latencies:
@@ -535,7 +538,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     for other in others:
         if other.rate:
             print(f"ours ÷ {other.name}: {ours.rate / other.rate:.2f}")
-    frameworks = [r for r in results if r.name in ("ptb", "aiogram") and r.rate]
+    frameworks = [r for r in others if r.name in ("ptb", "aiogram") and r.rate]
     if frameworks:
         best = max(frameworks, key=lambda r: r.rate)
         print(f"ours ÷ the better framework design ({best.name}): {ours.rate / best.rate:.2f}")

@@ -43,6 +43,7 @@ from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
+from bot.channels.telegram.http import send_message
 from bot.runtime import metrics
 from bot.runtime.config import Settings
 from storage import queries
@@ -443,7 +444,7 @@ def message(chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None)
     """The call that sends one text message (with buttons under it, if any)."""
 
     def call(bot: Bot) -> Awaitable[object]:
-        return bot.send_message(chat_id, text, reply_markup=markup)
+        return send_message(bot, chat_id, text, markup)
 
     return call
 

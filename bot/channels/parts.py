@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.channels.outbox import Call
+from bot.channels.outbox import Call, message
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Part:
     def call(self, chat_id: int) -> Call:
         """The Bot API call that sends this part."""
         if self.kind == "text":
-            return lambda bot: bot.send_message(chat_id, self.text)
+            return message(chat_id, self.text)
         if self.kind == "photo":
             return lambda bot: bot.send_photo(
                 chat_id, self.data, caption=self.text, filename=self.filename

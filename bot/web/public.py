@@ -94,7 +94,7 @@ class PublicPages:
         )
         photos = await photo_links.public_photos(session, [*recent, *done])
         telegram = running(self.runtime.channels)
-        bot = known_username(telegram.application.bot) if telegram is not None else None
+        bot = known_username(telegram.bot) if telegram is not None else None
         number = self.runtime.settings.twilio_from_number
         return {
             "title": place.name(language),

@@ -17,21 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeChat,
+    Document,
     Message,
+    MessageEntity,
     PhotoSize,
     Update,
 )
+from telegram.constants import ChatType
 from telegram.error import BadRequest, InvalidToken, RetryAfter, TelegramError
-from telegram.ext import (
-    Application,
-    ApplicationBuilder,
-    CallbackQueryHandler,
-    ContextTypes,
-    MessageHandler,
-    filters,
-)
 
 from bot.channels import answers, images, pictures
 from bot.channels.acks import Failures, NotKept, reason
@@ -79,15 +75,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Handling:
-    """What became of one update while PTB dispatched it."""
+    """The answers queued for one update, which `process` waits for."""
 
-    error: BaseException | None = None
     answers: list[asyncio.Future[bool]] = field(default_factory=list)
 
 
-# PTB runs handlers and error handlers in the task that calls process_update, so this is
-# how `process` learns that a handler failed (PTB itself only reports it to on_error).
+# Set by `process` for the update it handles, so that `_post`, deep in a handler, can tell
+# it what to wait for.
 _CURRENT: ContextVar[_Handling | None] = ContextVar("telegram_update", default=None)
+Handler = Callable[[Update], Awaitable[None]]
 
 
 class TelegramChannel:
@@ -105,55 +101,60 @@ class TelegramChannel:
         self.pseudonyms = pseudonyms
         self.catalogues = catalogues
         self.files = files  # residents' photos (bot.runtime.database.file_store)
-        self.application: Application[Any, Any, Any, Any, Any, Any] = (
-            ApplicationBuilder()
-            .token(settings.telegram_bot_token)
-            .base_url(settings.telegram_api_base_url)
-            .base_file_url(file_base_url(settings.telegram_api_base_url))
-            .request(AiohttpRequest())  # see bot/channels/telegram/http.py
-            .get_updates_request(AiohttpRequest(pool_size=1))
-            .updater(None)  # we poll ourselves, see `_poll`
-            .build()
+        # PTB's Bot alone: its Application's dispatching cost more per update than our
+        # handlers' routing (docs/decisions.md), and its Updater we replace (`_poll`).
+        self.bot = Bot(
+            settings.telegram_bot_token,
+            base_url=settings.telegram_api_base_url,
+            base_file_url=file_base_url(settings.telegram_api_base_url),
+            request=AiohttpRequest(),  # see bot/channels/telegram/http.py
+            get_updates_request=AiohttpRequest(pool_size=1),
         )
-        self.outbox = telegram_outbox(self.application.bot, db, settings)
+        self.outbox = telegram_outbox(self.bot, db, settings)
         self.chats = KeyedLocks()
         self.answered = RecentKeys(ANSWERED_MEMORY)  # updates this process answered
         self.budget = AnswerBudget(ANSWERS_PER_MINUTE, 60.0)
         self.failures = Failures()
         self.ready = asyncio.Event()
         # Notices and digests (bot/channels/notices.py, bot/digests/delivery.py).
-        self.sender = TelegramSender(self.application.bot, self.outbox, catalogues, self.ready)
+        self.sender = TelegramSender(self.bot, self.outbox, catalogues, self.ready)
         self.polling = False  # this worker is the one that long-polls
         self.digests: DigestsOnRequest | None = None  # set by the runtime: for /digest
         self._task: asyncio.Task[None] | None = None
-        self._register(self.application)
 
     # --- the handlers, in one place ----------------------------------------------------
 
-    def _register(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        private_message = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-        app.add_handler(MessageHandler(private_message & filters.COMMAND, self.on_command))
-        app.add_handler(MessageHandler(private_message & filters.TEXT, self.on_text))
-        app.add_handler(CallbackQueryHandler(self.on_button))
-        pictures = filters.PHOTO | filters.Document.IMAGE
-        app.add_handler(MessageHandler(private_message & pictures, self.on_pictures))
-        places = filters.LOCATION | filters.VENUE
-        app.add_handler(MessageHandler(private_message & places, self.on_location))
-        app.add_handler(MessageHandler(private_message, self.on_unsupported))
-        app.add_error_handler(self.on_error)
+    def handler_for(self, update: Update) -> Handler | None:
+        """Which handler takes an update: a button press from any chat, a new message in a
+        private chat by what it holds; none for the rest (edited messages, groups, channels).
+        The order and tests are those of PTB's filters (filters.COMMAND, TEXT, PHOTO, …)."""
+        if update.callback_query is not None:
+            return self.on_button
+        message = update.message
+        if message is None or message.chat.type != ChatType.PRIVATE:
+            return None
+        if _is_command(message):
+            return self.on_command
+        if message.text:
+            return self.on_text
+        if message.photo or _is_image(message.document):
+            return self.on_pictures
+        if message.location or message.venue:
+            return self.on_location
+        return self.on_unsupported
 
-    async def on_command(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_command(self, update: Update) -> None:
         message = update.effective_message
         assert message is not None and message.text is not None
         head, _, argument = message.text.partition(" ")
         command = head.lstrip("/").split("@", 1)[0].lower()
         await self._handle_and_reply(update, command=command, argument=argument.strip())
 
-    async def on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_text(self, update: Update) -> None:
         assert update.effective_message is not None
         await self._handle_and_reply(update, text=update.effective_message.text)
 
-    async def on_button(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_button(self, update: Update) -> None:
         query = update.callback_query
         assert query is not None
         # A press on a message too old to come with the update has no chat: in a private
@@ -172,7 +173,7 @@ class TelegramChannel:
         with contextlib.suppress(TelegramError):  # only stops the button's spinner
             await query.answer()
 
-    async def on_pictures(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_pictures(self, update: Update) -> None:
         """A photo (or an image sent as a file), with its caption as text: fetched and
         made safe before the handlers decide whether to keep it — unless a look at the
         sender says they would not (bot/channels/pictures.py)."""
@@ -203,7 +204,7 @@ class TelegramChannel:
             if file_id is None:
                 raise pictures.NotFetched("photo.too_big")
             try:
-                file = await self.application.bot.get_file(file_id)
+                file = await self.bot.get_file(file_id)
                 return bytes(await file.download_as_bytearray())
             except BadRequest as error:
                 too_big = "too big" in error.message  # over the Bot API's 20 MB
@@ -213,28 +214,19 @@ class TelegramChannel:
 
         return fetch
 
-    async def on_location(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_location(self, update: Update) -> None:
         message = update.effective_message
         assert message is not None
         place = message.venue.location if message.venue else message.location
         assert place is not None
         await self._handle_and_reply(update, location=(place.latitude, place.longitude))
 
-    async def on_unsupported(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_unsupported(self, update: Update) -> None:
         message = update.effective_message
         assert message is not None
         attachment = message.effective_attachment
         kind = type(attachment).__name__.lower() if attachment is not None else "other"
         await self._handle_and_reply(update, unsupported=kind)
-
-    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A handler failed before its commit: nothing is sent, and `process` refuses the
-        update so that it comes again."""
-        metrics.HANDLER_ERRORS.labels(CHANNEL).inc()
-        handling = _CURRENT.get()
-        if handling is not None and context.error is not None:
-            handling.error = context.error
-        log.error("telegram update failed (%s)", reason(context.error), exc_info=context.error)
 
     # --- from an update to the handlers and back -------------------------------------------
 
@@ -266,7 +258,7 @@ class TelegramChannel:
             delivery_id=str(update.update_id),
             language_hint=user.language_code if user else None,
             timezone=self.settings.timezone,
-            bot_username=self.application.bot.username,
+            bot_username=self.bot.username,
             **action,
         )
         rendered: list[Answer] = []
@@ -394,12 +386,12 @@ class TelegramChannel:
                 await self._task
             self._task = None
         await self.outbox.drain()
-        await self.application.shutdown()  # a no-op if it never initialised
+        await self.bot.shutdown()  # a no-op if it never initialised
 
     def parse(self, data: dict[str, Any]) -> Update:
         """An update from webhook JSON; ValueError if it does not have an update's shape."""
         try:
-            update = Update.de_json(data, self.application.bot)
+            update = Update.de_json(data, self.bot)
         except (
             TypeError,
             KeyError,
@@ -415,22 +407,32 @@ class TelegramChannel:
     async def process(self, update: Update) -> None:
         """Handle one update; returns once its writes are committed and its answers sent (or
         ANSWER_WAIT has passed: they go on from the outbox). NotKept if it must come again."""
+        handler = self.handler_for(update)
+        if handler is None:
+            return
         handling = _Handling()
         token = _CURRENT.set(handling)
         try:
-            await self.application.process_update(update)
+            await handler(update)
+        except Exception as error:
+            await self._failed(update, error, handling)
         finally:
             _CURRENT.reset(token)
-        if handling.error is not None:
-            not_kept = self.failures.not_kept(str(update.update_id), handling.error)
-            metrics.NOT_KEPT.labels(CHANNEL, reason(handling.error)).inc()
-            if not not_kept.give_up:
-                raise not_kept
-            apology = await self._apologise(update)
-            if apology is not None:
-                handling.answers.append(apology)
         if handling.answers:
             await asyncio.wait(handling.answers, timeout=ANSWER_WAIT)
+
+    async def _failed(self, update: Update, error: Exception, handling: _Handling) -> None:
+        """A handler failed before its commit: nothing was sent, and the update is refused
+        (NotKept) so that it comes again — unless it failed too often (`_apologise`)."""
+        metrics.HANDLER_ERRORS.labels(CHANNEL).inc()
+        log.error("telegram update failed (%s)", reason(error), exc_info=error)
+        not_kept = self.failures.not_kept(str(update.update_id), error)
+        metrics.NOT_KEPT.labels(CHANNEL, reason(error)).inc()
+        if not not_kept.give_up:
+            raise not_kept
+        apology = await self._apologise(update)
+        if apology is not None:
+            handling.answers.append(apology)
 
     async def _apologise(self, update: Update) -> asyncio.Future[bool] | None:
         """An update that failed again and again (a fault of ours, not the database): it is
@@ -485,22 +487,22 @@ class TelegramChannel:
 
     async def _connect(self) -> None:
         """Everything before updates can flow; safe to repeat after a failure."""
-        await self.application.initialize()  # a no-op once done
+        await self.bot.initialize()  # a no-op once done
         await self._set_menus()
         webhook_url = self.settings.telegram_webhook_url
         if webhook_url:
-            await self.application.bot.set_webhook(
+            await self.bot.set_webhook(
                 webhook_url,
                 secret_token=self.settings.webhook_secret(),
                 allowed_updates=ALLOWED_UPDATES,
             )
             log.info("Telegram: webhook set")
         else:
-            await self.application.bot.delete_webhook()
+            await self.bot.delete_webhook()
             log.info("Telegram: long polling")
 
     async def _set_menus(self) -> None:
-        bot = self.application.bot
+        bot = self.bot
         await bot.set_my_commands(self.menu("ky"))  # the default: Kyrgyz first
         for language in LANGUAGES:
             await bot.set_my_commands(self.menu(language), language_code=language)
@@ -510,7 +512,7 @@ class TelegramChannel:
         delay = retry = 1.0
         while True:
             try:
-                updates = await self.application.bot.get_updates(
+                updates = await self.bot.get_updates(
                     offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES
                 )
             except RetryAfter as error:
@@ -560,6 +562,16 @@ class _Handled:
     answer: Answer
     silent: bool  # the person opted out: nothing is sent
     button_accepted: bool = False  # the pressed keyboard has done its job
+
+
+def _is_command(message: Message) -> bool:
+    """A message that starts with a bot command (/start, /change@our_bot)."""
+    first = message.entities[0] if message.entities else None
+    return first is not None and first.type == MessageEntity.BOT_COMMAND and first.offset == 0
+
+
+def _is_image(document: Document | None) -> bool:
+    return document is not None and (document.mime_type or "").startswith("image/")
 
 
 def _photo_size(sizes: Sequence[PhotoSize]) -> str | None:
