@@ -42,8 +42,9 @@ from typing import Any, Generic, TypeVar
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.request import RequestData
+from telegram.request._requestparameter import RequestParameter
 
-from bot.channels.telegram.http import send_message
 from bot.runtime import metrics
 from bot.runtime.config import Settings
 from storage import queries
@@ -447,6 +448,21 @@ def message(chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None)
         return send_message(bot, chat_id, text, markup)
 
     return call
+
+
+async def send_message(
+    bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """sendMessage, its answer not read back into a Message: nobody reads it, and PTB's
+    Message.de_json was the costliest step of sending an answer (docs/decisions.md, "Sent
+    without reading back"). The request goes through PTB's own `post` on the request
+    object the bot was given (bot/channels/telegram/http.py), so its status and errors are
+    read as for every other call."""
+    parameters: dict[str, object] = {"chat_id": chat_id, "text": text}
+    if markup is not None:
+        parameters["reply_markup"] = markup
+    data = RequestData([RequestParameter.from_input(k, v) for k, v in parameters.items()])
+    await bot.request.post(f"{bot.base_url}/sendMessage", request_data=data)
 
 
 def _idle(chat: _Chat) -> bool:

@@ -14,10 +14,8 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import aiohttp
-from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
-from telegram.request._requestparameter import RequestParameter
 
 CONNECT_TIMEOUT = 5.0  # seconds, as PTB's own defaults
 READ_TIMEOUT = 5.0
@@ -96,17 +94,3 @@ def _form(request_data: RequestData) -> aiohttp.FormData:
     for name, (filename, content, mimetype) in request_data.multipart_data.items():
         form.add_field(name, content, filename=filename, content_type=mimetype)
     return form
-
-
-async def send_message(
-    bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
-) -> None:
-    """sendMessage, its answer not read back into a Message: nobody reads it, and PTB's
-    Message.de_json was the costliest step of sending an answer (docs/decisions.md, "Sent
-    without reading back"). The request goes through PTB's own `post` on the request
-    object the bot was given, so its status and errors are read as for every other call."""
-    parameters: dict[str, object] = {"chat_id": chat_id, "text": text}
-    if markup is not None:
-        parameters["reply_markup"] = markup
-    data = RequestData([RequestParameter.from_input(k, v) for k, v in parameters.items()])
-    await bot.request.post(f"{bot.base_url}/sendMessage", request_data=data)
