@@ -62,14 +62,14 @@ async def forget(ctx: Context, _argument: str) -> list[Reply]:
 
 async def stop(ctx: Context, _argument: str) -> list[Reply]:
     """SMS STOP/СТОП: nothing more is sent until START."""
-    ctx.person.opted_out = True
+    await queries.change_person(ctx.session, ctx.person, opted_out=True)
     ctx.finish()
     return [say("stop.done")]
 
 
 async def resume(ctx: Context, _argument: str) -> list[Reply]:
     """SMS START/СТАРТ."""
-    ctx.person.opted_out = False
+    await queries.change_person(ctx.session, ctx.person, opted_out=False)
     return [say("resume.done")]
 
 

@@ -29,10 +29,11 @@ async def join(ctx: Context, code: str) -> list[Text]:
     if ctx.person.municipality is None:
         await ctx.settle(campaign.municipality)
         notes.append(Text("place.set", {"place": campaign.municipality.name(ctx.language)}))
-    if campaign.running(ctx.today):
-        ctx.person.campaign_id = campaign.id
-    else:
-        ctx.person.campaign_id = None
+    running = campaign.running(ctx.today)
+    await queries.change_person(
+        ctx.session, ctx.person, campaign_id=campaign.id if running else None
+    )
+    if not running:
         notes = [Text("campaign.ended", {"name": campaign.name}), *notes[1:]]
     return notes
 

@@ -86,15 +86,14 @@ class Context:
 
     async def settle(self, municipality: Municipality) -> None:
         """The resident lives here now; wishes they sent before naming a place go here too."""
-        self.person.municipality = municipality
+        await queries.change_person(self.session, self.person, municipality=municipality)
         await queries.attach_unplaced_wishes(self.session, self.person, municipality)
 
-    def set_language(self, language: str) -> None:
-        if language != self.person.language:  # (only a change: see dispatch.open_context)
-            self.language_changed = True
-            self.person.language = language
-        if not self.person.language_confirmed:
-            self.person.language_confirmed = True
+    async def set_language(self, language: str) -> None:
+        self.language_changed = self.language_changed or language != self.person.language
+        await queries.change_person(
+            self.session, self.person, language=language, language_confirmed=True
+        )
 
     # --- the conversation's step -----------------------------------------------------
 

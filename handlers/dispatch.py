@@ -67,8 +67,8 @@ async def _handle_in(
             raise queries.DuplicateDelivery(key)  # handled before the key rotation
     ctx = await open_context(session, inbound, pseudonyms)
     was_opted_out = ctx.person.opted_out
-    if inbound.clears_opt_out and was_opted_out:  # (see open_context: only a change)
-        ctx.person.opted_out = False
+    if inbound.clears_opt_out:
+        await queries.change_person(session, ctx.person, opted_out=False)
     replies = await route(ctx)
     for picture in ctx.kept_pictures:  # content-addressed: a redelivery writes nothing new
         if files is None:
@@ -123,12 +123,9 @@ async def previous_reply(
 async def open_context(session: AsyncSession, inbound: Inbound, pseudonyms: Pseudonyms) -> Context:
     hinted = guess_language(inbound.language_hint)
     person, added = await queries.ensure_person(session, inbound.channel, inbound.user_id, hinted)
-    # Until the resident chooses, we answer in the language they write in. Set only if it
-    # differs: any assignment marks the person changed, and the ORM then flushes it before
-    # the next query even when the value is the same — a flush costs more than the SQL.
-    guessing = not added and not person.language_confirmed and inbound.language_hint
-    if guessing and person.language != hinted:
-        person.language = hinted
+    if not added and not person.language_confirmed and inbound.language_hint:
+        # Until the resident chooses, we answer in the language they write in.
+        await queries.change_person(session, person, language=hinted)
     conversation = await queries.conversation_of(session, person.id, new=added)
     return Context(session, inbound, person, conversation, pseudonyms)
 

@@ -43,7 +43,7 @@ async def redeem(ctx: Context, code: str) -> Text:
     if invite.initiative is not None:
         return Text("invite.initiator", {"title": invite.initiative.title(ctx.language)})
     if ctx.person.municipality_id is None:  # an official usually lives where they serve
-        ctx.person.municipality = invite.municipality
+        await queries.change_person(ctx.session, ctx.person, municipality=invite.municipality)
     place = invite.municipality.name(ctx.language) if invite.municipality else ""
     if invite.role in ("organizer", "volunteer"):  # no digest: the welcome says what they do
         return Text(f"invite.{invite.role}", {"place": place})

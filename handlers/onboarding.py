@@ -82,7 +82,7 @@ async def language(ctx: Context, argument: str) -> list[Reply]:
     if argument:
         code = parse_language(argument)
         if code is not None:
-            ctx.set_language(code)
+            await ctx.set_language(code)
             ctx.finish()
             return [Reply(parts=(language_set_note(ctx),))]
     if not ctx.guided:
@@ -109,10 +109,10 @@ async def place(ctx: Context, argument: str) -> list[Reply]:
     return [prompt.after(problem) if problem else prompt]
 
 
-def choose_language(ctx: Context, value: str) -> bool:
+async def choose_language(ctx: Context, value: str) -> bool:
     if value not in LANGUAGES:
         return False
-    ctx.set_language(value)
+    await ctx.set_language(value)
     return True
 
 

@@ -109,7 +109,7 @@ async def _continue(ctx: Context, note: Text) -> Replies:
 
 
 async def _on_language(ctx: Context, value: str) -> Replies | None:
-    if not onboarding.choose_language(ctx, value):
+    if not await onboarding.choose_language(ctx, value):
         return None
     return await _continue(ctx, onboarding.language_set_note(ctx))
 

@@ -99,6 +99,71 @@ async def test_values_are_stored_as_the_orm_stores_them(db: Database, database_u
     assert len({len(stamp) for stamp in stamps}) == 1, stamps  # one text form for both
 
 
+async def test_a_wish_added_on_the_fast_path_is_stored_as_the_orm_stores_one(
+    db: Database,
+) -> None:
+    """Every column of a wish added by `add_wish` reads back as one the ORM added with the
+    same values (its defaults, the optimistic lock's first version, the time's form), and
+    the object is the session's own, its place with it."""
+    from storage import queries
+
+    given = {"kind": "change", "category": "roads", "text": "Жол", "channel": "sms"}
+
+    async def add(session: AsyncSession) -> tuple[Wish, int]:
+        person, _ = await queries.ensure_person(session, "sms", "+996555000555", "ky")
+        place = await queries.municipality_by_key(session, "osh")
+        assert place is not None
+        fast = await queries.add_wish(
+            session, municipality_id=place.id, person_id=person.id, **given
+        )
+        assert fast.municipality is place and fast in session
+        orm = Wish(reference="0999002", municipality_id=place.id, person_id=person.id, **given)
+        session.add(orm)
+        await session.flush()
+        return fast, orm.id
+
+    fast, orm_id = await in_writer(db, add)
+    columns = [c for c in Wish.__table__.columns if c.key not in ("id", "reference")]
+    async with db.session() as session:
+        rows = await session.execute(
+            select(*(c.cast(Wish.text.type) for c in columns))
+            .where(Wish.id.in_([fast.id, orm_id]))
+            .order_by(Wish.id)
+        )
+        first, second = (dict(zip([c.key for c in columns], row, strict=True)) for row in rows)
+    first.pop("created_at"), second.pop("created_at")
+    assert first == second and first["version"] == "1"
+
+
+async def test_a_persons_settings_are_written_at_once_and_read_as_stored(db: Database) -> None:
+    """`change_person` writes by one statement and leaves nothing for the ORM to flush; an
+    unknown setting (say, the channel) is refused."""
+    from storage import queries
+
+    async def change(session: AsyncSession) -> int:
+        person, _ = await queries.ensure_person(session, "telegram", "626262", "ky")
+        place = await queries.municipality_by_key(session, "naryn_city")
+        await queries.change_person(
+            session, person, municipality=place, language="en", language_confirmed=True
+        )
+        assert person.municipality is place and not session.dirty
+        with pytest.raises(ValueError, match="channel"):
+            await queries.change_person(session, person, channel="sms")
+        with pytest.raises(ValueError, match="municipality_id"):
+            await queries.change_person(session, person, municipality_id=1)
+        return person.id
+
+    person_id = await in_writer(db, change)
+    async with db.session() as session:
+        stored = await session.get(Person, person_id)
+    assert stored is not None and stored.municipality is not None
+    assert (stored.municipality.key, stored.language, stored.language_confirmed) == (
+        "naryn_city",
+        "en",
+        True,
+    )
+
+
 async def test_driver_errors_are_sqlalchemy_errors(db: Database) -> None:
     """bot/channels/acks.py tells an outage (OperationalError) from a fault by SQLAlchemy's classes:
     the fast path raises the same ones."""

@@ -93,6 +93,7 @@ from storage.queries.notices import (
     unsent_notices,
 )
 from storage.queries.people import (
+    change_person,
     count_people_by_channel,
     count_wishes_of,
     ensure_person,
@@ -188,6 +189,7 @@ __all__ = [
     "campaign_wishes",
     "campaigns_during",
     "card_of",
+    "change_person",
     "claim_delivery",
     "claim_digest",
     "claim_ended_campaigns",

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import (
     Conversation,
@@ -35,6 +36,15 @@ _STANDING = (
     select(Person.municipality_id, Conversation.step)
     .outerjoin(Conversation, Conversation.person_id == Person.id)
     .where(Person.channel == bindparam("channel"), Person.channel_user_id == bindparam("user_id"))
+)
+
+# What handlers change of a person, written together by one statement (`change_person`).
+SETTINGS = ("language", "language_confirmed", "municipality_id", "opted_out", "campaign_id")
+_CHANGEABLE = {*SETTINGS, "municipality"} - {"municipality_id"}  # the place, not its id
+_WRITE_SETTINGS = Prebuilt(
+    update(Person)
+    .where(Person.id == bindparam("who"))
+    .values({name: bindparam(f"new_{name}") for name in SETTINGS})
 )
 
 # INSERT … ON CONFLICT DO NOTHING … RETURNING its id: a new sender costs one statement
@@ -113,6 +123,27 @@ async def _person_of(session: AsyncSession, row: dict[str, Any]) -> Person:
     place = row["municipality_id"]
     municipality = await municipality_by_id(session, place) if place is not None else None
     return as_loaded(session, Person(**row), municipality=municipality)
+
+
+async def change_person(session: AsyncSession, person: Person, **values: Any) -> None:
+    """Change some of a person's settings — language, language_confirmed, opted_out,
+    campaign_id, municipality (the place itself, not its id) — written at once by one
+    statement, and the session's object given them as stored. Assigning to the object
+    instead would leave the ORM to flush it before the next query, even for a value equal
+    to the old one, and its flush costs more than the rest of an action's SQL."""
+    if unknown := values.keys() - _CHANGEABLE:
+        raise ValueError(f"not a setting of a person: {sorted(unknown)}")
+    place = values.pop("municipality", person.municipality)
+    values["municipality_id"] = place.id if place is not None else None
+    changed = {name: value for name, value in values.items() if getattr(person, name) != value}
+    if not changed:
+        return
+    row = {f"new_{name}": changed.get(name, getattr(person, name)) for name in SETTINGS}
+    await _WRITE_SETTINGS.run(session, who=person.id, **row)
+    for name, value in changed.items():
+        set_committed_value(person, name, value)
+    if "municipality_id" in changed:
+        set_committed_value(person, "municipality", place)
 
 
 async def mark_opted_out(session: AsyncSession, channel: str, user_id: str) -> None:
