@@ -107,7 +107,7 @@ async def test_a_wish_added_on_the_fast_path_is_stored_as_the_orm_stores_one(
     the object is the session's own, its place with it."""
     from storage import queries
 
-    given = {"kind": "change", "category": "roads", "text": "Жол", "channel": "sms"}
+    given: dict[str, Any] = {"kind": "change", "category": "roads", "text": "Жол", "channel": "sms"}
 
     async def add(session: AsyncSession) -> tuple[Wish, int]:
         person, _ = await queries.ensure_person(session, "sms", "+996555000555", "ky")

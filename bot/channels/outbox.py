@@ -39,12 +39,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
-from telegram import Bot, InlineKeyboardMarkup
+from telegram import Bot
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
-from telegram.request import RequestData
-from telegram.request._requestparameter import RequestParameter
 
+from bot.channels import bot_api
 from bot.runtime import metrics
 from bot.runtime.config import Settings
 from storage import queries
@@ -441,28 +440,14 @@ def records_given_up(db: Database) -> Callable[[int, str], Awaitable[None]]:
     return record
 
 
-def message(chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> Call:
+def message(chat_id: int, text: str, keyboard: bot_api.Keyboard = ()) -> Call:
     """The call that sends one text message (with buttons under it, if any)."""
 
-    def call(bot: Bot) -> Awaitable[object]:
-        return send_message(bot, chat_id, text, markup)
+    def call(bot: Bot) -> Awaitable[None]:
+        markup = bot_api.inline_keyboard(keyboard)
+        return bot_api.call(bot, "sendMessage", chat_id=chat_id, text=text, reply_markup=markup)
 
     return call
-
-
-async def send_message(
-    bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
-) -> None:
-    """sendMessage, its answer not read back into a Message: nobody reads it, and PTB's
-    Message.de_json was the costliest step of sending an answer (docs/decisions.md, "Sent
-    without reading back"). The request goes through PTB's own `post` on the request
-    object the bot was given (bot/channels/telegram/http.py), so its status and errors are
-    read as for every other call."""
-    parameters: dict[str, object] = {"chat_id": chat_id, "text": text}
-    if markup is not None:
-        parameters["reply_markup"] = markup
-    data = RequestData([RequestParameter.from_input(k, v) for k, v in parameters.items()])
-    await bot.request.post(f"{bot.base_url}/sendMessage", request_data=data)
 
 
 def _idle(chat: _Chat) -> bool:

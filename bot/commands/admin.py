@@ -264,10 +264,11 @@ async def bot_username(settings: Settings) -> str | None:
     """The bot's @name for deep links, asked of Telegram; None without a token or answer."""
     if not settings.telegram_bot_token:
         return None
-    from telegram import Bot  # python-telegram-bot only when Telegram is asked
-    from telegram.error import TelegramError
+    from telegram.error import TelegramError  # python-telegram-bot only when Telegram is asked
 
-    bot = Bot(settings.telegram_bot_token, base_url=settings.telegram_api_base_url)
+    from bot.channels.telegram.http import telegram_bot
+
+    bot = telegram_bot(settings)
     with contextlib.suppress(TelegramError, OSError):
         async with bot:
             return bot.username

@@ -174,10 +174,11 @@ async def _bot_username(settings: Settings) -> str:
     """The bot's @name, from Telegram (getMe)."""
     if not settings.telegram_bot_token:
         raise UsageError("give --bot NAME (or set TELEGRAM_BOT_TOKEN so that Telegram is asked)")
-    from telegram import Bot  # python-telegram-bot only when Telegram is asked
-    from telegram.error import TelegramError
+    from telegram.error import TelegramError  # python-telegram-bot only when Telegram is asked
 
-    bot = Bot(settings.telegram_bot_token, base_url=settings.telegram_api_base_url)
+    from bot.channels.telegram.http import telegram_bot
+
+    bot = telegram_bot(settings)
     try:
         await bot.initialize()
         return str(bot.username)

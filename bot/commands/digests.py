@@ -110,15 +110,15 @@ async def _channels(
 ) -> AsyncIterator[tuple[Bot | None, SmsChannel | None]]:
     """The Telegram bot and the SMS channel this command can send through (None: not set up
     or unreachable; those deliveries wait)."""
-    from telegram import Bot
     from telegram.error import TelegramError
 
     from bot.channels.sms.channel import SmsChannel
     from bot.channels.sms.providers import providers_for, sms_enabled
+    from bot.channels.telegram.http import telegram_bot
 
     bot: Bot | None = None
     if settings.telegram_bot_token:
-        bot = Bot(settings.telegram_bot_token, base_url=settings.telegram_api_base_url)
+        bot = telegram_bot(settings)
         try:
             await bot.initialize()
         except (TelegramError, OSError) as error:

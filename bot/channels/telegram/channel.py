@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import (
-    Bot,
     BotCommand,
     BotCommandScopeChat,
     Document,
@@ -29,7 +28,7 @@ from telegram import (
 from telegram.constants import ChatType
 from telegram.error import BadRequest, InvalidToken, RetryAfter, TelegramError
 
-from bot.channels import answers, images, pictures
+from bot.channels import answers, bot_api, images, pictures
 from bot.channels.acks import Failures, NotKept, reason
 from bot.channels.answers import Answer, RecentKeys
 from bot.channels.budget import AnswerBudget, Verdict
@@ -41,8 +40,8 @@ from bot.channels.outbox import (
     telegram_outbox,
 )
 from bot.channels.registration import DigestsOnRequest
-from bot.channels.telegram.http import AiohttpRequest
-from bot.channels.telegram.sender import TelegramSender, markup_of
+from bot.channels.telegram.http import telegram_bot
+from bot.channels.telegram.sender import TelegramSender
 from bot.reports import campaign_summary, poster
 from bot.runtime import metrics
 from bot.runtime.config import Settings
@@ -103,13 +102,7 @@ class TelegramChannel:
         self.files = files  # residents' photos (bot.runtime.database.file_store)
         # PTB's Bot alone: its Application's dispatching cost more per update than our
         # handlers' routing (docs/decisions.md), and its Updater we replace (`_poll`).
-        self.bot = Bot(
-            settings.telegram_bot_token,
-            base_url=settings.telegram_api_base_url,
-            base_file_url=file_base_url(settings.telegram_api_base_url),
-            request=AiohttpRequest(),  # see bot/channels/telegram/http.py
-            get_updates_request=AiohttpRequest(pool_size=1),
-        )
+        self.bot = telegram_bot(settings)
         self.outbox = telegram_outbox(self.bot, db, settings)
         self.chats = KeyedLocks()
         self.answered = RecentKeys(ANSWERED_MEMORY)  # updates this process answered
@@ -171,7 +164,7 @@ class TelegramChannel:
                 calls.append(_without_keyboard(chat_id, query.message.message_id))
             self._post(update, chat_id, calls + self._answers(chat_id, handled))
         with contextlib.suppress(TelegramError):  # only stops the button's spinner
-            await query.answer()
+            await bot_api.call(self.bot, "answerCallbackQuery", callback_query_id=query.id)
 
     async def on_pictures(self, update: Update) -> None:
         """A photo (or an image sent as a file), with its caption as text: fetched and
@@ -304,7 +297,7 @@ class TelegramChannel:
 
     def _calls(self, chat_id: int, answer: Answer) -> list[Call]:
         """The Bot API calls that carry an answer, in order."""
-        calls = [message(chat_id, text, markup_of(keyboard)) for text, keyboard in answer.messages]
+        calls = [message(chat_id, text, keyboard) for text, keyboard in answer.messages]
         calls += [self._digest_call(chat_id, answer.language, order) for order in answer.digests]
         calls += [self._poster_call(chat_id, code) for code in answer.posters]
         calls += [self._chart_call(chat_id, answer.language, code) for code in answer.charts]
@@ -585,17 +578,12 @@ def _photo_size(sizes: Sequence[PhotoSize]) -> str | None:
     return None
 
 
-def file_base_url(api_base_url: str) -> str:
-    """Where the Bot API serves files: https://api.telegram.org/file/bot for the default
-    .../bot, and likewise beside any other base (a local Bot API server, the tests' fake)."""
-    head, _, tail = api_base_url.rstrip("/").rpartition("/")
-    return f"{head}/file/{tail}"
-
-
 def _without_keyboard(chat_id: int, message_id: int) -> Call:
     async def call(bot: Any) -> None:
         with contextlib.suppress(BadRequest):  # already gone, or the message too old
-            await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+            await bot_api.call(
+                bot, "editMessageReplyMarkup", chat_id=chat_id, message_id=message_id
+            )
 
     return call
 

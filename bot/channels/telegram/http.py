@@ -6,7 +6,9 @@ for every request it checks each pooled connection (a system call each) and look
 optional sniffio module through the import machinery, about 6 ms of CPU per answer with
 forty chats at once. aiohttp, which already serves our webhooks, sends the same request for
 a fraction of that. The behaviour PTB relies on is kept: status and body back, TimedOut for
-timeouts, NetworkError for everything else that went wrong on the way.
+timeouts, NetworkError for everything else that went wrong on the way. `telegram_bot` is the
+one place a Bot is made, so that every call — the server's and the commands' — goes this
+way (bot/channels/bot_api.py's calls need it).
 """
 
 from __future__ import annotations
@@ -14,15 +16,40 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import aiohttp
+from telegram import Bot
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+from bot.channels.bot_api import JSON, JsonBody
+from bot.runtime.config import Settings
 
 CONNECT_TIMEOUT = 5.0  # seconds, as PTB's own defaults
 READ_TIMEOUT = 5.0
 FORM = "application/x-www-form-urlencoded"
 
 
+def telegram_bot(settings: Settings) -> Bot:
+    """The Bot every part of the service calls Telegram with (the server, the commands)."""
+    assert settings.telegram_bot_token
+    return Bot(
+        settings.telegram_bot_token,
+        base_url=settings.telegram_api_base_url,
+        base_file_url=file_base_url(settings.telegram_api_base_url),
+        request=AiohttpRequest(),
+        get_updates_request=AiohttpRequest(pool_size=1),
+    )
+
+
+def file_base_url(api_base_url: str) -> str:
+    """Where the Bot API serves files: https://api.telegram.org/file/bot for the default
+    .../bot, and likewise beside any other base (a local Bot API server, the tests' fake)."""
+    head, _, tail = api_base_url.rstrip("/").rpartition("/")
+    return f"{head}/file/{tail}"
+
+
 class AiohttpRequest(BaseRequest):
+    sends_json_body = True  # bot/channels/bot_api.py's calls are sent as they are
+
     def __init__(self, pool_size: int = 256) -> None:
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
@@ -62,7 +89,10 @@ class AiohttpRequest(BaseRequest):
         )
         data: aiohttp.FormData | bytes | None = None
         headers = {}
-        if request_data is not None and files:
+        if isinstance(request_data, JsonBody):  # encoded already (bot/channels/bot_api.py)
+            data = request_data.body
+            headers["Content-Type"] = JSON
+        elif request_data is not None and files:
             data = _form(request_data)
         elif request_data is not None:
             # Encoded here: aiohttp would build a FormData for a dict, at twice the cost.

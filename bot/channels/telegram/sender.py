@@ -7,7 +7,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot
 
 from bot.channels.answers import Keyboard
 from bot.channels.outbox import Outbox, RecipientBlocked, message, split_text
@@ -56,8 +56,8 @@ class TelegramSender:
         try:
             pieces = split_text(text)
             for number, piece in enumerate(pieces, start=1):  # at the broadcast pace
-                markup = markup_of(keyboard) if number == len(pieces) else None
-                call = message(chat_id, piece, markup)
+                buttons = keyboard if number == len(pieces) else ()
+                call = message(chat_id, piece, buttons)
                 await self.outbox.send(chat_id, call, deadline=deadline)
             for part in files:
                 await self.outbox.send(chat_id, part.call(chat_id), deadline=deadline)
@@ -92,14 +92,3 @@ def known_username(bot: Bot | None) -> str | None:
         return bot.username if bot is not None else None
     except RuntimeError:  # not initialised
         return None
-
-
-def markup_of(keyboard: Keyboard) -> InlineKeyboardMarkup | None:
-    if not keyboard:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(label, callback_data=payload) for label, payload in row]
-            for row in keyboard
-        ]
-    )
