@@ -122,6 +122,7 @@ def test_serve_runs_with_no_configuration_at_all(tmp_path: Path) -> None:
         output, _ = process.communicate(timeout=10)
     assert process.returncode == 0, output
     assert TELEGRAM_OFF in output and SMS_OFF in output
+    assert "event loop: uvloop" in output  # libuv's, where it exists (bot/commands/cli.py)
     assert (tmp_path / "civicbot.db").exists() and (tmp_path / "civicbot.secret").exists()
 
 

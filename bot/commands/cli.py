@@ -7,12 +7,13 @@ import asyncio
 import contextlib
 import errno
 import importlib.metadata
+import logging
 import signal
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
 from bot.commands import admin, campaigns, municipalities, rotation
@@ -236,7 +237,7 @@ async def _rekey(settings: Settings, keys: tuple[str, ...]) -> int:
 def serve(settings: Settings) -> int:
     logs.configure(settings.log_format)
     try:
-        asyncio.run(_serve(settings))
+        run_loop(_serve(settings))
     except OSError as error:
         if error.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             raise
@@ -248,6 +249,17 @@ def serve(settings: Settings) -> int:
         )
         return 2
     return 0
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """The server on libuv's event loop (uvloop): about 15 % more updates a second under
+    the bench than asyncio's own (docs/decisions.md); asyncio's where it has none (Windows)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 async def _serve(settings: Settings) -> None:
@@ -262,6 +274,7 @@ async def _serve(settings: Settings) -> None:
         raise
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
+    logging.getLogger(__name__).info("event loop: %s", type(loop).__module__.split(".")[0])
     for signum in (signal.SIGINT, signal.SIGTERM):
         # Windows event loops have no signal handlers; Ctrl+C still ends the process there.
         with contextlib.suppress(NotImplementedError):
