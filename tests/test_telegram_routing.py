@@ -1,5 +1,5 @@
-"""Which handler takes which update, on the wire (bot/channels/telegram/channel.py
-`handler_for`): each shape of update against the answer its handler gives, or none."""
+"""Which handler takes which update, on the wire (bot/channels/telegram/updates.py
+`read_update`): each shape of update against the answer its handler gives, or none."""
 
 from __future__ import annotations
 

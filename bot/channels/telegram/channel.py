@@ -1,5 +1,6 @@
-"""The Telegram channel: python-telegram-bot turns Bot API updates into `Inbound` actions for
-the handlers, and their replies back into messages with inline buttons. No rules live here.
+"""The Telegram channel: Bot API updates (read by bot/channels/telegram/updates.py) become
+`Inbound` actions for the handlers, and their replies messages with inline buttons, sent
+through python-telegram-bot's Bot and our outbox. No rules live here.
 
 Updates arrive by webhook (our aiohttp server calls `process`) or by our own long-polling
 loop, which asks for the next updates only after the previous ones are handled and
@@ -19,13 +20,7 @@ from typing import Any
 from telegram import (
     BotCommand,
     BotCommandScopeChat,
-    Document,
-    Message,
-    MessageEntity,
-    PhotoSize,
-    Update,
 )
-from telegram.constants import ChatType
 from telegram.error import BadRequest, InvalidToken, RetryAfter, TelegramError
 
 from bot.channels import answers, bot_api, images, pictures
@@ -42,6 +37,7 @@ from bot.channels.outbox import (
 from bot.channels.registration import DigestsOnRequest
 from bot.channels.telegram.http import telegram_bot
 from bot.channels.telegram.sender import TelegramSender
+from bot.channels.telegram.updates import Photo, Received, read_update
 from bot.reports import campaign_summary, poster
 from bot.runtime import metrics
 from bot.runtime.config import Settings
@@ -82,7 +78,7 @@ class _Handling:
 # Set by `process` for the update it handles, so that `_post`, deep in a handler, can tell
 # it what to wait for.
 _CURRENT: ContextVar[_Handling | None] = ContextVar("telegram_update", default=None)
-Handler = Callable[[Update], Awaitable[None]]
+Handler = Callable[[Received], Awaitable[None]]
 
 
 class TelegramChannel:
@@ -117,78 +113,56 @@ class TelegramChannel:
 
     # --- the handlers, in one place ----------------------------------------------------
 
-    def handler_for(self, update: Update) -> Handler | None:
-        """Which handler takes an update: a button press from any chat, a new message in a
-        private chat by what it holds; none for the rest (edited messages, groups, channels).
-        The order and tests are those of PTB's filters (filters.COMMAND, TEXT, PHOTO, …)."""
-        if update.callback_query is not None:
-            return self.on_button
-        message = update.message
-        if message is None or message.chat.type != ChatType.PRIVATE:
-            return None
-        if _is_command(message):
-            return self.on_command
-        if message.text:
-            return self.on_text
-        if message.photo or _is_image(message.document):
-            return self.on_pictures
-        if message.location or message.venue:
-            return self.on_location
-        return self.on_unsupported
+    def handler_for(self, update: Received) -> Handler | None:
+        """The handler `read_update` named for the update (None: not one of ours)."""
+        return None if update.handler is None else getattr(self, f"on_{update.handler}")
 
-    async def on_command(self, update: Update) -> None:
-        message = update.effective_message
-        assert message is not None and message.text is not None
-        head, _, argument = message.text.partition(" ")
+    async def on_command(self, update: Received) -> None:
+        assert update.text is not None
+        head, _, argument = update.text.partition(" ")
         command = head.lstrip("/").split("@", 1)[0].lower()
         await self._handle_and_reply(update, command=command, argument=argument.strip())
 
-    async def on_text(self, update: Update) -> None:
-        assert update.effective_message is not None
-        await self._handle_and_reply(update, text=update.effective_message.text)
+    async def on_text(self, update: Received) -> None:
+        await self._handle_and_reply(update, text=update.text)
 
-    async def on_button(self, update: Update) -> None:
-        query = update.callback_query
-        assert query is not None
-        # A press on a message too old to come with the update has no chat: in a private
-        # chat the chat is the person.
-        chat_id = update.effective_chat.id if update.effective_chat else query.from_user.id
+    async def on_button(self, update: Received) -> None:
+        press, chat_id = update.press, update.chat_id
+        assert press is not None
         async with self.chats.hold(chat_id):
-            handled = await self._handle(update, chat_id, button=query.data or "")
+            handled = await self._handle(update, button=press.data)
             if handled is None:
                 return
             calls: list[Call] = []
-            if handled.button_accepted and isinstance(query.message, Message):
+            if handled.button_accepted and press.message_id is not None:
                 # The keyboard has done its job; removing it keeps old buttons from being
                 # pressed.
-                calls.append(_without_keyboard(chat_id, query.message.message_id))
-            self._post(update, chat_id, calls + self._answers(chat_id, handled))
+                calls.append(_without_keyboard(chat_id, press.message_id))
+            self._post(update, calls + self._answers(chat_id, handled))
         with contextlib.suppress(TelegramError):  # only stops the button's spinner
-            await bot_api.call(self.bot, "answerCallbackQuery", callback_query_id=query.id)
+            await bot_api.call(self.bot, "answerCallbackQuery", callback_query_id=press.query_id)
 
-    async def on_pictures(self, update: Update) -> None:
+    async def on_pictures(self, update: Received) -> None:
         """A photo (or an image sent as a file), with its caption as text: fetched and
         made safe before the handlers decide whether to keep it — unless a look at the
         sender says they would not (bot/channels/pictures.py)."""
-        message, chat = update.effective_message, update.effective_chat
-        assert message is not None and chat is not None
-        sender = Inbound(channel=CHANNEL, user_id=str(chat.id))
+        sender = Inbound(channel=CHANNEL, user_id=str(update.chat_id))
 
         async def fetched() -> dict[str, Any]:
-            fetches = [self._fetch(message)]
+            fetches = [self._fetch(update)]
             taken, problem = await pictures.fetch_if_taken(
                 self.db, self.pseudonyms, sender, fetches
             )
-            return {"pictures": taken, "picture_problem": problem, "text": message.caption}
+            return {"pictures": taken, "picture_problem": problem, "text": update.text}
 
         await self._handle_and_reply(update, fetched)
 
-    def _fetch(self, message: Message) -> pictures.Fetch:
-        """How to fetch the message's image: its largest size we take, through getFile."""
-        if message.photo:
-            file_id = _photo_size(message.photo)
+    def _fetch(self, update: Received) -> pictures.Fetch:
+        """How to fetch the update's image: its largest size we take, through getFile."""
+        if update.photos:
+            file_id = _photo_size(update.photos)
         else:
-            document = message.document
+            document = update.document
             assert document is not None
             too_big = (document.file_size or 0) > images.MAX_BYTES
             file_id = None if too_big else document.file_id
@@ -207,49 +181,38 @@ class TelegramChannel:
 
         return fetch
 
-    async def on_location(self, update: Update) -> None:
-        message = update.effective_message
-        assert message is not None
-        place = message.venue.location if message.venue else message.location
-        assert place is not None
-        await self._handle_and_reply(update, location=(place.latitude, place.longitude))
+    async def on_location(self, update: Received) -> None:
+        await self._handle_and_reply(update, location=update.place)
 
-    async def on_unsupported(self, update: Update) -> None:
-        message = update.effective_message
-        assert message is not None
-        attachment = message.effective_attachment
-        kind = type(attachment).__name__.lower() if attachment is not None else "other"
-        await self._handle_and_reply(update, unsupported=kind)
+    async def on_unsupported(self, update: Received) -> None:
+        await self._handle_and_reply(update, unsupported=update.attachment)
 
     # --- from an update to the handlers and back -------------------------------------------
 
     async def _handle_and_reply(
         self,
-        update: Update,
+        update: Received,
         prepare: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         **action: Any,
     ) -> None:
         """Handle an update in its chat's turn; `prepare` (fetching a photo) runs in that
         turn too, so that a chat's updates are handled in the order they came."""
-        assert update.effective_chat is not None  # checked by `parse`
-        chat_id = update.effective_chat.id
-        async with self.chats.hold(chat_id):
+        async with self.chats.hold(update.chat_id):
             if prepare is not None:
                 action |= await prepare()
-            handled = await self._handle(update, chat_id, **action)
+            handled = await self._handle(update, **action)
             if handled is not None:
-                self._post(update, chat_id, self._answers(chat_id, handled))
+                self._post(update, self._answers(update.chat_id, handled))
 
-    async def _handle(self, update: Update, chat_id: int, **action: Any) -> _Handled | None:
+    async def _handle(self, update: Received, **action: Any) -> _Handled | None:
         """Hand one action to the handlers; what to answer. An update handled before is
         answered again with the answer kept for it, unless this process answered it (a
         crash may have come between the commit and the sending); else None."""
-        user = update.effective_user
         inbound = Inbound(
             channel=CHANNEL,
-            user_id=str(chat_id),
+            user_id=str(update.chat_id),
             delivery_id=str(update.update_id),
-            language_hint=user.language_code if user else None,
+            language_hint=update.language,
             timezone=self.settings.timezone,
             bot_username=self.bot.username,
             **action,
@@ -275,10 +238,10 @@ class TelegramChannel:
         )
         return _Handled(Answer.from_json(kept), silent=False) if kept else None
 
-    def _post(self, update: Update, chat_id: int, calls: list[Call]) -> None:
+    def _post(self, update: Received, calls: list[Call]) -> None:
         """Queue the answers; the update's `process` waits for them."""
         self.answered.add(update.update_id)
-        sent = self.outbox.post(chat_id, calls)
+        sent = self.outbox.post(update.chat_id, calls)
         handling = _CURRENT.get()
         if handling is not None:
             handling.answers.append(sent)
@@ -381,23 +344,7 @@ class TelegramChannel:
         await self.outbox.drain()
         await self.bot.shutdown()  # a no-op if it never initialised
 
-    def parse(self, data: dict[str, Any]) -> Update:
-        """An update from webhook JSON; ValueError if it does not have an update's shape."""
-        try:
-            update = Update.de_json(data, self.bot)
-        except (
-            TypeError,
-            KeyError,
-            AttributeError,
-            ValueError,
-            RecursionError,
-            OverflowError,
-        ) as error:
-            raise ValueError(f"malformed update: {type(error).__name__}") from error
-        check_shape(update)
-        return update
-
-    async def process(self, update: Update) -> None:
+    async def process(self, update: Received) -> None:
         """Handle one update; returns once its writes are committed and its answers sent (or
         ANSWER_WAIT has passed: they go on from the outbox). NotKept if it must come again."""
         handler = self.handler_for(update)
@@ -414,7 +361,7 @@ class TelegramChannel:
         if handling.answers:
             await asyncio.wait(handling.answers, timeout=ANSWER_WAIT)
 
-    async def _failed(self, update: Update, error: Exception, handling: _Handling) -> None:
+    async def _failed(self, update: Received, error: Exception, handling: _Handling) -> None:
         """A handler failed before its commit: nothing was sent, and the update is refused
         (NotKept) so that it comes again — unless it failed too often (`_apologise`)."""
         metrics.HANDLER_ERRORS.labels(CHANNEL).inc()
@@ -423,25 +370,18 @@ class TelegramChannel:
         metrics.NOT_KEPT.labels(CHANNEL, reason(error)).inc()
         if not not_kept.give_up:
             raise not_kept
-        apology = await self._apologise(update)
-        if apology is not None:
-            handling.answers.append(apology)
+        handling.answers.append(await self._apologise(update))
 
-    async def _apologise(self, update: Update) -> asyncio.Future[bool] | None:
+    async def _apologise(self, update: Received) -> asyncio.Future[bool]:
         """An update that failed again and again (a fault of ours, not the database): it is
         given up, and the person told so."""
         log.error(
             "telegram update %d failed repeatedly; apologising and moving on", update.update_id
         )
-        chat = update.effective_chat or update.effective_user
-        if chat is None:
-            return None
-        user = update.effective_user
-        language = await _language_or_default(
-            self.db, str(chat.id), user.language_code if user else None
-        )
+        chat_id = update.chat_id
+        language = await _language_or_default(self.db, str(chat_id), update.language)
         text = self.catalogues.text(language, Text("error.internal"))
-        return self.outbox.post(chat.id, [message(chat.id, text)])
+        return self.outbox.post(chat_id, [message(chat_id, text)])
 
     async def _run(self) -> None:
         delay = 1.0
@@ -519,7 +459,9 @@ class TelegramChannel:
             delay = 1.0
             for update in updates:
                 try:
-                    await self.process(update)
+                    await self.process(read_update(update.to_dict()))  # as a webhook's
+                except ValueError as error:  # malformed: acknowledged, as a webhook's 400
+                    log.warning("telegram update %d skipped: %s", update.update_id, error)
                 except NotKept:
                     # Not acknowledged: the next getUpdates returns it again.
                     await asyncio.sleep(retry)
@@ -527,25 +469,6 @@ class TelegramChannel:
                     break
                 retry = 1.0
                 offset = update.update_id + 1
-
-
-def check_shape(update: Update) -> None:
-    """What our handlers rely on and Telegram always sends, checked at the door: a message
-    has a chat and a text that is text; a button press has its sender and data."""
-    received = update.message
-    if received is not None:
-        if getattr(received, "chat", None) is None or getattr(received.chat, "id", None) is None:
-            raise ValueError("malformed update: a message without a chat")
-        if not isinstance(received.text, str | None):
-            raise ValueError("malformed update: a text that is not text")
-        if received.entities and received.text is None:
-            raise ValueError("malformed update: entities in a text that is not there")
-    query = update.callback_query
-    if query is not None:
-        if getattr(query, "from_user", None) is None:
-            raise ValueError("malformed update: a button press without its sender")
-        if not isinstance(query.data, str | None):
-            raise ValueError("malformed update: button data that is not text")
 
 
 @dataclass(frozen=True)
@@ -557,17 +480,7 @@ class _Handled:
     button_accepted: bool = False  # the pressed keyboard has done its job
 
 
-def _is_command(message: Message) -> bool:
-    """A message that starts with a bot command (/start, /change@our_bot)."""
-    first = message.entities[0] if message.entities else None
-    return first is not None and first.type == MessageEntity.BOT_COMMAND and first.offset == 0
-
-
-def _is_image(document: Document | None) -> bool:
-    return document is not None and (document.mime_type or "").startswith("image/")
-
-
-def _photo_size(sizes: Sequence[PhotoSize]) -> str | None:
+def _photo_size(sizes: Sequence[Photo]) -> str | None:
     """The file of the largest size of a photo we take, else of a smaller one that still
     shows something (not a thumbnail); None if every such size is too big."""
     by_area = sorted(sizes, key=lambda p: p.width * p.height, reverse=True)

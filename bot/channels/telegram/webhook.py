@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.channels.acks import NotKept
 from bot.channels.telegram.channel import running
+from bot.channels.telegram.updates import read_update
 from bot.runtime import metrics
 from bot.web import http_input
 
@@ -43,7 +44,7 @@ async def telegram_webhook(runtime: Served, request: web.Request) -> web.Respons
             raise ValueError("not an update")
         if depth(data) > MAX_JSON_DEPTH:
             raise ValueError("nested too deep")
-        update = telegram.parse(data)
+        update = read_update(data)
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError: ValueErrors
         metrics.WEBHOOK_REJECTED.labels("telegram", "malformed").inc()
         return web.json_response({"error": "body is not a Telegram update"}, status=400)
