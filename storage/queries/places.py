@@ -65,8 +65,13 @@ async def municipality_by_id(session: AsyncSession, municipality_id: int) -> Mun
     )
 
 
+_PLACE_BY_KEY = Prebuilt(select(Municipality.id).where(Municipality.key == bindparam("key")))
+_PLACE_BY_CODE = Prebuilt(select(Municipality.id).where(Municipality.code == bindparam("code")))
+
+
 async def municipality_by_key(session: AsyncSession, key: str) -> Municipality | None:
-    return await session.scalar(select(Municipality).where(Municipality.key == key.lower()))
+    found = (await _PLACE_BY_KEY.run(session, key=key.lower())).scalar()
+    return await municipality_by_id(session, found) if found is not None else None
 
 
 async def municipality_by_key_or_code(session: AsyncSession, value: str) -> Municipality | None:
@@ -75,7 +80,8 @@ async def municipality_by_key_or_code(session: AsyncSession, value: str) -> Muni
     if value.isascii() and value.isdigit():
         if len(value) > 9:  # beyond any code, and beyond the database's integers
             return None
-        return await session.scalar(select(Municipality).where(Municipality.code == int(value)))
+        found = (await _PLACE_BY_CODE.run(session, code=int(value))).scalar()
+        return await municipality_by_id(session, found) if found is not None else None
     return await municipality_by_key(session, value)
 
 
