@@ -30,6 +30,7 @@ from telegram.error import RetryAfter
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.channels.outbox import RATE, Pacer, seconds
+from bot.channels.telegram.http import telegram_bot
 from bot.digests.delivery import Digests
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
@@ -79,10 +80,18 @@ async def seed(db: Database, officials: int, week: Week) -> None:
                 wish.created_at = wednesday
 
 
+def bot_for(telegram: FakeTelegram) -> Bot:
+    """The Bot the service makes (bot/channels/telegram/http.py), on the fake Bot API."""
+    settings = Settings(
+        secret_key=SECRET_KEY, telegram_bot_token=TOKEN, telegram_api_base_url=telegram.base_url
+    )
+    return telegram_bot(settings)
+
+
 async def baseline(telegram: FakeTelegram) -> float:
     """Messages/s of plain send_message calls at our pace."""
     pacer = Pacer()
-    async with Bot(TOKEN, base_url=telegram.base_url) as bot:
+    async with bot_for(telegram) as bot:
         started = time.perf_counter()
         for number in range(BASELINE_MESSAGES):
             while True:
@@ -109,7 +118,7 @@ async def main(officials: int, database_url: str | None) -> None:
             await asyncio.sleep(1.5)  # let the baseline's second pass out of the window
             telegram.calls.clear()
             too_many_before = telegram.too_many
-            async with Bot(TOKEN, base_url=telegram.base_url) as bot:
+            async with bot_for(telegram) as bot:
                 digests = Digests(settings, db, Catalogues(), bot=bot)
                 started = time.perf_counter()
                 tally = await digests.run(week)

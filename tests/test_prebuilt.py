@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.db import Database
 from storage.models import Conversation, InboundDelivery, Person, ReportQuota, Wish, utcnow
@@ -162,6 +163,26 @@ async def test_a_persons_settings_are_written_at_once_and_read_as_stored(db: Dat
         "en",
         True,
     )
+
+
+async def test_a_change_writes_only_what_changed(db: Database, database_url: str) -> None:
+    """A person's copy read before another writer marked them opted out (the outbox, when
+    a chat has blocked the bot) changes their language: the opt-out stays."""
+    from storage import queries
+
+    async with db.session() as session, session.begin():
+        person, _ = await queries.ensure_person(session, "telegram", "737373", "ky")
+    async with db.session() as session:
+        stale, _ = await queries.ensure_person(session, "telegram", "737373", "ky")
+        await session.commit()  # the copy stays, as read
+        await queries.mark_opted_out(session, "telegram", "737373")
+        await session.commit()
+        set_committed_value(stale, "opted_out", False)  # what this worker read before
+        await queries.change_person(session, stale, language="ru")
+        await session.commit()
+    async with db.session() as session:
+        stored = await session.get(Person, person.id)
+    assert stored is not None and (stored.language, stored.opted_out) == ("ru", True)
 
 
 async def test_driver_errors_are_sqlalchemy_errors(db: Database) -> None:

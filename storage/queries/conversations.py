@@ -4,7 +4,7 @@ and locked by one statement when an action begins, written by one when it ends i
 Not an ORM object: the handlers change the step several times in one action, and each
 change made the unit of work flush the row again before the next query — on SQLite that
 flush cost more than the rest of the action's SQL together (docs/decisions.md, "The
-conversation as a record"). Every reader and writer of the row goes through this module.
+conversation as a record"). An action reads and saves it only here.
 """
 
 from __future__ import annotations
@@ -112,20 +112,22 @@ async def save_conversation(session: AsyncSession, state: ConversationState) -> 
 
 async def clear_stale_drafts(session: AsyncSession, steps: Sequence[str], now: datetime) -> int:
     """Wipe drafts (of bribe reports) left at one of these steps past their expiry; how many.
-    One whose step has moved on meanwhile is left alone."""
+    Each is cleared only if its nonce is still the one read: a draft the resident started
+    again meanwhile (a new flow, a new nonce) is theirs."""
     drafts = await session.execute(
-        select(Conversation.person_id, Conversation.data).where(Conversation.step.in_(steps))
+        select(Conversation.person_id, Conversation.data, Conversation.nonce).where(
+            Conversation.step.in_(steps)
+        )
     )
-    stale = [
-        person_id
-        for person_id, data in drafts
-        if (expires := (data or {}).get("expires")) is None or datetime.fromisoformat(expires) < now
-    ]
-    if not stale:
-        return 0
-    result = await session.execute(
-        update(Conversation)
-        .where(Conversation.person_id.in_(stale), Conversation.step.in_(steps))
-        .values(step=None, data={}, nonce="")
-    )
-    return max(int(result.rowcount), 0)  # type: ignore[attr-defined]
+    cleared = 0
+    for person_id, data, nonce in drafts.all():
+        expires = (data or {}).get("expires")
+        if expires is not None and datetime.fromisoformat(expires) >= now:
+            continue
+        result = await session.execute(
+            update(Conversation)
+            .where(Conversation.person_id == person_id, Conversation.nonce == nonce)
+            .values(step=None, data={}, nonce="")
+        )
+        cleared += max(int(result.rowcount), 0)  # type: ignore[attr-defined]
+    return cleared

@@ -38,14 +38,21 @@ _STANDING = (
     .where(Person.channel == bindparam("channel"), Person.channel_user_id == bindparam("user_id"))
 )
 
-# What handlers change of a person, written together by one statement (`change_person`).
+# What handlers change of a person (`change_person`): one statement per set of columns
+# changed together, built the first time, so that a column not changed is never written (a
+# stale copy would undo another worker's change: an opt-out the outbox marked meanwhile).
 SETTINGS = ("language", "language_confirmed", "municipality_id", "opted_out", "campaign_id")
 _CHANGEABLE = {*SETTINGS, "municipality"} - {"municipality_id"}  # the place, not its id
-_WRITE_SETTINGS = Prebuilt(
-    update(Person)
-    .where(Person.id == bindparam("who"))
-    .values({name: bindparam(f"new_{name}") for name in SETTINGS})
-)
+_WRITES: dict[tuple[str, ...], Prebuilt] = {}
+
+
+def _write_of(names: tuple[str, ...]) -> Prebuilt:
+    if (found := _WRITES.get(names)) is None:
+        values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in names}
+        found = Prebuilt(update(Person).where(Person.id == bindparam("who")).values(values))
+        _WRITES[names] = found
+    return found
+
 
 # INSERT … ON CONFLICT DO NOTHING … RETURNING its id: a new sender costs one statement
 # instead of a look-up, an insert and a look-up. The row's other columns are known, so the
@@ -138,8 +145,8 @@ async def change_person(session: AsyncSession, person: Person, **values: Any) ->
     changed = {name: value for name, value in values.items() if getattr(person, name) != value}
     if not changed:
         return
-    row = {f"new_{name}": changed.get(name, getattr(person, name)) for name in SETTINGS}
-    await _WRITE_SETTINGS.run(session, who=person.id, **row)
+    names = tuple(name for name in SETTINGS if name in changed)
+    await _write_of(names).run(session, who=person.id, **{f"new_{n}": changed[n] for n in names})
     for name, value in changed.items():
         set_committed_value(person, name, value)
     if "municipality_id" in changed:

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 Handler = Literal["command", "text", "button", "pictures", "location", "unsupported"]
 
-# What a message may carry that we do not take, in the order PTB's effective_attachment
-# looks; the first found names it in the logs.
+# What a message may carry that we do not take (the Bot API's names); the first found names
+# it in the logs.
 ATTACHMENTS = (
     "animation", "audio", "contact", "dice", "document", "game", "invoice", "location",
     "passport_data", "photo", "paid_media", "poll", "sticker", "story",
