@@ -16,7 +16,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from enum import Enum
 
-PRUNE_ABOVE = 10_000  # senders remembered before the quiet ones are forgotten
+PRUNE_ABOVE = 10_000  # senders remembered before the quiet ones are first forgotten
 
 
 class Verdict(Enum):
@@ -35,11 +35,16 @@ class AnswerBudget:
     def __init__(self, answers: int, seconds: float) -> None:
         self.answers, self.seconds = answers, seconds
         self._senders: dict[Hashable, _Sender] = {}
+        # The next look for quiet senders: when as many again are remembered as were left
+        # after the last, so that a wave of new senders all answered within the window
+        # (none to forget) costs one look per doubling, not a look at everyone per answer.
+        self._prune_at = PRUNE_ABOVE
 
     def take(self, sender: Hashable) -> Verdict:
         now = time.monotonic()
-        if len(self._senders) > PRUNE_ABOVE:
+        if len(self._senders) > self._prune_at:
             self._prune(now)
+            self._prune_at = max(PRUNE_ABOVE, 2 * len(self._senders))
         state = self._senders.setdefault(sender, _Sender())
         while state.times and state.times[0] <= now - self.seconds:
             state.times.popleft()

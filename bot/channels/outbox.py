@@ -239,6 +239,7 @@ class Outbox(Generic[C]):
         self.network_backoff = tuple(network_backoff)
         self.channel = channel
         self._chats: dict[Hashable, _Chat] = {}
+        self._prune_at = PRUNE_ABOVE  # see `_chat`
         self._depth = metrics.OUTBOX_DEPTH.labels(channel)
 
     @property
@@ -393,8 +394,11 @@ class Outbox(Generic[C]):
 
     def _chat(self, chat_id: Hashable) -> _Chat:
         """A chat's queue and pace; chats long idle are forgotten once there are many."""
-        if chat_id not in self._chats and len(self._chats) > PRUNE_ABOVE:
+        if chat_id not in self._chats and len(self._chats) > self._prune_at:
             self._prune()
+            # Next when as many again are remembered: a wave of new chats, none idle yet,
+            # costs one look per doubling rather than a look at every chat per new one.
+            self._prune_at = max(PRUNE_ABOVE, 2 * len(self._chats))
         return self._chats.setdefault(chat_id, _Chat())
 
     async def drain(self, within: float = DRAIN_WAIT) -> None:

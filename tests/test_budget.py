@@ -1,0 +1,44 @@
+"""The answer budget's memory (bot/channels/budget.py): senders quiet for a whole window are
+forgotten, and a wave of new senders costs one look at everyone per doubling — not one per
+answer, which made a 50,000-phone signing wave slower with every signer."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.channels import budget
+from bot.channels.budget import AnswerBudget, Verdict
+
+
+def test_a_wave_of_new_senders_looks_for_quiet_ones_once_per_doubling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(budget, "PRUNE_ABOVE", 10)
+    answers = AnswerBudget(answers=3, seconds=60.0)
+    looks = 0
+    prune = answers._prune
+
+    def counted(now: float) -> None:
+        nonlocal looks
+        looks += 1
+        prune(now)
+
+    monkeypatch.setattr(answers, "_prune", counted)
+    for sender in range(5_000):  # all within the window: nobody to forget
+        assert answers.take(sender) is Verdict.ANSWER
+    assert looks <= 10  # 10 → 22 → 46 → … → 5,000: nine doublings (before: 4,990 looks)
+
+
+def test_senders_quiet_for_a_window_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(budget, "PRUNE_ABOVE", 10)
+    clock = [1000.0]
+    monkeypatch.setattr(budget.time, "monotonic", lambda: clock[0])
+    answers = AnswerBudget(answers=1, seconds=60.0)
+    for sender in range(50):
+        answers.take(sender)
+    assert answers.take(0) is Verdict.NOTICE  # still remembered within the window
+    clock[0] += 61
+    for sender in range(100, 250):
+        answers.take(sender)
+    assert 0 not in answers._senders and len(answers._senders) <= 150
+    assert answers.take(0) is Verdict.ANSWER  # a fresh budget, as its window has passed
