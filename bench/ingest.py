@@ -57,6 +57,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -370,8 +371,14 @@ def command_for(name: str, port: int, database_url: str, api_base: str, work: Pa
 
 
 async def start_process(
-    name: str, port: int, database_url: str, telegram: BotApi, work: Path
+    name: str,
+    port: int,
+    database_url: str,
+    telegram: BotApi,
+    work: Path,
+    extra_env: Mapping[str, str] | None = None,
 ) -> asyncio.subprocess.Process:
+    """`extra_env`: settings beyond the Telegram webhook's (bench/sms_signatures.py: SMS)."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -383,6 +390,7 @@ async def start_process(
         "PORT": str(port),
         "SECRET_KEY": SECRET_KEY,
         "PYTHONPATH": str(ROOT),
+        **(extra_env or {}),
     }
     log = (work / f"{name}-{port}.log").open("wb")
     process = await asyncio.create_subprocess_exec(

@@ -16,7 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 HEAD_END = b"\r\n\r\n"
-REASONS = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found"}
+REASONS = {
+    200: b"OK",
+    201: b"Created",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    404: b"Not Found",
+}
 JSON = b"application/json"
 
 

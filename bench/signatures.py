@@ -20,6 +20,7 @@ import datetime as dt
 import resource
 import tempfile
 import time
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
@@ -39,10 +40,15 @@ SURNAMES = ("Асанов", "Бекова", "Токтогулов", "Осмон�
 NAMES = ("Бакыт", "Айгүл", "Нурлан", "Жибек", "Урмат", "Нургүл", "Эрмек", "Чынара")
 
 
+def phone_of(number: int) -> str:
+    """Each signer's own phone."""
+    return f"+99655{number:07d}"
+
+
 def inbound(number: int, command: str, argument: str) -> Inbound:
     return Inbound(
         channel="sms",
-        user_id=f"+99655{number:07d}",
+        user_id=phone_of(number),
         delivery_id=f"SM{command}{number:012d}",
         command=command,
         argument=argument,
@@ -102,6 +108,35 @@ async def add_initiative(db: Database, threshold: int) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Count:
+    """What the database holds after signers `numbers` signed, beside what it should."""
+
+    counted: int
+    disputed: int
+    tally: int | None  # the initiative's counter
+    pins: int  # distinct PINs given
+    given: int  # signatures given
+
+    @property
+    def exact(self) -> bool:
+        """One counted signature per PIN, the tally equal, every repeated PIN disputed."""
+        return self.counted == self.pins == self.tally and self.disputed == self.given - self.pins
+
+    def report(self) -> None:
+        print(f"counted:  {self.counted} (PINs: {self.pins}), the initiative's tally {self.tally}")
+        print(f"disputed: {self.disputed} (one PIN under a second name: {self.given - self.pins})")
+
+
+async def count_signatures(db: Database, numbers: range) -> Count:
+    async with db.session() as session:
+        counted = await session.scalar(select(func.count()).where(Signature.status == "counted"))
+        disputed = await session.scalar(select(func.count()).where(Signature.status == "disputed"))
+        tally = await session.scalar(select(Initiative.signed).where(Initiative.code == CODE))
+    pins = len({pin_of(number) for number in numbers})
+    return Count(counted or 0, disputed or 0, tally, pins, len(numbers))
+
+
 async def main(count: int, database_url: str, senders: int) -> None:
     db = await prepare_database(Settings(database_url=database_url, secret_key=SECRET_KEY))
     pseudonyms = Pseudonyms(SECRET_KEY)
@@ -110,28 +145,19 @@ async def main(count: int, database_url: str, senders: int) -> None:
         baseline_count = max(count // 5, 100)
         wishes = await run(db, pseudonyms, baseline_count, "change", 0, senders)
         signing = await run(db, pseudonyms, count, "sign", baseline_count, senders)
-        async with db.session() as session:
-            counted = await session.scalar(
-                select(func.count()).where(Signature.status == "counted")
-            )
-            disputed = await session.scalar(
-                select(func.count()).where(Signature.status == "disputed")
-            )
-            tally = await session.scalar(select(Initiative.signed).where(Initiative.code == CODE))
+        signed = await count_signatures(db, range(baseline_count, baseline_count + count))
     finally:
         await db.close()
     wish_rate, sign_rate = baseline_count / wishes, count / signing
-    pins = len({pin_of(number) for number in range(baseline_count, baseline_count + count)})
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"database: {database_url.split('://')[0]}, {senders} senders at once")
     print(f"baseline: {baseline_count} one-message wishes in {wishes:.1f} s = {wish_rate:.0f}/s")
     print(f"signing:  {count} signatures in {signing:.1f} s = {sign_rate:.0f} signatures/s")
     print(f"ratio:    signatures/s ÷ wishes/s = {sign_rate / wish_rate:.2f}")
-    print(f"counted:  {counted} (PINs: {pins}), the initiative's tally {tally}")
-    print(f"disputed: {disputed} (one PIN under a second name: {count - pins})")
+    signed.report()
     print(f"peak RSS: {peak_mb:.0f} MB")
     print(f"300,000 signatures would take {300_000 / sign_rate / 60:.1f} minutes")
-    if counted != pins or tally != pins or disputed != count - pins:
+    if not signed.exact:
         raise SystemExit("the count is not exact")
 
 
