@@ -139,6 +139,25 @@ async def serve(handler: Handler, port: int = 0) -> asyncio.Server:
     return await loop.create_server(lambda: ServerProtocol(handler), "127.0.0.1", port)
 
 
+class LightServer:
+    """A fake service on 127.0.0.1 answered by `_handle` (the fake Bot API, the fake Twilio)."""
+
+    port = 0
+    _server: asyncio.Server | None = None
+
+    def _handle(self, request: Request) -> Reply | Awaitable[Reply]:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        self._server = await serve(self._handle)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
 class ClientConnection(asyncio.Protocol):
     """One keep-alive connection to a server: a request, then its response, in turn."""
 

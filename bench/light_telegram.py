@@ -14,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import time
 from collections import Counter
 from typing import Any
 from urllib.parse import parse_qsl
 
-from bench.light_http import Reply, Request, serve
-from tests.fake_telegram import BOT_USER, STRING_FIELDS, TOKEN, refusal_of_message
+from bench.light_http import LightServer, Reply, Request
+from tests.fake_telegram import BOT_USER, STRING_FIELDS, TOKEN, refusal_of_message, sent_message
 
 OK_TRUE: Reply = (200, b'{"ok":true,"result":true}')
 GET_ME: Reply = (200, json.dumps({"ok": True, "result": BOT_USER}).encode())
@@ -57,28 +56,18 @@ def params_of(request: Request) -> dict[str, Any]:
     return params
 
 
-class LightTelegram:
+class LightTelegram(LightServer):
     def __init__(self, patience: float, token: str = TOKEN) -> None:
         self.patience = patience  # seconds `answers` waits for a chat's first message
         self.token = token
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
-        self.port = 0
         self.calls: Counter[str] = Counter()  # method -> calls (what the bots did)
         self.unknown: Counter[str] = Counter()  # methods not faked here: answered 404
         self._prefix = f"/bot{token}/".encode()
         self._message_ids = itertools.count(1)
         self._inbox: dict[int, list[dict[str, Any]]] = {}
         self._waiting: dict[int, asyncio.Future[None]] = {}
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await serve(self._handle)
-        self.port = int(self._server.sockets[0].getsockname()[1])
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
 
     @property
     def base_url(self) -> str:
@@ -127,15 +116,7 @@ class LightTelegram:
         refused = refusal_of_message(text, markup)
         if refused is not None:
             return error(400, refused)
-        message: dict[str, Any] = {
-            "message_id": next(self._message_ids),
-            "date": int(time.time()),
-            "chat": {"id": chat, "type": "private"},
-            "from": BOT_USER,
-            "text": text,
-        }
-        if markup:
-            message["reply_markup"] = markup
+        message = sent_message(next(self._message_ids), chat, text, markup)
         self._inbox.setdefault(chat, []).append(params)
         waiting = self._waiting.pop(chat, None)
         if waiting is not None and not waiting.done():

@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest import Usage, free_port, peak_rss_mb, start_process, stop
-from bench.light_http import Pool, Reply, Request, request_head, serve
+from bench.light_http import LightServer, Pool, Reply, Request, request_head
 from bench.light_telegram import LightTelegram
 from bench.signatures import add_initiative, count_signatures, phone_of, signature_of
 from bot.runtime.config import Settings
@@ -53,29 +53,18 @@ REPLY_WAIT = 30.0  # seconds, at most, for replies sent through the outbox after
 GOAL_COUNT, GOAL_MINUTES = 300_000, 5.0  # issue 27
 
 
-class LightTwilio:
+class LightTwilio(LightServer):
     """Twilio's POST …/Messages.json, as the outbox calls it: 201 at once, messages counted
     by the phone they go to."""
 
     def __init__(self) -> None:
         self.sent: Counter[str] = Counter()
         self.refused = 0  # anything else asked of it (answered 404)
-        self.port = 0
         self._sids = itertools.count(1)
-        self._server: asyncio.Server | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self._server = await serve(self._handle)
-        self.port = int(self._server.sockets[0].getsockname()[1])
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
     def _handle(self, request: Request) -> Reply:
         if request.method != b"POST" or request.target != MESSAGES:

@@ -220,16 +220,7 @@ class FakeTelegram:
         refused = refusal_of_message(text, markup)
         if refused is not None:
             return _error(400, refused)
-        message = {
-            "message_id": next(self._message_ids),
-            "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private"},
-            "from": BOT_USER,
-            "text": text,
-        }
-        if markup:
-            message["reply_markup"] = markup
-        return _ok(message)
+        return _ok(sent_message(next(self._message_ids), chat_id, text, markup))
 
     async def _sendPhoto(self, params: dict[str, Any]) -> web.Response:
         return self._send_file(params, "photo")
@@ -363,6 +354,20 @@ async def _params(request: web.Request) -> dict[str, Any]:
         except ValueError:
             params[name] = value
     return params
+
+
+def sent_message(message_id: int, chat_id: int, text: str, markup: Any) -> dict[str, Any]:
+    """The Message a sendMessage returns. Shared with bench/light_telegram.py."""
+    message: dict[str, Any] = {
+        "message_id": message_id,
+        "date": int(time.time()),
+        "chat": {"id": chat_id, "type": "private"},
+        "from": BOT_USER,
+        "text": text,
+    }
+    if markup:
+        message["reply_markup"] = markup
+    return message
 
 
 def refusal_of_message(text: str, markup: Any) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-Handler = Literal["command", "text", "button", "pictures", "location", "unsupported"]
+HandlerName = Literal["command", "text", "button", "pictures", "location", "unsupported"]
 
 # What a message may carry that we do not take (the Bot API's names); the first found names
 # it in the logs.
@@ -48,7 +48,7 @@ class Press:
 @dataclass(frozen=True, slots=True)
 class Received:
     update_id: int
-    handler: Handler | None  # None: nothing of ours takes it (a group, an edited message)
+    handler: HandlerName | None  # None: nothing of ours takes it (a group, an edited message)
     chat_id: int = 0  # in a private chat, the person
     language: str | None = None  # the sender's app language, a hint
     text: str | None = None  # a message's text, or a picture's caption
