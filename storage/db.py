@@ -35,6 +35,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x63697669  # "civi"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 WRITER_CACHE_KIB = 64 * 1024  # the one writing connection's page cache
+POOL_RECYCLE_S = 1800  # a PostgreSQL connection is replaced after half an hour
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -94,7 +95,12 @@ def create_engine(database_url: str) -> AsyncEngine:
         engine = create_async_engine(url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    # No ping before each checkout: on asyncpg it is BEGIN, ";" and ROLLBACK, three round trips
+    # of the ten an action makes. A connection the server dropped fails its first statement
+    # instead; SQLAlchemy then discards the whole pool, and that delivery answers 5xx and is
+    # delivered again (bot/channels/acks.py). Recycling bounds how long one sits idle, under
+    # the idle timeouts of proxies and firewalls between us and the server.
+    return create_async_engine(url, pool_recycle=POOL_RECYCLE_S, hide_parameters=True)
 
 
 class Database:

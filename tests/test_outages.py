@@ -175,3 +175,29 @@ async def test_twilio_retries_with_connection_overrides_pass_the_signature_check
             runtime.base_url, path, form, sign_url=f"{PUBLIC_BASE_URL}{path}{fragment}"
         )
         assert status == expected, fragment
+
+
+async def test_postgresql_restarted_while_quiet(
+    start_bot_on: StartBotOn, telegram: FakeTelegram, postgres_url: str
+) -> None:
+    """Pooled connections are not pinged before use (storage/db.py): after a restart nobody
+    saw, the first delivery may find its connection dead. It is then refused with 503, not
+    lost, and the redelivery lands once."""
+    real = make_url(postgres_url)
+    proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5432)
+    await proxy.start()
+    via_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    runtime = await start_bot_on(via_proxy, **twilio_settings())
+    resident = await ready_to_write(runtime, telegram)
+
+    await proxy.cut()
+    await proxy.start()
+    update = resident.text_update(TELEGRAM_WISH)
+    statuses = [await post_update(runtime, update)]
+    if statuses[0] != 200:
+        statuses.append(await post_update(runtime, update))
+    assert statuses in ([200], [503, 200])
+    assert await post_update(runtime, update) == 200
+    assert await wishes_stored(postgres_url) == [TELEGRAM_WISH]
+    assert len([m for m in resident.sent_messages() if places.REFERENCE_LABEL["ky"] in m["text"]]) == 1
+    await proxy.cut()
