@@ -122,11 +122,12 @@ async def previous_reply(
 
 async def open_context(session: AsyncSession, inbound: Inbound, pseudonyms: Pseudonyms) -> Context:
     hinted = guess_language(inbound.language_hint)
-    person, added = await queries.ensure_person(session, inbound.channel, inbound.user_id, hinted)
     # The conversation's lock first: it orders one person's actions across workers, and the
     # person's row is written only under it (two workers taking the two locks in opposite
     # orders would deadlock).
-    conversation = await queries.conversation_of(session, person.id, new=added)
+    person, conversation, added = await queries.open_sender(
+        session, inbound.channel, inbound.user_id, hinted
+    )
     if not added and not person.language_confirmed and inbound.language_hint:
         # Until the resident chooses, we answer in the language they write in.
         await queries.change_person(session, person, language=hinted)

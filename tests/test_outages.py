@@ -199,5 +199,6 @@ async def test_postgresql_restarted_while_quiet(
     assert statuses in ([200], [503, 200])
     assert await post_update(runtime, update) == 200
     assert await wishes_stored(postgres_url) == [TELEGRAM_WISH]
-    assert len([m for m in resident.sent_messages() if places.REFERENCE_LABEL["ky"] in m["text"]]) == 1
+    saved = [m for m in resident.sent_messages() if places.REFERENCE_LABEL["ky"] in m["text"]]
+    assert len(saved) == 1
     await proxy.cut()

@@ -3,11 +3,12 @@ gives, store values in the same form, and fail with SQLAlchemy's exceptions."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -355,3 +356,69 @@ async def test_a_conversation_is_written_once_when_changed_and_read_back_as_writ
     async with db.session() as session:
         stored = await session.get(Conversation, person.id)
     assert stored is not None and (stored.step, stored.nonce) == ("followup", "n2")
+
+
+async def test_a_sender_is_read_in_one_statement_as_the_two_step_path_gives_them(
+    db: Database,
+) -> None:
+    """open_sender reads a known sender's person, place and conversation together: the same
+    objects and values as ensure_person and conversation_of, the session's own person."""
+    from storage import queries
+
+    async with db.session() as session, session.begin():
+        person, talk, added = await queries.open_sender(session, "sms", "+996555000777", "ru")
+        assert added and talk.step is None and not talk.changed()
+        place = await queries.municipality_by_key(session, "naryn_city")
+        await queries.change_person(session, person, municipality=place)
+        talk.step, talk.data, talk.nonce = "wish.text", {"kind": "change"}, "n7"
+        await queries.save_conversation(session, talk)
+
+    async with db.session() as session, session.begin():
+        person, talk, added = await queries.open_sender(session, "sms", "+996555000777", "ky")
+        assert not added and person.language == "ru"
+        assert person.municipality is not None and person.municipality.key == "naryn_city"
+        assert person.municipality.region.name_ru
+        assert (talk.step, talk.data, talk.nonce) == ("wish.text", {"kind": "change"}, "n7")
+        assert not talk.changed()
+        same, again, _ = await queries.open_sender(session, "sms", "+996555000777", "ky")
+        assert same is person and again.nonce == "n7"
+        known, _ = await queries.ensure_person(session, "sms", "+996555000777", "ky")
+        assert known is person
+
+
+async def test_a_second_action_of_one_sender_waits_and_reads_what_the_first_wrote(
+    postgres_url: str,
+) -> None:
+    """On PostgreSQL the one statement still locks the conversation: a second worker's action
+    on the same sender waits for the first to commit, then reads the step it wrote."""
+    from bot.runtime.config import Settings
+    from bot.runtime.database import prepare_database
+    from storage import queries
+
+    db = await prepare_database(Settings(database_url=postgres_url, secret_key=SECRET_KEY))
+    try:
+        async with db.session() as session, session.begin():
+            await queries.open_sender(session, "telegram", "515151", "ky")
+        first = db.session()
+        async with first, first.begin():
+            _, talk, _ = await queries.open_sender(first, "telegram", "515151", "ky")
+
+            async def second() -> str | None:
+                async with db.session() as session, session.begin():
+                    return (await queries.open_sender(session, "telegram", "515151", "ky"))[1].step
+
+            waiting = asyncio.create_task(second())
+            for _ in range(500):  # until the second is seen waiting for a lock (5 s at most)
+                async with db.engine.connect() as look:
+                    blocked = await look.scalar(
+                        text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                    )
+                if blocked:
+                    break
+                await asyncio.sleep(0.01)
+            assert blocked and not waiting.done()
+            talk.step, talk.nonce = "first", "n1"
+            await queries.save_conversation(first, talk)
+        assert await waiting == "first"
+    finally:
+        await db.close()

@@ -151,6 +151,7 @@ from storage.queries.roles import (
     organizer_places,
     remove_role,
 )
+from storage.queries.senders import open_sender
 from storage.queries.wishes import (
     add_wish,
     count_wishes_by_kind,
@@ -240,6 +241,7 @@ __all__ = [
     "officials",
     "officials_before",
     "open_initiatives",
+    "open_sender",
     "organizer_places",
     "outbound_by_provider_id",
     "person_by_id",

@@ -22,11 +22,11 @@ from storage.prebuilt import Prebuilt
 from storage.queries.common import per_dialect
 
 _DATA = Conversation.data.type  # JSON: the record's data is serialised by the column's type
+# What a read of the record gives, in this order (storage/queries/senders.py reads them too).
+STATE_COLUMNS = (Conversation.step, Conversation.data, Conversation.nonce)
 
 _LOCKED = Prebuilt(
-    select(Conversation.step, Conversation.data, Conversation.nonce)
-    .where(Conversation.person_id == bindparam("person_id"))
-    .with_for_update()
+    select(*STATE_COLUMNS).where(Conversation.person_id == bindparam("person_id")).with_for_update()
 )
 _ADD = per_dialect(
     lambda insert: (
@@ -89,9 +89,12 @@ async def conversation_of(
 
 async def _locked(session: AsyncSession, person_id: int) -> ConversationState | None:
     ran = await _LOCKED.run(session, person_id=person_id)
-    if not ran.rows:
-        return None
-    step, data, nonce = ran.rows[0]
+    return state_of_row(person_id, ran.rows[0]) if ran.rows else None
+
+
+def state_of_row(person_id: int, values: Sequence[Any]) -> ConversationState:
+    """The record of a row of STATE_COLUMNS read just now."""
+    step, data, nonce = values
     data = data or {}
     return ConversationState(person_id, step, data, nonce, stored=(step, data, nonce))
 

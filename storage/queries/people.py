@@ -2,35 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import (
     Conversation,
+    Municipality,
     Person,
+    Region,
     Wish,
     utcnow,
 )
 from storage.prebuilt import Prebuilt
 from storage.queries.common import per_dialect
 from storage.queries.loaded import as_loaded, held, row_of
-from storage.queries.places import municipality_by_id
+from storage.queries.places import PLACE_COLUMNS, place_of_row
 
 # Built once: composing a statement costs more than running it on SQLite, and these two run
 # for every inbound action.
 _PERSON = select(Person).where(
     Person.channel == bindparam("channel"), Person.channel_user_id == bindparam("user_id")
 )
-# Every column of a person, on the fast path: loading it as an ORM object costs about thirty
-# times what SQLite takes to find it.
-_PERSON_ROW = Prebuilt(
-    select(*Person.__table__.columns).where(
-        Person.channel == bindparam("channel"), Person.channel_user_id == bindparam("user_id")
+# Every column of a person and of their place, on the fast path: loading them as ORM objects
+# costs about thirty times what SQLite takes to find them, and one statement is one round
+# trip to PostgreSQL instead of two.
+PERSON_COLUMNS = (*Person.__table__.columns, *PLACE_COLUMNS)
+_PERSON_WIDTH = len(Person.__table__.columns)
+
+
+def with_place(statement: Select[Any]) -> Select[Any]:
+    """A read of PERSON_COLUMNS for one channel's id: the person, their place and its region."""
+    return (
+        statement.outerjoin(Municipality, Municipality.id == Person.municipality_id)
+        .outerjoin(Region, Region.id == Municipality.region_id)
+        .where(
+            Person.channel == bindparam("channel"), Person.channel_user_id == bindparam("user_id")
+        )
     )
-)
+
+
+_PERSON_ROW = Prebuilt(with_place(select(*PERSON_COLUMNS).select_from(Person)))
 # A sender's place and step, read without a lock (a channel's look before fetching a picture).
 _STANDING = (
     select(Person.municipality_id, Conversation.step)
@@ -104,7 +119,7 @@ async def ensure_person(
     # object loading at all, a known one the session's own object or one made from the row.
     known = await _PERSON_ROW.run(session, channel=channel, user_id=user_id)
     if known.rows:
-        return await _person_of(session, row_of(Person, known.rows[0])), False
+        return person_of_row(session, known.rows[0]), False
     values: dict[str, Any] = {
         "channel": channel,
         "channel_user_id": user_id,
@@ -122,13 +137,15 @@ async def ensure_person(
     return found, False
 
 
-async def _person_of(session: AsyncSession, row: dict[str, Any]) -> Person:
-    """The person of a row read just now, with their place."""
+def person_of_row(session: AsyncSession, values: Sequence[Any]) -> Person:
+    """The person of a row of PERSON_COLUMNS read just now, with their place (the session's
+    object if it holds one)."""
+    row = row_of(Person, values[:_PERSON_WIDTH])
     person = held(session, Person, row["id"])
     if person is not None:
         return person
-    place = row["municipality_id"]
-    municipality = await municipality_by_id(session, place) if place is not None else None
+    placed = row["municipality_id"] is not None
+    municipality = place_of_row(session, values[_PERSON_WIDTH:]) if placed else None
     return as_loaded(session, Person(**row), municipality=municipality)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, exists, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,9 +41,11 @@ async def municipalities_in(session: AsyncSession, region: Region) -> Sequence[M
 
 
 # A place and its region in one statement on the fast path: every action of a placed
-# resident reads it (storage/queries/loaded.py).
+# resident reads it (storage/queries/loaded.py), joined to the person where it can be
+# (storage/queries/people.py).
+PLACE_COLUMNS = (*Municipality.__table__.columns, *Region.__table__.columns)
 _PLACE = Prebuilt(
-    select(*Municipality.__table__.columns, *Region.__table__.columns)
+    select(*PLACE_COLUMNS)
     .join(Region, Region.id == Municipality.region_id)
     .where(Municipality.id == bindparam("id"))
 )
@@ -55,9 +58,15 @@ async def municipality_by_id(session: AsyncSession, municipality_id: int) -> Mun
     if place is not None:
         return place
     ran = await _PLACE.run(session, id=municipality_id)
-    if not ran.rows:
-        return None
-    values = ran.rows[0]
+    return place_of_row(session, ran.rows[0]) if ran.rows else None
+
+
+def place_of_row(session: AsyncSession, values: Sequence[Any]) -> Municipality:
+    """The place of a row of PLACE_COLUMNS read just now: the session's object if it holds
+    one, else one made from the row."""
+    place = held(session, Municipality, values[0])
+    if place is not None:
+        return place
     region_row = row_of(Region, values[_PLACE_WIDTH:])
     region = held(session, Region, region_row["id"]) or as_loaded(session, Region(**region_row))
     return as_loaded(

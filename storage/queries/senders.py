@@ -1,0 +1,49 @@
+"""Who sent an inbound action, read in one statement: the person, their place and their
+conversation, locked (on PostgreSQL) until the transaction ends.
+
+Each of those was a statement of its own, and on PostgreSQL each statement is a round trip;
+with the ping gone (storage/db.py) they were three of an action's six. The conversation's lock
+is the one `conversation_of` takes, on the same row, in the same order as before: a person's
+row is written only under it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Conversation, Person
+from storage.prebuilt import Prebuilt
+from storage.queries.conversations import (
+    STATE_COLUMNS,
+    ConversationState,
+    conversation_of,
+    state_of_row,
+)
+from storage.queries.people import PERSON_COLUMNS, ensure_person, person_of_row, with_place
+
+# Joined inner: FOR UPDATE may not lock the nullable side of an outer join, and a person
+# without a conversation yet (new, or added where none is made: a staff role) takes the
+# two-statement path.
+_SENDER = Prebuilt(
+    with_place(
+        select(*PERSON_COLUMNS, *STATE_COLUMNS)
+        .select_from(Person)
+        .join(Conversation, Conversation.person_id == Person.id)
+    ).with_for_update(of=Conversation)
+)
+_WIDTH = len(PERSON_COLUMNS)
+
+
+async def open_sender(
+    session: AsyncSession, channel: str, user_id: str, language: str
+) -> tuple[Person, ConversationState, bool]:
+    """The sender's person (added, in `language`, if new), their conversation, locked, and
+    whether the person was added just now."""
+    known = await _SENDER.run(session, channel=channel, user_id=user_id)
+    if known.rows:
+        values = known.rows[0]
+        person = person_of_row(session, values[:_WIDTH])
+        return person, state_of_row(person.id, values[_WIDTH:]), False
+    person, added = await ensure_person(session, channel, user_id, language)
+    return person, await conversation_of(session, person.id, new=added), added
