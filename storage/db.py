@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
+import os
+import re
+import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -27,9 +27,14 @@ from storage import inline_sqlite
 from storage.signals import NOTICE_COMMITTED, SignallingSession
 from storage.writer import GroupCommit
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"  # alembic's default, which migrations/env.py keeps
 # Any fixed number, the same in every worker: PostgreSQL's advisory lock for the schema and
 # the rows it starts with (migrations/env.py, storage/seed.py).
 MIGRATION_LOCK = 0x63697669  # "civi"
@@ -172,11 +177,12 @@ class Database:
                         )
 
     async def schema_revision(self) -> str | None:
-        """The migration the schema is at (alembic's version table); None on an empty one."""
+        """The migration the schema is at (alembic's version table); None on an empty one.
+        Read without alembic, which a start on a current schema then never loads."""
         async with self.engine.connect() as connection:
-            return await connection.run_sync(
-                lambda sync: MigrationContext.configure(sync).get_current_revision()
-            )
+            if not await connection.run_sync(lambda sync: inspect(sync).has_table(VERSION_TABLE)):
+                return None
+            return await connection.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}"))
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -193,6 +199,8 @@ async def hold_migration_lock(session: AsyncSession) -> None:
 
 
 def alembic_config(database_url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # Passed as an attribute, not an ini option, so that '%' in passwords needs no escaping.
@@ -205,10 +213,25 @@ def alembic_config(database_url: str) -> Config:
 _MIGRATING = threading.Lock()
 
 
+# A script's own revision and the one it follows, as `alembic revision` writes them.
+_REVISION_LINE = re.compile(r'^(down_revision|revision)\b[^=]*= (?:"([^"]+)"|None)', re.MULTILINE)
+
+
 @functools.cache
 def newest_revision() -> str | None:
-    """The head of the migration scripts, read once: they do not change while running."""
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    """The head of the migration scripts, read once: they do not change while running. Read
+    from the scripts' text, not by alembic (about 10 MB that a start on a current schema has
+    no other use for): the one revision that no script follows."""
+    revisions: set[str] = set()
+    followed: set[str] = set()
+    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for kind, revision in _REVISION_LINE.findall(script.read_text(encoding="utf-8")):
+            if revision:
+                (revisions if kind == "revision" else followed).add(revision)
+    heads = revisions - followed
+    if len(heads) > 1:
+        raise RuntimeError(f"the migrations have several heads: {sorted(heads)}")
+    return heads.pop() if heads else None
 
 
 async def migrate_if_behind(db: Database) -> None:
@@ -216,12 +239,43 @@ async def migrate_if_behind(db: Database) -> None:
     too, but only after loading every script and starting an event loop of its own: three
     times the cost of a start on a current database (the tests start hundreds). Several
     workers on one PostgreSQL still take turns in migrate()."""
-    if await db.schema_revision() != newest_revision():
-        await asyncio.to_thread(migrate, db.url)
+    current, newest = await db.schema_revision(), newest_revision()
+    if current != newest:
+        log.info("migrating the schema from %s to %s", current or "nothing", newest)
+        await migrate_apart(db.url)
+
+
+# The child's whole program: the URL comes on standard input, never in argv or the
+# environment, which other users of the machine can read.
+_MIGRATE_CHILD = "import sys; from storage.db import migrate; migrate(sys.stdin.read())"
+_IMPORT_ROOT = str(Path(__file__).resolve().parent.parent)  # where `storage` is found
+
+
+async def migrate_apart(database_url: str) -> None:
+    """migrate() in a child process. A process keeps what it imports for as long as it
+    runs: alembic and the scripts are about 16 MB that a server would carry after its
+    first start for nothing. The child's own messages go to our standard error."""
+    paths = [_IMPORT_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])]
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _MIGRATE_CHILD,
+        stdin=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)},
+    )
+    await child.communicate(database_url.encode())
+    if child.returncode != 0:
+        raise MigrationFailed(f"the migration failed (exit {child.returncode}); see above")
+
+
+class MigrationFailed(RuntimeError):
+    """The child migrating the schema ended in error (its own traceback is printed above)."""
 
 
 def migrate(database_url: str) -> None:
     """Bring the schema to the newest revision. Runs its own event loop: call it outside one
     (or in a thread)."""
+    from alembic import command
+
     with _MIGRATING:
         command.upgrade(alembic_config(database_url), "head")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,11 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 
+import storage.db
 from bot.runtime.config import ConfigError, Settings
 from bot.runtime.database import prepare_database
 from storage import queries
-from storage.db import Database, alembic_config
+from storage.db import Database, MigrationFailed, alembic_config, newest_revision
 from storage.domain import FIRST_MUNICIPALITY_CODE, facts
 from storage.models import Municipality, Region, utcnow
 from storage.seed import seed_places
@@ -102,13 +104,64 @@ async def test_a_start_migrates_a_schema_behind_and_leaves_a_current_one_alone(
     head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
     assert await revision(database_url) == head
 
-    def refused(*_: object) -> None:
+    async def refused(*_: object) -> None:
         raise AssertionError("alembic ran on a current schema")
 
-    monkeypatch.setattr(command, "upgrade", refused)
+    monkeypatch.setattr(storage.db, "migrate_apart", refused)
     db = await prepare_database(settings)
     await db.close()
     assert await revision(database_url) == head
+
+
+# A start in a process of its own, which then names the alembic modules it holds.
+START_AND_LIST = """
+import asyncio, sys
+from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
+
+async def start() -> None:
+    db = await prepare_database(Settings(database_url=sys.stdin.read(), secret_key="k"))
+    await db.close()
+
+asyncio.run(start())
+print(sorted(name for name in sys.modules if name.split(".")[0] in ("alembic", "mako")))
+"""
+
+
+async def test_a_first_start_migrates_in_a_child_and_keeps_no_alembic(
+    blank_database_url: str,
+) -> None:
+    """A server keeps what it imports while it runs: the migration of an empty database runs
+    in a child process, and the starting process never loads alembic."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        START_AND_LIST,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await child.communicate(blank_database_url.encode())
+    assert child.returncode == 0
+    assert out.decode().strip().splitlines()[-1] == "[]"
+    assert await revision(blank_database_url) == newest_revision()
+
+
+def test_the_newest_revision_read_from_the_scripts_is_alembics_head() -> None:
+    scripts = ScriptDirectory(str(storage.db.MIGRATIONS_DIR))
+    assert newest_revision() == scripts.get_current_head()
+
+
+async def test_a_migration_that_fails_stops_the_start(database_url: str) -> None:
+    """A schema at a revision these scripts do not know (a newer release's): the child's
+    migration fails, and so does the start, instead of serving on a schema it cannot read."""
+    settings = Settings(database_url=database_url, secret_key="k")
+    await (await prepare_database(settings)).close()
+    db = Database(database_url)
+    async with db.engine.begin() as connection:
+        await connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    await db.close()
+    with pytest.raises(MigrationFailed):
+        await prepare_database(settings)
 
 
 async def revision(database_url: str) -> str | None:

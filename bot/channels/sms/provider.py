@@ -13,8 +13,6 @@ from typing import Protocol
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.rest import Client
 
 from bot.channels.outbox import Blocked, Refused, Transient, Verdict
 from bot.runtime.config import Settings
@@ -94,6 +92,11 @@ class TwilioProvider:
     needs_whatsapp_sender = True
 
     def __init__(self, settings: Settings) -> None:
+        # Loaded only when Twilio is the provider: its client brings `requests` with it, about
+        # 5 MB for every process that never sends through Twilio.
+        from twilio.http.async_http_client import AsyncTwilioHttpClient
+        from twilio.rest import Client
+
         self._settings = settings
         self._http = AsyncTwilioHttpClient()
         self._client = Client(
