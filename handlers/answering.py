@@ -10,6 +10,7 @@ of this one hear the same answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,9 +20,13 @@ from handlers.types import Text
 from storage import queries
 from storage.channels import PAID_PER_MESSAGE, REACHABLE
 from storage.models import Person, Wish, utcnow
+from storage.queries.answers import RECEIVED
 
 STATUSES = ("accepted", "in_progress", "done", "declined")
 DUPLICATE = "duplicate"  # set with the wish it repeats, not by a status button
+# The same answer to the same wish given again this soon is not sent again: a staff member
+# who sent an SMS twice, or two who cleared one list together (docs/decisions.md).
+REPEAT_WINDOW = timedelta(minutes=15)
 ANSWER_LIMIT = 500  # characters: a short answer, not a letter
 # An answer to an SMS resident fits two segments with its reference and status (134
 # characters in Cyrillic): the text itself at most this many.
@@ -50,6 +55,14 @@ _STATUS_INDEX = {
 
 def status_of(word: str) -> str | None:
     return _STATUS_INDEX.get(word.upper().translate(_FOLD).strip(".,:!"))
+
+
+def shown_status(wish: Wish) -> str:
+    """The status a reader is shown: "received" until a staff member first gives the wish a
+    status (every wish is stored as "accepted" from the start), then the one given."""
+    if wish.status == "accepted" and wish.answered_at is None:
+        return RECEIVED
+    return wish.status
 
 
 def status_text(status: str) -> dict[str, str]:
@@ -107,12 +120,38 @@ def check_answer(wish: Wish, text: str) -> Text | None:
     )
 
 
+def _same_words(first: str | None, second: str | None) -> bool:
+    return " ".join((first or "").split()).casefold() == " ".join((second or "").split()).casefold()
+
+
+async def repeated(
+    session: AsyncSession, wish: Wish, status: str, text: str, now: datetime | None = None
+) -> Text | None:
+    """What to tell staff when this answer is the one the wish was last given, less than
+    REPEAT_WINDOW ago (the same status, the same words but for case and spaces): it is not
+    sent again. None when it is a new answer."""
+    latest = await queries.latest_answer(session, wish.id)
+    if latest is None or (now or utcnow()) - latest.created_at >= REPEAT_WINDOW:
+        return None
+    if latest.status != status or not _same_words(latest.text, text):
+        return None
+    return Text(
+        "answer.repeated", {"reference": wish.reference, "status": Text(f"status.{status}")}
+    )
+
+
 async def answer(
     session: AsyncSession, wish: Wish, staff: Person, status: str, text: str, channel: str
 ) -> Text:
     """Give the wish a status and, optionally, words for its resident; tell them, and the
-    residents of its duplicates. The caller has checked the role and the text."""
+    residents of its duplicates. The caller has checked the role and the text. The same
+    answer again within REPEAT_WINDOW changes nothing and tells no one (`repeated`): two
+    at once both change the wish's row, so its version lets one commit and the other is
+    rolled back, comes again, and finds the first."""
     now = utcnow()
+    said = await repeated(session, wish, status, text, now)
+    if said is not None:
+        return said
     wish.status, wish.status_at = status, now
     if text:
         wish.answer = text
@@ -161,6 +200,9 @@ async def mark_duplicate(
         target = found
     if target.id == wish.id:
         return Text("answer.duplicate_self", {"reference": wish.reference})
+    saved = Text("answer.duplicate_saved", {"reference": wish.reference, "of": target.reference})
+    if wish.status == DUPLICATE and wish.duplicate_of == target.id:
+        return saved  # so marked already: nothing changes, and no one is told again
     now = utcnow()
     for repeated in (wish, *await queries.duplicates_of(session, wish.id)):
         repeated.status, repeated.status_at, repeated.duplicate_of = DUPLICATE, now, target.id
@@ -174,4 +216,4 @@ async def mark_duplicate(
             ANSWERED_BY: staff.id,
         }
         await queries.add_notice(session, person_id, "answer.duplicate_notice", values)
-    return Text("answer.duplicate_saved", {"reference": wish.reference, "of": target.reference})
+    return saved

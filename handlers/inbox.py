@@ -1,11 +1,14 @@
 """/inbox for municipal staff (deputies read it): their municipalities' wishes, newest first,
-filtered by status and topic, a page at a time; one wish opened to answer it.
+filtered by status and topic or found by words, ten a page; one wish opened to answer it.
 
-The steps: INBOX (a page) → WISH (one wish: its status buttons, duplicate, topic, hide)
-→ ANSWER (the words for the resident), DUPLICATE (the reference it repeats) or TOPIC. A
-wish carries a version, raised by every change; a button pressed on a view of an older
-version says the wish changed and shows it as it is now. `ANSWER <ref> <status> <text>`
-(SMS `ЖООП`, `ОТВЕТ`) does the same in one message.
+The steps: INBOX (a page) → WISH (one wish's card: its status buttons, duplicate, topic,
+hide, next) → ANSWER (the words for the resident), DUPLICATE (the reference it repeats) or
+TOPIC. `/inbox` opens on the wishes no one has answered yet; `/inbox 2145914` opens that
+wish's card, `/inbox жарык` lists the wishes with the word. Once a wish is answered (or
+marked a duplicate) the next wish of the same list follows at once, so clearing a list takes
+two taps a wish: a status, and the words sent. A wish carries a version, raised by every
+change; a button pressed on a view of an older version says the wish changed and shows it as
+it is now. `ANSWER <ref> <status> <text>` (SMS `ЖООП`, `ОТВЕТ`) does the same in one message.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
 from storage import queries
 from storage.domain import wish_categories
 from storage.models import Wish
+from storage.queries.answers import RECEIVED, SEARCH_WORDS
 
 INBOX = "inbox"
 WISH = "inbox_wish"
@@ -26,24 +30,37 @@ ANSWER = "inbox_answer"
 DUPLICATE_OF = "inbox_duplicate"
 TOPIC = "inbox_topic"
 FILTER = "inbox_filter"
-PAGE = 5
+PAGE = 10
+PER_ROW = 5  # the page's wish buttons (references of seven digits) in a row
 LINE_LENGTH = 120  # characters of a wish's text in the list
-FILTER_STATUSES = ("open", *STATUSES, DUPLICATE)
+SEARCH_LENGTH = 64  # characters of an inbox search kept with the conversation
+FILTER_STATUSES = (RECEIVED, "open", *STATUSES, DUPLICATE)
 ALL = "all"
 SHORT = "short"  # the button that sends the shortened answer
 BARE = "bare"  # the button that sets the status without words
 BACK = "back"
+NEXT = "next"  # the card's button: on to the next wish of the list, this one as it is
 PUBLIC = "pub"  # the wish's button: its photos and place public, or not
 ANNOUNCE = "tell"  # the page's button: "you said, we did" (handlers/announce.py)
+# The flow's data: the list (status, category, words, page), the wish shown (wish, version),
+# and the status being given (giving; not "status", which is the list's filter).
 
 
-async def show(ctx: Context, _argument: str) -> list[Reply]:
-    """/inbox: the first page, no filter."""
+async def show(ctx: Context, argument: str) -> list[Reply]:
+    """/inbox: the wishes no one has answered yet; /inbox REF: that wish; /inbox WORDS: the
+    wishes with those words, whatever their status."""
     ctx.finish()
     places = await answering.places_of(ctx)
     if not places.readable:
         return [say("inbox.officials_only")]
-    ctx.start_flow(status=None, category=None, page=0)
+    words = " ".join(argument.split())[:SEARCH_LENGTH]
+    ctx.start_flow(status=None if words else RECEIVED, category=None, words=words, page=0)
+    if words.isdigit():
+        wish = await queries.wish_by_reference(ctx.session, words)
+        if wish is not None and wish.municipality_id in places.readable:
+            ctx.remember(status=RECEIVED, words="")  # its card's Back: the waiting list
+            ctx.enter(WISH, wish=wish.id, version=wish.version)
+            return [await wish_prompt(ctx)]
     ctx.enter(INBOX)
     return [await page_prompt(ctx)]
 
@@ -51,22 +68,30 @@ async def show(ctx: Context, _argument: str) -> list[Reply]:
 # --- a page of wishes -----------------------------------------------------------------------
 
 
+def _words(ctx: Context) -> list[str]:
+    return str(ctx.data.get("words") or "").split()[:SEARCH_WORDS]
+
+
 async def page_prompt(ctx: Context) -> Reply:
     places = await answering.places_of(ctx)
     status, category = ctx.data.get("status"), ctx.data.get("category")
     number = int(ctx.data.get("page", 0))
     wishes, total = await queries.inbox_page(
-        ctx.session, places.readable, status, category, number * PAGE, PAGE
+        ctx.session, places.readable, status, category, number * PAGE, PAGE, _words(ctx)
     )
     pages = max((total + PAGE - 1) // PAGE, 1)
+    if number >= pages:  # answered wishes left the list: its last page now
+        ctx.remember(page=pages - 1)
+        return await page_prompt(ctx)
     shown = Text(f"inbox.status.{status}") if status else Text("inbox.any_status")
     topic = Text(f"category.{category}") if category else Text("inbox.any_topic")
     header = Text(
         "inbox.header",
         {"total": total, "page": number + 1, "pages": pages, "status": shown, "topic": topic},
     )
+    search = [Text("inbox.search", {"words": ctx.data["words"]})] if ctx.data.get("words") else []
     lines = [_line(wish) for wish in wishes]
-    opens = tuple(Button(wish.reference, ctx.payload(f"o:{wish.id}")) for wish in wishes)
+    opens = [Button(wish.reference, ctx.payload(f"o:{wish.id}")) for wish in wishes]
     turns = []
     if number > 0:
         turns.append(Button("◀", ctx.payload(f"p:{number - 1}")))
@@ -77,8 +102,9 @@ async def page_prompt(ctx: Context) -> Reply:
         Button(Text("inbox.filter_topic"), ctx.payload("fc")),
     )
     tell = (Button(Text("announce.button"), ctx.payload(ANNOUNCE)),) if places.staff else ()
-    rows = tuple(row for row in (opens, tuple(turns), filters, tell) if row)
-    return Reply(parts=(header, *(lines or [Text("inbox.empty")])), buttons=rows)
+    rows = tuple(row for row in (*in_rows(opens, PER_ROW), tuple(turns), filters, tell) if row)
+    parts = (header, *search, *(lines or [Text("inbox.empty")]))
+    return Reply(parts=parts, buttons=rows)
 
 
 def _line(wish: Wish) -> Text:
@@ -90,7 +116,7 @@ def _line(wish: Wish) -> Text:
             "date": wish.created_at.date().isoformat(),
             "kind": Text(f"kind.{wish.kind}"),
             "topic": Text(f"category.{wish.category}"),
-            "status": Text(f"status.{wish.status}"),
+            "status": Text(f"status.{answering.shown_status(wish)}"),
             "text": text,
         },
     )
@@ -162,10 +188,13 @@ async def wish_prompt(ctx: Context) -> Reply:
     photos = tuple(p.key for p in await queries.photos_of(ctx.session, wish.id))
     shown = _shown(wish, len(photos))
     parts += shown
-    back = (Button(Text("inbox.back"), ctx.payload(BACK)),)
+    moves = (
+        Button(Text("inbox.back"), ctx.payload(BACK)),
+        Button(Text("inbox.next_button"), ctx.payload(NEXT)),
+    )
     if wish.municipality_id not in places.staff:  # a deputy reads
         parts.append(Text("inbox.read_only"))
-        return Reply(parts=tuple(parts), buttons=(back,), photos=photos)
+        return Reply(parts=tuple(parts), buttons=(moves,), photos=photos)
     statuses = [Button(Text(f"status.{s}"), ctx.payload(f"s:{s}")) for s in STATUSES]
     hide = "inbox.show_button" if wish.hidden else "inbox.hide_button"
     rows: tuple[tuple[Button, ...], ...] = (
@@ -175,11 +204,12 @@ async def wish_prompt(ctx: Context) -> Reply:
             Button(Text("inbox.duplicate_button"), ctx.payload("dup")),
             Button(Text("inbox.topic_button"), ctx.payload("topic")),
         ),
-        (Button(Text(hide), ctx.payload("hide")), *back),
+        (Button(Text(hide), ctx.payload("hide")),),
+        moves,
     )
     if shown:
         public = "inbox.private_button" if wish.media_public else "inbox.public_button"
-        rows = (*rows[:3], (Button(Text(public), ctx.payload(PUBLIC)),), rows[3])
+        rows = (*rows[:3], (Button(Text(public), ctx.payload(PUBLIC)),), *rows[3:])
     return Reply(parts=(*parts, Text("inbox.choose_action")), buttons=rows, photos=photos)
 
 
@@ -195,17 +225,33 @@ def _shown(wish: Wish, photos: int) -> list[Text]:
     return shown
 
 
-async def _current(ctx: Context) -> tuple[Wish | None, list[Reply] | None]:
-    """The wish being worked on if this staff member may act on it and it has not changed
-    since it was shown; else what to say instead."""
+async def _acting_on(ctx: Context) -> Wish | None:
+    """The wish being worked on, if this staff member may act on it."""
     wish = await queries.wish_by_id(ctx.session, int(ctx.data.get("wish", 0)))
     places = await answering.places_of(ctx)
     if wish is None or wish.municipality_id not in places.staff:
-        ctx.enter(INBOX)
-        return None, [(await page_prompt(ctx)).after(Text("inbox.not_yours"))]
+        return None
+    return wish
+
+
+async def _not_yours(ctx: Context) -> list[Reply]:
+    ctx.enter(INBOX)
+    return [(await page_prompt(ctx)).after(Text("inbox.not_yours"))]
+
+
+async def _changed(ctx: Context, wish: Wish) -> list[Reply]:
+    ctx.enter(WISH, version=wish.version)
+    return [(await wish_prompt(ctx)).after(Text("inbox.changed"))]
+
+
+async def _current(ctx: Context) -> tuple[Wish | None, list[Reply] | None]:
+    """The wish being worked on if this staff member may act on it and it has not changed
+    since it was shown; else what to say instead."""
+    wish = await _acting_on(ctx)
+    if wish is None:
+        return None, await _not_yours(ctx)
     if wish.version != ctx.data.get("version"):
-        ctx.enter(WISH, version=wish.version)
-        return None, [(await wish_prompt(ctx)).after(Text("inbox.changed"))]
+        return None, await _changed(ctx, wish)
     return wish, None
 
 
@@ -213,13 +259,16 @@ async def choose_on_wish(ctx: Context, value: str) -> list[Reply] | None:
     if value == BACK:
         ctx.enter(INBOX)
         return [await page_prompt(ctx)]
+    if value == NEXT:
+        wish = await queries.wish_by_id(ctx.session, int(ctx.data.get("wish", 0)))
+        return [await _next_after(ctx, wish)] if wish is not None else None
     if value not in ("dup", "topic", "hide", PUBLIC) and not value.startswith("s:"):
         return None
     wish, instead = await _current(ctx)
     if wish is None:
         return instead
     if value.startswith("s:") and value[2:] in STATUSES:
-        ctx.enter(ANSWER, status=value[2:])
+        ctx.enter(ANSWER, giving=value[2:])
         return [await answer_prompt(ctx)]
     if value == "dup":
         ctx.enter(DUPLICATE_OF)
@@ -246,13 +295,32 @@ async def _reshow(ctx: Context, wish: Wish, done: Text) -> Reply:
     return (await wish_prompt(ctx)).after(done)
 
 
+async def _next_after(ctx: Context, wish: Wish, *done: Text) -> Reply:
+    """The card of the wish after this one in the staff member's list, with what became of
+    this one; the list itself when nothing else is in it."""
+    places = await answering.places_of(ctx)
+    found = await queries.next_in_inbox(
+        ctx.session,
+        places.readable,
+        ctx.data.get("status"),
+        ctx.data.get("category"),
+        _words(ctx),
+        wish,
+    )
+    if found is None:
+        ctx.enter(INBOX)
+        return (await page_prompt(ctx)).after(*done, Text("inbox.none_left"))
+    ctx.enter(WISH, wish=found.id, version=found.version)
+    return (await wish_prompt(ctx)).after(*done)
+
+
 # --- the answer's words -----------------------------------------------------------------
 
 
 async def answer_prompt(ctx: Context) -> Reply:
     wish = await queries.wish_by_id(ctx.session, int(ctx.data["wish"]))
     assert wish is not None
-    status = Text(f"status.{ctx.data.get('status')}")
+    status = Text(f"status.{ctx.data.get('giving')}")
     limit = answering.limit_for(wish)
     buttons = [(Button(Text("inbox.bare_button"), ctx.payload(BARE)),)]
     if ctx.data.get("short"):
@@ -264,14 +332,14 @@ async def answer_prompt(ctx: Context) -> Reply:
 
 async def take_answer(ctx: Context, text: str) -> list[Reply]:
     words = " ".join(text.split())
-    wish, instead = await _current(ctx)
+    wish = await _acting_on(ctx)
     if wish is None:
-        return instead or []
+        return await _not_yours(ctx)
     problem = answering.check_answer(wish, words)
     if problem is not None:  # offered shortened; the long one is not lost from the chat
         ctx.remember(short=problem.values["short"])
         return [(await answer_prompt(ctx)).after(problem)]
-    return await _apply(ctx, wish, words)
+    return await _give(ctx, wish, words)
 
 
 async def choose_answer(ctx: Context, value: str) -> list[Reply] | None:
@@ -280,17 +348,27 @@ async def choose_answer(ctx: Context, value: str) -> list[Reply] | None:
         return [await wish_prompt(ctx)]
     if value not in (SHORT, BARE):
         return None
-    wish, instead = await _current(ctx)
+    wish = await _acting_on(ctx)
     if wish is None:
-        return instead
-    return await _apply(ctx, wish, str(ctx.data.get("short", "")) if value == SHORT else "")
+        return await _not_yours(ctx)
+    return await _give(ctx, wish, str(ctx.data.get("short", "")) if value == SHORT else "")
 
 
-async def _apply(ctx: Context, wish: Wish, words: str) -> list[Reply]:
-    status = str(ctx.data.get("status"))
-    done = await answering.answer(ctx.session, wish, ctx.person, status, words, ctx.inbound.channel)
+async def _give(ctx: Context, wish: Wish, words: str) -> list[Reply]:
+    """Answer the wish, then on to the next. A wish changed since it was shown is shown
+    again, unless the change was this very answer (a colleague's, or this one sent twice)."""
+    status = str(ctx.data.get("giving"))
     ctx.remember(short=None)
-    return [await _reshow(ctx, wish, done)]
+    if status not in STATUSES:  # a step begun before "giving" was its name
+        ctx.enter(WISH)
+        return [await wish_prompt(ctx)]
+    if wish.version != ctx.data.get("version"):
+        repeated = await answering.repeated(ctx.session, wish, status, words)
+        if repeated is None:
+            return await _changed(ctx, wish)
+        return [await _next_after(ctx, wish, repeated)]
+    done = await answering.answer(ctx.session, wish, ctx.person, status, words, ctx.inbound.channel)
+    return [await _next_after(ctx, wish, done)]
 
 
 # --- a duplicate, another topic -----------------------------------------------------------
@@ -308,7 +386,7 @@ async def take_duplicate(ctx: Context, text: str) -> list[Reply]:
     said = await answering.mark_duplicate(ctx.session, wish, ctx.person, text, ctx.inbound.channel)
     if said.key != "answer.duplicate_saved":
         return [(await duplicate_prompt(ctx)).after(said)]
-    return [await _reshow(ctx, wish, said)]
+    return [await _next_after(ctx, wish, said)]
 
 
 async def back_to_wish(ctx: Context, value: str) -> list[Reply] | None:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import wishes
-from handlers.answering import status_text
+from handlers.answering import shown_status, status_text
 from handlers.context import Context
 from handlers.quotes import shorten
 from handlers.steps import Step
@@ -46,7 +46,7 @@ async def mine(ctx: Context, _argument: str) -> Reply:
                     "reference": wish.reference,
                     "date": wish.created_at.date().isoformat(),
                     "topic": Text(f"category.{wish.category}"),
-                    "status": Text(f"status.{wish.status}"),
+                    "status": Text(f"status.{shown_status(wish)}"),
                 },
             )
         )

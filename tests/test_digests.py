@@ -396,7 +396,7 @@ def test_the_bribe_section_of_a_hand_counted_week() -> None:
         (5, "asked"): 3, (5, "refused"): 3, (5, "not_asked"): 5,  # 11: asked 6, honest 5
         (4, "paid"): 1,  # 1
     }  # fmt: skip
-    digest = Digest(place, last_week(), Counter(), Counter(), [], bribes, [], 0)
+    digest = Digest(place, last_week(), Counter(), Counter(), [], bribes, [])
     text = render(digest, Catalogues(), "en")
     assert "🚫 Bribe reports (anonymous): at least 25" in text  # 25 in fact: 1 and 1 hidden
     assert (

@@ -206,7 +206,7 @@ async def test_the_web_chat_refuses_forged_forms_and_takes_a_form_once(
         assert [w.text for w in (await wishes(database_url)).values()] == ["Fix the road"]
         await visitor.post(text="/mine")
         [listed] = visitor.messages()[:1]
-        assert say("en", "category.roads") in listed and say("en", "status.accepted") in listed
+        assert say("en", "category.roads") in listed and say("en", "status.received") in listed
 
 
 async def test_the_web_chat_can_be_turned_off(start_bot: StartBot, say: Say) -> None:

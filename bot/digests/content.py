@@ -50,13 +50,31 @@ class Digest:
     quotes: list[Quote]  # every wish that may be quoted, newest first: see `choose_quotes`
     bribes: dict[tuple[int, str], int]  # (service, outcome) -> reports given this week
     initiatives: list[InitiativeLine]
-    answered: int  # wishes staff answered this week
     campaigns: list[CampaignLine] = field(default_factory=list)
     week_wishes: list[Wish] = field(default_factory=list, repr=False)  # for the staff CSV
-    answers: Counter[str] = field(default_factory=Counter)  # staff's answers by status
+    # The wishes staff answered this week, each once, by the last status it was given: a
+    # wish answered twice is one wish, so the statuses add up to `answered`.
+    answers: Counter[str] = field(default_factory=Counter)
     done: list[Wish] = field(default_factory=list, repr=False)  # marked done this week
     waiting: list[Wish] = field(default_factory=list, repr=False)  # unanswered longest
     with_photos: int = 0  # this week's wishes that came with a photo
+    made_on: date | None = None  # the day it was made (a past week's: any day after it)
+
+    @property
+    def answered(self) -> int:
+        """Wishes staff answered this week (not answers: one wish may have had two)."""
+        return sum(self.answers.values())
+
+    @property
+    def so_far(self) -> bool:
+        """The week is not over: its figures run to the day it was made."""
+        return self.made_on is not None and self.made_on <= self.week.sunday
+
+    @property
+    def last_day(self) -> date:
+        """The day its figures run to: the week's Sunday, or today for the week under way."""
+        made = self.made_on
+        return made if made is not None and made <= self.week.sunday else self.week.sunday
 
     def total(self, kind: str | None = None, week: str = "this") -> int:
         """Wishes of one kind (or of both) this week or the week before."""
@@ -141,7 +159,6 @@ async def collect(
             session, municipality.id, week.monday, week.sunday
         ),
         initiatives=initiatives,
-        answered=await queries.answered_between(session, municipality.id, start, end),
         week_wishes=wishes,
         answers=Counter(await queries.answer_counts_between(session, municipality.id, start, end)),
         done=list(await queries.done_between(session, municipality.id, start, end)),
@@ -158,4 +175,5 @@ async def collect(
                 session, municipality.id, week.monday, week.sunday
             )
         ],
+        made_on=today,
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -226,11 +226,13 @@ class Digests:
                 self._digests[key] = await self._collect(municipality, period)
             return self._digests[key]
 
+    def _today(self) -> date:
+        return utcnow().astimezone(ZoneInfo(self.settings.timezone)).date()
+
     async def _collect(self, municipality: Municipality, period: str) -> Digest:
-        today = utcnow().astimezone(ZoneInfo(self.settings.timezone)).date()
         async with self.db.session() as session:
             return await collect(
-                session, municipality, Week.parse(period), self.settings.timezone, today
+                session, municipality, Week.parse(period), self.settings.timezone, self._today()
             )
 
     async def _parts_of(
@@ -279,7 +281,22 @@ class Digests:
             municipality = await session.get(Municipality, order.municipality_id)
         assert municipality is not None
         digest = await self._collect(municipality, order.period)  # as of now, not cached
-        return await self.compose(digest, language, order.with_table, username)
+        parts = await self.compose(digest, language, order.with_table, username)
+        return parts + await self._week_so_far(municipality, digest.week, language, username)
+
+    async def _week_so_far(
+        self, municipality: Municipality, shown: Week, language: str, username: str | None
+    ) -> list[Part]:
+        """Beside a finished week's digest, the week under way as far as it has gone (its
+        text only): mid-week, last week's may be quiet while this week's wishes wait."""
+        current = Week.of(self._today())
+        if current == shown:
+            return []
+        digest = await self._collect(municipality, str(current))
+        if digest.quiet:
+            return []
+        body = text.render(digest, self.catalogues, language, username)
+        return [Part("text", piece) for piece in split_text(body)]
 
 
 def tally_line(week: Week, tally: dict[str, int]) -> str:

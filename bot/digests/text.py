@@ -51,17 +51,17 @@ def render(
     week = digest.week
     lines = [
         say(
-            "digest.title",
+            "digest.title_so_far" if digest.so_far else "digest.title",
             place=place,
             first=day(week.monday, language),
-            last=day(week.sunday, language),
+            last=day(digest.last_day, language),
             week=week.number,
         ),
         "",
     ]
     if digest.quiet:
         link = deep_link(bot_username, f"m-{digest.municipality.key}")  # starts placed here
-        lines.append(say("digest.quiet", link=link))
+        lines.append(say("digest.quiet_so_far" if digest.so_far else "digest.quiet", link=link))
     else:
         lines += _wishes(digest, say) + _quotes(digest, say, language) + _bribes(digest, say)
     lines += _initiatives(digest, say, language) + _campaigns(digest, say)
@@ -87,7 +87,7 @@ def _answers(digest: Digest, say: Say) -> list[str]:
             )
     if digest.waiting:
         lines.append(say("digest.waiting"))
-        end = digest.week.sunday
+        end = digest.last_day
         for wish in digest.waiting:
             days = (end - wish.created_at.date()).days
             topic = say(f"category.{wish.category}")

@@ -11,6 +11,7 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from bot.runtime.i18n import Catalogues
+from handlers.answering import shown_status
 from handlers.types import Text
 from storage.domain import bribe_services
 from storage.models import BribeReport, Wish
@@ -140,7 +141,7 @@ def staff_wish_rows(
             named("category", wish.category),
             wish.text,
             named("channel", wish.channel),
-            named("status", wish.status),
+            named("status", shown_status(wish)),  # "received" until staff answer
             " ".join(photos.get(wish.id, ())),
             _place(wish),
             wish.kind,

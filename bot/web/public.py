@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.telegram.channel import running
 from bot.channels.telegram.sender import known_username
 from bot.web import http_input, pages, photo_links
-from bot.web.open311 import CLOSED
+from handlers.answering import shown_status
 from handlers.quotes import shorten
 from handlers.scrub import scrub
 from handlers.types import Text, deep_link
@@ -143,12 +143,11 @@ class PublicPages:
             if wish.hidden
             else shorten(scrub(wish.text), QUOTE)
         )
-        status = "closed" if wish.status in CLOSED else "open"
         return (
             wish.reference,
             self._t(language, f"category.{wish.category}"),
             text,
-            self._t(language, f"page.status_{status}"),
+            self._t(language, f"status.{shown_status(wish)}"),  # the word /mine uses
         )
 
     def _bars(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,19 +22,47 @@ from storage.models import (
 )
 
 OPEN = ("accepted", "in_progress")  # statuses still waiting for staff
+# How the inbox and every reader name a wish no staff member has answered yet: stored as
+# "accepted" (the status every wish starts with), shown as "received" (handlers/answering.py).
+RECEIVED = "received"
+SEARCH_WORDS = 5  # words of an inbox search that count
+
+
+def _received() -> ColumnElement[bool]:
+    return (Wish.status == "accepted") & Wish.answered_at.is_(None)
 
 
 def _inbox_filter(
-    municipality_ids: Sequence[int], status: str | None, category: str | None
-) -> list[object]:
-    where: list[object] = [Wish.municipality_id.in_(municipality_ids)]
-    if status == "open":
+    municipality_ids: Sequence[int],
+    status: str | None,
+    category: str | None,
+    words: Sequence[str] = (),
+) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [Wish.municipality_id.in_(municipality_ids)]
+    if status == RECEIVED:
+        where.append(_received())
+    elif status == "accepted":  # by staff: not the same as received
+        where.append((Wish.status == "accepted") & Wish.answered_at.is_not(None))
+    elif status == "open":
         where.append(Wish.status.in_(OPEN))
     elif status is not None:
         where.append(Wish.status == status)
     if category is not None:
         where.append(Wish.category == category)
+    where += [_contains(word) for word in words[:SEARCH_WORDS] if word]
     return where
+
+
+def _contains(word: str) -> ColumnElement[bool]:
+    """The text has the word in it, written as typed, in lower case, Capitalised or in
+    capitals: SQLite folds the case of Latin letters only (LIKE, lower()), and residents
+    write Cyrillic in these three ways; one rule on both databases."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    spellings = dict.fromkeys((escaped, escaped.lower(), escaped.capitalize(), escaped.upper()))
+    return or_(*(Wish.text.like(f"%{spelling}%", escape="\\") for spelling in spellings))
+
+
+_NEWEST_FIRST = (Wish.created_at.desc(), Wish.id.desc())
 
 
 async def inbox_page(
@@ -44,18 +72,38 @@ async def inbox_page(
     category: str | None,
     offset: int,
     limit: int,
+    words: Sequence[str] = (),
 ) -> tuple[Sequence[Wish], int]:
     """One page of these municipalities' wishes, newest first, and how many match in all."""
-    where = _inbox_filter(municipality_ids, status, category)
-    total = await session.scalar(select(func.count(Wish.id)).where(*where))  # type: ignore[arg-type]
+    where = _inbox_filter(municipality_ids, status, category, words)
+    total = await session.scalar(select(func.count(Wish.id)).where(*where))
     page = await session.scalars(
-        select(Wish)
-        .where(*where)  # type: ignore[arg-type]
-        .order_by(Wish.created_at.desc(), Wish.id.desc())
-        .offset(offset)
-        .limit(limit)
+        select(Wish).where(*where).order_by(*_NEWEST_FIRST).offset(offset).limit(limit)
     )
     return page.all(), int(total or 0)
+
+
+async def next_in_inbox(
+    session: AsyncSession,
+    municipality_ids: Sequence[int],
+    status: str | None,
+    category: str | None,
+    words: Sequence[str],
+    after: Wish,
+) -> Wish | None:
+    """The wish that follows `after` in its inbox list (newest first) as the list is now;
+    past the end, the list's first; None if `after` is all it holds, or not even that."""
+    where = _inbox_filter(municipality_ids, status, category, words)
+    below = (Wish.created_at < after.created_at) | (
+        (Wish.created_at == after.created_at) & (Wish.id < after.id)
+    )
+    for extra in (below, Wish.id != after.id):
+        found = await session.scalar(
+            select(Wish).where(*where, extra).order_by(*_NEWEST_FIRST).limit(1)
+        )
+        if found is not None:
+            return found
+    return None
 
 
 async def wish_by_reference(session: AsyncSession, reference: str) -> Wish | None:
@@ -137,19 +185,41 @@ async def claim_followup(session: AsyncSession, wish_id: int, now: datetime) -> 
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+async def latest_answer(session: AsyncSession, wish_id: int) -> WishAnswer | None:
+    """What staff did last with the wish, if anything."""
+    return await session.scalar(
+        select(WishAnswer)
+        .where(WishAnswer.wish_id == wish_id)
+        .order_by(WishAnswer.created_at.desc(), WishAnswer.id.desc())
+        .limit(1)
+    )
+
+
 async def answer_counts_between(
     session: AsyncSession, municipality_id: int, start: datetime, end: datetime
 ) -> dict[str, int]:
-    """Staff's answers in [start, end) by the status they gave."""
-    rows = await session.execute(
-        select(WishAnswer.status, func.count(WishAnswer.id))
+    """The wishes staff answered in [start, end), each once, by the last status it was given
+    then (a wish answered twice is one wish)."""
+    ranked = (
+        select(
+            WishAnswer.status,
+            func.row_number()
+            .over(
+                partition_by=WishAnswer.wish_id,
+                order_by=(WishAnswer.created_at.desc(), WishAnswer.id.desc()),
+            )
+            .label("rank"),
+        )
         .join(Wish, Wish.id == WishAnswer.wish_id)
         .where(
             Wish.municipality_id == municipality_id,
             WishAnswer.created_at >= start,
             WishAnswer.created_at < end,
         )
-        .group_by(WishAnswer.status)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(ranked.c.status, func.count()).where(ranked.c.rank == 1).group_by(ranked.c.status)
     )
     return {str(status): int(count) for status, count in rows}
 
@@ -183,8 +253,7 @@ async def waiting_longest(
             .where(
                 Wish.municipality_id == municipality_id,
                 Wish.kind == "change",
-                Wish.status == "accepted",
-                Wish.answered_at.is_(None),
+                _received(),
                 Wish.created_at < before,
             )
             .order_by(Wish.created_at, Wish.id)

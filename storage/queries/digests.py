@@ -56,22 +56,6 @@ async def wish_counts_between(
     return {(str(kind), str(category)): int(n) for kind, category, n in rows.all()}
 
 
-async def answered_between(
-    session: AsyncSession, municipality_id: int, start: datetime, end: datetime
-) -> int:
-    """Wishes that staff first answered in [start, end)."""
-    return int(
-        await session.scalar(
-            select(func.count()).where(
-                Wish.municipality_id == municipality_id,
-                Wish.answered_at >= start,
-                Wish.answered_at < end,
-            )
-        )
-        or 0
-    )
-
-
 async def bribe_counts_between(
     session: AsyncSession, municipality_id: int, first: date, last: date
 ) -> dict[tuple[int, str], int]:
