@@ -204,8 +204,8 @@ async def mark_duplicate(
     if wish.status == DUPLICATE and wish.duplicate_of == target.id:
         return saved  # so marked already: nothing changes, and no one is told again
     now = utcnow()
-    for repeated in (wish, *await queries.duplicates_of(session, wish.id)):
-        repeated.status, repeated.status_at, repeated.duplicate_of = DUPLICATE, now, target.id
+    for marked in (wish, *await queries.duplicates_of(session, wish.id)):
+        marked.status, marked.status_at, marked.duplicate_of = DUPLICATE, now, target.id
     wish.answered_at = wish.answered_at or now
     queries.add_answer(session, wish, DUPLICATE, target.reference, staff.id, channel, now)
     person_id = listener(wish)

@@ -89,11 +89,11 @@ async def notices_to(world: World, resident: Conversation) -> list[str]:
         return list(keys)
 
 
-def header(say: Say, total: int, pages: int, status: str, topic: str = "") -> str:
-    """The first line of an inbox page (its first page) in English; "" for any."""
+def header(say: Say, total: int, pages: int, status: str, topic: str = "", page: int = 1) -> str:
+    """The first line of an inbox page in English; a status or topic "" for any."""
     shown = say("en", f"inbox.status.{status}") if status else say("en", "inbox.any_status")
     named = say("en", f"category.{topic}") if topic else say("en", "inbox.any_topic")
-    return say("en", "inbox.header", total=total, page=1, pages=pages, status=shown, topic=named)
+    return say("en", "inbox.header", total=total, page=page, pages=pages, status=shown, topic=named)
 
 
 async def test_clearing_a_list_takes_two_taps_a_wish_and_each_resident_hears_once(
@@ -105,7 +105,12 @@ async def test_clearing_a_list_takes_two_taps_a_wish_and_each_resident_hears_onc
     ]
     newest_first = [await reference_of(world, f"Көчөдө жарык жок {n}") for n in reversed(range(12))]
     staff = await official(world, civicbot, place)
+    await staff.send("/inbox")
+    [second] = await staff.press("▶")
+    assert second.startswith(header(say, total=12, pages=2, status="received", page=2))
+    assert staff.buttons()[:3] == [*newest_first[10:], "◀"]
 
+    staff.taps = 0
     [page] = await staff.send("/inbox")  # the wishes no one has answered yet, ten a page
     assert page.startswith(header(say, total=12, pages=2, status="received"))
     assert staff.buttons()[:11] == [*newest_first[:10], "▶"]

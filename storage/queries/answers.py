@@ -54,9 +54,9 @@ def _inbox_filter(
 
 
 def _contains(word: str) -> ColumnElement[bool]:
-    """The text has the word in it, written as typed, in lower case, Capitalised or in
-    capitals: SQLite folds the case of Latin letters only (LIKE, lower()), and residents
-    write Cyrillic in these three ways; one rule on both databases."""
+    """The text has the word in it as typed, in lower case, Capitalised or in capitals:
+    SQLite folds the case of Latin letters only (LIKE, lower()), and residents write
+    Cyrillic words in those three ways; one rule on both databases."""
     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     spellings = dict.fromkeys((escaped, escaped.lower(), escaped.capitalize(), escaped.upper()))
     return or_(*(Wish.text.like(f"%{spelling}%", escape="\\") for spelling in spellings))
