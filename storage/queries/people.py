@@ -120,6 +120,14 @@ async def ensure_person(
     known = await _PERSON_ROW.run(session, channel=channel, user_id=user_id)
     if known.rows:
         return person_of_row(session, known.rows[0]), False
+    return await add_person(session, channel, user_id, language)
+
+
+async def add_person(
+    session: AsyncSession, channel: str, user_id: str, language: str
+) -> tuple[Person, bool]:
+    """ensure_person for a sender a read just found no row of (most likely new): the insert
+    first, and a look-up only if another request added them meanwhile."""
     values: dict[str, Any] = {
         "channel": channel,
         "channel_user_id": user_id,

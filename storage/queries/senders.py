@@ -20,7 +20,7 @@ from storage.queries.conversations import (
     conversation_of,
     state_of_row,
 )
-from storage.queries.people import PERSON_COLUMNS, ensure_person, person_of_row, with_place
+from storage.queries.people import PERSON_COLUMNS, add_person, person_of_row, with_place
 
 # Joined inner: FOR UPDATE may not lock the nullable side of an outer join, and a person
 # without a conversation yet (new, or added where none is made: a staff role) takes the
@@ -45,5 +45,7 @@ async def open_sender(
         values = known.rows[0]
         person = person_of_row(session, values[:_WIDTH])
         return person, state_of_row(person.id, values[_WIDTH:]), False
-    person, added = await ensure_person(session, channel, user_id, language)
+    # Not known with a conversation: new (a signing wave is all new senders), or rarely a
+    # person without one. The insert answers both, without a second read.
+    person, added = await add_person(session, channel, user_id, language)
     return person, await conversation_of(session, person.id, new=added), added
