@@ -28,6 +28,7 @@ from handlers import (
 from handlers.context import Context
 from handlers.steps import Replies, Step
 from handlers.types import Reply, Text, noted
+from storage.models import Municipality
 
 # --- commands (the same names on every channel) -------------------------------------------
 
@@ -114,13 +115,11 @@ async def _on_language(ctx: Context, value: str) -> Replies | None:
     return await _continue(ctx, onboarding.language_set_note(ctx))
 
 
-async def _on_municipality(ctx: Context, value: str) -> Replies | None:
-    if value == onboarding.BACK:
-        return [await onboarding.ask_place(ctx)]
-    municipality = await onboarding.choose_municipality(ctx, value)
-    if municipality is None:
-        return None
-    return await _continue(ctx, Text("place.set", {"place": municipality.name(ctx.language)}))
+async def _on_place(ctx: Context, value: str) -> Replies | None:
+    chosen = await onboarding.choose_place(ctx, value)
+    if not isinstance(chosen, Municipality):
+        return chosen  # the next list, or None for a stale value
+    return await _continue(ctx, Text("place.set", {"place": chosen.name(ctx.language)}))
 
 
 # --- the steps of guided flows ---------------------------------------------------------------
@@ -129,8 +128,14 @@ async def _on_municipality(ctx: Context, value: str) -> Replies | None:
 # Choosing a language and a place: here, since what follows is any flow's (CONTINUATIONS).
 ONBOARDING_STEPS: dict[str, Step] = {
     onboarding.LANGUAGE: Step(onboarding.language_prompt, _on_language),
-    onboarding.REGION: Step(onboarding.region_prompt, onboarding.choose_region),
-    onboarding.MUNICIPALITY: Step(onboarding.municipality_prompt, _on_municipality),
+    # A place: region, its towns and districts, a district's municipalities; or by a name
+    # typed at any of them.
+    onboarding.REGION: Step(onboarding.region_prompt, _on_place, onboarding.search_place),
+    onboarding.DISTRICT: Step(onboarding.district_prompt, _on_place, onboarding.search_place),
+    onboarding.MUNICIPALITY: Step(
+        onboarding.municipality_prompt, _on_place, onboarding.search_place
+    ),
+    onboarding.PLACE_MATCHES: Step(onboarding.matches_prompt, _on_place, onboarding.search_place),
 }
 
 # Each flow declares its own steps, with their traits; joined, they are the conversation graph.

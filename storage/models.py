@@ -67,6 +67,20 @@ class Region(Named, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # The unit's code in the state classifier СОАТЕ (14 digits), where the shipped list has it.
+    soate: Mapped[str | None] = mapped_column(String(14))
+
+
+class District(Named, Base):
+    """A district (район) of a region: how a resident narrows a long list of places."""
+
+    __tablename__ = "districts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    soate: Mapped[str | None] = mapped_column(String(14))
 
 
 class Municipality(Named, Base):
@@ -80,6 +94,10 @@ class Municipality(Named, Base):
     district: Mapped[str | None] = mapped_column(String(100))
     # Signatures a local initiative needs, as the municipality's charter sets it.
     initiative_threshold: Mapped[int | None] = mapped_column(Integer)
+    # The district it lies in; none for a city of regional or republican significance (and
+    # for a place whose district the data does not say): the region lists those itself.
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"), index=True)
+    soate: Mapped[str | None] = mapped_column(String(14))
     region: Mapped[Region] = relationship(lazy="joined")
 
 

@@ -251,6 +251,7 @@ async def test_a_report_before_a_place_asks_for_it_then_carries_on(
     replies = await resident.send("/bribe 8")
     assert say("en", "bribe.place_first") in replies[0]
     await resident.press("Batken Region")
+    await resident.press("Leilek District")
     replies = await resident.press("Beshkent")
     assert replies[0].startswith(say("en", "place.set", place="Beshkent"))
     assert "Permission to place advertising" in replies[0]  # service 8 was kept

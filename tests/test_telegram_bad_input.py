@@ -126,8 +126,8 @@ async def test_free_text_first_is_kept_through_kind_place_and_category(
     replies = await resident.send("Спасибо за новую площадку во дворе!")
     assert replies == [say("ru", "wish.kind_prompt")]
     await resident.press("Это – здорово!")
-    await resident.press("город Ош")  # region: the city of Osh
-    replies = await resident.press("город Ош")  # its municipality
+    # The city of Osh is a region with one municipality, itself: one press chooses it.
+    replies = await resident.press("город Ош")
     assert say("ru", "wish.category_prompt", kind="Это – здорово!") in replies[0]
     # Typed instead of pressing: kept, but the first text stays the wish's text.
     replies = await resident.send("ещё текст")

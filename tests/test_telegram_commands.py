@@ -75,7 +75,15 @@ async def test_language_and_place_can_be_changed(
 
     await resident.send("/place")
     await resident.press("Batken Region")
-    assert resident.buttons() == ["Kyzyl-Kiya city", "Beshkent", "« Back"]
+    # The region's towns of its own, then its districts (Beshkent lies in Leilek).
+    assert resident.buttons() == [
+        "Kyzyl-Kiya city",
+        "Batken city",
+        "Sulukta city",
+        "Leilek District",
+        "Kadamjay District",
+        "« Back",
+    ]
     await resident.press("« Back")  # back to the regions
     await resident.press("Issyk-Kul Region")
     assert await resident.press("Tort-Kul") == [say("en", "place.set", place="Tort-Kul")]

@@ -119,11 +119,14 @@ from storage.queries.photos import (
 from storage.queries.places import (
     all_municipalities,
     attach_unplaced_wishes,
+    district_by_key,
     municipalities_in,
+    municipalities_in_district,
     municipality_by_id,
     municipality_by_key,
     municipality_by_key_or_code,
     region_by_key,
+    region_choices,
     regions_with_municipalities,
 )
 from storage.queries.public import (
@@ -210,6 +213,7 @@ __all__ = [
     "digest_delivery",
     "digest_planned",
     "digest_tally",
+    "district_by_key",
     "done_between",
     "due_followups",
     "duplicates_of",
@@ -235,6 +239,7 @@ __all__ = [
     "mark_opted_out",
     "mark_person_opted_out",
     "municipalities_in",
+    "municipalities_in_district",
     "municipality_by_id",
     "municipality_by_key",
     "municipality_by_key_or_code",
@@ -258,6 +263,7 @@ __all__ = [
     "record_failed_send",
     "referenced",
     "region_by_key",
+    "region_choices",
     "regions_with_municipalities",
     "remove_role",
     "running_campaigns",

@@ -1,4 +1,4 @@
-"""Regions and municipalities."""
+"""Regions, their districts, and municipalities."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import (
+    District,
     Municipality,
     Person,
     Region,
@@ -35,6 +36,41 @@ async def municipalities_in(session: AsyncSession, region: Region) -> Sequence[M
         await session.scalars(
             select(Municipality)
             .where(Municipality.region_id == region.id)
+            .order_by(Municipality.code)
+        )
+    ).all()
+
+
+async def region_choices(
+    session: AsyncSession, region: Region
+) -> tuple[Sequence[Municipality], Sequence[District]]:
+    """What a region offers to choose from: the municipalities in no district (its cities of
+    regional significance), then the districts that have a municipality to choose."""
+    loose = await session.scalars(
+        select(Municipality)
+        .where(Municipality.region_id == region.id, Municipality.district_id.is_(None))
+        .order_by(Municipality.code)
+    )
+    has_municipality = exists().where(Municipality.district_id == District.id)
+    districts = await session.scalars(
+        select(District)
+        .where(District.region_id == region.id, has_municipality)
+        .order_by(District.position)
+    )
+    return loose.all(), districts.all()
+
+
+async def district_by_key(session: AsyncSession, key: str) -> District | None:
+    return await session.scalar(select(District).where(District.key == key))
+
+
+async def municipalities_in_district(
+    session: AsyncSession, district: District
+) -> Sequence[Municipality]:
+    return (
+        await session.scalars(
+            select(Municipality)
+            .where(Municipality.district_id == district.id)
             .order_by(Municipality.code)
         )
     ).all()
