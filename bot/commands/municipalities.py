@@ -23,7 +23,8 @@ from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
 from storage import queries
 from storage.domain import LANGUAGES, is_municipality_key
-from storage.models import Municipality
+from storage.models import Municipality, Region
+from storage.place_list import district_key
 
 # The columns of an import file (the first line names them; their order is free).
 COLUMNS = ("key", "code", "region", "name_ky", "name_ru", "name_en", "district", "threshold")
@@ -89,16 +90,23 @@ async def put(session: AsyncSession, row: Row) -> str:
     if region is None:
         raise UsageError(f"unknown region {row.region!r} (see domain.yaml: regions)")
     existing = await queries.municipality_by_key(session, row.key)
+    district = await _district(session, row, region)
     if row.code is not None:
         holder = await session.scalar(select(Municipality).where(Municipality.code == row.code))
         if holder is not None and holder.key != row.key:
             raise UsageError(f"the code {row.code} is {holder.key}'s already")
     if existing is None:
         code = row.code or await _next_code(session)
-        session.add(Municipality(key=row.key, code=code, region_id=region.id, **_fields(row)))
+        session.add(
+            Municipality(
+                key=row.key, code=code, region_id=region.id, district_id=district, **_fields(row)
+            )
+        )
         await session.flush()
         return "added"
     wanted = {"region_id": region.id, **_fields(row)}
+    if district is not None:  # a district the text does not name is left as it was
+        wanted["district_id"] = district
     if row.code is not None:
         wanted["code"] = row.code
     differs = {name: value for name, value in wanted.items() if getattr(existing, name) != value}
@@ -106,6 +114,15 @@ async def put(session: AsyncSession, row: Row) -> str:
         setattr(existing, name, value)
     await session.flush()
     return "changed" if differs else "unchanged"
+
+
+async def _district(session: AsyncSession, row: Row, region: Region) -> int | None:
+    """The district the row names, by its key (ak_talaa) or as domain.yaml writes it
+    (Ak-Talaa), if it is one of the region's; else none (the text is kept as it is)."""
+    if not row.district:
+        return None
+    district = await queries.district_by_key(session, district_key(row.district))
+    return district.id if district is not None and district.region_id == region.id else None
 
 
 def _fields(row: Row) -> dict[str, object]:
@@ -184,8 +201,10 @@ async def list_all(settings: Settings, out: TextIO) -> int:
     db = await prepare_database(settings)
     try:
         async with db.session() as session:
+            districts = {d.id: d.key for d in await queries.all_districts(session)}
             for m in await queries.all_municipalities(session):
-                print(f"{m.code}\t{m.key}\t{m.region.key}\t{m.name_ky}", file=out)
+                district = districts.get(m.district_id or 0, "")
+                print(f"{m.code}\t{m.key}\t{m.region.key}\t{m.name_ky}\t{district}", file=out)
     finally:
         await db.close()
     return 0

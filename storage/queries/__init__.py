@@ -117,6 +117,7 @@ from storage.queries.photos import (
     referenced,
 )
 from storage.queries.places import (
+    all_districts,
     all_municipalities,
     attach_unplaced_wishes,
     district_by_key,
@@ -177,6 +178,7 @@ __all__ = [
     "add_signature",
     "add_wish",
     "all_campaigns",
+    "all_districts",
     "all_initiatives",
     "all_municipalities",
     "answer_counts_between",

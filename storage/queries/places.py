@@ -60,6 +60,10 @@ async def region_choices(
     return loose.all(), districts.all()
 
 
+async def all_districts(session: AsyncSession) -> Sequence[District]:
+    return (await session.scalars(select(District).order_by(District.position))).all()
+
+
 async def district_by_key(session: AsyncSession, key: str) -> District | None:
     return await session.scalar(select(District).where(District.key == key))
 
