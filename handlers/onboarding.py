@@ -15,7 +15,6 @@ REGION = "region"
 DISTRICT = "district"  # a region's towns and districts
 MUNICIPALITY = "municipality"  # a district's municipalities
 PLACE_MATCHES = "place_matches"  # the places a typed name found
-PLACE_STEPS = (REGION, DISTRICT, MUNICIPALITY, PLACE_MATCHES)
 
 BACK = "back"
 # A place button's value: what it chooses, then its key ("d:suzak"), or the page to show.
