@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from handlers.context import Context
 from handlers.onboarding import LANGUAGE_NAMES
 from handlers.steps import Step
 from handlers.types import Button, Reply, Text, say
 from storage import queries
+from storage.models import utcnow
 
 FORGET = "forget"
 YES, NO = "yes", "no"
+STILL_OUT_EXPIRY = timedelta(days=2)  # the quota row saying today's notice went
 
 
 async def help_text(ctx: Context, argument: str = "") -> Reply:
@@ -65,6 +69,17 @@ async def stop(ctx: Context, _argument: str) -> list[Reply]:
     await queries.change_person(ctx.session, ctx.person, opted_out=True)
     ctx.finish()
     return [say("stop.done")]
+
+
+async def while_opted_out(ctx: Context) -> list[Reply]:
+    """What a sender who texted STOP is told when they write again (what they sent is still
+    handled: a wish is kept): once a day, that nothing is answered and how to come back;
+    otherwise nothing. Never silence alone, which reads as a message lost."""
+    sender = (ctx.inbound.channel, ctx.inbound.user_id, ctx.today.isoformat())
+    key = ctx.pseudonyms.of("opted-out-notice", *sender)
+    if await queries.count_towards_quota(ctx.session, key, 1, utcnow() + STILL_OUT_EXPIRY):
+        return [say("stop.still")]
+    return []
 
 
 async def resume(ctx: Context, _argument: str) -> list[Reply]:

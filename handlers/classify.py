@@ -34,13 +34,29 @@ def split_code(text: str) -> tuple[str | None, str]:
 def category_of(text: str) -> str:
     """The topic with the most different words of it in the text; ties go to the topic
     listed first; "other" when no word is found."""
-    folded = fold(text)
     best, best_count = OTHER, 0
-    for category, patterns in _patterns().items():
-        count = sum(1 for pattern in patterns if pattern.search(folded))
+    for category, count in _counts(text).items():
         if count > best_count:
             best, best_count = category, count
     return best
+
+
+def confident_category(text: str) -> str | None:
+    """The topic the text's words name more than any other (worth saying to the resident
+    before they confirm); None when no topic's word is found, or two topics tie."""
+    counts = sorted(_counts(text).values(), reverse=True)
+    if not counts or counts[0] == 0 or (len(counts) > 1 and counts[1] == counts[0]):
+        return None
+    return category_of(text)
+
+
+def _counts(text: str) -> dict[str, int]:
+    """How many different words of each topic (in domain order) the text has."""
+    folded = fold(text)
+    return {
+        category: sum(1 for pattern in patterns if pattern.search(folded))
+        for category, patterns in _patterns().items()
+    }
 
 
 @cache

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import account
 from handlers.context import Context, guess_language
 from handlers.pseudonyms import Pseudonyms
 from handlers.router import route
@@ -74,13 +75,15 @@ async def _handle_in(
         if files is None:
             raise RuntimeError("pictures to keep, and no file store")
         await files.put(picture.key, picture.data)
-    stays_opted_out = was_opted_out and ctx.person.opted_out
+    stays_opted_out = was_opted_out and ctx.person.opted_out and not ctx.forgotten
+    if stays_opted_out:  # handled, but answered only by the reminder that they stopped
+        replies = await account.while_opted_out(ctx)
     outcome = Outcome(
         language=ctx.language,
         replies=replies,
         button_accepted=ctx.button_accepted,
         language_changed=ctx.language_changed,
-        silent=ctx.quiet or (stays_opted_out and not ctx.forgotten),
+        silent=ctx.quiet or (stays_opted_out and not replies),
         private=ctx.private,
         refusal=ctx.refusal,
         discarded_files=tuple(ctx.discarded_files),
@@ -122,11 +125,13 @@ async def previous_reply(
 
 async def open_context(session: AsyncSession, inbound: Inbound, pseudonyms: Pseudonyms) -> Context:
     hinted = guess_language(inbound.language_hint)
+    # A new sender starts in the hinted language, or else the guessed one (SMS STOP).
+    first = hinted if inbound.language_hint else guess_language(inbound.language_guess)
     # The conversation's lock first: it orders one person's actions across workers, and the
     # person's row is written only under it (two workers taking the two locks in opposite
     # orders would deadlock).
     person, conversation, added = await queries.open_sender(
-        session, inbound.channel, inbound.user_id, hinted
+        session, inbound.channel, inbound.user_id, first
     )
     if not added and not person.language_confirmed and inbound.language_hint:
         # Until the resident chooses, we answer in the language they write in.

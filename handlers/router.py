@@ -14,6 +14,7 @@ from handlers import (
     campaign_admin,
     cards,
     flood,
+    free_text,
     inbox,
     initiatives,
     invites,
@@ -151,6 +152,7 @@ FLOWS: tuple[dict[str, Step], ...] = (
     mine.STEPS,  # the follow-up four weeks after "done"
     announce.STEPS,  # "you said, we did": topic, weeks, words, preview
     photos.STEPS,  # where a photo was taken
+    free_text.STEPS,  # SMS: a text with no keyword, save it as a wish?
 )
 STEPS: dict[str, Step] = {name: step for flow in FLOWS for name, step in flow.items()}
 
@@ -210,6 +212,8 @@ async def _on_command(ctx: Context, command: str, argument: str) -> Replies:
         return await COMMANDS[command](ctx, argument.strip())
     if command in INFO_COMMANDS:
         info = await INFO_COMMANDS[command](ctx, argument.strip().lower())
+        if not ctx.guided:  # one SMS, one segment: the question under way still stands
+            return [info]
         return [info, *(await _current_prompt(ctx))]
     return await _with_prompt(ctx, Text("error.unknown_command", {"command": command[:32]}))
 
@@ -226,8 +230,8 @@ async def _on_button(ctx: Context, payload: str) -> Replies:
 
 
 async def _on_text(ctx: Context, text: str) -> Replies:
-    if not ctx.guided and ctx.step not in ONE_SHOT_STEPS:  # SMS without a keyword: how to write
-        return [await account.help_text(ctx, "")]
+    if not ctx.guided and ctx.step not in ONE_SHOT_STEPS:  # SMS without a keyword: kept, asked
+        return await free_text.keep(ctx, text)
     step = STEPS.get(ctx.step or "")
     if step is None:
         return await wishes.from_free_text(ctx, text)

@@ -134,6 +134,9 @@ class Inbound:
     picture_problem: str | None = None
     location: tuple[float, float] | None = None  # latitude, longitude as the phone sent them
     language_hint: str | None = None  # Telegram's language_code, an SMS keyword's language
+    # A weaker hint: the language of a sender we do not know yet, never changing a known
+    # one's (SMS STOP in Latin letters, typed whatever language one writes).
+    language_guess: str | None = None
     # Telegram has buttons and can ask step by step; on SMS one message is one action, so
     # whatever is missing is taken as a default or answered with how to write it.
     guided: bool = True

@@ -43,3 +43,12 @@ def script_language(text: str) -> str | None:
     if letters and all(char.isascii() for char in letters):
         return "en"
     return None
+
+
+def written_language(text: str) -> str | None:
+    """The language to answer a message with no keyword in: the script's guess, and other
+    Cyrillic taken for Russian (quotes keep it open: Kyrgyz typed without its letters)."""
+    script = script_language(text)
+    if script is not None:
+        return script
+    return "ru" if any("\u0400" <= char <= "\u04ff" for char in text) else None

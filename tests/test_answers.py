@@ -298,7 +298,7 @@ async def test_staff_answer_by_sms_and_residents_list_their_wishes(
     await sms(runtime, STAFF_PHONE, f"КОШУЛ {code}")
     assert await sms(runtime, STAFF_PHONE, "ЖООП") == say("ky", "answer.how")
     assert await sms(runtime, STAFF_PHONE, f"ЖООП {wish.reference} АТКАРЫЛДЫ Чыгарылды") == say(
-        "ky", "answer.saved", reference=wish.reference, status=say("ky", "status.done")
+        "ky", "sms.answer.saved", reference=wish.reference, status=say("ky", "status.done")
     )
     await sms_to(twilio, SMS_RESIDENT, f"{wish.reference}: {say('ky', 'status.done')}. Чыгарылды")
 

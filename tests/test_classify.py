@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.classify import category_of, split_code
+from handlers.classify import category_of, confident_category, split_code
 from storage.domain import category_words, wish_categories
 
 # (text, the topic a deputy reading it would file it under)
@@ -88,3 +88,18 @@ def test_every_topic_is_found_by_some_text() -> None:
 )
 def test_a_leading_code_names_the_topic(text: str, expected: tuple[str | None, str]) -> None:
     assert split_code(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Мусор не вывозят две недели", "garbage"),
+        ("Салам, көчөдө жарык жок", "street_lighting"),
+        ("The road near the school is broken", None),  # roads and schools, one word each
+        ("Рахмат!", None),  # no topic's word
+    ],
+)
+def test_a_topic_is_named_to_the_resident_only_when_clear(text: str, expected: str | None) -> None:
+    """The question about a text with no keyword names its topic only when one topic has
+    more of its words than any other (handlers/free_text.py)."""
+    assert confident_category(text) == expected

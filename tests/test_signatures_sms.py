@@ -63,8 +63,8 @@ async def test_signing_again_is_refused_before_the_address_is_asked(
     again = await text(sms_bot, f"ПОДПИСЬ JOL {ADULT_PIN} асанов бакыт", sender="+996555300409")
     assert again == sms("ru", "sign.already", title="")
     assert await text(sms_bot, "Чаек, Ленина, 12", sender="+996555300409") == sms(
-        "ru", "help.text"
-    )  # no draft was waiting for an address
+        "ru", "free_text.ask"
+    )  # no draft was waiting for an address: a plain text, asked about
     assert len(await stored_signatures(database_url)) == 1
     async with (
         aiohttp.ClientSession() as http,

@@ -143,8 +143,8 @@ async def test_a_new_keyword_drops_a_half_given_signature(
 ) -> None:
     await phones.text(coded(f"SIGN JOL {ADULT_PIN} Asanov Bakyt", codes))
     await phones.text("CHANGE The road is broken")
-    # The next plain message is not taken for an address any more.
-    assert await phones.text("Chaek, Lenin, 12") == sms("en", "help.text")
+    # The next plain message is not taken for an address any more: it is asked about.
+    assert await phones.text("Chaek, Lenin, 12") == sms("en", "free_text.ask")
     assert await signatures(world, codes) == []
 
 

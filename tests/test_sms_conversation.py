@@ -13,8 +13,12 @@ from typing import Any
 import pytest
 
 from bot.channels.sms.segments import segments
+from bot.runtime import housekeeping
+from handlers import free_text
+from handlers.types import Text
 from storage.models import BribeReport, Person, Wish
-from tests.conversation import SMS_PROVIDERS, World, fresh_number
+from storage.models import Conversation as ConversationRow
+from tests.conversation import SMS_PROVIDERS, Conversation, World, fresh_number
 from tests.sms_table import (
     CONVERSATION_CASES,
     TABLES,
@@ -74,3 +78,34 @@ async def test_sms_case(case: dict[str, Any], provider: str, world: World) -> No
     for table in TABLES:
         if table in case:
             assert rows[table] == expected_rows(case, table), table
+
+
+async def expire_draft(world: World, resident: Conversation) -> None:
+    """Move the resident's draft's expiry into the past, as if a day had gone by."""
+    state = await resident.state()
+    assert state is not None and state.step == free_text.DRAFT
+    async with world.db.session() as session, session.begin():
+        row = await session.get(ConversationRow, state.person_id)
+        assert row is not None
+        row.data = {**row.data, "expires": "2000-01-01T00:00:00+00:00"}
+
+
+@pytest.mark.parametrize("provider", SMS_PROVIDERS)
+async def test_a_text_nobody_answers_about_expires(world: World, provider: str) -> None:
+    """A text with no keyword waits a day for its 1, 2 or 0: after that a "1" is only a
+    number, and the housekeeping sweep wipes a draft left alone."""
+    known = await world.ids(Wish)
+    resident = world.conversation("sms", user=fresh_number(), provider=provider)
+    await resident.send("Көчөдө жарык жок")
+    await expire_draft(world, resident)
+    help_text = world.catalogues.text("ky", Text("help.text"), "sms")
+    assert await resident.send("1") == [help_text]
+    assert await world.rows_since(Wish, known) == []
+
+    await resident.send("Ичүүчү суу жок")
+    await expire_draft(world, resident)
+    assert await housekeeping.sweep(world.db) == 1
+    state = await resident.state()
+    assert state is not None and (state.step, state.data) == (None, {})
+    assert await resident.send("2") == [help_text]
+    assert await world.rows_since(Wish, known) == []

@@ -70,6 +70,25 @@ async def test_language_is_guessed_from_telegram_and_kyrgyz_by_default(
         assert replies[0].startswith(say(expected, "start.welcome")), (code, replies[0])
 
 
+# What a sticker's answer says the bot takes, in each language's words (photos and places
+# are taken since issue 17), and the claim it must not make.
+TAKEN = {
+    "ky": (("текст", "сүрөт", "жайгашкан жер"), "гана"),
+    "ru": (("текст", "фото", "геолокаци"), "только"),
+    "en": (("text", "photo", "location"), "only"),
+}
+
+
+@pytest.mark.parametrize("language", places.LANGUAGES)
+async def test_a_sticker_is_told_what_is_taken(world: World, say: Say, language: str) -> None:
+    resident = world.conversation("telegram", language)
+    [answer] = await resident.send_unsupported("sticker")
+    assert answer == say(language, "error.unsupported") + "\n\n" + say(language, "hint.commands")
+    said = say(language, "error.unsupported").lower()
+    kinds, only = TAKEN[language]
+    assert all(kind in said for kind in kinds) and only not in said, said
+
+
 async def test_a_photo_with_a_caption_becomes_a_wish_with_its_photo(world: World, say: Say) -> None:
     """The flow around a photo (its fetching and cleaning are the wire's: test_photos.py)."""
     resident = world.conversation("telegram", "en")

@@ -1,14 +1,14 @@
 """Wiping what must not outlive its use: de-duplication and quota rows past their expiry, the
-drafts of bribe reports and signatures a resident walked away from, and photo files no wish
-holds (a wish abandoned while written, a commit that failed after its file was written, a
-/forget whose deletion was cut short). Runs at start and then every INTERVAL seconds as a
-job of the scheduler (bot/digests/schedule.py)."""
+drafts of bribe reports, signatures and keyword-less SMS texts a resident walked away from,
+and photo files no wish holds (a wish abandoned while written, a commit that failed after
+its file was written, a /forget whose deletion was cut short). Runs at start and then every
+INTERVAL seconds as a job of the scheduler (bot/digests/schedule.py)."""
 
 from __future__ import annotations
 
 import logging
 
-from handlers import bribes, signatures
+from handlers import bribes, free_text, signatures
 from storage import queries
 from storage.db import Database
 from storage.files import FileStore
@@ -16,7 +16,7 @@ from storage.models import utcnow
 
 INTERVAL = 600.0  # seconds
 ORPHAN_AGE = 2 * 86400.0  # seconds: a file no one holds after this long is deleted
-DRAFT_STEPS = (*bribes.STEPS, *signatures.STEPS)
+DRAFT_STEPS = (*bribes.STEPS, *signatures.STEPS, *free_text.STEPS)
 
 log = logging.getLogger(__name__)
 

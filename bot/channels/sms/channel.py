@@ -124,6 +124,7 @@ class InboundMessage:
             "user_id": self.address,
             "delivery_id": self.sid,
             "language_hint": parsed.language,
+            "language_guess": parsed.guess,
             "guided": False,
             "clears_opt_out": False,
         }
@@ -255,6 +256,8 @@ class SmsChannel:
         """Handle one inbound message; the TwiML answer. A redelivered MessageSid gets the
         answer it got the first time, and changes nothing."""
         outcome, text = await self._handled(message)
+        if message.channel == "sms" and keywords.twilio_opt_out(message.body):
+            return twiml("")  # Twilio confirms its own opt-out words, and refuses our answer
         if outcome is None:
             previous = await dispatch.previous_reply(
                 self.db, self.pseudonyms, message.channel, message.sid

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers.validation import script_language
+from handlers.validation import written_language
 
 # action -> language -> spellings (the first is the usual one).
 KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -47,14 +47,28 @@ KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
     # The same word in Kyrgyz and Russian: it says nothing about the language. The English
     # ones are every word Twilio itself takes as an opt-out or opt-in (it stops or resumes
     # delivering to the phone whatever we record, so we record the same).
-    "stop": {"": ("СТОП",), "en": ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")},
+    "stop": {
+        "": ("СТОП",),
+        "en": ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"),
+    },
     "resume": {"": ("СТАРТ",), "en": ("START", "UNSTOP", "YES")},
 }
+# Keywords that tell only a new sender's language, never change a known one's: STOP in Latin
+# letters is the carrier's (and Twilio's) word, typed whatever one speaks, so a resident who
+# writes Kyrgyz is answered in Kyrgyz.
+CARRIER_WORDS = {"stop", "resume"}
 
 # Kyrgyz letters and the Russian letters typed for them on phones that lack them; the soft
 # and hard signs are often left out.
 _FOLD = str.maketrans({"Ө": "О", "Ү": "У", "Ң": "Н", "Ё": "Е", "Ь": None, "Ъ": None})
 _TRAILING = ":,.!;-"
+
+
+def twilio_opt_out(body: str) -> bool:
+    """Whether the message is one of Twilio's own opt-out words, alone (as Twilio reads it):
+    Twilio then confirms the opt-out itself and refuses our answers (error 21610) until an
+    opt-in word. СТОП is ours alone."""
+    return body.strip().upper() in KEYWORDS["stop"]["en"]
 
 
 def fold(word: str) -> str:
@@ -73,7 +87,8 @@ _INDEX: dict[str, tuple[str, str | None]] = {
 class Parsed:
     action: str | None  # None: the message does not start with a keyword
     argument: str  # the rest of the message (the whole message when no keyword)
-    language: str | None  # the keyword's language, when it tells one
+    language: str | None  # the keyword's language (or the text's, without one), if it tells one
+    guess: str | None = None  # a language only for a sender we do not know yet (CARRIER_WORDS)
 
 
 def parse(body: str) -> Parsed:
@@ -83,8 +98,10 @@ def parse(body: str) -> Parsed:
     rest = " ".join(part for part in (rest_after_newline, rest) if part)
     found = _INDEX.get(fold(first)) if first else None
     if found is None:
-        return Parsed(None, text, script_language(text))
+        return Parsed(None, text, written_language(text))
     action, language = found
+    if action in CARRIER_WORDS:
+        return Parsed(action, rest.strip(), None, guess=language)
     rest = rest.strip()
     if action == "help":  # HELP ПАРА: the topic is itself a keyword; pass on its action
         topic = _INDEX.get(fold(rest.split(" ", 1)[0])) if rest else None
