@@ -214,7 +214,7 @@ async def test_the_same_answer_is_not_sent_twice_whoever_gives_it_and_however(
     done_ky = say("ky", "status.done")
 
     # By SMS, sent twice (no answer seen), then with other spaces and capitals.
-    saved = say("ky", "answer.saved", reference=water, status=done_ky)
+    saved = say("ky", "sms.answer.saved", reference=water, status=done_ky)
     assert await by_sms.send(f"ЖООП {water} 3 Суу берилди") == [saved]
     repeated = say("ky", "answer.repeated", reference=water, status=done_ky)
     assert await by_sms.send(f"ЖООП {water} 3 Суу берилди") == [repeated]
@@ -257,7 +257,7 @@ async def test_the_same_answer_is_not_sent_twice_whoever_gives_it_and_however(
         assert list(kept) == ["Лампа алмаштырылды"]
 
     # A duplicate marked twice tells its resident once.
-    marked = say("ky", "answer.duplicate_saved", reference=again, of=light)
+    marked = say("ky", "sms.answer.duplicate_saved", reference=again, of=light)
     assert await by_sms.send(f"ЖООП {again} 5 {light}") == [marked]
     assert await by_sms.send(f"ЖООП {again} 5 {light}") == [marked]
     assert await notices_to(world, people["Жарык дагы жок"]) == ["answer.duplicate_notice"]
