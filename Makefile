@@ -7,10 +7,34 @@ BIN    := $(VENV)/bin
 # process.
 WORKERS ?= 4
 
-.PHONY: run test lint setup chromium clean
+.PHONY: run test lint setup chromium clean db places invite export chat civicbot
 
 run: $(VENV)/.installed
 	$(BIN)/civicbot serve
+
+# The operator's common commands, on the database `make run` uses (./civicbot.db here, or
+# DATABASE_URL). `make run` puts civicbot in $(BIN)/, not on the PATH: any other command is
+# `$(BIN)/civicbot …` or `make civicbot ARGS="…"` (`ARGS=--help` lists them).
+db: $(VENV)/.installed
+	$(BIN)/civicbot db init
+
+places: $(VENV)/.installed
+	$(BIN)/civicbot municipality list
+
+# make invite ROLE=staff MUNICIPALITY=naryn_city (roles: deputy staff organizer volunteer)
+invite: $(VENV)/.installed
+	$(BIN)/civicbot invite --role $(ROLE) $(if $(MUNICIPALITY),--municipality $(MUNICIPALITY))
+
+# make export [WHAT=wishes|bribes|campaigns]: a spreadsheet, in a file named for it and the day
+WHAT ?= wishes
+export: $(VENV)/.installed
+	$(BIN)/civicbot export $(WHAT) --format xlsx
+
+chat: $(VENV)/.installed
+	$(BIN)/civicbot chat
+
+civicbot: $(VENV)/.installed
+	$(BIN)/civicbot $(ARGS)
 
 # The tests start their own PostgreSQL (tests/services.py); the browser tests need chromium.
 # Bytecode is written even where the environment says not to: otherwise every worker and

@@ -49,6 +49,13 @@ def no_developers_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setattr(config, "DOTENV", tmp_path / "no.env")
 
 
+@pytest.fixture(autouse=True)
+def state_folder_of_the_test(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """What a command keeps for the user between runs (`civicbot chat`'s last buttons) goes
+    to the test's own folder, not the home folder (and a process a test starts inherits it)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
 def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,7 +21,7 @@ from bot.channels.sms.registered import SMS_OFF
 from bot.channels.telegram.registered import TELEGRAM_OFF
 from bot.commands import cli
 from bot.reports.export import safe_cell
-from tests.conftest import ExportWishes, StartBot, resident_of
+from tests.conftest import Civicbot, ExportWishes, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 
 CIVICBOT = str(Path(sys.executable).with_name("civicbot"))
@@ -190,7 +192,12 @@ async def test_export_bribes_as_xlsx_is_spreadsheet_safe(
     assert rows[0][:3] == ("reference", "created_on", "month")
     assert rows[1][5:10] == (2, "municipal_job", "asked", 3000, "sms")
     assert rows[1][10] == "'=SUM(A1:A9)"  # text, not a formula
-    assert cli.main(["export", "bribes", "--format", "xlsx"]) == 2  # needs --output
+    monkeypatch.chdir(tmp_path)
+    named_file = ["export", "bribes", "--format", "xlsx"]  # to a file named for it
+    assert await asyncio.to_thread(cli.main, named_file) == 0
+    day = dt.datetime.now(ZoneInfo("Asia/Bishkek")).date().isoformat()
+    named = load_workbook(tmp_path / f"bribes-{day}.xlsx").active
+    assert named is not None and list(named.iter_rows(values_only=True)) == rows
 
 
 def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -246,3 +253,148 @@ def test_version_help_and_every_option_explained(capsys: pytest.CaptureFixture[s
         return missing
 
     assert unexplained(cli.build_parser(), "civicbot") == []
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def another_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An operator in a folder that is not the bot's: no DATABASE_URL, no .env, no database."""
+    for name in ("DATABASE_URL", "SECRET_KEY", "SECRET_KEY_PREVIOUS", "TELEGRAM_BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["export", "wishes"],
+        ["export", "signatures", "--initiative", "SUU"],
+        ["municipality", "list"],
+        ["invite", "--role", "staff", "--municipality", "naryn_city"],
+        ["chat"],
+    ],
+)
+def test_a_command_run_elsewhere_creates_no_database(
+    arguments: list[str], another_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without DATABASE_URL the database is ./civicbot.db: a command run from another folder
+    says there is none there and how to make one, and leaves nothing behind (no empty
+    database, no key file)."""
+    assert cli.main(arguments) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("civicbot: "), err
+    assert str(another_folder / "civicbot.db") in err and "civicbot db init" in err
+    assert list(another_folder.iterdir()) == []
+
+
+def test_db_init_creates_the_database_and_commands_say_which_they_use(
+    another_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = another_folder / "civicbot.db"
+    assert cli.main(["db", "init"]) == 0
+    said = capsys.readouterr()
+    assert database.exists() and str(database) in said.out and "created" in said.out
+    assert cli.main(["db", "init"]) == 0  # safe to repeat
+    assert "created" not in capsys.readouterr().out
+    assert cli.main(["export", "wishes"]) == 0
+    said = capsys.readouterr()
+    assert said.out.startswith("reference,") and f"database {database}" in said.err
+    assert cli.main(["municipality", "list"]) == 0
+    assert f"database {database}" in capsys.readouterr().err
+
+
+def test_make_targets_run_the_operators_commands(tmp_path: Path) -> None:
+    """`make run` leaves `civicbot` in .venv/bin, not on the PATH: make runs the common
+    commands (here with a stand-in virtualenv whose civicbot is this one)."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "civicbot").symlink_to(CIVICBOT)
+    (venv / ".installed").touch()  # newer than pyproject.toml: make installs nothing
+    database = tmp_path / "made.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
+    env.update(DATABASE_URL=f"sqlite+aiosqlite:///{database}", SECRET_KEY="k" * 32)
+
+    def make(*arguments: str, given: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["make", "-s", "-C", str(ROOT), f"VENV={venv}", *arguments],
+            env=env, input=given, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    assert make("db").returncode == 0 and database.exists()
+    listed = make("places")
+    assert listed.returncode == 0 and "\tnaryn_city\t" in listed.stdout
+    invited = make("invite", "ROLE=staff", "MUNICIPALITY=naryn_city")
+    assert invited.returncode == 0 and "JOIN " in invited.stdout
+    chat = make("chat", given="/help\n\n")
+    assert chat.returncode == 0 and "/change" in chat.stdout
+    passed = make("civicbot", "ARGS=officials list")
+    assert passed.returncode == 0 and passed.stdout.startswith("id\trole")
+
+
+async def test_an_xlsx_export_without_output_goes_to_a_named_file(
+    civicbot: Civicbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openpyxl import load_workbook
+
+    monkeypatch.chdir(tmp_path)
+    day = dt.datetime.now(ZoneInfo("Asia/Bishkek")).date().isoformat()
+    rc, out, err = await civicbot("export", "wishes", "--format", "xlsx")
+    assert rc == 0 and out == "", err
+    first = tmp_path / f"wishes-{day}.xlsx"
+    assert f"written to {first.name}" in err
+    assert load_workbook(first).active.cell(1, 1).value == "reference"  # type: ignore[union-attr]
+    rc, _, err = await civicbot("export", "bribes", "--format", "xlsx", "--municipality", "chaek")
+    assert rc == 0 and (tmp_path / f"bribes-chaek-{day}.xlsx").exists(), err
+    rc, _, err = await civicbot("export", "wishes", "--format", "xlsx")  # an earlier one stays
+    assert rc == 0 and f"written to wishes-{day}-2.xlsx" in err and first.exists()
+
+
+async def test_report_bribes_names_its_period_in_order(civicbot: Civicbot) -> None:
+    rc, out, err = await civicbot(
+        "report", "bribes", "--municipality", "naryn_city", "--period", "2026-09:2026-11"
+    )
+    assert rc == 0, err
+    assert out.splitlines()[0] == "Bribe reports: Naryn city, 2026-09 – 2026-11"
+
+
+async def test_a_quiet_weeks_preview_says_no_chart_and_fails_when_one_was_asked_for(
+    civicbot: Civicbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    chart = here / "chart.png"
+    rc, out, err = await civicbot(
+        "digest", "preview", "--municipality", "naryn_city", "--lang", "en", "--chart", str(chart)
+    )
+    assert rc == 1 and "quiet week" in out.lower()
+    assert err.count("\n") == 1 and str(chart) in err and "not written" in err
+    assert not chart.exists()
+    rc, _, err = await civicbot("digest", "preview", "--municipality", "naryn_city")
+    assert rc == 0 and "no chart" in err and list(here.iterdir()) == []
+
+
+async def test_the_poster_takes_the_bot_as_people_copy_it_and_says_what_it_needs(
+    civicbot: Civicbot, tmp_path: Path
+) -> None:
+    from tests.test_campaigns import campaign
+
+    await campaign(civicbot, "TREE")
+    png = tmp_path / "tree.png"
+    poster = ("campaign", "poster", "TREE", "--output", str(png), "--bot")
+    for given in ("@civic_test_bot", "https://t.me/civic_test_bot", "t.me/civic_test_bot/"):
+        rc, out, err = await civicbot(*poster, given)
+        assert rc == 0 and out.endswith(": https://t.me/civic_test_bot?start=c-TREE\n"), err
+    png.unlink()
+    for wrong in ("civic test", "https://example.com/civic_test_bot", "x", "civic_test"):
+        rc, _, err = await civicbot(*poster, wrong)
+        assert rc == 2 and err.count("\n") == 1 and "--bot" in err, (wrong, err)
+    rc, _, err = await civicbot("campaign", "poster", "TREE", "--output", str(png))
+    assert rc == 2 and err.count("\n") == 1, err  # no token to ask Telegram with, and no --bot
+    assert "--bot" in err and "@BotFather" in err and "TELEGRAM_BOT_TOKEN" in err
+    assert not png.exists()

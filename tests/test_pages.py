@@ -233,6 +233,30 @@ async def test_civicbot_chat_talks_in_a_terminal(database_url: str, say: Say) ->
     assert wish.reference in said
 
 
+async def test_civicbot_chat_remembers_its_buttons_after_a_restart(
+    database_url: str, say: Say, tmp_path: Path
+) -> None:
+    """The numbers of the buttons shown last still press them in the next `civicbot chat`
+    (and they are shown again)."""
+    from bot.channels.terminal.channel import chat
+    from bot.runtime.config import Settings
+    from tests.conftest import SECRET_KEY
+
+    settings = Settings(database_url=database_url, secret_key=SECRET_KEY)
+
+    async def session(*lines: str) -> str:
+        out = io.StringIO()
+        assert await chat(settings, io.StringIO("\n".join([*lines, ""]) + "\n"), out) == 0
+        return out.getvalue()
+
+    assert "[3] English" in await session("/start")
+    [kept] = (tmp_path / "state" / "civicbot").iterdir()
+    assert kept.stat().st_mode & 0o077 == 0  # the user's own
+    said = await session("3", "4", "1")  # English, Naryn Region, Naryn city
+    assert "[3] English" in said.split(">")[0]  # shown again before the first prompt
+    assert say("en", "place.set", place="Naryn city") in said
+
+
 async def test_a_web_chat_flood_is_refused_not_handled(start_bot: StartBot, say: Say) -> None:
     from bot.channels.webchat.channel import MESSAGES_PER_MINUTE
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -46,7 +47,12 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     make.add_argument("code", metavar="CODE", help="the campaign's code")
     make.add_argument("--output", metavar="FILE.png", help="default: poster-CODE.png")
     make.add_argument("--pdf", metavar="FILE.pdf", help="default: beside the PNG")
-    make.add_argument("--bot", metavar="NAME", help="the bot's @name (default: asks Telegram)")
+    make.add_argument(
+        "--bot",
+        metavar="NAME",
+        help="the bot's username as @BotFather gave it (default: asked of Telegram with "
+        "TELEGRAM_BOT_TOKEN; without a token, give it)",
+    )
     make.add_argument(
         "--sms", metavar="NUMBER", help="the SMS number to show (default: TWILIO_FROM_NUMBER)"
     )
@@ -145,7 +151,7 @@ async def write_poster(settings: Settings, args: argparse.Namespace, out: TextIO
             campaign = await _named(session, args.code)
     finally:
         await db.close()
-    username = args.bot.lstrip("@") if args.bot else await _bot_username(settings)
+    username = bot_named(args.bot) if args.bot else await _bot_username(settings)
     number = args.sms or settings.twilio_from_number
     made = poster.make(campaign, username, number)
     png = Path(args.output or f"poster-{campaign.code}.png")
@@ -170,10 +176,29 @@ async def _named(session: AsyncSession, code: str) -> Campaign:
     return campaign
 
 
+# A bot's username as people copy it: name, @name, t.me/name or https://t.me/name. Telegram's
+# usernames are 5–32 Latin letters, digits and _, and a bot's ends in "bot".
+BOT_USERNAME = re.compile(r"(?:@|(?:https?://)?t\.me/)?([A-Za-z][A-Za-z0-9_]{3,31})/?")
+BOT_EXAMPLE = "naryn_civic_bot, @naryn_civic_bot or t.me/naryn_civic_bot"
+
+
+def bot_named(given: str) -> str:
+    """The username in --bot; UsageError for what cannot be a bot's."""
+    match = BOT_USERNAME.fullmatch(given.strip())
+    if match is None or not match.group(1).lower().endswith("bot"):
+        raise UsageError(
+            f"--bot takes the bot's username as @BotFather gave it ({BOT_EXAMPLE}), not {given!r}"
+        )
+    return match.group(1)
+
+
 async def _bot_username(settings: Settings) -> str:
     """The bot's @name, from Telegram (getMe)."""
     if not settings.telegram_bot_token:
-        raise UsageError("give --bot NAME (or set TELEGRAM_BOT_TOKEN so that Telegram is asked)")
+        raise UsageError(
+            "the poster's QR code opens the bot: give its username as @BotFather gave it, "
+            f"--bot NAME ({BOT_EXAMPLE}), or set TELEGRAM_BOT_TOKEN so that Telegram is asked"
+        )
     from telegram.error import TelegramError  # python-telegram-bot only when Telegram is asked
 
     from bot.channels.telegram.http import telegram_bot

@@ -8,6 +8,7 @@ import contextlib
 import errno
 import importlib.metadata
 import logging
+import re
 import signal
 import sys
 from collections.abc import Coroutine, Iterable, Sequence
@@ -21,7 +22,7 @@ from bot.commands import digests as digest_commands
 from bot.commands.admin import UsageError
 from bot.reports import bribe_stats
 from bot.reports.export import BRIBE_COLUMNS, WISH_COLUMNS, bribe_rows, wish_rows, write_table
-from bot.runtime import logs
+from bot.runtime import database, logs
 from bot.runtime.config import ENVIRONMENT, ConfigError, Settings
 from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
@@ -58,6 +59,14 @@ def build_parser() -> Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
+    db = commands.add_parser("db", help="the database itself")
+    db_actions = db.add_subparsers(dest="action", required=True, parser_class=Parser)
+    db_actions.add_parser(
+        "init",
+        help="create the database DATABASE_URL names (default ./civicbot.db) and add the "
+        "starter places; safe to repeat",
+    )
+
     export = commands.add_parser("export", help="export stored data")
     export.add_argument(
         "what", choices=["wishes", "bribes", "signatures", "campaigns"], help="which table"
@@ -65,7 +74,11 @@ def build_parser() -> Parser:
     export.add_argument("--format", choices=["csv", "xlsx"], default="csv", help="(csv)")
     export.add_argument("--municipality", metavar="KEY", help="one municipality's rows only")
     export.add_argument("--initiative", metavar="CODE", help="for signatures: whose list")
-    export.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    export.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write here (default: csv to standard output; xlsx to WHAT[-KEY]-DATE.xlsx here)",
+    )
 
     verify = commands.add_parser("verify-export", help="check a signature export's hash chain")
     verify.add_argument("file", metavar="FILE", help="the exported list (csv or xlsx)")
@@ -166,32 +179,74 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "serve":
             return serve(settings)
-        if args.command == "export":
-            if args.format == "xlsx" and not args.output:
-                raise UsageError("xlsx needs --output FILE")
-            if args.what == "signatures":
-                return asyncio.run(admin.export_signatures(settings, args, sys.stdout))
-            return export(settings, args)
-        if args.command == "initiative":
-            return asyncio.run(initiative_command(settings, args))
-        if args.command == "invite":
-            return asyncio.run(admin.invite(settings, args, sys.stdout))
-        if args.command == "report":
-            return asyncio.run(report_bribes(settings, args, sys.stdout))
-        if args.command == "campaign":
-            return asyncio.run(campaigns.main(settings, args, sys.stdout))
-        if args.command == "secret":
-            return secret_command(settings, args.action, sys.stdout)
-        if args.command == "chat":
-            from bot.channels.terminal import channel as chat  # the handlers' whole stack
-
-            return asyncio.run(chat.chat(settings, sys.stdin, sys.stdout))
-        if args.command in ("digest", "officials"):
-            return asyncio.run(digest_commands.main(settings, args, sys.stdout))
-        return asyncio.run(municipality_command(settings, args, sys.stdout))
+        if args.command == "db":
+            return asyncio.run(db_init(settings, sys.stdout))
+        # Only `serve` and `db init` make the default database; the rest say which they use.
+        database.require_existing(settings)
+        code = run_command(settings, args)
+        if code == 0 and args.command != "chat":  # the chat says it as it begins
+            print(f"civicbot: database {database.location(settings)}", file=sys.stderr)
+        return code
     except (UsageError, ConfigError, SealBroken) as error:
         print(f"civicbot: {error}", file=sys.stderr)
         return 2
+
+
+def run_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Every command that works on the database, but `serve` and `db`."""
+    if args.command == "export":
+        named = args.format == "xlsx" and not args.output  # a spreadsheet is no text to print
+        if named:
+            args.output = str(spreadsheet_name(args, admin.today_in(settings)))
+        if args.what == "signatures":
+            code = asyncio.run(admin.export_signatures(settings, args, sys.stdout))
+        else:
+            code = export(settings, args)
+        if named and code == 0:
+            print(f"civicbot: written to {args.output} (no --output given)", file=sys.stderr)
+        return code
+    if args.command == "initiative":
+        return asyncio.run(initiative_command(settings, args))
+    if args.command == "invite":
+        return asyncio.run(admin.invite(settings, args, sys.stdout))
+    if args.command == "report":
+        return asyncio.run(report_bribes(settings, args, sys.stdout))
+    if args.command == "campaign":
+        return asyncio.run(campaigns.main(settings, args, sys.stdout))
+    if args.command == "secret":
+        return secret_command(settings, args.action, sys.stdout)
+    if args.command == "chat":
+        from bot.channels.terminal import channel as chat  # the handlers' whole stack
+
+        return asyncio.run(chat.chat(settings, sys.stdin, sys.stdout))
+    if args.command in ("digest", "officials"):
+        return asyncio.run(digest_commands.main(settings, args, sys.stdout))
+    return asyncio.run(municipality_command(settings, args, sys.stdout))
+
+
+def spreadsheet_name(args: argparse.Namespace, day: date) -> Path:
+    """Where an XLSX export goes without --output: in the working folder, named for what it
+    holds, whose and the day (wishes-naryn_city-2026-12-07.xlsx), never over an earlier one."""
+    whose = args.initiative if args.what == "signatures" else args.municipality
+    parts = (args.what, re.sub(r"[^\w-]", "_", whose or ""), day.isoformat())
+    stem = "-".join(part for part in parts if part)
+    for number in range(1, 1000):
+        path = Path(f"{stem}.xlsx" if number == 1 else f"{stem}-{number}.xlsx")
+        if not path.exists():
+            return path
+    raise UsageError(f"{stem}.xlsx and 998 more are there already: give --output FILE")
+
+
+async def db_init(settings: Settings, out: TextIO) -> int:
+    db, new = await database.initialise(settings)
+    try:
+        async with db.session() as session:
+            places = len(await queries.all_municipalities(session))
+    finally:
+        await db.close()
+    state = "created" if new else "ready (it was there; migrations up to date)"
+    print(f"database {database.location(settings)}: {state}, {places} municipalities", file=out)
+    return 0
 
 
 async def initiative_command(settings: Settings, args: argparse.Namespace) -> int:

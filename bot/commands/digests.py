@@ -147,6 +147,10 @@ async def preview(settings: Settings, args: argparse.Namespace, week: Week, out:
         digest = await collect(session, municipality, week, settings.timezone, today_in(settings))
     print(text.render(digest, catalogues, args.lang, await bot_username(settings)), file=out)
     picture = chart.draw(digest, catalogues, args.lang)
+    if picture is None and args.chart:  # asked for a file that would not come: say so, fail
+        print(f"civicbot: a quiet week ({week}): nothing to chart, {args.chart} not written",
+              file=sys.stderr)  # fmt: skip
+        return 1
     if picture is None:
         print("civicbot: a quiet week, no chart", file=sys.stderr)
         return 0

@@ -137,7 +137,7 @@ def render(stats: BribeStats, catalogues: Catalogues, language: str) -> str:
         return str(n) if shown(n) else say("stats.fewer_than_3")
 
     period = (
-        stats.months[-1] if len(stats.months) == 1 else f"{stats.months[-1]} – {stats.months[0]}"
+        stats.months[0] if len(stats.months) == 1 else f"{stats.months[0]} – {stats.months[-1]}"
     )
     lines = [
         say("stats.title", place=stats.municipality.name(language), period=period),

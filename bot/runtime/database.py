@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from bot.runtime.config import Settings
+from sqlalchemy.engine import make_url
+
+from bot.runtime.config import ConfigError, Settings
 from storage.db import Database, migrate_if_behind
 from storage.files import FileStore, FolderStore
 from storage.s3 import Bucket, S3Store
@@ -28,6 +31,37 @@ def file_store(settings: Settings) -> FileStore:
     return FolderStore(settings.media_folder())
 
 
+def location(settings: Settings) -> str:
+    """Where the database is, as the operator reads it: an SQLite file's absolute path, or
+    the URL without its password."""
+    path = sqlite_file(settings)
+    if path is not None:
+        return str(path)
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def sqlite_file(settings: Settings) -> Path | None:
+    """The SQLite database's file; None for PostgreSQL or an SQLite database in memory."""
+    database = make_url(settings.database_url).database
+    if not settings.is_sqlite or not database or database == ":memory:":
+        return None
+    return Path(database).resolve()
+
+
+def require_existing(settings: Settings) -> None:
+    """Refuse to make a new database where none was asked for: the default one (./civicbot.db,
+    DATABASE_URL unset) that is not in the folder a command runs in. `civicbot serve` and
+    `civicbot db init` make it; so does a command given DATABASE_URL (the path from settings)."""
+    if "database_url" in settings.model_fields_set:
+        return
+    path = sqlite_file(settings)
+    if path is not None and not path.exists():
+        raise ConfigError(
+            f"no database at {path}: run civicbot in the folder the bot runs in, set "
+            "DATABASE_URL, or make one here with `civicbot db init`"
+        )
+
+
 async def prepare_database(settings: Settings) -> Database:
     """Apply migrations and seed the starter municipalities; the database is then ready."""
     db = Database(settings.database_url)
@@ -41,3 +75,14 @@ async def prepare_database(settings: Settings) -> Database:
     if added:
         log.info("seeded %d regions and municipalities", added)
     return db
+
+
+async def initialise(settings: Settings) -> tuple[Database, bool]:
+    """`civicbot db init`: the database made ready, created if need be; and whether it had
+    no schema before (a new database)."""
+    probe = Database(settings.database_url)
+    try:
+        new = await probe.schema_revision() is None
+    finally:
+        await probe.close()
+    return await prepare_database(settings), new
