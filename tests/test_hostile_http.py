@@ -11,6 +11,7 @@ import json
 import logging
 from typing import Any
 from urllib.parse import urlencode, urlsplit
+from xml.etree import ElementTree
 
 import aiohttp
 import pytest
@@ -88,6 +89,22 @@ CASES: list[tuple[str, int]] = [
     (f"/media/{KEY}?sig=%C3%A9&until=99999999999", 404),  # not ASCII: no longer a 500
     (f"/media/{KEY}?sig=0&until={'9' * 5000}", 404),
 ]  # fmt: skip
+# The Open311 routes again in the spec's default format: the same answers, in XML.
+XML_CASES = [
+    (path.replace(".json", ".xml", 1), status) for path, status in CASES
+    if path.startswith("/open311/")
+]  # fmt: skip
+
+
+def spec_error(path: str, body: bytes) -> tuple[int, str]:
+    """The one error of Open311's error list, as JSON or (for an .xml address) XML."""
+    if urlsplit(path).path.endswith(".xml"):
+        document = ElementTree.fromstring(body)
+        [error] = document.findall("error")
+        assert document.tag == "errors" and len(document) == 1, body[:200]
+        return int(error.findtext("code") or 0), error.findtext("description") or ""
+    [error] = json.loads(body)
+    return error["code"], error["description"]
 
 
 def traces(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -103,15 +120,15 @@ async def test_hostile_queries_on_every_public_route_are_refused_without_a_trace
     runtime = await start_bot("webhook")
     wrong = []
     async with aiohttp.ClientSession() as http:
-        for path, expected in CASES:
+        for path, expected in CASES + XML_CASES:
             url = URL(runtime.base_url + path, encoded=True)  # sent as written
             async with http.get(url) as response:
                 body = await response.read()
                 if response.status != expected:
                     wrong.append((path[:80], response.status, body[:100]))
                 elif path.startswith("/open311/") and expected >= 400:
-                    [error] = json.loads(body)  # the spec's error list
-                    assert error["code"] == expected and error["description"], path
+                    code, description = spec_error(path, body)  # the spec's error list
+                    assert code == expected and description, path
     assert wrong == []
     assert traces(caplog) == []
 

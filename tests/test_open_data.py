@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -165,6 +166,106 @@ async def test_open311_lists_services_and_requests_field_by_field(
         status, error, _ = await get(runtime, f"/open311/v2/requests.json?{query}")
         assert status == 400, query
         assert len(error) == 1 and error[0]["code"] == 400 and error[0]["description"], query
+
+
+def xml_of(text: str, root: str) -> ElementTree.Element:
+    """A GeoReport XML answer, parsed: declared as UTF-8, no namespace, `root` on top."""
+    assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>'), text[:80]
+    document = ElementTree.fromstring(text.encode("utf-8"))
+    assert document.tag == root, document.tag
+    return document
+
+
+def as_json(element: ElementTree.Element, lists: dict[str, str]) -> Any:
+    """An element read back as the spec maps XML to JSON (its "Spark convention"): a list
+    element's children are its items, the other elements' children a mapping, an empty
+    element null; `lists` names each list element's items."""
+    if element.tag in lists:
+        assert all(child.tag == lists[element.tag] for child in element), element.tag
+        return [as_json(child, lists) for child in element]
+    if len(element):
+        return {child.tag: as_json(child, lists) for child in element}
+    return element.text
+
+
+def written(value: Any) -> Any:
+    """A JSON answer as XML writes it: text everywhere, null an empty element."""
+    if isinstance(value, list):
+        return [written(item) for item in value]
+    if isinstance(value, dict):
+        return {name: written(item) for name, item in value.items()}
+    if value is None or value == "":
+        return None
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+LISTS = {"services": "service", "service_requests": "request", "errors": "error",
+         "endpoints": "endpoint", "formats": "format"}  # fmt: skip
+
+
+async def test_open311_answers_xml_as_the_spec_writes_it_and_its_discovery(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    twilio: FakeTwilio,
+    civicbot: Civicbot,
+    database_url: str,
+) -> None:
+    """GeoReport v2's default format is XML: every route answers it (and JSON), element for
+    field, errors included; the discovery document lists the endpoint and both formats."""
+    runtime = await start_bot("webhook", **twilio_settings(twilio.base_url))
+    stored = await a_place_with_answers(runtime, telegram, civicbot, database_url)
+    water = stored["Нет воды на Ленина"].reference
+    for path, root in (
+        ("services.{}?locale=ru", "services"),
+        ("requests.{}?jurisdiction_id=naryn_city&locale=en", "service_requests"),
+        ("requests.{}?status=closed&service_code=roads", "service_requests"),
+        (f"requests/{water}.{{}}", "service_requests"),
+    ):
+        status, body, _ = await get(runtime, "/open311/v2/" + path.format("json"))
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(runtime.base_url + "/open311/v2/" + path.format("xml")) as response,
+        ):
+            assert (response.status, status) == (200, 200), path
+            assert response.headers["Content-Type"] == "text/xml; charset=utf-8"
+            text = await response.text()
+        assert body, path  # something to compare
+        assert as_json(xml_of(text, root), LISTS) == written(body), path
+    hidden = stored["Ругательства тут"].reference
+    status, [as_json_request], _ = await get(runtime, f"/open311/v2/requests/{hidden}.json")
+    status, _, text = await get(runtime, f"/open311/v2/requests/{hidden}.xml")
+    [request] = xml_of(text, "service_requests")
+    assert [field.tag for field in request] == list(as_json_request)  # the spec's order
+    assert set(as_json_request) == REQUEST_FIELDS
+    assert request.find("description") is not None and request.findtext("description") == ""
+
+    for path in ("/open311/discovery", "/open311/v2/discovery"):
+        status, discovery, _ = await get(runtime, f"{path}.json")
+        assert status == 200
+        assert set(discovery) == {"changeset", "contact", "key_service", "endpoints"}
+        [endpoint] = discovery["endpoints"]
+        assert endpoint == {
+            "specification": "http://wiki.open311.org/GeoReport_v2",
+            "url": "https://civic.example.test/open311/v2",
+            "changeset": discovery["changeset"],
+            "type": "production",
+            "formats": ["text/xml", "application/json"],
+        }
+        status, _, text = await get(runtime, f"{path}.xml")
+        assert status == 200 and as_json(xml_of(text, "discovery"), LISTS) == discovery
+
+    # Errors: the spec's list, in the format asked for.
+    for path, code in (
+        ("requests.xml?status=pending", 400),
+        ("requests.xml?jurisdiction_id=atlantis", 400),
+        ("services.xml?locale=fr", 400),
+        ("requests.xml?start_date=%00", 400),  # refused at the door, before any handler
+        (f"requests/{stored['Мектеп сонун болду'].reference}.xml", 404),  # praise: no request
+        ("requests/12345678.xml", 404),
+    ):
+        status, _, text = await get(runtime, f"/open311/v2/{path}")
+        [error] = as_json(xml_of(text, "errors"), LISTS)
+        assert status == code and error["code"] == str(code) and error["description"], path
 
 
 async def test_the_statistics_json_matches_a_hand_counted_place(

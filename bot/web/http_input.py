@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict, MultiDictProxy
 
+from bot.web import georeport_xml
 from storage.domain import is_municipality_key
 
 if TYPE_CHECKING:
@@ -76,16 +77,22 @@ def text_url(raw: str) -> bool:
     return CONTROL.search(decoded) is None
 
 
-def errors(status: int, description: str) -> web.Response:
+def errors(status: int, description: str, xml: bool = False) -> web.Response:
     """The Open311 spec's error list, [{"code": …, "description": …}] (the statistics
-    JSON's too)."""
+    JSON's too); or, for an address that asked for XML, <errors><error>…</error></errors>."""
+    if xml:
+        body = georeport_xml.errors(status, description)
+        return web.Response(
+            body=body, status=status, content_type=georeport_xml.CONTENT_TYPE, charset="utf-8"
+        )
     return web.json_response([{"code": status, "description": description}], status=status)
 
 
 def refusal(request: web.Request, why: str) -> web.Response:
-    """400: as Open311's error list under its path, else a line of text."""
+    """400: as Open311's error list under its path (XML where the address ends in .xml),
+    else a line of text."""
     if request.path.startswith(OPEN311):
-        return errors(400, why)
+        return errors(400, why, xml=request.path.endswith(".xml"))
     return web.Response(text=why + "\n", status=400)
 
 

@@ -1,7 +1,8 @@
 """Open311 GeoReport v2, the read side (docs/open-data.md): the wish topics as services, and
 wishes to change as service requests — the reference, the topic, the text (phone numbers
 and the like masked; a text staff hid is left out), open or closed, staff's answer. No
-person, no bribe report. JSON only; answers are cached for a minute.
+person, no bribe report. XML (the spec's own format) or JSON, as the address ends, and the
+discovery document that says so; answers are cached for a minute.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.runtime.i18n import Catalogues
-from bot.web import http_input, photo_links
+from bot.web import georeport_xml, http_input, photo_links
 from bot.web.http_input import errors
 from handlers.scrub import scrub
 from handlers.types import Text
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
     from bot.runtime.served import Served
 
 BASE = http_input.OPEN311 + "v2"
+FORMAT = "{format:json|xml}"  # the end of every route's address: what the client reads
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+# When the discovery document or the services last changed (the spec's "changeset": clients
+# that cache the services read them again when it moves). Change it with them.
+CHANGESET = "2026-12-06"
 OPEN = ("accepted", "in_progress")  # the wishes' statuses Open311 calls "open"
 CLOSED = ("done", "declined", "duplicate")
 DEFAULT_DAYS = 90  # without start_date: the last 90 days, as the spec suggests
@@ -51,9 +57,13 @@ class Open311:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.get(f"{BASE}/services.json", self.services),
-            web.get(f"{BASE}/requests.json", self.requests),
-            web.get(f"{BASE}/requests/{{reference}}.json", self.request),
+            web.get(f"{BASE}/services.{FORMAT}", self.services),
+            web.get(f"{BASE}/requests.{FORMAT}", self.requests),
+            web.get(f"{BASE}/requests/{{reference}}.{FORMAT}", self.request),
+            # The spec's discovery address ends in /discovery.xml|json; clients look for it
+            # beside the endpoint or above it.
+            web.get(f"{http_input.OPEN311}discovery.{FORMAT}", self.discovery),
+            web.get(f"{BASE}/discovery.{FORMAT}", self.discovery),
         ]
 
     @property
@@ -63,33 +73,64 @@ class Open311:
     # --- endpoints ----------------------------------------------------------------------
 
     async def services(self, request: web.Request) -> web.Response:
-        return await self._answer(request, self._services)
+        return await self._answer(request, "services", self._services)
 
     async def requests(self, request: web.Request) -> web.Response:
-        return await self._answer(request, self._requests)
+        return await self._answer(request, "service_requests", self._requests)
 
     async def request(self, request: web.Request) -> web.Response:
-        return await self._answer(request, self._request)
+        return await self._answer(request, "service_requests", self._request)
+
+    async def discovery(self, request: web.Request) -> web.Response:
+        return await self._answer(request, "discovery", self._discovery)
 
     async def _answer(
-        self, request: web.Request, make: Callable[[web.Request], Awaitable[Any]]
+        self, request: web.Request, root: str, make: Callable[[web.Request], Awaitable[Any]]
     ) -> web.Response:
-        """The cached body if fresh; else made, kept, sent. A bad query: 400 and why."""
+        """The cached body if fresh; else made, kept, sent — as XML whose top element is
+        `root`, or as JSON. A bad query: 400 and why, in the same format."""
+        xml = request.match_info["format"] == "xml"
         key = request.path_qs
         cached = self._cache.get(key)
         if cached is not None and cached[0] > time.monotonic():
-            return _json(cached[1])
+            return _body(cached[1], xml)
         try:
-            body = json.dumps(await make(request), ensure_ascii=False).encode("utf-8")
+            made = await make(request)
         except BadQuery as error:
-            return errors(400, str(error))
+            return errors(400, str(error), xml=xml)
         except LookupError as error:
-            return errors(404, str(error))
+            return errors(404, str(error), xml=xml)
+        if xml:
+            body = georeport_xml.document(root, made)
+        else:
+            body = json.dumps(made, ensure_ascii=False).encode("utf-8")
         self._cache[key] = (time.monotonic() + CACHE_SECONDS, body)
         self._cache.move_to_end(key)
         while len(self._cache) > CACHE_ENTRIES:
             self._cache.popitem(last=False)
-        return _json(body)
+        return _body(body, xml)
+
+    async def _discovery(self, request: web.Request) -> dict[str, Any]:
+        """The spec's Service Discovery: this one endpoint, its formats, and that no key is
+        needed. Its address is absolute at PUBLIC_BASE_URL, else only the path (never built
+        from the request's Host, as media_url)."""
+        settings = self.runtime.settings
+        return {
+            "changeset": CHANGESET,
+            "contact": "Civic feedback bot: each municipality's page at "
+            f"{settings.public_url('/') or '/'}; the data's fields and licence (ODC-By 1.0) "
+            "in its docs/open-data.md",
+            "key_service": "No key is needed: the data is read-only and open to anyone.",
+            "endpoints": [
+                {
+                    "specification": SPECIFICATION,
+                    "url": settings.public_url(BASE) or BASE,
+                    "changeset": CHANGESET,
+                    "type": "production",
+                    "formats": [georeport_xml.CONTENT_TYPE, "application/json"],
+                }
+            ],
+        }
 
     async def _services(self, request: web.Request) -> list[dict[str, Any]]:
         language = _locale(request)
@@ -283,10 +324,10 @@ def _moment(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).isoformat(timespec="seconds")
 
 
-def _json(body: bytes) -> web.Response:
+def _body(body: bytes, xml: bool) -> web.Response:
     return web.Response(
         body=body,
-        content_type="application/json",
+        content_type=georeport_xml.CONTENT_TYPE if xml else "application/json",
         charset="utf-8",
         headers={"Cache-Control": f"public, max-age={int(CACHE_SECONDS)}"},
     )
