@@ -10,11 +10,13 @@ import re
 from pathlib import Path
 
 import aiohttp
+import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page
 
 from bot.web.security_headers import PAGE_POLICY
 from tests.conftest import Say, StartBot
 from tests.fake_telegram import FakeTelegram
+from tests.places import category
 from tests.test_answers import change, wishes
 from tests.test_photos_public import BIN, bin_photographed
 from tests.web_visitor import WebVisitor
@@ -100,6 +102,103 @@ async def test_a_wish_left_in_the_browser_reaches_the_page_and_open311(
     missing = await page.goto(f"{runtime.base_url}/m/atlantis?lang=ru")
     assert missing is not None and missing.status == 404
     assert say("ru", "page.not_found") in await page.locator("h1").inner_text()
+
+
+async def test_a_resident_without_telegram_writes_from_the_places_page_in_the_browser(
+    start_bot: StartBot, browser: Browser, say: Say, database_url: str
+) -> None:
+    """The web chat as a resident's channel: reached from the municipality's page with the
+    place already chosen; the actions are buttons, not commands to type; the whole
+    conversation of the visit stays on the page; a town is not told of an ayil okmotu."""
+    runtime = await start_bot("webhook")
+    page = await browser.new_page()
+    await page.goto(f"{runtime.base_url}/m/naryn_city?lang=ky")
+    await page.get_by_role("list").get_by_role("link", name=say("ky", "page.try")).click()
+    await page.wait_for_load_state()
+    assert await page.locator("h1").inner_text() == say("ky", "try.title")
+    assert await page.title() == say("ky", "try.title")
+    await press(page, say("ky", "try.start"))
+    assert say("ky", "place.set", place="Нарын шаары") in await last_message(page)
+    await press(page, "Кыргызча")  # the place was carried: no region, no municipality asked
+    menu = page.locator("div.menu button")
+    assert await menu.all_inner_texts() == [
+        say("ky", f"command.{name}") for name in ("change", "great", "help")
+    ]  # the commands the answer names ("/change — …"), as buttons
+    await press(page, say("ky", "command.change"))
+    await press(page, category("roads")["ky"])
+    await page.fill("#text", "Көчөдө жарык жок")
+    await press(page, say("ky", "try.send"))
+    assert page.url.endswith("#now")  # the page opens at the answer
+    thanks = await last_message(page)
+    [wish] = (await wishes(database_url)).values()
+    assert wish.reference in thanks and wish.municipality_id is not None
+    assert "айыл өкмөт" not in thanks and "мэрия" not in thanks  # Naryn is a town
+    said = [" ".join(t.split()) for t in await page.locator("div.msg").all_inner_texts()]
+    assert said[0] == say("ky", "command.start")  # the visit, from its start
+    assert said[1].startswith(" ".join(say("ky", "start.welcome").split()))
+    assert " ".join(say("ky", "place.set", place="Нарын шаары").split()) in said[1]
+    assert say("ky", "command.change") in said and "Көчөдө жарык жок" in said
+    assert said[-1] == " ".join(thanks.split())
+    assert await page.locator("div.msg[role=status]").count() == 1  # only the answer is new
+    assert await menu.count() >= 2  # no buttons of its own: the main actions
+
+
+@pytest.mark.parametrize("language", ["ky", "ru", "en"])
+async def test_the_web_chat_is_a_channel_not_a_trial_and_enter_sends_the_text(
+    language: str, start_bot: StartBot, browser: Browser, say: Say
+) -> None:
+    """It is where residents without Telegram write: it does not call itself a try-out. And
+    Enter in the text box sends what was typed, not the first of the buttons above it."""
+    runtime = await start_bot("webhook")
+    page = await browser.new_page()
+    await page.goto(f"{runtime.base_url}/try?lang={language}")
+    heading = (await page.locator("h1").inner_text()).casefold()
+    assert not any(word in heading for word in ("try", "попроб", "сына")), heading
+    await press(page, say(language, "try.start"))
+    await press(page, {"ky": "Кыргызча", "ru": "Русский", "en": "English"}[language])
+    await page.fill("#text", "Нарын")
+    await page.press("#text", "Enter")  # at the region question: its buttons come first
+    await page.wait_for_load_state()
+    assert say(language, "error.use_buttons") in await last_message(page)
+
+
+async def test_the_visits_conversation_is_the_visitors_own_and_keeps_no_private_step(
+    start_bot: StartBot, say: Say
+) -> None:
+    """The conversation the form carries is sealed for its visitor: another visitor's, or a
+    spoiled one, is an empty past (never an error); a bribe report's exchange is shown once
+    and not carried on."""
+    runtime = await start_bot("webhook")
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with (
+        aiohttp.ClientSession(cookie_jar=jar) as http,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other_http,
+    ):
+        visitor = WebVisitor(runtime.base_url, http)
+        await visitor.settle_in_naryn()
+        await visitor.leave_wish("Fix the road")
+        assert "/change Fix the road" in visitor.conversation()
+        assert visitor.conversation()[1].startswith(say("en", "start.welcome"))
+        carried = visitor.field("history")
+
+        other = WebVisitor(runtime.base_url, other_http)
+        await other.open()
+        status, _ = await other.post(text="/help", history=carried)
+        assert status == 200 and "/change Fix the road" not in other.conversation()
+        await visitor.post(command="bribe")
+        service = say("en", "service.1")
+        await visitor.post(button=visitor.buttons()[service])
+        assert visitor.messages()[0].startswith(service)  # shown this once…
+        await visitor.post(button=visitor.buttons()[say("en", "outcome.paid")])
+        await visitor.post(text="/cancel")
+        await visitor.post(command="help")
+        conversation = " ".join(visitor.conversation())
+        assert "Fix the road" in conversation
+        assert service not in conversation  # …and not carried on
+
+        for spoiled in ("x.y", carried[:-1] + "0", "!" * 70_000, carried.split(".")[0]):
+            status, _ = await visitor.post(command="help", history=spoiled)
+            assert status == 200 and visitor.conversation()[0] == say("en", "command.help")
 
 
 HTML_PAGES = ("/?lang=en", "/m/naryn_city?lang=en", "/try?lang=en", "/m/atlantis?lang=en")

@@ -44,8 +44,21 @@ class WebVisitor:
         found = re.findall(r'name="button" value="([^"]+)">([^<]+)<', self.page)
         return {label: payload for payload, label in found}
 
+    def commands(self) -> dict[str, str]:
+        """The command buttons under the form: label -> command."""
+        found = re.findall(r'name="command" value="([^"]+)">([^<]+)<', self.page)
+        return {html.unescape(label): command for command, label in found}
+
+    def conversation(self) -> list[str]:
+        """Every message on the page, the visit's earlier ones first."""
+        message = r'<div class="msg(?: you)?"(?: role="status")?>(.*?)</div>'
+        found = re.findall(message, self.page, re.S)
+        return [html.unescape(message) for message in found]
+
     async def post(self, keep_page: bool = True, **data: str) -> tuple[int, str]:
-        form = {"csrf": self.field("csrf"), "m": self.field("m"), **data}
+        """A form as the browser sends it: its hidden fields (the visit's conversation too)."""
+        hidden = {name: self.field(name) for name in ("csrf", "m", "history")}
+        form = {**hidden, **data}
         async with self.http.post(f"{self.base_url}/try?lang=en", data=form) as response:
             text = await response.text()
         if keep_page and response.status == 200:

@@ -16,6 +16,12 @@ one's own limit: handlers/flood.py). Both are counted in the database, shared by
 worker. The client address, and whether the cookie must be `Secure`, come from the proxy's
 headers only from TRUSTED_PROXIES (bot/web/clients.py).
 
+For residents without Telegram this is the channel, so it reads as one: the conversation of
+the visit stays on the page (carried in its form, sealed: transcript.py); an answer without
+buttons of its own offers as buttons the commands it names (or the main ones), so nothing
+needs typing as a command; and a municipality's page links here with its place (`?place=KEY`),
+which the first form gives the handlers as Telegram's deep link (`/start m-KEY`).
+
 Messages the bot starts later (staff's answers) cannot reach a browser: the resident reads
 them with /mine. WEB_CHAT=off turns it off.
 """
@@ -25,7 +31,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -36,9 +42,10 @@ from bot.channels import answers
 from bot.channels.answers import Keyboard
 from bot.channels.budget import AnswerBudget, Verdict
 from bot.channels.ordering import KeyedLocks
+from bot.channels.webchat.transcript import BOT, YOU, Entry, Transcripts
 from bot.web import http_input, pages
 from bot.web.clients import Clients, limit_key
-from handlers import dispatch, flood
+from handlers import dispatch, flood, router
 from handlers.types import Inbound, Origin, Outcome, Text, typed
 from storage import queries
 from storage.channels import WEB
@@ -55,7 +62,13 @@ MESSAGES_PER_MINUTE = 30  # forms a visitor may send; more are refused (429), no
 TEXT_LIMIT = 4000  # characters taken from the form; the handlers say what is too long
 ID_BYTES = 18  # a visitor's random id: 144 bits, 24 characters
 VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{24}")
-FIELDS = ("csrf", "m", "button", "text")
+FIELDS = ("csrf", "m", "button", "command", "text", "history", "place")
+# What a command button may send: the chat's commands, but SMS's STOP and START.
+COMMANDS = frozenset(router.COMMANDS) - router.ONE_SHOT_ONLY | frozenset(router.INFO_COMMANDS)
+# Offered when an answer has no buttons and names no command: a resident's main actions.
+MAIN_COMMANDS = ("change", "great", "bribe", "mine", "help")
+NAMED_COMMAND = re.compile(r"(?<![\w/])/([a-z]+)\b")
+Commands = list[tuple[str, str]]  # (label, command)
 
 
 class WebChat:
@@ -63,6 +76,7 @@ class WebChat:
         self.runtime = runtime
         self._identity_keys = runtime.pseudonyms.derive_every("web-chat-identity")
         self._csrf_keys = runtime.pseudonyms.derive_every("web-chat-csrf")
+        self._transcripts = Transcripts(runtime.pseudonyms.derive_every("web-chat-transcript"))
         self._clients = Clients(runtime.settings.trusted_proxies)
         self._senders = KeyedLocks()
         self._budget = AnswerBudget(MESSAGES_PER_MINUTE, 60.0)  # per visitor, as on Telegram
@@ -76,7 +90,7 @@ class WebChat:
         visitor = self._visitor(request) or await self._new_visitor(request)
         if visitor is None:
             return self._busy(request)
-        return self._show(request, visitor, said="", replies=[], keyboard=())
+        return self._show(request, visitor, Exchange(), [])
 
     async def post(self, request: web.Request) -> web.Response:
         if not self.runtime.settings.web_chat:
@@ -93,18 +107,26 @@ class WebChat:
             language = pages.language_of(request)
             flood = self.runtime.catalogues.text(language, Text("flood.messages"))
             return web.Response(status=429, text=flood, headers={"Retry-After": "60"})
+        before = self._transcripts.open(visitor, form["history"])
         button, text = form["button"], form["text"][:TEXT_LIMIT]
+        said = "" if button else text
+        command, place = form["command"], form["place"].lower()
+        if command == "start" and http_input.municipality_key(place):
+            said, text = self._label(request, command), f"/start m-{place}"  # Telegram's link
+        elif command in COMMANDS:  # a command's button: what it says, with anything typed
+            said = " ".join(filter(None, (self._label(request, command), text)))
+            text = f"/{command} {text}".strip()
         delivery = form["m"][:64] or None
         inbound = self._inbound(request, visitor, delivery, button, text)
         async with self._senders.hold(inbound.user_id):  # one visitor's messages in order
             outcome = await dispatch.handle(
                 self.runtime.db, self.runtime.pseudonyms, inbound, files=self.runtime.files
             )
-        said = "" if button else text
         if outcome is None:  # the same form sent again: handled once already
-            return self._show(request, visitor, said, [], ())
+            return self._show(request, visitor, Exchange(said), before)
         replies, keyboard = self._rendered(outcome)
-        return self._show(request, visitor, said, replies, keyboard)
+        exchange = Exchange(said, replies, keyboard, private=outcome.private)
+        return self._show(request, visitor, exchange, before)
 
     # --- who is asking ------------------------------------------------------------------
 
@@ -164,16 +186,44 @@ class WebChat:
         keyboards = [keyboard for _, keyboard in answer.messages if keyboard]
         return [text for text, _ in answer.messages], keyboards[-1] if keyboards else ()
 
+    def _commands(self, request: web.Request, exchange: Exchange) -> Commands:
+        """The commands to offer as buttons: none beside an answer's own buttons; else those
+        its texts name ("write /change or /great"), else the main ones."""
+        if exchange.keyboard or not exchange.replies:
+            return []
+        named = [
+            name
+            for text in exchange.replies
+            for name in NAMED_COMMAND.findall(text)
+            if name in COMMANDS
+        ]
+        return [
+            (self._label(request, name), name) for name in dict.fromkeys(named or MAIN_COMMANDS)
+        ]
+
+    def _label(self, request: web.Request, command: str) -> str:
+        """A command as its button says it: its line in the Telegram menu, else itself."""
+        language, key = pages.language_of(request), f"command.{command}"
+        catalogues = self.runtime.catalogues
+        return catalogues.text(language, Text(key)) if catalogues.has(language, key) else key
+
     def _show(
-        self,
-        request: web.Request,
-        visitor: str,
-        said: str,
-        replies: list[str],
-        keyboard: Keyboard,
+        self, request: web.Request, visitor: str, exchange: Exchange, before: list[Entry]
     ) -> web.Response:
+        """The page: the visit's conversation so far, this exchange, the form (carrying the
+        conversation on, but for a step that must leave nothing behind)."""
+        carried = before if exchange.private else [*before, *exchange.entries()]
+        place = request.query.get("place", "")
         response = self._page(
-            request, said=said, replies=replies, buttons=keyboard, csrf=self._csrf(visitor)
+            request,
+            history=before,
+            said=exchange.said,
+            replies=exchange.replies,
+            buttons=exchange.keyboard,
+            commands=self._commands(request, exchange),
+            sealed=self._transcripts.seal(visitor, carried),
+            place=place if http_input.municipality_key(place) else "",
+            csrf=self._csrf(visitor),
         )
         response.set_cookie(
             COOKIE,
@@ -197,9 +247,13 @@ class WebChat:
         self,
         request: web.Request,
         *,
+        history: list[Entry] | None = None,
         said: str = "",
         replies: list[str] | None = None,
         buttons: Keyboard = (),
+        commands: Commands | None = None,
+        sealed: str = "",
+        place: str = "",
         csrf: str | None = None,
         notice: str = "",
         status: int = 200,
@@ -214,9 +268,13 @@ class WebChat:
             status=status,
             headers={"Cache-Control": "no-store", **(headers or {})},
             title=self.runtime.catalogues.text(language, Text("try.title")),
+            history=history or [],
             said=said,
             replies=replies or [],
             buttons=buttons,
+            commands=commands or [],
+            sealed=sealed,
+            place=place,
             csrf=csrf,
             notice=notice,
             delivery=secrets.token_urlsafe(12),
@@ -231,6 +289,19 @@ class WebChat:
         language = pages.language_of(request)
         text = self.runtime.catalogues.text(language, Text("try.off"))
         return web.Response(status=404, text=text)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """What the visitor sent (as they would read it) and what the bot answered."""
+
+    said: str = ""
+    replies: list[str] = field(default_factory=list)
+    keyboard: Keyboard = ()
+    private: bool = False  # a bribe report's or a signer's step: shown once, not carried
+
+    def entries(self) -> list[Entry]:
+        return [*([(YOU, self.said)] if self.said else []), *((BOT, r) for r in self.replies)]
 
 
 async def _form(request: web.Request) -> dict[str, str] | None:
