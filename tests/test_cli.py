@@ -23,6 +23,7 @@ from bot.commands import cli
 from bot.reports.export import safe_cell
 from tests.conftest import Civicbot, ExportWishes, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
+from tests.initiatives import open_initiative
 
 CIVICBOT = str(Path(sys.executable).with_name("civicbot"))
 
@@ -352,6 +353,9 @@ async def test_an_xlsx_export_without_output_goes_to_a_named_file(
     assert rc == 0 and (tmp_path / f"bribes-chaek-{day}.xlsx").exists(), err
     rc, _, err = await civicbot("export", "wishes", "--format", "xlsx")  # an earlier one stays
     assert rc == 0 and f"written to wishes-{day}-2.xlsx" in err and first.exists()
+    assert (await civicbot(*open_initiative("SUU")))[0] == 0
+    rc, _, err = await civicbot("export", "signatures", "--initiative", "suu", "--format", "xlsx")
+    assert rc == 0 and f"written to signatures-suu-{day}.xlsx" in err, err
 
 
 async def test_report_bribes_names_its_period_in_order(civicbot: Civicbot) -> None:

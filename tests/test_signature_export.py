@@ -134,7 +134,7 @@ LOCAL = [*ADD, "--kind", "local"]
     [
         (["export", "signatures"], "needs --initiative CODE"),
         (["export", "signatures", "--initiative", "NOPE"], "unknown initiative 'NOPE'"),
-        (["export", "signatures", "--initiative", "X", "--format", "xlsx"], "xlsx needs --output"),
+        (["export", "signatures", "--initiative", "X", "--format", "xlsx"], "unknown initiative"),
         (["verify-export", "/nonexistent/list.csv"], "no such file"),
         (["initiative", "add", "A1", "--kind", "law", "--published", "2026-01-01"], "give a title"),
         ([*ADD[:-1], "01.01.2026", "--kind", "law"], "--published must be a date"),
