@@ -118,13 +118,14 @@ def _remembered(path: Path) -> Rows:
 
 
 def _remember(path: Path, rows: Rows) -> None:
-    """Keep the buttons on the screen (only the user may read them); none: forget them."""
-    if not rows:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        return
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".chat-")  # created 0600
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(rows, handle, ensure_ascii=False)
-    os.replace(temporary, path)
+    """Keep the buttons on the screen (only the user may read them); none: forget them. A
+    folder that cannot be written (a read-only home) only costs the next chat its numbers."""
+    with contextlib.suppress(OSError):
+        if not rows:
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".chat-")  # created 0600
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(rows, handle, ensure_ascii=False)
+        os.replace(temporary, path)
