@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import roles
 from handlers.context import Context, guess_language
 from handlers.pseudonyms import Pseudonyms
 from handlers.router import route
@@ -75,11 +76,14 @@ async def _handle_in(
             raise RuntimeError("pictures to keep, and no file store")
         await files.put(picture.key, picture.data)
     stays_opted_out = was_opted_out and ctx.person.opted_out
+    menu = None
+    if (ctx.language_changed or ctx.refresh_menu) and not ctx.forgotten:
+        menu = roles.menu(await roles.roles(ctx))
     outcome = Outcome(
         language=ctx.language,
         replies=replies,
         button_accepted=ctx.button_accepted,
-        language_changed=ctx.language_changed,
+        menu=menu,
         silent=ctx.quiet or (stays_opted_out and not ctx.forgotten),
         private=ctx.private,
         refusal=ctx.refusal,

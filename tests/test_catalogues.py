@@ -10,11 +10,12 @@ import string
 from pathlib import Path
 
 import pytest
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po
 
 from bot.runtime.i18n import LOCALES_DIR, Catalogues
-from handlers.router import COMMANDS, INFO_COMMANDS, MENU
+from handlers.roles import ROLE_COMMANDS, menu
+from handlers.router import COMMANDS, INFO_COMMANDS
 from handlers.types import Text
 from storage.domain import LANGUAGES, facts
 
@@ -53,15 +54,23 @@ def read_catalogue(language: str) -> Catalog:
 
 def message_ids(language: str) -> list[str]:
     """The keys, in the file's order (a plural entry's msgid, without its counted value)."""
-    return [
-        m.id[0] if isinstance(m.id, tuple) else str(m.id) for m in read_catalogue(language) if m.id
-    ]
+    return [key_of(m) for m in read_catalogue(language) if m.id]
+
+
+def key_of(message: Message) -> str:
+    return str(message.id[0]) if message.pluralizable else str(message.id)
+
+
+def texts_of(message: Message) -> list[str]:
+    """A message's texts: its one text, or each of its plural forms."""
+    string = message.string
+    return [str(s) for s in string] if isinstance(string, tuple | list) else [str(string)]
 
 
 def forms(language: str, key: str) -> list[str]:
-    """A message's texts: its one text, or each of its plural forms."""
-    string = read_catalogue(language)[key].string
-    return list(string) if isinstance(string, tuple) else [string]
+    message = read_catalogue(language)[key]
+    assert message is not None, key
+    return texts_of(message)
 
 
 def placeholders(text: str) -> set[str]:
@@ -107,12 +116,14 @@ def test_every_key_the_code_uses_is_translated(language: str) -> None:
     needed = keys_used_in_code()
     needed |= {f"kind.{k['key']}" for k in facts()["wish_kinds"]}
     needed |= {f"category.{c['key']}" for c in facts()["wish_categories"]}
-    needed |= {f"command.{name}" for name in MENU}
+    needed |= {f"command.{name}" for name in menu(tuple(ROLE_COMMANDS))}
+    needed |= {f"help.{role}" for role in ROLE_COMMANDS}
     needed |= {f"wish.text_missing.{k['key']}" for k in facts()["wish_kinds"]}
     needed |= {f"service.{s['code']}" for s in facts()["bribe_service_types"]}
     needed |= {"outcome.paid", "outcome.refused", "outcome.not_asked", "outcome.asked"}
     needed |= {f"initiative.window.{state}" for state in ("not_yet", "open", "closed")}
     needed |= {f"role.{role}" for role in ("deputy", "staff", "organizer", "initiator")}
+    needed |= {f"invite.{role}" for role in ("organizer", "volunteer")}
     assert len(needed) > 40
     missing = sorted(key for key in needed if not catalogues.has(language, key))
     assert missing == []
@@ -133,8 +144,10 @@ def test_channel_variants_shorten_existing_messages() -> None:
             )
 
 
-def test_menu_only_lists_commands_that_exist() -> None:
-    assert set(MENU) <= set(COMMANDS) | set(INFO_COMMANDS)
+def test_every_roles_menu_lists_only_commands_that_exist() -> None:
+    every = menu(tuple(ROLE_COMMANDS))
+    assert len(every) == len(set(every)) <= 100  # Telegram's limit for one menu
+    assert set(every) <= set(COMMANDS) | set(INFO_COMMANDS)
 
 
 def test_translations_differ_and_keep_their_placeholders() -> None:
@@ -166,11 +179,11 @@ def test_plural_entries_fill_every_form_of_their_language(language: str) -> None
     forms, filled, all naming the same values, the counted one among them."""
     catalogue = read_catalogue(language)
     assert catalogue.plural_forms == PLURAL_FORMS[language]
-    plurals = [m for m in catalogue if isinstance(m.id, tuple)]
+    plurals = [m for m in catalogue if m.pluralizable]
     assert len(plurals) > 30
     for message in plurals:
-        key, counted = message.id
-        texts = list(message.string)
+        key, counted = key_of(message), str(message.id[1])
+        texts = texts_of(message)
         assert len(texts) == catalogue.num_plurals, key
         assert all(text.strip() for text in texts), key
         assert all(placeholders(text) == placeholders(texts[0]) for text in texts), key
@@ -189,11 +202,12 @@ NUMBERS = re.compile(
 def test_a_number_before_a_noun_has_plural_forms(language: str) -> None:
     """Where a count is followed by its noun ("{count} жителей"), the entry has plural forms
     (as labels, "пожеланий: {count}", need none)."""
-    singular = [m for m in read_catalogue(language) if m.id and not isinstance(m.id, tuple)]
+    singular = [m for m in read_catalogue(language) if m.id and not m.pluralizable]
     found = [
-        (m.id, match.group(0))
+        (key_of(m), match.group(0))
         for m in singular
-        for match in NUMBERS.finditer(m.string)
+        for text in texts_of(m)
+        for match in NUMBERS.finditer(text)
         if match.group(2) not in NOT_NOUNS
     ]
     assert found == []

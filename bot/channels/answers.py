@@ -3,7 +3,7 @@ delivery so that an update delivered again after a crash (its answer maybe never
 answered with the very same messages (handlers/dispatch.py keeps it in the same commit).
 
 Kept as JSON: texts, their buttons (label and payload), digests, posters and charts asked
-for, and the language whose command menu to set. An answer about an anonymous report is
+for, and the command menu to set (its language and commands). An answer about an anonymous report is
 not kept (`private`)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.channels.outbox import split_text
 from bot.runtime.i18n import Catalogues
+from handlers.roles import RESIDENT_MENU
 from handlers.types import DigestOrder, Outcome, Reply
 
 Keyboard = tuple[tuple[tuple[str, str], ...], ...]  # rows of (label, payload)
@@ -24,7 +25,8 @@ class Answer:
     language: str
     messages: tuple[tuple[str, Keyboard], ...] = ()
     digests: tuple[DigestOrder, ...] = ()
-    menu_language: str | None = None  # the person changed language: set their command menu
+    menu_language: str | None = None  # set the person's command menu, in this language…
+    menu: tuple[str, ...] = RESIDENT_MENU  # …with these commands (handlers/roles.py)
     posters: tuple[str, ...] = ()  # campaign codes: the poster follows, as PNG and PDF
     charts: tuple[str, ...] = ()  # campaign codes: the tally's chart follows
     photos: tuple[str, ...] = ()  # file keys: residents' photos follow (staff's inbox)
@@ -38,6 +40,7 @@ class Answer:
                 ],
                 "d": [[d.municipality_id, d.period, d.with_table] for d in self.digests],
                 "l": self.menu_language,
+                "n": list(self.menu),
                 "p": list(self.posters),
                 "c": list(self.charts),
                 "f": list(self.photos),
@@ -56,6 +59,7 @@ class Answer:
             ),
             digests=tuple(DigestOrder(int(m), str(p), bool(t)) for m, p, t in data["d"]),
             menu_language=data["l"],
+            menu=tuple(str(name) for name in data.get("n", RESIDENT_MENU)),
             posters=tuple(str(code) for code in data.get("p", ())),
             charts=tuple(str(code) for code in data.get("c", ())),
             photos=tuple(str(key) for key in data.get("f", ())),
@@ -81,12 +85,12 @@ def render(catalogues: Catalogues, outcome: Outcome) -> Answer:
         posters += reply.posters
         charts += reply.charts
         photos += reply.photos
-    menu = outcome.language if outcome.language_changed else None
     return Answer(
         outcome.language,
         tuple(messages),
         tuple(digests),
-        menu,
+        outcome.language if outcome.menu is not None else None,
+        outcome.menu or RESIDENT_MENU,
         tuple(posters),
         tuple(charts),
         tuple(photos),

@@ -150,6 +150,7 @@ from storage.queries.roles import (
     officials_before,
     organizer_places,
     remove_role,
+    roles_of,
 )
 from storage.queries.wishes import (
     add_wish,
@@ -256,6 +257,7 @@ __all__ = [
     "region_by_key",
     "regions_with_municipalities",
     "remove_role",
+    "roles_of",
     "running_campaigns",
     "save_conversation",
     "sealed_signatures_after",
