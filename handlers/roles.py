@@ -62,9 +62,9 @@ def commands(role: str) -> Text:
 async def help_parts(ctx: Context) -> tuple[Text, ...]:
     """/help's paragraphs for the person's roles, before a resident's help. The channel's
     menu is set again, so it shows them too (ARCHITECTURE.md §6)."""
-    ctx.refresh_menu = True
     if not ctx.guided:  # SMS: the help is the keywords, in one segment
         return ()
+    ctx.refresh_menu = True
     return tuple(commands(role) for role in await roles(ctx))
 
 
