@@ -60,12 +60,15 @@ def commands(role: str) -> Text:
 
 
 async def help_parts(ctx: Context) -> tuple[Text, ...]:
-    """/help's paragraphs for the person's roles, before a resident's help. The channel's
-    menu is set again, so it shows them too (ARCHITECTURE.md §6)."""
+    """/help's paragraphs for the person's roles, before a resident's help. Someone with a
+    role has the channel's menu set again, so it shows them too (ARCHITECTURE.md §6), even
+    if they joined before menus knew roles; a resident's stays the default."""
     if not ctx.guided:  # SMS: the help is the keywords, in one segment
         return ()
-    ctx.refresh_menu = True
-    return tuple(commands(role) for role in await roles(ctx))
+    held = await roles(ctx)
+    if held:
+        ctx.refresh_menu = True
+    return tuple(commands(role) for role in held)
 
 
 async def ready(ctx: Context) -> Reply:

@@ -78,7 +78,6 @@ INFO_COMMANDS: dict[str, Callable[[Context, str], Awaitable[Reply]]] = {
     "mydata": account.my_data,
     "mine": mine.mine,
 }
-# The Telegram menu of each role: handlers/roles.py.
 
 
 # --- what follows once the language or the place is chosen ---------------------------------

@@ -262,7 +262,8 @@ class TelegramChannel:
         calls += [self._chart_call(chat_id, answer.language, code) for code in answer.charts]
         calls += [self._photo_call(chat_id, key) for key in answer.photos]
         if answer.menu_language is not None:
-            calls.append(self._menu_call(chat_id, answer.menu_language, answer.menu))
+            names = answer.menu or RESIDENT_MENU  # kept before menus had their commands
+            calls.append(self._menu_call(chat_id, answer.menu_language, names))
         return calls
 
     def _menu_call(self, chat_id: int, language: str, names: Sequence[str]) -> Call:
