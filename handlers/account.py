@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from handlers import roles
 from handlers.context import Context
 from handlers.onboarding import LANGUAGE_NAMES
 from handlers.steps import Step
@@ -26,7 +27,7 @@ async def help_text(ctx: Context, argument: str = "") -> Reply:
         return say("wish.codes")
     if argument == "sign":
         return say("sign.usage")
-    return say("help.text")
+    return Reply(parts=(*await roles.help_parts(ctx), Text("help.text")))
 
 
 async def privacy(ctx: Context, _argument: str = "") -> Reply:

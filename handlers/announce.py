@@ -81,15 +81,18 @@ async def _recipients(ctx: Context) -> list[int]:
 
 async def preview_prompt(ctx: Context) -> Reply:
     count = len(await _recipients(ctx))
-    values = {
-        "count": count,
-        "topic": Text(f"category.{ctx.data.get('category')}"),
-        "weeks": ctx.data.get("weeks"),
-        "text": ctx.data.get("text"),
-    }
+    topic, weeks = Text(f"category.{ctx.data.get('category')}"), ctx.data.get("weeks")
     back = Button(Text("inbox.back"), ctx.payload(BACK))
     if not count:
-        return Reply(parts=(Text("announce.nobody", values),), buttons=((back,),))
+        nobody = Text("announce.nobody", {"topic": topic, "weeks": weeks})
+        return Reply(parts=(nobody,), buttons=((back,),))
+    # Counted by its recipients; the weeks are a counted message of their own ("4 weeks").
+    values = {
+        "count": count,
+        "topic": topic,
+        "weeks": Text("announce.weeks", {"weeks": weeks}),
+        "text": ctx.data.get("text"),
+    }
     send = Button(Text("announce.send_button", {"count": count}), ctx.payload(SEND))
     return Reply(parts=(Text("announce.preview", values),), buttons=((send, back),))
 

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 from handlers import campaign_report, invites, wishes
 from handlers.context import Context
+from handlers.dates import day_month
 from handlers.quotes import choose_quotes
 from handlers.steps import Step
 from handlers.types import Button, Reply, Text, deep_link, say
@@ -68,8 +69,13 @@ async def leave_menu(ctx: Context, text: str) -> list[Reply]:
 
 def _tally(ctx: Context, report: campaign_report.CampaignReport) -> list[Text]:
     """A campaign's figures, its topics by kind, and a few of its words."""
-    link = deep_link(ctx.inbound.bot_username, f"c-{report.campaign.code}")
-    lines = [Text("campaign.tally", {**report.values(), "link": link})]
+    campaign = report.campaign
+    link = deep_link(ctx.inbound.bot_username, f"c-{campaign.code}")
+    days = {
+        "first": day_month(campaign.starts_on, ctx.language),
+        "last": day_month(campaign.ends_on, ctx.language),
+    }
+    lines = [Text("campaign.tally", {**report.values(), **days, "link": link})]
     for category, change, great in report.categories():
         topic = Text(f"category.{category}")
         lines.append(Text("campaign.category", {"topic": topic, "change": change, "great": great}))
@@ -93,11 +99,14 @@ async def choose_new(ctx: Context, value: str) -> list[Reply] | None:
 
 
 async def _volunteer_invite(ctx: Context) -> Reply:
-    """An invite for one volunteer to type cards in the organizer's place (/card)."""
+    """An invite for one volunteer to type cards in the organizer's place (/card). The menu
+    stays, its buttons too: the next volunteer's invite is a press away."""
     place_id = ctx.data.get("place")
-    ctx.finish()
-    if not isinstance(place_id, int):
+    places = {place.id for place in await queries.organizer_places(ctx.session, ctx.person)}
+    if not isinstance(place_id, int) or place_id not in places:  # the role went meanwhile
+        ctx.finish()
         return say("card.organizers_only")
+    ctx.keep_buttons = True
     invite = Invite(
         code=invites.new_code(),
         role=VOLUNTEER,

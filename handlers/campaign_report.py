@@ -33,8 +33,6 @@ class CampaignReport:
         return {
             "name": campaign.name,
             "code": campaign.code,
-            "first": campaign.starts_on.isoformat(),
-            "last": campaign.ends_on.isoformat(),
             "cards_change": tally.get("card:change", 0),
             "cards_great": tally.get("card:great", 0),
             "online": tally.get("online:change", 0) + tally.get("online:great", 0),

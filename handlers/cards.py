@@ -3,11 +3,13 @@
 /card [CODE] opens it for a campaign running today in a municipality the person organizes
 (or volunteers in: an organizer invites volunteers from /campaign).
 Then every message is one card, saved at once: "+ text" for "Мен өзгөрткүм келет!", "* text"
-for "Бул – мыкты!" (or no sign, once a kind is chosen for all cards with the buttons), an
-optional topic code after the sign ("+ 4 text"), else the topic the text's words name; a
-saved card's button puts it under another topic, chosen by buttons. A card records the
-campaign and the volunteer who typed it, never the passer-by. /undo takes back the
-volunteer's last card within ten minutes; /cancel leaves card mode.
+for "Бул – мыкты!" (or no sign, once a kind is chosen for all cards with the buttons, or when
+the campaign takes one kind only), an optional topic code after the sign ("+ 4 text"), else
+the topic the text's words name; a saved card's button puts it under another topic, chosen
+by buttons. A card whose kind is not known or not taken waits for the kind's button; the
+next card typed instead drops it, and says so. A card records the campaign and the
+volunteer who typed it, never the passer-by. /undo takes back the volunteer's last card
+within ten minutes; /cancel leaves card mode.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from datetime import timedelta
 
 from handlers import classify, wishes
 from handlers.context import Context
+from handlers.quotes import shorten
 from handlers.steps import Step
-from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
+from handlers.types import Button, Reply, Text, in_rows, noted, say, topic_buttons
 from storage import channels, queries
 from storage.domain import wish_categories
 from storage.models import Campaign, utcnow
@@ -29,6 +32,7 @@ EACH = "each"  # no kind for all cards: each is signed
 TOPIC = "t:"  # a saved card's button, "t:REF": choose another topic for it
 REFILE = "c:"  # a topic's button, "c:REF:CATEGORY"
 UNDO_WINDOW = timedelta(minutes=10)
+DROPPED_LENGTH = 60  # characters of a dropped card's text quoted back
 TYPISTS = ("organizer", "volunteer")  # who may type cards
 CARDS_PER_HOUR = 600  # one volunteer's ceiling: a card every six seconds, for an hour
 
@@ -54,13 +58,24 @@ async def start(ctx: Context, argument: str) -> list[Reply]:
 
 
 async def card_prompt(ctx: Context) -> Reply:
-    buttons = (
-        (Button(Text("kind.change"), ctx.payload("change")),),
-        (Button(Text("kind.great"), ctx.payload("great")),),
-        (Button(Text("card.each"), ctx.payload(EACH)),),
-    )
-    values = {"name": ctx.data.get("name", ""), "count": ctx.data.get("count", 0)}
-    return Reply(parts=(Text("card.prompt", values),), buttons=buttons)
+    """How to type cards, with a button for each kind the campaign takes: a campaign of one
+    kind needs no sign, and shows its kind's button only for a card waiting for it."""
+    data = ctx.data
+    values = {"name": data.get("name", ""), "count": data.get("count", 0)}
+    only = data.get("only")
+    if only:
+        button = Button(Text(f"kind.{only}"), ctx.payload(str(only)))
+        prompt = Text("card.prompt_only", {**values, "kind": Text(f"kind.{only}")})
+        return Reply(parts=(prompt,), buttons=((button,),) if data.get("pending") else ())
+    kinds = [Button(Text(f"kind.{kind}"), ctx.payload(kind)) for kind in SIGNS.values()]
+    each = Button(Text("card.each"), ctx.payload(EACH))
+    return Reply(parts=(Text("card.prompt", values),), buttons=in_rows([*kinds, each], 1))
+
+
+def _kinds(ctx: Context) -> tuple[str, ...]:
+    """The kind buttons this campaign's prompt shows (the only kind, or both and "each")."""
+    only = ctx.data.get("only")
+    return (str(only),) if only else (*SIGNS.values(), EACH)
 
 
 async def choose(ctx: Context, value: str) -> list[Reply] | None:
@@ -76,7 +91,7 @@ async def choose(ctx: Context, value: str) -> list[Reply] | None:
 async def choose_kind(ctx: Context, value: str) -> list[Reply] | None:
     """The kind for all cards from now on (or each signed); a card waiting for its kind is
     saved with it."""
-    if value not in (*SIGNS.values(), EACH):
+    if value not in _kinds(ctx):  # a kind the campaign does not take: not a button of ours
         return None
     kind = None if value == EACH else value
     ctx.remember(kind=kind)  # the saved cards' buttons stay good
@@ -88,17 +103,27 @@ async def choose_kind(ctx: Context, value: str) -> list[Reply] | None:
 
 
 async def take_card(ctx: Context, text: str) -> list[Reply]:
+    dropped = _drop_pending(ctx)  # a card still waiting for its kind is not kept: said so
     sign = text.strip()[:1]
     kind = SIGNS.get(sign) or ctx.data.get("kind") or ctx.data.get("only")
     body = text.strip()[1:] if sign in SIGNS else text
-    if kind is None:  # kept until the kind is chosen: nothing typed is lost
+    if kind is None:  # kept until the kind is chosen
         ctx.remember(pending=body)
-        return [(await card_prompt(ctx)).after(Text("card.which_kind"))]
-    return [await _save(ctx, str(kind), body)]
+        return noted([(await card_prompt(ctx)).after(Text("card.which_kind"))], dropped)
+    return noted([await _save(ctx, str(kind), body)], dropped)
 
 
-async def _save(ctx: Context, kind: str, body: str) -> Reply:
-    category, body = classify.split_code(body.strip())
+def _drop_pending(ctx: Context) -> Text | None:
+    """The card waiting for its kind, dropped: the line that says so, if there was one."""
+    pending = ctx.data.get("pending")
+    if not pending:
+        return None
+    ctx.remember(pending=None)
+    return Text("card.dropped", {"text": shorten(str(pending), DROPPED_LENGTH)})
+
+
+async def _save(ctx: Context, kind: str, typed: str) -> Reply:
+    category, body = classify.split_code(typed.strip())
     text, problem = wishes.check_text(body)
     if problem is not None:
         return (await card_prompt(ctx)).after(problem)
@@ -106,11 +131,11 @@ async def _save(ctx: Context, kind: str, body: str) -> Reply:
     if campaign is None:
         ctx.finish()
         return say("card.campaign_over")
-    if not campaign.takes(kind):  # kept for a kind it does take: nothing typed is lost
-        ctx.remember(pending=body)
-        return (await card_prompt(ctx)).after(
-            Text("card.kind_not_taken", {"kind": Text(f"kind.{kind}")})
-        )
+    if not campaign.takes(kind):  # refused; it waits for a kind the campaign takes
+        ctx.remember(pending=typed)
+        taken = Text(f"kind.{campaign.kinds.split(',')[0]}")
+        refused = Text("card.kind_not_taken", {"kind": Text(f"kind.{kind}"), "taken": taken})
+        return (await card_prompt(ctx)).after(refused)
     hour = utcnow().strftime("%Y-%m-%dT%H")
     key = ctx.pseudonyms.of("cards", str(ctx.person.id), hour)
     if not await queries.count_towards_quota(
@@ -183,7 +208,15 @@ async def undo(ctx: Context, _argument: str) -> list[Reply]:
     return [say("card.undone", reference=reference)]
 
 
+async def close(ctx: Context) -> list[Reply]:
+    """/cancel in card mode: how many cards were typed, and how to go on."""
+    dropped = _drop_pending(ctx)
+    count = int(ctx.data.get("count", 0))
+    ctx.finish()
+    return noted([say("card.closed", count=count)], dropped)
+
+
 # /card: a campaign's paper cards typed in (handlers/router.py joins every flow's steps).
 STEPS: dict[str, Step] = {
-    CARD: Step(card_prompt, choose, take_card),
+    CARD: Step(card_prompt, choose, take_card, on_cancel=close),
 }

@@ -52,7 +52,9 @@ class Context:
     conversation: ConversationState  # written once the action is done (dispatch)
     pseudonyms: Pseudonyms
     language_changed: bool = False
+    refresh_menu: bool = False  # the person's command menu is to be set again (roles, /help)
     button_accepted: bool = False
+    keep_buttons: bool = False  # the pressed keyboard stays: its buttons may be pressed again
     forgotten: bool = False
     private: bool = False  # see Outcome.private
     refusal: str | None = None  # see Outcome.refusal

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import account
+from handlers import account, roles
 from handlers.context import Context, guess_language
 from handlers.pseudonyms import Pseudonyms
 from handlers.router import route
@@ -78,11 +78,14 @@ async def _handle_in(
     stays_opted_out = was_opted_out and ctx.person.opted_out and not ctx.forgotten
     if stays_opted_out:  # handled, but answered only by the reminder that they stopped
         replies = await account.while_opted_out(ctx)
+    menu = None
+    if (ctx.language_changed or ctx.refresh_menu) and not ctx.forgotten:
+        menu = roles.menu(await roles.roles(ctx))
     outcome = Outcome(
         language=ctx.language,
         replies=replies,
         button_accepted=ctx.button_accepted,
-        language_changed=ctx.language_changed,
+        menu=menu,
         silent=ctx.quiet or (stays_opted_out and not replies),
         private=ctx.private,
         refusal=ctx.refusal,

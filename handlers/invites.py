@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 
+from handlers import roles
 from handlers.context import Context
 from handlers.types import Text
 from storage import queries
@@ -40,11 +41,14 @@ async def redeem(ctx: Context, code: str) -> Text:
     await queries.grant_role(
         ctx.session, ctx.person, invite.role, invite.municipality_id, invite.initiative_id
     )
+    ctx.refresh_menu = True  # the chat's menu gains the role's commands
     if invite.initiative is not None:
         return Text("invite.initiator", {"title": invite.initiative.title(ctx.language)})
     if ctx.person.municipality_id is None:  # an official usually lives where they serve
         await queries.change_person(ctx.session, ctx.person, municipality=invite.municipality)
     place = invite.municipality.name(ctx.language) if invite.municipality else ""
-    if invite.role in ("organizer", "volunteer"):  # no digest: the welcome says what they do
-        return Text(f"invite.{invite.role}", {"place": place})
-    return Text("invite.official", {"role": Text(f"role.{invite.role}"), "place": place})
+    commands = roles.commands(invite.role)  # what the role does, as its /help says
+    if invite.role in ("organizer", "volunteer"):  # no digest
+        return Text(f"invite.{invite.role}", {"place": place, "commands": commands})
+    role = Text(f"role.{invite.role}")
+    return Text("invite.official", {"role": role, "place": place, "commands": commands})

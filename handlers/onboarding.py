@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import campaigns, initiatives, invites, place_search, signatures
+from handlers import campaigns, initiatives, invites, place_search, roles, signatures
 from handlers.context import Context, parse_language
 from handlers.types import Button, Reply, Text, noted, say
 from storage import queries
@@ -66,7 +66,7 @@ async def continue_start(ctx: Context) -> list[Reply]:
     if ctx.person.municipality is None:
         return [await ask_place(ctx)]
     ctx.finish()
-    return [say("start.ready")]
+    return [await roles.ready(ctx)]
 
 
 # --- language -----------------------------------------------------------------------------

@@ -40,6 +40,15 @@ async def _join(ctx: Context, argument: str) -> Replies:
     return [Reply(parts=(await invites.redeem(ctx, argument),))]
 
 
+async def _cancel(ctx: Context, argument: str) -> Replies:
+    """/cancel: the step's own words where it has them (card mode: how to go on), else the
+    general ones."""
+    step = STEPS.get(ctx.step or "")
+    if step is not None and step.on_cancel is not None:
+        return await step.on_cancel(ctx)
+    return await account.cancel(ctx, argument)
+
+
 COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "start": onboarding.start,
     "change": wishes.change,
@@ -56,7 +65,7 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "undo": cards.undo,
     "language": onboarding.language,
     "place": onboarding.place,
-    "cancel": account.cancel,
+    "cancel": _cancel,
     "forget": account.forget,
     "stop": account.stop,
     "resume": account.resume,
@@ -71,22 +80,6 @@ INFO_COMMANDS: dict[str, Callable[[Context, str], Awaitable[Reply]]] = {
     "mydata": account.my_data,
     "mine": mine.mine,
 }
-
-# Shown in the Telegram menu, in this order.
-MENU = (
-    "change",
-    "great",
-    "bribe",
-    "sign",
-    "mine",
-    "place",
-    "language",
-    "mydata",
-    "privacy",
-    "forget",
-    "help",
-    "cancel",
-)
 
 
 # --- what follows once the language or the place is chosen ---------------------------------
@@ -224,7 +217,7 @@ async def _on_button(ctx: Context, payload: str) -> Replies:
     if value is not None and step is not None and step.on_choice is not None:
         replies = await step.on_choice(ctx, value)
         if replies is not None:
-            ctx.button_accepted = True
+            ctx.button_accepted = not ctx.keep_buttons
             return replies
     return await _with_prompt(ctx, Text("error.stale_button"))
 

@@ -22,3 +22,6 @@ class Step:
     private: bool = False
     # A one-message channel (SMS) can be at this step: its next plain message answers it.
     one_shot: bool = False
+    # What /cancel says at this step (it ends the flow, and says how to come back); None:
+    # the general "cancelled" (handlers/account.py).
+    on_cancel: Callable[[Context], Awaitable[Replies]] | None = None

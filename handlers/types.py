@@ -163,7 +163,9 @@ class Outcome:
     language: str
     replies: list[Reply]
     button_accepted: bool = False  # the pressed keyboard has done its job
-    language_changed: bool = False
+    # The commands of the person's menu (handlers/roles.py), when it is to be set: their
+    # language or roles changed, or they have a role and asked for /help. None: it stays.
+    menu: tuple[str, ...] | None = None
     silent: bool = False  # the person has opted out: send them nothing
     # The answer must not be kept with the delivery: it carries an anonymous report's
     # reference, or a signer's name and PIN.

@@ -7,7 +7,9 @@ button data over 64 bytes, and messages to people who blocked the bot. With `rat
 it answers 429 with retry_after to a bot that sends more than that many messages in a
 second, and with `chat_rate_limit` to one that sends more than that many to one chat;
 with `stall_after` it stops answering sends after that many (a crash test's
-moment to kill the sender); `throttle` limits one chat for a while.
+moment to kill the sender); `throttle` limits one chat for a while. The command menus set
+are kept by scope and language, and `menu_of` says which one a chat sees, as Telegram
+chooses.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 SEND_METHODS = ("sendMessage", "sendPhoto", "sendDocument")
 CALLBACK_DATA_LIMIT = 64
+MENU_LIMIT = 100  # commands in one setMyCommands
 # Fields that PTB sends as plain strings; every other field is JSON.
 STRING_FIELDS = {
     "text",
@@ -76,6 +79,10 @@ class FakeTelegram:
     # chat -> (until when, on the monotonic clock; retry_after): every send to that chat is
     # answered 429 until then, as Telegram does to a chat it has limited.
     throttled: dict[int, tuple[float, int]] = field(default_factory=dict)
+    # The menus setMyCommands set: (scope type, its chat_id, language_code) -> the commands.
+    menus: dict[tuple[str, int | None, str | None], list[dict[str, str]]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self._update_ids = itertools.count(self.first_update_id)
@@ -293,11 +300,29 @@ class FakeTelegram:
         return _ok(True)
 
     async def _setMyCommands(self, params: dict[str, Any]) -> web.Response:
-        for command in params["commands"]:
+        commands = params["commands"]
+        if len(commands) > MENU_LIMIT:
+            return _error(400, "Bad Request: too many commands specified")
+        for command in commands:
             name, description = command["command"], command["description"]
             if not (1 <= len(name) <= 32 and name == name.lower() and 1 <= len(description) <= 256):
                 return _error(400, "Bad Request: BOT_COMMAND_INVALID")
+        scope = params.get("scope") or {"type": "default"}
+        chat_id = scope.get("chat_id")
+        key = (str(scope["type"]), None if chat_id is None else int(chat_id))
+        self.menus[(*key, params.get("language_code"))] = list(commands)
         return _ok(True)
+
+    def menu_of(self, chat_id: int, language: str | None = None) -> list[str]:
+        """The commands a private chat's menu shows: its own menu, else all private chats',
+        else the default one, each in the user's language first, then for any language
+        (Telegram's order of scopes)."""
+        for scope in (("chat", chat_id), ("all_private_chats", None), ("default", None)):
+            for code in (language, None):
+                found = self.menus.get((*scope, code))
+                if found is not None:
+                    return [command["command"] for command in found]
+        return []
 
     async def _setWebhook(self, params: dict[str, Any]) -> web.Response:
         self.webhook_url = params["url"]

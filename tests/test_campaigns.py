@@ -13,13 +13,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import zxingcpp
 from PIL import Image
 from sqlalchemy import select, update
 
+from handlers.dates import span
 from handlers.weeks import Week
 from storage.db import Database
-from storage.models import Campaign, Person, Wish, utcnow
+from storage.models import Campaign, Municipality, Person, Wish, utcnow
 from tests.conftest import Civicbot, Say, StartBot, execute, resident_of
 from tests.digests import invite_code, official_on_telegram
 from tests.fake_telegram import FakeTelegram
@@ -94,20 +96,43 @@ async def test_the_poster_carries_the_link_in_its_qr_code(
     assert pdf.read_bytes().startswith(b"%PDF")
 
     from bot.reports import poster
-    from storage.models import Campaign
 
-    lines = [text for text, _, _ in poster.make(
-        Campaign(code="TREE", name="Үмүт дарагы", starts_on=today(), ends_on=today()),
-        "civic_test_bot",
-        "+996 700 000 000",
-    ).lines]  # fmt: skip
+    naryn = Municipality(name_ky="Нарын шаары", name_ru="город Нарын", name_en="Naryn city")
+    tree = Campaign(code="TREE", name="Үмүт дарагы", municipality=naryn,
+                    starts_on=dt.date(2026, 12, 1), ends_on=dt.date(2026, 12, 3))  # fmt: skip
+    made = poster.make(tree, "civic_test_bot", "+996 700 000 000")
+    lines = [text for text, _, _ in made.lines]
     assert "Мен өзгөрткүм келет!   Бул – мыкты!" in lines
     assert "Я хочу изменить!   Это – здорово!" in lines
     assert "ӨЗГӨРТ #TREE <текст>   МЫКТЫ #TREE <текст>" in lines
     assert "SMS +996 700 000 000:" in lines and "Үмүт дарагы" in lines
+    # The municipality, and the days as the bot writes them, in each of the poster's two
+    # languages; above the code, under the campaign's name.
+    where = ["Нарын шаары · 1-декабрь – 3-декабрь", "город Нарын · 1 декабря – 3 декабря"]
+    assert lines[3:5] == where and made.above == 5
+    assert not [line for line in lines if re.search(r"\d\d\.\d\d\.\d{4}|\d{4}-\d\d-\d\d", line)]
 
     rc, _, err = await civicbot("campaign", "poster", "TREE", "--output", str(png))
     assert rc == 2 and "--bot" in err  # no token to ask Telegram with, and no --bot
+
+
+async def test_the_page_and_the_tally_write_a_campaigns_days_as_the_poster_does(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot
+) -> None:
+    """One style of day for people, per language (handlers/dates.py): the public page and
+    the organizer's /campaign say "1 декабря – 3 декабря", as the poster, not ISO dates."""
+    await campaign(civicbot, "TREE")
+    runtime = await start_bot("webhook")
+    first, last = today() - dt.timedelta(days=1), today() + dt.timedelta(days=2)
+    for language in ("ky", "ru", "en"):
+        url = f"{runtime.base_url}/m/naryn_city?lang={language}"
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            page = await response.text()
+        assert f"Үмүт дарагы ({span(first, last, language)})" in page
+        assert first.isoformat() not in page
+    lead = await organizer(runtime, telegram, civicbot, 7451)
+    [tally] = await lead.send("/campaign")
+    assert f"«Үмүт дарагы» (#TREE), {span(first, last, 'ky')}:" in tally
 
 
 async def organizer(runtime: Any, telegram: FakeTelegram, civicbot: Civicbot, user_id: int) -> Any:
@@ -250,7 +275,7 @@ async def test_export_campaigns_counts_cards_wishes_and_people(
     )  # fmt: skip
     assert rc == 0, err
     assert "🌳 Campaigns this week:" in preview
-    assert "«Үмүт дарагы» (#TREE): 2 cards, 2 wishes online" in preview
+    assert "«Үмүт дарагы» (#TREE): cards 2, wishes online 2" in preview
 
 
 async def test_organizers_see_the_tally_and_create_a_campaign_in_telegram(
@@ -415,13 +440,22 @@ async def test_an_organizer_invites_a_volunteer_who_types_cards(
     runtime = await start_bot("webhook")
     lead = await organizer(runtime, telegram, civicbot, 7801)
     await lead.send("/campaign")
+    menu = lead.newest_keyboard()
     [invitation] = await lead.press(say("ky", "campaign.volunteer_button"))
     link = re.search(r"https://t\.me/civic_test_bot\?start=(inv-\w+)", invitation)
     assert link is not None
+    # The /campaign message keeps its buttons: a second volunteer's invite is one more press.
+    assert not telegram.called("editMessageReplyMarkup")
+    [button] = [b for row in menu["reply_markup"]["inline_keyboard"] for b in row
+                if b["text"] == say("ky", "campaign.volunteer_button")]  # fmt: skip
+    [another] = await lead.press_data(button["callback_data"], menu)
+    second = re.search(r"https://t\.me/civic_test_bot\?start=(inv-\w+)", another)
+    assert second is not None and second.group(1) != link.group(1)
     helper = resident_of(runtime, telegram, "webhook", 7802, "ru")
     [welcome, *_] = await helper.send(f"/start {link.group(1)}")
     place = municipality("naryn_city")["ru"]
-    assert welcome.startswith(say("ru", "invite.volunteer", place=place))
+    commands = say("ru", "help.volunteer")
+    assert welcome.startswith(say("ru", "invite.volunteer", place=place, commands=commands))
     assert (await helper.send("/card"))[0] == say("ru", "card.prompt", name="Үмүт дарагы", count=0)
     await helper.send("* Парк сонун болуптур")
     assert await helper.send("/campaign") == [say("ru", "card.organizers_only")]
@@ -440,21 +474,39 @@ async def test_a_campaign_that_takes_one_kind_of_card(
     assert rc == 0, err
     runtime = await start_bot("webhook")
     volunteer = await organizer(runtime, telegram, civicbot, 7901)
-    await volunteer.send("/card")
+    change, great = say("ky", "kind.change"), say("ky", "kind.great")
+    # The prompt says the one kind it takes, with no sign and no button for the other.
+    [prompt] = await volunteer.send("/card")
+    name = "Мен өзгөрткүм келет"
+    assert prompt == say("ky", "card.prompt_only", name=name, count=0, kind=change)
+    assert not volunteer.sent_messages()[-1].get("reply_markup")
     [saved] = await volunteer.send("Жол начар")  # no sign needed: one kind only
-    assert saved.startswith(say("ky", "card.saved", count=1, kind=say("ky", "kind.change"),
+    assert saved.startswith(say("ky", "card.saved", count=1, kind=change,
                                 category=say("ky", "category.roads"), reference=""))  # fmt: skip
+    # A card of the other kind is refused, said so; the button offers only the kind taken.
     [refused] = await volunteer.send("* Парк сонун")
-    great = say("ky", "kind.great")
-    assert refused.startswith(say("ky", "card.kind_not_taken", kind=great))
-    [kept] = await volunteer.press(say("ky", "kind.change"))  # the text was kept
+    assert refused.startswith(say("ky", "card.kind_not_taken", kind=great, taken=change))
+    assert volunteer.buttons() == [change]
+    [kept] = await volunteer.press(change)  # it was one after all: saved
     leisure = say("ky", "category.culture_leisure")
-    change = say("ky", "kind.change")
     second = say("ky", "card.saved", count=2, kind=change, category=leisure, reference="")
     assert kept.startswith(second)
+    # Refused again, and the next card typed instead: the refused one is said to be dropped.
+    await volunteer.send("* Мектеп жакшы")
+    [next_card] = await volunteer.send("Суу жок")
+    dropped = say("ky", "card.dropped", text="Мектеп жакшы")
+    water = say("ky", "category.drinking_water")
+    third = say("ky", "card.saved", count=3, kind=change, category=water, reference="")
+    assert next_card.startswith(dropped + "\n\n" + third)
+    # A press of the kind it does not take (as an older prompt offered) saves nothing.
+    [topic] = volunteer.newest_keyboard()["reply_markup"]["inline_keyboard"][0]
+    nonce = topic["callback_data"].split(":", 1)[0]  # this prompt's, so not stale by age
+    [refused] = await volunteer.press_data(f"{nonce}:great")
+    assert refused.startswith(say("ky", "error.stale_button"))
     assert [(w.kind, w.text) for w in await stored_wishes(database_url)] == [
         ("change", "Жол начар"),
         ("change", "Парк сонун"),
+        ("change", "Суу жок"),
     ]
 
 

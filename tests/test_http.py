@@ -13,7 +13,7 @@ import pytest
 from bot.channels.acks import POISON_AFTER
 from bot.channels.telegram.registered import TELEGRAM_OFF
 from bot.runtime.i18n import Catalogues
-from handlers import router
+from handlers import roles, router
 from handlers.context import Context
 from handlers.types import Reply
 from tests import places
@@ -78,7 +78,7 @@ async def test_start_sets_the_webhook_with_its_secret_and_menus_per_language(
     assert menus[None] == menus["ky"]  # Kyrgyz is the default menu
     for language in places.LANGUAGES:
         described = {c["command"]: c["description"] for c in menus[language]}
-        assert list(described) == list(router.MENU)
+        assert list(described) == list(roles.RESIDENT_MENU)
         assert described["great"] == places.kind("great")[language]
     assert not telegram.called("getUpdates")
 

@@ -16,10 +16,11 @@ from bot.digests.schedule import last_fire, trigger, week_for
 from bot.runtime.app import Runtime
 from bot.runtime.config import ConfigError, Settings
 from bot.runtime.i18n import Catalogues
+from handlers import roles
 from handlers.types import Text
 from handlers.weeks import Week
 from storage.models import Person
-from tests.conftest import Civicbot, StartBot, resident_of
+from tests.conftest import Civicbot, Say, StartBot, resident_of
 from tests.digests import (
     delivery_env,
     invite_code,
@@ -49,6 +50,7 @@ async def test_invites_make_officials_once_and_the_list_shows_them(
         "invite.official",
         role=say("ru", "role.staff"),
         place=municipality("lenin")["ru"],
+        commands=say("ru", "help.staff"),
     )
     assert replies[0].startswith(expected)
     someone_else = resident_of(runtime, telegram, "webhook", 8302, "ru")
@@ -228,15 +230,54 @@ async def language_of(runtime: Runtime, phone: str) -> str:
 
 
 async def test_the_organizers_welcome_promises_only_what_the_role_can_do(
-    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Callable[..., str]
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say
 ) -> None:
     runtime = await start_bot("webhook")
     code = await invite_code(civicbot, "organizer", "lenin")
     organizer = resident_of(runtime, telegram, "webhook", 8321, "en")
     [welcome, *_] = await organizer.send(f"/start inv-{code}")
-    assert welcome.startswith(say("en", "invite.organizer", place=municipality("lenin")["en"]))
+    commands = say("en", "help.organizer")
+    place = municipality("lenin")["en"]
+    assert welcome.startswith(say("en", "invite.organizer", place=place, commands=commands))
     assert "/digest" not in welcome and "digest" not in welcome.lower()
     assert await organizer.send("/digest") == [say("en", "digest.officials_only")]
+
+
+async def test_each_roles_chat_menu_shows_its_commands_on_the_wire(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say
+) -> None:
+    """Telegram's per-chat command scope: a staff member's chat shows the inbox and the
+    digest before a resident's commands, in their language, and keeps them when the
+    language changes; a resident's chat keeps the default menu."""
+    runtime = await start_bot("webhook")
+    staff = await official_on_telegram(runtime, telegram, civicbot, 8331, "ru", role="staff")
+    staff_menu = ["inbox", "digest", *roles.RESIDENT_MENU]
+    assert telegram.menu_of(8331, "ru") == staff_menu
+    [chat_menu] = [c for c in telegram.called("setMyCommands") if c.params.get("scope")]
+    assert chat_menu.params["scope"] == {"type": "chat", "chat_id": 8331}
+    described = {c["command"]: c["description"] for c in chat_menu.params["commands"]}
+    assert described["inbox"] == say("ru", "command.inbox")
+    await staff.press("Русский")  # set-up ends on where those commands are
+    await staff.send("/language")
+    await staff.press("English")
+    assert telegram.menu_of(8331, "en") == staff_menu
+    chat_menu = [c for c in telegram.called("setMyCommands") if c.params.get("scope")][-1]
+    described = {c["command"]: c["description"] for c in chat_menu.params["commands"]}
+    assert described["digest"] == say("en", "command.digest")
+
+    # A deputy's: the digest first; /help lists them too and sets the menu again.
+    deputy = await official_on_telegram(runtime, telegram, civicbot, 8332, "ky")
+    assert telegram.menu_of(8332, "ky") == ["digest", "inbox", *roles.RESIDENT_MENU]
+    await deputy.press("Кыргызча")
+    sets = len(telegram.called("setMyCommands"))
+    [helped] = await deputy.send("/help")
+    assert helped.startswith(say("ky", "help.deputy"))
+    assert len(telegram.called("setMyCommands")) == sets + 1
+
+    resident = resident_of(runtime, telegram, "webhook", 8333, "en")
+    await resident.send("/start m-lenin")
+    await resident.press("English")
+    assert telegram.menu_of(8333, "en") == list(roles.RESIDENT_MENU)
 
 
 async def test_digest_shows_the_week_the_officials_were_sent(

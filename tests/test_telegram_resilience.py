@@ -161,7 +161,7 @@ async def test_an_answer_lost_in_a_crash_goes_out_when_the_update_comes_again(
 
 def test_a_kept_answer_reads_back_whole() -> None:
     """Everything an answer carries survives being kept: texts, buttons, a digest, a
-    poster and a chart asked for, the menu's language."""
+    poster and a chart asked for, the menu's language and commands."""
     from bot.channels.answers import Answer
     from handlers.types import DigestOrder
 
@@ -170,6 +170,7 @@ def test_a_kept_answer_reads_back_whole() -> None:
         messages=(("Сиздин кампания", ((("Жаңы", "p:1:new"),),)), ("«Таза шаар»", ())),
         digests=(DigestOrder(3, "2026-W47", True),),
         menu_language="ky",
+        menu=("inbox", "digest", "change"),
         posters=("CAB12",),
         charts=("TREE", "CAB12"),
     )

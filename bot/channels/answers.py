@@ -3,8 +3,8 @@ delivery so that an update delivered again after a crash (its answer maybe never
 answered with the very same messages (handlers/dispatch.py keeps it in the same commit).
 
 Kept as JSON: texts, their buttons (label and payload), digests, posters and charts asked
-for, and the language whose command menu to set. An answer about an anonymous report is
-not kept (`private`)."""
+for, and the command menu to set (its language and commands). An answer about an anonymous
+report is not kept (`private`)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ class Answer:
     language: str
     messages: tuple[tuple[str, Keyboard], ...] = ()
     digests: tuple[DigestOrder, ...] = ()
-    menu_language: str | None = None  # the person changed language: set their command menu
+    menu_language: str | None = None  # set the person's command menu, in this language…
+    menu: tuple[str, ...] = ()  # …with these commands (handlers/roles.py; none: a resident's)
     posters: tuple[str, ...] = ()  # campaign codes: the poster follows, as PNG and PDF
     charts: tuple[str, ...] = ()  # campaign codes: the tally's chart follows
     photos: tuple[str, ...] = ()  # file keys: residents' photos follow (staff's inbox)
@@ -38,6 +39,7 @@ class Answer:
                 ],
                 "d": [[d.municipality_id, d.period, d.with_table] for d in self.digests],
                 "l": self.menu_language,
+                **({"n": list(self.menu)} if self.menu else {}),
                 "p": list(self.posters),
                 "c": list(self.charts),
                 "f": list(self.photos),
@@ -56,6 +58,7 @@ class Answer:
             ),
             digests=tuple(DigestOrder(int(m), str(p), bool(t)) for m, p, t in data["d"]),
             menu_language=data["l"],
+            menu=tuple(str(name) for name in data.get("n", ())),
             posters=tuple(str(code) for code in data.get("p", ())),
             charts=tuple(str(code) for code in data.get("c", ())),
             photos=tuple(str(key) for key in data.get("f", ())),
@@ -81,12 +84,12 @@ def render(catalogues: Catalogues, outcome: Outcome) -> Answer:
         posters += reply.posters
         charts += reply.charts
         photos += reply.photos
-    menu = outcome.language if outcome.language_changed else None
     return Answer(
         outcome.language,
         tuple(messages),
         tuple(digests),
-        menu,
+        outcome.language if outcome.menu is not None else None,
+        outcome.menu or (),
         tuple(posters),
         tuple(charts),
         tuple(photos),

@@ -3,16 +3,13 @@ and the SMS summary (at most two segments) for officials without Telegram."""
 
 from __future__ import annotations
 
-from datetime import date
-
-from babel.dates import format_date
-
 from bot.channels.sms.segments import segments
 from bot.digests.content import Digest
 from bot.reports.bribe_stats import SUPPRESS_BELOW, cell, margin, shown
 from bot.reports.wording import Say, figure, sayer
 from bot.runtime.i18n import Catalogues
 from handlers.answering import DUPLICATE, STATUSES
+from handlers.dates import day_month as day
 from handlers.quotes import choose_quotes, shorten
 from handlers.scrub import scrub
 from handlers.types import deep_link
@@ -20,11 +17,6 @@ from handlers.types import deep_link
 SMS_SEGMENTS = 2
 KIND_ICONS = {"change": "🔧", "great": "👍"}
 DONE_LINES = 10  # wishes done this week named in the digest
-DAY_PATTERNS = {"ky": "d-MMMM"}  # Kyrgyz puts a hyphen between day and month
-
-
-def day(value: date, language: str) -> str:
-    return format_date(value, DAY_PATTERNS.get(language, "d MMMM"), locale=language)
 
 
 def change(now: int, before: int, plain: bool = False) -> str:

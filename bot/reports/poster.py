@@ -1,18 +1,19 @@
 """A street campaign's poster: an A4 page at 300 dpi (PNG, and the same page as a PDF) with
-the QR code of the campaign's link, the two card captions in Kyrgyz and Russian, the SMS form
-with the campaign's tag, and the campaign's name and dates. QR by segno, the page by Pillow,
-the letters (ө, ү, ң) by the DejaVu Sans in bot/reports/fonts."""
+the QR code of the campaign's link, the two card captions in Kyrgyz and Russian, the
+campaign's name, its municipality and days in each of the two (as the bot writes days:
+handlers/dates.py), and the SMS form with the campaign's tag. QR by segno, the page by
+Pillow, the letters (ө, ү, ң) by the DejaVu Sans in bot/reports/fonts."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import date
 
 import segno
 from PIL import Image, ImageDraw
 
 from bot.reports.fonts import font
+from handlers.dates import span
 from storage.domain import facts
 from storage.models import Campaign
 
@@ -20,12 +21,14 @@ DPI = 300
 WIDTH, HEIGHT = 2480, 3508  # A4 at 300 dpi
 MARGIN = 180
 INK, ACCENT, PAPER = "#1d1d1b", "#b3261e", "#ffffff"
+LANGUAGES = ("ky", "ru")  # of the poster: the two most residents read
 
 
 @dataclass(frozen=True)
 class Poster:
     link: str  # what the QR code carries
     lines: list[tuple[str, int, bool]]  # text, size in pixels, bold: top to bottom
+    above: int  # how many of the lines go above the QR code
 
     def png(self) -> bytes:
         return encode(self.page(), "PNG")
@@ -34,12 +37,12 @@ class Poster:
         page = Image.new("RGB", (WIDTH, HEIGHT), PAPER)
         pen = ImageDraw.Draw(page)
         y = MARGIN
-        for text, size, bold in self.lines[:3]:  # the captions and the name, above the code
+        for text, size, bold in self.lines[: self.above]:
             y = _centred(pen, text, size, bold, y)
         code = _qr(self.link, WIDTH - 2 * MARGIN - 400)
         page.paste(code, ((WIDTH - code.width) // 2, y + 40))
         y += code.height + 100
-        for text, size, bold in self.lines[3:]:
+        for text, size, bold in self.lines[self.above :]:
             y = _centred(pen, text, size, bold, y)
         return page
 
@@ -58,10 +61,15 @@ def make(campaign: Campaign, bot_username: str, sms_number: str | None) -> Poste
     link = f"https://t.me/{bot_username}?start=c-{campaign.code}"
     captions = {entry["key"]: entry for entry in facts()["wish_kinds"]}
     change, great = captions["change"], captions["great"]
+    place, first, last = campaign.municipality, campaign.starts_on, campaign.ends_on
     lines = [
         (f"{change['ky']}   {great['ky']}", 120, True),
         (f"{change['ru']}   {great['ru']}", 96, False),
         (campaign.name, 84, True),
+        *((f"{place.name(lang)} · {span(first, last, lang)}", 64, False) for lang in LANGUAGES),
+    ]
+    above = len(lines)  # the captions, the name, the place and days
+    lines += [
         ("Телефонуңуздун камерасы менен QR кодду окутуңуз", 56, False),
         ("Наведите камеру телефона на QR-код", 56, False),
         (link, 48, False),
@@ -72,12 +80,7 @@ def make(campaign: Campaign, bot_username: str, sms_number: str | None) -> Poste
             (f"ӨЗГӨРТ #{campaign.code} <текст>   МЫКТЫ #{campaign.code} <текст>", 60, False),
             (f"ИЗМЕНИТЬ #{campaign.code} <текст>   ХОРОШО #{campaign.code} <текст>", 60, False),
         ]
-    lines.append((f"{_day(campaign.starts_on)} – {_day(campaign.ends_on)}", 64, False))
-    return Poster(link, lines)
-
-
-def _day(day: date) -> str:
-    return day.strftime("%d.%m.%Y")
+    return Poster(link, lines, above)
 
 
 def _centred(pen: ImageDraw.ImageDraw, text: str, size: int, bold: bool, y: int) -> int:

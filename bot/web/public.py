@@ -18,6 +18,7 @@ from bot.channels.telegram.channel import running
 from bot.channels.telegram.sender import known_username
 from bot.web import http_input, pages, photo_links
 from handlers.answering import shown_status
+from handlers.dates import day_month
 from handlers.quotes import shorten
 from handlers.scrub import scrub
 from handlers.types import Text, deep_link
@@ -126,8 +127,8 @@ class PublicPages:
             "campaigns": [
                 (
                     c.name,
-                    c.starts_on.isoformat(),
-                    c.ends_on.isoformat(),
+                    day_month(c.starts_on, language),  # as the poster and the bot write days
+                    day_month(c.ends_on, language),
                     _link(bot, f"c-{c.code}"),
                 )
                 for c in await queries.campaigns_during(session, place.id, today, today)

@@ -155,6 +155,7 @@ from storage.queries.roles import (
     officials_before,
     organizer_places,
     remove_role,
+    roles_of,
 )
 from storage.queries.senders import open_sender
 from storage.queries.wishes import (
@@ -268,6 +269,7 @@ __all__ = [
     "region_choices",
     "regions_with_municipalities",
     "remove_role",
+    "roles_of",
     "running_campaigns",
     "save_conversation",
     "sealed_signatures_after",

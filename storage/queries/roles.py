@@ -106,6 +106,12 @@ async def officials(session: AsyncSession, municipality_id: int | None = None) -
     return (await session.scalars(query)).all()
 
 
+async def roles_of(session: AsyncSession, person: Person) -> set[str]:
+    """The roles this person holds anywhere (deputy, staff, organizer, volunteer, initiator)."""
+    rows = await session.scalars(select(Role.role).where(Role.person_id == person.id).distinct())
+    return {str(role) for role in rows.all()}
+
+
 async def official_places(session: AsyncSession, person: Person) -> list[tuple[str, Municipality]]:
     """(role, municipality) for each place this person is a deputy or staff member of."""
     rows = await session.execute(

@@ -17,10 +17,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from telegram import (
-    BotCommand,
-    BotCommandScopeChat,
-)
 from telegram.error import BadRequest, InvalidToken, RetryAfter, TelegramError
 
 from bot.channels import answers, bot_api, images, pictures
@@ -45,7 +41,7 @@ from bot.runtime.i18n import Catalogues
 from handlers import dispatch
 from handlers.context import guess_language
 from handlers.pseudonyms import Pseudonyms
-from handlers.router import MENU
+from handlers.roles import RESIDENT_MENU
 from handlers.types import DigestOrder, Inbound, Outcome, Text
 from storage import queries
 from storage.channels import TELEGRAM
@@ -266,9 +262,20 @@ class TelegramChannel:
         calls += [self._chart_call(chat_id, answer.language, code) for code in answer.charts]
         calls += [self._photo_call(chat_id, key) for key in answer.photos]
         if answer.menu_language is not None:
-            menu, scope = self.menu(answer.menu_language), BotCommandScopeChat(chat_id)
-            calls.append(lambda bot: bot.set_my_commands(menu, scope=scope))
+            names = answer.menu or RESIDENT_MENU  # kept before menus had their commands
+            calls.append(self._menu_call(chat_id, answer.menu_language, names))
         return calls
+
+    def _menu_call(self, chat_id: int, language: str, names: Sequence[str]) -> Call:
+        """The chat's own command menu (Telegram's per-chat scope, over the default one):
+        the person's roles' commands and a resident's, in their language."""
+        commands = self.menu(language, names)
+
+        async def call(bot: Any) -> None:
+            scope = {"type": "chat", "chat_id": chat_id}
+            await bot_api.call(bot, "setMyCommands", commands=commands, scope=scope)
+
+        return call
 
     def _digest_call(self, chat_id: int, language: str, order: DigestOrder) -> Call:
         """A digest asked for with /digest, sent after the reply's text (its parts go
@@ -322,10 +329,12 @@ class TelegramChannel:
 
         return call
 
-    def menu(self, language: str) -> list[BotCommand]:
+    def menu(self, language: str, names: Sequence[str] = RESIDENT_MENU) -> list[dict[str, str]]:
+        """The Bot API's BotCommand list: each command with its description."""
+        describe = self.catalogues.text
         return [
-            BotCommand(name, self.catalogues.text(language, Text(f"command.{name}")))
-            for name in MENU
+            {"command": name, "description": describe(language, Text(f"command.{name}"))}
+            for name in names
         ]
 
     # --- life cycle ------------------------------------------------------------------------
@@ -435,10 +444,14 @@ class TelegramChannel:
             log.info("Telegram: long polling")
 
     async def _set_menus(self) -> None:
+        """A resident's menu for everyone, by language; a chat's own (roles) is set by
+        `_menu_call`."""
         bot = self.bot
-        await bot.set_my_commands(self.menu("ky"))  # the default: Kyrgyz first
+        await bot_api.call(bot, "setMyCommands", commands=self.menu("ky"))  # Kyrgyz first
         for language in LANGUAGES:
-            await bot.set_my_commands(self.menu(language), language_code=language)
+            await bot_api.call(
+                bot, "setMyCommands", commands=self.menu(language), language_code=language
+            )
 
     async def _poll(self) -> None:
         offset: int | None = None
