@@ -138,14 +138,19 @@ async def test_sqlite_locked_past_the_busy_timeout(
         assert f"civicbot_inbound_not_kept_total{{{labels}}}" in metrics
 
 
-async def test_postgresql_down_and_back(
-    start_bot_on: StartBotOn, telegram: FakeTelegram, postgres_url: str
-) -> None:
+async def behind_a_proxy(start_bot_on: StartBotOn, postgres_url: str) -> tuple[Runtime, TcpProxy]:
+    """The bot started on PostgreSQL through a proxy that can take the server away."""
     real = make_url(postgres_url)
     proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5432)
     await proxy.start()
     via_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    runtime = await start_bot_on(via_proxy, **twilio_settings())
+    return await start_bot_on(via_proxy, **twilio_settings()), proxy
+
+
+async def test_postgresql_down_and_back(
+    start_bot_on: StartBotOn, telegram: FakeTelegram, postgres_url: str
+) -> None:
+    runtime, proxy = await behind_a_proxy(start_bot_on, postgres_url)
     resident = await ready_to_write(runtime, telegram)
 
     await proxy.cut()  # the server stops: connections reset, new ones refused
@@ -183,11 +188,7 @@ async def test_postgresql_restarted_while_quiet(
     """Pooled connections are not pinged before use (storage/db.py): after a restart nobody
     saw, the first delivery may find its connection dead. It is then refused with 503, not
     lost, and the redelivery lands once."""
-    real = make_url(postgres_url)
-    proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5432)
-    await proxy.start()
-    via_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    runtime = await start_bot_on(via_proxy, **twilio_settings())
+    runtime, proxy = await behind_a_proxy(start_bot_on, postgres_url)
     resident = await ready_to_write(runtime, telegram)
 
     await proxy.cut()
