@@ -1,5 +1,5 @@
-"""Kyrgyzstan's regions, districts and towns as shipped in data/kyrgyzstan_places.csv (its
-source and licence: data/README.md), read once as Python values."""
+"""Kyrgyzstan's regions, districts, towns and ayil aimaks as shipped in
+data/kyrgyzstan_places.csv (its source and licence: data/README.md), read once as Python values."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from functools import cache
 from pathlib import Path
 
 PLACES_FILE = Path(__file__).parent / "data" / "kyrgyzstan_places.csv"
-KINDS = ("region", "district", "town")
+KINDS = ("region", "district", "town", "aimak")
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One line of the file: a region, a district or a town (a municipality of its own)."""
+    """One line of the file: a region, a district, a town or an ayil aimak (a town and an aimak
+    are municipalities of their own; an aimak always lies in a district)."""
 
     kind: str
     key: str
@@ -24,6 +25,7 @@ class Unit:
     name_ky: str
     name_ru: str
     name_en: str
+    ky_checked: bool = True  # False: a Kyrgyz name made from the Russian, to be read once
 
     def names(self) -> dict[str, str]:
         return {"name_ky": self.name_ky, "name_ru": self.name_ru, "name_en": self.name_en}
@@ -42,6 +44,7 @@ def shipped_units() -> tuple[Unit, ...]:
                 name_ky=row["name_ky"],
                 name_ru=row["name_ru"],
                 name_en=row["name_en"],
+                ky_checked=row["ky_checked"] != "no",
             )
             for row in csv.DictReader(handle)
         )

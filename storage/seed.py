@@ -1,9 +1,10 @@
 """Seed regions, districts and municipalities: the starter set of domain.yaml and the shipped
-list of Kyrgyzstan's regions, districts and towns (storage/place_list.py). Idempotent: only
-missing keys are added, and an existing municipality keeps its key and short code even if the
-files' order changes; a row the data says more about (its district, its СОАТЕ code) gets that
-where it had nothing. Workers starting at once take turns under the migrations' lock, and a
-row that is there already is skipped (ON CONFLICT DO NOTHING), never an error."""
+list of Kyrgyzstan's regions, districts, towns and ayil aimaks (storage/place_list.py).
+Idempotent: only missing keys are added, and an existing municipality keeps its key and short
+code even if the files' order changes; a row the data says more about (its district, its
+СОАТЕ code) gets that where it had nothing. Workers starting at once take turns under the
+migrations' lock, and a row that is there already is skipped (ON CONFLICT DO NOTHING), never
+an error."""
 
 from __future__ import annotations
 
@@ -82,8 +83,9 @@ async def _seed_districts(session: AsyncSession, regions: dict[str, int]) -> int
 async def _seed_municipalities(
     session: AsyncSession, regions: dict[str, int], districts: dict[str, int]
 ) -> int:
-    """The journal's starter set first (its short codes came first), then the shipped towns."""
-    towns = {unit.key: unit for unit in shipped("town")}
+    """The journal's starter set first (its short codes came first), then the shipped towns and
+    ayil aimaks; a starter place that the file lists too keeps the journal's names."""
+    towns = {unit.key: unit for unit in shipped("town") + shipped("aimak")}
     wanted: list[dict[str, Any]] = []
     for entry in facts()["municipalities"]:
         town = towns.pop(entry["key"], None)

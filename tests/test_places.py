@@ -17,7 +17,7 @@ from bot.runtime.database import prepare_database
 from handlers import onboarding
 from storage import queries
 from storage.db import Database, alembic_config
-from storage.domain import is_municipality_key
+from storage.domain import facts, is_municipality_key
 from storage.models import District, Municipality, Person, Region, utcnow
 from storage.place_list import shipped, shipped_units
 from tests.conftest import Say
@@ -39,7 +39,8 @@ def test_the_shipped_list_counts_what_the_classifier_counts() -> None:
     """7 regions and the 2 cities of republican significance, 40 districts (as many in each
     region as the classifier has), 32 towns: 14 in no district (Bishkek, Osh and the 12 of
     regional significance) and 18 in one."""
-    assert Counter(u.kind for u in shipped_units()) == {"region": 9, "district": 40, "town": 32}
+    kinds = Counter(u.kind for u in shipped_units())
+    assert kinds == {"region": 9, "district": 40, "town": 32, "aimak": 453}
     regions = shipped("region")
     assert sum(u.name_ru.endswith(" область") for u in regions) == 7
     assert {u.key for u in regions if u.name_ru.startswith("город ")} == {"bishkek", "osh_city"}
@@ -62,12 +63,14 @@ def test_the_shipped_list_counts_what_the_classifier_counts() -> None:
 def test_every_unit_is_named_in_kyrgyz_and_russian_and_hangs_together() -> None:
     regions = {u.key: u for u in shipped("region")}
     districts = {u.key: u for u in shipped("district")}
-    for kind in ("region", "district", "town"):
+    keys = [u.key for u in shipped_units() if u.kind in ("town", "aimak")]
+    assert len(keys) == len(set(keys))  # one key space for municipalities
+    for kind in ("region", "district"):
         keys = [u.key for u in shipped(kind)]
         assert len(keys) == len(set(keys)), kind
     for u in shipped_units():
         assert u.name_ky and u.name_ru and u.name_en and is_municipality_key(u.key), u
-        assert u.name_ky != u.name_ru or u.kind == "town", u  # "району" / "район"
+        assert u.name_ky != u.name_ru or u.kind in ("town", "aimak"), u  # "району" / "район"
         if u.soate:  # the classifier's 14 digits, under its region's
             assert len(u.soate) == 14 and u.soate.isdigit() and u.soate.startswith("417"), u
         if u.kind != "region":
@@ -78,6 +81,78 @@ def test_every_unit_is_named_in_kyrgyz_and_russian_and_hangs_together() -> None:
     assert all(u.soate for u in shipped("region")) and all(u.soate for u in shipped("district"))
 
 
+# The classifier copy's ayil aimaks per district (41702205… Ak-Suu: 14), as counted in
+# storage/data/README.md; three agree with Wikipedia's (Ak-Talaa 13, Alay 14, Aksy 11).
+AIMAKS = {
+    "ak_suu": 14,
+    "jeti_oguz": 13,
+    "issyk_kul_district": 12,
+    "ton": 9,
+    "tup": 13,
+    "ala_buka": 8,
+    "bazar_korgon": 9,
+    "aksy": 11,
+    "nooken": 8,
+    "suzak": 13,
+    "toguz_toro": 5,
+    "toktogul": 10,
+    "chatkal": 4,
+    "ak_talaa": 13,
+    "at_bashy": 11,
+    "jumgal": 13,
+    "kochkor": 11,
+    "naryn_district": 15,
+    "batken_district": 9,
+    "leilek": 9,
+    "kadamjay": 13,
+    "alay": 14,
+    "aravan": 8,
+    "kara_suu": 16,
+    "nookat": 16,
+    "kara_kulja": 12,
+    "uzgen": 19,
+    "chong_alay": 3,
+    "kara_buura": 10,
+    "bakai_ata": 9,
+    "manas": 5,
+    "talas_district": 13,
+    "alamudun": 17,
+    "ysyk_ata": 18,
+    "jaiyl": 12,
+    "kemin": 11,
+    "moskva": 12,
+    "panfilov": 6,
+    "sokuluk": 19,
+    "chui_district": 10,
+}
+
+
+def test_every_district_has_the_classifiers_ayil_aimaks() -> None:
+    """453 ayil aimaks, each in a district of its region with its code under the district's;
+    per region and per district as many as the classifier's copy lists; each marked for a
+    Kyrgyz speaker's reading, the journal's starter places among them under their own keys."""
+    aimaks = shipped("aimak")
+    districts = {u.key: u for u in shipped("district")}
+    assert Counter(u.district for u in aimaks) == AIMAKS and sum(AIMAKS.values()) == 453
+    assert Counter(u.region for u in aimaks) == {
+        "issyk_kul": 61,
+        "jalal_abad": 68,
+        "naryn": 63,
+        "batken": 31,
+        "osh_region": 88,
+        "talas": 37,
+        "chui": 105,
+    }
+    for u in aimaks:
+        district = districts[str(u.district)]
+        assert u.region == district.region and str(u.soate)[:8] == str(district.soate)[:8], u
+        assert not u.ky_checked, u
+    assert len({u.soate for u in aimaks}) == 453
+    starters = {m["key"] for m in facts()["municipalities"]} & {u.key for u in aimaks}
+    assert starters == {"dobolu", "tort_kul", "ivanovka", "lenin", "beshkent", "chaek", "baetov"}
+    assert all(u.ky_checked for u in shipped_units() if u.kind != "aimak")
+
+
 async def test_the_database_holds_what_is_shipped(world: World) -> None:
     async with world.db.session() as session:
         regions = {r.key: r for r in (await session.scalars(select(Region))).all()}
@@ -85,13 +160,16 @@ async def test_the_database_holds_what_is_shipped(world: World) -> None:
         places = {m.key: m for m in await queries.all_municipalities(session)}
     assert set(regions) == {u.key for u in shipped("region")}
     assert set(districts) == {u.key for u in shipped("district")}
-    assert {u.key for u in shipped("town")} <= set(places)
+    assert {u.key for u in shipped("town") + shipped("aimak")} <= set(places)
     ids = {d.id: key for key, d in districts.items()}
-    for town in shipped("town"):
+    for town in shipped("town") + shipped("aimak"):
         place = places[town.key]
         assert place.region.key == town.region
         assert ids.get(place.district_id or 0) == town.district
     assert places["beshkent"].district_id == districts["leilek"].id  # domain.yaml's district
+    # A starter place the file lists too is one row, with the journal's names and the code.
+    assert places["dobolu"].name_ky == "Дөбөлү айылдык аймагы"
+    assert places["dobolu"].soate == "41704245812000"
     assert len({m.code for m in places.values()}) == len(places)
 
 
@@ -117,7 +195,12 @@ async def test_region_then_district_then_town(world: World, say: Say, language: 
     assert buttons.index(tokmok) < buttons.index(ysyk_ata)
     assert unit("kant")[language] not in buttons
     await resident.press(unit("ysyk_ata", "district")[language])
-    assert resident.buttons() == [unit("kant")[language], say(language, "button.back")]
+    # The district's towns and ayil aimaks: Kant and Ivanovka among them, paged.
+    assert unit("kant")[language] in resident.buttons()
+    assert resident.buttons()[-2:] == [
+        say(language, "button.next_page"),
+        say(language, "button.back"),
+    ]
     replies = await resident.press(unit("kant")[language])
     assert replies[0].startswith(say(language, "place.set", place=unit("kant")[language]))
     assert (await resident.state()).step is None  # type: ignore[union-attr]
@@ -129,7 +212,7 @@ async def test_back_goes_up_one_list_and_a_city_region_is_chosen_at_once(
     resident = await started(world, "ru")
     await resident.press("Чуйская область")
     await resident.press("Кеминский район")
-    assert resident.buttons() == ["город Кемин", "город Орловка", "« Назад"]
+    assert resident.buttons()[:3] == ["город Кемин", "город Орловка", "Алмалунский айылный аймак"]
     await resident.press("« Назад")
     assert "Кеминский район" in resident.buttons()  # the region's list again
     await resident.press("« Назад")
@@ -156,6 +239,32 @@ async def test_a_long_list_comes_in_pages(
     assert replies[0].startswith(say("ru", "place.set", place=first[0]))
 
 
+@pytest.mark.parametrize(
+    "language,region,district,place",
+    [
+        ("ky", "Нарын облусу", "Ак-Талаа району", "Кызыл-Белес айыл аймагы"),
+        ("ru", "Нарынская область", "Ак-Талинский район", "Кызыл-Белесский айылный аймак"),
+    ],
+    ids=["ky", "ru"],
+)
+async def test_region_then_district_then_ayil_aimak(
+    world: World, say: Say, language: str, region: str, district: str, place: str
+) -> None:
+    """Ak-Talaa's 13 ayil aimaks come in two pages; the one on the second is chosen and kept."""
+    resident = await started(world, language)
+    await resident.press(region)
+    await resident.press(district)
+    assert place not in resident.buttons()
+    await resident.press(say(language, "button.next_page"))
+    replies = await resident.press(place)
+    assert replies[0].startswith(say(language, "place.set", place=place))
+    async with world.db.session() as session:
+        person = await session.scalar(select(Person).where(Person.channel_user_id == resident.user))
+        chosen = await queries.municipality_by_key(session, "kyzyl_beles")
+        assert person is not None and chosen is not None
+        assert person.municipality_id == chosen.id and chosen.soate == "41704210822000"
+
+
 # --- choosing by a typed name -------------------------------------------------------------
 
 
@@ -168,6 +277,8 @@ async def test_a_long_list_comes_in_pages(
         ("ru", "узген", "uzgen_city"),
         ("ru", "кара-балта", "kara_balta"),
         ("ru", "Сулюкта", "sulukta"),
+        ("ky", "кызыл белес", "kyzyl_beles"),  # an ayil aimak, no hyphen
+        ("ru", "Угутский", "ugut"),
     ],
 )
 async def test_a_typed_name_offers_the_places_it_fits(
@@ -176,7 +287,7 @@ async def test_a_typed_name_offers_the_places_it_fits(
     resident = await started(world, language)
     replies = await resident.send(typed)
     assert replies[0].startswith(say(language, "place.matches", query=typed))
-    town = next(u for u in shipped("town") if u.key == key)
+    town = next(u for u in shipped("town") + shipped("aimak") if u.key == key)
     region = unit(str(town.region), "region")[language]
     label = f"{getattr(town, NAME[language])} ({region})"
     assert resident.buttons()[0] == label
@@ -209,8 +320,20 @@ async def test_sms_place_by_code_key_or_name(world: World, say: Say) -> None:
         say("ky", "place.set", place="Каракол шаары")
     ]
     assert await sender.send("ЖЕР naryn_city") == [say("ky", "place.set", place="Нарын шаары")]
-    # A name as written beats the same name in plain letters (Каракөл).
-    assert await sender.send("ЖЕР Каракол") == [say("ky", "place.set", place="Каракол шаары")]
+    # A name as written beats the same name in plain letters (Каракөл); the town and the ayil
+    # aimak of the same name are both offered.
+    async with world.db.session() as session:
+        found = {m.key: m for m in await queries.all_municipalities(session)}
+    listed = ", ".join(
+        f"{found[key].code} {found[key].name_ky}"
+        for key in ("karakol", "karakol_ak_suu", "kara_kul")
+    )
+    assert await sender.send("ЖЕР Каракол") == [say("ky", "place.choose_code", places=listed)]
+    # An ayil aimak by its name, as the classifier writes it in Russian or by the stem.
+    assert await sender.send("ЖЕР Угут") == [say("ky", "place.set", place="Угут айыл аймагы")]
+    assert await sender.send("МЕСТО угутский") == [
+        say("ru", "place.set", place="Угутский айылный аймак")
+    ]
     assert await sender.send("МЕСТО Узген") == [say("ru", "place.set", place="город Узген")]
 
 
