@@ -70,14 +70,19 @@ async def _handle_in(
     was_opted_out = ctx.person.opted_out
     if inbound.clears_opt_out:
         await queries.change_person(session, ctx.person, opted_out=False)
+    in_flow = ctx.step is not None  # answering a question the bot asked
     replies = await route(ctx)
     for picture in ctx.kept_pictures:  # content-addressed: a redelivery writes nothing new
         if files is None:
             raise RuntimeError("pictures to keep, and no file store")
         await files.put(picture.key, picture.data)
     stays_opted_out = was_opted_out and ctx.person.opted_out and not ctx.forgotten
-    if stays_opted_out:  # handled, but answered only by the reminder that they stopped
-        replies = await account.while_opted_out(ctx)
+    if stays_opted_out:
+        # Handled, and answered only by the once-a-day reminder that they stopped, unless a
+        # question is under way (a plain text's "save it?", a signature's next step): then
+        # the exchange goes on, or what they wrote would be lost with no word why.
+        reminder = await account.while_opted_out(ctx)
+        replies = [*replies, *reminder] if in_flow or ctx.step is not None else reminder
     menu = None
     if (ctx.language_changed or ctx.refresh_menu) and not ctx.forgotten:
         menu = roles.menu(await roles.roles(ctx))

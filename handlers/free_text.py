@@ -4,12 +4,13 @@ one SMS and in the language they wrote in, whether to save it as a wish — 1 "I
 change", 2 "This is great", 0 no — naming the topic when its words clearly say one.
 
 1 or 2 saves it as a keyword's wish is saved (the topic from its words, a campaign's #tag,
-the place rules: handlers/wishes.py `save_at_once`); 0 discards it; anything else discards it
-and is handled as itself. The reply is bound to this draft alone (its step), not to any
-number sent later. A draft nobody answers expires: it is not taken after DRAFT_LIFETIME, and
-the housekeeping sweep wipes it (bot/runtime/housekeeping.py), as it does abandoned bribe
-reports and signatures. A text too short to be a wish (a greeting) is answered with the
-keyword help instead.
+the place rules: handlers/wishes.py `save_at_once`); 0 discards it; another plain text that
+could be a wish's words joins it (one message sent as several SMS) and the question is asked
+again; anything else discards it and is handled as itself. The reply is bound to this draft
+alone (its step), not to any number sent later. A draft nobody answers expires: it is not
+taken after DRAFT_LIFETIME, and the housekeeping sweep wipes it (bot/runtime/housekeeping.py),
+as it does abandoned bribe reports and signatures. A text too short to be a wish (a
+greeting) is answered with the keyword help instead.
 """
 
 from __future__ import annotations
@@ -60,10 +61,23 @@ async def take_reply(ctx: Context, text: str) -> list[Reply]:
     if answer in KINDS:
         ctx.start_flow(then="wish", kind=KINDS[answer], text=draft)
         return [await wishes.save_at_once(ctx)]
-    ctx.finish()
     if answer == DISCARD:
+        ctx.finish()
         return [say("free_text.dropped")]
+    if (joined := _joined(draft, text)) is not None:
+        return await keep(ctx, joined)
+    ctx.finish()
     return await keep(ctx, text)
+
+
+def _joined(draft: str, text: str) -> str | None:
+    """The draft with this text after it, when the text reads as more of the same message
+    (people split one message over several SMS); None when it cannot be a wish's words or
+    the two would be too long together."""
+    joined = f"{draft}\n{text.strip()}"
+    if not _wish_like(text) or wishes.check_text(joined)[1] is not None:
+        return None
+    return joined
 
 
 def _wish_like(text: str) -> bool:

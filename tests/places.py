@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storage.domain import facts
+from storage.place_list import shipped_units
 
 LANGUAGES = ("ky", "ru", "en")
 LANGUAGE_NAMES = {"ky": "Кыргызча", "ru": "Русский", "en": "English"}
@@ -22,6 +23,13 @@ def region(key: str) -> dict[str, str]:
 
 def municipality(key: str) -> dict[str, str]:
     return _named("municipalities", key)
+
+
+def district_of(key: str) -> dict[str, str]:
+    """The district a shipped municipality lies in, as the place buttons name it."""
+    units = {unit.key: unit for unit in shipped_units()}
+    district = units[units[key].district or ""]
+    return {"ky": district.name_ky, "ru": district.name_ru, "en": district.name_en}
 
 
 def category(key: str) -> dict[str, str]:

@@ -73,6 +73,7 @@ async def test_change_before_a_place_asks_for_it_then_carries_on(
     replies = await resident.send("/change")
     assert replies[0].startswith(say(language, "wish.place_first"))
     await resident.press(places.region("chui")[language])
+    await resident.press(places.district_of("ivanovka")[language])
     replies = await resident.press(places.municipality("ivanovka")[language])
     ivanovka = places.municipality("ivanovka")[language]
     assert replies == [

@@ -80,12 +80,14 @@ async def test_language_and_place_can_be_changed(
         "Kyzyl-Kiya city",
         "Batken city",
         "Sulukta city",
+        "Batken District",
         "Leilek District",
         "Kadamjay District",
         "« Back",
     ]
     await resident.press("« Back")  # back to the regions
     await resident.press("Issyk-Kul Region")
+    await resident.press("Ton District")  # an ayil aimak is chosen in its district
     assert await resident.press("Tort-Kul") == [say("en", "place.set", place="Tort-Kul")]
     replies = await resident.send("/mydata")
     assert "Place: Tort-Kul" in replies[0] and "Language: English" in replies[0]
