@@ -154,10 +154,12 @@ ONE_SHOT_STEPS = {name for name, step in STEPS.items() if step.one_shot}
 
 
 def unfit_steps() -> list[str]:
-    """Steps that break a rule: a bribe report's step that is not private (its text would
-    be kept for a redelivery), and a name two flows declare (one would replace the other
-    here). Empty, as a test checks."""
-    leaky = [name for name in bribes.STEPS if not STEPS[name].private]
+    """Steps that break a rule: a bribe report's step, or one where a signer types their
+    details, that is not private (its text would be kept for a redelivery, or carried on a
+    page), and a name two flows declare (one would replace the other here). Empty, as a
+    test checks."""
+    sealed = [*bribes.STEPS, *signatures.DETAILS]
+    leaky = [name for name in sealed if not STEPS[name].private]
     declared = [name for flow in FLOWS for name in flow]
     return leaky + sorted({name for name in declared if declared.count(name) > 1})
 
@@ -175,8 +177,7 @@ async def route(ctx: Context) -> Replies:
     replies = await _route(ctx)
     # What a private step says, or is answered with, is never kept with the delivery for a
     # redelivery (docs/architecture.md §8): a bribe report's answers echo its service,
-    # outcome and amount. (A signer's details are shown only by signatures.confirm_prompt,
-    # which says so itself.)
+    # outcome and amount, a signer's steps their name, PIN and address.
     if private_step(before) or private_step(ctx.step):
         ctx.private = True
     return replies

@@ -31,6 +31,8 @@ STREET = "sign_street"
 HOUSE = "sign_house"
 CONFIRM = "sign_confirm"
 SMS_ADDRESS = "sign_sms_address"  # the one step an SMS signer answers with a plain message
+# The steps where a signer's name, PIN and address are typed or shown: private (router.py).
+DETAILS = (NAME, PIN, SETTLEMENT, STREET, HOUSE, CONFIRM, SMS_ADDRESS)
 ADDRESS_PARTS = ((SETTLEMENT, "settlement"), (STREET, "street"), (HOUSE, "house"))
 
 DRAFT_LIFETIME = timedelta(hours=1)
@@ -426,11 +428,13 @@ PROMPTS = {
 STEPS: dict[str, Step] = {
     CHOOSE: Step(choose_prompt, choose_initiative),
     INTRO: Step(intro_prompt, choose_intro),
-    NAME: Step(name_prompt, on_text=take_name),
-    PIN: Step(pin_prompt, on_text=take_pin),
-    SETTLEMENT: Step(settlement_prompt, on_text=take_address_part),
-    STREET: Step(street_prompt, on_text=take_address_part),
-    HOUSE: Step(house_prompt, on_text=take_address_part),
-    CONFIRM: Step(confirm_prompt, choose_confirm),
-    SMS_ADDRESS: Step(sms_address_prompt, on_text=take_sms_address, one_shot=True),
+    # Private: what the signer types here (name, PIN, address) is neither kept with the
+    # delivery nor carried by a channel for later (the web chat's page), §8.
+    NAME: Step(name_prompt, on_text=take_name, private=True),
+    PIN: Step(pin_prompt, on_text=take_pin, private=True),
+    SETTLEMENT: Step(settlement_prompt, on_text=take_address_part, private=True),
+    STREET: Step(street_prompt, on_text=take_address_part, private=True),
+    HOUSE: Step(house_prompt, on_text=take_address_part, private=True),
+    CONFIRM: Step(confirm_prompt, choose_confirm, private=True),
+    SMS_ADDRESS: Step(sms_address_prompt, on_text=take_sms_address, one_shot=True, private=True),
 }

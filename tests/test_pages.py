@@ -14,8 +14,9 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page
 
 from bot.web.security_headers import PAGE_POLICY
-from tests.conftest import Say, StartBot
+from tests.conftest import Civicbot, Say, StartBot
 from tests.fake_telegram import FakeTelegram
+from tests.initiatives import ADULT_PIN, SIGN, open_initiative
 from tests.places import category
 from tests.test_answers import change, wishes
 from tests.test_photos_public import BIN, bin_photographed
@@ -406,3 +407,26 @@ async def test_a_web_resident_is_not_asked_a_follow_up_they_cannot_see(
             assert await ask_followups(session, utcnow()) == 0
     finally:
         await db.close()
+
+
+async def test_a_signers_name_pin_and_address_are_not_carried_on(
+    start_bot: StartBot, civicbot: Civicbot, say: Say
+) -> None:
+    """A signature's steps are private (ARCHITECTURE.md §8): what the signer types is
+    answered, and never carried in the page's form for the rest of the visit."""
+    assert (await civicbot(*open_initiative("WEBS")))[0] == 0
+    runtime = await start_bot("webhook")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        visitor = WebVisitor(runtime.base_url, http)
+        await visitor.settle_in_naryn()
+        await visitor.post(text="/start i-WEBS")
+        await visitor.post(button=visitor.buttons()[SIGN["en"]])
+        details = ("Асанов Бакыт", ADULT_PIN, "Чаек", "Ленин", "12")
+        for part in details:
+            status, _ = await visitor.post(text=part)
+            assert status == 200
+        await visitor.post(text="/cancel")
+        await visitor.post(command="help")
+        conversation = " ".join(visitor.conversation())
+        assert "/start i-WEBS" in conversation  # the visit is carried, but not the details
+        assert [part for part in details[:4] if part in conversation] == []

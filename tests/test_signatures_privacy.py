@@ -22,10 +22,10 @@ from tests.test_signatures_sms import text
 from tests.twilio import twilio_settings
 
 SIGNERS = [
-    # name, PIN, address parts: each distinctive enough that no chance match is possible
-    # (not the name of a place the bot ships: those are in the places' tables by design)
+    # name, PIN, address parts: each distinctive enough that no chance match is possible,
+    # and none the name of a place the bot ships (storage/data: those are stored by design)
     ("Жээнбеков Урматбек Кудайбергенович", "21107197500441", ("Кара-Шоро", "Жибек-Жолу", "77")),
-    ("Сыдыкова Нургүл Абдыкадыровна", "10309199200552", ("Талды-Булак", "Манасчы", "19")),
+    ("Сыдыкова Нургүл Абдыкадыровна", "10309199200552", ("Алтын-Булуң", "Манасчы", "19")),
 ]
 SMS_SIGNER = ("Токтоналиев Эрмек", pin(dt.date(1966, 6, 6), serial=663))
 SMS_ADDRESS = "Кызыл-Жылдыз, Бообек, 5"
