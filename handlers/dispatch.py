@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from handlers import account, roles
 from handlers.context import Context, guess_language
@@ -45,7 +46,12 @@ async def handle(
         return await _handle_in(session, pseudonyms, inbound, render, files)
 
     try:
-        outcome = await db.write(work)
+        try:
+            outcome = await db.write(work)
+        except StaleDataError:
+            # Another worker changed a row this action read and meant to write (two staff
+            # answering one wish at once, on PostgreSQL): once more, on what is stored now.
+            outcome = await db.write(work)
     except queries.DuplicateDelivery:  # raised out of the transaction: nothing of it is kept
         return None
     if files is not None:  # committed: what no row holds goes (else the sweep takes it)
