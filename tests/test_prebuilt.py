@@ -390,7 +390,8 @@ async def test_a_second_action_of_one_sender_waits_and_reads_what_the_first_wrot
     postgres_url: str,
 ) -> None:
     """On PostgreSQL the one statement still locks the conversation: a second worker's action
-    on the same sender waits for the first to commit, then reads the step it wrote."""
+    on the same sender waits for the first to commit, then reads the step it wrote, and the
+    place it gave the person (`ЖЕР 101` and the next SMS at once, on two workers)."""
     from bot.runtime.config import Settings
     from bot.runtime.database import prepare_database
     from storage import queries
@@ -401,11 +402,15 @@ async def test_a_second_action_of_one_sender_waits_and_reads_what_the_first_wrot
             await queries.open_sender(session, "telegram", "515151", "ky")
         first = db.session()
         async with first, first.begin():
-            _, talk, _ = await queries.open_sender(first, "telegram", "515151", "ky")
+            person, talk, _ = await queries.open_sender(first, "telegram", "515151", "ky")
 
-            async def second() -> str | None:
+            async def second() -> tuple[str | None, str | None]:
                 async with db.session() as session, session.begin():
-                    return (await queries.open_sender(session, "telegram", "515151", "ky"))[1].step
+                    person, state, _ = await queries.open_sender(
+                        session, "telegram", "515151", "ky"
+                    )
+                    place = person.municipality.key if person.municipality else None
+                    return state.step, place
 
             waiting = asyncio.create_task(second())
             for _ in range(500):  # until the second is seen waiting for a lock (5 s at most)
@@ -419,6 +424,8 @@ async def test_a_second_action_of_one_sender_waits_and_reads_what_the_first_wrot
             assert blocked and not waiting.done()
             talk.step, talk.nonce = "first", "n1"
             await queries.save_conversation(first, talk)
-        assert await waiting == "first"
+            place = await queries.municipality_by_key(first, "naryn_city")
+            await queries.change_person(first, person, municipality=place)
+        assert await waiting == ("first", "naryn_city")
     finally:
         await db.close()

@@ -20,7 +20,7 @@ from storage.models import (
 from storage.prebuilt import Prebuilt
 from storage.queries.common import per_dialect
 from storage.queries.loaded import as_loaded, held, row_of
-from storage.queries.places import PLACE_COLUMNS, place_of_row
+from storage.queries.places import PLACE_COLUMNS, municipality_by_id, place_of_row
 
 # Built once: composing a statement costs more than running it on SQLite, and these two run
 # for every inbound action.
@@ -119,7 +119,7 @@ async def ensure_person(
     # object loading at all, a known one the session's own object or one made from the row.
     known = await _PERSON_ROW.run(session, channel=channel, user_id=user_id)
     if known.rows:
-        return person_of_row(session, known.rows[0]), False
+        return await person_of_row(session, known.rows[0]), False
     return await add_person(session, channel, user_id, language)
 
 
@@ -145,15 +145,22 @@ async def add_person(
     return found, False
 
 
-def person_of_row(session: AsyncSession, values: Sequence[Any]) -> Person:
+async def person_of_row(session: AsyncSession, values: Sequence[Any]) -> Person:
     """The person of a row of PERSON_COLUMNS read just now, with their place (the session's
     object if it holds one)."""
     row = row_of(Person, values[:_PERSON_WIDTH])
     person = held(session, Person, row["id"])
     if person is not None:
         return person
-    placed = row["municipality_id"] is not None
-    municipality = place_of_row(session, values[_PERSON_WIDTH:]) if placed else None
+    place_id, place_row = row["municipality_id"], values[_PERSON_WIDTH:]
+    if place_id is None:
+        municipality = None
+    elif place_row[0] == place_id:
+        municipality = place_of_row(session, place_row)
+    else:
+        # The person's row re-read after a wait for its lock (storage/queries/senders.py):
+        # PostgreSQL gives the new version, joined to no place; the place is read apart.
+        municipality = await municipality_by_id(session, place_id)
     return as_loaded(session, Person(**row), municipality=municipality)
 
 

@@ -1,10 +1,13 @@
 """Who sent an inbound action, read in one statement: the person, their place and their
-conversation, locked (on PostgreSQL) until the transaction ends.
+conversation, the person's and the conversation's rows locked (on PostgreSQL) until the
+transaction ends.
 
 Each of those was a statement of its own, and on PostgreSQL each statement is a round trip;
 with the ping gone (storage/db.py) they were three of an action's six. The conversation's lock
-is the one `conversation_of` takes, on the same row, in the same order as before: a person's
-row is written only under it.
+is the one `conversation_of` takes: it orders one person's actions across workers. The
+person's row is locked with it so that a read that waited for another worker's action gets
+what that action wrote to both (PostgreSQL re-reads only the rows it locks); a place changed
+meanwhile is then read apart (`person_of_row`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ _SENDER = Prebuilt(
         select(*PERSON_COLUMNS, *STATE_COLUMNS)
         .select_from(Person)
         .join(Conversation, Conversation.person_id == Person.id)
-    ).with_for_update(of=Conversation)
+    ).with_for_update(of=(Conversation, Person))
 )
 _WIDTH = len(PERSON_COLUMNS)
 
@@ -43,7 +46,7 @@ async def open_sender(
     known = await _SENDER.run(session, channel=channel, user_id=user_id)
     if known.rows:
         values = known.rows[0]
-        person = person_of_row(session, values[:_WIDTH])
+        person = await person_of_row(session, values[:_WIDTH])
         return person, state_of_row(person.id, values[_WIDTH:]), False
     # Not known with a conversation: new (a signing wave is all new senders), or rarely a
     # person without one. The insert answers both, without a second read.
