@@ -74,5 +74,6 @@ async def help_parts(ctx: Context) -> tuple[Text, ...]:
 async def ready(ctx: Context) -> Reply:
     """What ends set-up: a resident's first commands, or where a role's are."""
     if await roles(ctx):
+        ctx.refresh_menu = True  # the answer says their commands are in the menu
         return Reply(parts=(Text("start.ready_role"),))
     return Reply(parts=(Text("start.ready"),))

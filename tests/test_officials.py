@@ -273,6 +273,11 @@ async def test_each_roles_chat_menu_shows_its_commands_on_the_wire(
     [helped] = await deputy.send("/help")
     assert helped.startswith(say("ky", "help.deputy"))
     assert len(telegram.called("setMyCommands")) == sets + 1
+    # Set-up again ends on "your commands are in the menu", and the menu is set with it.
+    sets = len(telegram.called("setMyCommands"))
+    started = await deputy.send("/start")
+    assert started[-1].endswith(say("ky", "start.ready_role"))
+    assert len(telegram.called("setMyCommands")) == sets + 1
 
     resident = resident_of(runtime, telegram, "webhook", 8333, "en")
     await resident.send("/start m-lenin")
