@@ -216,7 +216,7 @@ async def test_the_same_answer_is_not_sent_twice_whoever_gives_it_and_however(
     # By SMS, sent twice (no answer seen), then with other spaces and capitals.
     saved = say("ky", "sms.answer.saved", reference=water, status=done_ky)
     assert await by_sms.send(f"ЖООП {water} 3 Суу берилди") == [saved]
-    repeated = say("ky", "answer.repeated", reference=water, status=done_ky)
+    repeated = say("ky", "sms.answer.repeated", reference=water, status=done_ky)
     assert await by_sms.send(f"ЖООП {water} 3 Суу берилди") == [repeated]
     assert await by_sms.send(f"жооп {water} АТКАРЫЛДЫ  суу БЕРИЛДИ") == [repeated]
     # The same from Telegram's /answer; other words are another answer, and go.

@@ -328,7 +328,7 @@ async def test_sms_place_by_code_key_or_name(world: World, say: Say) -> None:
         f"{found[key].code} {found[key].name_ky}"
         for key in ("karakol", "karakol_ak_suu", "kara_kul")
     )
-    assert await sender.send("ЖЕР Каракол") == [say("ky", "place.choose_code", places=listed)]
+    assert await sender.send("ЖЕР Каракол") == [say("ky", "sms.place.choose_code", places=listed)]
     # An ayil aimak by its name, as the classifier writes it in Russian or by the stem.
     assert await sender.send("ЖЕР Угут") == [say("ky", "place.set", place="Угут айыл аймагы")]
     assert await sender.send("МЕСТО угутский") == [
@@ -347,7 +347,7 @@ async def test_sms_name_that_fits_several_answers_their_codes(world: World, say:
     whole = {"kara_kul", "kara_suu_city", "kara_balta"}
     fitting = sorted((m for m in places if m.key in whole), key=lambda m: m.code)
     listed = ", ".join(f"{m.code} {m.name_ky}" for m in fitting[:3])
-    assert answer == say("ky", "place.choose_code", places=listed)
+    assert answer == say("ky", "sms.place.choose_code", places=listed)
     code = fitting[1].code
     assert await sender.send(f"ЖЕР {code}") == [say("ky", "place.set", place=fitting[1].name_ky)]
     async with world.db.session() as session:

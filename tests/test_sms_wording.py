@@ -19,6 +19,7 @@ from handlers.initiatives import day_name
 from handlers.onboarding import LANGUAGE_NAMES
 from handlers.types import Text
 from storage.domain import LANGUAGES, facts, wish_categories
+from storage.place_list import shipped_units
 from tests.test_catalogues import message_ids
 
 # One SMS each: the catalogue keys of its parts, joined as the channel joins them.
@@ -118,9 +119,6 @@ SMS_MESSAGES: list[tuple[str, ...]] = [
     ("invite.used",),
     ("invite.expired",),
     ("invite.initiator",),
-    ("invite.official",),
-    ("invite.organizer",),
-    ("invite.volunteer",),
     ("campaign.summary",),
     ("campaign.summary_empty",),
     ("answer.staff_only",),
@@ -128,6 +126,7 @@ SMS_MESSAGES: list[tuple[str, ...]] = [
     ("answer.no_such_wish",),
     ("answer.saved",),
     ("answer.saved_unheard",),
+    ("answer.repeated",),
     ("answer.duplicate_saved",),
     ("answer.duplicate_self",),
     ("followup.staff_reopened",),
@@ -151,6 +150,10 @@ LONGER: dict[tuple[str, ...], tuple[int, str]] = {
     ("answer.unreached why=unreached.off",): (2, "tells staff what the operator must switch on"),
     ("answer.unreached why=unreached.not_configured",): (2, "names the operator's setting"),
     ("answer.unreached why=unreached.no_phone",): (2, "explains WhatsApp's 24-hour window"),
+    ("place.choose_code",): (3, "three places a name fits, each with its code and full name"),
+    ("invite.official",): (2, "for staff: the role, and the place's full name (up to 41)"),
+    ("invite.organizer",): (2, "for an organizer: the role, and the place's full name"),
+    ("invite.volunteer",): (2, "for a volunteer: the role, and the place's full name"),
 }
 
 COMMAND = re.compile(r"(?<![\w/<])/[a-z]+")  # /change, not "и/или", "садик/школа" or a URL
@@ -175,14 +178,25 @@ def longest(language: str, name: str) -> Text:
     return max(texts, key=lambda text: len(catalogues().text(language, text, "sms")))
 
 
+@cache
+def shipped_names(language: str) -> list[str]:
+    """Every place's name a resident can choose, longest first (the journal's and the data's)."""
+    field = f"name_{language}"
+    names = {m[language] for m in facts()["municipalities"]}
+    names |= {getattr(unit, field) for unit in shipped_units() if unit.kind in ("town", "aimak")}
+    return sorted(names, key=len, reverse=True)
+
+
 def longest_values(language: str, key: str) -> dict[str, Any]:
     """The longest value each placeholder of a message can take (a reference, a place…)."""
-    places = [m[language] for m in facts()["municipalities"]]
+    places = shipped_names(language)
     letter = "x" if language == "en" else "ж"  # what staff and residents type
     return {
         "reference": "9999999",
         "of": "9999999",
-        "place": max(places, key=len),
+        "place": places[0],
+        # SMS ЖЕР with a name several places share: the best three, each with its code.
+        "places": ", ".join(f"999 {name}" for name in places[:3]),
         "value": "x" * 20,
         "language": LANGUAGE_NAMES[language],  # the answer is in the language chosen
         "length": 1600,
