@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.quotes import shorten
 from handlers.types import Text
+from handlers.validation import fold
 from storage import queries
 from storage.channels import PAID_PER_MESSAGE, REACHABLE
 from storage.models import Person, Wish, utcnow
@@ -47,14 +48,11 @@ STATUS_WORDS = {
     "declined": ("4", "ЧЕТКЕ", "ОТКЛОНЕНО", "ОТКАЗ", "DECLINED"),
     DUPLICATE: ("5", "КАЙТАЛОО", "ДУБЛЬ", "ДУБЛИКАТ", "DUPLICATE"),
 }
-_FOLD = str.maketrans({"Ө": "О", "Ү": "У", "Ң": "Н", "Ё": "Е"})
-_STATUS_INDEX = {
-    word.translate(_FOLD): status for status, words in STATUS_WORDS.items() for word in words
-}
+_STATUS_INDEX = {fold(word): status for status, words in STATUS_WORDS.items() for word in words}
 
 
 def status_of(word: str) -> str | None:
-    return _STATUS_INDEX.get(word.upper().translate(_FOLD).strip(".,:!"))
+    return _STATUS_INDEX.get(fold(word).strip(".,:!"))
 
 
 def shown_status(wish: Wish) -> str:

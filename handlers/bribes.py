@@ -15,12 +15,12 @@ from functools import cache
 
 from babel.dates import format_date
 
-from handlers import classify, onboarding, validation
+from handlers import onboarding, validation
 from handlers.context import Context
 from handlers.scrub import scrub
 from handlers.steps import Step
 from handlers.types import Button, Reply, Text, noted, say
-from handlers.validation import small_number
+from handlers.validation import fold, small_number
 from storage import queries
 from storage.domain import bribe_service_codes
 from storage.models import utcnow
@@ -42,7 +42,7 @@ def in_report(step: str | None) -> bool:
 OUTCOMES = ("paid", "refused", "not_asked")  # what a resident picks on Telegram
 ASKED = "asked"  # an SMS report that does not say what happened: asked, and no more said
 # The words an SMS report may say what happened with, after the service code (ПАРА 1 бердим
-# 3000), compared folded (handlers/classify.fold: lower case, ө ү ң as о у н).
+# 3000), compared folded (handlers/validation.fold: lower case, ө ү ң as о у н).
 OUTCOME_WORDS = {
     "paid": ("бердим", "төлөдүм", "дал", "дала", "заплатил", "заплатила", "paid"),
     "refused": ("бербедим", "төлөбөдүм", "отказал", "отказала", "не дал", "не дала", "refused"),
@@ -100,7 +100,7 @@ def split_outcome(text: str) -> tuple[str | None, str]:
     """For SMS: what happened, when the text starts with a word for it; and the rest."""
     words = text.split()
     for count in (3, 2, 1):
-        said = classify.fold(" ".join(words[:count]))
+        said = fold(" ".join(words[:count]))
         for outcome, spellings in OUTCOME_WORDS.items():
             if len(words) >= count and said in _folded(spellings):
                 return outcome, " ".join(words[count:])
@@ -109,7 +109,7 @@ def split_outcome(text: str) -> tuple[str | None, str]:
 
 @cache
 def _folded(spellings: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(classify.fold(spelling) for spelling in spellings)
+    return frozenset(fold(spelling) for spelling in spellings)
 
 
 def recent_months(today: date) -> list[str]:

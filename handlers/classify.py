@@ -8,16 +8,11 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from handlers.validation import fold
 from storage.domain import category_words, wish_categories, wish_category_codes
 
 OTHER = "other"
 _CODE = re.compile(r"^\s*(\d{1,2})[.):]?(?:\s+|$)")
-# Kyrgyz letters and the Russian look-alikes typed for them on phones without them.
-_FOLD = str.maketrans({"ө": "о", "ү": "у", "ң": "н", "ё": "е"})
-
-
-def fold(text: str) -> str:
-    return text.casefold().translate(_FOLD)
 
 
 def split_code(text: str) -> tuple[str | None, str]:

@@ -7,12 +7,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from handlers.validation import fold
 from storage.models import Municipality
 
-# Kyrgyz letters a Russian keyboard lacks, as they are typed without them.
-PLAIN_LETTERS = str.maketrans(
-    {"ң": "н", "ө": "о", "ү": "у", "ё": "е", "ä": "a", "ö": "o", "ü": "u"}
-)
 # Words that say what kind of place it is, not which: "Нарын шаары" is found by "Нарын".
 TOWN_WORDS = ("шаары", "шаар", "город", "г", "city", "town")
 AREA_WORDS = ("району", "район", "district", "айыл", "айылдык", "аймагы", "аймак", "айыльный")
@@ -24,7 +21,7 @@ WHOLE_WORDS = 2  # the score of a name with every word of the query in it, whole
 
 def words(text: str) -> list[str]:
     """The words of a name or a query, lower case, plain letters, no kind words."""
-    found = WORD.findall(text.lower().translate(PLAIN_LETTERS))
+    found = WORD.findall(fold(text))
     return [word for word in found if word not in KIND_WORDS]
 
 

@@ -11,6 +11,16 @@ from handlers.types import Text
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
 
 
+# Kyrgyz letters as phones without them type them (ң ө ү as н о у), ё as е, and Latin letters
+# with dots without them: how two spellings of one word are compared.
+_PLAIN = str.maketrans({"ң": "н", "ө": "о", "ү": "у", "ё": "е", "ä": "a", "ö": "o", "ü": "u"})
+
+
+def fold(text: str) -> str:
+    """Lower case, in plain letters: a word as typed compared with one as written."""
+    return text.casefold().translate(_PLAIN)
+
+
 def clean(text: str) -> str:
     """A resident's text as we keep it: control characters taken out, \\r\\n made \\n."""
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from handlers.validation import fold as plain
 from handlers.validation import written_language
 
 # action -> language -> spellings (the first is the usual one).
@@ -58,9 +59,8 @@ KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
 # writes Kyrgyz is answered in Kyrgyz.
 CARRIER_WORDS = {"stop", "resume"}
 
-# Kyrgyz letters and the Russian letters typed for them on phones that lack them; the soft
-# and hard signs are often left out.
-_FOLD = str.maketrans({"Ө": "О", "Ү": "У", "Ң": "Н", "Ё": "Е", "Ь": None, "Ъ": None})
+# The soft and hard signs are often left out of a keyword (УДАЛИТЬ, УДАЛИТ).
+_SIGNS = str.maketrans({"ь": None, "ъ": None})
 _TRAILING = ":,.!;-"
 
 
@@ -72,7 +72,8 @@ def twilio_opt_out(body: str) -> bool:
 
 
 def fold(word: str) -> str:
-    return word.upper().translate(_FOLD).strip(_TRAILING)
+    """A keyword as typed, compared in plain letters (handlers/validation.fold)."""
+    return plain(word).translate(_SIGNS).strip(_TRAILING)
 
 
 _INDEX: dict[str, tuple[str, str | None]] = {
