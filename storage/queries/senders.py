@@ -3,7 +3,7 @@ conversation, the person's and the conversation's rows locked (on PostgreSQL) un
 transaction ends.
 
 Each of those was a statement of its own, and on PostgreSQL each statement is a round trip;
-with the ping gone (storage/db.py) they were three of an action's six. The conversation's lock
+with the ping gone (storage/db.py) they were three of an action's seven. The conversation's lock
 is the one `conversation_of` takes: it orders one person's actions across workers. The
 person's row is locked with it so that a read that waited for another worker's action gets
 what that action wrote to both (PostgreSQL re-reads only the rows it locks); a place changed
