@@ -67,7 +67,7 @@ async def test_import_adds_changes_refuses_and_can_run_again(
                 "At-Bashy",  # its district, as domain.yaml writes one
                 "300",
             ],
-            ["kochkor", "555", "naryn", "Кочкор айыл аймагы", "Кочкорский а/а", "Kochkor", "", ""],
+            ["kochkor", "5555", "naryn", "Кочкор айыл аймагы", "Кочкорский а/а", "Kochkor", "", ""],
             ["naryn_city", "", "naryn", naryn[3], "город Нарын", "Naryn town", "", "1000"],
             ["atlantis", "", "nowhere", "Атлантида", "Атлантида", "Atlantis", "", ""],
             ["taken", "101", "naryn", "Бир", "Один", "One", "", ""],
@@ -82,7 +82,7 @@ async def test_import_adds_changes_refuses_and_can_run_again(
     assert "line 6 (taken): the code 101 is naryn_city's already" in out
     assert "line 7 (BAD KEY)" in out and "line 8 (no_names): missing name_ky" in out
     after = await listed(civicbot)
-    assert after["kochkor"][0] == "555" and after["at_bashy"][4] == "at_bashy"
+    assert after["kochkor"][0] == "5555" and after["at_bashy"][4] == "at_bashy"
     assert after["kochkor"][4] == ""  # no district named
     assert after["naryn_city"][0] == naryn[0]  # its SMS code kept
 
