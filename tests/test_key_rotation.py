@@ -13,7 +13,8 @@ import aiohttp
 import pytest
 
 from bot.runtime.config import Settings
-from tests.conftest import Civicbot, StartBot
+from tests.conftest import Civicbot, StartBot, resident_of
+from tests.fake_telegram import FakeTelegram
 from tests.initiatives import open_initiative, pin, stored_signatures
 from tests.test_signatures_sms import sms, text
 from tests.twilio import inbound_form, twilio_settings
@@ -140,3 +141,25 @@ async def test_a_new_key_is_printed_not_stored(civicbot: Civicbot, tmp_path: Pat
     assert rc == rc2 == 0
     assert len(first.strip()) >= 40 and first != second
     assert not (tmp_path / "civicbot.secret").exists()
+
+
+async def test_the_key_file_is_read_at_start_not_on_every_update(
+    start_bot_on: Any, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The webhook's secret comes from the key file as it was at start (a rotation restarts
+    the bot): the file is not read again for each update."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    bot = await start_bot_on(url, secret_key=None)
+    secret = bot.settings.webhook_secret()
+    (tmp_path / "civicbot.secret").write_text("another-key-written-after-the-start-000000\n")
+    resident = resident_of(bot, telegram, "webhook", 7601, "ky")
+    update = resident.text_update("/help")
+    async with aiohttp.ClientSession() as http:
+        for given, expected in ((secret, 200), ("forged", 401)):
+            async with http.post(
+                f"{bot.base_url}/telegram/webhook",
+                json=update,
+                headers={"X-Telegram-Bot-Api-Secret-Token": given},
+            ) as response:
+                assert response.status == expected

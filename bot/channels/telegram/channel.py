@@ -92,6 +92,9 @@ class TelegramChannel:
         self.pseudonyms = pseudonyms
         self.catalogues = catalogues
         self.files = files  # residents' photos (bot.runtime.database.file_store)
+        # What Telegram's webhook must send, worked out once: the keys are read at start (on
+        # SQLite from the key file; a rotation restarts the bot), not on every update.
+        self.webhook_secrets = settings.webhook_secrets()
         # PTB's Bot alone: its Application's dispatching cost more per update than our
         # handlers' routing (docs/decisions.md), and its Updater we replace (`_poll`).
         self.bot = telegram_bot(settings)
