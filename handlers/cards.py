@@ -51,7 +51,7 @@ async def start(ctx: Context, argument: str) -> list[Reply]:
     if len(chosen) > 1:
         return [say("card.which", codes=", ".join(c.code for c in chosen))]
     campaign = chosen[0]
-    only = campaign.kinds if campaign.kinds in SIGNS.values() else None  # one kind: no sign
+    only = campaign.only_kind()  # one kind: its cards need no sign
     ctx.start_flow(campaign=campaign.id, name=campaign.name, count=0, only=only)
     ctx.enter(CARD)
     return [await card_prompt(ctx)]
@@ -133,7 +133,7 @@ async def _save(ctx: Context, kind: str, typed: str) -> Reply:
         return say("card.campaign_over")
     if not campaign.takes(kind):  # refused; it waits for a kind the campaign takes
         ctx.remember(pending=typed)
-        taken = Text(f"kind.{campaign.kinds.split(',')[0]}")
+        taken = Text(f"kind.{campaign.kinds_taken()[0]}")
         refused = Text("card.kind_not_taken", {"kind": Text(f"kind.{kind}"), "taken": taken})
         return (await card_prompt(ctx)).after(refused)
     hour = utcnow().strftime("%Y-%m-%dT%H")

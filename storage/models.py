@@ -159,8 +159,16 @@ class Campaign(Base):
     def running(self, today: date) -> bool:
         return self.starts_on <= today <= self.ends_on and self.closed_on is None
 
+    def kinds_taken(self) -> tuple[str, ...]:
+        return tuple(self.kinds.split(","))
+
     def takes(self, kind: str) -> bool:
-        return kind in self.kinds.split(",")
+        return kind in self.kinds_taken()
+
+    def only_kind(self) -> str | None:
+        """The one kind a campaign takes, if it takes one only (its cards then need no sign)."""
+        taken = self.kinds_taken()
+        return taken[0] if len(taken) == 1 else None
 
 
 class Role(Base):
