@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import gc
 import importlib.metadata
 import logging
 import re
@@ -327,6 +328,10 @@ async def _serve(settings: Settings) -> None:
     except BaseException:
         await runtime.stop()  # what had started (the scheduler, the notices) stops quietly
         raise
+    # Everything loaded so far (modules, settings, catalogues: some 140,000 objects) lives as
+    # long as the process. Out of the collector's sight, a full collection takes microseconds
+    # instead of about 70 ms, a pause every update in flight would wait through.
+    gc.freeze()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     logging.getLogger(__name__).info("event loop: %s", type(loop).__module__.split(".")[0])
