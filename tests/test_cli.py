@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import datetime as dt
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -126,6 +127,8 @@ def test_serve_runs_with_no_configuration_at_all(tmp_path: Path) -> None:
     assert process.returncode == 0, output
     assert TELEGRAM_OFF in output and SMS_OFF in output
     assert "event loop: uvloop" in output  # libuv's, where it exists (bot/commands/cli.py)
+    frozen = re.search(r"(\d+) objects of the start frozen", output)  # out of the GC's sight
+    assert frozen is not None and int(frozen.group(1)) > 10_000
     assert (tmp_path / "civicbot.db").exists() and (tmp_path / "civicbot.secret").exists()
 
 

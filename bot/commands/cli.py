@@ -334,7 +334,11 @@ async def _serve(settings: Settings) -> None:
     gc.freeze()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    logging.getLogger(__name__).info("event loop: %s", type(loop).__module__.split(".")[0])
+    logging.getLogger(__name__).info(
+        "event loop: %s; %d objects of the start frozen",
+        type(loop).__module__.split(".")[0],
+        gc.get_freeze_count(),
+    )
     for signum in (signal.SIGINT, signal.SIGTERM):
         # Windows event loops have no signal handlers; Ctrl+C still ends the process there.
         with contextlib.suppress(NotImplementedError):
