@@ -429,3 +429,39 @@ async def test_a_second_action_of_one_sender_waits_and_reads_what_the_first_wrot
         assert await waiting == ("first", "naryn_city")
     finally:
         await db.close()
+
+
+async def test_two_senders_actions_that_each_add_a_row_for_the_other_do_not_deadlock(
+    postgres_url: str,
+) -> None:
+    """Staff answering a resident's wish adds a notice for the resident while the resident's
+    own action adds one for the staff member: each row points at the other's person, whose
+    row the other's read has locked. The lock is not one foreign keys wait for."""
+    from bot.runtime.config import Settings
+    from bot.runtime.database import prepare_database
+    from storage import queries
+
+    db = await prepare_database(Settings(database_url=postgres_url, secret_key=SECRET_KEY))
+    try:
+        async with db.session() as session, session.begin():
+            staff, _, _ = await queries.open_sender(session, "telegram", "616161", "ky")
+            resident, _, _ = await queries.open_sender(session, "telegram", "626262", "ky")
+            ids = {"616161": resident.id, "626262": staff.id}
+        first, second = db.session(), db.session()
+        async with first, second:
+            for session, sender in ((first, "616161"), (second, "626262")):
+                await session.begin()
+                await queries.open_sender(session, "telegram", sender, "ky")
+
+            async def notify_the_other(session: AsyncSession, sender: str) -> None:
+                await queries.add_notice(session, ids[sender], "answer.notice", {})
+                await session.commit()
+
+            await asyncio.wait_for(
+                asyncio.gather(
+                    notify_the_other(first, "616161"), notify_the_other(second, "626262")
+                ),
+                timeout=10,
+            )
+    finally:
+        await db.close()

@@ -7,7 +7,9 @@ with the ping gone (storage/db.py) they were three of an action's seven. The con
 is the one `conversation_of` takes: it orders one person's actions across workers. The
 person's row is locked with it so that a read that waited for another worker's action gets
 what that action wrote to both (PostgreSQL re-reads only the rows it locks); a place changed
-meanwhile is then read apart (`person_of_row`).
+meanwhile is then read apart (`person_of_row`). That lock is FOR NO KEY UPDATE: it waits for
+a change of the row, not for rows that point at it (a notice for this person added by
+another's action takes a key-share lock on it; FOR UPDATE made two such actions deadlock).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ _SENDER = Prebuilt(
         select(*PERSON_COLUMNS, *STATE_COLUMNS)
         .select_from(Person)
         .join(Conversation, Conversation.person_id == Person.id)
-    ).with_for_update(of=(Conversation, Person))
+    ).with_for_update(of=(Conversation, Person), key_share=True)
 )
 _WIDTH = len(PERSON_COLUMNS)
 
