@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import functools
 import logging
 import os
-import re
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -182,7 +182,9 @@ class Database:
         async with self.engine.connect() as connection:
             if not await connection.run_sync(lambda sync: inspect(sync).has_table(VERSION_TABLE)):
                 return None
-            return await connection.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+            rows = list(await connection.scalars(text(f"SELECT version_num FROM {VERSION_TABLE}")))
+        # Several rows are several heads: not a revision this program is at (alembic sorts it).
+        return rows[0] if len(rows) == 1 else None
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -213,21 +215,41 @@ def alembic_config(database_url: str) -> Config:
 _MIGRATING = threading.Lock()
 
 
-# A script's own revision and the one it follows, as `alembic revision` writes them.
-_REVISION_LINE = re.compile(r'^(down_revision|revision)\b[^=]*= (?:"([^"]+)"|None)', re.MULTILINE)
+def _assignments(source: str) -> dict[str, object]:
+    """A script's module-level `name = literal` lines (annotated or not), as values."""
+    found: dict[str, object] = {}
+    for node in ast.parse(source).body:
+        target, value = None, None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign):
+            target, value = node.target, node.value
+        if isinstance(target, ast.Name) and value is not None:
+            with contextlib.suppress(ValueError):
+                found[target.id] = ast.literal_eval(value)
+    return found
 
 
 @functools.cache
 def newest_revision() -> str | None:
     """The head of the migration scripts, read once: they do not change while running. Read
     from the scripts' text, not by alembic (about 10 MB that a start on a current schema has
-    no other use for): the one revision that no script follows."""
+    no other use for)."""
+    return head_of(MIGRATIONS_DIR / "versions")
+
+
+def head_of(folder: Path) -> str | None:
+    """The one revision of the folder's scripts that no script follows."""
     revisions: set[str] = set()
     followed: set[str] = set()
-    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        for kind, revision in _REVISION_LINE.findall(script.read_text(encoding="utf-8")):
-            if revision:
-                (revisions if kind == "revision" else followed).add(revision)
+    for script in folder.glob("*.py"):
+        assigned = _assignments(script.read_text(encoding="utf-8"))
+        revisions.add(str(assigned["revision"]))
+        before = assigned.get("down_revision")  # None, one revision, or several (a merge)
+        if isinstance(before, str):
+            followed.add(before)
+        elif isinstance(before, tuple | list):
+            followed.update(str(each) for each in before)
     heads = revisions - followed
     if len(heads) > 1:
         raise RuntimeError(f"the migrations have several heads: {sorted(heads)}")
@@ -247,7 +269,9 @@ async def migrate_if_behind(db: Database) -> None:
 
 # The child's whole program: the URL comes on standard input, never in argv or the
 # environment, which other users of the machine can read.
-_MIGRATE_CHILD = "import sys; from storage.db import migrate; migrate(sys.stdin.read())"
+_MIGRATE_CHILD = (
+    "import sys; from storage.db import migrate; migrate(sys.stdin.buffer.read().decode())"
+)
 _IMPORT_ROOT = str(Path(__file__).resolve().parent.parent)  # where `storage` is found
 
 
@@ -258,6 +282,7 @@ async def migrate_apart(database_url: str) -> None:
     paths = [_IMPORT_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])]
     child = await asyncio.create_subprocess_exec(
         sys.executable,
+        "-P",  # not the working folder first on the path: a storage/ there is not ours
         "-c",
         _MIGRATE_CHILD,
         stdin=asyncio.subprocess.PIPE,

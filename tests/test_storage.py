@@ -147,9 +147,23 @@ async def test_a_first_start_migrates_in_a_child_and_keeps_no_alembic(
     assert await revision(blank_database_url) == newest_revision()
 
 
-def test_the_newest_revision_read_from_the_scripts_is_alembics_head() -> None:
+def test_the_newest_revision_read_from_the_scripts_is_alembics_head(tmp_path: Path) -> None:
     scripts = ScriptDirectory(str(storage.db.MIGRATIONS_DIR))
     assert newest_revision() == scripts.get_current_head()
+    # The forms a script may take: alembic's template quotes with repr() (single quotes), a
+    # merge follows several revisions, and a hand-written one may leave out the spaces.
+    forms = {
+        "a.py": "revision: str = 'a'\ndown_revision = None\n",
+        "b.py": 'revision="b"\ndown_revision: str | None = "a"\n',
+        "c.py": "revision = 'c'\ndown_revision = 'a'\n",
+        "d.py": "# A merge.\nrevision = 'd'\ndown_revision = ('b', 'c')\n",
+    }
+    for name, script in forms.items():
+        (tmp_path / name).write_text(script)
+    assert storage.db.head_of(tmp_path) == "d"
+    (tmp_path / "d.py").unlink()
+    with pytest.raises(RuntimeError, match="several heads"):
+        storage.db.head_of(tmp_path)
 
 
 async def test_a_migration_that_fails_stops_the_start(database_url: str) -> None:
