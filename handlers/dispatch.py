@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -48,9 +49,9 @@ async def handle(
     try:
         try:
             outcome = await db.write(work)
-        except StaleDataError:
-            # Another worker changed a row this action read and meant to write (two staff
-            # answering one wish at once, on PostgreSQL): once more, on what is stored now.
+        except (StaleDataError, DBAPIError) as error:
+            if not worth_once_more(error, inbound):
+                raise
             outcome = await db.write(work)
     except queries.DuplicateDelivery:  # raised out of the transaction: nothing of it is kept
         return None
@@ -58,6 +59,21 @@ async def handle(
         for key in outcome.discarded_files:
             await files.delete(key)
     return outcome
+
+
+def worth_once_more(error: Exception, inbound: Inbound) -> bool:
+    """Whether a failed action runs once more at once: another worker changed a row it meant
+    to write (two staff answering one wish at once, on PostgreSQL), or its pooled connection
+    was found dead (the server restarted while the bot was quiet; SQLAlchemy has discarded the
+    pool). The second only with a delivery key, which makes a run after a commit whose answer
+    was lost with the connection change nothing."""
+    if isinstance(error, StaleDataError):
+        return True
+    return (
+        isinstance(error, DBAPIError)
+        and error.connection_invalidated
+        and inbound.delivery_id is not None
+    )
 
 
 async def _handle_in(
@@ -141,9 +157,8 @@ async def open_context(session: AsyncSession, inbound: Inbound, pseudonyms: Pseu
     hinted = guess_language(inbound.language_hint)
     # A new sender starts in the hinted language, or else the guessed one (SMS STOP).
     first = hinted if inbound.language_hint else guess_language(inbound.language_guess)
-    # The conversation's lock first: it orders one person's actions across workers, and the
-    # person's row is written only under it (two workers taking the two locks in opposite
-    # orders would deadlock).
+    # The conversation's lock first: it orders one person's actions across workers, and an
+    # action changes its person's settings only under it (storage/queries/senders.py).
     person, conversation, added = await queries.open_sender(
         session, inbound.channel, inbound.user_id, first
     )

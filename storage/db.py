@@ -210,8 +210,9 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-# Alembic keeps its context in module globals: one migration at a time in a process. (Across
-# processes on PostgreSQL an advisory lock does the same, see migrations/env.py.)
+# Alembic keeps its context in module globals: one migration at a time in a process (a start
+# migrates in a child of its own, `migrate_apart`; a command or a test may call `migrate`).
+# Across processes on PostgreSQL an advisory lock does the same, see migrations/env.py.
 _MIGRATING = threading.Lock()
 
 

@@ -438,7 +438,7 @@ class TelegramChannel:
         if webhook_url:
             await self.bot.set_webhook(
                 webhook_url,
-                secret_token=self.settings.webhook_secret(),
+                secret_token=self.webhook_secrets[0],  # the one the webhook checks
                 allowed_updates=ALLOWED_UPDATES,
             )
             log.info("Telegram: webhook set")
