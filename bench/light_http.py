@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -139,14 +140,15 @@ async def serve(handler: Handler, port: int = 0) -> asyncio.Server:
     return await loop.create_server(lambda: ServerProtocol(handler), "127.0.0.1", port)
 
 
-class LightServer:
+class LightServer(ABC):
     """A fake service on 127.0.0.1 answered by `_handle` (the fake Bot API, the fake Twilio)."""
 
     port = 0
     _server: asyncio.Server | None = None
 
+    @abstractmethod
     def _handle(self, request: Request) -> Reply | Awaitable[Reply]:
-        raise NotImplementedError
+        """The service's answer to one request: each fake has its own."""
 
     async def start(self) -> None:
         self._server = await serve(self._handle)

@@ -85,7 +85,7 @@ def keys_used_in_code() -> set[str]:
     """Literal keys given to Text(...) and say(...) anywhere in the code (both branches of a
     conditional key count)."""
     keys = set()
-    for path in [*ROOT.glob("handlers/*.py"), *ROOT.glob("bot/*.py")]:
+    for path in [*ROOT.glob("handlers/*.py"), *ROOT.glob("bot/**/*.py")]:  # every package
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Call)

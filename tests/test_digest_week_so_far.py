@@ -13,8 +13,13 @@ import aiohttp
 
 from bot.digests.text import day
 from handlers.weeks import Week
-from tests.conftest import Civicbot, StartBot, resident_of
-from tests.digests import LANGUAGE_BUTTONS, last_week, move_into, official_on_telegram, sent_to
+from tests.conftest import Civicbot, StartBot
+from tests.digests import (
+    last_week,
+    official_on_telegram,
+    sent_to,
+    wish_last_week,
+)
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import today
 from tests.places import category, municipality
@@ -30,11 +35,8 @@ async def test_digest_mid_week_shows_the_week_so_far_and_counts_wishes_not_answe
     say: Callable[..., str],
 ) -> None:
     runtime = await start_bot("webhook")
-    resident = resident_of(runtime, telegram, "webhook", 8602, "en")
-    await resident.send("/start m-lenin")
-    await resident.press(LANGUAGE_BUTTONS["en"])
-    await resident.leave_wish("change", category("roads")["en"], "The old pothole")
-    await move_into(database_url, last_week())
+    wish = ("change", "roads", "The old pothole")
+    resident = await wish_last_week(runtime, telegram, database_url, 8602, "en", "lenin", wish)
     references = {}
     for text, topic in (
         ("The water pipe burst", "drinking_water"),
