@@ -98,7 +98,25 @@ class Municipality(Named, Base):
     # for a place whose district the data does not say): the region lists those itself.
     district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"), index=True)
     soate: Mapped[str | None] = mapped_column(String(14))
+    # People living there, where known (set by the operator): polls weigh answers by it.
+    population: Mapped[int | None] = mapped_column(Integer)
     region: Mapped[Region] = relationship(lazy="joined")
+
+
+class Village(Named, Base):
+    """A village (or a city's quarter) of a municipality, as the operator lists it: polls
+    ask residents which one they live in, send to some of them, and weigh answers by their
+    population."""
+
+    __tablename__ = "villages"
+    __table_args__ = (UniqueConstraint("municipality_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[int] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)  # 1, 2, …: the number residents type
+    population: Mapped[int | None] = mapped_column(Integer)
 
 
 # Channels a message the bot starts can reach (answers, notices, follow-ups): a browser (the
@@ -126,6 +144,11 @@ class Person(Base):
     # The street campaign whose link or poster brought them; their wishes carry it while it
     # runs.
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    # What a resident chose to say at the end of a poll (never required): their village, an
+    # age band ("18-29"…), a gender ("f", "m"). Copied into each answer; /forget removes them.
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id", ondelete="SET NULL"))
+    age_band: Mapped[str | None] = mapped_column(String(8))
+    gender: Mapped[str | None] = mapped_column(String(1))
     municipality: Mapped[Municipality | None] = relationship(lazy="joined")
     # Never loaded with the person (every inbound message loads one): the role queries read
     # roles themselves, and the database deletes them with the person (ON DELETE CASCADE).
@@ -549,3 +572,126 @@ class DigestDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     person: Mapped[Person] = relationship(lazy="joined")
     municipality: Mapped[Municipality] = relationship(lazy="joined")
+
+
+class Poll(Base):
+    """A question to a municipality's residents: one choice of 2–9 options ("single"), up to
+    `max_choices` of them ("priority"), or a participatory budget ("budget": options with a
+    cost, chosen while their sum fits `budget_total`).
+
+    status: draft → pending (a deputy's, waiting for staff) → open (sent) → closed. Residents
+    answer while it is open and `opens_at` ≤ now < `closes_at`.
+    """
+
+    __tablename__ = "polls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)  # digits: СУРОО 412 2
+    municipality_id: Mapped[int] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(8), default="single")  # single | priority | budget
+    max_choices: Mapped[int] = mapped_column(Integer, default=1)
+    budget_total: Mapped[int | None] = mapped_column(Integer)  # som, a budget round only
+    question_ky: Mapped[str] = mapped_column(Text)
+    question_ru: Mapped[str | None] = mapped_column(Text)
+    question_en: Mapped[str | None] = mapped_column(Text)
+    # Village ids the poll is sent to ([] or NULL: the whole municipality).
+    villages: Mapped[list[int] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(8), default="draft")
+    opens_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # SMS messages the sending may cost at most (NULL: no cap); those past it are not sent.
+    sms_cap: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # sending planned (once)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    results_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # to who answered
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    municipality: Mapped[Municipality] = relationship(lazy="joined")
+
+    def question(self, language: str) -> str:
+        return _in_language(self, "question", language)
+
+    def answering(self, now: datetime) -> bool:
+        return self.status == "open" and self.opens_at <= now < self.closes_at
+
+
+class PollOption(Base):
+    """One option of a poll, numbered from 1; a budget round's item, with its cost."""
+
+    __tablename__ = "poll_options"
+    __table_args__ = (UniqueConstraint("poll_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    label_ky: Mapped[str] = mapped_column(String(200))
+    label_ru: Mapped[str | None] = mapped_column(String(200))
+    label_en: Mapped[str | None] = mapped_column(String(200))
+    description_ky: Mapped[str | None] = mapped_column(Text)
+    description_ru: Mapped[str | None] = mapped_column(Text)
+    description_en: Mapped[str | None] = mapped_column(Text)
+    cost: Mapped[int | None] = mapped_column(Integer)  # som, a budget item only
+    # A budget item: funded when the round closed, and staff's word on how far it got.
+    funded: Mapped[bool | None] = mapped_column(Boolean)
+    progress: Mapped[str | None] = mapped_column(Text)
+
+    def label(self, language: str) -> str:
+        return _in_language(self, "label", language)
+
+    def description(self, language: str) -> str:
+        return _in_language(self, "description", language)
+
+
+class PollAnswer(Base):
+    """One person's answer to one poll, under a keyed pseudonym of person and poll (never the
+    person: no export, page or digest can link it back), or one paper ballot typed in.
+
+    `choices`: option positions, space-separated, as chosen ("2 5 7"). Answering again
+    replaces it while the poll is open: the last counts.
+    """
+
+    __tablename__ = "poll_answers"
+    __table_args__ = (UniqueConstraint("poll_id", "voter_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), index=True)
+    # handlers/ballots.voter_key for a person; a random one for a paper ballot.
+    voter_key: Mapped[str] = mapped_column(String(64))
+    choices: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))  # telegram | sms | whatsapp | web | paper
+    village_id: Mapped[int | None] = mapped_column(
+        ForeignKey("villages.id", ondelete="SET NULL"), index=True
+    )
+    age_band: Mapped[str | None] = mapped_column(String(8))
+    gender: Mapped[str | None] = mapped_column(String(1))
+    # The person joined the bot after the poll opened (counted, and flagged in the results).
+    joined_during: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A paper ballot: the volunteer who typed it (never the voter), for /undo.
+    entered_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    answered_on: Mapped[date] = mapped_column(Date)  # in TIMEZONE; no finer time is kept
+
+
+class PollSend(Base):
+    """One poll to one person: planned once (the unique key), claimed before it is sent and
+    settled after, so that no worker sends it twice and a dead worker's is sent again.
+
+    status: pending → sent | skipped (opted out, unreachable, over the SMS cap) | failed."""
+
+    __tablename__ = "poll_sends"
+    __table_args__ = (
+        UniqueConstraint("poll_id", "person_id"),
+        Index("ix_poll_sends_due", "status", "channel", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(String(32))  # why skipped or failed

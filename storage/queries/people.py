@@ -32,6 +32,8 @@ _PERSON = select(Person).where(
 # trip to PostgreSQL instead of two.
 PERSON_COLUMNS = (*Person.__table__.columns, *PLACE_COLUMNS)
 _PERSON_WIDTH = len(Person.__table__.columns)
+# A new sender's columns with no value yet (add_person).
+_UNSET_AT_FIRST = ("municipality_id", "campaign_id", "village_id", "age_band", "gender")
 
 
 def with_place(statement: Select[Any]) -> Select[Any]:
@@ -138,7 +140,8 @@ async def add_person(
     }
     person_id = (await _ADD_PERSON.run(session, **values)).scalar()
     if person_id is not None:
-        person = Person(id=person_id, municipality_id=None, campaign_id=None, **values)
+        unset = dict.fromkeys(_UNSET_AT_FIRST)
+        person = Person(id=person_id, **unset, **values)
         return as_loaded(session, person, municipality=None), True
     found = await find_person(session, channel, user_id)  # another request added it just now
     assert found is not None

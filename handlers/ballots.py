@@ -1,0 +1,83 @@
+"""The rules of a ballot, apart from any channel: who a voter is under a pseudonym, what
+choices a poll takes, and which budget items a round funds.
+
+A voter is a keyed hash of poll and person (handlers/pseudonyms.py): one answer per person
+per poll, found again when they change it, and not linked to them by anything stored.
+A paper ballot has a random key of its own: each is one more answer."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+
+from handlers.pseudonyms import Pseudonyms
+from storage.models import Poll, PollOption
+
+VOTER = "poll-voter"
+PAPER_PREFIX = "paper:"
+SINGLE, PRIORITY, BUDGET = "single", "priority", "budget"
+KINDS = (SINGLE, PRIORITY, BUDGET)
+MIN_OPTIONS, MAX_OPTIONS = 2, 9
+_NUMBERS = re.compile(r"^\s*\d+(?:[\s,;.]+\d+)*[\s,;.]*$")
+
+# Why choices are refused: catalogue keys, each said with the poll's numbers.
+NOT_NUMBERS = "poll.not_numbers"
+OUT_OF_RANGE = "poll.out_of_range"
+TOO_MANY = "poll.too_many"
+REPEATED = "poll.repeated"
+OVER_BUDGET = "poll.over_budget"
+
+
+def voter_key(pseudonyms: Pseudonyms, poll_id: int, person_id: int) -> str:
+    return pseudonyms.of(VOTER, str(poll_id), str(person_id))
+
+
+def paper_key() -> str:
+    """A paper ballot's own key: never equal to another's, never a person's."""
+    return PAPER_PREFIX + secrets.token_hex(16)
+
+
+def parse_choices(text: str) -> tuple[int, ...] | None:
+    """Numbers as people type them: "2", "2 5 7", "2,5,7"; None if it is not only numbers."""
+    if not _NUMBERS.match(text):
+        return None
+    return tuple(int(n) for n in re.findall(r"\d+", text))
+
+
+def refusal(poll: Poll, options: Sequence[PollOption], choices: Sequence[int]) -> str | None:
+    """Why these choices cannot be the answer (a catalogue key), or None if they can."""
+    if not choices:
+        return NOT_NUMBERS
+    if any(not 1 <= c <= len(options) for c in choices):
+        return OUT_OF_RANGE
+    if len(set(choices)) != len(choices):
+        return REPEATED
+    if len(choices) > poll.max_choices:
+        return TOO_MANY
+    if poll.kind == BUDGET and spent(options, choices) > (poll.budget_total or 0):
+        return OVER_BUDGET
+    return None
+
+
+def spent(options: Sequence[PollOption], choices: Sequence[int]) -> int:
+    """The sum of the chosen budget items' costs."""
+    by_position = {o.position: o.cost or 0 for o in options}
+    return sum(by_position.get(c, 0) for c in choices)
+
+
+def funded(options: Sequence[PollOption], votes: Mapping[int, int], total: int) -> list[int]:
+    """The items a budget round funds, as CONSUL and Decidim count them: by votes, most
+    first, each added while it still fits what is left (one that does not is passed over
+    and the next tried). Ties go to the cheaper item, then the lower number. Items with no
+    vote are not funded."""
+    ranked = sorted(
+        (o for o in options if votes.get(o.position, 0) > 0),
+        key=lambda o: (-votes.get(o.position, 0), o.cost or 0, o.position),
+    )
+    left, chosen = total, []
+    for option in ranked:
+        if (option.cost or 0) <= left:
+            chosen.append(option.position)
+            left -= option.cost or 0
+    return sorted(chosen)

@@ -1,0 +1,164 @@
+"""Polls, their options and answers, and the villages answers are counted by.
+
+Answers are kept under a keyed pseudonym of person and poll (handlers/ballots.py), never
+the person: no query here joins an answer to a person."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Poll, PollAnswer, PollOption, Village
+from storage.queries.common import insert_ignore
+
+LANGUAGES = ("ky", "ru", "en")
+_BY_CODE = select(Poll).where(Poll.code == bindparam("code"))
+
+
+async def unused_poll_code(session: AsyncSession) -> str:
+    """Three digits while they last, then four, five: residents type it by SMS."""
+    digits = 3
+    while True:
+        for _ in range(20):
+            code = str(10 ** (digits - 1) + secrets.randbelow(9 * 10 ** (digits - 1)))
+            if await session.scalar(select(Poll.id).where(Poll.code == code)) is None:
+                return code
+        digits += 1
+
+
+async def add_poll(
+    session: AsyncSession,
+    municipality_id: int,
+    question: Mapping[str, str],
+    options: Sequence[Mapping[str, object]],
+    closes_at: datetime,
+    **fields: object,
+) -> Poll:
+    """A poll with its options, numbered 1… in the order given. `question`: by language
+    ("ky" required); each option: `label_ky`…, optionally `description_ky`…, `cost`.
+    `fields`: any other column (kind, max_choices, opens_at, villages, created_by…)."""
+    poll = Poll(
+        code=await unused_poll_code(session),
+        municipality_id=municipality_id,
+        closes_at=closes_at,
+        **{f"question_{code}": question.get(code) for code in LANGUAGES},
+        **fields,
+    )
+    session.add(poll)
+    await session.flush()
+    session.add_all(
+        PollOption(poll_id=poll.id, position=position, **option)
+        for position, option in enumerate(options, start=1)
+    )
+    await session.flush()
+    return poll
+
+
+async def poll_by_code(session: AsyncSession, code: str) -> Poll | None:
+    return await session.scalar(_BY_CODE, {"code": code.strip().upper()})
+
+
+async def poll_by_id(session: AsyncSession, poll_id: int) -> Poll | None:
+    return await session.get(Poll, poll_id)
+
+
+async def polls_of(
+    session: AsyncSession, municipality_ids: Sequence[int] | None = None
+) -> Sequence[Poll]:
+    """Every poll (of these municipalities), newest first."""
+    statement = select(Poll).order_by(Poll.created_at.desc(), Poll.id.desc())
+    if municipality_ids is not None:
+        statement = statement.where(Poll.municipality_id.in_(municipality_ids))
+    return (await session.scalars(statement)).all()
+
+
+async def answering_polls(
+    session: AsyncSession, municipality_id: int, now: datetime
+) -> Sequence[Poll]:
+    """The municipality's polls a resident can answer now, the one closing soonest first."""
+    return (
+        await session.scalars(
+            select(Poll)
+            .where(
+                Poll.municipality_id == municipality_id,
+                Poll.status == "open",
+                Poll.opens_at <= now,
+                Poll.closes_at > now,
+            )
+            .order_by(Poll.closes_at, Poll.id)
+        )
+    ).all()
+
+
+async def options_of(session: AsyncSession, poll_id: int) -> Sequence[PollOption]:
+    return (
+        await session.scalars(
+            select(PollOption).where(PollOption.poll_id == poll_id).order_by(PollOption.position)
+        )
+    ).all()
+
+
+async def answer_of(session: AsyncSession, poll_id: int, voter_key: str) -> PollAnswer | None:
+    return await session.scalar(
+        select(PollAnswer).where(PollAnswer.poll_id == poll_id, PollAnswer.voter_key == voter_key)
+    )
+
+
+async def record_answer(
+    session: AsyncSession,
+    poll_id: int,
+    voter_key: str,
+    choices: Sequence[int],
+    answered_on: date,
+    **fields: object,
+) -> bool:
+    """Keep one voter's answer; True when it replaced one they gave before (the last
+    counts). `fields`: channel, village_id, age_band, gender, joined_during, entered_by."""
+    values = {"choices": " ".join(str(c) for c in choices), "answered_on": answered_on, **fields}
+    row = {"poll_id": poll_id, "voter_key": voter_key, **values}
+    if await insert_ignore(session, PollAnswer, [row]):
+        return False
+    await session.execute(
+        update(PollAnswer)
+        .where(PollAnswer.poll_id == poll_id, PollAnswer.voter_key == voter_key)
+        .values(**values)
+    )
+    return True
+
+
+async def villages_of(session: AsyncSession, municipality_id: int) -> Sequence[Village]:
+    return (
+        await session.scalars(
+            select(Village)
+            .where(Village.municipality_id == municipality_id)
+            .order_by(Village.position)
+        )
+    ).all()
+
+
+async def add_village(
+    session: AsyncSession,
+    municipality_id: int,
+    names: Mapping[str, str],
+    population: int | None = None,
+) -> Village:
+    """A village at the end of the municipality's list; names missing in ru or en are ky's."""
+    last = await session.scalar(
+        select(Village.position)
+        .where(Village.municipality_id == municipality_id)
+        .order_by(Village.position.desc())
+        .limit(1)
+    )
+    village = Village(
+        municipality_id=municipality_id,
+        position=(last or 0) + 1,
+        population=population,
+        **{f"name_{code}": names.get(code) or names["ky"] for code in LANGUAGES},
+    )
+    session.add(village)
+    await session.flush()
+    return village
