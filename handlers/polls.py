@@ -32,8 +32,9 @@ THEN = "polls"  # what follows the place question (handlers/router.py CONTINUATI
 SHOWN = 5  # polls /polls shows at once, closing soonest first
 SMS_LISTED = 3  # polls an SMS lists (each by code and the start of its question)
 QUESTION_IN_LIST = 24  # characters of a question in that list
-QUESTION_IN_SMS = 60  # … and in one poll's SMS
-LABEL_IN_SMS = 16  # characters of an option's label in an SMS
+QUESTION_IN_SMS = 40  # … and in one poll's SMS
+OPTIONS_IN_SMS = 80  # characters all its options share: fewer options, longer labels
+LABEL_IN_SMS = (6, 24)  # the fewest and most characters of an option's label there
 LABEL_ON_BUTTON = 40
 CODE_SHOWN = 16  # characters of a typed code said back
 ANSWERS_PER_HOUR = 30  # answers one sender may give an hour (handlers/flood.py's way)
@@ -88,7 +89,7 @@ async def _list(ctx: Context) -> Replies:
     if ctx.guided or len(polls) == 1:
         return [await _message(ctx, poll) for poll in polls[:SHOWN]]
     listed = "; ".join(
-        f"{poll.code} {shorten(poll.question(ctx.language), QUESTION_IN_LIST)}"
+        f"{poll.code} {sms_cut(poll.question(ctx.language), QUESTION_IN_LIST)}"
         for poll in polls[:SMS_LISTED]
     )
     return [say("poll.list", polls=listed)]
@@ -110,7 +111,7 @@ async def _message(ctx: Context, poll: Poll) -> Reply:
     closes = poll.closes_at.astimezone(ZoneInfo(ctx.inbound.timezone)).strftime("%Y-%m-%d %H:%M")
     question = poll.question(ctx.language)
     if not ctx.guided:
-        question = shorten(question, QUESTION_IN_SMS)
+        question = sms_cut(question, QUESTION_IN_SMS)
     values = {
         "code": poll.code,
         "question": question,
@@ -139,9 +140,7 @@ async def _message(ctx: Context, poll: Poll) -> Reply:
 def _option_lines(ctx: Context, poll: Poll, options: Sequence[PollOption]) -> str:
     """Guided: a line each ("2. Road — 300 000" in a budget round); SMS: "1 Yes, 2 No"."""
     if not ctx.guided:
-        return ", ".join(
-            f"{o.position} {shorten(o.label(ctx.language), LABEL_IN_SMS)}" for o in options
-        )
+        return ", ".join(_sms_option(ctx, poll, o, len(options)) for o in options)
     lines = []
     for option in options:
         line = f"{option.position}. {option.label(ctx.language)}"
@@ -150,6 +149,21 @@ def _option_lines(ctx: Context, poll: Poll, options: Sequence[PollOption]) -> st
         description = option.description(ctx.language)
         lines.append(f"{line}\n   {description}" if description else line)
     return "\n".join(lines)
+
+
+def _sms_option(ctx: Context, poll: Poll, option: PollOption, count: int) -> str:
+    """ "2 Road", or in a budget round "2 Road 300000": the label as long as the options'
+    share of the SMS allows."""
+    cost = f" {option.cost or 0}" if poll.kind == ballots.BUDGET else ""
+    fewest, most = LABEL_IN_SMS
+    room = max(fewest, min(most, OPTIONS_IN_SMS // count - len(cost) - 4))
+    return f"{option.position} {sms_cut(option.label(ctx.language), room)}{cost}"
+
+
+def sms_cut(text: str, limit: int) -> str:
+    """Shortened for an SMS: ".." for the ellipsis, which would take an English SMS out of
+    GSM-7 (160 characters a segment) into UCS-2 (70)."""
+    return shorten(text, limit).replace("…", "..")
 
 
 def _label(option: PollOption, chosen: bool, ctx: Context) -> str:

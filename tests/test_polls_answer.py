@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from bot.runtime.i18n import Catalogues
 from handlers import ballots, polls, wishes
+from handlers.onboarding import LANGUAGE_NAMES
 from handlers.types import Text
 from storage import queries
 from storage.models import Municipality, Poll, PollAnswer, PollSend, Village, utcnow
@@ -119,6 +120,9 @@ async def placed(
         await resident.send(f"{PLACE_KEYWORDS[language]} {place.code}")
     else:
         await resident.send(f"/start m-{place.key}")
+        await resident.press(LANGUAGE_NAMES[language])  # the language question, answered
+    state = await resident.state()
+    assert state is not None and state.step is None
     return resident
 
 
