@@ -290,7 +290,7 @@ async def test_sms_refusals_say_why_and_keep_the_answer_given(world: World) -> N
     thanks = ("poll.thanks", {"code": code, "choices": "2 5"})
     assert await resident.send(f"POLL {code} 2 5") == [said("en", thanks, ("poll.ask_age", {}))]
     kept = ("poll.kept", {"choices": "2 5"})
-    cases = {
+    cases: dict[str, tuple[str, dict[str, Any]]] = {
         f"POLL {code} 2 5 1 4": ("poll.too_many", {"code": code, "most": 3}),
         f"POLL {code} 2 2": ("poll.repeated", {"code": code}),
         f"POLL {code} 9": ("poll.out_of_range", {"code": code, "highest": 5}),
