@@ -27,7 +27,7 @@ from storage.queries import polls as poll_queries
 PREFIX = "poll:"  # a poll button's payload: poll:{code}:{n} or poll:{code}:pick
 PICK = "pick"
 PICK_STEP = "poll_pick"  # Telegram and the web chat: choosing items one by one
-TOGGLE, DONE = "t", "done"  # the pick step's buttons: t3 (choose or un-choose 3), done
+TOGGLE, DONE = "t", "done"  # the pick step's buttons: t3.{chosen}, done.{chosen}
 THEN = "polls"  # what follows the place question (handlers/router.py CONTINUATIONS)
 SHOWN = 5  # polls /polls shows at once, closing soonest first
 SMS_LISTED = 3  # polls an SMS lists (each by code and the start of its question)
@@ -320,6 +320,10 @@ async def _given(ctx: Context, poll: Poll) -> tuple[int, ...]:
 
 
 # --- a priority vote or a budget round, item by item (Telegram, the web chat) ------------------
+#
+# What is chosen so far travels in the buttons (each carries the set it would make, as a
+# bit mask: t3.5 is "choose or un-choose 3, with 1 and 3 chosen"), never in the stored
+# conversation: an abandoned pick leaves no choices beside the person, only the poll's code.
 
 
 async def _open_pick(ctx: Context, poll: Poll | None, code: str) -> Replies:
@@ -329,57 +333,74 @@ async def _open_pick(ctx: Context, poll: Poll | None, code: str) -> Replies:
     assert poll is not None
     if not ctx.guided:  # a button reaches no SMS; kept for a typed payload's sake
         return [await _message(ctx, poll)]
-    ctx.start_flow(poll=poll.code, chosen=list(await _given(ctx, poll)))
+    ctx.start_flow(poll=poll.code)
     ctx.enter(PICK_STEP)
     return [await pick_prompt(ctx)]
 
 
 async def pick_prompt(ctx: Context) -> Reply:
+    """The items with what is chosen so far (this action's, or else the answer given)."""
     poll = await queries.poll_by_code(ctx.session, str(ctx.data.get("poll", "")))
     if poll is None:
         return say("poll.unknown", code="")
     options = await queries.options_of(ctx.session, poll.id)
-    chosen = _chosen(ctx)
+    chosen = ctx.cache.get(PICK_STEP)
+    if not isinstance(chosen, frozenset):
+        chosen = frozenset(await _given(ctx, poll))
     values = {
         "question": poll.question(ctx.language),
         "most": poll.max_choices,
         "picked": len(chosen),
         "budget": _som(poll.budget_total or 0),
-        "left": _som((poll.budget_total or 0) - ballots.spent(options, chosen)),
+        "left": _som((poll.budget_total or 0) - ballots.spent(options, sorted(chosen))),
     }
     key = "poll.pick_budget" if poll.kind == ballots.BUDGET else "poll.pick"
+    mask = _mask(chosen)
     rows = [
-        (Button(_label(o, o.position in chosen, ctx), ctx.payload(f"{TOGGLE}{o.position}")),)
+        (
+            Button(
+                _label(o, o.position in chosen, ctx),
+                ctx.payload(f"{TOGGLE}{o.position}.{mask}"),
+            ),
+        )
         for o in options
     ]
-    rows.append((Button(Text("poll.pick_done"), ctx.payload(DONE)),))
+    rows.append((Button(Text("poll.pick_done"), ctx.payload(f"{DONE}.{mask}")),))
     return Reply(parts=(Text(key, values),), buttons=tuple(rows))
 
 
 async def choose_pick(ctx: Context, value: str) -> Replies | None:
+    action, _, mask = value.partition(".")
+    if not mask.isdigit() or int(mask) >= 1 << ballots.MAX_OPTIONS:
+        return None
     poll = await queries.poll_by_code(ctx.session, str(ctx.data.get("poll", "")))
     if poll is None or not poll.answering(utcnow()):
+        code = str(ctx.data.get("poll", ""))
         ctx.finish()
-        return await answer(ctx, poll, str(ctx.data.get("poll", "")), ())
-    chosen = _chosen(ctx)
-    if value == DONE:
+        return await answer(ctx, poll, code, ())
+    chosen = _unmasked(int(mask))
+    ctx.cache[PICK_STEP] = chosen
+    if action == DONE:
         if not chosen:
             return [(await pick_prompt(ctx)).after(Text("poll.pick_none"))]
         ctx.finish()
-        return await answer(ctx, poll, poll.code, tuple(chosen))
+        return await answer(ctx, poll, poll.code, sorted(chosen))
     options = await queries.options_of(ctx.session, poll.id)
-    number = value.removeprefix(TOGGLE)
-    if not value.startswith(TOGGLE) or not number.isdigit() or not 1 <= int(number) <= len(options):
+    number = action.removeprefix(TOGGLE)
+    if not action.startswith(TOGGLE) or not number.isdigit():
         return None
     item = int(number)
+    if not 1 <= item <= len(options):
+        return None
     if item in chosen:
-        chosen.remove(item)
+        chosen = chosen - {item}
     else:
-        refused = _no_room(ctx, poll, options, chosen, item)
+        refused = _no_room(ctx, poll, options, sorted(chosen), item)
         if refused is not None:
             return [(await pick_prompt(ctx)).after(refused)]
-        chosen.append(item)
-    ctx.enter(PICK_STEP, chosen=sorted(chosen))
+        chosen = chosen | {item}
+    ctx.cache[PICK_STEP] = chosen
+    ctx.enter(PICK_STEP)  # a fresh nonce: the keyboard before this press is stale
     return [await pick_prompt(ctx)]
 
 
@@ -398,8 +419,12 @@ def _no_room(
     return None
 
 
-def _chosen(ctx: Context) -> list[int]:
-    return [int(n) for n in ctx.data.get("chosen") or ()]
+def _mask(chosen: frozenset[int]) -> int:
+    return sum(1 << (n - 1) for n in chosen)
+
+
+def _unmasked(mask: int) -> frozenset[int]:
+    return frozenset(n for n in range(1, ballots.MAX_OPTIONS + 1) if mask & 1 << (n - 1))
 
 
 # --- the closing questions' plain answers -----------------------------------------------------

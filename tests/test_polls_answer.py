@@ -248,6 +248,9 @@ async def test_a_priority_vote_takes_up_to_its_most_and_needs_one(world: World, 
     await resident.press("4. D (en)")
     [refused] = await resident.press("2. B (en)")
     assert refused.startswith(say("en", "poll.pick_too_many", most=2))
+    # What is chosen so far is in the buttons only: nothing of it beside the person.
+    state = await resident.state()
+    assert state is not None and state.data == {"poll": poll.code}
     await resident.press(say("en", "poll.pick_done"))
     assert [row.choices for row in await answers(world, poll)] == ["1 4"]
     # Opened again, the pick starts from the answer given.
