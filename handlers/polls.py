@@ -66,16 +66,14 @@ async def command(ctx: Context, argument: str) -> Replies:
 
 
 async def after_place(ctx: Context) -> Replies:
-    """The place is chosen: what the resident asked for before it was known."""
+    """The place is chosen: the poll the resident pressed before it was known (to answer
+    again: the choice itself is not kept beside them meanwhile), or the list."""
     data = ctx.data
     ctx.finish()
     if "poll" not in data:
         return await _list(ctx)
     code = str(data["poll"])
-    poll = await queries.poll_by_code(ctx.session, code)
-    if data.get("pick"):
-        return await _open_pick(ctx, poll, code)
-    return await answer(ctx, poll, code, tuple(int(c) for c in data.get("choices") or ()))
+    return await _show(ctx, await queries.poll_by_code(ctx.session, code), code)
 
 
 async def _list(ctx: Context) -> Replies:
@@ -213,7 +211,7 @@ async def answer(
     ctx: Context, poll: Poll | None, code: str, choices: Sequence[int] | None
 ) -> Replies:
     """Keep the person's answer to the poll, or say why not (what they gave before stays)."""
-    unavailable = await _unavailable(ctx, poll, code, choices=list(choices or ()))
+    unavailable = await _unavailable(ctx, poll, code)
     if unavailable is not None:
         return unavailable
     assert poll is not None
@@ -247,16 +245,14 @@ async def answer(
     return replies
 
 
-async def _unavailable(
-    ctx: Context, poll: Poll | None, code: str, **wanted: object
-) -> Replies | None:
+async def _unavailable(ctx: Context, poll: Poll | None, code: str) -> Replies | None:
     """Why this person cannot answer the poll now, or None. With no place yet, the place is
-    asked first (on Telegram `wanted` is kept and done once it is chosen)."""
+    asked first (on Telegram the poll is shown once it is chosen)."""
     if poll is None or poll.status in ("draft", "pending"):
         return [say("poll.unknown", code=code[:CODE_SHOWN])]
     municipality = ctx.person.municipality
     if municipality is None:
-        return await _place_first(ctx, poll=poll.code, **wanted)
+        return await _place_first(ctx, poll=poll.code)
     if municipality.id != poll.municipality_id:
         return [say("poll.other_place", code=poll.code, place=poll.municipality.name(ctx.language))]
     now = utcnow()
@@ -266,7 +262,7 @@ async def _unavailable(
     return [say("poll.not_open" if opening else "poll.closed", code=poll.code)]
 
 
-async def _place_first(ctx: Context, **wanted: object) -> Replies:
+async def _place_first(ctx: Context, **wanted: str) -> Replies:
     if not ctx.guided:
         ctx.finish()
         return [say("poll.place_first")]
@@ -327,7 +323,7 @@ async def _given(ctx: Context, poll: Poll) -> tuple[int, ...]:
 
 
 async def _open_pick(ctx: Context, poll: Poll | None, code: str) -> Replies:
-    unavailable = await _unavailable(ctx, poll, code, pick=True)
+    unavailable = await _unavailable(ctx, poll, code)
     if unavailable is not None:
         return unavailable
     assert poll is not None

@@ -169,7 +169,7 @@ async def test_a_poll_button_leaves_the_flow_under_way_as_it_was(world: World, s
     assert state is not None and state.step == wishes.TEXT
 
 
-async def test_no_place_yet_asks_it_then_keeps_the_answer_given(world: World, say: Say) -> None:
+async def test_no_place_yet_asks_it_then_shows_the_poll_pressed(world: World, say: Say) -> None:
     place = await fresh_place(world)
     poll = await open_poll(world, place)
     resident = world.conversation("telegram", "en")
@@ -179,9 +179,11 @@ async def test_no_place_yet_asks_it_then_keeps_the_answer_given(world: World, sa
     assert asked.startswith(say("en", "poll.place_first"))
     await resident.send(place.name("en"))  # the place typed, as at any place question
     [button] = [b for b in resident.buttons() if b.startswith(f"{place.name('en')} (")]
-    replies = await resident.press(button)
-    assert replies[0].startswith(say("en", "place.set", place=place.name("en")))
-    assert say("en", "poll.thanks", code=poll.code, choices="2. Суу (en)") in replies[0]
+    [shown] = await resident.press(button)
+    assert shown.startswith(say("en", "place.set", place=place.name("en")))
+    assert "What to fix?" in shown and resident.buttons()[1] == "2. Суу (en)"
+    assert await answers(world, poll) == []  # the choice was not kept beside them meanwhile
+    await resident.press("2. Суу (en)")
     assert [row.choices for row in await answers(world, poll)] == ["2"]
 
 

@@ -210,9 +210,9 @@ FORGOTTEN_PREFIX = "forgotten:"
 
 
 async def unlink_answers(session: AsyncSession, keys: Sequence[str]) -> None:
-    """A forgotten person's answers stay counted under a key derived from nothing of theirs
-    (their row's id), so that no key, not even the pseudonyms' secret with a guessed person
-    id, leads back to them, and a later person given the same id finds none of them."""
+    """A forgotten person's answers stay counted under keys made of nothing of theirs (each
+    answer row's own id), so that not even the pseudonyms' secret with a guessed person id
+    leads back to them, and a later person given the same id finds none of them."""
     if not keys:
         return
     await session.execute(
