@@ -216,9 +216,9 @@ async def answer(
         return unavailable
     assert poll is not None
     options = await queries.options_of(ctx.session, poll.id)
-    before = await _given(ctx, poll)
     problem = ballots.refusal(poll, options, choices or ())
-    if problem is not None:
+    if problem is not None:  # what they answered before stays, and is said
+        before = await _given(ctx, poll)
         return [_refused(ctx, poll, options, choices or (), problem, before)]
     limited = await _over_limit(ctx)
     if limited is not None:
