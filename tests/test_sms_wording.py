@@ -220,47 +220,44 @@ def longest_values(language: str, key: str) -> dict[str, Any]:
     """The longest value each placeholder of a message can take (a reference, a place…)."""
     places = shipped_names(language)
     letter = "x" if language == "en" else "ж"  # what staff and residents type
-    return (
-        {
-            "reference": "9999999",
-            "of": "9999999",
-            "place": places[0],
-            # SMS ЖЕР with a name several places share: the best three, each with its code.
-            "places": ", ".join(f"999 {name}" for name in places[:3]),
-            "value": "x" * 20,
-            "language": LANGUAGE_NAMES[language],  # the answer is in the language chosen
-            "length": 1600,
-            "limit": 1000,
-            "count": 299_999,
-            "threshold": 300_000,
-            "percent": 100,
-            "code": "X" * 32,
-            "opens": day_name(date(2026, 9, 30), language),
-            "closed": day_name(date(2026, 9, 30), language),
-            "expected": 14,
-            "age": 18,
-            "role": longest(language, "role"),
-            "title": "x" * 300,
-            "status": longest(language, "status"),
-            "topic": longest(language, "category"),
-            "category": longest(language, "category"),
-            "kind": longest(language, "kind"),
-            "minutes": media.RECENT_MINUTES,
-            "cards_change": 9999,
-            "cards_great": 9999,
-            "online": 9999,
-            "text": letter * TEXTS.get(key, 90),  # a staff answer to an SMS resident's wish
-            "answer": letter * 90,
-            "short": letter * 89,
-        }
-        | poll_values(letter, key)
-        | OVERRIDES.get(key, {})
-    )
+    return {
+        "reference": "9999999",
+        "of": "9999999",
+        "place": places[0],
+        # SMS ЖЕР with a name several places share: the best three, each with its code.
+        "places": ", ".join(f"999 {name}" for name in places[:3]),
+        "value": "x" * 20,
+        "language": LANGUAGE_NAMES[language],  # the answer is in the language chosen
+        "length": 1600,
+        "limit": 1000,
+        "count": 299_999,
+        "threshold": 300_000,
+        "percent": 100,
+        "code": "X" * 32,
+        "opens": day_name(date(2026, 9, 30), language),
+        "closed": day_name(date(2026, 9, 30), language),
+        "expected": 14,
+        "age": 18,
+        "role": longest(language, "role"),
+        "title": "x" * 300,
+        "status": longest(language, "status"),
+        "topic": longest(language, "category"),
+        "category": longest(language, "category"),
+        "kind": longest(language, "kind"),
+        "minutes": media.RECENT_MINUTES,
+        "cards_change": 9999,
+        "cards_great": 9999,
+        "online": 9999,
+        "text": letter * TEXTS.get(key, 90),  # a staff answer to an SMS resident's wish
+        "answer": letter * 90,
+        "short": letter * 89,
+    } | OVERRIDES.get(key, {})
 
 
-def poll_values(letter: str, key: str) -> dict[str, Any]:
+def poll_values(language: str, key: str) -> dict[str, Any]:
     """A poll's longest values: its code, what a resident typed for one, its question and
     options as the SMS shortens them, nine choices, a budget's sums, eight villages."""
+    letter = "x" if language == "en" else "ж"
     code = "9" * (polls.CODE_SHOWN if key == "poll.unknown" else 5)
     costs = "9" * 8 if key == "poll.question_budget" else ""
     options = max(
@@ -318,7 +315,10 @@ def message(language: str, part: str) -> Text:
     """A part of the table: a key, perhaps with catalogue messages as values ("key why=key")."""
     key, *given = part.split()
     nested = {name: Text(value) for name, _, value in (each.partition("=") for each in given)}
-    return Text(key, longest_values(language, key) | nested)
+    values = longest_values(language, key)
+    if key.startswith("poll."):
+        values |= poll_values(language, key)
+    return Text(key, values | nested)
 
 
 def sms_text(language: str, parts: tuple[str, ...]) -> str:
