@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers import roles
+from handlers import poll_profile, roles
 from handlers.context import Context
 from handlers.onboarding import LANGUAGE_NAMES
 from handlers.steps import Step
@@ -39,7 +39,7 @@ async def my_data(ctx: Context, _argument: str = "") -> Reply:
     place: Text | str = (
         person.municipality.name(ctx.language) if person.municipality else Text("mydata.no_place")
     )
-    return say(
+    held = say(
         "mydata.text",
         channel=Text(f"channel.{person.channel}"),
         language=LANGUAGE_NAMES[person.language],
@@ -47,6 +47,7 @@ async def my_data(ctx: Context, _argument: str = "") -> Reply:
         wishes=await queries.count_wishes_of(ctx.session, person),
         since=person.created_at.date().isoformat(),
     )
+    return Reply(parts=(*held.parts, *await poll_profile.my_data(ctx)))
 
 
 async def cancel(ctx: Context, _argument: str) -> list[Reply]:
@@ -114,6 +115,7 @@ async def _erase(ctx: Context) -> list[Reply]:
     # Their photos and places go too (a photo can show who took it); the files are deleted
     # once this commits.
     ctx.discarded_files += await queries.forget_photos(ctx.session, ctx.person.id)
+    await poll_profile.forget(ctx)  # their poll answers stay counted, linked to nothing
     await queries.forget_person(ctx.session, ctx.person)
     ctx.forgotten = True
     return [say("forget.done")]

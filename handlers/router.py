@@ -23,6 +23,7 @@ from handlers import (
     onboarding,
     photos,
     picture_gate,
+    polls,
     signatures,
     wishes,
 )
@@ -69,6 +70,7 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "forget": account.forget,
     "stop": account.stop,
     "resume": account.resume,
+    "polls": polls.command,  # SMS: СУРОО / ОПРОС / POLL [code [numbers]]
 }
 # Keywords of one-message channels (SMS) that have no place in a guided chat.
 ONE_SHOT_ONLY = {"stop", "resume"}
@@ -96,6 +98,7 @@ CONTINUATIONS: dict[str, Callable[[Context], Awaitable[Replies]]] = {
     "bribe": bribes.continue_report,
     "language": _done,
     "place": _done,
+    "polls": polls.after_place,
 }
 
 
@@ -146,6 +149,7 @@ FLOWS: tuple[dict[str, Step], ...] = (
     announce.STEPS,  # "you said, we did": topic, weeks, words, preview
     photos.STEPS,  # where a photo was taken
     free_text.STEPS,  # SMS: a text with no keyword, save it as a wish?
+    polls.STEPS,  # a priority vote's or budget round's items; the questions at a poll's end
 )
 STEPS: dict[str, Step] = {name: step for flow in FLOWS for name, step in flow.items()}
 
@@ -213,6 +217,10 @@ async def _on_command(ctx: Context, command: str, argument: str) -> Replies:
 
 
 async def _on_button(ctx: Context, payload: str) -> Replies:
+    if polls.is_button(payload):  # bound to no prompt: a poll reaches people in any flow
+        before = ctx.step
+        answered = await polls.on_button(ctx, payload)
+        return [*answered, *(await _current_prompt(ctx))] if ctx.step == before else answered
     value = ctx.choice(payload)
     step = STEPS.get(ctx.step or "")
     if value is not None and step is not None and step.on_choice is not None:
@@ -225,7 +233,8 @@ async def _on_button(ctx: Context, payload: str) -> Replies:
 
 async def _on_text(ctx: Context, text: str) -> Replies:
     if not ctx.guided and ctx.step not in ONE_SHOT_STEPS:  # SMS without a keyword: kept, asked
-        return await free_text.keep(ctx, text)
+        # unless it is numbers answering the poll last sent (docs/decisions.md)
+        return await polls.by_number(ctx, text) or await free_text.keep(ctx, text)
     step = STEPS.get(ctx.step or "")
     if step is None:
         return await wishes.from_free_text(ctx, text)

@@ -14,7 +14,7 @@ import pytest
 
 from bot.channels.sms.segments import is_gsm7, segments
 from bot.runtime.i18n import Catalogues
-from handlers import announce, flood, media
+from handlers import announce, flood, media, polls
 from handlers.initiatives import day_name
 from handlers.onboarding import LANGUAGE_NAMES
 from handlers.types import Text
@@ -133,6 +133,24 @@ SMS_MESSAGES: list[tuple[str, ...]] = [
     ("answer.unreached why=unreached.opted_out",),
     ("answer.unreached why=unreached.blocked",),
     ("answer.unreached why=unreached.failed",),
+    # polls: answers, refusals (with the answer kept), the closing questions
+    ("poll.thanks",),
+    ("poll.changed",),
+    ("poll.out_of_range", "poll.kept"),
+    ("poll.not_numbers", "poll.kept"),
+    ("poll.too_many", "poll.kept"),
+    ("poll.repeated", "poll.kept"),
+    ("poll.unknown",),
+    ("poll.usage",),
+    ("poll.none",),
+    ("poll.other_place",),
+    ("poll.not_open",),
+    ("poll.closed",),
+    ("poll.place_first",),
+    ("poll.flood",),
+    ("poll.ask_age",),
+    ("poll.ask_gender",),
+    ("poll.profile_thanks",),
 ]
 
 # What cannot fit one segment: how many it takes at most, and why (checked both ways, so that
@@ -154,6 +172,17 @@ LONGER: dict[tuple[str, ...], tuple[int, str]] = {
     ("invite.official",): (2, "for staff: the role, and the place's full name (up to 41)"),
     ("invite.organizer",): (2, "for an organizer: the role, and the place's full name"),
     ("invite.volunteer",): (2, "for a volunteer: the role, and the place's full name"),
+    ("poll.list",): (2, "three polls, each a code and the start of its question"),
+    # СУРОО 412 (the sent poll's one-segment form is the sending side's): nine options,
+    # each label cut to its share; three options take two segments.
+    ("poll.question_single", "poll.answered"): (4, "a question and up to nine options"),
+    ("poll.question_priority", "poll.answered"): (4, "a question and up to nine options"),
+    ("poll.question_budget", "poll.answered"): (5, "a question, nine items and their costs"),
+    ("poll.thanks", "poll.ask_age"): (2, "the answer, then five age bands by number"),
+    ("poll.over_budget", "poll.kept"): (2, "two sums, and the answer that stays"),
+    ("poll.thanks", "poll.ask_gender"): (2, "the answer, then three genders by number"),
+    ("poll.thanks", "poll.ask_village_by_number"): (4, "the answer, then eight villages"),
+    ("poll.profile_how", "poll.ask_village_by_number"): (4, "how, then eight villages"),
 }
 
 COMMAND = re.compile(r"(?<![\w/<])/[a-z]+")  # /change, not "и/или", "садик/школа" or a URL
@@ -225,6 +254,43 @@ def longest_values(language: str, key: str) -> dict[str, Any]:
     } | OVERRIDES.get(key, {})
 
 
+def poll_values(language: str, key: str) -> dict[str, Any]:
+    """A poll's longest values: its code, what a resident typed for one, its question and
+    options as the SMS shortens them, nine choices, a budget's sums, eight villages."""
+    letter = "x" if language == "en" else "ж"
+    code = "9" * (polls.CODE_SHOWN if key == "poll.unknown" else 5)
+    costs = "9" * 8 if key == "poll.question_budget" else ""
+    options = max(
+        (
+            ", ".join(
+                f"{n} {letter * room}.." + (f" {costs}" if costs else "")
+                for n in range(1, count + 1)
+            )
+            for count in range(2, 10)
+            for room in [
+                max(polls.LABEL_IN_SMS[0], min(polls.LABEL_IN_SMS[1],
+                    polls.OPTIONS_IN_SMS // count - (len(costs) + 1 if costs else 0) - 4))
+            ]
+        ),
+        key=len,
+    )  # fmt: skip
+    listed = "; ".join(
+        f"99999 {letter * polls.QUESTION_IN_LIST}.." for _ in range(polls.SMS_LISTED)
+    )
+    return {
+        "code": code,
+        "question": letter * polls.QUESTION_IN_SMS + "..",
+        "options": options,
+        "polls": listed,
+        "choices": " ".join(str(n) for n in range(1, 10)),
+        "highest": 9,
+        "most": 9,
+        "budget": "99 999 999",
+        "spent": "99 999 999",
+        "villages": ", ".join(f"{n} {letter * 12}" for n in range(1, 9)),
+    }
+
+
 TEXTS = {"announce.notice": announce.LIMIT}  # the longest words a message carries, if not 90
 # Values that are smaller for these messages than the longest anywhere.
 OVERRIDES: dict[str, dict[str, Any]] = {
@@ -238,6 +304,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "photo.attached": {"count": media.PHOTO_LIMIT, "limit": media.PHOTO_LIMIT},
     "photo.with_wish": {"count": media.PHOTO_LIMIT},
     "answer.too_long": {"limit": 90, "length": 500},
+    "poll.flood": {"limit": polls.ANSWERS_PER_HOUR},
     # A campaign's code: the bot makes six letters; an operator's may be longer.
     "campaign.summary": {"code": "X" * 16},
     "campaign.summary_empty": {"code": "X" * 16},
@@ -248,7 +315,10 @@ def message(language: str, part: str) -> Text:
     """A part of the table: a key, perhaps with catalogue messages as values ("key why=key")."""
     key, *given = part.split()
     nested = {name: Text(value) for name, _, value in (each.partition("=") for each in given)}
-    return Text(key, longest_values(language, key) | nested)
+    values = longest_values(language, key)
+    if key.startswith("poll."):
+        values |= poll_values(language, key)
+    return Text(key, values | nested)
 
 
 def sms_text(language: str, parts: tuple[str, ...]) -> str:

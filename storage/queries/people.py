@@ -58,7 +58,17 @@ _STANDING = (
 # What handlers change of a person (`change_person`): one statement per set of columns
 # changed together, built the first time, so that a column not changed is never written (a
 # stale copy would undo another worker's change: an opt-out the outbox marked meanwhile).
-SETTINGS = ("language", "language_confirmed", "municipality_id", "opted_out", "campaign_id")
+SETTINGS = (
+    "language",
+    "language_confirmed",
+    "municipality_id",
+    "opted_out",
+    "campaign_id",
+    # What a resident chose to say at a poll's end (handlers/poll_profile.py).
+    "village_id",
+    "age_band",
+    "gender",
+)
 _CHANGEABLE = {*SETTINGS, "municipality"} - {"municipality_id"}  # the place, not its id
 _WRITES: dict[tuple[str, ...], Prebuilt] = {}
 
@@ -169,10 +179,11 @@ async def person_of_row(session: AsyncSession, values: Sequence[Any]) -> Person:
 
 async def change_person(session: AsyncSession, person: Person, **values: Any) -> None:
     """Change some of a person's settings — language, language_confirmed, opted_out,
-    campaign_id, municipality (the place itself, not its id) — written at once by one
-    statement, and the session's object given them as stored. Assigning to the object
-    instead would leave the ORM to flush it before the next query, even for a value equal
-    to the old one, and its flush costs more than the rest of an action's SQL."""
+    campaign_id, village_id, age_band, gender, municipality (the place itself, not its
+    id) — written at once by one statement, and the session's object given them as
+    stored. Assigning to the object instead would leave the ORM to flush it before the next
+    query, even for a value equal to the old one, and its flush costs more than the rest of
+    an action's SQL."""
     if unknown := values.keys() - _CHANGEABLE:
         raise ValueError(f"not a setting of a person: {sorted(unknown)}")
     place = values.pop("municipality", person.municipality)

@@ -9,10 +9,10 @@ import secrets
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import String, bindparam, cast, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Poll, PollAnswer, PollOption, Village
+from storage.models import Poll, PollAnswer, PollOption, PollSend, Village
 from storage.queries.common import insert_ignore
 
 LANGUAGES = ("ky", "ru", "en")
@@ -162,3 +162,65 @@ async def add_village(
     session.add(village)
     await session.flush()
     return village
+
+
+# --- answering (handlers/polls.py) ------------------------------------------------------
+
+
+async def last_sent_poll(
+    session: AsyncSession, person_id: int, now: datetime
+) -> tuple[Poll, datetime] | None:
+    """The poll most recently sent to this person that is still answering, and when it went
+    (their number alone answers it: handlers/polls.py)."""
+    row = (
+        await session.execute(
+            select(Poll, PollSend.sent_at)
+            .join(PollSend, PollSend.poll_id == Poll.id)
+            .where(
+                PollSend.person_id == person_id,
+                PollSend.status == "sent",
+                PollSend.sent_at.is_not(None),
+                Poll.status == "open",
+                Poll.opens_at <= now,
+                Poll.closes_at > now,
+            )
+            .order_by(PollSend.sent_at.desc(), PollSend.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None or row[1] is None else (row[0], row[1])
+
+
+async def poll_ids(session: AsyncSession) -> Sequence[int]:
+    return (await session.scalars(select(Poll.id))).all()
+
+
+async def describe_voter(session: AsyncSession, keys: Mapping[int, str], **fields: object) -> None:
+    """Copy what a voter chose to say (village, age band, gender) into their answers to
+    these polls (`keys`: poll id → their voter key there)."""
+    for poll_id, key in keys.items():
+        await session.execute(
+            update(PollAnswer)
+            .where(PollAnswer.poll_id == poll_id, PollAnswer.voter_key == key)
+            .values(**fields)
+        )
+
+
+FORGOTTEN_PREFIX = "forgotten:"
+
+
+async def unlink_answers(session: AsyncSession, keys: Sequence[str]) -> None:
+    """A forgotten person's answers stay counted under keys made of nothing of theirs (each
+    answer row's own id), so that not even the pseudonyms' secret with a guessed person id
+    leads back to them, and a later person given the same id finds none of them."""
+    if not keys:
+        return
+    await session.execute(
+        update(PollAnswer)
+        .where(PollAnswer.voter_key.in_(keys))
+        .values(voter_key=literal(FORGOTTEN_PREFIX) + cast(PollAnswer.id, String))
+    )
+
+
+async def village_by_id(session: AsyncSession, village_id: int) -> Village | None:
+    return await session.get(Village, village_id)
