@@ -1,0 +1,106 @@
+"""A poll's tally (handlers/poll_results.py): counted by option, village and channel with paper
+in every figure, cells under 5 people withheld so that none can be worked out from the
+totals shown, people who joined during the poll flagged, and the representativeness
+figures; then read from answers stored on both databases."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from handlers.poll_results import MIN_CELL, NO_VILLAGE, Group, count, suppress, tally_of
+from storage import queries
+from storage.db import Database
+from storage.models import Village, utcnow
+
+
+def test_paper_counts_in_every_figure_and_joiners_are_flagged() -> None:
+    groups = [
+        Group((1,), "telegram", 1, None, None, False, 30),
+        Group((2,), "sms", 1, "18-29", "f", True, 7),
+        Group((2,), "paper", 2, None, "m", False, 12),
+        Group((1,), "paper", None, None, "f", False, 3),
+    ]
+    villages = [Village(id=1, position=1, population=2000), Village(id=2, position=2)]
+    tally = count(groups, 3, True, villages, population=10_000)
+    assert tally.total == 52 and tally.paper == 15 and tally.joined_during == 7
+    assert tally.counts == (33, 19, 0)
+    assert [row.key for row in tally.by_channel] == ["telegram", "sms", "paper"]
+    paper = tally.by_channel[-1]
+    assert paper.total == 15 and paper.cells[1] == 12
+    assert [row.key for row in tally.by_village] == [1, 2, NO_VILLAGE]
+    assert sum(row.total for row in tally.by_village) == tally.total
+    whole, first, second = tally.reach
+    assert (whole.answers, whole.population, whole.per_thousand) == (52, 10_000, 5.2)
+    assert (first.answers, first.per_thousand) == (37, 18.5)
+    assert second.per_thousand is None  # population not known
+    # 10 of the 22 who said are women; 7 said their age: fewer than 5 per band is withheld.
+    assert tally.gender.said == 22 and tally.gender.percent("f") == 45
+    assert tally.ages.said == 7 and tally.ages.counts["18-29"] == 7
+
+
+def test_a_priority_vote_counts_each_option_chosen() -> None:
+    tally = count([Group((1, 3), "sms", None, None, None, False, 6)], 3, False)
+    assert tally.counts == (6, 0, 6) and tally.total == 6
+    assert tally.percent(1) == tally.percent(3) == 100
+
+
+def test_a_lone_withheld_cell_takes_another_with_it() -> None:
+    # Village 2's 3 answers for option 1 would be read as 10 - 7 beside the total 10.
+    rows = suppress([(1, [17, 10, 7]), (2, [13, 3, 10])], single=True)
+    assert rows[1].cells[0] is None
+    assert rows[1].cells[1] is None  # its row's total would give the 3 back
+    assert rows[0].cells[0] is None  # so would option 1's count over both villages
+    assert all(row.total for row in rows)  # the totals of answers stay
+
+
+rows_of = st.lists(st.lists(st.integers(0, 12), min_size=3, max_size=3), min_size=1, max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows_of, st.booleans())
+def test_no_withheld_cell_can_be_worked_out(cells: list[list[int]], single: bool) -> None:
+    rows = suppress([(n, [sum(c) if single else 99, *c]) for n, c in enumerate(cells)], single)
+    shown = [row.cells for row in rows]
+    for line in shown:
+        assert all(c is None or c >= MIN_CELL for c in line)
+        if single:  # each answer one choice: the row's total gives back a lone withheld cell
+            assert sum(c is None for c in line) != 1
+    if len(rows) > 1:  # the option's count over every row gives back a lone withheld cell
+        for option in range(3):
+            assert sum(line[option] is None for line in shown) != 1
+    assert [r.total for r in rows] == [(sum(c) if single else 99) for c in cells]
+
+
+async def test_answers_stored_are_tallied_on_both_databases(db: Database) -> None:
+    async with db.session() as session, session.begin():
+        place = await queries.municipality_by_key(session, "naryn_city")
+        assert place is not None
+        village = await queries.add_village(session, place.id, {"ky": "Ак-Талаа"}, 800)
+        poll = await queries.add_poll(
+            session,
+            place.id,
+            {"ky": "Кайсы жол?"},
+            [{"label_ky": "Базар"}, {"label_ky": "Мектеп"}],
+            utcnow() + timedelta(days=3),
+            status="open",
+        )
+        for n in range(6):
+            await queries.record_answer(
+                session, poll.id, f"k{n}", [1], date.today(), channel="sms", village_id=village.id
+            )
+        # The last answer counts (k0 changes its mind); the village it said stays.
+        await queries.record_answer(session, poll.id, "k0", [2], date.today(), channel="sms")
+        await queries.record_answer(
+            session, poll.id, "paper:1", [2], date.today(), channel="paper", entered_by=None
+        )
+    async with db.session() as session:
+        stored = await queries.poll_by_code(session, poll.code)
+        assert stored is not None
+        options, tally = await tally_of(session, stored)
+    assert len(options) == 2
+    assert tally.total == 7 and tally.counts == (5, 2) and tally.paper == 1
+    assert {row.key: row.total for row in tally.by_village} == {village.id: 6, NO_VILLAGE: 1}
+    assert tally.reach[1].answers == 6 and tally.reach[1].population == 800
