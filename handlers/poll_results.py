@@ -10,18 +10,23 @@ the staff's and deputies' view of them in the bot.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import ballots
 from handlers.context import Context
+from handlers.pseudonyms import Pseudonyms
 from handlers.quotes import shorten
 from handlers.types import Reply, Text
 from storage import queries
-from storage.models import Poll, PollOption, Village, utcnow
+from storage.channels import PAID_PER_MESSAGE
+from storage.db import Database
+from storage.models import Person, Poll, PollOption, Village, utcnow
 
 MIN_CELL = 5  # people: a breakdown's cell below it is withheld (ARCHITECTURE §8)
 PAPER = "paper"
@@ -29,6 +34,8 @@ CHANNEL_ORDER = ("telegram", "sms", "whatsapp", "web", PAPER)
 AGE_BANDS = ("18-29", "30-44", "45-59", "60+")
 NO_VILLAGE = 0  # the row of answers that named no village
 SHORT_LABEL = 20  # characters of an option quoted in an SMS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -335,10 +342,11 @@ async def live_results(ctx: Context, poll: Poll) -> Reply:
 
 
 def final_values(
-    poll: Poll, options: Sequence[PollOption], tally: Tally, language: str
+    poll: Poll, options: Sequence[PollOption], tally: Tally, language: str, short: bool = False
 ) -> dict[str, object]:
     """What the notice to a person who answered says, in their language: the question they
-    answered and what most said (never what they chose: the notice is kept with them)."""
+    answered and what most said (never what they chose: the notice is kept with them);
+    `short`: the option's label cut to fit one SMS."""
     leading = tally.leading()
     label = options[leading - 1].label(language) if leading else ""
     return {
@@ -346,6 +354,101 @@ def final_values(
         "question": poll.question(language),
         "total": tally.total,
         "percent": tally.percent(leading) if leading else 0,
-        "label": label,
-        "short": shorten(label, SHORT_LABEL),
+        "label": shorten(label, SHORT_LABEL) if short else label,
     }
+
+
+# --- the results to everyone who answered --------------------------------------------------
+
+FINAL = "poll_results.final"  # the notices' catalogue keys
+BUDGET_FINAL = "budget.final"
+PROGRESS = "budget.progress"
+
+
+async def participants(
+    session: AsyncSession, pseudonyms: Pseudonyms, poll: Poll
+) -> AsyncIterator[Person]:
+    """The people who answered the poll, found by computing each of the municipality's
+    people's key and looking it up among the answers' (nothing stored joins the two)."""
+    answered = await queries.voter_keys(session, poll.id)
+    if not answered:
+        return
+    async for batch in queries.people_of(session, poll.municipality_id):
+        for person in batch:
+            keys = pseudonyms.every(ballots.VOTER, str(poll.id), str(person.id))
+            if any(key in answered for key in keys):
+                yield person
+
+
+async def close_results(session: AsyncSession, pseudonyms: Pseudonyms, poll: Poll) -> int:
+    """A closed poll's outcome, once: a budget round's funded items stored, and a notice to
+    each person who answered, in their language; how many were written."""
+    options, tally = await tally_of(session, poll)
+    if poll.kind == ballots.BUDGET:
+        votes = {p: tally.counts[p - 1] for p in range(1, tally.options + 1)}
+        funded = ballots.funded(options, votes, poll.budget_total or 0)
+        await queries.mark_funded(session, poll.id, funded)
+        for option in options:
+            option.funded = option.position in funded
+    written = 0
+    async for person in participants(session, pseudonyms, poll):
+        language = person.language
+        if poll.kind == ballots.BUDGET:
+            values = budget_values(poll, options, language)
+            await queries.add_notice(session, person.id, BUDGET_FINAL, values)
+        else:
+            short = person.channel in PAID_PER_MESSAGE
+            values = final_values(poll, options, tally, language, short)
+            await queries.add_notice(session, person.id, FINAL, values)
+        written += 1
+    return written
+
+
+def budget_values(poll: Poll, options: Sequence[PollOption], language: str) -> dict[str, object]:
+    funded = [o for o in options if o.funded]
+    return {
+        "code": poll.code,
+        "question": poll.question(language),
+        "items": "; ".join(o.label(language) for o in funded) or "—",
+        "numbers": " ".join(str(o.position) for o in funded) or "—",
+        "spent": sum(o.cost or 0 for o in funded),
+        "budget": poll.budget_total or 0,
+    }
+
+
+async def tell_progress(
+    session: AsyncSession, pseudonyms: Pseudonyms, poll: Poll, option: PollOption
+) -> int:
+    """Staff's word on a funded item's progress, to everyone who took part in the round."""
+    told = 0
+    async for person in participants(session, pseudonyms, poll):
+        language = person.language
+        values: dict[str, object] = {
+            "code": poll.code,
+            "item": _cut(option.label(language), person),
+            "progress": option.progress or "",
+        }
+        await queries.add_notice(session, person.id, PROGRESS, values)
+        told += 1
+    return told
+
+
+async def send_due(db: Database, pseudonyms: Pseudonyms, now: datetime) -> int:
+    """Every poll closed since the last look, each in a transaction of its own with its
+    notices: claimed, and so sent, by one worker only. How many polls."""
+    done = 0
+    while True:
+        async with db.session() as session, session.begin():
+            claimed = await queries.claim_results_due(session, now, limit=1)
+            for poll in claimed:
+                told = await close_results(session, pseudonyms, poll)
+                log.info("poll %s closed: its results go to %d people", poll.code, told)
+        if not claimed:
+            return done
+        done += len(claimed)
+
+
+def _cut(label: str, person: Person) -> str:
+    """An option's label as a person reads it in a notice: cut short where each message is
+    paid for (one SMS)."""
+    return shorten(label, SHORT_LABEL) if person.channel in PAID_PER_MESSAGE else label

@@ -63,13 +63,18 @@ async def people_of(session: AsyncSession, municipality_id: int) -> AsyncIterato
         after = batch[-1].id
 
 
-async def claim_results_due(session: AsyncSession, now: datetime) -> Sequence[Poll]:
+async def claim_results_due(
+    session: AsyncSession, now: datetime, limit: int = 20
+) -> Sequence[Poll]:
     """Polls closed (or past their closing time) whose final results have not gone out,
     marked as sent in this transaction: whichever worker commits first sends each."""
     over = or_(Poll.status == "closed", (Poll.status == "open") & (Poll.closes_at <= now))
     candidates = (
         await session.scalars(
-            select(Poll.id).where(over, Poll.results_sent_at.is_(None)).order_by(Poll.id).limit(20)
+            select(Poll.id)
+            .where(over, Poll.results_sent_at.is_(None))
+            .order_by(Poll.id)
+            .limit(limit)
         )
     ).all()
     claimed = []
