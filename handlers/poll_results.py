@@ -321,9 +321,13 @@ def reach_lines(tally: Tally, villages: Sequence[Village], language: str) -> lis
 async def live_results(ctx: Context, poll: Poll) -> Reply:
     """The results so far (or final), for the poll's municipality's staff and deputies:
     aggregates only, as on the public page."""
-    options, tally = await tally_of(ctx.session, poll)
-    villages = await queries.villages_of(ctx.session, poll.municipality_id)
-    language = ctx.language
+    return await results_reply(ctx.session, poll, ctx.language)
+
+
+async def results_reply(session: AsyncSession, poll: Poll, language: str) -> Reply:
+    """A poll's results in words: by option, village and channel, and who answered."""
+    options, tally = await tally_of(session, poll)
+    villages = await queries.villages_of(session, poll.municipality_id)
     head = Text(
         "poll_results.final_head" if closed(poll) else "poll_results.live_head",
         {
@@ -338,6 +342,7 @@ async def live_results(ctx: Context, poll: Poll) -> Reply:
     parts += [Text("poll_results.by_village"), *village_lines(tally, villages, language)]
     parts += [Text("poll_results.by_channel"), *channel_lines(tally)]
     parts += [Text("poll_results.representativeness"), *reach_lines(tally, villages, language)]
+    parts.append(Text("poll_results.withheld_note"))
     return Reply(parts=tuple(parts))
 
 

@@ -5,6 +5,8 @@ database per module and backend; each test has its own poll and people."""
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 from collections.abc import Sequence
 from datetime import timedelta
@@ -16,7 +18,7 @@ from bot.runtime.i18n import Catalogues
 from handlers import ballots, poll_results
 from handlers.types import Text
 from storage import queries
-from storage.models import Notice, Person, Poll, PollAnswer, PollOption, Village, utcnow
+from storage.models import Notice, Person, Poll, PollAnswer, Village, utcnow
 from tests.conftest import Civicbot, Say
 from tests.conversation import World
 from tests.digests import invite_code
@@ -151,3 +153,172 @@ async def test_a_closed_polls_ballot_is_not_taken(
     [refused] = await volunteer.send(f"{poll.code} 2")
     assert refused.startswith(say("ru", "poll_results.ballot_not_open", code=poll.code))
     assert await answers_of(world, poll) == []
+
+
+async def test_villages_and_populations_for_the_operator(civicbot: Civicbot) -> None:
+    name = f"Көк-Жар {next(_codes)}"
+    rc, out, err = await civicbot(
+        "municipality", "village-add", "naryn_city", "--name-ky", name, "--population", "1200"
+    )
+    assert rc == 0, err
+    number = out.split("village ")[1].split(":")[0]
+    assert (await civicbot("municipality", "population", "naryn_city", "41000"))[0] == 0
+    rc, out, err = await civicbot(
+        "municipality", "population", "naryn_city", "900", "--village", number
+    )
+    assert rc == 0, err
+    rc, out, _ = await civicbot("municipality", "villages", "naryn_city")
+    assert out.splitlines()[0] == "naryn_city\tpopulation 41000"
+    assert f"{number}\t{name}\t{name}\t900" in out.splitlines()
+    for bad, reason in [
+        (("villages", "nowhere"), "civicbot: unknown municipality 'nowhere'\n"),
+        (
+            ("population", "naryn_city", "many"),
+            "civicbot: N must be a whole number from 1 to 10000000, not 'many'\n",
+        ),
+        (
+            ("population", "naryn_city", "5", "--village", "999"),
+            "civicbot: naryn_city has no village '999' "
+            "(`civicbot municipality villages naryn_city` lists them)\n",
+        ),
+        (("village-add", "naryn_city", "--name-ky", " "), "civicbot: --name-ky is empty\n"),
+    ]:
+        assert await civicbot("municipality", *bad) == (2, "", reason)
+
+
+async def people(world: World, *channels_and_languages: tuple[str, str]) -> list[Person]:
+    """Residents of Naryn on these channels, in these languages."""
+    async with world.db.session() as session, session.begin():
+        place = await queries.municipality_by_key(session, "naryn_city")
+        assert place is not None
+        made = [
+            Person(
+                channel=channel,
+                channel_user_id=f"results-{next(_codes)}",
+                language=language,
+                municipality_id=place.id,
+            )
+            for channel, language in channels_and_languages
+        ]
+        session.add_all(made)
+    return made
+
+
+async def answer(
+    world: World, poll: Poll, person: Person | None, choices: list[int], **fields: object
+) -> None:
+    key = ballots.voter_key(world.pseudonyms, poll.id, person.id) if person else ballots.paper_key()
+    async with world.db.session() as session, session.begin():
+        await queries.record_answer(session, poll.id, key, choices, utcnow().date(), **fields)
+
+
+async def close(world: World, poll: Poll) -> None:
+    async with world.db.session() as session, session.begin():
+        stored = await queries.poll_by_id(session, poll.id)
+        assert stored is not None
+        stored.status, stored.closed_at = "closed", utcnow()
+
+
+async def notices_to(world: World, persons: Sequence[Person]) -> list[Notice]:
+    async with world.db.session() as session:
+        query = (
+            select(Notice).where(Notice.person_id.in_([p.id for p in persons])).order_by(Notice.id)
+        )
+        return list((await session.scalars(query)).all())
+
+
+async def test_the_final_results_reach_everyone_who_answered_once(world: World, say: Say) -> None:
+    poll, _ = await a_poll(world, THREE)
+    telegram, sms, silent = await people(
+        world, ("telegram", "ru"), ("sms", "ky"), ("telegram", "en")
+    )
+    await answer(world, poll, telegram, [1], channel="telegram")
+    await answer(world, poll, sms, [2], channel="sms")
+    for choice in (1, 1, 3):
+        await answer(world, poll, None, [choice], channel="paper")
+    await poll_results.send_due(world.db, world.pseudonyms, utcnow())  # other tests' polls
+    assert await notices_to(world, [telegram, sms, silent]) == []  # this one is still open
+    await close(world, poll)
+    assert await poll_results.send_due(world.db, world.pseudonyms, utcnow()) >= 1
+    assert await poll_results.send_due(world.db, world.pseudonyms, utcnow()) == 0  # once
+    sent = await notices_to(world, [telegram, sms, silent])
+    assert [(n.person_id, n.key) for n in sent] == [
+        (telegram.id, "poll_results.final"),
+        (sms.id, "poll_results.final"),
+    ]
+    catalogues = Catalogues()
+    ru = catalogues.text("ru", Text(sent[0].key, sent[0].values))
+    assert ru == say(
+        "ru",
+        "poll_results.final",
+        code=poll.code,
+        question="Что делать первым?",
+        total=5,
+        percent=60,
+        label="Жол",
+    )
+    # What they chose is not in it: only that they answered, and what most said.
+    assert set(sent[0].values) == {"code", "question", "total", "percent", "label"}
+    short = catalogues.text("ky", Text(sent[1].key, sent[1].values), variant="sms")
+    assert len(short) <= 70 and "60%" in short
+
+
+async def test_a_budget_rounds_funded_items_are_stored_published_and_their_progress_heard(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    items = [
+        {"label_ky": "Жол", "cost": 60},
+        {"label_ky": "Мектептин чатыры", "cost": 50},
+        {"label_ky": "Суу", "cost": 30},
+    ]
+    poll, _ = await a_poll(world, items, kind="budget", max_choices=3, budget_total=100)
+    voters = await people(world, *[("telegram", "en")] * 3)
+    # Votes: item 1 three times, item 2 twice, item 3 once. 60 fits, 50 does not, 30 does.
+    for person, choices in zip(voters, ([1, 2], [1, 2], [1, 3]), strict=True):
+        await answer(world, poll, person, choices, channel="telegram")
+    rc, _, err = await civicbot("budget", "progress", poll.code, "1", "Started")
+    assert (rc, err) == (
+        2,
+        f"civicbot: budget round {poll.code} is still open: nothing is funded yet\n",
+    )
+    await close(world, poll)
+    await poll_results.send_due(world.db, world.pseudonyms, utcnow())
+    async with world.db.session() as session:
+        options = await queries.options_of(session, poll.id)
+    assert [o.funded for o in options] == [True, False, True]
+    finals = await notices_to(world, voters)
+    assert [n.key for n in finals] == ["budget.final"] * 3
+    assert finals[0].values["numbers"] == "1 3" and finals[0].values["spent"] == 90
+
+    rc, out, err = await civicbot("budget", "progress", poll.code, "1", "The road is laid")
+    assert rc == 0, err
+    assert out == f"{poll.code} item 1: progress saved; 3 people will hear it\n"
+    heard = (await notices_to(world, voters))[3:]
+    assert [(n.key, n.values["progress"]) for n in heard] == [
+        ("budget.progress", "The road is laid")
+    ] * 3
+    assert await civicbot("budget", "progress", poll.code, "2", "x") == (
+        2,
+        "",
+        f"civicbot: item 2 of {poll.code} was not funded\n",
+    )
+
+    rc, out, err = await civicbot("poll", "results", poll.code, "--format", "csv")
+    assert rc == 0, err
+    table = list(csv.DictReader(io.StringIO(out)))
+    funded = [
+        (r["option"], r["count"], r["cost"], r["funded"]) for r in table if r["section"] == "option"
+    ]
+    assert funded == [("1", "3", "60", "yes"), ("2", "2", "50", "no"), ("3", "1", "30", "yes")]
+    # Every breakdown cell here is under 5 people: withheld, the group's total kept.
+    channel = [r for r in table if r["section"] == "channel"]
+    assert {r["count"] for r in channel} == {""} and {r["answers"] for r in channel} == {"3"}
+    async with world.db.session() as session:
+        keys = await queries.voter_keys(session, poll.id)
+    assert not any(key in out for key in keys)
+    rc, out, err = await civicbot("poll", "results", poll.code, "--lang", "en")
+    assert rc == 0, err
+    assert (
+        say("en", "poll_results.option_funded", number=1, label="Жол", count=3, percent=100) in out
+    )
+    assert await civicbot("poll", "results", "0000") == (2, "", "civicbot: unknown poll '0000'\n")
