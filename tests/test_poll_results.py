@@ -6,14 +6,23 @@ figures; then read from answers stored on both databases."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.digests import content
+from bot.digests.text import render
+from bot.runtime.i18n import Catalogues
+from handlers.dates import day_month
 from handlers.poll_results import MIN_CELL, NO_VILLAGE, Group, count, suppress, tally_of
+from handlers.types import Text
+from handlers.weeks import Week
 from storage import queries
 from storage.db import Database
 from storage.models import Village, utcnow
+
+TIMEZONE = "Asia/Bishkek"
 
 
 def test_paper_counts_in_every_figure_and_joiners_are_flagged() -> None:
@@ -104,3 +113,40 @@ async def test_answers_stored_are_tallied_on_both_databases(db: Database) -> Non
     assert tally.total == 7 and tally.counts == (5, 2) and tally.paper == 1
     assert {row.key: row.total for row in tally.by_village} == {village.id: 6, NO_VILLAGE: 1}
     assert tally.reach[1].answers == 6 and tally.reach[1].population == 800
+
+
+async def test_the_weekly_digest_names_polls_closed_in_the_week_and_those_open(
+    db: Database,
+) -> None:
+    zone = ZoneInfo(TIMEZONE)
+    moment = utcnow() - timedelta(minutes=1)
+    week = Week.of(moment.astimezone(zone).date())
+    _, end = week.bounds(TIMEZONE)
+    async with db.session() as session, session.begin():
+        place = await queries.municipality_by_key(session, "naryn_city")
+        assert place is not None
+        two = [{"label_ky": "Базар", "label_en": "Market"}, {"label_ky": "Мектеп"}]
+        ended = await queries.add_poll(
+            session, place.id, {"ky": "Кайсы жол?", "en": "Which road?"}, two, moment,
+            status="closed", closed_at=moment, opens_at=moment - timedelta(days=20),
+        )  # fmt: skip
+        for n, choice in enumerate((1, 1, 2)):
+            await queries.record_answer(
+                session, ended.id, f"d{n}", [choice], moment.date(), channel="sms"
+            )
+        running = await queries.add_poll(
+            session, place.id, {"ky": "Парк?", "en": "A park?"}, two, end + timedelta(days=1),
+            status="open", opens_at=moment - timedelta(days=1),
+        )  # fmt: skip
+        await queries.add_poll(  # a draft is nobody's business yet
+            session, place.id, {"ky": "Долбоор"}, two, end, status="draft"
+        )
+        digest = await content.collect(session, place, week, TIMEZONE, moment.date())
+    text = render(digest, Catalogues(), "en")
+    heading = Catalogues().text("en", Text("poll_results.digest_heading"))
+    section = text.split(f"{heading}\n")[1].split("\n\n")[0]
+    closes = day_month((end + timedelta(days=1)).date(), "en")
+    assert section.splitlines() == [
+        f"   • {running.code} «A park?» is open until {closes}: answers so far 0.",
+        f"   • {ended.code} «Which road?» closed: answers 3; most chose «Market» (67%).",
+    ]
