@@ -258,7 +258,7 @@ async def _save_ballot(ctx: Context, poll: Poll, choices: tuple[int, ...]) -> Re
         spent = {
             "code": poll.code,
             "spent": ballots.spent(options, choices),
-            "total": poll.budget_total,
+            "budget": poll.budget_total,
         }
         return (await card_prompt(ctx)).after(Text("poll_results.ballot_over_budget", spent))
     if why is not None:
