@@ -322,3 +322,31 @@ async def test_a_budget_rounds_funded_items_are_stored_published_and_their_progr
         say("en", "poll_results.option_funded", number=1, label="Жол", count=3, percent=100) in out
     )
     assert await civicbot("poll", "results", "0000") == (2, "", "civicbot: unknown poll '0000'\n")
+
+
+async def test_a_paper_ballot_over_a_budget_rounds_total_is_refused(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    code = f"BALLOT{next(_codes)}"
+    await campaign(civicbot, code)
+    items = [{"label_ky": "Жол", "cost": 60}, {"label_ky": "Суу", "cost": 50}]
+    poll, _ = await a_poll(world, items, kind="budget", max_choices=2, budget_total=100)
+    volunteer = world.conversation("telegram", "en")
+    await volunteer.send("/start")
+    await volunteer.press("English")
+    await volunteer.send(f"/join {await invite_code(civicbot, 'organizer', 'naryn_city')}")
+    await volunteer.send(f"/card {code}")
+    [refused] = await volunteer.send(f"{poll.code} 1 2")
+    assert refused.startswith(say("en", "poll_results.ballot_over_budget", spent=110, budget=100))
+    [saved] = await volunteer.send(f"{poll.code} 2")
+    assert saved.startswith(
+        say(
+            "en",
+            "poll_results.ballot_saved",
+            count=1,
+            code=poll.code,
+            choices="2",
+            village=say("en", "poll_results.no_village"),
+        )
+    )
+    assert [a.choices for a in await answers_of(world, poll)] == ["2"]
