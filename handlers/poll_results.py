@@ -24,7 +24,7 @@ from handlers.pseudonyms import Pseudonyms
 from handlers.quotes import shorten
 from handlers.types import Reply, Text
 from storage import queries
-from storage.channels import PAID_PER_MESSAGE
+from storage.channels import PAID_PER_MESSAGE, REACHABLE
 from storage.db import Database
 from storage.models import Person, Poll, PollOption, Village, utcnow
 
@@ -373,13 +373,16 @@ PROGRESS = "budget.progress"
 async def participants(
     session: AsyncSession, pseudonyms: Pseudonyms, poll: Poll
 ) -> AsyncIterator[Person]:
-    """The people who answered the poll, found by computing each of the municipality's
-    people's key and looking it up among the answers' (nothing stored joins the two)."""
+    """The people who answered the poll and can be told, found by computing each of the
+    municipality's people's key and looking it up among the answers' (nothing stored joins
+    the two)."""
     answered = await queries.voter_keys(session, poll.id)
     if not answered:
         return
     async for batch in queries.people_of(session, poll.municipality_id):
         for person in batch:
+            if person.channel not in REACHABLE:  # the web chat: no one to tell once it is shut
+                continue
             keys = pseudonyms.every(ballots.VOTER, str(poll.id), str(person.id))
             if any(key in answered for key in keys):
                 yield person

@@ -11,16 +11,26 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.channels.sms.segments import segments
 from bot.digests import content
 from bot.digests.text import render
 from bot.runtime.i18n import Catalogues
 from handlers.dates import day_month
-from handlers.poll_results import MIN_CELL, NO_VILLAGE, Group, count, suppress, tally_of
+from handlers.poll_results import (
+    FINAL,
+    MIN_CELL,
+    NO_VILLAGE,
+    Group,
+    count,
+    final_values,
+    suppress,
+    tally_of,
+)
 from handlers.types import Text
 from handlers.weeks import Week
 from storage import queries
 from storage.db import Database
-from storage.models import Village, utcnow
+from storage.models import Poll, PollOption, Village, utcnow
 
 TIMEZONE = "Asia/Bishkek"
 
@@ -150,3 +160,16 @@ async def test_the_weekly_digest_names_polls_closed_in_the_week_and_those_open(
         f"   • {running.code} «A park?» is open until {closes}: answers so far 0.",
         f"   • {ended.code} «Which road?» closed: answers 3; most chose «Market» (67%).",
     ]
+
+
+def test_the_results_notice_by_sms_fits_one_segment() -> None:
+    long = "Базар көчөсүн асфальттоо жана түнкү жарык орнотуу"
+    poll = Poll(code="4127", question_ky="Эмнени биринчи кылабыз?", municipality_id=1)
+    options = [PollOption(position=1, label_ky=long), PollOption(position=2, label_ky="Суу")]
+    tally = count([Group((1,), "sms", None, None, None, False, 41_273)], 2, True)
+    catalogues = Catalogues()
+    sms = catalogues.text("ky", Text(FINAL, final_values(poll, options, tally, "ky", True)), "sms")
+    assert segments(sms) == 1, sms
+    assert long not in sms and long[:10] in sms
+    whole = catalogues.text("ky", Text(FINAL, final_values(poll, options, tally, "ky")))
+    assert long in whole  # on Telegram, WhatsApp: the whole name
