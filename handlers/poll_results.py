@@ -11,6 +11,7 @@ the staff's and deputies' view of them in the bot.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from handlers import ballots
 from handlers.context import Context
 from handlers.pseudonyms import Pseudonyms
 from handlers.quotes import shorten
-from handlers.types import Reply, Text
+from handlers.types import Reply, Text, say
 from storage import queries
 from storage.channels import PAID_PER_MESSAGE, REACHABLE
 from storage.db import Database
@@ -460,3 +461,61 @@ def _cut(label: str, person: Person) -> str:
     """An option's label as a person reads it in a notice: cut short where each message is
     paid for (one SMS)."""
     return shorten(label, SHORT_LABEL) if person.channel in PAID_PER_MESSAGE else label
+
+
+# --- a funded item's progress, from staff ---------------------------------------------------
+
+NOT_A_ROUND = "budget.not_a_round"  # why progress cannot be marked: catalogue keys
+STILL_OPEN = "budget.still_open"
+NO_ITEM = "budget.no_item"
+NOT_FUNDED = "budget.item_not_funded"
+PROGRESS_LENGTH = 500  # characters of staff's word on an item
+_PROGRESS = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\S.*)$", re.DOTALL)
+
+
+def progress_refusal(poll: Poll, option: PollOption | None) -> str | None:
+    """Why a progress cannot be marked on this item of this poll, or None if it can."""
+    if poll.kind != ballots.BUDGET:
+        return NOT_A_ROUND
+    if not closed(poll):
+        return STILL_OPEN
+    if option is None:
+        return NO_ITEM
+    return None if option.funded else NOT_FUNDED
+
+
+async def mark_progress(
+    session: AsyncSession, pseudonyms: Pseudonyms, poll: Poll, item: str, text: str
+) -> tuple[str | None, int]:
+    """Staff's word on a funded item, kept and sent to everyone who voted in the round:
+    (why not, None if done; how many will hear it)."""
+    options = await queries.options_of(session, poll.id)
+    option = next((o for o in options if str(o.position) == item.strip()), None)
+    why = progress_refusal(poll, option)
+    if why is not None or option is None:
+        return why, 0
+    option.progress = text.strip()[:PROGRESS_LENGTH]
+    return None, await tell_progress(session, pseudonyms, poll, option)
+
+
+async def budget_progress(ctx: Context, argument: str) -> list[Reply]:
+    """/budget CODE ITEM TEXT: a staff member marks a funded item's progress."""
+    ctx.finish()
+    places = {
+        p.id
+        for role, p in await queries.official_places(ctx.session, ctx.person)
+        if role == "staff"
+    }
+    if not places:
+        return [say("budget.staff_only")]
+    match = _PROGRESS.match(argument)
+    if match is None:
+        return [say("budget.progress_usage")]
+    code, item, text = match.groups()
+    poll = await queries.poll_by_code(ctx.session, code)
+    if poll is None or poll.municipality_id not in places:
+        return [say("budget.unknown_round", code=code)]
+    why, told = await mark_progress(ctx.session, ctx.pseudonyms, poll, item, text)
+    if why is not None:
+        return [say(why, code=poll.code, item=item)]
+    return [say("budget.progress_saved", code=poll.code, item=item, count=told)]

@@ -23,6 +23,7 @@ from handlers import (
     onboarding,
     photos,
     picture_gate,
+    poll_results,
     signatures,
     wishes,
 )
@@ -63,6 +64,7 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "card": cards.start,
     "campaign": campaign_admin.show,
     "undo": cards.undo,
+    "budget": poll_results.budget_progress,  # staff: a funded item's progress
     "language": onboarding.language,
     "place": onboarding.place,
     "cancel": _cancel,

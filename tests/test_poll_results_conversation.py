@@ -351,3 +351,36 @@ async def test_a_paper_ballot_over_a_budget_rounds_total_is_refused(
         )
     )
     assert [a.choices for a in await answers_of(world, poll)] == ["2"]
+
+
+async def test_staff_mark_a_funded_items_progress_in_telegram(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    items = [{"label_ky": "Жол", "cost": 60}, {"label_ky": "Суу", "cost": 50}]
+    poll, _ = await a_poll(world, items, kind="budget", max_choices=2, budget_total=100)
+    [voter] = await people(world, ("sms", "ky"))
+    await answer(world, poll, voter, [1], channel="sms")
+    resident = world.conversation("telegram", "en")
+    await resident.send("/start")
+    await resident.press("English")
+    assert await resident.send(f"/budget {poll.code} 1 Done") == [say("en", "budget.staff_only")]
+    staff = world.conversation("telegram", "en")
+    await staff.send("/start")
+    await staff.press("English")
+    await staff.send(f"/join {await invite_code(civicbot, 'staff', 'naryn_city')}")
+    assert await staff.send("/budget soon") == [say("en", "budget.progress_usage")]
+    assert await staff.send(f"/budget {poll.code} 1 Begun") == [
+        say("en", "budget.still_open", code=poll.code)
+    ]
+    await close(world, poll)
+    await poll_results.send_due(world.db, world.pseudonyms, utcnow())
+    assert await staff.send(f"/budget {poll.code} 2 Begun") == [
+        say("en", "budget.item_not_funded", code=poll.code, item="2")
+    ]
+    assert await staff.send(f"/budget {poll.code} 1 The road is laid") == [
+        say("en", "budget.progress_saved", code=poll.code, item="1", count=1)
+    ]
+    [_, heard] = await notices_to(world, [voter])
+    assert (heard.key, heard.values["progress"]) == ("budget.progress", "The road is laid")
+    sms = Catalogues().text("ky", Text(heard.key, heard.values), "sms")
+    assert sms == f"БЮДЖЕТ {poll.code} «Жол» иши: The road is laid"

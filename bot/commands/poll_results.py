@@ -17,7 +17,7 @@ from bot.reports.export import write_table
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
-from handlers import ballots, poll_results
+from handlers import poll_results
 from handlers.pseudonyms import Pseudonyms
 from storage import queries
 from storage.domain import LANGUAGES
@@ -112,32 +112,34 @@ def _write_text(text: str, output: str | None, out: TextIO) -> None:
         print(text, file=out)
 
 
+# What `budget progress` says where the bot says poll_results.progress_refusal's keys.
+REFUSALS = {
+    poll_results.NOT_A_ROUND: "poll {code} is not a budget round",
+    poll_results.STILL_OPEN: "budget round {code} is still open: nothing is funded yet",
+    poll_results.NO_ITEM: "budget round {code} has no item {item!r}",
+    poll_results.NOT_FUNDED: "item {item} of {code} was not funded",
+}
+
+
 async def progress(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     """A funded item's progress, stored and sent to everyone who voted in the round."""
-    text = args.text.strip()
-    if not text:
+    if not args.text.strip():
         raise UsageError("TEXT is empty")
     pseudonyms = Pseudonyms.from_keys(settings.secret_keys())
     db = await prepare_database(settings)
     try:
         async with db.session() as session, session.begin():
             poll = await _poll(session, args.code)
-            if poll.kind != ballots.BUDGET:
-                raise UsageError(f"poll {poll.code} is not a budget round")
-            if not poll_results.closed(poll):
-                raise UsageError(f"budget round {poll.code} is still open: nothing is funded yet")
-            options = await queries.options_of(session, poll.id)
-            option = next((o for o in options if str(o.position) == args.item.strip()), None)
-            if option is None:
-                raise UsageError(f"budget round {poll.code} has no item {args.item!r}")
-            if not option.funded:
-                raise UsageError(f"item {option.position} of {poll.code} was not funded")
-            option.progress = text
-            told = await poll_results.tell_progress(session, pseudonyms, poll, option)
+            why, told = await poll_results.mark_progress(
+                session, pseudonyms, poll, args.item, args.text
+            )
+            if why is not None:
+                raise UsageError(REFUSALS[why].format(code=poll.code, item=args.item.strip()))
     finally:
         await db.close()
     print(
-        f"{poll.code} item {option.position}: progress saved; {told} people will hear it", file=out
+        f"{poll.code} item {args.item.strip()}: progress saved; {told} people will hear it",
+        file=out,
     )
     return 0
 
