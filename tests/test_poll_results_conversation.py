@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 import pytest
@@ -34,7 +34,7 @@ def database_url(conversation_database_url: str) -> str:
 
 
 async def a_poll(
-    world: World, options: Sequence[dict[str, object]], **fields: object
+    world: World, options: Sequence[Mapping[str, object]], **fields: object
 ) -> tuple[Poll, list[Village]]:
     """An open poll of Naryn with the options given, and two villages of its own."""
     async with world.db.session() as session, session.begin():
