@@ -129,9 +129,10 @@ async def test_the_weekly_digest_names_polls_closed_in_the_week_and_those_open(
     db: Database,
 ) -> None:
     zone = ZoneInfo(TIMEZONE)
-    moment = utcnow() - timedelta(minutes=1)
-    week = Week.of(moment.astimezone(zone).date())
-    _, end = week.bounds(TIMEZONE)
+    now = utcnow()
+    week = Week.of(now.astimezone(zone).date())
+    start, end = week.bounds(TIMEZONE)
+    moment = start + (now - start) / 2  # inside the week, however little of it has gone
     async with db.session() as session, session.begin():
         place = await queries.municipality_by_key(session, "naryn_city")
         assert place is not None
@@ -148,16 +149,21 @@ async def test_the_weekly_digest_names_polls_closed_in_the_week_and_those_open(
             session, place.id, {"ky": "Парк?", "en": "A park?"}, two, end + timedelta(days=1),
             status="open", opens_at=moment - timedelta(days=1),
         )  # fmt: skip
+        empty = await queries.add_poll(
+            session, place.id, {"ky": "Ким?", "en": "Anyone?"}, two, moment,
+            status="closed", opens_at=moment - timedelta(days=20),
+        )  # fmt: skip
         await queries.add_poll(  # a draft is nobody's business yet
             session, place.id, {"ky": "Долбоор"}, two, end, status="draft"
         )
-        digest = await content.collect(session, place, week, TIMEZONE, moment.date())
+        digest = await content.collect(session, place, week, TIMEZONE, now.date())
     text = render(digest, Catalogues(), "en")
     heading = Catalogues().text("en", Text("poll_results.digest_heading"))
     section = text.split(f"{heading}\n")[1].split("\n\n")[0]
-    closes = day_month((end + timedelta(days=1)).date(), "en")
+    closes = day_month((end + timedelta(days=1)).astimezone(zone).date(), "en")
     assert section.splitlines() == [
         f"   • {running.code} «A park?» is open until {closes}: answers so far 0.",
+        f"   • {empty.code} «Anyone?» closed with no answers.",  # closed as late: newer first
         f"   • {ended.code} «Which road?» closed: answers 3; most chose «Market» (67%).",
     ]
 

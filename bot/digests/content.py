@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,6 +53,7 @@ class PollLine:
     options: Sequence[PollOption]
     tally: Tally
     closed: bool
+    closes_on: date  # in TIMEZONE
 
 
 @dataclass
@@ -190,12 +192,12 @@ async def collect(
             )
         ],
         made_on=today,
-        polls=await _polls(session, municipality, start, end),
+        polls=await _polls(session, municipality, start, end, timezone),
     )
 
 
 async def _polls(
-    session: AsyncSession, municipality: Municipality, start: datetime, end: datetime
+    session: AsyncSession, municipality: Municipality, start: datetime, end: datetime, timezone: str
 ) -> list[PollLine]:
     """Polls that closed in the week, and those still open at its end."""
     lines = []
@@ -204,5 +206,6 @@ async def _polls(
         if ended < start:
             continue
         options, tally = await poll_results.tally_of(session, poll)
-        lines.append(PollLine(poll, options, tally, closed=ended < end))
+        closes_on = poll.closes_at.astimezone(ZoneInfo(timezone)).date()
+        lines.append(PollLine(poll, options, tally, ended < end, closes_on))
     return lines

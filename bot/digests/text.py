@@ -189,15 +189,14 @@ def _polls(digest: Digest, say: Say, language: str) -> list[str]:
         poll, tally = line.poll, line.tally
         values = {"code": poll.code, "question": poll.question(language), "total": tally.total}
         leading = tally.leading()
-        if line.closed and leading is not None:
+        if line.closed and leading is None:
+            text = say("poll_results.digest_closed_empty", **values)
+        elif line.closed and leading is not None:
             label = line.options[leading - 1].label(language)
-            text = say(
-                "poll_results.digest_closed", **values, label=label, percent=tally.percent(leading)
-            )
+            percent = tally.percent(leading)
+            text = say("poll_results.digest_closed", **values, label=label, percent=percent)
         else:
-            text = say(
-                "poll_results.digest_open", **values, closes=day(poll.closes_at.date(), language)
-            )
+            text = say("poll_results.digest_open", **values, closes=day(line.closes_on, language))
         lines.append(f"   • {text}")
     return [*lines, ""]
 
