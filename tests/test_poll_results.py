@@ -16,13 +16,12 @@ from bot.digests import content
 from bot.digests.text import render
 from bot.runtime.i18n import Catalogues
 from handlers.dates import day_month
+from handlers.poll_outcome import FINAL, final_values
 from handlers.poll_results import (
-    FINAL,
     MIN_CELL,
     NO_VILLAGE,
     Group,
     count,
-    final_values,
     suppress,
     tally_of,
 )

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.runtime.i18n import Catalogues
-from handlers import ballots, poll_results
+from handlers import ballots, poll_outcome, poll_results
 from handlers.types import Text
 from storage import queries
 from storage.models import Notice, Person, Poll, PollAnswer, Village, utcnow
@@ -237,11 +237,11 @@ async def test_the_final_results_reach_everyone_who_answered_once(world: World, 
     await answer(world, poll, web, [2], channel="web")  # counted; no one to tell afterwards
     for choice in (1, 1, 3):
         await answer(world, poll, None, [choice], channel="paper")
-    await poll_results.send_due(world.db, world.pseudonyms, utcnow())  # other tests' polls
+    await poll_outcome.send_due(world.db, world.pseudonyms, utcnow())  # other tests' polls
     assert await notices_to(world, [telegram, sms, silent]) == []  # this one is still open
     await close(world, poll)
-    assert await poll_results.send_due(world.db, world.pseudonyms, utcnow()) >= 1
-    assert await poll_results.send_due(world.db, world.pseudonyms, utcnow()) == 0  # once
+    assert await poll_outcome.send_due(world.db, world.pseudonyms, utcnow()) >= 1
+    assert await poll_outcome.send_due(world.db, world.pseudonyms, utcnow()) == 0  # once
     sent = await notices_to(world, [telegram, sms, silent, web])
     assert [(n.person_id, n.key) for n in sent] == [
         (telegram.id, "poll_results.final"),
@@ -283,7 +283,7 @@ async def test_a_budget_rounds_funded_items_are_stored_published_and_their_progr
         f"civicbot: budget round {poll.code} is still open: nothing is funded yet\n",
     )
     await close(world, poll)
-    await poll_results.send_due(world.db, world.pseudonyms, utcnow())
+    await poll_outcome.send_due(world.db, world.pseudonyms, utcnow())
     async with world.db.session() as session:
         options = await queries.options_of(session, poll.id)
     assert [o.funded for o in options] == [True, False, True]
@@ -373,7 +373,7 @@ async def test_staff_mark_a_funded_items_progress_in_telegram(
         say("en", "budget.still_open", code=poll.code)
     ]
     await close(world, poll)
-    await poll_results.send_due(world.db, world.pseudonyms, utcnow())
+    await poll_outcome.send_due(world.db, world.pseudonyms, utcnow())
     assert await staff.send(f"/budget {poll.code} 2 Begun") == [
         say("en", "budget.item_not_funded", code=poll.code, item="2")
     ]

@@ -17,7 +17,7 @@ from bot.reports.export import write_table
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
-from handlers import poll_results
+from handlers import poll_outcome, poll_results
 from handlers.pseudonyms import Pseudonyms
 from storage import queries
 from storage.domain import LANGUAGES
@@ -112,12 +112,12 @@ def _write_text(text: str, output: str | None, out: TextIO) -> None:
         print(text, file=out)
 
 
-# What `budget progress` says where the bot says poll_results.progress_refusal's keys.
+# What `budget progress` says where the bot says poll_outcome.progress_refusal's keys.
 REFUSALS = {
-    poll_results.NOT_A_ROUND: "poll {code} is not a budget round",
-    poll_results.STILL_OPEN: "budget round {code} is still open: nothing is funded yet",
-    poll_results.NO_ITEM: "budget round {code} has no item {item!r}",
-    poll_results.NOT_FUNDED: "item {item} of {code} was not funded",
+    poll_outcome.NOT_A_ROUND: "poll {code} is not a budget round",
+    poll_outcome.STILL_OPEN: "budget round {code} is still open: nothing is funded yet",
+    poll_outcome.NO_ITEM: "budget round {code} has no item {item!r}",
+    poll_outcome.NOT_FUNDED: "item {item} of {code} was not funded",
 }
 
 
@@ -130,7 +130,7 @@ async def progress(settings: Settings, args: argparse.Namespace, out: TextIO) ->
     try:
         async with db.session() as session, session.begin():
             poll = await _poll(session, args.code)
-            why, told = await poll_results.mark_progress(
+            why, told = await poll_outcome.mark_progress(
                 session, pseudonyms, poll, args.item, args.text
             )
             if why is not None:

@@ -20,7 +20,7 @@ from bot.digests.delivery import Digests, tally_line
 from bot.reports import campaign_summary
 from bot.runtime import housekeeping, metrics
 from bot.runtime.config import Settings, check_cron, check_timezone
-from handlers import mine, poll_results
+from handlers import mine, poll_outcome
 from handlers.pseudonyms import Pseudonyms
 from handlers.weeks import Week
 from storage import queries
@@ -156,7 +156,7 @@ class Jobs:
     async def poll_results(self) -> None:
         """Closed polls' results to the people who answered them, once each."""
         pseudonyms = Pseudonyms.from_keys(self.settings.secret_keys())
-        await poll_results.send_due(self.digests.db, pseudonyms, utcnow())
+        await poll_outcome.send_due(self.digests.db, pseudonyms, utcnow())
 
     async def weekly(self) -> None:
         await self.send(week_for(datetime.now(zone(self.settings))))
