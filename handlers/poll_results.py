@@ -215,6 +215,15 @@ def funded_set(poll: Poll, options: Sequence[PollOption], tally: Tally) -> list[
     return ballots.funded(options, votes, poll.budget_total or 0)
 
 
+def ranked(poll: Poll, options: Sequence[PollOption], tally: Tally) -> list[PollOption]:
+    """Options as results list them: a budget round's items by votes, in the order its
+    funding takes them (most votes, then the cheaper, then the lower number); a poll's in
+    their own order."""
+    if poll.kind != ballots.BUDGET:
+        return list(options)
+    return sorted(options, key=lambda o: (-tally.counts[o.position - 1], o.cost or 0, o.position))
+
+
 async def tally_of(session: AsyncSession, poll: Poll) -> tuple[Sequence[PollOption], Tally]:
     """A poll's options and its tally, read now."""
     options = await queries.options_of(session, poll.id)
@@ -238,7 +247,7 @@ def option_lines(
 ) -> list[Text]:
     funded = set(funded_set(poll, options, tally)) if poll.kind == ballots.BUDGET else set()
     lines = []
-    for option in options:
+    for option in ranked(poll, options, tally):
         values = {
             "number": option.position,
             "label": option.label(language),

@@ -64,7 +64,7 @@ async def polls_with_answers(database_url: str) -> tuple[Poll, Poll, Poll]:
                 utcnow() - timedelta(hours=1), kind="budget", max_choices=3, budget_total=100,
                 **ended,
             )  # fmt: skip
-            for k, choices in enumerate(([1, 2], [1, 2], [1, 3])):
+            for k, choices in enumerate(([3, 1], [3, 2], [3])):
                 await queries.record_answer(
                     session, budget.id, f"b{k}", choices, utcnow().date(), channel="telegram"
                 )
@@ -138,11 +138,20 @@ async def test_a_closed_polls_results_are_read_on_the_page_in_the_browser(
     assert say("en", "poll_results.reach_unknown", name="Kok-Jar", answers=9) in text
     assert say("en", "poll_results.women", percent=52, said=33) in text
 
-    round_text = " ".join((await page.locator(f"#poll-{budget.code}").inner_text()).split())
-    assert say("en", "budget.page_total", budget=100, spent=90) in round_text
-    funded, cost = say("en", "budget.funded"), say("en", "budget.cost", cost=60)
-    assert f"{cost} · {funded}" in round_text
-    assert f"{say('en', 'budget.cost', cost=50)} · {say('en', 'budget.not_funded')}" in round_text
+    # Items by votes, as the funding takes them: Water (3 votes), then Roof and Road (1 each:
+    # the cheaper first); Road's 60 no longer fits the 20 left.
+    budget_section = page.locator(f"#poll-{budget.code}")
+    labels = [
+        await bar.get_attribute("aria-label")
+        for bar in await budget_section.get_by_role("img").all()
+    ]
+    assert labels == ["Water: 3 (100%)", "Roof: 1 (33%)", "Road: 1 (33%)"]
+    round_text = " ".join((await budget_section.inner_text()).split())
+    assert say("en", "budget.page_total", budget=100, spent=80) in round_text
+    funded, not_funded = say("en", "budget.funded"), say("en", "budget.not_funded")
+    assert f"{say('en', 'budget.cost', cost=30)} · {funded}" in round_text
+    assert f"{say('en', 'budget.cost', cost=50)} · {funded}" in round_text
+    assert f"{say('en', 'budget.cost', cost=60)} · {not_funded}" in round_text
 
     open_text = " ".join((await page.locator(f"#poll-{still.code}").inner_text()).split())
     assert say("en", "poll_results.page_how", code=still.code) in open_text
@@ -165,6 +174,7 @@ async def test_a_closed_polls_results_are_read_on_the_page_in_the_browser(
     assert [o["count"] for o in closed["options"]] == [20, 13] and closed["paper"] == 5
     assert [v["counts"] for v in closed["by_village"]] == [[8, 6], [None, None], [None, None]]
     assert closed["representativeness"]["population"] == 10_000
-    assert [o["funded"] for o in polls[budget.code]["options"]] == [True, False, True]
-    assert polls[budget.code]["budget"] == {"total": 100, "funded": 90}
+    items = [(o["number"], o["count"], o["funded"]) for o in polls[budget.code]["options"]]
+    assert items == [(3, 3, True), (2, 1, True), (1, 1, False)]
+    assert polls[budget.code]["budget"] == {"total": 100, "funded": 80}
     assert "voter-1" not in str(stats)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from handlers import ballots
-from handlers.poll_results import AGE_BANDS, NO_VILLAGE, Tally, closed, funded_set
+from handlers.poll_results import AGE_BANDS, NO_VILLAGE, Tally, closed, funded_set, ranked
 from storage.domain import LANGUAGES
 from storage.models import Poll, PollOption, Village
 
@@ -41,7 +41,7 @@ def rows(
     funded = set(funded_set(poll, options, tally)) if poll.kind == ballots.BUDGET else set()
     budget = poll.kind == ballots.BUDGET
     numbers = {v.id: v.position for v in villages}
-    for option in options:
+    for option in ranked(poll, options, tally):
         yield (
             poll.code, "option", "", option.position, option.label(language),
             tally.counts[option.position - 1], tally.total, "",
@@ -103,7 +103,7 @@ def as_json(
                     else {}
                 ),
             }
-            for o in options
+            for o in ranked(poll, options, tally)
         ],
         "by_channel": [
             {"channel": row.key, "answers": row.total, "counts": list(row.cells)}

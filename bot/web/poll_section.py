@@ -72,7 +72,7 @@ async def polls_of(
                     "width": round(tally.counts[o.position - 1] * 100 / largest, 1),
                     "notes": _notes(poll, o.position in funded, o.cost, o.progress, say),
                 }
-                for o in options
+                for o in poll_results.ranked(poll, options, tally)
             ],
             "numbers": list(range(1, len(options) + 1)),
             "villages": [
