@@ -147,7 +147,7 @@ def count(
             *(Reach(v.id, answers_in.get(v.id, 0), v.population) for v in villages),
         ),
         gender=_said(groups, lambda g: g.gender, ("f", "m")),
-        ages=_said(groups, lambda g: g.age_band, AGE_BANDS),
+        ages=_said(groups, lambda g: g.age_band, _bands(groups)),
     )
 
 
@@ -191,6 +191,12 @@ def suppress(rows: Sequence[tuple[str | int, list[int]]], single: bool) -> tuple
         Row(key, row[0], tuple(None if hidden[r][o] else c for o, c in enumerate(cells[r])))
         for r, (key, row) in enumerate(rows)
     )
+
+
+def _bands(groups: list[Group]) -> tuple[str, ...]:
+    """The usual age bands, then any other a stored answer holds (none is dropped)."""
+    other = {g.age_band for g in groups if g.age_band and g.age_band not in AGE_BANDS}
+    return (*AGE_BANDS, *sorted(other))
 
 
 def _said(groups: list[Group], trait: object, values: Sequence[str]) -> Said:
@@ -317,7 +323,7 @@ def reach_lines(tally: Tally, villages: Sequence[Village], language: str) -> lis
     )
     ages = ", ".join(
         f"{band}: {'<5' if tally.ages.counts[band] is None else f'{tally.ages.percent(band)}%'}"
-        for band in AGE_BANDS
+        for band in tally.ages.counts
     )
     lines.append(Text("poll_results.ages", {"ages": ages, "said": tally.ages.said}))
     return lines

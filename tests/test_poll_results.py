@@ -178,3 +178,13 @@ def test_the_results_notice_by_sms_fits_one_segment() -> None:
     assert long not in sms and long[:10] in sms
     whole = catalogues.text("ky", Text(FINAL, final_values(poll, options, tally, "ky")))
     assert long in whole  # on Telegram, WhatsApp: the whole name
+
+
+def test_an_age_band_outside_the_usual_ones_is_counted_not_dropped() -> None:
+    groups = [
+        Group((1,), "sms", None, "18-29", None, False, 6),
+        Group((2,), "sms", None, "14-17", None, False, 5),
+    ]
+    ages = count(groups, 2, True).ages
+    assert ages.said == 11 and ages.counts["14-17"] == 5 and ages.counts["60+"] is None
+    assert list(ages.counts)[-1] == "14-17"  # after the usual bands

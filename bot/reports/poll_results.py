@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from handlers import ballots
-from handlers.poll_results import AGE_BANDS, NO_VILLAGE, Tally, closed, funded_set, ranked
+from handlers.poll_results import NO_VILLAGE, Tally, closed, funded_set, ranked
 from storage.domain import LANGUAGES
 from storage.models import Poll, PollOption, Village
 
@@ -131,7 +131,7 @@ def as_json(
             "gender": {"said": tally.gender.said, "women": tally.gender.counts["f"]},
             "age_bands": {
                 "said": tally.ages.said,
-                "counts": {band: tally.ages.counts[band] for band in AGE_BANDS},
+                "counts": dict(tally.ages.counts),
             },
         },
     }
