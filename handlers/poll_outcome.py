@@ -125,14 +125,24 @@ async def tell_progress(
 
 async def send_due(db: Database, pseudonyms: Pseudonyms, now: datetime) -> int:
     """Every poll closed since the last look, each in a transaction of its own with its
-    notices: claimed, and so sent, by one worker only. How many polls."""
-    done = 0
+    notices: claimed, and so sent, by one worker only. How many polls. One that fails is
+    left for the next look, and the others go on (it does not hold them back)."""
+    done, failed = 0, set[int]()
     while True:
-        async with db.session() as session, session.begin():
-            claimed = await queries.claim_results_due(session, now, limit=1)
-            for poll in claimed:
-                told = await close_results(session, pseudonyms, poll)
-                log.info("poll %s closed: its results go to %d people", poll.code, told)
+        failing: int | None = None
+        try:
+            async with db.session() as session, session.begin():
+                claimed = await queries.claim_results_due(session, now, limit=1, skip=failed)
+                for poll in claimed:
+                    failing = poll.id
+                    told = await close_results(session, pseudonyms, poll)
+                    log.info("poll %s closed: its results go to %d people", poll.code, told)
+        except Exception:
+            if failing is None:  # not one poll's trouble (the database): the job's
+                raise
+            log.exception("poll %d's results could not be sent; tried again later", failing)
+            failed.add(failing)
+            continue
         if not claimed:
             return done
         done += len(claimed)

@@ -10,6 +10,7 @@ import io
 import itertools
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -384,3 +385,28 @@ async def test_staff_mark_a_funded_items_progress_in_telegram(
     assert (heard.key, heard.values["progress"]) == ("budget.progress", "The road is laid")
     sms = Catalogues().text("ky", Text(heard.key, heard.values), "sms")
     assert sms == f"БЮДЖЕТ {poll.code} «Жол» иши: The road is laid"
+
+
+async def test_a_poll_whose_results_fail_holds_no_other_back(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await poll_outcome.send_due(world.db, world.pseudonyms, utcnow())  # other tests' polls
+    broken, fine = (await a_poll(world, THREE))[0], (await a_poll(world, THREE))[0]
+    [first, second] = await people(world, ("telegram", "en"), ("telegram", "en"))
+    await answer(world, broken, first, [1], channel="telegram")
+    await answer(world, fine, second, [2], channel="telegram")
+    await close(world, broken)
+    await close(world, fine)
+    works = poll_outcome.close_results
+
+    async def fails_for_the_first(session: Any, pseudonyms: Any, poll: Poll) -> int:
+        if poll.id == broken.id:
+            raise RuntimeError("a poll that cannot be closed")
+        return await works(session, pseudonyms, poll)
+
+    monkeypatch.setattr(poll_outcome, "close_results", fails_for_the_first)
+    assert await poll_outcome.send_due(world.db, world.pseudonyms, utcnow()) == 1
+    assert [n.person_id for n in await notices_to(world, [first, second])] == [second.id]
+    monkeypatch.setattr(poll_outcome, "close_results", works)
+    assert await poll_outcome.send_due(world.db, world.pseudonyms, utcnow()) == 1  # next look
+    assert [n.person_id for n in await notices_to(world, [first, second])] == [second.id, first.id]

@@ -7,7 +7,7 @@ each one's key (handlers/ballots.py), outside SQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import func, or_, select, update
@@ -64,15 +64,16 @@ async def people_of(session: AsyncSession, municipality_id: int) -> AsyncIterato
 
 
 async def claim_results_due(
-    session: AsyncSession, now: datetime, limit: int = 20
+    session: AsyncSession, now: datetime, limit: int = 20, skip: Collection[int] = ()
 ) -> Sequence[Poll]:
     """Polls closed (or past their closing time) whose final results have not gone out,
-    marked as sent in this transaction: whichever worker commits first sends each."""
+    marked as sent in this transaction: whichever worker commits first sends each. `skip`:
+    polls not to take now."""
     over = or_(Poll.status == "closed", (Poll.status == "open") & (Poll.closes_at <= now))
     candidates = (
         await session.scalars(
             select(Poll.id)
-            .where(over, Poll.results_sent_at.is_(None))
+            .where(over, Poll.results_sent_at.is_(None), Poll.id.not_in(list(skip)))
             .order_by(Poll.id)
             .limit(limit)
         )
