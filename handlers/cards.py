@@ -10,20 +10,27 @@ by buttons. A card whose kind is not known or not taken waits for the kind's but
 next card typed instead drops it, and says so. A card records the campaign and the
 volunteer who typed it, never the passer-by. /undo takes back the volunteer's last card
 within ten minutes; /cancel leaves card mode.
+
+A paper ballot of a poll open in the campaign's municipality is typed as its code and the
+number(s) chosen, "412 2" (or "412 2 5 7"; the SMS keyword before it is taken too): saved at
+once as one answer on paper, then the village it came from is a button away — and stays for
+the ballots after it, as a stand stands in one village. /undo takes it back as a card.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from datetime import timedelta
 
-from handlers import classify, wishes
+from handlers import ballots, classify, poll_results, wishes
 from handlers.context import Context
 from handlers.quotes import shorten
 from handlers.steps import Step
 from handlers.types import Button, Reply, Text, in_rows, noted, say, topic_buttons
 from storage import channels, queries
 from storage.domain import wish_categories
-from storage.models import Campaign, utcnow
+from storage.models import Campaign, Poll, Village, utcnow
 
 CARD = "card"  # the step: every text is a card
 CHANNEL = channels.CARD
@@ -35,6 +42,9 @@ UNDO_WINDOW = timedelta(minutes=10)
 DROPPED_LENGTH = 60  # characters of a dropped card's text quoted back
 TYPISTS = ("organizer", "volunteer")  # who may type cards
 CARDS_PER_HOUR = 600  # one volunteer's ceiling: a card every six seconds, for an hour
+VILLAGE = "v:"  # a ballot's village button, "v:BALLOT:VILLAGE" (0: not said)
+# A paper ballot: a poll's code, then the number(s) chosen; the SMS keyword may come first.
+BALLOT = re.compile(r"^\s*(?:(?:СУРОО|ОПРОС|POLL)\s+)?(\d{3,6})\s+(\d[\d\s,;.]*)$", re.IGNORECASE)
 
 
 async def start(ctx: Context, argument: str) -> list[Reply]:
@@ -85,6 +95,8 @@ async def choose(ctx: Context, value: str) -> list[Reply] | None:
     if value.startswith(REFILE):
         reference, _, category = value.removeprefix(REFILE).partition(":")
         return [await _refile(ctx, reference, category)]
+    if value.startswith(VILLAGE):
+        return [await _ballot_village(ctx, value.removeprefix(VILLAGE))]
     return await choose_kind(ctx, value)
 
 
@@ -103,6 +115,9 @@ async def choose_kind(ctx: Context, value: str) -> list[Reply] | None:
 
 
 async def take_card(ctx: Context, text: str) -> list[Reply]:
+    ballot = await _ballot_poll(ctx, text)
+    if ballot is not None:
+        return noted([await _save_ballot(ctx, *ballot)], _drop_pending(ctx))
     dropped = _drop_pending(ctx)  # a card still waiting for its kind is not kept: said so
     sign = text.strip()[:1]
     kind = SIGNS.get(sign) or ctx.data.get("kind") or ctx.data.get("only")
@@ -136,11 +151,7 @@ async def _save(ctx: Context, kind: str, typed: str) -> Reply:
         taken = Text(f"kind.{campaign.kinds_taken()[0]}")
         refused = Text("card.kind_not_taken", {"kind": Text(f"kind.{kind}"), "taken": taken})
         return (await card_prompt(ctx)).after(refused)
-    hour = utcnow().strftime("%Y-%m-%dT%H")
-    key = ctx.pseudonyms.of("cards", str(ctx.person.id), hour)
-    if not await queries.count_towards_quota(
-        ctx.session, key, CARDS_PER_HOUR, utcnow() + timedelta(hours=2)
-    ):
+    if not await _within_quota(ctx):
         return say("card.flood", limit=CARDS_PER_HOUR)
     wish = await queries.add_wish(
         ctx.session,
@@ -154,7 +165,7 @@ async def _save(ctx: Context, kind: str, typed: str) -> Reply:
         entered_by=ctx.person.id,
     )
     count = int(ctx.data.get("count", 0)) + 1
-    ctx.remember(count=count)
+    ctx.remember(count=count, last_ballot=None)  # /undo takes this card back now
     saved = Text(
         "card.saved",
         {
@@ -197,7 +208,10 @@ async def _campaign(ctx: Context) -> Campaign | None:
 
 
 async def undo(ctx: Context, _argument: str) -> list[Reply]:
-    """/undo: the volunteer's last card, if typed in the last ten minutes, is taken back."""
+    """/undo: the volunteer's last card, if typed in the last ten minutes, is taken back;
+    in card mode, their last paper ballot if that came after it."""
+    if ctx.step == CARD and ctx.data.get("last_ballot"):
+        return [await _undo_ballot(ctx, int(ctx.data["last_ballot"]))]
     last = await queries.last_card_of(ctx.session, ctx.person.id, utcnow() - UNDO_WINDOW)
     if last is None:
         return [say("card.nothing_to_undo", minutes=int(UNDO_WINDOW.total_seconds() // 60))]
@@ -214,6 +228,123 @@ async def close(ctx: Context) -> list[Reply]:
     count = int(ctx.data.get("count", 0))
     ctx.finish()
     return noted([say("card.closed", count=count)], dropped)
+
+
+# --- paper ballots ----------------------------------------------------------------------
+
+
+async def _ballot_poll(ctx: Context, text: str) -> tuple[Poll, tuple[int, ...]] | None:
+    """The poll and choices a text types as a paper ballot: a code of a poll of the
+    campaign's municipality, then numbers. None: not a ballot (it is a card)."""
+    match = BALLOT.match(text)
+    campaign = await _campaign(ctx) if match else None
+    if match is None or campaign is None:
+        return None
+    poll = await queries.poll_by_code(ctx.session, match.group(1))
+    choices = ballots.parse_choices(match.group(2))
+    if poll is None or poll.municipality_id != campaign.municipality_id or choices is None:
+        return None
+    return poll, choices
+
+
+async def _save_ballot(ctx: Context, poll: Poll, choices: tuple[int, ...]) -> Reply:
+    if not poll.answering(utcnow()):
+        return (await card_prompt(ctx)).after(
+            Text("poll_results.ballot_not_open", {"code": poll.code})
+        )
+    options = await queries.options_of(ctx.session, poll.id)
+    why = ballots.refusal(poll, options, choices)
+    if why == ballots.OVER_BUDGET:
+        spent = {
+            "code": poll.code,
+            "spent": ballots.spent(options, choices),
+            "budget": poll.budget_total,
+        }
+        return (await card_prompt(ctx)).after(Text("poll_results.ballot_over_budget", spent))
+    if why is not None:
+        limits = {"code": poll.code, "max": poll.max_choices, "options": len(options)}
+        return (await card_prompt(ctx)).after(Text("poll_results.ballot_refused", limits))
+    if not await _within_quota(ctx):
+        return say("card.flood", limit=CARDS_PER_HOUR)
+    village = ctx.data.get("village")  # the stand's, once a button named it
+    key = ballots.paper_key()
+    await queries.record_answer(
+        ctx.session,
+        poll.id,
+        key,
+        choices,
+        ctx.today,
+        channel=poll_results.PAPER,
+        village_id=village or None,
+        entered_by=ctx.person.id,
+    )
+    saved = await queries.answer_of(ctx.session, poll.id, key)
+    assert saved is not None
+    count = int(ctx.data.get("ballots", 0)) + 1
+    ctx.remember(ballots=count, last_ballot=saved.id)
+    villages = await queries.villages_of(ctx.session, poll.municipality_id)
+    values = {
+        "count": count,
+        "code": poll.code,
+        "choices": " ".join(str(c) for c in choices),
+        "village": _village_name(villages, village, ctx.language),
+    }
+    buttons = [
+        Button(f"{v.position}. {v.name(ctx.language)}", ctx.payload(f"{VILLAGE}{saved.id}:{v.id}"))
+        for v in villages
+    ]
+    buttons.append(Button(Text("poll_results.no_village"), ctx.payload(f"{VILLAGE}{saved.id}:0")))
+    rows = in_rows(buttons) if villages else ()
+    return Reply(parts=(Text("poll_results.ballot_saved", values),), buttons=rows)
+
+
+def _village_name(villages: Sequence[Village], village: object, language: str) -> Text | str:
+    """The village's name, or "not said"."""
+    for v in villages:
+        if v.id == village:
+            return v.name(language)
+    return Text("poll_results.no_village")
+
+
+async def _ballot_village(ctx: Context, value: str) -> Reply:
+    """A saved ballot's village, from its button; the next ballots take it too."""
+    ballot_id, _, village_id = value.partition(":")
+    if not ballot_id.isdigit() or not village_id.isdigit():
+        return await card_prompt(ctx)
+    ballot = await queries.ballot_of(ctx.session, ctx.person.id, int(ballot_id))
+    if ballot is None:
+        return await card_prompt(ctx)
+    poll = await queries.poll_by_id(ctx.session, ballot.poll_id)
+    assert poll is not None
+    villages = await queries.villages_of(ctx.session, poll.municipality_id)
+    chosen = next((v.id for v in villages if v.id == int(village_id)), None)
+    ballot.village_id = chosen
+    ctx.remember(village=chosen)
+    ctx.keep_buttons = True  # a slip of the finger is put right with another
+    values = {
+        "count": ctx.data.get("ballots", 0),
+        "village": _village_name(villages, chosen, ctx.language),
+    }
+    return say("poll_results.ballot_village", **values)
+
+
+async def _undo_ballot(ctx: Context, ballot_id: int) -> Reply:
+    ballot = await queries.ballot_of(ctx.session, ctx.person.id, ballot_id)
+    ctx.remember(last_ballot=None, ballots=max(int(ctx.data.get("ballots", 0)) - 1, 0))
+    if ballot is None:
+        return say("card.nothing_to_undo", minutes=int(UNDO_WINDOW.total_seconds() // 60))
+    poll = await queries.poll_by_id(ctx.session, ballot.poll_id)
+    await ctx.session.delete(ballot)
+    return say("poll_results.ballot_undone", code=poll.code if poll else "")
+
+
+async def _within_quota(ctx: Context) -> bool:
+    """A volunteer's cards and ballots together stay under CARDS_PER_HOUR."""
+    hour = utcnow().strftime("%Y-%m-%dT%H")
+    key = ctx.pseudonyms.of("cards", str(ctx.person.id), hour)
+    return await queries.count_towards_quota(
+        ctx.session, key, CARDS_PER_HOUR, utcnow() + timedelta(hours=2)
+    )
 
 
 # /card: a campaign's paper cards typed in (handlers/router.py joins every flow's steps).

@@ -23,6 +23,7 @@ from handlers import (
     onboarding,
     photos,
     picture_gate,
+    poll_outcome,
     polls,
     signatures,
     wishes,
@@ -64,6 +65,7 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "card": cards.start,
     "campaign": campaign_admin.show,
     "undo": cards.undo,
+    "budget": poll_outcome.budget_progress,  # staff: a funded item's progress
     "language": onboarding.language,
     "place": onboarding.place,
     "cancel": _cancel,

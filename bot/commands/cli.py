@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
-from bot.commands import admin, campaigns, municipalities, rotation
+from bot.commands import admin, campaigns, municipalities, poll_results, rotation
 from bot.commands import digests as digest_commands
 from bot.commands.admin import UsageError
 from bot.reports import bribe_stats
@@ -154,8 +154,10 @@ def build_parser() -> Parser:
     import_places.add_argument(
         "file", metavar="FILE.csv", help="columns: " + ", ".join(municipalities.COLUMNS)
     )
+    poll_results.add_municipality_parsers(places)
     digest_commands.add_parsers(commands)
     campaigns.add_parsers(commands)
+    poll_results.add_parsers(commands)
     commands.add_parser("chat", help="talk to the bot in this terminal (for trying and training)")
     return parser
 
@@ -222,6 +224,8 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(chat.chat(settings, sys.stdin, sys.stdout))
     if args.command in ("digest", "officials"):
         return asyncio.run(digest_commands.main(settings, args, sys.stdout))
+    if args.command in ("poll", "budget"):
+        return asyncio.run(poll_results.main(settings, args, sys.stdout))
     return asyncio.run(municipality_command(settings, args, sys.stdout))
 
 
@@ -430,6 +434,8 @@ async def report_bribes(settings: Settings, args: argparse.Namespace, out: TextI
 
 
 async def municipality_command(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    if args.action in poll_results.MUNICIPALITY_ACTIONS:
+        return await poll_results.municipality_main(settings, args, out)
     if args.action == "add":
         fields = {
             "key": args.key,

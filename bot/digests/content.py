@@ -4,19 +4,23 @@ before any language: `collect` reads them, bot/digests/text.py words them."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.reports.bribe_stats import Figure, margin, shown
+from handlers import poll_results
 from handlers.initiatives import days_left
+from handlers.poll_results import Tally
 from handlers.quotes import Quote, quotable
 from handlers.weeks import Week
 from storage import queries
 from storage.channels import CARD
 from storage.domain import bribe_service_codes, wish_categories
-from storage.models import Initiative, Municipality, Wish
+from storage.models import Initiative, Municipality, Poll, PollOption, Wish
 
 WAITING = 3  # wishes waiting longest for an answer, named in the digest
 
@@ -41,6 +45,17 @@ class CampaignLine:
     online: int  # wishes that came through its link or #CODE this week
 
 
+@dataclass(frozen=True)
+class PollLine:
+    """A poll that closed in the week (its results) or was open at its end (answers so far)."""
+
+    poll: Poll
+    options: Sequence[PollOption]
+    tally: Tally
+    closed: bool
+    closes_on: date  # in TIMEZONE
+
+
 @dataclass
 class Digest:
     municipality: Municipality
@@ -59,6 +74,7 @@ class Digest:
     waiting: list[Wish] = field(default_factory=list, repr=False)  # unanswered longest
     with_photos: int = 0  # this week's wishes that came with a photo
     made_on: date | None = None  # the day it was made (a past week's: any day after it)
+    polls: list[PollLine] = field(default_factory=list, repr=False)
 
     @property
     def answered(self) -> int:
@@ -176,4 +192,20 @@ async def collect(
             )
         ],
         made_on=today,
+        polls=await _polls(session, municipality, start, end, timezone),
     )
+
+
+async def _polls(
+    session: AsyncSession, municipality: Municipality, start: datetime, end: datetime, timezone: str
+) -> list[PollLine]:
+    """Polls that closed in the week, and those still open at its end."""
+    lines = []
+    for poll in await queries.polls_shown(session, municipality.id, start, end):
+        ended = poll.closed_at or poll.closes_at
+        if ended < start:
+            continue
+        options, tally = await poll_results.tally_of(session, poll)
+        closes_on = poll.closes_at.astimezone(ZoneInfo(timezone)).date()
+        lines.append(PollLine(poll, options, tally, ended < end, closes_on))
+    return lines

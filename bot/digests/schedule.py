@@ -20,7 +20,8 @@ from bot.digests.delivery import Digests, tally_line
 from bot.reports import campaign_summary
 from bot.runtime import housekeeping, metrics
 from bot.runtime.config import Settings, check_cron, check_timezone
-from handlers import mine
+from handlers import mine, poll_outcome
+from handlers.pseudonyms import Pseudonyms
 from handlers.weeks import Week
 from storage import queries
 from storage.files import FileStore
@@ -82,6 +83,7 @@ class Jobs:
             (self.housekeeping, {"trigger": "interval", "seconds": HOUSEKEEPING_INTERVAL}),
             (self.campaign_summaries, self._hourly_and_now()),
             (self.followups, self._hourly_and_now()),
+            (self.poll_results, self._hourly_and_now()),
         ]
         for job, timing in jobs:
             self.scheduler.add_job(
@@ -150,6 +152,11 @@ class Jobs:
             asked = await mine.ask_followups(session, utcnow())
         if asked:
             log.info("%d residents asked whether their wish was really done", asked)
+
+    async def poll_results(self) -> None:
+        """Closed polls' results to the people who answered them, once each."""
+        pseudonyms = Pseudonyms.from_keys(self.settings.secret_keys())
+        await poll_outcome.send_due(self.digests.db, pseudonyms, utcnow())
 
     async def weekly(self) -> None:
         await self.send(week_for(datetime.now(zone(self.settings))))

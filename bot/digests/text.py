@@ -57,6 +57,7 @@ def render(
     else:
         lines += _wishes(digest, say) + _quotes(digest, say, language) + _bribes(digest, say)
     lines += _initiatives(digest, say, language) + _campaigns(digest, say)
+    lines += _polls(digest, say, language)
     if not digest.quiet:
         lines += _answers(digest, say)
     return "\n".join(lines).strip()
@@ -175,6 +176,27 @@ def _campaigns(digest: Digest, say: Say) -> list[str]:
         text = say(
             "digest.campaign", name=line.name, code=line.code, cards=line.cards, online=line.online
         )
+        lines.append(f"   • {text}")
+    return [*lines, ""]
+
+
+def _polls(digest: Digest, say: Say, language: str) -> list[str]:
+    """Polls closed in the week, with what most said; those open, with answers so far."""
+    if not digest.polls:
+        return []
+    lines = [say("poll_results.digest_heading")]
+    for line in digest.polls:
+        poll, tally = line.poll, line.tally
+        values = {"code": poll.code, "question": poll.question(language), "total": tally.total}
+        leading = tally.leading()
+        if line.closed and leading is None:
+            text = say("poll_results.digest_closed_empty", **values)
+        elif line.closed and leading is not None:
+            label = line.options[leading - 1].label(language)
+            percent = tally.percent(leading)
+            text = say("poll_results.digest_closed", **values, label=label, percent=percent)
+        else:
+            text = say("poll_results.digest_open", **values, closes=day(line.closes_on, language))
         lines.append(f"   • {text}")
     return [*lines, ""]
 

@@ -1,8 +1,8 @@
 """The public pages: `GET /` lists the municipalities, `GET /m/KEY` shows one — this week's
 and this year's wishes, their topics as bars, recent wishes and what was done, open
-initiatives and how to sign, campaigns, and how to write (the bot's link, the SMS form, the
-web chat). What it shows is what Open311 publishes: texts masked, hidden ones left out, no
-one's identity."""
+initiatives and how to sign, campaigns, polls open and closed (bot/web/poll_section.py),
+and how to write (the bot's link, the SMS form, the web chat). What it shows is what Open311
+publishes: texts masked, hidden ones left out, no one's identity."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.telegram.channel import running
 from bot.channels.telegram.sender import known_username
-from bot.web import http_input, pages, photo_links
+from bot.web import http_input, pages, photo_links, poll_section
 from handlers.answering import shown_status
 from handlers.dates import day_month
 from handlers.quotes import shorten
@@ -133,6 +133,13 @@ class PublicPages:
                 )
                 for c in await queries.campaigns_during(session, place.id, today, today)
             ],
+            "polls": await poll_section.polls_of(
+                session,
+                place,
+                language,
+                lambda text: self.runtime.catalogues.text(language, text),
+                self.runtime.settings.timezone,
+            ),
             "bot_link": _link(bot, f"m-{place.key}"),
             "sms_number": number,
             "sms_form": self._t(language, "page.sms_form", code=place.code),

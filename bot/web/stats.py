@@ -2,8 +2,9 @@
 by kind, topic, status and week; bribe reports by service for each of the last completed
 months only — never the month under way, whose count would move as someone leaves an office
 — with every count of 1 or 2 withheld (null) and totals over them given only as a lower
-bound, as in digests; open initiatives' progress; campaigns. Counts only: no text, no
-person."""
+bound, as in digests; open initiatives' progress; campaigns; polls (an open one's answers so
+far, a closed one's results with cells under 5 people withheld: bot/reports/poll_results.py).
+Counts only: no text, no person."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.reports import poll_results as poll_report
 from bot.reports.bribe_stats import Figure, cell, closed_months, margin
 from bot.web import http_input
 from bot.web.http_input import errors
+from handlers import poll_results
 from handlers.weeks import Week
 from storage import queries
 from storage.domain import LANGUAGES
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 WEEKS = 12  # weeks counted back, this one included
 CAMPAIGN_DAYS = 365  # campaigns shown: those that ran in the last year or are coming
 BRIBE_MONTHS = 12  # completed months of bribe reports shown
+POLL_DAYS = 365  # polls shown: open ones, and those closed in the last year
 
 
 class Stats:
@@ -67,6 +71,7 @@ async def collect(
         "bribe_reports": await _bribes(session, place, today),
         "initiatives": await _initiatives(session, place, today),
         "campaigns": await _campaigns(session, place, today),
+        "polls": await _polls(session, place, now),
     }
 
 
@@ -171,4 +176,13 @@ async def _campaigns(
                 "online": tally.get("online:change", 0) + tally.get("online:great", 0),
             }
         )
+    return shown
+
+
+async def _polls(session: AsyncSession, place: Municipality, now: datetime) -> list[dict[str, Any]]:
+    shown = []
+    for poll in await queries.polls_shown(session, place.id, now - timedelta(days=POLL_DAYS), now):
+        options, tally = await poll_results.tally_of(session, poll)
+        villages = await queries.villages_of(session, place.id)
+        shown.append(poll_report.as_json(poll, options, tally, villages))
     return shown
