@@ -18,7 +18,7 @@ from handlers import ballots
 from handlers.context import Context
 from handlers.poll_results import SHORT_LABEL, Tally, closed, tally_of
 from handlers.pseudonyms import Pseudonyms
-from handlers.quotes import shorten
+from handlers.quotes import sms_cut
 from handlers.types import Reply, say
 from storage import queries
 from storage.channels import PAID_PER_MESSAGE, REACHABLE
@@ -41,7 +41,7 @@ def final_values(
         "question": poll.question(language),
         "total": tally.total,
         "percent": tally.percent(leading) if leading else 0,
-        "label": shorten(label, SHORT_LABEL) if short else label,
+        "label": sms_cut(label, SHORT_LABEL) if short else label,
     }
 
 
@@ -115,8 +115,8 @@ async def tell_progress(
         language = person.language
         values: dict[str, object] = {
             "code": poll.code,
-            "item": _cut(option.label(language), person),
-            "progress": option.progress or "",
+            "item": _cut(option.label(language), person, SHORT_LABEL),
+            "progress": _cut(option.progress or "", person, PROGRESS_IN_SMS),
         }
         await queries.add_notice(session, person.id, PROGRESS, values)
         told += 1
@@ -148,10 +148,10 @@ async def send_due(db: Database, pseudonyms: Pseudonyms, now: datetime) -> int:
         done += len(claimed)
 
 
-def _cut(label: str, person: Person) -> str:
-    """An option's label as a person reads it in a notice: cut short where each message is
-    paid for (one SMS)."""
-    return shorten(label, SHORT_LABEL) if person.channel in PAID_PER_MESSAGE else label
+def _cut(text: str, person: Person, limit: int) -> str:
+    """A label or staff's word as a person reads it in a notice: cut short where each
+    message is paid for (SMS), whole elsewhere."""
+    return sms_cut(text, limit) if person.channel in PAID_PER_MESSAGE else text
 
 
 # --- a funded item's progress, from staff ---------------------------------------------------
@@ -161,6 +161,9 @@ STILL_OPEN = "budget.still_open"
 NO_ITEM = "budget.no_item"
 NOT_FUNDED = "budget.item_not_funded"
 PROGRESS_LENGTH = 500  # characters of staff's word on an item
+# Of which an SMS carries these: two segments in Cyrillic with the item's name, not eight,
+# for each of the round's participants (the whole word is on the public page).
+PROGRESS_IN_SMS = 80
 _PROGRESS = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\S.*)$", re.DOTALL)
 
 

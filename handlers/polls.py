@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from handlers import ballots, flood, free_text, onboarding, poll_profile, wishes
 from handlers.context import Context
-from handlers.quotes import shorten
+from handlers.quotes import shorten, sms_cut
 from handlers.steps import Replies, Step
 from handlers.types import Button, Reply, Text, say
 from storage import queries
@@ -156,12 +156,6 @@ def _sms_option(ctx: Context, poll: Poll, option: PollOption, count: int) -> str
     fewest, most = LABEL_IN_SMS
     room = max(fewest, min(most, OPTIONS_IN_SMS // count - len(cost) - 4))
     return f"{option.position} {sms_cut(option.label(ctx.language), room)}{cost}"
-
-
-def sms_cut(text: str, limit: int) -> str:
-    """Shortened for an SMS: ".." for the ellipsis, which would take an English SMS out of
-    GSM-7 (160 characters a segment) into UCS-2 (70)."""
-    return shorten(text, limit).replace("…", "..")
 
 
 def _label(option: PollOption, chosen: bool, ctx: Context) -> str:

@@ -71,3 +71,9 @@ def shorten(text: str, limit: int = QUOTE_LENGTH) -> str:
     if len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def sms_cut(text: str, limit: int) -> str:
+    """Shortened for an SMS: ".." for the ellipsis, which would take an English SMS out of
+    GSM-7 (160 characters a segment) into UCS-2 (70)."""
+    return shorten(text, limit).replace("…", "..")

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.channels.sms.segments import segments
+from bot.channels.sms.segments import is_gsm7, segments
 from bot.digests import content
 from bot.digests.text import render
 from bot.runtime.i18n import Catalogues
@@ -178,6 +178,10 @@ def test_the_results_notice_by_sms_fits_one_segment() -> None:
     assert long not in sms and long[:10] in sms
     whole = catalogues.text("ky", Text(FINAL, final_values(poll, options, tally, "ky")))
     assert long in whole  # on Telegram, WhatsApp: the whole name
+    # In English the cut name keeps the SMS in GSM-7 (an "…" would make it UCS-2).
+    options[0].label_en = "Paving the bazaar street and putting up street lights at night"
+    sms = catalogues.text("en", Text(FINAL, final_values(poll, options, tally, "en", True)), "sms")
+    assert is_gsm7(sms) and segments(sms) == 1, sms
 
 
 def test_an_age_band_outside_the_usual_ones_is_counted_not_dropped() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from bot.channels.sms.segments import is_gsm7, segments
 from bot.runtime.i18n import Catalogues
-from handlers import announce, flood, media, polls
+from handlers import announce, flood, media, poll_outcome, poll_results, polls
 from handlers.initiatives import day_name
 from handlers.onboarding import LANGUAGE_NAMES
 from handlers.types import Text
@@ -151,6 +151,9 @@ SMS_MESSAGES: list[tuple[str, ...]] = [
     ("poll.ask_age",),
     ("poll.ask_gender",),
     ("poll.profile_thanks",),
+    # a poll's outcome to who answered; a budget item's progress is in LONGER
+    ("poll_results.final",),
+    ("budget.final",),
 ]
 
 # What cannot fit one segment: how many it takes at most, and why (checked both ways, so that
@@ -172,6 +175,7 @@ LONGER: dict[tuple[str, ...], tuple[int, str]] = {
     ("invite.official",): (2, "for staff: the role, and the place's full name (up to 41)"),
     ("invite.organizer",): (2, "for an organizer: the role, and the place's full name"),
     ("invite.volunteer",): (2, "for a volunteer: the role, and the place's full name"),
+    ("budget.progress",): (2, "staff's word on a funded item, cut to 80 characters"),
     ("poll.list",): (2, "three polls, each a code and the start of its question"),
     # СУРОО 412 (the sent poll's one-segment form is the sending side's): nine options,
     # each label cut to its share; three options take two segments.
@@ -291,6 +295,21 @@ def poll_values(language: str, key: str) -> dict[str, Any]:
     }
 
 
+def outcome_values(language: str) -> dict[str, Any]:
+    """A closed poll's or budget round's longest values in an SMS (handlers/poll_outcome.py):
+    labels and staff's word cut as the notices cut them."""
+    letter = "x" if language == "en" else "ж"
+    return {
+        "code": "9" * 5,
+        "total": 999_999,
+        "percent": 100,
+        "label": letter * poll_results.SHORT_LABEL + "..",
+        "item": letter * poll_results.SHORT_LABEL + "..",
+        "numbers": " ".join(str(n) for n in range(1, 10)),
+        "progress": letter * poll_outcome.PROGRESS_IN_SMS + "..",
+    }
+
+
 TEXTS = {"announce.notice": announce.LIMIT}  # the longest words a message carries, if not 90
 # Values that are smaller for these messages than the longest anywhere.
 OVERRIDES: dict[str, dict[str, Any]] = {
@@ -318,6 +337,8 @@ def message(language: str, part: str) -> Text:
     values = longest_values(language, key)
     if key.startswith("poll."):
         values |= poll_values(language, key)
+    if key.startswith(("poll_results.", "budget.")):
+        values |= outcome_values(language)
     return Text(key, values | nested)
 
 
