@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
-from bot.commands import admin, campaigns, municipalities, rotation
+from bot.commands import admin, campaigns, municipalities, polls, rotation
 from bot.commands import digests as digest_commands
 from bot.commands.admin import UsageError
 from bot.reports import bribe_stats
@@ -156,6 +156,7 @@ def build_parser() -> Parser:
     )
     digest_commands.add_parsers(commands)
     campaigns.add_parsers(commands)
+    polls.add_parsers(commands)
     commands.add_parser("chat", help="talk to the bot in this terminal (for trying and training)")
     return parser
 
@@ -214,6 +215,8 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(report_bribes(settings, args, sys.stdout))
     if args.command == "campaign":
         return asyncio.run(campaigns.main(settings, args, sys.stdout))
+    if args.command in ("poll", "budget"):
+        return asyncio.run(polls.main(settings, args, sys.stdout))
     if args.command == "secret":
         return secret_command(settings, args.action, sys.stdout)
     if args.command == "chat":
