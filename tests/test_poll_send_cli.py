@@ -5,6 +5,7 @@ shown before sending, the sending planned once (one row per recipient, however m
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import select
@@ -28,7 +29,7 @@ PEOPLE = [
 
 
 async def people_of_naryn(
-    database_url: str, people: list[tuple[str, str, str, int | None]] = PEOPLE
+    database_url: str, people: Sequence[tuple[str, str, str, int | None]] = PEOPLE
 ) -> None:
     """Residents of Naryn (with two villages), and one resident of elsewhere."""
     db = Database(database_url)
@@ -122,7 +123,7 @@ async def test_the_sms_cap_skips_and_counts_those_past_it(
 ) -> None:
     await people_of_naryn(database_url)
     code = await poll_added(civicbot, "--sms-cap", "2")
-    status, out, _ = await civicbot("poll", "send", code)
+    _status, out, _ = await civicbot("poll", "send", code)
     assert "SMS: 2 messages, 2 segments × 2.00 som = 4.00 som; 2 past the SMS cap" in out
     await civicbot("poll", "send", code, "--yes")
     await civicbot("poll", "send", code, "--yes")  # the cap holds across runs

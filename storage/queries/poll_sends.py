@@ -186,9 +186,14 @@ async def claim_sends(
     )
     if session.get_bind().dialect.name == "postgresql":  # another worker takes other rows
         waiting = waiting.with_for_update(skip_locked=True)
+    # The ids first, then the claim: PostgreSQL may run an IN (… LIMIT … SKIP LOCKED)
+    # subquery again while the UPDATE goes, and claim more rows than asked.
+    ids = (await session.scalars(waiting)).all()
+    if not ids:
+        return []
     result = await session.execute(
         update(PollSend)
-        .where(PollSend.id.in_(waiting.scalar_subquery()), _free(now))
+        .where(PollSend.id.in_(ids), _free(now))  # a row claimed since is not taken
         .values(claimed_at=now, attempts=PollSend.attempts + 1)
         .returning(PollSend.id)
         .execution_options(synchronize_session=False)
