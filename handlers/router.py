@@ -23,6 +23,7 @@ from handlers import (
     onboarding,
     photos,
     picture_gate,
+    poll_admin,
     signatures,
     wishes,
 )
@@ -62,6 +63,7 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "answer": inbox.answer_command,
     "card": cards.start,
     "campaign": campaign_admin.show,
+    "poll": poll_admin.show,
     "undo": cards.undo,
     "language": onboarding.language,
     "place": onboarding.place,
@@ -144,6 +146,7 @@ FLOWS: tuple[dict[str, Step], ...] = (
     inbox.STEPS,  # /inbox: page, filter, wish, answer, duplicate, topic
     mine.STEPS,  # the follow-up four weeks after "done"
     announce.STEPS,  # "you said, we did": topic, weeks, words, preview
+    poll_admin.STEPS,  # /poll: menu, kind, question, options, sums, closing, preview; my polls
     photos.STEPS,  # where a photo was taken
     free_text.STEPS,  # SMS: a text with no keyword, save it as a wish?
 )
@@ -213,6 +216,8 @@ async def _on_command(ctx: Context, command: str, argument: str) -> Replies:
 
 
 async def _on_button(ctx: Context, payload: str) -> Replies:
+    if poll_admin.is_review(payload):  # a notice's Approve / Reject: bound to no flow
+        return await poll_admin.review(ctx, payload)
     value = ctx.choice(payload)
     step = STEPS.get(ctx.step or "")
     if value is not None and step is not None and step.on_choice is not None:

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels import poll_message
 from bot.commands.admin import UsageError, municipality_named
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
@@ -285,6 +284,8 @@ def audience_lines(audience: Audience, cost: Cost) -> list[str]:
 
 
 async def send(settings: Settings, code: str, yes: bool, out: TextIO) -> int:
+    from bot.channels import poll_message  # the channels' stack only for the command that needs it
+
     catalogues = Catalogues()
     db = await prepare_database(settings)
     try:

@@ -26,6 +26,7 @@ from bot.runtime.database import file_store, prepare_database
 from bot.runtime.i18n import Catalogues
 from bot.web import metrics_routes
 from bot.web import server as web_routes
+from handlers import poll_admin
 from handlers.pseudonyms import Pseudonyms
 from storage.db import Database
 
@@ -78,6 +79,13 @@ class Runtime:
             self.db, self.catalogues, senders, files={campaign_summary.SUMMARY: summary_files}
         )
         self._notices = asyncio.create_task(notifier.run_forever(), name="notices")
+        poll_admin.configure(
+            poll_admin.Rules(
+                deputies_send=self.settings.poll_deputies_send,
+                sms_price=self.settings.sms_price,
+                whatsapp_template=bool(self.settings.twilio_whatsapp_content_sid),
+            )
+        )
         self._polls = PollSender(self.db, self.catalogues, senders, self.settings.timezone)
         self._poll_tasks = self._polls.tasks()
         self._runner = web.AppRunner(web_routes.build(self), access_log=None)

@@ -133,6 +133,7 @@ from storage.queries.places import (
 from storage.queries.poll_sends import (
     Audience,
     Progress,
+    answer_counts,
     audience_of,
     claim_sends,
     claimed_send,
@@ -211,6 +212,7 @@ __all__ = [
     "all_districts",
     "all_initiatives",
     "all_municipalities",
+    "answer_counts",
     "answer_counts_between",
     "answer_of",
     "answering_polls",

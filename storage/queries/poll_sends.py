@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.channels import REACHABLE
-from storage.models import Person, Poll, PollSend
+from storage.models import Person, Poll, PollAnswer, PollSend
 
 LEASE = timedelta(minutes=10)  # the sender gives a send up before it ends
 ATTEMPTS = 5  # claims before a row is given up (failed, "attempts")
@@ -249,3 +249,15 @@ async def close_due_polls(session: AsyncSession, now: datetime) -> Sequence[str]
         .execution_options(synchronize_session=False)
     )
     return list(result.scalars().all())
+
+
+async def answer_counts(session: AsyncSession, poll_ids: Sequence[int]) -> dict[int, int]:
+    """Answers so far, by poll (paper ballots included): the staff's list of polls."""
+    rows = (
+        await session.execute(
+            select(PollAnswer.poll_id, func.count())
+            .where(PollAnswer.poll_id.in_(poll_ids))
+            .group_by(PollAnswer.poll_id)
+        )
+    ).all()
+    return {poll_id: int(count) for poll_id, count in rows}
