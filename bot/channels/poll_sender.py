@@ -59,15 +59,14 @@ class PollSender:
 
     # --- one channel -------------------------------------------------------------------------
 
-    async def send_pending(self, channel: str) -> int:
-        """Claim and send one batch of the channel's rows; how many were claimed."""
+    async def claim(self, channel: str, most: int) -> tuple[list[int], Sender | None]:
+        """Up to `most` of the channel's rows, held for the lease; none while its sender is
+        off or still connecting."""
         sender = self.senders.get(channel)
-        if sender is None or not ready(sender):
-            return 0
+        if sender is None or not ready(sender) or most <= 0:
+            return [], sender
         async with self.db.session() as session, session.begin():
-            claimed = await queries.claim_sends(session, [channel], BATCH, utcnow())
-        await asyncio.gather(*(self._send_one(send_id, sender) for send_id in claimed))
-        return len(claimed)
+            return list(await queries.claim_sends(session, [channel], most, utcnow())), sender
 
     async def _send_one(self, send_id: int, sender: Sender) -> None:
         async with self.db.session() as session:
@@ -121,17 +120,30 @@ class PollSender:
     # --- the loops ---------------------------------------------------------------------------
 
     async def run_channel(self, channel: str) -> None:
-        """Until `stopping`: a batch, and at once the next while there are rows; else a
-        pause. The batch in hand is finished when stopping (a claim cut off half-sent would
-        wait out its lease)."""
+        """Until `stopping`: BATCH rows in flight at most, more claimed as soon as half have
+        gone (the channel's pace is kept fed: waiting for a whole batch before claiming the
+        next left its outbox idle between batches); a pause when there are none. The rows
+        in flight are finished when stopping (a claim cut off half-sent waits out its lease)."""
+        flying: set[asyncio.Task[None]] = set()
         while not self.stopping.is_set():
-            try:
-                claimed = await self.send_pending(channel)
-            except Exception:
-                log.exception("sending polls by %s failed; trying again shortly", channel)
-                claimed = 0
-            if not claimed:
+            claimed: list[int] = []
+            if len(flying) <= BATCH // 2:
+                try:
+                    claimed, sender = await self.claim(channel, BATCH - len(flying))
+                except Exception:
+                    log.exception("sending polls by %s failed; trying again shortly", channel)
+                for send_id in claimed:
+                    assert sender is not None
+                    flying.add(asyncio.create_task(self._send_one(send_id, sender)))
+            if not flying:
                 await self._pause()
+                continue
+            done, flying = await asyncio.wait(flying, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if (error := task.exception()) is not None:  # its row waits out its lease
+                    log.error("a poll's send failed in the database: %r", error)
+        if flying:
+            await asyncio.wait(flying)
 
     async def run_housekeeping(self) -> None:
         """Until `stopping`: polls past their time closed (once, whichever worker comes
