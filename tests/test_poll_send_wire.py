@@ -234,3 +234,21 @@ async def test_two_claims_at_once_take_different_rows(postgres_url: str) -> None
         assert set(mine).isdisjoint(theirs.result())
     finally:
         await db.close()
+
+
+def test_a_budget_round_on_telegram_shows_costs_and_one_choose_button(
+    catalogues: Catalogues,
+) -> None:
+    poll = Poll(
+        code="77", kind="budget", max_choices=3, budget_total=500000, question_ky="Бюджет",
+        closes_at=dt.datetime(2027, 1, 16, 12, tzinfo=dt.UTC),
+    )  # fmt: skip
+    options = [
+        PollOption(position=1, label_ky="Жол", cost=300000),
+        PollOption(position=2, label_ky="Мектеп", cost=250000),
+    ]
+    outgoing = poll_message.telegram_message(poll, options, catalogues, "ru", "Asia/Bishkek")
+    text = catalogues.text("ru", outgoing.message)
+    assert "1. Жол — 300 000 сом\n2. Мектеп — 250 000 сом" in text
+    assert "не больше 500 000 сомов" in text and "до 16 января 2027" in text
+    assert outgoing.keyboard == ((("Выбрать", "poll:77:pick"),),)

@@ -6,7 +6,6 @@ needed, options as numbers, "reply with the number"."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.channels.answers import Keyboard
@@ -35,7 +34,8 @@ def _how(poll: Poll) -> Text:
 def _option_line(option: PollOption, language: str) -> str:
     line = f"{option.position}. {option.label(language)}"
     if option.cost is not None:
-        line += f" — {option.cost:,} с".replace(",", " ")
+        som = "som" if language == "en" else "сом"
+        line += f" — {option.cost:,} {som}".replace(",", " ")
     return line
 
 
@@ -148,8 +148,3 @@ def sms_segments(
     poll: Poll, options: Sequence[PollOption], catalogues: Catalogues, language: str
 ) -> int:
     return segments(sms_text(poll, options, catalogues, language))
-
-
-def now_closes(poll: Poll, now: datetime) -> bool:
-    """Whether the poll can no longer be answered (closed, or past its closing time)."""
-    return poll.status == "closed" or poll.closes_at <= now
