@@ -23,6 +23,7 @@ from handlers import (
     onboarding,
     photos,
     picture_gate,
+    poll_admin,
     poll_outcome,
     polls,
     signatures,
@@ -64,6 +65,7 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "answer": inbox.answer_command,
     "card": cards.start,
     "campaign": campaign_admin.show,
+    "poll": poll_admin.show,
     "undo": cards.undo,
     "budget": poll_outcome.budget_progress,  # staff: a funded item's progress
     "language": onboarding.language,
@@ -149,6 +151,7 @@ FLOWS: tuple[dict[str, Step], ...] = (
     inbox.STEPS,  # /inbox: page, filter, wish, answer, duplicate, topic
     mine.STEPS,  # the follow-up four weeks after "done"
     announce.STEPS,  # "you said, we did": topic, weeks, words, preview
+    poll_admin.STEPS,  # /poll: menu, kind, question, options, sums, closing, preview; my polls
     photos.STEPS,  # where a photo was taken
     free_text.STEPS,  # SMS: a text with no keyword, save it as a wish?
     polls.STEPS,  # a priority vote's or budget round's items; the questions at a poll's end
@@ -219,6 +222,8 @@ async def _on_command(ctx: Context, command: str, argument: str) -> Replies:
 
 
 async def _on_button(ctx: Context, payload: str) -> Replies:
+    if poll_admin.is_review(payload):  # a notice's Approve / Reject: bound to no flow
+        return await poll_admin.review(ctx, payload)
     if polls.is_button(payload):  # bound to no prompt: a poll reaches people in any flow
         before = ctx.step
         answered = await polls.on_button(ctx, payload)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
-from bot.commands import admin, campaigns, municipalities, poll_results, rotation
+from bot.commands import admin, campaigns, municipalities, poll_results, polls, rotation
 from bot.commands import digests as digest_commands
 from bot.commands.admin import UsageError
 from bot.reports import bribe_stats
@@ -157,7 +157,7 @@ def build_parser() -> Parser:
     poll_results.add_municipality_parsers(places)
     digest_commands.add_parsers(commands)
     campaigns.add_parsers(commands)
-    poll_results.add_parsers(commands)
+    polls.add_parsers(commands)
     commands.add_parser("chat", help="talk to the bot in this terminal (for trying and training)")
     return parser
 
@@ -216,6 +216,8 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(report_bribes(settings, args, sys.stdout))
     if args.command == "campaign":
         return asyncio.run(campaigns.main(settings, args, sys.stdout))
+    if args.command in ("poll", "budget"):
+        return asyncio.run(polls.main(settings, args, sys.stdout))
     if args.command == "secret":
         return secret_command(settings, args.action, sys.stdout)
     if args.command == "chat":
@@ -224,8 +226,6 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(chat.chat(settings, sys.stdin, sys.stdout))
     if args.command in ("digest", "officials"):
         return asyncio.run(digest_commands.main(settings, args, sys.stdout))
-    if args.command in ("poll", "budget"):
-        return asyncio.run(poll_results.main(settings, args, sys.stdout))
     return asyncio.run(municipality_command(settings, args, sys.stdout))
 
 

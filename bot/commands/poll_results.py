@@ -47,23 +47,8 @@ def add_municipality_parsers(places: argparse._SubParsersAction[Any]) -> None:
     population.add_argument("--village", metavar="N", help="the village's number (villages)")
 
 
-def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
-    """`poll results` and `budget progress`."""
-    poll = commands.add_parser("poll", help="polls, priority votes and budget rounds")
-    actions = poll.add_subparsers(dest="action", required=True, parser_class=type(poll))
-    add_results_parser(actions)
-    budget = commands.add_parser("budget", help="participatory budget rounds' outcome")
-    steps = budget.add_subparsers(dest="action", required=True, parser_class=type(budget))
-    progress = steps.add_parser(
-        "progress", help="say how far a funded item got: everyone who voted hears it"
-    )
-    progress.add_argument("code", metavar="CODE", help="the budget round's code")
-    progress.add_argument("item", metavar="ITEM", help="the item's number")
-    progress.add_argument("text", metavar="TEXT", help="what was done, as residents will read it")
-
-
 def add_results_parser(actions: argparse._SubParsersAction[Any]) -> None:
-    """`poll results` (for whichever module makes the `poll` group)."""
+    """`poll results` and `budget results` (for the module that makes those groups)."""
     results = actions.add_parser("results", help="a poll's results: aggregates only")
     results.add_argument("code", metavar="CODE", help="the poll's code")
     results.add_argument("--format", choices=["text", "csv"], default="text", help="(text)")
@@ -71,10 +56,14 @@ def add_results_parser(actions: argparse._SubParsersAction[Any]) -> None:
     results.add_argument("--output", metavar="FILE", help="write here (default: standard output)")
 
 
-async def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    if args.command == "budget":
-        return await progress(settings, args, out)
-    return await results(settings, args, out)
+def add_progress_parser(actions: argparse._SubParsersAction[Any]) -> None:
+    """`budget progress` (for the module that makes the `budget` group)."""
+    progress = actions.add_parser(
+        "progress", help="say how far a funded item got: everyone who voted hears it"
+    )
+    progress.add_argument("code", metavar="CODE", help="the budget round's code")
+    progress.add_argument("item", metavar="ITEM", help="the item's number")
+    progress.add_argument("text", metavar="TEXT", help="what was done, as residents will read it")
 
 
 async def _poll(session: AsyncSession, code: str) -> Poll:

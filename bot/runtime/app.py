@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot.channels import registry
 from bot.channels.notices import Notifier
+from bot.channels.poll_sender import PollSender
 from bot.channels.registration import Live
 from bot.channels.sms import channel as sms_channel
 from bot.channels.sms.channel import SmsChannel
@@ -25,6 +26,7 @@ from bot.runtime.database import file_store, prepare_database
 from bot.runtime.i18n import Catalogues
 from bot.web import metrics_routes
 from bot.web import server as web_routes
+from handlers import poll_admin
 from handlers.pseudonyms import Pseudonyms
 from storage.db import Database
 
@@ -43,6 +45,8 @@ class Runtime:
         self._metrics_runner: web.AppRunner | None = None  # METRICS_PORT's site, if set
         self._notices: asyncio.Task[None] | None = None
         self._notifier: Notifier | None = None
+        self._polls: PollSender | None = None  # sends planned polls, closes those due
+        self._poll_tasks: list[asyncio.Task[None]] = []
         self.digests: Digests | None = None
         self.jobs: Jobs | None = None
         self._database_open = False
@@ -75,6 +79,15 @@ class Runtime:
             self.db, self.catalogues, senders, files={campaign_summary.SUMMARY: summary_files}
         )
         self._notices = asyncio.create_task(notifier.run_forever(), name="notices")
+        poll_admin.configure(
+            poll_admin.Rules(
+                deputies_send=self.settings.poll_deputies_send,
+                sms_price=self.settings.sms_price,
+                whatsapp_template=bool(self.settings.twilio_whatsapp_content_sid),
+            )
+        )
+        self._polls = PollSender(self.db, self.catalogues, senders, self.settings.timezone)
+        self._poll_tasks = self._polls.tasks()
         self._runner = web.AppRunner(web_routes.build(self), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
@@ -97,6 +110,18 @@ class Runtime:
         host, port = self.settings.metrics_host, self.settings.metrics_port
         await web.TCPSite(self._metrics_runner, host, port).start()
         log.info("serving /metrics on %s", self.metrics_url)
+
+    async def _stop_polls(self) -> None:
+        """The batch in hand is finished (a claim cut off waits out its lease)."""
+        if self._polls is None:
+            return
+        self._polls.stopping.set()
+        if self._poll_tasks:
+            _, late = await asyncio.wait(set(self._poll_tasks), timeout=NOTICE_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        self._polls, self._poll_tasks = None, []
 
     @property
     def metrics_url(self) -> str | None:
@@ -139,6 +164,7 @@ class Runtime:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self._notices = None
+        await self._stop_polls()
         running, self.channels = self.channels, {}
         for live in running.values():  # in the registry's order
             await live.stop()

@@ -235,6 +235,15 @@ class Settings(BaseSettings):
     web_wishes_per_hour: int = Field(
         default=30, ge=1, description="web chat: wishes left an hour per client address"
     )
+    # Our addition (issue 29): what one SMS segment costs, in som, for the cost a poll's
+    # sender sees before sending (a local bulk price; Twilio to Kyrgyz numbers costs more).
+    sms_price: float = Field(
+        default=2.0, ge=0, description="polls: the price of one SMS segment, in som"
+    )
+    # Our addition (issue 29): deputies' polls go out without a staff member's approval.
+    poll_deputies_send: bool = Field(
+        default=False, description="polls: deputies send their own without staff approval"
+    )
 
     @classmethod
     def from_env(

@@ -1,0 +1,395 @@
+"""One poll to N residents — 60% Telegram, 30% SMS, 10% WhatsApp — sent by `civicbot serve`
+against fakes that enforce the channels' limits: the tests' fake Bot API answering 429 past
+30 messages a second (Telegram's broadcast limit), and the tests' fake Twilio answering 429
+past 10 a second (the pace we keep to Twilio, SMS and WhatsApp together: TWILIO_SEND_RATE).
+
+Prints each channel's send rate ÷ its limit, duplicates (a person given the poll twice),
+lost (planned, never delivered), failed rows, and the server's peak RSS. With --kill-half
+the server is killed (SIGKILL) once half the rows are settled and started again: its claims
+are aged past their lease (as ten minutes would: the bench does not wait them out) and the
+new server sends the rest. Then each Telegram resident answers by webhook (a press of the
+poll's button, `poll:CODE:n`) and the answers kept are tallied against those given.
+
+    .venv/bin/python bench/polls.py [--residents 2000] [--kill-half] [--answers N]
+    .venv/bin/python bench/polls.py --residents 100000   # about 70 minutes: SMS at 10/s
+
+SQLite in a temporary folder (or --database-url postgresql+asyncpg://…, a database of its
+own that the bench fills).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import func, insert, select, update
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.ingest import free_port, peak_rss_mb
+from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
+from storage import queries
+from storage.db import Database
+from storage.models import Person, PollAnswer, PollSend, utcnow
+from storage.queries.poll_sends import LEASE
+from tests.conftest import SECRET_KEY
+from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.fake_telegram import _over as over_limit
+from tests.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, WHATSAPP_FROM, FakeTwilio
+
+ROOT = Path(__file__).resolve().parent.parent
+PLACE = "tokmok"
+SECRET = "bench-webhook-secret"
+TELEGRAM_LIMIT, TWILIO_LIMIT = 30, 10  # a second
+SHARES = (("telegram", 0.6), ("sms", 0.3), ("whatsapp", 0.1))
+FIRST_CHAT = 50_000_000
+SETTLE_TIMEOUT = 4 * 3600.0  # seconds: the 100,000 run's SMS take over an hour
+
+
+@dataclass
+class PacedTwilio(FakeTwilio):
+    """The tests' fake Twilio, answering 429 past `rate` messages a second, and keeping when
+    each message was taken."""
+
+    rate: int = TWILIO_LIMIT
+    taken_at: list[float] = field(default_factory=list)
+    too_many: int = 0
+
+    def __post_init__(self) -> None:
+        self._recent: deque[float] = deque()
+
+    async def _create(self, request: web.Request) -> web.Response:
+        if over_limit(self._recent, self.rate):
+            self.too_many += 1
+            body = {"status": 429, "message": "Too Many Requests", "code": 20429}
+            return web.json_response(body, status=429)
+        response = await super()._create(request)
+        if response.status == 201:
+            self.taken_at.append(time.monotonic())
+        return response
+
+
+@dataclass
+class TimedTelegram(FakeTelegram):
+    """The tests' fake Bot API, keeping when each message was taken."""
+
+    taken_at: list[float] = field(default_factory=list)
+
+    async def _sendMessage(self, params: dict[str, Any]) -> web.Response:
+        response = await super()._sendMessage(params)
+        if response.status == 200:
+            self.taken_at.append(time.monotonic())
+        return response
+
+
+def rate_of(moments: list[float]) -> float:
+    if len(moments) < 2:
+        return 0.0
+    return (len(moments) - 1) / (moments[-1] - moments[0])
+
+
+# --- the database: residents and the poll --------------------------------------------------
+
+
+async def prepare(database_url: str, count: int) -> tuple[str, dict[str, int]]:
+    """Migrate, add `count` residents of PLACE by the shares, a poll, and its sending
+    planned (as `civicbot poll send --yes` plans it). The poll's code, residents by channel."""
+    db = await prepare_database(Settings(database_url=database_url, secret_key=SECRET_KEY))
+    sizes = {name: int(count * share) for name, share in SHARES}
+    sizes["telegram"] += count - sum(sizes.values())
+    try:
+        async with db.session() as session, session.begin():
+            place = await queries.municipality_by_key(session, PLACE)
+            assert place is not None
+            for channel, size in sizes.items():
+                for start in range(0, size, 5000):
+                    rows = [
+                        {
+                            "channel": channel,
+                            "channel_user_id": user_id(channel, n),
+                            "language": ("ky", "ru", "en")[n % 3],
+                            "municipality_id": place.id,
+                            "opted_out": False,
+                            "language_confirmed": True,
+                        }
+                        for n in range(start, min(start + 5000, size))
+                    ]
+                    await session.execute(insert(Person), rows)
+            poll = await queries.add_poll(
+                session,
+                place.id,
+                {"ky": "Кайсы көчөнү биринчи оңдоо керек?", "ru": "Какую улицу чинить первой?"},
+                [{"label_ky": "Ленин көчөсү"}, {"label_ky": "Токтогул көчөсү"}],
+                utcnow() + dt.timedelta(days=7),
+                status="open",
+                sent_at=utcnow(),
+            )
+            await queries.plan_sends(session, poll, ("sms",), utcnow())
+            return poll.code, sizes
+    finally:
+        await db.close()
+
+
+def user_id(channel: str, n: int) -> str:
+    if channel == "telegram":
+        return str(FIRST_CHAT + n)
+    return f"+9967{n:08d}" if channel == "sms" else f"+9965{n:08d}"
+
+
+async def statuses(db: Database) -> Counter[str]:
+    async with db.session() as session:
+        rows = (
+            await session.execute(select(PollSend.status, func.count()).group_by(PollSend.status))
+        ).all()
+    return Counter({status: int(count) for status, count in rows})
+
+
+async def age_claims(db: Database) -> int:
+    """The killed server's claims, aged past their lease: what ten minutes would do."""
+    async with db.session() as session, session.begin():
+        result = await session.execute(
+            update(PollSend)
+            .where(PollSend.status == "pending", PollSend.claimed_at.is_not(None))
+            .values(claimed_at=utcnow() - LEASE - dt.timedelta(seconds=1))
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- the server ----------------------------------------------------------------------------
+
+
+async def start_server(
+    port: int, database_url: str, telegram: FakeTelegram, twilio: FakeTwilio, work: Path
+) -> asyncio.subprocess.Process:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": telegram.base_url,
+        "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "TWILIO_WHATSAPP_FROM": WHATSAPP_FROM,
+        "TWILIO_WHATSAPP_CONTENT_SID": "HX00000000000000000000000000000000",
+        "TWILIO_API_BASE_URL": twilio.base_url,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "SECRET_KEY": SECRET_KEY,
+        "PYTHONPATH": str(ROOT),
+    }
+    log = (work / f"serve-{port}.log").open("ab")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.commands.cli", "serve",
+        cwd=ROOT, env=env, stdout=log, stderr=log,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                raise SystemExit(f"the server exited with {process.returncode}; see {log.name}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    if response.status == 200:
+                        return process
+            await asyncio.sleep(0.2)
+    raise SystemExit("the server did not start within a minute")
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), 30)
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
+# --- answers by webhook --------------------------------------------------------------------
+
+
+async def answer(port: int, code: str, chats: list[int], concurrency: int = 20) -> Counter[int]:
+    """Each chat presses option 1 or 2 of the poll's message; the choices given."""
+    given: Counter[int] = Counter()
+    queue = list(enumerate(chats))
+    url = f"http://127.0.0.1:{port}/telegram/webhook"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+
+    async def worker(http: aiohttp.ClientSession) -> None:
+        while queue:
+            n, chat = queue.pop()
+            choice = 1 + n % 2
+            user = {"id": chat, "is_bot": False, "first_name": "R"}
+            update = {
+                "update_id": 900_000_000 + n,
+                "callback_query": {
+                    "id": str(n),
+                    "from": user,
+                    "chat_instance": str(chat),
+                    "data": f"poll:{code}:{choice}",
+                    "message": {
+                        "message_id": 1,
+                        "date": int(time.time()),
+                        "chat": {"id": chat, "type": "private"},
+                        "text": "poll",
+                    },
+                },
+            }
+            async with http.post(url, data=json.dumps(update), headers=headers) as response:
+                if response.status == 200:
+                    given[choice] += 1
+
+    async with aiohttp.ClientSession() as http:
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+    return given
+
+
+async def tallied(db: Database) -> Counter[str]:
+    async with db.session() as session:
+        rows = (
+            await session.execute(
+                select(PollAnswer.choices, func.count()).group_by(PollAnswer.choices)
+            )
+        ).all()
+    return Counter({choices: int(count) for choices, count in rows})
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-polls-"))
+    database_url = args.database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}"
+    print(f"preparing {args.residents} residents and the poll ({database_url})", flush=True)
+    code, sizes = await prepare(database_url, args.residents)
+    telegram = TimedTelegram(rate_limit=TELEGRAM_LIMIT)
+    twilio = PacedTwilio()
+    await telegram.start()
+    await twilio.start()
+    db = Database(database_url)
+    port = free_port()
+    rss: list[float] = []
+    started = time.monotonic()
+    server = await start_server(port, database_url, telegram, twilio, work)
+    killed = False
+    try:
+        while True:
+            counts = await statuses(db)
+            if not counts["pending"]:
+                break
+            if args.kill_half and not killed and counts["pending"] <= args.residents / 2:
+                rss.append(peak_rss_mb(server.pid))
+                server.kill()  # SIGKILL: no chance to finish or release anything
+                await server.wait()
+                killed = True
+                aged = await age_claims(db)
+                print(f"killed at {dict(counts)}; {aged} claims aged past the lease", flush=True)
+                server = await start_server(port, database_url, telegram, twilio, work)
+            if time.monotonic() - started > SETTLE_TIMEOUT:
+                raise SystemExit(f"not settled within {SETTLE_TIMEOUT:.0f} s: {dict(counts)}")
+            await asyncio.sleep(0.5)
+        elapsed = time.monotonic() - started
+        counts = await statuses(db)
+        sending = Sending.of(telegram, twilio)  # before the answers' own replies
+        given = await answer(
+            port, code, [FIRST_CHAT + n for n in range(args.answers or sizes["telegram"])]
+        )
+        await asyncio.sleep(1.0)
+        kept = await tallied(db)
+        rss.append(peak_rss_mb(server.pid))
+    finally:
+        await stop(server)
+        await db.close()
+        await telegram.stop()
+        await twilio.stop()
+    report(sizes, counts, elapsed, sending, given, kept, max(rss), killed)
+
+
+@dataclass(frozen=True)
+class Sending:
+    """What the fakes took while the poll was sent."""
+
+    chats: Counter[int]
+    phones: Counter[str]
+    telegram_rate: float
+    twilio_rate: float
+    telegram_429: int
+    twilio_429: int
+
+    @classmethod
+    def of(cls, telegram: TimedTelegram, twilio: PacedTwilio) -> Sending:
+        sends = [c for c in telegram.called("sendMessage") if c.ok]
+        return cls(
+            Counter(int(c.params["chat_id"]) for c in sends),
+            Counter(m["To"] for m in twilio.sent),
+            rate_of(telegram.taken_at),
+            rate_of(twilio.taken_at),
+            telegram.too_many,
+            twilio.too_many,
+        )
+
+
+def report(
+    sizes: dict[str, int],
+    counts: Counter[str],
+    elapsed: float,
+    sending: Sending,
+    given: Counter[int],
+    kept: Counter[str],
+    rss: float,
+    killed: bool,
+) -> None:
+    delivered = {**{str(k): v for k, v in sending.chats.items()}, **sending.phones}
+    planned = sum(sizes.values())
+    duplicates = sum(n - 1 for n in delivered.values() if n > 1)
+    lost = planned - len(delivered)
+    tg_rate, tw_rate = sending.telegram_rate, sending.twilio_rate
+    print(f"\n{planned} residents: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    print(f"settled in {elapsed:.1f} s{' (killed half-way, restarted)' if killed else ''}: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))  # fmt: skip
+    print(
+        f"telegram: {sum(sending.chats.values())} sent, {tg_rate:.1f}/s = "
+        f"{tg_rate / TELEGRAM_LIMIT:.2f} of its {TELEGRAM_LIMIT}/s; 429s {sending.telegram_429}"
+    )
+    whatsapp = sum(n for to, n in sending.phones.items() if to.startswith("whatsapp:"))
+    print(
+        f"twilio (SMS {sum(sending.phones.values()) - whatsapp} + WhatsApp {whatsapp}): "
+        f"{tw_rate:.1f}/s = {tw_rate / TWILIO_LIMIT:.2f} of its {TWILIO_LIMIT}/s; "
+        f"429s {sending.twilio_429}"
+    )
+    print(f"duplicates {duplicates}, lost {lost}, failed {counts.get('failed', 0)}")
+    answers = sum(given.values())
+    recorded = sum(kept.values())
+    exact = {str(k): v for k, v in given.items()} == dict(kept)
+    print(f"answers by webhook: {answers} given, {recorded} kept, tallied exactly: {exact}")
+    print(f"peak RSS of the server: {rss:.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--residents", type=int, default=2000, help="(2000)")
+    parser.add_argument("--kill-half", action="store_true", help="kill -9 half-way, restart")
+    parser.add_argument("--answers", type=int, help="Telegram residents who answer (all)")
+    parser.add_argument("--database-url", help="default: SQLite in a temporary folder")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

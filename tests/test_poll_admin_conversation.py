@@ -1,0 +1,198 @@
+"""/poll at the conversation level: staff make a poll step by step and send it after a
+preview with its audience by channel and SMS cost; a deputy's waits for a staff member's
+Approve (a notice whose buttons work whatever flow its reader is in), unless the operator
+lets deputies send; a budget round asks its total and each item's cost; "My polls" shows
+the sending and closes a poll; residents are refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from handlers import poll_admin
+from storage import queries
+from storage.models import Notice, Person, Poll, PollOption, PollSend
+from tests.conftest import Civicbot, Say
+from tests.conversation import Conversation, World, fresh_number, fresh_user
+from tests.digests import invite_code
+
+
+@pytest.fixture
+def database_url(conversation_database_url: str) -> str:
+    """The module's database: the operator's commands run on it."""
+    return conversation_database_url
+
+
+@pytest.fixture(autouse=True)
+def default_rules() -> Iterator[None]:
+    poll_admin.configure(poll_admin.Rules())
+    yield
+    poll_admin.configure(poll_admin.Rules())
+
+
+async def official(
+    world: World, civicbot: Civicbot, role: str, place: str, language: str = "en"
+) -> Conversation:
+    person = world.conversation("telegram", language)
+    await person.send(f"/start inv-{await invite_code(civicbot, role, place)}")
+    await person.press({"ky": "Кыргызча", "ru": "Русский", "en": "English"}[language])
+    return person
+
+
+async def residents(world: World, place: str, channels: dict[str, int]) -> None:
+    async with world.db.session() as session, session.begin():
+        municipality = await queries.municipality_by_key(session, place)
+        assert municipality is not None
+        for channel, count in channels.items():
+            for _ in range(count):
+                user = fresh_number() if channel != "telegram" else str(fresh_user())
+                session.add(
+                    Person(channel=channel, channel_user_id=user, municipality_id=municipality.id)
+                )
+
+
+async def poll_of(world: World, code: str) -> Poll:
+    async with world.db.session() as session:
+        poll = await queries.poll_by_code(session, code)
+        assert poll is not None
+        return poll
+
+
+async def until_preview(person: Conversation, say: Say, kind: str = "single") -> list[str]:
+    await person.send("/poll")
+    await person.press(say("en", "poll_admin.new"))
+    await person.press(say("en", f"poll_admin.kind_{kind}"))
+    await person.send("Кайсы көчөнү биринчи оңдоо керек?")
+    await person.press(say("en", "button.skip"))  # ru
+    await person.send("Which street first?")  # en
+    await person.send("Ленин көчөсү\nТоктогул көчөсү")
+    await person.send("Борбордук көчө")  # one more, one a message
+    await person.press(say("en", "poll_admin.options_done"))
+    if kind == "budget":
+        assert await person.send("a lot") == [
+            "\n\n".join((say("en", "poll_admin.not_a_sum"), say("en", "poll_admin.total_prompt")))
+        ]
+        await person.send("500 000")
+        for cost in ("200000", "300 000 сом", "150000"):
+            await person.send(cost)
+    return await person.press(say("en", "poll_admin.closes_in", days=7))
+
+
+async def test_staff_make_a_poll_see_its_audience_and_cost_and_send_it(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    await residents(world, "karakol", {"telegram": 3, "sms": 2, "whatsapp": 1})
+    staff = await official(world, civicbot, "staff", "karakol")
+    [preview] = await until_preview(staff, say)
+    assert "1. Ленин көчөсү\n2. Токтогул көчөсү\n3. Борбордук көчө" in preview
+    # 3 on Telegram and the staff member, 2 by SMS, 1 on WhatsApp (billed as SMS: no
+    # template set); 3 × 2.00 som.
+    assert "Open for: 7 days. It reaches 7 residents: Telegram 4, SMS 2, WhatsApp 1." in preview
+    assert "SMS messages: 3, costing 6.00 som." in preview
+    assert staff.buttons() == [say("en", "poll_admin.send"), say("en", "poll_admin.cancel")]
+    [sent] = await staff.press(say("en", "poll_admin.send"))
+    async with world.db.session() as session:
+        poll = await session.scalar(select(Poll).order_by(Poll.id.desc()))
+        assert poll is not None
+        assert sent == say("en", "poll_admin.sent", code=poll.code, count=7)
+        assert (poll.status, poll.kind, poll.question_en, poll.question_ru) == (
+            "open", "single", "Which street first?", None,
+        )  # fmt: skip
+        planned = (await session.scalars(select(PollSend).where(PollSend.poll_id == poll.id))).all()
+        assert len(planned) == 7 and {p.status for p in planned} == {"pending"}
+
+    # My polls: its status and sending; Close closes it.
+    await staff.send("/poll")
+    [listed] = await staff.press(say("en", "poll_admin.mine"))
+    assert f"No. {poll.code} · open · sent 0/7 · answers: 0\nWhich street first?" in listed
+    await staff.press(say("en", "poll_admin.close", code=poll.code))
+    assert (await poll_of(world, poll.code)).status == "closed"
+
+
+async def test_a_budget_round_asks_its_total_and_each_items_cost(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    staff = await official(world, civicbot, "staff", "balykchy")
+    [preview] = await until_preview(staff, say, "budget")
+    assert "2. Токтогул көчөсү — 300000 сом" in preview
+    await staff.press(say("en", "poll_admin.send"))
+    async with world.db.session() as session:
+        poll = await session.scalar(select(Poll).order_by(Poll.id.desc()))
+        assert poll is not None and (poll.kind, poll.budget_total) == ("budget", 500000)
+        costs = (
+            await session.scalars(
+                select(PollOption.cost)
+                .where(PollOption.poll_id == poll.id)
+                .order_by(PollOption.position)
+            )
+        ).all()
+        assert costs == [200000, 300000, 150000]
+
+
+async def test_a_deputys_poll_waits_for_a_staff_members_approval(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    known = await world.ids(Notice)
+    staff = await official(world, civicbot, "staff", "tokmok")
+    deputy = await official(world, civicbot, "deputy", "tokmok")
+    await residents(world, "tokmok", {"telegram": 2})
+    await until_preview(deputy, say)
+    [pending] = await deputy.press(say("en", "poll_admin.ask_approval"))
+    async with world.db.session() as session:
+        poll = await session.scalar(select(Poll).order_by(Poll.id.desc()))
+        assert poll is not None and poll.status == "pending"
+    code = poll.code
+    assert pending == say("en", "poll_admin.pending", code=code)
+    assert [p for p in await world.rows_since(PollSend, set()) if p.poll_id == poll.id] == []
+    [review] = [n for n in await world.rows_since(Notice, known) if n.key == "poll_admin.review"]
+    approve, reject = review.values["buttons"][0]
+    assert approve == ["poll_admin.approve", f"pollrev:{code}:approve"]
+    # The deputy cannot approve their own; staff can, in the middle of another flow.
+    assert await deputy.press_data(approve[1]) == [say("en", "poll_admin.staff_approve")]
+    await staff.send("/change")
+    [sent] = await staff.press_data(approve[1])
+    assert sent == say("en", "poll_admin.sent", code=code, count=4)
+    assert (await poll_of(world, code)).status == "open"
+    assert await staff.press_data(reject[1]) == [say("en", "poll_admin.decided", code=code)]
+    told = [
+        n for n in await world.rows_since(Notice, known) if n.key == "poll_admin.approved_notice"
+    ]
+    assert [n.values for n in told] == [{"code": code}]
+
+
+async def test_a_rejected_poll_goes_back_to_its_deputy(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    known = await world.ids(Notice)
+    staff = await official(world, civicbot, "staff", "kant")
+    deputy = await official(world, civicbot, "deputy", "kant")
+    await until_preview(deputy, say)
+    await deputy.press(say("en", "poll_admin.ask_approval"))
+    [review] = [n for n in await world.rows_since(Notice, known) if n.key == "poll_admin.review"]
+    code = str(review.values["code"])
+    [rejected] = await staff.press_data(f"pollrev:{code}:reject")
+    assert rejected == say("en", "poll_admin.rejected", code=code)
+    assert (await poll_of(world, code)).status == "draft"
+    assert "poll_admin.rejected_notice" in {n.key for n in await world.rows_since(Notice, known)}
+
+
+async def test_where_the_operator_allows_it_a_deputy_sends_at_once(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    poll_admin.configure(poll_admin.Rules(deputies_send=True, sms_price=5.0))
+    await residents(world, "kara_balta", {"sms": 3})
+    deputy = await official(world, civicbot, "deputy", "kara_balta")
+    [preview] = await until_preview(deputy, say)
+    assert "SMS messages: 3, costing 15.00 som." in preview
+    [sent] = await deputy.press(say("en", "poll_admin.send"))
+    assert sent.startswith("Poll no. ") and "4 residents get it" in sent
+
+
+async def test_a_resident_cannot_make_a_poll(world: World, say: Say) -> None:
+    resident = world.conversation("telegram", "en")
+    assert await resident.send("/poll") == [say("en", "poll_admin.officials_only")]
+    assert await resident.press_data("pollrev:123:approve") == [
+        say("en", "poll_admin.staff_approve")
+    ]
