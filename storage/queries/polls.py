@@ -12,10 +12,10 @@ from datetime import date, datetime
 from sqlalchemy import String, bindparam, cast, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.domain import LANGUAGES
 from storage.models import Poll, PollAnswer, PollOption, PollSend, Village
 from storage.queries.common import insert_ignore
 
-LANGUAGES = ("ky", "ru", "en")
 _BY_CODE = select(Poll).where(Poll.code == bindparam("code"))
 
 

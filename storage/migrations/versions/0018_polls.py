@@ -45,9 +45,11 @@ def _person(name: str, nullable: bool = True) -> sa.Column[int]:
 def _in_languages(
     name: str, kind: sa.types.TypeEngine[str], ky_required: bool
 ) -> list[sa.Column[str]]:
+    """A text in each language the bot spoke when this was written: Kyrgyz first."""
     return [
-        sa.Column(f"{name}_{code}", kind, nullable=not (ky_required and code == "ky"))
-        for code in ("ky", "ru", "en")
+        sa.Column(f"{name}_ky", kind, nullable=not ky_required),
+        sa.Column(f"{name}_ru", kind, nullable=True),
+        sa.Column(f"{name}_en", kind, nullable=True),
     ]
 
 
@@ -69,7 +71,9 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("population", sa.Integer(), nullable=True),
         # Every name is there, as for every place (storage.models.Named): ky where no other.
-        *(sa.Column(f"name_{code}", sa.String(200), nullable=False) for code in ("ky", "ru", "en")),
+        sa.Column("name_ky", sa.String(200), nullable=False),
+        sa.Column("name_ru", sa.String(200), nullable=False),
+        sa.Column("name_en", sa.String(200), nullable=False),
         sa.UniqueConstraint("municipality_id", "position"),
     )
     _without_cascades()
