@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import answering
+from handlers import answering, poll_results
 from handlers.context import Context
 from handlers.poll_costs import cost_of, paid_channels
 from handlers.steps import Step
@@ -425,22 +425,21 @@ async def list_prompt(ctx: Context) -> Reply:
         )
         for poll in polls
     )
-    rows = [
-        (*poll_buttons(ctx, poll), *results_buttons(ctx, poll))
-        for poll in polls
-        if poll.status in ("open", "pending")
-    ]
+    rows = [row for poll in polls if (row := poll_buttons(ctx, poll))]
     return Reply(parts=(Text("poll_admin.list"), *lines), buttons=(*rows, *_back(ctx)))
 
 
 def poll_buttons(ctx: Context, poll: Poll) -> tuple[Button, ...]:
-    return (Button(Text("poll_admin.close", {"code": poll.code}), ctx.payload(f"close:{poll.id}")),)
-
-
-def results_buttons(ctx: Context, poll: Poll) -> tuple[Button, ...]:
-    """The spot for a poll's "Results" button (live results are the results' own: the lead
-    wires it here)."""
-    return ()
+    """A poll's results once it has been sent (so far, or final), and Close while it runs."""
+    values = {"code": poll.code}
+    buttons = []
+    if poll.status in ("open", "closed"):
+        buttons.append(
+            Button(Text("poll_admin.results", values), ctx.payload(f"results:{poll.id}"))
+        )
+    if poll.status in ("open", "pending"):
+        buttons.append(Button(Text("poll_admin.close", values), ctx.payload(f"close:{poll.id}")))
+    return tuple(buttons)
 
 
 def _back(ctx: Context) -> tuple[tuple[Button, ...], ...]:
@@ -452,11 +451,13 @@ async def choose_list(ctx: Context, value: str) -> list[Reply] | None:
         ctx.enter(MENU)
         return [await menu_prompt(ctx)]
     action, _, poll_id = value.partition(":")
-    if action != "close" or not poll_id.isdigit():
+    if action not in ("close", "results") or not poll_id.isdecimal():
         return None
     poll = await queries.poll_by_id(ctx.session, int(poll_id))
     if poll is None or poll.municipality_id != int(ctx.data["place"]):
         return None
+    if action == "results":  # aggregates only, as on the public page
+        return [await poll_results.live_results(ctx, poll), await list_prompt(ctx)]
     if poll.status != "closed":
         poll.status, poll.closed_at = "closed", utcnow()
     ctx.enter(LIST)

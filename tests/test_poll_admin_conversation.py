@@ -107,8 +107,22 @@ async def test_staff_make_a_poll_see_its_audience_and_cost_and_send_it(
     await staff.send("/poll")
     [listed] = await staff.press(say("en", "poll_admin.mine"))
     assert f"No. {poll.code} · open · sent 0/7 · answers: 0\nWhich street first?" in listed
+    # The results so far, aggregates only, then the list again.
+    async with world.db.session() as session, session.begin():
+        for voter in range(6):
+            await queries.record_answer(
+                session, poll.id, f"voter {voter}", (2,), poll.opens_at.date(),
+                channel="sms", joined_during=False,
+            )  # fmt: skip
+    shown, again = await staff.press(say("en", "poll_admin.results", code=poll.code))
+    assert f"Poll {poll.code} «Which street first?» so far: answers 6" in shown
+    assert "Токтогул көчөсү" in shown and "voter" not in shown
+    assert again.startswith(say("en", "poll_admin.list"))
     await staff.press(say("en", "poll_admin.close", code=poll.code))
     assert (await poll_of(world, poll.code)).status == "closed"
+    # A closed poll keeps its results button, and loses Close.
+    assert say("en", "poll_admin.results", code=poll.code) in staff.buttons()
+    assert say("en", "poll_admin.close", code=poll.code) not in staff.buttons()
 
 
 async def test_a_budget_round_asks_its_total_and_each_items_cost(
