@@ -227,6 +227,36 @@ async def test_the_weekly_digest_names_polls_closed_in_the_week_and_those_open(
     ]
 
 
+async def test_the_week_so_far_calls_a_poll_closing_later_this_week_open(db: Database) -> None:
+    zone = ZoneInfo(TIMEZONE)
+    now = utcnow()
+    week = Week.of(now.astimezone(zone).date())
+    _, end = week.bounds(TIMEZONE)
+    later = now + (end - now) / 2  # still inside the week, after now
+    async with db.session() as session, session.begin():
+        place = await queries.municipality_by_key(session, "naryn_city")
+        assert place is not None
+        two = [{"label_ky": "Базар", "label_en": "Market"}, {"label_ky": "Мектеп"}]
+        running = await queries.add_poll(
+            session, place.id, {"ky": "Жол?", "en": "A road?"}, two, later,
+            status="open", opens_at=now - timedelta(hours=1),
+        )  # fmt: skip
+        for n in range(3):
+            await queries.record_answer(session, running.id, f"w{n}", [1], now.date(), channel="sms")
+        await queries.add_poll(  # opens later this week: not open yet, so not in it
+            session, place.id, {"ky": "Көпүрө?", "en": "A bridge?"}, two, end,
+            status="open", opens_at=later,
+        )  # fmt: skip
+        digest = await content.collect(session, place, week, TIMEZONE, now.date())
+    text = render(digest, Catalogues(), "en")
+    heading = Catalogues().text("en", Text("poll_results.digest_heading"))
+    section = text.split(f"{heading}\n")[1].split("\n\n")[0]
+    closes = day_month(later.astimezone(zone).date(), "en")
+    assert section.splitlines() == [
+        f"   • {running.code} «A road?» is open until {closes}: answers so far 3.",
+    ]
+
+
 def test_the_results_notice_by_sms_fits_one_segment() -> None:
     long = "Базар көчөсүн асфальттоо жана түнкү жарык орнотуу"
     poll = Poll(code="4127", question_ky="Эмнени биринчи кылабыз?", municipality_id=1)
