@@ -2,8 +2,8 @@
 everyone who answered (found by computing each resident's key, never by a stored link), and
 staff's word on a funded item's progress sent to everyone who voted.
 
-The notices say what most people said, never what the person chose: a notice is kept with
-the person it went to (docs/decisions.md)."""
+The notices say what most people said, never what the person chose, and each is deleted
+once sent (FORGOTTEN_ONCE_SENT): no row is left that lists who answered (docs/decisions.md)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def final_values(
     poll: Poll, options: Sequence[PollOption], tally: Tally, language: str, short: bool = False
 ) -> dict[str, object]:
     """What the notice to a person who answered says, in their language: the question they
-    answered and what most said (never what they chose: the notice is kept with them);
+    answered and what most said (never what they chose, though the notice is soon deleted);
     `short`: the option's label cut to fit one SMS."""
     leading = tally.leading()
     label = options[leading - 1].label(language) if leading else ""
@@ -50,6 +50,9 @@ def final_values(
 FINAL = "poll_results.final"  # the notices' catalogue keys
 BUDGET_FINAL = "budget.final"
 PROGRESS = "budget.progress"
+# One of these per person who answered: kept after it went, they would list who answered
+# each poll. Deleted once sent or given up (bot/channels/notices.py), never marked sent.
+FORGOTTEN_ONCE_SENT = frozenset({FINAL, BUDGET_FINAL, PROGRESS})
 
 
 async def participants(
