@@ -161,6 +161,7 @@ def _cut(text: str, person: Person, limit: int) -> str:
 
 NOT_A_ROUND = "budget.not_a_round"  # why progress cannot be marked: catalogue keys
 STILL_OPEN = "budget.still_open"
+NOT_COUNTED = "budget.not_counted"  # closed, but the results job has not stored `funded` yet
 NO_ITEM = "budget.no_item"
 NOT_FUNDED = "budget.item_not_funded"
 PROGRESS_LENGTH = 500  # characters of staff's word on an item
@@ -176,6 +177,8 @@ def progress_refusal(poll: Poll, option: PollOption | None) -> str | None:
         return NOT_A_ROUND
     if not closed(poll):
         return STILL_OPEN
+    if poll.results_sent_at is None:
+        return NOT_COUNTED
     if option is None:
         return NO_ITEM
     return None if option.funded else NOT_FUNDED
