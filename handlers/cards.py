@@ -262,8 +262,8 @@ async def _save_ballot(ctx: Context, poll: Poll, choices: tuple[int, ...]) -> Re
     locked = await queries.poll_for_ballot(ctx.session, poll.id)  # the results wait for it
     if locked is None or not _takes_paper(locked):
         out = locked is not None and locked.results_sent_at is not None
-        why = "poll_results.ballot_results_out" if out else "poll_results.ballot_not_open"
-        return (await card_prompt(ctx)).after(Text(why, {"code": poll.code}))
+        refused = "poll_results.ballot_results_out" if out else "poll_results.ballot_not_open"
+        return (await card_prompt(ctx)).after(Text(refused, {"code": poll.code}))
     options = await queries.options_of(ctx.session, poll.id)
     why = ballots.refusal(poll, options, choices)
     if why == ballots.OVER_BUDGET:

@@ -106,9 +106,10 @@ async def poll_for_ballot(session: AsyncSession, poll_id: int) -> Poll | None:
     of it is added, changed or taken back: the results job's claim (claim_results_due) then
     waits for the ballot to commit and counts it, or the ballot sees the results are out."""
     return await session.scalar(
-        select(Poll).where(Poll.id == poll_id).with_for_update(of=Poll).execution_options(
-            populate_existing=True
-        )
+        select(Poll)
+        .where(Poll.id == poll_id)
+        .with_for_update(of=Poll)
+        .execution_options(populate_existing=True)
     )
 
 
