@@ -66,6 +66,11 @@ def spent(options: Sequence[PollOption], choices: Sequence[int]) -> int:
     return sum(by_position.get(c, 0) for c in choices)
 
 
+def som(amount: int) -> str:
+    """A sum in som as every message shows it: thousands apart, "12 500"."""
+    return f"{amount:,}".replace(",", " ")
+
+
 def funded(options: Sequence[PollOption], votes: Mapping[int, int], total: int) -> list[int]:
     """The items a budget round funds, as CONSUL and Decidim count them: by votes, most
     first, each added while it still fits what is left (one that does not is passed over

@@ -15,6 +15,8 @@ A paper ballot of a poll open in the campaign's municipality is typed as its cod
 number(s) chosen, "412 2" (or "412 2 5 7"; the SMS keyword before it is taken too): saved at
 once as one answer on paper, then the village it came from is a button away — and stays for
 the ballots after it, as a stand stands in one village. /undo takes it back as a card.
+Ballots are typed until the poll's results are out, after its close too; once they are out,
+a ballot is neither added nor changed.
 """
 
 from __future__ import annotations
@@ -247,18 +249,28 @@ async def _ballot_poll(ctx: Context, text: str) -> tuple[Poll, tuple[int, ...]] 
     return poll, choices
 
 
+def _takes_paper(poll: Poll) -> bool:
+    """Paper ballots are typed while the poll is answered and after its close until its
+    results are out: those collected on the last day are typed when the volunteer can."""
+    now = utcnow()
+    if poll.answering(now):
+        return True
+    return poll.opens_at <= now and poll_results.closed(poll) and poll.results_sent_at is None
+
+
 async def _save_ballot(ctx: Context, poll: Poll, choices: tuple[int, ...]) -> Reply:
-    if not poll.answering(utcnow()):
-        return (await card_prompt(ctx)).after(
-            Text("poll_results.ballot_not_open", {"code": poll.code})
-        )
+    locked = await queries.poll_for_ballot(ctx.session, poll.id)  # the results wait for it
+    if locked is None or not _takes_paper(locked):
+        out = locked is not None and locked.results_sent_at is not None
+        refused = "poll_results.ballot_results_out" if out else "poll_results.ballot_not_open"
+        return (await card_prompt(ctx)).after(Text(refused, {"code": poll.code}))
     options = await queries.options_of(ctx.session, poll.id)
     why = ballots.refusal(poll, options, choices)
     if why == ballots.OVER_BUDGET:
         spent = {
             "code": poll.code,
-            "spent": ballots.spent(options, choices),
-            "budget": poll.budget_total,
+            "spent": ballots.som(ballots.spent(options, choices)),
+            "budget": ballots.som(poll.budget_total or 0),
         }
         return (await card_prompt(ctx)).after(Text("poll_results.ballot_over_budget", spent))
     if why is not None:
@@ -314,8 +326,10 @@ async def _ballot_village(ctx: Context, value: str) -> Reply:
     ballot = await queries.ballot_of(ctx.session, ctx.person.id, int(ballot_id))
     if ballot is None:
         return await card_prompt(ctx)
-    poll = await queries.poll_by_id(ctx.session, ballot.poll_id)
+    poll = await queries.poll_for_ballot(ctx.session, ballot.poll_id)
     assert poll is not None
+    if poll.results_sent_at is not None:  # counted and sent: it stays as it was counted
+        return say("poll_results.ballot_counted", code=poll.code)
     villages = await queries.villages_of(ctx.session, poll.municipality_id)
     chosen = next((v.id for v in villages if v.id == int(village_id)), None)
     ballot.village_id = chosen
@@ -330,10 +344,13 @@ async def _ballot_village(ctx: Context, value: str) -> Reply:
 
 async def _undo_ballot(ctx: Context, ballot_id: int) -> Reply:
     ballot = await queries.ballot_of(ctx.session, ctx.person.id, ballot_id)
-    ctx.remember(last_ballot=None, ballots=max(int(ctx.data.get("ballots", 0)) - 1, 0))
+    ctx.remember(last_ballot=None)
     if ballot is None:
         return say("card.nothing_to_undo", minutes=int(UNDO_WINDOW.total_seconds() // 60))
-    poll = await queries.poll_by_id(ctx.session, ballot.poll_id)
+    poll = await queries.poll_for_ballot(ctx.session, ballot.poll_id)
+    if poll is not None and poll.results_sent_at is not None:
+        return say("poll_results.ballot_counted", code=poll.code)
+    ctx.remember(ballots=max(int(ctx.data.get("ballots", 0)) - 1, 0))
     await ctx.session.delete(ballot)
     return say("poll_results.ballot_undone", code=poll.code if poll else "")
 

@@ -2,8 +2,8 @@
 everyone who answered (found by computing each resident's key, never by a stored link), and
 staff's word on a funded item's progress sent to everyone who voted.
 
-The notices say what most people said, never what the person chose: a notice is kept with
-the person it went to (docs/decisions.md)."""
+The notices say what most people said, never what the person chose, and each is deleted
+once sent (FORGOTTEN_ONCE_SENT): no row is left that lists who answered (docs/decisions.md)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def final_values(
     poll: Poll, options: Sequence[PollOption], tally: Tally, language: str, short: bool = False
 ) -> dict[str, object]:
     """What the notice to a person who answered says, in their language: the question they
-    answered and what most said (never what they chose: the notice is kept with them);
+    answered and what most said (never what they chose, though the notice is soon deleted);
     `short`: the option's label cut to fit one SMS."""
     leading = tally.leading()
     label = options[leading - 1].label(language) if leading else ""
@@ -50,6 +50,9 @@ def final_values(
 FINAL = "poll_results.final"  # the notices' catalogue keys
 BUDGET_FINAL = "budget.final"
 PROGRESS = "budget.progress"
+# One of these per person who answered: kept after it went, they would list who answered
+# each poll. Deleted once sent or given up (bot/channels/notices.py), never marked sent.
+FORGOTTEN_ONCE_SENT = frozenset({FINAL, BUDGET_FINAL, PROGRESS})
 
 
 async def participants(
@@ -158,6 +161,7 @@ def _cut(text: str, person: Person, limit: int) -> str:
 
 NOT_A_ROUND = "budget.not_a_round"  # why progress cannot be marked: catalogue keys
 STILL_OPEN = "budget.still_open"
+NOT_COUNTED = "budget.not_counted"  # closed, but the results job has not stored `funded` yet
 NO_ITEM = "budget.no_item"
 NOT_FUNDED = "budget.item_not_funded"
 PROGRESS_LENGTH = 500  # characters of staff's word on an item
@@ -173,6 +177,8 @@ def progress_refusal(poll: Poll, option: PollOption | None) -> str | None:
         return NOT_A_ROUND
     if not closed(poll):
         return STILL_OPEN
+    if poll.results_sent_at is None:
+        return NOT_COUNTED
     if option is None:
         return NO_ITEM
     return None if option.funded else NOT_FUNDED

@@ -25,6 +25,7 @@ from storage import queries
 from storage.models import Poll, PollOption, Village, utcnow
 
 MIN_CELL = 5  # people: a breakdown's cell below it is withheld (ARCHITECTURE §8)
+WITHHELD = f"<{MIN_CELL}"  # how a withheld cell reads, wherever it is shown
 PAPER = "paper"
 CHANNEL_ORDER = ("telegram", "sms", "whatsapp", "web", PAPER)
 AGE_BANDS = ("18-29", "30-44", "45-59", "60+")
@@ -106,10 +107,6 @@ class Tally:
         if not self.total:
             return None
         return max(range(1, self.options + 1), key=lambda p: (self.counts[p - 1], -p))
-
-
-def withheld(count: int) -> int | None:
-    return count if count >= MIN_CELL else None
 
 
 def count(
@@ -200,12 +197,16 @@ def _bands(groups: list[Group]) -> tuple[str, ...]:
 
 
 def _said(groups: list[Group], trait: object, values: Sequence[str]) -> Said:
+    """Each value's count among those who said, withheld as a breakdown's row is: beside
+    their number, a lone withheld count would be that number less the others."""
     counts: Counter[str] = Counter()
     for group in groups:
         value = trait(group)  # type: ignore[operator]
         if value in values:
             counts[value] += group.count
-    return Said(sum(counts.values()), {v: withheld(counts[v]) for v in values})
+    said = sum(counts.values())
+    [row] = suppress([("said", [said, *(counts[v] for v in values)])], single=True)
+    return Said(said, dict(zip(values, row.cells, strict=True)))
 
 
 def closed(poll: Poll) -> bool:
@@ -240,7 +241,7 @@ async def tally_of(session: AsyncSession, poll: Poll) -> tuple[Sequence[PollOpti
         )
     ]
     villages = await queries.villages_of(session, poll.municipality_id)
-    single = poll.kind == ballots.SINGLE
+    single = poll.max_choices == 1  # one choice each, whatever the kind: rows add up
     population = poll.municipality.population
     return options, count(groups, len(options), single, villages, population)
 
@@ -270,14 +271,20 @@ def village_lines(tally: Tally, villages: Sequence[Village], language: str) -> l
     lines = []
     for row in tally.by_village:
         name = names.get(int(row.key)) if row.key != NO_VILLAGE else None
-        cells = " · ".join(
-            f"{n}: {'<5' if c is None else c}" for n, c in enumerate(row.cells, start=1)
-        )
         village = Text("poll_results.no_village") if name is None else name
         lines.append(
-            Text("poll_results.row", {"name": village, "total": row.total, "cells": cells})
+            Text("poll_results.row", {"name": village, "total": row.total, "cells": _cells(row)})
         )
     return lines
+
+
+def cell(count: int | None) -> str:
+    """A breakdown's cell as shown: its count, or WITHHELD."""
+    return WITHHELD if count is None else str(count)
+
+
+def _cells(row: Row) -> str:
+    return " · ".join(f"{n}: {cell(c)}" for n, c in enumerate(row.cells, start=1))
 
 
 def channel_lines(tally: Tally) -> list[Text]:
@@ -289,9 +296,7 @@ def channel_lines(tally: Tally) -> list[Text]:
                 if row.key != PAPER
                 else Text("poll_results.paper"),
                 "total": row.total,
-                "cells": " · ".join(
-                    f"{n}: {'<5' if c is None else c}" for n, c in enumerate(row.cells, start=1)
-                ),
+                "cells": _cells(row),
             },
         )
         for row in tally.by_channel
@@ -322,8 +327,8 @@ def reach_lines(tally: Tally, villages: Sequence[Village], language: str) -> lis
         else Text("poll_results.women_withheld", {"said": tally.gender.said})
     )
     ages = ", ".join(
-        f"{band}: {'<5' if tally.ages.counts[band] is None else f'{tally.ages.percent(band)}%'}"
-        for band in tally.ages.counts
+        f"{band}: {WITHHELD if n is None else f'{tally.ages.percent(band)}%'}"
+        for band, n in tally.ages.counts.items()
     )
     lines.append(Text("poll_results.ages", {"ages": ages, "said": tally.ages.said}))
     return lines

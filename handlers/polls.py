@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from handlers import ballots, flood, free_text, onboarding, poll_profile, wishes
+from handlers.ballots import som as _som
 from handlers.context import Context
 from handlers.quotes import shorten, sms_cut
 from handlers.steps import Replies, Step
@@ -171,10 +172,6 @@ def _named(ctx: Context, options: Sequence[PollOption], choices: Sequence[int]) 
         return " ".join(str(c) for c in choices)
     labels = {o.position: o.label(ctx.language) for o in options}
     return "; ".join(f"{c}. {labels.get(c, '')}" for c in choices)
-
-
-def _som(amount: int) -> str:
-    return f"{amount:,}".replace(",", " ")
 
 
 # --- answering --------------------------------------------------------------------------------

@@ -92,6 +92,66 @@ def test_no_withheld_cell_can_be_worked_out(cells: list[list[int]], single: bool
     assert [r.total for r in rows] == [(sum(c) if single else 99) for c in cells]
 
 
+def test_a_lone_withheld_gender_or_age_is_not_given_back_by_those_who_said() -> None:
+    # 20 women and 3 men: beside "23 said", a shown 20 would give the 3 men back.
+    groups = [
+        Group((1,), "sms", None, "18-29", "f", False, 10),
+        Group((1,), "sms", None, "30-44", "f", False, 6),
+        Group((2,), "sms", None, "45-59", "f", False, 4),
+        Group((2,), "sms", None, "60+", "m", False, 3),
+    ]
+    tally = count(groups, 2, True)
+    assert tally.gender.said == 23 and tally.gender.counts == {"f": None, "m": None}
+    # 60+ alone under 5 (45-59 too here): the next smallest goes with them if need be.
+    assert tally.ages.said == 23
+    assert tally.ages.counts == {"18-29": 10, "30-44": 6, "45-59": None, "60+": None}
+    lone = count([*groups[:2], Group((2,), "sms", None, "45-59", "m", False, 7)], 2, True)
+    assert lone.ages.counts == {"18-29": 10, "30-44": None, "45-59": 7, "60+": None}
+
+
+traits = st.lists(
+    st.tuples(st.sampled_from(["f", "m", None]), st.sampled_from(["18-29", "60+", "14-17", None])),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(traits)
+def test_no_withheld_gender_or_age_can_be_worked_out_from_those_who_said(
+    people: list[tuple[str | None, str | None]],
+) -> None:
+    groups = [Group((1,), "sms", None, age, gender, False, 1) for gender, age in people]
+    tally = count(groups, 1, True)
+    for said, trait in ((tally.gender, 0), (tally.ages, 1)):
+        assert said.said == sum(1 for p in people if p[trait] in said.counts)
+        shown = list(said.counts.values())
+        assert all(c is None or c >= MIN_CELL for c in shown)
+        assert sum(c is None for c in shown) != 1  # else `said` less the others gives it
+
+
+async def test_a_priority_vote_of_one_choice_withholds_as_a_poll_does(db: Database) -> None:
+    # Each answer one choice: a village's total less its shown cells gives its lone one.
+    async with db.session() as session, session.begin():
+        place = await queries.municipality_by_key(session, "naryn_city")
+        assert place is not None
+        village = await queries.add_village(session, place.id, {"ky": "Жаңы-Жол"}, 500)
+        poll = await queries.add_poll(
+            session, place.id, {"ky": "Эмне?"}, [{"label_ky": "Жол"}, {"label_ky": "Суу"}],
+            utcnow() + timedelta(days=3), status="open", kind="priority", max_choices=1,
+        )  # fmt: skip
+        for n, choice in enumerate([1] * 9 + [2] * 2):
+            await queries.record_answer(
+                session, poll.id, f"p{n}", [choice], date.today(), channel="sms",
+                village_id=village.id,
+            )  # fmt: skip
+    async with db.session() as session:
+        stored = await queries.poll_by_code(session, poll.code)
+        assert stored is not None
+        _, tally = await tally_of(session, stored)
+    [row] = [r for r in tally.by_village if r.key == village.id]
+    assert row.total == 11 and row.cells == (None, None)
+
+
 async def test_answers_stored_are_tallied_on_both_databases(db: Database) -> None:
     async with db.session() as session, session.begin():
         place = await queries.municipality_by_key(session, "naryn_city")
@@ -164,6 +224,38 @@ async def test_the_weekly_digest_names_polls_closed_in_the_week_and_those_open(
         f"   • {running.code} «A park?» is open until {closes}: answers so far 0.",
         f"   • {empty.code} «Anyone?» closed with no answers.",  # closed as late: newer first
         f"   • {ended.code} «Which road?» closed: answers 3; most chose «Market» (67%).",
+    ]
+
+
+async def test_the_week_so_far_calls_a_poll_closing_later_this_week_open(db: Database) -> None:
+    zone = ZoneInfo(TIMEZONE)
+    now = utcnow()
+    week = Week.of(now.astimezone(zone).date())
+    _, end = week.bounds(TIMEZONE)
+    later = now + (end - now) / 2  # still inside the week, after now
+    async with db.session() as session, session.begin():
+        place = await queries.municipality_by_key(session, "naryn_city")
+        assert place is not None
+        two = [{"label_ky": "Базар", "label_en": "Market"}, {"label_ky": "Мектеп"}]
+        running = await queries.add_poll(
+            session, place.id, {"ky": "Жол?", "en": "A road?"}, two, later,
+            status="open", opens_at=now - timedelta(hours=1),
+        )  # fmt: skip
+        for n in range(3):
+            await queries.record_answer(
+                session, running.id, f"w{n}", [1], now.date(), channel="sms"
+            )
+        await queries.add_poll(  # opens later this week: not open yet, so not in it
+            session, place.id, {"ky": "Көпүрө?", "en": "A bridge?"}, two, end,
+            status="open", opens_at=later,
+        )  # fmt: skip
+        digest = await content.collect(session, place, week, TIMEZONE, now.date())
+    text = render(digest, Catalogues(), "en")
+    heading = Catalogues().text("en", Text("poll_results.digest_heading"))
+    section = text.split(f"{heading}\n")[1].split("\n\n")[0]
+    closes = day_month(later.astimezone(zone).date(), "en")
+    assert section.splitlines() == [
+        f"   • {running.code} «A road?» is open until {closes}: answers so far 3.",
     ]
 
 

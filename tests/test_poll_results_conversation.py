@@ -136,7 +136,41 @@ async def test_a_volunteer_types_paper_ballots_in_card_mode(
     assert tally.paper == tally.total == 2 and tally.counts == (0, 1, 1)
 
 
-async def test_a_closed_polls_ballot_is_not_taken(
+async def test_a_closed_polls_ballots_are_typed_until_its_results_are_out(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    code = f"BALLOT{next(_codes)}"
+    await campaign(civicbot, code)
+    poll, (first, _) = await a_poll(world, THREE)
+    [voter] = await people(world, ("telegram", "ru"))
+    await answer(world, poll, voter, [1], channel="telegram")
+    await poll_outcome.send_due(world.db, world.pseudonyms, utcnow())  # other tests' polls
+    await close(world, poll)
+    volunteer = world.conversation("telegram", "ru")
+    await volunteer.send("/start")
+    await volunteer.press("Русский")
+    await volunteer.send(f"/join {await invite_code(civicbot, 'organizer', 'naryn_city')}")
+    await volunteer.send(f"/card {code}")
+    # Collected on the last day, typed after the close: counted, as the results are not out.
+    [saved] = await volunteer.send(f"{poll.code} 2")
+    nowhere = say("ru", "poll_results.no_village")
+    saved_one = say(
+        "ru", "poll_results.ballot_saved", count=1, code=poll.code, choices="2", village=nowhere
+    )
+    assert saved.startswith(saved_one)
+    assert await poll_outcome.send_due(world.db, world.pseudonyms, utcnow()) == 1
+    [told] = await notices_to(world, [voter])
+    assert told.values["total"] == 2  # the paper ballot is in the results
+    # Once they are out, the ballot stays as counted and no other is added.
+    counted = say("ru", "poll_results.ballot_counted", code=poll.code)
+    assert await volunteer.press(f"{first.position}. {first.name_ky}") == [counted]
+    assert await volunteer.send("/undo") == [counted]
+    [refused] = await volunteer.send(f"{poll.code} 3")
+    assert refused.startswith(say("ru", "poll_results.ballot_results_out", code=poll.code))
+    assert [(a.choices, a.village_id) for a in await answers_of(world, poll)][1:] == [("2", None)]
+
+
+async def test_a_poll_not_yet_open_takes_no_ballot(
     world: World, civicbot: Civicbot, say: Say
 ) -> None:
     code = f"BALLOT{next(_codes)}"
@@ -145,7 +179,8 @@ async def test_a_closed_polls_ballot_is_not_taken(
     async with world.db.session() as session, session.begin():
         stored = await queries.poll_by_id(session, poll.id)
         assert stored is not None
-        stored.status = "closed"
+        stored.opens_at = utcnow() + timedelta(days=1)  # past its close, even: never opened
+        stored.status, stored.closes_at = "closed", utcnow() - timedelta(hours=1)
     volunteer = world.conversation("telegram", "ru")
     await volunteer.send("/start")
     await volunteer.press("Русский")
@@ -374,6 +409,10 @@ async def test_staff_mark_a_funded_items_progress_in_telegram(
         say("en", "budget.still_open", code=poll.code)
     ]
     await close(world, poll)
+    # Closed, not yet counted by the results job: not "not funded" (nothing is decided yet).
+    assert await staff.send(f"/budget {poll.code} 1 Begun") == [
+        say("en", "budget.not_counted", code=poll.code)
+    ]
     await poll_outcome.send_due(world.db, world.pseudonyms, utcnow())
     assert await staff.send(f"/budget {poll.code} 2 Begun") == [
         say("en", "budget.item_not_funded", code=poll.code, item="2")

@@ -3,18 +3,49 @@ who answered by their key and the notice reaches them on Telegram, once."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy import select
 
-from handlers import ballots
+from handlers import ballots, poll_outcome
 from storage import queries
 from storage.db import Database
-from storage.models import Person, utcnow
+from storage.models import Notice, Person, utcnow
 from tests.conftest import Say, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 
 CHAT = 9901
+
+
+async def notices_left(database_url: str, person_id: int) -> list[str]:
+    """The results notices still kept for the person, once the sender has settled them
+    (it settles just after the message goes: looked at again a bounded number of times)."""
+    db = Database(database_url)
+    try:
+        for _ in range(100):
+            async with db.session() as session:
+                keys = list(
+                    await session.scalars(
+                        select(Notice.key).where(
+                            Notice.person_id == person_id,
+                            Notice.key.in_(poll_outcome.FORGOTTEN_ONCE_SENT),
+                        )
+                    )
+                )
+                claimed = await session.scalar(
+                    select(Notice.id).where(
+                        Notice.person_id == person_id,
+                        Notice.sent_at.is_(None),
+                        Notice.attempts > 0,
+                    )
+                )
+            if not keys or claimed is None:
+                return keys
+            await asyncio.sleep(0.05)  # one in the sender's hands: let it settle
+        return keys
+    finally:
+        await db.close()
 
 
 async def test_the_results_reach_who_answered_on_telegram_once(
@@ -28,7 +59,7 @@ async def test_the_results_reach_who_answered_on_telegram_once(
         async with db.session() as session, session.begin():
             person = await session.scalar(select(Person).where(Person.channel_user_id == str(CHAT)))
             assert person is not None and person.municipality_id is not None
-            language = person.language
+            language, person_id = person.language, person.id
             poll = await queries.add_poll(
                 session, person.municipality_id, {"ky": "Кайсы жол?", "ru": "Какую дорогу?"},
                 [{"label_ky": "Базар"}, {"label_ky": "Мектеп"}], utcnow() - timedelta(minutes=1),
@@ -64,5 +95,7 @@ async def test_the_results_reach_who_answered_on_telegram_once(
     assert runtime._notifier is not None
     await runtime._notifier.deliver_pending()
     assert [c.params.get("text") for c in telegram.delivered_to(CHAT)].count(told) == 1
+    # Once sent, the notice is deleted: no row is left that says who answered the poll.
+    assert await notices_left(database_url, person_id) == []
     # The neighbour who did not answer hears nothing of it.
     assert not any(poll.code in str(c.params.get("text")) for c in telegram.delivered_to(CHAT + 1))

@@ -34,6 +34,7 @@ from bot.channels.registration import (
 )
 from bot.runtime.i18n import Catalogues
 from handlers.answering import ANSWERED_BY, UNREACHED
+from handlers.poll_outcome import FORGOTTEN_ONCE_SENT
 from handlers.types import Text
 from storage import queries
 from storage.channels import REACHABLE
@@ -122,7 +123,8 @@ class Notifier:
                 log.exception("a notice (%s) could not be sent, the last time", notice.key)
                 unreached = FAILED
             async with self.db.session() as session, session.begin():
-                await queries.settle_notice(session, notice_id, utcnow())
+                forget = notice.key in FORGOTTEN_ONCE_SENT
+                await queries.settle_notice(session, notice_id, utcnow(), forget=forget)
                 if unreached is not None:
                     await self._tell_who_answered(session, notice, unreached)
             sent += unreached is None

@@ -105,6 +105,7 @@ def _write_text(text: str, output: str | None, out: TextIO) -> None:
 REFUSALS = {
     poll_outcome.NOT_A_ROUND: "poll {code} is not a budget round",
     poll_outcome.STILL_OPEN: "budget round {code} is still open: nothing is funded yet",
+    poll_outcome.NOT_COUNTED: "budget round {code} is closed but not counted yet",
     poll_outcome.NO_ITEM: "budget round {code} has no item {item!r}",
     poll_outcome.NOT_FUNDED: "item {item} of {code} was not funded",
 }

@@ -20,7 +20,7 @@ from handlers.weeks import Week
 from storage import queries
 from storage.channels import CARD
 from storage.domain import bribe_service_codes, wish_categories
-from storage.models import Initiative, Municipality, Poll, PollOption, Wish
+from storage.models import Initiative, Municipality, Poll, PollOption, Wish, utcnow
 
 WAITING = 3  # wishes waiting longest for an answer, named in the digest
 
@@ -199,13 +199,16 @@ async def collect(
 async def _polls(
     session: AsyncSession, municipality: Municipality, start: datetime, end: datetime, timezone: str
 ) -> list[PollLine]:
-    """Polls that closed in the week, and those still open at its end."""
+    """Polls that closed in the week, and those still open at its end (or now, for the
+    week so far: a poll closing later this week is open, one not yet open is left out)."""
     lines = []
+    now = utcnow()
     for poll in await queries.polls_shown(session, municipality.id, start, end):
         ended = poll.closed_at or poll.closes_at
-        if ended < start:
+        if ended < start or poll.opens_at > now:
             continue
         options, tally = await poll_results.tally_of(session, poll)
         closes_on = poll.closes_at.astimezone(ZoneInfo(timezone)).date()
-        lines.append(PollLine(poll, options, tally, ended < end, closes_on))
+        closed = poll_results.closed(poll) and ended < end
+        lines.append(PollLine(poll, options, tally, closed, closes_on))
     return lines

@@ -15,13 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import ballots, poll_results
 from handlers.dates import day_month
-from handlers.poll_results import NO_VILLAGE, PAPER, Row, funded_set
+from handlers.poll_results import NO_VILLAGE, PAPER, Row, cell, funded_set
 from handlers.types import Text
 from storage import queries
 from storage.models import Municipality, Poll, utcnow
 
 SHOWN_FOR = timedelta(days=365)  # closed polls stay on the page this long
-WITHHELD = "<5"
 
 Say = Callable[[Text], str]
 
@@ -109,4 +108,4 @@ def _channel(key: str, say: Say) -> str:
 
 
 def _row(name: str, row: Row) -> tuple[str, int, list[str]]:
-    return name, row.total, [WITHHELD if c is None else str(c) for c in row.cells]
+    return name, row.total, [cell(c) for c in row.cells]

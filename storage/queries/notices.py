@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Exists, exists, or_, select, update
+from sqlalchemy import ColumnElement, Exists, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -122,6 +122,13 @@ async def _superseded(session: AsyncSession, notice: Notice) -> bool:
     return newer is not None
 
 
-async def settle_notice(session: AsyncSession, notice_id: int, now: datetime) -> None:
-    """The notice is done with: sent, or nothing to send (the person opted out)."""
+async def settle_notice(
+    session: AsyncSession, notice_id: int, now: datetime, forget: bool = False
+) -> None:
+    """The notice is done with: sent, or nothing to send (the person opted out). `forget`:
+    deleted rather than kept as sent (its row would say who answered a poll). Only notices
+    about a wish ("reference") need the sent ones kept, for the ordering rules above."""
+    if forget:
+        await session.execute(delete(Notice).where(Notice.id == notice_id))
+        return
     await session.execute(update(Notice).where(Notice.id == notice_id).values(sent_at=now))

@@ -8,7 +8,7 @@ each one's key (handlers/ballots.py), outside SQL."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Sequence
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -101,17 +101,15 @@ async def mark_funded(session: AsyncSession, poll_id: int, funded: Sequence[int]
     )
 
 
-async def last_ballot_of(session: AsyncSession, volunteer_id: int, day: date) -> PollAnswer | None:
-    """The newest paper ballot this volunteer typed on this day."""
+async def poll_for_ballot(session: AsyncSession, poll_id: int) -> Poll | None:
+    """The poll, read afresh and locked until this transaction ends, before a paper ballot
+    of it is added, changed or taken back: the results job's claim (claim_results_due) then
+    waits for the ballot to commit and counts it, or the ballot sees the results are out."""
     return await session.scalar(
-        select(PollAnswer)
-        .where(
-            PollAnswer.entered_by == volunteer_id,
-            PollAnswer.channel == "paper",
-            PollAnswer.answered_on == day,
-        )
-        .order_by(PollAnswer.id.desc())
-        .limit(1)
+        select(Poll)
+        .where(Poll.id == poll_id)
+        .with_for_update(of=Poll)
+        .execution_options(populate_existing=True)
     )
 
 
