@@ -36,6 +36,12 @@ def voter_key(pseudonyms: Pseudonyms, poll_id: int, person_id: int) -> str:
     return pseudonyms.of(VOTER, str(poll_id), str(person_id))
 
 
+def voter_keys(pseudonyms: Pseudonyms, poll_id: int, person_id: int) -> tuple[str, ...]:
+    """The voter's key under every known secret key, newest first: during a rotation their
+    answer may still be under a replaced one (bot/commands/rotation.py moves it)."""
+    return pseudonyms.every(VOTER, str(poll_id), str(person_id))
+
+
 def paper_key() -> str:
     """A paper ballot's own key: never equal to another's, never a person's."""
     return PAPER_PREFIX + secrets.token_hex(16)

@@ -185,7 +185,7 @@ async def _describe(ctx: Context, municipality_id: int, **fields: object) -> Non
     await queries.change_person(ctx.session, ctx.person, **fields)
     now = utcnow()
     keys = {
-        poll.id: ballots.voter_key(ctx.pseudonyms, poll.id, ctx.person.id)
+        poll.id: ballots.voter_keys(ctx.pseudonyms, poll.id, ctx.person.id)
         for poll in await queries.answering_polls(ctx.session, municipality_id, now)
     }
     await poll_queries.describe_voter(ctx.session, keys, **fields)
@@ -226,8 +226,9 @@ async def my_data(ctx: Context) -> tuple[Text, ...]:
 async def forget(ctx: Context) -> None:
     """/forget: their answers stay counted, linked to nothing (storage/queries/polls.py)."""
     keys = [
-        ballots.voter_key(ctx.pseudonyms, poll_id, ctx.person.id)
+        key
         for poll_id in await poll_queries.poll_ids(ctx.session)
+        for key in ballots.voter_keys(ctx.pseudonyms, poll_id, ctx.person.id)
     ]
     await poll_queries.unlink_answers(ctx.session, keys)
 

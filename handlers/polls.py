@@ -224,11 +224,17 @@ async def answer(
     limited = await _over_limit(ctx)
     if limited is not None:
         return [limited]
+    if not await poll_queries.lock_answering(ctx.session, poll.id):  # closed since it looked
+        return [say("poll.closed", code=poll.code)]
     person = ctx.person
+    newest, *replaced = _voter_keys(ctx, poll)
+    # An answer given under a secret key a rotation replaced is theirs: it moves to the
+    # newest key, to be changed there (not a second answer beside it).
+    await poll_queries.move_answers(ctx.session, poll.id, dict.fromkeys(replaced, newest))
     changed = await queries.record_answer(
         ctx.session,
         poll.id,
-        _voter(ctx, poll),
+        newest,
         choices or (),
         ctx.today,
         channel=ctx.inbound.channel,
@@ -307,13 +313,13 @@ async def _over_limit(ctx: Context) -> Reply | None:
     return Reply(parts=())
 
 
-def _voter(ctx: Context, poll: Poll) -> str:
-    return ballots.voter_key(ctx.pseudonyms, poll.id, ctx.person.id)
+def _voter_keys(ctx: Context, poll: Poll) -> tuple[str, ...]:
+    return ballots.voter_keys(ctx.pseudonyms, poll.id, ctx.person.id)
 
 
 async def _given(ctx: Context, poll: Poll) -> tuple[int, ...]:
     """What the person answered to the poll (empty if nothing)."""
-    given = await queries.answer_of(ctx.session, poll.id, _voter(ctx, poll))
+    given = await queries.answer_of(ctx.session, poll.id, *_voter_keys(ctx, poll))
     return tuple(int(c) for c in given.choices.split()) if given is not None else ()
 
 
