@@ -19,7 +19,10 @@ PAPER_PREFIX = "paper:"
 SINGLE, PRIORITY, BUDGET = "single", "priority", "budget"
 KINDS = (SINGLE, PRIORITY, BUDGET)
 MIN_OPTIONS, MAX_OPTIONS = 2, 9
-_NUMBERS = re.compile(r"^\s*\d+(?:[\s,;.]+\d+)*[\s,;.]*$")
+# ASCII digits only, and few of them: str.isdigit() and \d also take "²" or "٣", and int()
+# refuses the first and any run longer than 4300 digits (a ValueError, not an answer).
+_NUMBER = re.compile(r"[0-9]{1,9}")
+_NUMBERS = re.compile(r"\s*[0-9]{1,9}(?:[\s,;.]+[0-9]{1,9})*[\s,;.]*")
 
 # Why choices are refused: catalogue keys, each said with the poll's numbers.
 NOT_NUMBERS = "poll.not_numbers"
@@ -33,16 +36,27 @@ def voter_key(pseudonyms: Pseudonyms, poll_id: int, person_id: int) -> str:
     return pseudonyms.of(VOTER, str(poll_id), str(person_id))
 
 
+def voter_keys(pseudonyms: Pseudonyms, poll_id: int, person_id: int) -> tuple[str, ...]:
+    """The voter's key under every known secret key, newest first: during a rotation their
+    answer may still be under a replaced one (bot/commands/rotation.py moves it)."""
+    return pseudonyms.every(VOTER, str(poll_id), str(person_id))
+
+
 def paper_key() -> str:
     """A paper ballot's own key: never equal to another's, never a person's."""
     return PAPER_PREFIX + secrets.token_hex(16)
 
 
+def number(text: str) -> int | None:
+    """A typed or pressed number ("2", "412"), or None if it is not one."""
+    return int(text) if _NUMBER.fullmatch(text) else None
+
+
 def parse_choices(text: str) -> tuple[int, ...] | None:
     """Numbers as people type them: "2", "2 5 7", "2,5,7"; None if it is not only numbers."""
-    if not _NUMBERS.match(text):
+    if not _NUMBERS.fullmatch(text):
         return None
-    return tuple(int(n) for n in re.findall(r"\d+", text))
+    return tuple(int(n) for n in _NUMBER.findall(text))
 
 
 def refusal(poll: Poll, options: Sequence[PollOption], choices: Sequence[int]) -> str | None:

@@ -321,9 +321,10 @@ def _village_name(villages: Sequence[Village], village: object, language: str) -
 async def _ballot_village(ctx: Context, value: str) -> Reply:
     """A saved ballot's village, from its button; the next ballots take it too."""
     ballot_id, _, village_id = value.partition(":")
-    if not ballot_id.isdigit() or not village_id.isdigit():
+    ballot_number, village_number = ballots.number(ballot_id), ballots.number(village_id)
+    if ballot_number is None or village_number is None:
         return await card_prompt(ctx)
-    ballot = await queries.ballot_of(ctx.session, ctx.person.id, int(ballot_id))
+    ballot = await queries.ballot_of(ctx.session, ctx.person.id, ballot_number)
     if ballot is None:
         return await card_prompt(ctx)
     poll = await queries.poll_for_ballot(ctx.session, ballot.poll_id)
@@ -331,7 +332,7 @@ async def _ballot_village(ctx: Context, value: str) -> Reply:
     if poll.results_sent_at is not None:  # counted and sent: it stays as it was counted
         return say("poll_results.ballot_counted", code=poll.code)
     villages = await queries.villages_of(ctx.session, poll.municipality_id)
-    chosen = next((v.id for v in villages if v.id == int(village_id)), None)
+    chosen = next((v.id for v in villages if v.id == village_number), None)
     ballot.village_id = chosen
     ctx.remember(village=chosen)
     ctx.keep_buttons = True  # a slip of the finger is put right with another

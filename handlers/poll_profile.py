@@ -129,10 +129,14 @@ async def choose_gender(ctx: Context, value: str) -> list[Reply] | None:
 async def _choose(
     ctx: Context, value: str, stored: tuple[str, ...], field: str
 ) -> list[Reply] | None:
-    if value != SKIP and not (value.isdigit() and 1 <= int(value) <= len(stored)):
+    number = ballots.number(value)
+    if value == SKIP:
+        chosen = SKIPPED
+    elif number is not None and 1 <= number <= len(stored):
+        chosen = stored[number - 1]
+    else:
         return None
     municipality_id = int(ctx.data.get("municipality", 0))
-    chosen = SKIPPED if value == SKIP else stored[int(value) - 1]
     await queries.change_person(ctx.session, ctx.person, **{field: chosen})
     if chosen in (*AGE_BANDS, *SAID_GENDERS):
         await _describe(ctx, municipality_id, **{field: chosen})
@@ -151,12 +155,12 @@ async def take_number(ctx: Context, text: str) -> list[Reply] | None:
     if _expired(ctx):
         ctx.finish()
         return None
-    value = text.strip().rstrip(".!)")
-    if not value.isdigit():
+    number = ballots.number(text.strip().rstrip(".!)"))
+    if number is None:
         return None
     step = STEPS[ctx.step or ""]
     assert step.on_choice is not None
-    replies = await step.on_choice(ctx, str(int(value)))
+    replies = await step.on_choice(ctx, str(number))
     if replies is None:
         return [(await step.prompt(ctx)).after(Text("poll.profile_how"))]
     return replies
@@ -181,7 +185,7 @@ async def _describe(ctx: Context, municipality_id: int, **fields: object) -> Non
     await queries.change_person(ctx.session, ctx.person, **fields)
     now = utcnow()
     keys = {
-        poll.id: ballots.voter_key(ctx.pseudonyms, poll.id, ctx.person.id)
+        poll.id: ballots.voter_keys(ctx.pseudonyms, poll.id, ctx.person.id)
         for poll in await queries.answering_polls(ctx.session, municipality_id, now)
     }
     await poll_queries.describe_voter(ctx.session, keys, **fields)
@@ -222,16 +226,18 @@ async def my_data(ctx: Context) -> tuple[Text, ...]:
 async def forget(ctx: Context) -> None:
     """/forget: their answers stay counted, linked to nothing (storage/queries/polls.py)."""
     keys = [
-        ballots.voter_key(ctx.pseudonyms, poll_id, ctx.person.id)
+        key
         for poll_id in await poll_queries.poll_ids(ctx.session)
+        for key in ballots.voter_keys(ctx.pseudonyms, poll_id, ctx.person.id)
     ]
     await poll_queries.unlink_answers(ctx.session, keys)
 
 
 # The questions at a poll's end; their SMS answers (numbers) are handled by handlers/polls.py,
 # which first lets a poll sent since then take the number.
+# Private: what is answered to them is not kept with the delivery (ARCHITECTURE.md §8).
 STEPS: dict[str, Step] = {
-    VILLAGE: Step(village_prompt, choose_village, one_shot=True),
-    AGE: Step(age_prompt, choose_age, one_shot=True),
-    GENDER: Step(gender_prompt, choose_gender, one_shot=True),
+    VILLAGE: Step(village_prompt, choose_village, private=True, one_shot=True),
+    AGE: Step(age_prompt, choose_age, private=True, one_shot=True),
+    GENDER: Step(gender_prompt, choose_gender, private=True, one_shot=True),
 }

@@ -13,6 +13,7 @@ questions (handlers/poll_profile.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from handlers import ballots, flood, free_text, onboarding, poll_profile, wishes
@@ -58,7 +59,7 @@ async def command(ctx: Context, argument: str) -> Replies:
     code, _, rest = argument.partition(" ")
     if not code:
         return await _list(ctx)
-    if not code.isdigit():
+    if ballots.number(code) is None:
         return [say("poll.usage")]
     poll = await queries.poll_by_code(ctx.session, code)
     if not rest.strip():
@@ -167,7 +168,11 @@ def _label(option: PollOption, chosen: bool, ctx: Context) -> str:
 
 
 def _named(ctx: Context, options: Sequence[PollOption], choices: Sequence[int]) -> str:
-    """Choices as said back: their labels (guided), their numbers (SMS)."""
+    """Choices as said back: their labels (guided), their numbers (SMS). Every reply that
+    names what a person chose comes through here, and so is not kept with the delivery for
+    a redelivery (ARCHITECTURE.md §8): the answer is kept under a pseudonym, never beside
+    the person's delivery."""
+    ctx.private = True
     if not ctx.guided:
         return " ".join(str(c) for c in choices)
     labels = {o.position: o.label(ctx.language) for o in options}
@@ -180,10 +185,12 @@ def _named(ctx: Context, options: Sequence[PollOption], choices: Sequence[int]) 
 async def on_button(ctx: Context, payload: str) -> Replies:
     """A poll's button, whatever the conversation's step: an option, or the pick step."""
     code, _, value = payload.removeprefix(PREFIX).partition(":")
-    poll = await queries.poll_by_code(ctx.session, code) if code.isdigit() else None
+    a_code = ballots.number(code) is not None
+    poll = await queries.poll_by_code(ctx.session, code) if a_code else None
     if value == PICK:
         return await _open_pick(ctx, poll, code)
-    return await answer(ctx, poll, code, (int(value),) if value.isdigit() else None)
+    chosen = ballots.number(value)
+    return await answer(ctx, poll, code, (chosen,) if chosen is not None else None)
 
 
 async def by_number(ctx: Context, text: str) -> Replies | None:
@@ -214,11 +221,17 @@ async def answer(
     limited = await _over_limit(ctx)
     if limited is not None:
         return [limited]
+    if not await poll_queries.lock_answering(ctx.session, poll.id):  # closed since it looked
+        return [say("poll.closed", code=poll.code)]
     person = ctx.person
+    newest, *replaced = _voter_keys(ctx, poll)
+    # An answer given under a secret key a rotation replaced is theirs: it moves to the
+    # newest key, to be changed there (not a second answer beside it).
+    await poll_queries.move_answers(ctx.session, poll.id, dict.fromkeys(replaced, newest))
     changed = await queries.record_answer(
         ctx.session,
         poll.id,
-        _voter(ctx, poll),
+        newest,
         choices or (),
         ctx.today,
         channel=ctx.inbound.channel,
@@ -269,6 +282,7 @@ def _refused(
     problem: str,
     before: tuple[int, ...],
 ) -> Reply:
+    ctx.private = True  # it says what the refused choices cost, and the answer kept
     values = {
         "code": poll.code,
         "highest": len(options),
@@ -296,13 +310,13 @@ async def _over_limit(ctx: Context) -> Reply | None:
     return Reply(parts=())
 
 
-def _voter(ctx: Context, poll: Poll) -> str:
-    return ballots.voter_key(ctx.pseudonyms, poll.id, ctx.person.id)
+def _voter_keys(ctx: Context, poll: Poll) -> tuple[str, ...]:
+    return ballots.voter_keys(ctx.pseudonyms, poll.id, ctx.person.id)
 
 
 async def _given(ctx: Context, poll: Poll) -> tuple[int, ...]:
     """What the person answered to the poll (empty if nothing)."""
-    given = await queries.answer_of(ctx.session, poll.id, _voter(ctx, poll))
+    given = await queries.answer_of(ctx.session, poll.id, *_voter_keys(ctx, poll))
     return tuple(int(c) for c in given.choices.split()) if given is not None else ()
 
 
@@ -357,15 +371,16 @@ async def pick_prompt(ctx: Context) -> Reply:
 
 
 async def choose_pick(ctx: Context, value: str) -> Replies | None:
-    action, _, mask = value.partition(".")
-    if not mask.isdigit() or int(mask) >= 1 << ballots.MAX_OPTIONS:
+    action, _, typed = value.partition(".")
+    mask = ballots.number(typed)
+    if mask is None or mask >= 1 << ballots.MAX_OPTIONS:
         return None
     poll = await queries.poll_by_code(ctx.session, str(ctx.data.get("poll", "")))
     if poll is None or not poll.answering(utcnow()):
         code = str(ctx.data.get("poll", ""))
         ctx.finish()
         return await answer(ctx, poll, code, ())
-    chosen = _unmasked(int(mask))
+    chosen = _unmasked(mask)
     ctx.cache[PICK_STEP] = chosen
     if action == DONE:
         if not chosen:
@@ -373,11 +388,8 @@ async def choose_pick(ctx: Context, value: str) -> Replies | None:
         ctx.finish()
         return await answer(ctx, poll, poll.code, sorted(chosen))
     options = await queries.options_of(ctx.session, poll.id)
-    number = action.removeprefix(TOGGLE)
-    if not action.startswith(TOGGLE) or not number.isdigit():
-        return None
-    item = int(number)
-    if not 1 <= item <= len(options):
+    item = ballots.number(action.removeprefix(TOGGLE))
+    if not action.startswith(TOGGLE) or item is None or not 1 <= item <= len(options):
         return None
     if item in chosen:
         chosen = chosen - {item}
@@ -436,10 +448,9 @@ async def profile_text(ctx: Context, text: str) -> Replies:
 
 
 # The pick step and the closing questions (handlers/router.py joins every flow's steps).
+# Private: the pick's keyboard marks the chosen items, and the questions' answers are a
+# village, an age band, a gender (handlers/router.py's unfit_steps checks it).
 STEPS: dict[str, Step] = {
-    PICK_STEP: Step(pick_prompt, choose_pick),
-    **{
-        name: Step(step.prompt, step.on_choice, profile_text, one_shot=True)
-        for name, step in poll_profile.STEPS.items()
-    },
+    PICK_STEP: Step(pick_prompt, choose_pick, private=True),
+    **{name: replace(step, on_text=profile_text) for name, step in poll_profile.STEPS.items()},
 }

@@ -25,6 +25,7 @@ from handlers import (
     picture_gate,
     poll_admin,
     poll_outcome,
+    poll_profile,
     polls,
     signatures,
     wishes,
@@ -163,11 +164,11 @@ ONE_SHOT_STEPS = {name for name, step in STEPS.items() if step.one_shot}
 
 
 def unfit_steps() -> list[str]:
-    """Steps that break a rule: a bribe report's step, or one where a signer types their
-    details, that is not private (its text would be kept for a redelivery, or carried on a
-    page), and a name two flows declare (one would replace the other here). Empty, as a
-    test checks."""
-    sealed = [*bribes.STEPS, *signatures.DETAILS]
+    """Steps that break a rule: a bribe report's step, one where a signer types their
+    details, or a poll's pick or closing question, that is not private (its text would be
+    kept for a redelivery, or carried on a page), and a name two flows declare (one would
+    replace the other here). Empty, as a test checks."""
+    sealed = [*bribes.STEPS, *signatures.DETAILS, polls.PICK_STEP, *poll_profile.STEPS]
     leaky = [name for name in sealed if not STEPS[name].private]
     declared = [name for flow in FLOWS for name in flow]
     return leaky + sorted({name for name in declared if declared.count(name) > 1})

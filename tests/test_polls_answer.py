@@ -379,3 +379,16 @@ async def test_answers_over_the_hour_s_limit_are_not_kept(
 def test_a_poll_button_fits_telegram_s_callback_data() -> None:
     assert len(polls.button("9" * 16, polls.PICK).encode()) <= 64
     assert ballots.parse_choices("2, 5 7") == (2, 5, 7)
+
+
+async def test_an_answer_that_reaches_the_database_after_the_close_is_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handler looked just before the closing time, and the write comes after it (or
+    after the close was tallied): the write itself refuses, and says the poll is closed."""
+    place = await fresh_place(world)
+    resident = await placed(world, "sms", place, language="en")
+    poll = await open_poll(world, place, opens_at=utcnow() - timedelta(days=1), closes_at=utcnow())
+    monkeypatch.setattr(Poll, "answering", lambda self, now: True)  # the look before
+    assert await resident.send(f"POLL {poll.code} 2") == [sms("en", "poll.closed", code=poll.code)]
+    assert await answers(world, poll) == []

@@ -6,11 +6,12 @@ leaves their answers counted and linked to nothing."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import inspect, select
 
-from handlers import poll_profile
+from handlers import ballots, poll_profile
 from storage.models import Conversation as ConversationRow
 from storage.models import Person, PollAnswer, PollSend, utcnow
 from tests.conftest import Say
@@ -117,25 +118,45 @@ async def test_people_who_joined_during_a_poll_are_flagged(world: World) -> None
 
 async def test_an_answer_holds_nothing_of_the_person_and_only_its_day(world: World) -> None:
     place = await fresh_place(world)
-    resident = await placed(world, "sms", place)
+    by_sms = await placed(world, "sms", place)
+    by_telegram = await placed(world, "telegram", place)
     first, second = await open_poll(world, place), await open_poll(world, place)
-    await resident.send(f"СУРОО {first.code} 1")
-    await resident.send(f"СУРОО {second.code} 2")
-    who = await person_id(world, resident)
+    await by_sms.send(f"СУРОО {first.code} 1")
+    await by_sms.send(f"СУРОО {second.code} 2")
+    await by_telegram.press_data(f"poll:{first.code}:3")
     columns = {column.key for column in inspect(PollAnswer).columns}
     assert columns == {
         "id", "poll_id", "voter_key", "choices", "channel", "village_id", "age_band", "gender",
         "joined_during", "entered_by", "answered_on",
     }  # fmt: skip
-    rows = [*await answers(world, first), *await answers(world, second)]
-    for row in rows:
-        assert isinstance(row.answered_on, date) and not isinstance(row.answered_on, datetime)
-        assert row.entered_by is None
-        values = [str(getattr(row, name)) for name in columns]
-        assert not any(resident.user.lstrip("+") in value for value in values)
-    assert rows[0].voter_key != rows[1].voter_key
-    assert not set(rows[0].voter_key) <= {"0"}  # a keyed hash, not a number
-    assert str(who) not in (rows[0].voter_key, rows[1].voter_key)
+    for resident, polls in ((by_sms, (first, second)), (by_telegram, (first,))):
+        who = await person_id(world, resident)
+        identities = {str(who), resident.user, resident.user.lstrip("+")}
+        for poll in polls:
+            [row] = [r for r in await answers(world, poll) if r.channel == resident.channel]
+            assert isinstance(row.answered_on, date) and not isinstance(row.answered_on, datetime)
+            assert row.entered_by is None
+            # Its key is the keyed hash of poll and person, which nothing without the key
+            # recomputes: not the person id, chat id or phone, nor any plain hash of them.
+            assert row.voter_key == ballots.voter_key(world.pseudonyms, poll.id, who)
+            unkeyed = {
+                hashlib.sha256(text.encode()).hexdigest()
+                for text in (
+                    *identities,
+                    f"{ballots.VOTER}\x1f{poll.id}\x1f{who}",
+                    f"{poll.id}:{who}",
+                    f"{poll.id}{who}",
+                )
+            }
+            values = {name: str(getattr(row, name)) for name in columns}
+            # The row's own small numbers may equal a person id by chance; none other may.
+            own = {"id", "poll_id", "village_id", "choices"}
+            found = {n: v for n, v in values.items() if v in identities | unkeyed and n not in own}
+            assert found == {}
+            long_ones = {resident.user.lstrip("+"), resident.user[4:]}  # phone, chat id
+            assert [v for v in values.values() if any(i in v for i in long_ones)] == []
+    keys = {row.voter_key for p in (first, second) for row in await answers(world, p)}
+    assert len(keys) == 3  # one per person and poll
 
 
 async def test_forget_leaves_answers_counted_and_linked_to_nothing(world: World, say: Say) -> None:

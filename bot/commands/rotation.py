@@ -1,22 +1,27 @@
 """Rotating SECRET_KEY (docs/operations.md): a new key becomes the one everything is made with,
-the old one stays readable, and `rekey` moves every stored signature to the new key.
+the old one stays readable, and `rekey` moves every stored signature and poll answer to the
+new key.
 
-Only signatures keep data under the key for long (their seal and the keyed hashes of PIN and
-name, recomputed from the opened seal). Delivery hashes and quota counters live for days and
-simply age out, which is why the previous key is kept a few days after re-keying."""
+Signatures and poll answers keep data under the key for long: a signature's seal and the
+keyed hashes of PIN and name (recomputed from the opened seal), an answer's voter key (a
+keyed hash of poll and person, recomputed for every person). Delivery hashes and quota
+counters live for days and simply age out, which is why the previous key is kept a few
+days after re-keying."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot.runtime.config import Settings
-from handlers import signers
+from handlers import ballots, signers
 from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import Sealer
 from storage import queries
 from storage.db import Database
+from storage.queries import polls as poll_queries
 
 BATCH = 500  # signatures per transaction
 
@@ -46,8 +51,10 @@ def add_key_to_file(settings: Settings) -> tuple[str, ...]:
 
 
 async def rekey(db: Database, pseudonyms: Pseudonyms) -> int:
-    """Seal every signature with the newest key and hash its PIN and name with it; returns how
-    many were re-keyed. Safe to run again (and to stop: each batch commits on its own)."""
+    """Seal every signature with the newest key and hash its PIN and name with it, and move
+    poll answers to the newest voter keys; returns how many signatures were re-keyed. Safe
+    to run again (and to stop: each batch commits on its own)."""
+    await rekey_answers(db, pseudonyms)
     sealer = Sealer(pseudonyms)
     after_id, done = 0, 0
     while True:
@@ -65,3 +72,37 @@ async def rekey(db: Database, pseudonyms: Pseudonyms) -> int:
         done += len(batch)
         if len(batch) < BATCH:
             return done
+
+
+async def rekey_answers(db: Database, pseudonyms: Pseudonyms) -> int:
+    """Move each person's answer from their voter key under a replaced secret key to the
+    newest (once the old key is gone, it would be nobody's: a second answer could be given,
+    /forget could not unlink it, the results would not reach them); returns how many moved.
+    Every person's keys are computed for every poll answered (nothing stored joins the two),
+    one poll per transaction. A worker meanwhile finds either key (handlers/polls.py)."""
+    if not pseudonyms.rotating:
+        return 0
+    async with db.session() as session:
+        people = await poll_queries.person_ids(session)
+        polls = await poll_queries.poll_ids(session)
+    moved = 0
+    for poll_id in polls:
+        async with db.session() as session, session.begin():
+            answered = await queries.voter_keys(session, poll_id)
+            moves = _moves(pseudonyms, poll_id, people, answered)
+            await poll_queries.move_answers(session, poll_id, moves)
+        moved += len(moves)
+    return moved
+
+
+def _moves(
+    pseudonyms: Pseudonyms, poll_id: int, people: Sequence[int], answered: set[str]
+) -> dict[str, str]:
+    """Replaced voter key → newest, for the poll's answers under a replaced key."""
+    moves: dict[str, str] = {}
+    if not answered:
+        return moves
+    for person_id in people:
+        newest, *replaced = ballots.voter_keys(pseudonyms, poll_id, person_id)
+        moves.update((key, newest) for key in replaced if key in answered)
+    return moves

@@ -6,14 +6,15 @@ the person: no query here joins an answer to a person."""
 from __future__ import annotations
 
 import secrets
+import typing
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
-from sqlalchemy import String, bindparam, cast, literal, select, update
+from sqlalchemy import String, Table, bindparam, cast, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.domain import LANGUAGES
-from storage.models import Poll, PollAnswer, PollOption, PollSend, Village
+from storage.models import Person, Poll, PollAnswer, PollOption, PollSend, Village, utcnow
 from storage.queries.common import insert_ignore
 
 _BY_CODE = select(Poll).where(Poll.code == bindparam("code"))
@@ -102,9 +103,13 @@ async def options_of(session: AsyncSession, poll_id: int) -> Sequence[PollOption
     ).all()
 
 
-async def answer_of(session: AsyncSession, poll_id: int, voter_key: str) -> PollAnswer | None:
+async def answer_of(session: AsyncSession, poll_id: int, *voter_keys: str) -> PollAnswer | None:
+    """The answer given under any of these keys (a voter's under each known secret key)."""
     return await session.scalar(
-        select(PollAnswer).where(PollAnswer.poll_id == poll_id, PollAnswer.voter_key == voter_key)
+        select(PollAnswer)
+        .where(PollAnswer.poll_id == poll_id, PollAnswer.voter_key.in_(voter_keys))
+        .order_by(PollAnswer.id.desc())
+        .limit(1)
     )
 
 
@@ -117,7 +122,8 @@ async def record_answer(
     **fields: object,
 ) -> bool:
     """Keep one voter's answer; True when it replaced one they gave before (the last
-    counts). `fields`: channel, village_id, age_band, gender, joined_during, entered_by."""
+    counts). `fields`: channel, village_id, age_band, gender, joined_during, entered_by.
+    A resident's answer first takes `lock_answering` in the same transaction."""
     values = {"choices": " ".join(str(c) for c in choices), "answered_on": answered_on, **fields}
     row = {"poll_id": poll_id, "voter_key": voter_key, **values}
     if await insert_ignore(session, PollAnswer, [row]):
@@ -128,6 +134,26 @@ async def record_answer(
         .values(**values)
     )
     return True
+
+
+async def lock_answering(session: AsyncSession, poll_id: int) -> bool:
+    """Whether the poll is answering at this moment, its row locked until the transaction
+    (the answer written next) commits: the close (storage/queries/poll_results.py's claim,
+    an UPDATE of that row, then the tally) waits for it, or, having claimed first, is seen
+    here. An earlier look may have been just before the closing time."""
+    now = utcnow()
+    found = await session.scalar(
+        select(Poll.id)
+        .where(
+            Poll.id == poll_id,
+            Poll.status == "open",
+            Poll.opens_at <= now,
+            Poll.closes_at > now,
+            Poll.results_sent_at.is_(None),
+        )
+        .with_for_update()
+    )
+    return found is not None
 
 
 async def villages_of(session: AsyncSession, municipality_id: int) -> Sequence[Village]:
@@ -195,13 +221,15 @@ async def poll_ids(session: AsyncSession) -> Sequence[int]:
     return (await session.scalars(select(Poll.id))).all()
 
 
-async def describe_voter(session: AsyncSession, keys: Mapping[int, str], **fields: object) -> None:
+async def describe_voter(
+    session: AsyncSession, keys: Mapping[int, Sequence[str]], **fields: object
+) -> None:
     """Copy what a voter chose to say (village, age band, gender) into their answers to
-    these polls (`keys`: poll id → their voter key there)."""
-    for poll_id, key in keys.items():
+    these polls (`keys`: poll id → their voter keys there, under each known secret key)."""
+    for poll_id, voter_keys in keys.items():
         await session.execute(
             update(PollAnswer)
-            .where(PollAnswer.poll_id == poll_id, PollAnswer.voter_key == key)
+            .where(PollAnswer.poll_id == poll_id, PollAnswer.voter_key.in_(voter_keys))
             .values(**fields)
         )
 
@@ -220,6 +248,24 @@ async def unlink_answers(session: AsyncSession, keys: Sequence[str]) -> None:
         .where(PollAnswer.voter_key.in_(keys))
         .values(voter_key=literal(FORGOTTEN_PREFIX) + cast(PollAnswer.id, String))
     )
+
+
+async def person_ids(session: AsyncSession) -> Sequence[int]:
+    """Every person's id: a rotation computes each one's voter keys (bot/commands/rotation.py)."""
+    return (await session.scalars(select(Person.id).order_by(Person.id))).all()
+
+
+async def move_answers(session: AsyncSession, poll_id: int, moves: Mapping[str, str]) -> None:
+    """Answers to the poll moved from one voter key to another (old → new): a rotation's
+    replaced secret key to the newest."""
+    table = typing.cast(Table, PollAnswer.__table__)
+    if moves:
+        await session.execute(
+            update(table)
+            .where(table.c.poll_id == poll_id, table.c.voter_key == bindparam("old"))
+            .values(voter_key=bindparam("new")),
+            [{"old": old, "new": new} for old, new in moves.items()],
+        )
 
 
 async def village_by_id(session: AsyncSession, village_id: int) -> Village | None:
