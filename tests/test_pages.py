@@ -198,7 +198,9 @@ async def test_the_visits_conversation_is_the_visitors_own_and_keeps_no_private_
         assert "Fix the road" in conversation
         assert service not in conversation  # …and not carried on
 
-        for spoiled in ("x.y", carried[:-1] + "0", "!" * 70_000, carried.split(".")[0]):
+        # The seal's last character changed (to "0", or to "1" where it was "0" already).
+        tampered = carried[:-1] + ("1" if carried.endswith("0") else "0")
+        for spoiled in ("x.y", tampered, "!" * 70_000, carried.split(".")[0]):
             status, _ = await visitor.post(command="help", history=spoiled)
             assert status == 200 and visitor.conversation()[0] == say("en", "command.help")
 

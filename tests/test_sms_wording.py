@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.channels import poll_message
 from bot.channels.sms.segments import is_gsm7, segments
 from bot.runtime.i18n import Catalogues
 from handlers import announce, flood, media, poll_outcome, poll_results, polls
@@ -19,6 +20,7 @@ from handlers.initiatives import day_name
 from handlers.onboarding import LANGUAGE_NAMES
 from handlers.types import Text
 from storage.domain import LANGUAGES, facts, wish_categories
+from storage.models import Poll, PollOption
 from storage.place_list import shipped_units
 from tests.test_catalogues import message_ids
 
@@ -151,6 +153,9 @@ SMS_MESSAGES: list[tuple[str, ...]] = [
     ("poll.ask_age",),
     ("poll.ask_gender",),
     ("poll.profile_thanks",),
+    # a poll as sent, fitted to one segment (bot/channels/poll_message.py)
+    ("poll_send.message",),
+    ("poll_send.message_many",),
     # a poll's outcome to who answered; a budget item's progress is in LONGER
     ("poll_results.final",),
     ("budget.final",),
@@ -295,6 +300,18 @@ def poll_values(language: str, key: str) -> dict[str, Any]:
     }
 
 
+def sent_poll_values(language: str, key: str) -> dict[str, Any]:
+    """A poll as the sender fits it (bot/channels/poll_message.py): the longest code, a long
+    question and nine long options, made as short as they must be."""
+    letter = "x" if language == "en" else "ж"
+    kind = "single" if key == "poll_send.message" else "priority"
+    poll = Poll(code="9" * 5, kind=kind, max_choices=9, **{f"question_{language}": letter * 300})
+    options = [PollOption(position=n, **{f"label_{language}": letter * 200}) for n in range(1, 10)]
+    fitted = poll_message.sms_message(poll, options, catalogues(), language)
+    assert fitted.key == key
+    return dict(fitted.values)
+
+
 def outcome_values(language: str) -> dict[str, Any]:
     """A closed poll's or budget round's longest values in an SMS (handlers/poll_outcome.py):
     labels and staff's word cut as the notices cut them."""
@@ -339,6 +356,8 @@ def message(language: str, part: str) -> Text:
         values |= poll_values(language, key)
     if key.startswith(("poll_results.", "budget.")):
         values |= outcome_values(language)
+    if key.startswith("poll_send."):
+        values = sent_poll_values(language, key)
     return Text(key, values | nested)
 
 
