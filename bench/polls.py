@@ -308,9 +308,11 @@ async def run(args: argparse.Namespace) -> None:
         elapsed = time.monotonic() - started
         counts = await statuses(db)
         sending = Sending.of(telegram, twilio)  # before the answers' own replies
+        answering = time.monotonic()
         given = await answer(
             port, code, [FIRST_CHAT + n for n in range(args.answers or sizes["telegram"])]
         )
+        answered_in = time.monotonic() - answering  # each one 200 only once committed
         await asyncio.sleep(1.0)
         kept = await tallied(db)
         rss.append(peak_rss_mb(server.pid))
@@ -319,7 +321,7 @@ async def run(args: argparse.Namespace) -> None:
         await db.close()
         await telegram.stop()
         await twilio.stop()
-    report(sizes, counts, elapsed, sending, given, kept, max(rss), killed)
+    report(sizes, counts, elapsed, sending, (given, answered_in), kept, max(rss), killed)
 
 
 @dataclass(frozen=True)
@@ -351,11 +353,12 @@ def report(
     counts: Counter[str],
     elapsed: float,
     sending: Sending,
-    given: Counter[int],
+    answered: tuple[Counter[int], float],
     kept: Counter[str],
     rss: float,
     killed: bool,
 ) -> None:
+    given, answered_in = answered
     delivered = {**{str(k): v for k, v in sending.chats.items()}, **sending.phones}
     planned = sum(sizes.values())
     duplicates = sum(n - 1 for n in delivered.values() if n > 1)
@@ -379,6 +382,11 @@ def report(
     recorded = sum(kept.values())
     exact = {str(k): v for k, v in given.items()} == dict(kept)
     print(f"answers by webhook: {answers} given, {recorded} kept, tallied exactly: {exact}")
+    rate = answers / answered_in if answered_in else 0.0
+    print(
+        f"answers took {answered_in:.1f} s: {rate:.0f}/s, so 20,000 would take "
+        f"{20_000 / rate if rate else float('inf'):.0f} s (goal: under 60)"
+    )
     print(f"peak RSS of the server: {rss:.0f} MB")
 
 
