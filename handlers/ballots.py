@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from handlers.pseudonyms import Pseudonyms
 from storage.models import Poll, PollOption
@@ -100,3 +102,9 @@ def funded(options: Sequence[PollOption], votes: Mapping[int, int], total: int) 
             chosen.append(option.position)
             left -= option.cost or 0
     return sorted(chosen)
+
+
+def last_day(poll: Poll, zone: str) -> date:
+    """The last day answers are taken, in TIMEZONE: `closes_at` is the start of the day
+    after it (a poll closing "on the 20th" closes at midnight starting the 21st)."""
+    return (poll.closes_at - timedelta(microseconds=1)).astimezone(ZoneInfo(zone)).date()

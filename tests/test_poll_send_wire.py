@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -17,6 +18,7 @@ from bot.channels.sms.segments import segments
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
+from handlers.types import Text
 from storage import queries
 from storage.db import Database
 from storage.models import Poll, PollOption, PollSend, utcnow
@@ -252,3 +254,52 @@ def test_a_budget_round_on_telegram_shows_costs_and_one_choose_button(
     assert "1. Жол — 300 000 сом\n2. Мектеп — 250 000 сом" in text
     assert "не больше 500 000 сомов" in text and "до 16 января 2027" in text
     assert outgoing.keyboard == ((("Выбрать", "poll:77:pick"),),)
+
+
+async def test_residents_are_told_the_last_day_answers_are_taken(
+    start_bot: StartBot,
+    civicbot: Civicbot,
+    database_url: str,
+    telegram: FakeTelegram,
+    catalogues: Catalogues,
+) -> None:
+    """`--closes 20991220` (ISO's short form) is open all of December 20 (closing at the
+    midnight that starts the 21st, local time), and the message, the public page and the
+    digest all say "until December 20", once (no "г.." in Russian)."""
+    from bot.digests import content
+    from bot.web import poll_section
+    from handlers.weeks import Week
+
+    people = [("telegram", "1001", "ky", None), ("telegram", "1002", "ru", None)]
+    await people_of_naryn(database_url, [*people, ("telegram", "1003", "en", None)])
+    await start_bot("webhook")
+    code = await poll_added(civicbot, "--closes", "20991220")
+    (poll,) = await rows(database_url, Poll)
+    bishkek = ZoneInfo("Asia/Bishkek")
+    assert poll.closes_at == dt.datetime(2099, 12, 21, tzinfo=bishkek)
+    await civicbot("poll", "send", code, "--yes")
+    await settled(database_url, 3)
+    texts = {
+        chat: str(telegram.delivered_to(chat)[0].params["text"]).replace("\u202f", " ")
+        for chat in (1001, 1002, 1003)
+    }
+    assert texts[1001].endswith("20-декабрга чейин күтөбүз."), texts[1001]
+    assert texts[1002].endswith("до 20 декабря 2099 г."), texts[1002]
+    assert texts[1003].endswith("until December 20, 2099."), texts[1003]
+
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            naryn = await queries.municipality_by_key(session, "naryn_city")
+            assert naryn is not None
+
+            def say(text: Text) -> str:
+                return catalogues.text("en", text)
+
+            (shown,) = await poll_section.polls_of(session, naryn, "en", say, "Asia/Bishkek")
+            assert "20 December" in shown["open"], shown
+            week = Week.of(utcnow().astimezone(bishkek).date())
+            digest = await content.collect(session, naryn, week, "Asia/Bishkek", week.monday)
+            assert [line.closes_on for line in digest.polls] == [dt.date(2099, 12, 20)]
+    finally:
+        await db.close()

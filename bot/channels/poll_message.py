@@ -6,12 +6,12 @@ needed, options as numbers, "reply with the number"."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from zoneinfo import ZoneInfo
 
 from bot.channels.answers import Keyboard
 from bot.channels.registration import Outgoing
 from bot.channels.sms.segments import is_gsm7, segments
 from bot.runtime.i18n import Catalogues
+from handlers import ballots
 from handlers.dates import Day
 from handlers.types import Text
 from storage.models import Poll, PollOption
@@ -54,7 +54,7 @@ def keyboard(
 def telegram_message(
     poll: Poll, options: Sequence[PollOption], catalogues: Catalogues, language: str, zone: str
 ) -> Outgoing:
-    closes = poll.closes_at.astimezone(ZoneInfo(zone)).date()
+    closes = ballots.last_day(poll, zone)
     values: dict[str, object] = {
         "code": poll.code,
         "question": poll.question(language),

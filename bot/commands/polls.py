@@ -104,11 +104,15 @@ def parse_moment(text: str, option: str, zone: str, end_of_day: bool = False) ->
     """A date (its start, or with `end_of_day` the next day's start) or a date and time, in
     TIMEZONE unless it says its own offset."""
     tz = ZoneInfo(zone)
+    # A day first, in any form ISO allows ("2026-12-20", "20261220"): datetime.fromisoformat
+    # also reads "20261220", as that day's start, and would close a day early.
     try:
-        if len(text.strip()) == 10:
-            day = date.fromisoformat(text.strip())
-            moment = datetime.combine(day + timedelta(days=end_of_day), time(), tz)
-        else:
+        day = date.fromisoformat(text.strip())
+        moment = datetime.combine(day + timedelta(days=end_of_day), time(), tz)
+    except ValueError:
+        day = None
+    try:
+        if day is None:
             moment = datetime.fromisoformat(text.strip())
     except ValueError as error:
         raise UsageError(

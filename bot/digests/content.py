@@ -7,12 +7,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.reports.bribe_stats import Figure, margin, shown
-from handlers import poll_results
+from handlers import ballots, poll_results
 from handlers.initiatives import days_left
 from handlers.poll_results import Tally
 from handlers.quotes import Quote, quotable
@@ -208,7 +207,7 @@ async def _polls(
         if ended < start or poll.opens_at > now:
             continue
         options, tally = await poll_results.tally_of(session, poll)
-        closes_on = poll.closes_at.astimezone(ZoneInfo(timezone)).date()
+        closes_on = ballots.last_day(poll, timezone)
         closed = poll_results.closed(poll) and ended < end
         lines.append(PollLine(poll, options, tally, closed, closes_on))
     return lines

@@ -35,7 +35,7 @@ async def polls_of(
         options, tally = await poll_results.tally_of(session, poll)
         entry: dict[str, Any] = {"code": poll.code, "question": poll.question(language)}
         if not poll_results.closed(poll):
-            closes = day_month(poll.closes_at.astimezone(zone).date(), language)
+            closes = day_month(ballots.last_day(poll, timezone), language)
             entry |= {
                 "open": say(
                     Text("poll_results.page_open", {"closes": closes, "total": tally.total})
