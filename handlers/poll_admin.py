@@ -29,6 +29,7 @@ from handlers.types import Button, Reply, Text, say
 from storage import queries
 from storage.domain import LANGUAGES
 from storage.models import Poll, utcnow
+from storage.queries.poll_sends import move_poll
 
 MENU, KIND, QUESTION, OPTIONS = "poll_menu", "poll_kind", "poll_question", "poll_options"
 TOTAL, COSTS, CLOSES, PREVIEW = "poll_total", "poll_costs", "poll_closes", "poll_preview"
@@ -336,20 +337,26 @@ async def choose_preview(ctx: Context, value: str) -> list[Reply] | None:
     )
     ctx.finish()
     if role == "staff" or RULES.deputies_send:
-        planned = await open_poll(ctx.session, poll, ctx.person.id)
-        return [say("poll_admin.sent", code=poll.code, count=planned)]
+        planned = await open_poll(ctx.session, poll, ctx.person.id, "draft")
+        return [say("poll_admin.sent", code=poll.code, count=planned or 0)]
     poll.status = "pending"
     await _ask_staff(ctx.session, poll)
     return [say("poll_admin.pending", code=poll.code)]
 
 
-async def open_poll(session: AsyncSession, poll: Poll, approved_by: int) -> int:
-    """Plan its sending (the running server's poll sender sends it); how many to send."""
+async def open_poll(session: AsyncSession, poll: Poll, approved_by: int, was: str) -> int | None:
+    """Open it if it is still `was`, and plan its sending (the running server's poll sender
+    sends it); how many to send, or None if someone else decided it first."""
     now = utcnow()
+    opened = await move_poll(
+        session, poll, (was,), status="open", approved_by=approved_by,
+        sent_at=poll.sent_at or now,
+    )  # fmt: skip
+    if not opened:
+        return None
     planned, _ = await queries.plan_sends(
         session, poll, paid_channels(RULES.whatsapp_template), now
     )
-    poll.status, poll.approved_by, poll.sent_at = "open", approved_by, poll.sent_at or now
     return planned
 
 
@@ -384,13 +391,19 @@ async def review(ctx: Context, payload: str) -> list[Reply]:
     places = await answering.places_of(ctx)
     if poll is None or poll.municipality_id not in places.staff:
         return [say("poll_admin.staff_approve")]
+    decided = [say("poll_admin.decided", code=poll.code)]
     if poll.status != "pending" or verdict not in ("approve", "reject"):
-        return [say("poll_admin.decided", code=poll.code)]
+        return decided
     if verdict == "reject":
-        poll.status = "draft"
+        if not await move_poll(ctx.session, poll, ("pending",), status="draft"):
+            return decided
         await _tell_author(ctx.session, poll, "poll_admin.rejected_notice")
         return [say("poll_admin.rejected", code=poll.code)]
-    planned = await open_poll(ctx.session, poll, ctx.person.id)
+    if poll.closes_at <= utcnow():  # its days are over: residents would get it closed
+        return [say("poll_admin.too_late", code=poll.code)]
+    planned = await open_poll(ctx.session, poll, ctx.person.id, "pending")
+    if planned is None:
+        return decided
     await _tell_author(ctx.session, poll, "poll_admin.approved_notice")
     return [say("poll_admin.sent", code=poll.code, count=planned)]
 
@@ -458,9 +471,12 @@ async def choose_list(ctx: Context, value: str) -> list[Reply] | None:
         return None
     if action == "results":  # aggregates only, as on the public page
         return [await poll_results.live_results(ctx, poll), await list_prompt(ctx)]
-    if poll.status != "closed":
-        poll.status, poll.closed_at = "closed", utcnow()
+    closed = await move_poll(
+        ctx.session, poll, ("open", "pending"), status="closed", closed_at=utcnow()
+    )
     ctx.enter(LIST)
+    if not closed:  # closed already, or rejected meanwhile
+        return [await list_prompt(ctx)]
     return [(await list_prompt(ctx)).after(Text("poll_admin.closed", {"code": poll.code}))]
 
 

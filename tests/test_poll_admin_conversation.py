@@ -6,14 +6,19 @@ the sending and closes a poll; residents are refused."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from handlers import poll_admin
+from bot.channels.poll_sender import PollSender
+from bot.runtime.i18n import Catalogues
+from handlers import answering, poll_admin
+from handlers.context import Context
 from storage import queries
-from storage.models import Notice, Person, Poll, PollOption, PollSend
+from storage.models import Notice, Person, Poll, PollOption, PollSend, utcnow
 from tests.conftest import Civicbot, Say
 from tests.conversation import Conversation, World, fresh_number, fresh_user
 from tests.digests import invite_code
@@ -210,3 +215,113 @@ async def test_a_resident_cannot_make_a_poll(world: World, say: Say) -> None:
     assert await resident.press_data("pollrev:123:approve") == [
         say("en", "poll_admin.staff_approve")
     ]
+
+
+async def deputys_pending_poll(
+    world: World, civicbot: Civicbot, say: Say, place: str, staff: int = 1
+) -> tuple[list[Conversation], Conversation, str]:
+    """Staff members of `place`, its deputy, and the deputy's poll waiting for approval."""
+    members = [await official(world, civicbot, "staff", place) for _ in range(staff)]
+    deputy = await official(world, civicbot, "deputy", place)
+    await until_preview(deputy, say)
+    await deputy.press(say("en", "poll_admin.ask_approval"))
+    async with world.db.session() as session:
+        poll = await session.scalar(select(Poll).order_by(Poll.id.desc()))
+        assert poll is not None and poll.status == "pending"
+        return members, deputy, poll.code
+
+
+async def test_approve_and_reject_at_once_decide_the_poll_once(
+    world: World, civicbot: Civicbot, say: Say, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two staff members press Approve and Reject at the same moment: both have read the
+    poll as pending (on PostgreSQL they run side by side; SQLite takes one at a time), the
+    first decides, the second is told it was decided, and nothing else follows (no sending
+    planned for a rejected poll, one notice to its deputy)."""
+    known = await world.ids(Notice)
+    (first, second), _, code = await deputys_pending_poll(world, civicbot, say, "osh", staff=2)
+    if world.database_url.startswith("postgresql"):
+        both_read = asyncio.Barrier(2)
+        places_of = answering.places_of
+
+        async def read_together(ctx: Context) -> answering.Places:
+            places = await places_of(ctx)
+            await both_read.wait()
+            return places
+
+        monkeypatch.setattr(answering, "places_of", read_together)
+    said = await asyncio.gather(
+        first.press_data(f"pollrev:{code}:approve"), second.press_data(f"pollrev:{code}:reject")
+    )
+    monkeypatch.undo()
+    decided = [say("en", "poll_admin.decided", code=code)]
+    poll = await poll_of(world, code)
+    planned = [p for p in await world.rows_since(PollSend, set()) if p.poll_id == poll.id]
+    told = [n.key for n in await world.rows_since(Notice, known) if n.key != "poll_admin.review"]
+    if poll.status == "open":
+        assert said[1] == decided and planned and told == ["poll_admin.approved_notice"]
+    else:
+        assert poll.status == "draft" and said[0] == decided
+        assert planned == [] and told == ["poll_admin.rejected_notice"]
+
+
+async def test_close_while_approving_leaves_the_poll_closed_and_unsent(
+    world: World, civicbot: Civicbot, say: Say, catalogues: Catalogues
+) -> None:
+    """A deputy's poll closed from My polls is not approved after: Approve finds it decided.
+    Rows planned for a poll that is not open when they are sent are skipped as closed."""
+    (staff,), deputy, code = await deputys_pending_poll(world, civicbot, say, "lenin")
+    await deputy.send("/poll")
+    await deputy.press(say("en", "poll_admin.mine"))
+    [closed] = await deputy.press(say("en", "poll_admin.close", code=code))
+    assert closed.startswith(say("en", "poll_admin.closed", code=code))
+    assert await staff.press_data(f"pollrev:{code}:approve") == [
+        say("en", "poll_admin.decided", code=code)
+    ]
+    poll = await poll_of(world, code)
+    assert poll.status == "closed" and poll.approved_by is None
+
+    # Planned, then not open (a Reject that raced an Approve): skipped as closed, not sent.
+    async with world.db.session() as session, session.begin():
+        row = await session.get(Poll, poll.id)
+        assert row is not None
+        row.status = "open"
+        await queries.plan_sends(session, row, (), utcnow())
+        row.status = "draft"
+    sent: list[int] = []  # people (the module's other polls' rows are sent too)
+
+    class Sender:
+        connected = None
+
+        async def notify(self, person: Person, outgoing: object, deadline: float) -> None:
+            sent.append(person.id)
+
+    worker = PollSender(world.db, catalogues, {"telegram": Sender()}, "Asia/Bishkek")  # type: ignore[dict-item]
+    sending = asyncio.create_task(worker.run_channel("telegram"))
+    async with asyncio.timeout(20):
+        while True:
+            rows = [p for p in await world.rows_since(PollSend, set()) if p.poll_id == poll.id]
+            if all(p.status != "pending" for p in rows):
+                break
+            await asyncio.sleep(0.05)
+    worker.stopping.set()
+    await sending
+    assert rows and {(p.status, p.note) for p in rows} == {("skipped", "closed")}
+    assert not {p.person_id for p in rows} & set(sent)
+
+
+async def test_a_poll_past_its_time_is_not_approved_and_the_closing_job_closes_it(
+    world: World, civicbot: Civicbot, say: Say, catalogues: Catalogues
+) -> None:
+    (staff,), _, code = await deputys_pending_poll(world, civicbot, say, "baetov")
+    async with world.db.session() as session, session.begin():
+        await session.execute(
+            update(Poll).where(Poll.code == code).values(closes_at=utcnow() - timedelta(hours=1))
+        )
+    assert await staff.press_data(f"pollrev:{code}:approve") == [
+        say("en", "poll_admin.too_late", code=code)
+    ]
+    assert (await poll_of(world, code)).status == "pending"
+    worker = PollSender(world.db, catalogues, {}, "Asia/Bishkek")
+    assert code in await worker.close_due()
+    assert (await poll_of(world, code)).status == "closed"

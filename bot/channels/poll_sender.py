@@ -97,7 +97,7 @@ class PollSender:
         self, poll: Poll, options: Sequence[PollOption], person: Person, sender: Sender
     ) -> str | None:
         """None once sent, else why not (a key of registration.py, or CLOSED)."""
-        if poll.status == "closed" or poll.closes_at <= utcnow():
+        if not poll.answering(utcnow()):  # closed, rejected or withdrawn since it was planned
             return CLOSED
         if person.opted_out:
             return OPTED_OUT

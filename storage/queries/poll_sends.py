@@ -238,12 +238,28 @@ async def fail_unsendable(
     return max(int(result.rowcount), 0)  # type: ignore[attr-defined]
 
 
-async def close_due_polls(session: AsyncSession, now: datetime) -> Sequence[str]:
-    """Open polls past their closing time, closed (one UPDATE: two workers close each once);
-    their codes."""
+async def move_poll(
+    session: AsyncSession, poll: Poll, was: Sequence[str], **values: object
+) -> bool:
+    """The poll's row changed (`values`) only if its status is still one of `was`: one
+    conditional UPDATE, so of two staff deciding at once (Approve and Reject, Close and
+    Approve) the second finds it decided; whether this one did. `poll` is read again."""
     result = await session.execute(
         update(Poll)
-        .where(Poll.status == "open", Poll.closes_at <= now)
+        .where(Poll.id == poll.id, Poll.status.in_(was))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(poll)
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+async def close_due_polls(session: AsyncSession, now: datetime) -> Sequence[str]:
+    """Open polls past their closing time, closed (one UPDATE: two workers close each once),
+    and pending ones nobody approved in time; their codes."""
+    result = await session.execute(
+        update(Poll)
+        .where(Poll.status.in_(("open", "pending")), Poll.closes_at <= now)
         .values(status="closed", closed_at=now)
         .returning(Poll.code)
         .execution_options(synchronize_session=False)
