@@ -303,3 +303,23 @@ async def test_residents_are_told_the_last_day_answers_are_taken(
             assert [line.closes_on for line in digest.polls] == [dt.date(2099, 12, 20)]
     finally:
         await db.close()
+
+
+async def test_a_poll_that_opens_later_is_sent_when_it_opens(
+    civicbot: Civicbot, database_url: str
+) -> None:
+    """`send --yes` plans a poll with a later --opens at once, but its rows are claimed
+    (sent) only from the moment it opens."""
+    await people_of_naryn(database_url, [("telegram", "1001", "ky", None)])
+    code = await poll_added(civicbot, "--opens", "2099-12-01T09:00")
+    assert (await civicbot("poll", "send", code, "--yes"))[0] == 0
+    db = Database(database_url)
+    try:
+        async with db.session() as session, session.begin():
+            assert await queries.claim_sends(session, ["telegram"], 16, utcnow()) == []
+        await execute(database_url, update(Poll).values(opens_at=utcnow()))
+        async with db.session() as session, session.begin():
+            claimed = await queries.claim_sends(session, ["telegram"], 16, utcnow())
+        assert [p.id for p in await rows(database_url, PollSend)] == claimed
+    finally:
+        await db.close()

@@ -170,7 +170,8 @@ def _free(now: datetime) -> ColumnElement[bool]:
 async def claim_sends(
     session: AsyncSession, channels: Sequence[str], limit: int, now: datetime
 ) -> Sequence[int]:
-    """Hold up to `limit` pending rows on these channels for LEASE; their ids. Rows claimed
+    """Hold up to `limit` pending rows on these channels, of polls open by now (one planned
+    with a later --opens goes when it opens), for LEASE; their ids. Rows claimed
     ATTEMPTS times already (a send that kept crashing its worker) are failed instead."""
     await session.execute(
         update(PollSend)
@@ -180,12 +181,13 @@ async def claim_sends(
     )
     waiting = (
         select(PollSend.id)
-        .where(_free(now), PollSend.channel.in_(channels))
+        .join(Poll, Poll.id == PollSend.poll_id)
+        .where(_free(now), PollSend.channel.in_(channels), Poll.opens_at <= now)  # when it opens
         .order_by(PollSend.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":  # another worker takes other rows
-        waiting = waiting.with_for_update(skip_locked=True)
+        waiting = waiting.with_for_update(skip_locked=True, of=PollSend)  # not the poll row
     # The ids first, then the claim: PostgreSQL may run an IN (… LIMIT … SKIP LOCKED)
     # subquery again while the UPDATE goes, and claim more rows than asked.
     ids = (await session.scalars(waiting)).all()
