@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import answering, poll_results
+from handlers import answering, ballots, poll_results
 from handlers.context import Context
 from handlers.poll_costs import cost_of, paid_channels
 from handlers.steps import Step
@@ -171,11 +171,14 @@ async def take_options(ctx: Context, text: str) -> list[Reply]:
         longest = max(len(line) for line in given)
         problem = Text("error.too_long", {"limit": LABEL_LIMIT, "length": longest})
         return [(await options_prompt(ctx)).after(problem)]
-    options = [*options, *given][:MOST_OPTIONS]
+    every = [*options, *given]
+    options = every[:MOST_OPTIONS]
     ctx.remember(options=options)
+    left_out = len(every) - len(options)
+    said = [say("poll_admin.options_over", most=MOST_OPTIONS, count=left_out)] if left_out else []
     if len(options) >= MOST_OPTIONS:
-        return await _after_options(ctx)
-    return [await options_prompt(ctx)]
+        return [*said, *await _after_options(ctx)]
+    return [*said, await options_prompt(ctx)]
 
 
 async def choose_options_done(ctx: Context, value: str) -> list[Reply] | None:
@@ -196,8 +199,10 @@ async def _after_options(ctx: Context) -> list[Reply]:
 
 
 def _som(text: str) -> int | None:
-    digits = "".join(text.split()).removesuffix("сом").removesuffix("som")
-    return int(digits) if digits.isdigit() and 0 < int(digits) < 10**12 else None
+    """A positive sum as typed ("500 000", "300000 сом"): ASCII digits, nine at most
+    (ballots.number; isdigit() took "²" and any number of digits)."""
+    amount = ballots.number("".join(text.split()).removesuffix("сом").removesuffix("som"))
+    return amount if amount else None
 
 
 async def total_prompt(ctx: Context) -> Reply:
@@ -340,7 +345,8 @@ async def choose_preview(ctx: Context, value: str) -> list[Reply] | None:
         planned = await open_poll(ctx.session, poll, ctx.person.id, "draft")
         return [say("poll_admin.sent", code=poll.code, count=planned or 0)]
     poll.status = "pending"
-    await _ask_staff(ctx.session, poll)
+    if not await _ask_staff(ctx.session, poll):  # it waits; the deputy knows why
+        return [say("poll_admin.no_approver", code=poll.code)]
     return [say("poll_admin.pending", code=poll.code)]
 
 
@@ -360,7 +366,8 @@ async def open_poll(session: AsyncSession, poll: Poll, approved_by: int, was: st
     return planned
 
 
-async def _ask_staff(session: AsyncSession, poll: Poll) -> None:
+async def _ask_staff(session: AsyncSession, poll: Poll) -> bool:
+    """The approval notice to each staff member of the poll's municipality; whether any."""
     buttons = [
         [
             ["poll_admin.approve", f"{REVIEW}:{poll.code}:approve"],
@@ -372,9 +379,10 @@ async def _ask_staff(session: AsyncSession, poll: Poll) -> None:
         "question": poll.question_ky,
         "buttons": buttons,
     }
-    for role in await queries.officials(session, poll.municipality_id):
-        if role.role == "staff":
-            await queries.add_notice(session, role.person_id, "poll_admin.review", values)
+    staff = [r for r in await queries.officials(session, poll.municipality_id) if r.role == "staff"]
+    for role in staff:
+        await queries.add_notice(session, role.person_id, "poll_admin.review", values)
+    return bool(staff)
 
 
 # --- the approval notice's buttons (routed before the flow's nonce, handlers/router.py) --------
@@ -463,14 +471,21 @@ async def choose_list(ctx: Context, value: str) -> list[Reply] | None:
     if value == "back":
         ctx.enter(MENU)
         return [await menu_prompt(ctx)]
-    action, _, poll_id = value.partition(":")
-    if action not in ("close", "results") or not poll_id.isdecimal():
+    action, _, given = value.partition(":")
+    poll_id = ballots.number(given)  # nine digits at most: a crafted id is no overflow
+    if action not in ("close", "results") or poll_id is None:
         return None
-    poll = await queries.poll_by_id(ctx.session, int(poll_id))
+    poll = await queries.poll_by_id(ctx.session, poll_id)
     if poll is None or poll.municipality_id != int(ctx.data["place"]):
         return None
     if action == "results":  # aggregates only, as on the public page
         return [await poll_results.live_results(ctx, poll), await list_prompt(ctx)]
+    found = await _place(ctx)  # still an official here? (the list may be old)
+    if found is None or found[0] != poll.municipality_id:
+        ctx.finish()
+        return [say("poll_admin.officials_only")]
+    if found[1] == "deputy" and poll.created_by != ctx.person.id:
+        return [(await list_prompt(ctx)).after(Text("poll_admin.not_yours", {"code": poll.code}))]
     closed = await move_poll(
         ctx.session, poll, ("open", "pending"), status="closed", closed_at=utcnow()
     )

@@ -325,3 +325,60 @@ async def test_a_poll_past_its_time_is_not_approved_and_the_closing_job_closes_i
     worker = PollSender(world.db, catalogues, {}, "Asia/Bishkek")
     assert code in await worker.close_due()
     assert (await poll_of(world, code)).status == "closed"
+
+
+def payload_of(person: Conversation, label: str) -> str:
+    return next(data for row in person.keyboard() for shown, data in row if shown == label)
+
+
+async def test_odd_sums_and_ids_are_refused_and_a_tenth_option_is_said_to_be_left_out(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    staff = await official(world, civicbot, "staff", "talas_city")
+    await staff.send("/poll")
+    await staff.press(say("en", "poll_admin.new"))
+    await staff.press(say("en", "poll_admin.kind_budget"))
+    await staff.send("Бюджет")
+    await staff.press(say("en", "button.skip"))
+    await staff.press(say("en", "button.skip"))
+    # Eleven options at once: nine kept, and the two left out are said.
+    [left_out, total] = await staff.send("\n".join(f"Иш {n}" for n in range(1, 12)))
+    assert left_out == say("en", "poll_admin.options_over", most=9, count=2)
+    assert total == say("en", "poll_admin.total_prompt")
+    refused = "\n\n".join((say("en", "poll_admin.not_a_sum"), say("en", "poll_admin.total_prompt")))
+    for odd in ("²", "5" * 5000, "0", "1 000 000 000"):
+        assert await staff.send(odd) == [refused], odd
+    [cost] = await staff.send("999 999 999")
+    assert cost == say("en", "poll_admin.cost_prompt", number=1, option="Иш 1")
+
+    # A crafted Close with a huge id is ignored like any stale button (no overflow).
+    await staff.send("/poll")
+    await staff.press(say("en", "poll_admin.mine"))
+    nonce = payload_of(staff, say("en", "button.back")).split(":")[0]
+    said = await staff.press_data(f"{nonce}:close:99999999999999999999999")
+    assert said[0].startswith(say("en", "error.stale_button")), said
+
+
+async def test_a_deputy_closes_only_their_own_poll_and_is_told_when_nobody_can_approve(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    # Nobody to approve: the deputy is told, and the poll waits.
+    lonely = await official(world, civicbot, "deputy", "uzgen_city")
+    await until_preview(lonely, say)
+    [told] = await lonely.press(say("en", "poll_admin.ask_approval"))
+    async with world.db.session() as session:
+        poll = await session.scalar(select(Poll).order_by(Poll.id.desc()))
+        assert poll is not None and poll.status == "pending"
+    assert told == say("en", "poll_admin.no_approver", code=poll.code)
+
+    # Another deputy of the municipality sees it in My polls but cannot close it.
+    other = await official(world, civicbot, "deputy", "uzgen_city")
+    await other.send("/poll")
+    await other.press(say("en", "poll_admin.mine"))
+    [refused] = await other.press(say("en", "poll_admin.close", code=poll.code))
+    assert refused.startswith(say("en", "poll_admin.not_yours", code=poll.code))
+    assert (await poll_of(world, poll.code)).status == "pending"
+    await lonely.send("/poll")
+    await lonely.press(say("en", "poll_admin.mine"))
+    await lonely.press(say("en", "poll_admin.close", code=poll.code))
+    assert (await poll_of(world, poll.code)).status == "closed"
