@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import answering, ballots, poll_results
 from handlers.context import Context
-from handlers.poll_costs import cost_of, paid_channels
+from handlers.poll_costs import SegmentsOf, paid_channels, preview
 from handlers.steps import Step
 from handlers.types import Button, Reply, Text, say
 from storage import queries
 from storage.domain import LANGUAGES
-from storage.models import Poll, utcnow
+from storage.models import Poll, PollOption, utcnow
 from storage.queries.poll_sends import move_poll
 
 MENU, KIND, QUESTION, OPTIONS = "poll_menu", "poll_kind", "poll_question", "poll_options"
@@ -52,6 +52,8 @@ class Rules:
     deputies_send: bool = False  # POLL_DEPUTIES_SEND
     sms_price: float = 2.0  # SMS_PRICE
     whatsapp_template: bool = False  # TWILIO_WHATSAPP_CONTENT_SID set: WhatsApp is not SMS
+    sms_cap: int | None = None  # POLL_SMS_CAP: SMS messages at most a poll sends
+    segments_of: SegmentsOf | None = None  # the SMS form's segments (1 each where unset)
 
 
 RULES = Rules()
@@ -265,8 +267,17 @@ def _draft(ctx: Context) -> Poll:
         max_choices=_max_choices(kind, len(options)),
         budget_total=data.get("total"),
         villages=None,
+        sms_cap=RULES.sms_cap,
         **{f"question_{language}": question.get(language) for language in LANGUAGES},
     )
+
+
+def _draft_options(ctx: Context) -> list[PollOption]:
+    costs = list(ctx.data.get("costs", []))
+    return [
+        PollOption(position=n, label_ky=label, cost=costs[n - 1] if costs else None)
+        for n, label in enumerate(ctx.data.get("options", []), start=1)
+    ]
 
 
 def _max_choices(kind: str, options: int) -> int:
@@ -285,7 +296,7 @@ async def preview_prompt(ctx: Context) -> Reply:
     poll = _draft(ctx)
     audience = await queries.audience_of(ctx.session, poll)
     paid = paid_channels(RULES.whatsapp_template)
-    cost = cost_of(audience, paid, RULES.sms_price, None)
+    cost = preview(audience, poll, _draft_options(ctx), paid, RULES.sms_price, RULES.segments_of)
     options = list(ctx.data.get("options", []))
     costs = list(ctx.data.get("costs", []))
     listed = "\n".join(
@@ -337,6 +348,7 @@ async def choose_preview(ctx: Context, value: str) -> list[Reply] | None:
         kind=draft.kind,
         max_choices=draft.max_choices,
         budget_total=draft.budget_total,
+        sms_cap=draft.sms_cap,
         created_by=ctx.person.id,
         status="draft",
     )

@@ -7,11 +7,17 @@ is made to fit one segment (bot/channels/poll_message.py), so a segment is a mes
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from storage.channels import PAID_PER_MESSAGE, WHATSAPP
+from storage.domain import LANGUAGES
+from storage.models import Poll, PollOption
 from storage.queries.poll_sends import Audience
+
+# The SMS form's segments for a poll in a language (bot/channels/poll_message.py, which the
+# runtime or the command hands in: handlers do not render).
+SegmentsOf = Callable[[Poll, Sequence[PollOption], str], int]
 
 
 def paid_channels(whatsapp_template: bool) -> tuple[str, ...]:
@@ -38,6 +44,25 @@ class Cost:
 def _som(value: float) -> str:
     """12 345.50: thousands apart, as the bot writes sums."""
     return f"{value:,.2f}".replace(",", " ")
+
+
+def preview(
+    audience: Audience,
+    poll: Poll,
+    options: Sequence[PollOption],
+    paid: tuple[str, ...],
+    price: float,
+    segments_of: SegmentsOf | None,
+) -> Cost:
+    """What sending the poll costs as its sender sees it before sending, the same for
+    `civicbot poll send` and /poll: its SMS form's segments in each language, within the
+    poll's SMS cap."""
+    segments = (
+        {language: segments_of(poll, options, language) for language in LANGUAGES}
+        if segments_of is not None
+        else None
+    )
+    return cost_of(audience, paid, price, poll.sms_cap, segments)
 
 
 def cost_of(

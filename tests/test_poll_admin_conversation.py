@@ -382,3 +382,23 @@ async def test_a_deputy_closes_only_their_own_poll_and_is_told_when_nobody_can_a
     await lonely.press(say("en", "poll_admin.mine"))
     await lonely.press(say("en", "poll_admin.close", code=poll.code))
     assert (await poll_of(world, poll.code)).status == "closed"
+
+
+async def test_the_sms_cap_and_the_sms_forms_segments_count_in_the_preview_and_sending(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    """POLL_SMS_CAP is kept for a poll made in /poll (the preview counts only that many, and
+    the sending skips the rest), and the preview counts the SMS form's segments as
+    `civicbot poll send` does (one shared function, handlers/poll_costs.py preview)."""
+    poll_admin.configure(poll_admin.Rules(sms_cap=2, segments_of=lambda poll, options, language: 2))
+    await residents(world, "kyzyl_kiya", {"sms": 3})
+    staff = await official(world, civicbot, "staff", "kyzyl_kiya")
+    [preview] = await until_preview(staff, say)
+    assert "SMS messages: 2, costing 8.00 som." in preview  # 2 people × 2 segments × 2.00
+    await staff.press(say("en", "poll_admin.send"))
+    async with world.db.session() as session:
+        poll = await session.scalar(select(Poll).order_by(Poll.id.desc()))
+        assert poll is not None and poll.sms_cap == 2
+        planned = (await session.scalars(select(PollSend).where(PollSend.poll_id == poll.id))).all()
+    sms = sorted((p.status, p.note) for p in planned if p.channel == "sms")
+    assert sms == [("pending", None), ("pending", None), ("skipped", "sms_cap")]

@@ -148,3 +148,9 @@ def sms_segments(
     poll: Poll, options: Sequence[PollOption], catalogues: Catalogues, language: str
 ) -> int:
     return segments(sms_text(poll, options, catalogues, language))
+
+
+def segments_of(catalogues: Catalogues) -> Callable[[Poll, Sequence[PollOption], str], int]:
+    """sms_segments with these catalogues: what a poll's cost preview counts
+    (handlers/poll_costs.py preview)."""
+    return lambda poll, options, language: sms_segments(poll, options, catalogues, language)

@@ -18,7 +18,7 @@ from bot.commands.admin import UsageError, municipality_named
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
-from handlers.poll_costs import Cost, cost_of, paid_channels
+from handlers.poll_costs import Cost, paid_channels, preview
 from storage import queries
 from storage.domain import LANGUAGES
 from storage.models import Poll, utcnow
@@ -309,11 +309,8 @@ async def send(settings: Settings, code: str, yes: bool, out: TextIO) -> int:
             options = await queries.options_of(session, poll.id)
             audience = await queries.audience_of(session, poll)
             paid = paid_channels(bool(settings.twilio_whatsapp_content_sid))
-            segments = {
-                language: poll_message.sms_segments(poll, options, catalogues, language)
-                for language in LANGUAGES
-            }
-            cost = cost_of(audience, paid, settings.sms_price, poll.sms_cap, segments)
+            segments = poll_message.segments_of(catalogues)
+            cost = preview(audience, poll, options, paid, settings.sms_price, segments)
             for line in audience_lines(audience, cost):
                 print(f"{poll.code}: {line}", file=out)
             if not yes:

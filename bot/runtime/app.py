@@ -9,7 +9,7 @@ from functools import partial
 
 from aiohttp import web
 
-from bot.channels import registry
+from bot.channels import poll_message, registry
 from bot.channels.notices import Notifier
 from bot.channels.poll_sender import PollSender
 from bot.channels.registration import Live
@@ -84,6 +84,8 @@ class Runtime:
                 deputies_send=self.settings.poll_deputies_send,
                 sms_price=self.settings.sms_price,
                 whatsapp_template=bool(self.settings.twilio_whatsapp_content_sid),
+                sms_cap=self.settings.poll_sms_cap,
+                segments_of=poll_message.segments_of(self.catalogues),
             )
         )
         self._polls = PollSender(self.db, self.catalogues, senders, self.settings.timezone)

@@ -240,6 +240,11 @@ class Settings(BaseSettings):
     sms_price: float = Field(
         default=2.0, ge=0, description="polls: the price of one SMS segment, in som"
     )
+    # Our addition (issue 29): the most SMS messages a poll made in /poll sends (the
+    # command's --sms-cap sets its own); none by default.
+    poll_sms_cap: int | None = Field(
+        default=None, ge=0, description="polls: SMS messages at most a /poll poll sends"
+    )
     # Our addition (issue 29): deputies' polls go out without a staff member's approval.
     poll_deputies_send: bool = Field(
         default=False, description="polls: deputies send their own without staff approval"
