@@ -21,7 +21,7 @@ from bot.runtime.i18n import Catalogues
 from handlers.types import Text
 from storage import queries
 from storage.db import Database
-from storage.models import Poll, PollOption, PollSend, utcnow
+from storage.models import Person, Poll, PollOption, PollSend, utcnow
 from storage.queries.poll_sends import LEASE
 from tests.conftest import SECRET_KEY, Civicbot, StartBot, StartBotOn, execute, rows
 from tests.fake_telegram import FakeTelegram
@@ -321,5 +321,79 @@ async def test_a_poll_that_opens_later_is_sent_when_it_opens(
         async with db.session() as session, session.begin():
             claimed = await queries.claim_sends(session, ["telegram"], 16, utcnow())
         assert [p.id for p in await rows(database_url, PollSend)] == claimed
+    finally:
+        await db.close()
+
+
+async def test_one_worker_at_a_time_sends_a_channel(
+    postgres_url: str, catalogues: Catalogues
+) -> None:
+    """Two workers (two servers' poll senders on one PostgreSQL) send a channel's polls one
+    at a time: the one holding the channel's advisory lock sends them all, so the channel's
+    pace is one worker's, not twice it."""
+    migrated = await prepare_database(Settings(database_url=postgres_url, secret_key=SECRET_KEY))
+    await migrated.close()
+    people = [("telegram", str(5000 + n), "ky", None) for n in range(40)]
+    await people_of_naryn(postgres_url, people)
+    db = Database(postgres_url)
+    sent: dict[int, list[int]] = {0: [], 1: []}
+
+    class Recorder:
+        connected = None
+
+        def __init__(self, worker: int) -> None:
+            self.worker = worker
+
+        async def notify(self, person: Person, outgoing: object, deadline: float) -> None:
+            sent[self.worker].append(person.id)
+            await asyncio.sleep(0)  # let the other worker run between sends
+
+    try:
+        async with db.session() as session, session.begin():
+            naryn = await queries.municipality_by_key(session, "naryn_city")
+            assert naryn is not None
+            poll = await queries.add_poll(
+                session, naryn.id, {"ky": "Суроо"}, [{"label_ky": "Ооба"}, {"label_ky": "Жок"}],
+                utcnow() + dt.timedelta(days=3), status="open",
+            )  # fmt: skip
+            await queries.plan_sends(session, poll, ("sms",), utcnow())
+        workers = [
+            PollSender(db, catalogues, {"telegram": Recorder(n)}, "Asia/Bishkek")  # type: ignore[dict-item]
+            for n in (0, 1)
+        ]
+        loops = [asyncio.create_task(w.run_channel("telegram")) for w in workers]
+        await settled(postgres_url, 40)
+        for worker in workers:
+            worker.stopping.set()
+        await asyncio.gather(*loops)
+        assert sorted([len(sent[0]), len(sent[1])]) == [0, 40], sent
+    finally:
+        await db.close()
+
+
+async def test_a_claim_past_its_lease_settles_nothing_its_new_holder_has(
+    civicbot: Civicbot, database_url: str
+) -> None:
+    """A worker whose claim outlived its lease (the row claimed again by another) does not
+    settle the row: only the claim holding it now does."""
+    await people_of_naryn(database_url, [("telegram", "1001", "ky", None)])
+    code = await poll_added(civicbot)
+    await civicbot("poll", "send", code, "--yes")
+    db = Database(database_url)
+    try:
+        first = utcnow()
+        async with db.session() as session, session.begin():
+            [send_id] = await queries.claim_sends(session, ["telegram"], 16, first)
+        later = first + LEASE + dt.timedelta(seconds=1)
+        async with db.session() as session, session.begin():
+            assert await queries.claim_sends(session, ["telegram"], 16, later) == [send_id]
+        async with db.session() as session, session.begin():
+            await queries.settle_send(session, send_id, "failed", later, "late", first)
+        (row,) = await rows(database_url, PollSend)
+        assert row.status == "pending"
+        async with db.session() as session, session.begin():
+            await queries.settle_send(session, send_id, "sent", later, None, later)
+        (row,) = await rows(database_url, PollSend)
+        assert row.status == "sent"
     finally:
         await db.close()

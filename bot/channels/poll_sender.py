@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import zlib
 from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +46,12 @@ SEND_WITHIN = (LEASE - (LEASE / 10)).total_seconds()  # each send given up insid
 NOT_SENT = {OPTED_OUT: "opted_out", BLOCKED: "blocked"}  # skipped, not failed
 
 log = logging.getLogger(__name__)
+
+
+def sending_lock(channel: str) -> int:
+    """The PostgreSQL advisory lock of the worker sending a channel's polls (the same
+    number in every worker)."""
+    return zlib.crc32(f"civicbot poll sending {channel}".encode())
 
 
 class PollSender:
@@ -91,7 +98,7 @@ class PollSender:
             status = "skipped" if why in NOT_SENT or why == CLOSED else "failed"
             note = NOT_SENT.get(why, note or why)
         async with self.db.session() as session, session.begin():
-            await queries.settle_send(session, send_id, status, utcnow(), note)
+            await queries.settle_send(session, send_id, status, utcnow(), note, send.claimed_at)
 
     async def _deliver(
         self, poll: Poll, options: Sequence[PollOption], person: Person, sender: Sender
@@ -121,6 +128,17 @@ class PollSender:
     # --- the loops ---------------------------------------------------------------------------
 
     async def run_channel(self, channel: str) -> None:
+        """Until `stopping`, the channel's sending in one worker at a time: on PostgreSQL the
+        worker holding the channel's advisory lock sends (a channel's pace, Telegram's 30 a
+        second, is each process's own: N workers sending at once would send N times as
+        fast), the others look again now and then and take over when it stops."""
+        while not self.stopping.is_set():
+            async with self.db.exclusive(sending_lock(channel)) as mine:
+                if mine:
+                    await self._send_channel(channel)
+            await self._pause()
+
+    async def _send_channel(self, channel: str) -> None:
         """Until `stopping`: BATCH rows in flight at most, more claimed as soon as REFILL
         have gone (the channel's pace is kept fed: claiming the next batch only once the last
         was done left the outbox idle in between, 0.82 of Telegram's limit; at half gone,

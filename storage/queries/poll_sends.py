@@ -24,7 +24,7 @@ LEASE = timedelta(minutes=10)  # the sender gives a send up before it ends
 ATTEMPTS = 5  # claims before a row is given up (failed, "attempts")
 OVER_CAP = "sms_cap"  # a skipped row's note: past the poll's SMS cap
 CLOSED = "closed"  # a skipped row's note: the poll closed before it was sent
-STATUSES = ("pending", "sent", "skipped", "failed")
+PENDING, SENT, SKIPPED, FAILED = "pending", "sent", "skipped", "failed"  # a row's status
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ async def plan_sends(
             literal(poll.id),
             Person.id,
             Person.channel,
-            literal("pending"),
+            literal(PENDING),
             literal(0),
         )
         .where(_audience(poll))
@@ -114,15 +114,15 @@ async def plan_sends(
             .where(
                 PollSend.poll_id == poll.id,
                 PollSend.channel.in_(paid),
-                or_(PollSend.status != "skipped", PollSend.note != OVER_CAP),
+                or_(PollSend.status != SKIPPED, PollSend.note != OVER_CAP),
             )
             .order_by(PollSend.id)
             .offset(poll.sms_cap)
         )
         past = await session.execute(
             update(PollSend)
-            .where(PollSend.id.in_(within.scalar_subquery()), PollSend.status == "pending")
-            .values(status="skipped", note=OVER_CAP, sent_at=now)
+            .where(PollSend.id.in_(within.scalar_subquery()), PollSend.status == PENDING)
+            .values(status=SKIPPED, note=OVER_CAP, sent_at=now)
             .execution_options(synchronize_session=False)
         )
         skipped = max(int(past.rowcount), 0)  # type: ignore[attr-defined]
@@ -142,8 +142,8 @@ class Progress:
     def line(self) -> str:
         """ "sent 120/300, pending 170, skipped 5, failed 5" (the parts that are not 0)."""
         c = self.counts
-        rest = [f"{s} {c[s]}" for s in ("pending", "skipped", "failed") if c.get(s)]
-        return ", ".join([f"sent {c.get('sent', 0)}/{self.planned}", *rest])
+        rest = [f"{s} {c[s]}" for s in (PENDING, SKIPPED, FAILED) if c.get(s)]
+        return ", ".join([f"sent {c.get(SENT, 0)}/{self.planned}", *rest])
 
 
 async def progress_of(session: AsyncSession, poll_ids: Sequence[int]) -> dict[int, Progress]:
@@ -162,7 +162,7 @@ async def progress_of(session: AsyncSession, poll_ids: Sequence[int]) -> dict[in
 
 def _free(now: datetime) -> ColumnElement[bool]:
     """Pending, and not held by a live claim."""
-    return (PollSend.status == "pending") & or_(
+    return (PollSend.status == PENDING) & or_(
         PollSend.claimed_at.is_(None), PollSend.claimed_at < now - LEASE
     )
 
@@ -176,7 +176,7 @@ async def claim_sends(
     await session.execute(
         update(PollSend)
         .where(_free(now), PollSend.channel.in_(channels), PollSend.attempts >= ATTEMPTS)
-        .values(status="failed", note="attempts", sent_at=now)
+        .values(status=FAILED, note="attempts", sent_at=now)
         .execution_options(synchronize_session=False)
     )
     waiting = (
@@ -216,12 +216,22 @@ async def claimed_send(session: AsyncSession, send_id: int) -> tuple[PollSend, P
 
 
 async def settle_send(
-    session: AsyncSession, send_id: int, status: str, now: datetime, note: str | None = None
+    session: AsyncSession,
+    send_id: int,
+    status: str,
+    now: datetime,
+    note: str | None = None,
+    claimed_at: datetime | None = None,
 ) -> None:
-    """The row is done with: sent, skipped or failed (with why)."""
+    """The row is done with: sent, skipped or failed (with why). Only while it is still
+    pending under this claim (`claimed_at`): a claim that outlived its lease and was taken
+    again is settled by its new holder, not overwritten by the old."""
+    mine = [PollSend.id == send_id, PollSend.status == PENDING]
+    if claimed_at is not None:
+        mine.append(PollSend.claimed_at == claimed_at)
     await session.execute(
         update(PollSend)
-        .where(PollSend.id == send_id)
+        .where(*mine)
         .values(status=status, note=note[:32] if note else None, sent_at=now)
     )
 
@@ -234,7 +244,7 @@ async def fail_unsendable(
     result = await session.execute(
         update(PollSend)
         .where(_free(now), PollSend.channel.in_(channels))
-        .values(status="failed", note=note, sent_at=now)
+        .values(status=FAILED, note=note, sent_at=now)
         .execution_options(synchronize_session=False)
     )
     return max(int(result.rowcount), 0)  # type: ignore[attr-defined]
