@@ -34,7 +34,6 @@ from storage.queries.poll_sends import move_poll
 MENU, KIND, QUESTION, OPTIONS = "poll_menu", "poll_kind", "poll_question", "poll_options"
 TOTAL, COSTS, CLOSES, PREVIEW = "poll_total", "poll_costs", "poll_closes", "poll_preview"
 LIST = "poll_list"
-KINDS = ("single", "priority", "budget")
 CLOSING_DAYS = (3, 7, 14)
 QUESTION_LIMIT = 300
 LABEL_LIMIT = 100  # characters an option takes (a button's label shows about 60)
@@ -111,12 +110,14 @@ async def choose_menu(ctx: Context, value: str) -> list[Reply] | None:
 
 
 async def kind_prompt(ctx: Context) -> Reply:
-    buttons = tuple((Button(Text(f"poll_admin.kind_{kind}"), ctx.payload(kind)),) for kind in KINDS)
+    buttons = tuple(
+        (Button(Text(f"poll_admin.kind_{kind}"), ctx.payload(kind)),) for kind in ballots.KINDS
+    )
     return Reply(parts=(Text("poll_admin.kind_prompt"),), buttons=buttons)
 
 
 async def choose_kind(ctx: Context, value: str) -> list[Reply] | None:
-    if value not in KINDS:
+    if value not in ballots.KINDS:
         return None
     ctx.enter(QUESTION, kind=value, language="ky", question={}, options=[])
     return [await question_prompt(ctx)]

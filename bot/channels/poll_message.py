@@ -23,9 +23,7 @@ MIN_QUESTION = 12  # characters of the question kept before the options are shor
 def _how(poll: Poll) -> Text:
     """What to do: choose one, up to N, or items within the budget."""
     if poll.kind == "budget":
-        return Text(
-            "poll_send.how_budget", {"total": f"{poll.budget_total or 0:,}".replace(",", " ")}
-        )
+        return Text("poll_send.how_budget", {"total": ballots.som(poll.budget_total or 0)})
     if poll.kind == "priority":
         return Text("poll_send.how_priority", {"count": poll.max_choices})
     return Text("poll_send.how_single")
@@ -35,7 +33,7 @@ def _option_line(option: PollOption, language: str) -> str:
     line = f"{option.position}. {option.label(language)}"
     if option.cost is not None:
         som = "som" if language == "en" else "сом"
-        line += f" — {option.cost:,} {som}".replace(",", " ")
+        line += f" — {ballots.som(option.cost)} {som}"
     return line
 
 

@@ -18,13 +18,13 @@ from bot.commands.admin import UsageError, municipality_named
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
+from handlers import ballots
 from handlers.poll_costs import Cost, paid_channels, preview
 from storage import queries
 from storage.domain import LANGUAGES
 from storage.models import Poll, utcnow
 from storage.queries.poll_sends import Audience
 
-KINDS = ("single", "priority", "budget")
 OPTIONS = (2, 9)  # fewest and most options a poll has
 LABEL_LENGTH = 200  # PollOption.label_*
 
@@ -68,7 +68,7 @@ def _add_parser(actions: argparse._SubParsersAction[Any], budget: bool) -> None:
             + (" (required)" if language == "ky" else ", in --option-ky's order"),
         )
     add.add_argument(
-        "--kind", choices=KINDS, default="budget" if budget else "single", help="(single)"
+        "--kind", choices=ballots.KINDS, default="budget" if budget else "single", help="(single)"
     )
     add.add_argument("--max-choices", type=int, metavar="N", help="a priority vote: up to N")
     add.add_argument("--budget-total", type=int, metavar="SOM", help="a budget round's total")
