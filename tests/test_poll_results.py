@@ -219,7 +219,8 @@ async def test_the_weekly_digest_names_polls_closed_in_the_week_and_those_open(
     text = render(digest, Catalogues(), "en")
     heading = Catalogues().text("en", Text("poll_results.digest_heading"))
     section = text.split(f"{heading}\n")[1].split("\n\n")[0]
-    closes = day_month((end + timedelta(days=1)).astimezone(zone).date(), "en")
+    # The last day answers are taken: it closes at the midnight that ends that day.
+    closes = day_month((end + timedelta(days=1, microseconds=-1)).astimezone(zone).date(), "en")
     assert section.splitlines() == [
         f"   • {running.code} «A park?» is open until {closes}: answers so far 0.",
         f"   • {empty.code} «Anyone?» closed with no answers.",  # closed as late: newer first
