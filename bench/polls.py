@@ -308,11 +308,13 @@ async def run(args: argparse.Namespace) -> None:
         elapsed = time.monotonic() - started
         counts = await statuses(db)
         sending = Sending.of(telegram, twilio)  # before the answers' own replies
+        calls_before, too_many_before = len(telegram.calls), telegram.too_many
         answering = time.monotonic()
         given = await answer(
             port, code, [FIRST_CHAT + n for n in range(args.answers or sizes["telegram"])]
         )
         answered_in = time.monotonic() - answering  # each one 200 only once committed
+        replies = Replies.of(telegram, calls_before, too_many_before)
         await asyncio.sleep(1.0)
         kept = await tallied(db)
         rss.append(peak_rss_mb(server.pid))
@@ -321,7 +323,7 @@ async def run(args: argparse.Namespace) -> None:
         await db.close()
         await telegram.stop()
         await twilio.stop()
-    report(sizes, counts, elapsed, sending, (given, answered_in), kept, max(rss), killed)
+    report(sizes, counts, elapsed, sending, (given, answered_in, replies), kept, max(rss), killed)
 
 
 @dataclass(frozen=True)
@@ -348,17 +350,37 @@ class Sending:
         )
 
 
+@dataclass(frozen=True)
+class Replies:
+    """What the fake Bot API took while the answers came: chat messages (under the 30 a
+    second), answerCallbackQuery calls (toasts: not), and the 429s."""
+
+    messages: int
+    toasts: int
+    too_many: int
+
+    @classmethod
+    def of(cls, telegram: TimedTelegram, since: int, too_many_before: int) -> Replies:
+        calls = telegram.calls[since:]
+        toasts = [c for c in calls if c.method == "answerCallbackQuery" and c.params.get("text")]
+        return cls(
+            sum(1 for c in calls if c.method == "sendMessage" and c.ok),
+            len(toasts),
+            telegram.too_many - too_many_before,
+        )
+
+
 def report(
     sizes: dict[str, int],
     counts: Counter[str],
     elapsed: float,
     sending: Sending,
-    answered: tuple[Counter[int], float],
+    answered: tuple[Counter[int], float, Replies],
     kept: Counter[str],
     rss: float,
     killed: bool,
 ) -> None:
-    given, answered_in = answered
+    given, answered_in, replies = answered
     delivered = {**{str(k): v for k, v in sending.chats.items()}, **sending.phones}
     planned = sum(sizes.values())
     duplicates = sum(n - 1 for n in delivered.values() if n > 1)
@@ -386,6 +408,10 @@ def report(
     print(
         f"answers took {answered_in:.1f} s: {rate:.0f}/s, so 20,000 would take "
         f"{20_000 / rate if rate else float('inf'):.0f} s (goal: under 60)"
+    )
+    print(
+        f"their replies: {replies.messages} messages, {replies.toasts} toasts "
+        f"(answerCallbackQuery with a text), 429s {replies.too_many}"
     )
     print(f"peak RSS of the server: {rss:.0f} MB")
 
