@@ -241,7 +241,10 @@ async def answer(
         joined_during=person.created_at > poll.opens_at,
     )
     said = {"code": poll.code, "choices": _named(ctx, options, choices or ())}
-    replies = [say("poll.changed" if changed else "poll.thanks", **said)]
+    # Said as the button's own answer where the channel has one (a toast on Telegram): an
+    # answer is a press, not a chat message paced at Telegram's 30 a second.
+    key = "poll.changed" if changed else "poll.thanks"
+    replies = [Reply(parts=(Text(key, said),), toast=True)]
     if not changed and ctx.step is None:  # after a new answer, never in another flow
         question = await poll_profile.next_question(ctx, poll.municipality_id)
         if question is not None:

@@ -55,6 +55,10 @@ class Reply:
     posters: tuple[str, ...] = ()  # campaign codes whose poster the channel sends after it
     charts: tuple[str, ...] = ()  # campaign codes whose tally chart the channel sends after it
     photos: tuple[str, ...] = ()  # file keys of residents' photos, sent after it (to staff)
+    # The answer to a button press: where the channel has one (Telegram's answerCallbackQuery
+    # text, a toast shown to the presser, not a chat message and not under the broadcast
+    # limit) it goes as that; elsewhere, and if it does not fit, as a message.
+    toast: bool = False
 
     def after(self, *parts: Text) -> Reply:
         """The same reply with paragraphs put in front (an error line before a re-prompt)."""

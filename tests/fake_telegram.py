@@ -3,13 +3,14 @@ format that python-telegram-bot sends (form fields, JSON-encoded where not strin
 
 It records every call, serves `getUpdates` from a queue (long-polling like Telegram), and
 refuses what Telegram refuses: texts over 4,096 characters, captions over 1,024, empty texts,
-button data over 64 bytes, and messages to people who blocked the bot. With `rate_limit`
-it answers 429 with retry_after to a bot that sends more than that many messages in a
-second, and with `chat_rate_limit` to one that sends more than that many to one chat;
+button data over 64 bytes, a button press's answer (toast) over 200 characters, and
+messages to people who blocked the bot. With `rate_limit` it answers 429 with retry_after
+to a bot that sends more than that many messages in a second, and with `chat_rate_limit`
+to one that sends more than that many to one chat;
 with `stall_after` it stops answering sends after that many (a crash test's
 moment to kill the sender); `throttle` limits one chat for a while. The command menus set
 are kept by scope and language, and `menu_of` says which one a chat sees, as Telegram
-chooses.
+chooses; `toasts` lists the answers shown to pressers.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 SEND_METHODS = ("sendMessage", "sendPhoto", "sendDocument")
 CALLBACK_DATA_LIMIT = 64
+TOAST_LIMIT = 200  # characters of an answerCallbackQuery text
 MENU_LIMIT = 100  # commands in one setMyCommands
 # Fields that PTB sends as plain strings; every other field is JSON.
 STRING_FIELDS = {
@@ -142,6 +144,15 @@ class FakeTelegram:
 
     def called(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
+
+    def toasts(self) -> list[str]:
+        """The texts shown to pressers: answerCallbackQuery calls taken with a text (a
+        toast, not a chat message), in order."""
+        return [
+            c.params["text"]
+            for c in self.called("answerCallbackQuery")
+            if c.ok and c.params.get("text")
+        ]
 
     def messages_to(self, chat_id: int) -> list[Call]:
         return [c for c in self.called("sendMessage") if int(c.params["chat_id"]) == chat_id]
@@ -296,7 +307,9 @@ class FakeTelegram:
     async def _editMessageReplyMarkup(self, _params: dict[str, Any]) -> web.Response:
         return _ok(True)
 
-    async def _answerCallbackQuery(self, _params: dict[str, Any]) -> web.Response:
+    async def _answerCallbackQuery(self, params: dict[str, Any]) -> web.Response:
+        if len(str(params.get("text", ""))) > TOAST_LIMIT:
+            return _error(400, "Bad Request: MESSAGE_TOO_LONG")
         return _ok(True)
 
     async def _setMyCommands(self, params: dict[str, Any]) -> web.Response:

@@ -17,6 +17,7 @@ from bot.runtime.i18n import Catalogues
 from handlers.types import DigestOrder, Outcome, Reply
 
 Keyboard = tuple[tuple[tuple[str, str], ...], ...]  # rows of (label, payload)
+TOAST_LIMIT = 200  # characters of an answerCallbackQuery text
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Answer:
     posters: tuple[str, ...] = ()  # campaign codes: the poster follows, as PNG and PDF
     charts: tuple[str, ...] = ()  # campaign codes: the tally's chart follows
     photos: tuple[str, ...] = ()  # file keys: residents' photos follow (staff's inbox)
+    toast: str = ""  # the pressed button's answer (Telegram's answerCallbackQuery text)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -43,6 +45,7 @@ class Answer:
                 "p": list(self.posters),
                 "c": list(self.charts),
                 "f": list(self.photos),
+                **({"t": self.toast} if self.toast else {}),
             },
             ensure_ascii=False,
         )
@@ -62,19 +65,26 @@ class Answer:
             posters=tuple(str(code) for code in data.get("p", ())),
             charts=tuple(str(code) for code in data.get("c", ())),
             photos=tuple(str(key) for key in data.get("f", ())),
+            toast=str(data.get("t", "")),
         )
 
 
-def render(catalogues: Catalogues, outcome: Outcome) -> Answer:
+def render(catalogues: Catalogues, outcome: Outcome, pressed: bool = False) -> Answer:
     """The messages an outcome's replies make, in its language (texts split under Telegram's
-    limit, the buttons under the last piece)."""
+    limit, the buttons under the last piece). When the action was a button press (`pressed`:
+    Telegram's), a reply marked `toast` that fits goes as the press's answer instead."""
     messages: list[tuple[str, Keyboard]] = []
+    toasts: list[str] = []
     digests: list[DigestOrder] = []
     posters: list[str] = []
     charts: list[str] = []
     photos: list[str] = []
     for reply in outcome.replies:
-        pieces = split_text(catalogues.reply(outcome.language, reply)) if reply.parts else []
+        text = catalogues.reply(outcome.language, reply) if reply.parts else ""
+        if pressed and _toast_fits(reply, text, toasts):
+            toasts.append(text)
+            continue
+        pieces = split_text(text) if text else []
         keyboard = _keyboard(catalogues, outcome.language, reply)
         messages += [
             (piece, keyboard if number == len(pieces) else ())
@@ -93,7 +103,16 @@ def render(catalogues: Catalogues, outcome: Outcome) -> Answer:
         tuple(posters),
         tuple(charts),
         tuple(photos),
+        "\n".join(toasts),
     )
+
+
+def _toast_fits(reply: Reply, text: str, toasts: list[str]) -> bool:
+    """Whether a reply goes as the press's answer: marked so, plain text (a keyboard or an
+    attachment needs a message), and within Telegram's 200 characters with any before it."""
+    plain = not (reply.buttons or reply.digests or reply.posters or reply.charts or reply.photos)
+    room = TOAST_LIMIT - sum(len(t) + 1 for t in toasts)
+    return reply.toast and plain and 0 < len(text) <= room
 
 
 def _keyboard(catalogues: Catalogues, language: str, reply: Reply) -> Keyboard:

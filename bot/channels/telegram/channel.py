@@ -137,9 +137,27 @@ class TelegramChannel:
                 # The keyboard has done its job; removing it keeps old buttons from being
                 # pressed.
                 calls.append(_without_keyboard(chat_id, press.message_id))
+            toast = "" if handled.silent else handled.answer.toast
+            if not await self._answer_press(press.query_id, toast):
+                calls.append(message(chat_id, toast))  # never lost: a message instead
             self._post(update, calls + self._answers(chat_id, handled))
-        with contextlib.suppress(TelegramError):  # only stops the button's spinner
-            await bot_api.call(self.bot, "answerCallbackQuery", callback_query_id=press.query_id)
+
+    async def _answer_press(self, query_id: str, toast: str) -> bool:
+        """Stop the button's spinner, showing `toast` if there is one: Telegram's answer to
+        a press, not a chat message, so not under the 30 a second. False if a toast was not
+        shown (it then goes as a message)."""
+        try:
+            await bot_api.call(
+                self.bot,
+                "answerCallbackQuery",
+                callback_query_id=query_id,
+                **({"text": toast} if toast else {}),
+            )
+        except TelegramError as error:
+            if toast:
+                log.warning("answerCallbackQuery failed (%s); the toast goes as a message", error)
+            return not toast
+        return True
 
     async def on_pictures(self, update: Received) -> None:
         """A photo (or an image sent as a file), with its caption as text: fetched and
@@ -218,9 +236,11 @@ class TelegramChannel:
         )
         rendered: list[Answer] = []
 
+        pressed = "button" in action  # a toast answers a press (bot/channels/answers.py)
+
         def keep(outcome: Outcome) -> str:
             """Rendered once, inside the transaction; kept unless it must not be."""
-            rendered.append(answers.render(self.catalogues, outcome))
+            rendered.append(answers.render(self.catalogues, outcome, pressed))
             return answers.kept(rendered[-1], outcome)
 
         outcome = await dispatch.handle(
