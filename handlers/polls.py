@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from zoneinfo import ZoneInfo
 
 from handlers import ballots, flood, free_text, onboarding, poll_profile, wishes
 from handlers.ballots import som as _som
 from handlers.context import Context
+from handlers.dates import Day
 from handlers.quotes import shorten, sms_cut
 from handlers.steps import Replies, Step
 from handlers.types import Button, Reply, Text, say
@@ -108,7 +108,7 @@ async def _message(ctx: Context, poll: Poll) -> Reply:
     and what the resident answered, if they did."""
     options = await queries.options_of(ctx.session, poll.id)
     given = await _given(ctx, poll)
-    closes = poll.closes_at.astimezone(ZoneInfo(ctx.inbound.timezone)).strftime("%Y-%m-%d %H:%M")
+    closes = Day(ballots.last_day(poll, ctx.inbound.timezone), ctx.language)
     question = poll.question(ctx.language)
     if not ctx.guided:
         question = sms_cut(question, QUESTION_IN_SMS)

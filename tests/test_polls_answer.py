@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -151,6 +152,18 @@ async def test_polls_are_listed_and_answered_by_button_and_changed(
     [shown] = await resident.send("/polls")
     assert say("ru", "poll.answered", choices="3. Мектеп (ru)") in shown
     assert "✓ 3. Мектеп (ru)" in resident.buttons()
+
+
+async def test_a_poll_shown_names_the_last_day_answers_are_taken(world: World) -> None:
+    """A poll closing at the midnight that starts December 21 in Bishkek is answered all of
+    December 20, and /polls says so (not the 21st, nor a time of day)."""
+    place = await fresh_place(world)
+    resident = await placed(world, "telegram", place, language="en")
+    midnight = datetime(2099, 12, 21, tzinfo=ZoneInfo("Asia/Bishkek"))
+    await open_poll(world, place, closes_at=midnight.astimezone(UTC))
+    [shown] = await resident.send("/polls")
+    assert "until December 20, 2099." in shown.replace("\u202f", " "), shown
+    assert "December 21" not in shown and "00:00" not in shown
 
 
 async def test_a_poll_button_leaves_the_flow_under_way_as_it_was(world: World, say: Say) -> None:
