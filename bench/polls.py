@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
-import os
-import signal
 import sys
 import tempfile
 import time
@@ -40,7 +37,8 @@ from sqlalchemy import func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ingest import free_port, peak_rss_mb
+from bench.ingest import SECRET, free_port, peak_rss_mb, start_process
+from bench.ingest import stop as stop_processes
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
 from storage import queries
@@ -48,13 +46,12 @@ from storage.db import Database
 from storage.models import Person, PollAnswer, PollSend, utcnow
 from storage.queries.poll_sends import LEASE
 from tests.conftest import SECRET_KEY
-from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.fake_telegram import FakeTelegram
 from tests.fake_telegram import _over as over_limit
 from tests.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, WHATSAPP_FROM, FakeTwilio
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACE = "tokmok"
-SECRET = "bench-webhook-secret"
 TELEGRAM_LIMIT, TWILIO_LIMIT = 30, 10  # a second
 SHARES = (("telegram", 0.6), ("sms", 0.3), ("whatsapp", 0.1))
 FIRST_CHAT = 50_000_000
@@ -176,50 +173,20 @@ async def age_claims(db: Database) -> int:
 async def start_server(
     port: int, database_url: str, telegram: FakeTelegram, twilio: FakeTwilio, work: Path
 ) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_BASE_URL": telegram.base_url,
-        "TELEGRAM_WEBHOOK_SECRET": SECRET,
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    """`civicbot serve` as bench/ingest.py starts it, with SMS and WhatsApp on the fake Twilio."""
+    twilio_env = {
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_FROM_NUMBER": FROM_NUMBER,
         "TWILIO_WHATSAPP_FROM": WHATSAPP_FROM,
         "TWILIO_WHATSAPP_CONTENT_SID": "HX00000000000000000000000000000000",
         "TWILIO_API_BASE_URL": twilio.base_url,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "SECRET_KEY": SECRET_KEY,
-        "PYTHONPATH": str(ROOT),
     }
-    log = (work / f"serve-{port}.log").open("ab")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.commands.cli", "serve",
-        cwd=ROOT, env=env, stdout=log, stderr=log,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                raise SystemExit(f"the server exited with {process.returncode}; see {log.name}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return process
-            await asyncio.sleep(0.2)
-    raise SystemExit("the server did not start within a minute")
+    return await start_process("ours", port, database_url, telegram, work, twilio_env)
 
 
 async def stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(process.wait(), 30)
-    if process.returncode is None:
-        process.kill()
-        await process.wait()
+    await stop_processes([process])
 
 
 # --- answers by webhook --------------------------------------------------------------------

@@ -228,7 +228,12 @@ async def _on_button(ctx: Context, payload: str) -> Replies:
     if polls.is_button(payload):  # bound to no prompt: a poll reaches people in any flow
         before = ctx.step
         answered = await polls.on_button(ctx, payload)
-        return [*answered, *(await _current_prompt(ctx))] if ctx.step == before else answered
+        # The flow under way is asked again; not a poll's own closing question, which stands
+        # just above the poll (a changed answer is then only a toast on Telegram: no chat
+        # message, none of Telegram's 30 a second).
+        if ctx.step != before or before in poll_profile.STEPS:
+            return answered
+        return [*answered, *(await _current_prompt(ctx))]
     value = ctx.choice(payload)
     step = STEPS.get(ctx.step or "")
     if value is not None and step is not None and step.on_choice is not None:
