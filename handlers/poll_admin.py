@@ -301,7 +301,7 @@ async def preview_prompt(ctx: Context) -> Reply:
     options = list(ctx.data.get("options", []))
     costs = list(ctx.data.get("costs", []))
     listed = "\n".join(
-        f"{n}. {label}" + (f" — {costs[n - 1]} сом" if costs else "")
+        f"{n}. {label}" + (f" — {ballots.som(int(costs[n - 1]))}" if costs else "")
         for n, label in enumerate(options, start=1)
     )
     values = {
