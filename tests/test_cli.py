@@ -113,7 +113,9 @@ def test_serve_runs_with_no_configuration_at_all(tmp_path: Path) -> None:
     )
     try:
         status = None
-        for _ in range(100):  # at most ~10 s
+        # A wait for readiness, not a speed goal: a fresh start migrates and seeds in a child
+        # process (about 5 s alone here), and four test workers share two cores.
+        for _ in range(300):  # at most ~30 s
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
                     status = r.status
