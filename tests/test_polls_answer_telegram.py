@@ -4,38 +4,16 @@ fake Bot API (tests/fake_telegram.py), the webhook, both databases."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from storage import queries
-from storage.db import Database
-from storage.models import PollAnswer, utcnow
+from storage.models import PollAnswer
 from tests.conftest import Say, StartBot, resident_of, rows
 from tests.fake_telegram import FakeTelegram
+from tests.test_polls_answer_toast import naryn_poll
 
 
 async def test_a_poll_is_answered_and_changed_through_the_bot_api(
     start_bot: StartBot, telegram: FakeTelegram, say: Say, database_url: str
 ) -> None:
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            place = await queries.municipality_by_key(session, "naryn_city")
-        assert place is not None
-
-        async def add(session: object) -> str:
-            poll = await queries.add_poll(
-                session,  # type: ignore[arg-type]
-                place.id,
-                {"ky": "Эмнени оңдойлу?", "en": "What to fix?"},
-                [{"label_ky": "Жол", "label_en": "Road"}, {"label_ky": "Суу", "label_en": "Water"}],
-                utcnow() + timedelta(days=7),
-                status="open",
-            )
-            return poll.code
-
-        code = await db.write(add)
-    finally:
-        await db.close()
+    code = await naryn_poll(database_url)
     runtime = await start_bot("webhook")
     resident = resident_of(runtime, telegram, "webhook", 9901, "en")
     await resident.send("/start m-naryn_city")
