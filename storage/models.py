@@ -262,6 +262,10 @@ class Wish(Base):
     # Staff approved its photos and place for public outputs (page, Open311); until then
     # only staff and deputies see them.
     media_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The staff member a colleague gave it to in the console (issue 30); anyone may still act.
+    assigned_to: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
     municipality: Mapped[Municipality | None] = relationship(lazy="joined")
     # Read-only: a wish names its campaign by id (no foreign key, see the migration). Loaded
     # only where asked for (the export), not with every wish a digest reads.
@@ -695,3 +699,82 @@ class PollSend(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(String(32))  # why skipped or failed
+
+
+class Appeal(Base):
+    """A wish the resident made a formal appeal under the law on citizens' appeals (No. 67 of
+    2007): their full name and address sealed (as signers' are: only that municipality's
+    staff open them, never deputies, exports or public data), a registration number, and a
+    due date in working days (handlers/working_days.py).
+
+    The clock: `due_on` moves only by an extension with its reason (`extended_reason`, the
+    first due date kept in `first_due_on`); an answer stops it (`answered_on`). Each
+    reminder and the overdue mark is stamped once, so a job run twice sends nothing twice.
+    """
+
+    __tablename__ = "appeals"
+    __table_args__ = (UniqueConstraint("municipality_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wish_id: Mapped[int] = mapped_column(ForeignKey("wishes.id", ondelete="CASCADE"), unique=True)
+    municipality_id: Mapped[int] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[str] = mapped_column(String(24))  # registration number, per municipality
+    sealed: Mapped[str | None] = mapped_column(Text)  # full name and address; NULL after /forget
+    registered_on: Mapped[date] = mapped_column(Date)  # in TIMEZONE
+    due_on: Mapped[date] = mapped_column(Date, index=True)
+    first_due_on: Mapped[date] = mapped_column(Date)
+    extended_reason: Mapped[str | None] = mapped_column(Text)
+    answered_on: Mapped[date | None] = mapped_column(Date)
+    reminded_before_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # 3 days before
+    reminded_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # on the day
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # marked, resident told
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    wish: Mapped[Wish] = relationship(lazy="joined")
+
+
+class ConsoleLink(Base):
+    """A one-time link to the staff console that the bot sent (/web, SMS ВЕБ): only a keyed
+    hash of its token is kept; valid 10 minutes, used once."""
+
+    __tablename__ = "console_links"
+
+    token_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsoleSession(Base):
+    """A signed-in browser: a keyed hash of its cookie, its CSRF token, and when it was last
+    seen (it expires after inactivity) or ended (logout)."""
+
+    __tablename__ = "console_sessions"
+
+    session_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """One action by staff or a deputy (who, what, when), for the operator's `civicbot
+    audit`. `subject` names what was acted on (a wish's or appeal's reference), never a
+    resident."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    municipality_id: Mapped[int | None] = mapped_column(
+        ForeignKey("municipalities.id", ondelete="SET NULL"), index=True
+    )
+    via: Mapped[str] = mapped_column(String(16))  # console | telegram | sms | cli
+    action: Mapped[str] = mapped_column(String(32))  # login, answer, assign, move_topic…
+    subject: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

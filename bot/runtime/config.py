@@ -245,6 +245,11 @@ class Settings(BaseSettings):
     poll_sms_cap: int | None = Field(
         default=None, ge=0, description="polls: SMS messages at most a /poll poll sends"
     )
+    # Our addition (issue 30): the working days an appeal's answer is due in (Law No. 67 of
+    # 2007 on citizens' appeals says 14; shorter periods have been proposed).
+    appeal_answer_days: int = Field(
+        default=14, ge=1, le=90, description="appeals: working days to answer one"
+    )
     # Our addition (issue 29): deputies' polls go out without a staff member's approval.
     poll_deputies_send: bool = Field(
         default=False, description="polls: deputies send their own without staff approval"

@@ -34,6 +34,7 @@ _NEW: dict[str, Any] = {
     "latitude": None,
     "longitude": None,
     "media_public": False,
+    "assigned_to": None,
 }
 _COLUMNS = [column for column in Wish.__table__.columns if column.key != "id"]
 _ADD = Prebuilt(
