@@ -1,0 +1,94 @@
+"""The accountability figures counted by hand on fixed dates (May 2026: the May holidays,
+1–9 May, and weekends inside the legal period): answered, in time, median working days,
+overdue now; hidden wishes, duplicates, wishes to praise and another municipality left out;
+a wish's day read in TIMEZONE, not UTC; and every municipality in the same four queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import event
+
+from handlers import accountability
+from handlers.weeks import Week
+from storage import queries
+from storage.db import Database
+from tests.accountability import Item, local, put
+
+TODAY = dt.date(2026, 5, 20)  # a Wednesday
+DAYS = 3  # working days to answer, so that the hand counts stay short
+D = dt.date
+
+
+def naryn_and_osh() -> list[Item]:
+    return [
+        # Thu 30 Apr: due Wed 13 May (1–10 May are holidays and weekends); answered that day.
+        Item("naryn_city", local(D(2026, 4, 30)), local(D(2026, 5, 13), 17)),
+        # Fri 15 May 00:30 (Thu 14 May in UTC): due Wed 20 May, answered on it — in time only
+        # when the day is read in Bishkek.
+        Item("naryn_city", local(D(2026, 5, 15), 0, 30), local(D(2026, 5, 20))),
+        # Mon 11 May: due Thu 14 May; answered Mon 18 May: late, five working days.
+        Item("naryn_city", local(D(2026, 5, 11)), local(D(2026, 5, 18))),
+        # Tue 12 May: due Fri 15 May, never answered: late in the share, overdue now.
+        Item("naryn_city", local(D(2026, 5, 12))),
+        # Tue 19 May: due Fri 22 May: neither counted nor overdue yet.
+        Item("naryn_city", local(D(2026, 5, 19))),
+        # Left out: hidden, a duplicate, a wish to praise — none answered, all long overdue.
+        Item("naryn_city", local(D(2026, 4, 1)), hidden=True),
+        Item("naryn_city", local(D(2026, 4, 1)), status="duplicate"),
+        Item("naryn_city", local(D(2026, 4, 1)), kind="great"),
+        # Appeals. Registered Wed 29 Apr, extended to today: due, not overdue.
+        Item("naryn_city", local(D(2026, 4, 29)), due=D(2026, 5, 20)),
+        # Registered Mon 11 May, due Thu 14 May, answered Fri 15 May: late, four days.
+        Item("naryn_city", local(D(2026, 5, 11)), local(D(2026, 5, 15)), due=D(2026, 5, 14)),
+        # Registered Mon 2 Mar, due Thu 5 Mar, never answered: in the 12 weeks, not the 4.
+        Item("naryn_city", local(D(2026, 3, 2)), due=D(2026, 3, 5)),
+        # Osh: one wish answered the next working day.
+        Item("osh", local(D(2026, 5, 15)), local(D(2026, 5, 18))),
+    ]
+
+
+async def test_the_figures_match_a_hand_count_across_holidays_and_weekends(
+    db: Database, database_url: str
+) -> None:
+    await put(database_url, naryn_and_osh())
+    statements: list[str] = []
+    engine = db.engine.sync_engine
+    listen = (engine, "before_cursor_execute")
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(*listen, seen)
+    try:
+        async with db.session() as session:
+            found = await accountability.figures(
+                session, None, Week.of(TODAY), TODAY, "Asia/Bishkek", DAYS
+            )
+    finally:
+        event.remove(*listen, seen)
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 4
+    async with db.session() as session:
+        naryn_id, osh_id = [
+            (await queries.municipality_by_key(session, key)).id  # type: ignore[union-attr]
+            for key in ("naryn_city", "osh")
+        ]
+    naryn = accountability.of(found, naryn_id)
+    four, twelve = naryn.periods[4], naryn.periods[12]
+    assert (four.appeals_answered, four.wishes_answered) == (1, 3)
+    assert (four.counted, four.in_time, four.share) == (5, 2, 40)
+    assert sorted(four.days) == [3, 3, 4, 5] and four.median == 3.5
+    assert (twelve.counted, twelve.in_time, twelve.share, twelve.answered) == (6, 2, 33, 4)
+    assert (naryn.overdue_appeals, naryn.overdue_wishes) == (1, 1)
+    osh = accountability.of(found, osh_id)
+    assert (osh.periods[4].share, osh.periods[4].median, osh.overdue) == (100, 1.0, 0)
+    # One municipality asked for alone: the same figures.
+    async with db.session() as session:
+        alone = await accountability.figures(
+            session, [naryn_id], Week.of(TODAY), TODAY, "Asia/Bishkek", DAYS
+        )
+    assert list(alone) == [naryn_id] and alone[naryn_id].periods[4].days == four.days
+    country = accountability.national(found.values())
+    assert country.periods[4].median == 3.0 and country.periods[4].counted == 6
+    # Ranking needs MIN_ITEMS counted: neither has ten.
+    assert accountability.ranked(found, 12) == []
