@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.telegram.channel import running
 from bot.channels.telegram.sender import known_username
-from bot.web import http_input, pages, photo_links, poll_section
+from bot.web import accountability_section, http_input, pages, photo_links, poll_section
 from handlers.answering import shown_status
 from handlers.dates import day_month
 from handlers.quotes import shorten
@@ -139,6 +139,15 @@ class PublicPages:
                 language,
                 lambda text: self.runtime.catalogues.text(language, text),
                 self.runtime.settings.timezone,
+            ),
+            "accountability": await accountability_section.section_of(
+                session,
+                place,
+                language,
+                lambda text: self.runtime.catalogues.text(language, text),
+                today,
+                self.runtime.settings.timezone,
+                self.runtime.settings.appeal_answer_days,
             ),
             "bot_link": _link(bot, f"m-{place.key}"),
             "sms_number": number,

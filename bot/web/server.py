@@ -12,6 +12,7 @@ from aiohttp import web
 from bot.channels import registry
 from bot.runtime import metrics
 from bot.web import http_input
+from bot.web.accountability_page import AccountabilityPage
 from bot.web.metrics_routes import MetricsRoutes
 from bot.web.open311 import Open311
 from bot.web.photo_links import PhotoRoutes
@@ -65,6 +66,7 @@ def build(runtime: Served) -> web.Application:
     app.add_routes(Open311(runtime).routes())  # open data: docs/open-data.md
     app.add_routes(Stats(runtime).routes())
     app.add_routes(PublicPages(runtime).routes())
+    app.add_routes(AccountabilityPage(runtime).routes())  # answers on time, nationally
     app.add_routes(PhotoRoutes(runtime).routes())  # residents' photos: bot/web/photo_links.py
     return app
 

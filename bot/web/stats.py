@@ -3,8 +3,9 @@ by kind, topic, status and week; bribe reports by service for each of the last c
 months only — never the month under way, whose count would move as someone leaves an office
 — with every count of 1 or 2 withheld (null) and totals over them given only as a lower
 bound, as in digests; open initiatives' progress; campaigns; polls (an open one's answers so
-far, a closed one's results with cells under 5 people withheld: bot/reports/poll_results.py).
-Counts only: no text, no person."""
+far, a closed one's results with cells under 5 people withheld: bot/reports/poll_results.py);
+answers on time over the last 4 and 12 weeks (bot/reports/accountability.py). Counts only:
+no text, no person."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.reports import accountability
 from bot.reports import poll_results as poll_report
 from bot.reports.bribe_stats import Figure, cell, closed_months, margin
 from bot.web import http_input
@@ -49,12 +51,17 @@ class Stats:
             place = await queries.municipality_by_key(session, key) if known else None
             if place is None:
                 return errors(404, f"no municipality {key[:64]}")
-            body = await collect(session, place, self.runtime.settings.timezone)
+            settings = self.runtime.settings
+            body = await collect(session, place, settings.timezone, settings.appeal_answer_days)
         return web.json_response(body, headers={"Cache-Control": "public, max-age=60"})
 
 
 async def collect(
-    session: AsyncSession, place: Municipality, timezone: str, now: datetime | None = None
+    session: AsyncSession,
+    place: Municipality,
+    timezone: str,
+    answer_days: int,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     zone = ZoneInfo(timezone)
     now = now or utcnow()
@@ -72,6 +79,7 @@ async def collect(
         "initiatives": await _initiatives(session, place, today),
         "campaigns": await _campaigns(session, place, today),
         "polls": await _polls(session, place, now),
+        "accountability": await _accountability(session, place, today, timezone, answer_days),
     }
 
 
@@ -107,6 +115,13 @@ async def _wishes(
         "by_status": dict(sorted(by_status.items())),
         "by_week": by_week,
     }
+
+
+async def _accountability(
+    session: AsyncSession, place: Municipality, today: date, timezone: str, answer_days: int
+) -> dict[str, Any]:
+    figures = await accountability.read(session, [place.id], today, timezone, answer_days)
+    return accountability.as_json(figures, figures.of(place.id))
 
 
 def _figure(shown: Figure) -> dict[str, Any]:

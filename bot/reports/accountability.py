@@ -1,0 +1,126 @@
+"""The accountability figures (handlers/accountability.py) as every output shows them: read
+for a day, as JSON (the statistics JSON, `/accountability.json`), as export rows, and the
+median in a reader's words. Counts only: never a text, a name or a person."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers import accountability
+from handlers.accountability import Accountability, Figures, Span
+from handlers.weeks import Week
+from storage.models import Municipality
+
+COLUMNS = (
+    "municipality",
+    "region",
+    "weeks",
+    "from",
+    "to",
+    "appeals_answered",
+    "wishes_answered",
+    "counted",
+    "answered_in_time",
+    "share_in_time",
+    "median_working_days",
+    "overdue_appeals",
+    "overdue_wishes",
+    "answer_days",
+)
+
+
+@dataclass(frozen=True)
+class Read:
+    """Figures read on one day: the spans they cover and each municipality's, by id."""
+
+    spans: dict[int, Span]
+    found: dict[int, Accountability]
+    answer_days: int
+
+    def of(self, municipality_id: int) -> Accountability:
+        return accountability.of(self.found, municipality_id)
+
+    def national(self) -> Accountability:
+        return accountability.national(self.found.values())
+
+
+async def read(
+    session: AsyncSession,
+    municipality_ids: Sequence[int] | None,
+    today: date,
+    timezone: str,
+    answer_days: int,
+    last: Week | None = None,
+) -> Read:
+    """The figures of the weeks up to `last` (default: this week, so far)."""
+    last = last or Week.of(today)
+    found = await accountability.figures(
+        session, municipality_ids, last, today, timezone, answer_days
+    )
+    return Read(accountability.spans(last, today), found, answer_days)
+
+
+def period_json(span: Span, shown: Figures) -> dict[str, Any]:
+    return {
+        "weeks": span.weeks,
+        "from": span.first.isoformat(),
+        "to": (span.end - timedelta(days=1)).isoformat(),
+        "appeals_answered": shown.appeals_answered,
+        "wishes_answered": shown.wishes_answered,
+        "counted": shown.counted,
+        "answered_in_time": shown.in_time,
+        "share_in_time": shown.share,
+        "median_working_days": shown.median,
+    }
+
+
+def as_json(figures: Read, place: Accountability) -> dict[str, Any]:
+    """One municipality's (or the country's) figures, as the statistics JSON gives them."""
+    return {
+        "answer_days": figures.answer_days,
+        "periods": [
+            period_json(span, place.periods[weeks]) for weeks, span in figures.spans.items()
+        ],
+        "overdue_now": {"appeals": place.overdue_appeals, "wishes": place.overdue_wishes},
+    }
+
+
+def rows(figures: Read, places: Iterable[Municipality]) -> Iterable[Sequence[object]]:
+    """Rows of COLUMNS: each municipality once per period."""
+    for place in places:
+        shown = figures.of(place.id)
+        for weeks, span in figures.spans.items():
+            period = period_json(span, shown.periods[weeks])
+            yield (
+                place.key,
+                place.region.key,
+                weeks,
+                period["from"],
+                period["to"],
+                period["appeals_answered"],
+                period["wishes_answered"],
+                period["counted"],
+                period["answered_in_time"],
+                "" if period["share_in_time"] is None else period["share_in_time"],
+                "" if period["median_working_days"] is None else period["median_working_days"],
+                shown.overdue_appeals,
+                shown.overdue_wishes,
+                figures.answer_days,
+            )
+
+
+def days_text(median: float | None, language: str) -> str:
+    """3, 3.5 (3,5 in Kyrgyz and Russian); a dash when nothing was answered."""
+    if median is None:
+        return "—"
+    text = f"{median:g}"
+    return text.replace(".", ",") if language in ("ky", "ru") else text
+
+
+def share_text(share: int | None) -> str:
+    return "—" if share is None else f"{share}%"
