@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import event
 
 from handlers import accountability
+from handlers.types import Text
 from handlers.weeks import Week
 from storage import queries
 from storage.db import Database
 from tests.accountability import Item, local, put
+from tests.conftest import Civicbot, Say
 
 TODAY = dt.date(2026, 5, 20)  # a Wednesday
 DAYS = 3  # working days to answer, so that the hand counts stay short
@@ -92,3 +95,33 @@ async def test_the_figures_match_a_hand_count_across_holidays_and_weekends(
     assert country.periods[4].median == 3.0 and country.periods[4].counted == 6
     # Ranking needs MIN_ITEMS counted: neither has ten.
     assert accountability.ranked(found, 12) == []
+
+
+async def test_the_digest_shows_the_four_weeks_beside_the_country(
+    civicbot: Civicbot, database_url: str, say: Say, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Week 21 of 2026 read later (today is past it): the Tuesday wish and the appeal
+    extended to Wednesday fell due in it unanswered; all four unanswered are overdue now."""
+    await put(database_url, naryn_and_osh())
+    monkeypatch.setenv("APPEAL_ANSWER_DAYS", str(DAYS))
+    rc, out, err = await civicbot(
+        "digest", "preview", "--municipality", "naryn_city", "--lang", "en", "--period", "2026-W21"
+    )
+    assert rc == 0, err
+    period = Text("accountability.period", {"weeks": 4})
+    figures = say(
+        "en", "accountability.digest", period=period, share="29%", in_time=2, counted=7,
+        days=DAYS, median="3.5", national="3",
+    )  # fmt: skip
+    overdue = say("en", "accountability.overdue", appeals=2, wishes=2)
+    assert f"\n\n{figures}\n{overdue}" in out
+    # Osh's own, in Russian: its one wish, answered the next working day.
+    rc, out, err = await civicbot(
+        "digest", "preview", "--municipality", "osh", "--lang", "ru", "--period", "2026-W21"
+    )
+    assert rc == 0, err
+    figures = say(
+        "ru", "accountability.digest", period=period, share="100%", in_time=1, counted=1,
+        days=DAYS, median="1", national="3",
+    )  # fmt: skip
+    assert figures in out and say("ru", "accountability.overdue", appeals=0, wishes=0) not in out

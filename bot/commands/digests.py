@@ -144,7 +144,10 @@ async def preview(settings: Settings, args: argparse.Namespace, week: Week, out:
     async with database(settings) as db, db.session() as session:
         municipality = await municipality_named(session, args.municipality)
         assert municipality is not None
-        digest = await collect(session, municipality, week, settings.timezone, today_in(settings))
+        digest = await collect(
+            session, municipality, week, settings.timezone, today_in(settings),
+            settings.appeal_answer_days,
+        )  # fmt: skip
     print(text.render(digest, catalogues, args.lang, await bot_username(settings)), file=out)
     picture = chart.draw(digest, catalogues, args.lang)
     if picture is None and args.chart:  # asked for a file that would not come: say so, fail

@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.digests import accountability as on_time
 from bot.reports.bribe_stats import Figure, margin, shown
 from handlers import ballots, poll_results
 from handlers.initiatives import days_left
@@ -74,6 +75,7 @@ class Digest:
     with_photos: int = 0  # this week's wishes that came with a photo
     made_on: date | None = None  # the day it was made (a past week's: any day after it)
     polls: list[PollLine] = field(default_factory=list, repr=False)
+    accountability: on_time.Line | None = None  # answers on time: 4 weeks, the country
 
     @property
     def answered(self) -> int:
@@ -144,7 +146,12 @@ class Digest:
 
 
 async def collect(
-    session: AsyncSession, municipality: Municipality, week: Week, timezone: str, today: date
+    session: AsyncSession,
+    municipality: Municipality,
+    week: Week,
+    timezone: str,
+    today: date,
+    answer_days: int = on_time.ANSWER_DAYS,
 ) -> Digest:
     start, end = week.bounds(timezone)
     before_start, before_end = week.before().bounds(timezone)
@@ -192,6 +199,9 @@ async def collect(
         ],
         made_on=today,
         polls=await _polls(session, municipality, start, end, timezone),
+        accountability=await on_time.collect(
+            session, municipality, week, timezone, today, answer_days
+        ),
     )
 
 

@@ -232,7 +232,12 @@ class Digests:
     async def _collect(self, municipality: Municipality, period: str) -> Digest:
         async with self.db.session() as session:
             return await collect(
-                session, municipality, Week.parse(period), self.settings.timezone, self._today()
+                session,
+                municipality,
+                Week.parse(period),
+                self.settings.timezone,
+                self._today(),
+                self.settings.appeal_answer_days,
             )
 
     async def _parts_of(
