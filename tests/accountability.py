@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from itertools import count
 from zoneinfo import ZoneInfo
 
+from handlers.accountability import MIN_ITEMS
 from storage import queries
 from storage.db import Database
 from storage.models import Appeal, Wish
 
 BISHKEK = ZoneInfo("Asia/Bishkek")
 _numbers = count(1)
+SEALED = "Асанов Асан Асанович, Ленина 1"  # an appellant's name and address, never shown
 
 
 def local(day: dt.date, hour: int = 10, minute: int = 0) -> dt.datetime:
@@ -59,7 +61,7 @@ async def put(database_url: str, items: list[Item]) -> None:
                             wish_id=wish.id,
                             municipality_id=place.id,
                             number=f"A-{number}",
-                            sealed="sealed",
+                            sealed=SEALED,
                             registered_on=item.arrived.astimezone(BISHKEK).date(),
                             due_on=item.due,
                             first_due_on=item.due,
@@ -68,3 +70,24 @@ async def put(database_url: str, items: list[Item]) -> None:
                     )
     finally:
         await db.close()
+
+
+def today() -> dt.date:
+    return dt.datetime.now(BISHKEK).date()
+
+
+def three_places() -> list[Item]:
+    """Naryn: ten wishes and an appeal answered the day they came, an appeal overdue
+    (12 counted, 11 in time); Osh: five answered the same day, five never answered that
+    arrived 60 days ago (overdue, due within the 12 weeks, before the 4); Lenin: nine
+    answered, one short of a place in the ranking."""
+    two_weeks_ago, forty_days_ago = today() - dt.timedelta(days=14), today() - dt.timedelta(40)
+    same_day = (local(two_weeks_ago, 10), local(two_weeks_ago, 11))
+    return [
+        *(Item("naryn_city", *same_day) for _ in range(10)),
+        Item("naryn_city", *same_day, due=two_weeks_ago + dt.timedelta(days=3)),
+        Item("naryn_city", local(forty_days_ago), due=today() - dt.timedelta(days=20)),
+        *(Item("osh", *same_day) for _ in range(5)),
+        *(Item("osh", local(today() - dt.timedelta(days=60))) for _ in range(5)),
+        *(Item("lenin", *same_day) for _ in range(MIN_ITEMS - 1)),
+    ]

@@ -6,6 +6,7 @@ a wish's day read in TIMEZONE, not UTC; and every municipality in the same four 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event
@@ -98,12 +99,17 @@ async def test_the_figures_match_a_hand_count_across_holidays_and_weekends(
 
 
 async def test_the_digest_shows_the_four_weeks_beside_the_country(
-    civicbot: Civicbot, database_url: str, say: Say, monkeypatch: pytest.MonkeyPatch
+    civicbot: Civicbot,
+    database_url: str,
+    say: Say,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     """Week 21 of 2026 read later (today is past it): the Tuesday wish and the appeal
     extended to Wednesday fell due in it unanswered; all four unanswered are overdue now."""
     await put(database_url, naryn_and_osh())
     monkeypatch.setenv("APPEAL_ANSWER_DAYS", str(DAYS))
+    monkeypatch.chdir(tmp_path)  # the preview writes its chart here
     rc, out, err = await civicbot(
         "digest", "preview", "--municipality", "naryn_city", "--lang", "en", "--period", "2026-W21"
     )

@@ -5,35 +5,18 @@ the statistics JSON and `/accountability.json` — counts only, no text of any w
 
 from __future__ import annotations
 
-import datetime as dt
+import csv
+import io
+from pathlib import Path
 
+import pytest
 from playwright.async_api import Browser
 
+from bot.reports.accountability import COLUMNS
 from handlers.accountability import MIN_ITEMS
-from tests.accountability import BISHKEK, Item, local, put
-from tests.conftest import Say, StartBot
+from tests.accountability import SEALED, put, three_places, today
+from tests.conftest import Civicbot, Say, StartBot
 from tests.test_open_data import get
-
-
-def today() -> dt.date:
-    return dt.datetime.now(BISHKEK).date()
-
-
-def three_places() -> list[Item]:
-    """Naryn: ten wishes and an appeal answered the day they came, an appeal overdue
-    (12 counted, 11 in time); Osh: five answered the same day, five never answered that
-    arrived 60 days ago (overdue, due within the 12 weeks, before the 4); Lenin: nine
-    answered, one short of a place in the ranking."""
-    two_weeks_ago, forty_days_ago = today() - dt.timedelta(days=14), today() - dt.timedelta(40)
-    same_day = [(local(two_weeks_ago, 10), local(two_weeks_ago, 11))]
-    return [
-        *(Item("naryn_city", *same_day[0]) for _ in range(10)),
-        Item("naryn_city", *same_day[0], due=two_weeks_ago + dt.timedelta(days=3)),
-        Item("naryn_city", local(forty_days_ago), due=today() - dt.timedelta(days=20)),
-        *(Item("osh", *same_day[0]) for _ in range(5)),
-        *(Item("osh", local(today() - dt.timedelta(days=60))) for _ in range(5)),
-        *(Item("lenin", *same_day[0]) for _ in range(MIN_ITEMS - 1)),
-    ]
 
 
 async def test_the_figures_and_the_ranking_are_read_in_the_browser(
@@ -57,6 +40,7 @@ async def test_the_figures_and_the_ranking_are_read_in_the_browser(
     overdue = await page.locator("#overdue").inner_text()
     assert overdue == say("en", "accountability.overdue", appeals=1, wishes=0)
     assert "Text that no figure shows" not in await section.inner_text()  # (it is in the list)
+    assert SEALED not in await page.content()
 
     # The national page, from the index's link, in Russian.
     await page.goto(f"{runtime.base_url}/?lang=ru")
@@ -93,7 +77,8 @@ async def test_the_figures_and_the_ranking_are_read_in_the_browser(
          "answered_in_time": 11, "share_in_time": 92, "median_working_days": 0.0}
         for weeks in (4, 12)
     ]  # fmt: skip
-    status, national, _ = await get(runtime, "/accountability.json")
+    status, national, national_text = await get(runtime, "/accountability.json")
+    assert SEALED not in national_text + str(stats)
     assert status == 200 and national["min_items"] == MIN_ITEMS
     four, twelve = national["periods"]
     assert [r["municipality"]["key"] for r in twelve["ranking"]] == ["naryn_city", "osh"]
@@ -104,3 +89,46 @@ async def test_the_figures_and_the_ranking_are_read_in_the_browser(
     for odd in ("?weeks=5", "?weeks=-4", "?weeks=" + "9" * 400, "?lang=xx&weeks=4.0"):
         status, _, text = await get(runtime, "/accountability" + odd)
         assert status == 200 and "Ош шаары" in text, odd  # Kyrgyz, the 12 weeks
+
+
+async def test_the_operators_export_has_every_municipalitys_figures_and_no_one(
+    civicbot: Civicbot, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openpyxl import load_workbook
+
+    await put(database_url, three_places())
+    out = tmp_path / "all.csv"
+    rc, _, err = await civicbot("export", "accountability", "--output", str(out))
+    assert rc == 0, err
+    text = out.read_text(encoding="utf-8")
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert SEALED not in text and "Text that no figure shows" not in text
+    assert len(table) == 2 * len({row["municipality"] for row in table}) > 500  # 4 and 12 weeks
+    naryn = [row for row in table if row["municipality"] == "naryn_city"]
+    assert [[row[column] for column in COLUMNS[2:]] for row in naryn] == [
+        [weeks, first, last, "1", "10", "12", "11", "92", "0.0", "1", "0", "14"]
+        for weeks, first, last in [(r["weeks"], r["from"], r["to"]) for r in naryn]
+    ]
+    assert [(row["weeks"], row["to"]) for row in naryn] == [
+        (w, today().isoformat()) for w in ["4", "12"]
+    ]
+    quiet = next(row for row in table if row["municipality"] == "chaek")
+    assert (quiet["counted"], quiet["share_in_time"], quiet["median_working_days"]) == ("0", "", "")
+    # One municipality, as a spreadsheet named for it.
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = await civicbot(
+        "export", "accountability", "--format", "xlsx", "--municipality", "osh"
+    )
+    day = today().isoformat()
+    assert rc == 0 and f"written to accountability-osh-{day}.xlsx" in err, err
+    sheet = load_workbook(tmp_path / f"accountability-osh-{day}.xlsx").active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == COLUMNS
+    osh = [dict(zip(COLUMNS, row, strict=True)) for row in rows[1:]]
+    assert [
+        (row["municipality"], row["region"], row["weeks"], row["counted"], row["share_in_time"])
+        for row in osh
+    ] == [("osh", "osh_city", 4, 5, 100), ("osh", "osh_city", 12, 10, 50)]
+    rc, _, err = await civicbot("export", "accountability", "--municipality", "atlantis")
+    assert rc == 2 and "unknown municipality 'atlantis'" in err

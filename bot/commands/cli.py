@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
+from bot.commands import accountability as accountability_export
 from bot.commands import admin, campaigns, municipalities, poll_results, polls, rotation
 from bot.commands import digests as digest_commands
 from bot.commands.admin import UsageError
@@ -70,7 +71,9 @@ def build_parser() -> Parser:
 
     export = commands.add_parser("export", help="export stored data")
     export.add_argument(
-        "what", choices=["wishes", "bribes", "signatures", "campaigns"], help="which table"
+        "what",
+        choices=["wishes", "bribes", "signatures", "campaigns", "accountability"],
+        help="which table",
     )
     export.add_argument("--format", choices=["csv", "xlsx"], default="csv", help="(csv)")
     export.add_argument("--municipality", metavar="KEY", help="one municipality's rows only")
@@ -364,6 +367,9 @@ def export(settings: Settings, args: argparse.Namespace) -> int:
     elif args.what == "campaigns":
         header = campaigns.CAMPAIGN_COLUMNS
         rows = asyncio.run(campaigns.campaign_rows(settings, args.municipality))
+    elif args.what == "accountability":  # answers on time: bot/commands/accountability.py
+        header = accountability_export.COLUMNS
+        rows = asyncio.run(accountability_export.rows(settings, args.municipality))
     else:
         header, rows = (
             BRIBE_COLUMNS,
