@@ -131,3 +131,35 @@ async def test_the_digest_shows_the_four_weeks_beside_the_country(
         days=DAYS, median="1", national="3",
     )  # fmt: skip
     assert figures in out and say("ru", "accountability.overdue", appeals=0, wishes=0) not in out
+
+
+async def test_a_digest_run_reads_the_country_once_not_per_municipality(
+    db: Database, database_url: str
+) -> None:
+    from bot.digests import accountability as digest_figures
+
+    await put(database_url, naryn_and_osh())
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    lines, read = [], []
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with db.session() as session:
+            for key in ("naryn_city", "osh", "lenin"):
+                place = await queries.municipality_by_key(session, key)
+                assert place is not None
+                before = len(statements)
+                lines.append(
+                    await digest_figures.collect(
+                        session, place, Week.of(TODAY), "Asia/Bishkek", TODAY, DAYS
+                    )
+                )
+                read.append(len(statements) - before)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert read == [4, 0, 0]  # the first digest's four queries; the others none
+    assert [line.own.counted for line in lines] == [5, 1, 0]
+    assert {line.national.median for line in lines} == {3.0}

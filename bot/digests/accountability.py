@@ -3,12 +3,11 @@ ending with the digest's week (handlers/accountability.py), beside the whole cou
 median, and what is overdue now. Counts only.
 
 The country's figures are every municipality's; a digest run reads them for hundreds of
-municipalities, so they are read once and kept a few minutes (the same week, day and
+municipalities, so they are read once and kept ten minutes (the same week, day and
 database), not once per municipality."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import date
 
@@ -25,8 +24,6 @@ from storage.models import Municipality
 WEEKS = 4
 ANSWER_DAYS: int = Settings.model_fields["appeal_answer_days"].default  # declared there
 KEPT_SECONDS = 600.0
-
-_read: dict[tuple[str, str, date, str, int], tuple[float, report.Read]] = {}
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,7 @@ async def collect(
     today: date,
     answer_days: int,
 ) -> Line:
-    figures = await _every_municipality(session, week, timezone, today, answer_days)
+    figures = await report.read_all(session, today, timezone, answer_days, KEPT_SECONDS, week)
     own: Accountability = figures.of(municipality.id)
     return Line(
         own.periods[WEEKS],
@@ -55,21 +52,6 @@ async def collect(
         own.overdue_wishes,
         answer_days,
     )
-
-
-async def _every_municipality(
-    session: AsyncSession, week: Week, timezone: str, today: date, answer_days: int
-) -> report.Read:
-    key = (str(session.get_bind().engine.url), str(week), today, timezone, answer_days)
-    now = time.monotonic()
-    kept = _read.get(key)
-    if kept is not None and now - kept[0] < KEPT_SECONDS:
-        return kept[1]
-    for old in [k for k, (at, _) in _read.items() if now - at >= KEPT_SECONDS]:
-        del _read[old]
-    figures = await report.read(session, None, today, timezone, answer_days, last=week)
-    _read[key] = (now, figures)
-    return figures
 
 
 def lines(line: Line | None, say: Say, language: str) -> list[str]:

@@ -1,9 +1,11 @@
 """The accountability figures (handlers/accountability.py) as every output shows them: read
-for a day, as JSON (the statistics JSON, `/accountability.json`), as export rows, and the
-median in a reader's words. Counts only: never a text, a name or a person."""
+for a day (the whole country's kept a little while: `read_all`), as JSON (the statistics
+JSON, `/accountability.json`), as export rows, and the median in a reader's words. Counts
+only: never a text, a name or a person."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -63,6 +65,34 @@ async def read(
         session, municipality_ids, last, today, timezone, answer_days
     )
     return Read(accountability.spans(last, today), found, answer_days)
+
+
+_kept: dict[tuple[str, str, date, str, int, float], tuple[float, Read]] = {}
+
+
+async def read_all(
+    session: AsyncSession,
+    today: date,
+    timezone: str,
+    answer_days: int,
+    kept_seconds: float,
+    last: Week | None = None,
+) -> Read:
+    """Every municipality's figures, read again only when the last reading of the same
+    database, weeks, day and setting is older than `kept_seconds`: the national page and a
+    digest run (one reading for hundreds of digests) need the whole country, about a second
+    of work for 100,000 wishes."""
+    last = last or Week.of(today)
+    url = str(session.get_bind().engine.url)
+    key = (url, str(last), today, timezone, answer_days, kept_seconds)
+    now = time.monotonic()
+    for old in [k for k, (at, _) in _kept.items() if now - at >= k[-1]]:
+        del _kept[old]
+    if key in _kept:
+        return _kept[key][1]
+    figures = await read(session, None, today, timezone, answer_days, last)
+    _kept[key] = (now, figures)
+    return figures
 
 
 def period_json(span: Span, shown: Figures) -> dict[str, Any]:

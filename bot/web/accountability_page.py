@@ -7,7 +7,6 @@ queries. Counts only, never anyone."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     from bot.runtime.served import Served
 
 SHOWN_WEEKS = max(PERIODS)  # the page's period unless ?weeks= names another
+KEPT_SECONDS = 60.0  # as long as the JSON's Cache-Control lets a client keep it
 
 
 class AccountabilityPage:
@@ -37,22 +37,22 @@ class AccountabilityPage:
             web.get("/accountability.json", self.json),
         ]
 
-    async def _read(self) -> tuple[report.Read, dict[int, Municipality], date]:
+    async def _read(self) -> tuple[report.Read, dict[int, Municipality]]:
         settings = self.runtime.settings
         zone = ZoneInfo(settings.timezone)
         today = utcnow().astimezone(zone).date()
         async with self.runtime.db.session() as session:
             places = {m.id: m for m in await queries.all_municipalities(session)}
-            figures = await report.read(
-                session, None, today, settings.timezone, settings.appeal_answer_days
+            figures = await report.read_all(
+                session, today, settings.timezone, settings.appeal_answer_days, KEPT_SECONDS
             )
-        return figures, places, today
+        return figures, places
 
     async def page(self, request: web.Request) -> web.Response:
         language = pages.language_of(request)
         asked = request.query.get("weeks", "")
         weeks = int(asked) if asked in {str(w) for w in PERIODS} else SHOWN_WEEKS
-        figures, places, _ = await self._read()
+        figures, places = await self._read()
         days = figures.answer_days
 
         def t(key: str, **values: Any) -> str:
@@ -88,11 +88,10 @@ class AccountabilityPage:
             periods=[(w, t("accountability.period", weeks=w), w == weeks) for w in PERIODS],
             rows=rows,
             nobody=t("accountability.nobody_ranked", min=MIN_ITEMS),
-            weeks=weeks,
         )
 
     async def json(self, request: web.Request) -> web.Response:
-        figures, places, _ = await self._read()
+        figures, places = await self._read()
         settings = self.runtime.settings
         country = figures.national()
         body = {
