@@ -196,10 +196,15 @@ def national(found: Iterable[Accountability]) -> Accountability:
 
 def ranked(found: dict[int, Accountability], weeks: int) -> list[tuple[int, Figures]]:
     """(municipality id, figures) of those with at least MIN_ITEMS counted in the period,
-    the largest share in time first, then the fewest median days."""
+    the largest share in time first, then the fewest median days, then the id (stable)."""
     listed = [
         (place, shown.periods[weeks])
         for place, shown in found.items()
         if shown.periods[weeks].counted >= MIN_ITEMS
     ]
-    return sorted(listed, key=lambda item: (-(item[1].share or 0), item[1].median or 0, item[0]))
+    return sorted(listed, key=lambda item: (-(item[1].share or 0), _days(item[1]), item[0]))
+
+
+def _days(shown: Figures) -> float:
+    """The median for ordering: none answered at all ranks after any that answered."""
+    return shown.median if shown.median is not None else float("inf")

@@ -163,3 +163,21 @@ async def test_a_digest_run_reads_the_country_once_not_per_municipality(
     assert read == [4, 0, 0]  # the first digest's four queries; the others none
     assert [line.own.counted for line in lines] == [5, 1, 0]
     assert {line.national.median for line in lines} == {3.0}
+
+
+def test_the_ranking_takes_the_share_then_the_fewest_days_and_no_answer_last() -> None:
+    def place(counted: int, in_time: int, days: list[int]) -> accountability.Accountability:
+        shown = accountability.empty()
+        shown.periods[12] = accountability.Figures(
+            wishes_answered=len(days), counted=counted, in_time=in_time, days=days
+        )
+        return shown
+
+    found = {
+        1: place(10, 10, [2] * 10),
+        2: place(12, 12, [1] * 12),
+        3: place(10, 0, []),  # nothing answered: every one fell due unanswered
+        4: place(10, 0, [5] * 10),
+        5: place(accountability.MIN_ITEMS - 1, 9, [0] * 9),  # too few to rank
+    }
+    assert [place for place, _ in accountability.ranked(found, 12)] == [2, 1, 4, 3]

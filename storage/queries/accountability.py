@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Appeal, Wish
 
-DUPLICATE = "duplicate"
+DUPLICATE = "duplicate"  # the status handlers/answering.py gives a wish marked a duplicate
 
 
 @dataclass(frozen=True)
