@@ -49,8 +49,8 @@ async def test_the_figures_and_the_ranking_are_read_in_the_browser(
     assert await page.evaluate("document.documentElement.lang") == "ru"
     ranking = page.locator("#ranking tr")
     assert [" ".join((await r.inner_text()).split()) for r in await ranking.all()][1:] == [
-        "1 город Нарын Нарынская область 92% 0 12 1",
-        "2 город Ош город Ош 50% 0 10 5",
+        "1 город Нарын Нарынская область · учтено: 12 92% 0 1",
+        "2 город Ош город Ош · учтено: 10 50% 0 5",
     ]
     country = await page.locator("#country").inner_text()  # (11 + 5 + 9) of (12 + 10 + 9)
     assert country == say("ru", "accountability.country", share="81%", median="0", counted=31)
@@ -62,6 +62,21 @@ async def test_the_figures_and_the_ranking_are_read_in_the_browser(
     await page.locator("#ranking th[scope=row] a").first.click()
     await page.wait_for_load_state()
     assert page.url.endswith("/m/naryn_city?lang=ru")
+
+    # On a phone's screen neither page scrolls sideways; a table wider than the screen
+    # scrolls in its own box, the place and its share in time always in sight.
+    phone = await browser.new_page(viewport={"width": 360, "height": 740})
+    shares = {
+        "/accountability?lang=ky": "#ranking tr td:nth-child(3)",
+        "/m/naryn_city?lang=ru": "#accountability tr td:nth-child(2)",
+    }
+    for path, cell in shares.items():
+        await phone.goto(runtime.base_url + path)
+        assert await phone.evaluate("document.documentElement.scrollWidth") <= 360, path
+        edges = await phone.eval_on_selector_all(
+            cell, "cells => cells.map(c => c.getBoundingClientRect().right)"
+        )
+        assert edges and max(edges) <= 360, (path, edges)
 
     # The same as open data.
     status, stats, _ = await get(runtime, "/stats/naryn_city.json")
