@@ -147,3 +147,19 @@ async def test_the_operators_export_has_every_municipalitys_figures_and_no_one(
     ] == [("osh", "osh_city", 4, 5, 100), ("osh", "osh_city", 12, 10, 50)]
     rc, _, err = await civicbot("export", "accountability", "--municipality", "atlantis")
     assert rc == 2 and "unknown municipality 'atlantis'" in err
+
+
+async def test_with_nothing_counted_the_pages_say_so_and_the_json_has_nulls(
+    start_bot: StartBot, say: Say
+) -> None:
+    runtime = await start_bot("webhook")
+    status, _, text = await get(runtime, "/accountability?lang=en")
+    assert status == 200 and say("en", "accountability.nobody_ranked", min=MIN_ITEMS) in text
+    assert say("en", "accountability.country", share="—", median="—", counted=0) in text
+    status, national, _ = await get(runtime, "/accountability.json")
+    assert status == 200 and [p["ranking"] for p in national["periods"]] == [[], []]
+    assert {(p["share_in_time"], p["median_working_days"]) for p in national["periods"]} == {
+        (None, None)
+    }
+    status, _, text = await get(runtime, "/m/osh?lang=en")
+    assert status == 200 and say("en", "accountability.overdue", appeals=0, wishes=0) in text
