@@ -31,6 +31,7 @@ class Item:
     arrived: dt.datetime  # a wish's created_at; an appeal's registration is its local date
     answered: dt.datetime | None = None
     due: dt.date | None = None  # an appeal's due date (extended or not)
+    first_due: dt.date | None = None  # before an extension moved it (default: `due`)
     kind: str = "change"
     hidden: bool = False
     status: str = "accepted"
@@ -64,7 +65,7 @@ async def put(database_url: str, items: list[Item]) -> None:
                             sealed=SEALED,
                             registered_on=item.arrived.astimezone(BISHKEK).date(),
                             due_on=item.due,
-                            first_due_on=item.due,
+                            first_due_on=item.first_due or item.due,
                             answered_on=answered,
                         )
                     )

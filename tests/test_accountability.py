@@ -41,8 +41,9 @@ def naryn_and_osh() -> list[Item]:
         Item("naryn_city", local(D(2026, 4, 1)), hidden=True),
         Item("naryn_city", local(D(2026, 4, 1)), status="duplicate"),
         Item("naryn_city", local(D(2026, 4, 1)), kind="great"),
-        # Appeals. Registered Wed 29 Apr, extended to today: due, not overdue.
-        Item("naryn_city", local(D(2026, 4, 29)), due=D(2026, 5, 20)),
+        # Appeals. Registered Wed 29 Apr, first due Tue 12 May, extended to today: due, not
+        # overdue, and not yet counted.
+        Item("naryn_city", local(D(2026, 4, 29)), due=D(2026, 5, 20), first_due=D(2026, 5, 12)),
         # Registered Mon 11 May, due Thu 14 May, answered Fri 15 May: late, four days.
         Item("naryn_city", local(D(2026, 5, 11)), local(D(2026, 5, 15)), due=D(2026, 5, 14)),
         # Registered Mon 2 Mar, due Thu 5 Mar, never answered: in the 12 weeks, not the 4.
