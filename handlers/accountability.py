@@ -28,7 +28,7 @@ from storage.queries import accountability as clocks
 
 PERIODS = (4, 12)  # weeks
 # The national ranking lists a municipality only with at least this many items counted in
-# the period: below it one late answer swings the share by 10 points or more.
+# the period: below it one late answer swings the share by more than 10 points.
 MIN_ITEMS = 10
 
 
