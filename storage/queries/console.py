@@ -133,9 +133,7 @@ def _ordered(query: Select[Wish]) -> Select[Wish]:
     )
 
 
-def _selected(
-    municipality_ids: Sequence[int], listing: Listing, today: date
-) -> Select[Wish]:
+def _selected(municipality_ids: Sequence[int], listing: Listing, today: date) -> Select[Wish]:
     return (
         select(Wish)
         .outerjoin(Appeal, Appeal.wish_id == Wish.id)
