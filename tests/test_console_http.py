@@ -265,7 +265,7 @@ async def test_deputies_read_without_identities_and_post_nothing(
         (
             "/staff/bulk",
             {"csrf": form["csrf"], "action": "topic", "ref": water.reference, "topic": "roads"},
-        ),  # fmt: skip
+        ),
     ):
         assert (await deputy.post(path, sent)).status == 403, path
     assert (await wish_of(database_url, WATER)).answered_at is None
@@ -276,7 +276,7 @@ async def test_bulk_duplicates_and_topic_assignment_and_logout(
     start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
 ) -> None:
     runtime = await started(start_bot, telegram)
-    official, desk = await staff_desk(runtime, telegram, civicbot, 8150)
+    _, desk = await staff_desk(runtime, telegram, civicbot, 8150)
     water, light = await wish_of(database_url, WATER), await wish_of(database_url, LIGHT)
     page = await desk.get("/staff")
     csrf = page.csrf()
