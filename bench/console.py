@@ -21,6 +21,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlencode
 
 import aiohttp
 from sqlalchemy import insert, select
@@ -112,7 +113,7 @@ async def main(wishes: int, rounds: int, database_url: str | None) -> None:
                 "list (waiting)": "/staff",
                 "list (topic)": "/staff?topic=roads&status=all",
                 "list (due, overdue)": "/staff?due=overdue",
-                "search (words)": "/staff?q=%D0%BA%D3%A9%D0%BF%D2%AF%D1%80%D3%A9+%D0%B6%D0%BE%D0%BB",
+                "search (words)": "/staff?" + urlencode({"q": "көпүрө жол"}),
                 "search (reference)": f"/staff?q={reference}",
                 "card": f"/staff/wish/{reference}",
             }
