@@ -124,4 +124,4 @@ async def test_without_a_public_address_the_bot_says_the_console_needs_one(
     assert len(await links(world)) == before
     sms = await joined(world, civicbot, "sms", "staff")
     sms.base = None
-    assert await sms.send("WEB") == [say("en", "console.no_address")]
+    assert await sms.send("WEB") == [say("en", "sms.console.no_address")]
