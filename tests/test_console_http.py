@@ -180,6 +180,9 @@ async def test_staff_answer_go_on_to_the_next_wish_and_the_resident_hears(
     assert rc == 0
     assert f"staff #{answers[0].person_id}" in out and f"answer {water.reference}" in out
     assert "login" in out
+    for wrong in (("--since", "yesterday"), ("--limit", "0"), ("--municipality", "atlantis")):
+        rc, _, err = await civicbot("audit", *wrong)
+        assert rc == 2 and err.startswith("civicbot: "), wrong
 
 
 async def test_refusals_are_short_pages_never_a_500(
@@ -223,6 +226,8 @@ async def test_refusals_are_short_pages_never_a_500(
     assert bad.status == 400
     assert (await desk.post(f"{target}/assign", {"csrf": good["csrf"], "to": "abc"})).status == 400
     assert (await desk.get(target)).status == 200  # still signed in
+    russian = await desk.get("/staff?lang=ru")  # the official's language, or the one chosen
+    assert russian.status == 200 and say("ru", "console.inbox_title") in russian.text
     assert (await wish_of(database_url, WATER)).answered_at is None
 
     # Idle for longer than the session lasts: signed out.

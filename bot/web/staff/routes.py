@@ -249,7 +249,7 @@ class Console:
             dues=listing.DUES,
             can_act=bool(official.staff),
             saved=_reference_in(request.query.get("saved")),
-            changed=request.query.get("changed", "")[:6].isdigit() and request.query.get("changed"),
+            changed=_count_in(request.query.get("changed")),
             none_left=request.query.get("none_left") == "1",
         )
 
@@ -505,6 +505,11 @@ async def _readable_wish(session: AsyncSession, official: Official, reference: s
     if wish is None or wish.municipality_id not in official.readable:
         return None  # another municipality's wish is not found, as one that is not there
     return wish
+
+
+def _count_in(value: str | None) -> str | None:
+    """How many a bulk action changed, as its redirect says (at most a page's)."""
+    return value if value and value.isdigit() and len(value) <= 2 else None
 
 
 def _reference_in(value: str | None) -> str | None:
