@@ -8,19 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from typing import Any
 
 from sqlalchemy import select, update
 
 from handlers.sealing import sealer_for
 from storage.db import Database
-from storage.models import Appeal, AuditEntry, ConsoleLink, ConsoleSession, Wish, utcnow
+from storage.models import (
+    Appeal,
+    AuditEntry,
+    ConsoleLink,
+    ConsoleSession,
+    Wish,
+    WishPhoto,
+    utcnow,
+)
 from tests.conftest import Civicbot, Say, StartBot, execute, rows
 from tests.console_desk import Desk, link_for, staff_desk
 from tests.digests import official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
 from tests.test_answers import resident, texts_to
+from tests.test_photos_public import bin_photographed, get
 
 LIGHT = "Көчөдө жарык жок"
 WATER = "Суу жок үч күндөн бери"
@@ -353,3 +363,20 @@ async def appeal_on(
             assert await session.scalar(select(Appeal.id).where(Appeal.wish_id == wish.id))
     finally:
         await db.close()
+
+
+async def test_a_cards_photos_and_place_open_for_staff_by_signed_links(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
+) -> None:
+    runtime = await start_bot("webhook")
+    await bin_photographed(runtime, telegram, 8160, say, place=True)
+    [wish] = await rows(database_url, Wish)
+    [photo] = await rows(database_url, WishPhoto)
+    _, desk = await staff_desk(runtime, telegram, civicbot, 8161)
+    card = await desk.get(f"/staff/wish/{wish.reference}")
+    [source] = re.findall(r'<img class="photo" src="([^"]+)"', card.text)
+    assert source.startswith(f"/media/{photo.key}?until=")  # this server's, signed for staff
+    status, _, headers = await get(runtime.base_url + source.replace("&amp;", "&"))
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    assert wish.latitude is not None and wish.longitude is not None  # as stored: rounded
+    assert f"?mlat={wish.latitude:.5f}&amp;mlon={wish.longitude:.5f}" in card.text
