@@ -6,7 +6,7 @@ first by due date); /staff/wish/REF is a wish's card with one form, status and w
 answers through handlers/answering.py — the chat inbox's rules — and goes straight on to
 the next wish of the list (POST, then the GET it redirects to). Deputies read, and post
 nothing (403); another municipality's wish is not found (404); a filter the list does not
-know is a 400. Every action is written to the audit log in its own transaction.
+know is a 400. Every action is written to the audit log in the transaction that does it.
 """
 
 from __future__ import annotations
