@@ -25,12 +25,13 @@ from storage.models import (
     utcnow,
 )
 from tests.conftest import Civicbot, Say, StartBot, execute, rows
-from tests.console_desk import Desk, link_for, staff_desk
-from tests.digests import official_on_telegram
+from tests.console_desk import LINK, Desk, link_for, staff_desk
+from tests.digests import invite_code, official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
 from tests.test_answers import resident, texts_to
 from tests.test_photos_public import bin_photographed, get
+from tests.web_visitor import WebVisitor, session_from
 
 LIGHT = "Көчөдө жарык жок"
 WATER = "Суу жок үч күндөн бери"
@@ -380,3 +381,20 @@ async def test_a_cards_photos_and_place_open_for_staff_by_signed_links(
     assert status == 200 and headers["Content-Type"] == "image/jpeg"
     assert wish.latitude is not None and wish.longitude is not None  # as stored: rounded
     assert f"?mlat={wish.latitude:.5f}&amp;mlon={wish.longitude:.5f}" in card.text
+
+
+async def test_the_web_chat_shows_the_link_once_and_carries_it_nowhere(
+    start_bot: StartBot, civicbot: Civicbot
+) -> None:
+    """A staff member in the web chat: the link's answer is on the page once; the next page
+    carries the conversation on, without it (not in a message, not in the hidden history)."""
+    runtime = await start_bot("webhook")
+    async with session_from() as http:
+        visitor = WebVisitor(runtime.base_url, http)
+        assert await visitor.open() == 200
+        await visitor.post(text=f"/start inv-{await invite_code(civicbot, 'staff', 'naryn_city')}")
+        await visitor.post(text="/web")
+        [link] = [m for m in visitor.messages() if LINK.search(m)]
+        token = link.rsplit("/", 1)[1].split()[0]
+        await visitor.post(text="/help")
+        assert token not in visitor.page and visitor.conversation()
