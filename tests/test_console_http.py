@@ -150,7 +150,7 @@ async def test_staff_answer_go_on_to_the_next_wish_and_the_resident_hears(
         "version": card.version(),
         "list": "",
         "status": "done",
-        "text": "Суу берилди",
+        "text": "Суу\x00 берилди",  # a control character is taken out, as the chat does
     }
     answered = await desk.post(f"/staff/wish/{water.reference}", form)
     # Straight on to the next waiting wish's card: the POST, then the GET it leads to.
@@ -236,6 +236,21 @@ async def test_refusals_are_short_pages_never_a_500(
     bad = await desk.post("/staff/bulk", {"csrf": good["csrf"], "action": "erase", "ref": "1"})
     assert bad.status == 400
     assert (await desk.post(f"{target}/assign", {"csrf": good["csrf"], "to": "abc"})).status == 400
+    # Control characters, which PostgreSQL refuses in text: taken out of words, refused in
+    # a list's search, never a 500.
+    assert (await desk.post(target, {**good, "list": "q=%00"})).status == 400
+    nul = [
+        ("csrf", good["csrf"]),
+        ("action", "duplicate"),
+        ("of", "12\x003"),
+        ("ref", osh.reference),
+    ]
+    assert (await desk.post("/staff/bulk", nul)).status == 404
+    nul[3] = ("ref", water.reference)
+    refused = await desk.post("/staff/bulk", nul)
+    assert (
+        refused.status == 400 and say("en", "answer.no_such_wish", reference="123") in refused.text
+    )
     assert (await desk.get(target)).status == 200  # still signed in
     russian = await desk.get("/staff?lang=ru")  # the official's language, or the one chosen
     assert russian.status == 200 and say("ru", "console.inbox_title") in russian.text

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from bot.web.http_input import CONTROL
 from handlers.inbox import FILTER_STATUSES, SEARCH_LENGTH
 from storage.domain import wish_categories
 from storage.queries.answers import RECEIVED
@@ -38,6 +39,8 @@ def read(query: Mapping[str, str], person_id: int) -> Asked:
     """The list an address asks for. Without a status: the waiting wishes, or, with a
     search, any (a reference searched for is found whatever became of it)."""
     given = {name: query[name].strip() for name in FIELDS if query.get(name, "").strip()}
+    if any(CONTROL.search(value) for value in given.values()):  # PostgreSQL refuses a NUL
+        raise Malformed("control characters")
     search = " ".join(given.get("q", "").split())
     if len(search) > SEARCH_LENGTH:
         raise Malformed("q: too long")

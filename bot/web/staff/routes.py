@@ -33,6 +33,7 @@ from handlers.answering import STATUSES
 from handlers.quotes import shorten
 from handlers.sealing import SealBroken, sealer_for
 from handlers.types import Text
+from handlers.validation import clean
 from storage import queries
 from storage.domain import wish_categories
 from storage.models import Appeal, Wish, utcnow
@@ -376,7 +377,7 @@ class Console:
             status, version = form.get("status"), str(form.get("version", ""))
             if status not in STATUSES or not version.isdigit():
                 return Result(400, "console.bad_request", extra={"why": "status"})
-            words = " ".join(str(form.get("text", "")).split())
+            words = " ".join(clean(str(form.get("text", ""))).split())
             problem = answering.check_answer(wish, words)
             if problem is not None:
                 return Result(200, note=problem, prefill=str(problem.values["short"]))
@@ -443,7 +444,7 @@ class Console:
             topic = str(form.get("topic", ""))
             if action == "topic" and topic not in wish_categories():
                 return Result(400, "console.bad_request", extra={"why": "topic"})
-            target = str(form.get("of", "")).strip()
+            target = clean(str(form.get("of", ""))).strip()
             for wish in wishes:
                 if action == "topic":
                     wish.category = topic
