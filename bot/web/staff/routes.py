@@ -1,7 +1,6 @@
 """The console's pages and forms (docs/operations.md, "The staff console").
 
-GET /staff/login/TOKEN shows a one-button page (link previewers and mail scanners open
-links: only the POST uses one); POST signs in. /staff lists the wishes (25 a page, appeals
+Signing in and out: bot/web/staff/signin.py. /staff lists the wishes (25 a page, appeals
 first by due date); /staff/wish/REF is a wish's card with one form, status and words, that
 answers through handlers/answering.py — the chat inbox's rules — and goes straight on to
 the next wish of the list (POST, then the GET it redirects to). Deputies read, and post
@@ -11,14 +10,10 @@ know is a 400. Every action is written to the audit log in the transaction that 
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import date
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -28,7 +23,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from bot.web import http_input, pages, photo_links
 from bot.web.staff import access, listing
 from bot.web.staff.access import Official
-from handlers import answering, console_links
+from bot.web.staff.base import VIA, Result, StaffPages, redirect, server_timing
+from bot.web.staff.signin import SignIn
+from handlers import answering
 from handlers.answering import STATUSES
 from handlers.quotes import shorten
 from handlers.sealing import SealBroken, sealer_for
@@ -36,184 +33,26 @@ from handlers.types import Text
 from handlers.validation import clean
 from storage import queries
 from storage.domain import wish_categories
-from storage.models import Appeal, Wish, utcnow
+from storage.models import Appeal, Wish
 from storage.queries import audit, console
 
-if TYPE_CHECKING:
-    from bot.runtime.served import Served
-
-VIA = "console"  # the audit log's and the answers' channel
-TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 LINE_LENGTH = 160  # characters of a wish's text in the list
-NO_STORE = {"Cache-Control": "no-store"}
 BULK_ACTIONS = ("duplicate", "topic")
 
 Form = MultiDictProxy[str | bytes | bytearray | web.FileField]
 
 
-@dataclass
-class Result:
-    """What a form's transaction decided: a refusal page, a redirect, or the card again
-    with a note (an answer too long, a wish changed meanwhile)."""
-
-    status: int = 303
-    refusal: str | None = None  # catalogue key of the refusal page
-    location: str | None = None
-    note: Text | None = None
-    prefill: str = ""
-    official: Official | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class Console:
-    def __init__(self, runtime: Served) -> None:
-        self.runtime = runtime
-
+class Console(StaffPages):
     def routes(self) -> list[web.RouteDef]:
-        timed = self._timed
+        timed = server_timing
         return [
+            *SignIn(self.runtime).routes(),
             web.get("/staff", timed(self.inbox)),
-            web.get("/staff/login/{token}", timed(self.confirm)),
-            web.post("/staff/login/{token}", timed(self.login)),
-            web.post("/staff/logout", timed(self.logout)),
             web.get("/staff/wish/{reference}", timed(self.card)),
             web.post("/staff/wish/{reference}", timed(self.answer)),
             web.post("/staff/wish/{reference}/assign", timed(self.assign)),
             web.post("/staff/bulk", timed(self.bulk)),
         ]
-
-    @staticmethod
-    def _timed(
-        handler: Callable[[web.Request], Awaitable[web.Response]],
-    ) -> Callable[[web.Request], Awaitable[web.Response]]:
-        """The server's time for the page in Server-Timing (bench/console.py reads it)."""
-
-        async def run(request: web.Request) -> web.Response:
-            started = time.perf_counter()
-            response = await handler(request)
-            spent = (time.perf_counter() - started) * 1000
-            response.headers["Server-Timing"] = f"app;dur={spent:.1f}"
-            return response
-
-        return run
-
-    # --- pages and refusals ------------------------------------------------------------
-
-    def _page(self, template: str, language: str, status: int = 200, **values: Any) -> web.Response:
-        return pages.render(
-            self.runtime.catalogues,
-            f"staff/{template}",
-            language,
-            status=status,
-            headers=dict(NO_STORE),
-            **values,
-        )
-
-    def _refusal(self, language: str, status: int, key: str, **values: Any) -> web.Response:
-        message = self.runtime.catalogues.text(language, Text(key, values))
-        return self._page("refused.html", language, status, message=message, official=None)
-
-    def _language(self, request: web.Request, official: Official | None) -> str:
-        if "lang" in request.query or official is None:
-            return pages.language_of(request)
-        return official.person.language
-
-    def _today(self) -> date:
-        return datetime.now(ZoneInfo(self.runtime.settings.timezone)).date()
-
-    async def _official(self, session: AsyncSession, request: web.Request) -> Official | None:
-        return await access.official_of(session, self.runtime.pseudonyms, request, utcnow())
-
-    async def _seen(self, official: Official) -> None:
-        """The session was used: its idle time starts again (written at most once a minute)."""
-        if not official.stale:
-            return
-        now = utcnow()
-
-        async def work(session: AsyncSession) -> None:
-            await console.touch_session(session, official.session_key, now)
-
-        await self.runtime.db.write(work)
-
-    def _signed_out(self, request: web.Request) -> web.Response:
-        return self._refusal(self._language(request, None), 401, "console.signed_out")
-
-    # --- signing in and out ---------------------------------------------------------------
-
-    async def confirm(self, request: web.Request) -> web.Response:
-        language = pages.language_of(request)
-        token = request.match_info["token"]
-        if TOKEN.fullmatch(token) is None:
-            return self._refusal(language, 404, "console.link_unknown")
-        async with self.runtime.db.session() as session:
-            link = await console.link_of(
-                session, console_links.token_keys(self.runtime.pseudonyms, token)
-            )
-        why = _link_problem(link, utcnow())
-        if why is not None:
-            return self._refusal(language, *why)
-        return self._page("login.html", language, token=token, official=None)
-
-    async def login(self, request: web.Request) -> web.Response:
-        language = pages.language_of(request)
-        token = request.match_info["token"]
-        if TOKEN.fullmatch(token) is None:
-            return self._refusal(language, 404, "console.link_unknown")
-        keys = console_links.token_keys(self.runtime.pseudonyms, token)
-        now = utcnow()
-
-        async def work(session: AsyncSession) -> Result:
-            person_id = await console.use_link(session, keys, now)
-            if person_id is None:
-                status, key = _link_problem(await console.link_of(session, keys), now) or (
-                    404,
-                    "console.link_unknown",
-                )
-                return Result(status, key)
-            person = await queries.person_by_id(session, person_id)
-            places = await queries.official_places(session, person) if person else []
-            if not places:
-                return Result(403, "console.officials_only")
-            cookie = access.new_session(session, self.runtime.pseudonyms, person_id, now)
-            await audit.record(
-                session, person_id=person_id, municipality_id=places[0][1].id, via=VIA,
-                action="login",
-            )  # fmt: skip
-            return Result(location="/staff", extra={"cookie": cookie})
-
-        result = await self.runtime.db.write(work)
-        if result.refusal is not None:
-            return self._refusal(language, result.status, result.refusal)
-        response = web.HTTPSeeOther(location=str(result.location))
-        access.set_cookie(response, str(result.extra["cookie"]))
-        return _as_response(response)
-
-    async def logout(self, request: web.Request) -> web.Response:
-        form = await http_input.form_of(request)
-        if form is None:
-            return self._refusal(pages.language_of(request), 400, "console.bad_request", why="form")
-        now = utcnow()
-
-        async def work(session: AsyncSession) -> Result:
-            official = await self._official(session, request)
-            if official is None:
-                return Result(401, "console.signed_out")
-            if not access.csrf_ok(official, form.get(access.CSRF_FIELD)):
-                return Result(403, "console.csrf", official=official)
-            await console.end_session(session, official.session_key, now)
-            await audit.record(
-                session, person_id=official.person.id,
-                municipality_id=(*official.staff, *official.deputy)[0], via=VIA, action="logout",
-            )  # fmt: skip
-            return Result(200, official=official)
-
-        result = await self.runtime.db.write(work)
-        language = self._language(request, result.official)
-        if result.refusal is not None:
-            return self._refusal(language, result.status, result.refusal)
-        response = self._refusal(language, 200, "console.logged_out")
-        access.clear_cookie(response)
-        return response
 
     # --- the list ---------------------------------------------------------------------------
 
@@ -361,7 +200,7 @@ class Console:
             return self._refusal(language, result.status, result.refusal, why=why)
         if result.location is None:  # the card again, with its note
             return await self._card(request, result)
-        return _as_response(web.HTTPSeeOther(location=result.location))
+        return redirect(web.HTTPSeeOther(location=result.location))
 
     async def answer(self, request: web.Request) -> web.Response:
         reference = request.match_info["reference"]
@@ -479,24 +318,6 @@ class _Refused(Exception):
     def __init__(self, said: Text) -> None:
         super().__init__(said.key)
         self.said = said
-
-
-def _as_response(redirect: web.HTTPException) -> web.Response:
-    response = web.Response(status=redirect.status, headers=redirect.headers)
-    for morsel in redirect.cookies.values():
-        response.cookies[morsel.key] = morsel
-    return response
-
-
-def _link_problem(link: Any, now: datetime) -> tuple[int, str] | None:
-    """Why a one-time link opens nothing: unknown (404), used or expired (410)."""
-    if link is None:
-        return 404, "console.link_unknown"
-    if link.used_at is not None:
-        return 410, "console.link_used"
-    if link.expires_at <= now:
-        return 410, "console.link_expired"
-    return None
 
 
 async def _readable_wish(session: AsyncSession, official: Official, reference: str) -> Wish | None:
