@@ -74,7 +74,7 @@ class Console(StaffPages):
             appeals = await console.appeals_of(session, [w.id for w in wishes])
         await self._seen(official)
         pages_count = max((total + listing.PAGE - 1) // listing.PAGE, 1)
-        rows = [_row(wish, appeals.get(wish.id), today, official, language) for wish in wishes]
+        rows = [_row(wish, appeals.get(wish.id), today, official) for wish in wishes]
         return self._page(
             "inbox.html",
             language,
@@ -113,7 +113,7 @@ class Console(StaffPages):
                 asked = listing.read(query, official.person.id)
             except listing.Malformed as error:
                 return self._refusal(language, 400, "console.bad_request", why=str(error))
-            values = await self._card_values(session, official, wish, language)
+            values = await self._card_values(session, official, wish)
         await self._seen(official)
         return self._page(
             "card.html",
@@ -131,7 +131,7 @@ class Console(StaffPages):
         )
 
     async def _card_values(
-        self, session: AsyncSession, official: Official, wish: Wish, language: str
+        self, session: AsyncSession, official: Official, wish: Wish
     ) -> dict[str, Any]:
         settings = self.runtime.settings
         links = await photo_links.staff_links(session, settings, [wish])
@@ -369,9 +369,7 @@ def _identity(appeal: Appeal | None, pseudonyms: Any) -> dict[str, str]:
         return {}
 
 
-def _row(
-    wish: Wish, appeal: Appeal | None, today: date, official: Official, language: str
-) -> dict[str, Any]:
+def _row(wish: Wish, appeal: Appeal | None, today: date, official: Official) -> dict[str, Any]:
     open_appeal = appeal is not None and appeal.answered_on is None
     return {
         "wish": wish,
