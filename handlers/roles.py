@@ -30,8 +30,8 @@ RESIDENT_MENU = (
 )
 # Each role's own commands, shown before a resident's; the roles in the order they are said.
 ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
-    "staff": ("inbox", "digest", "poll"),
-    "deputy": ("digest", "inbox", "poll"),
+    "staff": ("inbox", "web", "digest", "poll"),
+    "deputy": ("digest", "inbox", "web", "poll"),
     "organizer": ("campaign", "card", "undo"),
     "volunteer": ("card", "undo"),
     "initiator": ("initiative",),

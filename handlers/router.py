@@ -13,6 +13,7 @@ from handlers import (
     bribes,
     campaign_admin,
     cards,
+    console_links,
     flood,
     free_text,
     inbox,
@@ -64,6 +65,7 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Replies]]] = {
     "digest": officials.digest,
     "inbox": inbox.show,
     "answer": inbox.answer_command,
+    "web": console_links.web,  # staff and deputies: a one-time link to the console
     "card": cards.start,
     "campaign": campaign_admin.show,
     "poll": poll_admin.show,

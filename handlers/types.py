@@ -149,6 +149,7 @@ class Inbound:
     clears_opt_out: bool = True
     timezone: str = "Asia/Bishkek"  # the deployment's TIMEZONE: what "today" means
     bot_username: str | None = None  # Telegram's name for the bot, for deep links
+    public_base_url: str | None = None  # PUBLIC_BASE_URL: links to our pages (/web's console)
     origin: Origin | None = None  # a source shared by many senders, limited as a whole
 
 

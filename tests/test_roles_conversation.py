@@ -101,7 +101,8 @@ async def test_someone_with_two_roles_sees_both_and_a_resident_sees_none(
         say("en", "help.text"),
     ]
     assert person.outcome is not None
-    assert person.outcome.menu == ("inbox", "digest", "poll", "card", "undo", *roles.RESIDENT_MENU)
+    officials = ("inbox", "web", "digest", "poll", "card", "undo")
+    assert person.outcome.menu == (*officials, *roles.RESIDENT_MENU)
 
     resident = world.conversation("telegram", "en")
     await resident.send("/start m-naryn_city")

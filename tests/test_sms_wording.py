@@ -131,6 +131,9 @@ SMS_MESSAGES: list[tuple[str, ...]] = [
     ("answer.repeated",),
     ("answer.duplicate_saved",),
     ("answer.duplicate_self",),
+    # the console's link (ВЕБ, WEB)
+    ("console.officials_only",),
+    ("console.no_address",),
     ("followup.staff_reopened",),
     ("answer.unreached why=unreached.opted_out",),
     ("answer.unreached why=unreached.blocked",),
@@ -167,6 +170,7 @@ LONGER: dict[tuple[str, ...], tuple[int, str]] = {
     ("bribe.codes",): (2, "ten services, each a code and a name a resident recognises"),
     ("wish.codes",): (2, "thirteen topics, each a code and a name"),
     ("answer.how",): (2, "five statuses by number, and the form of the message, for staff"),
+    ("console.link",): (2, "the console's one-time link: an address of 77 characters"),
     ("answer.notice",): (2, "carries the staff member's answer, up to 90 characters"),
     ("answer.too_long",): (2, "carries the shortened answer for the staff member to send"),
     ("mine.header", "mine.line", "mine.answer"): (2, "carries a staff answer, up to 90"),
@@ -330,6 +334,8 @@ def outcome_values(language: str) -> dict[str, Any]:
 TEXTS = {"announce.notice": announce.LIMIT}  # the longest words a message carries, if not 90
 # Values that are smaller for these messages than the longest anywhere.
 OVERRIDES: dict[str, dict[str, Any]] = {
+    # PUBLIC_BASE_URL of 40 characters, the path and a token (handlers/console_links.py)
+    "console.link": {"link": "https://" + "x" * 32 + "/staff/login/" + "X" * 24},
     "bribe.flood": {"limit": 5},
     "sign.sender_limit": {"limit": 3},
     "bribe.amount_too_big": {"limit": "10 000 000"},

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from bot.commands import accountability as accountability_export
 from bot.commands import admin, campaigns, municipalities, poll_results, polls, rotation
+from bot.commands import audit as audit_command
 from bot.commands import digests as digest_commands
 from bot.commands.admin import UsageError
 from bot.reports import bribe_stats
@@ -161,6 +162,7 @@ def build_parser() -> Parser:
     digest_commands.add_parsers(commands)
     campaigns.add_parsers(commands)
     polls.add_parsers(commands)
+    audit_command.add_parsers(commands)
     commands.add_parser("chat", help="talk to the bot in this terminal (for trying and training)")
     return parser
 
@@ -227,6 +229,8 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         from bot.channels.terminal import channel as chat  # the handlers' whole stack
 
         return asyncio.run(chat.chat(settings, sys.stdin, sys.stdout))
+    if args.command == "audit":
+        return asyncio.run(audit_command.main(settings, args, sys.stdout))
     if args.command in ("digest", "officials"):
         return asyncio.run(digest_commands.main(settings, args, sys.stdout))
     return asyncio.run(municipality_command(settings, args, sys.stdout))

@@ -18,6 +18,7 @@ from bot.web.open311 import Open311
 from bot.web.photo_links import PhotoRoutes
 from bot.web.public import PublicPages
 from bot.web.security_headers import security_headers
+from bot.web.staff.routes import Console
 from bot.web.stats import Stats
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ def build(runtime: Served) -> web.Application:
     app.add_routes(PublicPages(runtime).routes())
     app.add_routes(AccountabilityPage(runtime).routes())  # answers on time, nationally
     app.add_routes(PhotoRoutes(runtime).routes())  # residents' photos: bot/web/photo_links.py
+    app.add_routes(Console(runtime).routes())  # the staff console: bot/web/staff/
     return app
 
 

@@ -116,10 +116,11 @@ class InboundMessage:
             location=location_of(form),
         )
 
-    def inbound(self, timezone: str) -> Inbound:
+    def inbound(self, timezone: str, public_base_url: str | None = None) -> Inbound:
         parsed = keywords.parse(self.body)
         common: dict[str, Any] = {
             "timezone": timezone,
+            "public_base_url": public_base_url,
             "channel": self.channel,
             "user_id": self.address,
             "delivery_id": self.sid,
@@ -268,7 +269,7 @@ class SmsChannel:
     async def _handled(self, message: InboundMessage) -> tuple[Outcome | None, str]:
         """Handle a message (committed when this returns); the outcome (None: handled
         before) and the answer's text ("" for none: opted out, over the answer budget)."""
-        inbound = message.inbound(self.settings.timezone)
+        inbound = message.inbound(self.settings.timezone, self.settings.public_base_url)
         sender = (message.channel, message.address)
         async with self.senders.hold(sender):
             if message.media:

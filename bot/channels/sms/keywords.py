@@ -45,6 +45,8 @@ KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "mine": {"ky": ("МЕНИКИ", "MENIKI"), "ru": ("МОИ", "MOI"), "en": ("MINE",)},
     "answer": {"ky": ("ЖООП", "JOOP", "ZHOOP"), "ru": ("ОТВЕТ", "OTVET"), "en": ("ANSWER",)},
+    # Staff: a one-time link to the console. ВЕБ is the same word in Kyrgyz and Russian.
+    "web": {"": ("ВЕБ", "VEB"), "en": ("WEB",)},
     "polls": {"ky": ("СУРОО", "SUROO"), "ru": ("ОПРОС", "OPROS"), "en": ("POLL", "POLLS")},
     # The same word in Kyrgyz and Russian: it says nothing about the language. The English
     # ones are every word Twilio itself takes as an opt-out or opt-in (it stops or resumes

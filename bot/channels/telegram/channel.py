@@ -232,6 +232,7 @@ class TelegramChannel:
             language_hint=update.language,
             timezone=self.settings.timezone,
             bot_username=self.bot.username,
+            public_base_url=self.settings.public_base_url,
             **action,
         )
         rendered: list[Answer] = []

@@ -76,7 +76,12 @@ async def chat(settings: Settings, given: TextIO, out: TextIO) -> int:
 def _inbound(settings: Settings, user: str, line: str, buttons: list[str]) -> Inbound:
     """A line as Telegram would give it: a button's number, a command, or a text. Each line
     is new (no delivery id): nothing delivers a terminal's line twice."""
-    sender = Inbound(channel=WEB, user_id=user, timezone=settings.timezone)
+    sender = Inbound(
+        channel=WEB,
+        user_id=user,
+        timezone=settings.timezone,
+        public_base_url=settings.public_base_url,
+    )
     if line.isdigit() and 1 <= int(line) <= len(buttons):
         return replace(sender, button=buttons[int(line) - 1])
     return typed(sender, line)

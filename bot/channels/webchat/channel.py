@@ -174,6 +174,7 @@ class WebChat:
             delivery_id=delivery,
             language_hint=pages.language_of(request),
             timezone=settings.timezone,
+            public_base_url=settings.public_base_url,
             origin=Origin(pseudonyms.of("web-client", address), settings.web_wishes_per_hour),
         )
         return replace(sender, button=button) if button else typed(sender, text)

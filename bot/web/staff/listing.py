@@ -1,0 +1,71 @@
+"""A console list's address: its filters and page, read strictly (a value the list does not
+know is a 400, never a guess and never a 500), and written back for links that keep them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from bot.web.http_input import CONTROL
+from handlers.inbox import FILTER_STATUSES, SEARCH_LENGTH
+from storage.domain import wish_categories
+from storage.queries.answers import RECEIVED
+from storage.queries.console import OVERDUE, THIS_WEEK, Listing
+
+PAGE = 25
+MAX_PAGE = 10_000
+ANY = "all"  # the status filter's "any status"; without one the list is the waiting wishes
+DUES = (OVERDUE, THIS_WEEK)
+FIELDS = ("status", "topic", "due", "mine", "q", "page")
+
+
+class Malformed(ValueError):
+    """A filter the list does not know; its message says which."""
+
+
+@dataclass(frozen=True)
+class Asked:
+    listing: Listing
+    page: int  # from 1
+    query: dict[str, str]  # the filters as given, to keep in links (the page left out)
+
+    @property
+    def query_string(self) -> str:
+        return urlencode(self.query)
+
+
+def read(query: Mapping[str, str], person_id: int) -> Asked:
+    """The list an address asks for. Without a status: the waiting wishes, or, with a
+    search, any (a reference searched for is found whatever became of it)."""
+    given = {name: query[name].strip() for name in FIELDS if query.get(name, "").strip()}
+    if any(CONTROL.search(value) for value in given.values()):  # PostgreSQL refuses a NUL
+        raise Malformed("control characters")
+    search = " ".join(given.get("q", "").split())
+    if len(search) > SEARCH_LENGTH:
+        raise Malformed("q: too long")
+    status = given.get("status")
+    if status is not None and status != ANY and status not in FILTER_STATUSES:
+        raise Malformed("status: unknown")
+    topic = given.get("topic")
+    if topic is not None and topic not in wish_categories():
+        raise Malformed("topic: unknown")
+    due = given.get("due")
+    if due is not None and due not in DUES:
+        raise Malformed("due: unknown")
+    mine = given.get("mine")
+    if mine is not None and mine != "1":
+        raise Malformed("mine: 1 or nothing")
+    page_text = given.pop("page", "1")
+    if not (page_text.isascii() and page_text.isdigit()) or not 1 <= int(page_text) <= MAX_PAGE:
+        raise Malformed("page: a number from 1")
+    if status is None:
+        status = ANY if search else RECEIVED
+    listing = Listing(
+        status=None if status == ANY else status,
+        category=topic,
+        due=due,
+        assigned_to=person_id if mine else None,
+        search=search,
+    )
+    return Asked(listing, int(page_text), given)
