@@ -46,6 +46,11 @@ KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "mine": {"ky": ("МЕНИКИ", "MENIKI"), "ru": ("МОИ", "MOI"), "en": ("MINE",)},
     "answer": {"ky": ("ЖООП", "JOOP", "ZHOOP"), "ru": ("ОТВЕТ", "OTVET"), "en": ("ANSWER",)},
     "polls": {"ky": ("СУРОО", "SUROO"), "ru": ("ОПРОС", "OPROS"), "en": ("POLL", "POLLS")},
+    "appeal": {
+        "ky": ("ӨТҮНҮЧ", "OTUNUCH"),
+        "ru": ("ОБРАЩЕНИЕ", "OBRASHCHENIE", "OBRASHENIE"),
+        "en": ("APPEAL",),
+    },
     # The same word in Kyrgyz and Russian: it says nothing about the language. The English
     # ones are every word Twilio itself takes as an opt-out or opt-in (it stops or resumes
     # delivering to the phone whatever we record, so we record the same).
