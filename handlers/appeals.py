@@ -40,7 +40,7 @@ ADDRESS = "appeal_address"
 # The steps where the appellant types their name and address: private (handlers/router.py).
 DETAILS = (NAME, ADDRESS)
 DRAFT_LIFETIME = timedelta(hours=1)
-REASON_LIMIT = 300  # characters of an extension's reason: a sentence for the resident
+REASON_LIMIT = 120  # characters of an extension's reason: a sentence, in three SMS at most
 EXTENDED_NOTICE = "appeal.extended_notice"  # to the resident
 
 
