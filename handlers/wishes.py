@@ -137,10 +137,10 @@ async def _store(ctx: Context) -> Reply:
         shown.append(Text("location.with_wish"))
     elif ctx.inbound.channel in SHOWING:  # the optional steps, offered
         shown.append(Text("photo.offer", {"minutes": media.RECENT_MINUTES}))
-    offer = appeals.offer(wish) if ctx.guided else None  # an SMS answer stays one segment
-    if offer is not None:
-        shown.append(offer)
-    return Reply(parts=(*saved.parts, *shown))
+    # It can be made a formal appeal (an SMS answer stays one segment); the photo's offer,
+    # good for minutes only, stays last.
+    offer = appeals.offer(wish) if ctx.guided else None
+    return Reply(parts=(*saved.parts, *([offer] if offer else []), *shown))
 
 
 # --- steps --------------------------------------------------------------------------------
