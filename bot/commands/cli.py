@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
-from bot.commands import admin, campaigns, municipalities, poll_results, polls, rotation
+from bot.commands import admin, appeals, campaigns, municipalities, poll_results, polls, rotation
 from bot.commands import digests as digest_commands
 from bot.commands.admin import UsageError
 from bot.reports import bribe_stats
@@ -158,6 +158,7 @@ def build_parser() -> Parser:
     digest_commands.add_parsers(commands)
     campaigns.add_parsers(commands)
     polls.add_parsers(commands)
+    appeals.add_parsers(commands)
     commands.add_parser("chat", help="talk to the bot in this terminal (for trying and training)")
     return parser
 
@@ -226,6 +227,8 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(chat.chat(settings, sys.stdin, sys.stdout))
     if args.command in ("digest", "officials"):
         return asyncio.run(digest_commands.main(settings, args, sys.stdout))
+    if args.command == "appeals":
+        return asyncio.run(appeals.main(settings, args, sys.stdout))
     return asyncio.run(municipality_command(settings, args, sys.stdout))
 
 

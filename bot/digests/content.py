@@ -10,6 +10,8 @@ from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.digests import overdue
+from bot.digests.overdue import OverdueLine
 from bot.reports.bribe_stats import Figure, margin, shown
 from handlers import ballots, poll_results
 from handlers.initiatives import days_left
@@ -74,6 +76,7 @@ class Digest:
     with_photos: int = 0  # this week's wishes that came with a photo
     made_on: date | None = None  # the day it was made (a past week's: any day after it)
     polls: list[PollLine] = field(default_factory=list, repr=False)
+    overdue: list[OverdueLine] = field(default_factory=list, repr=False)  # appeals, now
 
     @property
     def answered(self) -> int:
@@ -192,6 +195,7 @@ async def collect(
         ],
         made_on=today,
         polls=await _polls(session, municipality, start, end, timezone),
+        overdue=await overdue.collect(session, municipality.id, today),
     )
 
 

@@ -4,6 +4,7 @@ and the SMS summary (at most two segments) for officials without Telegram."""
 from __future__ import annotations
 
 from bot.channels.sms.segments import segments
+from bot.digests import overdue
 from bot.digests.content import Digest
 from bot.reports.bribe_stats import SUPPRESS_BELOW, cell, margin, shown
 from bot.reports.wording import Say, figure, sayer
@@ -60,6 +61,7 @@ def render(
     lines += _polls(digest, say, language)
     if not digest.quiet:
         lines += _answers(digest, say)
+    lines += overdue.lines(digest.overdue, say)
     return "\n".join(lines).strip()
 
 
