@@ -15,10 +15,11 @@ from sqlalchemy import select
 
 from handlers import appeals
 from handlers.dates import Day
+from handlers.pseudonyms import Pseudonyms
 from handlers.types import Text
 from handlers.working_days import add_working_days
 from storage.models import Appeal, InboundDelivery, Municipality, Wish
-from tests.conftest import Civicbot, Say
+from tests.conftest import SECRET_KEY, Civicbot, Say
 from tests.conversation import Conversation, World
 from tests.places import category
 
@@ -221,3 +222,27 @@ async def test_forget_unseals_the_appeal_which_stays_on_the_clock(
     assert appeal.sealed is None and appeal.answered_on is None
     assert appeals.identity(appeal, world.pseudonyms) == {}
     assert (await wish_of(world, "Таштанды чыгарылбайт")).person_id is None
+
+
+async def test_a_key_rotation_reseals_appeals_so_they_open_without_the_old_key(
+    world: World, civicbot: Civicbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    place = await fresh_place(civicbot)
+    resident, _ = await with_wish(world, place, "Ичүүчү суу жок")
+    await resident.send("/appeal")
+    await resident.send(NAME)
+    await resident.send(ADDRESS)
+    new_key = "a-new-test-key-of-at-least-32-characters"
+    try:
+        monkeypatch.setenv("SECRET_KEY", new_key)
+        monkeypatch.setenv("SECRET_KEY_PREVIOUS", SECRET_KEY)
+        rc, _, err = await civicbot("secret", "rotate")
+        assert rc == 0, err
+        appeal = await appeal_of(world, "Ичүүчү суу жок")
+        assert appeal is not None
+        opened = appeals.identity(appeal, Pseudonyms(new_key))  # the old key forgotten
+        assert opened == {"name": NAME, "address": ADDRESS}
+    finally:  # the module's other tests read appeals with the test key
+        monkeypatch.setenv("SECRET_KEY", SECRET_KEY)
+        monkeypatch.setenv("SECRET_KEY_PREVIOUS", new_key)
+        assert (await civicbot("secret", "rotate"))[0] == 0

@@ -127,6 +127,13 @@ async def unseal_appeals_of(session: AsyncSession, person_id: int) -> None:
     )
 
 
+async def sealed_appeals(session: AsyncSession) -> Sequence[Appeal]:
+    """Appeals whose appellant's name and address are still sealed (for a key rotation)."""
+    return (
+        await session.scalars(select(Appeal).where(Appeal.sealed.is_not(None)).order_by(Appeal.id))
+    ).all()
+
+
 async def stop_clock(session: AsyncSession, wish_id: int, today: date) -> None:
     """An answer with a final status: the appeal (if any) is answered today, once."""
     await session.execute(
