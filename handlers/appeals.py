@@ -116,6 +116,8 @@ async def command(ctx: Context, argument: str) -> list[Reply]:
     reference = argument.split()[0] if argument.split() else ""
     if reference:
         wish = await queries.wish_by_reference(ctx.session, reference[:16])
+        if wish is not None and wish.person_id is None:  # a card, or unlinked by /forget
+            return [say("appeal.anonymous", reference=wish.reference)]
         if wish is None or wish.person_id != ctx.person.id:
             return [say("appeal.not_found", reference=reference.upper()[:16])]
     else:

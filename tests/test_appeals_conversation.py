@@ -134,6 +134,20 @@ async def test_a_telegram_wish_becomes_an_appeal_with_its_number_and_due_date(
     )
 
 
+async def test_the_web_chat_makes_an_appeal_as_telegram_does(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    place = await fresh_place(civicbot)
+    visitor, saved = await with_wish(world, place, "Бакчада орун жок", "web", "ru")
+    assert say("ru", "appeal.offer") in saved[-1]
+    await visitor.send("/appeal")
+    assert await visitor.send(NAME) == [say("ru", "appeal.address_prompt")]
+    [registered] = await visitor.send(ADDRESS)
+    appeal = await appeal_of(world, "Бакчада орун жок")
+    assert appeal is not None and appeal.number in registered
+    assert appeals.identity(appeal, world.pseudonyms) == {"name": NAME, "address": ADDRESS}
+
+
 @pytest.mark.parametrize("channel", ["telegram", "sms"])
 async def test_what_the_appellant_types_is_never_kept_with_a_delivery(
     world: World, civicbot: Civicbot, channel: str
@@ -204,7 +218,13 @@ async def test_only_a_resident_s_own_wish_to_change_becomes_an_appeal(
         say("en", "appeal.change_only", reference=great.reference)
     ]
     assert await appeal_of(world, "Бирөөнүн тилеги") is None
-    assert other.user != resident.user
+    # A wish with no one behind it (a street card, or its resident gone by /forget) stays
+    # a signal.
+    await other.send("/forget")
+    await other.press(other.buttons()[0])
+    assert await resident.send(f"/appeal {theirs.reference}") == [
+        say("en", "appeal.anonymous", reference=theirs.reference)
+    ]
 
 
 async def test_forget_unseals_the_appeal_which_stays_on_the_clock(
