@@ -14,10 +14,10 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 
 from handlers import appeal_clock
-from handlers.working_days import working_days_before
+from handlers.working_days import working_days_before, working_days_between
 from storage.db import Database
 from storage.models import Appeal, utcnow
-from tests.conftest import Civicbot, ExportWishes, StartBot
+from tests.conftest import Civicbot, ExportWishes, Say, StartBot
 from tests.digests import official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
@@ -56,6 +56,7 @@ async def test_an_appellant_s_name_and_address_reach_only_their_municipality_s_s
     database_url: str,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    say: Say,
 ) -> None:
     caplog.set_level(logging.INFO)  # the level `civicbot serve` logs at
     runtime = await start_bot("webhook", **twilio_settings())
@@ -92,9 +93,17 @@ async def test_an_appellant_s_name_and_address_reach_only_their_municipality_s_s
     [page] = await deputy.send("/inbox")
     digest = "\n".join(await deputy.send("/digest"))
     assert appeals[0].number in card and appeals[0].number in digest
+    days = working_days_between(late, appeals[0].registered_on)
+    for appeal in appeals:  # the deputies' digest lists them, as the operator's command does
+        topic = say("en", f"category.{appeal.wish.category}")
+        values = {"number": appeal.number, "reference": appeal.wish.reference, "topic": topic}
+        assert say("en", "appeal.digest_line", days=days, **values) in digest
     rc, overdue, err = await civicbot("appeals", "overdue", "--municipality", "naryn_city")
     assert rc == 0, err
-    assert [line.split("\t")[0] for line in overdue.splitlines()] == [a.number for a in appeals]
+    assert overdue.splitlines() == [
+        f"{a.number}\tnaryn_city\t{a.wish.reference}\t{a.wish.category}\t{late}\t{days}"
+        for a in appeals
+    ]
 
     exported = await export_wishes("--municipality", "naryn_city")
     assert {row["reference"] for row in exported} >= {a.wish.reference for a in appeals}
