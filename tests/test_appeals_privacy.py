@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import aiohttp
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
@@ -27,16 +28,19 @@ from tests.test_open_data import get
 from tests.test_signatures_privacy import raw_files
 from tests.test_signatures_sms import text
 from tests.twilio import twilio_settings
+from tests.web_visitor import WebVisitor
 
 # Distinctive enough that no chance match is possible, and no place the bot ships.
 TELEGRAM_APPELLANT = ("Жээналиева Айпери Маратовна", "Ак-Жол кичирайону, Жибек-Жолу 77")
 SMS_APPELLANT = ("Токторбаев Нурсултан Эркинович", "Кара-Суу, Чолпонбаев 41")
+WEB_APPELLANT = ("Bakirova Zhyldyz", "Kok-Jar, Baitik Baatyr 19")
 PHONE = "+996555820001"
 
 
 def needles() -> list[str]:
-    words = [w for name, _ in (TELEGRAM_APPELLANT, SMS_APPELLANT) for w in name.split()]
-    return [*TELEGRAM_APPELLANT, *SMS_APPELLANT, *(w for w in words if len(w) >= 6)]
+    every = (TELEGRAM_APPELLANT, SMS_APPELLANT, WEB_APPELLANT)
+    words = [w for name, _ in every for w in name.split()]
+    return [*(part for both in every for part in both), *(w for w in words if len(w) >= 6)]
 
 
 async def appeals_of(database_url: str) -> list[Appeal]:
@@ -70,8 +74,17 @@ async def test_an_appellant_s_name_and_address_reach_only_their_municipality_s_s
     await text(runtime, "ӨТҮНҮЧ", PHONE)
     await text(runtime, SMS_APPELLANT[0], PHONE)
     sms_registered = await text(runtime, SMS_APPELLANT[1], PHONE)
+    # In the web chat, what the appellant types is answered and not carried on the page.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        visitor = WebVisitor(runtime.base_url, http)
+        await visitor.settle_in_naryn()
+        await visitor.leave_wish("The bus stop has no roof")
+        for typed in ("/appeal", *WEB_APPELLANT, "/help"):
+            assert (await visitor.post(text=typed))[0] == 200
+        page = " ".join(visitor.conversation()) + visitor.field("history")
+        assert "/appeal" in " ".join(visitor.conversation())
     appeals = await appeals_of(database_url)
-    assert len(appeals) == 2
+    assert len(appeals) == 3
     assert appeals[0].number in registered and appeals[1].number in sms_registered
 
     # Both past their due date, and the clock run: staff and residents are told.
@@ -90,7 +103,7 @@ async def test_an_appellant_s_name_and_address_reach_only_their_municipality_s_s
     [card] = await staff.send(f"/inbox {reference}")
     assert TELEGRAM_APPELLANT[0] in card and TELEGRAM_APPELLANT[1] in card  # staff read them
     [card] = await deputy.send(f"/inbox {reference}")
-    [page] = await deputy.send("/inbox")
+    [deputy_page] = await deputy.send("/inbox")
     digest = "\n".join(await deputy.send("/digest"))
     assert appeals[0].number in card and appeals[0].number in digest
     days = working_days_between(late, appeals[0].registered_on)
@@ -109,7 +122,7 @@ async def test_an_appellant_s_name_and_address_reach_only_their_municipality_s_s
     assert {row["reference"] for row in exported} >= {a.wish.reference for a in appeals}
     _, _, open311 = await get(runtime, "/open311/v2/requests.json?jurisdiction_id=naryn_city")
     _, _, public = await get(runtime, "/m/naryn_city")
-    read = [card, page, digest, overdue, open311, public, str(exported), caplog.text]
+    read = [page, card, deputy_page, digest, overdue, open311, public, str(exported), caplog.text]
     assert [(n, r[:80]) for r in read for n in needles() if n in r] == []
     everything = await dump(runtime.db)
     assert [hit for rows in everything.values() for hit in found(needles(), rows)] == []
