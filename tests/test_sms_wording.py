@@ -170,6 +170,9 @@ SMS_MESSAGES: list[tuple[str, ...]] = [
     ("appeal.anonymous",),
     ("appeal.place_first",),
     ("appeal.overdue_notice",),
+    ("appeal.due_soon",),
+    ("appeal.due_today",),
+    ("appeal.overdue_staff",),
 ]
 
 # What cannot fit one segment: how many it takes at most, and why (checked both ways, so that
