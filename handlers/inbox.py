@@ -13,11 +13,14 @@ it is now. `ANSWER <ref> <status> <text>` (SMS `ЖООП`, `ОТВЕТ`) does th
 
 from __future__ import annotations
 
+import logging
+
 from handlers import announce, answering, appeals
 from handlers.answering import DUPLICATE, STATUSES
 from handlers.context import Context
 from handlers.dates import Day
 from handlers.quotes import shorten
+from handlers.sealing import SealBroken
 from handlers.steps import Step
 from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
 from handlers.working_days import working_days_between
@@ -26,6 +29,8 @@ from storage.domain import wish_categories
 from storage.models import Appeal, Wish
 from storage.queries import appeals as appeal_rows
 from storage.queries.answers import RECEIVED, SEARCH_WORDS
+
+log = logging.getLogger(__name__)
 
 INBOX = "inbox"
 WISH = "inbox_wish"
@@ -243,7 +248,11 @@ def _appellant(ctx: Context, appeal: Appeal) -> Text:
     """The appellant's name and address, for the municipality's staff only (the caller
     checks). The answer then carries them: it is never kept with the delivery (§8)."""
     ctx.private = True
-    opened = appeals.identity(appeal, ctx.pseudonyms)
+    try:
+        opened = appeals.identity(appeal, ctx.pseudonyms)
+    except SealBroken:  # another SECRET_KEY, never rotated to: the card still works
+        log.warning("appeal %s: its seal does not open with SECRET_KEY", appeal.number)
+        return Text("appeal.inbox_unreadable")
     if not opened:
         return Text("appeal.inbox_forgotten")
     return Text("appeal.inbox_identity", opened)

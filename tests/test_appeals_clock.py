@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from bot.channels.notices import revive
 from handlers import appeal_clock, appeals
 from handlers.dates import Day
+from handlers.pseudonyms import Pseudonyms
 from handlers.types import Text
 from handlers.working_days import add_working_days, working_days_before
 from storage.models import Appeal, Notice, Person, Wish
@@ -232,3 +233,20 @@ async def test_the_inbox_lists_appeals_first_by_due_date_and_shows_the_appellant
     assert say("en", "appeal.inbox_overdue", days=2) in card
     assert "Асанов" not in card and "Ленин" not in card
     assert say("en", "appeal.extend_button") not in deputy.buttons()
+
+
+async def test_a_seal_another_key_made_leaves_the_card_working(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = await official(world, civicbot, place)
+    _, appeal = await appellant(world, place, "Бөлмө суук")
+    foreign = appeals.sealer_for(Pseudonyms("another-key-of-at-least-32-characters"))
+    async with world.db.session() as session, session.begin():
+        await session.execute(
+            update(Appeal)
+            .where(Appeal.id == appeal.id)
+            .values(sealed=foreign.seal({"name": NAME, "address": ADDRESS}))
+        )
+    [card] = await staff.send(f"/inbox {appeal.wish.reference}")
+    assert say("en", "appeal.inbox_unreadable") in card and appeal.number in card
