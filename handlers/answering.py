@@ -147,7 +147,8 @@ async def answer(
     session: AsyncSession, wish: Wish, staff: Person, status: str, text: str, channel: str
 ) -> Text:
     """Give the wish a status and, optionally, words for its resident; tell them, and the
-    residents of its duplicates. The caller has checked the role and the text. The same
+    residents of its duplicates; a final status (FINAL_STATUSES) stops the legal clock of
+    their appeals (handlers/appeals.py). The caller has checked the role and the text. The same
     answer again within REPEAT_WINDOW changes nothing and tells no one (`repeated`): two
     at once both change the wish's row, so its version lets one commit and the other is
     rolled back, comes again, and finds the first."""
