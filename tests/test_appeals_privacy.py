@@ -14,10 +14,9 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 
-from handlers import appeal_clock
 from handlers.working_days import working_days_before, working_days_between
 from storage.db import Database
-from storage.models import Appeal, utcnow
+from storage.models import Appeal
 from tests.conftest import Civicbot, ExportWishes, Say, StartBot
 from tests.digests import official_on_telegram
 from tests.fake_telegram import FakeTelegram
@@ -91,7 +90,10 @@ async def test_an_appellant_s_name_and_address_reach_only_their_municipality_s_s
     late = working_days_before(appeals[0].registered_on, 3)
     async with runtime.db.session() as session, session.begin():
         await session.execute(update(Appeal).values(due_on=late))
-    await appeal_clock.tick(runtime.db, utcnow())
+    assert runtime.jobs is not None
+    assert runtime.jobs.scheduler.get_job("appeal_clock") is not None  # every ten minutes
+    await runtime.jobs.appeal_clock()
+    assert all(appeal.overdue_at is not None for appeal in await appeals_of(database_url))
 
     staff = await official_on_telegram(
         runtime, telegram, civicbot, 9822, "en", role="staff", municipality="naryn_city"
