@@ -48,7 +48,9 @@ async def my_data(ctx: Context, _argument: str = "") -> Reply:
         wishes=await queries.count_wishes_of(ctx.session, person),
         since=person.created_at.date().isoformat(),
     )
-    return Reply(parts=(*held.parts, *await poll_profile.my_data(ctx)))
+    appealed = await appeal_rows.count_sealed_of(ctx.session, person.id)
+    sealed = [Text("appeal.mydata", {"count": appealed})] if appealed else []
+    return Reply(parts=(*held.parts, *sealed, *await poll_profile.my_data(ctx)))
 
 
 async def cancel(ctx: Context, _argument: str) -> list[Reply]:

@@ -228,13 +228,15 @@ async def test_only_a_resident_s_own_wish_to_change_becomes_an_appeal(
 
 
 async def test_forget_unseals_the_appeal_which_stays_on_the_clock(
-    world: World, civicbot: Civicbot
+    world: World, civicbot: Civicbot, say: Say
 ) -> None:
     place = await fresh_place(civicbot)
     resident, _ = await with_wish(world, place, "Таштанды чыгарылбайт")
     await resident.send("/appeal")
     await resident.send(NAME)
     await resident.send(ADDRESS)
+    [held] = await resident.send("/mydata")
+    assert say("ky", "appeal.mydata", count=1) in held
     await resident.send("/forget")
     await resident.press(resident.buttons()[0])
     appeal = await appeal_of(world, "Таштанды чыгарылбайт")

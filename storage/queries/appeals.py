@@ -116,6 +116,16 @@ async def overdue(
     return (await session.scalars(query.order_by(Appeal.due_on, Appeal.id))).all()
 
 
+async def count_sealed_of(session: AsyncSession, person_id: int) -> int:
+    """The resident's appeals that hold their name and address (for /mydata)."""
+    count = await session.scalar(
+        select(func.count(Appeal.id))
+        .join(Wish, Wish.id == Appeal.wish_id)
+        .where(Wish.person_id == person_id, Appeal.sealed.is_not(None))
+    )
+    return int(count or 0)
+
+
 async def unseal_appeals_of(session: AsyncSession, person_id: int) -> None:
     """/forget: the resident's name and address go; their appeals stay, on the clock."""
     wishes = select(Wish.id).where(Wish.person_id == person_id).scalar_subquery()
