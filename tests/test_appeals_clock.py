@@ -24,6 +24,7 @@ from handlers.working_days import add_working_days, working_days_before
 from storage.models import Appeal, Notice, Person, Wish
 from tests.conftest import Civicbot, Say
 from tests.conversation import Conversation, World
+from tests.digests import invite_code
 from tests.test_appeals_conversation import ADDRESS, NAME, with_wish
 from tests.test_inbox_conversation import notices_to, official
 
@@ -250,3 +251,15 @@ async def test_a_seal_another_key_made_leaves_the_card_working(
         )
     [card] = await staff.send(f"/inbox {appeal.wish.reference}")
     assert say("en", "appeal.inbox_unreadable") in card and appeal.number in card
+
+
+async def test_a_staff_member_answering_by_sms_stops_the_clock_too(
+    world: World, civicbot: Civicbot
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = world.conversation("sms", "ru")
+    await staff.send(f"ВСТУПИТЬ {await invite_code(civicbot, 'staff', place)}")
+    _, appeal = await appellant(world, place, "Арык бузулду")
+    await staff.send(f"ОТВЕТ {appeal.wish.reference} 4 Нет средств в бюджете")
+    answered = await appeal_by_text(world, "Арык бузулду")
+    assert answered.answered_on == datetime.now(ZONE).date()
