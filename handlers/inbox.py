@@ -236,8 +236,8 @@ def _clock(ctx: Context, appeal: Appeal | None) -> list[Text]:
         return []
     due = Day(appeal.due_on, ctx.language)
     lines = [Text("appeal.inbox_line", {"number": appeal.number, "due": due})]
-    if appeal.answered_on is None and ctx.today > appeal.due_on:
-        late = working_days_between(appeal.due_on, ctx.today)
+    late = working_days_between(appeal.due_on, ctx.today)  # 0 on the weekend after
+    if appeal.answered_on is None and late:
         lines.append(Text("appeal.inbox_overdue", {"days": late}))
     if appeal.extended_reason:
         lines.append(Text("appeal.inbox_extended", {"reason": appeal.extended_reason}))
@@ -475,7 +475,7 @@ async def extend_prompt(ctx: Context) -> Reply:
 
 
 async def take_extension(ctx: Context, text: str) -> list[Reply]:
-    """ "10 the district must agree first": the working days, then the reason."""
+    """The working days, then the reason, in one message: 10 the district must agree."""
     appeal = await _appeal_acted_on(ctx)
     if appeal is None:
         return await _not_yours(ctx)
