@@ -11,6 +11,7 @@ from handlers.steps import Step
 from handlers.types import Button, Reply, Text, say
 from storage import queries
 from storage.models import utcnow
+from storage.queries import appeals as appeal_rows
 
 FORGET = "forget"
 YES, NO = "yes", "no"
@@ -47,7 +48,9 @@ async def my_data(ctx: Context, _argument: str = "") -> Reply:
         wishes=await queries.count_wishes_of(ctx.session, person),
         since=person.created_at.date().isoformat(),
     )
-    return Reply(parts=(*held.parts, *await poll_profile.my_data(ctx)))
+    appealed = await appeal_rows.count_sealed_of(ctx.session, person.id)
+    sealed = [Text("appeal.mydata", {"count": appealed})] if appealed else []
+    return Reply(parts=(*held.parts, *sealed, *await poll_profile.my_data(ctx)))
 
 
 async def cancel(ctx: Context, _argument: str) -> list[Reply]:
@@ -116,6 +119,8 @@ async def _erase(ctx: Context) -> list[Reply]:
     # once this commits.
     ctx.discarded_files += await queries.forget_photos(ctx.session, ctx.person.id)
     await poll_profile.forget(ctx)  # their poll answers stay counted, linked to nothing
+    # Their appeals' names and addresses go; the appeals stay on the clock, unlinked.
+    await appeal_rows.unseal_appeals_of(ctx.session, ctx.person.id)
     await queries.forget_person(ctx.session, ctx.person)
     ctx.forgotten = True
     return [say("forget.done")]

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import appeals
 from handlers.context import Context
 from handlers.quotes import shorten
 from handlers.types import Text
@@ -21,9 +22,13 @@ from handlers.validation import fold
 from storage import queries
 from storage.channels import PAID_PER_MESSAGE, REACHABLE
 from storage.models import Person, Wish, utcnow
+from storage.queries import appeals as appeal_rows
 from storage.queries.answers import RECEIVED
 
 STATUSES = ("accepted", "in_progress", "done", "declined")
+# The statuses that answer an appeal on its merits and stop its legal clock (an interim
+# "accepted" or "in progress" does not; docs/decisions.md).
+FINAL_STATUSES = frozenset({"done", "declined"})
 DUPLICATE = "duplicate"  # set with the wish it repeats, not by a status button
 # The same answer to the same wish given again this soon is not sent again: a staff member
 # who sent an SMS twice, or two who cleared one list together (docs/decisions.md).
@@ -142,7 +147,8 @@ async def answer(
     session: AsyncSession, wish: Wish, staff: Person, status: str, text: str, channel: str
 ) -> Text:
     """Give the wish a status and, optionally, words for its resident; tell them, and the
-    residents of its duplicates. The caller has checked the role and the text. The same
+    residents of its duplicates; a final status (FINAL_STATUSES) stops the legal clock of
+    their appeals (handlers/appeals.py). The caller has checked the role and the text. The same
     answer again within REPEAT_WINDOW changes nothing and tells no one (`repeated`): two
     at once both change the wish's row, so its version lets one commit and the other is
     rolled back, comes again, and finds the first."""
@@ -158,8 +164,11 @@ async def answer(
     if status == "done":
         wish.followup_at, wish.followup = None, None  # asked again four weeks from now
     queries.add_answer(session, wish, status, text or None, staff.id, channel, now)
-    for told in (wish, *await queries.duplicates_of(session, wish.id)):
+    duplicates = await queries.duplicates_of(session, wish.id)
+    for told in (wish, *duplicates):
         await _tell(session, told, status, text, staff)
+        if status in FINAL_STATUSES:  # its residents heard the answer: their appeals too
+            await appeal_rows.stop_clock(session, told.id, appeals.local_day(now))
     # Only a resident who can be told is promised it; the notifier says if it fails after all.
     saved = "answer.saved" if listener(wish) is not None else "answer.saved_unheard"
     return Text(saved, {"reference": wish.reference, "status": Text(f"status.{status}")})

@@ -13,16 +13,24 @@ it is now. `ANSWER <ref> <status> <text>` (SMS `ЖООП`, `ОТВЕТ`) does th
 
 from __future__ import annotations
 
-from handlers import announce, answering
+import logging
+
+from handlers import announce, answering, appeals
 from handlers.answering import DUPLICATE, STATUSES
 from handlers.context import Context
+from handlers.dates import Day
 from handlers.quotes import shorten
+from handlers.sealing import SealBroken
 from handlers.steps import Step
 from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
+from handlers.working_days import working_days_between
 from storage import queries
 from storage.domain import wish_categories
-from storage.models import Wish
+from storage.models import Appeal, Wish
+from storage.queries import appeals as appeal_rows
 from storage.queries.answers import RECEIVED, SEARCH_WORDS
+
+log = logging.getLogger(__name__)
 
 INBOX = "inbox"
 WISH = "inbox_wish"
@@ -30,6 +38,7 @@ ANSWER = "inbox_answer"
 DUPLICATE_OF = "inbox_duplicate"
 TOPIC = "inbox_topic"
 FILTER = "inbox_filter"
+EXTEND = "inbox_extend"
 PAGE = 10
 PER_ROW = 5  # the page's wish buttons (references of seven digits) in a row
 LINE_LENGTH = 120  # characters of a wish's text in the list
@@ -41,6 +50,7 @@ BARE = "bare"  # the button that sets the status without words
 BACK = "back"
 NEXT = "next"  # the card's button: on to the next wish of the list, this one as it is
 PUBLIC = "pub"  # the wish's button: its photos and place public, or not
+EXTEND_BUTTON = "ext"  # an appeal's card: extend its due date, with a reason
 ANNOUNCE = "tell"  # the page's button: "you said, we did" (handlers/announce.py)
 # The flow's data: the list (status, category, words, page), the wish shown (wish, version),
 # and the status being given (giving; not "status", which is the list's filter).
@@ -90,7 +100,8 @@ async def page_prompt(ctx: Context) -> Reply:
         {"total": total, "page": number + 1, "pages": pages, "status": shown, "topic": topic},
     )
     search = [Text("inbox.search", {"words": ctx.data["words"]})] if ctx.data.get("words") else []
-    lines = [_line(wish) for wish in wishes]
+    appealed = await appeal_rows.appeals_for(ctx.session, [wish.id for wish in wishes])
+    lines = [part for wish in wishes for part in (_line(wish), *_clock(ctx, appealed.get(wish.id)))]
     opens = [Button(wish.reference, ctx.payload(f"o:{wish.id}")) for wish in wishes]
     turns = []
     if number > 0:
@@ -173,7 +184,10 @@ async def wish_prompt(ctx: Context) -> Reply:
     wish = await queries.wish_by_id(ctx.session, int(ctx.data["wish"]))
     assert wish is not None  # wishes are never deleted while staff look at them
     places = await answering.places_of(ctx)
-    parts = [_line(wish)]
+    appeal = await appeal_rows.appeal_of(ctx.session, wish.id)
+    parts = [_line(wish), *_clock(ctx, appeal)]
+    if appeal is not None and wish.municipality_id in places.staff:
+        parts.append(_appellant(ctx, appeal))
     if wish.hidden:
         parts.append(Text("inbox.full_text_hidden", {"text": wish.text}))
     elif len(wish.text) > LINE_LENGTH:
@@ -207,10 +221,41 @@ async def wish_prompt(ctx: Context) -> Reply:
         (Button(Text(hide), ctx.payload("hide")),),
         moves,
     )
+    if appeal is not None and appeal.answered_on is None and appeal.extended_reason is None:
+        extend = (Button(Text("appeal.extend_button"), ctx.payload(EXTEND_BUTTON)),)
+        rows = (*rows[:-1], extend, rows[-1])
     if shown:
         public = "inbox.private_button" if wish.media_public else "inbox.public_button"
         rows = (*rows[:3], (Button(Text(public), ctx.payload(PUBLIC)),), *rows[3:])
     return Reply(parts=(*parts, Text("inbox.choose_action")), buttons=rows, photos=photos)
+
+
+def _clock(ctx: Context, appeal: Appeal | None) -> list[Text]:
+    """An appeal's number and due date, how late it is, and why it was extended."""
+    if appeal is None:
+        return []
+    due = Day(appeal.due_on, ctx.language)
+    lines = [Text("appeal.inbox_line", {"number": appeal.number, "due": due})]
+    late = working_days_between(appeal.due_on, ctx.today)  # 0 on the weekend after
+    if appeal.answered_on is None and late:
+        lines.append(Text("appeal.inbox_overdue", {"days": late}))
+    if appeal.extended_reason:
+        lines.append(Text("appeal.inbox_extended", {"reason": appeal.extended_reason}))
+    return lines
+
+
+def _appellant(ctx: Context, appeal: Appeal) -> Text:
+    """The appellant's name and address, for the municipality's staff only (the caller
+    checks). The answer then carries them: it is never kept with the delivery (§8)."""
+    ctx.private = True
+    try:
+        opened = appeals.identity(appeal, ctx.pseudonyms)
+    except SealBroken:  # another SECRET_KEY, never rotated to: the card still works
+        log.warning("appeal %s: its seal does not open with SECRET_KEY", appeal.number)
+        return Text("appeal.inbox_unreadable")
+    if not opened:
+        return Text("appeal.inbox_forgotten")
+    return Text("appeal.inbox_identity", opened)
 
 
 def _shown(wish: Wish, photos: int) -> list[Text]:
@@ -262,11 +307,14 @@ async def choose_on_wish(ctx: Context, value: str) -> list[Reply] | None:
     if value == NEXT:
         wish = await queries.wish_by_id(ctx.session, int(ctx.data.get("wish", 0)))
         return [await _next_after(ctx, wish)] if wish is not None else None
-    if value not in ("dup", "topic", "hide", PUBLIC) and not value.startswith("s:"):
+    if value not in ("dup", "topic", "hide", PUBLIC, EXTEND_BUTTON) and not value.startswith("s:"):
         return None
     wish, instead = await _current(ctx)
     if wish is None:
         return instead
+    if value == EXTEND_BUTTON:
+        ctx.enter(EXTEND)
+        return [await extend_prompt(ctx)]
     if value.startswith("s:") and value[2:] in STATUSES:
         ctx.enter(ANSWER, giving=value[2:])
         return [await answer_prompt(ctx)]
@@ -410,6 +458,39 @@ async def choose_topic(ctx: Context, value: str) -> list[Reply] | None:
     return [await _reshow(ctx, wish, Text("inbox.topic_now", {"topic": Text(f"category.{value}")}))]
 
 
+# --- an appeal's extension: the days and the reason, in one message ------------------------
+
+
+async def _appeal_acted_on(ctx: Context) -> Appeal | None:
+    wish = await _acting_on(ctx)
+    return await appeal_rows.appeal_of(ctx.session, wish.id) if wish is not None else None
+
+
+async def extend_prompt(ctx: Context) -> Reply:
+    appeal = await _appeal_acted_on(ctx)
+    number = appeal.number if appeal is not None else ""
+    back = (Button(Text("inbox.back"), ctx.payload(BACK)),)
+    question = Text("appeal.extend_prompt", {"number": number, "most": appeals.RULES.answer_days})
+    return Reply(parts=(question,), buttons=(back,))
+
+
+async def take_extension(ctx: Context, text: str) -> list[Reply]:
+    """The working days, then the reason, in one message: 10 the district must agree."""
+    appeal = await _appeal_acted_on(ctx)
+    if appeal is None:
+        return await _not_yours(ctx)
+    days, _, reason = text.strip().partition(" ")
+    if not days.isdigit():
+        return [(await extend_prompt(ctx)).after(Text("appeal.extend_how"))]
+    try:
+        await appeals.extend(ctx.session, appeal, int(days), reason, ctx.person, ctx.today)
+    except appeals.NotExtendable as refused:
+        return [(await extend_prompt(ctx)).after(refused.why)]
+    ctx.enter(WISH)
+    saved = {"number": appeal.number, "due": Day(appeal.due_on, ctx.language)}
+    return [(await wish_prompt(ctx)).after(Text("appeal.extend_saved", saved))]
+
+
 # --- in one message: ANSWER <ref> <status> <text> ----------------------------------------
 
 
@@ -439,7 +520,8 @@ async def answer_command(ctx: Context, argument: str) -> list[Reply]:
     ),))]  # fmt: skip
 
 
-# /inbox: page, filter, wish, answer, duplicate, topic (handlers/router.py joins them).
+# /inbox: page, filter, wish, answer, duplicate, topic, an appeal's extension
+# (handlers/router.py joins them).
 STEPS: dict[str, Step] = {
     INBOX: Step(page_prompt, choose_on_page),
     FILTER: Step(filter_prompt, choose_filter),
@@ -447,4 +529,5 @@ STEPS: dict[str, Step] = {
     ANSWER: Step(answer_prompt, choose_answer, take_answer),
     DUPLICATE_OF: Step(duplicate_prompt, back_to_wish, take_duplicate),
     TOPIC: Step(topic_prompt, choose_topic),
+    EXTEND: Step(extend_prompt, back_to_wish, take_extension),
 }

@@ -19,6 +19,7 @@ RESIDENT_MENU = (
     "great",
     "bribe",
     "sign",
+    "appeal",
     "mine",
     "place",
     "language",

@@ -7,7 +7,7 @@ saves the wish once everything is there.
 
 from __future__ import annotations
 
-from handlers import campaigns, classify, flood, media, onboarding, validation
+from handlers import appeals, campaigns, classify, flood, media, onboarding, validation
 from handlers.context import Context
 from handlers.steps import Step
 from handlers.types import Button, Reply, Text, in_rows, noted, say, topic_buttons
@@ -137,7 +137,10 @@ async def _store(ctx: Context) -> Reply:
         shown.append(Text("location.with_wish"))
     elif ctx.inbound.channel in SHOWING:  # the optional steps, offered
         shown.append(Text("photo.offer", {"minutes": media.RECENT_MINUTES}))
-    return Reply(parts=(*saved.parts, *shown))
+    # It can be made a formal appeal (an SMS answer stays one segment); the photo's offer,
+    # good for minutes only, stays last.
+    offer = appeals.offer(wish) if ctx.guided else None
+    return Reply(parts=(*saved.parts, *([offer] if offer else []), *shown))
 
 
 # --- steps --------------------------------------------------------------------------------

@@ -113,5 +113,7 @@ def shown(wishes: list[Wish], people: list[Person], bribes: list[BribeReport]) -
 
 
 def references(rows: dict[str, Any]) -> dict[str, str | None]:
-    """The newest saved wish's and report's references (the ones a reply names)."""
-    return {key: (rows[key] or [None])[-1] for key in ("wish.saved", "bribe.saved")}
+    """The newest saved wish's and report's references (the ones a reply names; an appeal's
+    first answer names the wish it makes an appeal of)."""
+    newest = {key: (rows[key] or [None])[-1] for key in ("wish.saved", "bribe.saved")}
+    return {**newest, "appeal.intro": newest["wish.saved"]}

@@ -15,7 +15,7 @@ import pytest
 from bot.channels import poll_message
 from bot.channels.sms.segments import is_gsm7, segments
 from bot.runtime.i18n import Catalogues
-from handlers import announce, flood, media, poll_outcome, poll_results, polls
+from handlers import announce, appeals, flood, media, poll_outcome, poll_results, polls
 from handlers.initiatives import day_name
 from handlers.onboarding import LANGUAGE_NAMES
 from handlers.types import Text
@@ -162,6 +162,20 @@ SMS_MESSAGES: list[tuple[str, ...]] = [
     # a poll's outcome to who answered; a budget item's progress is in LONGER
     ("poll_results.final",),
     ("budget.final",),
+    # an appeal: asked, its name refused, registered; what cannot be one; the clock's notice
+    ("appeal.intro", "appeal.name_prompt"),
+    ("appeal.address_prompt",),
+    ("appeal.registered",),
+    ("appeal.already",),
+    ("appeal.not_found",),
+    ("appeal.no_wish",),
+    ("appeal.change_only",),
+    ("appeal.anonymous",),
+    ("appeal.place_first",),
+    ("appeal.overdue_notice",),
+    ("appeal.due_soon",),
+    ("appeal.due_today",),
+    ("appeal.overdue_staff",),
 ]
 
 # What cannot fit one segment: how many it takes at most, and why (checked both ways, so that
@@ -172,6 +186,9 @@ LONGER: dict[tuple[str, ...], tuple[int, str]] = {
     ("answer.how",): (2, "five statuses by number, and the form of the message, for staff"),
     ("console.link",): (2, "the console's one-time link: an address of 77 characters"),
     ("answer.notice",): (2, "carries the staff member's answer, up to 90 characters"),
+    ("name.letters", "appeal.name_prompt"): (2, "an appellant's name refused, asked again"),
+    ("name.one_word", "appeal.name_prompt"): (2, "an appellant's name refused, asked again"),
+    ("appeal.extended_notice",): (3, "carries staff's reason for an extension, up to 120"),
     ("answer.too_long",): (2, "carries the shortened answer for the staff member to send"),
     ("mine.header", "mine.line", "mine.answer"): (2, "carries a staff answer, up to 90"),
     ("mine.header", "mine.line", "mine.line", "mine.line"): (2, "three wishes, three statuses"),
@@ -264,6 +281,9 @@ def longest_values(language: str, key: str) -> dict[str, Any]:
         "text": letter * TEXTS.get(key, 90),  # a staff answer to an SMS resident's wish
         "answer": letter * 90,
         "short": letter * 89,
+        "number": "99999-2026-9999",  # an appeal's: municipality code, year, count
+        "due": day_name(date(2026, 9, 30), language),
+        "reason": letter * appeals.REASON_LIMIT,
     } | OVERRIDES.get(key, {})
 
 

@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo
 
 from bot.commands import accountability as accountability_export
-from bot.commands import admin, campaigns, municipalities, poll_results, polls, rotation
+from bot.commands import admin, appeals, campaigns, municipalities, poll_results, polls, rotation
 from bot.commands import audit as audit_command
 from bot.commands import digests as digest_commands
 from bot.commands.admin import UsageError
@@ -163,6 +163,7 @@ def build_parser() -> Parser:
     campaigns.add_parsers(commands)
     polls.add_parsers(commands)
     audit_command.add_parsers(commands)
+    appeals.add_parsers(commands)
     commands.add_parser("chat", help="talk to the bot in this terminal (for trying and training)")
     return parser
 
@@ -233,6 +234,8 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(audit_command.main(settings, args, sys.stdout))
     if args.command in ("digest", "officials"):
         return asyncio.run(digest_commands.main(settings, args, sys.stdout))
+    if args.command == "appeals":
+        return asyncio.run(appeals.main(settings, args, sys.stdout))
     return asyncio.run(municipality_command(settings, args, sys.stdout))
 
 

@@ -1,6 +1,6 @@
 """Rotating SECRET_KEY (docs/operations.md): a new key becomes the one everything is made with,
-the old one stays readable, and `rekey` moves every stored signature and poll answer to the
-new key.
+the old one stays readable, and `rekey` moves every stored signature, appeal and poll answer
+to the new key.
 
 Signatures and poll answers keep data under the key for long: a signature's seal and the
 keyed hashes of PIN and name (recomputed from the opened seal), an answer's voter key (a
@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.runtime.config import Settings
-from handlers import ballots, signers
+from handlers import appeals, ballots, signers
 from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import Sealer
 from storage import queries
 from storage.db import Database
+from storage.queries import appeals as appeal_rows
 from storage.queries import polls as poll_queries
 
 BATCH = 500  # signatures per transaction
@@ -55,6 +56,7 @@ async def rekey(db: Database, pseudonyms: Pseudonyms) -> int:
     poll answers to the newest voter keys; returns how many signatures were re-keyed. Safe
     to run again (and to stop: each batch commits on its own)."""
     await rekey_answers(db, pseudonyms)
+    await rekey_appeals(db, pseudonyms)
     sealer = Sealer(pseudonyms)
     after_id, done = 0, 0
     while True:
@@ -72,6 +74,18 @@ async def rekey(db: Database, pseudonyms: Pseudonyms) -> int:
         done += len(batch)
         if len(batch) < BATCH:
             return done
+
+
+async def rekey_appeals(db: Database, pseudonyms: Pseudonyms) -> int:
+    """Seal every appellant's name and address with the newest key (once the old key is
+    forgotten, they would not open); how many. Appeals are few: one transaction."""
+    sealer = appeals.sealer_for(pseudonyms)
+    async with db.session() as session, session.begin():
+        sealed = await appeal_rows.sealed_appeals(session)
+        for appeal in sealed:
+            assert appeal.sealed is not None
+            appeal.sealed = sealer.seal(sealer.open(appeal.sealed))
+    return len(sealed)
 
 
 async def rekey_answers(db: Database, pseudonyms: Pseudonyms) -> int:

@@ -11,6 +11,8 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.digests import accountability as on_time
+from bot.digests import overdue
+from bot.digests.overdue import OverdueLine
 from bot.reports.bribe_stats import Figure, margin, shown
 from handlers import ballots, poll_results
 from handlers.initiatives import days_left
@@ -76,6 +78,7 @@ class Digest:
     made_on: date | None = None  # the day it was made (a past week's: any day after it)
     polls: list[PollLine] = field(default_factory=list, repr=False)
     accountability: on_time.Line | None = None  # answers on time: 4 weeks, the country
+    overdue: list[OverdueLine] = field(default_factory=list, repr=False)  # appeals, now
 
     @property
     def answered(self) -> int:
@@ -202,6 +205,7 @@ async def collect(
         accountability=await on_time.collect(
             session, municipality, week, timezone, today, answer_days
         ),
+        overdue=await overdue.collect(session, municipality.id, today),
     )
 
 

@@ -20,7 +20,7 @@ from bot.digests.delivery import Digests, tally_line
 from bot.reports import campaign_summary
 from bot.runtime import housekeeping, metrics
 from bot.runtime.config import Settings, check_cron, check_timezone
-from handlers import mine, poll_outcome
+from handlers import appeal_clock, mine, poll_outcome
 from handlers.pseudonyms import Pseudonyms
 from handlers.weeks import Week
 from storage import queries
@@ -84,6 +84,7 @@ class Jobs:
             (self.campaign_summaries, self._hourly_and_now()),
             (self.followups, self._hourly_and_now()),
             (self.poll_results, self._hourly_and_now()),
+            (self.appeal_clock, self._hourly_and_now()),
         ]
         for job, timing in jobs:
             self.scheduler.add_job(
@@ -157,6 +158,10 @@ class Jobs:
         """Closed polls' results to the people who answered them, once each."""
         pseudonyms = Pseudonyms.from_keys(self.settings.secret_keys())
         await poll_outcome.send_due(self.digests.db, pseudonyms, utcnow())
+
+    async def appeal_clock(self) -> None:
+        """Appeals' reminders to staff and overdue marks, each once (handlers/appeal_clock.py)."""
+        await appeal_clock.tick(self.digests.db, utcnow())
 
     async def weekly(self) -> None:
         await self.send(week_for(datetime.now(zone(self.settings))))

@@ -4,7 +4,7 @@ and the SMS summary (at most two segments) for officials without Telegram."""
 from __future__ import annotations
 
 from bot.channels.sms.segments import segments
-from bot.digests import accountability
+from bot.digests import accountability, overdue
 from bot.digests.content import Digest
 from bot.reports.bribe_stats import SUPPRESS_BELOW, cell, margin, shown
 from bot.reports.wording import Say, figure, sayer
@@ -62,6 +62,7 @@ def render(
     if not digest.quiet:
         lines += _answers(digest, say)
     lines += accountability.lines(digest.accountability, say, language)
+    lines += overdue.lines(digest.overdue, say)
     return "\n".join(lines).strip()
 
 

@@ -26,7 +26,7 @@ from bot.runtime.database import file_store, prepare_database
 from bot.runtime.i18n import Catalogues
 from bot.web import metrics_routes
 from bot.web import server as web_routes
-from handlers import poll_admin
+from handlers import appeals, poll_admin
 from handlers.pseudonyms import Pseudonyms
 from storage.db import Database
 
@@ -70,6 +70,7 @@ class Runtime:
         self.digests = Digests(self.settings, self.db, self.catalogues, senders=senders)
         for running in self.channels.values():
             running.serve_digests(self.digests)  # for /digest
+        appeals.configure(appeals.Rules(self.settings.appeal_answer_days, self.settings.timezone))
         self.jobs = Jobs(self.settings, self.digests, self.files)
         self.jobs.start()
         summary_files = partial(

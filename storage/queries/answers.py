@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.channels import REACHABLE
 from storage.models import (
     Announcement,
+    Appeal,
     Conversation,
     Person,
     Wish,
@@ -63,6 +64,13 @@ def _contains(word: str) -> ColumnElement[bool]:
 
 
 _NEWEST_FIRST = (Wish.created_at.desc(), Wish.id.desc())
+# The inbox's order: wishes that are appeals first, the earliest due first (the legal clock,
+# issue 30), then the rest newest first. Its rows are selected joined to their appeal, if any.
+_INBOX_ORDER = (Appeal.id.is_(None), Appeal.due_on, *_NEWEST_FIRST)
+
+
+def _inbox_rows() -> Select[Any]:
+    return select(Wish).outerjoin(Appeal, Appeal.wish_id == Wish.id)
 
 
 async def inbox_page(
@@ -74,11 +82,12 @@ async def inbox_page(
     limit: int,
     words: Sequence[str] = (),
 ) -> tuple[Sequence[Wish], int]:
-    """One page of these municipalities' wishes, newest first, and how many match in all."""
+    """One page of these municipalities' wishes, appeals first by due date and then the
+    newest first, and how many match in all."""
     where = _inbox_filter(municipality_ids, status, category, words)
     total = await session.scalar(select(func.count(Wish.id)).where(*where))
     page = await session.scalars(
-        select(Wish).where(*where).order_by(*_NEWEST_FIRST).offset(offset).limit(limit)
+        _inbox_rows().where(*where).order_by(*_INBOX_ORDER).offset(offset).limit(limit)
     )
     return page.all(), int(total or 0)
 
@@ -91,15 +100,21 @@ async def next_in_inbox(
     words: Sequence[str],
     after: Wish,
 ) -> Wish | None:
-    """The wish that follows `after` in its inbox list (newest first) as the list is now;
-    past the end, the list's first; None if `after` is all it holds, or not even that."""
+    """The wish that follows `after` in its inbox list (appeals by due date, then newest
+    first) as the list is now; past the end, the list's first; None if `after` is all it
+    holds, or not even that."""
     where = _inbox_filter(municipality_ids, status, category, words)
-    below = (Wish.created_at < after.created_at) | (
+    older = (Wish.created_at < after.created_at) | (
         (Wish.created_at == after.created_at) & (Wish.id < after.id)
     )
+    due = await session.scalar(select(Appeal.due_on).where(Appeal.wish_id == after.id))
+    below = Appeal.id.is_(None) & older
+    if due is not None:  # later appeals, then every wish that is not one
+        later = (Appeal.due_on > due) | ((Appeal.due_on == due) & older)
+        below = Appeal.id.is_(None) | (Appeal.id.is_not(None) & later)
     for extra in (below, Wish.id != after.id):
         found = await session.scalar(
-            select(Wish).where(*where, extra).order_by(*_NEWEST_FIRST).limit(1)
+            _inbox_rows().where(*where, extra).order_by(*_INBOX_ORDER).limit(1)
         )
         if found is not None:
             return found

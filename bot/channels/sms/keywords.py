@@ -48,6 +48,11 @@ KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
     # Staff: a one-time link to the console. ВЕБ is the same word in Kyrgyz and Russian.
     "web": {"": ("ВЕБ", "VEB"), "en": ("WEB",)},
     "polls": {"ky": ("СУРОО", "SUROO"), "ru": ("ОПРОС", "OPROS"), "en": ("POLL", "POLLS")},
+    "appeal": {
+        "ky": ("ӨТҮНҮЧ", "OTUNUCH"),
+        "ru": ("ОБРАЩЕНИЕ", "OBRASHCHENIE", "OBRASHENIE"),
+        "en": ("APPEAL",),
+    },
     # The same word in Kyrgyz and Russian: it says nothing about the language. The English
     # ones are every word Twilio itself takes as an opt-out or opt-in (it stops or resumes
     # delivering to the phone whatever we record, so we record the same).

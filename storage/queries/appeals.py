@@ -1,0 +1,154 @@
+"""Appeals on the legal clock (issue 30): registering one under a number unique in its
+municipality, reading them for lists, stamping each reminder and the overdue mark once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Literal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Appeal, Wish, utcnow
+from storage.queries.common import insert_ignore
+
+# The columns a job stamps once (a conditional UPDATE: two workers, one stamp).
+Stamp = Literal["reminded_before_at", "reminded_due_at", "overdue_at"]
+NUMBER_ATTEMPTS = 8  # numbers tried when other workers register in the same municipality
+
+
+async def appeal_of(session: AsyncSession, wish_id: int) -> Appeal | None:
+    return await session.scalar(select(Appeal).where(Appeal.wish_id == wish_id))
+
+
+async def appeals_for(session: AsyncSession, wish_ids: Iterable[int]) -> dict[int, Appeal]:
+    """The appeals of these wishes, by wish id, in one query (for a list's lines)."""
+    ids = list(dict.fromkeys(wish_ids))
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Appeal).where(Appeal.wish_id.in_(ids)))
+    return {appeal.wish_id: appeal for appeal in rows}
+
+
+async def add_appeal(
+    session: AsyncSession,
+    *,
+    wish: Wish,
+    prefix: str,
+    sealed: str,
+    registered_on: date,
+    due_on: date,
+) -> tuple[Appeal, bool]:
+    """Register the wish as an appeal numbered `<prefix>-<n>`, n one more than the
+    municipality's appeals under that prefix; (the appeal, True) when it is new, (the one it
+    already was, False) otherwise. A number another worker took meanwhile is refused by the
+    unique constraint (ON CONFLICT DO NOTHING) and the next one is tried."""
+    assert wish.municipality_id is not None
+    taken = await session.scalar(
+        select(func.count(Appeal.id)).where(
+            Appeal.municipality_id == wish.municipality_id, Appeal.number.like(f"{prefix}-%")
+        )
+    )
+    for attempt in range(NUMBER_ATTEMPTS):
+        row = {
+            "wish_id": wish.id,
+            "municipality_id": wish.municipality_id,
+            "number": f"{prefix}-{int(taken or 0) + 1 + attempt}",
+            "sealed": sealed,
+            "registered_on": registered_on,
+            "due_on": due_on,
+            "first_due_on": due_on,
+            "created_at": utcnow(),
+        }
+        added = await insert_ignore(session, Appeal, [row])
+        found = await appeal_of(session, wish.id)
+        if found is not None:
+            return found, added == 1
+    raise RuntimeError(f"no free appeal number under {prefix} after {NUMBER_ATTEMPTS} tries")
+
+
+async def last_change_wish(session: AsyncSession, person_id: int) -> Wish | None:
+    """The resident's newest wish to change something (what `/appeal` alone means)."""
+    return await session.scalar(
+        select(Wish)
+        .where(Wish.person_id == person_id, Wish.kind == "change")
+        .order_by(Wish.created_at.desc(), Wish.id.desc())
+        .limit(1)
+    )
+
+
+async def running(session: AsyncSession, due_by: date) -> Sequence[Appeal]:
+    """Unanswered appeals due by `due_by` not yet marked overdue: what the clock looks at."""
+    return (
+        await session.scalars(
+            select(Appeal)
+            .where(
+                Appeal.answered_on.is_(None),
+                Appeal.overdue_at.is_(None),
+                Appeal.due_on <= due_by,
+            )
+            .order_by(Appeal.due_on, Appeal.id)
+        )
+    ).all()
+
+
+async def stamp(session: AsyncSession, appeal_id: int, column: Stamp, now: datetime) -> bool:
+    """Stamp the appeal's reminder or overdue mark, unless it is stamped already or answered;
+    whether this call stamped it (the one worker that then tells people)."""
+    field = getattr(Appeal, column)
+    result = await session.execute(
+        update(Appeal)
+        .where(Appeal.id == appeal_id, field.is_(None), Appeal.answered_on.is_(None))
+        .values({column: now})
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+async def overdue(
+    session: AsyncSession, today: date, municipality_ids: Sequence[int] | None = None
+) -> Sequence[Appeal]:
+    """Unanswered appeals whose due day has passed, earliest due first (with their wish)."""
+    query = select(Appeal).where(Appeal.answered_on.is_(None), Appeal.due_on < today)
+    if municipality_ids is not None:
+        query = query.where(Appeal.municipality_id.in_(municipality_ids))
+    return (await session.scalars(query.order_by(Appeal.due_on, Appeal.id))).all()
+
+
+async def count_sealed_of(session: AsyncSession, person_id: int) -> int:
+    """The resident's appeals that hold their name and address (for /mydata)."""
+    count = await session.scalar(
+        select(func.count(Appeal.id))
+        .join(Wish, Wish.id == Appeal.wish_id)
+        .where(Wish.person_id == person_id, Appeal.sealed.is_not(None))
+    )
+    return int(count or 0)
+
+
+async def unseal_appeals_of(session: AsyncSession, person_id: int) -> None:
+    """/forget: the resident's name and address go; their appeals stay, on the clock."""
+    wishes = select(Wish.id).where(Wish.person_id == person_id).scalar_subquery()
+    await session.execute(
+        update(Appeal)
+        .where(Appeal.wish_id.in_(wishes))
+        .values(sealed=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def sealed_appeals(session: AsyncSession) -> Sequence[Appeal]:
+    """Appeals whose appellant's name and address are still sealed (for a key rotation)."""
+    return (
+        await session.scalars(select(Appeal).where(Appeal.sealed.is_not(None)).order_by(Appeal.id))
+    ).all()
+
+
+async def stop_clock(session: AsyncSession, wish_id: int, today: date) -> None:
+    """An answer with a final status: the appeal (if any) is answered today, once."""
+    await session.execute(
+        update(Appeal)
+        .where(Appeal.wish_id == wish_id, Appeal.answered_on.is_(None))
+        .values(answered_on=today)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,265 @@
+"""An appeal's legal clock (handlers/appeal_clock.py, handlers/appeals.py) at the conversation
+level: staff reminded three working days before and on the due day, once each however many
+workers run the clock; the appeal marked overdue the day after and its resident told; an
+answer with a final status stops the clock, an interim one does not; an extension moves it
+once, with its reason told to the resident; the chat inbox shows appeals first, by due date,
+with the appellant's name and address to staff only. On both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.channels.notices import revive
+from handlers import appeal_clock, appeals
+from handlers.dates import Day
+from handlers.pseudonyms import Pseudonyms
+from handlers.types import Text
+from handlers.working_days import add_working_days, working_days_before
+from storage.models import Appeal, Notice, Person, Wish
+from tests.conftest import Civicbot, Say
+from tests.conversation import Conversation, World
+from tests.digests import invite_code
+from tests.test_appeals_conversation import ADDRESS, NAME, with_wish
+from tests.test_inbox_conversation import notices_to, official
+
+_places = itertools.count(1)
+ZONE = ZoneInfo("Asia/Bishkek")
+
+
+@pytest.fixture
+def database_url(conversation_database_url: str) -> str:
+    return conversation_database_url
+
+
+async def fresh_place(civicbot: Civicbot) -> str:
+    key = f"clock_{next(_places)}"
+    names = ("--name-ky", f"Айыл {key}", "--name-ru", f"Село {key}", "--name-en", key)
+    rc, _, err = await civicbot("municipality", "add", key, "--region", "naryn", *names)
+    assert rc == 0, err
+    return key
+
+
+async def appellant(world: World, place: str, text: str) -> tuple[Conversation, Appeal]:
+    resident, _ = await with_wish(world, place, text)
+    await resident.send("/appeal")
+    await resident.send(NAME)
+    await resident.send(ADDRESS)
+    return resident, await appeal_by_text(world, text)
+
+
+async def appeal_by_text(world: World, text: str) -> Appeal:
+    async with world.db.session() as session:
+        appeal = await session.scalar(
+            select(Appeal).join(Wish, Wish.id == Appeal.wish_id).where(Wish.text == text)
+        )
+    assert appeal is not None, text
+    return appeal
+
+
+async def set_due(world: World, appeal: Appeal, due: date) -> None:
+    async with world.db.session() as session, session.begin():
+        await session.execute(
+            update(Appeal).where(Appeal.id == appeal.id).values(due_on=due, first_due_on=due)
+        )
+
+
+def at(day: date) -> datetime:
+    """Ten in the morning of that day in Bishkek."""
+    return datetime.combine(day, time(10), ZONE)
+
+
+async def notices_of(world: World, who: Conversation) -> list[Notice]:
+    async with world.db.session() as session:
+        return list(
+            await session.scalars(
+                select(Notice)
+                .join(Person, Person.id == Notice.person_id)
+                .where(Person.channel == who.channel, Person.channel_user_id == who.user)
+                .order_by(Notice.id)
+            )
+        )
+
+
+def rendered(notice: Notice) -> Text:
+    """A notice as the notifier renders it (bot/channels/notices.py)."""
+    return Text(notice.key, revive(notice.values))
+
+
+async def test_reminders_go_once_each_across_holidays_and_the_overdue_mark_tells_the_resident(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = await official(world, civicbot, place)
+    deputy = await official(world, civicbot, place, "deputy")
+    resident, appeal = await appellant(world, place, "Мектептин чатыры агат")
+    # Due Tuesday 12 May 2026: 1–10 May are days off in Kyrgyzstan (Labour Day, the
+    # Constitution, Victory Day and the days the government joined to them), so three
+    # working days before is Wednesday 29 April.
+    due = date(2026, 5, 12)
+    await set_due(world, appeal, due)
+    assert working_days_before(due, 3) == date(2026, 4, 29)
+
+    await appeal_clock.tick(world.db, at(date(2026, 4, 28)))
+    assert await notices_to(world, staff) == []
+    # Two workers at once, and the job run again: one reminder.
+    await asyncio.gather(*(appeal_clock.tick(world.db, at(date(2026, 4, 29))) for _ in range(3)))
+    await appeal_clock.tick(world.db, at(date(2026, 5, 11)))
+    assert await notices_to(world, staff) == [appeal_clock.DUE_SOON]
+    await asyncio.gather(*(appeal_clock.tick(world.db, at(due)) for _ in range(3)))
+    assert await notices_to(world, staff) == [appeal_clock.DUE_SOON, appeal_clock.DUE_TODAY]
+    assert await notices_to(world, resident) == []
+    await asyncio.gather(*(appeal_clock.tick(world.db, at(date(2026, 5, 13))) for _ in range(3)))
+    assert await notices_to(world, staff) == [
+        appeal_clock.DUE_SOON,
+        appeal_clock.DUE_TODAY,
+        appeal_clock.OVERDUE_STAFF,
+    ]
+    assert await notices_to(world, resident) == [appeal_clock.OVERDUE_NOTICE]
+    assert await notices_to(world, deputy) == []  # deputies do not answer: not reminded
+    marked = await appeal_by_text(world, "Мектептин чатыры агат")
+    assert marked.overdue_at is not None and marked.answered_on is None
+
+    # What staff and the resident read names the appeal, its topic and date, never its
+    # appellant.
+    [soon, *_] = await notices_of(world, staff)
+    text = world.catalogues.text("en", rendered(soon))
+    assert appeal.number in text and say("en", "category.street_lighting") in text
+    assert str(Day(due, "en")) in text
+    for notice in [*await notices_of(world, staff), *await notices_of(world, resident)]:
+        assert "Асанов" not in str(notice.values) and "Ленин" not in str(notice.values)
+    [overdue] = await notices_of(world, resident)
+    told = world.catalogues.text("ky", rendered(overdue))
+    assert told == say("ky", "appeal.overdue_notice", **overdue.values)
+
+
+async def test_a_final_answer_stops_the_clock_and_an_interim_one_does_not(
+    world: World, civicbot: Civicbot
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = await official(world, civicbot, place)
+    _, appeal = await appellant(world, place, "Суу түтүгү жарылды")
+    reference = appeal.wish.reference
+    await staff.send(f"/answer {reference} 2 We are on it")
+    assert (await appeal_by_text(world, "Суу түтүгү жарылды")).answered_on is None
+    await staff.send(f"/answer {reference} 3 Repaired")
+    answered = await appeal_by_text(world, "Суу түтүгү жарылды")
+    assert answered.answered_on == datetime.now(ZONE).date()
+    # The clock passes its due date: nothing more for an answered appeal.
+    await appeal_clock.tick(world.db, at(answered.due_on + timedelta(days=30)))
+    assert (await appeal_by_text(world, "Суу түтүгү жарылды")).overdue_at is None
+    assert appeal_clock.OVERDUE_STAFF not in await notices_to(world, staff)
+
+
+async def test_staff_extend_once_with_a_reason_the_resident_hears_and_the_reminders_go_again(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = await official(world, civicbot, place)
+    resident, appeal = await appellant(world, place, "Көпүрө бузулду")
+    today = datetime.now(ZONE).date()
+    async with world.db.session() as session, session.begin():
+        await session.execute(
+            update(Appeal)
+            .where(Appeal.id == appeal.id)
+            .values(reminded_before_at=at(today), reminded_due_at=at(today))
+        )
+    [card] = await staff.send(f"/inbox {appeal.wish.reference}")
+    assert (
+        say("en", "appeal.inbox_line", number=appeal.number, due=Day(appeal.due_on, "en")) in card
+    )
+    assert say("en", "appeal.inbox_identity", name=NAME, address=ADDRESS) in card
+    await staff.press(say("en", "appeal.extend_button"))
+    [refused] = await staff.send("30 too much work")
+    assert refused.startswith(say("en", "appeal.extend_days", most=14))
+    [refused] = await staff.send("soon")
+    assert refused.startswith(say("en", "appeal.extend_how"))
+    [saved] = await staff.send("10   The district must agree first")
+    moved = add_working_days(appeal.due_on, 10)
+    assert saved.startswith(
+        say("en", "appeal.extend_saved", number=appeal.number, due=Day(moved, "en"))
+    )
+    assert say("en", "appeal.inbox_extended", reason="The district must agree first") in saved
+    assert say("en", "appeal.extend_button") not in staff.buttons()  # once, as the law says
+
+    extended = await appeal_by_text(world, "Көпүрө бузулду")
+    assert (extended.due_on, extended.first_due_on) == (moved, appeal.due_on)
+    assert extended.reminded_before_at is None and extended.reminded_due_at is None
+    [notice] = await notices_of(world, resident)
+    assert notice.key == appeals.EXTENDED_NOTICE
+    told = world.catalogues.text("ky", rendered(notice))
+    assert str(Day(moved, "ky")) in told and "The district must agree first" in told
+
+    async with world.db.session() as session, session.begin():
+        again = await session.get(Appeal, appeal.id)
+        assert again is not None
+        staff_person = await session.scalar(
+            select(Person).where(Person.channel_user_id == staff.user)
+        )
+        assert staff_person is not None
+        with pytest.raises(appeals.NotExtendable) as refused_twice:
+            await appeals.extend(session, again, 2, "again", staff_person, today)
+    assert refused_twice.value.why.key == "appeal.extend_once"
+
+
+async def test_the_inbox_lists_appeals_first_by_due_date_and_shows_the_appellant_to_staff_only(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = await official(world, civicbot, place)
+    deputy = await official(world, civicbot, place, "deputy")
+    _, later = await appellant(world, place, "Биринчи өтүнүч")
+    _, overdue = await appellant(world, place, "Экинчи өтүнүч")
+    await with_wish(world, place, "Жөн эле тилек")  # the newest, not an appeal
+    today = datetime.now(ZONE).date()
+    late_due = working_days_before(today, 2)
+    await set_due(world, overdue, late_due)
+
+    await staff.send("/inbox")
+    references = [overdue.wish.reference, later.wish.reference]
+    assert staff.buttons()[:2] == references  # the earliest due first, then the rest
+    [card] = await staff.press(overdue.wish.reference)
+    assert say("en", "appeal.inbox_overdue", days=2) in card
+    assert NAME in card and ADDRESS in card
+
+    [page] = await deputy.send("/inbox")
+    assert deputy.buttons()[:2] == references
+    assert say("en", "appeal.inbox_line", number=overdue.number, due=Day(late_due, "en")) in page
+    [card] = await deputy.press(overdue.wish.reference)
+    assert say("en", "appeal.inbox_overdue", days=2) in card
+    assert "Асанов" not in card and "Ленин" not in card
+    assert say("en", "appeal.extend_button") not in deputy.buttons()
+
+
+async def test_a_seal_another_key_made_leaves_the_card_working(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = await official(world, civicbot, place)
+    _, appeal = await appellant(world, place, "Бөлмө суук")
+    foreign = appeals.sealer_for(Pseudonyms("another-key-of-at-least-32-characters"))
+    async with world.db.session() as session, session.begin():
+        await session.execute(
+            update(Appeal)
+            .where(Appeal.id == appeal.id)
+            .values(sealed=foreign.seal({"name": NAME, "address": ADDRESS}))
+        )
+    [card] = await staff.send(f"/inbox {appeal.wish.reference}")
+    assert say("en", "appeal.inbox_unreadable") in card and appeal.number in card
+
+
+async def test_a_staff_member_answering_by_sms_stops_the_clock_too(
+    world: World, civicbot: Civicbot
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = world.conversation("sms", "ru")
+    await staff.send(f"ВСТУПИТЬ {await invite_code(civicbot, 'staff', place)}")
+    _, appeal = await appellant(world, place, "Арык бузулду")
+    await staff.send(f"ОТВЕТ {appeal.wish.reference} 4 Нет средств в бюджете")
+    answered = await appeal_by_text(world, "Арык бузулду")
+    assert answered.answered_on == datetime.now(ZONE).date()
