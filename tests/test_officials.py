@@ -251,7 +251,7 @@ async def test_each_roles_chat_menu_shows_its_commands_on_the_wire(
     language changes; a resident's chat keeps the default menu."""
     runtime = await start_bot("webhook")
     staff = await official_on_telegram(runtime, telegram, civicbot, 8331, "ru", role="staff")
-    staff_menu = ["inbox", "digest", "poll", *roles.RESIDENT_MENU]
+    staff_menu = ["inbox", "web", "digest", "poll", *roles.RESIDENT_MENU]
     assert telegram.menu_of(8331, "ru") == staff_menu
     [chat_menu] = [c for c in telegram.called("setMyCommands") if c.params.get("scope")]
     assert chat_menu.params["scope"] == {"type": "chat", "chat_id": 8331}
@@ -267,7 +267,7 @@ async def test_each_roles_chat_menu_shows_its_commands_on_the_wire(
 
     # A deputy's: the digest first; /help lists them too and sets the menu again.
     deputy = await official_on_telegram(runtime, telegram, civicbot, 8332, "ky")
-    assert telegram.menu_of(8332, "ky") == ["digest", "inbox", "poll", *roles.RESIDENT_MENU]
+    assert telegram.menu_of(8332, "ky") == ["digest", "inbox", "web", "poll", *roles.RESIDENT_MENU]
     await deputy.press("Кыргызча")
     sets = len(telegram.called("setMyCommands"))
     [helped] = await deputy.send("/help")
