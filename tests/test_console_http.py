@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from handlers.sealing import sealer_for
+from handlers.appeals import sealer_for
 from storage.db import Database
 from storage.models import (
     Appeal,

@@ -185,15 +185,6 @@ async def wishes_by_reference(
     ).all()
 
 
-async def appeals_of(session: AsyncSession, wish_ids: Sequence[int]) -> dict[int, Appeal]:
-    """Each listed wish's appeal, in one query (the lead swaps in storage/queries/appeals.py's
-    `appeals_for` once merged)."""
-    if not wish_ids:
-        return {}
-    found = await session.scalars(select(Appeal).where(Appeal.wish_id.in_(wish_ids)))
-    return {appeal.wish_id: appeal for appeal in found.all()}
-
-
 async def staff_of(session: AsyncSession, municipality_id: int) -> list[int]:
     """The people who are staff of the municipality: whom a wish may be assigned to."""
     found = await session.scalars(

@@ -25,15 +25,16 @@ from bot.web.staff import access, listing
 from bot.web.staff.access import Official
 from bot.web.staff.base import VIA, Result, StaffPages, redirect, server_timing
 from bot.web.staff.signin import SignIn
-from handlers import answering
+from handlers import answering, appeals
 from handlers.answering import STATUSES
 from handlers.quotes import shorten
-from handlers.sealing import SealBroken, sealer_for
+from handlers.sealing import SealBroken
 from handlers.types import Text
-from handlers.validation import clean
+from handlers.validation import clean, small_number
 from storage import queries
 from storage.domain import wish_categories
 from storage.models import Appeal, Wish
+from storage.queries import appeals as appeal_rows
 from storage.queries import audit, console
 
 LINE_LENGTH = 160  # characters of a wish's text in the list
@@ -51,6 +52,7 @@ class Console(StaffPages):
             web.get("/staff/wish/{reference}", timed(self.card)),
             web.post("/staff/wish/{reference}", timed(self.answer)),
             web.post("/staff/wish/{reference}/assign", timed(self.assign)),
+            web.post("/staff/wish/{reference}/extend", timed(self.extend)),
             web.post("/staff/bulk", timed(self.bulk)),
         ]
 
@@ -71,7 +73,7 @@ class Console(StaffPages):
             wishes, total = await console.console_page(
                 session, official.readable, asked.listing, today, offset, listing.PAGE
             )
-            appeals = await console.appeals_of(session, [w.id for w in wishes])
+            appeals = await appeal_rows.appeals_for(session, [w.id for w in wishes])
         await self._seen(official)
         pages_count = max((total + listing.PAGE - 1) // listing.PAGE, 1)
         rows = [_row(wish, appeals.get(wish.id), today, official) for wish in wishes]
@@ -115,17 +117,21 @@ class Console(StaffPages):
                 return self._refusal(language, 400, "console.bad_request", why=str(error))
             values = await self._card_values(session, official, wish)
         await self._seen(official)
+        said = result.note if result else None
+        note = self.runtime.catalogues.text(language, said) if said else None
+        extension = result.extra.get("extension") if result else None
         return self._page(
             "card.html",
             language,
-            status=200,
+            status=result.status if result else 200,
             official=official,
             asked=asked,
             wish=wish,
             saved=_reference_in(request.query.get("saved")) if result is None else None,
-            note=self.runtime.catalogues.text(language, result.note)
-            if result and result.note
-            else None,
+            extended=result is None and request.query.get("extended") == "1",
+            note=None if extension is not None else note,
+            extension_note=note if extension is not None else None,
+            extension_reason=extension or "",
             prefill=result.prefill if result else "",
             **values,
         )
@@ -136,9 +142,14 @@ class Console(StaffPages):
         settings = self.runtime.settings
         links = await photo_links.staff_links(session, settings, [wish])
         photos = [_relative(link) for link in links.get(wish.id, [])]
-        appeal = (await console.appeals_of(session, [wish.id])).get(wish.id)
+        appeal = await appeal_rows.appeal_of(session, wish.id)
         can_act = wish.municipality_id in official.staff
-        identity = _identity(appeal, self.runtime.pseudonyms) if can_act else {}
+        identity: dict[str, str] = {}
+        if appeal is not None and can_act:
+            try:
+                identity = appeals.identity(appeal, self.runtime.pseudonyms)
+            except SealBroken:  # sealed under a key no longer set: the operator's to mend
+                identity = {"unreadable": ""}
         history = await console.answers_of(session, wish.id)
         colleagues = await console.staff_of(session, wish.municipality_id or 0) if can_act else []
         return {
@@ -152,6 +163,8 @@ class Console(StaffPages):
             "statuses": STATUSES,
             "limit": answering.limit_for(wish),
             "heard": answering.listener(wish) is not None,
+            "most_days": appeals.RULES.answer_days,
+            "reason_limit": appeals.REASON_LIMIT,
             "overdue": bool(
                 appeal and appeal.answered_on is None and appeal.due_on < self._today()
             ),
@@ -267,6 +280,41 @@ class Console(StaffPages):
 
         return await self._form_action(request, act)
 
+    async def extend(self, request: web.Request) -> web.Response:
+        """An appeal's clock moved once, by days and with a reason (handlers/appeals.extend:
+        the law's rules); a refusal is the card again, saying why."""
+        reference = request.match_info["reference"]
+
+        async def act(
+            session: AsyncSession, official: Official, form: Form, asked: listing.Asked
+        ) -> Result:
+            wish = await _readable_wish(session, official, reference)
+            if wish is None:
+                return Result(404, "console.not_found")
+            if wish.municipality_id not in official.staff:
+                return Result(403, "console.read_only")
+            appeal = await appeal_rows.appeal_of(session, wish.id)
+            if appeal is None:
+                return Result(404, "console.not_found")
+            days = small_number(str(form.get("days", "")), 3)
+            reason = clean(str(form.get("reason", "")))
+            if days is None:
+                most = appeals.RULES.answer_days
+                return _extension_refused(Text("appeal.extend_days", {"most": most}), reason)
+            try:
+                await appeals.extend(session, appeal, days, reason, official.person, self._today())
+            except appeals.NotExtendable as refused:
+                return _extension_refused(refused.why, reason)
+            await audit.record(
+                session, person_id=official.person.id, municipality_id=wish.municipality_id,
+                via=VIA, action="extend", subject=wish.reference,
+                detail={"days": days, "due": appeal.due_on.isoformat()},
+            )  # fmt: skip
+            card = f"/staff/wish/{wish.reference}"
+            return Result(location=_with_list(card, asked, extended="1"))
+
+        return await self._form_action(request, act)
+
     async def bulk(self, request: web.Request) -> web.Response:
         async def act(
             session: AsyncSession, official: Official, form: Form, asked: listing.Asked
@@ -310,6 +358,11 @@ class Console(StaffPages):
             language = self._language(request, official)
             message = self.runtime.catalogues.text(language, refused.said)
             return self._page("refused.html", language, 400, message=message, official=None)
+
+
+def _extension_refused(why: Text, reason: str) -> Result:
+    """The card again, the refusal beside the extension form, the reason as typed."""
+    return Result(400, note=why, extra={"extension": reason})
 
 
 class _Refused(Exception):
@@ -356,17 +409,6 @@ def _relative(link: str) -> str:
     """A signed photo link as a path on this server (the page's images are its own)."""
     parts = urlsplit(link)
     return f"{parts.path}?{parts.query}"
-
-
-def _identity(appeal: Appeal | None, pseudonyms: Any) -> dict[str, str]:
-    """An appellant's sealed name and address, opened for the municipality's staff (the
-    lead swaps in handlers/appeals.identity once merged)."""
-    if appeal is None or not appeal.sealed:
-        return {}
-    try:
-        return sealer_for(pseudonyms).open(appeal.sealed)
-    except SealBroken:
-        return {}
 
 
 def _row(wish: Wish, appeal: Appeal | None, today: date, official: Official) -> dict[str, Any]:
