@@ -237,16 +237,8 @@ class Console(StaffPages):
                 repeated = await answering.repeated(session, wish, str(status), words)
                 if repeated is None:  # changed by someone else since shown: shown again
                     return Result(200, note=Text("inbox.changed"), prefill=words)
-            else:
-                said = await answering.answer(
-                    session, wish, official.person, str(status), words, VIA
-                )
-                if said.key != "answer.repeated":  # the same answer again changed nothing
-                    await audit.record(
-                        session, person_id=official.person.id,
-                        municipality_id=wish.municipality_id, via=VIA, action="answer",
-                        subject=wish.reference, detail={"status": str(status)},
-                    )  # fmt: skip
+            else:  # audited there, as from every channel
+                await answering.answer(session, wish, official.person, str(status), words, VIA)
             await session.flush()
             found = await console.next_in_list(
                 session, official.readable, asked.listing, self._today(), wish
@@ -333,20 +325,17 @@ class Console(StaffPages):
                 return Result(400, "console.bad_request", extra={"why": "topic"})
             target = clean(str(form.get("of", ""))).strip()
             for wish in wishes:
-                if action == "topic":
-                    wish.category = topic
-                    detail: dict[str, Any] = {"topic": topic}
-                else:
+                if action == "duplicate":  # audited there, as from every channel
                     said = await answering.mark_duplicate(
                         session, wish, official.person, target, VIA
                     )
                     if said.key != "answer.duplicate_saved":
                         raise _Refused(said)  # nothing of the batch is kept
-                    detail = {"of": str(said.values["of"])}
+                    continue
+                wish.category = topic
                 await audit.record(
                     session, person_id=official.person.id, municipality_id=wish.municipality_id,
-                    via=VIA, action="duplicate" if action == "duplicate" else "move_topic",
-                    subject=wish.reference, detail=detail,
+                    via=VIA, action="move_topic", subject=wish.reference, detail={"topic": topic},
                 )  # fmt: skip
             return Result(location=_with_list("/staff", asked, changed=str(len(wishes))))
 
