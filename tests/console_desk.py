@@ -58,8 +58,13 @@ class Desk:
     async def get(self, path: str) -> Page:
         return await self._request("GET", path)
 
-    async def post(self, path: str, form: dict[str, Any] | list[tuple[str, str]]) -> Page:
-        return await self._request("POST", path, data=form)
+    async def post(
+        self,
+        path: str,
+        form: dict[str, Any] | list[tuple[str, str]],
+        headers: dict[str, str] | None = None,
+    ) -> Page:
+        return await self._request("POST", path, data=form, more_headers=headers or {})
 
     async def sign_in(self, path: str) -> Page:
         """Open the link (the confirm page), press its button; the page it leads to."""
@@ -69,8 +74,10 @@ class Desk:
         assert signed.status == 303, signed.text
         return await self.get(signed.headers["Location"])
 
-    async def _request(self, method: str, path: str, **options: Any) -> Page:
-        headers = {"Accept-Language": "en"}
+    async def _request(
+        self, method: str, path: str, more_headers: dict[str, str] | None = None, **options: Any
+    ) -> Page:
+        headers = {"Accept-Language": "en", **(more_headers or {})}
         if self.cookie is not None:
             headers["Cookie"] = f"civicbot_staff={self.cookie}"
         async with (

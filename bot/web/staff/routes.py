@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -39,6 +39,7 @@ from storage.queries import audit, console
 
 LINE_LENGTH = 160  # characters of a wish's text in the list
 BULK_ACTIONS = ("duplicate", "topic")
+OF_LENGTH = 16  # the reference a bulk duplicate points at (the form's maxlength too)
 
 Form = MultiDictProxy[str | bytes | bytearray | web.FileField]
 
@@ -93,6 +94,7 @@ class Console(StaffPages):
             saved=_reference_in(request.query.get("saved")),
             changed=_count_in(request.query.get("changed")),
             none_left=request.query.get("none_left") == "1",
+            of_length=OF_LENGTH,
         )
 
     # --- a wish's card -------------------------------------------------------------------
@@ -226,14 +228,14 @@ class Console(StaffPages):
                 return Result(404, "console.not_found")
             if wish.municipality_id not in official.staff:
                 return Result(403, "console.read_only")
-            status, version = form.get("status"), str(form.get("version", ""))
-            if status not in STATUSES or not version.isdigit():
+            status, version = form.get("status"), small_number(str(form.get("version", "")))
+            if status not in STATUSES or version is None:
                 return Result(400, "console.bad_request", extra={"why": "status"})
             words = " ".join(clean(str(form.get("text", ""))).split())
             problem = answering.check_answer(wish, words)
             if problem is not None:
                 return Result(200, note=problem, prefill=str(problem.values["short"]))
-            if wish.version != int(version):
+            if wish.version != version:
                 repeated = await answering.repeated(session, wish, str(status), words)
                 if repeated is None:  # changed by someone else since shown: shown again
                     return Result(200, note=Text("inbox.changed"), prefill=words)
@@ -258,11 +260,12 @@ class Console(StaffPages):
                 return Result(404, "console.not_found")
             if wish.municipality_id not in official.staff:
                 return Result(403, "console.read_only")
-            chosen = str(form.get("to", ""))
+            chosen = str(form.get("to", "")).strip()
+            colleague = small_number(chosen, 18) if chosen else None
             colleagues = await console.staff_of(session, wish.municipality_id or 0)
-            if chosen and not (chosen.isdigit() and int(chosen) in colleagues):
+            if chosen and colleague not in colleagues:
                 return Result(400, "console.bad_request", extra={"why": "to"})
-            wish.assigned_to = int(chosen) if chosen else None
+            wish.assigned_to = colleague
             await audit.record(
                 session, person_id=official.person.id, municipality_id=wish.municipality_id,
                 via=VIA, action="assign", subject=wish.reference,
@@ -312,18 +315,25 @@ class Console(StaffPages):
             session: AsyncSession, official: Official, form: Form, asked: listing.Asked
         ) -> Result:
             action = form.get("action")
-            references = [str(r) for r in form.getall("ref", []) if isinstance(r, str)]
-            if action not in BULK_ACTIONS or not references or len(references) > listing.PAGE:
+            ticked = [str(r) for r in form.getall("ref", []) if isinstance(r, str)]
+            if action not in BULK_ACTIONS or not ticked or len(ticked) > listing.PAGE:
                 return Result(400, "console.bad_request", extra={"why": "action"})
-            if not all(http_input.reference(r) for r in references):
+            shown = _shown_versions(ticked)
+            if shown is None:
                 return Result(400, "console.bad_request", extra={"why": "ref"})
-            wishes = await console.wishes_by_reference(session, references, official.staff)
-            if len(wishes) != len(set(references)):
+            wishes = await console.wishes_by_reference(session, list(shown), official.staff)
+            if len(wishes) != len(shown):
                 return Result(404, "console.not_found")
+            changed = [w.reference for w in wishes if w.version != shown[w.reference]]
+            if changed:  # as the chat inbox: a wish changed since shown is not acted on blind
+                why = ", ".join(changed)
+                return Result(409, "console.bulk_changed", extra={"why": why})
             topic = str(form.get("topic", ""))
             if action == "topic" and topic not in wish_categories():
                 return Result(400, "console.bad_request", extra={"why": "topic"})
             target = clean(str(form.get("of", ""))).strip()
+            if len(target) > OF_LENGTH:
+                return Result(400, "console.bad_request", extra={"why": "of"})
             for wish in wishes:
                 if action == "duplicate":  # audited there, as from every channel
                     said = await answering.mark_duplicate(
@@ -371,6 +381,19 @@ async def _readable_wish(session: AsyncSession, official: Official, reference: s
     return wish
 
 
+def _shown_versions(ticked: list[str]) -> dict[str, int] | None:
+    """The ticked wishes' `REF:VERSION`s as the list showed them, by reference; None if one
+    is not that."""
+    shown: dict[str, int] = {}
+    for value in ticked:
+        reference, _, version_text = value.partition(":")
+        version = small_number(version_text)
+        if not http_input.reference(reference) or version is None:
+            return None
+        shown[reference] = version
+    return shown
+
+
 def _count_in(value: str | None) -> str | None:
     """How many a bulk action changed, as its redirect says (at most a page's)."""
     return value if value and value.isdigit() and len(value) <= 2 else None
@@ -381,9 +404,7 @@ def _reference_in(value: str | None) -> str | None:
 
 
 def _with_list(path: str, asked: listing.Asked, **more: str) -> str:
-    query = "&".join(
-        part for part in (asked.query_string, "&".join(f"{k}={v}" for k, v in more.items())) if part
-    )
+    query = urlencode({**asked.query, **more})
     return f"{path}?{query}" if query else path
 
 
