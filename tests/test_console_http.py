@@ -25,7 +25,7 @@ from storage.models import (
     utcnow,
 )
 from tests.conftest import Civicbot, Say, StartBot, execute, rows
-from tests.console_desk import LINK, Desk, link_for, staff_desk
+from tests.console_desk import LINK, Desk, link_for, raw_get, staff_desk
 from tests.digests import invite_code, official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
@@ -238,7 +238,12 @@ async def test_refusals_are_short_pages_never_a_500(
         assert page.status == 400 and "Traceback" not in page.text, query
     assert (await desk.get(f"{target}?status=bogus")).status == 400
     assert (await desk.post(target, {**good, "status": "finished"})).status == 400
-    assert (await desk.post(target, {**good, "version": "x"})).status == 400
+    for number in ("x", "٣", "9" * 30):  # not ASCII digits, or too many: never a 500
+        assert (await desk.post(target, {**good, "version": number})).status == 400
+        assign = {"csrf": good["csrf"], "to": number}
+        assert (await desk.post(f"{target}/assign", assign)).status == 400
+    # A cookie that is not a token the server made (here not even UTF-8): no session.
+    assert await raw_get(runtime.base_url, "/staff", b"ab\xffcd") == 401
     assert (await desk.post(target, {**good, "list": "status=bogus"})).status == 400
     bad = await desk.post("/staff/bulk", {"csrf": good["csrf"], "action": "erase", "ref": "1"})
     assert bad.status == 400

@@ -6,7 +6,6 @@ lifetime and the sweep of what is dead; a redelivered private SMS answered gener
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import html
 from urllib.parse import urlsplit
@@ -17,7 +16,7 @@ from bot.runtime import housekeeping
 from storage.db import Database
 from storage.models import ConsoleLink, ConsoleSession, Wish, utcnow
 from tests.conftest import PUBLIC_BASE_URL, Civicbot, Say, StartBot, execute, rows
-from tests.console_desk import Desk, link_for, staff_desk
+from tests.console_desk import Desk, link_for, raw_get, staff_desk
 from tests.digests import invite_code
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
@@ -27,22 +26,6 @@ from tests.test_sms_webhook import reply_in
 from tests.twilio import FakeTwilio, inbound_form, post_signed, twilio_settings
 
 THIRD = "Парктагы орундуктар сынган"
-
-
-async def raw_get(base_url: str, path: str, cookie: bytes) -> int:
-    """A GET whose Cookie header carries bytes as sent (an HTTP client would encode them)."""
-    parts = urlsplit(base_url)
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-    try:
-        writer.write(
-            b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + parts.netloc.encode()
-            + b"\r\nCookie: civicbot_staff=" + cookie + b"\r\nConnection: close\r\n\r\n"
-        )  # fmt: skip
-        await writer.drain()
-        status_line = await reader.readline()
-        return int(status_line.split()[1])
-    finally:
-        writer.close()
 
 
 async def test_a_cookie_or_number_the_console_cannot_read_is_never_a_500(
