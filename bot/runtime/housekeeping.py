@@ -2,8 +2,8 @@
 drafts of bribe reports, signatures and keyword-less SMS texts a resident walked away from,
 the console's expired links and ended sessions, and photo files no wish holds (a wish
 abandoned while written, a commit that failed after its file was written, a /forget whose
-deletion was cut short). Runs at start and then every
-INTERVAL seconds as a job of the scheduler (bot/digests/schedule.py)."""
+deletion was cut short). Runs at start and then every INTERVAL seconds as a job of the
+scheduler (bot/digests/schedule.py)."""
 
 from __future__ import annotations
 
