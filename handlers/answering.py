@@ -23,6 +23,7 @@ from storage import queries
 from storage.channels import PAID_PER_MESSAGE, REACHABLE
 from storage.models import Person, Wish, utcnow
 from storage.queries import appeals as appeal_rows
+from storage.queries import audit
 from storage.queries.answers import RECEIVED
 
 STATUSES = ("accepted", "in_progress", "done", "declined")
@@ -164,6 +165,7 @@ async def answer(
     if status == "done":
         wish.followup_at, wish.followup = None, None  # asked again four weeks from now
     queries.add_answer(session, wish, status, text or None, staff.id, channel, now)
+    await _audited(session, wish, staff, channel, "answer", {"status": status})
     duplicates = await queries.duplicates_of(session, wish.id)
     for told in (wish, *duplicates):
         await _tell(session, told, status, text, staff)
@@ -172,6 +174,23 @@ async def answer(
     # Only a resident who can be told is promised it; the notifier says if it fails after all.
     saved = "answer.saved" if listener(wish) is not None else "answer.saved_unheard"
     return Text(saved, {"reference": wish.reference, "status": Text(f"status.{status}")})
+
+
+async def _audited(
+    session: AsyncSession,
+    wish: Wish,
+    staff: Person,
+    channel: str,
+    action: str,
+    detail: dict[str, str],
+) -> None:
+    """The action in the audit log, whatever channel it came by (the chat inbox, SMS ЖООП,
+    the console: one path, docs/decisions.md): the staff member and the wish's reference,
+    never its resident."""
+    await audit.record(
+        session, person_id=staff.id, municipality_id=wish.municipality_id, via=channel,
+        action=action, subject=wish.reference, detail=detail,
+    )  # fmt: skip
 
 
 async def _tell(session: AsyncSession, wish: Wish, status: str, text: str, staff: Person) -> None:
@@ -215,6 +234,7 @@ async def mark_duplicate(
         marked.status, marked.status_at, marked.duplicate_of = DUPLICATE, now, target.id
     wish.answered_at = wish.answered_at or now
     queries.add_answer(session, wish, DUPLICATE, target.reference, staff.id, channel, now)
+    await _audited(session, wish, staff, channel, "duplicate", {"of": target.reference})
     person_id = listener(wish)
     if person_id is not None:
         values: dict[str, object] = {

@@ -21,6 +21,10 @@ from storage.models import utcnow
 from storage.queries import console
 
 LINK_MINUTES = 10
+# A signed-in browser's session ends after this long without a request, and this long after
+# it began whatever it did (bot/web/staff/access.py; swept by bot/runtime/housekeeping.py).
+SESSION_IDLE = timedelta(minutes=30)
+SESSION_LIFETIME = timedelta(hours=12)
 LOGIN_PATH = "/staff/login/"
 PURPOSE = "console-link"  # of the keyed hash that stores a token
 TOKEN_BYTES = 18  # 24 characters in the link: 144 bits, short enough for an SMS

@@ -5,10 +5,12 @@ count as secure, so the Desk sends it there as a browser does."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -58,8 +60,13 @@ class Desk:
     async def get(self, path: str) -> Page:
         return await self._request("GET", path)
 
-    async def post(self, path: str, form: dict[str, Any] | list[tuple[str, str]]) -> Page:
-        return await self._request("POST", path, data=form)
+    async def post(
+        self,
+        path: str,
+        form: dict[str, Any] | list[tuple[str, str]],
+        headers: dict[str, str] | None = None,
+    ) -> Page:
+        return await self._request("POST", path, data=form, more_headers=headers or {})
 
     async def sign_in(self, path: str) -> Page:
         """Open the link (the confirm page), press its button; the page it leads to."""
@@ -69,8 +76,10 @@ class Desk:
         assert signed.status == 303, signed.text
         return await self.get(signed.headers["Location"])
 
-    async def _request(self, method: str, path: str, **options: Any) -> Page:
-        headers = {"Accept-Language": "en"}
+    async def _request(
+        self, method: str, path: str, more_headers: dict[str, str] | None = None, **options: Any
+    ) -> Page:
+        headers = {"Accept-Language": "en", **(more_headers or {})}
         if self.cookie is not None:
             headers["Cookie"] = f"civicbot_staff={self.cookie}"
         async with (
@@ -86,6 +95,22 @@ class Desk:
                 if morsel is not None:
                     self.cookie = morsel.value or None
             return Page(response.status, text, response.headers)
+
+
+async def raw_get(base_url: str, path: str, cookie: bytes) -> int:
+    """A GET whose Cookie header carries bytes as sent (an HTTP client would encode them)."""
+    parts = urlsplit(base_url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        writer.write(
+            b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + parts.netloc.encode()
+            + b"\r\nCookie: civicbot_staff=" + cookie + b"\r\nConnection: close\r\n\r\n"
+        )  # fmt: skip
+        await writer.drain()
+        status_line = await reader.readline()
+        return int(status_line.split()[1])
+    finally:
+        writer.close()
 
 
 async def staff_desk(

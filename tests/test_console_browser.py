@@ -1,20 +1,25 @@
 """The staff console in Debian's chromium, at a desktop's and a phone's size: sign in by the
 link the bot sent, find a wish by its reference, answer it — two requests a wish, the POST
 and the page it leads to, counted with Playwright's request events — and the resident hears
-back on Telegram; the link, used once, is refused the second time. No script on the pages."""
+back on Telegram; the link, used once, is refused the second time, and so is one expired;
+another municipality's wish is not found by its address. No script on the pages."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from playwright.async_api import Browser, Page, Request
+from sqlalchemy import update
 
-from tests.conftest import Civicbot, Say, StartBot
+from storage.models import ConsoleLink, utcnow
+from tests.conftest import Civicbot, Say, StartBot, execute
 from tests.console_desk import link_for
 from tests.digests import official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
 from tests.test_answers import resident, texts_to
-from tests.test_console_http import wish_of
+from tests.test_console_http import OSH, wish_of
 
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 FITS = "document.documentElement.scrollWidth <= window.innerWidth"  # no sideways scrolling
@@ -35,6 +40,8 @@ async def test_staff_sign_in_find_and_answer_in_two_requests_a_wish(
     naryn = await resident(runtime, telegram, 8201, "ky")
     for text, topic in zip(TEXTS, ("street_lighting", "drinking_water", "garbage"), strict=True):
         await naryn.leave_wish("change", category(topic)["ky"], text)
+    elsewhere = await resident(runtime, telegram, 8202, "en", place="osh")
+    await elsewhere.leave_wish("change", category("roads")["en"], OSH)
     staff = await official_on_telegram(
         runtime, telegram, civicbot, 8210, "en", role="staff", municipality="naryn_city"
     )
@@ -89,7 +96,22 @@ async def test_staff_sign_in_find_and_answer_in_two_requests_a_wish(
     assert response is not None and response.status == 410
     assert say("en", "console.link_used") in await again.locator("body").inner_text()
     assert await other.cookies() == []
+    # Expired: a new link left for ten minutes is refused too.
+    late = await link_for(staff, telegram)
+    await execute(database_url, update(ConsoleLink).where(ConsoleLink.used_at.is_(None)).values(
+        expires_at=utcnow() - dt.timedelta(seconds=1)
+    ))  # fmt: skip
+    response = await again.goto(runtime.base_url + late)
+    assert response is not None and response.status == 410
+    assert say("en", "console.link_expired") in await again.locator("body").inner_text()
+    assert await other.cookies() == []
     await other.close()
+
+    # Another municipality's wish, by its address: not found for this staff member.
+    osh = await wish_of(database_url, OSH)
+    response = await page.goto(f"{runtime.base_url}/staff/wish/{osh.reference}")
+    assert response is not None and response.status == 404
+    assert OSH not in await page.locator("body").inner_text()
     await context.close()
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from handlers.sealing import sealer_for
+from handlers.appeals import sealer_for
 from storage.db import Database
 from storage.models import (
     Appeal,
@@ -25,7 +25,7 @@ from storage.models import (
     utcnow,
 )
 from tests.conftest import Civicbot, Say, StartBot, execute, rows
-from tests.console_desk import LINK, Desk, link_for, staff_desk
+from tests.console_desk import LINK, Desk, link_for, raw_get, staff_desk
 from tests.digests import invite_code, official_on_telegram
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
@@ -62,6 +62,12 @@ async def every(database_url: str, model: Any) -> list[Any]:
 async def wish_of(database_url: str, text: str) -> Wish:
     [wish] = [w for w in await rows(database_url, Wish) if w.text == text]
     return wish
+
+
+async def ticked(database_url: str, text: str) -> str:
+    """A list's checkbox for the wish as it is now: `REF:VERSION`."""
+    wish = await wish_of(database_url, text)
+    return f"{wish.reference}:{wish.version}"
 
 
 async def test_a_link_signs_in_once_and_the_cookie_is_locked_down(
@@ -145,6 +151,7 @@ async def test_staff_answer_go_on_to_the_next_wish_and_the_resident_hears(
     assert f"/staff/wish/{light.reference}" not in found.text
     card = await desk.get(f"/staff/wish/{water.reference}")
     assert card.status == 200 and WATER in card.text
+    assert card.headers["Cache-Control"] == "no-store"  # a shared computer's cache keeps none
     form = {
         "csrf": card.csrf(),
         "version": card.version(),
@@ -231,7 +238,12 @@ async def test_refusals_are_short_pages_never_a_500(
         assert page.status == 400 and "Traceback" not in page.text, query
     assert (await desk.get(f"{target}?status=bogus")).status == 400
     assert (await desk.post(target, {**good, "status": "finished"})).status == 400
-    assert (await desk.post(target, {**good, "version": "x"})).status == 400
+    for number in ("x", "٣", "9" * 30):  # not ASCII digits, or too many: never a 500
+        assert (await desk.post(target, {**good, "version": number})).status == 400
+        assign = {"csrf": good["csrf"], "to": number}
+        assert (await desk.post(f"{target}/assign", assign)).status == 400
+    # A cookie that is not a token the server made (here not even UTF-8): no session.
+    assert await raw_get(runtime.base_url, "/staff", b"ab\xffcd") == 401
     assert (await desk.post(target, {**good, "list": "status=bogus"})).status == 400
     bad = await desk.post("/staff/bulk", {"csrf": good["csrf"], "action": "erase", "ref": "1"})
     assert bad.status == 400
@@ -243,10 +255,10 @@ async def test_refusals_are_short_pages_never_a_500(
         ("csrf", good["csrf"]),
         ("action", "duplicate"),
         ("of", "12\x003"),
-        ("ref", osh.reference),
+        ("ref", await ticked(database_url, OSH)),
     ]
     assert (await desk.post("/staff/bulk", nul)).status == 404
-    nul[3] = ("ref", water.reference)
+    nul[3] = ("ref", await ticked(database_url, WATER))
     refused = await desk.post("/staff/bulk", nul)
     assert (
         refused.status == 400 and say("en", "answer.no_such_wish", reference="123") in refused.text
@@ -308,28 +320,33 @@ async def test_bulk_duplicates_and_topic_assignment_and_logout(
 ) -> None:
     runtime = await started(start_bot, telegram)
     _, desk = await staff_desk(runtime, telegram, civicbot, 8150)
-    water, light = await wish_of(database_url, WATER), await wish_of(database_url, LIGHT)
+    light = await wish_of(database_url, LIGHT)
     page = await desk.get("/staff")
     csrf = page.csrf()
 
     moved = await desk.post(
         "/staff/bulk",
         [("csrf", csrf), ("list", ""), ("action", "topic"), ("topic", "roads"),
-         ("ref", water.reference), ("ref", light.reference)],
+         ("ref", await ticked(database_url, WATER)), ("ref", await ticked(database_url, LIGHT))],
     )  # fmt: skip
     assert moved.status == 303 and moved.headers["Location"] == "/staff?changed=2"
     assert {(await wish_of(database_url, t)).category for t in (WATER, LIGHT)} == {"roads"}
     # A duplicate of a wish that is not there: refused, nothing of the batch kept.
     refused = await desk.post(
         "/staff/bulk",
-        [("csrf", csrf), ("action", "duplicate"), ("of", "1234"), ("ref", water.reference)],
+        [
+            ("csrf", csrf),
+            ("action", "duplicate"),
+            ("of", "1234"),
+            ("ref", await ticked(database_url, WATER)),
+        ],
     )
     assert refused.status == 400
     assert say("en", "answer.no_such_wish", reference="1234") in refused.text
     marked = await desk.post(
         "/staff/bulk",
         [("csrf", csrf), ("action", "duplicate"), ("of", light.reference),
-         ("ref", water.reference)],
+         ("ref", await ticked(database_url, WATER))],
     )  # fmt: skip
     assert marked.status == 303
     stored = await wish_of(database_url, WATER)
@@ -342,9 +359,14 @@ async def test_bulk_duplicates_and_topic_assignment_and_logout(
     assert f"/staff/wish/{light.reference}" in mine.text
     assert (await wish_of(database_url, LIGHT)).assigned_to == int(assign_form["to"])
 
+    held = desk.cookie
     out = await desk.post("/staff/logout", {"csrf": csrf})
     assert out.status == 200 and say("en", "console.logged_out") in out.text
     assert desk.cookie is None
+    # The old cookie replayed (a copy kept elsewhere) opens nothing: the session ended.
+    replayed = Desk(runtime.base_url, cookie=held)
+    assert (await replayed.get("/staff")).status == 401
+    assert (await replayed.post(f"/staff/wish/{light.reference}/assign", assign_form)).status == 401
     actions = [e.action for e in await rows(database_url, AuditEntry)]
     assert actions == ["login", "move_topic", "move_topic", "duplicate", "assign", "logout"]
 

@@ -88,6 +88,7 @@ SMS_MESSAGES: list[tuple[str, ...]] = [
     # bribe reports
     ("bribe.saved",),
     ("bribe.received",),
+    ("private.already_answered",),  # any private step's redelivery (bot/channels/sms)
     ("bribe.place_first",),
     ("bribe.usage",),
     ("bribe.flood",),

@@ -33,7 +33,7 @@ def _received() -> ColumnElement[bool]:
     return (Wish.status == "accepted") & Wish.answered_at.is_(None)
 
 
-def _inbox_filter(
+def inbox_filter(
     municipality_ids: Sequence[int],
     status: str | None,
     category: str | None,
@@ -50,11 +50,11 @@ def _inbox_filter(
         where.append(Wish.status == status)
     if category is not None:
         where.append(Wish.category == category)
-    where += [_contains(word) for word in words[:SEARCH_WORDS] if word]
+    where += [contains(word) for word in words[:SEARCH_WORDS] if word]
     return where
 
 
-def _contains(word: str) -> ColumnElement[bool]:
+def contains(word: str) -> ColumnElement[bool]:
     """The text has the word in it as typed, in lower case, Capitalised or in capitals:
     SQLite folds the case of Latin letters only (LIKE, lower()), and residents write
     Cyrillic words in those three ways; one rule on both databases."""
@@ -84,7 +84,7 @@ async def inbox_page(
 ) -> tuple[Sequence[Wish], int]:
     """One page of these municipalities' wishes, appeals first by due date and then the
     newest first, and how many match in all."""
-    where = _inbox_filter(municipality_ids, status, category, words)
+    where = inbox_filter(municipality_ids, status, category, words)
     total = await session.scalar(select(func.count(Wish.id)).where(*where))
     page = await session.scalars(
         _inbox_rows().where(*where).order_by(*_INBOX_ORDER).offset(offset).limit(limit)
@@ -103,7 +103,15 @@ async def next_in_inbox(
     """The wish that follows `after` in its inbox list (appeals by due date, then newest
     first) as the list is now; past the end, the list's first; None if `after` is all it
     holds, or not even that."""
-    where = _inbox_filter(municipality_ids, status, category, words)
+    where = inbox_filter(municipality_ids, status, category, words)
+    return await next_after(session, where, after)
+
+
+async def next_after(
+    session: AsyncSession, where: Sequence[ColumnElement[bool]], after: Wish
+) -> Wish | None:
+    """The wish after `after` in the inbox's order among those `where` selects (the chat
+    inbox's lists, the console's): past the end, the first; None if `after` is all."""
     older = (Wish.created_at < after.created_at) | (
         (Wish.created_at == after.created_at) & (Wish.id < after.id)
     )

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditEntry, Role, utcnow
 
-# What the console records (bot/web/staff): the `action` column's words.
+# The `action` column's words: answers and duplicates from every channel (handlers/answering.py;
+# `via` names the channel), the rest from the console (bot/web/staff).
 ACTIONS = ("login", "logout", "answer", "duplicate", "move_topic", "assign", "extend")
 
 

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Appeal, ConsoleLink, ConsoleSession, Role, Wish, WishAnswer
-from storage.queries.answers import _contains, _inbox_filter
+from storage.queries.answers import contains, inbox_filter, next_after
 
 # --- one-time links and sessions -------------------------------------------------------
 
@@ -59,14 +59,20 @@ def add_session(
 
 
 async def live_session(
-    session: AsyncSession, session_keys: Sequence[str], seen_after: datetime
+    session: AsyncSession,
+    session_keys: Sequence[str],
+    *,
+    seen_after: datetime,
+    created_after: datetime,
 ) -> ConsoleSession | None:
-    """The signed-in browser, unless it logged out or was idle since `seen_after`."""
+    """The signed-in browser, unless it logged out, was idle since `seen_after`, or began
+    before `created_after`."""
     return await session.scalar(
         select(ConsoleSession).where(
             ConsoleSession.session_key.in_(session_keys),
             ConsoleSession.ended_at.is_(None),
             ConsoleSession.last_seen_at > seen_after,
+            ConsoleSession.created_at > created_after,
         )
     )
 
@@ -81,12 +87,34 @@ async def touch_session(session: AsyncSession, session_key: str, now: datetime) 
 
 
 async def end_session(session: AsyncSession, session_key: str, now: datetime) -> None:
+    await end_sessions(session, [session_key], now)
+
+
+async def end_sessions(session: AsyncSession, session_keys: Sequence[str], now: datetime) -> None:
     await session.execute(
         update(ConsoleSession)
-        .where(ConsoleSession.session_key == session_key, ConsoleSession.ended_at.is_(None))
+        .where(ConsoleSession.session_key.in_(session_keys), ConsoleSession.ended_at.is_(None))
         .values(ended_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+async def sweep(
+    session: AsyncSession, now: datetime, idle: timedelta, lifetime: timedelta
+) -> tuple[int, int]:
+    """Delete links past their expiry (used or not) and sessions that ended, went idle or
+    outlived `lifetime`: nothing of them opens anything any more. (links, sessions) deleted."""
+    links = await session.execute(delete(ConsoleLink).where(ConsoleLink.expires_at <= now))
+    sessions = await session.execute(
+        delete(ConsoleSession).where(
+            or_(
+                ConsoleSession.ended_at.is_not(None),
+                ConsoleSession.last_seen_at <= now - idle,
+                ConsoleSession.created_at <= now - lifetime,
+            )
+        )
+    )
+    return int(links.rowcount), int(sessions.rowcount)  # type: ignore[attr-defined]
 
 
 # --- the lists -----------------------------------------------------------------------------
@@ -96,7 +124,7 @@ OVERDUE, THIS_WEEK = "overdue", "week"
 
 @dataclass(frozen=True)
 class Listing:
-    """What a console list shows: the filters of its address (bot/web/staff/filters.py)."""
+    """What a console list shows: the filters of its address (bot/web/staff/listing.py)."""
 
     status: str | None = None  # as the chat inbox's (storage/queries/answers.py); None: any
     category: str | None = None
@@ -110,11 +138,11 @@ def _where(
 ) -> list[ColumnElement[bool]]:
     words = listing.search.split()
     reference = listing.search if listing.search.isdigit() else None
-    where = _inbox_filter(
+    where = inbox_filter(
         municipality_ids, listing.status, listing.category, () if reference else words
     )
     if reference is not None:  # a reference, or digits in a text (a house number)
-        where.append(or_(Wish.reference == reference, _contains(reference)))
+        where.append(or_(Wish.reference == reference, contains(reference)))
     if listing.assigned_to is not None:
         where.append(Wish.assigned_to == listing.assigned_to)
     if listing.due is not None:
@@ -167,10 +195,9 @@ async def next_in_list(
     today: date,
     after: Wish,
 ) -> Wish | None:
-    """The first wish of the list as it is now, other than `after` (once answered it left a
-    waiting list: the first is the next to answer)."""
-    query = _selected(municipality_ids, listing, today).where(Wish.id != after.id)
-    return await session.scalar(_ordered(query).limit(1))
+    """The wish after `after` in the list as it is now, wrapping to the top (the chat
+    inbox's rule): a list the answer does not shrink is walked through, not looped."""
+    return await next_after(session, _where(municipality_ids, listing, today), after)
 
 
 async def wishes_by_reference(
@@ -183,15 +210,6 @@ async def wishes_by_reference(
             .order_by(Wish.id)
         )
     ).all()
-
-
-async def appeals_of(session: AsyncSession, wish_ids: Sequence[int]) -> dict[int, Appeal]:
-    """Each listed wish's appeal, in one query (the lead swaps in storage/queries/appeals.py's
-    `appeals_for` once merged)."""
-    if not wish_ids:
-        return {}
-    found = await session.scalars(select(Appeal).where(Appeal.wish_id.in_(wish_ids)))
-    return {appeal.wish_id: appeal for appeal in found.all()}
 
 
 async def staff_of(session: AsyncSession, municipality_id: int) -> list[int]:

@@ -444,11 +444,17 @@ def answer_text(catalogues: Catalogues, outcome: Outcome) -> str:
     return " ".join(texts)
 
 
+# What a redelivered private message is answered (a bribe report, a console link, an
+# appellant's name or address, a poll's profile step): nothing of the first answer.
+PRIVATE_REPEAT = "private.already_answered"
+
+
 def kept_text(catalogues: Catalogues, outcome: Outcome) -> str:
-    """The answer kept for a redelivery. A bribe report's answer carries its reference,
-    which must not sit beside anything derived from the message: keep a generic one."""
+    """The answer kept for a redelivery. A private answer (a bribe report's reference, a
+    console link's token) must not sit beside anything derived from the message: keep a
+    generic one that fits every private step."""
     if outcome.private and not outcome.silent:
-        return catalogues.text(outcome.language, Text("bribe.received"), VARIANT)
+        return catalogues.text(outcome.language, Text(PRIVATE_REPEAT), VARIANT)
     return answer_text(catalogues, outcome)
 
 

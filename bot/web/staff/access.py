@@ -3,12 +3,13 @@ carries (docs/operations.md, "The staff console").
 
 The cookie holds a random token; the database keeps only its keyed hash (a copy of the
 table opens no session). HttpOnly, Secure, SameSite=Strict, Path=/staff. A session ends on
-logout or after IDLE_MINUTES without a request. Its CSRF token is random per session and
-compared in constant time.
+logout, after SESSION_IDLE without a request, and SESSION_LIFETIME after it began. Its CSRF
+token is random per session and compared in constant time.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.web.http_input import same_secret
+from handlers.console_links import SESSION_IDLE, SESSION_LIFETIME
 from handlers.pseudonyms import Pseudonyms
 from storage import queries
 from storage.models import ConsoleSession, Person
@@ -24,12 +26,14 @@ from storage.queries import console
 
 COOKIE = "civicbot_staff"
 PATH = "/staff"
-IDLE_MINUTES = 30
 TOUCH_AFTER = timedelta(minutes=1)  # last_seen_at is written at most this often
 PURPOSE = "console-session"  # of the keyed hash that stores a cookie's token
 COOKIE_BYTES = 32
 CSRF_BYTES = 24
 CSRF_FIELD = "csrf"
+# What token_urlsafe(COOKIE_BYTES) makes: anything else (bytes that are not UTF-8, which
+# the keyed hash cannot encode) is no session, never a 500.
+TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 @dataclass(frozen=True)
@@ -64,11 +68,13 @@ async def official_of(
     """The official signed in on this browser, if the session is live and they still hold
     a role (a role removed ends what the console shows them)."""
     token = request.cookies.get(COOKIE, "")
-    if not token or len(token) > 128:
+    if TOKEN.fullmatch(token) is None:
         return None
-    seen_after = now - timedelta(minutes=IDLE_MINUTES)
     found: ConsoleSession | None = await console.live_session(
-        session, pseudonyms.every(PURPOSE, token), seen_after
+        session,
+        pseudonyms.every(PURPOSE, token),
+        seen_after=now - SESSION_IDLE,
+        created_after=now - SESSION_LIFETIME,
     )
     if found is None:
         return None
@@ -82,6 +88,15 @@ async def official_of(
         return None
     stale = now - found.last_seen_at > TOUCH_AFTER
     return Official(found.session_key, person, found.csrf, staff, deputy, stale)
+
+
+async def end_held(
+    session: AsyncSession, pseudonyms: Pseudonyms, request: web.Request, now: datetime
+) -> None:
+    """End the session this browser's cookie holds, if any (a sign-in replaces it)."""
+    token = request.cookies.get(COOKIE, "")
+    if TOKEN.fullmatch(token) is not None:
+        await console.end_sessions(session, pseudonyms.every(PURPOSE, token), now)
 
 
 def csrf_ok(official: Official, given: object) -> bool:

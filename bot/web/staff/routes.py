@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -25,19 +25,21 @@ from bot.web.staff import access, listing
 from bot.web.staff.access import Official
 from bot.web.staff.base import VIA, Result, StaffPages, redirect, server_timing
 from bot.web.staff.signin import SignIn
-from handlers import answering
+from handlers import answering, appeals
 from handlers.answering import STATUSES
 from handlers.quotes import shorten
-from handlers.sealing import SealBroken, sealer_for
+from handlers.sealing import SealBroken
 from handlers.types import Text
-from handlers.validation import clean
+from handlers.validation import clean, small_number
 from storage import queries
 from storage.domain import wish_categories
 from storage.models import Appeal, Wish
+from storage.queries import appeals as appeal_rows
 from storage.queries import audit, console
 
 LINE_LENGTH = 160  # characters of a wish's text in the list
 BULK_ACTIONS = ("duplicate", "topic")
+OF_LENGTH = 16  # the reference a bulk duplicate points at (the form's maxlength too)
 
 Form = MultiDictProxy[str | bytes | bytearray | web.FileField]
 
@@ -51,6 +53,7 @@ class Console(StaffPages):
             web.get("/staff/wish/{reference}", timed(self.card)),
             web.post("/staff/wish/{reference}", timed(self.answer)),
             web.post("/staff/wish/{reference}/assign", timed(self.assign)),
+            web.post("/staff/wish/{reference}/extend", timed(self.extend)),
             web.post("/staff/bulk", timed(self.bulk)),
         ]
 
@@ -71,7 +74,7 @@ class Console(StaffPages):
             wishes, total = await console.console_page(
                 session, official.readable, asked.listing, today, offset, listing.PAGE
             )
-            appeals = await console.appeals_of(session, [w.id for w in wishes])
+            appeals = await appeal_rows.appeals_for(session, [w.id for w in wishes])
         await self._seen(official)
         pages_count = max((total + listing.PAGE - 1) // listing.PAGE, 1)
         rows = [_row(wish, appeals.get(wish.id), today, official) for wish in wishes]
@@ -91,6 +94,7 @@ class Console(StaffPages):
             saved=_reference_in(request.query.get("saved")),
             changed=_count_in(request.query.get("changed")),
             none_left=request.query.get("none_left") == "1",
+            of_length=OF_LENGTH,
         )
 
     # --- a wish's card -------------------------------------------------------------------
@@ -115,17 +119,21 @@ class Console(StaffPages):
                 return self._refusal(language, 400, "console.bad_request", why=str(error))
             values = await self._card_values(session, official, wish)
         await self._seen(official)
+        said = result.note if result else None
+        note = self.runtime.catalogues.text(language, said) if said else None
+        extension = result.extra.get("extension") if result else None
         return self._page(
             "card.html",
             language,
-            status=200,
+            status=result.status if result else 200,
             official=official,
             asked=asked,
             wish=wish,
             saved=_reference_in(request.query.get("saved")) if result is None else None,
-            note=self.runtime.catalogues.text(language, result.note)
-            if result and result.note
-            else None,
+            extended=result is None and request.query.get("extended") == "1",
+            note=None if extension is not None else note,
+            extension_note=note if extension is not None else None,
+            extension_reason=extension or "",
             prefill=result.prefill if result else "",
             **values,
         )
@@ -136,9 +144,14 @@ class Console(StaffPages):
         settings = self.runtime.settings
         links = await photo_links.staff_links(session, settings, [wish])
         photos = [_relative(link) for link in links.get(wish.id, [])]
-        appeal = (await console.appeals_of(session, [wish.id])).get(wish.id)
+        appeal = await appeal_rows.appeal_of(session, wish.id)
         can_act = wish.municipality_id in official.staff
-        identity = _identity(appeal, self.runtime.pseudonyms) if can_act else {}
+        identity: dict[str, str] = {}
+        if appeal is not None and can_act:
+            try:
+                identity = appeals.identity(appeal, self.runtime.pseudonyms)
+            except SealBroken:  # sealed under a key no longer set: the operator's to mend
+                identity = {"unreadable": ""}
         history = await console.answers_of(session, wish.id)
         colleagues = await console.staff_of(session, wish.municipality_id or 0) if can_act else []
         return {
@@ -152,6 +165,8 @@ class Console(StaffPages):
             "statuses": STATUSES,
             "limit": answering.limit_for(wish),
             "heard": answering.listener(wish) is not None,
+            "most_days": appeals.RULES.answer_days,
+            "reason_limit": appeals.REASON_LIMIT,
             "overdue": bool(
                 appeal and appeal.answered_on is None and appeal.due_on < self._today()
             ),
@@ -213,27 +228,19 @@ class Console(StaffPages):
                 return Result(404, "console.not_found")
             if wish.municipality_id not in official.staff:
                 return Result(403, "console.read_only")
-            status, version = form.get("status"), str(form.get("version", ""))
-            if status not in STATUSES or not version.isdigit():
+            status, version = form.get("status"), small_number(str(form.get("version", "")))
+            if status not in STATUSES or version is None:
                 return Result(400, "console.bad_request", extra={"why": "status"})
             words = " ".join(clean(str(form.get("text", ""))).split())
             problem = answering.check_answer(wish, words)
             if problem is not None:
                 return Result(200, note=problem, prefill=str(problem.values["short"]))
-            if wish.version != int(version):
+            if wish.version != version:
                 repeated = await answering.repeated(session, wish, str(status), words)
                 if repeated is None:  # changed by someone else since shown: shown again
                     return Result(200, note=Text("inbox.changed"), prefill=words)
-            else:
-                said = await answering.answer(
-                    session, wish, official.person, str(status), words, VIA
-                )
-                if said.key != "answer.repeated":  # the same answer again changed nothing
-                    await audit.record(
-                        session, person_id=official.person.id,
-                        municipality_id=wish.municipality_id, via=VIA, action="answer",
-                        subject=wish.reference, detail={"status": str(status)},
-                    )  # fmt: skip
+            else:  # audited there, as from every channel
+                await answering.answer(session, wish, official.person, str(status), words, VIA)
             await session.flush()
             found = await console.next_in_list(
                 session, official.readable, asked.listing, self._today(), wish
@@ -253,11 +260,12 @@ class Console(StaffPages):
                 return Result(404, "console.not_found")
             if wish.municipality_id not in official.staff:
                 return Result(403, "console.read_only")
-            chosen = str(form.get("to", ""))
+            chosen = str(form.get("to", "")).strip()
+            colleague = small_number(chosen, 18) if chosen else None
             colleagues = await console.staff_of(session, wish.municipality_id or 0)
-            if chosen and not (chosen.isdigit() and int(chosen) in colleagues):
+            if chosen and colleague not in colleagues:
                 return Result(400, "console.bad_request", extra={"why": "to"})
-            wish.assigned_to = int(chosen) if chosen else None
+            wish.assigned_to = colleague
             await audit.record(
                 session, person_id=official.person.id, municipality_id=wish.municipality_id,
                 via=VIA, action="assign", subject=wish.reference,
@@ -267,38 +275,77 @@ class Console(StaffPages):
 
         return await self._form_action(request, act)
 
+    async def extend(self, request: web.Request) -> web.Response:
+        """An appeal's clock moved once, by days and with a reason (handlers/appeals.extend:
+        the law's rules); a refusal is the card again, saying why."""
+        reference = request.match_info["reference"]
+
+        async def act(
+            session: AsyncSession, official: Official, form: Form, asked: listing.Asked
+        ) -> Result:
+            wish = await _readable_wish(session, official, reference)
+            if wish is None:
+                return Result(404, "console.not_found")
+            if wish.municipality_id not in official.staff:
+                return Result(403, "console.read_only")
+            appeal = await appeal_rows.appeal_of(session, wish.id)
+            if appeal is None:
+                return Result(404, "console.not_found")
+            days = small_number(str(form.get("days", "")), 3)
+            reason = clean(str(form.get("reason", "")))
+            if days is None:
+                most = appeals.RULES.answer_days
+                return _extension_refused(Text("appeal.extend_days", {"most": most}), reason)
+            try:
+                await appeals.extend(session, appeal, days, reason, official.person, self._today())
+            except appeals.NotExtendable as refused:
+                return _extension_refused(refused.why, reason)
+            await audit.record(
+                session, person_id=official.person.id, municipality_id=wish.municipality_id,
+                via=VIA, action="extend", subject=wish.reference,
+                detail={"days": days, "due": appeal.due_on.isoformat()},
+            )  # fmt: skip
+            card = f"/staff/wish/{wish.reference}"
+            return Result(location=_with_list(card, asked, extended="1"))
+
+        return await self._form_action(request, act)
+
     async def bulk(self, request: web.Request) -> web.Response:
         async def act(
             session: AsyncSession, official: Official, form: Form, asked: listing.Asked
         ) -> Result:
             action = form.get("action")
-            references = [str(r) for r in form.getall("ref", []) if isinstance(r, str)]
-            if action not in BULK_ACTIONS or not references or len(references) > listing.PAGE:
+            ticked = [str(r) for r in form.getall("ref", []) if isinstance(r, str)]
+            if action not in BULK_ACTIONS or not ticked or len(ticked) > listing.PAGE:
                 return Result(400, "console.bad_request", extra={"why": "action"})
-            if not all(http_input.reference(r) for r in references):
+            shown = _shown_versions(ticked)
+            if shown is None:
                 return Result(400, "console.bad_request", extra={"why": "ref"})
-            wishes = await console.wishes_by_reference(session, references, official.staff)
-            if len(wishes) != len(set(references)):
+            wishes = await console.wishes_by_reference(session, list(shown), official.staff)
+            if len(wishes) != len(shown):
                 return Result(404, "console.not_found")
+            changed = [w.reference for w in wishes if w.version != shown[w.reference]]
+            if changed:  # as the chat inbox: a wish changed since shown is not acted on blind
+                why = ", ".join(changed)
+                return Result(409, "console.bulk_changed", extra={"why": why})
             topic = str(form.get("topic", ""))
             if action == "topic" and topic not in wish_categories():
                 return Result(400, "console.bad_request", extra={"why": "topic"})
             target = clean(str(form.get("of", ""))).strip()
+            if len(target) > OF_LENGTH:
+                return Result(400, "console.bad_request", extra={"why": "of"})
             for wish in wishes:
-                if action == "topic":
-                    wish.category = topic
-                    detail: dict[str, Any] = {"topic": topic}
-                else:
+                if action == "duplicate":  # audited there, as from every channel
                     said = await answering.mark_duplicate(
                         session, wish, official.person, target, VIA
                     )
                     if said.key != "answer.duplicate_saved":
                         raise _Refused(said)  # nothing of the batch is kept
-                    detail = {"of": str(said.values["of"])}
+                    continue
+                wish.category = topic
                 await audit.record(
                     session, person_id=official.person.id, municipality_id=wish.municipality_id,
-                    via=VIA, action="duplicate" if action == "duplicate" else "move_topic",
-                    subject=wish.reference, detail=detail,
+                    via=VIA, action="move_topic", subject=wish.reference, detail={"topic": topic},
                 )  # fmt: skip
             return Result(location=_with_list("/staff", asked, changed=str(len(wishes))))
 
@@ -310,6 +357,11 @@ class Console(StaffPages):
             language = self._language(request, official)
             message = self.runtime.catalogues.text(language, refused.said)
             return self._page("refused.html", language, 400, message=message, official=None)
+
+
+def _extension_refused(why: Text, reason: str) -> Result:
+    """The card again, the refusal beside the extension form, the reason as typed."""
+    return Result(400, note=why, extra={"extension": reason})
 
 
 class _Refused(Exception):
@@ -329,6 +381,19 @@ async def _readable_wish(session: AsyncSession, official: Official, reference: s
     return wish
 
 
+def _shown_versions(ticked: list[str]) -> dict[str, int] | None:
+    """The ticked wishes' `REF:VERSION`s as the list showed them, by reference; None if one
+    is not that."""
+    shown: dict[str, int] = {}
+    for value in ticked:
+        reference, _, version_text = value.partition(":")
+        version = small_number(version_text)
+        if not http_input.reference(reference) or version is None:
+            return None
+        shown[reference] = version
+    return shown
+
+
 def _count_in(value: str | None) -> str | None:
     """How many a bulk action changed, as its redirect says (at most a page's)."""
     return value if value and value.isdigit() and len(value) <= 2 else None
@@ -339,9 +404,7 @@ def _reference_in(value: str | None) -> str | None:
 
 
 def _with_list(path: str, asked: listing.Asked, **more: str) -> str:
-    query = "&".join(
-        part for part in (asked.query_string, "&".join(f"{k}={v}" for k, v in more.items())) if part
-    )
+    query = urlencode({**asked.query, **more})
     return f"{path}?{query}" if query else path
 
 
@@ -356,17 +419,6 @@ def _relative(link: str) -> str:
     """A signed photo link as a path on this server (the page's images are its own)."""
     parts = urlsplit(link)
     return f"{parts.path}?{parts.query}"
-
-
-def _identity(appeal: Appeal | None, pseudonyms: Any) -> dict[str, str]:
-    """An appellant's sealed name and address, opened for the municipality's staff (the
-    lead swaps in handlers/appeals.identity once merged)."""
-    if appeal is None or not appeal.sealed:
-        return {}
-    try:
-        return sealer_for(pseudonyms).open(appeal.sealed)
-    except SealBroken:
-        return {}
 
 
 def _row(wish: Wish, appeal: Appeal | None, today: date, official: Official) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,10 +53,14 @@ class SignIn(StaffPages):
         token = request.match_info["token"]
         if TOKEN.fullmatch(token) is None:
             return self._refusal(language, 404, "console.link_unknown")
+        if cross_site(request, self.runtime.settings.public_base_url):
+            return self._refusal(language, 403, "console.cross_site")
         keys = console_links.token_keys(self.runtime.pseudonyms, token)
         now = utcnow()
 
         async def work(session: AsyncSession) -> Result:
+            # Whatever this browser was signed in as ends here, whoever the link is for.
+            await access.end_held(session, self.runtime.pseudonyms, request, now)
             person_id = await console.use_link(session, keys, now)
             if person_id is None:
                 status, key = _link_problem(await console.link_of(session, keys), now) or (
@@ -107,6 +112,26 @@ class SignIn(StaffPages):
         response = self._refusal(language, 200, "console.logged_out")
         access.clear_cookie(response)
         return response
+
+
+def cross_site(request: web.Request, public_base_url: str | None) -> bool:
+    """Whether the sign-in was posted from another site's page (login CSRF: a stranger's link
+    signing this browser in as them). Sec-Fetch-Site when the browser sends it, else Origin
+    against PUBLIC_BASE_URL; a client that sends neither (an old browser, a script) passes:
+    the token is the proof (docs/decisions.md)."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site != "same-origin"
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    return origin.rstrip("/").lower() != origin_of(public_base_url or "")
+
+
+def origin_of(url: str) -> str:
+    """The origin (scheme://host[:port]) of an address, as a browser's Origin header says it."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
 
 
 def _link_problem(link: Any, now: datetime) -> tuple[int, str] | None:
