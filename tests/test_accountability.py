@@ -117,7 +117,7 @@ async def test_the_digest_shows_the_four_weeks_beside_the_country(
     assert rc == 0, err
     period = Text("accountability.period", {"weeks": 4})
     figures = say(
-        "en", "accountability.digest", period=period, share="29%", in_time=2, counted=7,
+        "en", "accountability.digest", period=period, share="28%", in_time=2, counted=7,
         days=DAYS, median="3.5", national="3",
     )  # fmt: skip
     overdue = say("en", "accountability.overdue", appeals=2, wishes=2)

@@ -15,14 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.reports import accountability as report
 from bot.reports.wording import Say
-from bot.runtime.config import Settings
 from handlers.accountability import Accountability, Figures
 from handlers.types import Text
 from handlers.weeks import Week
 from storage.models import Municipality
 
 WEEKS = 4
-ANSWER_DAYS: int = Settings.model_fields["appeal_answer_days"].default  # declared there
 KEPT_SECONDS = 600.0
 
 
