@@ -49,7 +49,8 @@ def first_final_answers() -> Subquery:
 def _counted_wishes(municipality_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
     """Wishes on the clock: to change, not hidden, not a duplicate (it is answered through
     the wish it repeats), placed in a municipality (docs/decisions.md: "A wish to change has
-    the appeal's legal period" and "Hidden wishes and duplicates are left out")."""
+    the appeal's legal period", "Hidden wishes and duplicates are left out" and "A wish's clock
+    starts the day it came")."""
     where: list[ColumnElement[bool]] = [
         Wish.municipality_id.is_not(None),
         Wish.kind == "change",
