@@ -6,10 +6,10 @@ The legal period is APPEAL_ANSWER_DAYS working days (handlers/working_days.py): 
 appeal from its registration to `due_on` (which an extension moves), for a wish to change
 the same number from the day it arrived. An item counts in a period's share when it was
 first answered with a final status (storage.domain.FINAL_STATUSES) in the period, or when
-its period ran out in it unanswered (docs/decisions.md):
-a municipality that does not answer is not flattered by answering nothing. Weeks are ISO
-weeks in TIMEZONE, as the digest counts them, the last one the week under way (or the
-digest's week).
+its period ran out in it unanswered (docs/decisions.md): a municipality that does not answer
+is not flattered by answering nothing. A wish made an appeal counts as the wish before the
+day it was appealed, as the appeal from then on. Weeks are ISO weeks in TIMEZONE, as the
+digest counts them, the last one the week under way (or the digest's week).
 """
 
 from __future__ import annotations
