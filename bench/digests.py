@@ -41,6 +41,7 @@ from storage.models import BribeReport, Municipality, Region, Wish
 SECRET_KEY = "bench-secret-key-of-at-least-32-characters"  # checked like a real one
 
 TIMEZONE = "Asia/Bishkek"
+ANSWER_DAYS = 14  # APPEAL_ANSWER_DAYS (its default): the answers-on-time figures' period
 CHUNK = 20_000
 TEXTS = (
     "Көчөдө жарык жок, кечинде караңгы.",
@@ -118,7 +119,7 @@ async def build_all(db: Database, week: Week, draw: bool) -> tuple[list[float], 
     for place in places:
         started = time.perf_counter()
         async with db.session() as session:
-            digest = await collect(session, place, week, TIMEZONE, today)
+            digest = await collect(session, place, week, TIMEZONE, today, ANSWER_DAYS)
         worded = time.perf_counter()
         text.render(digest, catalogues, "ky", "civic_bot")
         drawn = time.perf_counter()

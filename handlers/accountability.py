@@ -5,10 +5,11 @@ days to answer — and what is overdue now. Counts only, never anyone.
 The legal period is APPEAL_ANSWER_DAYS working days (handlers/working_days.py): for an
 appeal from its registration to `due_on` (which an extension moves), for a wish to change
 the same number from the day it arrived. An item counts in a period's share when it was
-first answered in the period, or when its period ran out in it unanswered (docs/decisions.md):
-a municipality that does not answer is not flattered by answering nothing. Weeks are ISO
-weeks in TIMEZONE, as the digest counts them, the last one the week under way (or the
-digest's week).
+first answered with a final status (storage.domain.FINAL_STATUSES) in the period, or when
+its period ran out in it unanswered (docs/decisions.md): a municipality that does not answer
+is not flattered by answering nothing. A wish made an appeal counts as the wish before the
+day it was appealed, as the appeal from then on. Weeks are ISO weeks in TIMEZONE, as the
+digest counts them, the last one the week under way (or the digest's week).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from fractions import Fraction
 from functools import lru_cache
 from statistics import median
 from zoneinfo import ZoneInfo
@@ -75,19 +77,36 @@ class Figures:
         return self.appeals_answered + self.wishes_answered
 
     @property
+    def ratio(self) -> Fraction | None:
+        """The exact share answered in time (what the ranking sorts on); None: none counted."""
+        return Fraction(self.in_time, self.counted) if self.counted else None
+
+    @property
     def share(self) -> int | None:
-        """Per cent answered in time, rounded; None when nothing counted."""
-        return round(self.in_time * 100 / self.counted) if self.counted else None
+        """Per cent answered in time as shown: rounded down, so never 100 when one was late,
+        and at least 1 when one was in time (never 0 then); None when nothing counted."""
+        if not self.counted:
+            return None
+        down = self.in_time * 100 // self.counted
+        return max(down, 1) if self.in_time else down
 
     @property
     def median(self) -> float | None:
         return float(median(self.days)) if self.days else None
 
     def add(
-        self, start: date, due: date, answered: date | None, span: Span, today: date, appeal: bool
+        self,
+        start: date,
+        due: date,
+        answered: date | None,
+        span: Span,
+        today: date,
+        appeal: bool,
+        until: date | None = None,
     ) -> None:
-        """One item (arrived on `start`), if it counts in the span."""
-        first, end = span.first, span.end
+        """One item (arrived on `start`), if it counts in the span; a wish made an appeal
+        on `until` counts only for what happened before that day (then the appeal does)."""
+        first, end = span.first, span.end if until is None else min(span.end, until)
         if answered is not None and first <= answered < end:
             self.appeals_answered += appeal
             self.wishes_answered += not appeal
@@ -100,7 +119,8 @@ class Figures:
 
 @dataclass
 class Accountability:
-    """A municipality's figures by period (weeks), and what is overdue today."""
+    """A municipality's figures by period (weeks), and what is overdue today (for a past
+    week's figures: at its end)."""
 
     periods: dict[int, Figures]
     overdue_appeals: int = 0
@@ -143,8 +163,14 @@ async def figures(
         midnight(latest_start(widest.end, days) + timedelta(days=1)),
     )
     appeals = await clocks.appeal_clocks(session, municipality_ids, widest.first, widest.end)
+    # A past week's figures show what was overdue at its end, as its digest said then.
+    as_of = min(today, last.sunday)
     overdue = await clocks.overdue_counts(
-        session, municipality_ids, today, midnight(latest_start(today, days) + timedelta(days=1))
+        session,
+        municipality_ids,
+        as_of,
+        midnight(as_of + timedelta(days=1)),
+        midnight(latest_start(as_of, days) + timedelta(days=1)),
     )
     found: dict[int, Accountability] = {}
 
@@ -158,7 +184,7 @@ async def figures(
         answered = wish.answered_at.astimezone(zone).date() if wish.answered_at else None
         for weeks, span in periods.items():
             entry(wish.municipality_id).periods[weeks].add(
-                start, _due(start, days), answered, span, today, appeal=False
+                start, _due(start, days), answered, span, today, False, wish.appealed_on
             )
     for appeal in appeals:
         for weeks, span in periods.items():
@@ -196,13 +222,14 @@ def national(found: Iterable[Accountability]) -> Accountability:
 
 def ranked(found: dict[int, Accountability], weeks: int) -> list[tuple[int, Figures]]:
     """(municipality id, figures) of those with at least MIN_ITEMS counted in the period,
-    the largest share in time first, then the fewest median days, then the id (stable)."""
+    the largest share in time first (exact, not as rounded for display), then the fewest
+    median days, then the id (stable)."""
     listed = [
         (place, shown.periods[weeks])
         for place, shown in found.items()
         if shown.periods[weeks].counted >= MIN_ITEMS
     ]
-    return sorted(listed, key=lambda item: (-(item[1].share or 0), _days(item[1]), item[0]))
+    return sorted(listed, key=lambda item: (-(item[1].ratio or 0), _days(item[1]), item[0]))
 
 
 def _days(shown: Figures) -> float:

@@ -21,16 +21,13 @@ from handlers.types import Text
 from handlers.validation import fold
 from storage import queries
 from storage.channels import PAID_PER_MESSAGE, REACHABLE
+from storage.domain import DUPLICATE, FINAL_STATUSES
 from storage.models import Person, Wish, utcnow
 from storage.queries import appeals as appeal_rows
 from storage.queries import audit
 from storage.queries.answers import RECEIVED
 
 STATUSES = ("accepted", "in_progress", "done", "declined")
-# The statuses that answer an appeal on its merits and stop its legal clock (an interim
-# "accepted" or "in progress" does not; docs/decisions.md).
-FINAL_STATUSES = frozenset({"done", "declined"})
-DUPLICATE = "duplicate"  # set with the wish it repeats, not by a status button
 # The same answer to the same wish given again this soon is not sent again: a staff member
 # who sent an SMS twice, or two who cleared one list together (docs/decisions.md).
 REPEAT_WINDOW = timedelta(minutes=15)

@@ -17,6 +17,10 @@ FIRST_MUNICIPALITY_CODE = 101
 # no longer than its column.
 KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 KEY_LENGTH = 64
+# The statuses that answer a wish or an appeal on its merits: the first of them stops the
+# legal clock of both (an interim "accepted" or "in progress" does not; docs/decisions.md).
+FINAL_STATUSES = frozenset({"done", "declined"})
+DUPLICATE = "duplicate"  # set with the wish it repeats, not by a status button
 
 
 def is_municipality_key(text: str) -> bool:

@@ -1,6 +1,11 @@
 """Wishes and appeals put straight into a test's database for the accountability figures:
 when each arrived, fell due and was answered, in Asia/Bishkek (the tests' TIMEZONE). The
-APPEALS engineer's code fills `appeals` in the bot; here rows are written as it would."""
+APPEALS engineer's code fills `appeals` in the bot; here rows are written as it would: an
+answer is a `wish_answers` row (the figures count the first with a final status), and the
+wish's `answered_at` its first status of any kind.
+
+The tests' days are fixed (TODAY), and `freeze` sets the bot's clock to it, so that a run
+across Bishkek's midnight cannot move a period's edge between the data and the reading."""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ from dataclasses import dataclass
 from itertools import count
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from handlers.accountability import MIN_ITEMS
 from storage import queries
 from storage.db import Database
-from storage.models import Appeal, Wish
+from storage.models import Appeal, Wish, WishAnswer
 
 BISHKEK = ZoneInfo("Asia/Bishkek")
 _numbers = count(1)
@@ -29,12 +36,15 @@ class Item:
 
     place: str
     arrived: dt.datetime  # a wish's created_at; an appeal's registration is its local date
-    answered: dt.datetime | None = None
+    answered: dt.datetime | None = None  # its first answer with a final status
     due: dt.date | None = None  # an appeal's due date (extended or not)
     first_due: dt.date | None = None  # before an extension moved it (default: `due`)
     kind: str = "change"
     hidden: bool = False
-    status: str = "accepted"
+    status: str = "accepted"  # an unanswered wish's ("duplicate": marked one)
+    answer_status: str = "done"  # the status of `answered`
+    interim: dt.datetime | None = None  # an "accepted" answer given before any final one
+    registered: dt.date | None = None  # an appeal registered after the wish came (`due` set)
 
 
 async def put(database_url: str, items: list[Item]) -> None:
@@ -49,12 +59,18 @@ async def put(database_url: str, items: list[Item]) -> None:
                     reference=f"88{number:05d}", kind=item.kind, category="roads",
                     text="Text that no figure shows", municipality_id=place.id,
                     channel="telegram", created_at=item.arrived, hidden=item.hidden,
-                    status=item.status if item.answered or item.status == "duplicate"
-                    else "accepted",
-                    answered_at=item.answered, answer="ok" if item.answered else None,
+                    status=item.answer_status if item.answered else item.status,
+                    answered_at=item.interim or item.answered,
+                    answer="ok" if item.answered else None,
                 )  # fmt: skip
                 session.add(wish)
                 await session.flush()
+                for at, status in ((item.interim, "accepted"), (item.answered, item.answer_status)):
+                    if at is not None:
+                        session.add(WishAnswer(
+                            wish_id=wish.id, status=status, text="ok", staff_id=None,
+                            channel="telegram", created_at=at,
+                        ))  # fmt: skip
                 if item.due is not None:
                     answered = item.answered.astimezone(BISHKEK).date() if item.answered else None
                     session.add(
@@ -63,7 +79,8 @@ async def put(database_url: str, items: list[Item]) -> None:
                             municipality_id=place.id,
                             number=f"A-{number}",
                             sealed=SEALED,
-                            registered_on=item.arrived.astimezone(BISHKEK).date(),
+                            registered_on=item.registered
+                            or item.arrived.astimezone(BISHKEK).date(),
                             due_on=item.due,
                             first_due_on=item.first_due or item.due,
                             answered_on=answered,
@@ -73,8 +90,26 @@ async def put(database_url: str, items: list[Item]) -> None:
         await db.close()
 
 
+TODAY = dt.date(2026, 6, 17)  # a Wednesday, no holiday near: the pages' tests' day
+
+
 def today() -> dt.date:
-    return dt.datetime.now(BISHKEK).date()
+    return TODAY
+
+
+def freeze(monkeypatch: pytest.MonkeyPatch, day: dt.date = TODAY, hour: int = 12) -> None:
+    """The bot's clock at `hour` o'clock on `day` in Bishkek, wherever the figures, pages
+    and commands read it (a test's own `utcnow` stays real)."""
+    from bot.commands import accountability as export
+    from bot.commands import admin
+    from bot.reports import accountability as report
+    from bot.web import accountability_page, public, stats
+
+    now = local(day, hour).astimezone(dt.UTC)
+    for module in (report, accountability_page, public, stats):
+        monkeypatch.setattr(module, "utcnow", lambda: now)
+    for module in (export, admin):  # (the spreadsheet's name is dated by admin's)
+        monkeypatch.setattr(module, "today_in", lambda settings: day)
 
 
 def three_places() -> list[Item]:

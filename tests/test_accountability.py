@@ -117,10 +117,10 @@ async def test_the_digest_shows_the_four_weeks_beside_the_country(
     assert rc == 0, err
     period = Text("accountability.period", {"weeks": 4})
     figures = say(
-        "en", "accountability.digest", period=period, share="29%", in_time=2, counted=7,
+        "en", "accountability.digest", period=period, share="28%", in_time=2, counted=7,
         days=DAYS, median="3.5", national="3",
     )  # fmt: skip
-    overdue = say("en", "accountability.overdue", appeals=2, wishes=2)
+    overdue = say("en", "accountability.overdue_week_end", appeals=2, wishes=2)
     assert f"\n\n{figures}\n{overdue}" in out
     # Osh's own, in Russian: its one wish, answered the next working day.
     rc, out, err = await civicbot(
@@ -131,7 +131,10 @@ async def test_the_digest_shows_the_four_weeks_beside_the_country(
         "ru", "accountability.digest", period=period, share="100%", in_time=1, counted=1,
         days=DAYS, median="1", national="3",
     )  # fmt: skip
-    assert figures in out and say("ru", "accountability.overdue", appeals=0, wishes=0) not in out
+    assert (
+        figures in out
+        and say("ru", "accountability.overdue_week_end", appeals=0, wishes=0) not in out
+    )
 
 
 async def test_a_digest_run_reads_the_country_once_not_per_municipality(

@@ -126,6 +126,18 @@ async def test_an_appellant_s_name_and_address_reach_only_their_municipality_s_s
     _, _, public = await get(runtime, "/m/naryn_city")
     read = [page, card, deputy_page, digest, overdue, open311, public, str(exported), caplog.text]
     assert [(n, r[:80]) for r in read for n in needles() if n in r] == []
+    # Answers on time, with the three appeals overdue in them: the pages, the open data, the
+    # operator's export (the digest's lines are in the deputy's digest above).
+    on_time_csv = tmp_path / "accountability.csv"
+    rc, _, err = await civicbot("export", "accountability", "--output", str(on_time_csv))
+    assert rc == 0, err
+    on_time = [on_time_csv.read_text(encoding="utf-8")]
+    for path in ("/accountability", "/accountability.json", "/stats/naryn_city.json"):
+        status, body, shown = await get(runtime, path)
+        assert status == 200, path
+        on_time.append(shown)
+    assert body["accountability"]["overdue_now"]["appeals"] == len(appeals)
+    assert [(n, r[:80]) for r in on_time for n in needles() if n in r] == []
     everything = await dump(runtime.db)
     assert [hit for rows in everything.values() for hit in found(needles(), rows)] == []
     if make_url(database_url).get_backend_name() == "sqlite":

@@ -215,7 +215,7 @@ async def test_the_weekly_digest_names_polls_closed_in_the_week_and_those_open(
         await queries.add_poll(  # a draft is nobody's business yet
             session, place.id, {"ky": "Долбоор"}, two, end, status="draft"
         )
-        digest = await content.collect(session, place, week, TIMEZONE, now.date())
+        digest = await content.collect(session, place, week, TIMEZONE, now.date(), 14)
     text = render(digest, Catalogues(), "en")
     heading = Catalogues().text("en", Text("poll_results.digest_heading"))
     section = text.split(f"{heading}\n")[1].split("\n\n")[0]
@@ -250,7 +250,7 @@ async def test_the_week_so_far_calls_a_poll_closing_later_this_week_open(db: Dat
             session, place.id, {"ky": "Көпүрө?", "en": "A bridge?"}, two, end,
             status="open", opens_at=later,
         )  # fmt: skip
-        digest = await content.collect(session, place, week, TIMEZONE, now.date())
+        digest = await content.collect(session, place, week, TIMEZONE, now.date(), 14)
     text = render(digest, Catalogues(), "en")
     heading = Catalogues().text("en", Text("poll_results.digest_heading"))
     section = text.split(f"{heading}\n")[1].split("\n\n")[0]

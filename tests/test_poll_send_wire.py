@@ -299,7 +299,7 @@ async def test_residents_are_told_the_last_day_answers_are_taken(
             (shown,) = await poll_section.polls_of(session, naryn, "en", say, "Asia/Bishkek")
             assert "20 December" in shown["open"], shown
             week = Week.of(utcnow().astimezone(bishkek).date())
-            digest = await content.collect(session, naryn, week, "Asia/Bishkek", week.monday)
+            digest = await content.collect(session, naryn, week, "Asia/Bishkek", week.monday, 14)
             assert [line.closes_on for line in digest.polls] == [dt.date(2099, 12, 20)]
     finally:
         await db.close()

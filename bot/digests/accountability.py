@@ -1,6 +1,7 @@
 """Answers on time in the weekly digest: the municipality's own figures over the 4 weeks
 ending with the digest's week (handlers/accountability.py), beside the whole country's
-median, and what is overdue now. Counts only.
+median, and what is overdue: now, for the week under way; at its end, for a finished week
+(said so: the figures stop there too). Counts only.
 
 The country's figures are every municipality's; a digest run reads them for hundreds of
 municipalities, so they are read once and kept ten minutes (the same week, day and
@@ -15,14 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.reports import accountability as report
 from bot.reports.wording import Say
-from bot.runtime.config import Settings
 from handlers.accountability import Accountability, Figures
 from handlers.types import Text
 from handlers.weeks import Week
 from storage.models import Municipality
 
 WEEKS = 4
-ANSWER_DAYS: int = Settings.model_fields["appeal_answer_days"].default  # declared there
 KEPT_SECONDS = 600.0
 
 
@@ -33,6 +32,7 @@ class Line:
     overdue_appeals: int
     overdue_wishes: int
     answer_days: int
+    week_ended: bool = False  # a finished week's: overdue counted at its end, not today
 
 
 async def collect(
@@ -51,6 +51,7 @@ async def collect(
         own.overdue_appeals,
         own.overdue_wishes,
         answer_days,
+        today > week.sunday,
     )
 
 
@@ -78,7 +79,7 @@ def lines(line: Line | None, say: Say, language: str) -> list[str]:
     if line.overdue_appeals or line.overdue_wishes:
         shown.append(
             say(
-                "accountability.overdue",
+                "accountability.overdue_week_end" if line.week_ended else "accountability.overdue",
                 appeals=line.overdue_appeals,
                 wishes=line.overdue_wishes,
             )

@@ -154,7 +154,7 @@ async def collect(
     week: Week,
     timezone: str,
     today: date,
-    answer_days: int = on_time.ANSWER_DAYS,
+    answer_days: int,
 ) -> Digest:
     start, end = week.bounds(timezone)
     before_start, before_end = week.before().bounds(timezone)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -285,7 +286,9 @@ class Digests:
         async with self.db.session() as session:
             municipality = await session.get(Municipality, order.municipality_id)
         assert municipality is not None
-        digest = await self._collect(municipality, order.period)  # as of now, not cached
+        # Built for this order, not kept for a run; the country's answers on time in it are
+        # read_all's, kept up to bot/digests/accountability.KEPT_SECONDS.
+        digest = await self._collect(municipality, order.period)
         parts = await self.compose(digest, language, order.with_table, username)
         return parts + await self._week_so_far(municipality, digest.week, language, username)
 
@@ -300,7 +303,10 @@ class Digests:
         digest = await self._collect(municipality, str(current))
         if digest.quiet:
             return []
-        body = text.render(digest, self.catalogues, language, username)
+        # Answers on time cover four weeks: shown once, with the finished week's digest.
+        body = text.render(
+            replace(digest, accountability=None), self.catalogues, language, username
+        )
         return [Part("text", piece) for piece in split_text(body)]
 
 

@@ -9,11 +9,12 @@ from bot.digests.content import Digest
 from bot.reports.bribe_stats import SUPPRESS_BELOW, cell, margin, shown
 from bot.reports.wording import Say, figure, sayer
 from bot.runtime.i18n import Catalogues
-from handlers.answering import DUPLICATE, STATUSES
+from handlers.answering import STATUSES
 from handlers.dates import day_month as day
 from handlers.quotes import choose_quotes, shorten
 from handlers.scrub import scrub
 from handlers.types import deep_link
+from storage.domain import DUPLICATE
 
 SMS_SEGMENTS = 2
 KIND_ICONS = {"change": "🔧", "great": "👍"}

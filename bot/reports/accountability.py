@@ -5,10 +5,11 @@ only: never a text, a name or a person."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers import accountability
 from handlers.accountability import Accountability, Figures, Span
 from handlers.weeks import Week
-from storage.models import Municipality
+from storage.models import Municipality, utcnow
 
 COLUMNS = (
     "municipality",
@@ -43,6 +44,7 @@ class Read:
     spans: dict[int, Span]
     found: dict[int, Accountability]
     answer_days: int
+    read_at: datetime  # when they were read (UTC): what `generated_at` says
 
     def of(self, municipality_id: int) -> Accountability:
         return accountability.of(self.found, municipality_id)
@@ -64,10 +66,14 @@ async def read(
     found = await accountability.figures(
         session, municipality_ids, last, today, timezone, answer_days
     )
-    return Read(accountability.spans(last, today), found, answer_days)
+    return Read(accountability.spans(last, today), found, answer_days, utcnow())
 
 
-_kept: dict[tuple[str, str, date, str, int, float], tuple[float, Read]] = {}
+Key = tuple[str, str, date, str, int, float]
+_kept: dict[Key, tuple[float, Read]] = {}
+# One reading per key at a time: requests arriving together when the kept one runs out wait
+# for the one reading, not each read the whole country (docs/decisions.md).
+_reading: dict[Key, asyncio.Lock] = {}
 
 
 async def read_all(
@@ -85,14 +91,18 @@ async def read_all(
     last = last or Week.of(today)
     url = str(session.get_bind().engine.url)
     key = (url, str(last), today, timezone, answer_days, kept_seconds)
-    now = time.monotonic()
-    for old in [k for k, (at, _) in _kept.items() if now - at >= k[-1]]:
-        del _kept[old]
-    if key in _kept:
-        return _kept[key][1]
-    figures = await read(session, None, today, timezone, answer_days, last)
-    _kept[key] = (now, figures)
-    return figures
+    lock = _reading.setdefault(key, asyncio.Lock())
+    async with lock:
+        now = time.monotonic()
+        for old in [k for k, (at, _) in _kept.items() if now - at >= k[-1]]:
+            del _kept[old]
+            if old != key and not _reading[old].locked():
+                del _reading[old]
+        if key in _kept:
+            return _kept[key][1]
+        figures = await read(session, None, today, timezone, answer_days, last)
+        _kept[key] = (time.monotonic(), figures)
+        return figures
 
 
 def period_json(span: Span, shown: Figures) -> dict[str, Any]:

@@ -30,6 +30,9 @@ KEPT_SECONDS = 60.0  # as long as the JSON's Cache-Control lets a client keep it
 class AccountabilityPage:
     def __init__(self, runtime: Served) -> None:
         self.runtime = runtime
+        # The municipalities read with the figures last read: while those are kept (read_all),
+        # a request reads nothing at all.
+        self._places: tuple[report.Read, dict[int, Municipality]] | None = None
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -42,11 +45,13 @@ class AccountabilityPage:
         zone = ZoneInfo(settings.timezone)
         today = utcnow().astimezone(zone).date()
         async with self.runtime.db.session() as session:
-            places = {m.id: m for m in await queries.all_municipalities(session)}
             figures = await report.read_all(
                 session, today, settings.timezone, settings.appeal_answer_days, KEPT_SECONDS
             )
-        return figures, places
+            if self._places is None or self._places[0] is not figures:
+                places = {m.id: m for m in await queries.all_municipalities(session)}
+                self._places = (figures, places)
+        return figures, self._places[1]
 
     async def page(self, request: web.Request) -> web.Response:
         language = pages.language_of(request)
@@ -95,9 +100,10 @@ class AccountabilityPage:
         settings = self.runtime.settings
         country = figures.national()
         body = {
-            "generated_at": utcnow()
-            .astimezone(ZoneInfo(settings.timezone))
-            .isoformat(timespec="seconds"),
+            # When the figures were read (kept up to KEPT_SECONDS), not when this was sent.
+            "generated_at": figures.read_at.astimezone(ZoneInfo(settings.timezone)).isoformat(
+                timespec="seconds"
+            ),
             "answer_days": figures.answer_days,
             "min_items": MIN_ITEMS,
             "overdue_now": {"appeals": country.overdue_appeals, "wishes": country.overdue_wishes},

@@ -5,18 +5,15 @@ Counts only; words from the catalogues, in the visitor's language."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.reports import accountability as report
+from bot.reports.wording import Say
 from handlers.accountability import Figures
-from handlers.types import Text
 from storage.models import Municipality
-
-Say = Callable[[Text], str]
 
 
 async def section_of(
@@ -34,16 +31,18 @@ async def section_of(
     periods = [shown.periods[weeks] for weeks in figures.spans]
 
     def row(key: str, values: list[str]) -> tuple[str, list[str]]:
-        return say(Text(key, {"days": answer_days})), values
+        return say(key, days=answer_days), values
 
     def in_time(shown: Figures) -> str:
         if not shown.counted:
             return "—"
-        values = {"share": report.share_text(shown.share), "in_time": shown.in_time}
-        return say(Text("accountability.share", values | {"counted": shown.counted}))
+        share = report.share_text(shown.share)
+        return say(
+            "accountability.share", share=share, in_time=shown.in_time, counted=shown.counted
+        )
 
     return {
-        "heading": [say(Text("accountability.period", {"weeks": w})) for w in figures.spans],
+        "heading": [say("accountability.period", weeks=w) for w in figures.spans],
         "rows": [
             row("accountability.appeals_answered", [str(p.appeals_answered) for p in periods]),
             row("accountability.wishes_answered", [str(p.wishes_answered) for p in periods]),
@@ -51,10 +50,9 @@ async def section_of(
             row("accountability.median", [report.days_text(p.median, language) for p in periods]),
         ],
         "overdue": say(
-            Text(
-                "accountability.overdue",
-                {"appeals": shown.overdue_appeals, "wishes": shown.overdue_wishes},
-            )
+            "accountability.overdue",
+            appeals=shown.overdue_appeals,
+            wishes=shown.overdue_wishes,
         ),
-        "note": say(Text("accountability.note", {"days": answer_days})),
+        "note": say("accountability.note", days=answer_days),
     }

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.telegram.channel import running
 from bot.channels.telegram.sender import known_username
+from bot.reports.wording import sayer
 from bot.web import accountability_section, http_input, pages, photo_links, poll_section
 from handlers.answering import shown_status
 from handlers.dates import day_month
@@ -144,7 +145,7 @@ class PublicPages:
                 session,
                 place,
                 language,
-                lambda text: self.runtime.catalogues.text(language, text),
+                sayer(self.runtime.catalogues, language),
                 today,
                 self.runtime.settings.timezone,
                 self.runtime.settings.appeal_answer_days,

@@ -1,7 +1,10 @@
 """What the accountability figures are counted from (issue 30; handlers/accountability.py
 counts them): for each municipality, when its wishes and appeals arrived, fell due and were
 first answered. Four queries whatever the number of municipalities asked for — the national
-page asks for all of them. Dates and counts only: never a text, a name or a person."""
+page asks for all of them. Dates and counts only: never a text, a name or a person.
+
+A wish's answer is its first `wish_answers` row with a final status (FINAL_STATUSES), as an
+appeal's clock stops on one (`appeals.answered_on`): one meaning of "answered" for both."""
 
 from __future__ import annotations
 
@@ -9,19 +12,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Subquery, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Appeal, Wish
-
-DUPLICATE = "duplicate"  # the status handlers/answering.py gives a wish marked a duplicate
+from storage.domain import DUPLICATE, FINAL_STATUSES
+from storage.models import Appeal, Wish, WishAnswer
+from storage.queries.appeals import overdue_at_end_of
 
 
 @dataclass(frozen=True)
 class WishClock:
     municipality_id: int
     created_at: datetime
-    answered_at: datetime | None
+    answered_at: datetime | None  # its first answer with a final status
+    appealed_on: date | None  # made an appeal that day: counted as the appeal from then on
 
 
 @dataclass(frozen=True)
@@ -32,15 +36,26 @@ class AppealClock:
     answered_on: date | None
 
 
+def first_final_answers() -> Subquery:
+    """Each wish's first answer with a final status: (wish_id, at)."""
+    return (
+        select(WishAnswer.wish_id, func.min(WishAnswer.created_at).label("at"))
+        .where(WishAnswer.status.in_(sorted(FINAL_STATUSES)))
+        .group_by(WishAnswer.wish_id)
+        .subquery()
+    )
+
+
 def _counted_wishes(municipality_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
     """Wishes on the clock: to change, not hidden, not a duplicate (it is answered through
-    the wish it repeats), not an appeal (counted as one), placed (docs/decisions.md)."""
+    the wish it repeats), placed in a municipality (docs/decisions.md: "A wish to change has
+    the appeal's legal period", "Hidden wishes and duplicates are left out" and "A wish's clock
+    starts the day it came")."""
     where: list[ColumnElement[bool]] = [
         Wish.municipality_id.is_not(None),
         Wish.kind == "change",
         Wish.hidden.is_(False),
         Wish.status != DUPLICATE,
-        ~exists().where(Appeal.wish_id == Wish.id),
     ]
     if municipality_ids is not None:
         where.append(Wish.municipality_id.in_(municipality_ids))
@@ -57,18 +72,24 @@ async def wish_clocks(
 ) -> list[WishClock]:
     """Wishes first answered in [answered_from, until), and those created in [created_from,
     created_before) (a range that holds every wish falling due in the period) that were not
-    answered before `until`. None: every municipality."""
-    unanswered = or_(Wish.answered_at.is_(None), Wish.answered_at >= until)
+    answered before `until`, with the day each became an appeal, if it did. None: every
+    municipality."""
+    answers = first_final_answers()
+    answered = answers.c.at
+    unanswered = or_(answered.is_(None), answered >= until)
     rows = await session.execute(
-        select(Wish.municipality_id, Wish.created_at, Wish.answered_at).where(
+        select(Wish.municipality_id, Wish.created_at, answered, Appeal.registered_on)
+        .outerjoin(answers, answers.c.wish_id == Wish.id)
+        .outerjoin(Appeal, Appeal.wish_id == Wish.id)
+        .where(
             *_counted_wishes(municipality_ids),
             or_(
-                and_(Wish.answered_at >= answered_from, Wish.answered_at < until),
+                and_(answered >= answered_from, answered < until),
                 and_(Wish.created_at >= created_from, Wish.created_at < created_before, unanswered),
             ),
         )
     )
-    return [WishClock(int(m or 0), created, answered) for m, created, answered in rows]
+    return [WishClock(int(m or 0), created, at, appealed) for m, created, at, appealed in rows]
 
 
 async def appeal_clocks(
@@ -98,19 +119,26 @@ async def appeal_clocks(
 async def overdue_counts(
     session: AsyncSession,
     municipality_ids: Sequence[int] | None,
-    today: date,
+    day: date,
+    day_ends: datetime,
     wishes_created_before: datetime,
 ) -> dict[int, tuple[int, int]]:
-    """(appeals, wishes) overdue today by municipality id: an appeal past its due date
-    unanswered; a wish unanswered that was created before `wishes_created_before` (the
-    caller's cut: its period has run out)."""
-    appeals = select(Appeal.municipality_id, func.count(Appeal.id)).where(
-        Appeal.answered_on.is_(None), Appeal.due_on < today
-    )
-    wishes = select(Wish.municipality_id, func.count(Wish.id)).where(
-        *_counted_wishes(municipality_ids),
-        Wish.answered_at.is_(None),
-        Wish.created_at < wishes_created_before,
+    """(appeals, wishes) overdue at the end of `day` (which ends at `day_ends`) by
+    municipality id: an appeal past its due date unanswered (storage/queries/appeals.py's
+    rule); a wish unanswered then that was created before `wishes_created_before` (the
+    caller's cut: its period has run out) and was not an appeal by then."""
+    appeals = select(Appeal.municipality_id, func.count(Appeal.id)).where(overdue_at_end_of(day))
+    answers = first_final_answers()
+    wishes = (
+        select(Wish.municipality_id, func.count(Wish.id))
+        .outerjoin(answers, answers.c.wish_id == Wish.id)
+        .outerjoin(Appeal, Appeal.wish_id == Wish.id)
+        .where(
+            *_counted_wishes(municipality_ids),
+            or_(answers.c.at.is_(None), answers.c.at >= day_ends),
+            or_(Appeal.registered_on.is_(None), Appeal.registered_on > day),
+            Wish.created_at < wishes_created_before,
+        )
     )
     if municipality_ids is not None:
         appeals = appeals.where(Appeal.municipality_id.in_(municipality_ids))

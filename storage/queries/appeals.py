@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Appeal, Wish, utcnow
@@ -106,11 +106,18 @@ async def stamp(session: AsyncSession, appeal_id: int, column: Stamp, now: datet
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
+def overdue_at_end_of(day: date) -> ColumnElement[bool]:
+    """An appeal overdue at the end of `day`: due before it and not answered by then (for
+    today: unanswered; for a past week's end, as it stood then). The one rule of "overdue"
+    (the clock's lists here, the accountability figures' counts)."""
+    return and_(Appeal.due_on < day, or_(Appeal.answered_on.is_(None), Appeal.answered_on > day))
+
+
 async def overdue(
     session: AsyncSession, today: date, municipality_ids: Sequence[int] | None = None
 ) -> Sequence[Appeal]:
     """Unanswered appeals whose due day has passed, earliest due first (with their wish)."""
-    query = select(Appeal).where(Appeal.answered_on.is_(None), Appeal.due_on < today)
+    query = select(Appeal).where(overdue_at_end_of(today))
     if municipality_ids is not None:
         query = query.where(Appeal.municipality_id.in_(municipality_ids))
     return (await session.scalars(query.order_by(Appeal.due_on, Appeal.id))).all()
