@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from handlers import bribes, free_text, signatures
+from handlers import appeals, bribes, free_text, signatures
 from storage import queries
 from storage.db import Database
 from storage.files import FileStore
@@ -16,7 +16,7 @@ from storage.models import utcnow
 
 INTERVAL = 600.0  # seconds
 ORPHAN_AGE = 2 * 86400.0  # seconds: a file no one holds after this long is deleted
-DRAFT_STEPS = (*bribes.STEPS, *signatures.STEPS, *free_text.STEPS)
+DRAFT_STEPS = (*bribes.STEPS, *signatures.STEPS, *free_text.STEPS, *appeals.STEPS)
 
 log = logging.getLogger(__name__)
 
