@@ -263,3 +263,22 @@ async def test_a_staff_member_answering_by_sms_stops_the_clock_too(
     await staff.send(f"ОТВЕТ {appeal.wish.reference} 4 Нет средств в бюджете")
     answered = await appeal_by_text(world, "Арык бузулду")
     assert answered.answered_on == datetime.now(ZONE).date()
+
+
+@pytest.mark.parametrize(("answer", "stopped"), [("3 Repaired", True), ("2 On it", False)])
+async def test_an_appeal_marked_a_duplicate_of_an_answered_wish_stops_its_clock(
+    world: World, civicbot: Civicbot, answer: str, stopped: bool
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = await official(world, civicbot, place)
+    await with_wish(world, place, f"Биринчи {answer}")
+    async with world.db.session() as session:
+        first = await session.scalar(select(Wish).where(Wish.text == f"Биринчи {answer}"))
+    assert first is not None
+    await staff.send(f"/answer {first.reference} {answer}")  # final ("done") or interim
+    _, appeal = await appellant(world, place, f"Кайталанган {answer}")
+    await staff.send(f"/answer {appeal.wish.reference} 5 {first.reference}")
+    marked = await appeal_by_text(world, f"Кайталанган {answer}")
+    assert marked.wish.duplicate_of == first.id
+    today = datetime.now(ZONE).date()
+    assert marked.answered_on == (today if stopped else None)
