@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from bot.commands import rotation
 from bot.runtime import housekeeping
 from handlers import appeals, free_text
 from handlers.dates import Day
@@ -21,6 +22,7 @@ from handlers.types import Text
 from handlers.working_days import add_working_days
 from storage.models import Appeal, InboundDelivery, Municipality, Wish
 from storage.models import Conversation as ConversationRow
+from storage.queries import appeals as appeal_rows
 from tests.conftest import SECRET_KEY, Civicbot, Say
 from tests.conversation import Conversation, World
 from tests.places import category
@@ -351,3 +353,27 @@ async def test_a_name_after_the_appeal_keyword_is_never_echoed(
     [answer] = await resident.send("APPEAL Asanov Bakyt")
     assert "ASANOV" not in answer.upper()
     assert await appeal_of(world, "Экинчи тилек") is None
+
+
+async def test_a_key_rotation_never_brings_back_a_name_forget_erased_meanwhile(
+    world: World, civicbot: Civicbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    place = await fresh_place(civicbot)
+    resident, _ = await with_wish(world, place, "Унутулган өтүнүч")
+    await resident.send("/appeal")
+    await resident.send(NAME)
+    await resident.send(ADDRESS)
+    read = appeal_rows.sealed_appeals
+
+    async def then_forget(session: object) -> list[tuple[int, str]]:
+        """The rotation has read the seals; the resident says /forget before it writes."""
+        seals = await read(session)  # type: ignore[arg-type]
+        await resident.send("/forget")
+        await resident.press(resident.buttons()[0])
+        return seals
+
+    monkeypatch.setattr(appeal_rows, "sealed_appeals", then_forget)
+    rotating = Pseudonyms("a-new-test-key-of-at-least-32-characters", [SECRET_KEY])
+    await rotation.rekey_appeals(world.db, rotating)
+    appeal = await appeal_of(world, "Унутулган өтүнүч")
+    assert appeal is not None and appeal.sealed is None

@@ -137,11 +137,25 @@ async def unseal_appeals_of(session: AsyncSession, person_id: int) -> None:
     )
 
 
-async def sealed_appeals(session: AsyncSession) -> Sequence[Appeal]:
-    """Appeals whose appellant's name and address are still sealed (for a key rotation)."""
-    return (
-        await session.scalars(select(Appeal).where(Appeal.sealed.is_not(None)).order_by(Appeal.id))
-    ).all()
+async def sealed_appeals(session: AsyncSession) -> list[tuple[int, str]]:
+    """(id, seal) of the appeals whose appellant's name and address are still sealed (for a
+    key rotation)."""
+    rows = await session.execute(
+        select(Appeal.id, Appeal.sealed).where(Appeal.sealed.is_not(None)).order_by(Appeal.id)
+    )
+    return [(appeal_id, str(sealed)) for appeal_id, sealed in rows.all()]
+
+
+async def reseal(session: AsyncSession, appeal_id: int, read: str, sealed: str) -> bool:
+    """Replace the appeal's seal if it is still the one read: a /forget meanwhile (None) is
+    never undone by a rotation; whether it was replaced."""
+    result = await session.execute(
+        update(Appeal)
+        .where(Appeal.id == appeal_id, Appeal.sealed == read)
+        .values(sealed=sealed)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
 async def stop_clock(session: AsyncSession, wish_id: int, today: date) -> None:
