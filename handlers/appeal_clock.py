@@ -50,14 +50,18 @@ async def tick(db: Database, now: datetime) -> Tally:
         soon = add_working_days(today, REMIND_BEFORE)
         for appeal in await appeal_rows.running(session, soon):
             stage = _stage(appeal, today)
-            if stage is None or not await appeal_rows.stamp(session, appeal.id, stage, now):
+            if stage is None or not await appeal_rows.stamp(
+                session, appeal.id, stage, now, appeal.due_on
+            ):
                 continue
             if stage == "overdue_at":
                 await _tell_staff(session, appeal, OVERDUE_STAFF)
                 await _tell_resident(session, appeal)
                 tally.overdue += 1
             elif stage == "reminded_due_at":  # the earlier reminder, if missed, is not sent now
-                await appeal_rows.stamp(session, appeal.id, "reminded_before_at", now)
+                await appeal_rows.stamp(
+                    session, appeal.id, "reminded_before_at", now, appeal.due_on
+                )
                 await _tell_staff(session, appeal, DUE_TODAY)
                 tally.due += 1
             else:

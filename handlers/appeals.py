@@ -282,10 +282,11 @@ async def extend(
         raise NotExtendable(Text("appeal.extend_reason_empty"))
     if len(reason) > REASON_LIMIT:
         raise NotExtendable(Text("error.too_long", {"limit": REASON_LIMIT, "length": len(reason)}))
-    appeal.due_on = add_working_days(appeal.due_on, days)
-    appeal.extended_reason = reason
-    appeal.reminded_before_at = appeal.reminded_due_at = appeal.overdue_at = None
-    await session.flush()
+    moved = add_working_days(appeal.due_on, days)
+    if not await appeal_rows.extend(session, appeal.id, appeal.due_on, moved, reason):
+        # Another staff member extended (or answered) it meanwhile: theirs stands.
+        raise NotExtendable(Text("appeal.extend_once", {"number": appeal.number}))
+    await session.refresh(appeal)
     await _tell_extended(session, appeal, staff)
     return appeal
 

@@ -23,6 +23,7 @@ from handlers.quotes import shorten
 from handlers.sealing import SealBroken
 from handlers.steps import Step
 from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
+from handlers.validation import small_number
 from handlers.working_days import working_days_between
 from storage import queries
 from storage.domain import wish_categories
@@ -479,11 +480,12 @@ async def take_extension(ctx: Context, text: str) -> list[Reply]:
     appeal = await _appeal_acted_on(ctx)
     if appeal is None:
         return await _not_yours(ctx)
-    days, _, reason = text.strip().partition(" ")
-    if not days.isdigit():
+    word, _, reason = text.strip().partition(" ")
+    days = small_number(word, 3)  # ASCII digits only: "²" is a digit to str.isdigit
+    if days is None:
         return [(await extend_prompt(ctx)).after(Text("appeal.extend_how"))]
     try:
-        await appeals.extend(ctx.session, appeal, int(days), reason, ctx.person, ctx.today)
+        await appeals.extend(ctx.session, appeal, days, reason, ctx.person, ctx.today)
     except appeals.NotExtendable as refused:
         return [(await extend_prompt(ctx)).after(refused.why)]
     ctx.enter(WISH)

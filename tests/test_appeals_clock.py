@@ -22,6 +22,7 @@ from handlers.pseudonyms import Pseudonyms
 from handlers.types import Text
 from handlers.working_days import add_working_days, working_days_before
 from storage.models import Appeal, Notice, Person, Wish
+from storage.queries import appeals as appeal_rows
 from tests.conftest import Civicbot, Say
 from tests.conversation import Conversation, World
 from tests.digests import invite_code
@@ -177,8 +178,9 @@ async def test_staff_extend_once_with_a_reason_the_resident_hears_and_the_remind
     await staff.press(say("en", "appeal.extend_button"))
     [refused] = await staff.send("30 too much work")
     assert refused.startswith(say("en", "appeal.extend_days", most=14))
-    [refused] = await staff.send("soon")
-    assert refused.startswith(say("en", "appeal.extend_how"))
+    for unreadable in ("soon", "² reasons", "٣ reasons"):  # digits to str.isdigit alone
+        [refused] = await staff.send(unreadable)
+        assert refused.startswith(say("en", "appeal.extend_how"))
     [saved] = await staff.send("10   The district must agree first")
     moved = add_working_days(appeal.due_on, 10)
     assert saved.startswith(
@@ -282,3 +284,40 @@ async def test_an_appeal_marked_a_duplicate_of_an_answered_wish_stops_its_clock(
     assert marked.wish.duplicate_of == first.id
     today = datetime.now(ZONE).date()
     assert marked.answered_on == (today if stopped else None)
+
+
+async def test_a_reminder_read_against_the_due_date_before_an_extension_is_not_stamped(
+    world: World, civicbot: Civicbot
+) -> None:
+    place = await fresh_place(civicbot)
+    _, appeal = await appellant(world, place, "Эски мөөнөт")
+    due = date(2026, 5, 12)
+    await set_due(world, appeal, due)
+    moved = add_working_days(due, 5)
+    async with world.db.session() as session, session.begin():
+        # The clock read the appeal due on the 12th; staff extend it before it stamps.
+        assert await appeal_rows.extend(session, appeal.id, due, moved, "The district decides")
+        assert not await appeal_rows.stamp(session, appeal.id, "reminded_due_at", at(due), due)
+        assert await appeal_rows.stamp(session, appeal.id, "reminded_due_at", at(due), moved)
+
+
+async def test_of_two_staff_extending_at_once_one_wins_and_the_other_is_told(
+    world: World, civicbot: Civicbot
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = await official(world, civicbot, place)
+    _, appeal = await appellant(world, place, "Эки кызматкер")
+    today = date(2026, 5, 4)
+    due = date(2026, 5, 12)
+    await set_due(world, appeal, due)
+    async with world.db.session() as session, session.begin():
+        read = await session.get(Appeal, appeal.id)  # what the second one's card showed
+        member = await session.scalar(select(Person).where(Person.channel_user_id == staff.user))
+        assert read is not None and member is not None
+        # The first one's extension commits in between (no ORM object sees it).
+        assert await appeal_rows.extend(session, appeal.id, due, date(2026, 5, 20), "First")
+        with pytest.raises(appeals.NotExtendable) as lost:
+            await appeals.extend(session, read, 3, "Second", member, today)
+    assert lost.value.why.key == "appeal.extend_once"
+    kept = await appeal_by_text(world, "Эки кызматкер")
+    assert (kept.due_on, kept.extended_reason) == (date(2026, 5, 20), "First")

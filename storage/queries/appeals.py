@@ -93,14 +93,48 @@ async def running(session: AsyncSession, due_by: date) -> Sequence[Appeal]:
     ).all()
 
 
-async def stamp(session: AsyncSession, appeal_id: int, column: Stamp, now: datetime) -> bool:
-    """Stamp the appeal's reminder or overdue mark, unless it is stamped already or answered;
-    whether this call stamped it (the one worker that then tells people)."""
+async def stamp(
+    session: AsyncSession, appeal_id: int, column: Stamp, now: datetime, due_on: date
+) -> bool:
+    """Stamp the appeal's reminder or overdue mark, unless it is stamped already, answered,
+    or no longer due on `due_on` (the date the stage was read against: an extension
+    meanwhile moved it); whether this call stamped it (the one worker that then tells)."""
     field = getattr(Appeal, column)
     result = await session.execute(
         update(Appeal)
-        .where(Appeal.id == appeal_id, field.is_(None), Appeal.answered_on.is_(None))
+        .where(
+            Appeal.id == appeal_id,
+            field.is_(None),
+            Appeal.answered_on.is_(None),
+            Appeal.due_on == due_on,
+        )
         .values({column: now})
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+async def extend(
+    session: AsyncSession, appeal_id: int, read_due: date, due_on: date, reason: str
+) -> bool:
+    """Move the appeal's due date once, with its reason, and clear its reminders (due again
+    for the new date) — if it is still unanswered, unextended and due on `read_due`: of two
+    staff extending at once, one wins; whether this call did."""
+    result = await session.execute(
+        update(Appeal)
+        .where(
+            Appeal.id == appeal_id,
+            Appeal.extended_reason.is_(None),
+            Appeal.answered_on.is_(None),
+            Appeal.due_on == read_due,
+        )
+        .values(
+            due_on=due_on,
+            extended_reason=reason,
+            reminded_before_at=None,
+            reminded_due_at=None,
+            overdue_at=None,
+        )
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
