@@ -28,7 +28,7 @@ from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import SealBroken, Sealer
 from handlers.steps import Step
 from handlers.types import Reply, Text, say
-from handlers.working_days import add_working_days
+from handlers.working_days import add_working_days, working_days_between
 from storage import queries
 from storage.channels import REACHABLE
 from storage.models import Appeal, Person, Wish, utcnow
@@ -82,6 +82,15 @@ def local_day(moment: datetime) -> date:
 
 def due_date(registered_on: date) -> date:
     return add_working_days(registered_on, RULES.answer_days)
+
+
+def working_days_late(due_on: date, today: date) -> int:
+    """How late an appeal due on `due_on` is on `today`, in working days: 0 until its due
+    day has passed, then at least 1 (on the weekend after a Friday due date no working day
+    has passed yet, but it is late). What the inbox, console, digest and CLI all say."""
+    if today <= due_on:
+        return 0
+    return max(1, working_days_between(due_on, today))
 
 
 async def register(

@@ -24,7 +24,6 @@ from handlers.sealing import SealBroken
 from handlers.steps import Step
 from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
 from handlers.validation import small_number
-from handlers.working_days import working_days_between
 from storage import queries
 from storage.domain import wish_categories
 from storage.models import Appeal, Wish
@@ -237,7 +236,7 @@ def _clock(ctx: Context, appeal: Appeal | None) -> list[Text]:
         return []
     due = Day(appeal.due_on, ctx.language)
     lines = [Text("appeal.inbox_line", {"number": appeal.number, "due": due})]
-    late = working_days_between(appeal.due_on, ctx.today)  # 0 on the weekend after
+    late = appeals.working_days_late(appeal.due_on, ctx.today)
     if appeal.answered_on is None and late:
         lines.append(Text("appeal.inbox_overdue", {"days": late}))
     if appeal.extended_reason:

@@ -16,7 +16,9 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.channels.notices import revive
+from bot.digests import overdue as overdue_digest
 from handlers import appeal_clock, appeals
+from handlers.context import Context
 from handlers.dates import Day
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Text
@@ -209,8 +211,14 @@ async def test_staff_extend_once_with_a_reason_the_resident_hears_and_the_remind
     assert refused_twice.value.why.key == "appeal.extend_once"
 
 
+def seen_on(monkeypatch: pytest.MonkeyPatch, day: date) -> None:
+    """Every conversation's "today" (ctx.today) is `day` (fixed dates: no test depends on
+    the weekday it runs on)."""
+    monkeypatch.setattr(Context, "today", property(lambda _: day))
+
+
 async def test_the_inbox_lists_appeals_first_by_due_date_and_shows_the_appellant_to_staff_only(
-    world: World, civicbot: Civicbot, say: Say
+    world: World, civicbot: Civicbot, say: Say, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     place = await fresh_place(civicbot)
     staff = await official(world, civicbot, place)
@@ -218,8 +226,9 @@ async def test_the_inbox_lists_appeals_first_by_due_date_and_shows_the_appellant
     _, later = await appellant(world, place, "Биринчи өтүнүч")
     _, overdue = await appellant(world, place, "Экинчи өтүнүч")
     await with_wish(world, place, "Жөн эле тилек")  # the newest, not an appeal
-    today = datetime.now(ZONE).date()
-    late_due = working_days_before(today, 2)
+    # Seen on Saturday 16 May 2026, due Wednesday the 13th: Thursday and Friday late.
+    seen_on(monkeypatch, date(2026, 5, 16))
+    late_due = date(2026, 5, 13)
     await set_due(world, overdue, late_due)
 
     await staff.send("/inbox")
@@ -321,3 +330,20 @@ async def test_of_two_staff_extending_at_once_one_wins_and_the_other_is_told(
     assert lost.value.why.key == "appeal.extend_once"
     kept = await appeal_by_text(world, "Эки кызматкер")
     assert (kept.due_on, kept.extended_reason) == (date(2026, 5, 20), "First")
+
+
+async def test_an_appeal_due_on_friday_is_one_working_day_late_on_saturday_everywhere(
+    world: World, civicbot: Civicbot, say: Say, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = await official(world, civicbot, place)
+    _, appeal = await appellant(world, place, "Жума күнү мөөнөтү")
+    saturday = date(2026, 5, 16)
+    await set_due(world, appeal, date(2026, 5, 15))
+    seen_on(monkeypatch, saturday)
+    [card] = await staff.send(f"/inbox {appeal.wish.reference}")
+    assert say("en", "appeal.inbox_overdue", days=1) in card  # not "by 0 working days"
+    async with world.db.session() as session:
+        [line] = await overdue_digest.collect(session, appeal.municipality_id, saturday)
+    assert (line.number, line.days_late) == (appeal.number, 1)
+    assert appeals.working_days_late(date(2026, 5, 15), date(2026, 5, 15)) == 0  # not yet
