@@ -347,3 +347,30 @@ async def test_an_appeal_due_on_friday_is_one_working_day_late_on_saturday_every
         [line] = await overdue_digest.collect(session, appeal.municipality_id, saturday)
     assert (line.number, line.days_late) == (appeal.number, 1)
     assert appeals.working_days_late(date(2026, 5, 15), date(2026, 5, 15)) == 0  # not yet
+
+
+async def test_nothing_is_sent_before_nine_and_a_late_reminder_says_the_days_really_left(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = await official(world, civicbot, place)
+    resident, appeal = await appellant(world, place, "Түнкү эскертүү")
+    due = date(2026, 5, 12)
+    await set_due(world, appeal, due)
+    # The reminder three working days before (29 April) was never sent: on 11 May at 00:10
+    # nothing goes; at nine the reminder says one working day is left, not three.
+    eleventh = date(2026, 5, 11)
+    assert await appeal_clock.tick(world.db, datetime.combine(eleventh, time(0, 10), ZONE)) == (
+        appeal_clock.Tally()
+    )
+    assert await notices_to(world, staff) == []
+    await appeal_clock.tick(world.db, datetime.combine(eleventh, time(9), ZONE))
+    [soon] = await notices_of(world, staff)
+    assert soon.key == appeal_clock.DUE_SOON and soon.values["days"] == 1
+    assert "1 working day from now" in world.catalogues.text("en", rendered(soon))
+    # Overdue the day after its due day: told at nine, not just after midnight.
+    after = date(2026, 5, 13)
+    await appeal_clock.tick(world.db, datetime.combine(after, time(8, 59), ZONE))
+    assert await notices_to(world, resident) == []
+    await appeal_clock.tick(world.db, datetime.combine(after, time(9), ZONE))
+    assert await notices_to(world, resident) == [appeal_clock.OVERDUE_NOTICE]
