@@ -6,6 +6,7 @@ On both databases (tests/conversation.py), a municipality of its own per test.""
 
 from __future__ import annotations
 
+import io
 import itertools
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -377,3 +378,30 @@ async def test_a_key_rotation_never_brings_back_a_name_forget_erased_meanwhile(
     await rotation.rekey_appeals(world.db, rotating)
     appeal = await appeal_of(world, "Унутулган өтүнүч")
     assert appeal is not None and appeal.sealed is None
+
+
+async def test_civicbot_chat_counts_an_appeal_s_days_as_serve_does(
+    world: World, database_url: str, say: Say, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`civicbot chat` sets APPEAL_ANSWER_DAYS and TIMEZONE for appeals as `serve` does."""
+    from bot.channels.terminal.channel import chat
+    from bot.runtime.config import Settings
+
+    monkeypatch.setattr(appeals, "RULES", appeals.RULES)  # restored for the other tests
+    settings = Settings(database_url=database_url, secret_key=SECRET_KEY, appeal_answer_days=5)
+    lines = ["/start", "3", "4", "1", "/change", "4", "Potholes by the school gate", "/appeal"]
+    out = io.StringIO()
+    given = io.StringIO("\n".join([*lines, NAME, ADDRESS, ""]) + "\n")
+    assert await chat(settings, given, out) == 0
+    appeal = await appeal_of(world, "Potholes by the school gate")
+    assert appeal is not None
+    assert appeal.due_on == add_working_days(appeal.registered_on, 5)
+    registered = say(
+        "en",
+        "appeal.registered",
+        reference=appeal.wish.reference,
+        number=appeal.number,
+        days=5,
+        due=Day(appeal.due_on, "en"),
+    )
+    assert registered in out.getvalue()
