@@ -405,3 +405,22 @@ async def test_civicbot_chat_counts_an_appeal_s_days_as_serve_does(
         due=Day(appeal.due_on, "en"),
     )
     assert registered in out.getvalue()
+
+
+async def test_a_draft_name_sealed_under_a_key_since_dropped_is_asked_again(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    place = await fresh_place(civicbot)
+    resident, _ = await with_wish(world, place, "Көчө караңгы")
+    await resident.send("/appeal")
+    await resident.send(NAME)
+    state = await resident.state()
+    assert state is not None
+    foreign = appeals.sealer_for(Pseudonyms("another-key-of-at-least-32-characters"))
+    async with world.db.session() as session, session.begin():
+        row = await session.get(ConversationRow, state.person_id)
+        assert row is not None
+        row.data = {**row.data, "sealed": foreign.seal({"name": NAME})}
+    assert await resident.send(ADDRESS) == [say("ky", "appeal.name_prompt")]
+    assert (await resident.state()).step == appeals.NAME  # type: ignore[union-attr]
+    assert await appeal_of(world, "Көчө караңгы") is None
