@@ -30,8 +30,8 @@ from storage.queries import appeals as appeal_rows
 from storage.queries.appeals import Stamp
 
 REMIND_BEFORE = 3  # working days
-# Nothing is sent before this local hour: the clock runs every few minutes, and a reminder
-# or an overdue notice at 00:10 would wake people for what can wait till morning.
+# Nothing is sent before this local hour: the clock runs through the night (the scheduler,
+# bot/digests/schedule.py), and an overdue notice just after midnight can wait till morning.
 SEND_FROM = time(9)
 DUE_SOON = "appeal.due_left"  # to staff, REMIND_BEFORE working days before, the days left
 # (appeal.due_soon, without them: only for notices queued before it; remove in time)
