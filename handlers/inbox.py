@@ -480,7 +480,7 @@ async def take_extension(ctx: Context, text: str) -> list[Reply]:
     if appeal is None:
         return await _not_yours(ctx)
     word, _, reason = text.strip().partition(" ")
-    days = small_number(word, 3)  # ASCII digits only: "²" is a digit to str.isdigit
+    days = small_number(word)  # ASCII digits only: "²" is a digit to str.isdigit
     if days is None:
         return [(await extend_prompt(ctx)).after(Text("appeal.extend_how"))]
     try:
