@@ -229,6 +229,8 @@ async def mark_duplicate(
     now = utcnow()
     for marked in (wish, *await queries.duplicates_of(session, wish.id)):
         marked.status, marked.status_at, marked.duplicate_of = DUPLICATE, now, target.id
+        if target.status in FINAL_STATUSES:  # answered already: no answer will come to stop it
+            await appeal_rows.stop_clock(session, marked.id, appeals.local_day(now))
     wish.answered_at = wish.answered_at or now
     queries.add_answer(session, wish, DUPLICATE, target.reference, staff.id, channel, now)
     await _audited(session, wish, staff, channel, "duplicate", {"of": target.reference})

@@ -21,14 +21,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import signers
+from handlers import signers, validation
 from handlers.context import Context
 from handlers.dates import Day
 from handlers.pseudonyms import Pseudonyms
-from handlers.sealing import Sealer
+from handlers.sealing import SealBroken, Sealer
 from handlers.steps import Step
 from handlers.types import Reply, Text, say
-from handlers.working_days import add_working_days
+from handlers.working_days import add_working_days, working_days_between
 from storage import queries
 from storage.channels import REACHABLE
 from storage.models import Appeal, Person, Wish, utcnow
@@ -40,6 +40,7 @@ ADDRESS = "appeal_address"
 # The steps where the appellant types their name and address: private (handlers/router.py).
 DETAILS = (NAME, ADDRESS)
 DRAFT_LIFETIME = timedelta(hours=1)
+REFERENCE_DIGITS_MAX = 16  # a wish's reference is digits only (storage/queries/common.py)
 REASON_LIMIT = 120  # characters of an extension's reason: a sentence, in three SMS at most
 EXTENDED_NOTICE = "appeal.extended_notice"  # to the resident
 
@@ -83,6 +84,15 @@ def due_date(registered_on: date) -> date:
     return add_working_days(registered_on, RULES.answer_days)
 
 
+def working_days_late(due_on: date, today: date) -> int:
+    """How late an appeal due on `due_on` is on `today`, in working days: 0 until its due
+    day has passed, then at least 1 (on the weekend after a Friday due date no working day
+    has passed yet, but it is late). What the inbox, console, digest and CLI all say."""
+    if today <= due_on:
+        return 0
+    return max(1, working_days_between(due_on, today))
+
+
 async def register(
     session: AsyncSession,
     wish: Wish,
@@ -113,7 +123,12 @@ async def command(ctx: Context, argument: str) -> list[Reply]:
     """/appeal [REF]; SMS: ӨТҮНҮЧ [REF]. The resident's last wish to change something, or
     theirs with that reference."""
     ctx.finish()
-    reference = argument.split()[0] if argument.split() else ""
+    words = argument.split()
+    reference = words[0] if words else ""
+    if reference and not validation.small_number(reference, REFERENCE_DIGITS_MAX):
+        # Not a reference ("ОБРАЩЕНИЕ: на улице нет света"): the words are a wish, kept and
+        # asked about as any text with no keyword; never echoed (they may hold a name).
+        return await _as_new_text(ctx, argument)
     if reference:
         wish = await queries.wish_by_reference(ctx.session, reference[:16])
         if wish is not None and wish.person_id is None:  # a card, or unlinked by /forget
@@ -165,6 +180,8 @@ async def name_prompt(ctx: Context) -> Reply:
 
 
 async def take_name(ctx: Context, text: str) -> list[Reply]:
+    if _expired(ctx):
+        return await _as_new_text(ctx, text)
     name, problem = signers.parse_name(text)
     if problem is not None:  # asked again; the wish and the flow stay
         return [(await name_prompt(ctx)).after(problem)]
@@ -178,6 +195,8 @@ async def address_prompt(ctx: Context) -> Reply:
 
 
 async def take_address(ctx: Context, text: str) -> list[Reply]:
+    if _expired(ctx):
+        return await _as_new_text(ctx, text)
     address, problem = signers.check_address(text)
     if problem is not None:
         return [(await address_prompt(ctx)).after(problem)]
@@ -189,7 +208,12 @@ async def take_address(ctx: Context, text: str) -> list[Reply]:
     refused = await _refused(ctx, wish)
     if refused is not None:
         return [refused]
-    name = sealer_for(ctx.pseudonyms).open(str(sealed))["name"]
+    try:
+        name = sealer_for(ctx.pseudonyms).open(str(sealed))["name"]
+    except SealBroken:  # sealed under a key since dropped (not a rotation: it keeps the old)
+        ctx.start_flow(wish=wish.id, expires=(utcnow() + DRAFT_LIFETIME).isoformat())
+        ctx.enter(NAME)
+        return [await name_prompt(ctx)]
     appeal, new = await register(ctx.session, wish, name, address, ctx.pseudonyms, ctx.today)
     if not new:
         return [_already(ctx, appeal)]
@@ -202,6 +226,25 @@ async def take_address(ctx: Context, text: str) -> list[Reply]:
             due=Day(appeal.due_on, ctx.language),
         )
     ]
+
+
+def _expired(ctx: Context) -> bool:
+    """The draft was left more than DRAFT_LIFETIME ago (or holds no expiry): what comes now
+    is not an answer to a question asked then."""
+    expires = ctx.data.get("expires")
+    return expires is None or datetime.fromisoformat(str(expires)) < utcnow()
+
+
+async def _as_new_text(ctx: Context, text: str) -> list[Reply]:
+    """The text handled as one sent outside any flow (handlers/router.py `_on_text`): by SMS
+    kept and asked about, in a chat the start of a wish; nothing of it lost."""
+    # Imported here: both modules import this one (a wish's answer offers an appeal).
+    from handlers import free_text, wishes
+
+    ctx.finish()
+    if not ctx.guided:
+        return await free_text.keep(ctx, text)
+    return await wishes.from_free_text(ctx, text)
 
 
 def offer(wish: Wish) -> Text | None:
@@ -248,10 +291,11 @@ async def extend(
         raise NotExtendable(Text("appeal.extend_reason_empty"))
     if len(reason) > REASON_LIMIT:
         raise NotExtendable(Text("error.too_long", {"limit": REASON_LIMIT, "length": len(reason)}))
-    appeal.due_on = add_working_days(appeal.due_on, days)
-    appeal.extended_reason = reason
-    appeal.reminded_before_at = appeal.reminded_due_at = appeal.overdue_at = None
-    await session.flush()
+    moved = add_working_days(appeal.due_on, days)
+    if not await appeal_rows.extend(session, appeal.id, appeal.due_on, moved, reason):
+        # Another staff member extended (or answered) it meanwhile: theirs stands.
+        raise NotExtendable(Text("appeal.extend_once", {"number": appeal.number}))
+    await session.refresh(appeal)
     await _tell_extended(session, appeal, staff)
     return appeal
 

@@ -23,7 +23,7 @@ from handlers.quotes import shorten
 from handlers.sealing import SealBroken
 from handlers.steps import Step
 from handlers.types import Button, Reply, Text, in_rows, say, topic_buttons
-from handlers.working_days import working_days_between
+from handlers.validation import small_number
 from storage import queries
 from storage.domain import wish_categories
 from storage.models import Appeal, Wish
@@ -236,7 +236,7 @@ def _clock(ctx: Context, appeal: Appeal | None) -> list[Text]:
         return []
     due = Day(appeal.due_on, ctx.language)
     lines = [Text("appeal.inbox_line", {"number": appeal.number, "due": due})]
-    late = working_days_between(appeal.due_on, ctx.today)  # 0 on the weekend after
+    late = appeals.working_days_late(appeal.due_on, ctx.today)
     if appeal.answered_on is None and late:
         lines.append(Text("appeal.inbox_overdue", {"days": late}))
     if appeal.extended_reason:
@@ -479,11 +479,12 @@ async def take_extension(ctx: Context, text: str) -> list[Reply]:
     appeal = await _appeal_acted_on(ctx)
     if appeal is None:
         return await _not_yours(ctx)
-    days, _, reason = text.strip().partition(" ")
-    if not days.isdigit():
+    word, _, reason = text.strip().partition(" ")
+    days = small_number(word)  # ASCII digits only: "²" is a digit to str.isdigit
+    if days is None:
         return [(await extend_prompt(ctx)).after(Text("appeal.extend_how"))]
     try:
-        await appeals.extend(ctx.session, appeal, int(days), reason, ctx.person, ctx.today)
+        await appeals.extend(ctx.session, appeal, days, reason, ctx.person, ctx.today)
     except appeals.NotExtendable as refused:
         return [(await extend_prompt(ctx)).after(refused.why)]
     ctx.enter(WISH)

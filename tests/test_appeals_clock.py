@@ -16,12 +16,15 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.channels.notices import revive
+from bot.digests import overdue as overdue_digest
 from handlers import appeal_clock, appeals
+from handlers.context import Context
 from handlers.dates import Day
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Text
 from handlers.working_days import add_working_days, working_days_before
 from storage.models import Appeal, Notice, Person, Wish
+from storage.queries import appeals as appeal_rows
 from tests.conftest import Civicbot, Say
 from tests.conversation import Conversation, World
 from tests.digests import invite_code
@@ -177,8 +180,9 @@ async def test_staff_extend_once_with_a_reason_the_resident_hears_and_the_remind
     await staff.press(say("en", "appeal.extend_button"))
     [refused] = await staff.send("30 too much work")
     assert refused.startswith(say("en", "appeal.extend_days", most=14))
-    [refused] = await staff.send("soon")
-    assert refused.startswith(say("en", "appeal.extend_how"))
+    for unreadable in ("soon", "² reasons", "٣ reasons"):  # digits to str.isdigit alone
+        [refused] = await staff.send(unreadable)
+        assert refused.startswith(say("en", "appeal.extend_how"))
     [saved] = await staff.send("10   The district must agree first")
     moved = add_working_days(appeal.due_on, 10)
     assert saved.startswith(
@@ -207,8 +211,14 @@ async def test_staff_extend_once_with_a_reason_the_resident_hears_and_the_remind
     assert refused_twice.value.why.key == "appeal.extend_once"
 
 
+def seen_on(monkeypatch: pytest.MonkeyPatch, day: date) -> None:
+    """Every conversation's "today" (ctx.today) is `day` (fixed dates: no test depends on
+    the weekday it runs on)."""
+    monkeypatch.setattr(Context, "today", property(lambda _: day))
+
+
 async def test_the_inbox_lists_appeals_first_by_due_date_and_shows_the_appellant_to_staff_only(
-    world: World, civicbot: Civicbot, say: Say
+    world: World, civicbot: Civicbot, say: Say, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     place = await fresh_place(civicbot)
     staff = await official(world, civicbot, place)
@@ -216,8 +226,9 @@ async def test_the_inbox_lists_appeals_first_by_due_date_and_shows_the_appellant
     _, later = await appellant(world, place, "Биринчи өтүнүч")
     _, overdue = await appellant(world, place, "Экинчи өтүнүч")
     await with_wish(world, place, "Жөн эле тилек")  # the newest, not an appeal
-    today = datetime.now(ZONE).date()
-    late_due = working_days_before(today, 2)
+    # Seen on Saturday 16 May 2026, due Wednesday the 13th: Thursday and Friday late.
+    seen_on(monkeypatch, date(2026, 5, 16))
+    late_due = date(2026, 5, 13)
     await set_due(world, overdue, late_due)
 
     await staff.send("/inbox")
@@ -263,3 +274,103 @@ async def test_a_staff_member_answering_by_sms_stops_the_clock_too(
     await staff.send(f"ОТВЕТ {appeal.wish.reference} 4 Нет средств в бюджете")
     answered = await appeal_by_text(world, "Арык бузулду")
     assert answered.answered_on == datetime.now(ZONE).date()
+
+
+@pytest.mark.parametrize(("answer", "stopped"), [("3 Repaired", True), ("2 On it", False)])
+async def test_an_appeal_marked_a_duplicate_of_an_answered_wish_stops_its_clock(
+    world: World, civicbot: Civicbot, answer: str, stopped: bool
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = await official(world, civicbot, place)
+    await with_wish(world, place, f"Биринчи {answer}")
+    async with world.db.session() as session:
+        first = await session.scalar(select(Wish).where(Wish.text == f"Биринчи {answer}"))
+    assert first is not None
+    await staff.send(f"/answer {first.reference} {answer}")  # final ("done") or interim
+    _, appeal = await appellant(world, place, f"Кайталанган {answer}")
+    await staff.send(f"/answer {appeal.wish.reference} 5 {first.reference}")
+    marked = await appeal_by_text(world, f"Кайталанган {answer}")
+    assert marked.wish.duplicate_of == first.id
+    today = datetime.now(ZONE).date()
+    assert marked.answered_on == (today if stopped else None)
+
+
+async def test_a_reminder_read_against_the_due_date_before_an_extension_is_not_stamped(
+    world: World, civicbot: Civicbot
+) -> None:
+    place = await fresh_place(civicbot)
+    _, appeal = await appellant(world, place, "Эски мөөнөт")
+    due = date(2026, 5, 12)
+    await set_due(world, appeal, due)
+    moved = add_working_days(due, 5)
+    async with world.db.session() as session, session.begin():
+        # The clock read the appeal due on the 12th; staff extend it before it stamps.
+        assert await appeal_rows.extend(session, appeal.id, due, moved, "The district decides")
+        assert not await appeal_rows.stamp(session, appeal.id, "reminded_due_at", at(due), due)
+        assert await appeal_rows.stamp(session, appeal.id, "reminded_due_at", at(due), moved)
+
+
+async def test_of_two_staff_extending_at_once_one_wins_and_the_other_is_told(
+    world: World, civicbot: Civicbot
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = await official(world, civicbot, place)
+    _, appeal = await appellant(world, place, "Эки кызматкер")
+    today = date(2026, 5, 4)
+    due = date(2026, 5, 12)
+    await set_due(world, appeal, due)
+    async with world.db.session() as session, session.begin():
+        read = await session.get(Appeal, appeal.id)  # what the second one's card showed
+        member = await session.scalar(select(Person).where(Person.channel_user_id == staff.user))
+        assert read is not None and member is not None
+        # The first one's extension commits in between (no ORM object sees it).
+        assert await appeal_rows.extend(session, appeal.id, due, date(2026, 5, 20), "First")
+        with pytest.raises(appeals.NotExtendable) as lost:
+            await appeals.extend(session, read, 3, "Second", member, today)
+    assert lost.value.why.key == "appeal.extend_once"
+    kept = await appeal_by_text(world, "Эки кызматкер")
+    assert (kept.due_on, kept.extended_reason) == (date(2026, 5, 20), "First")
+
+
+async def test_an_appeal_due_on_friday_is_one_working_day_late_on_saturday_everywhere(
+    world: World, civicbot: Civicbot, say: Say, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = await official(world, civicbot, place)
+    _, appeal = await appellant(world, place, "Жума күнү мөөнөтү")
+    saturday = date(2026, 5, 16)
+    await set_due(world, appeal, date(2026, 5, 15))
+    seen_on(monkeypatch, saturday)
+    [card] = await staff.send(f"/inbox {appeal.wish.reference}")
+    assert say("en", "appeal.inbox_overdue", days=1) in card  # not "by 0 working days"
+    async with world.db.session() as session:
+        [line] = await overdue_digest.collect(session, appeal.municipality_id, saturday)
+    assert (line.number, line.days_late) == (appeal.number, 1)
+    assert appeals.working_days_late(date(2026, 5, 15), date(2026, 5, 15)) == 0  # not yet
+
+
+async def test_nothing_is_sent_before_nine_and_a_late_reminder_says_the_days_really_left(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    place = await fresh_place(civicbot)
+    staff = await official(world, civicbot, place)
+    resident, appeal = await appellant(world, place, "Түнкү эскертүү")
+    due = date(2026, 5, 12)
+    await set_due(world, appeal, due)
+    # The reminder three working days before (29 April) was never sent: on 11 May at 00:10
+    # nothing goes; at nine the reminder says one working day is left, not three.
+    eleventh = date(2026, 5, 11)
+    assert await appeal_clock.tick(world.db, datetime.combine(eleventh, time(0, 10), ZONE)) == (
+        appeal_clock.Tally()
+    )
+    assert await notices_to(world, staff) == []
+    await appeal_clock.tick(world.db, datetime.combine(eleventh, time(9), ZONE))
+    [soon] = await notices_of(world, staff)
+    assert soon.key == appeal_clock.DUE_SOON and soon.values["days"] == 1
+    assert "1 working day from now" in world.catalogues.text("en", rendered(soon))
+    # Overdue the day after its due day: told at nine, not just after midnight.
+    after = date(2026, 5, 13)
+    await appeal_clock.tick(world.db, datetime.combine(after, time(8, 59), ZONE))
+    assert await notices_to(world, resident) == []
+    await appeal_clock.tick(world.db, datetime.combine(after, time(9), ZONE))
+    assert await notices_to(world, resident) == [appeal_clock.OVERDUE_NOTICE]

@@ -6,6 +6,7 @@ On both databases (tests/conversation.py), a municipality of its own per test.""
 
 from __future__ import annotations
 
+import io
 import itertools
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -13,12 +14,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from handlers import appeals
+from bot.commands import rotation
+from bot.runtime import housekeeping
+from handlers import appeals, free_text
 from handlers.dates import Day
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Text
 from handlers.working_days import add_working_days
 from storage.models import Appeal, InboundDelivery, Municipality, Wish
+from storage.models import Conversation as ConversationRow
+from storage.queries import appeals as appeal_rows
 from tests.conftest import SECRET_KEY, Civicbot, Say
 from tests.conversation import Conversation, World
 from tests.places import category
@@ -155,13 +160,22 @@ async def test_what_the_appellant_types_is_never_kept_with_a_delivery(
     place = await fresh_place(civicbot)
     resident, _ = await with_wish(world, place, f"Суу жок {channel}", channel)
     await resident.send("/appeal" if channel == "telegram" else "ӨТҮНҮЧ")
-    await resident.send(NAME)
-    await resident.send(ADDRESS)
+    # What a redelivery of each step's message gets back is what was kept with it: nothing
+    # on a chat, the generic private text by SMS (bot/channels/sms/channel.kept_text).
+    # (By SMS in the language the words tell: NAME reads as Russian.)
+    generic = [
+        [world.catalogues.text(language, Text("bribe.received"), "sms")]
+        for language in ("ky", "ru", "en")
+    ]
+    kept = [[]] if channel == "telegram" else generic
+    for typed in (NAME, ADDRESS):
+        said = await resident.send(typed)
+        assert said and said not in kept
+        assert await resident.redeliver() in kept
     assert await appeal_of(world, f"Суу жок {channel}") is not None
     async with world.db.session() as session:
-        kept = [reply or "" for reply in await session.scalars(select(InboundDelivery.reply))]
-    assert kept  # the module's deliveries, this test's among them
-    assert not any("Асанов" in reply or "Ленин" in reply for reply in kept)
+        replies = [reply or "" for reply in await session.scalars(select(InboundDelivery.reply))]
+    assert not any("Асанов" in reply or "Ленин" in reply for reply in replies)
 
 
 @pytest.mark.parametrize(
@@ -268,3 +282,145 @@ async def test_a_key_rotation_reseals_appeals_so_they_open_without_the_old_key(
         monkeypatch.setenv("SECRET_KEY", SECRET_KEY)
         monkeypatch.setenv("SECRET_KEY_PREVIOUS", new_key)
         assert (await civicbot("secret", "rotate"))[0] == 0
+
+
+async def age_draft(world: World, who: Conversation) -> None:
+    """The resident's draft as if left long ago (its expiry passed)."""
+    state = await who.state()
+    assert state is not None and state.step is not None
+    async with world.db.session() as session, session.begin():
+        row = await session.get(ConversationRow, state.person_id)
+        assert row is not None
+        row.data = {**row.data, "expires": "2000-01-01T00:00:00+00:00"}
+
+
+@pytest.mark.parametrize("step", [appeals.NAME, appeals.ADDRESS])
+async def test_an_appeal_left_unfinished_expires_and_a_later_text_is_a_new_message(
+    world: World, civicbot: Civicbot, step: str
+) -> None:
+    place = await fresh_place(civicbot)
+    text = f"Мектепке жол жок {step}"
+    resident, _ = await with_wish(world, place, text, "sms")
+    await resident.send("ӨТҮНҮЧ")
+    if step == appeals.ADDRESS:
+        await resident.send(NAME)
+    assert (await resident.state()).step == step  # type: ignore[union-attr]
+    await age_draft(world, resident)
+    # A week later: a new wish, not the appellant's name or address.
+    [asked] = await resident.send("Жарык жок көчөдө")
+    assert "ӨТҮНҮЧ" not in asked and await appeal_of(world, text) is None
+    state = await resident.state()
+    assert state is not None and state.step == free_text.DRAFT
+    assert state.data["text"] == "Жарык жок көчөдө"  # kept, asked about: nothing lost
+
+
+async def test_the_sweep_wipes_an_unfinished_appeal_with_the_sealed_name(
+    world: World, civicbot: Civicbot
+) -> None:
+    place = await fresh_place(civicbot)
+    resident, _ = await with_wish(world, place, "Ооруканага жол жок")
+    await resident.send("/appeal")
+    await resident.send(NAME)
+    state = await resident.state()
+    assert state is not None and "sealed" in state.data
+    await housekeeping.sweep(world.db)
+    assert (await resident.state()).step == appeals.ADDRESS  # type: ignore[union-attr]
+    await age_draft(world, resident)
+    await housekeeping.sweep(world.db)
+    state = await resident.state()
+    assert state is not None and (state.step, state.data) == (None, {})
+
+
+@pytest.mark.parametrize(
+    ("channel", "sent"),
+    [("sms", "ОБРАЩЕНИЕ: на улице нет света"), ("telegram", "/appeal на улице нет света")],
+)
+async def test_words_after_the_appeal_keyword_are_a_wish_kept_not_a_reference(
+    world: World, civicbot: Civicbot, channel: str, sent: str
+) -> None:
+    place = await fresh_place(civicbot)
+    resident, _ = await with_wish(world, place, f"Биринчи тилек {channel}", channel, "ru")
+    [answer] = await resident.send(sent)
+    assert "НА" not in answer.split() and "на улице" not in answer
+    state = await resident.state()
+    assert state is not None and state.data.get("text") == "на улице нет света"
+
+
+async def test_a_name_after_the_appeal_keyword_is_never_echoed(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    place = await fresh_place(civicbot)
+    resident, _ = await with_wish(world, place, "Экинчи тилек", "sms", "en")
+    [answer] = await resident.send("APPEAL Asanov Bakyt")
+    assert "ASANOV" not in answer.upper()
+    assert await appeal_of(world, "Экинчи тилек") is None
+
+
+async def test_a_key_rotation_never_brings_back_a_name_forget_erased_meanwhile(
+    world: World, civicbot: Civicbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    place = await fresh_place(civicbot)
+    resident, _ = await with_wish(world, place, "Унутулган өтүнүч")
+    await resident.send("/appeal")
+    await resident.send(NAME)
+    await resident.send(ADDRESS)
+    read = appeal_rows.sealed_appeals
+
+    async def then_forget(session: object) -> list[tuple[int, str]]:
+        """The rotation has read the seals; the resident says /forget before it writes."""
+        seals = await read(session)  # type: ignore[arg-type]
+        await resident.send("/forget")
+        await resident.press(resident.buttons()[0])
+        return seals
+
+    monkeypatch.setattr(appeal_rows, "sealed_appeals", then_forget)
+    rotating = Pseudonyms("a-new-test-key-of-at-least-32-characters", [SECRET_KEY])
+    await rotation.rekey_appeals(world.db, rotating)
+    appeal = await appeal_of(world, "Унутулган өтүнүч")
+    assert appeal is not None and appeal.sealed is None
+
+
+async def test_civicbot_chat_counts_an_appeal_s_days_as_serve_does(
+    world: World, database_url: str, say: Say, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`civicbot chat` sets APPEAL_ANSWER_DAYS and TIMEZONE for appeals as `serve` does."""
+    from bot.channels.terminal.channel import chat
+    from bot.runtime.config import Settings
+
+    monkeypatch.setattr(appeals, "RULES", appeals.RULES)  # restored for the other tests
+    settings = Settings(database_url=database_url, secret_key=SECRET_KEY, appeal_answer_days=5)
+    lines = ["/start", "3", "4", "1", "/change", "4", "Potholes by the school gate", "/appeal"]
+    out = io.StringIO()
+    given = io.StringIO("\n".join([*lines, NAME, ADDRESS, ""]) + "\n")
+    assert await chat(settings, given, out) == 0
+    appeal = await appeal_of(world, "Potholes by the school gate")
+    assert appeal is not None
+    assert appeal.due_on == add_working_days(appeal.registered_on, 5)
+    registered = say(
+        "en",
+        "appeal.registered",
+        reference=appeal.wish.reference,
+        number=appeal.number,
+        days=5,
+        due=Day(appeal.due_on, "en"),
+    )
+    assert registered in out.getvalue()
+
+
+async def test_a_draft_name_sealed_under_a_key_since_dropped_is_asked_again(
+    world: World, civicbot: Civicbot, say: Say
+) -> None:
+    place = await fresh_place(civicbot)
+    resident, _ = await with_wish(world, place, "Көчө караңгы")
+    await resident.send("/appeal")
+    await resident.send(NAME)
+    state = await resident.state()
+    assert state is not None
+    foreign = appeals.sealer_for(Pseudonyms("another-key-of-at-least-32-characters"))
+    async with world.db.session() as session, session.begin():
+        row = await session.get(ConversationRow, state.person_id)
+        assert row is not None
+        row.data = {**row.data, "sealed": foreign.seal({"name": NAME})}
+    assert await resident.send(ADDRESS) == [say("ky", "appeal.name_prompt")]
+    assert (await resident.state()).step == appeals.NAME  # type: ignore[union-attr]
+    assert await appeal_of(world, "Көчө караңгы") is None

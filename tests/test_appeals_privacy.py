@@ -7,6 +7,7 @@ read them on the appeal's card (docs/architecture.md §8, issue 30)."""
 from __future__ import annotations
 
 import logging
+from datetime import time
 from pathlib import Path
 
 import aiohttp
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 
+from handlers import appeal_clock
 from handlers.working_days import working_days_before, working_days_between
 from storage.db import Database
 from storage.models import Appeal
@@ -60,8 +62,11 @@ async def test_an_appellant_s_name_and_address_reach_only_their_municipality_s_s
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     say: Say,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.INFO)  # the level `civicbot serve` logs at
+    # The job runs at whatever hour the test does (the quiet hours: tests/test_appeals_clock).
+    monkeypatch.setattr(appeal_clock, "SEND_FROM", time(0))
     runtime = await start_bot("webhook", **twilio_settings())
     appellant = await resident(runtime, telegram, 9821, "ky")
     await appellant.leave_wish("change", category("roads")["ky"], "Көпүрө кулап калды")

@@ -175,6 +175,7 @@ SMS_MESSAGES: list[tuple[str, ...]] = [
     ("appeal.place_first",),
     ("appeal.overdue_notice",),
     ("appeal.due_soon",),
+    ("appeal.due_left",),
     ("appeal.due_today",),
     ("appeal.overdue_staff",),
 ]

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from bot.commands.admin import municipality_named, today_in
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
-from handlers.working_days import working_days_between
+from handlers.appeals import working_days_late
 from storage.queries import appeals as appeal_rows
 
 
@@ -34,7 +34,7 @@ async def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int
             for appeal in await appeal_rows.overdue(session, today, only):
                 wish = appeal.wish
                 place = wish.municipality.key if wish.municipality is not None else ""
-                late = working_days_between(appeal.due_on, today)
+                late = working_days_late(appeal.due_on, today)
                 print(
                     f"{appeal.number}\t{place}\t{wish.reference}\t{wish.category}"
                     f"\t{appeal.due_on.isoformat()}\t{late}",

@@ -78,14 +78,17 @@ async def rekey(db: Database, pseudonyms: Pseudonyms) -> int:
 
 async def rekey_appeals(db: Database, pseudonyms: Pseudonyms) -> int:
     """Seal every appellant's name and address with the newest key (once the old key is
-    forgotten, they would not open); how many. Appeals are few: one transaction."""
+    forgotten, they would not open); how many. Appeals are few: one transaction. Each seal
+    is replaced only if it is still the one read: a /forget meanwhile stays done."""
     sealer = appeals.sealer_for(pseudonyms)
-    async with db.session() as session, session.begin():
+    async with db.session() as session:
         sealed = await appeal_rows.sealed_appeals(session)
-        for appeal in sealed:
-            assert appeal.sealed is not None
-            appeal.sealed = sealer.seal(sealer.open(appeal.sealed))
-    return len(sealed)
+    resealed = 0
+    async with db.session() as session, session.begin():
+        for appeal_id, read in sealed:
+            new = sealer.seal(sealer.open(read))
+            resealed += await appeal_rows.reseal(session, appeal_id, read, new)
+    return resealed
 
 
 async def rekey_answers(db: Database, pseudonyms: Pseudonyms) -> int:

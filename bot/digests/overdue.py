@@ -11,7 +11,7 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.reports.wording import Say
-from handlers.working_days import working_days_between
+from handlers.appeals import working_days_late
 from storage.queries import appeals as appeal_rows
 
 
@@ -20,7 +20,7 @@ class OverdueLine:
     number: str
     reference: str
     category: str
-    days_late: int  # working days after the due date, up to the day the digest is made
+    days_late: int  # working days late on the day the digest is made (at least 1)
 
 
 async def collect(session: AsyncSession, municipality_id: int, today: date) -> list[OverdueLine]:
@@ -29,7 +29,7 @@ async def collect(session: AsyncSession, municipality_id: int, today: date) -> l
             appeal.number,
             appeal.wish.reference,
             appeal.wish.category,
-            working_days_between(appeal.due_on, today),
+            working_days_late(appeal.due_on, today),
         )
         for appeal in await appeal_rows.overdue(session, today, [municipality_id])
     ]

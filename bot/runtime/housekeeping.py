@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from handlers import bribes, console_links, free_text, signatures
+from handlers import appeals, bribes, console_links, free_text, signatures
 from storage import queries
 from storage.db import Database
 from storage.files import FileStore
@@ -18,7 +18,7 @@ from storage.queries import console
 
 INTERVAL = 600.0  # seconds
 ORPHAN_AGE = 2 * 86400.0  # seconds: a file no one holds after this long is deleted
-DRAFT_STEPS = (*bribes.STEPS, *signatures.STEPS, *free_text.STEPS)
+DRAFT_STEPS = (*bribes.STEPS, *signatures.STEPS, *free_text.STEPS, *appeals.STEPS)
 
 log = logging.getLogger(__name__)
 

@@ -93,13 +93,21 @@ async def running(session: AsyncSession, due_by: date) -> Sequence[Appeal]:
     ).all()
 
 
-async def stamp(session: AsyncSession, appeal_id: int, column: Stamp, now: datetime) -> bool:
-    """Stamp the appeal's reminder or overdue mark, unless it is stamped already or answered;
-    whether this call stamped it (the one worker that then tells people)."""
+async def stamp(
+    session: AsyncSession, appeal_id: int, column: Stamp, now: datetime, due_on: date
+) -> bool:
+    """Stamp the appeal's reminder or overdue mark, unless it is stamped already, answered,
+    or no longer due on `due_on` (the date the stage was read against: an extension
+    meanwhile moved it); whether this call stamped it (the one worker that then tells)."""
     field = getattr(Appeal, column)
     result = await session.execute(
         update(Appeal)
-        .where(Appeal.id == appeal_id, field.is_(None), Appeal.answered_on.is_(None))
+        .where(
+            Appeal.id == appeal_id,
+            field.is_(None),
+            Appeal.answered_on.is_(None),
+            Appeal.due_on == due_on,
+        )
         .values({column: now})
         .execution_options(synchronize_session=False)
     )
@@ -111,6 +119,32 @@ def overdue_at_end_of(day: date) -> ColumnElement[bool]:
     today: unanswered; for a past week's end, as it stood then). The one rule of "overdue"
     (the clock's lists here, the accountability figures' counts)."""
     return and_(Appeal.due_on < day, or_(Appeal.answered_on.is_(None), Appeal.answered_on > day))
+
+
+async def extend(
+    session: AsyncSession, appeal_id: int, read_due: date, due_on: date, reason: str
+) -> bool:
+    """Move the appeal's due date once, with its reason, and clear its reminders (due again
+    for the new date) — if it is still unanswered, unextended and due on `read_due`: of two
+    staff extending at once, one wins; whether this call did."""
+    result = await session.execute(
+        update(Appeal)
+        .where(
+            Appeal.id == appeal_id,
+            Appeal.extended_reason.is_(None),
+            Appeal.answered_on.is_(None),
+            Appeal.due_on == read_due,
+        )
+        .values(
+            due_on=due_on,
+            extended_reason=reason,
+            reminded_before_at=None,
+            reminded_due_at=None,
+            overdue_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
 async def overdue(
@@ -144,11 +178,25 @@ async def unseal_appeals_of(session: AsyncSession, person_id: int) -> None:
     )
 
 
-async def sealed_appeals(session: AsyncSession) -> Sequence[Appeal]:
-    """Appeals whose appellant's name and address are still sealed (for a key rotation)."""
-    return (
-        await session.scalars(select(Appeal).where(Appeal.sealed.is_not(None)).order_by(Appeal.id))
-    ).all()
+async def sealed_appeals(session: AsyncSession) -> list[tuple[int, str]]:
+    """(id, seal) of the appeals whose appellant's name and address are still sealed (for a
+    key rotation)."""
+    rows = await session.execute(
+        select(Appeal.id, Appeal.sealed).where(Appeal.sealed.is_not(None)).order_by(Appeal.id)
+    )
+    return [(appeal_id, str(sealed)) for appeal_id, sealed in rows.all()]
+
+
+async def reseal(session: AsyncSession, appeal_id: int, read: str, sealed: str) -> bool:
+    """Replace the appeal's seal if it is still the one read: a /forget meanwhile (None) is
+    never undone by a rotation; whether it was replaced."""
+    result = await session.execute(
+        update(Appeal)
+        .where(Appeal.id == appeal_id, Appeal.sealed == read)
+        .values(sealed=sealed)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
 async def stop_clock(session: AsyncSession, wish_id: int, today: date) -> None:

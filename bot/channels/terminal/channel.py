@@ -24,7 +24,7 @@ from bot.channels.answers import Keyboard
 from bot.runtime.config import Settings
 from bot.runtime.database import file_store, location, prepare_database
 from bot.runtime.i18n import Catalogues
-from handlers import dispatch
+from handlers import appeals, dispatch
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Inbound, typed
 from storage.channels import WEB
@@ -35,6 +35,7 @@ Rows = list[list[tuple[str, str]]]  # the buttons on the screen: rows of (label,
 
 async def chat(settings: Settings, given: TextIO, out: TextIO) -> int:
     db = await prepare_database(settings)
+    appeals.configure(appeals.Rules(settings.appeal_answer_days, settings.timezone))  # as serve
     pseudonyms = Pseudonyms.from_keys(settings.secret_keys())
     catalogues = Catalogues()
     files = file_store(settings)  # /forget deletes a resident's photos
