@@ -207,6 +207,7 @@ class ChatPace:
 class _Batch:
     calls: Sequence[Callable[[Any], Awaitable[object]]]
     done: asyncio.Future[bool]
+    paced: bool = False  # at the broadcast pace (a follow-up nobody waits for)
 
 
 @dataclass
@@ -249,16 +250,21 @@ class Outbox(Generic[C]):
     # --- answers: queued per chat, in order -------------------------------------------------
 
     def post(
-        self, chat_id: Hashable, calls: Sequence[Callable[[C], Awaitable[object]]]
+        self,
+        chat_id: Hashable,
+        calls: Sequence[Callable[[C], Awaitable[object]]],
+        paced: bool = False,
     ) -> asyncio.Future[bool]:
         """Queue messages for a chat, after whatever it is already waiting for. The future
-        is True once all were sent, False if the chat blocked the bot or one was given up."""
+        is True once all were sent, False if the chat blocked the bot or one was given up.
+        `paced`: each also waits its turn at the broadcast pace, as a notice does (messages
+        that follow an answer, which nobody waits for)."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         if not calls:
             done.set_result(True)
             return done
         chat = self._chat(chat_id)
-        chat.queue.append(_Batch(calls, done))
+        chat.queue.append(_Batch(calls, done, paced))
         self._depth.inc(len(calls))
         if chat.worker is None or chat.worker.done():
             chat.worker = asyncio.create_task(self._drain(chat_id, chat), name=f"outbox-{chat_id}")
@@ -272,7 +278,7 @@ class Outbox(Generic[C]):
                 self._depth.dec()
                 try:
                     await self.send(
-                        chat_id, call, broadcast=False, pace=chat.pace, first=number == 0
+                        chat_id, call, broadcast=batch.paced, pace=chat.pace, first=number == 0
                     )
                 except RecipientBlocked:  # `send` marked them; drop what they would get
                     self._depth.dec(len(batch.calls) - number - 1)
