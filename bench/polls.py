@@ -349,6 +349,8 @@ async def answering(
     seconds = time.monotonic() - started
     cpu, queued = cpu_seconds(pid) - cpu, queued_seconds(pid) - queued
     replies = Replies.of(telegram, calls_before, too_many_before)
+    name = "changed answers" if again else "first answers"
+    print(f"{name}: {len(chats)} in {seconds:.1f} s, {len(chats) / seconds:.0f}/s", flush=True)
     followed = None if again else await follow_ups(telegram, calls_before, chats)
     await asyncio.sleep(1.0)
     return Pass(given, seconds, cpu, queued, replies, await tallied(db), followed)
