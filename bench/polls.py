@@ -136,8 +136,10 @@ async def prepare(
             people = (await session.scalars(select(Person.id))).all()
             for start in range(0, len(people), 5000):
                 chunk = people[start : start + 5000]
-                rows = [{"person_id": who, "data": {}, "nonce": ""} for who in chunk]
-                await session.execute(insert(Conversation), rows)
+                states: list[dict[str, Any]] = [
+                    {"person_id": who, "data": {}, "nonce": ""} for who in chunk
+                ]
+                await session.execute(insert(Conversation), states)
             poll = await queries.add_poll(
                 session,
                 place.id,
