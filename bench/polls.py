@@ -37,13 +37,13 @@ from sqlalchemy import func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ingest import SECRET, free_port, peak_rss_mb, start_process
+from bench.ingest import SECRET, cpu_seconds, free_port, peak_rss_mb, queued_seconds, start_process
 from bench.ingest import stop as stop_processes
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
 from storage import queries
 from storage.db import Database
-from storage.models import Person, PollAnswer, PollSend, utcnow
+from storage.models import Conversation, Person, PollAnswer, PollSend, utcnow
 from storage.queries.poll_sends import LEASE
 from tests.conftest import SECRET_KEY
 from tests.fake_telegram import FakeTelegram
@@ -103,11 +103,15 @@ def rate_of(moments: list[float]) -> float:
 # --- the database: residents and the poll --------------------------------------------------
 
 
-async def prepare(database_url: str, count: int) -> tuple[str, dict[str, int]]:
+async def prepare(
+    database_url: str, count: int, answers_only: bool = False
+) -> tuple[str, dict[str, int]]:
     """Migrate, add `count` residents of PLACE by the shares, a poll, and its sending
-    planned (as `civicbot poll send --yes` plans it). The poll's code, residents by channel."""
+    planned (as `civicbot poll send --yes` plans it). The poll's code, residents by channel.
+    `answers_only`: every resident on Telegram, and the poll counted as sent, not sent."""
     db = await prepare_database(Settings(database_url=database_url, secret_key=SECRET_KEY))
-    sizes = {name: int(count * share) for name, share in SHARES}
+    shares = (("telegram", 1.0),) if answers_only else SHARES
+    sizes = {name: int(count * share) for name, share in shares}
     sizes["telegram"] += count - sum(sizes.values())
     try:
         async with db.session() as session, session.begin():
@@ -127,6 +131,15 @@ async def prepare(database_url: str, count: int) -> tuple[str, dict[str, int]]:
                         for n in range(start, min(start + 5000, size))
                     ]
                     await session.execute(insert(Person), rows)
+            # Each with a conversation, as everyone who has talked to the bot has (without
+            # one, a first answer took the path of a new sender).
+            people = (await session.scalars(select(Person.id))).all()
+            for start in range(0, len(people), 5000):
+                chunk = people[start : start + 5000]
+                states: list[dict[str, Any]] = [
+                    {"person_id": who, "data": {}, "nonce": ""} for who in chunk
+                ]
+                await session.execute(insert(Conversation), states)
             poll = await queries.add_poll(
                 session,
                 place.id,
@@ -136,7 +149,8 @@ async def prepare(database_url: str, count: int) -> tuple[str, dict[str, int]]:
                 status="open",
                 sent_at=utcnow(),
             )
-            await queries.plan_sends(session, poll, ("sms",), utcnow())
+            if not answers_only:
+                await queries.plan_sends(session, poll, ("sms",), utcnow())
             return poll.code, sizes
     finally:
         await db.close()
@@ -248,7 +262,7 @@ async def run(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-polls-"))
     database_url = args.database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}"
     print(f"preparing {args.residents} residents and the poll ({database_url})", flush=True)
-    code, sizes = await prepare(database_url, args.residents)
+    code, sizes = await prepare(database_url, args.residents, args.answers_only)
     telegram = TimedTelegram(rate_limit=TELEGRAM_LIMIT)
     twilio = PacedTwilio()
     await telegram.start()
@@ -282,37 +296,85 @@ async def run(args: argparse.Namespace) -> None:
         if args.answers_unpaced:  # what the server alone can do, Telegram's 30/s aside
             telegram.rate_limit = None
         # First answers (each followed by a closing question), then each one changed.
-        passes = [await answering(port, code, chats, telegram, db, again) for again in (0, 1)]
+        print(f"sent; {len(chats)} answers by webhook to the server (pid {server.pid})", flush=True)
+        passes = [
+            await answering(port, code, chats, telegram, db, again, server.pid) for again in (0, 1)
+        ]
         rss.append(peak_rss_mb(server.pid))
     finally:
         await stop(server)
         await db.close()
         await telegram.stop()
         await twilio.stop()
-    report(sizes, counts, elapsed, sending, passes, max(rss), killed)
+    report(sizes, counts, elapsed, sending, passes, max(rss), killed, args.answers_only)
 
 
 @dataclass(frozen=True)
 class Pass:
     """One round of presses by webhook: the choices given, how long it took (each 200 only
-    once committed), what the fake Bot API took meanwhile, and the answers then kept."""
+    once committed), the server's CPU meanwhile and the time it waited for a CPU (these
+    cores are shared), what the fake Bot API took meanwhile, and the answers then kept."""
 
     given: Counter[int]
     seconds: float
+    cpu: float
+    queued: float
     replies: Replies
     kept: Counter[str]
+    followed: FollowUps | None  # first answers' closing questions, once all went
+
+
+@dataclass(frozen=True)
+class FollowUps:
+    """The closing questions that follow first answers, which no webhook waits for: the
+    chats that got one, those that got more than one, and when the last went (seconds after
+    the pass, at the broadcast pace)."""
+
+    chats: int
+    twice: int
+    after: float
 
 
 async def answering(
-    port: int, code: str, chats: list[int], telegram: TimedTelegram, db: Database, again: int
+    port: int,
+    code: str,
+    chats: list[int],
+    telegram: TimedTelegram,
+    db: Database,
+    again: int,
+    pid: int,
 ) -> Pass:
     calls_before, too_many_before = len(telegram.calls), telegram.too_many
+    cpu, queued = cpu_seconds(pid), queued_seconds(pid)
     started = time.monotonic()
     given = await answer(port, code, chats, bool(again))
     seconds = time.monotonic() - started
+    cpu, queued = cpu_seconds(pid) - cpu, queued_seconds(pid) - queued
     replies = Replies.of(telegram, calls_before, too_many_before)
+    name = "changed answers" if again else "first answers"
+    print(f"{name}: {len(chats)} in {seconds:.1f} s, {len(chats) / seconds:.0f}/s", flush=True)
+    followed = None if again else await follow_ups(telegram, calls_before, chats)
     await asyncio.sleep(1.0)
-    return Pass(given, seconds, replies, await tallied(db))
+    return Pass(given, seconds, cpu, queued, replies, await tallied(db), followed)
+
+
+async def follow_ups(telegram: TimedTelegram, since: int, chats: list[int]) -> FollowUps:
+    """Wait until each chat has had a message since call `since` (its closing question),
+    for at most what the broadcast pace needs for all of them, twice over."""
+    ended, wanted = time.monotonic(), set(chats)
+    deadline = ended + 2 * len(chats) / TELEGRAM_LIMIT + 30
+    while True:
+        sent = Counter(
+            int(c.params["chat_id"])
+            for c in telegram.calls[since:]
+            if c.method == "sendMessage" and c.ok
+        )
+        if len(sent.keys() & wanted) == len(wanted) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    last = telegram.taken_at[-1] if telegram.taken_at else ended
+    twice = sum(1 for chat, n in sent.items() if n > 1 and chat in wanted)
+    return FollowUps(len(sent.keys() & wanted), twice, max(0.0, last - ended))
 
 
 @dataclass(frozen=True)
@@ -367,13 +429,24 @@ def report(
     passes: list[Pass],
     rss: float,
     killed: bool,
+    answers_only: bool,
+) -> None:
+    planned = sum(sizes.values())
+    print(f"\n{planned} residents: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    if not answers_only:
+        print_sending(counts, elapsed, sending, planned, killed)
+    for name, done in zip(("first answers", "changed answers"), passes, strict=True):
+        print_pass(name, done)
+    print(f"peak RSS of the server: {rss:.0f} MB")
+
+
+def print_sending(
+    counts: Counter[str], elapsed: float, sending: Sending, planned: int, killed: bool
 ) -> None:
     delivered = {**{str(k): v for k, v in sending.chats.items()}, **sending.phones}
-    planned = sum(sizes.values())
     duplicates = sum(n - 1 for n in delivered.values() if n > 1)
     lost = planned - len(delivered)
     tg_rate, tw_rate = sending.telegram_rate, sending.twilio_rate
-    print(f"\n{planned} residents: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     print(f"settled in {elapsed:.1f} s{' (killed half-way, restarted)' if killed else ''}: "
           + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))  # fmt: skip
     print(
@@ -387,21 +460,33 @@ def report(
         f"429s {sending.twilio_429}"
     )
     print(f"duplicates {duplicates}, lost {lost}, failed {counts.get('failed', 0)}")
-    for name, done in zip(("first answers", "changed answers"), passes, strict=True):
-        given, replies = done.given, done.replies
-        answers = sum(given.values())
-        exact = {str(k): v for k, v in given.items()} == dict(done.kept)
-        rate = answers / done.seconds if done.seconds else 0.0
+
+
+def print_pass(name: str, done: Pass) -> None:
+    given, replies = done.given, done.replies
+    answers = sum(given.values())
+    exact = {str(k): v for k, v in given.items()} == dict(done.kept)
+    rate = answers / done.seconds if done.seconds else 0.0
+    print(
+        f"{name} by webhook: {answers} given, {sum(done.kept.values())} kept, tallied "
+        f"exactly: {exact}; {done.seconds:.1f} s: {rate:.0f}/s, so 20,000 would take "
+        f"{20_000 / rate if rate else float('inf'):.0f} s (goal: under 60)"
+    )
+    print(
+        f"  the server's CPU: {done.cpu / answers * 1000 if answers else 0:.2f} ms an answer "
+        f"({done.cpu:.1f} s), {done.queued:.1f} s waiting for a CPU"
+    )
+    print(
+        f"  their replies: {replies.messages} messages, {replies.toasts} toasts "
+        f"(answerCallbackQuery with a text), 429s {replies.too_many}"
+    )
+    if done.followed is not None:
+        followed = done.followed
         print(
-            f"{name} by webhook: {answers} given, {sum(done.kept.values())} kept, tallied "
-            f"exactly: {exact}; {done.seconds:.1f} s: {rate:.0f}/s, so 20,000 would take "
-            f"{20_000 / rate if rate else float('inf'):.0f} s (goal: under 60)"
+            f"  closing questions (followed, not waited for): {followed.chats} of "
+            f"{answers} chats, {followed.twice} more than once, the last "
+            f"{followed.after:.0f} s after the pass"
         )
-        print(
-            f"  their replies: {replies.messages} messages, {replies.toasts} toasts "
-            f"(answerCallbackQuery with a text), 429s {replies.too_many}"
-        )
-    print(f"peak RSS of the server: {rss:.0f} MB")
 
 
 def main() -> None:
@@ -410,6 +495,10 @@ def main() -> None:
     parser.add_argument("--kill-half", action="store_true", help="kill -9 half-way, restart")
     parser.add_argument("--answers", type=int, help="Telegram residents who answer (all)")
     parser.add_argument("--database-url", help="default: SQLite in a temporary folder")
+    parser.add_argument(
+        "--answers-only", action="store_true", help="every resident on Telegram, the poll "
+        "counted as sent without sending it: the answers alone"
+    )  # fmt: skip
     parser.add_argument(
         "--answers-unpaced", action="store_true", help="the fake Bot API without its 30/s limit "
         "while the answers come (the server's own rate)"

@@ -248,7 +248,9 @@ async def answer(
     if not changed and ctx.step is None:  # after a new answer, never in another flow
         question = await poll_profile.next_question(ctx, poll.municipality_id)
         if question is not None:
-            replies.append(question)
+            # Not the answer to the press: the webhook does not wait for it (a chat message,
+            # at Telegram's 30 a second), it follows (docs/decisions.md).
+            replies.append(replace(question, follow_up=True))
     return replies
 
 

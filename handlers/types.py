@@ -59,6 +59,10 @@ class Reply:
     # text, a toast shown to the presser, not a chat message and not under the broadcast
     # limit) it goes as that; elsewhere, and if it does not fit, as a message.
     toast: bool = False
+    # Not the answer to the action but a message after it (a poll's closing question after
+    # the thanks): where a channel acknowledges only once its answer is sent (Telegram's
+    # webhook), it goes after that answer, at the broadcast pace, and is not waited for.
+    follow_up: bool = False
 
     def after(self, *parts: Text) -> Reply:
         """The same reply with paragraphs put in front (an error line before a re-prompt)."""

@@ -22,7 +22,7 @@ async def test_a_poll_is_answered_and_changed_through_the_bot_api(
     assert "What to fix?" in shown and resident.buttons() == ["1. Road", "2. Water"]
 
     taken_away = len(telegram.called("editMessageReplyMarkup"))  # the language's buttons
-    [_age] = await resident.press("2. Water")  # the thanks: a toast (test_polls_answer_toast.py)
+    await resident.press("2. Water")  # the thanks: a toast (test_polls_answer_toast.py)
     assert telegram.toasts() == [say("en", "poll.thanks", code=code, choices="2. Water")]
     assert len(telegram.called("editMessageReplyMarkup")) == taken_away  # the poll's stay
     await resident.press_data(f"poll:{code}:1")

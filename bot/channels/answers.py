@@ -31,6 +31,16 @@ class Answer:
     charts: tuple[str, ...] = ()  # campaign codes: the tally's chart follows
     photos: tuple[str, ...] = ()  # file keys: residents' photos follow (staff's inbox)
     toast: str = ""  # the pressed button's answer (Telegram's answerCallbackQuery text)
+    follow_ups: int = 0  # the last messages that follow the answer, not waited for
+
+    @property
+    def answering(self) -> tuple[tuple[str, Keyboard], ...]:
+        """The messages that answer the action; the follow-ups come after them."""
+        return self.messages[: len(self.messages) - self.follow_ups]
+
+    @property
+    def following(self) -> tuple[tuple[str, Keyboard], ...]:
+        return self.messages[len(self.messages) - self.follow_ups :]
 
     def to_json(self) -> str:
         return json.dumps(
@@ -46,6 +56,7 @@ class Answer:
                 "c": list(self.charts),
                 "f": list(self.photos),
                 **({"t": self.toast} if self.toast else {}),
+                **({"u": self.follow_ups} if self.follow_ups else {}),
             },
             ensure_ascii=False,
         )
@@ -66,19 +77,23 @@ class Answer:
             charts=tuple(str(code) for code in data.get("c", ())),
             photos=tuple(str(key) for key in data.get("f", ())),
             toast=str(data.get("t", "")),
+            follow_ups=int(data.get("u", 0)),
         )
 
 
 def render(catalogues: Catalogues, outcome: Outcome, pressed: bool = False) -> Answer:
     """The messages an outcome's replies make, in its language (texts split under Telegram's
     limit, the buttons under the last piece). When the action was a button press (`pressed`:
-    Telegram's), a reply marked `toast` that fits goes as the press's answer instead."""
+    Telegram's), a reply marked `toast` that fits goes as the press's answer instead. The
+    messages of replies marked `follow_up` with none but follow-ups after them are counted
+    as `follow_ups` (a channel that shows every message at once shows them all)."""
     messages: list[tuple[str, Keyboard]] = []
     toasts: list[str] = []
     digests: list[DigestOrder] = []
     posters: list[str] = []
     charts: list[str] = []
     photos: list[str] = []
+    follow_ups = 0
     for reply in outcome.replies:
         text = catalogues.reply(outcome.language, reply) if reply.parts else ""
         if pressed and _toast_fits(reply, text, toasts):
@@ -90,6 +105,8 @@ def render(catalogues: Catalogues, outcome: Outcome, pressed: bool = False) -> A
             (piece, keyboard if number == len(pieces) else ())
             for number, piece in enumerate(pieces, start=1)
         ]
+        if pieces:
+            follow_ups = follow_ups + len(pieces) if reply.follow_up else 0
         digests += reply.digests
         posters += reply.posters
         charts += reply.charts
@@ -104,6 +121,7 @@ def render(catalogues: Catalogues, outcome: Outcome, pressed: bool = False) -> A
         tuple(charts),
         tuple(photos),
         "\n".join(toasts),
+        follow_ups,
     )
 
 

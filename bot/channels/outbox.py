@@ -57,6 +57,7 @@ GIVE_UP_AFTER = 600.0  # seconds a message waits out 429s before it fails (SEND_
 NETWORK_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before each retry of a failed call
 DRAIN_WAIT = 10.0  # seconds a stopping outbox waits for queued answers
 PRUNE_ABOVE = 1000  # idle chats remembered before their pacing state is dropped
+PACED_WORKERS = 64  # chats sending paced batches at once (a task each), however many wait
 
 Call = Callable[[Bot], Awaitable[object]]  # one Telegram message: what the outbox runs
 
@@ -165,6 +166,8 @@ class ChatPace:
     """One chat's pace: free until a 429, then a token bucket (a short burst, then CHAT_RATE
     a second) until the bucket is full again."""
 
+    __slots__ = ("burst", "rate", "spaced", "stamp", "tokens", "until")
+
     def __init__(self, burst: int = CHAT_BURST, rate: float = CHAT_RATE) -> None:
         self.burst, self.rate = burst, rate
         self.tokens = float(burst)
@@ -203,17 +206,19 @@ class ChatPace:
         return self.tokens >= self.burst and self.until <= time.monotonic()
 
 
-@dataclass
+@dataclass(slots=True)  # slots: one of each per chat with something queued (20,000 at once)
 class _Batch:
     calls: Sequence[Callable[[Any], Awaitable[object]]]
     done: asyncio.Future[bool]
+    paced: bool = False  # at the broadcast pace (a follow-up nobody waits for)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Chat:
     pace: ChatPace = field(default_factory=ChatPace)
     queue: deque[_Batch] = field(default_factory=deque)
     worker: asyncio.Task[None] | None = None
+    waiting: bool = False  # in the line of chats with paced batches only (`_start_paced`)
 
 
 class Outbox(Generic[C]):
@@ -241,6 +246,12 @@ class Outbox(Generic[C]):
         self._chats: dict[Hashable, _Chat] = {}
         self._prune_at = PRUNE_ABOVE  # see `_chat`
         self._depth = metrics.OUTBOX_DEPTH.labels(channel)
+        # Chats with nothing queued but paced batches, nobody waiting for them: their workers
+        # are started PACED_WORKERS at a time, so that 20,000 follow-ups waiting for the pace
+        # are entries of a line, not 20,000 tasks (bot/channels/telegram/channel.py).
+        self._line: deque[Hashable] = deque()
+        self._slots = asyncio.Semaphore(PACED_WORKERS)
+        self._starter: asyncio.Task[None] | None = None
 
     @property
     def bot(self) -> C:  # the Telegram outbox's client, by its usual name
@@ -249,20 +260,49 @@ class Outbox(Generic[C]):
     # --- answers: queued per chat, in order -------------------------------------------------
 
     def post(
-        self, chat_id: Hashable, calls: Sequence[Callable[[C], Awaitable[object]]]
+        self,
+        chat_id: Hashable,
+        calls: Sequence[Callable[[C], Awaitable[object]]],
+        paced: bool = False,
     ) -> asyncio.Future[bool]:
         """Queue messages for a chat, after whatever it is already waiting for. The future
-        is True once all were sent, False if the chat blocked the bot or one was given up."""
+        is True once all were sent, False if the chat blocked the bot or one was given up.
+        `paced`: each also waits its turn at the broadcast pace, as a notice does (messages
+        that follow an answer, which nobody waits for)."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         if not calls:
             done.set_result(True)
             return done
         chat = self._chat(chat_id)
-        chat.queue.append(_Batch(calls, done))
+        chat.queue.append(_Batch(calls, done, paced))
         self._depth.inc(len(calls))
-        if chat.worker is None or chat.worker.done():
+        if chat.worker is not None and not chat.worker.done():
+            return done
+        if not all(batch.paced for batch in chat.queue):  # someone waits: at once
             chat.worker = asyncio.create_task(self._drain(chat_id, chat), name=f"outbox-{chat_id}")
+        elif not chat.waiting:
+            chat.waiting = True
+            self._line.append(chat_id)
+            if self._starter is None or self._starter.done():
+                self._starter = asyncio.create_task(self._start_paced(), name="outbox-paced")
         return done
+
+    async def _start_paced(self) -> None:
+        """Start the workers of the chats in line, in order, PACED_WORKERS at most at once;
+        a chat given a worker meanwhile (an answer posted after its follow-up) is passed."""
+        while self._line:
+            await self._slots.acquire()
+            chat_id = self._line.popleft()
+            chat = self._chats.get(chat_id)
+            if chat is None or not chat.queue or (chat.worker and not chat.worker.done()):
+                self._slots.release()
+            else:
+                chat.worker = asyncio.create_task(
+                    self._drain(chat_id, chat), name=f"outbox-{chat_id}"
+                )
+                chat.worker.add_done_callback(lambda _: self._slots.release())
+            if chat is not None:
+                chat.waiting = False
 
     async def _drain(self, chat_id: Hashable, chat: _Chat) -> None:
         while chat.queue:
@@ -272,7 +312,7 @@ class Outbox(Generic[C]):
                 self._depth.dec()
                 try:
                     await self.send(
-                        chat_id, call, broadcast=False, pace=chat.pace, first=number == 0
+                        chat_id, call, broadcast=batch.paced, pace=chat.pace, first=number == 0
                     )
                 except RecipientBlocked:  # `send` marked them; drop what they would get
                     self._depth.dec(len(batch.calls) - number - 1)
@@ -402,7 +442,10 @@ class Outbox(Generic[C]):
         return self._chats.setdefault(chat_id, _Chat())
 
     async def drain(self, within: float = DRAIN_WAIT) -> None:
-        """Let queued answers go out (a stopping server), then give up on the rest."""
+        """Let queued answers go out (a stopping server), then give up on the rest (and on
+        the chats still in line for the pace: nobody waits for their follow-ups)."""
+        if self._starter is not None:
+            self._starter.cancel()
         workers = [c.worker for c in self._chats.values() if c.worker and not c.worker.done()]
         if not workers:
             return

@@ -9,15 +9,21 @@ import secrets
 import typing
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import String, Table, bindparam, cast, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.domain import LANGUAGES
 from storage.models import Person, Poll, PollAnswer, PollOption, PollSend, Village, utcnow
-from storage.queries.common import insert_ignore
+from storage.prebuilt import Prebuilt
+from storage.queries.common import per_dialect
+from storage.queries.loaded import as_loaded, held, row_of
+from storage.queries.places import municipality_by_id
 
-_BY_CODE = select(Poll).where(Poll.code == bindparam("code"))
+# Every answer by button or code reads its poll: prebuilt, its object made from the row
+# with its place (the ORM's joined load of both was the largest cost of an answer).
+_BY_CODE = Prebuilt(select(*Poll.__table__.columns).where(Poll.code == bindparam("code")))
 
 
 async def unused_poll_code(session: AsyncSession) -> str:
@@ -60,7 +66,15 @@ async def add_poll(
 
 
 async def poll_by_code(session: AsyncSession, code: str) -> Poll | None:
-    return await session.scalar(_BY_CODE, {"code": code.strip().upper()})
+    ran = await _BY_CODE.run(session, code=code.strip().upper())
+    if not ran.rows:
+        return None
+    row = row_of(Poll, ran.rows[0])
+    found = held(session, Poll, row["id"])
+    if found is not None:
+        return found
+    place = await municipality_by_id(session, row["municipality_id"])
+    return as_loaded(session, Poll(**row), municipality=place)
 
 
 async def poll_by_id(session: AsyncSession, poll_id: int) -> Poll | None:
@@ -95,12 +109,34 @@ async def answering_polls(
     ).all()
 
 
+# Every answer reads the poll's options and its municipality's villages: prebuilt, their
+# objects made from the rows (storage/queries/loaded.py), as the ORM's load cost several
+# times the SQL on the answer path (docs/decisions.md).
+_OPTIONS = Prebuilt(
+    select(*PollOption.__table__.columns)
+    .where(PollOption.poll_id == bindparam("poll"))
+    .order_by(PollOption.position)
+)
+_VILLAGES = Prebuilt(
+    select(*Village.__table__.columns)
+    .where(Village.municipality_id == bindparam("municipality"))
+    .order_by(Village.position)
+)
+Made = typing.TypeVar("Made", PollOption, Village)
+
+
+def _objects(session: AsyncSession, model: type[Made], rows: Sequence[Sequence[Any]]) -> list[Made]:
+    """The session's object for each row, made from the row where it holds none."""
+    made: list[Made] = []
+    for row in rows:
+        found = held(session, model, row[0])
+        made.append(found if found is not None else as_loaded(session, model(**row_of(model, row))))
+    return made
+
+
 async def options_of(session: AsyncSession, poll_id: int) -> Sequence[PollOption]:
-    return (
-        await session.scalars(
-            select(PollOption).where(PollOption.poll_id == poll_id).order_by(PollOption.position)
-        )
-    ).all()
+    ran = await _OPTIONS.run(session, poll=poll_id)
+    return _objects(session, PollOption, ran.rows)
 
 
 async def answer_of(session: AsyncSession, poll_id: int, *voter_keys: str) -> PollAnswer | None:
@@ -125,45 +161,80 @@ async def record_answer(
     counts). `fields`: channel, village_id, age_band, gender, joined_during, entered_by.
     A resident's answer first takes `lock_answering` in the same transaction."""
     values = {"choices": " ".join(str(c) for c in choices), "answered_on": answered_on, **fields}
-    row = {"poll_id": poll_id, "voter_key": voter_key, **values}
-    if await insert_ignore(session, PollAnswer, [row]):
+    row = {**_ANSWER_DEFAULTS, "poll_id": poll_id, "voter_key": voter_key, **values}
+    if (await _ADD_ANSWER.run(session, **row)).rowcount:
         return False
-    await session.execute(
-        update(PollAnswer)
-        .where(PollAnswer.poll_id == poll_id, PollAnswer.voter_key == voter_key)
-        .values(**values)
+    change = _change_of(tuple(sorted(values)))
+    await change.run(
+        session, poll=poll_id, voter=voter_key, **{f"new_{k}": v for k, v in values.items()}
     )
     return True
 
 
-async def lock_answering(session: AsyncSession, poll_id: int) -> bool:
-    """Whether the poll is answering at this moment, its row locked until the transaction
-    (the answer written next) commits: the close (storage/queries/poll_results.py's claim,
-    an UPDATE of that row, then the tally) waits for it, or, having claimed first, is seen
-    here. An earlier look may have been just before the closing time."""
-    now = utcnow()
-    found = await session.scalar(
-        select(Poll.id)
-        .where(
-            Poll.id == poll_id,
-            Poll.status == "open",
-            Poll.opens_at <= now,
-            Poll.closes_at > now,
-            Poll.results_sent_at.is_(None),
+# One prebuilt INSERT … ON CONFLICT DO NOTHING, and an UPDATE per set of fields changed (a
+# paper ballot's differ from a resident's): built by the ORM on each answer, they cost more
+# than their SQL (docs/decisions.md).
+_ANSWER_COLUMNS = [column for column in PollAnswer.__table__.columns if column.key != "id"]
+_ANSWER_DEFAULTS: dict[str, object] = {
+    "village_id": None,
+    "age_band": None,
+    "gender": None,
+    "joined_during": False,
+    "entered_by": None,
+}
+_ADD_ANSWER = per_dialect(
+    lambda insert: (
+        insert(PollAnswer)
+        .values(
+            {column.key: bindparam(column.key, type_=column.type) for column in _ANSWER_COLUMNS}
         )
-        .with_for_update()
+        .on_conflict_do_nothing()
     )
-    return found is not None
+)
+_CHANGES: dict[tuple[str, ...], Prebuilt] = {}
+
+
+def _change_of(names: tuple[str, ...]) -> Prebuilt:
+    if (found := _CHANGES.get(names)) is None:
+        found = Prebuilt(
+            update(PollAnswer)
+            .where(
+                PollAnswer.poll_id == bindparam("poll"),
+                PollAnswer.voter_key == bindparam("voter"),
+            )
+            .values({name: bindparam(f"new_{name}") for name in names})
+        )
+        _CHANGES[names] = found
+    return found
+
+
+async def lock_answering(session: AsyncSession, poll_id: int) -> bool:
+    """Whether the poll is answering at this moment, its row share-locked until the
+    transaction (the answer written next) commits: the close (storage/queries/poll_results.py's
+    claim, an UPDATE of that row, then the tally) waits for it, or, having claimed first, is
+    seen here. An earlier look may have been just before the closing time."""
+    ran = await _ANSWERING.run(session, poll=poll_id, now=utcnow())
+    return bool(ran.rows)
+
+
+# FOR SHARE: answers to one poll do not wait for each other, and the close's UPDATE waits for
+# every one of them (SQLite, one writer at a time, has no such clause and needs none).
+_ANSWERING = Prebuilt(
+    select(Poll.id)
+    .where(
+        Poll.id == bindparam("poll"),
+        Poll.status == "open",
+        Poll.opens_at <= bindparam("now", type_=Poll.opens_at.type),
+        Poll.closes_at > bindparam("now", type_=Poll.closes_at.type),
+        Poll.results_sent_at.is_(None),
+    )
+    .with_for_update(read=True)
+)
 
 
 async def villages_of(session: AsyncSession, municipality_id: int) -> Sequence[Village]:
-    return (
-        await session.scalars(
-            select(Village)
-            .where(Village.municipality_id == municipality_id)
-            .order_by(Village.position)
-        )
-    ).all()
+    ran = await _VILLAGES.run(session, municipality=municipality_id)
+    return _objects(session, Village, ran.rows)
 
 
 async def add_village(

@@ -140,7 +140,8 @@ class TelegramChannel:
             toast = "" if handled.silent else handled.answer.toast
             if not await self._answer_press(press.query_id, toast):
                 calls.append(message(chat_id, toast))  # never lost: a message instead
-            self._post(update, calls + self._answers(chat_id, handled))
+            answer, follow_ups = self._answers(chat_id, handled)
+            self._post(update, calls + answer, follow_ups)
 
     async def _answer_press(self, query_id: str, toast: str) -> bool:
         """Stop the button's spinner, showing `toast` if there is one: Telegram's answer to
@@ -219,7 +220,7 @@ class TelegramChannel:
                 action |= await prepare()
             handled = await self._handle(update, **action)
             if handled is not None:
-                self._post(update, self._answers(update.chat_id, handled))
+                self._post(update, *self._answers(update.chat_id, handled))
 
     async def _handle(self, update: Received, **action: Any) -> _Handled | None:
         """Hand one action to the handlers; what to answer. An update handled before is
@@ -258,29 +259,37 @@ class TelegramChannel:
         )
         return _Handled(Answer.from_json(kept), silent=False) if kept else None
 
-    def _post(self, update: Received, calls: list[Call]) -> None:
-        """Queue the answers; the update's `process` waits for them."""
+    def _post(self, update: Received, calls: list[Call], follow_ups: list[Call]) -> None:
+        """Queue the answer; the update's `process` waits for it. Its follow-ups go after
+        it in the chat's queue, at the broadcast pace, and nobody waits for them: a message
+        that does not answer the action (a poll's closing question) must not hold the
+        webhook's 200 to Telegram's 30 a second (docs/decisions.md)."""
         self.answered.add(update.update_id)
         sent = self.outbox.post(update.chat_id, calls)
+        if follow_ups:
+            self.outbox.post(update.chat_id, follow_ups, paced=True)
         handling = _CURRENT.get()
         if handling is not None:
             handling.answers.append(sent)
 
-    def _answers(self, chat_id: int, handled: _Handled) -> list[Call]:
-        """The answer's messages, within the chat's answer budget (bot/channels/budget.py)."""
+    def _answers(self, chat_id: int, handled: _Handled) -> tuple[list[Call], list[Call]]:
+        """The answer's calls and its follow-ups', within the chat's answer budget
+        (bot/channels/budget.py)."""
         if handled.silent:
-            return []
+            return [], []
         verdict = self.budget.take(chat_id)
         if verdict is Verdict.QUIET:
-            return []
+            return [], []
         if verdict is Verdict.NOTICE:
             text = self.catalogues.text(handled.answer.language, Text("flood.messages"))
-            return [message(chat_id, text)]
-        return self._calls(chat_id, handled.answer)
+            return [message(chat_id, text)], []
+        answer = handled.answer
+        follow_ups = [message(chat_id, text, keyboard) for text, keyboard in answer.following]
+        return self._calls(chat_id, answer), follow_ups
 
     def _calls(self, chat_id: int, answer: Answer) -> list[Call]:
-        """The Bot API calls that carry an answer, in order."""
-        calls = [message(chat_id, text, keyboard) for text, keyboard in answer.messages]
+        """The Bot API calls that answer the action, in order (not its follow-ups)."""
+        calls = [message(chat_id, text, keyboard) for text, keyboard in answer.answering]
         calls += [self._digest_call(chat_id, answer.language, order) for order in answer.digests]
         calls += [self._poster_call(chat_id, code) for code in answer.posters]
         calls += [self._chart_call(chat_id, answer.language, code) for code in answer.charts]
