@@ -65,7 +65,7 @@ async def tick(db: Database, now: datetime) -> Tally:
                 continue
             if stage == "overdue_at":
                 await _tell_staff(session, appeal, OVERDUE_STAFF)
-                await _tell_resident(session, appeal)
+                await appeals.tell_resident(session, appeal, OVERDUE_NOTICE)
                 tally.overdue += 1
             elif stage == "reminded_due_at":  # the earlier reminder, if missed, is not sent now
                 await appeal_rows.stamp(
@@ -116,15 +116,3 @@ async def _tell_staff(
         if days is not None:
             values["days"] = days
         await queries.add_notice(session, role.person_id, key, values)
-
-
-async def _tell_resident(session: AsyncSession, appeal: Appeal) -> None:
-    person = await appeals.resident_of(session, appeal.wish)
-    if person is None:
-        return
-    values: dict[str, object] = {
-        "number": appeal.number,
-        "reference": appeal.wish.reference,
-        "due": str(Day(appeal.due_on, person.language)),
-    }
-    await queries.add_notice(session, person.id, OVERDUE_NOTICE, values)

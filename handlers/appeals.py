@@ -238,20 +238,13 @@ def _expired(ctx: Context) -> bool:
 async def _as_new_text(ctx: Context, text: str) -> list[Reply]:
     """The text handled as one sent outside any flow (handlers/router.py `_on_text`): by SMS
     kept and asked about, in a chat the start of a wish; nothing of it lost."""
-    # Imported here: both modules import this one (a wish's answer offers an appeal).
+    # Imported here: free_text imports wishes, which the router imports beside this module.
     from handlers import free_text, wishes
 
     ctx.finish()
     if not ctx.guided:
         return await free_text.keep(ctx, text)
     return await wishes.from_free_text(ctx, text)
-
-
-def offer(wish: Wish) -> Text | None:
-    """What a saved wish's answer adds on a chat channel: it can be made an appeal."""
-    if wish.kind != "change" or wish.person_id is None or wish.municipality_id is None:
-        return None
-    return Text("appeal.offer")
 
 
 # --- an extension, with its reason ----------------------------------------------------------
@@ -301,6 +294,17 @@ async def extend(
 
 
 async def _tell_extended(session: AsyncSession, appeal: Appeal, staff: Person) -> None:
+    # handlers/answering.ANSWERED_BY (which imports this module): the notifier tells the
+    # staff member if it does not reach the resident.
+    extra = {"reason": appeal.extended_reason or "", "answered_by": staff.id}
+    await tell_resident(session, appeal, EXTENDED_NOTICE, extra)
+
+
+async def tell_resident(
+    session: AsyncSession, appeal: Appeal, key: str, extra: dict[str, object] | None = None
+) -> None:
+    """A notice to the appellant about their appeal (its number, wish and due date, and
+    `extra`), if they can be told."""
     person = await resident_of(session, appeal.wish)
     if person is None:
         return
@@ -308,12 +312,9 @@ async def _tell_extended(session: AsyncSession, appeal: Appeal, staff: Person) -
         "number": appeal.number,
         "reference": appeal.wish.reference,
         "due": str(Day(appeal.due_on, person.language)),
-        "reason": appeal.extended_reason or "",
-        # handlers/answering.ANSWERED_BY (which imports this module): the notifier tells
-        # the staff member if it does not reach the resident.
-        "answered_by": staff.id,
+        **(extra or {}),
     }
-    await queries.add_notice(session, person.id, EXTENDED_NOTICE, values)
+    await queries.add_notice(session, person.id, key, values)
 
 
 async def resident_of(session: AsyncSession, wish: Wish) -> Person | None:

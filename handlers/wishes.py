@@ -7,13 +7,14 @@ saves the wish once everything is there.
 
 from __future__ import annotations
 
-from handlers import appeals, campaigns, classify, flood, media, onboarding, validation
+from handlers import campaigns, classify, flood, media, onboarding, validation
 from handlers.context import Context
 from handlers.steps import Step
 from handlers.types import Button, Reply, Text, in_rows, noted, say, topic_buttons
 from storage import queries
 from storage.channels import SHOWING
 from storage.domain import wish_categories, wish_kinds
+from storage.models import Wish
 
 KIND = "wish_kind"
 CATEGORY = "wish_category"
@@ -139,7 +140,7 @@ async def _store(ctx: Context) -> Reply:
         shown.append(Text("photo.offer", {"minutes": media.RECENT_MINUTES}))
     # It can be made a formal appeal (an SMS answer stays one segment); the photo's offer,
     # good for minutes only, stays last.
-    offer = appeals.offer(wish) if ctx.guided else None
+    offer = appeal_offer(wish) if ctx.guided else None
     return Reply(parts=(*saved.parts, *([offer] if offer else []), *shown))
 
 
@@ -207,3 +208,11 @@ STEPS: dict[str, Step] = {
     CATEGORY: Step(category_prompt, choose_category, _early_text),
     TEXT: Step(text_prompt, on_text=take_text),
 }
+
+
+def appeal_offer(wish: Wish) -> Text | None:
+    """What a saved wish's answer adds on a chat channel: it can be made a formal appeal
+    (handlers/appeals.py); not a praise, a card, or a wish without its place."""
+    if wish.kind != "change" or wish.person_id is None or wish.municipality_id is None:
+        return None
+    return Text("appeal.offer")

@@ -164,7 +164,7 @@ async def test_what_the_appellant_types_is_never_kept_with_a_delivery(
     # on a chat, the generic private text by SMS (bot/channels/sms/channel.kept_text).
     # (By SMS in the language the words tell: NAME reads as Russian.)
     generic = [
-        [world.catalogues.text(language, Text("bribe.received"), "sms")]
+        [world.catalogues.text(language, Text("private.already_answered"), "sms")]
         for language in ("ky", "ru", "en")
     ]
     kept = [[]] if channel == "telegram" else generic

@@ -154,7 +154,10 @@ async def test_an_answer_holds_nothing_of_the_person_and_only_its_day(world: Wor
             found = {n: v for n, v in values.items() if v in identities | unkeyed and n not in own}
             assert found == {}
             long_ones = {resident.user.lstrip("+"), resident.user[4:]}  # phone, chat id
-            assert [v for v in values.values() if any(i in v for i in long_ones)] == []
+            # The voter key is the keyed hash (checked above): its hex digits may hold a short
+            # id's digits by chance.
+            plain = [v for n, v in values.items() if n != "voter_key"]
+            assert [v for v in plain if any(i in v for i in long_ones)] == []
     keys = {row.voter_key for p in (first, second) for row in await answers(world, p)}
     assert len(keys) == 3  # one per person and poll
 

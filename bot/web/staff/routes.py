@@ -223,11 +223,9 @@ class Console(StaffPages):
         async def act(
             session: AsyncSession, official: Official, form: Form, asked: listing.Asked
         ) -> Result:
-            wish = await _readable_wish(session, official, reference)
-            if wish is None:
-                return Result(404, "console.not_found")
-            if wish.municipality_id not in official.staff:
-                return Result(403, "console.read_only")
+            wish = await _actionable_wish(session, official, reference)
+            if isinstance(wish, Result):
+                return wish
             status, version = form.get("status"), small_number(str(form.get("version", "")))
             if status not in STATUSES or version is None:
                 return Result(400, "console.bad_request", extra={"why": "status"})
@@ -255,11 +253,9 @@ class Console(StaffPages):
         async def act(
             session: AsyncSession, official: Official, form: Form, asked: listing.Asked
         ) -> Result:
-            wish = await _readable_wish(session, official, reference)
-            if wish is None:
-                return Result(404, "console.not_found")
-            if wish.municipality_id not in official.staff:
-                return Result(403, "console.read_only")
+            wish = await _actionable_wish(session, official, reference)
+            if isinstance(wish, Result):
+                return wish
             chosen = str(form.get("to", "")).strip()
             colleague = small_number(chosen, 18) if chosen else None
             colleagues = await console.staff_of(session, wish.municipality_id or 0)
@@ -283,11 +279,9 @@ class Console(StaffPages):
         async def act(
             session: AsyncSession, official: Official, form: Form, asked: listing.Asked
         ) -> Result:
-            wish = await _readable_wish(session, official, reference)
-            if wish is None:
-                return Result(404, "console.not_found")
-            if wish.municipality_id not in official.staff:
-                return Result(403, "console.read_only")
+            wish = await _actionable_wish(session, official, reference)
+            if isinstance(wish, Result):
+                return wish
             appeal = await appeal_rows.appeal_of(session, wish.id)
             if appeal is None:
                 return Result(404, "console.not_found")
@@ -378,6 +372,19 @@ async def _readable_wish(session: AsyncSession, official: Official, reference: s
     wish = await queries.wish_by_reference(session, reference)
     if wish is None or wish.municipality_id not in official.readable:
         return None  # another municipality's wish is not found, as one that is not there
+    return wish
+
+
+async def _actionable_wish(
+    session: AsyncSession, official: Official, reference: str
+) -> Wish | Result:
+    """The wish a form acts on, or the refusal: not found (or another municipality's), or
+    only readable (a deputy's)."""
+    wish = await _readable_wish(session, official, reference)
+    if wish is None:
+        return Result(404, "console.not_found")
+    if wish.municipality_id not in official.staff:
+        return Result(403, "console.read_only")
     return wish
 
 
