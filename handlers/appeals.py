@@ -33,6 +33,7 @@ from storage import queries
 from storage.channels import REACHABLE
 from storage.models import Appeal, Person, Wish, utcnow
 from storage.queries import appeals as appeal_rows
+from storage.queries import audit
 
 PURPOSE = "appeals-v1"  # the seal's own key: an appeal's seal opens with no other purpose's
 NAME = "appeal_name"
@@ -265,12 +266,14 @@ async def extend(
     reason: str,
     staff: Person,
     today: date,
+    via: str,
 ) -> Appeal:
     """Move the appeal's due date `days` working days later, with `reason` (told to the
     resident in a notice). The law allows it once, by at most the answer period itself, and
     before the period ends (docs/decisions.md): otherwise NotExtendable, nothing changed.
     The reminders are due again for the new date. The caller has checked that `staff` is
-    staff of the appeal's municipality; `today` is in TIMEZONE."""
+    staff of the appeal's municipality; `today` is in TIMEZONE; `via` the channel or the
+    console, for the audit log (as every staff action: handlers/answering.py)."""
     reason = " ".join(reason.split())
     if appeal.answered_on is not None:
         raise NotExtendable(Text("appeal.extend_answered", {"number": appeal.number}))
@@ -290,6 +293,11 @@ async def extend(
         raise NotExtendable(Text("appeal.extend_once", {"number": appeal.number}))
     await session.refresh(appeal)
     await _tell_extended(session, appeal, staff)
+    await audit.record(
+        session, person_id=staff.id, municipality_id=appeal.municipality_id, via=via,
+        action="extend", subject=appeal.wish.reference,
+        detail={"days": days, "due": appeal.due_on.isoformat()},
+    )  # fmt: skip
     return appeal
 
 

@@ -484,7 +484,9 @@ async def take_extension(ctx: Context, text: str) -> list[Reply]:
     if days is None:
         return [(await extend_prompt(ctx)).after(Text("appeal.extend_how"))]
     try:
-        await appeals.extend(ctx.session, appeal, days, reason, ctx.person, ctx.today)
+        await appeals.extend(
+            ctx.session, appeal, days, reason, ctx.person, ctx.today, ctx.inbound.channel
+        )
     except appeals.NotExtendable as refused:
         return [(await extend_prompt(ctx)).after(refused.why)]
     ctx.enter(WISH)

@@ -23,7 +23,7 @@ from handlers.dates import Day
 from handlers.pseudonyms import Pseudonyms
 from handlers.types import Text
 from handlers.working_days import add_working_days, working_days_before
-from storage.models import Appeal, Notice, Person, Wish
+from storage.models import Appeal, AuditEntry, Notice, Person, Wish
 from storage.queries import appeals as appeal_rows
 from tests.conftest import Civicbot, Say
 from tests.conversation import Conversation, World
@@ -150,7 +150,11 @@ async def test_a_final_answer_stops_the_clock_and_an_interim_one_does_not(
     reference = appeal.wish.reference
     await staff.send(f"/answer {reference} 2 We are on it")
     assert (await appeal_by_text(world, "Суу түтүгү жарылды")).answered_on is None
+    await staff.send("/inbox")  # the waiting list keeps it while its clock runs
+    assert reference in staff.buttons()
     await staff.send(f"/answer {reference} 3 Repaired")
+    await staff.send("/inbox")
+    assert reference not in staff.buttons()
     answered = await appeal_by_text(world, "Суу түтүгү жарылды")
     assert answered.answered_on == datetime.now(ZONE).date()
     # The clock passes its due date: nothing more for an answered appeal.
@@ -198,6 +202,10 @@ async def test_staff_extend_once_with_a_reason_the_resident_hears_and_the_remind
     assert notice.key == appeals.EXTENDED_NOTICE
     told = world.catalogues.text("ky", rendered(notice))
     assert str(Day(moved, "ky")) in told and "The district must agree first" in told
+    async with world.db.session() as session:  # in the audit log, as from the console
+        audited = select(AuditEntry).where(AuditEntry.subject == appeal.wish.reference)
+        entries = (await session.scalars(audited)).all()
+    assert [(e.via, e.action, e.detail["days"]) for e in entries] == [(staff.channel, "extend", 10)]
 
     async with world.db.session() as session, session.begin():
         again = await session.get(Appeal, appeal.id)
@@ -207,7 +215,7 @@ async def test_staff_extend_once_with_a_reason_the_resident_hears_and_the_remind
         )
         assert staff_person is not None
         with pytest.raises(appeals.NotExtendable) as refused_twice:
-            await appeals.extend(session, again, 2, "again", staff_person, today)
+            await appeals.extend(session, again, 2, "again", staff_person, today, "telegram")
     assert refused_twice.value.why.key == "appeal.extend_once"
 
 
@@ -326,7 +334,7 @@ async def test_of_two_staff_extending_at_once_one_wins_and_the_other_is_told(
         # The first one's extension commits in between (no ORM object sees it).
         assert await appeal_rows.extend(session, appeal.id, due, date(2026, 5, 20), "First")
         with pytest.raises(appeals.NotExtendable) as lost:
-            await appeals.extend(session, read, 3, "Second", member, today)
+            await appeals.extend(session, read, 3, "Second", member, today, "telegram")
     assert lost.value.why.key == "appeal.extend_once"
     kept = await appeal_by_text(world, "Эки кызматкер")
     assert (kept.due_on, kept.extended_reason) == (date(2026, 5, 20), "First")

@@ -78,3 +78,29 @@ async def test_an_answer_limited_too_long_fails_loudly(
     since = len(telegram.calls)
     await resident.send("/help")
     assert len(telegram.delivered_to(6102, since)) == pieces
+
+
+async def test_follow_ups_still_in_line_when_the_server_stops_are_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stopping outbox does not send follow-ups that wait for the broadcast pace (nobody
+    waits for them), but it says how many it leaves: in the log and the given-up metric."""
+    from bot.channels.outbox import Outbox
+
+    sent: list[object] = []
+
+    async def call(client: object) -> None:
+        sent.append(client)
+
+    async def blocked(chat_id: object) -> None:
+        raise AssertionError("nobody blocked the bot")
+
+    outbox: Outbox[object] = Outbox(object(), blocked)
+    before = given_up_count("shutdown")
+    for chat in (1, 2, 3):  # posted, and stopping before the line's starter ever ran
+        outbox.post(chat, [call, call], paced=True)
+    with caplog.at_level(logging.WARNING, logger="bot.channels.outbox"):
+        await outbox.drain(within=1.0)
+    assert sent == []
+    assert given_up_count("shutdown") - before == 6
+    assert "6 follow-up messages waiting for the pace not sent" in caplog.text

@@ -446,6 +446,7 @@ class Outbox(Generic[C]):
         the chats still in line for the pace: nobody waits for their follow-ups)."""
         if self._starter is not None:
             self._starter.cancel()
+        self._give_up_line()
         workers = [c.worker for c in self._chats.values() if c.worker and not c.worker.done()]
         if not workers:
             return
@@ -453,6 +454,22 @@ class Outbox(Generic[C]):
         for task in late:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
+
+    def _give_up_line(self) -> None:
+        """The follow-ups of chats still in line for the pace: not sent, and said so (a
+        count in the log and the given-up metric), never dropped without a word."""
+        unsent = 0
+        for chat_id in self._line:
+            chat = self._chats.get(chat_id)
+            if chat is None or (chat.worker is not None and not chat.worker.done()):
+                continue
+            unsent += sum(len(batch.calls) for batch in chat.queue)
+            chat.queue.clear()
+        self._line.clear()
+        if unsent:
+            log.warning("stopping: %d follow-up messages waiting for the pace not sent", unsent)
+            metrics.OUTBOX_GIVEN_UP.labels(self.channel, "shutdown").inc(unsent)
+            self._depth.dec(unsent)
 
 
 def telegram_outbox(bot: Bot, db: Database, settings: Settings) -> Outbox[Bot]:

@@ -205,7 +205,7 @@ async def collect(
         accountability=await on_time.collect(
             session, municipality, week, timezone, today, answer_days
         ),
-        overdue=await overdue.collect(session, municipality.id, today),
+        overdue=await overdue.collect(session, municipality.id, today),  # as it stands now
     )
 
 

@@ -303,9 +303,10 @@ class Digests:
         digest = await self._collect(municipality, str(current))
         if digest.quiet:
             return []
-        # Answers on time cover four weeks: shown once, with the finished week's digest.
+        # Answers on time (four weeks) and overdue appeals: shown once, with the finished
+        # week's digest.
         body = text.render(
-            replace(digest, accountability=None), self.catalogues, language, username
+            replace(digest, accountability=None, overdue=[]), self.catalogues, language, username
         )
         return [Part("text", piece) for piece in split_text(body)]
 

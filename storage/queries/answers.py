@@ -33,6 +33,13 @@ def _received() -> ColumnElement[bool]:
     return (Wish.status == "accepted") & Wish.answered_at.is_(None)
 
 
+def _appeal_waiting() -> ColumnElement[bool]:
+    """An appeal not answered yet: an interim answer ("in progress") does not stop its clock,
+    so it stays among the waiting (handlers/answering.py)."""
+    waiting = select(Appeal.id).where(Appeal.wish_id == Wish.id, Appeal.answered_on.is_(None))
+    return waiting.correlate_except(Appeal).exists()  # its own appeals, beside any join
+
+
 def inbox_filter(
     municipality_ids: Sequence[int],
     status: str | None,
@@ -40,8 +47,8 @@ def inbox_filter(
     words: Sequence[str] = (),
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [Wish.municipality_id.in_(municipality_ids)]
-    if status == RECEIVED:
-        where.append(_received())
+    if status == RECEIVED:  # waiting: not answered yet, or an appeal whose clock still runs
+        where.append(_received() | _appeal_waiting())
     elif status == "accepted":  # by staff: not the same as received
         where.append((Wish.status == "accepted") & Wish.answered_at.is_not(None))
     elif status == "open":

@@ -291,14 +291,11 @@ class Console(StaffPages):
                 most = appeals.RULES.answer_days
                 return _extension_refused(Text("appeal.extend_days", {"most": most}), reason)
             try:
-                await appeals.extend(session, appeal, days, reason, official.person, self._today())
+                await appeals.extend(
+                    session, appeal, days, reason, official.person, self._today(), VIA
+                )  # audited there, as from the chat
             except appeals.NotExtendable as refused:
                 return _extension_refused(refused.why, reason)
-            await audit.record(
-                session, person_id=official.person.id, municipality_id=wish.municipality_id,
-                via=VIA, action="extend", subject=wish.reference,
-                detail={"days": days, "due": appeal.due_on.isoformat()},
-            )  # fmt: skip
             card = f"/staff/wish/{wish.reference}"
             return Result(location=_with_list(card, asked, extended="1"))
 
