@@ -20,6 +20,8 @@ from storage.models import (
     AuditEntry,
     ConsoleLink,
     ConsoleSession,
+    Person,
+    Village,
     Wish,
     WishPhoto,
     utcnow,
@@ -435,3 +437,39 @@ async def test_the_web_chat_shows_the_link_once_and_carries_it_nowhere(
         token = link.rsplit("/", 1)[1].split()[0]
         await visitor.post(text="/help")
         assert token not in visitor.page and visitor.conversation()
+
+
+async def test_the_village_filter_lists_wishes_of_residents_who_said_they_live_there(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
+) -> None:
+    """A village is known only for residents who said it (at a poll's end): the filter shows
+    their wishes and no one else's; a village that is not a number is a 400."""
+    runtime = await started(start_bot, telegram)
+    other = await resident(runtime, telegram, 8103, "ky")
+    await other.leave_wish("change", category("roads")["ky"], "Көпүрө бузулду")
+    rc, _, err = await civicbot(
+        "municipality",
+        "village-add",
+        "naryn_city",
+        "--name-ky",
+        "Тёплый ключ",
+        "--name-en",
+        "Warm Spring",
+    )
+    assert rc == 0, err
+    [village] = await rows(database_url, Village)
+    villager = (await wish_of(database_url, LIGHT)).person_id
+    await execute(
+        database_url, update(Person).where(Person.id == villager).values(village_id=village.id)
+    )
+    _, desk = await staff_desk(runtime, telegram, civicbot, 8160)
+
+    page = await desk.get("/staff")
+    assert "Warm Spring" in page.text  # offered, in the official's language
+    listed = await desk.get(f"/staff?village={village.id}")
+    assert listed.status == 200
+    assert LIGHT in listed.text and WATER in listed.text
+    assert "Көпүрө бузулду" not in listed.text and OSH not in listed.text
+    assert "Көпүрө бузулду" in page.text  # the waiting list without the filter has it
+    for wrong in ("x", "²", "1" * 20):
+        assert (await desk.get(f"/staff?village={wrong}")).status == 400

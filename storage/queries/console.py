@@ -10,7 +10,16 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Appeal, ConsoleLink, ConsoleSession, Role, Wish, WishAnswer
+from storage.models import (
+    Appeal,
+    ConsoleLink,
+    ConsoleSession,
+    Person,
+    Role,
+    Village,
+    Wish,
+    WishAnswer,
+)
 from storage.queries.answers import contains, inbox_filter, next_after
 
 # --- one-time links and sessions -------------------------------------------------------
@@ -131,6 +140,9 @@ class Listing:
     due: str | None = None  # OVERDUE or THIS_WEEK (appeals not answered yet)
     assigned_to: int | None = None
     search: str = ""  # a reference, or words
+    # A village id: wishes of residents who said they live there (at a poll's end); the
+    # others' village is not known.
+    village: int | None = None
 
 
 def _where(
@@ -145,6 +157,9 @@ def _where(
         where.append(or_(Wish.reference == reference, contains(reference)))
     if listing.assigned_to is not None:
         where.append(Wish.assigned_to == listing.assigned_to)
+    if listing.village is not None:
+        villagers = select(Person.id).where(Person.village_id == listing.village)
+        where.append(Wish.person_id.in_(villagers))
     if listing.due is not None:
         where.append(Appeal.answered_on.is_(None))
         if listing.due == OVERDUE:
@@ -231,3 +246,9 @@ async def answers_of(session: AsyncSession, wish_id: int) -> Sequence[WishAnswer
         .order_by(WishAnswer.created_at, WishAnswer.id)
     )
     return found.all()
+
+
+async def villages_in(session: AsyncSession, municipality_ids: Sequence[int]) -> Sequence[Village]:
+    """The villages of these municipalities, for the list's village filter, in their order."""
+    query = select(Village).where(Village.municipality_id.in_(municipality_ids))
+    return (await session.scalars(query.order_by(Village.municipality_id, Village.position))).all()

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from bot.web.http_input import CONTROL
 from handlers.inbox import FILTER_STATUSES, SEARCH_LENGTH
+from handlers.validation import small_number
 from storage.domain import wish_categories
 from storage.queries.answers import RECEIVED
 from storage.queries.console import OVERDUE, THIS_WEEK, Listing
@@ -17,7 +18,7 @@ PAGE = 25
 MAX_PAGE = 10_000
 ANY = "all"  # the status filter's "any status"; without one the list is the waiting wishes
 DUES = (OVERDUE, THIS_WEEK)
-FIELDS = ("status", "topic", "due", "mine", "q", "page")
+FIELDS = ("status", "topic", "due", "mine", "village", "q", "page")
 
 
 class Malformed(ValueError):
@@ -56,6 +57,9 @@ def read(query: Mapping[str, str], person_id: int) -> Asked:
     mine = given.get("mine")
     if mine is not None and mine != "1":
         raise Malformed("mine: 1 or nothing")
+    village = small_number(given["village"]) if "village" in given else None
+    if "village" in given and village is None:
+        raise Malformed("village: a number")
     page_text = given.pop("page", "1")
     if not (page_text.isascii() and page_text.isdigit()) or not 1 <= int(page_text) <= MAX_PAGE:
         raise Malformed("page: a number from 1")
@@ -67,5 +71,6 @@ def read(query: Mapping[str, str], person_id: int) -> Asked:
         due=due,
         assigned_to=person_id if mine else None,
         search=search,
+        village=village,
     )
     return Asked(listing, int(page_text), given)

@@ -75,6 +75,7 @@ class Console(StaffPages):
                 session, official.readable, asked.listing, today, offset, listing.PAGE
             )
             appeals = await appeal_rows.appeals_for(session, [w.id for w in wishes])
+            villages = await console.villages_in(session, official.readable)
         await self._seen(official)
         pages_count = max((total + listing.PAGE - 1) // listing.PAGE, 1)
         rows = [_row(wish, appeals.get(wish.id), today, official) for wish in wishes]
@@ -89,6 +90,7 @@ class Console(StaffPages):
             pages=pages_count,
             statuses=(listing.ANY, *listing.FILTER_STATUSES),
             topics=wish_categories(),
+            villages=[(v.id, v.name(language)) for v in villages],
             dues=listing.DUES,
             can_act=bool(official.staff),
             saved=_reference_in(request.query.get("saved")),
