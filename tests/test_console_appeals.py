@@ -4,8 +4,12 @@ refusals shown on the card, never a 500), and an answer "done" stopping the cloc
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import select
 
+from handlers.appeals import working_days_late
 from storage.db import Database
 from storage.models import Appeal, AuditEntry
 from tests.conftest import Civicbot, Say, StartBot, rows
@@ -88,7 +92,9 @@ async def test_answering_an_appeal_done_stops_its_clock_in_the_console(
     overdue = await desk.get("/staff?due=overdue")
     assert f"/staff/wish/{light.reference}" in overdue.text
     card = await desk.get(f"/staff/wish/{light.reference}")
-    assert "· " + say("en", "console.overdue") in card.text
+    late = working_days_late((await appeal_row(database_url, light.id)).due_on, bishkek_today())
+    assert "· " + say("en", "appeal.inbox_overdue", days=late) in card.text  # as in the chat
+    assert "· " + say("en", "appeal.inbox_overdue", days=late) in overdue.text
     form = {"csrf": card.csrf(), "version": card.version(), "status": "done", "text": "Done"}
     assert (await desk.post(f"/staff/wish/{light.reference}", form)).status == 303
 
@@ -97,6 +103,10 @@ async def test_answering_an_appeal_done_stops_its_clock_in_the_console(
         listed = await desk.get(f"/staff?due={due}")
         assert f"/staff/wish/{light.reference}" not in listed.text, due
     answered = await desk.get(f"/staff/wish/{light.reference}")
-    assert "· " + say("en", "console.overdue") not in answered.text
+    assert "· " + say("en", "appeal.inbox_overdue", days=late) not in answered.text
     assert f'action="/staff/wish/{light.reference}/extend"' not in answered.text
     assert f"/staff/wish/{water.reference}" not in (await desk.get("/staff?due=overdue")).text
+
+
+def bishkek_today() -> dt.date:
+    return dt.datetime.now(ZoneInfo("Asia/Bishkek")).date()

@@ -169,9 +169,7 @@ class Console(StaffPages):
             "heard": answering.listener(wish) is not None,
             "most_days": appeals.RULES.answer_days,
             "reason_limit": appeals.REASON_LIMIT,
-            "overdue": bool(
-                appeal and appeal.answered_on is None and appeal.due_on < self._today()
-            ),
+            "overdue": _days_late(appeal, self._today()),
         }
 
     # --- forms --------------------------------------------------------------------------
@@ -427,14 +425,20 @@ def _relative(link: str) -> str:
     return f"{parts.path}?{parts.query}"
 
 
+def _days_late(appeal: Appeal | None, today: date) -> int:
+    """Working days an unanswered appeal is late (0: not late), as the chat inbox says it."""
+    if appeal is None or appeal.answered_on is not None:
+        return 0
+    return appeals.working_days_late(appeal.due_on, today)
+
+
 def _row(wish: Wish, appeal: Appeal | None, today: date, official: Official) -> dict[str, Any]:
-    open_appeal = appeal is not None and appeal.answered_on is None
     return {
         "wish": wish,
         "text": None if wish.hidden else shorten(wish.text, LINE_LENGTH),
         "status": answering.shown_status(wish),
         "appeal": appeal,
-        "overdue": open_appeal and appeal is not None and appeal.due_on < today,
+        "overdue": _days_late(appeal, today),
         "mine": wish.assigned_to == official.person.id,
         "can_act": wish.municipality_id in official.staff,
     }
