@@ -211,3 +211,26 @@ async def test_postgresql_restarted_while_quiet(
     saved = [m for m in resident.sent_messages() if places.REFERENCE_LABEL["ky"] in m["text"]]
     assert len(saved) == 1
     await proxy.cut()
+
+
+def test_a_background_loop_warns_when_the_database_is_away_and_errs_on_a_fault(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A loop that tries again (poll sending, notices) logs a busy or locked database as a
+    warning — it comes back, nothing is lost — and a fault of ours as an error with its
+    traceback."""
+    import logging
+
+    from sqlalchemy.exc import OperationalError
+
+    from bot.channels.acks import log_retrying
+
+    log = logging.getLogger("tests.background")
+    locked = OperationalError("UPDATE poll_sends …", {}, Exception("database is locked"))
+    with caplog.at_level(logging.WARNING, logger="tests.background"):
+        log_retrying(log, "sending polls by sms failed", locked)
+        log_retrying(log, "sending polls by sms failed", KeyError("a fault"))
+    assert [(r.levelno, r.exc_info is not None) for r in caplog.records] == [
+        (logging.WARNING, False),
+        (logging.ERROR, True),
+    ]

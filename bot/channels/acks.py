@@ -10,6 +10,7 @@ cannot block a chat (or the polling loop) for ever.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -51,6 +52,16 @@ class Failures:
         while len(self._counts) > REMEMBERED:
             self._counts.popitem(last=False)
         return NotKept(error, give_up=count >= POISON_AFTER)
+
+
+def log_retrying(log: logging.Logger, what: str, error: BaseException) -> None:
+    """A background loop's failure before it tries again: a warning when the database was
+    away (busy past its timeout under load, locked, down: it comes back, nothing is lost), an
+    error with its traceback when it is a fault of ours."""
+    if database_away(error):
+        log.warning("%s (the database: %s); trying again shortly", what, error)
+    else:
+        log.error("%s; trying again shortly", what, exc_info=error)
 
 
 def reason(error: BaseException | None) -> str:

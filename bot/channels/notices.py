@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels.acks import log_retrying
 from bot.channels.answers import Keyboard
 from bot.channels.outbox import PermanentFailure
 from bot.channels.parts import Part
@@ -186,8 +187,8 @@ class Notifier:
             self.db.notice_committed.clear()  # one committed while sending: another round
             try:
                 await self.deliver_pending()
-            except Exception:
-                log.exception("sending notices failed; trying again shortly")
+            except Exception as error:
+                log_retrying(log, "sending notices failed", error)
             await self._idle()
 
     async def _idle(self) -> None:

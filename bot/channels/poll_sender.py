@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels import poll_message
+from bot.channels.acks import log_retrying
 from bot.channels.outbox import PermanentFailure
 from bot.channels.registration import (
     BLOCKED,
@@ -150,8 +151,8 @@ class PollSender:
             if len(flying) <= BATCH - REFILL:
                 try:
                     claimed, sender = await self.claim(channel, BATCH - len(flying))
-                except Exception:
-                    log.exception("sending polls by %s failed; trying again shortly", channel)
+                except Exception as failed:
+                    log_retrying(log, f"sending polls by {channel} failed", failed)
                 for send_id in claimed:
                     assert sender is not None
                     flying.add(asyncio.create_task(self._send_one(send_id, sender)))
@@ -172,8 +173,8 @@ class PollSender:
             try:
                 await self.close_due()
                 await self.fail_channels_off()
-            except Exception:
-                log.exception("closing polls failed; trying again shortly")
+            except Exception as failed:
+                log_retrying(log, "closing polls failed", failed)
             await self._pause()
 
     async def close_due(self) -> Sequence[str]:
