@@ -120,7 +120,8 @@ async def test_sqlite_locked_past_the_busy_timeout(
     resident = await ready_to_write(runtime, telegram)
 
     # Another process holds the write lock longer than the busy timeout.
-    locker = sqlite3.connect(path, timeout=0, isolation_level=None)
+    # It waits for the bot's own brief writes (the reply's outbox row) to finish first.
+    locker = sqlite3.connect(path, timeout=10, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
     try:
         update, form = await while_away(runtime, telegram, resident)
