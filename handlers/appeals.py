@@ -31,7 +31,7 @@ from handlers.types import Reply, Text, say
 from handlers.working_days import add_working_days, working_days_between
 from storage import queries
 from storage.channels import REACHABLE
-from storage.models import Appeal, Person, Wish, utcnow
+from storage.models import Appeal, Person, Wish
 from storage.queries import appeals as appeal_rows
 from storage.queries import audit
 
@@ -143,7 +143,7 @@ async def command(ctx: Context, argument: str) -> list[Reply]:
     refused = await _refused(ctx, wish)
     if refused is not None:
         return [refused]
-    ctx.start_flow(wish=wish.id, expires=(utcnow() + DRAFT_LIFETIME).isoformat())
+    ctx.start_draft(DRAFT_LIFETIME, wish=wish.id)
     ctx.enter(NAME)
     return [(await name_prompt(ctx)).after(Text("appeal.intro", {"reference": wish.reference}))]
 
@@ -181,7 +181,7 @@ async def name_prompt(ctx: Context) -> Reply:
 
 
 async def take_name(ctx: Context, text: str) -> list[Reply]:
-    if _expired(ctx):
+    if ctx.draft_expired:
         return await _as_new_text(ctx, text)
     name, problem = signers.parse_name(text)
     if problem is not None:  # asked again; the wish and the flow stay
@@ -196,7 +196,7 @@ async def address_prompt(ctx: Context) -> Reply:
 
 
 async def take_address(ctx: Context, text: str) -> list[Reply]:
-    if _expired(ctx):
+    if ctx.draft_expired:
         return await _as_new_text(ctx, text)
     address, problem = signers.check_address(text)
     if problem is not None:
@@ -212,7 +212,7 @@ async def take_address(ctx: Context, text: str) -> list[Reply]:
     try:
         name = sealer_for(ctx.pseudonyms).open(str(sealed))["name"]
     except SealBroken:  # sealed under a key since dropped (not a rotation: it keeps the old)
-        ctx.start_flow(wish=wish.id, expires=(utcnow() + DRAFT_LIFETIME).isoformat())
+        ctx.start_draft(DRAFT_LIFETIME, wish=wish.id)
         ctx.enter(NAME)
         return [await name_prompt(ctx)]
     appeal, new = await register(ctx.session, wish, name, address, ctx.pseudonyms, ctx.today)
@@ -227,13 +227,6 @@ async def take_address(ctx: Context, text: str) -> list[Reply]:
             due=Day(appeal.due_on, ctx.language),
         )
     ]
-
-
-def _expired(ctx: Context) -> bool:
-    """The draft was left more than DRAFT_LIFETIME ago (or holds no expiry): what comes now
-    is not an answer to a question asked then."""
-    expires = ctx.data.get("expires")
-    return expires is None or datetime.fromisoformat(str(expires)) < utcnow()
 
 
 async def _as_new_text(ctx: Context, text: str) -> list[Reply]:

@@ -152,7 +152,7 @@ async def report(ctx: Context, argument: str) -> list[Reply]:
         return [say("bribe.flood", limit=REPORTS_PER_DAY)]
     if not ctx.guided:
         return [await _report_at_once(ctx, argument)]
-    ctx.start_flow(then="bribe", expires=(utcnow() + DRAFT_LIFETIME).isoformat())
+    ctx.start_draft(DRAFT_LIFETIME, then="bribe")
     code = argument.strip()
     if (service := small_number(code, 2)) in bribe_service_codes():
         ctx.remember(service=service)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +16,7 @@ from handlers.sealing import Sealer, sealer_for
 from handlers.types import Inbound, Picture
 from storage import queries
 from storage.domain import LANGUAGES
-from storage.models import Municipality, Person
+from storage.models import Municipality, Person, utcnow
 from storage.queries.conversations import ConversationState
 
 DEFAULT_LANGUAGE = "ky"
@@ -118,6 +118,17 @@ class Context:
         """Start a new flow, dropping whatever flow was under way; its first step follows."""
         self.conversation.step = None
         self.conversation.data = dict(data)
+
+    def start_draft(self, lifetime: timedelta, **data: Any) -> None:
+        """Start a flow whose draft lapses after `lifetime`: a reply that comes later is not
+        an answer to the question asked then (`draft_expired`)."""
+        self.start_flow(**data, expires=(utcnow() + lifetime).isoformat())
+
+    @property
+    def draft_expired(self) -> bool:
+        """The draft was left longer than its lifetime (or holds no expiry)."""
+        expires = self.data.get("expires")
+        return expires is None or datetime.fromisoformat(str(expires)) < utcnow()
 
     def remember(self, **data: Any) -> None:
         self.conversation.data = {**self.data, **data}

@@ -15,13 +15,12 @@ greeting) is answered with the keyword help instead.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from handlers import account, classify, wishes
 from handlers.context import Context
 from handlers.steps import Step
 from handlers.types import Reply, Text, say
-from storage.models import utcnow
 
 DRAFT = "text_draft"  # the step: save this text as a wish?
 # Long enough for a resident who reads the question hours later; the bare number answers
@@ -39,7 +38,7 @@ async def keep(ctx: Context, text: str) -> list[Reply]:
         return [Reply(parts=(problem,))]
     if problem is not None or not _wish_like(cleaned):
         return [await account.help_text(ctx, "")]
-    ctx.start_flow(text=cleaned, expires=(utcnow() + DRAFT_LIFETIME).isoformat())
+    ctx.start_draft(DRAFT_LIFETIME, text=cleaned)
     ctx.enter(DRAFT)
     return [await ask(ctx)]
 
@@ -55,7 +54,7 @@ async def take_reply(ctx: Context, text: str) -> list[Reply]:
     """The answer to the question: 1 or 2 saves the draft, anything else discards it."""
     draft = str(ctx.data.get("text", ""))
     answer = text.strip().rstrip(".!)")
-    if _expired(ctx):
+    if ctx.draft_expired:
         ctx.finish()
         return await keep(ctx, text)
     if answer in KINDS:
@@ -90,11 +89,6 @@ def _named_category(text: str) -> str | None:
     coded, rest = classify.split_code(text)
     category = coded or classify.confident_category(rest)
     return None if category == classify.OTHER else category
-
-
-def _expired(ctx: Context) -> bool:
-    expires = ctx.data.get("expires")
-    return expires is None or datetime.fromisoformat(str(expires)) < utcnow()
 
 
 # The question about a text with no keyword (handlers/router.py joins every flow's steps).

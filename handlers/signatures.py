@@ -64,7 +64,7 @@ async def sign(ctx: Context, argument: str) -> list[Reply]:
         return [say("sign.none_open")]
     if len(available) == 1:
         return [await _begin(ctx, available[0])]
-    ctx.start_flow(expires=(utcnow() + DRAFT_LIFETIME).isoformat())
+    ctx.start_draft(DRAFT_LIFETIME)
     ctx.enter(CHOOSE)
     return [await choose_prompt(ctx)]
 
@@ -81,7 +81,7 @@ async def open_by_code(ctx: Context, code: str) -> Reply:
 
 
 async def _begin(ctx: Context, initiative: Initiative) -> Reply:
-    ctx.start_flow(initiative=initiative.code, expires=(utcnow() + DRAFT_LIFETIME).isoformat())
+    ctx.start_draft(DRAFT_LIFETIME, initiative=initiative.code)
     ctx.enter(INTRO)
     return await intro_prompt(ctx)
 
@@ -295,7 +295,7 @@ async def _sign_at_once(ctx: Context, argument: str) -> Reply:
         return (await _sign(ctx, initiative, draft)).after(*_pin_warnings(pin))
     if await _signed_before(ctx, initiative, pin.digits, name):  # before asking the address
         return _refuse(ctx, "already", say("sign.already", title=initiative.title(ctx.language)))
-    ctx.start_flow(initiative=initiative.code, expires=(utcnow() + DRAFT_LIFETIME).isoformat())
+    ctx.start_draft(DRAFT_LIFETIME, initiative=initiative.code)
     _keep(ctx, **draft)
     ctx.enter(SMS_ADDRESS)
     return (await sms_address_prompt(ctx)).after(*_pin_warnings(pin))
