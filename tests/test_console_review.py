@@ -50,6 +50,18 @@ async def test_a_cookie_or_number_the_console_cannot_read_is_never_a_500(
     assert (await wish_of(database_url, WATER)).answered_at is None
 
 
+async def test_a_filter_the_list_cannot_read_is_named_in_the_officials_language(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say
+) -> None:
+    runtime = await started(start_bot, telegram)
+    _, desk = await staff_desk(runtime, telegram, civicbot, 8182)
+    asked = {"status=nope": "status", "page=0": "page", "village=x": "village", "due=soon": "due"}
+    for query, field in asked.items():
+        page = await desk.get(f"/staff?mine=1&{query}")
+        assert page.status == 400, query
+        assert say("en", "console.bad_request", why=field) in html.unescape(page.text), query
+
+
 async def test_bulk_refuses_wishes_changed_since_the_list_was_shown(
     start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, say: Say, database_url: str
 ) -> None:

@@ -22,7 +22,8 @@ FIELDS = ("status", "topic", "due", "mine", "village", "q", "page")
 
 
 class Malformed(ValueError):
-    """A filter the list does not know; its message says which."""
+    """A filter the list cannot read; its message is the field's name (the address's own
+    word, the same in every language)."""
 
 
 @dataclass(frozen=True)
@@ -40,29 +41,30 @@ def read(query: Mapping[str, str], person_id: int) -> Asked:
     """The list an address asks for. Without a status: the waiting wishes, or, with a
     search, any (a reference searched for is found whatever became of it)."""
     given = {name: query[name].strip() for name in FIELDS if query.get(name, "").strip()}
-    if any(CONTROL.search(value) for value in given.values()):  # PostgreSQL refuses a NUL
-        raise Malformed("control characters")
+    for name, value in given.items():
+        if CONTROL.search(value):  # PostgreSQL refuses a NUL
+            raise Malformed(name)
     search = " ".join(given.get("q", "").split())
     if len(search) > SEARCH_LENGTH:
-        raise Malformed("q: too long")
+        raise Malformed("q")
     status = given.get("status")
     if status is not None and status != ANY and status not in FILTER_STATUSES:
-        raise Malformed("status: unknown")
+        raise Malformed("status")
     topic = given.get("topic")
     if topic is not None and topic not in wish_categories():
-        raise Malformed("topic: unknown")
+        raise Malformed("topic")
     due = given.get("due")
     if due is not None and due not in DUES:
-        raise Malformed("due: unknown")
+        raise Malformed("due")
     mine = given.get("mine")
     if mine is not None and mine != "1":
-        raise Malformed("mine: 1 or nothing")
+        raise Malformed("mine")
     village = small_number(given["village"]) if "village" in given else None
     if "village" in given and village is None:
-        raise Malformed("village: a number")
+        raise Malformed("village")
     page_text = given.pop("page", "1")
     if not (page_text.isascii() and page_text.isdigit()) or not 1 <= int(page_text) <= MAX_PAGE:
-        raise Malformed("page: a number from 1")
+        raise Malformed("page")
     if status is None:
         status = ANY if search else RECEIVED
     listing = Listing(
