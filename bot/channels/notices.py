@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,8 +109,8 @@ class Notifier:
         for notice_id in waiting:
             if self.stopping.is_set():
                 break
-            async with self.db.session() as session, session.begin():
-                claimed = await queries.claim_notice(session, notice_id, utcnow())
+            claim = partial(queries.claim_notice, notice_id=notice_id, now=utcnow())
+            claimed = await self.db.write(claim)
             if claimed is None:
                 continue
             notice, person = claimed
@@ -123,13 +124,16 @@ class Notifier:
                     continue
                 log.exception("a notice (%s) could not be sent, the last time", notice.key)
                 unreached = FAILED
-            async with self.db.session() as session, session.begin():
-                forget = notice.key in FORGOTTEN_ONCE_SENT
-                await queries.settle_notice(session, notice_id, utcnow(), forget=forget)
-                if unreached is not None:
-                    await self._tell_who_answered(session, notice, unreached)
+            await self.db.write(partial(self._settle, notice, unreached))
             sent += unreached is None
         return sent
+
+    async def _settle(self, notice: Notice, unreached: str | None, session: AsyncSession) -> None:
+        """The notice sent (or given up): forgotten or stamped, and staff told of a failure."""
+        forget = notice.key in FORGOTTEN_ONCE_SENT
+        await queries.settle_notice(session, notice.id, utcnow(), forget=forget)
+        if unreached is not None:
+            await self._tell_who_answered(session, notice, unreached)
 
     def _channels_up(self) -> list[str]:
         """Channels whose notices are taken now: those that can send, and those turned off

@@ -487,8 +487,7 @@ def marks_blocked(db: Database) -> Callable[[int], Awaitable[None]]:
     """What an outbox calls when a chat has blocked the bot: the person is opted out."""
 
     async def mark(chat_id: int) -> None:
-        async with db.session() as session, session.begin():
-            await queries.mark_opted_out(session, "telegram", str(chat_id))
+        await db.write(lambda session: queries.mark_opted_out(session, "telegram", str(chat_id)))
 
     return mark
 
@@ -498,8 +497,9 @@ def records_given_up(db: Database) -> Callable[[int, str], Awaitable[None]]:
     person (no text kept), as a failed SMS has."""
 
     async def record(chat_id: int, reason: str) -> None:
-        async with db.session() as session, session.begin():
-            await queries.record_failed_send(session, "telegram", str(chat_id), reason)
+        await db.write(
+            lambda session: queries.record_failed_send(session, "telegram", str(chat_id), reason)
+        )
 
     return record
 

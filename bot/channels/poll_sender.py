@@ -74,8 +74,10 @@ class PollSender:
         sender = self.senders.get(channel)
         if sender is None or not ready(sender) or most <= 0:
             return [], sender
-        async with self.db.session() as session, session.begin():
-            return list(await queries.claim_sends(session, [channel], most, utcnow())), sender
+        claimed = await self.db.write(
+            lambda session: queries.claim_sends(session, [channel], most, utcnow())
+        )
+        return list(claimed), sender
 
     async def _send_one(self, send_id: int, sender: Sender) -> None:
         async with self.db.session() as session:
@@ -98,8 +100,11 @@ class PollSender:
         if why is not None:
             status = "skipped" if why in NOT_SENT or why == CLOSED else "failed"
             note = NOT_SENT.get(why, note or why)
-        async with self.db.session() as session, session.begin():
-            await queries.settle_send(session, send_id, status, utcnow(), note, send.claimed_at)
+        await self.db.write(
+            lambda session: queries.settle_send(
+                session, send_id, status, utcnow(), note, send.claimed_at
+            )
+        )
 
     async def _deliver(
         self, poll: Poll, options: Sequence[PollOption], person: Person, sender: Sender
@@ -178,8 +183,7 @@ class PollSender:
             await self._pause()
 
     async def close_due(self) -> Sequence[str]:
-        async with self.db.session() as session, session.begin():
-            closed = await queries.close_due_polls(session, utcnow())
+        closed = await self.db.write(lambda session: queries.close_due_polls(session, utcnow()))
         for code in closed:
             log.info("poll %s closed: its time is up", code)
         return closed
@@ -188,8 +192,9 @@ class PollSender:
         off = [channel for channel in REACHABLE if channel not in self.senders]
         if not off:
             return 0
-        async with self.db.session() as session, session.begin():
-            return await queries.fail_unsendable(session, off, CHANNEL_OFF, utcnow())
+        return await self.db.write(
+            lambda session: queries.fail_unsendable(session, off, CHANNEL_OFF, utcnow())
+        )
 
     def tasks(self) -> list[asyncio.Task[None]]:
         """The loops, started: one per channel that can send here, and the housekeeping."""
