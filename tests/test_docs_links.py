@@ -128,3 +128,12 @@ def test_no_command_serves_plain_http_to_the_world(document: Path) -> None:
         if re.search(r"\bHOST=(0\.0\.0\.0|::)(\s|$)", line)
     ]
     assert opened == [], f"{shown(document)}: " + "; ".join(opened)
+
+
+def test_the_readme_links_every_file_in_docs() -> None:
+    """The README is the map: a page in docs/ it does not name is a page nobody finds."""
+    readme = ROOT / "README.md"
+    linked = {
+        (readme.parent / target.partition("#")[0]).resolve() for target in relative_links(readme)
+    }
+    assert [shown(doc) for doc in DOCUMENTS[1:] if doc not in linked] == []
