@@ -176,6 +176,7 @@ def test_the_env_file_is_what_the_units_and_caddy_expect() -> None:
     assert f"{settings.host}:{settings.port}" == UPSTREAM
     assert [str(network) for network in settings.trusted_proxies] == ["127.0.0.1/32"]
     assert settings.public_base_url == f"https://{SITE}"
+    assert (settings.metrics_host, settings.metrics_port) == ("127.0.0.1", 9464)
     assert settings.database_url == f"sqlite+aiosqlite:///{STATE}/civicbot.db"
     assert settings.media_dir == f"{STATE}/media"
     caddyfile = CADDYFILE.read_text()
@@ -334,7 +335,8 @@ async def from_the_bot(
 async def test_caddy_forwards_the_public_routes_and_the_client_only(
     start_bot: StartBot, telegram: FakeTelegram, tmp_path: Path
 ) -> None:
-    runtime = await start_bot("webhook", trusted_proxies=("127.0.0.1",))
+    # As the env file sets it (TRUSTED_PROXIES, METRICS_PORT: here a free one).
+    runtime = await start_bot("webhook", trusted_proxies=("127.0.0.1",), metrics_port=0)
     async with caddy_in_front_of(runtime, tmp_path) as caddy:
         # A Telegram webhook through Caddy reaches the bot, and the resident is answered.
         deliver = webhook_delivery(caddy, runtime.settings.webhook_secret())
@@ -351,6 +353,11 @@ async def test_caddy_forwards_the_public_routes_and_the_client_only(
                 expected = (404, False) if path in PRIVATE else (status, True)
                 assert (status, bot) == expected, f"{method} {path}"
             # Nor does a path that only decodes to them, or an unknown one.
+            # Prometheus on the machine reads them on the metrics port.
+            assert runtime.metrics_url is not None
+            async with http.get(runtime.metrics_url) as response:
+                assert response.status == 200
+                assert "civicbot_outbox_sends_total" in await response.text()
             for path in ("/%6detrics", "/healthz/", "/metrics?x=1", "/unknown"):
                 url = URL(caddy + path, encoded=True)  # sent as written, not normalised
                 assert await from_the_bot(http, "GET", url) == (404, False), path
