@@ -156,6 +156,7 @@ def test_caddy_validates_the_caddyfile(tmp_path: Path) -> None:
                env=caddy_env(tmp_path))  # fmt: skip
     assert done.returncode == 0, done.stderr[-800:]
     assert "Valid configuration" in done.stdout + done.stderr
+    assert "obtain" not in done.stderr.lower()  # no certificate asked for
 
 
 def test_promtool_checks_the_alert_rules() -> None:
@@ -280,11 +281,11 @@ def http_variant(caddy_port: int, bot_port: int) -> str:
     """The shipped Caddyfile as plain HTTP on a loopback port, in front of the test's bot:
     the site address and the upstream replaced, nothing else; no admin endpoint."""
     shipped = CADDYFILE.read_text()
-    proxy = f"reverse_proxy {UPSTREAM}\n"
-    assert shipped.count(f"\n{SITE} {{") == 1 and shipped.count(proxy) == 1
-    served = shipped.replace(f"\n{SITE} {{", f"\nhttp://127.0.0.1:{caddy_port} {{")
+    site, proxy, options = f"\n{SITE} {{", f"reverse_proxy {UPSTREAM}\n", "\n\temail "
+    assert [shipped.count(part) for part in (site, proxy, options)] == [1, 1, 1]
+    served = shipped.replace(site, f"\nhttp://127.0.0.1:{caddy_port} {{")
     served = served.replace(proxy, f"reverse_proxy 127.0.0.1:{bot_port}\n")
-    return "{\n\tadmin off\n}\n" + served
+    return served.replace(options, "\n\tadmin off\n\temail ")  # in the global options
 
 
 @contextlib.asynccontextmanager
