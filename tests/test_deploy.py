@@ -165,6 +165,14 @@ def test_promtool_checks_the_alert_rules() -> None:
     assert "SUCCESS" in done.stdout
 
 
+def test_the_alerts_fire_on_what_operations_md_worries_about() -> None:
+    """tests/alerts_test.yml: a bot that stopped answering, a job that stopped finishing
+    (under its scraped label), a slow webhook, a database away; and silence on a fault-free,
+    small, briefly busy one."""
+    done = run(tool("promtool"), "test", "rules", str(ROOT / "tests" / "alerts_test.yml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_the_env_file_is_what_the_units_and_caddy_expect() -> None:
     """The example, read as systemd reads an EnvironmentFile, is settings the bot accepts:
     on Caddy's upstream, believing Caddy alone, at the Caddyfile's name, state in STATE."""
