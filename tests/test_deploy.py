@@ -138,6 +138,7 @@ def test_the_services_are_confined(units_here: Path, unit: str) -> None:
 def test_the_server_and_the_backup_run_what_the_contract_says() -> None:
     assert setting(UNITS / "civicbot.service", "ExecStart") == [f"{PROGRAM} serve"]
     assert setting(UNITS / "civicbot.service", "Restart") == ["on-failure"]
+    assert setting(UNITS / "civicbot.service", "RestartPreventExitStatus") == ["2"]
     backup = f"{PROGRAM} backup --to {STATE}/backups --keep 14"
     assert setting(UNITS / "civicbot-backup.service", "ExecStart") == [backup]
     timer = UNITS / "civicbot-backup.timer"
