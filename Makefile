@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # process.
 WORKERS ?= 4
 
-.PHONY: run test lint setup chromium clean db places invite export chat civicbot
+.PHONY: run test lint setup chromium tools clean db places invite export chat civicbot
 
 run: $(VENV)/.installed
 	$(BIN)/civicbot serve
@@ -39,7 +39,7 @@ civicbot: $(VENV)/.installed
 # The tests start their own PostgreSQL (tests/services.py); the browser tests need chromium.
 # Bytecode is written even where the environment says not to: otherwise every worker and
 # every `civicbot` a test starts compiles the project again (about 5 s of CPU each).
-test: $(VENV)/.installed-dev chromium
+test: $(VENV)/.installed-dev chromium tools
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(WORKERS) --dist worksteal
@@ -60,6 +60,23 @@ chromium:
 	  $$sudo apt-get update -qq && \
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || \
 	  echo "make: chromium could not be installed; the browser tests will say what to run"; }
+
+# Debian's caddy and prometheus (for promtool) for tests/test_deploy.py, which checks deploy/
+# with them (systemd-analyze comes with systemd); installed as chromium is above, else those
+# tests fail with the command to run. The packages start their own services (a web server on
+# port 80, Prometheus on 9090): the tests need only the programs, so those are stopped again.
+tools:
+	@{ command -v caddy && command -v promtool; } >/dev/null 2>&1 || \
+	  ! command -v apt-get >/dev/null || { \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	  else exit 0; fi; \
+	  echo "make: installing Debian's caddy and prometheus (promtool) for the deploy tests"; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    caddy prometheus >/dev/null && \
+	  { ! command -v systemctl >/dev/null || \
+	    $$sudo systemctl disable --now caddy prometheus >/dev/null 2>&1 || true; } || \
+	  echo "make: caddy or prometheus could not be installed; the deploy tests will say what to run"; }
 
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
