@@ -200,8 +200,12 @@ def _stage_keys(sources: Sources, target: Path) -> dict[str, Any]:
     included = bool(keys) and (not sources.environment_keys or sources.include_environment_keys)
     if included:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write("\n".join(keys) + "\n")
+        with os.fdopen(fd, "wb") as handle:
+            if sources.environment_keys:  # the key file's form: newest first, one a line
+                handle.write(("\n".join(keys) + "\n").encode())
+            else:
+                assert sources.key_file is not None
+                handle.write(sources.key_file.read_bytes())  # as it is, byte for byte
     note["included"] = included
     return note
 
@@ -388,7 +392,7 @@ def _check_keys(manifest: dict[str, Any], sources: Sources) -> Path | None:
     if sources.key_file is None:
         raise BackupError("SECRET_KEY must be set when DATABASE_URL is not SQLite")
     if sources.key_file.exists() and sources.key_file.stat().st_size:
-        raise BackupError(f"{sources.key_file} exists: restore into an empty place only")
+        raise BackupError(f"the key file {sources.key_file} exists: restore into an empty place")
     if not note.get("included") and not wanted:
         return None  # no key was ever made: nothing in the archive is sealed
     if not note.get("included"):
