@@ -252,6 +252,15 @@ async def test_upgrade_and_downgrade_round_trip_and_sqlite_is_archived_first(
     assert code == 0 and out.splitlines()[0].startswith("0001 ")
     assert out.splitlines()[-1].startswith(f"{newest} ") and out.endswith("(current)\n")
 
+    # The wrong way, or a revision there is none of: one line, nothing archived or changed.
+    code, _, err = await civicbot("db", "upgrade", "0017")
+    assert (
+        code == 2
+        and err == f"civicbot: the database is at {newest}: 0017 is `civicbot db downgrade`'s way\n"
+    )
+    code, _, err = await civicbot("db", "downgrade", "zzzz")
+    assert code == 2 and "no revision 'zzzz'" in err and err.count("\n") == 1
+
     code, out, err = await civicbot("db", "downgrade", "0017")
     assert code == 0 and out.endswith(f"{newest} → 0017\n"), err
     assert (await civicbot("db", "current"))[1] == f"0017 (behind: the newest is {newest})\n"

@@ -49,6 +49,7 @@ def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     if target == current:
         print(f"already at {current}", file=out)
         return 0
+    _check_direction(args.action, current, target)
     archive = asyncio.run(_archive(settings, target))
     if archive is not None:
         print(f"backed up to {archive}", file=out)
@@ -61,6 +62,20 @@ def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         command.downgrade(config, target)
     print(f"{current or 'empty'} → {target}", file=out)
     return 0
+
+
+def _check_direction(action: str, current: str | None, target: str) -> None:
+    """Before anything is archived or changed: an upgrade goes forward, a downgrade back."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config(""))
+    order = [script.revision for script in reversed(list(scripts.walk_revisions()))]
+    here = order.index(current) if current is not None else -1
+    forward = order.index(target) > here
+    if forward != (action == "upgrade"):
+        where = current or "empty"
+        other = "downgrade" if action == "upgrade" else "upgrade"
+        raise UsageError(f"the database is at {where}: {target} is `civicbot db {other}`'s way")
 
 
 async def _current(settings: Settings) -> str | None:
@@ -83,7 +98,7 @@ def history(settings: Settings, out: TextIO) -> int:
     from alembic.script import ScriptDirectory
 
     scripts = ScriptDirectory.from_config(alembic_config(settings.database_url))
-    current = asyncio.run(_current(settings))
+    current = asyncio.run(_current(settings))  # marked in the list
     for script in reversed(list(scripts.walk_revisions())):
         mark = "  (current)" if script.revision == current else ""
         print(f"{script.revision}  {' '.join(script.doc.split())}{mark}", file=out)
