@@ -7,6 +7,7 @@ than the code stops every start with one line."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import io
 import json
@@ -33,6 +34,7 @@ from tests.conftest import SECRET_KEY, Civicbot, Say, StartBot, _drop, execute, 
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import open_initiative, pin, sign_on_telegram
 from tests.places import category
+from tests.services import Unavailable, find_binaries
 from tests.test_photos import jpeg_with_gps, placed_resident, stored_file
 
 SIGNERS = [
@@ -42,6 +44,15 @@ SIGNERS = [
 TRAFFIC = 24  # messages from other residents while the backup runs (bounded)
 ARCHIVE = re.compile(r"civicbot-backup-\d{8}T\d{6}Z\.tar\.gz$")
 Rows = dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]
+
+
+@pytest.fixture(autouse=True)
+def postgres_tools_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pg_dump and pg_restore of the tests' own server first (pgserver's where the system has
+    none): what an operator's PATH would hold beside their server."""
+    with contextlib.suppress(Unavailable):
+        tools = find_binaries().bin
+        monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
 async def every_row(database_url: str) -> Rows:
