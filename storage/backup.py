@@ -194,7 +194,7 @@ def _stage_keys(sources: Sources, target: Path) -> dict[str, Any]:
     an environment's key usually lives in a secret store, kept apart from the backups."""
     keys = sources.keys()
     note: dict[str, Any] = {
-        "source": "environment" if sources.environment_keys else "file",
+        "source": "environment" if sources.environment_keys else "file" if keys else "none",
         "fingerprint": fingerprint(keys[0]) if keys else None,
     }
     included = bool(keys) and (not sources.environment_keys or sources.include_environment_keys)

@@ -74,6 +74,13 @@ def restore(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     )
     if done.key_file_written is not None:
         print(f"key file restored to {done.key_file_written}", file=out)
+    photos = manifest.get("photos", {})
+    if photos.get("files") and backups.sources(settings).media_folder is None:
+        print(
+            f"the archive's {photos['files']} photos were not restored (MEDIA_S3_BUCKET is "
+            "set): restore with MEDIA_DIR set instead, or copy them into the bucket",
+            file=out,
+        )
     if manifest.get("photos", {}).get("kind") == "s3":
         print(
             f"photos are in the bucket {manifest['photos'].get('bucket')}: not in the archive",
