@@ -226,8 +226,39 @@ async def test_restore_refuses_a_key_that_did_not_seal_the_data_and_a_full_photo
     monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "full"))
     code, _, err = await asyncio.to_thread(run_cli, "restore", str(archive))
     assert code == 2 and "photos folder" in err and err.count("\n") == 1
+    # An archive made by a newer version (its schema unknown here) is refused too.
+    newer = tmp_path / "newer.tar.gz"
+    said = manifest(archive) | {"alembic_revision": "f00d", "version": "9.0.0"}
+    with tarfile.open(archive) as old, tarfile.open(newer, "w:gz") as new:
+        for member in old.getmembers():
+            data = old.extractfile(member)
+            if member.name == "manifest.json":
+                content = json.dumps(said).encode()
+                member.size = len(content)
+                data = io.BytesIO(content)
+            new.addfile(member, data)
+    monkeypatch.delenv("MEDIA_DIR")
+    code, _, err = await asyncio.to_thread(run_cli, "restore", str(newer))
+    assert code == 2 and err.count("\n") == 1
+    assert "revision f00d, newer than this civicbot" in err and "(9.0.0)" in err
     # Nothing was written before refusing.
     assert not (tmp_path / "restored").exists()
+
+
+async def test_photos_in_a_bucket_are_named_not_archived(
+    civicbot: Civicbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEDIA_S3_BUCKET", "civic-photos")
+    monkeypatch.setenv("MEDIA_S3_ENDPOINT", "https://s3.example.test")
+    code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"))
+    assert code == 0, err
+    archive = Path(out.strip())
+    assert manifest(archive)["photos"] == {
+        "kind": "s3", "bucket": "civic-photos", "endpoint": "https://s3.example.test",
+        "included": False,
+    }  # fmt: skip
+    with tarfile.open(archive) as tar:
+        assert not [name for name in tar.getnames() if name.startswith("media")]
 
 
 async def test_keep_prunes_only_the_older_archives_of_its_own_name(
