@@ -239,6 +239,32 @@ def newest_revision() -> str | None:
     return head_of(MIGRATIONS_DIR / "versions")
 
 
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every revision of the migration scripts: a schema at any other is newer than this code."""
+    return frozenset(
+        str(_assignments(script.read_text(encoding="utf-8"))["revision"])
+        for script in (MIGRATIONS_DIR / "versions").glob("*.py")
+    )
+
+
+class SchemaNewer(RuntimeError):
+    """The database is at a revision this code has no script for: a newer version made it."""
+
+    def __init__(self, revision: str) -> None:
+        super().__init__(
+            f"the database is at revision {revision}, newer than this civicbot knows: run the "
+            "version that upgraded it, or `civicbot db downgrade` with that version first"
+        )
+        self.revision = revision
+
+
+def refuse_newer(current: str | None) -> None:
+    """Raise SchemaNewer for a schema this code cannot have made (nor may migrate)."""
+    if current is not None and current not in known_revisions():
+        raise SchemaNewer(current)
+
+
 def head_of(folder: Path) -> str | None:
     """The one revision of the folder's scripts that no script follows."""
     revisions: set[str] = set()
@@ -263,6 +289,7 @@ async def migrate_if_behind(db: Database) -> None:
     times the cost of a start on a current database (the tests start hundreds). Several
     workers on one PostgreSQL still take turns in migrate()."""
     current, newest = await db.schema_revision(), newest_revision()
+    refuse_newer(current)
     if current != newest:
         log.info("migrating the schema from %s to %s", current or "nothing", newest)
         await migrate_apart(db.url)

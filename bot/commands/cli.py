@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import errno
 import gc
-import importlib.metadata
 import logging
 import re
 import signal
@@ -21,11 +20,13 @@ from zoneinfo import ZoneInfo
 from bot.commands import accountability as accountability_export
 from bot.commands import admin, appeals, campaigns, municipalities, poll_results, polls, rotation
 from bot.commands import audit as audit_command
+from bot.commands import backup as backup_command
+from bot.commands import db as db_command
 from bot.commands import digests as digest_commands
 from bot.commands.admin import UsageError
 from bot.reports import bribe_stats
 from bot.reports.export import BRIBE_COLUMNS, WISH_COLUMNS, bribe_rows, wish_rows, write_table
-from bot.runtime import database, logs
+from bot.runtime import backups, database, logs
 from bot.runtime.config import ENVIRONMENT, ConfigError, Settings
 from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
@@ -33,6 +34,8 @@ from handlers.bribes import recent_months
 from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import SealBroken
 from storage import queries
+from storage.backup import BackupError
+from storage.db import SchemaNewer
 from storage.domain import LANGUAGES
 from storage.models import BribeReport, Wish
 
@@ -69,6 +72,7 @@ def build_parser() -> Parser:
         help="create the database DATABASE_URL names (default ./civicbot.db) and add the "
         "starter places; safe to repeat",
     )
+    db_command.add_parsers(db_actions)
 
     export = commands.add_parser("export", help="export stored data")
     export.add_argument(
@@ -164,15 +168,13 @@ def build_parser() -> Parser:
     polls.add_parsers(commands)
     audit_command.add_parsers(commands)
     appeals.add_parsers(commands)
+    backup_command.add_parsers(commands)
     commands.add_parser("chat", help="talk to the bot in this terminal (for trying and training)")
     return parser
 
 
 def version() -> str:
-    try:
-        return importlib.metadata.version("civic-feedback-bot")
-    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
-        return "unknown"
+    return backups.version()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -188,15 +190,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "serve":
             return serve(settings)
-        if args.command == "db":
+        if args.command == "db" and args.action == "init":
             return asyncio.run(db_init(settings, sys.stdout))
+        if args.command == "restore":  # into an absent database, which it makes
+            return backup_command.restore(settings, args, sys.stdout)
         # Only `serve` and `db init` make the default database; the rest say which they use.
         database.require_existing(settings)
         code = run_command(settings, args)
         if code == 0 and args.command != "chat":  # the chat says it as it begins
             print(f"civicbot: database {database.location(settings)}", file=sys.stderr)
         return code
-    except (UsageError, ConfigError, SealBroken) as error:
+    except (UsageError, ConfigError, SealBroken, BackupError, SchemaNewer) as error:
         print(f"civicbot: {error}", file=sys.stderr)
         return 2
 
@@ -226,6 +230,10 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(polls.main(settings, args, sys.stdout))
     if args.command == "secret":
         return secret_command(settings, args.action, sys.stdout)
+    if args.command == "db":
+        return db_command.main(settings, args, sys.stdout)
+    if args.command == "backup":
+        return backup_command.backup(settings, args, sys.stdout, sys.stderr)
     if args.command == "chat":
         from bot.channels.terminal import channel as chat  # the handlers' whole stack
 

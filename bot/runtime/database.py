@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from bot.runtime.backups import before_migrating
 from bot.runtime.config import ConfigError, Settings
 from storage.db import Database, migrate_if_behind
 from storage.files import FileStore, FolderStore
@@ -66,6 +67,7 @@ async def prepare_database(settings: Settings) -> Database:
     """Apply migrations and seed the starter municipalities; the database is then ready."""
     db = Database(settings.database_url)
     try:
+        await before_migrating(settings, db)  # SQLite: an archive first, if it will change
         await migrate_if_behind(db)
         async with db.session() as session, session.begin():
             added = await seed_places(session)

@@ -1,0 +1,89 @@
+"""`civicbot backup` and `civicbot restore` (docs/operations.md, Backups): one dated archive
+of the database, the key file and the photos; and putting one back into an empty place."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TextIO
+
+from bot.runtime import backups
+from bot.runtime.config import Settings
+from storage.backup import create_archive, prune, restore_archive
+from storage.db import newest_revision
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    backup = commands.add_parser(
+        "backup", help="one dated archive: database, key file, photos, manifest"
+    )
+    backup.add_argument(
+        "--to", metavar="DIR", default=backups.BACKUP_FOLDER, help="where to write it (./backups)"
+    )
+    backup.add_argument(
+        "--keep", metavar="N", type=_count, help="then delete all but the N newest archives there"
+    )
+    backup.add_argument(
+        "--include-secret-key",
+        action="store_true",
+        help="with SECRET_KEY in the environment: put it (and SECRET_KEY_PREVIOUS) in the "
+        "archive too (by default only the key file of an SQLite database goes in)",
+    )
+    restore = commands.add_parser(
+        "restore", help="put an archive back (the database must be absent or empty)"
+    )
+    restore.add_argument("archive", metavar="ARCHIVE", help="a civicbot-backup-….tar.gz")
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1, not {text!r}")
+    return int(text)
+
+
+def backup(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    folder = Path(args.to)
+    what = backups.sources(settings, include_environment_keys=args.include_secret_key)
+    path = create_archive(what, folder)
+    print(path, file=out)
+    if what.environment_keys and not args.include_secret_key:
+        print(
+            "civicbot: SECRET_KEY is not in the archive: keep it in your secret store "
+            "(--include-secret-key puts it in)",
+            file=err,
+        )
+    if args.keep is not None:
+        for gone in prune(folder, args.keep):
+            print(f"civicbot: deleted {gone}", file=err)
+    return 0
+
+
+def restore(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    done = restore_archive(Path(args.archive), backups.sources(settings))
+    manifest = done.manifest
+    revision = manifest.get("alembic_revision")
+    state = (
+        "current"
+        if revision == newest_revision()
+        else "older than this civicbot: `civicbot db upgrade` (or a start) migrates it"
+    )
+    print(
+        f"restored {args.archive} (made {manifest.get('created_at')} by civicbot "
+        f"{manifest.get('version')}): schema {revision}, {state}",
+        file=out,
+    )
+    if done.key_file_written is not None:
+        print(f"key file restored to {done.key_file_written}", file=out)
+    photos = manifest.get("photos", {})
+    if photos.get("files") and backups.sources(settings).media_folder is None:
+        print(
+            f"the archive's {photos['files']} photos were not restored (MEDIA_S3_BUCKET is "
+            "set): restore with MEDIA_DIR set instead, or copy them into the bucket",
+            file=out,
+        )
+    if manifest.get("photos", {}).get("kind") == "s3":
+        print(
+            f"photos are in the bucket {manifest['photos'].get('bucket')}: not in the archive",
+            file=out,
+        )
+    return 0

@@ -1,0 +1,391 @@
+"""`civicbot backup` and `restore` (issue 31 item 2) and `civicbot db upgrade|downgrade|
+current|history` (item 3): an archive taken while residents write restores every row, every
+sealed signature (it still opens and its export verifies) and every photo; an SQLite schema
+is archived before migrations change it, by the command and by a start; a database newer
+than the code stops every start with one line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+
+from bot.commands import cli
+from storage import backup as mechanics
+from storage.db import Database, newest_revision
+from storage.models import Base, WishPhoto
+from tests.conftest import SECRET_KEY, Civicbot, Say, StartBot, _drop, execute, resident_of, rows
+from tests.fake_telegram import FakeTelegram
+from tests.initiatives import open_initiative, pin, sign_on_telegram
+from tests.places import category
+from tests.services import Unavailable, find_binaries
+from tests.test_photos import jpeg_with_gps, placed_resident, stored_file
+
+SIGNERS = [
+    ("Асанов Бакыт", pin(dt.date(1980, 1, 1))),
+    ("Бекова Айгүл", pin(dt.date(1990, 2, 2), first=1)),
+]
+TRAFFIC = 24  # messages from other residents while the backup runs (bounded)
+ARCHIVE = re.compile(r"civicbot-backup-\d{8}T\d{6}Z\.tar\.gz$")
+Rows = dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]
+
+
+@pytest.fixture(autouse=True)
+def postgres_tools_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pg_dump and pg_restore of the tests' own server first (pgserver's where the system has
+    none): what an operator's PATH would hold beside their server."""
+    with contextlib.suppress(Unavailable):
+        tools = find_binaries().bin
+        monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+async def every_row(database_url: str) -> Rows:
+    """Every table's rows by primary key, the schema's version included."""
+    db = Database(database_url)
+    found: Rows = {}
+    try:
+        async with db.engine.connect() as connection:
+            for table in Base.metadata.sorted_tables:
+                keys = [column.name for column in table.primary_key.columns]
+                result = await connection.execute(select(table))
+                found[table.name] = {
+                    tuple(row._mapping[k] for k in keys): tuple(row) for row in result
+                }
+            version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+            found["alembic_version"] = {(version,): (version,)}
+    finally:
+        await db.close()
+    return found
+
+
+def run_cli(*arguments: str) -> tuple[int, str, str]:
+    """`civicbot ARGUMENTS` with the environment as the test set it."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(list(arguments))
+    return code, out.getvalue(), err.getvalue()
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def manifest(archive: Path) -> dict[str, Any]:
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("manifest.json")
+        assert member is not None
+        return dict(json.loads(member.read()))
+
+
+@pytest.fixture
+async def fresh_place(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """Where to restore: an SQLite file not there yet, or a PostgreSQL database not there yet
+    on the same server (restore makes it; dropped afterwards)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'restored' / 'civicbot.db'}"
+        return
+    name = f"civicbot_test_restored_{uuid.uuid4().hex[:12]}"
+    yield url.set(database=name).render_as_string(hide_password=False)
+    await _drop(url.set(database="postgres").render_as_string(hide_password=False), name)
+
+
+async def test_a_backup_under_traffic_restores_every_row_seal_and_photo(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    civicbot: Civicbot,
+    database_url: str,
+    fresh_place: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    say: Say,
+) -> None:
+    # SQLite's keys from the key file beside it (it goes in the archive); PostgreSQL's from
+    # SECRET_KEY (it stays out, and restore checks the key given is the one that sealed).
+    on_sqlite = database_url.startswith("sqlite")
+    media = tmp_path / "media"
+    monkeypatch.setenv("MEDIA_DIR", str(media))
+    keys: dict[str, Any] = {"secret_key": None} if on_sqlite else {}
+    if on_sqlite:
+        monkeypatch.delenv("SECRET_KEY")
+    assert (await civicbot(*open_initiative("LIST")))[0] == 0
+    runtime = await start_bot("webhook", **keys)
+    for number, (name, digits) in enumerate(SIGNERS):
+        signer = resident_of(runtime, telegram, "webhook", 8801 + number, "en")
+        await sign_on_telegram(signer, "en", "LIST", name, digits, ("Chaek", "Lenin", "2"))
+    photographer = await placed_resident(runtime, telegram, 8901)
+    await photographer.send_photo(jpeg_with_gps(), caption="Жол бузулган")
+    await photographer.send_photo(jpeg_with_gps(colour="red"))
+    await photographer.press(say("en", "kind.change"))
+    await photographer.press(category("roads")["en"])
+    photos = await rows(database_url, WishPhoto)
+    assert len(photos) == 2
+    before = await every_row(database_url)
+
+    started = asyncio.Event()
+
+    async def traffic() -> None:
+        for number in range(TRAFFIC):
+            resident = resident_of(runtime, telegram, "webhook", 9000 + number, "ru")
+            await resident.send("/start m-naryn_city")
+            started.set()
+
+    writing = asyncio.create_task(traffic())
+    await started.wait()
+    code, out, err = await civicbot("backup", "--to", str(tmp_path / "backups"))
+    await writing
+    assert code == 0, err
+    archive = Path(out.strip())
+    assert ARCHIVE.search(archive.name) and archive.parent == tmp_path / "backups"
+    assert mode(archive) == 0o600
+    after = await every_row(database_url)
+    said = manifest(archive)
+    assert said["database"] == ("sqlite" if on_sqlite else "postgresql")
+    assert said["alembic_revision"] == newest_revision()
+    assert said["secret_key"]["included"] is on_sqlite
+    with tarfile.open(archive) as tar:
+        assert {member.mode for member in tar.getmembers()} == {0o600}
+
+    monkeypatch.setenv("DATABASE_URL", fresh_place)
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "restored-media"))
+    code, out, err = await asyncio.to_thread(run_cli, "restore", str(archive))
+    assert code == 0, err
+    assert "current" in out
+    restored = await every_row(fresh_place)
+
+    assert {name: len(table) for name, table in restored.items()} == said["tables"]
+    for name, table in restored.items():
+        # A row the traffic did not touch is the same; one it wrote is as it was before or
+        # after the backup, and nothing the database held before is missing.
+        for key, row in before[name].items():
+            assert table.get(key) in (row, after[name].get(key)), (name, key)
+        assert set(table) <= set(after[name]), name
+    if on_sqlite:
+        restored_key = tmp_path / "restored" / "civicbot.secret"
+        assert restored_key.read_bytes() == (tmp_path / "civicbot.secret").read_bytes()
+        assert mode(restored_key) == 0o600
+        assert mode(tmp_path / "restored" / "civicbot.db") == 0o600
+    for photo in photos:
+        kept = stored_file(tmp_path / "restored-media", photo.key)
+        assert kept == stored_file(media, photo.key)
+
+    # The seals open with the restored key (or the same SECRET_KEY): the export lists the
+    # signers, and its chain verifies.
+    listed = tmp_path / "restored-list.csv"
+    code, _, err = await asyncio.to_thread(
+        run_cli, "export", "signatures", "--initiative", "list", "--output", str(listed)
+    )
+    assert code == 0, err
+    head = re.search(r"chain head ([0-9a-f]{64})", err)
+    assert head is not None, err
+    exported = listed.read_text(encoding="utf-8")
+    assert all(name in exported and digits in exported for name, digits in SIGNERS)
+    code, out, _ = await asyncio.to_thread(
+        run_cli, "verify-export", str(listed), "--head", head.group(1)
+    )
+    assert code == 0 and "intact" in out
+
+    # Once restored, the place is no longer empty: a second restore refuses in one line.
+    code, out, err = await asyncio.to_thread(run_cli, "restore", str(archive))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "restore into an empty place" in err
+
+
+async def test_restore_refuses_a_key_that_did_not_seal_the_data_and_a_full_photo_folder(
+    civicbot: Civicbot, database_url: str, fresh_place: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"), "--include-secret-key")
+    assert code == 0, err
+    archive = Path(out.strip())
+    with tarfile.open(archive) as tar:
+        key = tar.extractfile("civicbot.secret")
+        assert key is not None and key.read().decode().split() == [SECRET_KEY]
+    monkeypatch.setenv("DATABASE_URL", fresh_place)
+    monkeypatch.setenv("SECRET_KEY", "another-key-of-sufficient-length-0123456789")
+    code, _, err = await asyncio.to_thread(run_cli, "restore", str(archive))
+    assert code == 2 and "SECRET_KEY is not the key" in err and err.count("\n") == 1
+    monkeypatch.setenv("SECRET_KEY", SECRET_KEY)
+    (tmp_path / "full" / "ab").mkdir(parents=True)
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "full"))
+    code, _, err = await asyncio.to_thread(run_cli, "restore", str(archive))
+    assert code == 2 and "photos folder" in err and err.count("\n") == 1
+    # An archive made by a newer version (its schema unknown here) is refused too.
+    newer = tmp_path / "newer.tar.gz"
+    said = manifest(archive) | {"alembic_revision": "f00d", "version": "9.0.0"}
+    with tarfile.open(archive) as old, tarfile.open(newer, "w:gz") as new:
+        for member in old.getmembers():
+            data = old.extractfile(member)
+            if member.name == "manifest.json":
+                content = json.dumps(said).encode()
+                member.size = len(content)
+                data = io.BytesIO(content)
+            new.addfile(member, data)
+    monkeypatch.delenv("MEDIA_DIR")
+    code, _, err = await asyncio.to_thread(run_cli, "restore", str(newer))
+    assert code == 2 and err.count("\n") == 1
+    assert "revision f00d, newer than this civicbot" in err and "(9.0.0)" in err
+    # Nothing was written before refusing.
+    assert not (tmp_path / "restored").exists()
+
+
+async def test_photos_in_a_bucket_are_named_not_archived(
+    civicbot: Civicbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEDIA_S3_BUCKET", "civic-photos")
+    monkeypatch.setenv("MEDIA_S3_ENDPOINT", "https://s3.example.test")
+    code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"))
+    assert code == 0, err
+    archive = Path(out.strip())
+    assert manifest(archive)["photos"] == {
+        "kind": "s3", "bucket": "civic-photos", "endpoint": "https://s3.example.test",
+        "included": False,
+    }  # fmt: skip
+    with tarfile.open(archive) as tar:
+        assert not [name for name in tar.getnames() if name.startswith("media")]
+
+
+async def test_keep_prunes_only_the_older_archives_of_its_own_name(
+    civicbot: Civicbot, tmp_path: Path
+) -> None:
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    old = [folder / f"civicbot-backup-2020010{n}T000000Z.tar.gz" for n in range(1, 4)]
+    other = [folder / "civicbot-backup-latest.tar.gz", folder / "notes.txt"]
+    for path in [*old, *other]:
+        path.write_text("x")
+    code, out, err = await civicbot("backup", "--to", str(folder), "--keep", "2")
+    assert code == 0, err
+    newest = Path(out.strip())
+    left = sorted(path.name for path in folder.iterdir())
+    assert left == sorted([old[2].name, newest.name, *(p.name for p in other)])
+    assert f"deleted {old[0]}" in err and f"deleted {old[1]}" in err
+
+
+async def test_upgrade_and_downgrade_round_trip_and_sqlite_is_archived_first(
+    civicbot: Civicbot, start_bot: StartBot, database_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    newest = newest_revision()
+    on_sqlite = database_url.startswith("sqlite")
+    beside = tmp_path / "backups"  # SQLite's automatic archives, beside the database
+
+    def archived() -> list[Path]:
+        return sorted(beside.glob("civicbot-backup-*.tar.gz")) if beside.exists() else []
+
+    before = await every_row(database_url)
+    code, out, err = await civicbot("db", "history")
+    assert code == 0 and out.splitlines()[0].startswith("0001 ")
+    assert out.splitlines()[-1].startswith(f"{newest} ") and out.endswith("(current)\n")
+
+    # The wrong way, or a revision there is none of: one line, nothing archived or changed.
+    code, _, err = await civicbot("db", "upgrade", "0017")
+    assert (
+        code == 2
+        and err == f"civicbot: the database is at {newest}: 0017 is `civicbot db downgrade`'s way\n"
+    )
+    code, _, err = await civicbot("db", "downgrade", "zzzz")
+    assert code == 2 and "no revision 'zzzz'" in err and err.count("\n") == 1
+
+    code, out, err = await civicbot("db", "downgrade", "0017")
+    assert code == 0 and out.endswith(f"{newest} → 0017\n"), err
+    assert (await civicbot("db", "current"))[1] == f"0017 (behind: the newest is {newest})\n"
+    code, out, err = await civicbot("db", "upgrade")
+    assert code == 0 and out.endswith(f"0017 → {newest}\n"), err
+    assert await every_row(database_url) == before
+    code, out, err = await civicbot("db", "upgrade")
+    assert code == 0 and out == f"already at {newest}\n"
+    if on_sqlite:  # each change archived first, the schema as it was then
+        assert [manifest(path)["alembic_revision"] for path in archived()] == [newest, "0017"]
+    else:  # PostgreSQL's operator has pg_dump on a schedule (docs/operations.md)
+        assert archived() == []
+
+    # A start migrates, archiving the SQLite file as it was first.
+    assert (await civicbot("db", "downgrade", "0017"))[0] == 0
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
+    await start_bot("webhook")
+    assert (await civicbot("db", "current"))[1] == f"{newest} (the newest)\n"
+    if on_sqlite:
+        by_start = archived()[-1]
+        assert len(archived()) == 4 and manifest(by_start)["alembic_revision"] == "0017"
+        # It restores, and upgraded it is the database as it was.
+        restored = f"sqlite+aiosqlite:///{tmp_path / 'from-start' / 'civicbot.db'}"
+        monkeypatch.setenv("DATABASE_URL", restored)
+        monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "from-start" / "media"))
+        code, out, err = await asyncio.to_thread(run_cli, "restore", str(by_start))
+        assert code == 0 and "civicbot db upgrade" in out, err
+        code, out, err = await asyncio.to_thread(run_cli, "db", "upgrade")
+        assert code == 0 and out.endswith(f"0017 → {newest}\n"), err
+        assert await every_row(restored) == before
+
+
+async def test_a_database_newer_than_the_code_stops_serve_with_one_line(
+    civicbot: Civicbot, database_url: str, tmp_path: Path
+) -> None:
+    await execute(database_url, text("UPDATE alembic_version SET version_num = 'f00d'"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
+    env.update(DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY, PORT="0")
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot.commands.cli", "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("civicbot: the database is at revision f00d, newer than this civicbot")
+    # Every command that would migrate says the same; `db current` says what it is.
+    code, _, err = await civicbot("db", "upgrade")
+    assert code == 2 and err.splitlines() == [line]
+    code, _, err = await civicbot("export", "wishes")
+    assert code == 2 and err.splitlines() == [line]
+    assert (await civicbot("db", "current"))[1] == "f00d (newer than this civicbot)\n"
+    assert not (tmp_path / "backups").exists()  # nothing archived for a refused start
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        (None, "pg_dump not found: install postgresql-client-"),
+        ("pg_dump (PostgreSQL) 9.6.24", "is version 9, older than the server's"),
+    ],
+)
+async def test_pg_dump_missing_or_older_than_the_server_is_one_line(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    said: str | None, expected: str,
+) -> None:  # fmt: skip
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    if said is not None:
+        fake = tools / "pg_dump"
+        fake.write_text(f"#!/bin/sh\necho '{said}'\n")
+        fake.chmod(0o700)
+    monkeypatch.setenv("PATH", str(tools))
+    monkeypatch.setattr(mechanics, "POSTGRES_BINARIES", str(tmp_path / "none"))
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    monkeypatch.setenv("SECRET_KEY", SECRET_KEY)
+    assert (await asyncio.to_thread(run_cli, "db", "init"))[0] == 0
+    code, out, err = await asyncio.to_thread(run_cli, "backup", "--to", str(tmp_path / "b"))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert expected in err, err
+    assert not list((tmp_path / "b").glob("*.tar.gz"))
