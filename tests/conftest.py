@@ -43,7 +43,7 @@ SECRET_KEY = "test-secret-key-not-for-production"
 
 @pytest.fixture(autouse=True)
 def no_developers_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """A developer's own .env (README: `cp .env.example .env`) never reaches a test: the
+    """A developer's own .env (docs/docker.md: `cp .env.example .env`) never reaches a test: the
     commands the tests run read a file that is not there (tests/test_settings.py puts the
     real default back in a folder of its own)."""
     monkeypatch.setattr(config, "DOTENV", tmp_path / "no.env")

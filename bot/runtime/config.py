@@ -353,7 +353,7 @@ class Settings(BaseSettings):
 class _Given(Settings):
     """Settings from what an operator wrote (text): read, normalised and checked."""
 
-    # Only the variables' own names (PORT, not port): what the README says is read.
+    # Only the variables' own names (PORT, not port): what docs/settings.md says is read.
     model_config = SettingsConfigDict(
         extra="ignore",
         env_ignore_empty=True,

@@ -87,7 +87,7 @@ async def twilio_inbound(runtime: Served, request: web.Request) -> web.Response:
         answer = await sms.receive(message)
     except Exception as error:
         # Nothing was committed: no answer, and a 5xx so that Twilio sends it again (with
-        # the retry overrides on the webhook URL, see the README). A fault that repeats is
+        # the retry overrides on the webhook URL, see docs/channels.md). A fault that repeats is
         # apologised for instead, never with a trace.
         metrics.HANDLER_ERRORS.labels(message.channel).inc()
         metrics.NOT_KEPT.labels(message.channel, reason(error)).inc()

@@ -1,7 +1,7 @@
 """python-telegram-bot's Bot API requests over aiohttp instead of httpx.
 
 PTB lets an application bring its own request class (telegram.request.BaseRequest). Profiled
-under load (README, "Speed"), httpx's connection pool was the bot's largest single cost:
+under load (docs/speed.md), httpx's connection pool was the bot's largest single cost:
 for every request it checks each pooled connection (a system call each) and looks for the
 optional sniffio module through the import machinery, about 6 ms of CPU per answer with
 forty chats at once. aiohttp, which already serves our webhooks, sends the same request for
