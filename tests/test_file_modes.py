@@ -59,5 +59,5 @@ def test_file_mode_is_octal_and_keeps_the_files_the_bots_own() -> None:
     assert Settings.from_env({"FILE_MODE": "640"}).file_permissions() == 0o640
     assert Settings.from_env({}).file_permissions() == 0o600
     for wrong in ("0400", "0700", "0644x", "rw-------", "0601"):
-        with pytest.raises(ConfigError, match="^FILE_MODE: .*0600, 0640"):
+        with pytest.raises(ConfigError, match=r"^FILE_MODE: .*0600, 0640"):
             Settings.from_env({"FILE_MODE": wrong})
