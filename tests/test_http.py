@@ -111,7 +111,8 @@ async def test_healthz_and_metrics(start_bot: StartBot, telegram: FakeTelegram) 
     assert 'civicbot_people{channel="telegram"} 1.0' in metrics
     assert 'civicbot_inbound_total{channel="telegram",kind="duplicate"}' in metrics
     # What an operator watches (docs/operations.md).
-    assert 'civicbot_request_seconds_count{endpoint="/telegram/webhook",status="2xx"}' in metrics
+    requests = 'civicbot_http_request_duration_seconds_count{endpoint="/telegram/webhook"'
+    assert f'{requests},status="2xx"}}' in metrics
     assert 'civicbot_outbox_sends_total{channel="telegram",result="sent"}' in metrics
     assert 'civicbot_outbox_depth{channel="telegram"} 0.0' in metrics
     assert 'civicbot_scheduler_last_success_timestamp_seconds{job="catch_up"}' in metrics
