@@ -26,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.runtime.build import version
+from handlers.log_fields import fields
 from handlers.types import Outcome
 from storage import domain, queries
 from storage.channels import CARD, SMS, TELEGRAM, TRAITS, WHATSAPP
@@ -208,4 +209,9 @@ def counted(channel: str, kind: str, outcome: Outcome | None) -> None:
     INBOUND.labels(channel, "duplicate" if outcome is None else kind).inc()
     if outcome is not None and outcome.refusal is not None:
         SIGNATURES_REFUSED.labels(channel, outcome.refusal).inc()
-        log.info("a signature by %s was refused: %s", channel, outcome.refusal)
+        log.info(
+            "a signature by %s was refused: %s",
+            channel,
+            outcome.refusal,
+            extra=fields("signature_refused", channel=channel, outcome=outcome.refusal),
+        )
