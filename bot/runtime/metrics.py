@@ -107,7 +107,8 @@ LAST_JOB_RUN = Gauge(
 
 INBOUND = Counter(
     "civicbot_inbound_total",
-    "Inbound actions by channel and kind (command, text, button, unsupported, duplicate).",
+    "Inbound actions by channel and kind (command, text, button, pictures, location, unsupported, "
+    "duplicate).",
     ["channel", "kind"],
     registry=REGISTRY,
 )
@@ -145,7 +146,7 @@ PEOPLE = Gauge(
 # that count their messages (Telegram, and SMS and WhatsApp through the SMS webhooks).
 INBOUND_CHANNELS = (TELEGRAM, SMS, WHATSAPP)
 INBOUND_KINDS = {
-    TELEGRAM: ("command", "text", "button", "location", "unsupported", "duplicate"),
+    TELEGRAM: ("command", "text", "button", "pictures", "location", "unsupported", "duplicate"),
     SMS: ("command", "text", "unsupported", "duplicate"),
     WHATSAPP: ("command", "text", "unsupported", "duplicate"),
 }
