@@ -9,8 +9,10 @@ WORKERS ?= 4
 
 .PHONY: run test lint setup chromium tools clean db places invite export chat civicbot
 
+# Not echoed: what `make run` prints begins with where to open the bot (after the two lines
+# that make a new database, on the first run).
 run: $(VENV)/.installed
-	$(BIN)/civicbot serve
+	@$(BIN)/civicbot serve
 
 # The operator's common commands, on the database `make run` uses (./civicbot.db here, or
 # DATABASE_URL). `make run` puts civicbot in $(BIN)/, not on the PATH: any other command is

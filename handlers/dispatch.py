@@ -9,6 +9,8 @@ commit is recognised, changes nothing, and can be given the kept answer.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -18,6 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from handlers import account, roles
 from handlers.context import Context, guess_language
+from handlers.log_fields import fields
 from handlers.pseudonyms import Pseudonyms
 from handlers.router import route
 from handlers.types import Inbound, Outcome
@@ -25,6 +28,8 @@ from handlers.validation import clean
 from storage import queries
 from storage.db import Database
 from storage.files import FileStore
+
+log = logging.getLogger(__name__)
 
 
 async def handle(
@@ -41,6 +46,7 @@ async def handle(
     same transaction, so that a redelivery can be given the very same answer. Pictures the
     action keeps are written to `files` before the commit (a failure rolls it back).
     """
+    started = time.perf_counter()
     inbound = cleaned(inbound)
 
     async def work(session: AsyncSession) -> Outcome:
@@ -54,11 +60,24 @@ async def handle(
                 raise
             outcome = await db.write(work)
     except queries.DuplicateDelivery:  # raised out of the transaction: nothing of it is kept
+        _logged(inbound.channel, "duplicate", started)
         return None
     if files is not None:  # committed: what no row holds goes (else the sweep takes it)
         for key in outcome.discarded_files:
             await files.delete(key)
+    _logged(inbound.channel, "silent" if outcome.silent else "answered", started)
     return outcome
+
+
+def _logged(channel: str, outcome: str, started: float) -> None:
+    """One line an action kept: its channel, what came of it and how long it took (the
+    channel logs one that failed, with its reason); never who or what was said."""
+    log.info(
+        "inbound %s: %s",
+        channel,
+        outcome,
+        extra=fields("inbound", channel=channel, outcome=outcome, started=started),
+    )
 
 
 def worth_once_more(error: Exception, inbound: Inbound) -> bool:

@@ -18,6 +18,34 @@ from pathlib import Path
 from typing import Protocol
 
 KEY = re.compile(r"^[0-9a-f]{64}\.jpg$")
+PRIVATE = 0o600  # FILE_MODE's default: the files the bot creates are its user's alone
+
+
+def folder_mode(mode: int) -> int:
+    """A folder for files of `mode`: open (searchable) to whoever may read them."""
+    return mode | (mode & 0o444) >> 2
+
+
+def make_folders(folder: Path, mode: int) -> None:
+    """`folder` and its missing parents, each for files of `mode` (whatever the umask)."""
+    missing = [each for each in (folder, *folder.parents) if not each.exists()]
+    for each in reversed(missing):
+        each.mkdir(exist_ok=True)
+        each.chmod(folder_mode(mode))
+
+
+def create_empty(path: Path, mode: int) -> None:
+    """An empty file of exactly `mode`, unless one is there (an empty SQLite file is a
+    database: SQLite then gives its -wal and -shm files the same mode)."""
+    make_folders(path.parent, mode)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, mode)  # the umask took bits away
+    finally:
+        os.close(fd)
 
 
 def valid_key(key: str) -> bool:
@@ -40,10 +68,12 @@ class FileStore(Protocol):
 
 
 class FolderStore:
-    """Files in a folder, two levels of subfolders by the key's first characters."""
+    """Files in a folder, two levels of subfolders by the key's first characters; each
+    file of `mode` (FILE_MODE), each folder open to whoever may read them."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, mode: int = PRIVATE) -> None:
         self.root = root
+        self.mode = mode
 
     def path(self, key: str) -> Path:
         if not valid_key(key):
@@ -69,13 +99,13 @@ class FolderStore:
     async def close(self) -> None:
         """Nothing to close: a folder."""
 
-    @staticmethod
-    def _write(path: Path, data: bytes) -> None:
+    def _write(self, path: Path, data: bytes) -> None:
         if path.exists():  # the same bytes: content-addressed
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(path.parent, self.mode)
         # Written whole, then renamed: a crash never leaves half a picture under its name.
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as temporary:
+            os.fchmod(temporary.fileno(), self.mode)  # a temporary file is 0600 whatever
             temporary.write(data)
             temporary.flush()
             os.fsync(temporary.fileno())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import aiohttp
@@ -111,7 +112,8 @@ async def test_healthz_and_metrics(start_bot: StartBot, telegram: FakeTelegram) 
     assert 'civicbot_people{channel="telegram"} 1.0' in metrics
     assert 'civicbot_inbound_total{channel="telegram",kind="duplicate"}' in metrics
     # What an operator watches (docs/operations.md).
-    assert 'civicbot_request_seconds_count{endpoint="/telegram/webhook",status="2xx"}' in metrics
+    requests = 'civicbot_http_request_duration_seconds_count{endpoint="/telegram/webhook"'
+    assert f'{requests},status="2xx"}}' in metrics
     assert 'civicbot_outbox_sends_total{channel="telegram",result="sent"}' in metrics
     assert 'civicbot_outbox_depth{channel="telegram"} 0.0' in metrics
     assert 'civicbot_scheduler_last_success_timestamp_seconds{job="catch_up"}' in metrics
@@ -119,11 +121,12 @@ async def test_healthz_and_metrics(start_bot: StartBot, telegram: FakeTelegram) 
 
 
 async def test_without_a_token_the_server_runs_and_says_telegram_is_off(
-    start_bot: StartBot, capsys: pytest.CaptureFixture[str]
+    start_bot: StartBot, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)  # a hint of the start: a log line (bot/runtime/logs.py)
     runtime = await start_bot("webhook", telegram_bot_token=None)
     assert runtime.telegram is None
-    assert TELEGRAM_OFF in capsys.readouterr().out
+    assert TELEGRAM_OFF in caplog.messages
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{runtime.base_url}/healthz") as response:
             assert response.status == 200

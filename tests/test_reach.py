@@ -7,6 +7,7 @@ not be sent hears why at once."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 
@@ -87,11 +88,12 @@ async def test_without_a_whatsapp_sender_the_start_says_so_and_staff_hear_at_onc
     civicbot: Civicbot,
     say: Say,
     database_url: str,
-    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)  # a hint of the start: a log line (bot/runtime/logs.py)
     settings = {**twilio_settings(twilio.base_url), "twilio_whatsapp_from": None}
     runtime = await start_bot("webhook", **settings)
-    assert WHATSAPP_UNSENT in capsys.readouterr().out.splitlines()
+    assert WHATSAPP_UNSENT in caplog.messages
 
     number = "+996555800060"
     await sms(runtime, f"whatsapp:{number}", "PLACE naryn_city")

@@ -46,6 +46,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from bot.channels import bot_api
 from bot.runtime import metrics
 from bot.runtime.config import Settings
+from handlers.log_fields import fields
 from storage import queries
 from storage.db import Database
 
@@ -367,7 +368,7 @@ class Outbox(Generic[C]):
         schedule and says what became of it (digests), and a first error is raised at once."""
         pace = pace or self._chat(chat_id).pace
         held = False
-        started = time.monotonic()
+        started, begun = time.monotonic(), time.perf_counter()
         deadline = min(started + self.give_up_after, deadline or math.inf)
         give_up = self._give_up if network_retries else self._counted_failure
         backoff = iter(self.network_backoff if network_retries else ())
@@ -408,6 +409,11 @@ class Outbox(Generic[C]):
                 await asyncio.sleep(delay)
                 continue
             sends.labels(self.channel, "sent").inc()
+            log.debug(
+                "a %s message sent",
+                self.channel,
+                extra=fields("send", channel=self.channel, outcome="sent", started=begun),
+            )
             return answer
 
     async def _counted_failure(self, chat_id: Hashable, kind: str, reason: str) -> None:
@@ -418,7 +424,13 @@ class Outbox(Generic[C]):
         """A message that will not be sent: said, counted and recorded, never silently."""
         await self._counted_failure(chat_id, kind, reason)
         metrics.OUTBOX_GIVEN_UP.labels(self.channel, kind).inc()
-        log.error("a %s message was given up (%s): %s", self.channel, kind, reason)
+        log.error(
+            "a %s message was given up (%s): %s",
+            self.channel,
+            kind,
+            reason,
+            extra=fields("send", channel=self.channel, outcome=f"given_up_{kind}"),
+        )
         if self.on_given_up is None:
             return
         try:

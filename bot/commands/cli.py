@@ -26,7 +26,8 @@ from bot.commands import digests as digest_commands
 from bot.commands.admin import UsageError
 from bot.reports import bribe_stats
 from bot.reports.export import BRIBE_COLUMNS, WISH_COLUMNS, bribe_rows, wish_rows, write_table
-from bot.runtime import backups, database, logs
+from bot.runtime import database, logs
+from bot.runtime.build import version
 from bot.runtime.config import ENVIRONMENT, ConfigError, Settings
 from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
@@ -171,10 +172,6 @@ def build_parser() -> Parser:
     backup_command.add_parsers(commands)
     commands.add_parser("chat", help="talk to the bot in this terminal (for trying and training)")
     return parser
-
-
-def version() -> str:
-    return backups.version()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

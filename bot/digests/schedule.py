@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from bot.reports import campaign_summary
 from bot.runtime import housekeeping, metrics
 from bot.runtime.config import Settings, check_cron, check_timezone
 from handlers import appeal_clock, mine, poll_outcome
+from handlers.log_fields import fields
 from handlers.pseudonyms import Pseudonyms
 from handlers.weeks import Week
 from storage import queries
@@ -131,12 +133,23 @@ class Jobs:
         if self._stopping:
             return
         self._running.add(task)
+        name, started = job.__name__, time.perf_counter()
         try:
             await job()
         except Exception:
-            log.exception("scheduled job %s failed; it runs again at its next time", job.__name__)
+            log.exception(
+                "scheduled job %s failed; it runs again at its next time",
+                name,
+                extra=fields("job", job=name, outcome="failed", started=started),
+            )
         else:
-            metrics.LAST_JOB_RUN.labels(job.__name__).set_to_current_time()
+            metrics.LAST_JOB_RUN.labels(name).set_to_current_time()
+            # Below INFO: an idle server runs a job a minute and says nothing of it.
+            log.debug(
+                "scheduled job %s done",
+                name,
+                extra=fields("job", job=name, outcome="done", started=started),
+            )
         finally:
             self._running.discard(task)
 

@@ -27,6 +27,7 @@ from bot.runtime.i18n import Catalogues
 from bot.web import metrics_routes
 from bot.web import server as web_routes
 from handlers import appeals, poll_admin
+from handlers.log_fields import HINT, fields
 from handlers.pseudonyms import Pseudonyms
 from storage.db import Database
 
@@ -95,14 +96,15 @@ class Runtime:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
-        log.info("serving on %s (/healthz, /metrics)", self.base_url)
-        await self._serve_metrics()
+        # The hints first (the web chat's address leads), then what is served.
         for channel in registry.CHANNELS:
             live = self.channels.get(channel.name)
             if live is not None:
                 await live.start(self.base_url)
             elif channel.off:
-                print(channel.off, flush=True)
+                log.info(channel.off, extra=fields(HINT))
+        log.info("serving on %s (/healthz, /metrics)", self.base_url)
+        await self._serve_metrics()
 
     async def _serve_metrics(self) -> None:
         """/metrics on METRICS_HOST:METRICS_PORT, when set (and then not on PORT)."""

@@ -4,10 +4,10 @@ holds for these settings, and the archive taken before migrations change an SQLi
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 import logging
 from pathlib import Path
 
+from bot.runtime.build import version
 from bot.runtime.config import Settings
 from storage.backup import Sources, create_archive
 from storage.db import Database, newest_revision, refuse_newer
@@ -15,13 +15,6 @@ from storage.db import Database, newest_revision, refuse_newer
 log = logging.getLogger(__name__)
 
 BACKUP_FOLDER = "backups"  # `civicbot backup`'s default, and beside an SQLite file
-
-
-def version() -> str:
-    try:
-        return importlib.metadata.version("civic-feedback-bot")
-    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
-        return "unknown"
 
 
 def sources(settings: Settings, include_environment_keys: bool = False) -> Sources:

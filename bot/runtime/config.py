@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -195,6 +196,12 @@ class Settings(BaseSettings):
         default=None,
         description="folder for residents' photos (unset: media/ beside the SQLite file)",
     )
+    # Our addition (issue 31): the database (SQLite gives its -wal and -shm the same) and the
+    # photos are created with exactly this mode, whatever the umask; the key file is 0600.
+    file_mode: str = Field(
+        default="0600",
+        description="octal permissions of the database and photo files the bot creates",
+    )
     # Our addition: an S3-compatible bucket for the photos instead of the folder.
     media_s3_bucket: str | None = Field(
         default=None,
@@ -316,6 +323,10 @@ class Settings(BaseSettings):
             return None
         return Path(database).resolve().parent / SECRET_FILE_NAME
 
+    def file_permissions(self) -> int:
+        """FILE_MODE as a number."""
+        return int(self.file_mode, 8)
+
     def media_folder(self) -> Path:
         """MEDIA_DIR, or media/ beside the SQLite file (so that a backup of that folder
         holds both), or media/ in the working folder."""
@@ -361,6 +372,16 @@ class _Given(Settings):
         populate_by_name=False,
         validate_by_name=False,
     )
+
+    @field_validator("file_mode")
+    @classmethod
+    def _file_mode(cls, value: str) -> str:
+        if not re.fullmatch(r"0?[0-7]{3}", value) or int(value, 8) & 0o711 != 0o600:
+            raise ValueError(
+                f"{value!r}: octal, readable and writable by the bot's user and executable by "
+                "none (0600, 0640, 0660)"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod

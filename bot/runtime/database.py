@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from bot.runtime.backups import before_migrating
 from bot.runtime.config import ConfigError, Settings
 from storage.db import Database, migrate_if_behind
-from storage.files import FileStore, FolderStore
+from storage.files import FileStore, FolderStore, create_empty
 from storage.s3 import Bucket, S3Store
 from storage.seed import seed_places
 
@@ -29,7 +29,7 @@ def file_store(settings: Settings) -> FileStore:
             secret_access_key=settings.media_s3_secret_access_key,
         )
         return S3Store(bucket)
-    return FolderStore(settings.media_folder())
+    return FolderStore(settings.media_folder(), settings.file_permissions())
 
 
 def location(settings: Settings) -> str:
@@ -63,9 +63,18 @@ def require_existing(settings: Settings) -> None:
         )
 
 
+def opened(settings: Settings) -> Database:
+    """The database DATABASE_URL names; a new SQLite file is made FILE_MODE first (SQLite
+    would make it as the umask says)."""
+    path = sqlite_file(settings)
+    if path is not None:
+        create_empty(path, settings.file_permissions())
+    return Database(settings.database_url)
+
+
 async def prepare_database(settings: Settings) -> Database:
     """Apply migrations and seed the starter municipalities; the database is then ready."""
-    db = Database(settings.database_url)
+    db = opened(settings)
     try:
         await before_migrating(settings, db)  # SQLite: an archive first, if it will change
         await migrate_if_behind(db)
@@ -82,7 +91,7 @@ async def prepare_database(settings: Settings) -> Database:
 async def initialise(settings: Settings) -> tuple[Database, bool]:
     """`civicbot db init`: the database made ready, created if need be; and whether it had
     no schema before (a new database)."""
-    probe = Database(settings.database_url)
+    probe = opened(settings)
     try:
         new = await probe.schema_revision() is None
     finally:

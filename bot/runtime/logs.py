@@ -1,41 +1,63 @@
-"""How `civicbot serve` logs: every line stamped in UTC (ISO 8601, "Z"), whatever TIMEZONE
+"""How `civicbot serve` logs: one stream, standard error, for the log lines and the hints of
+the start ("Open http://…/try"); every line stamped in UTC (ISO 8601, "Z"), whatever TIMEZONE
 the digests use, so that lines from several workers and the scheduler sort together; with
-LOG_FORMAT=json one JSON object a line for a log collector. No line names a resident: the
-handlers log reasons, never numbers, names or texts (tests/test_telegram_resilience.py)."""
+LOG_FORMAT=json one JSON object a line for a log collector, carrying the structured fields of
+handlers/log_fields.py (event, channel, outcome, duration_ms, job) where a line has them.
+
+Quiet at INFO: an idle server says nothing. The libraries' routine (APScheduler's every job
+run, HTTP clients' every request) is below WARNING and not shown. No line names a resident:
+the handlers log reasons, never numbers, names or texts (tests/test_logs.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+from typing import Any
+
+from handlers.log_fields import FIELDS, HINT
 
 TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 TIME = "%Y-%m-%dT%H:%M:%S"
+# Libraries whose INFO lines are routine, not news: shown from WARNING. httpx logs every
+# request URL, and Bot API URLs contain the bot token; twilio's client logs every request.
+ROUTINE = ("apscheduler", "aiohttp.access", "httpx", "httpcore", "twilio", "telegram")
 
 
 class UtcFormatter(logging.Formatter):
+    """The text lines; a hint of the start is its sentence alone, as a terminal shows it."""
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return f"{time.strftime(TIME, time.gmtime(record.created))}.{int(record.msecs):03d}Z"
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "event", None) == HINT:
+            return record.getMessage()
+        return super().format(record)
 
 
 class JsonFormatter(UtcFormatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, Any] = {
             "time": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
+        entry |= {name: getattr(record, name) for name in FIELDS if hasattr(record, name)}
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 
 def configure(log_format: str) -> None:
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler()  # standard error
     handler.setFormatter(JsonFormatter() if log_format == "json" else UtcFormatter(TEXT))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    # httpx logs every request URL, and Bot API URLs contain the bot token; twilio's client
-    # logs every request it makes.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("twilio").setLevel(logging.WARNING)
+    quiet_routine()
+
+
+def quiet_routine() -> None:
+    """The libraries' routine lines below what is shown (their warnings and errors stay)."""
+    for name in ROUTINE:
+        logging.getLogger(name).setLevel(logging.WARNING)

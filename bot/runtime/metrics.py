@@ -1,30 +1,66 @@
 """Prometheus metrics for GET /metrics: counters kept in memory, totals read from the
-database at scrape time (so they survive restarts and count every worker)."""
+database at scrape time (so they survive restarts and count every worker).
+
+By Prometheus' conventions: no `_created` series (they double the output and no alert reads
+them); every family present from the start, its known label values at 0, so that a query
+finds a series before the first event; a moment not yet known (no contact from the gateway,
+a job never run) is an absent sample, never 0 (which reads as 1970)."""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    Info,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
+from bot.runtime.build import version
+from handlers.log_fields import fields
 from handlers.types import Outcome
-from storage import queries
+from storage import domain, queries
+from storage.channels import CARD, SMS, TELEGRAM, TRAITS, WHATSAPP
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
+disable_created_metrics()  # process-wide in prometheus_client: this registry is the only one
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)  # process_resident_memory_bytes, CPU seconds, open fds
 
-REQUEST_SECONDS = Histogram(
-    "civicbot_request_seconds",
+
+class Moment(Collector):
+    """A gauge of a Unix time that has no sample until the moment is known."""
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self.name, self.documentation = name, documentation
+        self.value: float | None = None
+        registry.register(self)
+
+    def set_to_current_time(self) -> None:
+        self.value = time.time()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self.name, self.documentation)
+        if self.value is not None:
+            family.add_metric([], self.value)
+        yield family
+
+
+BUILD = Info("civicbot_build", "The running version.", registry=REGISTRY)
+BUILD.info({"version": version()})
+HTTP_REQUEST_DURATION = Histogram(
+    "civicbot_http_request_duration_seconds",
     "Time to answer an HTTP request, by endpoint and status class (2xx, 4xx, 5xx).",
     ["endpoint", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
@@ -64,14 +100,15 @@ DIGEST_DELIVERIES = Gauge(
 )
 LAST_JOB_RUN = Gauge(
     "civicbot_scheduler_last_success_timestamp_seconds",
-    "When each scheduled job last finished without an error (Unix time).",
+    "When each scheduled job last finished without an error (Unix time; never: no sample).",
     ["job"],
     registry=REGISTRY,
 )
 
 INBOUND = Counter(
     "civicbot_inbound_total",
-    "Inbound actions by channel and kind (command, text, button, unsupported, duplicate).",
+    "Inbound actions by channel and kind (command, text, button, pictures, location, unsupported, "
+    "duplicate).",
     ["channel", "kind"],
     registry=REGISTRY,
 )
@@ -88,10 +125,10 @@ HANDLER_ERRORS = Counter(
     ["channel"],
     registry=REGISTRY,
 )
-GATEWAY_CONTACT = Gauge(
+GATEWAY_CONTACT = Moment(
     "civicbot_sms_gateway_last_contact_timestamp_seconds",
-    "When the Android SMS gateway last sent a signed webhook (Unix time).",
-    registry=REGISTRY,
+    "When the Android SMS gateway last sent a signed webhook (Unix time; none yet: no sample).",
+    REGISTRY,
 )
 WEBHOOK_REJECTED = Counter(
     "civicbot_webhook_rejected_total",
@@ -105,15 +142,66 @@ PEOPLE = Gauge(
 )
 
 
+# The label values known in advance, shown at 0 from the start. The inbound channels are those
+# that count their messages (Telegram, and SMS and WhatsApp through the SMS webhooks).
+INBOUND_CHANNELS = (TELEGRAM, SMS, WHATSAPP)
+INBOUND_KINDS = {
+    TELEGRAM: ("command", "text", "button", "pictures", "location", "unsupported", "duplicate"),
+    SMS: ("command", "text", "unsupported", "duplicate"),
+    WHATSAPP: ("command", "text", "unsupported", "duplicate"),
+}
+NOT_KEPT_REASONS = ("database", "fault")  # bot/channels/acks.py, reason()
+REFUSALS = ("usage", "unknown", "not_open", "pin", "name", "already", "flood", "sender_limit")
+OUTBOX_CHANNELS = (TELEGRAM, SMS)  # WhatsApp is sent through the SMS channel's outbox
+SEND_RESULTS = ("sent", "retry_after", "network_retry", "blocked", "failed")
+GIVE_UP_REASONS = ("refused", "rate_limited", "failing", "with_previous", "shutdown")
+DELIVERY_STATUSES = ("pending", "sending", "sent", "skipped", "failed", "interrupted")
+WEBHOOK_REFUSALS = {
+    "telegram": ("secret", "malformed"),
+    "twilio": ("signature", "malformed"),
+    "android": ("signature", "malformed"),
+}
+PEOPLE_CHANNELS = tuple(name for name in TRAITS if name != CARD)  # a card is no person
+
+
+def _known_labels() -> None:
+    for channel in INBOUND_CHANNELS:
+        HANDLER_ERRORS.labels(channel)
+        _each(INBOUND, channel, INBOUND_KINDS[channel])
+        _each(NOT_KEPT, channel, NOT_KEPT_REASONS)
+        _each(SIGNATURES_REFUSED, channel, REFUSALS)
+    for channel in OUTBOX_CHANNELS:
+        OUTBOX_DEPTH.labels(channel)
+        _each(OUTBOX_SENDS, channel, SEND_RESULTS)
+        _each(OUTBOX_GIVEN_UP, channel, GIVE_UP_REASONS)
+    for endpoint, reasons in WEBHOOK_REFUSALS.items():
+        _each(WEBHOOK_REJECTED, endpoint, reasons)
+
+
+def _each(family: Counter, first: str, seconds: Iterable[str]) -> None:
+    for second in seconds:
+        family.labels(first, second)
+
+
+_known_labels()
+
+
 async def render(db: Database) -> bytes:
     async with db.session() as session:
-        for kind, count in (await queries.count_wishes_by_kind(session)).items():
-            WISHES.labels(kind).set(count)
-        for channel, count in (await queries.count_people_by_channel(session)).items():
-            PEOPLE.labels(channel).set(count)
-        for status, count in (await queries.latest_digest_tally(session)).items():
-            DIGEST_DELIVERIES.labels(status).set(count)
+        wishes = await queries.count_wishes_by_kind(session)
+        people = await queries.count_people_by_channel(session)
+        deliveries = await queries.latest_digest_tally(session)
+    _set_all(WISHES, wishes, domain.wish_kinds())
+    _set_all(PEOPLE, people, PEOPLE_CHANNELS)
+    _set_all(DIGEST_DELIVERIES, deliveries, DELIVERY_STATUSES)
     return generate_latest(REGISTRY)
+
+
+def _set_all(gauge: Gauge, counts: dict[str, int], known: Iterable[str]) -> None:
+    """Every known label at its count, 0 where the database has none (and any other label
+    the database holds, as it is)."""
+    for label in (*known, *counts):
+        gauge.labels(label).set(counts.get(label, 0))
 
 
 def counted(channel: str, kind: str, outcome: Outcome | None) -> None:
@@ -122,4 +210,9 @@ def counted(channel: str, kind: str, outcome: Outcome | None) -> None:
     INBOUND.labels(channel, "duplicate" if outcome is None else kind).inc()
     if outcome is not None and outcome.refusal is not None:
         SIGNATURES_REFUSED.labels(channel, outcome.refusal).inc()
-        log.info("a signature by %s was refused: %s", channel, outcome.refusal)
+        log.info(
+            "a signature by %s was refused: %s",
+            channel,
+            outcome.refusal,
+            extra=fields("signature_refused", channel=channel, outcome=outcome.refusal),
+        )

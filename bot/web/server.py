@@ -46,7 +46,7 @@ async def timed(request: web.Request, handler: Handler) -> web.StreamResponse:
     finally:
         resource = request.match_info.route.resource
         endpoint = resource.canonical if resource is not None else "other"
-        metrics.REQUEST_SECONDS.labels(endpoint, f"{status // 100}xx").observe(
+        metrics.HTTP_REQUEST_DURATION.labels(endpoint, f"{status // 100}xx").observe(
             time.perf_counter() - started
         )
 

@@ -29,6 +29,7 @@ from bot.runtime import metrics
 from bot.runtime.config import Settings
 from bot.web import http_input
 from bot.web.http_input import same_secret
+from handlers.log_fields import fields
 
 if TYPE_CHECKING:
     from bot.runtime.served import Served
@@ -241,6 +242,10 @@ async def _received(sms: SmsChannel, event: Event) -> web.Response:
     except Exception as error:  # not kept: 5xx, and the app sends it again (its own retries)
         metrics.HANDLER_ERRORS.labels("sms").inc()
         metrics.NOT_KEPT.labels("sms", reason(error)).inc()
-        log.exception("inbound from the Android gateway failed (%s)", reason(error))
+        log.exception(
+            "inbound from the Android gateway failed (%s)",
+            reason(error),
+            extra=fields("inbound", channel="sms", outcome=f"not_kept_{reason(error)}"),
+        )
         return web.Response(text="not handled; send it again\n", status=503)
     return web.Response(status=204)

@@ -4,6 +4,7 @@ each provider's webhooks; one sender for SMS and WhatsApp people."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -15,10 +16,13 @@ from bot.channels.sms.channel import SmsChannel
 from bot.channels.sms.provider import TwilioProvider
 from bot.channels.sms.providers import providers_for, sms_enabled
 from bot.channels.sms.sender import SmsSender
+from handlers.log_fields import HINT, fields
 from storage.channels import SMS, WHATSAPP
 
 if TYPE_CHECKING:
     from bot.runtime.served import Served
+
+log = logging.getLogger(__name__)
 
 SMS_OFF = (
     "SMS channel is off: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER "
@@ -44,9 +48,9 @@ class Running:
     async def start(self, base_url: str) -> None:
         settings = self.channel.settings
         if not settings.public_base_url and settings.sms_provider == TwilioProvider.name:
-            print(SMS_UNSIGNED, flush=True)
+            log.info(SMS_UNSIGNED, extra=fields(HINT))
         if not self.channel.can_start_whatsapp:
-            print(WHATSAPP_UNSENT, flush=True)
+            log.info(WHATSAPP_UNSENT, extra=fields(HINT))
 
     async def stop(self) -> None:
         await self.channel.drain()  # answers to relayed messages under way

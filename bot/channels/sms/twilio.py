@@ -20,6 +20,7 @@ from bot.channels.sms.channel import (
 )
 from bot.runtime import metrics
 from bot.web import http_input
+from handlers.log_fields import fields
 
 if TYPE_CHECKING:
     from bot.runtime.served import Served
@@ -91,7 +92,12 @@ async def twilio_inbound(runtime: Served, request: web.Request) -> web.Response:
         # apologised for instead, never with a trace.
         metrics.HANDLER_ERRORS.labels(message.channel).inc()
         metrics.NOT_KEPT.labels(message.channel, reason(error)).inc()
-        log.exception("inbound %s failed (%s)", message.channel, reason(error))
+        log.exception(
+            "inbound %s failed (%s)",
+            message.channel,
+            reason(error),
+            extra=fields("inbound", channel=message.channel, outcome=f"not_kept_{reason(error)}"),
+        )
         if not sms.failures.not_kept(message.sid, error).give_up:
             return web.Response(text="not handled; send it again\n", status=503)
         answer = sms.apology(message)

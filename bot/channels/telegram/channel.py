@@ -40,6 +40,7 @@ from bot.runtime.config import Settings
 from bot.runtime.i18n import Catalogues
 from handlers import dispatch
 from handlers.context import guess_language
+from handlers.log_fields import fields
 from handlers.pseudonyms import Pseudonyms
 from handlers.roles import RESIDENT_MENU
 from handlers.types import DigestOrder, Inbound, Outcome, Text
@@ -407,7 +408,12 @@ class TelegramChannel:
         """A handler failed before its commit: nothing was sent, and the update is refused
         (NotKept) so that it comes again — unless it failed too often (`_apologise`)."""
         metrics.HANDLER_ERRORS.labels(CHANNEL).inc()
-        log.error("telegram update failed (%s)", reason(error), exc_info=error)
+        log.error(
+            "telegram update failed (%s)",
+            reason(error),
+            exc_info=error,
+            extra=fields("inbound", channel=CHANNEL, outcome=f"not_kept_{reason(error)}"),
+        )
         not_kept = self.failures.not_kept(str(update.update_id), error)
         metrics.NOT_KEPT.labels(CHANNEL, reason(error)).inc()
         if not not_kept.give_up:

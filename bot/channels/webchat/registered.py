@@ -4,6 +4,7 @@ not reachable), so notices and digests pass it by."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -11,16 +12,19 @@ from aiohttp import web
 
 from bot.channels.registration import DigestsOnRequest, Sender
 from bot.channels.webchat.channel import CHANNEL, PATH, WebChat
+from handlers.log_fields import HINT, fields
 
 if TYPE_CHECKING:
     from bot.runtime.served import Served
+
+log = logging.getLogger(__name__)
 
 
 class Running:
     senders: Mapping[str, Sender] = {}
 
     async def start(self, base_url: str) -> None:
-        print(f"Open {base_url}{PATH} to try the bot in a browser", flush=True)
+        log.info("Open %s%s to try the bot in a browser", base_url, PATH, extra=fields(HINT))
 
     async def stop(self) -> None:
         """Nothing runs but its routes."""
