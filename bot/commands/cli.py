@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import errno
 import gc
-import importlib.metadata
 import logging
 import re
 import signal
@@ -23,6 +22,7 @@ from bot.commands import admin, appeals, campaigns, municipalities, poll_results
 from bot.commands import audit as audit_command
 from bot.commands import digests as digest_commands
 from bot.commands.admin import UsageError
+from bot.commands.version import version
 from bot.reports import bribe_stats
 from bot.reports.export import BRIBE_COLUMNS, WISH_COLUMNS, bribe_rows, wish_rows, write_table
 from bot.runtime import database, logs
@@ -166,13 +166,6 @@ def build_parser() -> Parser:
     appeals.add_parsers(commands)
     commands.add_parser("chat", help="talk to the bot in this terminal (for trying and training)")
     return parser
-
-
-def version() -> str:
-    try:
-        return importlib.metadata.version("civic-feedback-bot")
-    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
-        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
