@@ -4,7 +4,9 @@
 
 1. A fresh venv with the runtime dependencies only (from requirements.lock when there is
    one, else from pyproject.toml's ranges), the project installed into it without its
-   dependencies; the size of its site-packages and the biggest distributions in it.
+   dependencies; the size of the distributions installed (their files as pip recorded them,
+   pip and setuptools left out: the goal's figure), `du` of its site-packages (bytecode and
+   pip included) and the biggest distributions.
    `--venv DIR` reuses (or creates once) that venv instead of a new one in /tmp.
 2. Idle RSS of `civicbot serve` on an empty SQLite database, (a) every channel configured
    — Telegram polling a local fake Bot API (tests/fake_telegram.py), SMS through an Android
@@ -55,6 +57,7 @@ BIGGEST = 10  # distributions listed
 @dataclass
 class Figures:
     env_mb: float = 0.0
+    du_mb: float = 0.0
     distributions: int = 0
     biggest: tuple[tuple[str, float], ...] = ()
     rss_all_mb: float = 0.0
@@ -111,6 +114,11 @@ def environment_size(venv: Path) -> tuple[float, int, tuple[tuple[str, float], .
     ranked = sorted(runtime.items(), key=lambda item: -item[1])
     biggest = tuple((name, size / 2**20) for name, size in ranked[:BIGGEST])
     return sum(runtime.values()) / 2**20, len(runtime), biggest
+
+
+def du_mb(folder: Path) -> float:
+    """What `du` says of a folder: every file, bytecode and pip included, in MB."""
+    return int(run(["du", "-sk", str(folder)]).stdout.split()[0]) / 1024
 
 
 def free_port() -> int:
@@ -230,6 +238,7 @@ def measure(venv: Path, runs: int, idle: float) -> Figures:
     make_venv(venv)
     figures = Figures()
     figures.env_mb, figures.distributions, figures.biggest = environment_size(venv)
+    figures.du_mb = du_mb(site_packages(venv))
     with tempfile.TemporaryDirectory(prefix="civicbot-footprint-") as name:
         folder = Path(name)
         figures.rss_all_mb, figures.rss_web_mb = asyncio.run(serve_figures(venv, folder, idle))
@@ -260,6 +269,7 @@ def table(figures: Figures) -> str:
             figures.env_mb <= ENV_GOAL_MB,
         ),
         row("  distributions", str(figures.distributions), "", None),
+        row("  du of site-packages (bytecode, pip)", f"{figures.du_mb:.0f}", "", None),
         row(
             "idle RSS, every channel (MB)",
             f"{figures.rss_all_mb:.0f}",
