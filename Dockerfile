@@ -7,12 +7,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+# The locked versions first (a layer of their own, rebuilt only when the lock changes), then
+# the project without resolving again: the image is the same whenever it is built.
+COPY requirements-s3.lock ./
+RUN pip install --require-hashes -r requirements-s3.lock
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage
 COPY locales ./locales
-RUN pip install '.[s3]' \
+RUN pip install --no-deps . \
     && useradd --create-home --uid 10001 civicbot \
     && mkdir -p /data/media && chown -R civicbot:civicbot /data
 

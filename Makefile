@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # process.
 WORKERS ?= 4
 
-.PHONY: run test lint setup chromium tools clean db places invite export chat civicbot
+.PHONY: run test lint setup chromium tools clean db places invite export chat civicbot lock
 
 # Not echoed: what `make run` prints begins with where to open the bot (after the two lines
 # that make a new database, on the first run).
@@ -80,17 +80,33 @@ tools:
 	    $$sudo systemctl disable --now caddy prometheus >/dev/null 2>&1 || true; } || \
 	  echo "make: caddy or prometheus could not be installed; the deploy tests will say what to run"; }
 
-$(VENV)/.installed: pyproject.toml
+# Installed from the lock files (exact versions, checked by hash), then the project itself
+# without resolving anything again; pyproject.toml's ranges are for those who pip install it.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml
+$(VENV)/.installed-dev: pyproject.toml requirements-dev.lock
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.installed
+
+# The lock files, after a change to pyproject.toml's dependencies (tests/test_lock.py fails
+# until then): the versions locked already are kept; `make lock UPGRADE=--upgrade` takes the
+# newest the ranges allow. Universal (every platform and Python the project supports) with
+# every wheel's hash: the same files serve this machine, the Docker image and CI.
+UPGRADE ?=
+LOCK = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	--quiet $(UPGRADE)
+lock: $(VENV)/.installed-dev
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra s3 -o requirements-s3.lock
+	$(LOCK) --extra dev -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

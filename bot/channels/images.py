@@ -16,10 +16,14 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
-
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from handlers.types import Picture
+
+# Pillow is imported where an image is decoded, not with this module: the server starts
+# without it (docs/operations.md, "Footprint") until the first photo comes.
+if TYPE_CHECKING:
+    from PIL import Image, ImageFile
 
 MAX_BYTES = 10 * 1024 * 1024  # what we fetch at most; a phone's photo is 2–6 MB
 MAX_PIXELS = 64_000_000  # a JPEG: more than a 50 MP phone camera's 8160 × 6120
@@ -29,9 +33,9 @@ FORMATS = {"JPEG", "PNG", "WEBP"}
 LONG_SIDE = 2048  # kept at most this wide or tall: enough to see a broken pipe
 DRAFT_FLOOR = LONG_SIDE * 3 // 4  # a JPEG is decoded smaller while its long side stays this
 QUALITY = 85
-# What Pillow raises for a file that is not an image it can read, or a broken one.
+# What Pillow raises for a file that is not an image it can read (UnidentifiedImageError, an
+# OSError), or a broken one.
 UNREADABLE = (
-    UnidentifiedImageError,
     OSError,
     ValueError,
     SyntaxError,
@@ -56,6 +60,8 @@ class ImageRefused(Exception):
 def clean(data: bytes) -> Picture:
     """The image re-encoded as a JPEG with no metadata; ImageRefused if it is not one we take.
     CPU work and tens of MB: call it through bot.channels.pictures, which runs two at a time."""
+    from PIL import Image
+
     if len(data) > MAX_BYTES:
         raise ImageRefused("photo.too_big")
     with warnings.catch_warnings():
@@ -81,6 +87,8 @@ def _decoded(data: bytes) -> Image.Image:
     """The image decoded and scaled down, once its header says what that will cost. When
     this returns, the opened file goes, and with it the full-size pixels (and libwebp's
     canvases)."""
+    from PIL import Image
+
     _check_webp_header(data)
     with Image.open(io.BytesIO(data)) as opened:  # reads the header only
         _check_header(opened)
@@ -195,6 +203,8 @@ def _scaled(opened: ImageFile.ImageFile) -> Image.Image:
     """The pixels decoded, scaled down to LONG_SIDE into an image of their own (in two passes:
     no `reduce` first, whose copy would cost more than it saves), and turned the way the
     camera meant (EXIF orientation)."""
+    from PIL import Image, ImageOps
+
     image: Image.Image = opened
     converted = _converted_mode(opened)
     if converted is not None:
@@ -207,6 +217,8 @@ def _scaled(opened: ImageFile.ImageFile) -> Image.Image:
 
 def _bare(scaled: Image.Image) -> Image.Image:
     """The pixels flattened on white into a new image, so that no metadata comes along."""
+    from PIL import Image
+
     bare = Image.new("RGB", scaled.size, "white")
     if scaled.mode in ALPHA:
         bare.paste(scaled, mask=scaled)  # its alpha channel, as the mask

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import io
 import textwrap
-
-from PIL import Image, ImageDraw
+from typing import TYPE_CHECKING
 
 from bot.digests.content import Digest
 from bot.reports.bribe_stats import margin
 from bot.reports.fonts import font as _font
 from bot.reports.wording import Say, figure, sayer
 from bot.runtime.i18n import Catalogues
+
+# Pillow is imported where a chart is drawn: the server starts without it until the first
+# digest or campaign tally (docs/operations.md, "Footprint").
+if TYPE_CHECKING:
+    from PIL import ImageDraw
 
 COLOURS = {"change": "#d9822b", "great": "#2b8a3e", "bribes": "#5c4b8a"}
 INK, FAINT, PAPER = "#222222", "#9a9a9a", "#ffffff"
@@ -55,6 +59,8 @@ def _picture(
 ) -> bytes | None:
     if not categories and not services:
         return None
+    from PIL import Image, ImageDraw
+
     panels = [rows for rows in (categories, services) if rows]
     height = 56 + sum(40 + ROW * len(rows) + 12 for rows in panels)
     image = Image.new("RGB", (WIDTH, height), PAPER)

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-
-import segno
-from PIL import Image, ImageDraw
+from typing import TYPE_CHECKING
 
 from bot.reports.fonts import font
 from handlers.dates import span
 from storage.domain import facts
 from storage.models import Campaign
+
+# Pillow and segno are imported where a poster is drawn: the server starts without them
+# (docs/operations.md, "Footprint").
+if TYPE_CHECKING:
+    from PIL import Image, ImageDraw
 
 DPI = 300
 WIDTH, HEIGHT = 2480, 3508  # A4 at 300 dpi
@@ -34,6 +37,8 @@ class Poster:
         return encode(self.page(), "PNG")
 
     def page(self) -> Image.Image:
+        from PIL import Image, ImageDraw
+
         page = Image.new("RGB", (WIDTH, HEIGHT), PAPER)
         pen = ImageDraw.Draw(page)
         y = MARGIN
@@ -94,6 +99,9 @@ def _centred(pen: ImageDraw.ImageDraw, text: str, size: int, bold: bool, y: int)
 
 
 def _qr(link: str, width: int) -> Image.Image:
+    import segno
+    from PIL import Image
+
     code = segno.make(link, error="m")
     modules = code.symbol_size(scale=1, border=4)[0]
     buffer = io.BytesIO()

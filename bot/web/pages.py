@@ -4,23 +4,33 @@ escaped (autoescape); the words come from the catalogues, in the visitor's langu
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bot.runtime.i18n import Catalogues
 from handlers.types import Text
 from storage.domain import LANGUAGES
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
 LANGUAGE_NAMES = (("ky", "Кыргызча"), ("ru", "Русский"), ("en", "English"))
 
-_ENVIRONMENT = Environment(
-    loader=PackageLoader("bot.web", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+@cache
+def environment() -> Environment:
+    """Jinja2 and the templates, made at the first page served: a server that serves none
+    (Telegram and SMS only) never loads it (docs/operations.md, "Footprint")."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("bot.web", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def language_of(request: web.Request) -> str:
@@ -46,8 +56,10 @@ def render(
     def t(key: str, **named: Any) -> str:
         return catalogues.text(language, Text(key, named))
 
-    page = _ENVIRONMENT.get_template(template).render(
-        lang=language, languages=LANGUAGE_NAMES, t=t, **values
+    page = (
+        environment()
+        .get_template(template)
+        .render(lang=language, languages=LANGUAGE_NAMES, t=t, **values)
     )
     response = web.Response(
         text=page, content_type="text/html", charset="utf-8", status=status, headers=headers

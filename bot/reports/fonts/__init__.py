@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import ImageFont
+if TYPE_CHECKING:
+    from PIL import ImageFont
 
 FOLDER = Path(__file__).parent
 FILES = {False: "DejaVuSans.ttf", True: "DejaVuSans-Bold.ttf"}
@@ -25,4 +27,6 @@ FILES = {False: "DejaVuSans.ttf", True: "DejaVuSans-Bold.ttf"}
 @cache
 def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
     """DejaVu Sans (bold) at `size` pixels; loaded once per size."""
+    from PIL import ImageFont  # here, not above: only a picture being drawn needs Pillow
+
     return ImageFont.truetype(str(FOLDER / FILES[bold]), size)

@@ -1,0 +1,78 @@
+"""The lock files cover pyproject.toml: every dependency it names is pinned, with hashes, at a
+version its range allows, in each lock that installs it (`make lock` after a change)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "civic-feedback-bot"
+# Each lock and the extras it holds beside the runtime dependencies.
+LOCKS = {
+    "requirements.lock": (),
+    "requirements-s3.lock": ("s3",),
+    "requirements-dev.lock": ("dev",),
+}
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+
+
+def pins(lock_text: str) -> dict[str, Version]:
+    """The locked versions by normalised name; a pin without a hash fails here."""
+    found: dict[str, Version] = {}
+    entries = re.split(r"\n(?=[A-Za-z0-9])", lock_text)
+    for entry in entries:
+        match = PIN.match(entry)
+        if match is None:
+            continue
+        name = canonicalize_name(match.group(1))
+        assert "--hash=sha256:" in entry, f"{name} is locked without a hash"
+        found[name] = Version(match.group(2))
+    return found
+
+
+def named(extras: tuple[str, ...]) -> list[Requirement]:
+    """pyproject.toml's requirements for the runtime and these extras, the project's own
+    extras (dev names civic-feedback-bot[s3]) followed."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = [Requirement(text) for text in project["dependencies"]]
+    wanted, seen = list(extras), set()
+    while wanted:
+        extra = wanted.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for text in project["optional-dependencies"][extra]:
+            requirement = Requirement(text)
+            if canonicalize_name(requirement.name) == PROJECT:
+                wanted.extend(requirement.extras)
+            else:
+                requirements.append(requirement)
+    return requirements
+
+
+@pytest.mark.parametrize("lock", sorted(LOCKS))
+def test_the_lock_pins_every_dependency_pyproject_names(lock: str) -> None:
+    locked = pins((ROOT / lock).read_text())
+    for requirement in named(LOCKS[lock]):
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{name} is not in {lock}: run `make lock`"
+        assert requirement.specifier.contains(locked[name], prereleases=True), (
+            f"{lock} has {name} {locked[name]}, outside {requirement.specifier}: run `make lock`"
+        )
+
+
+def test_a_dependency_missing_from_the_lock_is_found() -> None:
+    """The check itself: a lock without one of the dependencies, or with one out of range."""
+    text = (ROOT / "requirements.lock").read_text()
+    locked = pins(text)
+    assert canonicalize_name("aiohttp") in locked and len(locked) > 20
+    without = re.sub(r"\naiohttp==.*?(?=\n[A-Za-z0-9])", "", text, flags=re.S)
+    assert canonicalize_name("aiohttp") not in pins(without)
+    assert not Requirement("aiohttp<1").specifier.contains(locked["aiohttp"])
