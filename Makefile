@@ -80,11 +80,17 @@ tools:
 	    $$sudo systemctl disable --now caddy prometheus >/dev/null 2>&1 || true; } || \
 	  echo "make: caddy or prometheus could not be installed; the deploy tests will say what to run"; }
 
+# A venv from before the lock had `phonenumbers`; `phonenumberslite` installs into the same
+# folder, so uninstalling either later deletes both: both go, and the lock puts lite back.
+UNSHARE_PHONENUMBERS = ! $(BIN)/pip show -q phonenumbers 2>/dev/null || \
+	$(BIN)/pip uninstall --quiet -y phonenumbers phonenumberslite
+
 # Installed from the lock files (exact versions, checked by hash), then the project itself
 # without resolving anything again; pyproject.toml's ranges are for those who pip install it.
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(UNSHARE_PHONENUMBERS)
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
@@ -92,6 +98,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 $(VENV)/.installed-dev: pyproject.toml requirements-dev.lock
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(UNSHARE_PHONENUMBERS)
 	$(BIN)/pip install --quiet -r requirements-dev.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.installed

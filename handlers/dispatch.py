@@ -72,6 +72,8 @@ async def handle(
 def _logged(channel: str, outcome: str, started: float) -> None:
     """One line an action kept: its channel, what came of it and how long it took (the
     channel logs one that failed, with its reason); never who or what was said."""
+    if not log.isEnabledFor(logging.INFO):  # its fields are not built for nothing
+        return
     log.info(
         "inbound %s: %s",
         channel,

@@ -58,6 +58,6 @@ async def test_a_new_database_its_wal_and_shm_and_photos_have_the_file_mode(
 def test_file_mode_is_octal_and_keeps_the_files_the_bots_own() -> None:
     assert Settings.from_env({"FILE_MODE": "640"}).file_permissions() == 0o640
     assert Settings.from_env({}).file_permissions() == 0o600
-    for wrong in ("0400", "0700", "0644x", "rw-------", "0601"):
+    for wrong in ("0400", "0700", "0644x", "rw-------", "0601", "0644", "0666", "0604"):
         with pytest.raises(ConfigError, match=r"^FILE_MODE: .*0600, 0640"):
             Settings.from_env({"FILE_MODE": wrong})

@@ -23,9 +23,10 @@ LOCKS = {
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
 
-def pins(lock_text: str) -> dict[str, Version]:
-    """The locked versions by normalised name; a pin without a hash fails here."""
-    found: dict[str, Version] = {}
+def pins(lock_text: str) -> dict[str, list[Version]]:
+    """The locked versions by normalised name (a universal lock may pin two, each for its
+    Pythons); a pin without a hash fails here."""
+    found: dict[str, list[Version]] = {}
     entries = re.split(r"\n(?=[A-Za-z0-9])", lock_text)
     for entry in entries:
         match = PIN.match(entry)
@@ -33,7 +34,7 @@ def pins(lock_text: str) -> dict[str, Version]:
             continue
         name = canonicalize_name(match.group(1))
         assert "--hash=sha256:" in entry, f"{name} is locked without a hash"
-        found[name] = Version(match.group(2))
+        found.setdefault(name, []).append(Version(match.group(2)))
     return found
 
 
@@ -63,9 +64,10 @@ def test_the_lock_pins_every_dependency_pyproject_names(lock: str) -> None:
     for requirement in named(LOCKS[lock]):
         name = canonicalize_name(requirement.name)
         assert name in locked, f"{name} is not in {lock}: run `make lock`"
-        assert requirement.specifier.contains(locked[name], prereleases=True), (
-            f"{lock} has {name} {locked[name]}, outside {requirement.specifier}: run `make lock`"
-        )
+        for version in locked[name]:
+            assert requirement.specifier.contains(version, prereleases=True), (
+                f"{lock} has {name} {version}, outside {requirement.specifier}: run `make lock`"
+            )
 
 
 def test_a_dependency_missing_from_the_lock_is_found() -> None:
@@ -75,4 +77,7 @@ def test_a_dependency_missing_from_the_lock_is_found() -> None:
     assert canonicalize_name("aiohttp") in locked and len(locked) > 20
     without = re.sub(r"\naiohttp==.*?(?=\n[A-Za-z0-9])", "", text, flags=re.S)
     assert canonicalize_name("aiohttp") not in pins(without)
-    assert not Requirement("aiohttp<1").specifier.contains(locked["aiohttp"])
+    assert not Requirement("aiohttp<1").specifier.contains(locked["aiohttp"][0])
+    # Two pins of one name: each is read.
+    twice = text + "aiohttp==0.1 ; python_version >= '4'\n    --hash=sha256:00\n"
+    assert len(pins(twice)["aiohttp"]) == 2

@@ -143,3 +143,27 @@ async def test_no_line_names_a_telegram_chat_or_repeats_what_was_written(
     }
     for secret in [str(chat), *SECRETS]:
         assert not [line for line in lines if secret in line], secret
+
+
+def test_a_line_whose_arguments_do_not_fit_is_logged_without_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A mistaken call (two values for one %s) still gives one JSON line, and never prints
+    the values through logging's own error handler; a field JSON cannot hold is its text."""
+    logs.configure("json")
+    try:
+        log = logging.getLogger("civicbot.test")
+        log.info("inbound %s", "telegram", "+996555712345")
+        log.info("stored in %s", Path("/var/lib/civicbot"), extra={"event": Path("odd")})
+        log.info("a stack", stack_info=True)
+    finally:
+        logging.getLogger().handlers.clear()
+    written = capsys.readouterr().err
+    assert "+996555712345" not in written
+    lines = [json.loads(line) for line in written.splitlines()]
+    assert [line["message"] for line in lines] == [
+        "inbound %s (its arguments did not fit; left out)",
+        "stored in /var/lib/civicbot",
+        "a stack",
+    ]
+    assert lines[1]["event"] == "odd" and "test_logs.py" in lines[2]["stack"]

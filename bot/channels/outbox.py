@@ -409,11 +409,12 @@ class Outbox(Generic[C]):
                 await asyncio.sleep(delay)
                 continue
             sends.labels(self.channel, "sent").inc()
-            log.debug(
-                "a %s message sent",
-                self.channel,
-                extra=fields("send", channel=self.channel, outcome="sent", started=begun),
-            )
+            if log.isEnabledFor(logging.DEBUG):  # every message: its fields only when shown
+                log.debug(
+                    "a %s message sent",
+                    self.channel,
+                    extra=fields("send", channel=self.channel, outcome="sent", started=begun),
+                )
             return answer
 
     async def _counted_failure(self, chat_id: Hashable, kind: str, reason: str) -> None:

@@ -54,6 +54,9 @@ class ConfigError(Exception):
 
 SECRET_KEY_LENGTH = 32  # characters, at least
 METRICS_TOKEN_LENGTH = 16
+# FILE_MODE: the bot's user reads and writes; its group may read (0640) or write (0660); the
+# rest of the world never (a database of residents' wishes, 0644, is not a choice offered).
+FILE_MODES = (0o600, 0o640, 0o660)
 PLACEHOLDER = "change-me"  # how .env.example's values begin
 
 
@@ -376,7 +379,7 @@ class _Given(Settings):
     @field_validator("file_mode")
     @classmethod
     def _file_mode(cls, value: str) -> str:
-        if not re.fullmatch(r"0?[0-7]{3}", value) or int(value, 8) & 0o711 != 0o600:
+        if not re.fullmatch(r"0?[0-7]{3}", value) or int(value, 8) not in FILE_MODES:
             raise ValueError(
                 f"{value!r}: octal, readable and writable by the bot's user and executable by "
                 "none (0600, 0640, 0660)"

@@ -32,8 +32,20 @@ class UtcFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         if getattr(record, "event", None) == HINT:
-            return record.getMessage()
+            return message(record)
+        record.message = message(record)
+        record.msg, record.args = record.message, None  # formatted once, safely
         return super().format(record)
+
+
+def message(record: logging.LogRecord) -> str:
+    """The line's sentence; a call whose arguments do not fit its format is logged as its
+    format alone. Otherwise logging's own error handler would print the arguments (a number a
+    resident wrote, say) to standard error, and not as JSON."""
+    try:
+        return record.getMessage()
+    except (TypeError, ValueError):
+        return f"{record.msg} (its arguments did not fit; left out)"
 
 
 class JsonFormatter(UtcFormatter):
@@ -42,18 +54,23 @@ class JsonFormatter(UtcFormatter):
             "time": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": message(record),
         }
         entry |= {name: getattr(record, name) for name in FIELDS if hasattr(record, name)}
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def configure(log_format: str) -> None:
     handler = logging.StreamHandler()  # standard error
     handler.setFormatter(JsonFormatter() if log_format == "json" else UtcFormatter(TEXT))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    # A line that cannot be written (a closed stream) is not worth logging's traceback, which
+    # names the call's arguments.
+    logging.raiseExceptions = False
     quiet_routine()
 
 
