@@ -39,6 +39,8 @@ CADDYFILE = DEPLOY / "caddy" / "Caddyfile"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
 DASHBOARD = DEPLOY / "grafana" / "civicbot.json"
 ENV_EXAMPLE = DEPLOY / "civicbot.env.example"
+PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
+DEPLOY_MD = ROOT / "docs" / "deploy.md"
 
 # The contract between the units, the docs and `civicbot backup` (docs/deploy.md).
 PROGRAM = "/opt/civicbot/.venv/bin/civicbot"
@@ -170,6 +172,30 @@ def test_promtool_checks_the_alert_rules() -> None:
     assert "SUCCESS" in done.stdout
 
 
+def test_promtool_checks_the_whole_prometheus_config(tmp_path: Path) -> None:
+    """The file docs/deploy.md puts in place of Debian's stock one (whose keys it keeps, each
+    once: the stock file with civicbot's lines appended fails), its rules path pointed here:
+    it loads the alerts and scrapes the env file's metrics port as job civicbot."""
+    rules = "/etc/prometheus/civicbot-alerts.yml"
+    shipped = PROMETHEUS_CONFIG.read_text()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(shipped.replace(rules, str(ALERTS)))
+    done = run(tool("promtool"), "check", "config", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 1 rule files found" in done.stdout
+    loaded = yaml.safe_load(shipped)
+    assert loaded["rule_files"] == [rules]
+    [job] = [job for job in loaded["scrape_configs"] if job["job_name"] == "civicbot"]
+    settings = example_settings()
+    assert job["static_configs"] == [
+        {"targets": [f"{settings.metrics_host}:{settings.metrics_port}"]}
+    ]
+    guide = DEPLOY_MD.read_text()
+    for source, target in ((PROMETHEUS_CONFIG, "/etc/prometheus/prometheus.yml"),
+                           (ALERTS, rules)):  # fmt: skip
+        assert f"{source.relative_to(ROOT)} {target}\n" in guide, target
+
+
 def test_the_alerts_fire_on_what_operations_md_worries_about() -> None:
     """tests/alerts_test.yml: a bot that stopped answering, a job that stopped finishing
     (under its scraped label), a slow webhook, a database away; and silence on a fault-free,
@@ -178,15 +204,20 @@ def test_the_alerts_fire_on_what_operations_md_worries_about() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_the_env_file_is_what_the_units_and_caddy_expect() -> None:
-    """The example, read as systemd reads an EnvironmentFile, is settings the bot accepts:
-    on Caddy's upstream, believing Caddy alone, at the Caddyfile's name, state in STATE."""
+def example_settings() -> Settings:
+    """deploy/civicbot.env.example read as systemd reads an EnvironmentFile."""
     env = {}
     for line in ENV_EXAMPLE.read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             name, _, value = line.partition("=")
             env[name.strip()] = value.strip()
-    settings = Settings.from_env(env)
+    return Settings.from_env(env)
+
+
+def test_the_env_file_is_what_the_units_and_caddy_expect() -> None:
+    """The example, read as systemd reads an EnvironmentFile, is settings the bot accepts:
+    on Caddy's upstream, believing Caddy alone, at the Caddyfile's name, state in STATE."""
+    settings = example_settings()
     assert f"{settings.host}:{settings.port}" == UPSTREAM
     assert [str(network) for network in settings.trusted_proxies] == ["127.0.0.1/32"]
     assert settings.public_base_url == f"https://{SITE}"
