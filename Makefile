@@ -65,20 +65,23 @@ chromium:
 
 # Debian's caddy and prometheus (for promtool) for tests/test_deploy.py, which checks deploy/
 # with them (systemd-analyze comes with systemd); installed as chromium is above, else those
-# tests fail with the command to run. The packages start their own services (a web server on
-# port 80, Prometheus on 9090): the tests need only the programs, so those are stopped again.
+# tests fail with the command to run. Each program is checked apart and only a missing one's
+# package installed; the packages start their services (a web server on port 80, Prometheus
+# on 9090), which the tests do not need: only those just installed are stopped again, never
+# a Caddy or Prometheus this machine already had in use.
 tools:
-	@{ command -v caddy && command -v promtool; } >/dev/null 2>&1 || \
-	  ! command -v apt-get >/dev/null || { \
+	@missing=; command -v caddy >/dev/null 2>&1 || missing=" caddy"; \
+	  command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	  [ -z "$$missing" ] || ! command -v apt-get >/dev/null || { \
 	  if [ "$$(id -u)" -eq 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
 	  else exit 0; fi; \
-	  echo "make: installing Debian's caddy and prometheus (promtool) for the deploy tests"; \
+	  echo "make: installing Debian's$$missing for the deploy tests"; \
 	  $$sudo apt-get update -qq && \
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    caddy prometheus >/dev/null && \
+	    $$missing >/dev/null && \
 	  { ! command -v systemctl >/dev/null || \
-	    $$sudo systemctl disable --now caddy prometheus >/dev/null 2>&1 || true; } || \
-	  echo "make: caddy or prometheus could not be installed; the deploy tests will say what to run"; }
+	    $$sudo systemctl disable --now $$missing >/dev/null 2>&1 || true; } || \
+	  echo "make:$$missing could not be installed; the deploy tests will say what to run"; }
 
 # A venv from before the lock had `phonenumbers`; `phonenumberslite` installs into the same
 # folder, so uninstalling either later deletes both: both go, and the lock puts lite back.

@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from yarl import URL
 
 from bot.runtime import metrics
@@ -38,6 +39,8 @@ CADDYFILE = DEPLOY / "caddy" / "Caddyfile"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
 DASHBOARD = DEPLOY / "grafana" / "civicbot.json"
 ENV_EXAMPLE = DEPLOY / "civicbot.env.example"
+PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
+DEPLOY_MD = ROOT / "docs" / "deploy.md"
 
 # The contract between the units, the docs and `civicbot backup` (docs/deploy.md).
 PROGRAM = "/opt/civicbot/.venv/bin/civicbot"
@@ -139,8 +142,11 @@ def test_the_server_and_the_backup_run_what_the_contract_says() -> None:
     assert setting(UNITS / "civicbot.service", "ExecStart") == [f"{PROGRAM} serve"]
     assert setting(UNITS / "civicbot.service", "Restart") == ["on-failure"]
     assert setting(UNITS / "civicbot.service", "RestartPreventExitStatus") == ["2"]
-    backup = f"{PROGRAM} backup --to {STATE}/backups --keep 14"
+    # The key stays out of the archives the operator copies off the server (docs/deploy.md).
+    backup = f"{PROGRAM} backup --to {STATE}/backups --keep 14 --without-secret-key"
     assert setting(UNITS / "civicbot-backup.service", "ExecStart") == [backup]
+    # A stuck pg_dump fails the night's run instead of holding every later one.
+    assert setting(UNITS / "civicbot-backup.service", "TimeoutStartSec") == ["2h"]
     timer = UNITS / "civicbot-backup.timer"
     assert setting(timer, "Persistent") == ["true"] and len(setting(timer, "OnCalendar")) == 1
 
@@ -166,6 +172,30 @@ def test_promtool_checks_the_alert_rules() -> None:
     assert "SUCCESS" in done.stdout
 
 
+def test_promtool_checks_the_whole_prometheus_config(tmp_path: Path) -> None:
+    """The file docs/deploy.md puts in place of Debian's stock one (whose keys it keeps, each
+    once: the stock file with civicbot's lines appended fails), its rules path pointed here:
+    it loads the alerts and scrapes the env file's metrics port as job civicbot."""
+    rules = "/etc/prometheus/civicbot-alerts.yml"
+    shipped = PROMETHEUS_CONFIG.read_text()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(shipped.replace(rules, str(ALERTS)))
+    done = run(tool("promtool"), "check", "config", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 1 rule files found" in done.stdout
+    loaded = yaml.safe_load(shipped)
+    assert loaded["rule_files"] == [rules]
+    [job] = [job for job in loaded["scrape_configs"] if job["job_name"] == "civicbot"]
+    settings = example_settings()
+    assert job["static_configs"] == [
+        {"targets": [f"{settings.metrics_host}:{settings.metrics_port}"]}
+    ]
+    guide = DEPLOY_MD.read_text()
+    for source, target in ((PROMETHEUS_CONFIG, "/etc/prometheus/prometheus.yml"),
+                           (ALERTS, rules)):  # fmt: skip
+        assert f"{source.relative_to(ROOT)} {target}\n" in guide, target
+
+
 def test_the_alerts_fire_on_what_operations_md_worries_about() -> None:
     """tests/alerts_test.yml: a bot that stopped answering, a job that stopped finishing
     (under its scraped label), a slow webhook, a database away; and silence on a fault-free,
@@ -174,15 +204,20 @@ def test_the_alerts_fire_on_what_operations_md_worries_about() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_the_env_file_is_what_the_units_and_caddy_expect() -> None:
-    """The example, read as systemd reads an EnvironmentFile, is settings the bot accepts:
-    on Caddy's upstream, believing Caddy alone, at the Caddyfile's name, state in STATE."""
+def example_settings() -> Settings:
+    """deploy/civicbot.env.example read as systemd reads an EnvironmentFile."""
     env = {}
     for line in ENV_EXAMPLE.read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             name, _, value = line.partition("=")
             env[name.strip()] = value.strip()
-    settings = Settings.from_env(env)
+    return Settings.from_env(env)
+
+
+def test_the_env_file_is_what_the_units_and_caddy_expect() -> None:
+    """The example, read as systemd reads an EnvironmentFile, is settings the bot accepts:
+    on Caddy's upstream, believing Caddy alone, at the Caddyfile's name, state in STATE."""
+    settings = example_settings()
     assert f"{settings.host}:{settings.port}" == UPSTREAM
     assert [str(network) for network in settings.trusted_proxies] == ["127.0.0.1/32"]
     assert settings.public_base_url == f"https://{SITE}"
@@ -262,7 +297,7 @@ def unknown_names(where: str, expr: str, series: dict[str, set[str]]) -> list[st
 def test_the_alerts_and_the_dashboard_name_what_the_bot_exports() -> None:
     series = exported()
     found = list(expressions())
-    assert len(found) >= 30  # 14 alerts, the dashboard's targets
+    assert len(found) >= 33  # 17 alerts, the dashboard's targets
     problems = [problem for where, expr in found for problem in unknown_names(where, expr, series)]
     assert problems == []
 
@@ -275,6 +310,90 @@ def test_the_dashboard_asks_for_its_prometheus() -> None:
     for panel in dashboard["panels"]:
         if panel["type"] != "row":
             assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+
+
+# --- `make tools`: only what is missing ---------------------------------------------------
+
+
+def make_tools(tmp_path: Path, present: set[str]) -> list[str]:
+    """`make tools` as root on a Debian machine that has only the `present` of caddy and
+    promtool; apt-get and systemctl stand-ins record what it asked of them, in order."""
+    path, ran = tmp_path / "bin", tmp_path / "ran"
+    path.mkdir()
+    ran.touch()
+    commands = {"id": "echo 0", "caddy": ":", "promtool": ":"}
+    for name in ("apt-get", "systemctl", "id", *present):
+        stand_in = path / name
+        stand_in.write_text(f"#!/bin/sh\n{commands.get(name, f'echo {name} $* >> {ran}')}\n")
+        stand_in.chmod(0o755)
+    (path / "env").symlink_to(shutil.which("env") or "/usr/bin/env")
+    make = shutil.which("make")
+    assert make is not None, "make is missing: apt-get install -y make"
+    done = run(make, "-s", "-C", str(ROOT), "tools", env={"PATH": str(path)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    return ran.read_text().splitlines()
+
+
+def installed_and_stopped(packages: str) -> list[str]:
+    return ["apt-get update -qq",
+            f"apt-get install -y -qq --no-install-recommends {packages}",
+            f"systemctl disable --now {packages}"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("present", "expected"),
+    [
+        ({"caddy", "promtool"}, []),
+        # A Caddy in use here (or a Prometheus) is neither reinstalled nor stopped.
+        ({"caddy"}, installed_and_stopped("prometheus")),
+        ({"promtool"}, installed_and_stopped("caddy")),
+        (set(), installed_and_stopped("caddy prometheus")),
+    ],
+)
+def test_make_tools_installs_and_stops_only_what_was_missing(
+    tmp_path: Path, present: set[str], expected: list[str]
+) -> None:
+    assert make_tools(tmp_path, present) == expected
+
+
+# --- the nightly backup, watched -------------------------------------------------------------
+
+BACKUP_NEWEST = "civicbot_backup_newest_timestamp_seconds"
+
+
+async def backup_samples(metrics_url: str) -> list[float]:
+    async with aiohttp.ClientSession() as http, http.get(metrics_url) as response:
+        assert response.status == 200
+        text = await response.text()
+    [family] = [f for f in text_string_to_metric_families(text) if f.name == BACKUP_NEWEST]
+    return [sample.value for sample in family.samples]
+
+
+async def test_metrics_show_when_the_newest_backup_was_written(
+    start_bot: StartBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timer's archives go to ./backups of the bot's working directory (/var/lib/civicbot
+    under systemd): /metrics shows the newest one's mtime, read at each scrape, for the
+    CivicbotBackupStale alert; with no archive, no sample (never 0, which reads as 1970)."""
+    monkeypatch.chdir(tmp_path)
+    runtime = await start_bot("webhook", metrics_port=0)  # as the env file: METRICS_PORT
+    assert runtime.metrics_url is not None
+    assert await backup_samples(runtime.metrics_url) == []  # no backups folder yet
+
+    folder = tmp_path / "backups"
+    (folder / ".civicbot-backup-x1y2").mkdir(parents=True)  # an archive being written
+    (folder / "civicbot-backup-notes.txt").write_text("not an archive")
+    assert await backup_samples(runtime.metrics_url) == []
+
+    # Newest by when it was written, not by its name (a copy put back, a clock set right).
+    for name, mtime in (("civicbot-backup-20261205T031500Z.tar.gz", 1_796_440_000),
+                        ("civicbot-backup-20261206T031500Z.tar.gz", 1_796_400_000)):  # fmt: skip
+        (folder / name).write_bytes(b"")
+        os.utime(folder / name, (mtime, mtime))
+    assert await backup_samples(runtime.metrics_url) == [1_796_440_000]
+
+    os.utime(folder / "civicbot-backup-20261206T031500Z.tar.gz", (1_796_500_000,) * 2)
+    assert await backup_samples(runtime.metrics_url) == [1_796_500_000]  # the next scrape
 
 
 # --- Caddy in front of the bot --------------------------------------------------------------

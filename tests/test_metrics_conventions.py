@@ -17,8 +17,12 @@ from tests.conftest import StartBot
 from tests.serve_process import get, serving
 
 GATEWAY = "civicbot_sms_gateway_last_contact_timestamp_seconds"
-# Moments that have no sample until they happen (a job never run, no gateway yet).
-MOMENTS = {GATEWAY, "civicbot_scheduler_last_success_timestamp_seconds"}
+# Moments that have no sample until they happen (a job never run, no gateway yet, no backup).
+MOMENTS = {
+    GATEWAY,
+    "civicbot_scheduler_last_success_timestamp_seconds",
+    "civicbot_backup_newest_timestamp_seconds",
+}
 
 
 def samples(text: str) -> dict[str, list[str]]:

@@ -9,8 +9,10 @@ a job never run) is an absent sample, never 0 (which reads as 1970)."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,10 +27,12 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from bot.runtime.backups import BACKUP_FOLDER
 from bot.runtime.build import version
 from handlers.log_fields import fields
 from handlers.types import Outcome
 from storage import domain, queries
+from storage.backup import ARCHIVE_NAME
 from storage.channels import CARD, SMS, TELEGRAM, TRAITS, WHATSAPP
 from storage.db import Database
 
@@ -130,6 +134,12 @@ GATEWAY_CONTACT = Moment(
     "When the Android SMS gateway last sent a signed webhook (Unix time; none yet: no sample).",
     REGISTRY,
 )
+BACKUP_NEWEST = Moment(
+    "civicbot_backup_newest_timestamp_seconds",
+    "When the newest civicbot-backup-*.tar.gz in ./backups was written (Unix time, its mtime; "
+    "none: no sample).",
+    REGISTRY,
+)
 WEBHOOK_REJECTED = Counter(
     "civicbot_webhook_rejected_total",
     "Webhook requests refused, by reason (secret, malformed).",
@@ -194,7 +204,27 @@ async def render(db: Database) -> bytes:
     _set_all(WISHES, wishes, domain.wish_kinds())
     _set_all(PEOPLE, people, PEOPLE_CHANNELS)
     _set_all(DIGEST_DELIVERIES, deliveries, DELIVERY_STATUSES)
+    BACKUP_NEWEST.value = newest_archive_time(Path(BACKUP_FOLDER))
     return generate_latest(REGISTRY)
+
+
+def newest_archive_time(folder: Path) -> float | None:
+    """The mtime of the newest backup archive in `folder` (relative: the working directory,
+    /var/lib/civicbot under systemd, where the backup timer writes); None when there is none."""
+    newest: float | None = None
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # no backups folder yet (or not ours to read): no archive to show
+        return None
+    for entry in entries:
+        if not ARCHIVE_NAME.match(entry.name):
+            continue
+        try:
+            modified = entry.stat().st_mtime
+        except OSError:  # pruned by `civicbot backup --keep` since the listing
+            continue
+        newest = modified if newest is None else max(newest, modified)
+    return newest
 
 
 def _set_all(gauge: Gauge, counts: dict[str, int], known: Iterable[str]) -> None:
