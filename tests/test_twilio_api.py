@@ -150,7 +150,7 @@ def test_twiml_carries_the_text_exactly_and_as_twilio_writes_it(text: str) -> No
 
 
 def test_an_empty_answer_is_an_empty_response_and_control_characters_are_left_out() -> None:
-    assert twiml("") == str(MessagingResponse())
+    assert twiml("") == twiml("\x00\x1b") == str(MessagingResponse())
     message = ElementTree.fromstring(twiml("a\x00b\x1bc\x7f")).find("Message")
     assert message is not None and message.text == "abc\x7f"
 

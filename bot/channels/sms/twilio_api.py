@@ -76,9 +76,10 @@ def _with_and_without_port(url: str) -> tuple[str, str]:
 def twiml(text: str) -> str:
     """The answer to an inbound webhook: `text` as one message, or none when it is empty."""
     head = '<?xml version="1.0" encoding="UTF-8"?>'
+    text = NOT_XML.sub("", text)
     if not text:
         return f"{head}<Response />"
-    return f"{head}<Response><Message>{escape(NOT_XML.sub('', text))}</Message></Response>"
+    return f"{head}<Response><Message>{escape(text)}</Message></Response>"
 
 
 # --- the Messages API -------------------------------------------------------------------
