@@ -17,7 +17,6 @@ LOADED_WHEN_USED = (
     "segno",  # posters' QR codes
     "jinja2",  # the web pages
     "openpyxl",  # XLSX exports
-    "twilio.rest",  # Twilio's REST client: SMS sent
     "android_sms_gateway",  # the gateway's client: SMS sent
     "holidays",  # the appeals clock's first working day counted
 )
@@ -50,3 +49,37 @@ def test_the_server_starts_without_the_libraries_of_what_is_not_yet_asked() -> N
     assert "bot.runtime.app" in modules and "aiohttp" in modules
     early = [m for m in modules if any(m == n or m.startswith(f"{n}.") for n in LOADED_WHEN_USED)]
     assert early == []
+
+
+def test_twilio_is_not_loaded_by_the_sms_channel_built_for_twilio() -> None:
+    """The `twilio` package is a test dependency only (docs/decisions.md): the server, the SMS
+    channel with Twilio as its provider, a signature checked and a TwiML answer written load
+    none of it."""
+    modules = loaded(
+        """
+import asyncio
+import bot.runtime.app
+from bot.channels.sms.channel import SmsChannel
+from bot.channels.sms.providers import providers_for
+from bot.channels.sms.twilio_api import twiml
+from bot.runtime.config import Settings
+
+async def main():
+    settings = Settings(
+        public_base_url="https://bot.example.kg",
+        twilio_account_sid="AC0",
+        twilio_auth_token="token",
+        twilio_from_number="+15005550006",
+    )
+    provider, whatsapp = providers_for(settings)
+    sms = SmsChannel(settings, None, None, None, provider, whatsapp=whatsapp)
+    assert provider.name == "twilio" and whatsapp is None
+    assert not sms.signed("/sms/twilio", {"Body": "x"}, "not-it")
+    assert twiml("Салам").endswith("<Message>Салам</Message></Response>")
+    await sms.close()
+
+asyncio.run(main())
+"""
+    )
+    assert "bot.channels.sms.channel" in modules
+    assert [m for m in modules if m == "twilio" or m.startswith("twilio.")] == []

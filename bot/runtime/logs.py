@@ -20,8 +20,8 @@ from handlers.log_fields import FIELDS, HINT
 TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 TIME = "%Y-%m-%dT%H:%M:%S"
 # Libraries whose INFO lines are routine, not news: shown from WARNING. httpx logs every
-# request URL, and Bot API URLs contain the bot token; twilio's client logs every request.
-ROUTINE = ("apscheduler", "aiohttp.access", "httpx", "httpcore", "twilio", "telegram")
+# request URL, and Bot API URLs contain the bot token.
+ROUTINE = ("apscheduler", "aiohttp.access", "httpx", "httpcore", "telegram")
 
 
 class UtcFormatter(logging.Formatter):

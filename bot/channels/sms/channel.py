@@ -15,8 +15,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import phonenumbers
-from twilio.request_validator import RequestValidator
-from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.channels import pictures
 from bot.channels.acks import Failures
@@ -26,6 +24,7 @@ from bot.channels.outbox import Outbox, Pacer, PermanentFailure, RecipientBlocke
 from bot.channels.sms import keywords
 from bot.channels.sms.media import TwilioMedia, location_of, media_of
 from bot.channels.sms.provider import SendFailed, SmsProvider, sms_verdict
+from bot.channels.sms.twilio_api import signed, twiml
 from bot.runtime import metrics
 from bot.runtime.config import Settings
 from bot.runtime.i18n import Catalogues
@@ -156,13 +155,6 @@ class _Route:
     note: str | None = None
 
 
-def twiml(text: str) -> str:
-    response = MessagingResponse()
-    if text:
-        response.message(text)
-    return str(response)
-
-
 # Twilio's delivery statuses in the order they can happen; a callback never moves back.
 STATUS_RANK = {
     "accepted": 0,
@@ -199,8 +191,6 @@ class SmsChannel:
         self.provider = provider
         self.files = files  # residents' photos (runtime/database.py); None: sending only
         self.media = TwilioMedia(settings)  # MMS and WhatsApp images
-        token = settings.twilio_auth_token
-        self._validator = RequestValidator(token) if token else None  # Twilio's signatures
         self.failures = Failures()  # inbound messages that failed, by MessageSid
         self.senders = KeyedLocks()  # one phone's messages handled one after another
         self._answering: set[asyncio.Task[None]] = set()  # relayed messages' answers
@@ -240,16 +230,17 @@ class SmsChannel:
             await provider.close()
         await self.media.close()
 
-    def signed(self, path: str, form: Mapping[str, object], signature: str | None) -> bool:
+    def signed(self, path: str, form: Mapping[str, str], signature: str | None) -> bool:
         """Whether Twilio signed this request for {PUBLIC_BASE_URL}{path}, with or without
         the connection overrides (#rc=…) configured on that URL."""
         url = self.settings.public_url(path)
-        if not url or not signature or self._validator is None:
+        token = self.settings.twilio_auth_token
+        if not url or not signature or not token:
             return False
         urls = [url]
         if self.settings.twilio_webhook_overrides:
             urls.append(f"{url}#{self.settings.twilio_webhook_overrides}")
-        return any(self._validator.validate(each, form, signature) for each in urls)
+        return any(signed(token, each, form, signature) for each in urls)
 
     # --- inbound ---------------------------------------------------------------------------
 

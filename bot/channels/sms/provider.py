@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException
 
 from bot.channels.outbox import Blocked, Refused, Transient, Verdict
+from bot.channels.sms.twilio_api import ApiError, MessagesApi
 from bot.runtime.config import Settings
 
 log = logging.getLogger(__name__)
@@ -85,25 +85,19 @@ class SmsProvider(Protocol):
 
 
 class TwilioProvider:
-    """Twilio's Messages API through twilio's own async client."""
+    """Twilio's Messages API (bot/channels/sms/twilio_api.py)."""
 
     name = "twilio"
     send_rate = TWILIO_SEND_RATE
     needs_whatsapp_sender = True
 
     def __init__(self, settings: Settings) -> None:
-        # Loaded only when Twilio is the provider: its client brings `requests` with it, about
-        # 5 MB for every process that never sends through Twilio.
-        from twilio.http.async_http_client import AsyncTwilioHttpClient
-        from twilio.rest import Client
-
         self._settings = settings
-        self._http = AsyncTwilioHttpClient()
-        self._client = Client(
-            settings.twilio_account_sid, settings.twilio_auth_token, http_client=self._http
+        self._api = MessagesApi(
+            settings.twilio_api_base_url,
+            settings.twilio_account_sid or "",
+            settings.twilio_auth_token or "",
         )
-        # TWILIO_API_BASE_URL: requests go to {base}/2010-04-01/Accounts/{sid}/Messages.json
-        self._client.api.base_url = settings.twilio_api_base_url
 
     async def send(
         self,
@@ -113,14 +107,16 @@ class TwilioProvider:
         status_callback: str | None,
         template: str | None = None,
     ) -> Sent:
-        extra: dict[str, str] = {"status_callback": status_callback} if status_callback else {}
+        fields = {"To": to, "From": sender}
+        if status_callback:
+            fields["StatusCallback"] = status_callback
         if template:  # Twilio's Content API: the template's {{1}} is the text
-            extra |= {"content_sid": template, "content_variables": json.dumps({"1": body})}
+            fields |= {"ContentSid": template, "ContentVariables": json.dumps({"1": body})}
         else:
-            extra["body"] = body
+            fields["Body"] = body
         try:
-            message = await self._client.messages.create_async(to=to, from_=sender, **extra)
-        except TwilioRestException as error:
+            message = await self._api.create(fields)
+        except ApiError as error:
             if error.code == TWILIO_OPTED_OUT:
                 raise RecipientOptedOut("recipient opted out", error.code) from error
             said = f"{error.status}, error {error.code}" if error.code else str(error.status)
@@ -129,11 +125,11 @@ class TwilioProvider:
             raise SendFailed(f"Twilio refused: {said}", error.code) from error
         except (aiohttp.ClientError, TimeoutError) as error:
             raise Unavailable(f"Twilio unreachable ({type(error).__name__})") from error
-        return Sent(provider_id=str(message.sid), status=str(message.status))
+        return Sent(provider_id=message.sid, status=message.status)
 
     @property
     def sms_from(self) -> str | None:
         return self._settings.twilio_from_number  # TWILIO_FROM_NUMBER
 
     async def close(self) -> None:
-        await self._http.close()
+        await self._api.close()
