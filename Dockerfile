@@ -8,15 +8,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 # The locked versions first (a layer of their own, rebuilt only when the lock changes), then
-# the project without resolving again: the image is the same whenever it is built.
-COPY requirements-s3.lock ./
-RUN pip install --require-hashes -r requirements-s3.lock
+# the project without resolving again, built by the locked setuptools (no build isolation:
+# nothing unpinned is fetched): the image is the same whenever it is built. The base image is
+# a tag; pin it by digest (python:3.11-slim@sha256:…) where builds must match bit for bit.
+COPY requirements-s3.lock requirements-build.lock ./
+RUN pip install --require-hashes -r requirements-s3.lock -r requirements-build.lock
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage
 COPY locales ./locales
-RUN pip install --no-deps . \
+RUN pip install --no-deps --no-build-isolation . \
     && useradd --create-home --uid 10001 civicbot \
     && mkdir -p /data/media && chown -R civicbot:civicbot /data
 

@@ -90,33 +90,37 @@ UNSHARE_PHONENUMBERS = ! $(BIN)/pip show -q phonenumbers 2>/dev/null || \
 
 # Installed from the lock files (exact versions, checked by hash), then the project itself
 # without resolving anything again; pyproject.toml's ranges are for those who pip install it.
-$(VENV)/.installed: pyproject.toml requirements.lock
+$(VENV)/.installed: pyproject.toml requirements-build.lock requirements.lock
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(UNSHARE_PHONENUMBERS)
-	$(BIN)/pip install --quiet -r requirements.lock
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet -r requirements-build.lock -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml requirements-dev.lock
+$(VENV)/.installed-dev: pyproject.toml requirements-build.lock requirements-dev.lock
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(UNSHARE_PHONENUMBERS)
-	$(BIN)/pip install --quiet -r requirements-dev.lock
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet -r requirements-build.lock -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.installed
 
 # The lock files, after a change to pyproject.toml's dependencies (tests/test_lock.py fails
 # until then): the versions locked already are kept; `make lock UPGRADE=--upgrade` takes the
 # newest the ranges allow. Universal (every platform and Python the project supports) with
 # every wheel's hash: the same files serve this machine, the Docker image and CI.
+# requirements-build.lock holds what builds the project itself ([build-system] requires), so
+# that installing it fetches nothing unpinned either (`--no-build-isolation`).
 UPGRADE ?=
-LOCK = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
-	--quiet $(UPGRADE)
+COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes --quiet $(UPGRADE)
+BUILD_REQUIRES = $(BIN)/python -c 'import tomllib; \
+	print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'
 lock: $(VENV)/.installed-dev
-	$(LOCK) -o requirements.lock
-	$(LOCK) --extra s3 -o requirements-s3.lock
-	$(LOCK) --extra dev -o requirements-dev.lock
+	$(COMPILE) pyproject.toml -o requirements.lock
+	$(COMPILE) pyproject.toml --extra s3 -o requirements-s3.lock
+	$(COMPILE) pyproject.toml --extra dev -o requirements-dev.lock
+	$(BUILD_REQUIRES) | $(COMPILE) - -o requirements-build.lock
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

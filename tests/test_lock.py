@@ -70,6 +70,17 @@ def test_the_lock_pins_every_dependency_pyproject_names(lock: str) -> None:
             )
 
 
+def test_the_build_lock_pins_what_builds_the_project() -> None:
+    """`--no-build-isolation` installs build the project with what requirements-build.lock
+    installed: it pins every [build-system] requirement, in range, with its hashes."""
+    locked = pins((ROOT / "requirements-build.lock").read_text())
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    for requirement in map(Requirement, build):
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{name} is not in requirements-build.lock: run `make lock`"
+        assert all(requirement.specifier.contains(version) for version in locked[name])
+
+
 def test_a_dependency_missing_from_the_lock_is_found() -> None:
     """The check itself: a lock without one of the dependencies, or with one out of range."""
     text = (ROOT / "requirements.lock").read_text()
