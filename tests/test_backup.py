@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import redirect_stderr, redirect_stdout
@@ -41,7 +42,8 @@ SIGNERS = [
     ("Асанов Бакыт", pin(dt.date(1980, 1, 1))),
     ("Бекова Айгүл", pin(dt.date(1990, 2, 2), first=1)),
 ]
-TRAFFIC = 24  # messages from other residents while the backup runs (bounded)
+TRAFFIC = 400  # at most, messages from other residents while the backup runs
+AFTER_SNAPSHOT = 3  # of them written once the backup has its snapshot, before it ends
 ARCHIVE = re.compile(r"civicbot-backup-\d{8}T\d{6}Z\.tar\.gz$")
 Rows = dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]
 
@@ -138,24 +140,40 @@ async def test_a_backup_under_traffic_restores_every_row_seal_and_photo(
     assert len(photos) == 2
     before = await every_row(database_url)
 
-    started = asyncio.Event()
+    # The traffic starts before the backup and goes on until it ends; the backup waits,
+    # between its snapshot and its archive, for a few more writes (bounded), so that the
+    # snapshot falls strictly inside the traffic.
+    snapshot_taken, written_since = threading.Event(), threading.Event()
+    write_tar = mechanics._write_tar
 
-    async def traffic() -> None:
-        for number in range(TRAFFIC):
-            resident = resident_of(runtime, telegram, "webhook", 9000 + number, "ru")
-            await resident.send("/start m-naryn_city")
-            started.set()
+    def after_more_writes(*arguments: Any) -> Path:
+        snapshot_taken.set()
+        written_since.wait(timeout=120)
+        return write_tar(*arguments)
 
-    writing = asyncio.create_task(traffic())
-    await started.wait()
-    code, out, err = await civicbot("backup", "--to", str(tmp_path / "backups"))
-    await writing
+    monkeypatch.setattr(mechanics, "_write_tar", after_more_writes)
+    monkeypatch.setenv("FILE_MODE", "0640")  # for the files restored below; archives 0600
+    first = resident_of(runtime, telegram, "webhook", 9000, "ru")
+    await first.send("/start m-naryn_city")
+    backing = asyncio.create_task(civicbot("backup", "--to", str(tmp_path / "backups")))
+    since = 0
+    for number in range(1, TRAFFIC):
+        if backing.done():
+            break
+        resident = resident_of(runtime, telegram, "webhook", 9000 + number, "ru")
+        await resident.send("/start m-naryn_city")
+        since += snapshot_taken.is_set()
+        if since >= AFTER_SNAPSHOT:
+            written_since.set()
+    written_since.set()
+    code, out, err = await backing
     assert code == 0, err
     archive = Path(out.strip())
     assert ARCHIVE.search(archive.name) and archive.parent == tmp_path / "backups"
     assert mode(archive) == 0o600
     after = await every_row(database_url)
     said = manifest(archive)
+    assert len(before["people"]) < said["tables"]["people"] < len(after["people"])
     assert said["database"] == ("sqlite" if on_sqlite else "postgresql")
     assert said["alembic_revision"] == newest_revision()
     assert said["secret_key"]["included"] is on_sqlite
@@ -179,11 +197,15 @@ async def test_a_backup_under_traffic_restores_every_row_seal_and_photo(
     if on_sqlite:
         restored_key = tmp_path / "restored" / "civicbot.secret"
         assert restored_key.read_bytes() == (tmp_path / "civicbot.secret").read_bytes()
-        assert mode(restored_key) == 0o600
-        assert mode(tmp_path / "restored" / "civicbot.db") == 0o600
+        assert mode(restored_key) == 0o640  # FILE_MODE
+        assert mode(tmp_path / "restored" / "civicbot.db") == 0o640
     for photo in photos:
         kept = stored_file(tmp_path / "restored-media", photo.key)
         assert kept == stored_file(media, photo.key)
+        assert (
+            mode(tmp_path / "restored-media" / photo.key[:2] / photo.key[2:4] / photo.key) == 0o640
+        )
+    assert said["photos"] == {"kind": "folder", "included": True, "files": len(photos)}
 
     # The seals open with the restored key (or the same SECRET_KEY): the export lists the
     # signers, and its chain verifies.
@@ -278,16 +300,27 @@ async def test_keep_prunes_only_the_older_archives_of_its_own_name(
     assert f"deleted {old[0]}" in err and f"deleted {old[1]}" in err
 
 
-async def test_upgrade_and_downgrade_round_trip_and_sqlite_is_archived_first(
+async def test_upgrade_and_downgrade_round_trip_archived_first_without_photos(
     civicbot: Civicbot, start_bot: StartBot, database_url: str, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     newest = newest_revision()
     on_sqlite = database_url.startswith("sqlite")
-    beside = tmp_path / "backups"  # SQLite's automatic archives, beside the database
+    # SQLite's automatic archives beside the database; PostgreSQL's (`db upgrade|downgrade`
+    # only) in ./backups, as `civicbot backup` writes them.
+    monkeypatch.chdir(tmp_path)
+    beside = tmp_path / "backups"
+    media = tmp_path / "media"
+    monkeypatch.setenv("MEDIA_DIR", str(media))
+    photo = media / "ab" / "cd" / f"abcd{'0' * 60}.jpg"  # migrations never touch photos
+    photo.parent.mkdir(parents=True)
+    photo.write_bytes(b"a photo")
 
-    def archived() -> list[Path]:
-        return sorted(beside.glob("civicbot-backup-*.tar.gz")) if beside.exists() else []
+    def archived() -> dict[str, Path]:
+        """The automatic archives by the change they preceded (`0019-to-0017`)."""
+        named = re.compile(r"^civicbot-premigrate-(.+)-\d{8}T\d{6}Z\.tar\.gz$")
+        found = sorted(beside.iterdir()) if beside.exists() else []
+        return {m.group(1): path for path in found if (m := named.match(path.name))}
 
     before = await every_row(database_url)
     code, out, err = await civicbot("db", "history")
@@ -302,6 +335,7 @@ async def test_upgrade_and_downgrade_round_trip_and_sqlite_is_archived_first(
     )
     code, _, err = await civicbot("db", "downgrade", "zzzz")
     assert code == 2 and "no revision 'zzzz'" in err and err.count("\n") == 1
+    assert archived() == {}
 
     code, out, err = await civicbot("db", "downgrade", "0017")
     assert code == 0 and out.endswith(f"{newest} → 0017\n"), err
@@ -311,28 +345,44 @@ async def test_upgrade_and_downgrade_round_trip_and_sqlite_is_archived_first(
     assert await every_row(database_url) == before
     code, out, err = await civicbot("db", "upgrade")
     assert code == 0 and out == f"already at {newest}\n"
-    if on_sqlite:  # each change archived first, the schema as it was then
-        assert [manifest(path)["alembic_revision"] for path in archived()] == [newest, "0017"]
-    else:  # PostgreSQL's operator has pg_dump on a schedule (docs/operations.md)
-        assert archived() == []
+    # Each change archived first, the schema as it was then, on either database (run on
+    # purpose); photos left out, and said so.
+    made = archived()
+    assert sorted(made) == sorted([f"{newest}-to-0017", f"0017-to-{newest}"])
+    for change, path in made.items():
+        said = manifest(path)
+        assert said["alembic_revision"] == change.split("-to-")[0]
+        assert said["database"] == ("sqlite" if on_sqlite else "postgresql")
+        assert said["photos"] == {"kind": "folder", "included": False}
+        with tarfile.open(path) as tar:
+            assert not [name for name in tar.getnames() if name.startswith("media")]
+    # `backup --keep` counts and prunes only its own archives.
+    code, out, err = await civicbot("backup", "--to", str(beside), "--keep", "1")
+    assert code == 0, err
+    assert sorted(archived()) == sorted(made) and Path(out.strip()).exists()
 
-    # A start migrates, archiving the SQLite file as it was first.
+    # A start migrates, archiving the SQLite file as it was first (PostgreSQL: not at a start).
     assert (await civicbot("db", "downgrade", "0017"))[0] == 0
-    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
+    if not on_sqlite:
+        for path in beside.iterdir():
+            path.unlink()
     await start_bot("webhook")
     assert (await civicbot("db", "current"))[1] == f"{newest} (the newest)\n"
-    if on_sqlite:
-        by_start = archived()[-1]
-        assert len(archived()) == 4 and manifest(by_start)["alembic_revision"] == "0017"
-        # It restores, and upgraded it is the database as it was.
-        restored = f"sqlite+aiosqlite:///{tmp_path / 'from-start' / 'civicbot.db'}"
-        monkeypatch.setenv("DATABASE_URL", restored)
-        monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "from-start" / "media"))
-        code, out, err = await asyncio.to_thread(run_cli, "restore", str(by_start))
-        assert code == 0 and "civicbot db upgrade" in out, err
-        code, out, err = await asyncio.to_thread(run_cli, "db", "upgrade")
-        assert code == 0 and out.endswith(f"0017 → {newest}\n"), err
-        assert await every_row(restored) == before
+    if not on_sqlite:
+        assert archived() == {}
+        return
+    assert len(archived()) <= mechanics.KEEP_PREMIGRATE
+    by_start = archived()[f"0017-to-{newest}"]
+    assert manifest(by_start)["alembic_revision"] == "0017"
+    # It restores (the photos there stay), and upgraded it is the database as it was.
+    restored = f"sqlite+aiosqlite:///{tmp_path / 'from-start' / 'civicbot.db'}"
+    monkeypatch.setenv("DATABASE_URL", restored)
+    code, out, err = await asyncio.to_thread(run_cli, "restore", str(by_start))
+    assert code == 0 and "civicbot db upgrade" in out and "holds no photos" in out, err
+    code, out, err = await asyncio.to_thread(run_cli, "db", "upgrade")
+    assert code == 0 and out.endswith(f"0017 → {newest}\n"), err
+    assert await every_row(restored) == before
+    assert photo.read_bytes() == b"a photo"
 
 
 async def test_a_database_newer_than_the_code_stops_serve_with_one_line(
