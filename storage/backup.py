@@ -159,36 +159,37 @@ def _copy_sqlite(source: Path, target: Path) -> dict[str, Any]:
         ]
         counts = {t: copy.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
         revision = _sqlite_revision(copy)
+        content = _content_digest(copy)
     finally:
         copy.close()
     os.chmod(target, 0o600)
-    # The copy's pages are the committed database's: the same data, the same digest.
     return {
         "database": "sqlite",
         "alembic_revision": revision,
         "tables": counts,
-        "database_sha256": _sha256(target),
+        "content_sha256": content,
     }
 
 
-def _sha256(path: Path) -> str:
+def _content_digest(connection: sqlite3.Connection) -> str:
+    """The schema's and rows' digest, as SQL: the file's pages are no measure (a migration
+    that failed and was rolled back leaves the same data on other pages)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for line in connection.iterdump():
+        digest.update(line.encode())
     return digest.hexdigest()
 
 
 def _same_database(folder: Path, prefix: str, manifest: dict[str, Any]) -> Path | None:
     """An archive of `prefix` in `folder` of this very database (SQLite's digest)."""
-    wanted = manifest.get("database_sha256")
+    wanted = manifest.get("content_sha256")
     if wanted is None:
         return None
     pattern = re.compile(rf"^{re.escape(prefix)}-\d{{8}}T\d{{6}}Z\.tar\.gz$")
     for path in sorted(folder.iterdir(), reverse=True):
         if pattern.match(path.name):
             with contextlib.suppress(BackupError):
-                if read_manifest(path).get("database_sha256") == wanted:
+                if read_manifest(path).get("content_sha256") == wanted:
                     return path
     return None
 

@@ -359,7 +359,8 @@ async def test_upgrade_and_downgrade_round_trip_archived_first_without_photos(
     # `backup --keep` counts and prunes only its own archives.
     code, out, err = await civicbot("backup", "--to", str(beside), "--keep", "1")
     assert code == 0, err
-    assert sorted(archived()) == sorted(made) and Path(out.strip()).exists()
+    assert sorted(archived()) == sorted(made)
+    assert Path(out.strip()).parent == beside
 
     # A start migrates, archiving the SQLite file as it was first (PostgreSQL: not at a start).
     assert (await civicbot("db", "downgrade", "0017"))[0] == 0
@@ -439,3 +440,303 @@ async def test_pg_dump_missing_or_older_than_the_server_is_one_line(
     assert code == 2 and out == "" and err.count("\n") == 1
     assert expected in err, err
     assert not list((tmp_path / "b").glob("*.tar.gz"))
+
+
+def serve_in(folder: Path, database_url: str) -> subprocess.CompletedProcess[str]:
+    """`civicbot serve` as systemd starts it, in `folder`: (exit code, output)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
+    env.update(DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY, PORT="0")
+    return subprocess.run(
+        [sys.executable, "-m", "bot.commands.cli", "serve"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_a_failing_migration_is_one_line_exit_2_and_archived_once(
+    civicbot: Civicbot, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # exit 2 is not restarted by civicbot.service; were it restarted, the database unchanged
+    # is not archived again.
+    newest = newest_revision()
+    on_sqlite = database_url.startswith("sqlite")
+    monkeypatch.chdir(tmp_path)
+    beside = tmp_path / "backups"
+    assert (await civicbot("db", "downgrade", "0018"))[0] == 0
+    for path in beside.iterdir():
+        path.unlink()
+    older = [
+        beside / f"civicbot-premigrate-0001-to-0002-2020010{n}T000000Z.tar.gz" for n in (1, 2, 3)
+    ]
+    for path in older:
+        path.write_text("x")
+    # What 0019 creates first (alembic's copy of `wishes`), there already, as a migration that
+    # failed half-way on SQLite leaves it: the migration fails, changing nothing.
+    await execute(database_url, text("CREATE TABLE _alembic_tmp_wishes (id INTEGER PRIMARY KEY)"))
+    await execute(database_url, text("CREATE TABLE console_sessions (id INTEGER PRIMARY KEY)"))
+    for _ in range(2):
+        done = await asyncio.to_thread(serve_in, tmp_path, database_url)
+        assert done.returncode == 2, done.stderr
+        last = done.stderr.splitlines()[-1]
+        assert last.startswith("civicbot: the migration failed (exit 1, its error above)")
+    assert (await civicbot("db", "current"))[1] == f"0018 (behind: the newest is {newest})\n"
+    automatic = sorted(beside.glob(f"civicbot-premigrate-0018-to-{newest}-*.tar.gz"))
+    if on_sqlite:  # one archive, of the database as it was; the oldest other pruned (3 kept)
+        assert len(automatic) == 1 and manifest(automatic[0])["alembic_revision"] == "0018"
+        assert not older[0].exists() and older[1].exists() and older[2].exists()
+    else:  # PostgreSQL is not archived at a start
+        assert automatic == []
+
+
+async def test_an_archive_that_cannot_be_written_stops_the_migration_in_one_line(
+    civicbot: Civicbot, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    newest = newest_revision()
+    monkeypatch.chdir(tmp_path)
+    assert (await civicbot("db", "downgrade", "0018"))[0] == 0
+    beside = tmp_path / "backups"
+    for path in beside.iterdir():
+        path.unlink()
+    beside.rmdir()
+    beside.write_text("a file where the archives' folder should be")
+    code, out, err = await civicbot("db", "upgrade")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert f"cannot write an archive in {beside} (file exists)" in err
+    assert "nothing was migrated" in err
+    if database_url.startswith("sqlite"):  # a start says the same, not "cannot listen"
+        done = await asyncio.to_thread(serve_in, tmp_path, database_url)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        [line] = done.stderr.splitlines()
+        assert f"cannot write an archive in {beside}" in line and "nothing was migrated" in line
+    assert (await civicbot("db", "current"))[1] == f"0018 (behind: the newest is {newest})\n"
+
+
+async def tables_in(database_url: str) -> int:
+    """How many tables the database holds; 0 when it is not there at all."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if not await asyncio.to_thread(Path(url.database or "").exists):
+            return 0
+        return len(await rows_of(database_url, "SELECT name FROM sqlite_master"))
+    server = url.set(database="postgres").render_as_string(hide_password=False)
+    named = await rows_of(server, f"SELECT 1 FROM pg_database WHERE datname = '{url.database}'")
+    if not named:
+        return 0
+    found = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+    return len(await rows_of(database_url, found))
+
+
+async def rows_of(database_url: str, query: str) -> list[Any]:
+    db = Database(database_url)
+    try:
+        async with db.engine.connect() as connection:
+            return list(await connection.execute(text(query)))
+    finally:
+        await db.close()
+
+
+def with_photos(media: Path, count: int) -> list[Path]:
+    """`count` files in the photo store's own names."""
+    made = []
+    for number in range(count):
+        key = f"{number:02x}" * 2 + f"{number:060x}.jpg"
+        path = media / key[:2] / key[2:4] / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"photo {number}".encode())
+        made.append(path)
+    return made
+
+
+async def test_a_restore_that_fails_part_way_leaves_nothing_and_can_be_run_again(
+    civicbot: Civicbot, fresh_place: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
+    with_photos(tmp_path / "media", 3)
+    code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"))
+    assert code == 0, err
+    archive = Path(out.strip())
+    monkeypatch.setenv("DATABASE_URL", fresh_place)
+    place = tmp_path / "restored"
+    monkeypatch.setenv("MEDIA_DIR", str(place / "media"))
+    write = mechanics._write
+    written: list[Path] = []
+
+    def full_at_the_third_photo(source: Any, target: Path, mode: int) -> None:
+        written.append(target)
+        if len(written) == 3:
+            raise OSError(28, "No space left on device", str(target))
+        write(source, target, mode)
+
+    monkeypatch.setattr(mechanics, "_write", full_at_the_third_photo)
+    code, out, err = await asyncio.to_thread(run_cli, "restore", str(archive))
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "no space left on device" in err and "nothing was kept" in err
+    assert not place.exists() and await tables_in(fresh_place) == 0
+    monkeypatch.setattr(mechanics, "_write", write)
+    code, out, err = await asyncio.to_thread(run_cli, "restore", str(archive))
+    assert code == 0, err
+    assert len(list((place / "media").glob("*/*/*"))) == 3 and await tables_in(fresh_place) > 0
+
+
+async def test_a_photo_deleted_during_the_backup_is_left_out_and_not_counted(
+    civicbot: Civicbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
+    photos = with_photos(tmp_path / "media", 3)
+    add = tarfile.TarFile.add
+
+    def housekeeping_deletes_one(tar: tarfile.TarFile, name: Any, *args: Any, **kw: Any) -> None:
+        if Path(name) == photos[1]:
+            photos[1].unlink()  # between the listing and the archiving
+        add(tar, name, *args, **kw)
+
+    monkeypatch.setattr(tarfile.TarFile, "add", housekeeping_deletes_one)
+    code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"))
+    assert code == 0, err
+    archive = Path(out.strip())
+    assert manifest(archive)["photos"] == {"kind": "folder", "included": True, "files": 2}
+    with tarfile.open(archive) as tar:
+        names = [name for name in tar.getnames() if name.startswith("media/")]
+    assert names == [f"media/{p.relative_to(tmp_path / 'media').as_posix()}" for p in photos[::2]]
+
+
+async def test_an_archive_without_the_key_restores_only_beside_that_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite's key file (PostgreSQL's key is never in an archive unless asked for).
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}")
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    key_file = tmp_path / "civicbot.secret"
+    key_file.write_text(f"{SECRET_KEY}\n")
+    assert (await asyncio.to_thread(run_cli, "db", "init"))[0] == 0
+    code, out, err = await asyncio.to_thread(
+        run_cli, "backup", "--to", str(tmp_path / "b"), "--without-secret-key"
+    )
+    assert code == 0 and f"the key file {key_file} is not in the archive" in err, err
+    archive = Path(out.strip())
+    said = manifest(archive)["secret_key"]
+    assert said == {
+        "source": "file", "fingerprint": mechanics.fingerprint(SECRET_KEY),
+        "key_file": str(key_file), "included": False,
+    }  # fmt: skip
+    with tarfile.open(archive) as tar:
+        assert "civicbot.secret" not in tar.getnames()
+
+    place = tmp_path / "restored"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{place / 'civicbot.db'}")
+    monkeypatch.setenv("MEDIA_DIR", str(place / "media"))
+    code, out, err = await asyncio.to_thread(run_cli, "restore", str(archive))
+    assert code == 2 and err.count("\n") == 1 and "--without-secret-key" in err, err
+    assert f"at {place / 'civicbot.secret'}" in err and not place.exists()
+    place.mkdir()
+    (place / "civicbot.secret").write_text("another-key-of-sufficient-length-0123456789\n")
+    code, out, err = await asyncio.to_thread(run_cli, "restore", str(archive))
+    assert code == 2 and "exists: restore into an empty place" in err, err
+    (place / "civicbot.secret").write_text(f"{SECRET_KEY}\n")  # the key, kept apart
+    code, out, err = await asyncio.to_thread(run_cli, "restore", str(archive))
+    assert code == 0 and "key file restored" not in out, err
+    assert (place / "civicbot.secret").read_text() == f"{SECRET_KEY}\n"
+    assert await tables_in(f"sqlite+aiosqlite:///{place / 'civicbot.db'}") > 0
+
+
+async def test_two_archives_in_one_second_keep_both(
+    civicbot: Civicbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moment = dt.datetime(2026, 12, 7, 1, 2, 3, tzinfo=dt.UTC)
+    monkeypatch.setattr(mechanics, "_now", lambda: moment)
+    made = []
+    for _ in range(2):
+        code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"))
+        assert code == 0, err
+        made.append(Path(out.strip()))
+    assert [path.name for path in made] == [
+        "civicbot-backup-20261207T010203Z.tar.gz",
+        "civicbot-backup-20261207T010204Z.tar.gz",
+    ]
+    assert all(manifest(path)["created_at"] == moment.isoformat() for path in made)
+
+
+async def test_a_hostile_archive_writes_nothing_outside_the_place(
+    civicbot: Civicbot, database_url: str, fresh_place: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # Members outside the store's own names are ignored; a database or key member that is
+    # not a regular file refuses the archive.
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
+    with_photos(tmp_path / "media", 1)
+    code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"))
+    assert code == 0, err
+    archive = Path(out.strip())
+    database_member = "database.sqlite3" if database_url.startswith("sqlite") else "database.pgdump"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("not to be read")
+    key = f"ffee{'1' * 60}.jpg"
+    hostile = tmp_path / "hostile.tar.gz"
+
+    def regular(name: str) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.size = 4
+        return info
+
+    def link(name: str, target: str, kind: bytes) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname = kind, target
+        return info
+
+    strays = [
+        regular("../escaped"),
+        regular(str(outside / "absolute")),
+        regular("media/../escaped"),
+        regular(f"media/../../{key}"),
+        regular(f"media/ff/ee/../../../../{key}"),
+        link(f"media/ff/ee/{key}", str(outside / "secret"), tarfile.SYMTYPE),
+        link(f"media/ee/ee/ee{key[2:]}", database_member, tarfile.LNKTYPE),
+    ]
+    with tarfile.open(archive) as old, tarfile.open(hostile, "w:gz") as new:
+        for info in strays:
+            new.addfile(info, io.BytesIO(b"evil") if info.isfile() else None)
+        for member in old.getmembers():
+            new.addfile(member, old.extractfile(member))
+    monkeypatch.setenv("DATABASE_URL", fresh_place)
+    place = tmp_path / "restored"
+    monkeypatch.setenv("MEDIA_DIR", str(place / "media"))
+    code, out, err = await asyncio.to_thread(run_cli, "restore", str(hostile))
+    assert code == 0, err
+    assert [p.name for p in (place / "media").glob("**/*") if p.is_file()] == [
+        p.name for p in (tmp_path / "media").glob("**/*") if p.is_file()
+    ]
+    assert not any(p.is_symlink() for p in (place / "media").glob("**/*"))
+    assert sorted(p.name for p in outside.iterdir()) == ["secret"]
+    assert not list(tmp_path.parent.glob("escaped")) and not (tmp_path / "escaped").exists()
+    assert (outside / "secret").read_text() == "not to be read"
+
+    # The database's member as a link: refused, nothing written.
+    linked = tmp_path / "linked.tar.gz"
+    with tarfile.open(archive) as old, tarfile.open(linked, "w:gz") as new:
+        for member in old.getmembers():
+            if member.name == database_member:
+                new.addfile(link(database_member, str(outside / "secret"), tarfile.SYMTYPE))
+            else:
+                new.addfile(member, old.extractfile(member))
+    other = tmp_path / "other"
+    monkeypatch.setenv("MEDIA_DIR", str(other / "media"))
+    url = make_url(fresh_place)
+    if url.get_backend_name() == "sqlite":
+        other_place = f"sqlite+aiosqlite:///{other / 'civicbot.db'}"
+    else:
+        other_place = url.set(database=f"{url.database}_2").render_as_string(hide_password=False)
+    monkeypatch.setenv("DATABASE_URL", other_place)
+    try:
+        code, out, err = await asyncio.to_thread(run_cli, "restore", str(linked))
+        assert code == 2 and err.count("\n") == 1, err
+        assert f"no {database_member} (as a regular file)" in err
+        assert not other.exists() and await tables_in(other_place) == 0
+    finally:
+        if url.get_backend_name() != "sqlite":
+            server = url.set(database="postgres").render_as_string(hide_password=False)
+            await _drop(server, f"{url.database}_2")

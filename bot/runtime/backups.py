@@ -49,7 +49,7 @@ def automatic_folder(settings: Settings) -> Path:
     what = sources(settings)
     if what.sqlite_file is not None:
         return what.sqlite_file.parent / BACKUP_FOLDER
-    return Path(BACKUP_FOLDER)
+    return Path(BACKUP_FOLDER).resolve()
 
 
 async def before_migrating(
