@@ -263,8 +263,8 @@ async def test_restore_refuses_a_key_that_did_not_seal_the_data_and_a_full_photo
     code, _, err = await asyncio.to_thread(run_cli, "restore", str(newer))
     assert code == 2 and err.count("\n") == 1
     assert "revision f00d, newer than this civicbot" in err and "(9.0.0)" in err
-    # Nothing was written before refusing.
-    assert not (tmp_path / "restored").exists()
+    # Nothing was written before refusing: no file, no table.
+    assert not (tmp_path / "restored").exists() and await tables_in(fresh_place) == 0
 
 
 async def test_photos_in_a_bucket_are_named_not_archived(
@@ -740,3 +740,40 @@ async def test_a_hostile_archive_writes_nothing_outside_the_place(
         if url.get_backend_name() != "sqlite":
             server = url.set(database="postgres").render_as_string(hide_password=False)
             await _drop(server, f"{url.database}_2")
+
+
+async def test_pg_restore_older_than_the_archive_s_pg_dump_is_one_line(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    monkeypatch.setenv("SECRET_KEY", SECRET_KEY)
+    assert (await asyncio.to_thread(run_cli, "db", "init"))[0] == 0
+    code, out, err = await asyncio.to_thread(run_cli, "backup", "--to", str(tmp_path / "b"))
+    assert code == 0, err
+    archive = Path(out.strip())
+    dumped = manifest(archive)["pg_dump_major"]
+    # As if a newer pg_dump wrote it: this machine's pg_restore (as new as the server) is
+    # older than that one.
+    newer = tmp_path / "newer.tar.gz"
+    with tarfile.open(archive) as old, tarfile.open(newer, "w:gz") as new:
+        for member in old.getmembers():
+            data = old.extractfile(member)
+            if member.name == "manifest.json":
+                content = json.dumps(manifest(archive) | {"pg_dump_major": dumped + 1}).encode()
+                member.size = len(content)
+                data = io.BytesIO(content)
+            new.addfile(member, data)
+    url = make_url(postgres_url)
+    name = f"civicbot_test_restored_{uuid.uuid4().hex[:12]}"
+    fresh_place = url.set(database=name).render_as_string(hide_password=False)
+    monkeypatch.setenv("DATABASE_URL", fresh_place)
+    try:
+        code, out, err = await asyncio.to_thread(run_cli, "restore", str(newer))
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert f"older than the pg_dump {dumped + 1} that wrote the archive" in err
+        assert f"install postgresql-client-{dumped + 1}" in err
+        assert await tables_in(fresh_place) == 0
+        code, out, err = await asyncio.to_thread(run_cli, "restore", str(archive))
+        assert code == 0, err
+    finally:
+        await _drop(url.set(database="postgres").render_as_string(hide_password=False), name)
