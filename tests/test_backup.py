@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tarfile
@@ -155,7 +156,11 @@ async def test_a_backup_under_traffic_restores_every_row_seal_and_photo(
     monkeypatch.setenv("FILE_MODE", "0640")  # for the files restored below; archives 0600
     first = resident_of(runtime, telegram, "webhook", 9000, "ru")
     await first.send("/start m-naryn_city")
-    backing = asyncio.create_task(civicbot("backup", "--to", str(tmp_path / "backups")))
+
+    async def back_up() -> tuple[int, str, str]:
+        return await civicbot("backup", "--to", str(tmp_path / "backups"))
+
+    backing = asyncio.create_task(back_up())
     since = 0
     for number in range(1, TRAFFIC):
         if backing.done():
@@ -442,10 +447,10 @@ async def test_pg_dump_missing_or_older_than_the_server_is_one_line(
     assert not list((tmp_path / "b").glob("*.tar.gz"))
 
 
-def serve_in(folder: Path, database_url: str) -> subprocess.CompletedProcess[str]:
+def serve_in(folder: Path, database_url: str, port: int = 0) -> subprocess.CompletedProcess[str]:
     """`civicbot serve` as systemd starts it, in `folder`: (exit code, output)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
-    env.update(DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY, PORT="0")
+    env.update(DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY, HOST="127.0.0.1", PORT=str(port))
     return subprocess.run(
         [sys.executable, "-m", "bot.commands.cli", "serve"],
         cwd=folder,
@@ -511,7 +516,17 @@ async def test_an_archive_that_cannot_be_written_stops_the_migration_in_one_line
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         [line] = done.stderr.splitlines()
         assert f"cannot write an archive in {beside}" in line and "nothing was migrated" in line
-    assert (await civicbot("db", "current"))[1] == f"0018 (behind: the newest is {newest})\n"
+        assert (await civicbot("db", "current"))[1] == f"0018 (behind: the newest is {newest})\n"
+        # What the narrowed except still says: a port in use.
+        beside.unlink()
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            done = await asyncio.to_thread(serve_in, tmp_path, database_url, taken.getsockname()[1])
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.splitlines()[-1].startswith("civicbot: cannot listen on 127.0.0.1:")
+    else:
+        assert (await civicbot("db", "current"))[1] == f"0018 (behind: the newest is {newest})\n"
 
 
 async def tables_in(database_url: str) -> int:
