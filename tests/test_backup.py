@@ -762,6 +762,7 @@ async def test_pg_restore_older_than_the_archive_s_pg_dump_is_one_line(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", postgres_url)
     monkeypatch.setenv("SECRET_KEY", SECRET_KEY)
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
     assert (await asyncio.to_thread(run_cli, "db", "init"))[0] == 0
     code, out, err = await asyncio.to_thread(run_cli, "backup", "--to", str(tmp_path / "b"))
     assert code == 0, err
