@@ -12,6 +12,7 @@ import contextlib
 import glob
 import hashlib
 import hmac
+import io
 import json
 import os
 import re
@@ -21,18 +22,22 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy.engine import URL, make_url
 
 from storage.db import VERSION_TABLE, known_revisions
-from storage.files import valid_key
+from storage.files import PRIVATE, make_folders, stored_files, valid_key
 
+BACKUP_PREFIX = "civicbot-backup"  # `civicbot backup`'s archives, which --keep prunes
 ARCHIVE_NAME = re.compile(r"^civicbot-backup-\d{8}T\d{6}Z\.tar\.gz$")
+# Taken automatically before migrations: named for the change, pruned by themselves.
+PREMIGRATE_NAME = re.compile(r"^civicbot-premigrate-.+-(\d{8}T\d{6}Z)\.tar\.gz$")
+KEEP_PREMIGRATE = 3
+STAMP = "%Y%m%dT%H%M%SZ"
 MANIFEST = "manifest.json"
 SQLITE_MEMBER = "database.sqlite3"
 PG_MEMBER = "database.pgdump"  # pg_dump's custom format, for pg_restore
@@ -51,11 +56,14 @@ class BackupError(Exception):
 class Sources:
     database_url: str
     key_file: Path | None  # SQLite's civicbot.secret, when the keys come from it
-    environment_keys: tuple[str, ...]  # SECRET_KEY and SECRET_KEY_PREVIOUS, when set
+    keys: tuple[str, ...]  # the keys in use, newest first (Settings); () when none was made
+    keys_from_environment: bool  # SECRET_KEY (and SECRET_KEY_PREVIOUS) are set
     include_environment_keys: bool  # the operator asked for them in the archive
     media_folder: Path | None  # None: the photos are in a bucket
     bucket: dict[str, str] | None  # its name and endpoint, for the manifest's note
     version: str  # the program's, for the manifest
+    include_key_file: bool = True  # False: --without-secret-key (archives that go off-site)
+    file_mode: int = PRIVATE  # FILE_MODE, for the files restored into the bot's place
 
     @property
     def sqlite_file(self) -> Path | None:
@@ -66,15 +74,6 @@ class Sources:
             raise BackupError("an SQLite database in memory has nothing to back up")
         return Path(database).resolve()
 
-    def keys(self) -> tuple[str, ...]:
-        """The keys the data is sealed with, newest first; () if none can be read."""
-        if self.environment_keys:
-            return self.environment_keys
-        if self.key_file is not None and self.key_file.exists():
-            lines = self.key_file.read_text().splitlines()
-            return tuple(line.strip() for line in lines if line.strip())
-        return ()
-
 
 def fingerprint(key: str) -> str:
     """Names a key without revealing it: restore checks the key it will use is this one."""
@@ -84,30 +83,58 @@ def fingerprint(key: str) -> str:
 # --- making an archive ---------------------------------------------------------------
 
 
-def archive_name(now: datetime) -> str:
-    return f"civicbot-backup-{now.strftime('%Y%m%dT%H%M%SZ')}.tar.gz"
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def archive_name(now: datetime, prefix: str = BACKUP_PREFIX) -> str:
+    return f"{prefix}-{now.strftime(STAMP)}.tar.gz"
 
 
 def create_archive(sources: Sources, folder: Path) -> Path:
-    """Write one dated archive into `folder` (made 0700 if new); its path. Runs its own event
-    loop for PostgreSQL: call it outside one."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".civicbot-backup-") as work:
-        staging = Path(work)
-        manifest: dict[str, Any] = {
-            "format": FORMAT,
-            "version": sources.version,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        sqlite_path = sources.sqlite_file
-        if sqlite_path is not None:
-            manifest |= _copy_sqlite(sqlite_path, staging / SQLITE_MEMBER)
-        else:
-            manifest |= asyncio.run(_dump_postgres(sources.database_url, staging / PG_MEMBER))
-        manifest["secret_key"] = _stage_keys(sources, staging / KEY_MEMBER)
-        manifest["photos"] = _photos_note(sources)
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        return _write_tar(staging, sources.media_folder, folder)
+    """`civicbot backup`: one dated archive in `folder` (made 0700 if new), photos included;
+    its path. Runs its own event loop for PostgreSQL: call it outside one."""
+    return _archive(sources, folder, BACKUP_PREFIX, photos=True, reuse=False)
+
+
+def premigrate_archive(sources: Sources, folder: Path, current: str, target: str) -> Path:
+    """The archive taken before migrations change the schema from `current` to `target`:
+    photos left out (no migration touches them); the one already there for the same change
+    of the same database is reused (a start that fails again writes no second one); only the
+    newest KEEP_PREMIGRATE of them are kept, never counted by `backup --keep`."""
+    prefix = f"civicbot-premigrate-{current}-to-{target}"
+    path = _archive(sources, folder, prefix, photos=False, reuse=True)
+    _prune_premigrate(folder)
+    return path
+
+
+def _archive(sources: Sources, folder: Path, prefix: str, photos: bool, reuse: bool) -> Path:
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".civicbot-backup-") as work:
+            staging = Path(work)
+            manifest: dict[str, Any] = {
+                "format": FORMAT,
+                "version": sources.version,
+                "created_at": _now().isoformat(timespec="seconds"),
+            }
+            sqlite_path = sources.sqlite_file
+            if sqlite_path is not None:
+                manifest |= _copy_sqlite(sqlite_path, staging / SQLITE_MEMBER)
+            else:
+                manifest |= asyncio.run(_dump_postgres(sources.database_url, staging / PG_MEMBER))
+            if reuse and (same := _same_database(folder, prefix, manifest)) is not None:
+                return same
+            manifest["secret_key"] = _stage_keys(sources, staging / KEY_MEMBER)
+            manifest["photos"] = _photos_note(sources, photos)
+            media = sources.media_folder if photos else None
+            return _write_tar(staging, manifest, media, folder, prefix)
+    except (OSError, sqlite3.OperationalError) as error:  # a full disk, a folder not ours
+        reason = getattr(error, "strerror", None) or str(error)
+        raise BackupError(
+            f"cannot write an archive in {folder} ({reason.lower()}): free space there or "
+            "make it writable for this user"
+        ) from None
 
 
 def _copy_sqlite(source: Path, target: Path) -> dict[str, Any]:
@@ -132,10 +159,48 @@ def _copy_sqlite(source: Path, target: Path) -> dict[str, Any]:
         ]
         counts = {t: copy.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
         revision = _sqlite_revision(copy)
+        content = _content_digest(copy)
     finally:
         copy.close()
     os.chmod(target, 0o600)
-    return {"database": "sqlite", "alembic_revision": revision, "tables": counts}
+    return {
+        "database": "sqlite",
+        "alembic_revision": revision,
+        "tables": counts,
+        "content_sha256": content,
+    }
+
+
+def _content_digest(connection: sqlite3.Connection) -> str:
+    """The schema's and rows' digest, as SQL: the file's pages are no measure (a migration
+    that failed and was rolled back leaves the same data on other pages)."""
+    digest = hashlib.sha256()
+    for line in connection.iterdump():
+        digest.update(line.encode())
+    return digest.hexdigest()
+
+
+def _same_database(folder: Path, prefix: str, manifest: dict[str, Any]) -> Path | None:
+    """An archive of `prefix` in `folder` of this very database (SQLite's digest)."""
+    wanted = manifest.get("content_sha256")
+    if wanted is None:
+        return None
+    pattern = re.compile(rf"^{re.escape(prefix)}-\d{{8}}T\d{{6}}Z\.tar\.gz$")
+    for path in sorted(folder.iterdir(), reverse=True):
+        if pattern.match(path.name):
+            with contextlib.suppress(BackupError):
+                if read_manifest(path).get("content_sha256") == wanted:
+                    return path
+    return None
+
+
+def _prune_premigrate(folder: Path) -> None:
+    dated = []
+    for path in folder.iterdir():
+        if match := PREMIGRATE_NAME.match(path.name):
+            dated.append((match.group(1), path.stat().st_mtime_ns, path))
+    for *_, path in sorted(dated)[: max(len(dated) - KEEP_PREMIGRATE, 0)]:
+        path.unlink(missing_ok=True)
 
 
 def _sqlite_revision(connection: sqlite3.Connection) -> str | None:
@@ -157,7 +222,7 @@ async def _dump_postgres(database_url: str, target: Path) -> dict[str, Any]:
     connection = await asyncpg.connect(_dsn(url))
     try:
         server_major = int(await connection.fetchval("SHOW server_version_num")) // 10000
-        pg_dump = postgres_tool("pg_dump", server_major)
+        pg_dump, pg_dump_major = postgres_tool("pg_dump", server_major)
         async with connection.transaction(isolation="repeatable_read", readonly=True):
             snapshot = await connection.fetchval("SELECT pg_export_snapshot()")
             tables = [
@@ -186,22 +251,33 @@ async def _dump_postgres(database_url: str, target: Path) -> dict[str, Any]:
     if done.returncode != 0:
         raise BackupError(f"pg_dump failed: {_first_line(errors)}")
     os.chmod(target, 0o600)
-    return {"database": "postgresql", "alembic_revision": revision, "tables": counts}
+    return {
+        "database": "postgresql",
+        "alembic_revision": revision,
+        "tables": counts,
+        "pg_dump_major": pg_dump_major,  # pg_restore must be at least this one
+    }
 
 
 def _stage_keys(sources: Sources, target: Path) -> dict[str, Any]:
-    """The keys travel with the data only from the key file, or when the operator asks:
-    an environment's key usually lives in a secret store, kept apart from the backups."""
-    keys = sources.keys()
+    """The keys travel with the data only from the key file (unless --without-secret-key),
+    or when the operator asks: an environment's key usually lives in a secret store, kept
+    apart from the backups."""
+    keys = sources.keys
     note: dict[str, Any] = {
-        "source": "environment" if sources.environment_keys else "file" if keys else "none",
+        "source": "environment" if sources.keys_from_environment else "file" if keys else "none",
         "fingerprint": fingerprint(keys[0]) if keys else None,
     }
-    included = bool(keys) and (not sources.environment_keys or sources.include_environment_keys)
+    if sources.keys_from_environment:
+        included = sources.include_environment_keys
+    else:
+        included = bool(keys) and sources.include_key_file
+        if keys:
+            note["key_file"] = str(sources.key_file)  # where it was, for a restore without it
     if included:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            if sources.environment_keys:  # the key file's form: newest first, one a line
+            if sources.keys_from_environment:  # the key file's form: newest first, one a line
                 handle.write(("\n".join(keys) + "\n").encode())
             else:
                 assert sources.key_file is not None
@@ -210,16 +286,10 @@ def _stage_keys(sources: Sources, target: Path) -> dict[str, Any]:
     return note
 
 
-def _photos_note(sources: Sources) -> dict[str, Any]:
+def _photos_note(sources: Sources, photos: bool) -> dict[str, Any]:
     if sources.media_folder is None:
         return {"kind": "s3", **(sources.bucket or {}), "included": False}
-    return {"kind": "folder", "files": sum(1 for _ in _photo_files(sources.media_folder))}
-
-
-def _photo_files(root: Path) -> Iterator[Path]:
-    """The photos store's files (storage/files.py: xx/yy/KEY), nothing else in the folder."""
-    if root.is_dir():
-        yield from sorted(p for p in root.glob("*/*/*") if valid_key(p.name))
+    return {"kind": "folder", "included": photos}  # "files": counted as they go in
 
 
 def _private(info: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -229,37 +299,60 @@ def _private(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def _write_tar(staging: Path, media: Path | None, folder: Path) -> Path:
-    path = _free_name(folder)
+def _write_tar(
+    staging: Path, manifest: dict[str, Any], media: Path | None, folder: Path, prefix: str
+) -> Path:
+    """The archive, the manifest last (it counts the photos that went in), under a name
+    no other archive has."""
     partial = staging / "archive.partial"
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-        for member in (MANIFEST, SQLITE_MEMBER, PG_MEMBER, KEY_MEMBER):
-            if (staging / member).exists():
-                tar.add(staging / member, arcname=member, filter=_private)
-        if media is not None:
-            for photo in _photo_files(media):
-                name = f"{MEDIA_MEMBER}/{photo.relative_to(media).as_posix()}"
-                tar.add(photo, arcname=name, filter=_private)
+    with os.fdopen(fd, "wb") as raw:
+        with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            for member in (SQLITE_MEMBER, PG_MEMBER, KEY_MEMBER):
+                if (staging / member).exists():
+                    tar.add(staging / member, arcname=member, filter=_private)
+            if media is not None:
+                manifest["photos"]["files"] = _add_photos(tar, media)
+            said = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+            info = _private(tarfile.TarInfo(MANIFEST))
+            info.size, info.mtime = len(said), int(time.time())
+            tar.addfile(info, io.BytesIO(said))
         raw.flush()
         os.fsync(raw.fileno())
-    os.replace(partial, path)
-    return path
+    return _publish(partial, folder, prefix)
 
 
-def _free_name(folder: Path) -> Path:
-    """This second's name; two archives in one second wait for the next (never overwrite)."""
-    for _ in range(5):
-        path = folder / archive_name(datetime.now(UTC))
-        if not path.exists():
-            return path
-        time.sleep(1)
-    raise BackupError(f"{path} exists already")
+def _add_photos(tar: tarfile.TarFile, media: Path) -> int:
+    """The store's files; one the housekeeping deletes meanwhile is skipped. How many went in."""
+    added = 0
+    for photo in stored_files(media):
+        name = f"{MEDIA_MEMBER}/{photo.relative_to(media).as_posix()}"
+        try:
+            tar.add(photo, arcname=name, filter=_private)  # nothing written if it is gone
+        except FileNotFoundError:
+            continue
+        added += 1
+    return added
+
+
+def _publish(partial: Path, folder: Path, prefix: str) -> Path:
+    """A hard link under this second's name, or the next free second's: link() never
+    replaces, so two archives made at once never overwrite each other."""
+    moment = _now()
+    for step in range(60):
+        path = folder / archive_name(moment + timedelta(seconds=step), prefix)
+        try:
+            os.link(partial, path)
+        except FileExistsError:
+            continue
+        return path
+    raise BackupError(f"{path} and the 59 names before it exist already")
 
 
 def prune(folder: Path, keep: int) -> list[Path]:
-    """Delete all but the `keep` newest archives in `folder` (by the date in their name; other
-    files are left alone); the deleted."""
+    """Delete all but the `keep` newest archives of `civicbot backup` in `folder` (by the
+    date in their name; other files, the automatic ones included, are left alone); the
+    deleted."""
     archives = sorted(p for p in folder.iterdir() if ARCHIVE_NAME.match(p.name))
     doomed = archives[: max(len(archives) - keep, 0)]
     for path in doomed:
@@ -270,26 +363,34 @@ def prune(folder: Path, keep: int) -> list[Path]:
 # --- PostgreSQL's tools ---------------------------------------------------------------
 
 
-def postgres_tool(name: str, server_major: int) -> Path:
-    """pg_dump or pg_restore of at least the server's major version: on PATH, or in Debian's
-    versioned folders; one line saying what to install otherwise."""
+def postgres_tool(
+    name: str, server_major: int, archive_major: int | None = None
+) -> tuple[Path, int]:
+    """pg_dump (the closest at or above the server's major version) or pg_restore (the
+    newest, at or above both the server's and that of the pg_dump that wrote the archive):
+    on PATH, or in Debian's versioned folders; its path and major version. One line saying
+    what to install otherwise."""
     found: list[tuple[int, Path]] = []
     candidates = [shutil.which(name), *sorted(glob.glob(f"{POSTGRES_BINARIES}/{name}"))]
     for candidate in filter(None, candidates):
         major = _tool_major(Path(candidate))
         if major is not None:
             found.append((major, Path(candidate)))
-    good = [each for each in found if each[0] >= server_major]
+    needed = max(server_major, archive_major or 0)
+    good = [each for each in found if each[0] >= needed]
     if good:
-        return min(good)[1]  # the closest to the server's
-    package = f"postgresql-client-{server_major}"
+        major, path = max(good) if name == "pg_restore" else min(good)
+        return path, major
+    package = f"postgresql-client-{needed}"
     if not found:
         raise BackupError(f"{name} not found: install {package} (or put {name} on PATH)")
     newest = max(found)
-    raise BackupError(
-        f"{newest[1]} is version {newest[0]}, older than the server's {server_major}: "
-        f"install {package}"
+    than = (
+        f"the pg_dump {archive_major} that wrote the archive"
+        if archive_major is not None and archive_major > server_major
+        else f"the server's {server_major}"
     )
+    raise BackupError(f"{newest[1]} is version {newest[0]}, older than {than}: install {package}")
 
 
 def _tool_major(path: Path) -> int | None:
@@ -332,24 +433,28 @@ def _first_line(errors: bytes) -> str:
 class Restored:
     manifest: dict[str, Any]
     key_file_written: Path | None
+    photos_restored: bool
 
 
 def read_manifest(archive: Path) -> dict[str, Any]:
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            member = tar.extractfile(MANIFEST)
-            if member is None:
-                raise KeyError(MANIFEST)
-            manifest: dict[str, Any] = json.loads(member.read())
+            for member in tar:  # first in an automatic archive, last in `backup`'s
+                if member.name == MANIFEST and member.isfile():
+                    read = tar.extractfile(member)
+                    assert read is not None
+                    manifest: dict[str, Any] = json.loads(read.read())
+                    return manifest
+            raise KeyError(MANIFEST)
     except (OSError, tarfile.TarError, KeyError, ValueError) as error:
         raise BackupError(f"{archive} is not a civicbot backup ({error})") from None
-    return manifest
 
 
 def restore_archive(archive: Path, sources: Sources) -> Restored:
     """Put the archive back where `sources` say, refusing (before writing anything) unless
     the database, the photos folder and the key file are absent or empty and the archive's
-    schema is one this program knows."""
+    schema is one this program knows. Everything is written under temporary names first and
+    renamed into place at the end, the database last: a restore that fails leaves nothing."""
     manifest = read_manifest(archive)
     revision = manifest.get("alembic_revision")
     if revision is not None and revision not in known_revisions():
@@ -364,17 +469,44 @@ def restore_archive(archive: Path, sources: Sources) -> Restored:
             f"the archive holds a {manifest.get('database')} database; DATABASE_URL names {kind}"
         )
     key_target = _check_keys(manifest, sources)
-    _check_media_empty(sources.media_folder)
-    with tarfile.open(archive, "r:gz") as tar:
-        if kind == "sqlite":
-            _restore_sqlite(tar, sources)
-        else:
-            asyncio.run(_restore_postgres(tar, sources.database_url))
-        if key_target is not None:
-            _extract_private(tar, KEY_MEMBER, key_target)
-        if sources.media_folder is not None:
-            _restore_media(tar, sources.media_folder)
-    return Restored(manifest, key_target)
+    photos = manifest.get("photos") or {}
+    with_photos = photos.get("kind") == "folder" and photos.get("included", True)
+    media = sources.media_folder if with_photos else None
+    _check_media_empty(media)
+    sqlite_target = sources.sqlite_file
+    if sqlite_target is not None and _sqlite_has_tables(sqlite_target):
+        raise BackupError(f"the database {sqlite_target} is not empty: restore into an empty place")
+    url = make_url(sources.database_url)
+    server_major = 0 if sqlite_target is not None else asyncio.run(_empty_postgres(url))
+    staged = _Staged(sources.file_mode)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = {member.name: member for member in tar.getmembers()}
+            if media is not None:
+                staged.photos(tar, members.values(), media)
+            if key_target is not None:
+                staged.file(tar, members, KEY_MEMBER, key_target)
+            if sqlite_target is not None:
+                staged.file(tar, members, SQLITE_MEMBER, sqlite_target)
+                for leftover in (f"{sqlite_target.name}-wal", f"{sqlite_target.name}-shm"):
+                    # of an empty database: they would not match the restored file
+                    sqlite_target.with_name(leftover).unlink(missing_ok=True)
+                staged.commit()  # the database last: a place without it is still empty
+            else:
+                staged.commit()
+                dumped = manifest.get("pg_dump_major")
+                asyncio.run(_restore_postgres(tar, members, url, server_major, dumped))
+    except OSError as error:
+        staged.undo()
+        reason = (error.strerror or str(error)).lower()
+        where = f" ({error.filename})" if error.filename else ""
+        raise BackupError(
+            f"the restore failed{where}: {reason}; nothing was kept, fix that and run it again"
+        ) from None
+    except BaseException:
+        staged.undo()
+        raise
+    return Restored(manifest, key_target, media is not None)
 
 
 def _check_keys(manifest: dict[str, Any], sources: Sources) -> Path | None:
@@ -382,8 +514,8 @@ def _check_keys(manifest: dict[str, Any], sources: Sources) -> Path | None:
     the archive's sealed data."""
     note = manifest.get("secret_key") or {}
     wanted = note.get("fingerprint")
-    if sources.environment_keys:  # SECRET_KEY given: it must be the archive's
-        if wanted and fingerprint(sources.environment_keys[0]) != wanted:
+    if sources.keys_from_environment:  # SECRET_KEY given: it must be the archive's
+        if wanted and fingerprint(sources.keys[0]) != wanted:
             raise BackupError(
                 "SECRET_KEY is not the key the archive's data was sealed with: set the "
                 "original SECRET_KEY (and SECRET_KEY_PREVIOUS) before restoring"
@@ -391,10 +523,19 @@ def _check_keys(manifest: dict[str, Any], sources: Sources) -> Path | None:
         return None
     if sources.key_file is None:
         raise BackupError("SECRET_KEY must be set when DATABASE_URL is not SQLite")
+    kept_apart = not note.get("included") and note.get("source") == "file"
     if sources.key_file.exists() and sources.key_file.stat().st_size:
+        if kept_apart and sources.keys and fingerprint(sources.keys[0]) == wanted:
+            return None  # the archive's own key, kept apart from it and put back first
         raise BackupError(f"the key file {sources.key_file} exists: restore into an empty place")
     if not note.get("included") and not wanted:
         return None  # no key was ever made: nothing in the archive is sealed
+    if kept_apart:
+        raise BackupError(
+            f"the archive holds no key (made with --without-secret-key): put the key file it "
+            f"was made with (fingerprint {wanted}) at {sources.key_file}, or set SECRET_KEY "
+            "to that key, before restoring"
+        )
     if not note.get("included"):
         raise BackupError(
             "the archive holds no key (it came from SECRET_KEY): set SECRET_KEY to that key "
@@ -408,19 +549,6 @@ def _check_media_empty(media: Path | None) -> None:
         raise BackupError(f"the photos folder {media} is not empty: restore into an empty place")
 
 
-def _restore_sqlite(tar: tarfile.TarFile, sources: Sources) -> None:
-    target = sources.sqlite_file
-    assert target is not None
-    if _sqlite_has_tables(target):
-        raise BackupError(f"the database {target} is not empty: restore into an empty place")
-    for leftover in (
-        target.with_name(f"{target.name}-wal"),
-        target.with_name(f"{target.name}-shm"),
-    ):
-        leftover.unlink(missing_ok=True)  # of an empty database; they would not match the copy
-    _extract_private(tar, SQLITE_MEMBER, target)
-
-
 def _sqlite_has_tables(path: Path) -> bool:
     if not path.exists() or path.stat().st_size == 0:
         return False
@@ -431,38 +559,94 @@ def _sqlite_has_tables(path: Path) -> bool:
         connection.close()
 
 
-def _extract_private(tar: tarfile.TarFile, member: str, target: Path) -> None:
-    """One member's bytes into `target`, 0600, written whole then renamed into place."""
-    source = tar.extractfile(member)
+class _Staged:
+    """What a restore has written: under temporary names beside their places (the same
+    filesystem, so that renaming them into place cannot fail half-way), then renamed; all
+    of it removed again if anything fails."""
+
+    def __init__(self, mode: int) -> None:
+        self.mode = mode
+        self.pending: list[tuple[Path, Path]] = []  # (temporary, place), in renaming order
+        self.placed: list[Path] = []
+        self.folders: list[Path] = []  # made here, removed on failure if left empty
+
+    def _folder(self, folder: Path) -> None:
+        missing = [each for each in (folder, *folder.parents) if not each.exists()]
+        make_folders(folder, self.mode)
+        self.folders.extend(missing)
+
+    def file(
+        self, tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo], name: str, target: Path
+    ) -> None:
+        source = _regular(tar, members, name)
+        self._folder(target.parent)
+        temporary = target.with_name(f".{target.name}.restoring")
+        temporary.unlink(missing_ok=True)  # of a restore killed before it could clean up
+        self.pending.append((temporary, target))
+        _write(source, temporary, self.mode)
+
+    def photos(self, tar: tarfile.TarFile, members: Any, media: Path) -> None:
+        """Only the names the photo store makes (xx/yy/KEY, the key's own first characters),
+        regular files only: anything else in an archive (`../`, absolute paths, links) is
+        ignored, and nothing is written outside the folder."""
+        self._folder(media.parent)
+        temporary = media.with_name(f".{media.name}.restoring")
+        shutil.rmtree(temporary, ignore_errors=True)
+        self.pending.append((temporary, media))
+        make_folders(temporary, self.mode)
+        for member in members:
+            parts = member.name.split("/")
+            if len(parts) != 4 or parts[0] != MEDIA_MEMBER or not member.isfile():
+                continue
+            _, first, second, key = parts
+            if valid_key(key) and (first, second) == (key[:2], key[2:4]):
+                make_folders(temporary / first / second, self.mode)
+                source = _regular(tar, {member.name: member}, member.name)
+                _write(source, temporary / first / second / key, self.mode)
+
+    def commit(self) -> None:
+        for temporary, place in self.pending:
+            if place.is_dir():
+                place.rmdir()  # empty, as checked: the restored folder takes its place
+            os.replace(temporary, place)
+            self.placed.append(place)
+        self.pending = []
+
+    def undo(self) -> None:
+        for path in [*(each for each, _ in self.pending), *self.placed]:
+            with contextlib.suppress(OSError):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+        for folder in reversed(self.folders):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _regular(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo], name: str) -> IO[bytes]:
+    """A member's bytes; refused unless it is a regular file (a link or a device is not ours)."""
+    member = members.get(name)
+    source = tar.extractfile(member) if member is not None and member.isfile() else None
     if source is None:
-        raise BackupError(f"the archive has no {member}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.restoring")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        raise BackupError(f"the archive has no {name} (as a regular file)")
+    return source
+
+
+def _write(source: IO[bytes], target: Path, mode: int) -> None:
+    """A new file of exactly `mode`, written whole and synced."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), mode)  # whatever the umask
         shutil.copyfileobj(source, handle)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(partial, target)
 
 
-def _restore_media(tar: tarfile.TarFile, media: Path) -> None:
-    """Only the names the photo store makes (xx/yy/KEY, the key's own first characters):
-    nothing in an archive can write outside the folder."""
-    for member in tar.getmembers():
-        parts = member.name.split("/")
-        if len(parts) != 4 or parts[0] != MEDIA_MEMBER or not member.isfile():
-            continue
-        _, first, second, key = parts
-        if valid_key(key) and (first, second) == (key[:2], key[2:4]):
-            (media / first / second).mkdir(mode=0o700, parents=True, exist_ok=True)
-            _extract_private(tar, member.name, media / first / second / key)
-
-
-async def _restore_postgres(tar: tarfile.TarFile, database_url: str) -> None:
+async def _empty_postgres(url: URL) -> int:
+    """The server's major version, once the database is there (made if absent) and empty."""
     import asyncpg
 
-    url = make_url(database_url)
     await _create_if_absent(url)
     connection = await asyncpg.connect(_dsn(url))
     try:
@@ -474,10 +658,21 @@ async def _restore_postgres(tar: tarfile.TarFile, database_url: str) -> None:
         await connection.close()
     if tables:
         raise BackupError(f"the database {url.database} is not empty: restore into an empty place")
-    pg_restore = postgres_tool("pg_restore", server_major)
+    return server_major
+
+
+async def _restore_postgres(
+    tar: tarfile.TarFile,
+    members: dict[str, tarfile.TarInfo],
+    url: URL,
+    server_major: int,
+    dumped: int | None,
+) -> None:
+    """pg_restore in one transaction: a failure leaves the database as empty as it was."""
+    pg_restore, _ = postgres_tool("pg_restore", server_major, dumped)
     with tempfile.TemporaryDirectory() as work:
         dump = Path(work) / PG_MEMBER
-        _extract_private(tar, PG_MEMBER, dump)
+        _write(_regular(tar, members, PG_MEMBER), dump, PRIVATE)
         done = await asyncio.create_subprocess_exec(
             str(pg_restore),
             "--no-owner",

@@ -283,14 +283,19 @@ def head_of(folder: Path) -> str | None:
     return heads.pop() if heads else None
 
 
-async def migrate_if_behind(db: Database) -> None:
+async def migrate_if_behind(
+    db: Database, first: Callable[[str | None], Awaitable[object]] | None = None
+) -> None:
     """migrate(), unless the schema is at the newest revision already. Alembic finds that
     too, but only after loading every script and starting an event loop of its own: three
     times the cost of a start on a current database (the tests start hundreds). Several
-    workers on one PostgreSQL still take turns in migrate()."""
+    workers on one PostgreSQL still take turns in migrate(). A schema newer than this code
+    is refused here, once; `first(current)` runs before anything is migrated (an archive)."""
     current, newest = await db.schema_revision(), newest_revision()
     refuse_newer(current)
     if current != newest:
+        if first is not None:
+            await first(current)
         log.info("migrating the schema from %s to %s", current or "nothing", newest)
         await migrate_apart(db.url)
 
@@ -318,11 +323,17 @@ async def migrate_apart(database_url: str) -> None:
     )
     await child.communicate(database_url.encode())
     if child.returncode != 0:
-        raise MigrationFailed(f"the migration failed (exit {child.returncode}); see above")
+        raise MigrationFailed(
+            f"the migration failed (exit {child.returncode}, its error above): fix the cause "
+            "and start again (`civicbot db current` says where the schema is), or restore the "
+            "archive taken before it"
+        )
 
 
 class MigrationFailed(RuntimeError):
-    """The child migrating the schema ended in error (its own traceback is printed above)."""
+    """The child migrating the schema ended in error (its own traceback is printed above):
+    one line for the operator, exit 2, which systemd does not restart (a restart every 5 s
+    would only fail again)."""
 
 
 def migrate(database_url: str) -> None:

@@ -113,10 +113,11 @@ class FolderStore:
 
     def _older_than(self, seconds: float) -> list[str]:
         cutoff = time.time() - seconds
-        return [
-            p.name for p in _files(self.root) if valid_key(p.name) and p.stat().st_mtime < cutoff
-        ]
+        return [p.name for p in stored_files(self.root) if p.stat().st_mtime < cutoff]
 
 
-def _files(root: Path) -> Iterable[Path]:
-    return root.glob("*/*/*") if root.is_dir() else ()
+def stored_files(root: Path) -> Iterable[Path]:
+    """The files a folder store at `root` holds (xx/yy/KEY), in order; nothing else there."""
+    if not root.is_dir():
+        return ()
+    return sorted(p for p in root.glob("*/*/*") if valid_key(p.name))

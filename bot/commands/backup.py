@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
+from bot.commands.admin import UsageError
 from bot.runtime import backups
 from bot.runtime.config import Settings
 from storage.backup import create_archive, prune, restore_archive
@@ -29,6 +30,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         help="with SECRET_KEY in the environment: put it (and SECRET_KEY_PREVIOUS) in the "
         "archive too (by default only the key file of an SQLite database goes in)",
     )
+    backup.add_argument(
+        "--without-secret-key",
+        action="store_true",
+        help="leave SQLite's key file out (the manifest names it by fingerprint): for "
+        "archives that go off-site; keep the key apart, restore needs it",
+    )
     restore = commands.add_parser(
         "restore", help="put an archive back (the database must be absent or empty)"
     )
@@ -42,14 +49,26 @@ def _count(text: str) -> int:
 
 
 def backup(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.include_secret_key and args.without_secret_key:
+        raise UsageError("--include-secret-key and --without-secret-key: one or the other")
     folder = Path(args.to)
-    what = backups.sources(settings, include_environment_keys=args.include_secret_key)
+    what = backups.sources(
+        settings,
+        include_environment_keys=args.include_secret_key,
+        include_key_file=not args.without_secret_key,
+    )
     path = create_archive(what, folder)
     print(path, file=out)
-    if what.environment_keys and not args.include_secret_key:
+    if what.keys_from_environment and not args.include_secret_key:
         print(
             "civicbot: SECRET_KEY is not in the archive: keep it in your secret store "
             "(--include-secret-key puts it in)",
+            file=err,
+        )
+    if what.keys and not what.keys_from_environment and args.without_secret_key:
+        print(
+            f"civicbot: the key file {what.key_file} is not in the archive: keep a copy of it "
+            "apart from the archives; restore needs it",
             file=err,
         )
     if args.keep is not None:
@@ -75,7 +94,9 @@ def restore(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     if done.key_file_written is not None:
         print(f"key file restored to {done.key_file_written}", file=out)
     photos = manifest.get("photos", {})
-    if photos.get("files") and backups.sources(settings).media_folder is None:
+    if photos.get("kind") == "folder" and not photos.get("included", True):
+        print("the archive holds no photos (taken before a migration): those there stay", file=out)
+    elif photos.get("files") and not done.photos_restored:
         print(
             f"the archive's {photos['files']} photos were not restored (MEDIA_S3_BUCKET is "
             "set): restore with MEDIA_DIR set instead, or copy them into the bucket",

@@ -36,7 +36,7 @@ from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import SealBroken
 from storage import queries
 from storage.backup import BackupError
-from storage.db import SchemaNewer
+from storage.db import MigrationFailed, SchemaNewer
 from storage.domain import LANGUAGES
 from storage.models import BribeReport, Wish
 
@@ -197,7 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code == 0 and args.command != "chat":  # the chat says it as it begins
             print(f"civicbot: database {database.location(settings)}", file=sys.stderr)
         return code
-    except (UsageError, ConfigError, SealBroken, BackupError, SchemaNewer) as error:
+    except (
+        UsageError,
+        ConfigError,
+        SealBroken,
+        BackupError,
+        SchemaNewer,
+        MigrationFailed,
+    ) as error:
         print(f"civicbot: {error}", file=sys.stderr)
         return 2
 
@@ -314,7 +321,9 @@ def serve(settings: Settings) -> int:
     try:
         run_loop(_serve(settings))
     except OSError as error:
-        if error.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+        # Only the listening socket's: a bind names no file (an archive or a key file would).
+        bind = error.filename is None and "bind" in str(error)
+        if not bind or error.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             raise
         reason = error.strerror or str(error)
         print(

@@ -1,12 +1,11 @@
 """`civicbot db upgrade|downgrade|current|history` over Alembic, with storage/db.py's one
-configuration; `db init` stays in cli.py. An SQLite database is archived before its schema
-changes (bot/runtime/backups.py)."""
+configuration; `db init` stays in cli.py. The database is archived before its schema changes
+(bot/runtime/backups.py): SQLite's, and here, run on purpose, PostgreSQL's too."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from pathlib import Path
 from typing import TextIO
 
 from bot.commands.admin import UsageError
@@ -17,11 +16,11 @@ from storage.db import Database, alembic_config, known_revisions, newest_revisio
 
 def add_parsers(actions: argparse._SubParsersAction) -> None:
     upgrade = actions.add_parser(
-        "upgrade", help="apply migrations up to REV (default: the newest); SQLite archived first"
+        "upgrade", help="apply migrations up to REV (default: the newest); archived first"
     )
     upgrade.add_argument("revision", metavar="REV", nargs="?", default="head", help="(head)")
     downgrade = actions.add_parser(
-        "downgrade", help="undo migrations down to REV (see `db history`); SQLite archived first"
+        "downgrade", help="undo migrations down to REV (see `db history`); archived first"
     )
     downgrade.add_argument("revision", metavar="REV", help="the revision to go back to")
     actions.add_parser("current", help="the revision the database is at, and the newest known")
@@ -50,7 +49,7 @@ def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         print(f"already at {current}", file=out)
         return 0
     _check_direction(args.action, current, target)
-    archive = asyncio.run(_archive(settings, target))
+    archive = asyncio.run(backups.before_migrating(settings, current, target, on_purpose=True))
     if archive is not None:
         print(f"backed up to {archive}", file=out)
     from alembic import command  # loaded by the commands that change the schema only
@@ -82,14 +81,6 @@ async def _current(settings: Settings) -> str | None:
     db = Database(settings.database_url)
     try:
         return await db.schema_revision()
-    finally:
-        await db.close()
-
-
-async def _archive(settings: Settings, target: str) -> Path | None:
-    db = Database(settings.database_url)
-    try:
-        return await backups.before_migrating(settings, db, target)
     finally:
         await db.close()
 

@@ -76,8 +76,8 @@ async def prepare_database(settings: Settings) -> Database:
     """Apply migrations and seed the starter municipalities; the database is then ready."""
     db = opened(settings)
     try:
-        await before_migrating(settings, db)  # SQLite: an archive first, if it will change
-        await migrate_if_behind(db)
+        # SQLite: an archive first, if it will change.
+        await migrate_if_behind(db, lambda current: before_migrating(settings, current))
         async with db.session() as session, session.begin():
             added = await seed_places(session)
     except BaseException:
