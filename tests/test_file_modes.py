@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.commands import cli
 from bot.runtime.config import ConfigError, Settings
 from tests.conftest import StartBotOn
 from tests.fake_telegram import FakeTelegram
@@ -61,3 +62,14 @@ def test_file_mode_is_octal_and_keeps_the_files_the_bots_own() -> None:
     for wrong in ("0400", "0700", "0644x", "rw-------", "0601", "0644", "0666", "0604"):
         with pytest.raises(ConfigError, match=r"^FILE_MODE: .*0600, 0640"):
             Settings.from_env({"FILE_MODE": wrong})
+
+
+@pytest.mark.parametrize("action", [["current"], ["upgrade"], ["history"]])
+def test_the_db_commands_make_a_new_database_file_mode_too(
+    tmp_path: Path, open_umask: None, monkeypatch: pytest.MonkeyPatch, action: list[str]
+) -> None:
+    database = tmp_path / "civicbot.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{database}")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["db", *action]) == 0
+    assert mode_of(database) == 0o600

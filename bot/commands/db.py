@@ -9,9 +9,9 @@ import asyncio
 from typing import TextIO
 
 from bot.commands.admin import UsageError
-from bot.runtime import backups
+from bot.runtime import backups, database
 from bot.runtime.config import Settings
-from storage.db import Database, alembic_config, known_revisions, newest_revision, refuse_newer
+from storage.db import alembic_config, known_revisions, newest_revision, refuse_newer
 
 
 def add_parsers(actions: argparse._SubParsersAction) -> None:
@@ -78,7 +78,7 @@ def _check_direction(action: str, current: str | None, target: str) -> None:
 
 
 async def _current(settings: Settings) -> str | None:
-    db = Database(settings.database_url)
+    db = database.opened(settings)  # a new SQLite file is FILE_MODE, as every start makes it
     try:
         return await db.schema_revision()
     finally:
