@@ -343,3 +343,19 @@ async def test_a_compressed_body_that_does_not_inflate_is_refused_without_a_trac
             refused_at_the_door = 400 if encoding in not_inflatable else expected
             assert status in (expected, refused_at_the_door), (path, encoding)
     assert traces(caplog) == []
+
+
+async def test_a_twilio_signature_of_bytes_that_are_not_text_is_refused(
+    start_bot: StartBot, twilio: FakeTwilio, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A signature header that is not UTF-8 (aiohttp keeps its bytes as surrogates) is a 403
+    like any wrong signature, not a fault of ours."""
+    caplog.set_level(logging.INFO)
+    runtime = await start_bot(
+        "webhook", telegram_bot_token=None, **twilio_settings(twilio.base_url)
+    )
+    for path in ("/sms/twilio", "/sms/twilio/status"):
+        head, _, rest = post(path, FORM, b"Body=hi&From=%2B996555123456").partition(b"\r\n")
+        request = head + b"\r\nX-Twilio-Signature: \xff\xfeab==" + b"\r\n" + rest
+        assert (await raw(runtime, request))[0] == 403, path
+    assert traces(caplog) == []

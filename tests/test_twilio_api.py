@@ -190,6 +190,18 @@ async def test_twilios_errors_are_read_as_the_outbox_expects(
     assert error.value.code == answer[1]  # type: ignore[attr-defined]
 
 
+async def test_a_proxys_page_in_another_charset_is_twilio_unavailable(
+    fake_twilio: FakeTwilio,
+) -> None:
+    fake_twilio.proxy_pages = [(502, b"<html>\xcf\xf0\xee\xea\xf1\xe8 \xff</html>")]
+    provider = TwilioProvider(Settings(**twilio_settings(fake_twilio.base_url)))
+    try:
+        with pytest.raises(Unavailable, match="Twilio answered 502"):
+            await provider.send("+996555000111", "+15005550006", "Салам", None)
+    finally:
+        await provider.close()
+
+
 async def test_the_message_is_posted_as_twilio_documents(fake_twilio: FakeTwilio) -> None:
     provider = TwilioProvider(Settings(**twilio_settings(fake_twilio.base_url)))
     try:

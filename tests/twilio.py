@@ -88,6 +88,8 @@ class FakeTwilio:
     sent: list[dict[str, str]] = field(default_factory=list)
     # Answers to give before succeeding: (HTTP status, Twilio error code or None).
     failures: list[tuple[int, int | None]] = field(default_factory=list)
+    # Answers from a proxy in front of Twilio: a status and a page in no charset in particular.
+    proxy_pages: list[tuple[int, bytes]] = field(default_factory=list)
     attempts: int = 0
     # Residents' images by media sid; a sid in `missing` answers 404, in `slow` never answers.
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
@@ -144,6 +146,9 @@ class FakeTwilio:
         if not _authorised(request):
             return web.json_response({"code": 20003, "status": 401}, status=401)
         form = {name: str(value) for name, value in (await request.post()).items()}
+        if self.proxy_pages:
+            status, page = self.proxy_pages.pop(0)
+            return web.Response(body=page, status=status, content_type="text/html")
         if self.failures:
             status, code = self.failures.pop(0)
             body: dict[str, Any] = {"status": status, "message": "fake failure", "code": code}

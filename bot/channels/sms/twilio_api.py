@@ -48,6 +48,8 @@ def signed(token: str, url: str, params: Mapping[str, str], given: str) -> bool:
     """Whether `given` is Twilio's signature of this form posted to `url`, with the URL's
     port written or left out (Twilio signs either way). Forms only: our webhooks refuse a
     JSON body, so the `bodySHA256` query parameter of JSON webhooks is not checked."""
+    if not given.isascii():  # base64 never is otherwise (aiohttp keeps bytes as surrogates)
+        return False
     expected = given.encode()
     return any(
         hmac.compare_digest(signature(token, each, params).encode(), expected)
@@ -117,7 +119,8 @@ class MessagesApi:
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=SEND_TIMEOUT)
         async with self._http.post(self.url, data=dict(fields), headers=self._headers) as response:
-            text = await response.text()
+            # A proxy's error page may be in any charset: read as text, whatever it holds.
+            text = (await response.read()).decode("utf-8", "replace")
             answer = _json_object(text)
             if not 200 <= response.status < 300:
                 code = answer.get("code")
