@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import fcntl
 import glob
 import hashlib
 import hmac
@@ -22,6 +24,8 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,6 +50,14 @@ MEDIA_MEMBER = "media"
 FORMAT = 1
 FINGERPRINT_LABEL = b"civicbot backup: which key sealed this data"
 POSTGRES_BINARIES = "/usr/lib/postgresql/*/bin"  # Debian's and Ubuntu's, beside PATH
+STAGING_PREFIX = ".civicbot-backup-"  # an archive's work folder, inside the archives' folder
+STAGING_LOCK = ".in-use"  # flocked while its archive is being made
+STALE_UNLOCKED = timedelta(hours=6)  # a work folder with no lock file yet: left this long
+# link() refused by the filesystem itself (CIFS, some FUSE, vfat), not by a name taken.
+NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV}
+# What a truncated or corrupt gzip stream raises while it is read.
+UNREADABLE = (EOFError, zlib.error, tarfile.TarError)
+MEDIA_STAGING = ".civicbot-restoring"  # inside a photos folder that exists (a mount, a link)
 
 
 class BackupError(Exception):
@@ -104,15 +116,15 @@ def premigrate_archive(sources: Sources, folder: Path, current: str, target: str
     newest KEEP_PREMIGRATE of them are kept, never counted by `backup --keep`."""
     prefix = f"civicbot-premigrate-{current}-to-{target}"
     path = _archive(sources, folder, prefix, photos=False, reuse=True)
-    _prune_premigrate(folder)
+    _prune_premigrate(folder, keeping=path)
     return path
 
 
 def _archive(sources: Sources, folder: Path, prefix: str, photos: bool, reuse: bool) -> Path:
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder, prefix=".civicbot-backup-") as work:
-            staging = Path(work)
+        _remove_stale_staging(folder)
+        with _staging(folder) as staging:
             manifest: dict[str, Any] = {
                 "format": FORMAT,
                 "version": sources.version,
@@ -120,7 +132,7 @@ def _archive(sources: Sources, folder: Path, prefix: str, photos: bool, reuse: b
             }
             sqlite_path = sources.sqlite_file
             if sqlite_path is not None:
-                manifest |= _copy_sqlite(sqlite_path, staging / SQLITE_MEMBER)
+                manifest |= _copy_sqlite(sqlite_path, staging / SQLITE_MEMBER, digest=reuse)
             else:
                 manifest |= asyncio.run(_dump_postgres(sources.database_url, staging / PG_MEMBER))
             if reuse and (same := _same_database(folder, prefix, manifest)) is not None:
@@ -137,9 +149,46 @@ def _archive(sources: Sources, folder: Path, prefix: str, photos: bool, reuse: b
         ) from None
 
 
-def _copy_sqlite(source: Path, target: Path) -> dict[str, Any]:
+@contextlib.contextmanager
+def _staging(folder: Path) -> Iterator[Path]:
+    """An archive's work folder in `folder`, locked (flock) until it is removed: a backup
+    killed (SIGTERM skips the cleanup) leaves it unlocked, and the next one removes it."""
+    with tempfile.TemporaryDirectory(dir=folder, prefix=STAGING_PREFIX) as work:
+        lock = os.open(Path(work) / STAGING_LOCK, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield Path(work)
+        finally:
+            os.close(lock)
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    """Work folders of archives whose process died: no longer locked, or (killed before
+    its lock file was made) old. One in use elsewhere is locked and left alone."""
+    for staging in folder.glob(f"{STAGING_PREFIX}*"):
+        if not staging.is_dir() or staging.is_symlink():
+            continue
+        try:
+            lock = os.open(staging / STAGING_LOCK, os.O_RDONLY)
+        except FileNotFoundError:
+            age = time.time() - staging.stat().st_mtime
+            if age > STALE_UNLOCKED.total_seconds():
+                shutil.rmtree(staging, ignore_errors=True)
+            continue
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # another backup is writing there now
+        else:
+            shutil.rmtree(staging, ignore_errors=True)
+        finally:
+            os.close(lock)
+
+
+def _copy_sqlite(source: Path, target: Path, digest: bool) -> dict[str, Any]:
     """A consistent copy while the bot writes: the online backup API, in one step, reads one
-    snapshot (the WAL's committed frames included); writers go on meanwhile."""
+    snapshot (the WAL's committed frames included); writers go on meanwhile. The content's
+    digest (a full dump, ~3 s per 100 MB) only when an archive of it may be reused."""
     if not source.exists():
         raise BackupError(f"no database at {source}")
     reading = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
@@ -159,16 +208,11 @@ def _copy_sqlite(source: Path, target: Path) -> dict[str, Any]:
         ]
         counts = {t: copy.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
         revision = _sqlite_revision(copy)
-        content = _content_digest(copy)
+        content = {"content_sha256": _content_digest(copy)} if digest else {}
     finally:
         copy.close()
     os.chmod(target, 0o600)
-    return {
-        "database": "sqlite",
-        "alembic_revision": revision,
-        "tables": counts,
-        "content_sha256": content,
-    }
+    return {"database": "sqlite", "alembic_revision": revision, "tables": counts, **content}
 
 
 def _content_digest(connection: sqlite3.Connection) -> str:
@@ -194,12 +238,16 @@ def _same_database(folder: Path, prefix: str, manifest: dict[str, Any]) -> Path 
     return None
 
 
-def _prune_premigrate(folder: Path) -> None:
+def _prune_premigrate(folder: Path, keeping: Path) -> None:
+    """All but the newest KEEP_PREMIGRATE, and never `keeping` (the one just written or
+    reused, whatever its date)."""
     dated = []
     for path in folder.iterdir():
+        if path == keeping:
+            continue
         if match := PREMIGRATE_NAME.match(path.name):
             dated.append((match.group(1), path.stat().st_mtime_ns, path))
-    for *_, path in sorted(dated)[: max(len(dated) - KEEP_PREMIGRATE, 0)]:
+    for *_, path in sorted(dated)[: max(len(dated) - KEEP_PREMIGRATE + 1, 0)]:
         path.unlink(missing_ok=True)
 
 
@@ -216,10 +264,8 @@ def _sqlite_revision(connection: sqlite3.Connection) -> str | None:
 async def _dump_postgres(database_url: str, target: Path) -> dict[str, Any]:
     """pg_dump in the snapshot of a transaction of ours, which counts the rows: the manifest's
     figures are those of the dump, whatever is written meanwhile."""
-    import asyncpg
-
     url = make_url(database_url)
-    connection = await asyncpg.connect(_dsn(url))
+    connection = await _connect(url)
     try:
         server_major = int(await connection.fetchval("SHOW server_version_num")) // 10000
         pg_dump, pg_dump_major = postgres_tool("pg_dump", server_major)
@@ -266,7 +312,8 @@ def _stage_keys(sources: Sources, target: Path) -> dict[str, Any]:
     keys = sources.keys
     note: dict[str, Any] = {
         "source": "environment" if sources.keys_from_environment else "file" if keys else "none",
-        "fingerprint": fingerprint(keys[0]) if keys else None,
+        "fingerprint": fingerprint(keys[0]) if keys else None,  # the key it was sealed with
+        "fingerprints": [fingerprint(key) for key in keys],  # and the older ones it read
     }
     if sources.keys_from_environment:
         included = sources.include_environment_keys
@@ -345,8 +392,24 @@ def _publish(partial: Path, folder: Path, prefix: str) -> Path:
             os.link(partial, path)
         except FileExistsError:
             continue
+        except OSError as error:
+            if error.errno not in NO_HARD_LINKS:
+                raise
+            if not _reserve(path):
+                continue
+            os.replace(partial, path)  # over our own empty reservation
         return path
     raise BackupError(f"{path} and the 59 names before it exist already")
+
+
+def _reserve(path: Path) -> bool:
+    """The name taken by an empty file of ours (where the folder has no hard links); False
+    when another archive has it."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    return True
 
 
 def prune(folder: Path, keep: int) -> list[Path]:
@@ -404,6 +467,21 @@ def _tool_major(path: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
+async def _connect(url: URL) -> Any:
+    """asyncpg's connection; one line (host and port, never the password) when the server
+    cannot be reached or refuses us."""
+    import asyncpg
+
+    try:
+        return await asyncpg.connect(_dsn(url))
+    except asyncpg.InvalidCatalogNameError:
+        raise  # an absent database: restore makes it
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        where = f"{url.host or 'localhost'}:{url.port or 5432}"
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise BackupError(f"cannot connect to PostgreSQL at {where} ({reason})") from None
+
+
 def _dsn(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -446,8 +524,9 @@ def read_manifest(archive: Path) -> dict[str, Any]:
                     manifest: dict[str, Any] = json.loads(read.read())
                     return manifest
             raise KeyError(MANIFEST)
-    except (OSError, tarfile.TarError, KeyError, ValueError) as error:
-        raise BackupError(f"{archive} is not a civicbot backup ({error})") from None
+    except (OSError, *UNREADABLE, KeyError, ValueError) as error:
+        reason = str(error) or type(error).__name__
+        raise BackupError(f"{archive} is not a civicbot backup ({reason})") from None
 
 
 def restore_archive(archive: Path, sources: Sources) -> Restored:
@@ -484,8 +563,8 @@ def restore_archive(archive: Path, sources: Sources) -> Restored:
             members = {member.name: member for member in tar.getmembers()}
             if media is not None:
                 staged.photos(tar, members.values(), media)
-            if key_target is not None:
-                staged.file(tar, members, KEY_MEMBER, key_target)
+            if key_target is not None:  # the key file is always 0600, whatever FILE_MODE
+                staged.file(tar, members, KEY_MEMBER, key_target, PRIVATE)
             if sqlite_target is not None:
                 staged.file(tar, members, SQLITE_MEMBER, sqlite_target)
                 for leftover in (f"{sqlite_target.name}-wal", f"{sqlite_target.name}-shm"):
@@ -503,6 +582,10 @@ def restore_archive(archive: Path, sources: Sources) -> Restored:
         raise BackupError(
             f"the restore failed{where}: {reason}; nothing was kept, fix that and run it again"
         ) from None
+    except UNREADABLE as error:  # cut short or corrupt after the manifest
+        staged.undo()
+        reason = str(error) or type(error).__name__
+        raise BackupError(f"{archive} is damaged ({reason}); nothing was kept") from None
     except BaseException:
         staged.undo()
         raise
@@ -513,9 +596,10 @@ def _check_keys(manifest: dict[str, Any], sources: Sources) -> Path | None:
     """Where the archive's key file goes (None: nowhere); refuses a key that would not open
     the archive's sealed data."""
     note = manifest.get("secret_key") or {}
-    wanted = note.get("fingerprint")
+    wanted = note.get("fingerprint")  # the key that sealed; after a rotation an older one here
+    held = {fingerprint(key) for key in sources.keys}
     if sources.keys_from_environment:  # SECRET_KEY given: it must be the archive's
-        if wanted and fingerprint(sources.keys[0]) != wanted:
+        if wanted and wanted not in held:
             raise BackupError(
                 "SECRET_KEY is not the key the archive's data was sealed with: set the "
                 "original SECRET_KEY (and SECRET_KEY_PREVIOUS) before restoring"
@@ -525,7 +609,7 @@ def _check_keys(manifest: dict[str, Any], sources: Sources) -> Path | None:
         raise BackupError("SECRET_KEY must be set when DATABASE_URL is not SQLite")
     kept_apart = not note.get("included") and note.get("source") == "file"
     if sources.key_file.exists() and sources.key_file.stat().st_size:
-        if kept_apart and sources.keys and fingerprint(sources.keys[0]) == wanted:
+        if kept_apart and wanted in held:
             return None  # the archive's own key, kept apart from it and put back first
         raise BackupError(f"the key file {sources.key_file} exists: restore into an empty place")
     if not note.get("included") and not wanted:
@@ -545,7 +629,10 @@ def _check_keys(manifest: dict[str, Any], sources: Sources) -> Path | None:
 
 
 def _check_media_empty(media: Path | None) -> None:
-    if media is not None and media.is_dir() and any(media.iterdir()):
+    """Empty but for what a restore killed there left (staged inside, removed before)."""
+    if media is None or not media.is_dir():
+        return
+    if any(each.name != MEDIA_STAGING for each in media.iterdir()):
         raise BackupError(f"the photos folder {media} is not empty: restore into an empty place")
 
 
@@ -569,6 +656,7 @@ class _Staged:
         self.pending: list[tuple[Path, Path]] = []  # (temporary, place), in renaming order
         self.placed: list[Path] = []
         self.folders: list[Path] = []  # made here, removed on failure if left empty
+        self.inside: set[Path] = set()  # places that stay: their contents are moved in
 
     def _folder(self, folder: Path) -> None:
         missing = [each for each in (folder, *folder.parents) if not each.exists()]
@@ -576,21 +664,33 @@ class _Staged:
         self.folders.extend(missing)
 
     def file(
-        self, tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo], name: str, target: Path
+        self,
+        tar: tarfile.TarFile,
+        members: dict[str, tarfile.TarInfo],
+        name: str,
+        target: Path,
+        mode: int | None = None,
     ) -> None:
         source = _regular(tar, members, name)
         self._folder(target.parent)
         temporary = target.with_name(f".{target.name}.restoring")
         temporary.unlink(missing_ok=True)  # of a restore killed before it could clean up
         self.pending.append((temporary, target))
-        _write(source, temporary, self.mode)
+        _write(source, temporary, self.mode if mode is None else mode)
 
     def photos(self, tar: tarfile.TarFile, members: Any, media: Path) -> None:
         """Only the names the photo store makes (xx/yy/KEY, the key's own first characters),
         regular files only: anything else in an archive (`../`, absolute paths, links) is
-        ignored, and nothing is written outside the folder."""
-        self._folder(media.parent)
-        temporary = media.with_name(f".{media.name}.restoring")
+        ignored, and nothing is written outside the folder.
+
+        A photos folder that exists (empty) may be a mount point or a link, which cannot be
+        replaced: the photos are staged inside it and moved into it at the end."""
+        if media.is_dir():
+            temporary = media / MEDIA_STAGING
+            self.inside.add(media)
+        else:
+            self._folder(media.parent)
+            temporary = media.with_name(f".{media.name}.restoring")
         shutil.rmtree(temporary, ignore_errors=True)
         self.pending.append((temporary, media))
         make_folders(temporary, self.mode)
@@ -606,10 +706,14 @@ class _Staged:
 
     def commit(self) -> None:
         for temporary, place in self.pending:
-            if place.is_dir():
-                place.rmdir()  # empty, as checked: the restored folder takes its place
-            os.replace(temporary, place)
-            self.placed.append(place)
+            if place not in self.inside:
+                os.replace(temporary, place)
+                self.placed.append(place)
+                continue
+            for each in sorted(temporary.iterdir()):
+                os.replace(each, place / each.name)
+                self.placed.append(place / each.name)
+            temporary.rmdir()
         self.pending = []
 
     def undo(self) -> None:
@@ -645,10 +749,8 @@ def _write(source: IO[bytes], target: Path, mode: int) -> None:
 
 async def _empty_postgres(url: URL) -> int:
     """The server's major version, once the database is there (made if absent) and empty."""
-    import asyncpg
-
     await _create_if_absent(url)
-    connection = await asyncpg.connect(_dsn(url))
+    connection = await _connect(url)
     try:
         server_major = int(await connection.fetchval("SHOW server_version_num")) // 10000
         tables = await connection.fetchval(
@@ -694,9 +796,9 @@ async def _create_if_absent(url: URL) -> None:
     import asyncpg
 
     try:
-        connection = await asyncpg.connect(_dsn(url))
+        connection = await _connect(url)
     except asyncpg.InvalidCatalogNameError:
-        admin = await asyncpg.connect(_dsn(url.set(database="postgres")))
+        admin = await _connect(url.set(database="postgres"))
         try:
             name = (url.database or "").replace('"', '""')
             await admin.execute(f'CREATE DATABASE "{name}"')

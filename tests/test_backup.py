@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
+import fcntl
 import io
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -202,7 +205,7 @@ async def test_a_backup_under_traffic_restores_every_row_seal_and_photo(
     if on_sqlite:
         restored_key = tmp_path / "restored" / "civicbot.secret"
         assert restored_key.read_bytes() == (tmp_path / "civicbot.secret").read_bytes()
-        assert mode(restored_key) == 0o640  # FILE_MODE
+        assert mode(restored_key) == 0o600  # the key file's own, whatever FILE_MODE
         assert mode(tmp_path / "restored" / "civicbot.db") == 0o640
     for photo in photos:
         kept = stored_file(tmp_path / "restored-media", photo.key)
@@ -385,6 +388,7 @@ async def test_upgrade_and_downgrade_round_trip_archived_first_without_photos(
     monkeypatch.setenv("DATABASE_URL", restored)
     code, out, err = await asyncio.to_thread(run_cli, "restore", str(by_start))
     assert code == 0 and "civicbot db upgrade" in out and "holds no photos" in out, err
+    assert f"those in {media.resolve()} stay as they are" in out  # left in place, as told
     code, out, err = await asyncio.to_thread(run_cli, "db", "upgrade")
     assert code == 0 and out.endswith(f"0017 → {newest}\n"), err
     assert await every_row(restored) == before
@@ -636,7 +640,8 @@ async def test_an_archive_without_the_key_restores_only_beside_that_key(
     said = manifest(archive)["secret_key"]
     assert said == {
         "source": "file", "fingerprint": mechanics.fingerprint(SECRET_KEY),
-        "key_file": str(key_file), "included": False,
+        "fingerprints": [mechanics.fingerprint(SECRET_KEY)], "key_file": str(key_file),
+        "included": False,
     }  # fmt: skip
     with tarfile.open(archive) as tar:
         assert "civicbot.secret" not in tar.getnames()
@@ -793,3 +798,240 @@ async def test_pg_restore_older_than_the_archive_s_pg_dump_is_one_line(
         assert code == 0, err
     finally:
         await _drop(url.set(database="postgres").render_as_string(hide_password=False), name)
+
+
+# --- the second review (issue 31, BACKUP-FIX-2) -------------------------------------------
+
+
+async def rotate(database_url: str, monkeypatch: pytest.MonkeyPatch, keys: list[str]) -> None:
+    """`civicbot secret rotate`: on SQLite a new key on the key file's first line; on
+    PostgreSQL a new SECRET_KEY, the older ones in SECRET_KEY_PREVIOUS. `keys` newest first."""
+    if not database_url.startswith("sqlite"):
+        keys.insert(0, f"rotated-key-{len(keys)}-{uuid.uuid4().hex}")
+        monkeypatch.setenv("SECRET_KEY", keys[0])
+        monkeypatch.setenv("SECRET_KEY_PREVIOUS", ",".join(keys[1:]))
+    code, _, err = await asyncio.to_thread(run_cli, "secret", "rotate")
+    assert code == 0, err
+
+
+async def test_an_archive_made_before_a_key_rotation_restores_beside_the_newer_keys(
+    start_bot: StartBot, telegram: FakeTelegram, civicbot: Civicbot, database_url: str,
+    fresh_place: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # Rotate, back up without the key (the nightly timer's archive), rotate again: the keys
+    # in place then hold the archive's key second, and its seals open with them.
+    on_sqlite = database_url.startswith("sqlite")
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
+    if on_sqlite:
+        monkeypatch.delenv("SECRET_KEY")
+    assert (await civicbot(*open_initiative("ROT")))[0] == 0
+    runtime = await start_bot("webhook", **({"secret_key": None} if on_sqlite else {}))
+    for number, (name, digits) in enumerate(SIGNERS):
+        signer = resident_of(runtime, telegram, "webhook", 8701 + number, "en")
+        await sign_on_telegram(signer, "en", "ROT", name, digits, ("Chaek", "Lenin", "2"))
+    keys = [SECRET_KEY]
+    await rotate(database_url, monkeypatch, keys)
+    code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"), "--without-secret-key")
+    assert code == 0, err
+    archive = Path(out.strip())
+    await rotate(database_url, monkeypatch, keys)
+    key_file = tmp_path / "civicbot.secret"
+    held = key_file.read_text().split() if on_sqlite else keys
+    assert len(held) == 3
+    monkeypatch.setenv("DATABASE_URL", fresh_place)
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "restored" / "media"))
+    if on_sqlite:  # the newer key file, kept apart, put back first
+        (tmp_path / "restored").mkdir()
+        shutil.copyfile(key_file, tmp_path / "restored" / "civicbot.secret")
+    code, out, err = await asyncio.to_thread(run_cli, "restore", str(archive))
+    assert code == 0, err
+    said = manifest(archive)["secret_key"]
+    assert said["fingerprint"] == mechanics.fingerprint(held[1])  # sealed with, then
+    assert said["fingerprints"] == [mechanics.fingerprint(key) for key in held[1:]]
+    listed = tmp_path / "rotated-list.csv"
+    code, _, err = await asyncio.to_thread(
+        run_cli, "export", "signatures", "--initiative", "rot", "--output", str(listed)
+    )
+    assert code == 0, err
+    exported = listed.read_text(encoding="utf-8")
+    assert all(name in exported and digits in exported for name, digits in SIGNERS)
+
+
+def first_half(archive: Path, manifest_first: bool) -> Path:
+    """The archive cut in the middle (a copy killed half-way); with the manifest moved first,
+    as an older automatic archive has it, so that only the members after it are cut."""
+    whole = archive
+    if manifest_first:
+        whole = archive.with_name("manifest-first.tar.gz")
+        with tarfile.open(archive) as old, tarfile.open(whole, "w:gz") as new:
+            members = sorted(old.getmembers(), key=lambda m: m.name != "manifest.json")
+            for member in members:
+                new.addfile(member, old.extractfile(member))
+    data = whole.read_bytes()
+    cut = archive.with_name(f"cut-{manifest_first}.tar.gz")
+    cut.write_bytes(data[: len(data) // 2])
+    return cut
+
+
+async def test_a_truncated_archive_is_one_line_and_writes_nothing(
+    civicbot: Civicbot, fresh_place: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
+    with_photos(tmp_path / "media", 3)
+    code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"))
+    assert code == 0, err
+    archive = Path(out.strip())
+    monkeypatch.setenv("DATABASE_URL", fresh_place)
+    place = tmp_path / "restored"
+    monkeypatch.setenv("MEDIA_DIR", str(place / "media"))
+    for manifest_first, said in ((False, "is not a civicbot backup"), (True, "is damaged")):
+        cut = first_half(archive, manifest_first)
+        code, out, err = await asyncio.to_thread(run_cli, "restore", str(cut))
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert f"{cut} {said}" in err
+        assert not place.exists() and await tables_in(fresh_place) == 0
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_postgresql_that_cannot_be_reached_is_one_line_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = closed_port()
+    url = f"postgresql+asyncpg://civicbot:pass-{uuid.uuid4().hex}@127.0.0.1:{port}/civicbot"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("SECRET_KEY", SECRET_KEY)
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
+    code, out, err = await asyncio.to_thread(run_cli, "backup", "--to", str(tmp_path / "b"))
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert f"cannot connect to PostgreSQL at 127.0.0.1:{port} (" in err
+    assert "pass-" not in err and "free space" not in err
+    # An archive of PostgreSQL to restore there: refused in the same line, nothing written.
+    archive = tmp_path / "civicbot-backup-20261207T010203Z.tar.gz"
+    said = json.dumps({"format": 1, "database": "postgresql", "alembic_revision": None,
+                       "secret_key": {"source": "environment", "included": False},
+                       "photos": {"kind": "folder", "included": True}}).encode()  # fmt: skip
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(said)
+        tar.addfile(info, io.BytesIO(said))
+    code, out, err = await asyncio.to_thread(run_cli, "restore", str(archive))
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert f"cannot connect to PostgreSQL at 127.0.0.1:{port} (" in err and "pass-" not in err
+    assert not (tmp_path / "media").exists()
+
+
+async def test_a_backup_removes_what_a_killed_one_left_and_not_what_one_writes(
+    civicbot: Civicbot, tmp_path: Path
+) -> None:
+    # A backup killed (SIGTERM skips its cleanup) leaves a full staging folder: unlocked, or
+    # killed before its lock file, old. One that another backup is writing is locked.
+    folder = tmp_path / "b"
+    left = {name: folder / f".civicbot-backup-{name}" for name in ("killed", "old", "busy", "new")}
+    for staging in left.values():
+        staging.mkdir(parents=True)
+        (staging / "database.sqlite3").write_bytes(b"a full copy")
+    for name in ("killed", "busy"):
+        (left[name] / ".in-use").touch()
+    seven_hours_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=7)).timestamp()
+    os.utime(left["old"], (seven_hours_ago, seven_hours_ago))
+    busy = os.open(left["busy"] / ".in-use", os.O_RDONLY)
+    try:
+        fcntl.flock(busy, fcntl.LOCK_EX)
+        code, out, err = await civicbot("backup", "--to", str(folder))
+    finally:
+        os.close(busy)
+    assert code == 0, err
+    assert not left["killed"].exists() and not left["old"].exists()
+    assert left["busy"].exists() and left["new"].exists()
+    # The content's digest is for reusing an automatic archive, not for `civicbot backup`.
+    assert "content_sha256" not in manifest(Path(out.strip()))
+
+
+async def test_a_folder_without_hard_links_still_takes_archives(
+    civicbot: Civicbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CIFS, some FUSE, vfat: link() is refused; the name is reserved, then replaced.
+    def no_hard_links(source: Any, target: Any, **_: Any) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted", str(source), None, str(target))
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    moment = dt.datetime(2026, 12, 7, 1, 2, 3, tzinfo=dt.UTC)
+    monkeypatch.setattr(mechanics, "_now", lambda: moment)
+    made = []
+    for _ in range(2):
+        code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"))
+        assert code == 0, err
+        made.append(Path(out.strip()))
+    assert [path.name for path in made] == [
+        "civicbot-backup-20261207T010203Z.tar.gz",
+        "civicbot-backup-20261207T010204Z.tar.gz",
+    ]
+    assert all(manifest(path)["format"] == 1 and mode(path) == 0o600 for path in made)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [p.name for p in made]
+
+
+async def test_a_photos_folder_that_is_a_mount_point_is_restored_into(
+    civicbot: Civicbot, fresh_place: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A mount point cannot be replaced (rmdir: busy): the photos are staged inside it and
+    # moved in. The mount is a tmpfs in a namespace of the restore's own (`unshare`, from
+    # util-linux), gone when it ends: the restore lists what it holds before then.
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
+    photos = with_photos(tmp_path / "media", 3)
+    code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"))
+    assert code == 0, err
+    archive = out.strip()
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    unshare = shutil.which("unshare")
+    assert unshare, "unshare is missing: apt-get install -y util-linux"
+    script = (
+        'mount -t tmpfs civicbot-test "$MEDIA_DIR" && mountpoint -q "$MEDIA_DIR" && '
+        '"$0" -m bot.commands.cli restore "$1" && cd "$MEDIA_DIR" && find . | sort'
+    )
+    env = {**os.environ, "DATABASE_URL": fresh_place, "MEDIA_DIR": str(mounted)}
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [unshare, "-rm", "sh", "-c", script, sys.executable, archive],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    listed = [line for line in done.stdout.splitlines() if line.startswith("./")]
+    expected = {f"./{p.relative_to(tmp_path / 'media').as_posix()}" for p in photos}
+    assert expected <= set(listed) and not [n for n in listed if "restoring" in n]
+    assert await tables_in(fresh_place) > 0
+
+
+async def test_a_reused_older_automatic_archive_is_not_pruned(
+    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite's (only its archives are reused): an archive of the same change and the same
+    # data, older than three others, is the one a start that fails again returns.
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
+    shutil.copyfile(sqlite_template, tmp_path / "civicbot.db")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SECRET_KEY", SECRET_KEY)
+    newest = newest_revision()
+    beside = tmp_path / "backups"
+    assert (await asyncio.to_thread(run_cli, "db", "downgrade", "0018"))[0] == 0
+    shutil.rmtree(beside)
+    await execute(database_url, text("CREATE TABLE _alembic_tmp_wishes (id INTEGER PRIMARY KEY)"))
+    done = await asyncio.to_thread(serve_in, tmp_path, database_url)
+    assert done.returncode == 2, done.stderr
+    [written] = beside.glob(f"civicbot-premigrate-0018-to-{newest}-*.tar.gz")
+    older = written.with_name(f"civicbot-premigrate-0018-to-{newest}-20200101T000000Z.tar.gz")
+    written.rename(older)
+    newer = [
+        beside / f"civicbot-premigrate-0001-to-0002-2025010{n}T000000Z.tar.gz" for n in (1, 2, 3)
+    ]
+    for path in newer:
+        path.write_text("x")
+    done = await asyncio.to_thread(serve_in, tmp_path, database_url)
+    assert done.returncode == 2, done.stderr
+    assert list(beside.glob(f"civicbot-premigrate-0018-to-{newest}-*.tar.gz")) == [older]
+    assert not newer[0].exists() and newer[1].exists() and newer[2].exists()

@@ -78,7 +78,8 @@ def backup(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextI
 
 
 def restore(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    done = restore_archive(Path(args.archive), backups.sources(settings))
+    what = backups.sources(settings)
+    done = restore_archive(Path(args.archive), what)
     manifest = done.manifest
     revision = manifest.get("alembic_revision")
     state = (
@@ -95,7 +96,7 @@ def restore(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         print(f"key file restored to {done.key_file_written}", file=out)
     photos = manifest.get("photos", {})
     if photos.get("kind") == "folder" and not photos.get("included", True):
-        print("the archive holds no photos (taken before a migration): those there stay", file=out)
+        print(_photos_left(what.media_folder), file=out)
     elif photos.get("files") and not done.photos_restored:
         print(
             f"the archive's {photos['files']} photos were not restored (MEDIA_S3_BUCKET is "
@@ -108,3 +109,11 @@ def restore(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
             file=out,
         )
     return 0
+
+
+def _photos_left(folder: Path | None) -> str:
+    """An automatic archive's restore: the photos are those already there, if they are."""
+    said = "the archive holds no photos (taken before a migration)"
+    if folder is not None and folder.is_dir() and any(folder.iterdir()):
+        return f"{said}: those in {folder} stay as they are"
+    return f"{said}: put the photos back in {folder or 'MEDIA_DIR'} (from where you moved them)"
