@@ -923,6 +923,12 @@ async def test_postgresql_that_cannot_be_reached_is_one_line_without_the_passwor
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert f"cannot connect to PostgreSQL at 127.0.0.1:{port} (" in err and "pass-" not in err
     assert not (tmp_path / "media").exists()
+    # Every other command run by hand: the same one line, never a traceback or the password.
+    for command in (["db", "current"], ["db", "upgrade"], ["export", "wishes"], ["audit"]):
+        code, out, err = await asyncio.to_thread(run_cli, *command)
+        assert code == 2 and out == "" and err.count("\n") == 1, (command, err)
+        assert "cannot reach the database postgresql+asyncpg://civicbot:***@127.0.0.1" in err
+        assert "pass-" not in err, command
 
 
 async def test_a_backup_removes_what_a_killed_one_left_and_not_what_one_writes(

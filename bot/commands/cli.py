@@ -10,12 +10,15 @@ import gc
 import logging
 import re
 import signal
+import socket
 import sys
 from collections.abc import Coroutine, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import DBAPIError
 
 from bot.commands import accountability as accountability_export
 from bot.commands import admin, appeals, campaigns, municipalities, poll_results, polls, rotation
@@ -193,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return backup_command.restore(settings, args, sys.stdout)
         # Only `serve` and `db init` make the default database; the rest say which they use.
         database.require_existing(settings)
-        code = run_command(settings, args)
+        code = on_the_database(settings, args)
         if code == 0 and args.command != "chat":  # the chat says it as it begins
             print(f"civicbot: database {database.location(settings)}", file=sys.stderr)
         return code
@@ -207,6 +210,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as error:
         print(f"civicbot: {error}", file=sys.stderr)
         return 2
+
+
+def on_the_database(settings: Settings, args: argparse.Namespace) -> int:
+    """A command run by hand: a database it cannot reach, or one that refuses what it asks,
+    is one line for the operator (`serve` instead exits 1, so that systemd starts it again
+    once the database is back)."""
+    try:
+        return run_command(settings, args)
+    except (ConnectionError, TimeoutError, socket.gaierror) as error:
+        reason = str(error) or type(error).__name__
+        raise UsageError(
+            f"cannot reach the database {database.location(settings)} ({reason})"
+        ) from error
+    except DBAPIError as error:
+        said = str(error.orig or error).strip().splitlines()[0]
+        raise UsageError(f"the database {database.location(settings)} refused: {said}") from error
 
 
 def run_command(settings: Settings, args: argparse.Namespace) -> int:
