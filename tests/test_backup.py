@@ -569,17 +569,25 @@ def with_photos(media: Path, count: int) -> list[Path]:
     return made
 
 
-async def test_a_restore_that_fails_part_way_leaves_nothing_and_can_be_run_again(
+async def archived_then_elsewhere(
     civicbot: Civicbot, fresh_place: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[Path, Path]:
+    """A backup of the test database and three photos; then the settings name an empty place
+    to restore into (fresh_place, and photos under the returned folder's media/)."""
     monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
     with_photos(tmp_path / "media", 3)
     code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"))
     assert code == 0, err
-    archive = Path(out.strip())
     monkeypatch.setenv("DATABASE_URL", fresh_place)
     place = tmp_path / "restored"
     monkeypatch.setenv("MEDIA_DIR", str(place / "media"))
+    return Path(out.strip()), place
+
+
+async def test_a_restore_that_fails_part_way_leaves_nothing_and_can_be_run_again(
+    civicbot: Civicbot, fresh_place: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, place = await archived_then_elsewhere(civicbot, fresh_place, tmp_path, monkeypatch)
     write = mechanics._write
     written: list[Path] = []
 
@@ -876,14 +884,7 @@ def first_half(archive: Path, manifest_first: bool) -> Path:
 async def test_a_truncated_archive_is_one_line_and_writes_nothing(
     civicbot: Civicbot, fresh_place: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
-    with_photos(tmp_path / "media", 3)
-    code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"))
-    assert code == 0, err
-    archive = Path(out.strip())
-    monkeypatch.setenv("DATABASE_URL", fresh_place)
-    place = tmp_path / "restored"
-    monkeypatch.setenv("MEDIA_DIR", str(place / "media"))
+    archive, place = await archived_then_elsewhere(civicbot, fresh_place, tmp_path, monkeypatch)
     for manifest_first, said in ((False, "is not a civicbot backup"), (True, "is damaged")):
         cut = first_half(archive, manifest_first)
         code, out, err = await asyncio.to_thread(run_cli, "restore", str(cut))
