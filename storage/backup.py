@@ -33,7 +33,7 @@ from typing import IO, Any
 
 from sqlalchemy.engine import URL, make_url
 
-from storage.db import VERSION_TABLE, known_revisions
+from storage.db import VERSION_TABLE, known_revisions, sqlite_path
 from storage.files import PRIVATE, make_folders, stored_files, valid_key
 
 BACKUP_PREFIX = "civicbot-backup"  # `civicbot backup`'s archives, which --keep prunes
@@ -79,12 +79,10 @@ class Sources:
 
     @property
     def sqlite_file(self) -> Path | None:
-        database = make_url(self.database_url).database
-        if make_url(self.database_url).get_backend_name() != "sqlite":
-            return None
-        if not database or database == ":memory:":
+        path = sqlite_path(self.database_url)
+        if path is None and make_url(self.database_url).get_backend_name() == "sqlite":
             raise BackupError("an SQLite database in memory has nothing to back up")
-        return Path(database).resolve()
+        return path
 
 
 def fingerprint(key: str) -> str:

@@ -91,12 +91,22 @@ def create_writer_engine(database_url: str) -> AsyncEngine:
     return engine
 
 
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of an SQLite database kept on disk; None for PostgreSQL or SQLite in memory.
+    (Its key file, photos and backups are placed beside it.)"""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).resolve()
+
+
 def create_engine(database_url: str) -> AsyncEngine:
     url = make_url(database_url)
     # Errors would otherwise quote the bound values (residents' texts) into the logs.
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(database_url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

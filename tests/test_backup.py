@@ -671,11 +671,14 @@ async def test_an_archive_without_the_key_restores_only_beside_that_key(
     assert await tables_in(f"sqlite+aiosqlite:///{place / 'civicbot.db'}") > 0
 
 
-async def test_two_archives_in_one_second_keep_both(
+ONE_SECOND = dt.datetime(2026, 12, 7, 1, 2, 3, tzinfo=dt.UTC)
+
+
+async def two_archives_in_one_second(
     civicbot: Civicbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    moment = dt.datetime(2026, 12, 7, 1, 2, 3, tzinfo=dt.UTC)
-    monkeypatch.setattr(mechanics, "_now", lambda: moment)
+) -> list[Path]:
+    """Two backups with the clock held at ONE_SECOND: the second takes the next second's name."""
+    monkeypatch.setattr(mechanics, "_now", lambda: ONE_SECOND)
     made = []
     for _ in range(2):
         code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"))
@@ -685,7 +688,14 @@ async def test_two_archives_in_one_second_keep_both(
         "civicbot-backup-20261207T010203Z.tar.gz",
         "civicbot-backup-20261207T010204Z.tar.gz",
     ]
-    assert all(manifest(path)["created_at"] == moment.isoformat() for path in made)
+    return made
+
+
+async def test_two_archives_in_one_second_keep_both(
+    civicbot: Civicbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = await two_archives_in_one_second(civicbot, tmp_path, monkeypatch)
+    assert all(manifest(path)["created_at"] == ONE_SECOND.isoformat() for path in made)
 
 
 async def test_a_hostile_archive_writes_nothing_outside_the_place(
@@ -967,17 +977,7 @@ async def test_a_folder_without_hard_links_still_takes_archives(
         raise OSError(errno.EPERM, "Operation not permitted", str(source), None, str(target))
 
     monkeypatch.setattr(os, "link", no_hard_links)
-    moment = dt.datetime(2026, 12, 7, 1, 2, 3, tzinfo=dt.UTC)
-    monkeypatch.setattr(mechanics, "_now", lambda: moment)
-    made = []
-    for _ in range(2):
-        code, out, err = await civicbot("backup", "--to", str(tmp_path / "b"))
-        assert code == 0, err
-        made.append(Path(out.strip()))
-    assert [path.name for path in made] == [
-        "civicbot-backup-20261207T010203Z.tar.gz",
-        "civicbot-backup-20261207T010204Z.tar.gz",
-    ]
+    made = await two_archives_in_one_second(civicbot, tmp_path, monkeypatch)
     assert all(manifest(path)["format"] == 1 and mode(path) == 0o600 for path in made)
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [p.name for p in made]
 

@@ -25,6 +25,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from storage.db import sqlite_path
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./civicbot.db"
 DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_TWILIO_API_BASE_URL = "https://api.twilio.com"
@@ -321,10 +323,8 @@ class Settings(BaseSettings):
 
     def secret_file(self) -> Path | None:
         """The key file of an SQLite database kept on disk."""
-        database = make_url(self.database_url).database
-        if not self.is_sqlite or not database or database == ":memory:":
-            return None
-        return Path(database).resolve().parent / SECRET_FILE_NAME
+        path = sqlite_path(self.database_url)
+        return None if path is None else path.parent / SECRET_FILE_NAME
 
     def file_permissions(self) -> int:
         """FILE_MODE as a number."""
@@ -335,10 +335,8 @@ class Settings(BaseSettings):
         holds both), or media/ in the working folder."""
         if self.media_dir:
             return Path(self.media_dir).resolve()
-        database = make_url(self.database_url).database
-        if self.is_sqlite and database and database != ":memory:":
-            return Path(database).resolve().parent / MEDIA_FOLDER
-        return Path(MEDIA_FOLDER).resolve()
+        path = sqlite_path(self.database_url)
+        return (path.parent if path is not None else Path.cwd()).resolve() / MEDIA_FOLDER
 
     def webhook_secret(self) -> str:
         """The secret Telegram must send; derived from SECRET_KEY when not set explicitly."""

@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 
 from bot.runtime.backups import before_migrating
 from bot.runtime.config import ConfigError, Settings
-from storage.db import Database, migrate_if_behind
+from storage.db import Database, migrate_if_behind, sqlite_path
 from storage.files import FileStore, FolderStore, create_empty
 from storage.s3 import Bucket, S3Store
 from storage.seed import seed_places
@@ -43,10 +43,7 @@ def location(settings: Settings) -> str:
 
 def sqlite_file(settings: Settings) -> Path | None:
     """The SQLite database's file; None for PostgreSQL or an SQLite database in memory."""
-    database = make_url(settings.database_url).database
-    if not settings.is_sqlite or not database or database == ":memory:":
-        return None
-    return Path(database).resolve()
+    return sqlite_path(settings.database_url)
 
 
 def require_existing(settings: Settings) -> None:
