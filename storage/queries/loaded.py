@@ -8,20 +8,20 @@ the session's object (`held`), never a second one with the same key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from storage.models import Base
 
 Loaded = TypeVar("Loaded", bound=Base)
 
 
+@functools.cache
 def columns_of(model: type[Base]) -> tuple[str, ...]:
     """The model's column attributes, in the table's order (a fast-path row's order)."""
     return tuple(column.key for column in model.__table__.columns)
@@ -33,17 +33,29 @@ def row_of(model: type[Base], values: Sequence[Any]) -> dict[str, Any]:
 
 def held(session: AsyncSession, model: type[Loaded], key: object) -> Loaded | None:
     """The session's object for this primary key, if it holds one."""
-    found = session.identity_map.get(identity_key(model, key))
+    found = session.identity_map.get(model.__mapper__.identity_key_from_primary_key((key,)))
     return found if isinstance(found, model) else None
 
 
-def as_loaded(session: AsyncSession, row: Loaded, **relationships: object) -> Loaded:
-    """A row read or just written, every column given, into the session as if loaded."""
+def as_loaded(
+    session: AsyncSession,
+    model: type[Loaded],
+    values: Mapping[str, Any],
+    **relationships: object,
+) -> Loaded:
+    """A row read or just written, every column given, into the session as if loaded.
+
+    The values go straight into the object's state, as the ORM's own loading puts them:
+    made through the constructor, each column was a change event (history, a modified
+    flag) for nothing to flush, which cost more than reading the row (docs/decisions.md)."""
+    row: Loaded = model.__mapper__.class_manager.new_instance()
+    state = instance_state(row)
+    state.dict.update(values)
     for name, value in relationships.items():
         set_committed_value(row, name, value)
     make_transient_to_detached(row)
     # A column left out would be loaded on first reading: with asyncio, an error there.
-    if missing := inspect(row).expired_attributes:
+    if missing := state.expired_attributes:
         raise ValueError(f"{type(row).__name__} made without {sorted(missing)}")
     session.add(row)
     return row

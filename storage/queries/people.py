@@ -151,8 +151,8 @@ async def add_person(
     person_id = (await _ADD_PERSON.run(session, **values)).scalar()
     if person_id is not None:
         unset = dict.fromkeys(_UNSET_AT_FIRST)
-        person = Person(id=person_id, **unset, **values)
-        return as_loaded(session, person, municipality=None), True
+        row = {"id": person_id, **unset, **values}
+        return as_loaded(session, Person, row, municipality=None), True
     found = await find_person(session, channel, user_id)  # another request added it just now
     assert found is not None
     return found, False
@@ -174,7 +174,7 @@ async def person_of_row(session: AsyncSession, values: Sequence[Any]) -> Person:
         # The person's row re-read after a wait for its lock (storage/queries/senders.py):
         # PostgreSQL gives the new version, joined to no place; the place is read apart.
         municipality = await municipality_by_id(session, place_id)
-    return as_loaded(session, Person(**row), municipality=municipality)
+    return as_loaded(session, Person, row, municipality=municipality)
 
 
 async def change_person(session: AsyncSession, person: Person, **values: Any) -> None:

@@ -108,10 +108,9 @@ def place_of_row(session: AsyncSession, values: Sequence[Any]) -> Municipality:
     if place is not None:
         return place
     region_row = row_of(Region, values[_PLACE_WIDTH:])
-    region = held(session, Region, region_row["id"]) or as_loaded(session, Region(**region_row))
-    return as_loaded(
-        session, Municipality(**row_of(Municipality, values[:_PLACE_WIDTH])), region=region
-    )
+    region = held(session, Region, region_row["id"]) or as_loaded(session, Region, region_row)
+    place_row = row_of(Municipality, values[:_PLACE_WIDTH])
+    return as_loaded(session, Municipality, place_row, region=region)
 
 
 _PLACE_BY_KEY = Prebuilt(select(Municipality.id).where(Municipality.key == bindparam("key")))

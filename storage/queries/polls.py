@@ -74,7 +74,7 @@ async def poll_by_code(session: AsyncSession, code: str) -> Poll | None:
     if found is not None:
         return found
     place = await municipality_by_id(session, row["municipality_id"])
-    return as_loaded(session, Poll(**row), municipality=place)
+    return as_loaded(session, Poll, row, municipality=place)
 
 
 async def poll_by_id(session: AsyncSession, poll_id: int) -> Poll | None:
@@ -130,7 +130,7 @@ def _objects(session: AsyncSession, model: type[Made], rows: Sequence[Sequence[A
     made: list[Made] = []
     for row in rows:
         found = held(session, model, row[0])
-        made.append(found if found is not None else as_loaded(session, model(**row_of(model, row))))
+        made.append(found if found is not None else as_loaded(session, model, row_of(model, row)))
     return made
 
 

@@ -74,7 +74,7 @@ async def add_wish(
     }
     wish_id = (await _ADD.run(session, **values)).scalar()
     place = await municipality_by_id(session, municipality_id) if municipality_id else None
-    return as_loaded(session, Wish(id=wish_id, **values), municipality=place)
+    return as_loaded(session, Wish, {"id": wish_id, **values}, municipality=place)
 
 
 async def wishes_for_export(

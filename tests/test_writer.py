@@ -1,0 +1,157 @@
+"""SQLite's one writer (storage/writer.py): the actions handed over together share one
+transaction, each in a SAVEPOINT of its own. An action that fails is rolled back alone; when
+the transaction itself is lost (the ORM's flush failed, or SQLite ended it), nothing of the
+batch's earlier actions is acknowledged, the actions not yet begun run in the next batch, and
+after a failed flush the writer isolates every later one."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.runtime.config import Settings
+from bot.runtime.database import prepare_database
+from storage.db import Database
+from storage.models import Region
+from tests.conftest import SECRET_KEY
+
+Work = Callable[[AsyncSession], Awaitable[Any]]
+TAKEN = "taken"  # a region written before each test's batches
+
+
+@pytest.fixture
+async def db(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Database]:
+    """A started bot's SQLite database (the writer is SQLite's alone)."""
+    shutil.copyfile(sqlite_template, tmp_path / "civicbot.db")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
+    database = await prepare_database(Settings(database_url=url, secret_key=SECRET_KEY))
+    await database.write(writes(TAKEN))
+    yield database
+    await database.close()
+
+
+def names(key: str) -> dict[str, str]:
+    return {"key": f"w-{key}", "name_ky": key, "name_ru": key, "name_en": key}
+
+
+def writes(key: str) -> Work:
+    """A region written by a statement (as the hot path's prebuilt statements write)."""
+
+    async def work(session: AsyncSession) -> str:
+        await session.execute(insert(Region).values(**names(key)))
+        return key
+
+    return work
+
+
+def writes_then_fails(key: str) -> Work:
+    async def work(session: AsyncSession) -> None:
+        await session.execute(insert(Region).values(**names(key)))
+        raise ValueError("the handler failed after writing")
+
+    return work
+
+
+def flushes_a_taken_key(session_seen: list[AsyncSession]) -> Work:
+    """An ORM object whose flush breaks a unique constraint: SQLAlchemy then rolls back the
+    whole transaction, not the action's savepoint alone."""
+
+    async def work(session: AsyncSession) -> None:
+        session_seen.append(session)
+        session.add(Region(**names(TAKEN)))
+        await session.flush()
+
+    return work
+
+
+def ends_the_transaction(key: str) -> Work:
+    """Writes, then the transaction ends under it (as SQLite ends one on a full disk)."""
+
+    async def work(session: AsyncSession) -> None:
+        await session.execute(insert(Region).values(**names(key)))
+        await session.execute(text("ROLLBACK"))
+        raise OSError("disk full")
+
+    return work
+
+
+async def at_once(db: Database, *works: Work) -> list[Any]:
+    """Handed over in one go: they wait in the writer's queue together and share a batch."""
+    return list(await asyncio.gather(*(db.write(w) for w in works), return_exceptions=True))
+
+
+async def keys(db: Database) -> set[str]:
+    """The regions the tests' works wrote (their keys start with "w-")."""
+    async with db.session() as session:
+        found = (await session.scalars(select(Region.key).where(Region.key.like("w-%")))).all()
+    return {key.removeprefix("w-") for key in found} - {TAKEN}
+
+
+async def test_a_failed_action_is_rolled_back_alone(db: Database) -> None:
+    first, failed, last = await at_once(
+        db, writes("first"), writes_then_fails("failed"), writes("last")
+    )
+
+    assert (first, last) == ("first", "last")
+    assert isinstance(failed, ValueError)
+    assert await keys(db) == {"first", "last"}
+
+
+async def test_a_failed_flush_loses_its_batch_and_is_isolated_from_then_on(db: Database) -> None:
+    sessions: list[AsyncSession] = []
+    before, failed, after = await at_once(
+        db, writes("before"), flushes_a_taken_key(sessions), writes("after")
+    )
+
+    # SQLAlchemy rolled "before" back with the flush: it is not acknowledged, and comes again.
+    assert isinstance(before, IntegrityError) and isinstance(failed, IntegrityError)
+    assert after == "after"  # not begun when the batch was lost: it ran in the next one
+    assert await keys(db) == {"after"}
+
+    again, failed_again, later = await at_once(
+        db, writes("again"), flushes_a_taken_key(sessions), writes("later")
+    )
+
+    assert (again, later) == ("again", "later")  # from now on a failed flush is its own
+    assert isinstance(failed_again, IntegrityError)
+    assert await keys(db) == {"after", "again", "later"}
+    assert len(sessions) == 2 and sessions[0] is not sessions[1]
+
+
+async def test_a_transaction_sqlite_ended_loses_its_batch(db: Database) -> None:
+    before, ended, after = await at_once(
+        db, writes("before"), ends_the_transaction("ended"), writes("after")
+    )
+
+    assert isinstance(before, OSError) and isinstance(ended, OSError)
+    assert after == "after"
+    assert await keys(db) == {"after"}
+    # Not a failed flush: the next batch's failed action is still rolled back alone.
+    first, failed, last = await at_once(
+        db, writes("first"), writes_then_fails("failed"), writes("last")
+    )
+    assert (first, last) == ("first", "last") and isinstance(failed, ValueError)
+    assert await keys(db) == {"after", "first", "last"}
+
+
+async def test_a_batch_shares_one_transaction(db: Database) -> None:
+    """What the tests above rely on: works handed over together run in one session."""
+    seen: list[AsyncSession] = []
+
+    def records(key: str) -> Work:
+        async def work(session: AsyncSession) -> str:
+            seen.append(session)
+            return await writes(key)(session)
+
+        return work
+
+    assert await at_once(db, records("a"), records("b"), records("c")) == ["a", "b", "c"]
+    assert len({id(s) for s in seen}) == 1
