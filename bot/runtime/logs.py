@@ -71,6 +71,9 @@ def configure(log_format: str) -> None:
     # A line that cannot be written (a closed stream) is not worth logging's traceback, which
     # names the call's arguments.
     logging.raiseExceptions = False
+    # Nothing a line shows, so not gathered for each line (one per message): the thread and
+    # the process (the Logging HOWTO's "Optimization").
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     quiet_routine()
 
 
