@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.inline_sqlite import InlineConnection
@@ -125,7 +126,7 @@ class _Savepoints:
         if driver is None:
             async with session.begin_nested():
                 return await work(session)
-        driver.run("SAVEPOINT action", ())
+        _statement(driver, "SAVEPOINT action")
         try:
             value = await work(session)
             await session.flush()  # what the ORM still holds goes in, as begin_nested's does
@@ -133,13 +134,10 @@ class _Savepoints:
             if not session.is_active:  # SQLAlchemy rolled back the whole transaction
                 self._give_up(error)
                 raise _TransactionLost(error) from error
-            try:
-                driver.run("ROLLBACK TO action", ())
-                driver.run("RELEASE action", ())
-            except sqlite3.Error as lost:  # SQLite ended the transaction itself (disk full…)
-                raise _TransactionLost(error) from lost
+            _statement(driver, "ROLLBACK TO action", error)
+            _statement(driver, "RELEASE action", error)
             raise
-        driver.run("RELEASE action", ())
+        _statement(driver, "RELEASE action")
         return value
 
     def _give_up(self, error: Exception) -> None:
@@ -150,6 +148,16 @@ class _Savepoints:
                 type(error).__name__,
             )
         self.light = False
+
+
+def _statement(driver: InlineConnection, sql: str, failed: Exception | None = None) -> None:
+    """A savepoint's statement; if SQLite has ended the transaction itself (a full disk, an
+    I/O error), the batch is lost, for `failed` (the action's own error) or for this one."""
+    try:
+        driver.run(sql, ())
+    except sqlite3.Error as error:
+        lost = failed or DBAPIError.instance(sql, None, error, sqlite3.Error, hide_parameters=True)
+        raise _TransactionLost(lost) from error
 
 
 def forget_rolled_back(session: AsyncSession) -> None:
