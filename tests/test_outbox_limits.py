@@ -98,7 +98,7 @@ async def test_follow_ups_still_in_line_when_the_server_stops_are_counted_and_lo
     outbox: Outbox[object] = Outbox(object(), blocked)
     before = given_up_count("shutdown")
     for chat in (1, 2, 3):  # posted, and stopping before the line's starter ever ran
-        outbox.post(chat, [call, call], paced=True)
+        outbox.follow(chat, [call, call])
     with caplog.at_level(logging.WARNING, logger="bot.channels.outbox"):
         await outbox.drain(within=1.0)
     assert sent == []
