@@ -30,6 +30,7 @@ refused message is recorded; broadcasts keep to the SMS pace.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -59,6 +60,7 @@ NETWORK_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before each retry of a fa
 DRAIN_WAIT = 10.0  # seconds a stopping outbox waits for queued answers
 PRUNE_ABOVE = 1000  # idle chats remembered before their pacing state is dropped
 PACED_WORKERS = 64  # chats sending paced batches at once (a task each), however many wait
+LAYOUTS = 1024  # distinct button layouts kept to be shared (`message`)
 
 Call = Callable[[Bot], Awaitable[object]]  # one Telegram message: what the outbox runs
 
@@ -528,15 +530,26 @@ def records_given_up(db: Database) -> Callable[[int, str], Awaitable[None]]:
     return record
 
 
+Layout = tuple[tuple[tuple[str, str], ...], ...]  # rows of (label, payload after the prefix)
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """The call that sends one text message (with buttons under it, if any), kept as plain
-    data until it is sent: 56 bytes where a closure and its cells took some 250, for each of
-    the follow-ups waiting for the pace (the Bot API's payload is built when it goes)."""
+    data until it is sent, for the 20,000 follow-ups that may wait for the pace at once:
+    its buttons as the prefix their payloads share (a conversation's nonce) and a layout
+    shared by every message with the same buttons (`message`). The Bot API's payload is
+    built when it goes."""
 
     chat_id: int
     text: str
-    keyboard: bot_api.Keyboard = ()
+    prefix: str = ""
+    layout: Layout = ()
+
+    @property
+    def keyboard(self) -> bot_api.Keyboard:
+        prefix = self.prefix
+        return tuple(tuple((label, prefix + rest) for label, rest in row) for row in self.layout)
 
     def __call__(self, bot: Bot) -> Awaitable[None]:
         markup = bot_api.inline_keyboard(self.keyboard)
@@ -547,7 +560,23 @@ class Message:
 
 def message(chat_id: int, text: str, keyboard: bot_api.Keyboard = ()) -> Call:
     """The call that sends one text message (with buttons under it, if any)."""
-    return Message(chat_id, text, keyboard)
+    payloads = [payload for row in keyboard for _, payload in row]
+    if not payloads:
+        return Message(chat_id, text)
+    # A conversation's buttons are "nonce:value": the nonce is this person's, the rest not.
+    prefix = payloads[0][: payloads[0].rfind(":") + 1]
+    if not all(payload.startswith(prefix) for payload in payloads):
+        prefix = ""
+    cut = len(prefix)
+    layout = tuple(tuple((label, payload[cut:]) for label, payload in row) for row in keyboard)
+    return Message(chat_id, text, prefix, _shared(layout))
+
+
+@functools.lru_cache(maxsize=LAYOUTS)
+def _shared(layout: Layout) -> Layout:
+    """The first of equal layouts, given for the next ones: a wave of closing questions
+    keeps one (about 900 bytes each before, their labels and payloads as tuples)."""
+    return layout
 
 
 def _idle(chat: _Chat) -> bool:
