@@ -339,6 +339,10 @@ class Outbox(Generic[C]):
                     await self.send(
                         chat_id, call, broadcast=batch.paced, pace=chat.pace, first=number == 0
                     )
+                except asyncio.CancelledError:  # a stopping outbox: the rest counted (`drain`)
+                    self._depth.inc()
+                    chat.queue.insert(0, _Batch(batch.calls[number:], batch.done, batch.paced))
+                    raise
                 except RecipientBlocked:  # `send` marked them; drop what they would get
                     self._depth.dec(len(batch.calls) - number - 1)
                     self._drop(chat, batch)
@@ -489,20 +493,26 @@ class Outbox(Generic[C]):
         for task in late:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
+        self._not_sent(list(self._chats.values()), "queued messages whose wait ran out")
 
     def _give_up_line(self) -> None:
-        """The follow-ups of chats still in line for the pace: not sent, and said so (a
+        """The follow-ups of chats still in line for the pace: not sent, and said so."""
+        chats = [self._chats.get(chat_id) for chat_id in self._line]
+        self._line.clear()
+        idle = [c for c in chats if c is not None and (c.worker is None or c.worker.done())]
+        self._not_sent(idle, "follow-up messages waiting for the pace")
+
+    def _not_sent(self, chats: list[_Chat], what: str) -> None:
+        """What a stopping outbox leaves in these chats' queues: not sent, and said so (a
         count in the log and the given-up metric), never dropped without a word."""
         unsent = 0
-        for chat_id in self._line:
-            chat = self._chats.get(chat_id)
-            if chat is None or (chat.worker is not None and not chat.worker.done()):
-                continue
+        for chat in chats:
             unsent += sum(len(batch.calls) for batch in chat.queue)
+            for batch in chat.queue:
+                batch.settle(False)
             chat.queue.clear()
-        self._line.clear()
         if unsent:
-            log.warning("stopping: %d follow-up messages waiting for the pace not sent", unsent)
+            log.warning("stopping: %d %s not sent", unsent, what)
             metrics.OUTBOX_GIVEN_UP.labels(self.channel, "shutdown").inc(unsent)
             self._depth.dec(unsent)
 
