@@ -42,3 +42,19 @@ def test_senders_quiet_for_a_window_are_forgotten(monkeypatch: pytest.MonkeyPatc
         answers.take(sender)
     assert 0 not in answers._senders and len(answers._senders) <= 150
     assert answers.take(0) is Verdict.ANSWER  # a fresh budget, as its window has passed
+
+
+def test_a_senders_answers_leave_the_window_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each answer counts for exactly `seconds` (one given that long ago is out of it), and
+    the oldest leave first: a sender kept in the window gets room as each of theirs ages."""
+    clock = [1000.0]
+    monkeypatch.setattr(budget.time, "monotonic", lambda: clock[0])
+    answers = AnswerBudget(answers=2, seconds=60.0)
+    verdicts = []
+    for at in (0, 30, 40, 60, 61, 89, 90):
+        clock[0] = 1000.0 + at
+        verdicts.append(answers.take("sender"))
+    A, N, Q = Verdict.ANSWER, Verdict.NOTICE, Verdict.QUIET
+    # 0 and 30 answered; 40 over; 60: the one of 0 is out; 61 over, told again; 89 quiet;
+    # 90: the one of 30 is out.
+    assert verdicts == [A, A, N, A, N, Q, A]

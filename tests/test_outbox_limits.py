@@ -98,9 +98,39 @@ async def test_follow_ups_still_in_line_when_the_server_stops_are_counted_and_lo
     outbox: Outbox[object] = Outbox(object(), blocked)
     before = given_up_count("shutdown")
     for chat in (1, 2, 3):  # posted, and stopping before the line's starter ever ran
-        outbox.post(chat, [call, call], paced=True)
+        outbox.follow(chat, [call, call])
     with caplog.at_level(logging.WARNING, logger="bot.channels.outbox"):
         await outbox.drain(within=1.0)
     assert sent == []
     assert given_up_count("shutdown") - before == 6
     assert "6 follow-up messages waiting for the pace not sent" in caplog.text
+
+
+async def test_messages_still_queued_when_the_stopping_wait_runs_out_are_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A chat whose sending outlasts a stopping outbox's wait: the message being sent and
+    those behind it are not sent, and said so, as the follow-ups still in line are."""
+    from bot.channels.outbox import Outbox
+
+    stuck = asyncio.Event()  # never set: Telegram never answers
+
+    async def hangs(client: object) -> None:
+        await stuck.wait()
+
+    async def call(client: object) -> None:
+        raise AssertionError("nothing after the message that hangs is sent")
+
+    async def blocked(chat_id: object) -> None:
+        raise AssertionError("nobody blocked the bot")
+
+    outbox: Outbox[object] = Outbox(object(), blocked)
+    before = given_up_count("shutdown")
+    answered = outbox.post(1, [hangs, call])
+    outbox.follow(1, [call])
+    await asyncio.sleep(0)  # the chat's worker starts sending
+    with caplog.at_level(logging.WARNING, logger="bot.channels.outbox"):
+        await outbox.drain(within=0.01)
+    assert given_up_count("shutdown") - before == 3
+    assert "3 queued messages whose wait ran out not sent" in caplog.text
+    assert answered.result() is False

@@ -16,10 +16,11 @@ from bot.channels import answers
 from bot.channels.telegram import channel
 from bot.runtime.i18n import Catalogues
 from storage.db import Database
-from storage.models import InboundDelivery, PollAnswer
+from storage.models import InboundDelivery, OutboundMessage, Person, PollAnswer
 from tests.conftest import Say, StartBot, resident_of, rows
 from tests.conversation import World
 from tests.fake_telegram import FakeTelegram
+from tests.test_outbox_limits import given_up_count
 from tests.test_polls_answer import fresh_place, open_poll, placed
 from tests.test_polls_answer_toast import delivered, followed, naryn_poll
 
@@ -146,3 +147,39 @@ async def test_closing_questions_under_the_broadcast_limit_all_arrive(
     asked = [c for c in telegram.delivered() if c.params.get("text") == say("en", "poll.ask_age")]
     assert sorted(int(c.params["chat_id"]) for c in asked) == [p.user_id for p in people]
     assert len(await rows(database_url, PollAnswer)) == len(people)
+
+
+async def test_a_closing_question_given_up_is_recorded_not_dropped(
+    start_bot: StartBot, telegram: FakeTelegram, database_url: str
+) -> None:
+    """A follow-up has no future for anyone to read (Outbox.follow): one given up is still
+    counted and recorded for its person, as any message given up is."""
+    await naryn_poll(database_url)
+    runtime = await start_bot("webhook", send_give_up_minutes=0.05)  # three seconds
+    resident = resident_of(runtime, telegram, "webhook", 9931, "en")
+    await resident.send("/start m-naryn_city")
+    await resident.press("English")
+    await resident.send("/polls")
+    before = len(delivered(telegram, resident))
+    given_up = given_up_count("rate_limited")
+
+    telegram.throttle(resident.user_id, retry_after=1, seconds=3600)  # every message: 429
+    await resident.press("2. Water")
+    failed = await failed_sends(database_url)
+
+    person = next(p for p in await rows(database_url, Person) if p.channel_user_id == "9931")
+    assert failed == [(person.id, "telegram", "failed", "rate-limited for over 0.05 min")]
+    assert given_up_count("rate_limited") == given_up + 1
+    assert len(delivered(telegram, resident)) == before  # the question never went
+
+
+async def failed_sends(database_url: str) -> list[tuple[int | None, str, str, str | None]]:
+    """The failed records of messages given up, once there is one (for at most HANG_GUARD:
+    the outbox records it after the webhook's 200, and nothing here is told of it)."""
+    for _ in range(int(HANG_GUARD / 0.05)):
+        records = await rows(database_url, OutboundMessage)
+        failed = [(m.person_id, m.channel, m.status, m.note) for m in records]
+        if failed:
+            return failed
+        await asyncio.sleep(0.05)
+    raise AssertionError("the closing question was neither sent nor given up")

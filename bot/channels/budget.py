@@ -10,8 +10,8 @@ purpose.
 
 from __future__ import annotations
 
+import bisect
 import time
-from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -25,9 +25,11 @@ class Verdict(Enum):
     QUIET = "quiet"  # over it, and told already
 
 
-@dataclass
+@dataclass(slots=True)
 class _Sender:
-    times: deque[float] = field(default_factory=deque)
+    # A list, not a deque: most senders have one or two times in the window, and an empty
+    # deque is 760 bytes against a list's 56, for each of 20,000 residents answering a poll.
+    times: list[float] = field(default_factory=list)
     told: bool = False
 
 
@@ -46,8 +48,7 @@ class AnswerBudget:
             self._prune(now)
             self._prune_at = max(PRUNE_ABOVE, 2 * len(self._senders))
         state = self._senders.setdefault(sender, _Sender())
-        while state.times and state.times[0] <= now - self.seconds:
-            state.times.popleft()
+        del state.times[: bisect.bisect_right(state.times, now - self.seconds)]  # in order
         if len(state.times) < self.answers:
             state.times.append(now)
             state.told = False

@@ -267,8 +267,7 @@ class TelegramChannel:
         webhook's 200 to Telegram's 30 a second (docs/decisions.md)."""
         self.answered.add(update.update_id)
         sent = self.outbox.post(update.chat_id, calls)
-        if follow_ups:
-            self.outbox.post(update.chat_id, follow_ups, paced=True)
+        self.outbox.follow(update.chat_id, follow_ups)
         handling = _CURRENT.get()
         if handling is not None:
             handling.answers.append(sent)
