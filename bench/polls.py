@@ -292,6 +292,10 @@ async def run(args: argparse.Namespace) -> None:
         elapsed = time.monotonic() - started
         counts = await statuses(db)
         sending = Sending.of(telegram, twilio)  # before the answers' own replies
+        if not args.answers_only:  # said now: a 100,000 run has its answers still to come
+            print_sending(counts, elapsed, sending, args.residents, killed)
+            rss.append(peak_rss_mb(server.pid))
+            print(f"peak RSS of the server while sending: {max(rss):.0f} MB", flush=True)
         chats = [FIRST_CHAT + n for n in range(args.answers or sizes["telegram"])]
         if args.answers_unpaced:  # what the server alone can do, Telegram's 30/s aside
             telegram.rate_limit = None
@@ -434,7 +438,7 @@ def report(
     planned = sum(sizes.values())
     print(f"\n{planned} residents: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     if not answers_only:
-        print_sending(counts, elapsed, sending, planned, killed)
+        print_sending(counts, elapsed, sending, planned, killed)  # again, with the rest
     for name, done in zip(("first answers", "changed answers"), passes, strict=True):
         print_pass(name, done)
     print(f"peak RSS of the server: {rss:.0f} MB")
