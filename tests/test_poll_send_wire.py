@@ -22,6 +22,7 @@ from handlers.types import Text
 from storage import queries
 from storage.db import Database
 from storage.models import Person, Poll, PollOption, PollSend, utcnow
+from storage.queries import poll_sends
 from storage.queries.poll_sends import LEASE
 from tests.conftest import SECRET_KEY, Civicbot, StartBot, StartBotOn, execute, rows
 from tests.fake_telegram import FakeTelegram
@@ -116,6 +117,25 @@ async def test_a_dead_workers_claim_is_sent_after_its_lease_and_a_live_one_is_no
     done = await settled(database_url, 1)
     assert [p.status for p in sorted(done, key=lambda p: p.id)] == ["sent", "pending"]
     assert len(telegram.delivered_to(1001)) == 1 and telegram.delivered_to(1002) == []
+
+
+async def test_a_send_that_crashed_its_worker_every_time_is_failed_not_tried_again(
+    start_bot: StartBot, civicbot: Civicbot, database_url: str, telegram: FakeTelegram
+) -> None:
+    """A row claimed ATTEMPTS times already, its last lease over, is failed ("attempts") when
+    a claim comes to it; the row after it is sent."""
+    people = [("telegram", "1011", "ky", None), ("telegram", "1012", "ky", None)]
+    await people_of_naryn(database_url, people)
+    code = await poll_added(civicbot)
+    await civicbot("poll", "send", code, "--yes")
+    first = min(p.id for p in await rows(database_url, PollSend))
+    dead = utcnow() - LEASE - dt.timedelta(minutes=1)
+    spent = {"claimed_at": dead, "attempts": poll_sends.ATTEMPTS}
+    await execute(database_url, update(PollSend).where(PollSend.id == first).values(**spent))
+    await start_bot("webhook")
+    done = sorted(await settled(database_url, 2), key=lambda p: p.id)
+    assert [(p.status, p.note) for p in done] == [("failed", "attempts"), ("sent", None)]
+    assert telegram.delivered_to(1011) == [] and len(telegram.delivered_to(1012)) == 1
 
 
 async def test_two_workers_send_each_poll_once(
