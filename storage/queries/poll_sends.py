@@ -186,13 +186,16 @@ async def claim_sends(
     # subquery again while the UPDATE goes, and claim more rows than asked. Spent rows are
     # looked for among these only, which the index on (status, channel, id) finds at once:
     # an UPDATE over every pending row scanned all of them at each claim (100,000 planned:
-    # most of the server's CPU while it sent).
+    # most of the server's CPU while it sent). The UPDATEs name the rows by id alone: this
+    # transaction holds them (PostgreSQL's FOR UPDATE; SQLite's one writer), so nothing has
+    # changed them since, and a condition on their status led SQLite's planner to that index,
+    # a scan of every pending row, rather than to the ids.
     found = (await session.execute(waiting)).all()
     spent = [send_id for send_id, attempts in found if attempts >= ATTEMPTS]
     if spent:
         await session.execute(
             update(PollSend)
-            .where(PollSend.id.in_(spent), _free(now))
+            .where(PollSend.id.in_(spent))
             .values(status=FAILED, note="attempts", sent_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -201,7 +204,7 @@ async def claim_sends(
         return []
     result = await session.execute(
         update(PollSend)
-        .where(PollSend.id.in_(ids), _free(now))  # a row claimed since is not taken
+        .where(PollSend.id.in_(ids))
         .values(claimed_at=now, attempts=PollSend.attempts + 1)
         .returning(PollSend.id)
         .execution_options(synchronize_session=False)
