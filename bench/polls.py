@@ -293,7 +293,7 @@ async def run(args: argparse.Namespace) -> None:
         counts = await statuses(db)
         sending = Sending.of(telegram, twilio)  # before the answers' own replies
         if not args.answers_only:  # said now: a 100,000 run has its answers still to come
-            print_sending(counts, elapsed, sending, args.residents, killed)
+            print_sending(counts, elapsed, sending, sum(sizes.values()), killed)
             rss.append(peak_rss_mb(server.pid))
             print(f"peak RSS of the server while sending: {max(rss):.0f} MB", flush=True)
         chats = [FIRST_CHAT + n for n in range(args.answers or sizes["telegram"])]

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiosqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 # Statements that may wait for another connection's lock: run in a thread.
 WAITING_STATEMENTS = ("BEGIN IMMEDIATE",)
@@ -33,11 +34,22 @@ class InlineConnection(aiosqlite.Connection):
         return fn(*args, **kwargs)
 
     def run(self, sql: str, parameters: Sequence[Any]) -> sqlite3.Cursor:
-        """One statement straight on the driver, on this thread, in whatever transaction is
-        open (storage/prebuilt.py: the statements every action runs)."""
+        """One statement straight on the driver, on this thread, in the transaction the group
+        commit began (storage/prebuilt.py: the statements every action runs; the writer's
+        savepoints). Refused outside one: in autocommit mode it would be kept at once, though
+        the batch it belongs to may yet fail (SQLAlchemy rolled back after a failed flush, or
+        SQLite ended the transaction itself)."""
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
+        if not self._connection.in_transaction:
+            raise sqlite3.OperationalError("no transaction is active")
         return self._connection.execute(sql, parameters)
+
+    @staticmethod
+    def of(connection: AsyncConnection) -> InlineConnection | None:
+        """The writer's driver connection under a SQLAlchemy connection, if it is one."""
+        driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+        return driver if isinstance(driver, InlineConnection) else None
 
 
 def connect(path: str) -> InlineConnection:

@@ -73,11 +73,10 @@ async def _connection_of(session: AsyncSession) -> _Seen:
     if seen is not None and seen.transaction is session.sync_session.get_transaction():
         return seen
     connection = await session.connection()  # begins the transaction if none is open
-    driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
     seen = _Seen(
         transaction=session.sync_session.get_transaction(),
         connection=connection,
-        inline=driver if isinstance(driver, InlineConnection) else None,
+        inline=InlineConnection.of(connection),
     )
     session.info[_SEEN] = seen
     return seen

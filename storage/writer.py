@@ -13,10 +13,12 @@ is kept; if the commit fails, every action of the batch fails and is delivered a
 The SAVEPOINTs are the driver's own statements on the writer's connection (microseconds),
 not SQLAlchemy's `begin_nested`, whose bookkeeping cost about 170 µs an action, more than the
 SQL of a whole poll answer. SQLAlchemy does not see them, which is safe for everything but
-one case: when the ORM's flush fails, SQLAlchemy rolls the whole transaction back itself.
-The batch's earlier actions are then lost as by a failed commit (they fail, and are
-delivered again), and from then on this writer uses `begin_nested`, which isolates a
-failed flush (`_Savepoints`).
+two cases: when the ORM's flush fails, SQLAlchemy rolls the whole transaction back itself,
+and SQLite may end a transaction itself (a full disk, an I/O error). The batch's earlier
+actions are then lost as by a failed commit (`BatchLost`: they are delivered again), those
+not begun run in the next batch, and after a failed flush this writer uses `begin_nested`,
+which confines one to its action (`_Savepoints`). A work never commits or rolls back the
+shared session itself.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.inline_sqlite import InlineConnection
@@ -51,7 +53,8 @@ class GroupCommit:
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run `work` in a transaction shared with other actions; its result once committed.
-        An exception from `work` is raised here (its changes rolled back, others' kept)."""
+        An exception from `work` is raised here (its changes rolled back, others' kept);
+        BatchLost if the batch's transaction was lost with another action's."""
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._waiting.append((work, done))
         if self._task is None or self._task.done():
@@ -81,9 +84,11 @@ class GroupCommit:
                     else:
                         outcomes.append((done, value, None))
         except _TransactionLost as lost:  # the earlier actions' work went with it
-            ran = len(outcomes) + 1
-            outcomes = [(done, None, lost.error) for _, done in batch[:ran]]
-            self._waiting.extendleft(reversed(batch[ran:]))  # not begun: they go next
+            ran = len(outcomes)
+            gone = BatchLost(lost.error)
+            outcomes = [(done, None, failure or gone) for done, _, failure in outcomes]
+            outcomes.append((batch[ran][1], None, lost.error))
+            self._waiting.extendleft(reversed(batch[ran + 1 :]))  # not begun: they go next
         except Exception as error:  # BEGIN or COMMIT failed: nothing of the batch is kept
             outcomes = [(done, None, error) for _, done in batch]
         except BaseException:  # stopped half-way: the callers must not wait for ever
@@ -99,8 +104,19 @@ class GroupCommit:
                 done.set_exception(failure)
 
 
+class BatchLost(OperationalError):
+    """An action that went well, lost with its batch's transaction (another action's failed
+    flush, or SQLite ending the transaction): nothing of it is kept, and it comes again, as
+    after a failed COMMIT. A database error (bot/channels/acks.py): retried, never counted
+    against the delivery as a fault of its own."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__("the batch's transaction was lost", None, cause)
+
+
 class _TransactionLost(Exception):
-    """The ORM's flush failed, and SQLAlchemy rolled the batch's whole transaction back."""
+    """The batch's whole transaction is gone: SQLAlchemy rolled it back after a failed flush,
+    or SQLite ended it (a savepoint's statement failed). `error`: the failing action's."""
 
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
@@ -118,9 +134,7 @@ class _Savepoints:
         """The writer's driver connection, its transaction begun; None: SQLAlchemy's way."""
         if not self.light:
             return None
-        connection = await session.connection()  # BEGIN IMMEDIATE (storage/db.py)
-        driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-        return driver if isinstance(driver, InlineConnection) else None
+        return InlineConnection.of(await session.connection())  # BEGIN IMMEDIATE (db.py)
 
     async def run(self, session: AsyncSession, driver: InlineConnection | None, work: Work) -> Any:
         if driver is None:
@@ -162,9 +176,10 @@ def _statement(driver: InlineConnection, sql: str, failed: Exception | None = No
 
 def forget_rolled_back(session: AsyncSession) -> None:
     """After an action's SAVEPOINT is rolled back, nothing it loaded or made stays in the
-    shared session. SQLAlchemy forgets the objects it inserted itself, but not those made
-    from rows inserted by a statement (storage/queries/loaded.py `as_loaded`): one would sit
-    in the identity map under an id the next action's INSERT may be given again. Every
-    action flushes before it ends, so the others' changes are in the transaction already;
-    what they need is read again."""
+    shared session: SQLAlchemy does not see the driver's ROLLBACK TO, so every object it
+    holds may name a row that is gone (one made from an inserted row, `as_loaded`, would sit
+    in the identity map under an id the next action's INSERT may be given again), and a
+    change the action left unflushed would be written by the next action's flush. Every
+    action that went well flushed before it ended, so the others' changes are in the
+    transaction already; what they need is read again."""
     session.expunge_all()

@@ -138,6 +138,28 @@ async def test_a_send_that_crashed_its_worker_every_time_is_failed_not_tried_aga
     assert telegram.delivered_to(1011) == [] and len(telegram.delivered_to(1012)) == 1
 
 
+async def test_a_claim_passes_a_window_of_spent_rows(database_url: str, civicbot: Civicbot) -> None:
+    """A claim whose window holds spent rows only fails them and claims the rows after them,
+    rather than nothing (which would leave the sender idle for a look)."""
+    await people_of_naryn(database_url, [("telegram", str(1021 + n), "ky", None) for n in range(3)])
+    code = await poll_added(civicbot)
+    await civicbot("poll", "send", code, "--yes")
+    planned = sorted(p.id for p in await rows(database_url, PollSend))
+    dead = utcnow() - LEASE - dt.timedelta(minutes=1)
+    spent = {"claimed_at": dead, "attempts": poll_sends.ATTEMPTS}
+    await execute(
+        database_url, update(PollSend).where(PollSend.id.in_(planned[:2])).values(**spent)
+    )
+    db = Database(database_url)
+    try:
+        claimed = await db.write(lambda s: queries.claim_sends(s, ["telegram"], 2, utcnow()))
+    finally:
+        await db.close()
+    assert claimed == [planned[2]]
+    after = {p.id: (p.status, p.note) for p in await rows(database_url, PollSend)}
+    assert [after[i] for i in planned] == [("failed", "attempts")] * 2 + [("pending", None)]
+
+
 async def test_two_workers_send_each_poll_once(
     start_bot_on: StartBotOn,
     postgres_url: str,

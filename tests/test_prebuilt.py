@@ -272,6 +272,8 @@ async def test_a_row_made_without_every_column_is_refused(db: Database) -> None:
         with pytest.raises(ValueError, match="created_at"):
             values = {"id": 1, "channel": "sms", "channel_user_id": "+1", "language": "ky"}
             as_loaded(session, Person, values)
+        with pytest.raises(ValueError, match="has no"):  # a key no column has, as the constructor
+            as_loaded(session, Person, {**values, "languag": "ky"})
 
 
 async def test_objects_made_from_fast_path_rows_are_the_sessions_own_and_current(

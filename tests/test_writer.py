@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels.acks import database_away
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
 from storage.db import Database
 from storage.models import Region
+from storage.prebuilt import Prebuilt
+from storage.writer import BatchLost
 from tests.conftest import SECRET_KEY
 
 Work = Callable[[AsyncSession], Awaitable[Any]]
@@ -72,6 +75,29 @@ def flushes_a_taken_key(session_seen: list[AsyncSession]) -> Work:
     return work
 
 
+# As the hot path writes: a prebuilt statement, straight on the writer's driver connection.
+_ADD_REGION = Prebuilt(
+    insert(Region).values(
+        key=bindparam("key"),
+        name_ky=bindparam("name"),
+        name_ru=bindparam("name"),
+        name_en=bindparam("name"),
+        position=bindparam("position"),
+    )
+)
+
+
+def ends_the_transaction_then_writes(key: str) -> Work:
+    """Writes on after the transaction ended under it: a statement straight on the driver
+    would be kept at once, outside any transaction, though its batch is lost."""
+
+    async def work(session: AsyncSession) -> None:
+        await session.execute(text("ROLLBACK"))
+        await _ADD_REGION.run(session, key=f"w-{key}", name=key, position=0)
+
+    return work
+
+
 def ends_the_transaction(key: str) -> Work:
     """Writes, then the transaction ends under it (as SQLite ends one on a full disk)."""
 
@@ -107,12 +133,19 @@ async def test_a_failed_action_is_rolled_back_alone(db: Database) -> None:
 
 async def test_a_failed_flush_loses_its_batch_and_is_isolated_from_then_on(db: Database) -> None:
     sessions: list[AsyncSession] = []
-    before, failed, after = await at_once(
-        db, writes("before"), flushes_a_taken_key(sessions), writes("after")
+    alone, before, failed, after = await at_once(
+        db,
+        writes_then_fails("alone"),
+        writes("before"),
+        flushes_a_taken_key(sessions),
+        writes("after"),
     )
 
-    # SQLAlchemy rolled "before" back with the flush: it is not acknowledged, and comes again.
-    assert isinstance(before, IntegrityError) and isinstance(failed, IntegrityError)
+    assert isinstance(alone, ValueError)  # its own failure, still
+    # SQLAlchemy rolled "before" back with the flush: not acknowledged, it comes again, as
+    # after a database error (not counted against it as a fault of its own).
+    assert isinstance(before, BatchLost) and database_away(before)
+    assert isinstance(failed, IntegrityError)
     assert after == "after"  # not begun when the batch was lost: it ran in the next one
     assert await keys(db) == {"after"}
 
@@ -131,7 +164,7 @@ async def test_a_transaction_sqlite_ended_loses_its_batch(db: Database) -> None:
         db, writes("before"), ends_the_transaction("ended"), writes("after")
     )
 
-    assert isinstance(before, OSError) and isinstance(ended, OSError)
+    assert isinstance(before, BatchLost) and isinstance(ended, OSError)
     assert after == "after"
     assert await keys(db) == {"after"}
     # Not a failed flush: the next batch's failed action is still rolled back alone.
@@ -140,6 +173,16 @@ async def test_a_transaction_sqlite_ended_loses_its_batch(db: Database) -> None:
     )
     assert (first, last) == ("first", "last") and isinstance(failed, ValueError)
     assert await keys(db) == {"after", "first", "last"}
+
+
+async def test_nothing_is_written_outside_the_transaction(db: Database) -> None:
+    before, carried_on, after = await at_once(
+        db, writes("before"), ends_the_transaction_then_writes("carried-on"), writes("after")
+    )
+
+    assert await keys(db) == {"after"}  # nothing of the lost batch, "carried-on" included
+    assert isinstance(before, BatchLost) and after == "after"
+    assert isinstance(carried_on, DBAPIError) and "no transaction" in str(carried_on)
 
 
 async def test_a_batch_shares_one_transaction(db: Database) -> None:

@@ -493,12 +493,18 @@ class Outbox(Generic[C]):
         for task in late:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
-        self._not_sent(list(self._chats.values()), "queued messages whose wait ran out")
+        # Not chats whose worker began meanwhile (an answer posted during the wait): theirs
+        # is sending, and counts what it sends.
+        ended = [c for c in self._chats.values() if c.worker is None or c.worker.done()]
+        self._not_sent(ended, "queued messages whose wait ran out")
 
     def _give_up_line(self) -> None:
         """The follow-ups of chats still in line for the pace: not sent, and said so."""
         chats = [self._chats.get(chat_id) for chat_id in self._line]
         self._line.clear()
+        for chat in chats:
+            if chat is not None:
+                chat.waiting = False  # out of the line: a later post starts it again
         idle = [c for c in chats if c is not None and (c.worker is None or c.worker.done())]
         self._not_sent(idle, "follow-up messages waiting for the pace")
 
@@ -588,7 +594,8 @@ def message(chat_id: int, text: str, keyboard: bot_api.Keyboard = ()) -> Call:
         prefix = ""
     cut = len(prefix)
     layout = tuple(tuple((label, payload[cut:]) for label, payload in row) for row in keyboard)
-    return Message(chat_id, text, prefix, _shared(layout))
+    # Only a layout others can share is kept: one of whole payloads is this person's alone.
+    return Message(chat_id, text, prefix, _shared(layout) if prefix else layout)
 
 
 @functools.lru_cache(maxsize=LAYOUTS)

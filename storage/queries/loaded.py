@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from storage.models import Base
@@ -25,6 +25,19 @@ Loaded = TypeVar("Loaded", bound=Base)
 def columns_of(model: type[Base]) -> tuple[str, ...]:
     """The model's column attributes, in the table's order (a fast-path row's order)."""
     return tuple(column.key for column in model.__table__.columns)
+
+
+@functools.cache
+def _column_set(model: type[Base]) -> frozenset[str]:
+    return frozenset(columns_of(model))
+
+
+@functools.cache
+def _manager(model: type[Base]) -> Any:
+    """What makes the model's objects, the mappers configured first (the constructor did it
+    on the first object; a script whose first object is made here would otherwise fail)."""
+    configure_mappers()
+    return model.__mapper__.class_manager
 
 
 def row_of(model: type[Base], values: Sequence[Any]) -> dict[str, Any]:
@@ -48,7 +61,9 @@ def as_loaded(
     The values go straight into the object's state, as the ORM's own loading puts them:
     made through the constructor, each column was a change event (history, a modified
     flag) for nothing to flush, which cost more than reading the row (docs/decisions.md)."""
-    row: Loaded = model.__mapper__.class_manager.new_instance()
+    if unknown := values.keys() - _column_set(model):  # as the constructor refused them
+        raise ValueError(f"{model.__name__} has no {sorted(unknown)}")
+    row: Loaded = _manager(model).new_instance()
     state = instance_state(row)
     state.dict.update(values)
     for name, value in relationships.items():

@@ -190,16 +190,19 @@ async def claim_sends(
     # transaction holds them (PostgreSQL's FOR UPDATE; SQLite's one writer), so nothing has
     # changed them since, and a condition on their status led SQLite's planner to that index,
     # a scan of every pending row, rather than to the ids.
-    found = (await session.execute(waiting)).all()
-    spent = [send_id for send_id, attempts in found if attempts >= ATTEMPTS]
-    if spent:
-        await session.execute(
-            update(PollSend)
-            .where(PollSend.id.in_(spent))
-            .values(status=FAILED, note="attempts", sent_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    ids = [send_id for send_id, attempts in found if attempts < ATTEMPTS]
+    while True:
+        found = (await session.execute(waiting)).all()
+        spent = [send_id for send_id, attempts in found if attempts >= ATTEMPTS]
+        ids = [send_id for send_id, attempts in found if attempts < ATTEMPTS]
+        if spent:
+            await session.execute(
+                update(PollSend)
+                .where(PollSend.id.in_(spent))
+                .values(status=FAILED, note="attempts", sent_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        if ids or not spent:  # else a window of spent rows only: the next one
+            break
     if not ids:
         return []
     result = await session.execute(
