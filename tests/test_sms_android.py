@@ -82,11 +82,12 @@ async def test_a_local_number_takes_a_wish_and_answers_as_twilio_does(
     await gateway.wait_for(lambda sent: len(sent) == 4)
     [signature] = await rows(database_url, Signature)
     assert signature.status == "counted" and ADULT_PIN not in str(vars(signature))
-    # Sent at the phone's pace: the starts are spaced 1/QUICK_PHONE apart or more; what
-    # arrives here may come a little closer (one request slower on a busy machine than the
-    # next), and unpaced the two answered back to back would come milliseconds apart.
+    # Sent at the phone's pace: the starts are spaced 1/QUICK_PHONE (250 ms) apart or more;
+    # what arrives here may come closer (one request slower on a busy machine than the next:
+    # 117 ms was seen in CI), and unpaced the two answered back to back would come
+    # milliseconds apart. The bound tells the two apart with room for a busy machine.
     gaps = [b - a for a, b in zip(gateway.sent_at, gateway.sent_at[1:], strict=False)]
-    assert min(gaps) >= 0.6 / QUICK_PHONE
+    assert min(gaps) >= 0.25 / QUICK_PHONE
 
 
 async def test_forged_unsigned_replayed_and_foreign_events_are_refused(
