@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiosqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 # Statements that may wait for another connection's lock: run in a thread.
@@ -50,6 +52,14 @@ class InlineConnection(aiosqlite.Connection):
         """The writer's driver connection under a SQLAlchemy connection, if it is one."""
         driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
         return driver if isinstance(driver, InlineConnection) else None
+
+
+def driver_error(sql: str, error: sqlite3.Error, dialect: Dialect | None = None) -> StatementError:
+    """A driver's error on this connection as SQLAlchemy raises it for its own statements
+    (bot/channels/acks.py tells a database away from a fault by these), without parameters."""
+    return DBAPIError.instance(
+        sql, None, error, sqlite3.Error, hide_parameters=True, dialect=dialect
+    )
 
 
 def connect(path: str) -> InlineConnection:

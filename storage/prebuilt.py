@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable
 
-from storage.inline_sqlite import InlineConnection
+from storage.inline_sqlite import InlineConnection, driver_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +81,12 @@ async def _connection_of(session: AsyncSession) -> _Seen:
     return seen
 
 
+async def inline_connection(session: AsyncSession) -> InlineConnection | None:
+    """The writer's driver connection under the session's transaction (begun if it was not),
+    if that is the connection it uses: looked up once per transaction."""
+    return (await _connection_of(session)).inline
+
+
 class Prebuilt:
     """One statement (or one per dialect, for INSERT … ON CONFLICT), built once."""
 
@@ -122,9 +127,7 @@ class Prebuilt:
             rowcount = cursor.rowcount
             cursor.close()
         except sqlite3.Error as error:
-            raise DBAPIError.instance(
-                compiled.sql, None, error, sqlite3.Error, hide_parameters=True, dialect=dialect
-            ) from error
+            raise driver_error(compiled.sql, error, dialect) from error
         if compiled.results is not None:
             rows = [_converted(compiled.results, row) for row in rows]
         return Ran(rows, max(rowcount, 0) if compiled.dml else len(rows))

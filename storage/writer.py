@@ -30,10 +30,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.inline_sqlite import InlineConnection
+from storage.inline_sqlite import InlineConnection, driver_error
+from storage.prebuilt import inline_connection
 
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[Any]]
@@ -134,7 +135,7 @@ class _Savepoints:
         """The writer's driver connection, its transaction begun; None: SQLAlchemy's way."""
         if not self.light:
             return None
-        return InlineConnection.of(await session.connection())  # BEGIN IMMEDIATE (db.py)
+        return await inline_connection(session)  # BEGIN IMMEDIATE (storage/db.py)
 
     async def run(self, session: AsyncSession, driver: InlineConnection | None, work: Work) -> Any:
         if driver is None:
@@ -170,8 +171,7 @@ def _statement(driver: InlineConnection, sql: str, failed: Exception | None = No
     try:
         driver.run(sql, ())
     except sqlite3.Error as error:
-        lost = failed or DBAPIError.instance(sql, None, error, sqlite3.Error, hide_parameters=True)
-        raise _TransactionLost(lost) from error
+        raise _TransactionLost(failed or driver_error(sql, error)) from error
 
 
 def forget_rolled_back(session: AsyncSession) -> None:

@@ -213,7 +213,11 @@ class ChatPace:
 class _Batch:
     calls: Sequence[Callable[[Any], Awaitable[object]]]
     done: asyncio.Future[bool] | None  # None: a follow-up nobody waits for (`follow`)
-    paced: bool = False  # at the broadcast pace (a follow-up nobody waits for)
+
+    @property
+    def paced(self) -> bool:
+        """At the broadcast pace: what follows an answer, which nobody waits for, does."""
+        return self.done is None
 
     def settle(self, sent_all: bool) -> None:
         if self.done is not None and not self.done.done():
@@ -287,7 +291,7 @@ class Outbox(Generic[C]):
         chat is already waiting for, each at the broadcast pace. Given up, they are recorded
         as any message is (`_give_up`); there is no future to tell."""
         if calls:
-            self._queue(chat_id, _Batch(calls, None, paced=True))
+            self._queue(chat_id, _Batch(calls, None))
 
     def _queue(self, chat_id: Hashable, batch: _Batch) -> None:
         chat = self._chat(chat_id)
@@ -341,7 +345,7 @@ class Outbox(Generic[C]):
                     )
                 except asyncio.CancelledError:  # a stopping outbox: the rest counted (`drain`)
                     self._depth.inc()
-                    chat.queue.insert(0, _Batch(batch.calls[number:], batch.done, batch.paced))
+                    chat.queue.insert(0, _Batch(batch.calls[number:], batch.done))
                     raise
                 except RecipientBlocked:  # `send` marked them; drop what they would get
                     self._depth.dec(len(batch.calls) - number - 1)

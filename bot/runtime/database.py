@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
@@ -35,15 +34,10 @@ def file_store(settings: Settings) -> FileStore:
 def location(settings: Settings) -> str:
     """Where the database is, as the operator reads it: an SQLite file's absolute path, or
     the URL without its password."""
-    path = sqlite_file(settings)
+    path = sqlite_path(settings.database_url)
     if path is not None:
         return str(path)
     return make_url(settings.database_url).render_as_string(hide_password=True)
-
-
-def sqlite_file(settings: Settings) -> Path | None:
-    """The SQLite database's file; None for PostgreSQL or an SQLite database in memory."""
-    return sqlite_path(settings.database_url)
 
 
 def require_existing(settings: Settings) -> None:
@@ -52,7 +46,7 @@ def require_existing(settings: Settings) -> None:
     `civicbot db init` make it; so does a command given DATABASE_URL (the path from settings)."""
     if "database_url" in settings.model_fields_set:
         return
-    path = sqlite_file(settings)
+    path = sqlite_path(settings.database_url)
     if path is not None and not path.exists():
         raise ConfigError(
             f"no database at {path}: run civicbot in the folder the bot runs in, set "
@@ -63,7 +57,7 @@ def require_existing(settings: Settings) -> None:
 def opened(settings: Settings) -> Database:
     """The database DATABASE_URL names; a new SQLite file is made FILE_MODE first (SQLite
     would make it as the umask says)."""
-    path = sqlite_file(settings)
+    path = sqlite_path(settings.database_url)
     if path is not None:
         create_empty(path, settings.file_permissions())
     return Database(settings.database_url)
