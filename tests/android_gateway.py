@@ -39,7 +39,6 @@ def android_settings(api_base_url: str) -> dict[str, Any]:
 @dataclass
 class FakeGateway:
     sent: list[dict[str, Any]] = field(default_factory=list)
-    sent_at: list[float] = field(default_factory=list)  # time.monotonic() of each in `sent`
     # Answers to give before succeeding: HTTP statuses (the phone away: 503).
     failures: list[int] = field(default_factory=list)
     attempts: int = 0
@@ -73,7 +72,6 @@ class FakeGateway:
         message = await request.json()
         message_id = message.get("id") or f"msg{next(_ids):08d}"
         self.sent.append({**message, "id": message_id})
-        self.sent_at.append(time.monotonic())
         async with self._taken:
             self._taken.notify_all()
         recipients = [{"phoneNumber": n, "state": "Pending"} for n in message["phoneNumbers"]]

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import SimpleNamespace
 
 import pytest
 
+from bot.channels import outbox
+from bot.channels.outbox import Pacer
 from bot.runtime import metrics
 from storage.models import OutboundMessage, Person
 from tests.conftest import StartBot, resident_of, rows
@@ -134,3 +137,33 @@ async def test_messages_still_queued_when_the_stopping_wait_runs_out_are_counted
     assert given_up_count("shutdown") - before == 3
     assert "3 queued messages whose wait ran out not sent" in caplog.text
     assert answered.result() is False
+
+
+async def test_a_pacer_spaces_its_turns_however_many_ask_and_holds_after_a_429(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a clock of its own (no real waiting): five senders at once get turns one interval
+    apart, in the order they asked; after hold(3) the next turn is three seconds on."""
+    clock = SimpleNamespace(now=100.0)
+
+    async def sleep(seconds: float) -> None:
+        clock.now += seconds
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(outbox, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    monkeypatch.setattr(outbox, "asyncio", SimpleNamespace(Lock=asyncio.Lock, sleep=sleep))
+    pacer = Pacer(rate=4.0)
+    assert pacer.interval > 0.25  # a little over a quarter second: never 5 in some second
+    starts: list[tuple[int, float]] = []
+
+    async def send(n: int) -> None:
+        await pacer.wait()
+        starts.append((n, clock.now))
+
+    await asyncio.gather(*(send(n) for n in range(5)))
+    assert [n for n, _ in starts] == list(range(5))
+    assert [at for _, at in starts] == pytest.approx([100.0 + n * pacer.interval for n in range(5)])
+    pacer.hold(3.0)
+    before = clock.now
+    await pacer.wait()
+    assert clock.now == pytest.approx(before + 3.0)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.channels.outbox import Pacer
 from bot.channels.sms.android import AndroidProvider
 from bot.channels.sms.segments import segments
 from bot.runtime.i18n import Catalogues
@@ -46,6 +47,20 @@ async def gateway(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeGateway]
     await server.stop()
 
 
+@pytest.fixture
+def turns(monkeypatch: pytest.MonkeyPatch) -> list[Pacer]:
+    """The pacer of each turn given, in order."""
+    given: list[Pacer] = []
+    wait = Pacer.wait
+
+    async def recorded(pacer: Pacer) -> None:
+        await wait(pacer)
+        given.append(pacer)
+
+    monkeypatch.setattr(Pacer, "wait", recorded)
+    return given
+
+
 async def start(start_bot: StartBot, gateway: FakeGateway) -> Any:
     return await start_bot("webhook", telegram_bot_token=None, **android_settings(gateway.base_url))
 
@@ -53,6 +68,7 @@ async def start(start_bot: StartBot, gateway: FakeGateway) -> Any:
 async def test_a_local_number_takes_a_wish_and_answers_as_twilio_does(
     start_bot: StartBot,
     gateway: FakeGateway,
+    turns: list[Pacer],
     catalogues: Catalogues,
     database_url: str,
     civicbot: Civicbot,
@@ -82,12 +98,10 @@ async def test_a_local_number_takes_a_wish_and_answers_as_twilio_does(
     await gateway.wait_for(lambda sent: len(sent) == 4)
     [signature] = await rows(database_url, Signature)
     assert signature.status == "counted" and ADULT_PIN not in str(vars(signature))
-    # Sent at the phone's pace: the starts are spaced 1/QUICK_PHONE (250 ms) apart or more;
-    # what arrives here may come closer (one request slower on a busy machine than the next:
-    # 117 ms was seen in CI), and unpaced the two answered back to back would come
-    # milliseconds apart. The bound tells the two apart with room for a busy machine.
-    gaps = [b - a for a, b in zip(gateway.sent_at, gateway.sent_at[1:], strict=False)]
-    assert min(gaps) >= 0.25 / QUICK_PHONE
+    # Sent at the phone's pace: every send took a turn of one pacer set to the phone's rate
+    # (how a pacer spaces its turns: test_outbox_limits).
+    assert len(turns) == len(gateway.sent) == 4
+    assert {pacer.interval for pacer in turns} == {Pacer(QUICK_PHONE).interval}
 
 
 async def test_forged_unsigned_replayed_and_foreign_events_are_refused(
