@@ -299,9 +299,11 @@ async def walk(
                 result.lags.append(time.perf_counter() - max(started, done))
         body = prepared or json.dumps(button_update(who.chat, shown)).encode()
         try:
-            status, _answer = await target.pool.exchange(target.head, body)
+            status, response = await target.pool.exchange(target.head, body)
         except OSError:
             status = 0
+        else:
+            target.telegram.webhook_response(response)
         answers = await target.telegram.answers(who.chat)
         done = time.perf_counter()
         if result is not None:

@@ -88,6 +88,21 @@ class LightTelegram(LightServer):
                 self._waiting.pop(chat, None)
         return self._inbox.pop(chat, [])
 
+    def webhook_response(self, body: bytes) -> None:
+        """A bot's answer to a webhook: a Bot API call if it names a method, made as Telegram
+        makes it and counted as "METHOD (webhook response)"."""
+        if b'"method"' not in body:
+            return
+        try:
+            params = json.loads(body)
+        except ValueError:
+            return
+        if isinstance(params, dict) and "method" in params:
+            method = str(params.pop("method"))
+            self.calls[f"{method} (webhook response)"] += 1
+            if method == "sendMessage":
+                self._send_message(params)
+
     def _handle(self, request: Request) -> Reply:
         if not request.target.startswith(self._prefix):
             return error(401, "Unauthorized")

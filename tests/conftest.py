@@ -290,7 +290,7 @@ def resident_of(
     runtime: Runtime, telegram: FakeTelegram, mode: str, user_id: int, language: str | None
 ) -> Resident:
     deliver = (
-        webhook_delivery(runtime.base_url, runtime.settings.webhook_secret())
+        webhook_delivery(runtime.base_url, runtime.settings.webhook_secret(), telegram)
         if mode == "webhook"
         else polling_delivery(telegram)
     )

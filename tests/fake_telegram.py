@@ -55,6 +55,7 @@ class Call:
     method: str
     params: dict[str, Any]
     ok: bool = False  # answered with success
+    in_response: bool = False  # made from the bot's answer to a webhook
 
 
 @dataclass
@@ -172,12 +173,22 @@ class FakeTelegram:
 
     # --- the API -------------------------------------------------------------------------
 
+    async def webhook_response(self, body: Any) -> None:
+        """What the bot answered a webhook with: a Bot API call if it names a method, made
+        as Telegram makes it (its outcome told to nobody), recorded with `in_response`."""
+        if isinstance(body, dict) and "method" in body:
+            params = {name: value for name, value in body.items() if name != "method"}
+            await self._take(str(body["method"]), params, in_response=True)
+
     async def _api(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
             return _error(401, "Unauthorized")
-        params = await _params(request)
-        method = request.match_info["method"]
-        call = Call(method, params)
+        return await self._take(request.match_info["method"], await _params(request))
+
+    async def _take(
+        self, method: str, params: dict[str, Any], in_response: bool = False
+    ) -> web.Response:
+        call = Call(method, params, in_response=in_response)
         self.calls.append(call)
         if self.failures.get(method, 0) > 0:
             self.failures[method] -= 1

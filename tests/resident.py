@@ -18,7 +18,10 @@ RAW_KEY = re.compile(r"^[a-z_]+\.[a-z_.]+$")
 Deliver = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def webhook_delivery(base_url: str, secret: str) -> Deliver:
+def webhook_delivery(base_url: str, secret: str, telegram: FakeTelegram) -> Deliver:
+    """Updates posted as Telegram posts them; a Bot API call in the response is made, as
+    Telegram makes it."""
+
     async def deliver(update: dict[str, Any]) -> None:
         async with (
             aiohttp.ClientSession() as http,
@@ -29,6 +32,7 @@ def webhook_delivery(base_url: str, secret: str) -> Deliver:
             ) as response,
         ):
             assert response.status == 200, await response.text()
+            await telegram.webhook_response(await response.json())
 
     return deliver
 

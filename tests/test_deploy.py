@@ -468,7 +468,7 @@ async def test_caddy_forwards_the_public_routes_and_the_client_only(
     runtime = await start_bot("webhook", trusted_proxies=("127.0.0.1",), metrics_port=0)
     async with caddy_in_front_of(runtime, tmp_path) as caddy:
         # A Telegram webhook through Caddy reaches the bot, and the resident is answered.
-        deliver = webhook_delivery(caddy, runtime.settings.webhook_secret())
+        deliver = webhook_delivery(caddy, runtime.settings.webhook_secret(), telegram)
         assert await Resident(telegram, deliver, 9101, "en").send("/start")
 
         # Every route the bot has is forwarded, except the private ones: Caddy's 404.

@@ -60,6 +60,27 @@ async def test_webhook_refuses_missing_or_forged_secret_and_malformed_bodies(
     assert len(telegram.messages_to(9001)) == 1
 
 
+@pytest.mark.parametrize("mode", ["webhook", "polling"])
+async def test_a_press_answered_without_a_toast_rides_in_the_webhook_response(
+    start_bot: StartBot, telegram: FakeTelegram, say: Say, mode: str
+) -> None:
+    """By webhook, the answer that stops a button's spinner is the webhook's response (one
+    request fewer; Telegram makes the call); by polling there is no response to carry it, so
+    it is a request of its own. The answer to the press comes either way."""
+    runtime = await start_bot(mode)
+    resident = resident_of(runtime, telegram, mode, 6101, "en")
+    await resident.send("/start m-osh")
+    await resident.send("/change")
+    replies = await resident.press("Roads")
+    assert replies == [say("en", "wish.text_prompt", category="Roads", limit=1000)]
+    [answer] = telegram.called("answerCallbackQuery")
+    assert answer.ok and answer.in_response == (mode == "webhook")
+    assert "text" not in answer.params  # no toast: the press's answer is a message
+    # Any other update's response is a body Telegram ignores: no second call.
+    await resident.send("Potholes on the main street")
+    assert len(telegram.called("answerCallbackQuery")) == 1
+
+
 async def test_start_sets_the_webhook_with_its_secret_and_menus_per_language(
     start_bot: StartBot, telegram: FakeTelegram, catalogues: Catalogues
 ) -> None:

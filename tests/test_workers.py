@@ -109,7 +109,7 @@ async def test_two_workers_on_one_postgresql(
     # A new Telegram chat's first updates, likewise.
     for pair in range(PAIRS):
         chat = 8100 + pair
-        resident = Resident(telegram, webhook_delivery(first.base_url, ""), chat, "ru")
+        resident = Resident(telegram, webhook_delivery(first.base_url, "", telegram), chat, "ru")
         updates = [resident.text_update("/start m-tokmok"), resident.text_update("/help")]
         statuses = await asyncio.gather(
             post_update(first, updates[0]), post_update(second, updates[1])
@@ -126,7 +126,7 @@ async def test_one_chats_updates_on_two_workers_take_turns(
     so the second waits for the first and sees its state (no lost step, no stale read)."""
     first = await start_bot_on(postgres_url)
     second = await start_bot_on(postgres_url)
-    resident = Resident(telegram, webhook_delivery(first.base_url, ""), 8200, "ky")
+    resident = Resident(telegram, webhook_delivery(first.base_url, "", telegram), 8200, "ky")
     await post_update(first, resident.text_update("/start m-tokmok"))
     await post_update(first, resident.text_update("/change"))
     # Every text while the category is asked is kept as the wish's text, once: the second

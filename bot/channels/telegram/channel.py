@@ -70,6 +70,10 @@ class _Handling:
     """The answers queued for one update, which `process` waits for."""
 
     answers: list[asyncio.Future[bool]] = field(default_factory=list)
+    # By webhook, the response may carry one Bot API call, which Telegram makes without saying
+    # whether it worked: only a call whose failure loses nothing rides there (`_ride`).
+    by_webhook: bool = False
+    reply: dict[str, object] | None = None
 
 
 # Set by `process` for the update it handles, so that `_post`, deep in a handler, can tell
@@ -144,10 +148,23 @@ class TelegramChannel:
             answer, follow_ups = self._answers(chat_id, handled)
             self._post(update, calls + answer, follow_ups)
 
+    def _ride(self, method: str, **parameters: object) -> bool:
+        """Put a call in the webhook's response instead of a request of its own, if the
+        update came by webhook and nothing rides there yet. Only for a press's bare answer:
+        lost, the spinner stops by itself a few seconds later (docs/decisions.md)."""
+        handling = _CURRENT.get()
+        if handling is None or not handling.by_webhook or handling.reply is not None:
+            return False
+        handling.reply = {"method": method, **parameters}
+        return True
+
     async def _answer_press(self, query_id: str, toast: str) -> bool:
         """Stop the button's spinner, showing `toast` if there is one: Telegram's answer to
-        a press, not a chat message, so not under the 30 a second. False if a toast was not
-        shown (it then goes as a message)."""
+        a press, not a chat message, so not under the 30 a second; a bare answer rides in the
+        webhook's response when it can. False if a toast was not shown (it then goes as a
+        message)."""
+        if not toast and self._ride("answerCallbackQuery", callback_query_id=query_id):
+            return True
         try:
             await bot_api.call(
                 self.bot,
@@ -386,13 +403,14 @@ class TelegramChannel:
         await self.outbox.drain()
         await self.bot.shutdown()  # a no-op if it never initialised
 
-    async def process(self, update: Received) -> None:
+    async def process(self, update: Received, by_webhook: bool = False) -> dict[str, object] | None:
         """Handle one update; returns once its writes are committed and its answers sent (or
-        ANSWER_WAIT has passed: they go on from the outbox). NotKept if it must come again."""
+        ANSWER_WAIT has passed: they go on from the outbox). NotKept if it must come again.
+        `by_webhook`: what it returns is the call for the webhook's response, if any."""
         handler = self.handler_for(update)
         if handler is None:
-            return
-        handling = _Handling()
+            return None
+        handling = _Handling(by_webhook=by_webhook)
         token = _CURRENT.set(handling)
         try:
             await handler(update)
@@ -402,6 +420,7 @@ class TelegramChannel:
             _CURRENT.reset(token)
         if handling.answers:
             await asyncio.wait(handling.answers, timeout=ANSWER_WAIT)
+        return handling.reply
 
     async def _failed(self, update: Received, error: Exception, handling: _Handling) -> None:
         """A handler failed before its commit: nothing was sent, and the update is refused

@@ -49,8 +49,10 @@ async def telegram_webhook(runtime: Served, request: web.Request) -> web.Respons
     if not telegram.ready.is_set():
         return web.json_response({"error": "starting up"}, status=503)
     try:
-        await telegram.process(update)
+        reply = await telegram.process(update, by_webhook=True)
     except NotKept:
         # Nothing was committed and nothing sent: Telegram delivers the update again.
         return web.json_response({"error": "not handled; send it again"}, status=503)
-    return web.json_response({"ok": True})
+    # A Bot API call in the response is made by Telegram (its "method" field); else a body
+    # Telegram ignores.
+    return web.json_response(reply or {"ok": True})
