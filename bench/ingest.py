@@ -23,6 +23,8 @@ the harness itself can carry.
 Targets, each its own process (`--targets`, comma-separated):
 
 - ours: `civicbot serve` in webhook mode (`--workers N`: N of them on one database);
+  each target on a fresh database (bench/databases.py: with `--database-url postgresql…`, a
+  new database on that server, dropped afterwards);
 - floor: aiohttp + the raw driver, one INSERT (group commit, WAL, synchronous=FULL) and one
   sendMessage per update, the 200 after the commit (bench/targets/floor.py);
 - floor-commit-full, floor-commit-normal: the same, one commit per update, synchronous FULL
@@ -64,6 +66,7 @@ from typing import Any, Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.databases import fresh_database
 from bench.light_http import Pool, get, request_head
 from bench.light_telegram import LightTelegram
 from tests.conftest import SECRET_KEY
@@ -436,7 +439,18 @@ async def stop(processes: list[asyncio.subprocess.Process]) -> None:
 async def measure(
     name: str, args: argparse.Namespace, telegram: LightTelegram, work: Path, base_chat: int
 ) -> Result:
-    database_url = args.database_url or f"sqlite+aiosqlite:///{work / name}.db"
+    async with fresh_database(args.database_url, work, name) as database_url:
+        return await measure_on(database_url, name, args, telegram, work, base_chat)
+
+
+async def measure_on(
+    database_url: str,
+    name: str,
+    args: argparse.Namespace,
+    telegram: LightTelegram,
+    work: Path,
+    base_chat: int,
+) -> Result:
     workers = args.workers if name == "ours" else 1
     ports = [free_port() for _ in range(workers)]
     processes = [await start_process(name, port, database_url, telegram, work) for port in ports]
@@ -561,7 +575,10 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, help="open loop: updates offered a second")
     parser.add_argument("--think", type=float, default=1.0, help="open loop: s between steps")
     parser.add_argument("--connections", type=int, default=256, help="open loop: at most")
-    parser.add_argument("--database-url", help="default: a fresh SQLite file per target")
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL: a fresh database per target made on its server; default: SQLite files",
+    )
     parser.add_argument("--workers", type=int, default=1, help="civicbot serve processes")
     parser.add_argument("--targets", default=",".join(TARGETS), help=f"of {', '.join(DESIGNS)}")
     asyncio.run(main(parser.parse_args()))

@@ -18,8 +18,9 @@ watch and stop the server.
 Prints signatures/s over the posts, p50/p99 post latency, the server's and the harness's
 CPU, the server's peak RSS, the replies received, and the time 300,000 would take; then,
 with the server stopped, checks from the database that the count is exact
-(bench/signatures.py's check). `--database-url` must name an empty database (the default is
-a fresh SQLite file in a temporary folder).
+(bench/signatures.py's check). The database is fresh (bench/databases.py): a SQLite file in
+a temporary folder, or with `--database-url postgresql…` a new database on that server,
+dropped afterwards; a SQLite URL given must name an empty database.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from urllib.parse import parse_qsl, urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.databases import fresh_database
 from bench.ingest import Usage, free_port, peak_rss_mb, start_process, stop
 from bench.light_http import LightServer, Pool, Reply, Request, request_head
 from bench.light_telegram import LightTelegram
@@ -161,7 +163,11 @@ async def seed(database_url: str, threshold: int) -> None:
 
 
 async def main(args: argparse.Namespace, work: Path) -> None:
-    database_url = args.database_url or f"sqlite+aiosqlite:///{work}/sms-signatures.db"
+    async with fresh_database(args.database_url, work, "sms-signatures") as database_url:
+        await measure(database_url, args, work)
+
+
+async def measure(database_url: str, args: argparse.Namespace, work: Path) -> None:
     warm = args.concurrency  # the first signers, before the clock starts
     numbers = range(warm + args.count)
     await seed(database_url, threshold=len(numbers))
@@ -253,7 +259,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=50, help="posts at once")
-    parser.add_argument("--database-url", help="an empty database; default: a fresh SQLite file")
+    parser.add_argument("--database-url", help="PostgreSQL: a fresh database made on its server; default: a fresh SQLite file")
     arguments = parser.parse_args()
     if arguments.count < 1 or arguments.concurrency < 1:
         parser.error("--count and --concurrency must be at least 1")
