@@ -11,6 +11,7 @@ import secrets
 import aiohttp
 import pytest
 
+from bot.runtime import metrics
 from storage.models import Person, Wish
 from tests.conftest import SECRET_KEY, Say, StartBot, StartBotOn, rows
 from tests.web_visitor import COOKIE, WebVisitor, session_from
@@ -126,6 +127,32 @@ async def test_the_31st_web_wish_an_hour_from_one_address_is_refused_politely(
         [thanks] = await elsewhere.leave_wish("A pothole across town")
     assert thanks.startswith("Thank you!")
     assert len(await rows(database_url, Wish)) == limit + 1
+
+
+def inbound(kind: str) -> float:
+    value = metrics.REGISTRY.get_sample_value(
+        "civicbot_inbound_total", {"channel": "web", "kind": kind}
+    )
+    return value or 0.0
+
+
+async def test_the_web_chats_actions_are_counted_by_kind(start_bot: StartBot) -> None:
+    """civicbot_inbound_total counts the web chat's commands, texts and buttons as every
+    other channel's; a form sent again is a duplicate, counted as such."""
+    runtime = await start_bot("webhook")
+    before = {kind: inbound(kind) for kind in ("command", "text", "button", "duplicate")}
+    async with session_from("127.0.0.1") as http:
+        visitor = WebVisitor(runtime.base_url, http)
+        await visitor.settle_in_naryn()  # /start, then three buttons
+        await visitor.post(text="/change")
+        text = "Potholes on the main street"
+        again = {name: visitor.field(name) for name in ("csrf", "m", "history")}
+        await visitor.post(text=text)
+        resent = {**again, "text": text}
+        async with http.post(f"{runtime.base_url}/try?lang=en", data=resent) as response:
+            assert response.status == 200  # the same form again: handled once
+    counted = {kind: inbound(kind) - was for kind, was in before.items()}
+    assert counted == {"command": 2, "text": 1, "button": 3, "duplicate": 1}
 
 
 BOUNDARY = "xx"

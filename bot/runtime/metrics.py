@@ -33,7 +33,7 @@ from handlers.log_fields import fields
 from handlers.types import Outcome
 from storage import domain, queries
 from storage.backup import ARCHIVE_NAME
-from storage.channels import CARD, SMS, TELEGRAM, TRAITS, WHATSAPP
+from storage.channels import CARD, SMS, TELEGRAM, TRAITS, WEB, WHATSAPP
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,7 @@ INBOUND_KINDS = {
     TELEGRAM: ("command", "text", "button", "pictures", "location", "unsupported", "duplicate"),
     SMS: ("command", "text", "unsupported", "duplicate"),
     WHATSAPP: ("command", "text", "unsupported", "duplicate"),
+    WEB: ("command", "text", "button", "duplicate"),  # the web chat: counted, nothing refused
 }
 NOT_KEPT_REASONS = ("database", "fault")  # bot/channels/acks.py, reason()
 REFUSALS = ("usage", "unknown", "not_open", "pin", "name", "already", "flood", "sender_limit")
@@ -175,9 +176,10 @@ PEOPLE_CHANNELS = tuple(name for name in TRAITS if name != CARD)  # a card is no
 
 
 def _known_labels() -> None:
+    for channel, kinds in INBOUND_KINDS.items():
+        _each(INBOUND, channel, kinds)
     for channel in INBOUND_CHANNELS:
         HANDLER_ERRORS.labels(channel)
-        _each(INBOUND, channel, INBOUND_KINDS[channel])
         _each(NOT_KEPT, channel, NOT_KEPT_REASONS)
         _each(SIGNATURES_REFUSED, channel, REFUSALS)
     for channel in OUTBOX_CHANNELS:

@@ -43,6 +43,7 @@ from bot.channels.answers import Keyboard
 from bot.channels.budget import AnswerBudget, Verdict
 from bot.channels.ordering import KeyedLocks
 from bot.channels.webchat.transcript import BOT, YOU, Entry, Transcripts
+from bot.runtime import metrics
 from bot.web import http_input, pages
 from bot.web.clients import Clients, limit_key
 from handlers import dispatch, flood, router
@@ -122,6 +123,8 @@ class WebChat:
             outcome = await dispatch.handle(
                 self.runtime.db, self.runtime.pseudonyms, inbound, files=self.runtime.files
             )
+        kind = "button" if button else "command" if inbound.command else "text"
+        metrics.counted(CHANNEL, kind, outcome)
         if outcome is None:  # the same form sent again: handled once already
             return self._show(request, visitor, Exchange(said), before)
         replies, keyboard = self._rendered(outcome)
