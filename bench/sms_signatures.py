@@ -259,7 +259,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=50, help="posts at once")
-    parser.add_argument("--database-url", help="PostgreSQL: a fresh database made on its server; default: a fresh SQLite file")
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL: a fresh database made on its server; default: a fresh SQLite file",
+    )
     arguments = parser.parse_args()
     if arguments.count < 1 or arguments.concurrency < 1:
         parser.error("--count and --concurrency must be at least 1")
