@@ -13,8 +13,8 @@ poll's button, `poll:CODE:n`) and the answers kept are tallied against those giv
     .venv/bin/python bench/polls.py [--residents 2000] [--kill-half] [--answers N]
     .venv/bin/python bench/polls.py --residents 100000   # about 70 minutes: SMS at 10/s
 
-SQLite in a temporary folder (or --database-url postgresql+asyncpg://…, a database of its
-own that the bench fills).
+SQLite in a temporary folder (or --database-url postgresql+asyncpg://…: a fresh database made
+on that server and dropped afterwards, bench/databases.py).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from sqlalchemy import func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.databases import fresh_database
 from bench.ingest import SECRET, cpu_seconds, free_port, peak_rss_mb, queued_seconds, start_process
 from bench.ingest import stop as stop_processes
 from bot.runtime.config import Settings
@@ -260,7 +261,11 @@ async def tallied(db: Database) -> Counter[str]:
 
 async def run(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-polls-"))
-    database_url = args.database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}"
+    async with fresh_database(args.database_url, work, "bench") as database_url:
+        await run_on(database_url, args, work)
+
+
+async def run_on(database_url: str, args: argparse.Namespace, work: Path) -> None:
     print(f"preparing {args.residents} residents and the poll ({database_url})", flush=True)
     code, sizes = await prepare(database_url, args.residents, args.answers_only)
     telegram = TimedTelegram(rate_limit=TELEGRAM_LIMIT)
