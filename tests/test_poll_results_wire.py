@@ -20,30 +20,24 @@ CHAT = 9901
 
 async def notices_left(database_url: str, person_id: int) -> list[str]:
     """The results notices still kept for the person, once the sender has settled them
-    (it settles just after the message goes: looked at again a bounded number of times)."""
+    (it settles just after the message goes: looked at again a bounded number of times).
+    One statement a look: read apart, the keys and the claim could straddle the delete."""
     db = Database(database_url)
     try:
         for _ in range(100):
             async with db.session() as session:
-                keys = list(
-                    await session.scalars(
-                        select(Notice.key).where(
+                rows = (
+                    await session.execute(
+                        select(Notice.key, Notice.sent_at, Notice.attempts).where(
                             Notice.person_id == person_id,
                             Notice.key.in_(poll_outcome.FORGOTTEN_ONCE_SENT),
                         )
                     )
-                )
-                claimed = await session.scalar(
-                    select(Notice.id).where(
-                        Notice.person_id == person_id,
-                        Notice.sent_at.is_(None),
-                        Notice.attempts > 0,
-                    )
-                )
-            if not keys or claimed is None:
-                return keys
+                ).all()
+            if not any(sent_at is None and attempts > 0 for _, sent_at, attempts in rows):
+                return [key for key, _, _ in rows]
             await asyncio.sleep(0.05)  # one in the sender's hands: let it settle
-        return keys
+        return [key for key, _, _ in rows]
     finally:
         await db.close()
 
