@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 from bot.runtime.backups import BACKUP_FOLDER
 from bot.runtime.build import version
 from handlers.log_fields import fields
-from handlers.types import Outcome
+from handlers.types import Inbound, Outcome
 from storage import domain, queries
 from storage.backup import ARCHIVE_NAME
 from storage.channels import CARD, SMS, TELEGRAM, TRAITS, WEB, WHATSAPP
@@ -234,6 +234,16 @@ def _set_all(gauge: Gauge, counts: dict[str, int], known: Iterable[str]) -> None
     the database holds, as it is)."""
     for label in (*known, *counts):
         gauge.labels(label).set(counts.get(label, 0))
+
+
+def kind_of(inbound: Inbound) -> str:
+    """An action's kind as civicbot_inbound_total counts it, for the channels whose kinds
+    the action itself tells (Telegram names its own from the update: pictures, location)."""
+    if inbound.button:
+        return "button"
+    if inbound.command:
+        return "command"
+    return "unsupported" if inbound.unsupported else "text"
 
 
 def counted(channel: str, kind: str, outcome: Outcome | None) -> None:

@@ -278,7 +278,7 @@ class SmsChannel:
                 render=lambda outcome: kept_text(self.catalogues, outcome),
                 files=self.files,
             )
-        metrics.counted(message.channel, _kind(inbound, outcome), outcome)
+        metrics.counted(message.channel, metrics.kind_of(inbound), outcome)
         if outcome is None:
             return None, ""
         if outcome.silent:
@@ -447,12 +447,6 @@ def kept_text(catalogues: Catalogues, outcome: Outcome) -> str:
     if outcome.private and not outcome.silent:
         return catalogues.text(outcome.language, Text(PRIVATE_REPEAT), VARIANT)
     return answer_text(catalogues, outcome)
-
-
-def _kind(inbound: Inbound, outcome: Outcome | None) -> str:
-    if outcome is None:
-        return "duplicate"
-    return "command" if inbound.command else "unsupported" if inbound.unsupported else "text"
 
 
 def running(channels: Mapping[str, object]) -> SmsChannel | None:

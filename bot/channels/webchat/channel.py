@@ -123,8 +123,7 @@ class WebChat:
             outcome = await dispatch.handle(
                 self.runtime.db, self.runtime.pseudonyms, inbound, files=self.runtime.files
             )
-        kind = "button" if button else "command" if inbound.command else "text"
-        metrics.counted(CHANNEL, kind, outcome)
+        metrics.counted(CHANNEL, metrics.kind_of(inbound), outcome)
         if outcome is None:  # the same form sent again: handled once already
             return self._show(request, visitor, Exchange(said), before)
         replies, keyboard = self._rendered(outcome)
