@@ -70,8 +70,10 @@ class Context:
         if picture not in self.kept_pictures:
             self.kept_pictures.append(picture)
 
-    @property
+    @cached_property
     def today(self) -> date:
+        """The municipality's date when the action began: one date for the whole action, so
+        that what it checks and what it stores agree across midnight."""
         return datetime.now(ZoneInfo(self.inbound.timezone)).date()
 
     @cached_property

@@ -28,6 +28,7 @@ from handlers.validation import clean
 from storage import queries
 from storage.db import Database
 from storage.files import FileStore
+from storage.prebuilt import flush_pending
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ async def _handle_in(
         # delivery handled before (here or by another worker meanwhile) raises, and what this
         # one changed is rolled back with its transaction.
         await queries.claim_delivery(session, key, render(outcome) if render else None)
-    await session.flush()
+    await flush_pending(session)
     return outcome
 
 

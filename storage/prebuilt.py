@@ -87,6 +87,15 @@ async def inline_connection(session: AsyncSession) -> InlineConnection | None:
     return (await _connection_of(session)).inline
 
 
+async def flush_pending(session: AsyncSession) -> None:
+    """`session.flush()` when the ORM holds something to write. The hot path writes by
+    statements, so most actions leave it nothing; an empty flush still costs a trip through
+    SQLAlchemy's greenlet. `dirty` is a superset of what a flush would write (an attribute
+    set to its own value counts), so nothing a flush would do is skipped."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+
+
 class Prebuilt:
     """One statement (or one per dialect, for INSERT … ON CONFLICT), built once."""
 

@@ -34,7 +34,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.inline_sqlite import InlineConnection, driver_error
-from storage.prebuilt import inline_connection
+from storage.prebuilt import flush_pending, inline_connection
 
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[Any]]
@@ -144,7 +144,7 @@ class _Savepoints:
         _statement(driver, "SAVEPOINT action")
         try:
             value = await work(session)
-            await session.flush()  # what the ORM still holds goes in, as begin_nested's does
+            await flush_pending(session)  # what the ORM still holds goes in, as begin_nested's does
         except Exception as error:
             if not session.is_active:  # SQLAlchemy rolled back the whole transaction
                 self._give_up(error)

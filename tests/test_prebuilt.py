@@ -8,15 +8,16 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, event, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.db import Database
 from storage.models import Conversation, InboundDelivery, Person, ReportQuota, Wish, utcnow
-from storage.prebuilt import Prebuilt
+from storage.prebuilt import Prebuilt, flush_pending
 from storage.queries.common import per_dialect
+from storage.queries.loaded import got
 from tests.conftest import execute
 
 SECRET_KEY = "prebuilt-test-key-of-at-least-32-characters"
@@ -468,3 +469,68 @@ async def test_two_senders_actions_that_each_add_a_row_for_the_other_do_not_dead
             )
     finally:
         await db.close()
+
+
+async def test_a_flush_is_skipped_only_when_the_orm_holds_nothing_to_write(db: Database) -> None:
+    """`flush_pending` flushes a new, changed or deleted object as `session.flush` does, and
+    for a session holding only unchanged objects does not call it at all (the call alone is
+    a trip through SQLAlchemy's greenlet)."""
+    from storage import queries
+
+    calls: list[str] = []
+
+    async with db.session() as session, session.begin():
+        flush = session.flush
+
+        async def counted_flush(objects: Any = None) -> None:
+            calls.append("flush")
+            await flush(objects)
+
+        session.flush = counted_flush  # type: ignore[method-assign]
+        person, _ = await queries.ensure_person(session, "telegram", "515151", "ky")
+        await flush_pending(session)  # loaded, unchanged
+        assert calls == []
+        person.language = "ru"
+        await flush_pending(session)
+        assert len(calls) == 1 and not session.dirty
+        late = Person(channel="telegram", channel_user_id="515152", language="en")
+        session.add(late)
+        await flush_pending(session)
+        assert len(calls) == 2 and late.id is not None
+        await session.delete(late)
+        await flush_pending(session)
+        assert len(calls) == 3 and not session.deleted
+        await flush_pending(session)
+        assert len(calls) == 3
+
+    async with db.session() as session:
+        stored = await session.scalars(
+            select(Person.language).where(Person.channel_user_id.in_(["515151", "515152"]))
+        )
+        assert list(stored) == ["ru"]
+
+
+async def test_got_gives_the_sessions_object_as_get_does_and_reads_an_expired_one_again(
+    db: Database,
+) -> None:
+    from storage import queries
+
+    statements: list[str] = []
+
+    async with db.session() as session, session.begin():
+        person, _ = await queries.ensure_person(session, "telegram", "616161", "ky")
+        event.listen(
+            session.sync_session.get_bind(),
+            "before_cursor_execute",
+            lambda _c, _k, sql, *_: statements.append(sql),
+        )
+        person_id = person.id  # an expired object's own id would be read with SQL
+        assert await got(session, Person, person_id) is person
+        assert statements == []
+        session.expire(person)
+        assert await got(session, Person, person_id) is person
+        assert len(statements) == 1 and person.language == "ky"
+        session.expunge(person)
+        assert (found := await got(session, Person, person_id)) is not person
+        assert found is not None and found.channel_user_id == "616161"
+        assert await got(session, Person, -1) is None

@@ -50,6 +50,15 @@ def held(session: AsyncSession, model: type[Loaded], key: object) -> Loaded | No
     return found if isinstance(found, model) else None
 
 
+async def got(session: AsyncSession, model: type[Loaded], key: object) -> Loaded | None:
+    """`session.get`, without its trip through SQLAlchemy's greenlet when the session holds
+    the object with every column loaded; one a rolled-back savepoint expired is read again."""
+    found = held(session, model, key)
+    if found is not None and not instance_state(found).expired_attributes:
+        return found
+    return await session.get(model, key)
+
+
 def as_loaded(
     session: AsyncSession,
     model: type[Loaded],

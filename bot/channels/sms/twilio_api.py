@@ -7,7 +7,7 @@ this module with: docs/decisions.md.)"""
 from __future__ import annotations
 
 import base64
-import hashlib
+import functools
 import hmac
 import json
 import re
@@ -36,30 +36,44 @@ def signature(token: str, url: str, params: Mapping[str, str]) -> str:
     """Twilio's X-Twilio-Signature: HMAC-SHA1 with the auth token of the URL followed by each
     POST parameter's name and value, names sorted (a repeated name: its distinct values
     sorted, as twilio's RequestValidator does), in base64."""
-    payload = url
-    for name in sorted(set(params)):
-        values = params.getall(name) if isinstance(params, MultiMapping) else [params[name]]
-        payload += "".join(name + value for value in sorted(set(values)))
-    digest = hmac.new(token.encode(), payload.encode(), hashlib.sha1).digest()
+    return _signature(token, url, _signed_params(params))
+
+
+def _signed_params(params: Mapping[str, str]) -> str:
+    """What follows the URL in the signed text: the same for every URL tried."""
+    multi = params if isinstance(params, MultiMapping) else None  # asked once, not per name
+    return "".join(
+        name + value
+        for name in sorted(set(params))
+        for value in (sorted(set(multi.getall(name))) if multi is not None else (params[name],))
+    )
+
+
+def _signature(token: str, url: str, signed_params: str) -> str:
+    digest = hmac.digest(token.encode(), (url + signed_params).encode(), "sha1")
     return base64.b64encode(digest).decode()
 
 
 def signed(token: str, url: str, params: Mapping[str, str], given: str) -> bool:
     """Whether `given` is Twilio's signature of this form posted to `url`, with the URL's
-    port written or left out (Twilio signs either way). Forms only: our webhooks refuse a
-    JSON body, so the `bodySHA256` query parameter of JSON webhooks is not checked."""
+    port written or left out (Twilio signs either way): as configured first, the URL Twilio
+    posts to, and the other only if that fails. Forms only: our webhooks refuse a JSON
+    body, so the `bodySHA256` query parameter of JSON webhooks is not checked."""
     if not given.isascii():  # base64 never is otherwise (aiohttp keeps bytes as surrogates)
         return False
-    expected = given.encode()
-    return any(
-        hmac.compare_digest(signature(token, each, params).encode(), expected)
-        for each in _with_and_without_port(url)
-    )
+    expected, signed_params = given.encode(), _signed_params(params)
+
+    def matches(each: str) -> bool:
+        return hmac.compare_digest(_signature(token, each, signed_params).encode(), expected)
+
+    return any(matches(each) for each in _port_variants(url))
 
 
-def _with_and_without_port(url: str) -> tuple[str, str]:
-    """The URL as Python's urlparse writes it back, without and with its port (the scheme's
-    default one when none is written)."""
+@functools.lru_cache(maxsize=16)  # a webhook's few URLs, each parsed once
+def _port_variants(url: str) -> tuple[str, str]:
+    """The URL as Python's urlparse writes it back (twilio's RequestValidator checks no
+    other writing), then with its port left out if it has one, or with the scheme's default
+    port written if it has none."""
     parts = urlparse(url)
     try:
         port = parts.port
@@ -67,7 +81,7 @@ def _with_and_without_port(url: str) -> tuple[str, str]:
         return url, url
     if port:
         host = parts.netloc.rpartition(":")[0]
-        return parts._replace(netloc=host).geturl(), parts.geturl()
+        return parts.geturl(), parts._replace(netloc=host).geturl()
     default = 443 if parts.scheme == "https" else 80
     return parts.geturl(), parts._replace(netloc=f"{parts.netloc}:{default}").geturl()
 
