@@ -17,8 +17,8 @@ two cases: when the ORM's flush fails, SQLAlchemy rolls the whole transaction ba
 and SQLite may end a transaction itself (a full disk, an I/O error). The batch's earlier
 actions are then lost as by a failed commit (`BatchLost`: they are delivered again), those
 not begun run in the next batch, and after a failed flush this writer uses `begin_nested`,
-which confines one to its action (`_Savepoints`). A work never commits or rolls back the
-shared session itself.
+which confines one to its action, for ten minutes, doubled at each failure again
+(`_Savepoints`). A work never commits or rolls back the shared session itself.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -40,17 +41,24 @@ T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[Any]]
 
 MAX_BATCH = 64  # actions sharing one commit
+# After a failed flush, SQLAlchemy's savepoints for this long (doubled at each failure again).
+HEAVY_AFTER_A_FAILED_FLUSH, HEAVY_AT_MOST = 600.0, 86_400.0  # seconds
 
 log = logging.getLogger(__name__)
 
 
 class GroupCommit:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], max_batch: int = MAX_BATCH):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        max_batch: int = MAX_BATCH,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.sessions = sessions
         self.max_batch = max_batch
         self._waiting: deque[tuple[Work, asyncio.Future[Any]]] = deque()
         self._task: asyncio.Task[None] | None = None
-        self._savepoints = _Savepoints()
+        self._savepoints = _Savepoints(clock)
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run `work` in a transaction shared with other actions; its result once committed.
@@ -126,13 +134,22 @@ class _TransactionLost(Exception):
 
 class _Savepoints:
     """Each action in a SAVEPOINT: the driver's own while no flush has failed, SQLAlchemy's
-    `begin_nested` after that (the module's docstring says why)."""
+    `begin_nested` after that (the module's docstring says why), for a while: the heavy way
+    costs about 170 µs an action for good, and the flush that failed may have been a one-off.
+    If a flush fails again on the light way, its batch is delivered again once more and the
+    heavy way lasts twice as long as before."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
         self.light = True
+        self.clock = clock
+        self.heavy_for = HEAVY_AFTER_A_FAILED_FLUSH  # seconds, the next time
+        self._light_again_at = 0.0
 
     async def driver(self, session: AsyncSession) -> InlineConnection | None:
         """The writer's driver connection, its transaction begun; None: SQLAlchemy's way."""
+        if not self.light and self.clock() >= self._light_again_at:
+            self.light = True
+            log.info("the writer isolates actions with the driver's savepoints again")
         if not self.light:
             return None
         return await inline_connection(session)  # BEGIN IMMEDIATE (storage/db.py)
@@ -159,9 +176,12 @@ class _Savepoints:
         if self.light:
             log.warning(
                 "the ORM's flush failed (%s): its batch is delivered again, and the writer "
-                "now isolates actions with SQLAlchemy's savepoints",
+                "isolates actions with SQLAlchemy's savepoints for the next %d s",
                 type(error).__name__,
+                self.heavy_for,
             )
+            self._light_again_at = self.clock() + self.heavy_for
+            self.heavy_for = min(2 * self.heavy_for, HEAVY_AT_MOST)
         self.light = False
 
 

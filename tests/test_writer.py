@@ -2,7 +2,7 @@
 transaction, each in a SAVEPOINT of its own. An action that fails is rolled back alone; when
 the transaction itself is lost (the ORM's flush failed, or SQLite ended it), nothing of the
 batch's earlier actions is acknowledged, the actions not yet begun run in the next batch, and
-after a failed flush the writer isolates every later one."""
+after a failed flush the writer isolates every later one for a while."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from bot.runtime.database import prepare_database
 from storage.db import Database
 from storage.models import Region
 from storage.prebuilt import Prebuilt
-from storage.writer import BatchLost
+from storage.writer import HEAVY_AFTER_A_FAILED_FLUSH, BatchLost, GroupCommit
 from tests.conftest import SECRET_KEY
 
 Work = Callable[[AsyncSession], Awaitable[Any]]
@@ -157,6 +157,35 @@ async def test_a_failed_flush_loses_its_batch_and_is_isolated_from_then_on(db: D
     assert isinstance(failed_again, IntegrityError)
     assert await keys(db) == {"after", "again", "later"}
     assert len(sessions) == 2 and sessions[0] is not sessions[1]
+
+
+async def test_the_writer_isolates_actions_for_a_while_and_longer_after_each_failed_flush(
+    db: Database,
+) -> None:
+    """SQLAlchemy's savepoints cost every later action; the flush that failed may have been a
+    one-off. Ten minutes on, the driver's own are back, and a flush failing again costs its
+    batch once more and twice as long a while."""
+    now = [0.0]
+    assert db.writer is not None
+    db.writer = GroupCommit(db.writer.sessions, clock=lambda: now[0])
+    sessions: list[AsyncSession] = []
+
+    async def lost_with_a_failed_flush(key: str) -> bool:
+        """Whether an action begun before a failed flush in its batch was lost with it."""
+        before, failed = await at_once(db, writes(key), flushes_a_taken_key(sessions))
+        assert isinstance(failed, IntegrityError)
+        return isinstance(before, BatchLost)
+
+    assert await lost_with_a_failed_flush("first")
+    now[0] += HEAVY_AFTER_A_FAILED_FLUSH - 1
+    assert not await lost_with_a_failed_flush("isolated")
+    now[0] += 1
+    assert await lost_with_a_failed_flush("light-again")
+    now[0] += 2 * HEAVY_AFTER_A_FAILED_FLUSH - 1
+    assert not await lost_with_a_failed_flush("isolated-longer")
+    now[0] += 1
+    assert await lost_with_a_failed_flush("light-once-more")
+    assert await keys(db) == {"isolated", "isolated-longer"}
 
 
 async def test_a_transaction_sqlite_ended_loses_its_batch(db: Database) -> None:
