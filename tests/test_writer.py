@@ -204,6 +204,35 @@ async def test_a_transaction_sqlite_ended_loses_its_batch(db: Database) -> None:
     assert await keys(db) == {"after", "first", "last"}
 
 
+async def test_a_writer_stopped_in_the_middle_of_an_action_keeps_nothing_of_its_batch(
+    db: Database,
+) -> None:
+    """A stop (the server's tasks cancelled) while an action is under way: the batch's
+    transaction is rolled back, its SAVEPOINTs with it, nobody waits for ever, and the next
+    action finds the writer's connection out of any transaction."""
+    inside = asyncio.Event()
+
+    async def stopped_half_way(session: AsyncSession) -> None:
+        await _ADD_REGION.run(session, key="w-half-way", name="half-way", position=0)
+        inside.set()
+        await asyncio.Event().wait()  # until the stop
+
+    waiting = asyncio.gather(
+        db.write(writes("before")), db.write(stopped_half_way), db.write(writes("after"))
+    )
+    await inside.wait()
+    (drain,) = [task for task in asyncio.all_tasks() if task.get_name() == "group-commit"]
+    drain.cancel()
+    with pytest.raises(asyncio.CancelledError):  # not a TimeoutError: nobody left waiting
+        await asyncio.wait_for(waiting, 10)
+    assert drain.cancelled()
+    assert await keys(db) == set()
+
+    after_the_stop, failed = await at_once(db, writes("next"), writes_then_fails("failed"))
+    assert after_the_stop == "next" and isinstance(failed, ValueError)
+    assert await keys(db) == {"next"}
+
+
 async def test_nothing_is_written_outside_the_transaction(db: Database) -> None:
     before, carried_on, after = await at_once(
         db, writes("before"), ends_the_transaction_then_writes("carried-on"), writes("after")
