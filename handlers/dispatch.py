@@ -152,12 +152,13 @@ async def _handle_in(
 
 def cleaned(inbound: Inbound) -> Inbound:
     """The inbound with control characters taken out of what the resident typed, before
-    anything is stored or compared."""
-    return replace(
-        inbound,
-        argument=clean(inbound.argument),
-        text=clean(inbound.text) if inbound.text is not None else None,
-    )
+    anything is stored or compared; the same inbound when there were none (most messages:
+    no copy made)."""
+    argument = clean(inbound.argument)
+    text = clean(inbound.text) if inbound.text is not None else None
+    if argument == inbound.argument and text == inbound.text:
+        return inbound
+    return replace(inbound, argument=argument, text=text)
 
 
 def delivery_keys(pseudonyms: Pseudonyms, channel: str, delivery_id: str) -> tuple[str, ...]:
