@@ -35,6 +35,7 @@ from bot.runtime.config import ENVIRONMENT, ConfigError, Settings
 from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
 from handlers.bribes import recent_months
+from handlers.log_fields import fields
 from handlers.pseudonyms import Pseudonyms
 from handlers.sealing import SealBroken
 from storage import queries
@@ -42,6 +43,11 @@ from storage.backup import BackupError
 from storage.db import MigrationFailed, SchemaNewer
 from storage.domain import LANGUAGES
 from storage.models import BribeReport, Wish
+
+# What ends a command, or a start, with a sentence of its own instead of a traceback.
+REFUSALS = (UsageError, ConfigError, SealBroken, BackupError, SchemaNewer, MigrationFailed)
+
+log = logging.getLogger(__name__)
 
 
 class Parser(argparse.ArgumentParser):
@@ -200,14 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code == 0 and args.command != "chat":  # the chat says it as it begins
             print(f"civicbot: database {database.location(settings)}", file=sys.stderr)
         return code
-    except (
-        UsageError,
-        ConfigError,
-        SealBroken,
-        BackupError,
-        SchemaNewer,
-        MigrationFailed,
-    ) as error:
+    except REFUSALS as error:
         print(f"civicbot: {error}", file=sys.stderr)
         return 2
 
@@ -339,19 +338,31 @@ def serve(settings: Settings) -> int:
     logs.configure(settings.log_format)
     try:
         run_loop(_serve(settings))
+    except REFUSALS as error:
+        return refused(settings, str(error))
     except OSError as error:
         # Only the listening socket's: a bind names no file (an archive or a key file would).
         bind = error.filename is None and "bind" in str(error)
         if not bind or error.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             raise
         reason = error.strerror or str(error)
-        print(
-            f"civicbot: cannot listen on {settings.host}:{settings.port} ({reason.lower()}); "
+        return refused(
+            settings,
+            f"cannot listen on {settings.host}:{settings.port} ({reason.lower()}); "
             "set PORT (or HOST) to a free one",
-            file=sys.stderr,
         )
-        return 2
     return 0
+
+
+def refused(settings: Settings, reason: str) -> int:
+    """A start refused, in one line on standard error as the log writes its lines: `civicbot:
+    …` at a terminal, one JSON object with LOG_FORMAT=json, where a collector reads every line
+    as one. (Settings that cannot be read are refused before the format is known: plain.)"""
+    if settings.log_format == "json":
+        log.error("%s", reason, extra=fields("start", outcome="refused"))
+    else:
+        print(f"civicbot: {reason}", file=sys.stderr)
+    return 2
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -382,7 +393,7 @@ async def _serve(settings: Settings) -> None:
     gc.freeze()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    logging.getLogger(__name__).info(
+    log.info(
         "event loop: %s; %d objects of the start frozen",
         type(loop).__module__.split(".")[0],
         gc.get_freeze_count(),
