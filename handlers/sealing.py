@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
 from collections.abc import Mapping
 
+import orjson
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from handlers.pseudonyms import Pseudonyms
@@ -36,10 +36,10 @@ class Sealer:
         )
 
     def seal(self, data: Mapping[str, str]) -> str:
-        return self._fernet.encrypt(json.dumps(dict(data), ensure_ascii=False).encode()).decode()
+        return self._fernet.encrypt(orjson.dumps(dict(data))).decode()
 
     def open(self, token: str) -> dict[str, str]:
         try:
-            return dict(json.loads(self._fernet.decrypt(token.encode())))
+            return dict(orjson.loads(self._fernet.decrypt(token.encode())))
         except (InvalidToken, ValueError) as error:
             raise SealBroken("a seal does not open with SECRET_KEY or a previous key") from error

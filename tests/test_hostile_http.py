@@ -306,6 +306,10 @@ async def test_malformed_android_and_telegram_bodies_are_refused_without_a_trace
         assert (await raw(runtime, request))[0] == 401, given
     cut = cut_short(post("/telegram/webhook", json_type, body, **secret))
     assert (await raw(runtime, cut, half_close=True))[0] in (None, 400)
+    # Nested past any update: broken JSON, and JSON that is whole but 5,000 levels deep.
+    deep = b'{"update_id": 1, "message": ' * 5_000 + b"{}" + b"}" * 5_000
+    for body in (b"[" * 100_000, deep):
+        assert (await raw(runtime, post("/telegram/webhook", json_type, body, **secret)))[0] == 400
     await runtime.stop()  # the answer under way is sent first
     await gateway.stop()
     assert gateway.texts_to("+996555000111")

@@ -8,9 +8,10 @@ report is not kept (`private`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable
 from dataclasses import dataclass
+
+import orjson
 
 from bot.channels.outbox import split_text
 from bot.runtime.i18n import Catalogues
@@ -43,7 +44,7 @@ class Answer:
         return self.messages[len(self.messages) - self.follow_ups :]
 
     def to_json(self) -> str:
-        return json.dumps(
+        return orjson.dumps(
             {
                 "s": self.language,
                 "m": [
@@ -58,12 +59,11 @@ class Answer:
                 **({"t": self.toast} if self.toast else {}),
                 **({"u": self.follow_ups} if self.follow_ups else {}),
             },
-            ensure_ascii=False,
-        )
+        ).decode()
 
     @classmethod
     def from_json(cls, kept: str) -> Answer:
-        data = json.loads(kept)
+        data = orjson.loads(kept)
         return cls(
             language=data["s"],
             messages=tuple(

@@ -7,9 +7,9 @@ more CPU than sending (docs/decisions.md, "Sent without reading back").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 
+import orjson
 from telegram import Bot
 from telegram.request import RequestData
 
@@ -25,7 +25,7 @@ class JsonBody(RequestData):  # type: ignore[misc]
 
     def __init__(self, parameters: Mapping[str, object]) -> None:
         super().__init__()
-        self.body = json.dumps(parameters, ensure_ascii=False).encode()
+        self.body = orjson.dumps(parameters)
 
 
 async def call(bot: Bot, method: str, **parameters: object) -> None:

@@ -3,9 +3,9 @@ and handled, and 200 only once what it changed is committed (docs/architecture.m
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
+import orjson
 from aiohttp import web
 
 from bot.channels.acks import NotKept
@@ -37,13 +37,13 @@ async def telegram_webhook(runtime: Served, request: web.Request) -> web.Respons
         metrics.WEBHOOK_REJECTED.labels("telegram", "secret").inc()
         return web.json_response({"error": "wrong or missing secret token"}, status=401)
     try:
-        data = json.loads(await http_input.body_of(request))
+        data = orjson.loads(await http_input.body_of(request))
         if not isinstance(data, dict):
             raise ValueError("not an update")
         # Only the fields we use are read, none by recursion: nesting elsewhere costs nothing
-        # (and what json.loads cannot take is a RecursionError).
+        # (orjson refuses more than 1,024 levels, as bad JSON).
         update = read_update(data)
-    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError: ValueErrors
+    except ValueError:  # orjson's JSONDecodeError (bad JSON, bad UTF-8) is one
         metrics.WEBHOOK_REJECTED.labels("telegram", "malformed").inc()
         return web.json_response({"error": "body is not a Telegram update"}, status=400)
     if not telegram.ready.is_set():
@@ -55,4 +55,8 @@ async def telegram_webhook(runtime: Served, request: web.Request) -> web.Respons
         return web.json_response({"error": "not handled; send it again"}, status=503)
     # A Bot API call in the response is made by Telegram (its "method" field); else a body
     # Telegram ignores.
-    return web.json_response(reply or {"ok": True})
+    return web.json_response(reply or {"ok": True}, dumps=_json_text)
+
+
+def _json_text(value: object) -> str:
+    return orjson.dumps(value).decode()
