@@ -83,3 +83,14 @@ asyncio.run(main())
     )
     assert "bot.channels.sms.channel" in modules
     assert [m for m in modules if m == "twilio" or m.startswith("twilio.")] == []
+
+
+def test_telegrams_limits_written_out_are_ptbs() -> None:
+    """The limits the shared code keeps without importing python-telegram-bot."""
+    from telegram.constants import MessageLimit
+
+    from bot.channels.outbox import TEXT_LIMIT
+    from bot.digests.delivery import CAPTION_LIMIT
+
+    assert TEXT_LIMIT == MessageLimit.MAX_TEXT_LENGTH
+    assert CAPTION_LIMIT == MessageLimit.CAPTION_LENGTH

@@ -24,14 +24,9 @@ from bot.channels.acks import Failures, NotKept, reason
 from bot.channels.answers import Answer, RecentKeys
 from bot.channels.budget import AnswerBudget, Verdict
 from bot.channels.ordering import KeyedLocks
-from bot.channels.outbox import (
-    Call,
-    message,
-    seconds,
-    telegram_outbox,
-)
 from bot.channels.registration import DigestsOnRequest
 from bot.channels.telegram.http import telegram_bot
+from bot.channels.telegram.outbox import Call, message, seconds, telegram_outbox
 from bot.channels.telegram.sender import TelegramSender
 from bot.channels.telegram.updates import Photo, Received, read_update
 from bot.reports import campaign_summary, poster

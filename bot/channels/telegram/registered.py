@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from telegram import Bot
 
-from bot.channels.outbox import telegram_outbox
 from bot.channels.registration import DigestsOnRequest, Sender
 from bot.channels.telegram import webhook
 from bot.channels.telegram.channel import CHANNEL, TelegramChannel
+from bot.channels.telegram.outbox import telegram_outbox
 from bot.channels.telegram.sender import TelegramSender
 from bot.runtime.config import Settings
 from bot.runtime.i18n import Catalogues
