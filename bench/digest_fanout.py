@@ -29,8 +29,9 @@ from telegram.error import RetryAfter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.channels.outbox import RATE, Pacer, seconds
+from bot.channels.outbox import RATE, Pacer
 from bot.channels.telegram.http import telegram_bot
+from bot.channels.telegram.outbox import seconds
 from bot.digests.delivery import Digests
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database

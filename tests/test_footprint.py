@@ -83,3 +83,63 @@ asyncio.run(main())
     )
     assert "bot.channels.sms.channel" in modules
     assert [m for m in modules if m == "twilio" or m.startswith("twilio.")] == []
+
+
+def test_the_server_without_telegram_never_loads_python_telegram_bot(tmp_path: Path) -> None:
+    """Telegram off (an SMS-only deployment through a phone, or the web chat alone): the
+    server started, its pages and the Telegram webhook asked for, and stopped, without the
+    `telegram` package (python-telegram-bot, some 20 MB of memory)."""
+    modules = loaded(
+        f"""
+import asyncio
+import urllib.request
+from bot.runtime.app import Runtime
+from bot.runtime.config import Settings
+
+async def main():
+    settings = Settings(
+        database_url="sqlite+aiosqlite:///{tmp_path / "civicbot.db"}",
+        media_dir="{tmp_path / "media"}",
+        secret_key="{"k" * 40}",
+        port=0,
+        sms_provider="android",
+        android_gateway_url="http://127.0.0.1:9/3rdparty/v1",  # never called while idle
+        android_gateway_login="footprint",
+        android_gateway_password="footprint-password",
+        android_gateway_signing_key="footprint-signing-key",
+    )
+    runtime = Runtime(settings)
+    await runtime.start()
+    try:
+        assert runtime.telegram is None and runtime.sms is not None
+        def status(path, data=None):
+            try:
+                with urllib.request.urlopen(runtime.base_url + path, data, timeout=10) as got:
+                    return got.status
+            except urllib.error.HTTPError as error:
+                return error.code
+        answers = [
+            await asyncio.to_thread(status, path, data)
+            for path, data in (("/healthz", None), ("/m/karakol", None),
+                               ("/telegram/webhook", b"{{}}"))
+        ]
+        assert answers == [200, 200, 404], answers
+    finally:
+        await runtime.stop()
+
+asyncio.run(main())
+"""
+    )
+    assert "bot.runtime.app" in modules and "bot.channels.sms.channel" in modules
+    assert [m for m in modules if m == "telegram" or m.startswith("telegram.")] == []
+
+
+def test_telegrams_limits_written_out_are_ptbs() -> None:
+    """The limits the shared code keeps without importing python-telegram-bot."""
+    from telegram.constants import MessageLimit
+
+    from bot.channels.outbox import TEXT_LIMIT
+    from bot.digests.delivery import CAPTION_LIMIT
+
+    assert TEXT_LIMIT == MessageLimit.MAX_TEXT_LENGTH
+    assert CAPTION_LIMIT == MessageLimit.CAPTION_LENGTH

@@ -89,6 +89,7 @@ async def test_follow_ups_still_in_line_when_the_server_stops_are_counted_and_lo
     """A stopping outbox does not send follow-ups that wait for the broadcast pace (nobody
     waits for them), but it says how many it leaves: in the log and the given-up metric."""
     from bot.channels.outbox import Outbox
+    from bot.channels.telegram.outbox import telegram_verdict
 
     sent: list[object] = []
 
@@ -98,7 +99,9 @@ async def test_follow_ups_still_in_line_when_the_server_stops_are_counted_and_lo
     async def blocked(chat_id: object) -> None:
         raise AssertionError("nobody blocked the bot")
 
-    outbox: Outbox[object] = Outbox(object(), blocked)
+    outbox: Outbox[object] = Outbox(
+        object(), blocked, classify=telegram_verdict, channel="telegram"
+    )
     before = given_up_count("shutdown")
     for chat in (1, 2, 3):  # posted, and stopping before the line's starter ever ran
         outbox.follow(chat, [call, call])
@@ -115,6 +118,7 @@ async def test_messages_still_queued_when_the_stopping_wait_runs_out_are_counted
     """A chat whose sending outlasts a stopping outbox's wait: the message being sent and
     those behind it are not sent, and said so, as the follow-ups still in line are."""
     from bot.channels.outbox import Outbox
+    from bot.channels.telegram.outbox import telegram_verdict
 
     stuck = asyncio.Event()  # never set: Telegram never answers
 
@@ -127,7 +131,9 @@ async def test_messages_still_queued_when_the_stopping_wait_runs_out_are_counted
     async def blocked(chat_id: object) -> None:
         raise AssertionError("nobody blocked the bot")
 
-    outbox: Outbox[object] = Outbox(object(), blocked)
+    outbox: Outbox[object] = Outbox(
+        object(), blocked, classify=telegram_verdict, channel="telegram"
+    )
     before = given_up_count("shutdown")
     answered = outbox.post(1, [hangs, call])
     outbox.follow(1, [call])

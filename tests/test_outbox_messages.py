@@ -1,4 +1,4 @@
-"""A text message with buttons kept as plain data until it goes (bot/channels/outbox.py
+"""A text message with buttons kept as plain data until it goes (bot/channels/telegram/outbox.py
 `message`): its buttons' payloads split into the prefix one person's share and a layout
 shared by everyone given the same buttons, so that 20,000 closing questions waiting for the
 pace keep one layout between them. Sent through the real Bot to the fake Bot API: each person
@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from telegram import Bot
 
-from bot.channels.outbox import Message, Outbox, message
+from bot.channels.outbox import Outbox
 from bot.channels.telegram.http import telegram_bot
+from bot.channels.telegram.outbox import Message, message, telegram_verdict
 from bot.runtime.config import Settings
 from tests.conftest import SECRET_KEY
 from tests.fake_telegram import TOKEN, FakeTelegram
@@ -43,7 +44,7 @@ async def outbox(telegram: FakeTelegram) -> AsyncIterator[Outbox[Bot]]:
     async def blocked(chat_id: object) -> None:
         raise AssertionError("nobody blocked the bot")
 
-    yield Outbox(bot, blocked)
+    yield Outbox(bot, blocked, classify=telegram_verdict, channel="telegram")
     await bot.shutdown()
 
 

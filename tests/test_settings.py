@@ -171,7 +171,8 @@ for arguments in json.loads(sys.argv[2]):
     if arguments[:2] == ["export", "signatures"]:
         open("signatures.csv", "w").write(out.getvalue())
     report.append([arguments, code, loaded()])
-import bot.runtime.app  # what `serve` loads: the probe sees those stacks
+import bot.runtime.app  # what `serve` loads, and with Telegram on its channel (PTB only
+import bot.channels.telegram.channel  # then: tests/test_footprint.py): the probe sees them
 report.append([["serve (imported)"], 0, loaded()])
 print(json.dumps(report))
 """

@@ -1,6 +1,7 @@
 """One outbox for everything the bot sends: answers, notices, digests — one class, one
 instance per channel (Telegram; SMS and WhatsApp through the SMS provider), each given its
-client and how to read that client's errors (a `Verdict`).
+client and how to read that client's errors (a `Verdict`). It knows no channel's library:
+Telegram's side (PTB's errors read, the messages' calls) is bot/channels/telegram/outbox.py.
 
 Telegram's limits (core.telegram.org/bots/faq): about one message a second in one chat, with
 short bursts allowed, and about 30 messages a second when broadcasting to many people.
@@ -30,26 +31,16 @@ refused message is recorded; broadcasts keep to the SMS pace.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
-from telegram import Bot
-from telegram.constants import MessageLimit
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
-
-from bot.channels import bot_api
 from bot.runtime import metrics
-from bot.runtime.config import Settings
 from handlers.log_fields import fields
-from storage import queries
-from storage.db import Database
 
 RATE = 30.0  # broadcast messages per second, all recipients together
 JITTER_MARGIN = 0.05
@@ -60,9 +51,11 @@ NETWORK_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before each retry of a fa
 DRAIN_WAIT = 10.0  # seconds a stopping outbox waits for queued answers
 PRUNE_ABOVE = 1000  # idle chats remembered before their pacing state is dropped
 PACED_WORKERS = 64  # chats sending paced batches at once (a task each), however many wait
-LAYOUTS = 1024  # distinct button layouts kept to be shared (`message`)
-
-Call = Callable[[Bot], Awaitable[object]]  # one Telegram message: what the outbox runs
+# Telegram's limit on a message's text (telegram.constants.MessageLimit.MAX_TEXT_LENGTH),
+# written out: the answers of every channel are split under it, and a server without
+# Telegram does not import python-telegram-bot (tests/test_footprint.py holds the two
+# equal).
+TEXT_LIMIT = 4096
 
 C = TypeVar("C")  # the channel's client: a telegram.Bot, an SMS provider
 R = TypeVar("R")
@@ -70,12 +63,7 @@ R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 
-def seconds(value: float | timedelta) -> float:
-    """A Bot API duration (retry_after) in seconds, whichever type PTB gives."""
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     """Split a long text into pieces under Telegram's limit, preferring line breaks."""
     pieces: list[str] = []
     while len(text) > limit:
@@ -130,18 +118,6 @@ class Transient:
 Verdict = Hold | Blocked | Refused | Transient
 # None: not a sending error at all (a bug), raised as it is.
 Classify = Callable[[Exception], Verdict | None]
-
-
-def telegram_verdict(error: Exception) -> Verdict | None:
-    if isinstance(error, RetryAfter):
-        return Hold(seconds(error.retry_after))
-    if isinstance(error, Forbidden):
-        return Blocked()
-    if isinstance(error, BadRequest):  # before NetworkError: BadRequest is one in PTB
-        return Refused(error.message)
-    if isinstance(error, NetworkError):
-        return Transient()
-    return None
 
 
 class Pacer:
@@ -239,10 +215,11 @@ class Outbox(Generic[C]):
         self,
         client: C,
         on_blocked: Callable[[Any], Awaitable[None]],
-        classify: Classify = telegram_verdict,
+        *,
+        classify: Classify,
+        channel: str,
         pacer: Pacer | None = None,
         network_backoff: Sequence[float] = NETWORK_BACKOFF,
-        channel: str = "telegram",
         give_up_after: float = GIVE_UP_AFTER,
         on_given_up: Callable[[Any, str], Awaitable[None]] | None = None,
     ) -> None:
@@ -525,88 +502,6 @@ class Outbox(Generic[C]):
             log.warning("stopping: %d %s not sent", unsent, what)
             metrics.OUTBOX_GIVEN_UP.labels(self.channel, "shutdown").inc(unsent)
             self._depth.dec(unsent)
-
-
-def telegram_outbox(bot: Bot, db: Database, settings: Settings) -> Outbox[Bot]:
-    """The outbox for Telegram: a chat that blocked the bot is opted out, a message given up
-    is recorded for its person."""
-    return Outbox(
-        bot,
-        marks_blocked(db),
-        give_up_after=settings.send_give_up_minutes * 60,
-        on_given_up=records_given_up(db),
-    )
-
-
-def marks_blocked(db: Database) -> Callable[[int], Awaitable[None]]:
-    """What an outbox calls when a chat has blocked the bot: the person is opted out."""
-
-    async def mark(chat_id: int) -> None:
-        await db.write(lambda session: queries.mark_opted_out(session, "telegram", str(chat_id)))
-
-    return mark
-
-
-def records_given_up(db: Database) -> Callable[[int, str], Awaitable[None]]:
-    """What a Telegram outbox calls when it gives a message up: a failed record for the
-    person (no text kept), as a failed SMS has."""
-
-    async def record(chat_id: int, reason: str) -> None:
-        await db.write(
-            lambda session: queries.record_failed_send(session, "telegram", str(chat_id), reason)
-        )
-
-    return record
-
-
-Layout = tuple[tuple[tuple[str, str], ...], ...]  # rows of (label, payload after the prefix)
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """The call that sends one text message (with buttons under it, if any), kept as plain
-    data until it is sent, for the 20,000 follow-ups that may wait for the pace at once:
-    its buttons as the prefix their payloads share (a conversation's nonce) and a layout
-    shared by every message with the same buttons (`message`). The Bot API's payload is
-    built when it goes."""
-
-    chat_id: int
-    text: str
-    prefix: str = ""
-    layout: Layout = ()
-
-    @property
-    def keyboard(self) -> bot_api.Keyboard:
-        prefix = self.prefix
-        return tuple(tuple((label, prefix + rest) for label, rest in row) for row in self.layout)
-
-    def __call__(self, bot: Bot) -> Awaitable[None]:
-        markup = bot_api.inline_keyboard(self.keyboard)
-        return bot_api.call(
-            bot, "sendMessage", chat_id=self.chat_id, text=self.text, reply_markup=markup
-        )
-
-
-def message(chat_id: int, text: str, keyboard: bot_api.Keyboard = ()) -> Call:
-    """The call that sends one text message (with buttons under it, if any)."""
-    payloads = [payload for row in keyboard for _, payload in row]
-    if not payloads:
-        return Message(chat_id, text)
-    # A conversation's buttons are "nonce:value": the nonce is this person's, the rest not.
-    prefix = payloads[0][: payloads[0].rfind(":") + 1]
-    if not all(payload.startswith(prefix) for payload in payloads):
-        prefix = ""
-    cut = len(prefix)
-    layout = tuple(tuple((label, payload[cut:]) for label, payload in row) for row in keyboard)
-    # Only a layout others can share is kept: one of whole payloads is this person's alone.
-    return Message(chat_id, text, prefix, _shared(layout) if prefix else layout)
-
-
-@functools.lru_cache(maxsize=LAYOUTS)
-def _shared(layout: Layout) -> Layout:
-    """The first of equal layouts, given for the next ones: a wave of closing questions
-    keeps one (about 900 bytes each before, their labels and payloads as tuples)."""
-    return layout
 
 
 def _idle(chat: _Chat) -> bool:

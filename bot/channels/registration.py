@@ -88,7 +88,8 @@ class Sender(Protocol):
 
     async def send_digest(self, delivery: DigestDelivery, source: DigestSource) -> None:
         """Send a weekly digest, resuming after the messages already sent; raise
-        RecipientBlocked, OptedOut, PermanentFailure, or a NetworkError/OSError to retry."""
+        RecipientBlocked, OptedOut, PermanentFailure, or an OSError (StillFailing) to
+        retry."""
         ...
 
 

@@ -27,9 +27,6 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from telegram.constants import MessageLimit
-from telegram.error import NetworkError
-
 from bot.channels import registry
 from bot.channels.outbox import PermanentFailure, RecipientBlocked, split_text
 from bot.channels.parts import Part
@@ -58,7 +55,10 @@ MAX_ATTEMPTS = len(BACKOFF) + 1
 READY_WAIT = 30.0  # seconds a run waits for Telegram to connect before leaving its rows
 LEASE = timedelta(minutes=15)  # a claim not renewed for this long belongs to a dead sender
 SEND_WITHIN = (LEASE - timedelta(minutes=1)).total_seconds()  # one part, 429s waited out
-CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH
+# Telegram's limit on a caption (telegram.constants.MessageLimit.CAPTION_LENGTH), written
+# out: a server without Telegram does not import python-telegram-bot (tests/test_footprint.py
+# holds the two equal).
+CAPTION_LIMIT = 1024
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class Digests:
             return await self._finish(delivery, "skipped", "opted out")
         except PermanentFailure as error:
             return await self._finish(delivery, "failed", str(error))
-        except (NetworkError, OSError) as error:  # 5xx, timeouts, StillFailing, a failed SMS
+        except OSError as error:  # 5xx, timeouts, StillFailing, a failed SMS
             return await self._retry_later(delivery, str(error) or type(error).__name__)
         except Exception as error:  # never let one recipient stop the fan-out
             log.exception("digest delivery %d failed", delivery.id)

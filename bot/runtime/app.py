@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from functools import partial
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -15,8 +16,7 @@ from bot.channels.poll_sender import PollSender
 from bot.channels.registration import Live
 from bot.channels.sms import channel as sms_channel
 from bot.channels.sms.channel import SmsChannel
-from bot.channels.telegram import channel as telegram_channel
-from bot.channels.telegram.channel import TelegramChannel
+from bot.channels.telegram import live as telegram_live
 from bot.digests.delivery import Digests
 from bot.digests.schedule import Jobs, trigger
 from bot.reports import campaign_summary
@@ -30,6 +30,9 @@ from handlers import appeals, poll_admin
 from handlers.log_fields import HINT, fields
 from handlers.pseudonyms import Pseudonyms
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.channels.telegram.channel import TelegramChannel  # PTB only when Telegram is on
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +142,7 @@ class Runtime:
     @property
     def telegram(self) -> TelegramChannel | None:
         """The Telegram channel, while it runs (for its webhook and the public pages)."""
-        return telegram_channel.running(self.channels)
+        return telegram_live.running(self.channels)
 
     @property
     def sms(self) -> SmsChannel | None:

@@ -27,6 +27,6 @@ class Served(Protocol):
     files: FileStore  # residents' photos
 
     # The channels turned on, by name; each channel's package finds its own in it
-    # (`running()` in bot/channels/telegram/channel.py and bot/channels/sms/channel.py).
+    # (`running()` in bot/channels/telegram/live.py and bot/channels/sms/channel.py).
     @property
     def channels(self) -> Mapping[str, object]: ...

@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.telegram.channel import running
-from bot.channels.telegram.sender import known_username
+from bot.channels.telegram.live import running
 from bot.reports.wording import sayer
 from bot.web import accountability_section, http_input, pages, photo_links, poll_section
 from handlers.answering import shown_status
@@ -96,7 +95,7 @@ class PublicPages:
         )
         photos = await photo_links.public_photos(session, [*recent, *done])
         telegram = running(self.runtime.channels)
-        bot = known_username(telegram.bot) if telegram is not None else None
+        bot = telegram.sender.username() if telegram is not None else None
         number = self.runtime.settings.twilio_from_number
         return {
             "title": place.name(language),

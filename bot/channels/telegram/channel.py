@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,14 +24,9 @@ from bot.channels.acks import Failures, NotKept, reason
 from bot.channels.answers import Answer, RecentKeys
 from bot.channels.budget import AnswerBudget, Verdict
 from bot.channels.ordering import KeyedLocks
-from bot.channels.outbox import (
-    Call,
-    message,
-    seconds,
-    telegram_outbox,
-)
 from bot.channels.registration import DigestsOnRequest
 from bot.channels.telegram.http import telegram_bot
+from bot.channels.telegram.outbox import Call, message, seconds, telegram_outbox
 from bot.channels.telegram.sender import TelegramSender
 from bot.channels.telegram.updates import Photo, Received, read_update
 from bot.reports import campaign_summary, poster
@@ -50,7 +45,7 @@ from storage.db import Database
 from storage.domain import LANGUAGES
 from storage.files import FileStore
 
-CHANNEL = TELEGRAM  # storage/channels.py
+CHANNEL = TELEGRAM  # storage/channels.py (bot/channels/telegram/live.py)
 ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_TIMEOUT = 25  # seconds Telegram holds a getUpdates call open
 MAX_BACKOFF = 60.0
@@ -576,9 +571,3 @@ async def _language_or_default(db: Database, user_id: str, hint: str | None) -> 
         return await dispatch.language_of(db, CHANNEL, user_id, hint)
     except Exception:  # the database is what failed, perhaps
         return guess_language(hint)
-
-
-def running(channels: Mapping[str, object]) -> TelegramChannel | None:
-    """The Telegram channel among those turned on (Runtime.channels), if it is."""
-    channel = getattr(channels.get(CHANNEL), "channel", None)
-    return channel if isinstance(channel, TelegramChannel) else None

@@ -1,45 +1,31 @@
 """The Telegram channel's registration (bot/channels/registry.py): on with TELEGRAM_BOT_TOKEN;
-its webhook; its sender for notices and digests; /digest served by the digests."""
+its webhook; its sender for notices and digests; /digest served by the digests.
+
+The channel and python-telegram-bot are imported only when it is built (or a command sends
+through it): the registry imports this module whether Telegram is on or off."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from telegram import Bot
 
-from bot.channels.outbox import telegram_outbox
-from bot.channels.registration import DigestsOnRequest, Sender
+from bot.channels.registration import Sender
 from bot.channels.telegram import webhook
-from bot.channels.telegram.channel import CHANNEL, TelegramChannel
-from bot.channels.telegram.sender import TelegramSender
-from bot.runtime.config import Settings
-from bot.runtime.i18n import Catalogues
-from storage.db import Database
+from bot.channels.telegram.live import CHANNEL, Running
 
 if TYPE_CHECKING:
+    from telegram import Bot
+
+    from bot.runtime.config import Settings
+    from bot.runtime.i18n import Catalogues
     from bot.runtime.served import Served
+    from storage.db import Database
 
 TELEGRAM_OFF = (
     "Telegram channel is off: set TELEGRAM_BOT_TOKEN to turn it on "
     "(and PUBLIC_BASE_URL to use a webhook instead of long polling)."
 )
-
-
-class Running:
-    def __init__(self, channel: TelegramChannel) -> None:
-        self.channel = channel
-        self.senders: Mapping[str, Sender] = {CHANNEL: channel.sender}
-
-    async def start(self, base_url: str) -> None:
-        await self.channel.start()  # connects in the background
-
-    async def stop(self) -> None:
-        await self.channel.stop()
-
-    def serve_digests(self, digests: DigestsOnRequest) -> None:
-        self.channel.digests = digests  # for /digest
 
 
 class Telegram:
@@ -50,6 +36,8 @@ class Telegram:
         return bool(served.settings.telegram_bot_token)
 
     def build(self, served: Served) -> Running:
+        from bot.channels.telegram.channel import TelegramChannel  # PTB, only when it is on
+
         return Running(
             TelegramChannel(
                 served.settings, served.db, served.catalogues, served.pseudonyms, served.files
@@ -62,6 +50,9 @@ class Telegram:
 
 def sender_for(bot: Bot, db: Database, settings: Settings, catalogues: Catalogues) -> Sender:
     """A sender for a command that sends on its own (civicbot digests send): its own outbox."""
+    from bot.channels.telegram.outbox import telegram_outbox  # PTB: the command opened a Bot
+    from bot.channels.telegram.sender import TelegramSender
+
     return TelegramSender(bot, telegram_outbox(bot, db, settings), catalogues)
 
 

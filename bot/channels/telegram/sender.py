@@ -1,5 +1,5 @@
 """How notices and digests reach a Telegram user: through the service's one Telegram outbox,
-at the broadcast pace (bot/channels/outbox.py)."""
+at the broadcast pace (bot/channels/outbox.py, bot/channels/telegram/outbox.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import time
 from typing import TYPE_CHECKING
 
 from telegram import Bot
+from telegram.error import NetworkError
 
 from bot.channels.answers import Keyboard
-from bot.channels.outbox import Outbox, RecipientBlocked, message, split_text
+from bot.channels.outbox import Outbox, RecipientBlocked, StillFailing, split_text
 from bot.channels.parts import Part
 from bot.channels.registration import BLOCKED, Broadcast, DigestSource, Outgoing
+from bot.channels.telegram.outbox import message, part_call
 from bot.runtime.i18n import Catalogues
 
 if TYPE_CHECKING:
@@ -60,18 +62,23 @@ class TelegramSender:
                 call = message(chat_id, piece, buttons)
                 await self.outbox.send(chat_id, call, deadline=deadline)
             for part in files:
-                await self.outbox.send(chat_id, part.call(chat_id), deadline=deadline)
+                await self.outbox.send(chat_id, part_call(part, chat_id), deadline=deadline)
         except RecipientBlocked:  # the outbox has marked them: nothing more until they write
             return False
         return True
 
     async def send_digest(self, delivery: DigestDelivery, source: DigestSource) -> None:
-        """The digest's text, chart and table; progress is saved after each message."""
+        """The digest's text, chart and table; progress is saved after each message. PTB's
+        NetworkError is raised as StillFailing, an OSError, which the digests retry (they
+        import nothing of PTB: bot/digests/delivery.py)."""
         parts = await source.parts(delivery, self.username())
         chat_id = int(delivery.person.channel_user_id)
-        for index in range(delivery.messages, len(parts)):
-            await self.send_part(chat_id, parts[index], source.send_within)
-            await source.sent(delivery, index + 1)
+        try:
+            for index in range(delivery.messages, len(parts)):
+                await self.send_part(chat_id, parts[index], source.send_within)
+                await source.sent(delivery, index + 1)
+        except NetworkError as error:
+            raise StillFailing(str(error) or type(error).__name__) from error
 
     async def send_part(self, chat_id: int, part: Part, within: float) -> None:
         """One message at the broadcast pace, 429s waited out; RecipientBlocked,
@@ -79,7 +86,7 @@ class TelegramSender:
         retried on its own schedule, not here)."""
         deadline = time.monotonic() + within  # inside the claim this part renews
         await self.outbox.send(
-            chat_id, part.call(chat_id), network_retries=False, deadline=deadline
+            chat_id, part_call(part, chat_id), network_retries=False, deadline=deadline
         )
 
     def username(self) -> str | None:

@@ -9,7 +9,7 @@ import orjson
 from aiohttp import web
 
 from bot.channels.acks import NotKept
-from bot.channels.telegram.channel import running
+from bot.channels.telegram.live import running
 from bot.channels.telegram.updates import read_update
 from bot.runtime import metrics
 from bot.web import http_input
