@@ -57,6 +57,21 @@ def serving(folder: Path, settings: Mapping[str, str] = {}) -> Iterator[Served]:
     assert process.returncode == 0, served.stderr
 
 
+def run_to_its_end(folder: Path, settings: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`civicbot serve` for a start that is refused: run until it exits, its code and output
+    kept (what systemd sees of a start that ends at once)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(UNSET)}
+    env.update(settings)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.commands.cli", "serve"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
     # A wait for readiness, not a speed goal: a fresh start migrates and seeds (about 5 s
     # here), and other tests share the cores.

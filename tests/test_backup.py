@@ -39,6 +39,7 @@ from tests.conftest import SECRET_KEY, Civicbot, Say, StartBot, _drop, execute, 
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import open_initiative, pin, sign_on_telegram
 from tests.places import category
+from tests.serve_process import run_to_its_end
 from tests.services import Unavailable, find_binaries
 from tests.test_photos import jpeg_with_gps, placed_resident, stored_file
 
@@ -399,17 +400,8 @@ async def test_a_database_newer_than_the_code_stops_serve_with_one_line(
     civicbot: Civicbot, database_url: str, tmp_path: Path
 ) -> None:
     await execute(database_url, text("UPDATE alembic_version SET version_num = 'f00d'"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
-    env.update(DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY, PORT="0")
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "bot.commands.cli", "serve"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    settings = {"DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY, "PORT": "0"}
+    done = await asyncio.to_thread(run_to_its_end, tmp_path, settings)
     assert done.returncode == 2, done.stderr
     assert done.stdout == "" and "Traceback" not in done.stderr
     [line] = done.stderr.splitlines()
@@ -453,16 +445,8 @@ async def test_pg_dump_missing_or_older_than_the_server_is_one_line(
 
 def serve_in(folder: Path, database_url: str, port: int = 0) -> subprocess.CompletedProcess[str]:
     """`civicbot serve` as systemd starts it, in `folder`: (exit code, output)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
-    env.update(DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY, HOST="127.0.0.1", PORT=str(port))
-    return subprocess.run(
-        [sys.executable, "-m", "bot.commands.cli", "serve"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    settings = {"DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY, "HOST": "127.0.0.1"}
+    return run_to_its_end(folder, {**settings, "PORT": str(port)})
 
 
 async def test_a_failing_migration_is_one_line_exit_2_and_archived_once(

@@ -7,10 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +20,7 @@ from bot.runtime import logs
 from tests.conftest import SECRET_KEY, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 from tests.places import category
-from tests.serve_process import serving
+from tests.serve_process import run_to_its_end, serving
 from tests.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, inbound_form, post_signed
 
 PUBLIC = "https://civic.example.test"  # tests.conftest.PUBLIC_BASE_URL: what Twilio signs
@@ -176,25 +173,17 @@ def test_a_line_whose_arguments_do_not_fit_is_logged_without_them(
 def test_a_refused_start_is_one_json_line_with_log_format_json(tmp_path: Path) -> None:
     """A collector reads every line of the stream as JSON: a start refused (here, a port
     taken) is one object too, not `civicbot: …` as at a terminal."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        env.update(
-            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}",
-            SECRET_KEY=SECRET_KEY,
-            HOST="127.0.0.1",
-            PORT=str(taken.getsockname()[1]),
-            LOG_FORMAT="json",
-        )
-        done = subprocess.run(
-            [sys.executable, "-m", "bot.commands.cli", "serve"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        settings = {
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}",
+            "SECRET_KEY": SECRET_KEY,
+            "HOST": "127.0.0.1",
+            "PORT": str(taken.getsockname()[1]),
+            "LOG_FORMAT": "json",
+        }
+        done = run_to_its_end(tmp_path, settings)
     assert done.returncode == 2, done.stderr
     last = json_lines(done.stderr)[-1]  # every line is one JSON object
     assert last["level"] == "ERROR" and (last["event"], last["outcome"]) == ("start", "refused")
