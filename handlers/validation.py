@@ -6,9 +6,11 @@ import re
 
 from handlers.types import Text
 
-# C0 and C1 control characters except tab and newline, and the Unicode non-characters that
-# some phones send: PostgreSQL refuses NUL in text, and none of them means anything here.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
+# C0 and C1 control characters except tab and newline, the Unicode non-characters that some
+# phones send, and half a character (a surrogate alone: a gateway's JSON may escape one,
+# "\\ud800", which no UTF-8 and no JSON written back can hold): PostgreSQL refuses NUL in
+# text, and none of them means anything here.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 # Kyrgyz letters as phones without them type them (ң ө ү as н о у), ё as е, and Latin letters

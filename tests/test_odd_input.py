@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Wish
+from tests.android_gateway import FakeGateway, android_settings, post_event, received
 from tests.conftest import StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 from tests.test_outages import post_update
@@ -102,6 +103,30 @@ async def test_odd_sms(start_bot: StartBot, database_url: str, say: Any) -> None
     finally:
         await db.close()
     assert texts == ["Суу жок, көпүрө бузук"]
+
+
+async def test_a_surrogate_alone_from_the_phone_gateway_is_taken_out(
+    start_bot: StartBot, database_url: str
+) -> None:
+    """The gateway's JSON may escape half a character ("\\ud800"), which no UTF-8 and no
+    JSON written back can hold: taken out with the control characters, the rest kept."""
+    gateway = FakeGateway()
+    await gateway.start()
+    try:
+        runtime = await start_bot("webhook", **android_settings(gateway.base_url))
+        assert (await post_event(runtime.base_url, received(NUMBER, "ЖЕР tokmok")))[0] == 204
+        body = received(NUMBER, "ӨЗГӨРТ Суу HALF жок").replace(b"HALF", b"\\ud83d")
+        assert (await post_event(runtime.base_url, body))[0] == 204
+        await runtime.stop()
+    finally:
+        await gateway.stop()
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            texts = list(await session.scalars(select(Wish.text)))
+    finally:
+        await db.close()
+    assert texts == ["Суу  жок"]
 
 
 async def test_odd_bodies_on_the_sms_webhook(start_bot: StartBot) -> None:
