@@ -145,6 +145,42 @@ async def test_messages_still_queued_when_the_stopping_wait_runs_out_are_counted
     assert answered.result() is False
 
 
+async def test_a_message_given_up_while_the_outbox_stops_is_counted_once() -> None:
+    """Its give-up being recorded when the stopping wait runs out: counted with the messages
+    not sent, not as given up as well."""
+    from telegram.error import RetryAfter
+
+    from bot.channels.outbox import Outbox
+    from bot.channels.telegram.outbox import telegram_verdict
+
+    recording = asyncio.Event()
+
+    async def limited(client: object) -> None:
+        raise RetryAfter(3600)  # past any give-up time
+
+    async def blocked(chat_id: object) -> None:
+        raise AssertionError("nobody blocked the bot")
+
+    async def records_slowly(chat_id: object, reason: str) -> None:
+        recording.set()
+        await asyncio.Event().wait()  # the database takes longer than the stopping wait
+
+    outbox: Outbox[object] = Outbox(
+        object(),
+        blocked,
+        classify=telegram_verdict,
+        channel="telegram",
+        on_given_up=records_slowly,
+    )
+    limited_before, shutdown_before = given_up_count("rate_limited"), given_up_count("shutdown")
+    answered = outbox.post(1, [limited])
+    await asyncio.wait_for(recording.wait(), 10)
+    await outbox.drain(within=0.01)
+    assert answered.result() is False
+    counted = given_up_count("rate_limited") - limited_before
+    assert (counted, given_up_count("shutdown") - shutdown_before) == (0, 1)
+
+
 async def test_a_pacer_spaces_its_turns_however_many_ask_and_holds_after_a_429(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -429,8 +429,15 @@ class Outbox(Generic[C]):
         metrics.OUTBOX_SENDS.labels(self.channel, "failed").inc()
 
     async def _give_up(self, chat_id: Hashable, kind: str, reason: str) -> None:
-        """A message that will not be sent: said, counted and recorded, never silently."""
+        """A message that will not be sent: recorded, said and counted, never silently.
+        Recorded first: a stopping outbox that cancels the record counts the message itself,
+        with those not sent (`drain`), and counted here as well it would be counted twice."""
         await self._counted_failure(chat_id, kind, reason)
+        if self.on_given_up is not None:
+            try:
+                await self.on_given_up(chat_id, reason)
+            except Exception:
+                log.exception("could not record a message given up")
         metrics.OUTBOX_GIVEN_UP.labels(self.channel, kind).inc()
         log.error(
             "a %s message was given up (%s): %s",
@@ -439,12 +446,6 @@ class Outbox(Generic[C]):
             reason,
             extra=fields("send", channel=self.channel, outcome=f"given_up_{kind}"),
         )
-        if self.on_given_up is None:
-            return
-        try:
-            await self.on_given_up(chat_id, reason)
-        except Exception:
-            log.exception("could not record a message given up")
 
     async def _mark_blocked(self, chat_id: Hashable) -> None:
         try:
