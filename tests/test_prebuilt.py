@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 from typing import Any
 
 import pytest
@@ -534,3 +535,31 @@ async def test_got_gives_the_sessions_object_as_get_does_and_reads_an_expired_on
         assert (found := await got(session, Person, person_id)) is not person
         assert found is not None and found.channel_user_id == "616161"
         assert await got(session, Person, -1) is None
+
+
+async def test_a_place_made_for_one_sender_serves_the_next_of_the_batch(db: Database) -> None:
+    """The session holds its objects weakly: the place made for one sender stays for the
+    next sender of the same place in the batch (one object, not one each), after the first
+    person is let go."""
+    from storage import queries
+    from storage.models import Municipality
+    from storage.queries.loaded import held
+
+    async with db.session() as session, session.begin():
+        place = await queries.municipality_by_key(session, "naryn_city")
+        assert place is not None
+        place_id = place.id
+        for user_id in ("717171", "717172"):
+            person, _, _ = await queries.open_sender(session, "telegram", user_id, "ky")
+            await queries.change_person(session, person, municipality=place)
+        del person, place
+
+    async with db.session() as session, session.begin():
+        first, _, _ = await queries.open_sender(session, "telegram", "717171", "ky")
+        made = first.municipality
+        assert made is not None and made.id == place_id
+        del first, made
+        gc.collect()
+        assert held(session, Municipality, place_id) is not None
+        second, _, _ = await queries.open_sender(session, "telegram", "717172", "ky")
+        assert second.municipality is held(session, Municipality, place_id)

@@ -90,6 +90,7 @@ _PLACE = Prebuilt(
     .where(Municipality.id == bindparam("id"))
 )
 _PLACE_WIDTH = len(Municipality.__table__.columns)
+_PLACES_MADE = "places.made"  # its key in session.info
 
 
 async def municipality_by_id(session: AsyncSession, municipality_id: int) -> Municipality | None:
@@ -110,7 +111,12 @@ def place_of_row(session: AsyncSession, values: Sequence[Any]) -> Municipality:
     region_row = row_of(Region, values[_PLACE_WIDTH:])
     region = held(session, Region, region_row["id"]) or as_loaded(session, Region, region_row)
     place_row = row_of(Municipality, values[:_PLACE_WIDTH])
-    return as_loaded(session, Municipality, place_row, region=region)
+    place = as_loaded(session, Municipality, place_row, region=region)
+    # Held for the session's life: its identity map holds objects weakly, and the actions of
+    # one batch (storage/writer.py), most of them from one place, would each make it again
+    # once the person of the last let go of it.
+    session.info.setdefault(_PLACES_MADE, []).append(place)
+    return place
 
 
 _PLACE_BY_KEY = Prebuilt(select(Municipality.id).where(Municipality.key == bindparam("key")))
