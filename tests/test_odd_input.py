@@ -8,12 +8,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select
 
-from storage.db import Database
 from storage.models import Wish
 from tests.android_gateway import FakeGateway, android_settings, post_event, received
-from tests.conftest import StartBot, resident_of
+from tests.conftest import StartBot, resident_of, rows
 from tests.fake_telegram import FakeTelegram
 from tests.test_outages import post_update
 from tests.twilio import inbound_form, post_signed, twilio_settings
@@ -96,12 +94,7 @@ async def test_odd_sms(start_bot: StartBot, database_url: str, say: Any) -> None
     # NUL and other control characters are taken out before anything is stored.
     await send("ЖЕР tokmok")
     await send("ӨЗГӨРТ Суу\x00 жок\x07, \x1bкөпүрө\x7f бузук")
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            texts = list(await session.scalars(select(Wish.text)))
-    finally:
-        await db.close()
+    texts = [wish.text for wish in await rows(database_url, Wish)]
     assert texts == ["Суу жок, көпүрө бузук"]
 
 
@@ -120,12 +113,7 @@ async def test_a_surrogate_alone_from_the_phone_gateway_is_taken_out(
         await runtime.stop()
     finally:
         await gateway.stop()
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            texts = list(await session.scalars(select(Wish.text)))
-    finally:
-        await db.close()
+    texts = [wish.text for wish in await rows(database_url, Wish)]
     assert texts == ["Суу  жок"]
 
 
