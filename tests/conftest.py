@@ -178,6 +178,13 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     await database.close()
 
 
+def metric_value(name: str, **labels: str) -> float:
+    """A counter's value in this process's registry (0 before anything counted it)."""
+    from bot.runtime import metrics
+
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def rows(database_url: str, model: Any) -> list[Any]:
     """Every row of a table, in the order written (read with a connection of its own)."""
     db = Database(database_url)

@@ -13,19 +13,15 @@ import pytest
 
 from bot.channels import outbox
 from bot.channels.outbox import Pacer
-from bot.runtime import metrics
 from storage.models import OutboundMessage, Person
-from tests.conftest import StartBot, resident_of, rows
+from tests.conftest import StartBot, metric_value, resident_of, rows
 from tests.fake_telegram import FakeTelegram
 
 COMMANDS = ("/help", "/privacy", "/help", "/privacy")
 
 
 def given_up_count(reason: str) -> float:
-    value = metrics.REGISTRY.get_sample_value(
-        "civicbot_outbox_given_up_total", {"channel": "telegram", "reason": reason}
-    )
-    return value or 0.0
+    return metric_value("civicbot_outbox_given_up_total", channel="telegram", reason=reason)
 
 
 async def test_answers_wait_out_a_rate_limit_that_ends_in_order(

@@ -11,9 +11,8 @@ import secrets
 import aiohttp
 import pytest
 
-from bot.runtime import metrics
 from storage.models import Person, Wish
-from tests.conftest import SECRET_KEY, Say, StartBot, StartBotOn, rows
+from tests.conftest import SECRET_KEY, Say, StartBot, StartBotOn, metric_value, rows
 from tests.web_visitor import COOKIE, WebVisitor, session_from
 
 
@@ -130,10 +129,7 @@ async def test_the_31st_web_wish_an_hour_from_one_address_is_refused_politely(
 
 
 def inbound(kind: str) -> float:
-    value = metrics.REGISTRY.get_sample_value(
-        "civicbot_inbound_total", {"channel": "web", "kind": kind}
-    )
-    return value or 0.0
+    return metric_value("civicbot_inbound_total", channel="web", kind=kind)
 
 
 async def test_the_web_chats_actions_are_counted_by_kind(start_bot: StartBot) -> None:

@@ -15,7 +15,7 @@ from storage.models import (
 )
 from storage.prebuilt import Prebuilt
 from storage.queries.common import per_dialect
-from storage.queries.loaded import got
+from storage.queries.loaded import got, keep
 
 SIGNATURE_COLUMNS = (
     "initiative_id",
@@ -63,15 +63,16 @@ _MILESTONE = Prebuilt(
 async def initiative_by_code(session: AsyncSession, code: str) -> Initiative | None:
     """The initiative under this code. Read once per session: SQLite's inbound actions share
     one (storage/writer.py), and a signing wave names one initiative again and again. The
-    session keeps the object (its identity map alone would let it go), and `got` takes it
-    from there without SQL, or reloads it if a rolled-back action expired it."""
+    session keeps the object (`keep`), and `got` takes it from there without SQL, or reloads
+    it if a rolled-back action expired it."""
     code = code.upper()
-    known: dict[str, tuple[int, Initiative]] = session.info.setdefault("initiatives", {})
+    known: dict[str, int] = session.info.setdefault("initiatives", {})
     if code in known:  # the id kept apart: an expired object's own would be read with SQL
-        return await got(session, Initiative, known[code][0])
+        return await got(session, Initiative, known[code])
     initiative = await session.scalar(_BY_CODE, {"code": code})
     if initiative is not None:
-        known[code] = (initiative.id, initiative)
+        known[code] = initiative.id
+        keep(session, initiative)
     return initiative
 
 

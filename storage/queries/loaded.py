@@ -19,6 +19,7 @@ from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from storage.models import Base
 
 Loaded = TypeVar("Loaded", bound=Base)
+_KEPT = "loaded.kept"  # its key in session.info (`keep`)
 
 
 @functools.cache
@@ -48,6 +49,13 @@ def held(session: AsyncSession, model: type[Loaded], key: object) -> Loaded | No
     """The session's object for this primary key, if it holds one."""
     found = session.identity_map.get(model.__mapper__.identity_key_from_primary_key((key,)))
     return found if isinstance(found, model) else None
+
+
+def keep(session: AsyncSession, row: Base) -> None:
+    """Hold an object for the session's life. Its identity map holds objects weakly: the
+    actions of one batch (storage/writer.py) would each make or read again what the last one
+    let go of (the place most senders share, the initiative a signing wave names)."""
+    session.info.setdefault(_KEPT, []).append(row)
 
 
 async def got(session: AsyncSession, model: type[Loaded], key: object) -> Loaded | None:

@@ -17,7 +17,7 @@ from storage.models import (
     Wish,
 )
 from storage.prebuilt import Prebuilt
-from storage.queries.loaded import as_loaded, held, row_of
+from storage.queries.loaded import as_loaded, held, keep, row_of
 
 
 async def regions_with_municipalities(session: AsyncSession) -> Sequence[Region]:
@@ -90,7 +90,6 @@ _PLACE = Prebuilt(
     .where(Municipality.id == bindparam("id"))
 )
 _PLACE_WIDTH = len(Municipality.__table__.columns)
-_PLACES_MADE = "places.made"  # its key in session.info
 
 
 async def municipality_by_id(session: AsyncSession, municipality_id: int) -> Municipality | None:
@@ -112,10 +111,7 @@ def place_of_row(session: AsyncSession, values: Sequence[Any]) -> Municipality:
     region = held(session, Region, region_row["id"]) or as_loaded(session, Region, region_row)
     place_row = row_of(Municipality, values[:_PLACE_WIDTH])
     place = as_loaded(session, Municipality, place_row, region=region)
-    # Held for the session's life: its identity map holds objects weakly, and the actions of
-    # one batch (storage/writer.py), most of them from one place, would each make it again
-    # once the person of the last let go of it.
-    session.info.setdefault(_PLACES_MADE, []).append(place)
+    keep(session, place)  # the next sender of the batch is most likely from it too
     return place
 
 
