@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import appeals
 from handlers.dates import Day
-from handlers.working_days import add_working_days, working_days_before, working_days_between
+from handlers.working_days import working_days_before, working_days_between
 from storage import queries
 from storage.db import Database
 from storage.models import Appeal
@@ -30,6 +30,11 @@ from storage.queries import appeals as appeal_rows
 from storage.queries.appeals import Stamp
 
 REMIND_BEFORE = 3  # working days
+# The appeals the clock reads are due within this many calendar days, REMIND_BEFORE working
+# days and more (three weeks hold fifteen weekdays, never twelve holidays); `_stage` then
+# counts working days exactly. So no working day is counted, and the holiday calendar not
+# loaded (handlers/working_days.py), while no appeal is running.
+HORIZON = timedelta(weeks=REMIND_BEFORE)
 # Nothing is sent before this local hour: the clock runs through the night (the scheduler,
 # bot/digests/schedule.py), and an overdue notice just after midnight can wait till morning.
 SEND_FROM = time(9)
@@ -56,8 +61,7 @@ async def tick(db: Database, now: datetime) -> Tally:
     if now.astimezone(ZoneInfo(appeals.RULES.timezone)).time() < SEND_FROM:
         return tally
     async with db.session() as session, session.begin():
-        soon = add_working_days(today, REMIND_BEFORE)
-        for appeal in await appeal_rows.running(session, soon):
+        for appeal in await appeal_rows.running(session, today + HORIZON):
             stage = _stage(appeal, today)
             if stage is None or not await appeal_rows.stamp(
                 session, appeal.id, stage, now, appeal.due_on

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from bot.channels.notices import revive
 from bot.digests import overdue as overdue_digest
-from handlers import appeal_clock, appeals
+from handlers import appeal_clock, appeals, working_days
 from handlers.context import Context
 from handlers.dates import Day
 from handlers.pseudonyms import Pseudonyms
@@ -382,3 +382,27 @@ async def test_nothing_is_sent_before_nine_and_a_late_reminder_says_the_days_rea
     assert await notices_to(world, resident) == []
     await appeal_clock.tick(world.db, datetime.combine(after, time(9), ZONE))
     assert await notices_to(world, resident) == [appeal_clock.OVERDUE_NOTICE]
+
+
+async def test_no_working_day_is_counted_while_no_appeal_is_due_soon(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holiday calendar is about 11 MB once a year of it is read (docs/operations.md,
+    "Footprint"): a server whose clock meets no appeal does not load it."""
+
+    def unread(year: int) -> frozenset[date]:
+        raise AssertionError(f"the holidays of {year} were read")
+
+    monkeypatch.setattr(working_days, "_holidays", unread)
+    # Long before any appeal of these tests is due: none is read.
+    assert await appeal_clock.tick(world.db, at(date(2000, 1, 4))) == appeal_clock.Tally()
+
+
+def test_the_clock_reads_every_appeal_due_within_its_reminder_days() -> None:
+    """The clock reads the appeals due within HORIZON calendar days: never nearer than the
+    REMIND_BEFORE-th working day, May's ten days off included."""
+    day, last = date(2025, 1, 1), date(2031, 1, 1)
+    while day < last:
+        reminded_by = add_working_days(day, appeal_clock.REMIND_BEFORE)
+        assert reminded_by <= day + appeal_clock.HORIZON, day
+        day += timedelta(days=1)

@@ -18,7 +18,7 @@ LOADED_WHEN_USED = (
     "jinja2",  # the web pages
     "openpyxl",  # XLSX exports
     "android_sms_gateway",  # the gateway's client: SMS sent
-    "holidays",  # the appeals clock's first working day counted
+    "holidays",  # the appeals clock's first appeal due within its reminder days
 )
 
 
