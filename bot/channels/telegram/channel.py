@@ -19,12 +19,13 @@ from typing import Any
 
 from telegram.error import BadRequest, InvalidToken, RetryAfter, TelegramError
 
-from bot.channels import answers, bot_api, images, pictures
+from bot.channels import answers, images, pictures
 from bot.channels.acks import Failures, NotKept, reason
 from bot.channels.answers import Answer, RecentKeys
 from bot.channels.budget import AnswerBudget, Verdict
 from bot.channels.ordering import KeyedLocks
 from bot.channels.registration import DigestsOnRequest
+from bot.channels.telegram import bot_api
 from bot.channels.telegram.http import telegram_bot
 from bot.channels.telegram.outbox import Call, message, seconds, telegram_outbox
 from bot.channels.telegram.sender import TelegramSender

@@ -8,7 +8,7 @@ forty chats at once. aiohttp, which already serves our webhooks, sends the same 
 a fraction of that. The behaviour PTB relies on is kept: status and body back, TimedOut for
 timeouts, NetworkError for everything else that went wrong on the way. `telegram_bot` is the
 one place a Bot is made, so that every call — the server's and the commands' — goes this
-way (bot/channels/bot_api.py's calls need it).
+way (bot/channels/telegram/bot_api.py's calls need it).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from telegram import Bot
 from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-from bot.channels.bot_api import JSON, JsonBody
+from bot.channels.telegram.bot_api import JSON, JsonBody
 from bot.runtime.config import Settings
 
 CONNECT_TIMEOUT = 5.0  # seconds, as PTB's own defaults
@@ -50,7 +50,7 @@ def file_base_url(api_base_url: str) -> str:
 
 
 class AiohttpRequest(BaseRequest):
-    sends_json_body = True  # bot/channels/bot_api.py's calls are sent as they are
+    sends_json_body = True  # bot/channels/telegram/bot_api.py's calls are sent as they are
 
     def __init__(self, pool_size: int = 256) -> None:
         self._pool_size = pool_size
@@ -101,7 +101,7 @@ class AiohttpRequest(BaseRequest):
         )
         data: aiohttp.FormData | bytes | None = None
         headers = {}
-        if isinstance(request_data, JsonBody):  # encoded already (bot/channels/bot_api.py)
+        if isinstance(request_data, JsonBody):  # encoded already (bot/channels/telegram/bot_api.py)
             data = request_data.body
             headers["Content-Type"] = JSON
         elif request_data is not None and files:

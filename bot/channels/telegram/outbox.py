@@ -16,9 +16,9 @@ from datetime import timedelta
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.channels import bot_api
 from bot.channels.outbox import Blocked, Hold, Outbox, Refused, Transient, Verdict
 from bot.channels.parts import Part
+from bot.channels.telegram import bot_api
 from bot.runtime.config import Settings
 from storage import queries
 from storage.channels import TELEGRAM
