@@ -217,15 +217,29 @@ class Console(StaffPages):
             return await self._card(request, result)
         return redirect(web.HTTPSeeOther(location=result.location))
 
-    async def answer(self, request: web.Request) -> web.Response:
+    async def _wish_action(
+        self,
+        request: web.Request,
+        act: Callable[[AsyncSession, Official, Form, listing.Asked, Wish], Awaitable[Result]],
+    ) -> web.Response:
+        """A form on the wish its path names: `_form_action`'s checks, then `act` once the
+        wish is found and this official may act on it (else the refusal)."""
         reference = request.match_info["reference"]
 
-        async def act(
+        async def on_wish(
             session: AsyncSession, official: Official, form: Form, asked: listing.Asked
         ) -> Result:
             wish = await _actionable_wish(session, official, reference)
             if isinstance(wish, Result):
                 return wish
+            return await act(session, official, form, asked, wish)
+
+        return await self._form_action(request, on_wish)
+
+    async def answer(self, request: web.Request) -> web.Response:
+        async def act(
+            session: AsyncSession, official: Official, form: Form, asked: listing.Asked, wish: Wish
+        ) -> Result:
             status, version = form.get("status"), small_number(str(form.get("version", "")))
             if status not in STATUSES or version is None:
                 return Result(400, "console.bad_request", extra={"why": "status"})
@@ -245,17 +259,12 @@ class Console(StaffPages):
             )
             return Result(location=_next_location(found, asked, wish.reference))
 
-        return await self._form_action(request, act)
+        return await self._wish_action(request, act)
 
     async def assign(self, request: web.Request) -> web.Response:
-        reference = request.match_info["reference"]
-
         async def act(
-            session: AsyncSession, official: Official, form: Form, asked: listing.Asked
+            session: AsyncSession, official: Official, form: Form, asked: listing.Asked, wish: Wish
         ) -> Result:
-            wish = await _actionable_wish(session, official, reference)
-            if isinstance(wish, Result):
-                return wish
             chosen = str(form.get("to", "")).strip()
             colleague = small_number(chosen, 18) if chosen else None
             colleagues = await console.staff_of(session, wish.municipality_id or 0)
@@ -269,19 +278,15 @@ class Console(StaffPages):
             )  # fmt: skip
             return Result(location=_with_list(f"/staff/wish/{wish.reference}", asked))
 
-        return await self._form_action(request, act)
+        return await self._wish_action(request, act)
 
     async def extend(self, request: web.Request) -> web.Response:
         """An appeal's clock moved once, by days and with a reason (handlers/appeals.extend:
         the law's rules); a refusal is the card again, saying why."""
-        reference = request.match_info["reference"]
 
         async def act(
-            session: AsyncSession, official: Official, form: Form, asked: listing.Asked
+            session: AsyncSession, official: Official, form: Form, asked: listing.Asked, wish: Wish
         ) -> Result:
-            wish = await _actionable_wish(session, official, reference)
-            if isinstance(wish, Result):
-                return wish
             appeal = await appeal_rows.appeal_of(session, wish.id)
             if appeal is None:
                 return Result(404, "console.not_found")
@@ -299,7 +304,7 @@ class Console(StaffPages):
             card = f"/staff/wish/{wish.reference}"
             return Result(location=_with_list(card, asked, extended="1"))
 
-        return await self._form_action(request, act)
+        return await self._wish_action(request, act)
 
     async def bulk(self, request: web.Request) -> web.Response:
         async def act(
