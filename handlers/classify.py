@@ -6,6 +6,7 @@ Staff can change a topic later; this only keeps the digest's biggest topic from 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 
 from handlers.validation import fold
@@ -46,16 +47,25 @@ def confident_category(text: str) -> str | None:
 
 
 def _counts(text: str) -> dict[str, int]:
-    """How many different words of each topic (in domain order) the text has."""
+    """How many different words of each topic (in domain order) the text has. A word's
+    pattern is searched only if the word's first part is in the text at all: a substring
+    test costs a fraction of a regex search, and most of the 216 words are absent from any
+    one text (120–150 µs a text searched with every pattern, a tenth of an SMS wish's work)."""
     folded = fold(text)
     return {
-        category: sum(1 for pattern in patterns if pattern.search(folded))
-        for category, patterns in _patterns().items()
+        category: sum(1 for word in words if word.head in folded and word.pattern.search(folded))
+        for category, words in _patterns().items()
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Word:
+    head: str  # its first part, which any text the pattern matches contains
+    pattern: re.Pattern[str]  # the word at the start of a word, its parts by any spaces
+
+
 @cache
-def _patterns() -> dict[str, list[re.Pattern[str]]]:
+def _patterns() -> dict[str, list[_Word]]:
     """Each topic's words as patterns that match at the start of a word, in domain order."""
     words = category_words()
     patterns = {}
@@ -64,8 +74,10 @@ def _patterns() -> dict[str, list[re.Pattern[str]]]:
             continue
         # Folded, two spellings of one word (молодёж, молодеж) are one word.
         folded = {fold(word) for entries in words[category].values() for word in entries}
-        patterns[category] = [
-            re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, word.split())))
-            for word in sorted(folded)
-        ]
+        patterns[category] = [_word(word) for word in sorted(folded)]
     return patterns
+
+
+def _word(word: str) -> _Word:
+    parts = word.split()
+    return _Word(parts[0], re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, parts))))

@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from handlers import classify
 from handlers.classify import category_of, confident_category, split_code
+from handlers.validation import fold
 from storage.domain import category_words, wish_categories
 
 # (text, the topic a deputy reading it would file it under)
@@ -103,3 +107,29 @@ def test_a_topic_is_named_to_the_resident_only_when_clear(text: str, expected: s
     """The question about a text with no keyword names its topic only when one topic has
     more of its words than any other (handlers/free_text.py)."""
     assert confident_category(text) == expected
+
+
+ALL_WORDS = sorted({w for by in category_words().values() for ws in by.values() for w in ws})
+_PIECES = st.one_of(
+    st.sampled_from(ALL_WORDS),
+    st.sampled_from(ALL_WORDS).map(lambda word: word[: max(1, len(word) // 2)]),  # a word cut
+    st.text(alphabet="  \t\n,.-ӨөҮүҢңЁёabc1", max_size=3),  # spaces, signs, letters between
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_a_word_is_counted_exactly_when_its_pattern_is_found(text: str) -> None:
+    """The counts skip the search of a word whose first part is not in the text
+    (handlers/classify.py `_counts`): they are those of every pattern searched."""
+    folded = fold(text)
+    searched = {
+        category: sum(1 for word in words if word.pattern.search(folded))
+        for category, words in classify._patterns().items()
+    }
+    assert classify._counts(text) == searched
+
+
+def test_a_word_of_several_parts_is_found_across_any_spaces_and_only_at_a_words_start() -> None:
+    assert category_of("There is no \n  water since Monday") == "drinking_water"
+    assert category_of("There is piano water") == "other"  # "no" inside a word is not "no"
