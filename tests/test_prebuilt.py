@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, event, select, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -563,3 +563,72 @@ async def test_a_place_made_for_one_sender_serves_the_next_of_the_batch(db: Data
         assert held(session, Municipality, place_id) is not None
         second, _, _ = await queries.open_sender(session, "telegram", "717172", "ky")
         assert second.municipality is held(session, Municipality, place_id)
+
+
+async def test_on_postgresql_a_transactions_later_statements_go_straight_to_asyncpg(
+    db: Database,
+) -> None:
+    """The first statement of a transaction goes through Core (which begins it); the rest of
+    the prebuilt ones straight to asyncpg, giving what Core gives (the test above)."""
+    expires = dt.datetime(2030, 5, 17, 8, 30, 15, tzinfo=dt.UTC)
+    through_core: list[str] = []
+
+    def seen(*args: Any) -> None:
+        through_core.append(args[2])
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+
+        async def work(session: AsyncSession) -> int:
+            await ADD.run(session, key="straight", expires=expires)
+            await RAISE.run(session, key="straight", step=2)
+            return (await COUNT.run(session, key="straight")).scalar()
+
+        assert await in_session(db, work) == 3
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    prebuilt = [sql for sql in through_core if "report_quotas" in sql]
+    expected = 1 if db.engine.dialect.driver == "asyncpg" else 3
+    assert len(prebuilt) == expected, through_core
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite's: above
+async def test_errors_on_the_asyncpg_path_are_sqlalchemys_and_a_dropped_connection_is_let_go(
+    db: Database,
+) -> None:
+    """bot/channels/acks.py must tell an outage from a fault whichever path a statement took:
+    a constraint broken is an IntegrityError; a connection the server dropped is an outage,
+    invalidated, and the next transaction gets a working one."""
+    from bot.channels.acks import database_away
+
+    assert db.engine.dialect.driver == "asyncpg"
+    expires = dt.datetime(2030, 5, 17, 8, 30, 15, tzinfo=dt.UTC)
+    orphan = per_dialect(
+        lambda insert: insert(Conversation).values(
+            person_id=bindparam("person_id"), step=None, data={}, nonce=""
+        )
+    )
+
+    async def no_person(session: AsyncSession) -> None:
+        await ADD.run(session, key="first", expires=expires)  # begins the transaction
+        await orphan.run(session, person_id=987654)
+
+    with pytest.raises(IntegrityError):
+        await in_session(db, no_person)
+
+    async def dropped(session: AsyncSession) -> None:
+        await ADD.run(session, key="before", expires=expires)
+        pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar()
+        async with db.engine.connect() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await RAISE.run(session, key="before", step=1)
+
+    with pytest.raises(DBAPIError) as caught:
+        await in_session(db, dropped)
+    assert caught.value.connection_invalidated and database_away(caught.value)
+
+    async def afterwards(session: AsyncSession) -> int:
+        await ADD.run(session, key="after", expires=expires)
+        return (await RAISE.run(session, key="after", step=1)).scalar()
+
+    assert await in_session(db, afterwards) == 2
