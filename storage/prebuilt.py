@@ -90,17 +90,25 @@ _SEEN = "prebuilt.seen"  # its key in session.info
 
 async def _connection_of(session: AsyncSession) -> _Seen:
     seen: _Seen | None = session.info.get(_SEEN)
-    if seen is not None and seen.transaction is session.sync_session.get_transaction():
+    if seen is not None and seen.transaction is _innermost(session):
         return seen
-    connection = await session.connection()  # begins the transaction if none is open
+    # Begins the transaction if none is open, and a SAVEPOINT that `begin_nested` asked for
+    # (SQLAlchemy emits it only when the connection is next asked for).
+    connection = await session.connection()
     seen = _Seen(
-        transaction=session.sync_session.get_transaction(),
+        transaction=_innermost(session),
         connection=connection,
         inline=InlineConnection.of(connection),
         asyncpg=_asyncpg_of(connection),
     )
     session.info[_SEEN] = seen
     return seen
+
+
+def _innermost(session: AsyncSession) -> object:
+    """The session's transaction, or the savepoint within it statements now belong to."""
+    sync = session.sync_session
+    return sync.get_nested_transaction() or sync.get_transaction()
 
 
 def _asyncpg_of(connection: AsyncConnection) -> Any | None:
@@ -193,7 +201,7 @@ class Prebuilt:
         return _Compiled(
             sql=compiled.string,
             dml=statement.is_dml,
-            returns=bool(columns),
+            returns=bool(columns) or not statement.is_dml,  # a text() SELECT has no columns
             names=names,
             # Values written into the statement (`count=1`); the rest come with each run.
             defaults={
@@ -217,7 +225,10 @@ async def _run_asyncpg(seen: _Seen, compiled: _Compiled, values: Mapping[str, An
             return Ran(compiled.converted(rows), len(rows))
         status = await driver.execute(compiled.sql, *parameters)
     except Exception as error:
-        raise await _as_sqlalchemy_error(seen, compiled.sql, error) from error
+        raised = await _as_sqlalchemy_error(seen, compiled.sql, error)
+        if raised is error:
+            raise
+        raise raised from error
     return Ran([], _count_of(status))
 
 
@@ -229,9 +240,11 @@ def _count_of(status: str) -> int:
 
 async def _as_sqlalchemy_error(seen: _Seen, sql: str, error: Exception) -> Exception:
     """An asyncpg error as Core raises it: translated by SQLAlchemy's adapter into its DB-API
-    error and wrapped (IntegrityError, OperationalError…); a dropped connection invalidated,
-    so that the pool does not hand it out again. What the adapter does not translate (an
-    OSError) is raised as it is, as Core does."""
+    error and wrapped (IntegrityError, OperationalError…). What the adapter does not
+    translate (an OSError) is raised as it is, as Core does. A dropped connection is shown
+    to Core, whose handling of it is the whole of it: this connection invalidated, the
+    pool's others let go (a server that dropped one has likely dropped them all), its
+    events run."""
     adapter: Any = seen.connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
     dialect = seen.connection.dialect
     try:
@@ -242,7 +255,12 @@ async def _as_sqlalchemy_error(seen: _Seen, sql: str, error: Exception) -> Excep
         return error
     invalidated = dialect.is_disconnect(error, adapter, None)
     if invalidated:
-        await seen.connection.invalidate(error)
+        try:
+            await seen.connection.exec_driver_sql("SELECT 1")
+        except DBAPIError as seen_by_core:
+            if seen_by_core.connection_invalidated:
+                return seen_by_core
+        await seen.connection.invalidate(error)  # it answered, or not as dropped: ours alone
     return DBAPIError.instance(
         sql,
         None,

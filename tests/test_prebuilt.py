@@ -632,3 +632,66 @@ async def test_errors_on_the_asyncpg_path_are_sqlalchemys_and_a_dropped_connecti
         return (await RAISE.run(session, key="after", step=1)).scalar()
 
     assert await in_session(db, afterwards) == 2
+
+
+@pytest.mark.parametrize("run_in", [in_writer, in_session])
+async def test_a_savepoint_begun_after_a_statement_takes_the_statements_within_it(
+    db: Database, run_in: Any
+) -> None:
+    """`begin_nested` after a prebuilt statement: the next ones are within the savepoint, and
+    its rollback takes them back (SQLAlchemy emits the SAVEPOINT when the connection is next
+    asked for, which a statement's look-up of its connection now does)."""
+    expires = dt.datetime(2030, 5, 17, 8, 30, 15, tzinfo=dt.UTC)
+
+    async def work(session: AsyncSession) -> None:
+        await ADD.run(session, key="before", expires=expires)
+        nested = await session.begin_nested()
+        await ADD.run(session, key="undone", expires=expires)
+        await nested.rollback()
+        await ADD.run(session, key="after", expires=expires)
+
+    await run_in(db, work)
+    async with db.session() as session:
+        found = set(await session.scalars(select(ReportQuota.quota_key)))
+    assert {"before", "after"} <= found and "undone" not in found
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # asyncpg's path
+async def test_a_server_that_dropped_every_connection_is_reached_again_at_the_next_action(
+    db: Database, database_url: str
+) -> None:
+    """A connection found dropped on the asyncpg path is shown to Core, which lets the
+    pool's other connections go with it (the server dropped them too): the next transaction
+    gets a new one, as it would have after Core found the drop itself."""
+    import asyncpg
+
+    expires = dt.datetime(2030, 5, 17, 8, 30, 15, tzinfo=dt.UTC)
+
+    async def idle_in_the_pool() -> None:
+        async with db.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            await asyncio.sleep(0.05)
+
+    await asyncio.gather(idle_in_the_pool(), idle_in_the_pool())  # two pooled connections
+
+    async def dropped(session: AsyncSession) -> None:
+        await ADD.run(session, key="before", expires=expires)
+        killer = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            await killer.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await killer.close()
+        await RAISE.run(session, key="before", step=1)
+
+    with pytest.raises(DBAPIError) as caught:
+        await in_session(db, dropped)
+    assert caught.value.connection_invalidated
+
+    async def next_action(session: AsyncSession) -> int:
+        await ADD.run(session, key="next", expires=expires)
+        return (await RAISE.run(session, key="next", step=1)).scalar()
+
+    assert await in_session(db, next_action) == 2

@@ -188,6 +188,42 @@ async def test_the_writer_isolates_actions_for_a_while_and_longer_after_each_fai
     assert await keys(db) == {"isolated", "isolated-longer"}
 
 
+def adds_then_fails(key: str) -> Work:
+    """Writes as the hot path writes (a prebuilt statement), then fails."""
+
+    async def work(session: AsyncSession) -> None:
+        await _ADD_REGION.run(session, key=f"w-{key}", name=key, position=0)
+        raise ValueError("the handler failed after writing")
+
+    return work
+
+
+def adds(key: str) -> Work:
+    async def work(session: AsyncSession) -> str:
+        await _ADD_REGION.run(session, key=f"w-{key}", name=key, position=0)
+        return key
+
+    return work
+
+
+async def test_in_the_heavy_way_a_failed_actions_prebuilt_writes_go_with_its_savepoint(
+    db: Database,
+) -> None:
+    """SQLAlchemy's savepoint of each action is emitted before its first prebuilt statement
+    (the one after another action's): a failed action's writes go, its neighbours' stay.
+    A claimed delivery kept from a failed action would make Telegram's retry a duplicate."""
+    now = [0.0]
+    assert db.writer is not None
+    db.writer = GroupCommit(db.writer.sessions, clock=lambda: now[0])
+    sessions: list[AsyncSession] = []
+    await at_once(db, writes("light"), flushes_a_taken_key(sessions))  # the heavy way from now
+
+    first, failed, last = await at_once(db, adds("first"), adds_then_fails("failed"), adds("last"))
+
+    assert (first, last) == ("first", "last") and isinstance(failed, ValueError)
+    assert await keys(db) == {"first", "last"}
+
+
 async def test_a_transaction_sqlite_ended_loses_its_batch(db: Database) -> None:
     before, ended, after = await at_once(
         db, writes("before"), ends_the_transaction("ended"), writes("after")
