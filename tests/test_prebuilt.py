@@ -37,6 +37,13 @@ RAISE = Prebuilt(
     .returning(ReportQuota.count)
 )
 COUNT = Prebuilt(select(ReportQuota.count).where(ReportQuota.quota_key == bindparam("key")))
+# A conversation whose person is not there: a foreign key broken.
+ORPHAN = per_dialect(
+    lambda insert: insert(Conversation).values(
+        person_id=bindparam("person_id"), step=None, data={}, nonce=""
+    )
+)
+EXPIRES = dt.datetime(2030, 5, 17, 8, 30, 15, tzinfo=dt.UTC)
 
 
 async def in_writer(db: Database, work: Any) -> Any:
@@ -194,14 +201,9 @@ async def test_driver_errors_are_sqlalchemy_errors(db: Database) -> None:
     missing = Prebuilt(
         select(InboundDelivery.reply).where(InboundDelivery.delivery_key == bindparam("key"))
     )
-    orphan = per_dialect(
-        lambda insert: insert(Conversation).values(
-            person_id=bindparam("person_id"), step=None, data={}, nonce=""
-        )
-    )
 
     async def no_person(session: AsyncSession) -> None:
-        await orphan.run(session, person_id=987654)
+        await ORPHAN.run(session, person_id=987654)
 
     with pytest.raises(IntegrityError):
         await in_writer(db, no_person)
@@ -570,7 +572,6 @@ async def test_on_postgresql_a_transactions_later_statements_go_straight_to_asyn
 ) -> None:
     """The first statement of a transaction goes through Core (which begins it); the rest of
     the prebuilt ones straight to asyncpg, giving what Core gives (the test above)."""
-    expires = dt.datetime(2030, 5, 17, 8, 30, 15, tzinfo=dt.UTC)
     through_core: list[str] = []
 
     def seen(*args: Any) -> None:
@@ -580,7 +581,7 @@ async def test_on_postgresql_a_transactions_later_statements_go_straight_to_asyn
     try:
 
         async def work(session: AsyncSession) -> int:
-            await ADD.run(session, key="straight", expires=expires)
+            await ADD.run(session, key="straight", expires=EXPIRES)
             await RAISE.run(session, key="straight", step=2)
             return (await COUNT.run(session, key="straight")).scalar()
 
@@ -602,22 +603,16 @@ async def test_errors_on_the_asyncpg_path_are_sqlalchemys_and_a_dropped_connecti
     from bot.channels.acks import database_away
 
     assert db.engine.dialect.driver == "asyncpg"
-    expires = dt.datetime(2030, 5, 17, 8, 30, 15, tzinfo=dt.UTC)
-    orphan = per_dialect(
-        lambda insert: insert(Conversation).values(
-            person_id=bindparam("person_id"), step=None, data={}, nonce=""
-        )
-    )
 
     async def no_person(session: AsyncSession) -> None:
-        await ADD.run(session, key="first", expires=expires)  # begins the transaction
-        await orphan.run(session, person_id=987654)
+        await ADD.run(session, key="first", expires=EXPIRES)  # begins the transaction
+        await ORPHAN.run(session, person_id=987654)
 
     with pytest.raises(IntegrityError):
         await in_session(db, no_person)
 
     async def dropped(session: AsyncSession) -> None:
-        await ADD.run(session, key="before", expires=expires)
+        await ADD.run(session, key="before", expires=EXPIRES)
         pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar()
         async with db.engine.connect() as other:
             await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
@@ -628,7 +623,7 @@ async def test_errors_on_the_asyncpg_path_are_sqlalchemys_and_a_dropped_connecti
     assert caught.value.connection_invalidated and database_away(caught.value)
 
     async def afterwards(session: AsyncSession) -> int:
-        await ADD.run(session, key="after", expires=expires)
+        await ADD.run(session, key="after", expires=EXPIRES)
         return (await RAISE.run(session, key="after", step=1)).scalar()
 
     assert await in_session(db, afterwards) == 2
@@ -641,14 +636,13 @@ async def test_a_savepoint_begun_after_a_statement_takes_the_statements_within_i
     """`begin_nested` after a prebuilt statement: the next ones are within the savepoint, and
     its rollback takes them back (SQLAlchemy emits the SAVEPOINT when the connection is next
     asked for, which a statement's look-up of its connection now does)."""
-    expires = dt.datetime(2030, 5, 17, 8, 30, 15, tzinfo=dt.UTC)
 
     async def work(session: AsyncSession) -> None:
-        await ADD.run(session, key="before", expires=expires)
+        await ADD.run(session, key="before", expires=EXPIRES)
         nested = await session.begin_nested()
-        await ADD.run(session, key="undone", expires=expires)
+        await ADD.run(session, key="undone", expires=EXPIRES)
         await nested.rollback()
-        await ADD.run(session, key="after", expires=expires)
+        await ADD.run(session, key="after", expires=EXPIRES)
 
     await run_in(db, work)
     async with db.session() as session:
@@ -665,8 +659,6 @@ async def test_a_server_that_dropped_every_connection_is_reached_again_at_the_ne
     gets a new one, as it would have after Core found the drop itself."""
     import asyncpg
 
-    expires = dt.datetime(2030, 5, 17, 8, 30, 15, tzinfo=dt.UTC)
-
     async def idle_in_the_pool() -> None:
         async with db.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
@@ -675,7 +667,7 @@ async def test_a_server_that_dropped_every_connection_is_reached_again_at_the_ne
     await asyncio.gather(idle_in_the_pool(), idle_in_the_pool())  # two pooled connections
 
     async def dropped(session: AsyncSession) -> None:
-        await ADD.run(session, key="before", expires=expires)
+        await ADD.run(session, key="before", expires=EXPIRES)
         killer = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
         try:
             await killer.execute(
@@ -691,7 +683,7 @@ async def test_a_server_that_dropped_every_connection_is_reached_again_at_the_ne
     assert caught.value.connection_invalidated
 
     async def next_action(session: AsyncSession) -> int:
-        await ADD.run(session, key="next", expires=expires)
+        await ADD.run(session, key="next", expires=EXPIRES)
         return (await RAISE.run(session, key="next", step=1)).scalar()
 
     assert await in_session(db, next_action) == 2

@@ -232,3 +232,13 @@ async def test_twilio_out_of_reach_is_unavailable() -> None:
             await provider.send("+996555000111", "+15005550006", "Салам", None)
     finally:
         await provider.close()
+
+
+def test_a_url_whose_port_is_not_a_number_is_checked_as_written() -> None:
+    """No URL Twilio posts to, but a misconfigured PUBLIC_BASE_URL must not be a 500: the
+    signature of the URL as written is taken, any other refused."""
+    url, form = "https://bot.example.kg:port/sms/twilio", {"Body": "КОЛ", "From": "+996555000111"}
+    assert signed("token", url, form, signature("token", url, form))
+    assert not signed(
+        "token", url, form, signature("token", "https://bot.example.kg/sms/twilio", form)
+    )

@@ -70,15 +70,15 @@ def signed(token: str, url: str, params: Mapping[str, str], given: str) -> bool:
 
 
 @functools.lru_cache(maxsize=16)  # a webhook's few URLs, each parsed once
-def _port_variants(url: str) -> tuple[str, str]:
+def _port_variants(url: str) -> tuple[str, ...]:
     """The URL as Python's urlparse writes it back (twilio's RequestValidator checks no
     other writing), then with its port left out if it has one, or with the scheme's default
     port written if it has none."""
     parts = urlparse(url)
     try:
         port = parts.port
-    except ValueError:  # not a number: no URL Twilio posted to
-        return url, url
+    except ValueError:  # not a number: no URL Twilio posted to, and no second to try
+        return (url,)
     if port:
         host = parts.netloc.rpartition(":")[0]
         return parts.geturl(), parts._replace(netloc=host).geturl()
