@@ -7,7 +7,9 @@ after a failed flush the writer isolates every later one for a while."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import storage.db
+import storage.inline_sqlite
 from bot.channels.acks import database_away
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
@@ -292,3 +296,74 @@ async def test_a_batch_shares_one_transaction(db: Database) -> None:
 
     assert await at_once(db, records("a"), records("b"), records("c")) == ["a", "b", "c"]
     assert len({id(s) for s in seen}) == 1
+
+
+async def test_a_batch_takes_a_free_write_lock_without_a_thread(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer is nearly always the only one writing: its BEGIN runs on the event loop's
+    thread; only the COMMIT (the disk's fsync) goes to a thread."""
+    threaded: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def recorded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        threaded.append(str(args[0]) if args else getattr(fn, "__name__", "?"))
+        return await to_thread(fn, *args, **kwargs)
+
+    monkeypatch.setattr(storage.inline_sqlite.asyncio, "to_thread", recorded)
+    assert await at_once(db, writes("a"), writes("b")) == ["a", "b"]
+    assert threaded == ["commit"]
+    assert await keys(db) == {"a", "b"}
+
+
+async def test_a_taken_write_lock_is_waited_for_in_a_thread(db: Database, tmp_path: Path) -> None:
+    """Another process writing: the batch waits for its lock (up to the busy timeout) while
+    the event loop goes on, then writes; the busy timeout is the configured one after."""
+    other = sqlite3.connect(tmp_path / "civicbot.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.3, other.execute, "COMMIT")
+    ticks = 0
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(ticking())
+    try:
+        assert await db.write(writes("waited")) == "waited"
+    finally:
+        ticker.cancel()
+        other.close()
+    assert ticks >= 10  # the loop ran on while the batch waited about 0.3 s
+    assert await keys(db) == {"waited"}
+    busy_timeout = await db.write(
+        lambda session: session.scalar(text("PRAGMA busy_timeout"))  # the writer's own
+    )
+    assert busy_timeout == storage.db.SQLITE_BUSY_TIMEOUT_MS
+
+
+async def test_an_actions_savepoint_journal_stays_in_memory(db: Database) -> None:
+    """A SAVEPOINT journals the pages it changes, past 64 KiB into a temporary file by
+    default, written on the event loop's thread. The writer keeps it in memory."""
+    long_name = "x" * 400  # 200 rows of it fill about 20 pages
+
+    async def fills(session: AsyncSession) -> None:
+        for n in range(200):
+            await _ADD_REGION.run(session, key=f"w-fill-{n}", name=long_name, position=n)
+
+    def temporary_files() -> list[str]:
+        # SQLite names its temporary files etilqs_… and unlinks them at once.
+        links = (os.readlink(fd) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink())
+        return [target for target in links if "etilqs_" in target]
+
+    async def rewrites(session: AsyncSession) -> list[str]:
+        await session.execute(
+            text("UPDATE regions SET name_ky = upper(name_ky) WHERE key LIKE 'w-fill-%'")
+        )
+        return temporary_files()
+
+    await db.write(fills)
+    assert await db.write(rewrites) == []
