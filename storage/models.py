@@ -474,15 +474,14 @@ class Signature(Base):
             sqlite_where=text("status = 'counted'"),
             postgresql_where=text("status = 'counted'"),
         ),
-        # A PIN's signatures to one initiative, found without reading all of its signatures.
+        # A PIN's signatures to one initiative, found without reading all of its signatures;
+        # also an initiative's signatures (no index on either column alone: migration 0020).
         Index("ix_signatures_initiative_pin", "initiative_id", "pin_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    initiative_id: Mapped[int] = mapped_column(
-        ForeignKey("initiatives.id", ondelete="CASCADE"), index=True
-    )
-    pin_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id", ondelete="CASCADE"))
+    pin_key: Mapped[str | None] = mapped_column(String(64))
     signer_key: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(12))  # counted | disputed | withdrawn
     sealed: Mapped[str | None] = mapped_column(Text)
