@@ -67,9 +67,9 @@ def _writer_connection(dbapi_connection: Any, _record: Any) -> None:
     # SQLite's default 2 MB of cache, a large file has most of those pages read again.
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
-    # Each action's SAVEPOINT keeps the pages it changes in a statement journal, by default a
-    # temporary file: thousands of writes a second on the event loop's thread under load.
-    # In memory it is a copy; it lives only while its batch's transaction is open.
+    # Each action's SAVEPOINT keeps the pages it changes in a statement journal, past 64 KiB
+    # in a temporary file by default: thousands of writes a second on the event loop's thread
+    # under load. In memory it lives only while its batch (64 actions at most) is open.
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
