@@ -4,6 +4,8 @@ answer, which made a 50,000-phone signing wave slower with every signer."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from bot.channels import budget
@@ -58,3 +60,17 @@ def test_a_senders_answers_leave_the_window_one_by_one(monkeypatch: pytest.Monke
     # 0 and 30 answered; 40 over; 60: the one of 0 is out; 61 over, told again; 89 quiet;
     # 90: the one of 30 is out.
     assert verdicts == [A, A, N, A, N, Q, A]
+
+
+def test_the_senders_remembered_are_not_walked_by_the_garbage_collector() -> None:
+    """300,000 signers in the window are remembered; the collector's full collections walk
+    every object it tracks, so what a sender costs it must not grow with them."""
+    answers = AnswerBudget(answers=2, seconds=600.0)
+    gc.collect()
+    before = len(gc.get_objects())
+    for sender in range(20_000):
+        answers.take(f"+99670{sender:07d}")
+        answers.take(f"+99670{sender:07d}")
+    gc.collect()
+    assert len(gc.get_objects()) - before < 100  # was two objects a sender
+    assert answers.take("+996700000001") is Verdict.NOTICE  # still remembered

@@ -13,7 +13,6 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass, field
 from enum import Enum
 
 PRUNE_ABOVE = 10_000  # senders remembered before the quiet ones are first forgotten
@@ -25,18 +24,15 @@ class Verdict(Enum):
     QUIET = "quiet"  # over it, and told already
 
 
-@dataclass(slots=True)
-class _Sender:
-    # A list, not a deque: most senders have one or two times in the window, and an empty
-    # deque is 760 bytes against a list's 56, for each of 20,000 residents answering a poll.
-    times: list[float] = field(default_factory=list)
-    told: bool = False
-
-
 class AnswerBudget:
     def __init__(self, answers: int, seconds: float) -> None:
         self.answers, self.seconds = answers, seconds
-        self._senders: dict[Hashable, _Sender] = {}
+        # A sender's answers in the window, oldest first. A tuple of floats, which the garbage
+        # collector stops tracking: an object and a list per sender were two tracked objects
+        # each, and with 300,000 signers in the window every full collection walked them all
+        # (100–200 ms a collection, every update in flight waiting; docs/decisions.md).
+        self._senders: dict[Hashable, tuple[float, ...]] = {}
+        self._told: set[Hashable] = set()  # over the budget, and told so
         # The next look for quiet senders: when as many again are remembered as were left
         # after the last, so that a wave of new senders all answered within the window
         # (none to forget) costs one look per doubling, not a look at everyone per answer.
@@ -47,19 +43,19 @@ class AnswerBudget:
         if len(self._senders) > self._prune_at:
             self._prune(now)
             self._prune_at = max(PRUNE_ABOVE, 2 * len(self._senders))
-        state = self._senders.setdefault(sender, _Sender())
-        del state.times[: bisect.bisect_right(state.times, now - self.seconds)]  # in order
-        if len(state.times) < self.answers:
-            state.times.append(now)
-            state.told = False
+        times = self._senders.get(sender, ())
+        times = times[bisect.bisect_right(times, now - self.seconds) :]  # in order
+        if len(times) < self.answers:
+            self._senders[sender] = (*times, now)
+            self._told.discard(sender)
             return Verdict.ANSWER
-        if state.told:
+        self._senders[sender] = times
+        if sender in self._told:
             return Verdict.QUIET
-        state.told = True
+        self._told.add(sender)
         return Verdict.NOTICE
 
     def _prune(self, now: float) -> None:
-        for sender in [
-            s for s, v in self._senders.items() if not v.times or v.times[-1] <= now - self.seconds
-        ]:
+        for sender in [s for s, t in self._senders.items() if not t or t[-1] <= now - self.seconds]:
             del self._senders[sender]
+            self._told.discard(sender)
