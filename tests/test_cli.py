@@ -131,6 +131,7 @@ def test_serve_runs_with_no_configuration_at_all(tmp_path: Path) -> None:
     assert "event loop: uvloop" in output  # libuv's, where it exists (bot/commands/cli.py)
     frozen = re.search(r"(\d+) objects of the start frozen", output)  # out of the GC's sight
     assert frozen is not None and int(frozen.group(1)) > 10_000
+    assert "the youngest collected past 10000" in output  # a batch's objects, freed by counts
     assert (tmp_path / "civicbot.db").exists() and (tmp_path / "civicbot.secret").exists()
 
 

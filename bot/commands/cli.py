@@ -46,6 +46,7 @@ from storage.models import BribeReport, Wish
 
 # What ends a command, or a start, with a sentence of its own instead of a traceback.
 REFUSALS = (UsageError, ConfigError, SealBroken, BackupError, SchemaNewer, MigrationFailed)
+YOUNG_OBJECTS_COLLECTED = 10_000  # the garbage collector's first threshold while serving
 
 log = logging.getLogger(__name__)
 
@@ -391,12 +392,17 @@ async def _serve(settings: Settings) -> None:
     # instead of about 70 ms, a pause every update in flight would wait through.
     gc.collect()  # what the start left as garbage goes first, not frozen with the rest
     gc.freeze()
+    # The youngest generation is collected when 10,000 more objects are alive, not 700: a
+    # batch of actions holds thousands at once, all freed by their counts soon after, and
+    # at 700 it was collected every few actions (1.5 s of 60,000 signatures; 0.1 s now).
+    gc.set_threshold(YOUNG_OBJECTS_COLLECTED, *gc.get_threshold()[1:])
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     log.info(
-        "event loop: %s; %d objects of the start frozen",
+        "event loop: %s; %d objects of the start frozen; the youngest collected past %d",
         type(loop).__module__.split(".")[0],
         gc.get_freeze_count(),
+        gc.get_threshold()[0],
     )
     for signum in (signal.SIGINT, signal.SIGTERM):
         # Windows event loops have no signal handlers; Ctrl+C still ends the process there.
