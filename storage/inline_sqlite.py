@@ -5,11 +5,13 @@ loop: three or four such round trips per statement (cursor, execute, fetch, clos
 0.7 ms a statement under load, which made the one writer (storage/writer.py) the limit.
 SQLite itself answers a statement on a page in cache in microseconds, so for the writer's
 connection the calls run inline. `COMMIT` waits for the disk's fsync, so it goes to a thread.
-`BEGIN IMMEDIATE` waits only while another connection (another process: a command, a second
-worker) holds the write lock: it is tried inline without waiting, and only when the lock is
-taken goes to a thread to wait up to the busy timeout. So the event loop never waits on the
-disk or on a lock. Only one task (the group commit) uses this connection, one call at a time,
-so it may be used from either thread (check_same_thread off).
+`BEGIN IMMEDIATE` waits only while another connection (a command, a second worker, this
+process's housekeeping sweep) holds the write lock: it is tried inline with the busy timeout
+at 0, and only when the lock is taken goes to a thread to wait up to the busy timeout. So the
+event loop never waits for the disk's fsync or in SQLite's busy handler (SQLite's own brief
+retries for the WAL's read lock, rare, are not covered by the busy timeout either way). Only
+one task (the group commit) uses this connection, one call at a time, so it may be used from
+either thread (check_same_thread off).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ WAITING_STATEMENTS = ("BEGIN IMMEDIATE",)
 
 
 class InlineConnection(aiosqlite.Connection):
+    _busy_timeout: int | None = None  # ms, read once: restored after each lock taken at once
+
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
@@ -46,19 +50,20 @@ class InlineConnection(aiosqlite.Connection):
         try:
             return self._without_waiting(fn, *args, **kwargs)
         except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            if (getattr(error, "sqlite_errorcode", 0) & 0xFF) != sqlite3.SQLITE_BUSY:
                 raise
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     def _without_waiting(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """`fn` with the busy timeout at 0: SQLITE_BUSY at once if the lock is taken."""
         assert self._connection is not None
-        waits = int(self._connection.execute("PRAGMA busy_timeout").fetchone()[0])
+        if self._busy_timeout is None:  # as the engine's connect event set it (storage/db.py)
+            self._busy_timeout = int(self._connection.execute("PRAGMA busy_timeout").fetchone()[0])
         self._connection.execute("PRAGMA busy_timeout=0")
         try:
             return fn(*args, **kwargs)
         finally:
-            self._connection.execute(f"PRAGMA busy_timeout={waits}")
+            self._connection.execute(f"PRAGMA busy_timeout={self._busy_timeout}")
 
     def run(self, sql: str, parameters: Sequence[Any]) -> sqlite3.Cursor:
         """One statement straight on the driver, on this thread, in the transaction the group

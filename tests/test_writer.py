@@ -7,6 +7,7 @@ after a failed flush the writer isolates every later one for a while."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -304,7 +305,7 @@ async def test_a_batch_takes_a_free_write_lock_without_a_thread(
     """The writer is nearly always the only one writing: its BEGIN runs on the event loop's
     thread; only the COMMIT (the disk's fsync) goes to a thread."""
     threaded: list[str] = []
-    to_thread = asyncio.to_thread
+    to_thread = asyncio.to_thread  # the process's: monkeypatch puts it back after the test
 
     async def recorded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         threaded.append(str(args[0]) if args else getattr(fn, "__name__", "?"))
@@ -316,13 +317,26 @@ async def test_a_batch_takes_a_free_write_lock_without_a_thread(
     assert await keys(db) == {"a", "b"}
 
 
-async def test_a_taken_write_lock_is_waited_for_in_a_thread(db: Database, tmp_path: Path) -> None:
-    """Another process writing: the batch waits for its lock (up to the busy timeout) while
-    the event loop goes on, then writes; the busy timeout is the configured one after."""
+async def test_a_taken_write_lock_is_waited_for_in_a_thread(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process writing: the batch waits for its lock in a thread (up to the busy
+    timeout) while the event loop goes on, then writes; the busy timeout is the configured
+    one after."""
     other = sqlite3.connect(tmp_path / "civicbot.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     loop = asyncio.get_running_loop()
-    loop.call_later(0.3, other.execute, "COMMIT")
+    waited: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def released_once_waiting(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if args and args[0] == "BEGIN IMMEDIATE":  # the other lets go only once it waits
+            waited.append(args[0])
+            loop.call_later(0.3, other.execute, "COMMIT")
+        return await to_thread(fn, *args, **kwargs)
+
+    # (the module's asyncio is the process's: monkeypatch puts to_thread back after the test)
+    monkeypatch.setattr(storage.inline_sqlite.asyncio, "to_thread", released_once_waiting)
     ticks = 0
 
     async def ticking() -> None:
@@ -337,7 +351,8 @@ async def test_a_taken_write_lock_is_waited_for_in_a_thread(db: Database, tmp_pa
     finally:
         ticker.cancel()
         other.close()
-    assert ticks >= 10  # the loop ran on while the batch waited about 0.3 s
+    assert waited == ["BEGIN IMMEDIATE"]
+    assert ticks >= 5  # the loop ran on while the batch waited 0.3 s
     assert await keys(db) == {"waited"}
     busy_timeout = await db.write(
         lambda session: session.scalar(text("PRAGMA busy_timeout"))  # the writer's own
@@ -345,6 +360,7 @@ async def test_a_taken_write_lock_is_waited_for_in_a_thread(db: Database, tmp_pa
     assert busy_timeout == storage.db.SQLITE_BUSY_TIMEOUT_MS
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
 async def test_an_actions_savepoint_journal_stays_in_memory(db: Database) -> None:
     """A SAVEPOINT journals the pages it changes, past 64 KiB into a temporary file by
     default, written on the event loop's thread. The writer keeps it in memory."""
@@ -356,8 +372,11 @@ async def test_an_actions_savepoint_journal_stays_in_memory(db: Database) -> Non
 
     def temporary_files() -> list[str]:
         # SQLite names its temporary files etilqs_… and unlinks them at once.
-        links = (os.readlink(fd) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink())
-        return [target for target in links if "etilqs_" in target]
+        targets = []
+        for fd in Path("/proc/self/fd").iterdir():
+            with contextlib.suppress(OSError):  # closed meanwhile by another thread
+                targets.append(os.readlink(fd))
+        return [target for target in targets if "etilqs_" in target]
 
     async def rewrites(session: AsyncSession) -> list[str]:
         await session.execute(
