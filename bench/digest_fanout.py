@@ -24,14 +24,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from telegram import Bot
-from telegram.error import RetryAfter
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.channels.outbox import RATE, Pacer
-from bot.channels.telegram.http import telegram_bot
-from bot.channels.telegram.outbox import seconds
+from bot.channels.telegram.bot_api import BotApi, telegram_bot
+from bot.channels.telegram.errors import RetryAfter
 from bot.digests.delivery import Digests
 from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
@@ -81,8 +78,8 @@ async def seed(db: Database, officials: int, week: Week) -> None:
                 wish.created_at = wednesday
 
 
-def bot_for(telegram: FakeTelegram) -> Bot:
-    """The Bot the service makes (bot/channels/telegram/http.py), on the fake Bot API."""
+def bot_for(telegram: FakeTelegram) -> BotApi:
+    """The client the service makes (bot/channels/telegram/bot_api.py), on the fake Bot API."""
     settings = Settings(
         secret_key=SECRET_KEY, telegram_bot_token=TOKEN, telegram_api_base_url=telegram.base_url
     )
@@ -90,7 +87,7 @@ def bot_for(telegram: FakeTelegram) -> Bot:
 
 
 async def baseline(telegram: FakeTelegram) -> float:
-    """Messages/s of plain send_message calls at our pace."""
+    """Messages/s of plain sendMessage calls at our pace."""
     pacer = Pacer()
     async with bot_for(telegram) as bot:
         started = time.perf_counter()
@@ -98,10 +95,10 @@ async def baseline(telegram: FakeTelegram) -> float:
             while True:
                 await pacer.wait()
                 try:
-                    await bot.send_message(FIRST_CHAT - 1 - number, "baseline")
+                    await bot.call("sendMessage", chat_id=FIRST_CHAT - 1 - number, text="baseline")
                     break
                 except RetryAfter as error:
-                    pacer.hold(seconds(error.retry_after))
+                    pacer.hold(error.retry_after)
         return BASELINE_MESSAGES / (time.perf_counter() - started)
 
 

@@ -85,10 +85,10 @@ asyncio.run(main())
     assert [m for m in modules if m == "twilio" or m.startswith("twilio.")] == []
 
 
-def test_the_server_without_telegram_never_loads_python_telegram_bot(tmp_path: Path) -> None:
+def test_the_server_without_telegram_never_loads_the_telegram_channel(tmp_path: Path) -> None:
     """Telegram off (an SMS-only deployment through a phone, or the web chat alone): the
     server started, its pages and the Telegram webhook asked for, and stopped, without the
-    `telegram` package (python-telegram-bot, some 20 MB of memory)."""
+    Telegram channel or its client."""
     modules = loaded(
         f"""
 import asyncio
@@ -131,7 +131,55 @@ asyncio.run(main())
 """
     )
     assert "bot.runtime.app" in modules and "bot.channels.sms.channel" in modules
-    assert [m for m in modules if m == "telegram" or m.startswith("telegram.")] == []
+    telegrams = ("telegram", "bot.channels.telegram.channel", "bot.channels.telegram.bot_api")
+    assert [m for m in modules if m.startswith(telegrams)] == []
+
+
+def test_the_server_with_telegram_never_loads_python_telegram_bot(tmp_path: Path) -> None:
+    """Telegram on: the channel built, its client asking Telegram who the bot is (getMe, here
+    refused by a closed port, so it tries again) and the server stopped, without python-
+    telegram-bot or the httpx it brings (about 9 MB a worker: docs/decisions.md, "Our own Bot
+    API client")."""
+    modules = loaded(
+        f"""
+import asyncio
+import logging
+from bot.runtime.app import Runtime
+from bot.runtime.config import Settings
+
+class Tries(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.said = asyncio.Event()
+    def emit(self, record):
+        if "Telegram not ready" in record.getMessage():
+            self.said.set()
+
+async def main():
+    tries = Tries()
+    logging.getLogger("bot.channels.telegram.channel").addHandler(tries)
+    settings = Settings(
+        database_url="sqlite+aiosqlite:///{tmp_path / "civicbot.db"}",
+        media_dir="{tmp_path / "media"}",
+        secret_key="{"k" * 40}",
+        port=0,
+        telegram_bot_token="123:footprint",
+        telegram_api_base_url="http://127.0.0.1:9/bot",  # nothing listens: getMe fails
+    )
+    runtime = Runtime(settings)
+    await runtime.start()
+    try:
+        assert runtime.telegram is not None
+        await asyncio.wait_for(tries.said.wait(), 30)
+    finally:
+        await runtime.stop()
+
+asyncio.run(main())
+"""
+    )
+    assert "bot.channels.telegram.channel" in modules and "aiohttp" in modules
+    found = [m for m in modules if m.split(".")[0] in ("telegram", "httpx", "httpcore", "anyio")]
+    assert found == []
 
 
 def test_telegrams_limits_written_out_are_ptbs() -> None:

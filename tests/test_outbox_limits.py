@@ -144,9 +144,8 @@ async def test_messages_still_queued_when_the_stopping_wait_runs_out_are_counted
 async def test_a_message_given_up_while_the_outbox_stops_is_counted_once() -> None:
     """Its give-up being recorded when the stopping wait runs out: counted with the messages
     not sent, not as given up as well."""
-    from telegram.error import RetryAfter
-
     from bot.channels.outbox import Outbox
+    from bot.channels.telegram.errors import RetryAfter
     from bot.channels.telegram.outbox import telegram_verdict
 
     recording = asyncio.Event()

@@ -1,7 +1,7 @@
 """A text message with buttons kept as plain data until it goes (bot/channels/telegram/outbox.py
 `message`): its buttons' payloads split into the prefix one person's share and a layout
 shared by everyone given the same buttons, so that 20,000 closing questions waiting for the
-pace keep one layout between them. Sent through the real Bot to the fake Bot API: each person
+pace keep one layout between them. Sent through the real client to the fake Bot API: each person
 gets exactly their own payloads, however the payloads are made."""
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from telegram import Bot
 
 from bot.channels.outbox import Outbox
-from bot.channels.telegram.http import telegram_bot
+from bot.channels.telegram.bot_api import BotApi, telegram_bot
 from bot.channels.telegram.outbox import Message, message, telegram_verdict
 from bot.runtime.config import Settings
 from tests.conftest import SECRET_KEY
@@ -33,8 +32,8 @@ def markup(keyboard: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def outbox(telegram: FakeTelegram) -> AsyncIterator[Outbox[Bot]]:
-    """An outbox with the real Bot, on the fake Bot API."""
+async def outbox(telegram: FakeTelegram) -> AsyncIterator[Outbox[BotApi]]:
+    """An outbox with the real client, on the fake Bot API."""
     settings = Settings(
         telegram_bot_token=TOKEN, telegram_api_base_url=telegram.base_url, secret_key=SECRET_KEY
     )
@@ -49,7 +48,7 @@ async def outbox(telegram: FakeTelegram) -> AsyncIterator[Outbox[Bot]]:
 
 
 async def sent(
-    telegram: FakeTelegram, outbox: Outbox[Bot], calls: list[tuple[int, Any]]
+    telegram: FakeTelegram, outbox: Outbox[BotApi], calls: list[tuple[int, Any]]
 ) -> list[dict[str, Any]]:
     """What the fake took for each (chat, call), sent one after another as follow-ups."""
     since, wanted = len(telegram.called("sendMessage")), len(calls)
@@ -60,7 +59,7 @@ async def sent(
 
 
 async def test_people_given_the_same_buttons_share_a_layout_and_get_their_own_payloads(
-    telegram: FakeTelegram, outbox: Outbox[Bot]
+    telegram: FakeTelegram, outbox: Outbox[BotApi]
 ) -> None:
     first, second = (
         message(71, "How old?", buttons("aB3x_Q")),
@@ -77,7 +76,7 @@ async def test_people_given_the_same_buttons_share_a_layout_and_get_their_own_pa
 
 
 async def test_payloads_without_a_shared_prefix_are_sent_as_they_are(
-    telegram: FakeTelegram, outbox: Outbox[Bot]
+    telegram: FakeTelegram, outbox: Outbox[BotApi]
 ) -> None:
     mixed = (("A", "poll:K7:1"), ("B", "poll:K7:2")), (("C", "lang"), ("D", "lang:en:x"))
     single = ((("Open", "poll:K7:1"),),)
@@ -90,7 +89,7 @@ async def test_payloads_without_a_shared_prefix_are_sent_as_they_are(
 
 
 async def test_a_chat_keeps_no_finished_worker_once_its_queue_is_sent(
-    telegram: FakeTelegram, outbox: Outbox[Bot]
+    telegram: FakeTelegram, outbox: Outbox[BotApi]
 ) -> None:
     """A chat's pace is remembered until it is idle, but not the task that sent its queue
     (some 700 bytes for each chat a wave of 20,000 answers leaves behind)."""

@@ -137,9 +137,9 @@ def test_the_language_list_is_declared_once() -> None:
 
 # The stacks a command that does not send must not load (python-telegram-bot, Twilio's SDK,
 # aiohttp's web server).
-# The channels' stacks: Telegram's library, our Twilio client (twilio itself is a test
-# dependency only), aiohttp's server.
-SENDING_STACKS = ("telegram", "bot.channels.sms.twilio_api", "aiohttp.web")
+# The channels' stacks: our Bot API and Twilio clients (python-telegram-bot and twilio
+# themselves are test dependencies only), aiohttp's server.
+SENDING_STACKS = ("bot.channels.telegram.bot_api", "bot.channels.sms.twilio_api", "aiohttp.web")
 QUIET_COMMANDS = [
     ["export", "wishes"],
     ["export", "bribes", "--format", "xlsx", "--output", "bribes.xlsx"],

@@ -1,7 +1,7 @@
 """One outbox for everything the bot sends: answers, notices, digests — one class, one
 instance per channel (Telegram; SMS and WhatsApp through the SMS provider), each given its
 client and how to read that client's errors (a `Verdict`). It knows no channel's library:
-Telegram's side (PTB's errors read, the messages' calls) is bot/channels/telegram/outbox.py.
+Telegram's side (the Bot API's errors read, the messages' calls) is bot/channels/telegram/outbox.py.
 
 Telegram's limits (core.telegram.org/bots/faq): about one message a second in one chat, with
 short bursts allowed, and about 30 messages a second when broadcasting to many people.
@@ -51,13 +51,12 @@ NETWORK_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before each retry of a fa
 DRAIN_WAIT = 10.0  # seconds a stopping outbox waits for queued answers
 PRUNE_ABOVE = 1000  # idle chats remembered before their pacing state is dropped
 PACED_WORKERS = 64  # chats sending paced batches at once (a task each), however many wait
-# Telegram's limit on a message's text (telegram.constants.MessageLimit.MAX_TEXT_LENGTH),
-# written out: the answers of every channel are split under it, and a server without
-# Telegram does not import python-telegram-bot (tests/test_footprint.py holds the two
-# equal).
+# Telegram's limit on a message's text (the Bot API's sendMessage: 1-4096 characters): the
+# answers of every channel are split under it (tests/test_footprint.py holds it equal to
+# python-telegram-bot's constant).
 TEXT_LIMIT = 4096
 
-C = TypeVar("C")  # the channel's client: a telegram.Bot, an SMS provider
+C = TypeVar("C")  # the channel's client: a Telegram BotApi, an SMS provider
 R = TypeVar("R")
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,8 @@ from bot.channels.telegram import registered as telegram
 from bot.channels.webchat import registered as webchat
 
 if TYPE_CHECKING:
-    from telegram import Bot
-
     from bot.channels.sms.channel import SmsChannel
+    from bot.channels.telegram.bot_api import BotApi
     from bot.runtime.config import Settings
     from bot.runtime.i18n import Catalogues
     from storage.db import Database
@@ -37,7 +36,7 @@ def command_senders(
     settings: Settings,
     db: Database,
     catalogues: Catalogues,
-    bot: Bot | None,
+    bot: BotApi | None,
     sms_channel: SmsChannel | None,
 ) -> dict[str, Sender]:
     """Senders for a command that sends on its own, with the channels it opened."""

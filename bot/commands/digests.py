@@ -25,9 +25,8 @@ from storage.db import Database
 from storage.domain import LANGUAGES
 
 if TYPE_CHECKING:
-    from telegram import Bot
-
     from bot.channels.sms.channel import SmsChannel
+    from bot.channels.telegram.bot_api import BotApi
 
 log = logging.getLogger(__name__)
 
@@ -107,16 +106,15 @@ async def run(settings: Settings, args: argparse.Namespace, week: Week, out: Tex
 @contextlib.asynccontextmanager
 async def _channels(
     settings: Settings, db: Database, catalogues: Catalogues
-) -> AsyncIterator[tuple[Bot | None, SmsChannel | None]]:
+) -> AsyncIterator[tuple[BotApi | None, SmsChannel | None]]:
     """The Telegram bot and the SMS channel this command can send through (None: not set up
     or unreachable; those deliveries wait)."""
-    from telegram.error import TelegramError
-
     from bot.channels.sms.channel import SmsChannel
     from bot.channels.sms.providers import providers_for, sms_enabled
-    from bot.channels.telegram.http import telegram_bot
+    from bot.channels.telegram.bot_api import telegram_bot
+    from bot.channels.telegram.errors import TelegramError
 
-    bot: Bot | None = None
+    bot: BotApi | None = None
     if settings.telegram_bot_token:
         bot = telegram_bot(settings)
         try:

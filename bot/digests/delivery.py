@@ -45,9 +45,8 @@ from storage.db import Database
 from storage.models import DigestDelivery, Municipality, utcnow
 
 if TYPE_CHECKING:
-    from telegram import Bot
-
     from bot.channels.sms.channel import SmsChannel
+    from bot.channels.telegram.bot_api import BotApi
 
 WORKERS = 8
 BACKOFF = (30, 120, 600, 1800, 3600)  # seconds before the 2nd, 3rd, … attempt
@@ -55,9 +54,9 @@ MAX_ATTEMPTS = len(BACKOFF) + 1
 READY_WAIT = 30.0  # seconds a run waits for Telegram to connect before leaving its rows
 LEASE = timedelta(minutes=15)  # a claim not renewed for this long belongs to a dead sender
 SEND_WITHIN = (LEASE - timedelta(minutes=1)).total_seconds()  # one part, 429s waited out
-# Telegram's limit on a caption (telegram.constants.MessageLimit.CAPTION_LENGTH), written
-# out: a server without Telegram does not import python-telegram-bot (tests/test_footprint.py
-# holds the two equal).
+# Telegram's limit on a caption (the Bot API's sendPhoto: 0-1024 characters), written out here:
+# a server without Telegram does not import the Telegram channel (tests/test_footprint.py holds
+# it equal to python-telegram-bot's constant).
 CAPTION_LIMIT = 1024
 
 log = logging.getLogger(__name__)
@@ -69,7 +68,7 @@ class Digests:
         settings: Settings,
         db: Database,
         catalogues: Catalogues,
-        bot: Bot | None = None,
+        bot: BotApi | None = None,
         sms: SmsChannel | None = None,
         senders: Mapping[str, Sender] | None = None,
     ) -> None:

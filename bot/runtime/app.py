@@ -32,7 +32,7 @@ from handlers.pseudonyms import Pseudonyms
 from storage.db import Database
 
 if TYPE_CHECKING:
-    from bot.channels.telegram.channel import TelegramChannel  # PTB only when Telegram is on
+    from bot.channels.telegram.channel import TelegramChannel  # only when Telegram is on
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,1 @@
-"""Telegram through python-telegram-bot: webhook or long polling, buttons, photos."""
+"""Telegram through the Bot API: webhook or long polling, buttons, photos."""

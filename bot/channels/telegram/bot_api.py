@@ -1,41 +1,191 @@
-"""Telegram Bot API calls whose answer nobody reads — an answer's messages, a keyboard taken
-away, a button's spinner stopped — sent as one JSON body (the Bot API takes JSON as well as
-forms) through PTB's request object, so that PTB reads their status and errors as for any
-call, but without PTB's objects for each parameter or for the answer: building those cost
-more CPU than sending (docs/decisions.md, "Sent without reading back").
+"""The Telegram Bot API over aiohttp: every call the service makes to Telegram — the server's,
+its outbox's and the commands' — goes through one `BotApi` (`telegram_bot`).
+
+A call is one POST of a JSON body (the Bot API takes JSON as well as forms), or a multipart
+form for a photo or a document; its answer is `{"ok": true, "result": …}`, or an error read
+into bot/channels/telegram/errors.py's kinds. aiohttp already serves our webhooks; python-
+telegram-bot, which this replaces, held about 9 MB of each worker's memory (its 450 modules
+and httpx) for the little of it the service used (docs/decisions.md, "Our own Bot API
+client").
 """
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+import aiohttp
 import orjson
-from telegram import Bot
-from telegram.request import RequestData
 
+from bot.channels.telegram.errors import NetworkError, TimedOut, failure
+from bot.runtime.config import Settings
+
+CONNECT_TIMEOUT = 5.0  # seconds, as python-telegram-bot's defaults were
+READ_TIMEOUT = 5.0
+POOL_SIZE = 256  # connections to the Bot API at most
+USER_AGENT = "civicbot"
 JSON = "application/json"
 
 Keyboard = Sequence[Sequence[tuple[str, str]]]  # rows of (label, payload): answers.Keyboard
 
 
-# PTB marks RequestData final for its own code's typing; this adds the encoded body only, and
-# PTB's `post` hands it on untouched to our request class's `do_request`.
-class JsonBody(RequestData):  # type: ignore[misc]
-    """A call's parameters, encoded once (bot/channels/telegram/http.py sends it as is)."""
-
-    def __init__(self, parameters: Mapping[str, object]) -> None:
-        super().__init__()
-        self.body = orjson.dumps(parameters)
+def telegram_bot(settings: Settings) -> BotApi:
+    """The client every part of the service calls Telegram with (the server, the commands)."""
+    assert settings.telegram_bot_token
+    return BotApi(settings.telegram_bot_token, settings.telegram_api_base_url)
 
 
-async def call(bot: Bot, method: str, **parameters: object) -> None:
-    """One Bot API method, parameters that are None left out (as PTB leaves them); PTB's
-    errors (RetryAfter, Forbidden, BadRequest, NetworkError, …) if it fails."""
-    request = bot.request
-    if not getattr(request, "sends_json_body", False):  # PTB's own would send an empty form
-        raise TypeError("a Bot made without bot/channels/telegram/http.py telegram_bot")
-    given = {name: value for name, value in parameters.items() if value is not None}
-    await request.post(f"{bot.base_url}/{method}", request_data=JsonBody(given))
+def file_base_url(api_base_url: str) -> str:
+    """Where the Bot API serves files: https://api.telegram.org/file/bot for the default
+    .../bot, and likewise beside any other base (a local Bot API server, the tests' fake)."""
+    head, _, tail = api_base_url.rstrip("/").rpartition("/")
+    return f"{head}/file/{tail}"
+
+
+class BotApi:
+    """One bot's calls. The HTTP session opens with the first call and closes at `shutdown`;
+    `initialize` asks Telegram who the bot is (getMe), once. `async with` does both."""
+
+    def __init__(self, token: str, api_base_url: str, pool_size: int = POOL_SIZE) -> None:
+        self.base_url = f"{api_base_url}{token}"
+        self.file_url = f"{file_base_url(api_base_url)}{token}"
+        self._pool_size = pool_size
+        self._session: aiohttp.ClientSession | None = None
+        self._username: str | None = None
+
+    @property
+    def username(self) -> str:
+        """The bot's @name (without the @), known once `initialize` has asked Telegram."""
+        if self._username is None:
+            raise RuntimeError("the bot has not asked Telegram who it is (initialize)")
+        return self._username
+
+    async def initialize(self) -> None:
+        """Who the bot is (getMe); a no-op once known. TelegramError if Telegram refuses."""
+        if self._username is None:
+            me = await self.call("getMe")
+            self._username = str(me["username"])
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def __aenter__(self) -> BotApi:
+        await self.initialize()
+        return self
+
+    async def __aexit__(self, *_exception: object) -> None:
+        await self.shutdown()
+
+    async def call(self, method: str, /, **parameters: object) -> Any:
+        """One Bot API method with its parameters as a JSON body (None ones left out); its
+        result, or a TelegramError (RetryAfter, Forbidden, BadRequest, NetworkError, …)."""
+        given = {name: value for name, value in parameters.items() if value is not None}
+        return await self._result(method, orjson.dumps(given), {"Content-Type": JSON})
+
+    async def get_updates(
+        self, offset: int | None, hold: int, allowed_updates: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """The next updates by long polling: Telegram holds the call up to `hold` seconds."""
+        body = {"offset": offset, "timeout": hold, "allowed_updates": list(allowed_updates)}
+        given = {name: value for name, value in body.items() if value is not None}
+        updates = await self._result(
+            "getUpdates", orjson.dumps(given), {"Content-Type": JSON}, READ_TIMEOUT + hold
+        )
+        return [update for update in updates if isinstance(update, dict)]
+
+    async def send_photo(
+        self, chat_id: int, photo: bytes, *, filename: str, caption: str | None = None
+    ) -> None:
+        await self._upload("sendPhoto", "photo", chat_id, photo, filename, caption)
+
+    async def send_document(
+        self, chat_id: int, document: bytes, *, filename: str, caption: str | None = None
+    ) -> None:
+        await self._upload("sendDocument", "document", chat_id, document, filename, caption)
+
+    async def download(self, file_id: str) -> bytes:
+        """A file a person sent (getFile, then the file itself); BadRequest "file is too big"
+        over the Bot API's 20 MB."""
+        found = await self.call("getFile", file_id=file_id)
+        status, body = await self._request("GET", f"{self.file_url}/{found['file_path']}")
+        if status != 200:
+            raise failure(status, _json_or_none(body))
+        return body
+
+    async def _upload(
+        self,
+        method: str,
+        field: str,
+        chat_id: int,
+        data: bytes,
+        filename: str,
+        caption: str | None,
+    ) -> None:
+        form = aiohttp.FormData()
+        form.add_field("chat_id", str(chat_id))
+        if caption is not None:
+            form.add_field("caption", caption)
+        kind = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        form.add_field(field, data, filename=filename, content_type=kind)
+        await self._result(method, form, {})
+
+    async def _result(
+        self,
+        method: str,
+        body: bytes | aiohttp.FormData,
+        headers: Mapping[str, str],
+        read_timeout: float = READ_TIMEOUT,
+    ) -> Any:
+        status, answer = await self._request(
+            "POST", f"{self.base_url}/{method}", body, headers, read_timeout
+        )
+        read = _json_or_none(answer)
+        if 200 <= status <= 299 and read is not None:
+            return read.get("result")
+        raise failure(status, read)
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        body: bytes | aiohttp.FormData | None = None,
+        headers: Mapping[str, str] | None = None,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> tuple[int, bytes]:
+        """Status and body; TimedOut, or NetworkError for anything else on the way."""
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout
+        )
+        try:
+            async with self._open().request(
+                method, url, data=body, headers=headers, timeout=timeout
+            ) as response:
+                return response.status, await response.read()
+        except TimeoutError as error:
+            raise TimedOut("Timed out") from error
+        except aiohttp.ClientError as error:
+            raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._pool_size)
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": USER_AGENT}
+            )
+        return self._session
+
+
+def _json_or_none(body: bytes) -> dict[str, Any] | None:
+    """The answer read by orjson; None if it is not a JSON object (not logged: it may echo
+    what a resident wrote)."""
+    try:
+        read = orjson.loads(body)
+    except ValueError:
+        return None
+    return read if isinstance(read, dict) else None
 
 
 def inline_keyboard(keyboard: Keyboard) -> dict[str, object] | None:

@@ -1,6 +1,6 @@
 """The Telegram channel: Bot API updates (read by bot/channels/telegram/updates.py) become
 `Inbound` actions for the handlers, and their replies messages with inline buttons, sent
-through python-telegram-bot's Bot and our outbox. No rules live here.
+through our Bot API client (bot_api.py) and our outbox. No rules live here.
 
 Updates arrive by webhook (our aiohttp server calls `process`) or by our own long-polling
 loop, which asks for the next updates only after the previous ones are handled and
@@ -17,17 +17,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from telegram.error import BadRequest, InvalidToken, RetryAfter, TelegramError
-
 from bot.channels import answers, images, pictures
 from bot.channels.acks import Failures, NotKept, reason
 from bot.channels.answers import Answer, RecentKeys
 from bot.channels.budget import AnswerBudget, Verdict
 from bot.channels.ordering import KeyedLocks
 from bot.channels.registration import DigestsOnRequest
-from bot.channels.telegram import bot_api
-from bot.channels.telegram.http import telegram_bot
-from bot.channels.telegram.outbox import Call, message, seconds, telegram_outbox
+from bot.channels.telegram.bot_api import BotApi, telegram_bot
+from bot.channels.telegram.errors import BadRequest, InvalidToken, RetryAfter, TelegramError
+from bot.channels.telegram.outbox import Call, message, telegram_outbox
 from bot.channels.telegram.sender import TelegramSender
 from bot.channels.telegram.updates import Photo, Received, read_update
 from bot.reports import campaign_summary, poster
@@ -96,8 +94,8 @@ class TelegramChannel:
         # What Telegram's webhook must send, worked out once: the keys are read at start (on
         # SQLite from the key file; a rotation restarts the bot), not on every update.
         self.webhook_secrets = settings.webhook_secrets()
-        # PTB's Bot alone: its Application's dispatching cost more per update than our
-        # handlers' routing (docs/decisions.md), and its Updater we replace (`_poll`).
+        # Our own routing (`handler_for`) and long polling (`_poll`) on our Bot API client
+        # (docs/decisions.md).
         self.bot = telegram_bot(settings)
         self.outbox = telegram_outbox(self.bot, db, settings)
         self.chats = KeyedLocks()
@@ -162,8 +160,7 @@ class TelegramChannel:
         if not toast and self._ride("answerCallbackQuery", callback_query_id=query_id):
             return True
         try:
-            await bot_api.call(
-                self.bot,
+            await self.bot.call(
                 "answerCallbackQuery",
                 callback_query_id=query_id,
                 **({"text": toast} if toast else {}),
@@ -203,8 +200,7 @@ class TelegramChannel:
             if file_id is None:
                 raise pictures.NotFetched("photo.too_big")
             try:
-                file = await self.bot.get_file(file_id)
-                return bytes(await file.download_as_bytearray())
+                return await self.bot.download(file_id)
             except BadRequest as error:
                 too_big = "too big" in error.message  # over the Bot API's 20 MB
                 raise pictures.NotFetched("photo.too_big" if too_big else UNREACHABLE) from error
@@ -317,9 +313,9 @@ class TelegramChannel:
         the person's roles' commands and a resident's, in their language."""
         commands = self.menu(language, names)
 
-        async def call(bot: Any) -> None:
+        async def call(bot: BotApi) -> None:
             scope = {"type": "chat", "chat_id": chat_id}
-            await bot_api.call(bot, "setMyCommands", commands=commands, scope=scope)
+            await bot.call("setMyCommands", commands=commands, scope=scope)
 
         return call
 
@@ -329,7 +325,7 @@ class TelegramChannel:
         digests = self.digests
         assert digests is not None
 
-        async def call(_bot: Any) -> None:
+        async def call(_bot: BotApi) -> None:
             # Built afresh, sent straight away, no row kept.
             username = self.sender.username()
             for part in await digests.compose_now(language, order, username):
@@ -341,12 +337,12 @@ class TelegramChannel:
         """A campaign's poster, for its organizer to print: PNG and PDF, as documents (a
         photo would be scaled down below print quality)."""
 
-        async def call(bot: Any) -> None:
+        async def call(bot: BotApi) -> None:
             async with self.db.session() as session:
                 campaign = await queries.campaign_by_code(session, code)
             if campaign is None:
                 return
-            made = poster.make(campaign, str(bot.username), self.settings.twilio_from_number)
+            made = poster.make(campaign, bot.username, self.settings.twilio_from_number)
             page = await asyncio.to_thread(made.page)  # a second of drawing, off the loop
             for kind in ("PNG", "PDF"):
                 document = await asyncio.to_thread(poster.encode, page, kind)
@@ -358,7 +354,7 @@ class TelegramChannel:
     def _chart_call(self, chat_id: int, language: str, code: str) -> Call:
         """A campaign's tally drawn, after its text (/campaign), as of when it is sent."""
 
-        async def call(bot: Any) -> None:
+        async def call(bot: BotApi) -> None:
             picture = await campaign_summary.chart_of(self.db, self.catalogues, code, language)
             if picture is not None:
                 await bot.send_photo(chat_id, picture, filename=f"campaign-{code}.png")
@@ -368,7 +364,7 @@ class TelegramChannel:
     def _photo_call(self, chat_id: int, key: str) -> Call:
         """A resident's photo, for staff: read from the file store when it is sent."""
 
-        async def call(bot: Any) -> None:
+        async def call(bot: BotApi) -> None:
             data = await self.files.get(key)
             if data is not None:  # gone meanwhile (/forget): nothing to show
                 await bot.send_photo(chat_id, data, filename=key)
@@ -486,36 +482,33 @@ class TelegramChannel:
         await self._set_menus()
         webhook_url = self.settings.telegram_webhook_url
         if webhook_url:
-            await self.bot.set_webhook(
-                webhook_url,
+            await self.bot.call(
+                "setWebhook",
+                url=webhook_url,
                 secret_token=self.webhook_secrets[0],  # the one the webhook checks
                 allowed_updates=ALLOWED_UPDATES,
             )
             log.info("Telegram: webhook set")
         else:
-            await self.bot.delete_webhook()
+            await self.bot.call("deleteWebhook")
             log.info("Telegram: long polling")
 
     async def _set_menus(self) -> None:
         """A resident's menu for everyone, by language; a chat's own (roles) is set by
         `_menu_call`."""
         bot = self.bot
-        await bot_api.call(bot, "setMyCommands", commands=self.menu("ky"))  # Kyrgyz first
+        await bot.call("setMyCommands", commands=self.menu("ky"))  # Kyrgyz first
         for language in LANGUAGES:
-            await bot_api.call(
-                bot, "setMyCommands", commands=self.menu(language), language_code=language
-            )
+            await bot.call("setMyCommands", commands=self.menu(language), language_code=language)
 
     async def _poll(self) -> None:
         offset: int | None = None
         delay = retry = 1.0
         while True:
             try:
-                updates = await self.bot.get_updates(
-                    offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES
-                )
+                updates = await self.bot.get_updates(offset, POLL_TIMEOUT, ALLOWED_UPDATES)
             except RetryAfter as error:
-                await asyncio.sleep(seconds(error.retry_after))
+                await asyncio.sleep(error.retry_after)
                 continue
             except TelegramError as error:  # network, a webhook set elsewhere (Conflict), …
                 log.warning("getUpdates failed (%s); retrying in %.0f s", error, delay)
@@ -524,17 +517,21 @@ class TelegramChannel:
                 continue
             delay = 1.0
             for update in updates:
+                update_id = update.get("update_id")
+                if not isinstance(update_id, int):
+                    log.warning("telegram: an update without its update_id skipped")
+                    continue
                 try:
-                    await self.process(read_update(update.to_dict()))  # as a webhook's
+                    await self.process(read_update(update))  # as a webhook's
                 except ValueError as error:  # malformed: acknowledged, as a webhook's 400
-                    log.warning("telegram update %d skipped: %s", update.update_id, error)
+                    log.warning("telegram update %d skipped: %s", update_id, error)
                 except NotKept:
                     # Not acknowledged: the next getUpdates returns it again.
                     await asyncio.sleep(retry)
                     retry = min(retry * 2, MAX_BACKOFF)
                     break
                 retry = 1.0
-                offset = update.update_id + 1
+                offset = update_id + 1
 
 
 @dataclass(frozen=True)
@@ -558,11 +555,9 @@ def _photo_size(sizes: Sequence[Photo]) -> str | None:
 
 
 def _without_keyboard(chat_id: int, message_id: int) -> Call:
-    async def call(bot: Any) -> None:
+    async def call(bot: BotApi) -> None:
         with contextlib.suppress(BadRequest):  # already gone, or the message too old
-            await bot_api.call(
-                bot, "editMessageReplyMarkup", chat_id=chat_id, message_id=message_id
-            )
+            await bot.call("editMessageReplyMarkup", chat_id=chat_id, message_id=message_id)
 
     return call
 

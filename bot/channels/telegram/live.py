@@ -1,9 +1,9 @@
 """The Telegram channel while it runs, as the runtime holds it (bot/channels/registration.py
 `Live`), and how the webhook, the runtime and the public pages find it (`running`).
 
-Without python-telegram-bot: the registry, the webhook's route and the pages import this
-whether Telegram is on or off, and a server without Telegram never loads PTB (the channel
-itself, bot/channels/telegram/channel.py, is imported only to be built)."""
+Light: the registry, the webhook's route and the pages import this whether Telegram is on
+or off, and a server without Telegram never loads the channel (bot/channels/telegram/
+channel.py, its client and everything they import are imported only to be built)."""
 
 from __future__ import annotations
 

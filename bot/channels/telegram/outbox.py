@@ -1,24 +1,22 @@
-"""The Telegram side of the shared outbox (bot/channels/outbox.py): how PTB's errors are read
-(`telegram_verdict`), the outbox the channel and the commands send through
+"""The Telegram side of the shared outbox (bot/channels/outbox.py): how the Bot API's errors
+are read (`telegram_verdict`), the outbox the channel and the commands send through
 (`telegram_outbox`), and the calls it runs — a text message kept as plain data until it goes
 (`message`), a digest's or a notice's part (`part_call`).
 
-Here, not in the shared outbox, so that a server without Telegram never imports
-python-telegram-bot (docs/decisions.md, "python-telegram-bot only with Telegram")."""
+Here, not in the shared outbox, so that a server without Telegram never loads the Telegram
+channel (docs/decisions.md, "python-telegram-bot only with Telegram")."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
-
-from telegram import Bot
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.channels.outbox import Blocked, Hold, Outbox, Refused, Transient, Verdict
 from bot.channels.parts import Part
 from bot.channels.telegram import bot_api
+from bot.channels.telegram.bot_api import BotApi
+from bot.channels.telegram.errors import BadRequest, Forbidden, NetworkError, RetryAfter
 from bot.runtime.config import Settings
 from storage import queries
 from storage.channels import TELEGRAM
@@ -26,27 +24,22 @@ from storage.db import Database
 
 LAYOUTS = 1024  # distinct button layouts kept to be shared (`message`)
 
-Call = Callable[[Bot], Awaitable[object]]  # one Telegram message: what the outbox runs
-
-
-def seconds(value: float | timedelta) -> float:
-    """A Bot API duration (retry_after) in seconds, whichever type PTB gives."""
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+Call = Callable[[BotApi], Awaitable[object]]  # one Telegram message: what the outbox runs
 
 
 def telegram_verdict(error: Exception) -> Verdict | None:
     if isinstance(error, RetryAfter):
-        return Hold(seconds(error.retry_after))
+        return Hold(error.retry_after)
     if isinstance(error, Forbidden):
         return Blocked()
-    if isinstance(error, BadRequest):  # before NetworkError: BadRequest is one in PTB
+    if isinstance(error, BadRequest):  # before NetworkError: BadRequest is one
         return Refused(error.message)
     if isinstance(error, NetworkError):
         return Transient()
     return None
 
 
-def telegram_outbox(bot: Bot, db: Database, settings: Settings) -> Outbox[Bot]:
+def telegram_outbox(bot: BotApi, db: Database, settings: Settings) -> Outbox[BotApi]:
     """The outbox for Telegram: a chat that blocked the bot is opted out, a message given up
     is recorded for its person."""
     return Outbox(
@@ -101,11 +94,9 @@ class Message:
         prefix = self.prefix
         return tuple(tuple((label, prefix + rest) for label, rest in row) for row in self.layout)
 
-    def __call__(self, bot: Bot) -> Awaitable[None]:
+    def __call__(self, bot: BotApi) -> Awaitable[None]:
         markup = bot_api.inline_keyboard(self.keyboard)
-        return bot_api.call(
-            bot, "sendMessage", chat_id=self.chat_id, text=self.text, reply_markup=markup
-        )
+        return bot.call("sendMessage", chat_id=self.chat_id, text=self.text, reply_markup=markup)
 
 
 def message(chat_id: int, text: str, keyboard: bot_api.Keyboard = ()) -> Call:

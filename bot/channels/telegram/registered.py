@@ -1,8 +1,8 @@
 """The Telegram channel's registration (bot/channels/registry.py): on with TELEGRAM_BOT_TOKEN;
 its webhook; its sender for notices and digests; /digest served by the digests.
 
-The channel and python-telegram-bot are imported only when it is built (or a command sends
-through it): the registry imports this module whether Telegram is on or off."""
+The channel is imported only when it is built (or a command sends through it): the registry
+imports this module whether Telegram is on or off."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from bot.channels.telegram import webhook
 from bot.channels.telegram.live import CHANNEL, Running
 
 if TYPE_CHECKING:
-    from telegram import Bot
-
+    from bot.channels.telegram.bot_api import BotApi
     from bot.runtime.config import Settings
     from bot.runtime.i18n import Catalogues
     from bot.runtime.served import Served
@@ -36,7 +35,7 @@ class Telegram:
         return bool(served.settings.telegram_bot_token)
 
     def build(self, served: Served) -> Running:
-        from bot.channels.telegram.channel import TelegramChannel  # PTB, only when it is on
+        from bot.channels.telegram.channel import TelegramChannel  # only when it is on
 
         return Running(
             TelegramChannel(
@@ -48,9 +47,9 @@ class Telegram:
         return webhook.routes(served)
 
 
-def sender_for(bot: Bot, db: Database, settings: Settings, catalogues: Catalogues) -> Sender:
+def sender_for(bot: BotApi, db: Database, settings: Settings, catalogues: Catalogues) -> Sender:
     """A sender for a command that sends on its own (civicbot digests send): its own outbox."""
-    from bot.channels.telegram.outbox import telegram_outbox  # PTB: the command opened a Bot
+    from bot.channels.telegram.outbox import telegram_outbox  # the command opened a BotApi
     from bot.channels.telegram.sender import TelegramSender
 
     return TelegramSender(bot, telegram_outbox(bot, db, settings), catalogues)

@@ -7,13 +7,12 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from telegram import Bot
-from telegram.error import NetworkError
-
 from bot.channels.answers import Keyboard
 from bot.channels.outbox import Outbox, RecipientBlocked, StillFailing, split_text
 from bot.channels.parts import Part
 from bot.channels.registration import BLOCKED, Broadcast, DigestSource, Outgoing
+from bot.channels.telegram.bot_api import BotApi
+from bot.channels.telegram.errors import NetworkError
 from bot.channels.telegram.outbox import message, part_call
 from bot.runtime.i18n import Catalogues
 
@@ -24,8 +23,8 @@ if TYPE_CHECKING:
 class TelegramSender:
     def __init__(
         self,
-        bot: Bot,
-        outbox: Outbox[Bot],
+        bot: BotApi,
+        outbox: Outbox[BotApi],
         catalogues: Catalogues,
         connected: asyncio.Event | None = None,
     ) -> None:
@@ -68,9 +67,9 @@ class TelegramSender:
         return True
 
     async def send_digest(self, delivery: DigestDelivery, source: DigestSource) -> None:
-        """The digest's text, chart and table; progress is saved after each message. PTB's
+        """The digest's text, chart and table; progress is saved after each message. A
         NetworkError is raised as StillFailing, an OSError, which the digests retry (they
-        import nothing of PTB: bot/digests/delivery.py)."""
+        import nothing of Telegram's: bot/digests/delivery.py)."""
         parts = await source.parts(delivery, self.username())
         chat_id = int(delivery.person.channel_user_id)
         try:
@@ -93,7 +92,7 @@ class TelegramSender:
         return known_username(self.bot)
 
 
-def known_username(bot: Bot | None) -> str | None:
+def known_username(bot: BotApi | None) -> str | None:
     """The bot's @name once it has asked Telegram (getMe); None before."""
     try:
         return bot.username if bot is not None else None
