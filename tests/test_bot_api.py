@@ -9,7 +9,9 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from bot.channels.outbox import Blocked, Hold, Refused, Transient
 from bot.channels.telegram import errors
@@ -151,3 +153,41 @@ def test_an_answer_that_is_not_ok_is_read_as_ptb_reads_it(
     error = errors.failure(status, answer)
     assert type(error) is kind and error.message.startswith(message)
     assert str(error) == error.message
+
+
+async def test_a_success_that_cannot_be_read_is_not_sent_again() -> None:
+    """A 200 whose body is not JSON: the message may have gone, so it is not a NetworkError,
+    which the outbox would send again; the outbox leaves it to its caller (no verdict)."""
+
+    async def garbled(_request: web.Request) -> web.Response:
+        return web.Response(text="<html>proxy</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_post("/bot{token}/{method}", garbled)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    client = BotApi(TOKEN, f"http://127.0.0.1:{port}/bot")
+    try:
+        with pytest.raises(errors.TelegramError) as raised:
+            await client.call("sendMessage", chat_id=42, text="Салам")
+    finally:
+        await client.shutdown()
+        await runner.cleanup()
+    assert type(raised.value) is errors.TelegramError
+    assert telegram_verdict(raised.value) is None
+
+
+async def test_any_other_failure_on_the_way_is_a_network_error(
+    bot: BotApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As python-telegram-bot read whatever its HTTP library raised: worth trying again."""
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the connector is closed")
+
+    monkeypatch.setattr(aiohttp.ClientSession, "request", broken)
+    with pytest.raises(errors.NetworkError, match="Unknown error in HTTP implementation"):
+        await bot.call("sendMessage", chat_id=42, text="Салам")

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bot.channels.telegram.errors import NetworkError, TimedOut, failure
+from bot.channels.telegram.errors import NetworkError, TelegramError, TimedOut, failure
 from bot.runtime.config import Settings
 
 CONNECT_TIMEOUT = 5.0  # seconds, as python-telegram-bot's defaults were
@@ -143,9 +143,11 @@ class BotApi:
             "POST", f"{self.base_url}/{method}", body, headers, read_timeout
         )
         read = _json_or_none(answer)
-        if 200 <= status <= 299 and read is not None:
-            return read.get("result")
-        raise failure(status, read)
+        if not 200 <= status <= 299:
+            raise failure(status, read)
+        if read is None:  # perhaps done: not a NetworkError, which the outbox would repeat
+            raise TelegramError("Invalid server response")
+        return read.get("result")
 
     async def _request(
         self,
@@ -155,7 +157,8 @@ class BotApi:
         headers: Mapping[str, str] | None = None,
         read_timeout: float = READ_TIMEOUT,
     ) -> tuple[int, bytes]:
-        """Status and body; TimedOut, or NetworkError for anything else on the way."""
+        """Status and body; TimedOut, or NetworkError for anything else on the way (as
+        python-telegram-bot read any failure of its HTTP library)."""
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout
         )
@@ -168,6 +171,8 @@ class BotApi:
             raise TimedOut("Timed out") from error
         except aiohttp.ClientError as error:
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+        except Exception as error:  # a closed session, a broken URL, …
+            raise NetworkError(f"Unknown error in HTTP implementation: {error!r}") from error
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
