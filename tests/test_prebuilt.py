@@ -9,7 +9,7 @@ import gc
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, select, text, update
+from sqlalchemy import bindparam, event, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -687,3 +687,37 @@ async def test_a_server_that_dropped_every_connection_is_reached_again_at_the_ne
         return (await RAISE.run(session, key="next", step=1)).scalar()
 
     assert await in_session(db, next_action) == 2
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # asyncpg's path
+async def test_a_statement_cancelled_on_the_asyncpg_path_leaves_a_working_connection(
+    db: Database,
+) -> None:
+    """A server stopping cancels the actions under way: one cancelled while asyncpg waits for
+    its statement leaves nothing half-done on the connection the pool gets back (asyncpg
+    cancels the statement on the server), and the next actions run on it at once."""
+    sleep = Prebuilt(select(func.pg_sleep(bindparam("seconds"))))
+    waiting = asyncio.Event()
+
+    async def slow(session: AsyncSession) -> None:
+        await ADD.run(session, key="slow", expires=EXPIRES)  # begins the transaction
+        waiting.set()
+        await sleep.run(session, seconds=30)
+
+    task = asyncio.create_task(in_session(db, slow))
+    await waiting.wait()
+    await asyncio.sleep(0.2)  # asyncpg is waiting for the server
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    async def next_action(session: AsyncSession) -> int:
+        await ADD.run(session, key="next", expires=EXPIRES)
+        return (await RAISE.run(session, key="next", step=1)).scalar()
+
+    assert await asyncio.wait_for(in_session(db, next_action), 5) == 2
+    async with db.session() as session:
+        assert (
+            await session.scalar(select(ReportQuota.count).where(ReportQuota.quota_key == "slow"))
+            is None
+        )
