@@ -138,7 +138,7 @@ asyncio.run(main())
 def test_the_server_with_telegram_never_loads_python_telegram_bot(tmp_path: Path) -> None:
     """Telegram on: the channel built, its client asking Telegram who the bot is (getMe, here
     refused by a closed port, so it tries again) and the server stopped, without python-
-    telegram-bot or the httpx it brings (about 9 MB a worker: docs/decisions.md, "Our own Bot
+    telegram-bot or the httpx it brings (6 MB of an idle worker: docs/decisions.md, "Our own Bot
     API client")."""
     modules = loaded(
         f"""

@@ -4,7 +4,7 @@ its outbox's and the commands' — goes through one `BotApi` (`telegram_bot`).
 A call is one POST of a JSON body (the Bot API takes JSON as well as forms), or a multipart
 form for a photo or a document; its answer is `{"ok": true, "result": …}`, or an error read
 into bot/channels/telegram/errors.py's kinds. aiohttp already serves our webhooks; python-
-telegram-bot, which this replaces, held about 9 MB of each worker's memory (its 450 modules
+telegram-bot, which this replaces, held 6 MB of an idle worker's memory (its 450 modules
 and httpx) for the little of it the service used (docs/decisions.md, "Our own Bot API
 client").
 """
