@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -59,8 +60,19 @@ def when_telegram_fails(bot: BotApi, telegram: FakeTelegram) -> Awaitable[Any]:
     return bot.call("sendMessage", chat_id=45, text="Салам")
 
 
+async def started(client: BotApi) -> None:
+    """`async with` a client that cannot start: it is shut down all the same (no session
+    left open), and says so to a later call."""
+    with pytest.raises(errors.TelegramError) as raised:
+        async with client:
+            raise AssertionError("started")
+    with pytest.raises(errors.NetworkError, match="shut down"):
+        await client.call("getMe")
+    raise raised.value
+
+
 def with_a_wrong_token(bot: BotApi, telegram: FakeTelegram) -> Awaitable[Any]:
-    return BotApi("1:wrong", telegram.base_url).initialize()
+    return started(BotApi("1:wrong", telegram.base_url))
 
 
 def a_file_too_big(bot: BotApi, telegram: FakeTelegram) -> Awaitable[Any]:
@@ -71,7 +83,7 @@ def to_a_closed_port(bot: BotApi, telegram: FakeTelegram) -> Awaitable[Any]:
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
-    return BotApi(TOKEN, f"http://127.0.0.1:{port}/bot").call("getMe")
+    return started(BotApi(TOKEN, f"http://127.0.0.1:{port}/bot"))
 
 
 Refusal = Callable[[BotApi, FakeTelegram], Awaitable[Any]]
@@ -155,29 +167,76 @@ def test_an_answer_that_is_not_ok_is_read_as_ptb_reads_it(
     assert str(error) == error.message
 
 
-async def test_a_success_that_cannot_be_read_is_not_sent_again() -> None:
-    """A 200 whose body is not JSON: the message may have gone, so it is not a NetworkError,
-    which the outbox would send again; the outbox leaves it to its caller (no verdict)."""
+@pytest.fixture
+async def odd_api() -> AsyncIterator[tuple[dict[str, web.Response], BotApi]]:
+    """A Bot API that answers each method as the test says (a proxy's page, a broken
+    answer), and a client of it."""
+    answers: dict[str, web.Response] = {}
 
-    async def garbled(_request: web.Request) -> web.Response:
-        return web.Response(text="<html>proxy</html>", content_type="text/html")
+    async def answer(request: web.Request) -> web.Response:
+        return answers[request.match_info["method"]]
 
     app = web.Application()
-    app.router.add_post("/bot{token}/{method}", garbled)
+    app.router.add_post("/bot{token}/{method}", answer)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    client = BotApi(TOKEN, f"http://127.0.0.1:{port}/bot")
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    client = BotApi(TOKEN, f"http://127.0.0.1:{runner.addresses[0][1]}/bot")
     try:
-        with pytest.raises(errors.TelegramError) as raised:
-            await client.call("sendMessage", chat_id=42, text="Салам")
+        yield answers, client
     finally:
         await client.shutdown()
         await runner.cleanup()
+
+
+def answered(result: object) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
+
+
+@pytest.mark.parametrize(
+    ("method", "answer", "make"),
+    [
+        ("sendMessage", web.Response(text="<html>proxy</html>"), "send"),
+        ("sendMessage", web.json_response({"ok": True}), "send"),
+        ("getMe", answered({"id": 1}), "initialize"),
+        ("getUpdates", answered({"update_id": 1}), "poll"),
+        ("getFile", answered({"file_id": "f1"}), "download"),
+    ],
+)
+async def test_a_success_that_cannot_be_read_is_a_telegram_error_not_sent_again(
+    odd_api: tuple[dict[str, web.Response], BotApi], method: str, answer: web.Response, make: str
+) -> None:
+    """A 200 that is not the answer asked for: the call may have worked, so it is not a
+    NetworkError, which the outbox would send again (no verdict: its caller decides), and
+    never a KeyError or TypeError out of the client, which the polling loop would not catch."""
+    answers, client = odd_api
+    answers[method] = answer
+    calls = {
+        "send": lambda: client.call("sendMessage", chat_id=42, text="Салам"),
+        "initialize": client.initialize,
+        "poll": lambda: client.get_updates(None, 0, ["message"]),
+        "download": lambda: client.download("f1"),
+    }
+    with pytest.raises(errors.TelegramError) as raised:
+        await calls[make]()
     assert type(raised.value) is errors.TelegramError
     assert telegram_verdict(raised.value) is None
+
+
+async def test_a_local_bot_api_servers_file_is_read_from_its_path(
+    odd_api: tuple[dict[str, web.Response], BotApi], tmp_path: Path
+) -> None:
+    """A Bot API server of one's own started with --local answers getFile with the file's
+    absolute path on the disk it shares with the bot."""
+    answers, client = odd_api
+    photo = tmp_path / "photos" / "file_7.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(b"\xff\xd8\xff a photo")
+    answers["getFile"] = answered({"file_id": "f7", "file_path": str(photo)})
+    assert await client.download("f7") == b"\xff\xd8\xff a photo"
+    answers["getFile"] = answered({"file_id": "f8", "file_path": str(tmp_path / "gone.jpg")})
+    with pytest.raises(errors.TelegramError):
+        await client.download("f8")
 
 
 async def test_any_other_failure_on_the_way_is_a_network_error(

@@ -691,31 +691,51 @@ async def test_a_server_that_dropped_every_connection_is_reached_again_at_the_ne
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # asyncpg's path
 async def test_a_statement_cancelled_on_the_asyncpg_path_leaves_a_working_connection(
-    db: Database,
+    db: Database, database_url: str
 ) -> None:
     """A server stopping cancels the actions under way: one cancelled while asyncpg waits for
     its statement leaves nothing half-done on the connection the pool gets back (asyncpg
     cancels the statement on the server), and the next actions run on it at once."""
+    import asyncpg
+
     sleep = Prebuilt(select(func.pg_sleep(bindparam("seconds"))))
-    waiting = asyncio.Event()
+    backend = Prebuilt(select(func.pg_backend_pid()))
+    began: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     async def slow(session: AsyncSession) -> None:
         await ADD.run(session, key="slow", expires=EXPIRES)  # begins the transaction
-        waiting.set()
+        began.set_result((await backend.run(session)).scalar())
         await sleep.run(session, seconds=30)
 
     task = asyncio.create_task(in_session(db, slow))
-    await waiting.wait()
-    await asyncio.sleep(0.2)  # asyncpg is waiting for the server
+    pid = await began
+    # Watched from outside the pool, so that the pool holds the cancelled action's connection
+    # alone: the server runs the sleep when asyncpg is waiting for it.
+    watching = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        for _ in range(1000):  # 10 s at most
+            asleep = await watching.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%pg_sleep%'",
+                pid,
+            )
+            if asleep:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the sleep never began")
+    finally:
+        await watching.close()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
 
-    async def next_action(session: AsyncSession) -> int:
+    async def next_action(session: AsyncSession) -> tuple[int, int]:
         await ADD.run(session, key="next", expires=EXPIRES)
-        return (await RAISE.run(session, key="next", step=1)).scalar()
+        count = (await RAISE.run(session, key="next", step=1)).scalar()
+        return count, (await backend.run(session)).scalar()
 
-    assert await asyncio.wait_for(in_session(db, next_action), 5) == 2
+    # The pool's one connection, the cancelled action's own, serves the next at once.
+    assert await asyncio.wait_for(in_session(db, next_action), 5) == (2, pid)
     async with db.session() as session:
         assert (
             await session.scalar(select(ReportQuota.count).where(ReportQuota.quota_key == "slow"))

@@ -135,10 +135,8 @@ def test_the_language_list_is_declared_once() -> None:
     assert again == ["storage/domain.py"]
 
 
-# The stacks a command that does not send must not load (python-telegram-bot, Twilio's SDK,
-# aiohttp's web server).
-# The channels' stacks: our Bot API and Twilio clients (python-telegram-bot and twilio
-# themselves are test dependencies only), aiohttp's server.
+# The stacks a command that does not send must not load: our Bot API and Twilio clients
+# (python-telegram-bot and twilio themselves are test dependencies only), aiohttp's server.
 SENDING_STACKS = ("bot.channels.telegram.bot_api", "bot.channels.sms.twilio_api", "aiohttp.web")
 QUIET_COMMANDS = [
     ["export", "wishes"],

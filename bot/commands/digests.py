@@ -121,6 +121,7 @@ async def _channels(
             await bot.initialize()
         except (TelegramError, OSError) as error:
             print(f"civicbot: Telegram is not reachable ({error})", file=sys.stderr)
+            await bot.shutdown()
             bot = None
     sms = None
     if sms_enabled(settings):

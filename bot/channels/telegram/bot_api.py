@@ -11,8 +11,10 @@ client").
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePath
 from typing import Any
 
 import aiohttp
@@ -44,8 +46,10 @@ def file_base_url(api_base_url: str) -> str:
 
 
 class BotApi:
-    """One bot's calls. The HTTP session opens with the first call and closes at `shutdown`;
-    `initialize` asks Telegram who the bot is (getMe), once. `async with` does both."""
+    """One bot's calls. The HTTP session opens with the first call and closes at `shutdown`,
+    after which a call is a NetworkError (a webhook still answering while the server stops
+    must not open a session nobody closes). `initialize` asks Telegram who the bot is
+    (getMe), once. `async with` does both."""
 
     def __init__(self, token: str, api_base_url: str, pool_size: int = POOL_SIZE) -> None:
         self.base_url = f"{api_base_url}{token}"
@@ -53,6 +57,7 @@ class BotApi:
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
         self._username: str | None = None
+        self._closed = False
 
     @property
     def username(self) -> str:
@@ -65,15 +70,23 @@ class BotApi:
         """Who the bot is (getMe); a no-op once known. TelegramError if Telegram refuses."""
         if self._username is None:
             me = await self.call("getMe")
-            self._username = str(me["username"])
+            name = me.get("username") if isinstance(me, dict) else None
+            if not isinstance(name, str):
+                raise TelegramError("getMe answered without the bot's username")
+            self._username = name
 
     async def shutdown(self) -> None:
+        self._closed = True
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
 
     async def __aenter__(self) -> BotApi:
-        await self.initialize()
+        try:
+            await self.initialize()
+        except BaseException:
+            await self.shutdown()  # `async with` will not: its block never began
+            raise
         return self
 
     async def __aexit__(self, *_exception: object) -> None:
@@ -82,18 +95,16 @@ class BotApi:
     async def call(self, method: str, /, **parameters: object) -> Any:
         """One Bot API method with its parameters as a JSON body (None ones left out); its
         result, or a TelegramError (RetryAfter, Forbidden, BadRequest, NetworkError, …)."""
-        given = {name: value for name, value in parameters.items() if value is not None}
-        return await self._result(method, orjson.dumps(given), {"Content-Type": JSON})
+        return await self._json_call(method, parameters)
 
     async def get_updates(
         self, offset: int | None, hold: int, allowed_updates: Sequence[str]
     ) -> list[dict[str, Any]]:
         """The next updates by long polling: Telegram holds the call up to `hold` seconds."""
-        body = {"offset": offset, "timeout": hold, "allowed_updates": list(allowed_updates)}
-        given = {name: value for name, value in body.items() if value is not None}
-        updates = await self._result(
-            "getUpdates", orjson.dumps(given), {"Content-Type": JSON}, READ_TIMEOUT + hold
-        )
+        parameters = {"offset": offset, "timeout": hold, "allowed_updates": list(allowed_updates)}
+        updates = await self._json_call("getUpdates", parameters, READ_TIMEOUT + hold)
+        if not isinstance(updates, list):
+            raise TelegramError("getUpdates answered without a list of updates")
         return [update for update in updates if isinstance(update, dict)]
 
     async def send_photo(
@@ -108,10 +119,19 @@ class BotApi:
 
     async def download(self, file_id: str) -> bytes:
         """A file a person sent (getFile, then the file itself); BadRequest "file is too big"
-        over the Bot API's 20 MB."""
+        over the Bot API's 20 MB. A local Bot API server started with --local gives the
+        file's absolute path on the disk it shares with us instead: read from there."""
         found = await self.call("getFile", file_id=file_id)
-        status, body = await self._request("GET", f"{self.file_url}/{found['file_path']}")
-        if status != 200:
+        path = found.get("file_path") if isinstance(found, dict) else None
+        if not isinstance(path, str) or not path:
+            raise TelegramError("getFile answered without the file's path")
+        if PurePath(path).is_absolute():
+            try:
+                return await asyncio.to_thread(Path(path).read_bytes)
+            except OSError as error:
+                raise TelegramError(f"the local Bot API server's file: {error}") from error
+        status, body = await self._request("GET", f"{self.file_url}/{path}")
+        if not 200 <= status <= 299:
             raise failure(status, _json_or_none(body))
         return body
 
@@ -128,9 +148,15 @@ class BotApi:
         form.add_field("chat_id", str(chat_id))
         if caption is not None:
             form.add_field("caption", caption)
-        kind = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        kind = mimetypes.guess_type(filename, strict=False)[0] or "application/octet-stream"
         form.add_field(field, data, filename=filename, content_type=kind)
         await self._result(method, form, {})
+
+    async def _json_call(
+        self, method: str, parameters: Mapping[str, object], read_timeout: float = READ_TIMEOUT
+    ) -> Any:
+        given = {name: value for name, value in parameters.items() if value is not None}
+        return await self._result(method, orjson.dumps(given), {"Content-Type": JSON}, read_timeout)
 
     async def _result(
         self,
@@ -145,9 +171,10 @@ class BotApi:
         read = _json_or_none(answer)
         if not 200 <= status <= 299:
             raise failure(status, read)
-        if read is None:  # perhaps done: not a NetworkError, which the outbox would repeat
+        if read is None or read.get("ok") is not True or "result" not in read:
+            # Perhaps done: not a NetworkError, which the outbox would repeat.
             raise TelegramError("Invalid server response")
-        return read.get("result")
+        return read["result"]
 
     async def _request(
         self,
@@ -159,11 +186,12 @@ class BotApi:
     ) -> tuple[int, bytes]:
         """Status and body; TimedOut, or NetworkError for anything else on the way (as
         python-telegram-bot read any failure of its HTTP library)."""
+        session = self._open()
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout
         )
         try:
-            async with self._open().request(
+            async with session.request(
                 method, url, data=body, headers=headers, timeout=timeout
             ) as response:
                 return response.status, await response.read()
@@ -171,10 +199,12 @@ class BotApi:
             raise TimedOut("Timed out") from error
         except aiohttp.ClientError as error:
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
-        except Exception as error:  # a closed session, a broken URL, …
+        except Exception as error:  # a broken URL, a connector closed under it, …
             raise NetworkError(f"Unknown error in HTTP implementation: {error!r}") from error
 
     def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise NetworkError("the Bot API client is shut down")
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._pool_size)
             self._session = aiohttp.ClientSession(

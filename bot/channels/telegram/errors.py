@@ -31,7 +31,7 @@ class NetworkError(TelegramError):
 
 
 class TimedOut(NetworkError):
-    pass
+    """No answer in time: the call may or may not have been made."""
 
 
 class BadRequest(NetworkError):  # a NetworkError, as in PTB: verdicts test it first

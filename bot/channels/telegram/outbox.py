@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from bot.channels.outbox import Blocked, Hold, Outbox, Refused, Transient, Verdict
 from bot.channels.parts import Part
-from bot.channels.telegram import bot_api
-from bot.channels.telegram.bot_api import BotApi
+from bot.channels.telegram.bot_api import BotApi, Keyboard, inline_keyboard
 from bot.channels.telegram.errors import BadRequest, Forbidden, NetworkError, RetryAfter
 from bot.runtime.config import Settings
 from storage import queries
@@ -90,16 +89,16 @@ class Message:
     layout: Layout = ()
 
     @property
-    def keyboard(self) -> bot_api.Keyboard:
+    def keyboard(self) -> Keyboard:
         prefix = self.prefix
         return tuple(tuple((label, prefix + rest) for label, rest in row) for row in self.layout)
 
     def __call__(self, bot: BotApi) -> Awaitable[None]:
-        markup = bot_api.inline_keyboard(self.keyboard)
+        markup = inline_keyboard(self.keyboard)
         return bot.call("sendMessage", chat_id=self.chat_id, text=self.text, reply_markup=markup)
 
 
-def message(chat_id: int, text: str, keyboard: bot_api.Keyboard = ()) -> Call:
+def message(chat_id: int, text: str, keyboard: Keyboard = ()) -> Call:
     """The call that sends one text message (with buttons under it, if any)."""
     payloads = [payload for row in keyboard for _, payload in row]
     if not payloads:
