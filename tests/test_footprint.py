@@ -32,6 +32,13 @@ def loaded(code: str) -> set[str]:
     return set(done.stdout.split())
 
 
+def server_in(folder: Path) -> str:
+    """The settings of a server on its own database and media in `folder`, on a free port:
+    the first arguments of `Settings(...)` in a script for `loaded`."""
+    database, media = f"sqlite+aiosqlite:///{folder / 'civicbot.db'}", folder / "media"
+    return f'database_url="{database}", media_dir="{media}", secret_key="{"k" * 40}", port=0,'
+
+
 def test_version_is_answered_without_importing_the_app() -> None:
     """Through the installed `civicbot` script: Python names every module it imports (`-X
     importtime`, as PYTHONPROFILEIMPORTTIME) on stderr."""
@@ -98,10 +105,7 @@ from bot.runtime.config import Settings
 
 async def main():
     settings = Settings(
-        database_url="sqlite+aiosqlite:///{tmp_path / "civicbot.db"}",
-        media_dir="{tmp_path / "media"}",
-        secret_key="{"k" * 40}",
-        port=0,
+        {server_in(tmp_path)}
         sms_provider="android",
         android_gateway_url="http://127.0.0.1:9/3rdparty/v1",  # never called while idle
         android_gateway_login="footprint",
@@ -159,10 +163,7 @@ async def main():
     tries = Tries()
     logging.getLogger("bot.channels.telegram.channel").addHandler(tries)
     settings = Settings(
-        database_url="sqlite+aiosqlite:///{tmp_path / "civicbot.db"}",
-        media_dir="{tmp_path / "media"}",
-        secret_key="{"k" * 40}",
-        port=0,
+        {server_in(tmp_path)}
         telegram_bot_token="123:footprint",
         telegram_api_base_url="http://127.0.0.1:9/bot",  # nothing listens: getMe fails
     )
