@@ -4,7 +4,7 @@ also gets the CSV) in three municipalities, through `civicbot digest run`'s code
 30 messages a second by answering 429 with retry_after.
 
 The baseline, measured in the same run against the same server: a bare loop of
-`send_message` calls at the same pace, with no database, digest or chart. The ratio says
+`sendMessage` calls at the same pace, with no database, digest or chart. The ratio says
 what claiming, building and recording cost on top of the pace itself.
 
     .venv/bin/python bench/digest_fanout.py [--officials 1000] [--database-url URL]
@@ -130,7 +130,7 @@ async def main(officials: int, database_url: str | None) -> None:
     print(f"officials:          {officials} ({tally})")
     print(f"messages sent:      {len(delivered)} in {elapsed:.1f} s")
     print(f"fan-out:            {rate:.1f} messages/s")
-    print(f"baseline:           {plain:.1f} messages/s (bare send_message at the same pace)")
+    print(f"baseline:           {plain:.1f} messages/s (bare sendMessage at the same pace)")
     print(f"ratio:              {rate / plain:.2f} of baseline, {rate / RATE:.2f} of the limit")
     print(f"429s received:      {telegram.too_many - too_many_before}")
     print(f"got anything twice: {len(twice)}")
