@@ -71,6 +71,9 @@ class FakeTelegram:
     first_update_id: int = 1000
     # method -> how many of its next calls fail with 502, as when Telegram has a bad moment.
     failures: dict[str, int] = field(default_factory=dict)
+    # method -> the one answer its next call gets instead of its own (a proxy's page, an answer
+    # missing its result), as from a Bot API server that misbehaves.
+    odd_answers: dict[str, web.Response] = field(default_factory=dict)
     rate_limit: int | None = None  # messages per second before 429 Too Many Requests
     chat_rate_limit: int | None = None  # messages per second to one chat, likewise
     too_many: int = 0  # 429s answered
@@ -193,6 +196,8 @@ class FakeTelegram:
         if self.failures.get(method, 0) > 0:
             self.failures[method] -= 1
             return _error(502, "Bad Gateway")
+        if method in self.odd_answers:
+            return self.odd_answers.pop(method)
         handler = getattr(self, f"_{method}", None)
         if handler is None:
             return _error(404, f"Not Found: method {method} is not faked")

@@ -167,28 +167,6 @@ def test_an_answer_that_is_not_ok_is_read_as_ptb_reads_it(
     assert str(error) == error.message
 
 
-@pytest.fixture
-async def odd_api() -> AsyncIterator[tuple[dict[str, web.Response], BotApi]]:
-    """A Bot API that answers each method as the test says (a proxy's page, a broken
-    answer), and a client of it."""
-    answers: dict[str, web.Response] = {}
-
-    async def answer(request: web.Request) -> web.Response:
-        return answers[request.match_info["method"]]
-
-    app = web.Application()
-    app.router.add_post("/bot{token}/{method}", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    client = BotApi(TOKEN, f"http://127.0.0.1:{runner.addresses[0][1]}/bot")
-    try:
-        yield answers, client
-    finally:
-        await client.shutdown()
-        await runner.cleanup()
-
-
 def answered(result: object) -> web.Response:
     return web.json_response({"ok": True, "result": result})
 
@@ -204,39 +182,42 @@ def answered(result: object) -> web.Response:
     ],
 )
 async def test_a_success_that_cannot_be_read_is_a_telegram_error_not_sent_again(
-    odd_api: tuple[dict[str, web.Response], BotApi], method: str, answer: web.Response, make: str
+    telegram: FakeTelegram, method: str, answer: web.Response, make: str
 ) -> None:
     """A 200 that is not the answer asked for: the call may have worked, so it is not a
     NetworkError, which the outbox would send again (no verdict: its caller decides), and
     never a KeyError or TypeError out of the client, which the polling loop would not catch."""
-    answers, client = odd_api
-    answers[method] = answer
+    telegram.odd_answers[method] = answer
+    client = BotApi(TOKEN, telegram.base_url)
     calls = {
         "send": lambda: client.call("sendMessage", chat_id=42, text="Салам"),
         "initialize": client.initialize,
         "poll": lambda: client.get_updates(None, 0, ["message"]),
         "download": lambda: client.download("f1"),
     }
-    with pytest.raises(errors.TelegramError) as raised:
-        await calls[make]()
+    try:
+        with pytest.raises(errors.TelegramError) as raised:
+            await calls[make]()
+    finally:
+        await client.shutdown()
     assert type(raised.value) is errors.TelegramError
     assert telegram_verdict(raised.value) is None
 
 
 async def test_a_local_bot_api_servers_file_is_read_from_its_path(
-    odd_api: tuple[dict[str, web.Response], BotApi], tmp_path: Path
+    bot: BotApi, telegram: FakeTelegram, tmp_path: Path
 ) -> None:
     """A Bot API server of one's own started with --local answers getFile with the file's
     absolute path on the disk it shares with the bot."""
-    answers, client = odd_api
     photo = tmp_path / "photos" / "file_7.jpg"
     photo.parent.mkdir()
     photo.write_bytes(b"\xff\xd8\xff a photo")
-    answers["getFile"] = answered({"file_id": "f7", "file_path": str(photo)})
-    assert await client.download("f7") == b"\xff\xd8\xff a photo"
-    answers["getFile"] = answered({"file_id": "f8", "file_path": str(tmp_path / "gone.jpg")})
+    telegram.odd_answers["getFile"] = answered({"file_id": "f7", "file_path": str(photo)})
+    assert await bot.download("f7") == b"\xff\xd8\xff a photo"
+    gone = {"file_id": "f8", "file_path": str(tmp_path / "gone.jpg")}
+    telegram.odd_answers["getFile"] = answered(gone)
     with pytest.raises(errors.TelegramError):
-        await client.download("f8")
+        await bot.download("f8")
 
 
 async def test_any_other_failure_on_the_way_is_a_network_error(

@@ -12,6 +12,7 @@ client").
 from __future__ import annotations
 
 import asyncio
+import functools
 import mimetypes
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
@@ -27,7 +28,7 @@ CONNECT_TIMEOUT = 5.0  # seconds, as python-telegram-bot's defaults were
 READ_TIMEOUT = 5.0
 POOL_SIZE = 256  # connections to the Bot API at most
 USER_AGENT = "civicbot"
-JSON = "application/json"
+JSON_BODY = {"Content-Type": "application/json"}
 
 Keyboard = Sequence[Sequence[tuple[str, str]]]  # rows of (label, payload): answers.Keyboard
 
@@ -156,7 +157,7 @@ class BotApi:
         self, method: str, parameters: Mapping[str, object], read_timeout: float = READ_TIMEOUT
     ) -> Any:
         given = {name: value for name, value in parameters.items() if value is not None}
-        return await self._result(method, orjson.dumps(given), {"Content-Type": JSON}, read_timeout)
+        return await self._result(method, orjson.dumps(given), JSON_BODY, read_timeout)
 
     async def _result(
         self,
@@ -187,9 +188,7 @@ class BotApi:
         """Status and body; TimedOut, or NetworkError for anything else on the way (as
         python-telegram-bot read any failure of its HTTP library)."""
         session = self._open()
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout
-        )
+        timeout = _timeout(read_timeout)
         try:
             async with session.request(
                 method, url, data=body, headers=headers, timeout=timeout
@@ -211,6 +210,12 @@ class BotApi:
                 connector=connector, headers={"User-Agent": USER_AGENT}
             )
         return self._session
+
+
+@functools.cache
+def _timeout(read_timeout: float) -> aiohttp.ClientTimeout:
+    """aiohttp's timeouts for a call, made once for each read timeout (two in all)."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout)
 
 
 def _json_or_none(body: bytes) -> dict[str, Any] | None:
