@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from storage.db import sqlite_path
+from storage.db import DEFAULT_POOL_SIZE, sqlite_path
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./civicbot.db"
 DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
@@ -107,6 +107,13 @@ class Settings(BaseSettings):
         return (init_settings,)  # what the caller passes, nothing else
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, description="SQLAlchemy async URL")
+    # Our addition: a fixed pool, no overflow (storage/db.py says why).
+    database_pool_size: int = Field(
+        default=DEFAULT_POOL_SIZE,
+        ge=1,
+        le=1000,
+        description="PostgreSQL: the connections each worker keeps for its work",
+    )
     secret_key: str | None = Field(
         default=None, description="keys for pseudonyms and sealed signatures (SQLite: made once)"
     )

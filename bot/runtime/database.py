@@ -60,7 +60,7 @@ def opened(settings: Settings) -> Database:
     path = sqlite_path(settings.database_url)
     if path is not None:
         create_empty(path, settings.file_permissions())
-    return Database(settings.database_url)
+    return Database(settings.database_url, settings.database_pool_size)
 
 
 async def prepare_database(settings: Settings) -> Database:
