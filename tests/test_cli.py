@@ -389,6 +389,28 @@ async def test_a_quiet_weeks_preview_says_no_chart_and_fails_when_one_was_asked_
     assert rc == 0 and "no chart" in err and list(here.iterdir()) == []
 
 
+async def test_the_poster_asks_telegram_for_the_bot_and_says_when_it_cannot(
+    civicbot: Civicbot, telegram: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --bot, the bot's name comes from Telegram (getMe); when Telegram cannot be
+    reached, one line says to give --bot."""
+    from tests.test_campaigns import campaign
+
+    await campaign(civicbot, "TREE")
+    png = tmp_path / "tree.png"
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", telegram.token)
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", telegram.base_url)
+    rc, out, err = await civicbot("campaign", "poster", "TREE", "--output", str(png))
+    assert rc == 0 and out.endswith(": https://t.me/civic_test_bot?start=c-TREE\n"), err
+    assert [call.method for call in telegram.calls] == ["getMe"]
+    png.unlink()
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", f"http://127.0.0.1:{free_port()}/bot")
+    rc, _, err = await civicbot("campaign", "poster", "TREE", "--output", str(png))
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "Telegram did not say the bot's name" in err and "--bot NAME" in err
+    assert not png.exists()
+
+
 async def test_the_poster_takes_the_bot_as_people_copy_it_and_says_what_it_needs(
     civicbot: Civicbot, tmp_path: Path
 ) -> None:

@@ -264,13 +264,11 @@ async def bot_username(settings: Settings) -> str | None:
     """The bot's @name for deep links, asked of Telegram; None without a token or answer."""
     if not settings.telegram_bot_token:
         return None
-    from bot.channels.telegram.bot_api import telegram_bot  # only when Telegram is asked
+    from bot.channels.telegram.bot_api import username_of  # only when Telegram is asked
     from bot.channels.telegram.errors import TelegramError
 
-    bot = telegram_bot(settings)
     with contextlib.suppress(TelegramError, OSError):
-        async with bot:
-            return bot.username
+        return await username_of(settings)
     return None
 
 

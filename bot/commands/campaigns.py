@@ -199,19 +199,15 @@ async def _bot_username(settings: Settings) -> str:
             "the poster's QR code opens the bot: give its username as @BotFather gave it, "
             f"--bot NAME ({BOT_EXAMPLE}), or set TELEGRAM_BOT_TOKEN so that Telegram is asked"
         )
-    from bot.channels.telegram.bot_api import telegram_bot  # only when Telegram is asked
+    from bot.channels.telegram.bot_api import username_of  # only when Telegram is asked
     from bot.channels.telegram.errors import TelegramError
 
-    bot = telegram_bot(settings)
     try:
-        await bot.initialize()
-        return bot.username
+        return await username_of(settings)
     except (TelegramError, OSError) as error:
         raise UsageError(
             f"Telegram did not say the bot's name ({error}); give --bot NAME"
         ) from None
-    finally:
-        await bot.shutdown()
 
 
 CAMPAIGN_COLUMNS = (

@@ -39,6 +39,13 @@ def telegram_bot(settings: Settings) -> BotApi:
     return BotApi(settings.telegram_bot_token, settings.telegram_api_base_url)
 
 
+async def username_of(settings: Settings) -> str:
+    """The bot's @name, asked of Telegram (getMe): for the links that open it. TelegramError
+    or OSError when Telegram does not say."""
+    async with telegram_bot(settings) as bot:
+        return bot.username
+
+
 def file_base_url(api_base_url: str) -> str:
     """Where the Bot API serves files: https://api.telegram.org/file/bot for the default
     .../bot, and likewise beside any other base (a local Bot API server, the tests' fake)."""
