@@ -629,6 +629,29 @@ async def test_errors_on_the_asyncpg_path_are_sqlalchemys_and_a_dropped_connecti
     assert await in_session(db, afterwards) == 2
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # asyncpg's path
+async def test_a_statement_prepared_before_a_schema_change_fails_once_as_the_database_away(
+    db: Database,
+) -> None:
+    """A column changed under a prepared statement (a migration by another worker): the
+    action that meets it fails as the database away, so that its delivery is tried again
+    and never given up for it, and the next one on the connection prepares it anew."""
+    from bot.channels.acks import database_away
+
+    async def step(session: AsyncSession) -> int:
+        await ADD.run(session, key="k", expires=EXPIRES)  # begins: RAISE goes to asyncpg
+        return (await RAISE.run(session, key="k", step=1)).scalar()
+
+    assert await in_writer(db, step) == 2
+    async with db.engine.connect() as other:
+        await other.execute(text("ALTER TABLE report_quotas ALTER COLUMN count TYPE bigint"))
+        await other.commit()
+    with pytest.raises(DBAPIError) as caught:
+        await in_writer(db, step)
+    assert database_away(caught.value) and not caught.value.connection_invalidated
+    assert await in_writer(db, step) == 3  # the failed one's increment was rolled back
+
+
 @pytest.mark.parametrize("run_in", [in_writer, in_session])
 async def test_a_savepoint_begun_after_a_statement_takes_the_statements_within_it(
     db: Database, run_in: Any

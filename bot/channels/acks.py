@@ -35,7 +35,16 @@ def database_away(error: BaseException) -> bool:
         return True
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, OSError)
+    return isinstance(error, OSError) or schema_changed(error)
+
+
+def schema_changed(error: BaseException) -> bool:
+    """PostgreSQL refused a statement prepared before its table changed (a migration by another
+    worker): the driver drops the statement and the next try prepares it again, but each
+    connection meets it once, and a delivery failing on three of them must not be given up.
+    Known by its name: both asyncpg's and SQLAlchemy's adapter's class have it, and importing
+    either would load PostgreSQL's driver on SQLite."""
+    return type(getattr(error, "orig", None)).__name__ == "InvalidCachedStatementError"
 
 
 class Failures:
