@@ -419,3 +419,29 @@ async def test_a_database_seeded_before_districts_keeps_its_keys_and_codes(
     finally:
         await db.close()
     assert again == count
+
+
+async def test_a_place_named_by_key_or_code_is_read_with_its_region_in_one_statement(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a resident types for a place is one round trip, not its id and then the place
+    (each action has a session of its own on PostgreSQL, so nothing is held to spare it)."""
+    from storage.prebuilt import Prebuilt
+
+    statements = []
+    run = Prebuilt.run
+
+    async def counted(self: Prebuilt, session: object, **values: object) -> object:
+        statements.append(values)
+        return await run(self, session, **values)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Prebuilt, "run", counted)
+    async with db.session() as session:
+        by_key = await queries.municipality_by_key(session, "Naryn_City")
+    async with db.session() as session:
+        by_code = await queries.municipality_by_key_or_code(session, "101")
+        missing = await queries.municipality_by_key_or_code(session, "999")
+    assert by_key is not None and by_code is not None and missing is None
+    assert by_key.key == by_code.key == "naryn_city"
+    assert by_key.region.key == by_code.region.key == "naryn"  # loaded with it
+    assert len(statements) == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, exists, inspect, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -16,7 +16,7 @@ from storage.models import (
     Region,
     Wish,
 )
-from storage.prebuilt import Prebuilt
+from storage.prebuilt import Prebuilt, Ran
 from storage.queries.loaded import as_loaded, held, keep, row_of
 
 
@@ -84,12 +84,20 @@ async def municipalities_in_district(
 # resident reads it (storage/queries/loaded.py), joined to the person where it can be
 # (storage/queries/people.py).
 PLACE_COLUMNS = (*Municipality.__table__.columns, *Region.__table__.columns)
-_PLACE = Prebuilt(
-    select(*PLACE_COLUMNS)
-    .join(Region, Region.id == Municipality.region_id)
-    .where(Municipality.id == bindparam("id"))
-)
 _PLACE_WIDTH = len(Municipality.__table__.columns)
+
+
+def _place_where(condition: ColumnElement[bool]) -> Prebuilt:
+    return Prebuilt(
+        select(*PLACE_COLUMNS).join(Region, Region.id == Municipality.region_id).where(condition)
+    )
+
+
+_PLACE = _place_where(Municipality.id == bindparam("id"))
+# By what a resident types: the place itself at once, not its id and then the place (one
+# round trip fewer where each action has a session of its own: PostgreSQL).
+_PLACE_BY_KEY = _place_where(Municipality.key == bindparam("key"))
+_PLACE_BY_CODE = _place_where(Municipality.code == bindparam("code"))
 
 
 async def municipality_by_id(session: AsyncSession, municipality_id: int) -> Municipality | None:
@@ -97,7 +105,10 @@ async def municipality_by_id(session: AsyncSession, municipality_id: int) -> Mun
     place = held(session, Municipality, municipality_id)
     if place is not None:
         return place
-    ran = await _PLACE.run(session, id=municipality_id)
+    return _place_in(session, await _PLACE.run(session, id=municipality_id))
+
+
+def _place_in(session: AsyncSession, ran: Ran) -> Municipality | None:
     return place_of_row(session, ran.rows[0]) if ran.rows else None
 
 
@@ -115,13 +126,8 @@ def place_of_row(session: AsyncSession, values: Sequence[Any]) -> Municipality:
     return place
 
 
-_PLACE_BY_KEY = Prebuilt(select(Municipality.id).where(Municipality.key == bindparam("key")))
-_PLACE_BY_CODE = Prebuilt(select(Municipality.id).where(Municipality.code == bindparam("code")))
-
-
 async def municipality_by_key(session: AsyncSession, key: str) -> Municipality | None:
-    found = (await _PLACE_BY_KEY.run(session, key=key.lower())).scalar()
-    return await municipality_by_id(session, found) if found is not None else None
+    return _place_in(session, await _PLACE_BY_KEY.run(session, key=key.lower()))
 
 
 async def municipality_by_key_or_code(session: AsyncSession, value: str) -> Municipality | None:
@@ -130,8 +136,7 @@ async def municipality_by_key_or_code(session: AsyncSession, value: str) -> Muni
     if value.isascii() and value.isdigit():
         if len(value) > 9:  # beyond any code, and beyond the database's integers
             return None
-        found = (await _PLACE_BY_CODE.run(session, code=int(value))).scalar()
-        return await municipality_by_id(session, found) if found is not None else None
+        return _place_in(session, await _PLACE_BY_CODE.run(session, code=int(value)))
     return await municipality_by_key(session, value)
 
 
