@@ -42,8 +42,11 @@ MIGRATION_LOCK = 0x63697669  # "civi"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 WRITER_CACHE_KIB = 64 * 1024  # the one writing connection's page cache
 POOL_RECYCLE_S = 1800  # a PostgreSQL connection is replaced after half an hour
-DEFAULT_POOL_SIZE = 10  # PostgreSQL connections a worker keeps for its work (DATABASE_POOL_SIZE)
-LOCK_CONNECTIONS = 4  # kept for advisory locks: a sending loop per channel and Telegram's polling
+DEFAULT_POOL_SIZE = 20  # PostgreSQL connections a worker keeps for its work (DATABASE_POOL_SIZE)
+POOL_TIMEOUT_S = 30.0  # an action waits this long for one, then fails as the database away
+# Kept apart from the work's: an advisory lock per channel sending polls and Telegram's long
+# polling (4 today), and the health check.
+SIDE_CONNECTIONS = 5
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -146,19 +149,21 @@ def create_engine(database_url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Asyn
         url,
         pool_size=pool_size,
         max_overflow=0,
+        pool_timeout=POOL_TIMEOUT_S,
         pool_recycle=POOL_RECYCLE_S,
         hide_parameters=True,
         **JSON_CODEC,
     )
 
 
-def create_locks_engine(database_url: str) -> AsyncEngine:
-    """PostgreSQL connections for advisory locks, apart from the work's: a leader holds its
-    lock, and so its connection, for as long as it leads, which would take a fixed pool's
-    connections from the work for good. Past LOCK_CONNECTIONS, more are opened as needed."""
+def create_side_engine(database_url: str) -> AsyncEngine:
+    """PostgreSQL connections apart from the work's fixed pool, never waited for: advisory
+    locks (a leader holds its lock, and so its connection, for as long as it leads, which
+    would take the pool's for good) and the health check (which must not wait behind a busy
+    pool and call a database that answers down). Past SIDE_CONNECTIONS, more are opened."""
     return create_async_engine(
         make_url(database_url),
-        pool_size=LOCK_CONNECTIONS,
+        pool_size=SIDE_CONNECTIONS,
         max_overflow=-1,
         pool_recycle=POOL_RECYCLE_S,
         hide_parameters=True,
@@ -181,9 +186,9 @@ class Database:
         if self.engine.dialect.name == "sqlite":
             self._writer_engine = create_writer_engine(database_url)
             self.writer = GroupCommit(self._sessionmaker(self._writer_engine))
-        self._locks_engine: AsyncEngine | None = None
+        self._side_engine: AsyncEngine | None = None
         if self.engine.dialect.name == "postgresql":
-            self._locks_engine = create_locks_engine(database_url)
+            self._side_engine = create_side_engine(database_url)
 
     def _sessionmaker(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
         return async_sessionmaker(
@@ -207,7 +212,7 @@ class Database:
 
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as connection:
+            async with (self._side_engine or self.engine).connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception:
             return False
@@ -219,10 +224,10 @@ class Database:
         worker of several does a job). Held on a connection of its own outside any
         transaction, and released when the block ends or the connection drops. On SQLite,
         always True: one process."""
-        if self._locks_engine is None:
+        if self._side_engine is None:
             yield True
             return
-        async with self._locks_engine.connect() as connection:
+        async with self._side_engine.connect() as connection:
             connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
             held = bool(
                 await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
@@ -247,7 +252,7 @@ class Database:
         return rows[0] if len(rows) == 1 else None
 
     async def close(self) -> None:
-        for engine in (self.engine, self._writer_engine, self._locks_engine):
+        for engine in (self.engine, self._writer_engine, self._side_engine):
             if engine is not None:
                 await engine.dispose()
 

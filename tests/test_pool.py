@@ -1,6 +1,6 @@
 """A worker's PostgreSQL connections: a fixed pool for its work (past it, actions wait for a
-connection instead of opening one each), and advisory locks on connections of their own, so
-that a leader holding its lock for good never takes the work's."""
+connection instead of opening one each), and connections apart from it for advisory locks,
+so that a leader holding its lock for good never takes the work's, and for the health check."""
 
 from __future__ import annotations
 
@@ -53,6 +53,40 @@ async def test_a_held_lock_leaves_the_work_its_connections(postgres_url: str) ->
     finally:
         await db.close()
         await other.close()
+
+
+async def test_no_connection_free_in_time_is_the_database_away_and_health_waits_for_none(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool held (actions still running past the wait): another action fails as the
+    database away, so that its delivery is tried again, never given up; /healthz's check
+    does not wait behind the work and says the database answers."""
+    from bot.channels.acks import database_away
+    from storage import db as storage_db
+
+    monkeypatch.setattr(storage_db, "POOL_TIMEOUT_S", 0.2)
+    db = Database(postgres_url, pool_size=1)
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def long_action(session: AsyncSession) -> int:
+        pid = await backend_of(session)
+        holding.set()
+        await release.wait()
+        return pid
+
+    try:
+        held = asyncio.create_task(db.write(long_action))
+        await holding.wait()
+        with pytest.raises(Exception) as caught:
+            await db.write(backend_of)
+        assert database_away(caught.value), caught.value
+        assert await asyncio.wait_for(db.ping(), GUARD_S)
+        release.set()
+        assert await held > 0
+    finally:
+        release.set()
+        await db.close()
 
 
 async def test_the_pool_size_is_a_setting(postgres_url: str) -> None:

@@ -14,6 +14,7 @@ import logging
 from collections import OrderedDict
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 POISON_AFTER = 3
 REMEMBERED = 1000  # deliveries whose failures are counted at once
@@ -31,7 +32,9 @@ class NotKept(Exception):
 def database_away(error: BaseException) -> bool:
     """Whether the error means the database could not be reached or was busy (it will come
     back), rather than a fault in what we asked of it."""
-    if isinstance(error, OperationalError | InterfaceError | ConnectionError | TimeoutError):
+    # PoolTimeout: no connection came free in time (PostgreSQL's pool, busy under load).
+    away = OperationalError | InterfaceError | PoolTimeout | ConnectionError | TimeoutError
+    if isinstance(error, away):
         return True
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
