@@ -123,6 +123,26 @@ async def test_a_send_that_keeps_failing_is_given_up_and_recorded(
     assert row.status == "pending" and row.next_attempt_at > dt.datetime.now(dt.UTC)
 
 
+async def test_telegram_unreachable_leaves_its_digests_waiting_and_says_so(
+    start_bot: StartBot,
+    telegram: FakeTelegram,
+    civicbot: Civicbot,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`digest run` when the Bot API does not answer: one line says so, nothing is sent or
+    spent, and the official's digest waits for a run that reaches Telegram."""
+    from tests.test_cli import free_port
+
+    await officials(start_bot, telegram, civicbot, database_url, 1)
+    delivery_env(monkeypatch, telegram)
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", f"http://127.0.0.1:{free_port()}/bot")
+    rc, _, err = await civicbot("digest", "run")
+    assert rc == 0 and "civicbot: Telegram is not reachable" in err, err
+    [row] = await deliveries(database_url)
+    assert (row.status, row.attempts, row.messages) == ("pending", 0, 0)
+
+
 async def _reset(database_url: str) -> None:
     db = Database(database_url)
     try:

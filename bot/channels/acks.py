@@ -17,6 +17,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 POISON_AFTER = 3
+# The database down, busy or unreachable. PoolTimeout: no connection came free in time
+# (PostgreSQL's pool, busy under load).
+AWAY = (OperationalError, InterfaceError, PoolTimeout, ConnectionError, TimeoutError)
 REMEMBERED = 1000  # deliveries whose failures are counted at once
 
 
@@ -32,9 +35,7 @@ class NotKept(Exception):
 def database_away(error: BaseException) -> bool:
     """Whether the error means the database could not be reached or was busy (it will come
     back), rather than a fault in what we asked of it."""
-    # PoolTimeout: no connection came free in time (PostgreSQL's pool, busy under load).
-    away = OperationalError | InterfaceError | PoolTimeout | ConnectionError | TimeoutError
-    if isinstance(error, away):
+    if isinstance(error, AWAY):
         return True
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True

@@ -114,28 +114,20 @@ async def _channels(
     from bot.channels.telegram.bot_api import telegram_bot
     from bot.channels.telegram.errors import TelegramError
 
-    bot: BotApi | None = None
-    if settings.telegram_bot_token:
-        bot = telegram_bot(settings)
-        try:
-            await bot.initialize()
-        except (TelegramError, OSError) as error:
-            print(f"civicbot: Telegram is not reachable ({error})", file=sys.stderr)
-            await bot.shutdown()
-            bot = None
-    sms = None
-    if sms_enabled(settings):
-        pseudonyms = Pseudonyms.from_keys(settings.secret_keys())
-        provider, whatsapp = providers_for(settings)
-        sms = SmsChannel(settings, db, catalogues, pseudonyms, provider, whatsapp=whatsapp)
-    try:
+    async with contextlib.AsyncExitStack() as opened:
+        bot: BotApi | None = None
+        if settings.telegram_bot_token:
+            try:  # a client that cannot start is shut down by its `async with`
+                bot = await opened.enter_async_context(telegram_bot(settings))
+            except (TelegramError, OSError) as error:
+                print(f"civicbot: Telegram is not reachable ({error})", file=sys.stderr)
+        sms = None
+        if sms_enabled(settings):
+            pseudonyms = Pseudonyms.from_keys(settings.secret_keys())
+            provider, whatsapp = providers_for(settings)
+            sms = SmsChannel(settings, db, catalogues, pseudonyms, provider, whatsapp=whatsapp)
+            opened.push_async_callback(sms.close)
         yield bot, sms
-    finally:
-        if bot is not None:
-            with contextlib.suppress(TelegramError, OSError):
-                await bot.shutdown()
-        if sms is not None:
-            await sms.close()
 
 
 async def preview(settings: Settings, args: argparse.Namespace, week: Week, out: TextIO) -> int:
