@@ -9,12 +9,12 @@ A `Prebuilt` is compiled once per dialect. On SQLite's writer connection (the gr
 storage/inline_sqlite.py) its SQL goes straight to the driver, inside the transaction
 SQLAlchemy began, with SQLAlchemy's own bind processors for each parameter's type, and
 driver errors raised as SQLAlchemy's exceptions (bot/channels/acks.py tells an outage by them).
-On PostgreSQL it goes straight to asyncpg (its own prepared statements) once SQLAlchemy's
-first statement of the transaction has begun it there: Core cost about 150 µs of CPU a
-statement against asyncpg's 60 (docs/decisions.md); errors are translated as SQLAlchemy's
-asyncpg adapter translates them, and a dropped connection is invalidated as Core would.
-Anywhere else (SQLite's reader connections, a transaction's first statement) it runs as
-ordinary Core.
+On PostgreSQL it goes straight to asyncpg (its own prepared statements), in the transaction
+SQLAlchemy's asyncpg adapter keeps (begun by the adapter itself when this is the first
+statement, as Core's first would begin it): Core cost about 150 µs of CPU a statement against
+asyncpg's 60 (docs/decisions.md); errors are translated as SQLAlchemy's asyncpg adapter
+translates them, and a dropped connection is invalidated as Core would. Anywhere else
+(SQLite's reader connections) it runs as ordinary Core.
 
 Only statements whose parameters are plain (no expanding IN lists) are taken: on SQLite's
 writer anything else is refused the first time it would go to the driver (a ValueError),
@@ -152,8 +152,7 @@ class Prebuilt:
         dialect = seen.connection.dialect
         if seen.inline is not None:
             return self._run_inline(seen.inline, dialect, values)
-        # Only inside a transaction SQLAlchemy began there: asyncpg alone would autocommit.
-        if seen.asyncpg is not None and seen.asyncpg.is_in_transaction():
+        if seen.asyncpg is not None:
             compiled = self._compiled_for(dialect)
             if compiled is not None:
                 return await _run_asyncpg(seen, compiled, values)
@@ -220,6 +219,11 @@ async def _run_asyncpg(seen: _Seen, compiled: _Compiled, values: Mapping[str, An
     driver: Any = seen.asyncpg
     parameters = compiled.parameters(values)
     try:
+        if not driver.is_in_transaction():
+            # A transaction's first statement: BEGIN as Core's first statement would send it,
+            # by the adapter, which then commits or rolls it back with the session (asyncpg
+            # alone would autocommit). On an AUTOCOMMIT connection it begins nothing, as Core.
+            await _adapter_of(seen)._start_transaction()
         if compiled.returns:
             rows = await driver.fetch(compiled.sql, *parameters)
             return Ran(compiled.converted(rows), len(rows))
@@ -230,6 +234,11 @@ async def _run_asyncpg(seen: _Seen, compiled: _Compiled, values: Mapping[str, An
             raise
         raise raised from error
     return Ran([], _count_of(status))
+
+
+def _adapter_of(seen: _Seen) -> Any:
+    """SQLAlchemy's adapter around the asyncpg connection (its DB-API connection)."""
+    return seen.connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
 
 
 def _count_of(status: str) -> int:
@@ -245,7 +254,7 @@ async def _as_sqlalchemy_error(seen: _Seen, sql: str, error: Exception) -> Excep
     to Core, whose handling of it is the whole of it: this connection invalidated, the
     pool's others let go (a server that dropped one has likely dropped them all), its
     events run."""
-    adapter: Any = seen.connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+    adapter = _adapter_of(seen)
     dialect = seen.connection.dialect
     try:
         adapter._handle_exception(error)  # raises the translated error

@@ -37,6 +37,9 @@ RAISE = Prebuilt(
     .returning(ReportQuota.count)
 )
 COUNT = Prebuilt(select(ReportQuota.count).where(ReportQuota.quota_key == bindparam("key")))
+# PostgreSQL's: the backend, and the transaction's id once it has written.
+BACKEND = Prebuilt(select(func.pg_backend_pid()))
+TXID = Prebuilt(select(func.txid_current_if_assigned()))
 # A conversation whose person is not there: a foreign key broken.
 ORPHAN = per_dialect(
     lambda insert: insert(Conversation).values(
@@ -567,11 +570,12 @@ async def test_a_place_made_for_one_sender_serves_the_next_of_the_batch(db: Data
         assert second.municipality is held(session, Municipality, place_id)
 
 
-async def test_on_postgresql_a_transactions_later_statements_go_straight_to_asyncpg(
+async def test_on_postgresql_every_prebuilt_statement_goes_straight_to_asyncpg(
     db: Database,
 ) -> None:
-    """The first statement of a transaction goes through Core (which begins it); the rest of
-    the prebuilt ones straight to asyncpg, giving what Core gives (the test above)."""
+    """None goes through Core, not even a transaction's first (whose BEGIN the adapter sends,
+    as Core's first statement would); they give what Core gives (the test above). On SQLite's
+    reader connections, Core runs them all."""
     through_core: list[str] = []
 
     def seen(*args: Any) -> None:
@@ -589,8 +593,75 @@ async def test_on_postgresql_a_transactions_later_statements_go_straight_to_asyn
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
     prebuilt = [sql for sql in through_core if "report_quotas" in sql]
-    expected = 1 if db.engine.dialect.driver == "asyncpg" else 3
+    expected = 0 if db.engine.dialect.driver == "asyncpg" else 3
     assert len(prebuilt) == expected, through_core
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # asyncpg's path
+async def test_a_transaction_begun_by_its_first_prebuilt_statement_is_the_sessions(
+    db: Database,
+) -> None:
+    """The first statement straight to asyncpg begins a transaction, never autocommits: the
+    session's rollback takes it back, its commit keeps it, and a statement through Core
+    after it (a savepoint, an ORM read) is in the same transaction."""
+
+    class Undo(Exception):
+        pass
+
+    async def rolled_back(session: AsyncSession) -> None:
+        await ADD.run(session, key="undone", expires=EXPIRES)
+        raise Undo
+
+    with pytest.raises(Undo):
+        await in_session(db, rolled_back)
+    undone = await in_session(db, lambda session: COUNT.run(session, key="undone"))
+    assert undone.rows == []
+
+    async def kept(session: AsyncSession) -> tuple[Any, Any]:
+        await ADD.run(session, key="kept", expires=EXPIRES)
+        core = (await session.execute(text("SELECT txid_current_if_assigned()"))).scalar()
+        straight = (await TXID.run(session)).scalar()
+        return core, straight
+
+    core, straight = await in_session(db, kept)
+    assert core is not None and core == straight  # one transaction, which wrote the row
+    found = await in_session(db, lambda session: COUNT.run(session, key="kept"))
+    assert found.scalar() == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # asyncpg's path
+async def test_a_connection_dropped_while_idle_fails_its_first_statement_as_the_database_away(
+    db: Database, database_url: str
+) -> None:
+    """The server restarted while the bot was quiet: the pooled connection's first statement,
+    whose BEGIN goes straight to asyncpg, fails as an invalidated connection (which
+    handlers/dispatch.py runs once more and bot/channels/acks.py counts as the database away),
+    and the next action gets a new one."""
+    import asyncpg
+
+    from bot.channels.acks import database_away
+
+    async def backend_of(session: AsyncSession) -> int:
+        return (await BACKEND.run(session)).scalar()
+
+    pid = await in_session(db, backend_of)  # the pool keeps this connection
+    killer = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await killer.execute("SELECT pg_terminate_backend($1)", pid)
+        for _ in range(500):  # until the server has let it go: 5 s at most
+            if not await killer.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid=$1", pid):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await killer.close()
+
+    async def first_statement(session: AsyncSession) -> None:
+        await ADD.run(session, key="after-idle", expires=EXPIRES)
+
+    with pytest.raises(DBAPIError) as caught:
+        await in_session(db, first_statement)
+    assert caught.value.connection_invalidated and database_away(caught.value)
+    assert await in_session(db, backend_of) != pid
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite's: above
