@@ -82,7 +82,9 @@ class _Seen:
     transaction: object
     connection: AsyncConnection
     inline: InlineConnection | None  # the writer's driver connection, if this is it
-    asyncpg: Any | None  # PostgreSQL's asyncpg connection under SQLAlchemy's, if it is that
+    # On PostgreSQL: SQLAlchemy's adapter (its DB-API connection) and asyncpg's under it.
+    adapter: Any | None
+    asyncpg: Any | None
 
 
 _SEEN = "prebuilt.seen"  # its key in session.info
@@ -95,11 +97,13 @@ async def _connection_of(session: AsyncSession) -> _Seen:
     # Begins the transaction if none is open, and a SAVEPOINT that `begin_nested` asked for
     # (SQLAlchemy emits it only when the connection is next asked for).
     connection = await session.connection()
+    adapter = _adapter_of(connection)
     seen = _Seen(
         transaction=_innermost(session),
         connection=connection,
         inline=InlineConnection.of(connection),
-        asyncpg=_asyncpg_of(connection),
+        adapter=adapter,
+        asyncpg=adapter.driver_connection if adapter is not None else None,
     )
     session.info[_SEEN] = seen
     return seen
@@ -111,10 +115,10 @@ def _innermost(session: AsyncSession) -> object:
     return sync.get_nested_transaction() or sync.get_transaction()
 
 
-def _asyncpg_of(connection: AsyncConnection) -> Any | None:
+def _adapter_of(connection: AsyncConnection) -> Any | None:
     if connection.dialect.driver != "asyncpg":
         return None
-    return connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+    return connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
 
 
 async def inline_connection(session: AsyncSession) -> InlineConnection | None:
@@ -214,16 +218,14 @@ class Prebuilt:
 
 
 async def _run_asyncpg(seen: _Seen, compiled: _Compiled, values: Mapping[str, Any]) -> Ran:
-    """On asyncpg's connection, in the transaction SQLAlchemy began on it (asyncpg prepares
-    each statement once a connection and keeps it)."""
+    """On asyncpg's connection, in the transaction SQLAlchemy's adapter keeps on it, begun
+    first if this is its first statement (asyncpg prepares each statement once a connection
+    and keeps it)."""
     driver: Any = seen.asyncpg
     parameters = compiled.parameters(values)
     try:
         if not driver.is_in_transaction():
-            # A transaction's first statement: BEGIN as Core's first statement would send it,
-            # by the adapter, which then commits or rolls it back with the session (asyncpg
-            # alone would autocommit). On an AUTOCOMMIT connection it begins nothing, as Core.
-            await _adapter_of(seen)._start_transaction()
+            await _begin(seen)
         if compiled.returns:
             rows = await driver.fetch(compiled.sql, *parameters)
             return Ran(compiled.converted(rows), len(rows))
@@ -236,9 +238,22 @@ async def _run_asyncpg(seen: _Seen, compiled: _Compiled, values: Mapping[str, An
     return Ran([], _count_of(status))
 
 
-def _adapter_of(seen: _Seen) -> Any:
-    """SQLAlchemy's adapter around the asyncpg connection (its DB-API connection)."""
-    return seen.connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+async def _begin(seen: _Seen) -> None:
+    """BEGIN, by SQLAlchemy's adapter, as Core's first statement would have it sent: the
+    transaction is the adapter's, which commits or rolls it back with the session (asyncpg
+    alone would autocommit); an AUTOCOMMIT connection begins nothing, as with Core.
+
+    The adapter records the transaction only once BEGIN has answered, and asyncpg marks it
+    before sending it. Cancelled in between (a server stopping), the server may hold a
+    transaction that nobody would end, and asyncpg would make the next BEGIN a SAVEPOINT:
+    the connection is let go, as Core lets go of one that a cancel interrupted."""
+    adapter: Any = seen.adapter
+    try:
+        await adapter._start_transaction()
+    except BaseException as error:
+        if not isinstance(error, Exception):  # an Exception is translated by the caller
+            seen.connection.sync_connection.invalidate(error)  # type: ignore[union-attr]
+        raise
 
 
 def _count_of(status: str) -> int:
@@ -254,7 +269,7 @@ async def _as_sqlalchemy_error(seen: _Seen, sql: str, error: Exception) -> Excep
     to Core, whose handling of it is the whole of it: this connection invalidated, the
     pool's others let go (a server that dropped one has likely dropped them all), its
     events run."""
-    adapter = _adapter_of(seen)
+    adapter: Any = seen.adapter
     dialect = seen.connection.dialect
     try:
         adapter._handle_exception(error)  # raises the translated error

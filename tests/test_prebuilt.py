@@ -51,12 +51,12 @@ EXPIRES = dt.datetime(2030, 5, 17, 8, 30, 15, tzinfo=dt.UTC)
 
 async def in_writer(db: Database, work: Any) -> Any:
     """Run `work` where inbound actions run: SQLite's group commit (the driver path), or a
-    transaction of its own on PostgreSQL (Core)."""
+    transaction of its own on PostgreSQL (asyncpg's path)."""
     return await db.write(work)
 
 
 async def in_session(db: Database, work: Any) -> Any:
-    """Run `work` in an ordinary session (Core on every database)."""
+    """Run `work` in an ordinary session (Core on SQLite; asyncpg's path on PostgreSQL)."""
     async with db.session() as session, session.begin():
         return await work(session)
 
@@ -599,11 +599,11 @@ async def test_on_postgresql_every_prebuilt_statement_goes_straight_to_asyncpg(
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # asyncpg's path
 async def test_a_transaction_begun_by_its_first_prebuilt_statement_is_the_sessions(
-    db: Database,
+    db: Database, database_url: str
 ) -> None:
     """The first statement straight to asyncpg begins a transaction, never autocommits: the
-    session's rollback takes it back, its commit keeps it, and a statement through Core
-    after it (a savepoint, an ORM read) is in the same transaction."""
+    session's rollback takes it back, its commit keeps it (seen from outside the pool), and
+    a statement through Core after it is in the same transaction."""
 
     class Undo(Exception):
         pass
@@ -614,8 +614,6 @@ async def test_a_transaction_begun_by_its_first_prebuilt_statement_is_the_sessio
 
     with pytest.raises(Undo):
         await in_session(db, rolled_back)
-    undone = await in_session(db, lambda session: COUNT.run(session, key="undone"))
-    assert undone.rows == []
 
     async def kept(session: AsyncSession) -> tuple[Any, Any]:
         await ADD.run(session, key="kept", expires=EXPIRES)
@@ -625,8 +623,65 @@ async def test_a_transaction_begun_by_its_first_prebuilt_statement_is_the_sessio
 
     core, straight = await in_session(db, kept)
     assert core is not None and core == straight  # one transaction, which wrote the row
-    found = await in_session(db, lambda session: COUNT.run(session, key="kept"))
-    assert found.scalar() == 1
+    assert await committed_quotas(database_url) == ["kept"]
+
+
+async def committed_quotas(database_url: str) -> list[str]:
+    """The quota keys committed, read on a connection of its own (outside the pool, where a
+    transaction left open would show its own rows)."""
+    import asyncpg
+
+    outside = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        rows = await outside.fetch("SELECT quota_key FROM report_quotas ORDER BY quota_key")
+    finally:
+        await outside.close()
+    return [row["quota_key"] for row in rows]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # asyncpg's path
+async def test_an_action_cancelled_while_its_begin_is_answered_leaves_no_open_transaction(
+    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server stopping cancels an action whose BEGIN the server has taken but whose answer
+    the adapter has not yet seen: the adapter has not recorded a transaction that the
+    server holds. Its connection is let go, so that the next action commits on one that is
+    not half in a transaction (on it, the next commit would have ended nothing)."""
+
+    async def backend_of(session: AsyncSession) -> int:
+        return (await BACKEND.run(session)).scalar()
+
+    pid = await in_session(db, backend_of)  # the pool's one connection, idle
+
+    async def first_statement(session: AsyncSession) -> None:
+        await ADD.run(session, key="cancelled", expires=EXPIRES)
+
+    import asyncpg
+
+    began = asyncio.Event()
+    sent = asyncpg.Connection.execute
+
+    async def begin_then_wait(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        result = await sent(self, query, *args, **kwargs)
+        if query.startswith("BEGIN"):  # the server has begun; the answer "not yet read"
+            began.set()
+            await asyncio.Event().wait()
+        return result
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", begin_then_wait)
+    task = asyncio.create_task(in_session(db, first_statement))
+    await began.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    monkeypatch.undo()
+
+    async def next_action(session: AsyncSession) -> int:
+        await ADD.run(session, key="next", expires=EXPIRES)
+        return await backend_of(session)
+
+    assert await in_session(db, next_action) != pid  # a new connection
+    assert await committed_quotas(database_url) == ["next"]
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # asyncpg's path
@@ -676,7 +731,7 @@ async def test_errors_on_the_asyncpg_path_are_sqlalchemys_and_a_dropped_connecti
     assert db.engine.dialect.driver == "asyncpg"
 
     async def no_person(session: AsyncSession) -> None:
-        await ADD.run(session, key="first", expires=EXPIRES)  # begins the transaction
+        await ADD.run(session, key="first", expires=EXPIRES)
         await ORPHAN.run(session, person_id=987654)
 
     with pytest.raises(IntegrityError):
@@ -710,7 +765,7 @@ async def test_a_statement_prepared_before_a_schema_change_fails_once_as_the_dat
     from bot.channels.acks import database_away
 
     async def step(session: AsyncSession) -> int:
-        await ADD.run(session, key="k", expires=EXPIRES)  # begins: RAISE goes to asyncpg
+        await ADD.run(session, key="k", expires=EXPIRES)
         return (await RAISE.run(session, key="k", step=1)).scalar()
 
     assert await in_writer(db, step) == 2
@@ -797,7 +852,7 @@ async def test_a_statement_cancelled_on_the_asyncpg_path_leaves_a_working_connec
     began: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     async def slow(session: AsyncSession) -> None:
-        await ADD.run(session, key="slow", expires=EXPIRES)  # begins the transaction
+        await ADD.run(session, key="slow", expires=EXPIRES)
         began.set_result((await backend.run(session)).scalar())
         await sleep.run(session, seconds=30)
 
