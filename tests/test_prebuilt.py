@@ -626,6 +626,11 @@ async def test_a_transaction_begun_by_its_first_prebuilt_statement_is_the_sessio
     assert await committed_quotas(database_url) == ["kept"]
 
 
+async def backend_of(session: AsyncSession) -> int:
+    """The PostgreSQL backend (so the connection) the session's transaction runs on."""
+    return (await BACKEND.run(session)).scalar()
+
+
 async def committed_quotas(database_url: str) -> list[str]:
     """The quota keys committed, read on a connection of its own (outside the pool, where a
     transaction left open would show its own rows)."""
@@ -647,16 +652,12 @@ async def test_an_action_cancelled_while_its_begin_is_answered_leaves_no_open_tr
     the adapter has not yet seen: the adapter has not recorded a transaction that the
     server holds. Its connection is let go, so that the next action commits on one that is
     not half in a transaction (on it, the next commit would have ended nothing)."""
-
-    async def backend_of(session: AsyncSession) -> int:
-        return (await BACKEND.run(session)).scalar()
+    import asyncpg
 
     pid = await in_session(db, backend_of)  # the pool's one connection, idle
 
     async def first_statement(session: AsyncSession) -> None:
         await ADD.run(session, key="cancelled", expires=EXPIRES)
-
-    import asyncpg
 
     began = asyncio.Event()
     sent = asyncpg.Connection.execute
@@ -695,9 +696,6 @@ async def test_a_connection_dropped_while_idle_fails_its_first_statement_as_the_
     import asyncpg
 
     from bot.channels.acks import database_away
-
-    async def backend_of(session: AsyncSession) -> int:
-        return (await BACKEND.run(session)).scalar()
 
     pid = await in_session(db, backend_of)  # the pool keeps this connection
     killer = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))

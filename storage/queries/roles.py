@@ -19,8 +19,8 @@ from storage.models import (
 from storage.prebuilt import Prebuilt, flush_pending
 
 OFFICIAL_ROLES = ("deputy", "staff")
-# Read for the menu after a resident's language choice and on /help: prebuilt, not through
-# the ORM (about 5 % of a worker's CPU under bench/ingest.py on PostgreSQL, through it).
+# Read for a person's menu (after the language choice, an invite) and /help: prebuilt, not
+# through the ORM (about 5 % of a worker's CPU under bench/ingest.py, through it).
 _ROLES_OF = Prebuilt(select(Role.role).where(Role.person_id == bindparam("person_id")).distinct())
 
 
