@@ -60,8 +60,10 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def _admin(server: str) -> asyncpg.Connection:
-    return await asyncpg.connect(_asyncpg_dsn(server))
+async def raw_connection(url: str) -> asyncpg.Connection:
+    """asyncpg's own connection to the database at `url` (a server's, or a test's), outside
+    any pool: to administer, or to look at a test's database from outside the bot's."""
+    return await asyncpg.connect(_asyncpg_dsn(url))
 
 
 def _url_of(server: str, name: str) -> str:
@@ -69,7 +71,7 @@ def _url_of(server: str, name: str) -> str:
 
 
 async def _drop(server: str, name: str) -> None:
-    admin = await _admin(server)
+    admin = await raw_connection(server)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
@@ -80,7 +82,7 @@ async def _drop(server: str, name: str) -> None:
 async def fresh_postgres_database(server: str) -> AsyncIterator[str]:
     """A new, empty PostgreSQL database on the test server; dropped afterwards."""
     name = f"civicbot_test_{uuid.uuid4().hex[:12]}"
-    admin = await _admin(server)
+    admin = await raw_connection(server)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -116,7 +118,7 @@ def postgres_copies(postgres_server: str) -> Iterator[PostgresCopies]:
     name = f"civicbot_template_{uuid.uuid4().hex[:12]}"
 
     async def create() -> None:
-        admin = await _admin(postgres_server)
+        admin = await raw_connection(postgres_server)
         try:
             await admin.execute(f'CREATE DATABASE "{name}"')
         finally:

@@ -19,7 +19,7 @@ from storage.models import Conversation, InboundDelivery, Person, ReportQuota, W
 from storage.prebuilt import Prebuilt, flush_pending
 from storage.queries.common import per_dialect
 from storage.queries.loaded import got
-from tests.conftest import execute
+from tests.conftest import execute, raw_connection
 
 SECRET_KEY = "prebuilt-test-key-of-at-least-32-characters"
 
@@ -634,9 +634,8 @@ async def backend_of(session: AsyncSession) -> int:
 async def committed_quotas(database_url: str) -> list[str]:
     """The quota keys committed, read on a connection of its own (outside the pool, where a
     transaction left open would show its own rows)."""
-    import asyncpg
 
-    outside = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    outside = await raw_connection(database_url)
     try:
         rows = await outside.fetch("SELECT quota_key FROM report_quotas ORDER BY quota_key")
     finally:
@@ -693,12 +692,11 @@ async def test_a_connection_dropped_while_idle_fails_its_first_statement_as_the_
     whose BEGIN goes straight to asyncpg, fails as an invalidated connection (which
     handlers/dispatch.py runs once more and bot/channels/acks.py counts as the database away),
     and the next action gets a new one."""
-    import asyncpg
 
     from bot.channels.acks import database_away
 
     pid = await in_session(db, backend_of)  # the pool keeps this connection
-    killer = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    killer = await raw_connection(database_url)
     try:
         await killer.execute("SELECT pg_terminate_backend($1)", pid)
         for _ in range(500):  # until the server has let it go: 5 s at most
@@ -804,7 +802,6 @@ async def test_a_server_that_dropped_every_connection_is_reached_again_at_the_ne
     """A connection found dropped on the asyncpg path is shown to Core, which lets the
     pool's other connections go with it (the server dropped them too): the next transaction
     gets a new one, as it would have after Core found the drop itself."""
-    import asyncpg
 
     async def idle_in_the_pool() -> None:
         async with db.engine.connect() as connection:
@@ -815,7 +812,7 @@ async def test_a_server_that_dropped_every_connection_is_reached_again_at_the_ne
 
     async def dropped(session: AsyncSession) -> None:
         await ADD.run(session, key="before", expires=EXPIRES)
-        killer = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+        killer = await raw_connection(database_url)
         try:
             await killer.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -843,7 +840,6 @@ async def test_a_statement_cancelled_on_the_asyncpg_path_leaves_a_working_connec
     """A server stopping cancels the actions under way: one cancelled while asyncpg waits for
     its statement leaves nothing half-done on the connection the pool gets back (asyncpg
     cancels the statement on the server), and the next actions run on it at once."""
-    import asyncpg
 
     sleep = Prebuilt(select(func.pg_sleep(bindparam("seconds"))))
     backend = Prebuilt(select(func.pg_backend_pid()))
@@ -858,7 +854,7 @@ async def test_a_statement_cancelled_on_the_asyncpg_path_leaves_a_working_connec
     pid = await began
     # Watched from outside the pool, so that the pool holds the cancelled action's connection
     # alone: the server runs the sleep when asyncpg is waiting for it.
-    watching = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    watching = await raw_connection(database_url)
     try:
         for _ in range(1000):  # 10 s at most
             asleep = await watching.fetchval(
