@@ -33,15 +33,30 @@ Targets, each its own process (`--targets`, comma-separated):
   (bench/targets/ptb_canonical.py);
 - aiogram: aiogram 3's canonical design, Router + FSM in MemoryStorage, its webhook handler
   (bench/targets/aiogram_canonical.py) — when aiogram is installed (`pip install -e .[bench]`);
+- floor-work: the floor doing our work — the statements ours runs for the flow (26 a
+  resident against our 25) and the Bot API calls it makes, on the raw driver with our
+  group commit, and nothing else (bench/targets/floor_work.py): what our stack costs over
+  the driver doing the same job;
 - extras: floor-sqlalchemy (the floor through a SQLAlchemy session, the old floor), echo (the
   harness's ceiling: a 200 and a sendMessage, nothing kept).
 
     .venv/bin/python bench/ingest.py [--residents 400] [--concurrency 40] [--rate R]
         [--think 1.0] [--database-url URL] [--workers N] [--targets ours,floor,ptb,aiogram]
+        [--against-sqlite] [--rounds K]
 
 Prints updates/s, p50 and p99 step latency, peak RSS, errors, whether each design keeps every
 update durably before answering, its CPU and the harness's, the Bot API calls it made per
 update; then ours as a ratio of each (closed loop: of updates/s; open loop: of p99).
+`--rounds K` runs it all K times, a report per round.
+
+`--against-sqlite` (closed loop, with a PostgreSQL --database-url; 3 rounds unless --rounds):
+every round measures each of ours and the floors on PostgreSQL and on SQLite (one worker)
+one after the other, and with `--workers N` > 1 ours with one worker on PostgreSQL too, so
+that the machine's drift falls on both sides alike; other targets are skipped. After the
+round's tables it prints, as the median of the rounds and each round's (a measurement with
+errors left out): ours on PostgreSQL ÷ ours on SQLite, one worker each (goal ≥ 0.6); each
+floor's own PostgreSQL ÷ SQLite; ours ÷ each floor on either database; with N workers, ours
+with N ÷ ours with one (goal ≥ 1.5 for two) and both runs' mean CPU and queued shares.
 """
 
 from __future__ import annotations
@@ -55,11 +70,12 @@ import json
 import math
 import os
 import socket
+import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,6 +119,8 @@ DESIGNS = {
         "floor.py", ("--commit", "each", "--synchronous", "NORMAL"), "yes*"
     ),
     "floor-sqlalchemy": Design("floor_sqlalchemy.py", (), "yes"),
+    # The floor doing our work: its statements and Bot API calls, on the bare driver.
+    "floor-work": Design("floor_work.py", (), "yes"),
     # The conversation's state lives in a pickle written now and then / in memory.
     "ptb": Design("ptb_canonical.py", (), "no"),
     "aiogram": Design("aiogram_canonical.py", (), "no"),
@@ -481,7 +499,36 @@ async def measure_on(
     return result
 
 
-async def main(args: argparse.Namespace) -> None:
+DATABASE_BOUND = (
+    "ours",
+    "floor",
+    "floor-work",
+    "floor-commit-full",
+    "floor-commit-normal",
+    "floor-sqlalchemy",
+)
+FLOORS = DATABASE_BOUND[1:]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where a measurement runs: the database (None: SQLite files) and our workers."""
+
+    label: str  # its heading in the report ("": none)
+    database_url: str | None
+    workers: int
+
+    def applied(self, args: argparse.Namespace) -> argparse.Namespace:
+        """A copy of `args` with this setting's database and workers."""
+        return argparse.Namespace(
+            **{**vars(args), "database_url": self.database_url, "workers": self.workers}
+        )
+
+
+Round = dict[tuple[Setting, str], Result]  # (setting, target) -> its measurement
+
+
+def chosen_targets(args: argparse.Namespace) -> list[str]:
     wanted = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = [t for t in wanted if t not in DESIGNS]
     if unknown:
@@ -489,21 +536,152 @@ async def main(args: argparse.Namespace) -> None:
     if "aiogram" in wanted and importlib.util.find_spec("aiogram") is None:
         print("aiogram: not installed (pip install -e '.[bench]'); skipped")
         wanted.remove("aiogram")
+    if args.against_sqlite:
+        skipped = [t for t in wanted if t not in DATABASE_BOUND]
+        if skipped:
+            print(f"{', '.join(skipped)}: not database-bound; skipped with --against-sqlite")
+        wanted = [t for t in wanted if t in DATABASE_BOUND]
+        if not wanted:
+            raise SystemExit(f"--against-sqlite: no target of {', '.join(DATABASE_BOUND)}")
+    return wanted
+
+
+def sqlite_settings(args: argparse.Namespace) -> tuple[Setting, Setting, Setting]:
+    """--against-sqlite: PostgreSQL with our --workers; PostgreSQL with one worker (the
+    first again when --workers is 1); SQLite, one worker."""
+    postgresql = Setting("postgresql", args.database_url, args.workers)
+    one = postgresql
+    if args.workers > 1:
+        one = Setting("postgresql, ours with 1 worker", args.database_url, 1)
+    return postgresql, one, Setting("sqlite", None, 1)
+
+
+def plan(wanted: list[str], args: argparse.Namespace, number: int) -> list[tuple[Setting, str]]:
+    """Round `number`'s measurements in order. --against-sqlite: each target on PostgreSQL and
+    on SQLite one after the other, the order reversed every other round, so that the
+    machine's drift falls on both alike."""
+    if not args.against_sqlite:
+        return [(Setting("", args.database_url, args.workers), name) for name in wanted]
+    postgresql, one, sqlite = sqlite_settings(args)
+    steps = []
+    for name in wanted:
+        steps.append((postgresql, name))
+        if name == "ours" and one != postgresql:
+            steps.append((one, name))
+        steps.append((sqlite, name))
+    return steps[::-1] if number % 2 == 0 else steps
+
+
+async def main(args: argparse.Namespace) -> None:
+    wanted = chosen_targets(args)
     telegram = LightTelegram(STEP_TIMEOUT)
     await telegram.start()
-    results: list[Result] = []
+    rounds: list[Round] = []
+    chats = itertools.count(1)
     try:
         with tempfile.TemporaryDirectory() as directory:
-            for number, name in enumerate(wanted):
-                telegram.webhook_url = None
-                results.append(
-                    await measure(name, args, telegram, Path(directory), 1_000_000 * (number + 1))
-                )
+            for number in range(1, args.rounds + 1):
+                work = Path(directory) / f"round-{number}"  # a fresh SQLite file each round
+                work.mkdir()
+                rounds.append({})
+                for setting, name in plan(wanted, args, number):
+                    telegram.webhook_url = None
+                    rounds[-1][setting, name] = await measure(
+                        name, setting.applied(args), telegram, work, 1_000_000 * next(chats)
+                    )
     finally:
         await telegram.stop()
     if telegram.unknown:
         print(f"Bot API methods not faked (answered 404): {dict(telegram.unknown)}")
-    report(results, args)
+    for number, measured in enumerate(rounds, 1):
+        for setting in dict.fromkeys(setting for setting, _ in plan(wanted, args, 1)):
+            heading = [f"round {number}"] if args.rounds > 1 or args.against_sqlite else []
+            heading += [setting.label] if setting.label else []
+            if heading:
+                print(f"\n{': '.join(heading)}")
+            results = [measured[setting, n] for n in wanted if (setting, n) in measured]
+            report(results, setting.applied(args))
+    if args.against_sqlite:
+        compare(rounds, wanted, args)
+
+
+def ratio(top: Result | None, bottom: Result | None) -> float | None:
+    """Updates/s of one over the other; None when either is missing or had errors."""
+    if top is None or bottom is None or top.errors or bottom.errors or not bottom.rate:
+        return None
+    return top.rate / bottom.rate
+
+
+def print_ratio(label: str, values: list[float | None], goal: str = "") -> None:
+    counted = [v for v in values if v is not None]
+    median = f"{statistics.median(counted):.2f}" if counted else "none"
+    each = ", ".join("not compared" if v is None else f"{v:.2f}" for v in values)
+    print(f"{label}: {median} (rounds: {each}){f'; {goal}' if goal else ''}")
+
+
+def print_usage(label: str, results: list[Result]) -> None:
+    """Mean CPU % and queued % over the rounds, of our processes and of the harness."""
+    counted = [r for r in results if not r.errors]
+    if not counted:
+        return
+
+    def mean(share: Callable[[Result], float]) -> float:
+        return statistics.fmean(share(r) for r in counted)
+
+    print(
+        f"{label}: CPU {mean(lambda r: r.share(r.usage.target_cpu)):.0f} %, queued "
+        f"{mean(lambda r: r.share(r.usage.target_queued)):.0f} %; harness CPU "
+        f"{mean(lambda r: r.share(r.usage.harness_cpu)):.0f} %, queued "
+        f"{mean(lambda r: r.share(r.usage.harness_queued)):.0f} % (of one core, mean of "
+        f"{len(counted)} round(s); {os.cpu_count()} CPUs)"
+    )
+
+
+def compare(rounds: list[Round], wanted: list[str], args: argparse.Namespace) -> None:
+    """--against-sqlite: PostgreSQL over SQLite, ours over the floors, N workers over one;
+    each as the median over the rounds, a measurement with errors left out."""
+    postgresql, one, sqlite = sqlite_settings(args)
+
+    def ratios(top: tuple[Setting, str], bottom: tuple[Setting, str]) -> list[float | None]:
+        return [ratio(measured.get(top), measured.get(bottom)) for measured in rounds]
+
+    ours = "ours" if one == postgresql else "ours with 1 worker"
+    floors = [name for name in wanted if name in FLOORS]
+    print(
+        f"\nPostgreSQL against SQLite, interleaved (order reversed every other round): "
+        f"the median of {len(rounds)} round(s)"
+    )
+    if "ours" in wanted:
+        print_ratio(
+            f"{ours} on PostgreSQL ÷ ours on SQLite",
+            ratios((one, "ours"), (sqlite, "ours")),
+            "goal ≥ 0.6",
+        )
+    for floor in floors:
+        print_ratio(
+            f"{floor} on PostgreSQL ÷ {floor} on SQLite",
+            ratios((postgresql, floor), (sqlite, floor)),
+        )
+    for floor in floors if "ours" in wanted else []:
+        print_ratio(
+            f"{ours} on PostgreSQL ÷ {floor} on PostgreSQL",
+            ratios((one, "ours"), (postgresql, floor)),
+        )
+        print_ratio(
+            f"ours on SQLite ÷ {floor} on SQLite", ratios((sqlite, "ours"), (sqlite, floor))
+        )
+    if "ours" in wanted and one != postgresql:
+        workers = postgresql.workers
+        print_ratio(
+            f"ours with {workers} workers ÷ ours with 1 worker (PostgreSQL)",
+            ratios((postgresql, "ours"), (one, "ours")),
+            "goal ≥ 1.5" if workers == 2 else "goal ≥ 1.5 for 2 workers",
+        )
+        for setting in (postgresql, one):
+            print_usage(
+                f"ours with {setting.workers} worker(s) on PostgreSQL",
+                [measured[setting, "ours"] for measured in rounds],
+            )
 
 
 def report(results: list[Result], args: argparse.Namespace) -> None:
@@ -581,4 +759,23 @@ if __name__ == "__main__":
     )
     parser.add_argument("--workers", type=int, default=1, help="civicbot serve processes")
     parser.add_argument("--targets", default=",".join(TARGETS), help=f"of {', '.join(DESIGNS)}")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument(
+        "--against-sqlite",
+        action="store_true",
+        help="with a PostgreSQL --database-url: each database-bound target on it and on SQLite "
+        "in turn, every round, and their ratios",
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="runs of every target (default 1; 3 with --against-sqlite)"
+    )
+    arguments = parser.parse_args()
+    if arguments.against_sqlite:
+        if not (arguments.database_url or "").startswith("postgresql"):
+            parser.error("--against-sqlite needs a PostgreSQL --database-url (postgresql…)")
+        if arguments.rate:
+            parser.error("--against-sqlite measures the closed loop only: leave out --rate")
+    if arguments.rounds is None:
+        arguments.rounds = 3 if arguments.against_sqlite else 1
+    if arguments.rounds < 1:
+        parser.error("--rounds: at least 1")
+    asyncio.run(main(arguments))

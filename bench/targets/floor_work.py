@@ -1,0 +1,380 @@
+"""The floor doing our work: the raw driver and aiohttp, with the SQL and the Bot API calls
+`civicbot serve` makes for the bench's wish flow, and nothing else (no ORM, no routing, no
+catalogues, no outbox, no metrics or logs).
+
+Per update, as ours: the delivery's row (a redelivery changes nothing), the sender and their
+conversation read in one statement (locked on PostgreSQL), the conversation written back;
+a new sender's person and conversation added; `/start m-KEY` looks the place up and settles
+the person there (and moves their unplaced wishes); the language button confirms the
+language and reads their roles (for the menu); the text counts towards the day's quota,
+draws an unused reference and adds the wish, naming its place. Twenty-six statements a
+resident, ours twenty-five (its statement log on PostgreSQL), besides SAVEPOINTs. Answers:
+a sendMessage for each update, with an inline keyboard where ours shows one; after a press
+an editMessageReplyMarkup, and the press's answerCallbackQuery in the webhook's response.
+
+SQLite (sqlite3, WAL, synchronous=FULL): as ours, one writer connection used on the event
+loop's thread, the actions waiting taken together, each in a SAVEPOINT, one COMMIT (in a
+thread: it waits for the disk) before any of them is answered. PostgreSQL (asyncpg, a
+pool of 20 as ours): each update a transaction of its own.
+
+    python bench/targets/floor_work.py --port P --database-url URL --api-base URL --token T
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import secrets
+import sqlite3
+import sys
+from argparse import Namespace
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.targets.common import arguments
+
+MAX_BATCH = 64  # actions sharing one commit, as ours
+PLACES = ("tokmok", "naryn_city", "osh_city")
+JSON_HEADERS = {"Content-Type": "application/json"}
+OK = b'{"ok":true}'
+KEY = b"bench-floor-work"  # ours keeps a delivery by its keyed hash
+
+SCHEMA = (
+    "CREATE TABLE deliveries (delivery_key VARCHAR(64) PRIMARY KEY, expires_at TIMESTAMP,"
+    " reply TEXT)",
+    "CREATE TABLE municipalities (id {key}, key VARCHAR(40) UNIQUE, name VARCHAR(80))",
+    "CREATE TABLE people (id {key}, channel VARCHAR(16), user_id VARCHAR(64),"
+    " language VARCHAR(2), language_confirmed BOOLEAN, municipality_id INTEGER,"
+    " UNIQUE (channel, user_id))",
+    "CREATE TABLE conversations (person_id INTEGER PRIMARY KEY, step VARCHAR(40), data TEXT,"
+    " nonce VARCHAR(8))",
+    "CREATE TABLE roles (id {key}, person_id INTEGER, role VARCHAR(20))",
+    "CREATE TABLE quotas (quota_key VARCHAR(64) PRIMARY KEY, count INTEGER, expires_at TIMESTAMP)",
+    "CREATE TABLE wishes (id {key}, reference VARCHAR(16) UNIQUE, category VARCHAR(20),"
+    " text TEXT, municipality_id INTEGER, person_id INTEGER, created_at TIMESTAMP)",
+)
+
+
+class Db(Protocol):
+    """One action's statements, in its transaction; SQL with `?` placeholders."""
+
+    async def rows(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]: ...
+    async def count(self, sql: str, *args: Any) -> int: ...
+
+
+Action = Callable[[Db], Awaitable[Any]]
+
+
+@dataclass
+class Answer:
+    chat: int
+    text: str
+    buttons: list[str] = field(default_factory=list)  # callback data, one row each
+    edit: int | None = None  # the pressed message, whose keyboard goes
+    press: str | None = None  # the press's id: answered in the webhook's response
+
+
+@dataclass
+class Sender:
+    person: int
+    place: int | None
+    step: str | None
+    data: dict[str, Any]
+
+
+async def handle(db: Db, update: dict[str, Any]) -> Answer:
+    """The update's work, as ours does it; Redelivered for an update handled before."""
+    press = update.get("callback_query")
+    message = press["message"] if press else update["message"]
+    now = datetime.now(UTC).replace(tzinfo=None)
+    sender = await sender_of(db, (press or message)["from"]["id"])
+    nonce = secrets.token_urlsafe(4)[:6]
+    answer = await step(db, sender, press, message, nonce, now)
+    await db.count(
+        "UPDATE conversations SET step = ?, data = ?, nonce = ? WHERE person_id = ?",
+        sender.step,
+        json.dumps(sender.data),
+        nonce,
+        sender.person,
+    )
+    claimed = await db.count(
+        "INSERT INTO deliveries (delivery_key, expires_at, reply) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        hmac.new(KEY, f"telegram:{update['update_id']}".encode(), "sha256").hexdigest(),
+        now + timedelta(days=3),
+        answer.text,
+    )
+    if not claimed:
+        raise Redelivered
+    return answer
+
+
+async def sender_of(db: Db, user: int) -> Sender:
+    """The sender and their conversation (locked on PostgreSQL), added if new."""
+    known = await db.rows(
+        "SELECT p.id, p.municipality_id, c.step, c.data FROM people p"
+        " JOIN conversations c ON c.person_id = p.id"
+        " WHERE p.channel = ? AND p.user_id = ?{lock}",
+        "telegram",
+        str(user),
+    )
+    if known:
+        person, place, step, data = known[0]
+        return Sender(person, place, step, json.loads(data))
+    added = await db.rows(
+        "INSERT INTO people (channel, user_id, language, language_confirmed)"
+        " VALUES (?, ?, ?, ?) RETURNING id",
+        "telegram",
+        str(user),
+        "ky",
+        False,
+    )
+    await db.count(
+        "INSERT INTO conversations (person_id, step, data, nonce) VALUES (?, ?, ?, ?)",
+        added[0][0],
+        None,
+        "{}",
+        "",
+    )
+    return Sender(added[0][0], None, None, {})
+
+
+async def step(
+    db: Db,
+    sender: Sender,
+    press: dict[str, Any] | None,
+    message: dict[str, Any],
+    nonce: str,
+    now: datetime,
+) -> Answer:
+    """The flow's step for this update: its statements, the sender's next step, the answer."""
+    chat, person = int(message["chat"]["id"]), sender.person
+    text = "" if press else message.get("text", "")
+    answer = Answer(chat, "?")
+    if press and sender.step == "language":
+        await db.count("UPDATE people SET language_confirmed = ? WHERE id = ?", True, person)
+        await db.rows("SELECT DISTINCT role FROM roles WHERE person_id = ?", person)
+        answer, sender.step = Answer(chat, "Тил тандалды. /change"), None
+    elif press and sender.step == "category":
+        answer, sender.step = Answer(chat, "Жазыңыз:"), "text"
+        sender.data = {"category": press["data"].split(":")[1]}
+    elif text.startswith("/start m-"):
+        found = await db.rows("SELECT id FROM municipalities WHERE key = ?", text[9:])
+        sender.place = found[0][0] if found else None
+        await db.count("UPDATE people SET municipality_id = ? WHERE id = ?", sender.place, person)
+        await db.count(
+            "UPDATE wishes SET municipality_id = ? WHERE person_id = ? AND municipality_id IS NULL",
+            sender.place,
+            person,
+        )
+        answer = Answer(chat, "Тилди тандаңыз:", [f"lang:ky:{nonce}"])
+        sender.step = "language"
+    elif text == "/change":
+        answer, sender.step = Answer(chat, "Эмне жөнүндө?", [f"cat:roads:{nonce}"]), "category"
+    elif sender.step == "text":
+        reference = await add_wish(db, sender, text, now)
+        answer, sender.step, sender.data = Answer(chat, f"Сакталды: №{reference}"), None, {}
+    if press:
+        answer.edit, answer.press = message["message_id"], press["id"]
+    return answer
+
+
+async def add_wish(db: Db, sender: Sender, text: str, now: datetime) -> str:
+    """The day's quota counted, the wish added under an unused reference, its place named."""
+    await db.count(
+        "INSERT INTO quotas (quota_key, count, expires_at) VALUES (?, 1, ?)"
+        " ON CONFLICT (quota_key) DO UPDATE SET count = quotas.count + 1",
+        f"wish:{sender.person}:{now.date()}",
+        now + timedelta(days=1),
+    )
+    reference = await unused_reference(db)
+    await db.rows(
+        "INSERT INTO wishes (reference, category, text, municipality_id, person_id,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        reference,
+        sender.data.get("category"),
+        text,
+        sender.place,
+        sender.person,
+        now,
+    )
+    await db.rows("SELECT name FROM municipalities WHERE id = ?", sender.place)
+    return reference
+
+
+class Redelivered(Exception):
+    """Handled before: what this run wrote is rolled back."""
+
+
+async def unused_reference(db: Db) -> str:
+    while True:
+        reference = str(1_000_000 + secrets.randbelow(9_000_000))
+        if not await db.rows("SELECT id FROM wishes WHERE reference = ? LIMIT 1", reference):
+            return reference
+
+
+# --- SQLite: one writer on the loop's thread, group commit --------------------------------
+
+
+class SqliteDb:
+    def __init__(self, path: str) -> None:
+        self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute("PRAGMA synchronous=FULL")
+        self.waiting: deque[tuple[Action, asyncio.Future[Any]]] = deque()
+        self.task: asyncio.Task[None] | None = None
+
+    def create(self) -> None:
+        for statement in SCHEMA:
+            self.connection.execute(statement.format(key="INTEGER PRIMARY KEY"))
+        for place in PLACES:
+            self.connection.execute(
+                "INSERT INTO municipalities (key, name) VALUES (?, ?)", (place, place)
+            )
+
+    async def rows(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]:
+        return self.connection.execute(sql.replace("{lock}", ""), args).fetchall()
+
+    async def count(self, sql: str, *args: Any) -> int:
+        return self.connection.execute(sql, args).rowcount
+
+    async def run(self, action: Action) -> Any:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting.append((action, done))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self.drain())
+        return await done
+
+    async def drain(self) -> None:
+        while self.waiting:
+            batch = [self.waiting.popleft() for _ in range(min(MAX_BATCH, len(self.waiting)))]
+            outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+            self.connection.execute("BEGIN IMMEDIATE")
+            for action, done in batch:
+                self.connection.execute("SAVEPOINT action")
+                try:
+                    outcomes.append((done, await action(self), None))
+                except Exception as error:
+                    self.connection.execute("ROLLBACK TO action")
+                    outcomes.append((done, None, error))
+                self.connection.execute("RELEASE action")
+            await asyncio.to_thread(self.connection.execute, "COMMIT")
+            for done, value, failure in outcomes:
+                if failure is None:
+                    done.set_result(value)
+                else:
+                    done.set_exception(failure)
+
+
+# --- PostgreSQL: a transaction per update --------------------------------------------------
+
+
+class PostgresDb:
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    @staticmethod
+    def numbered(sql: str) -> str:
+        parts = sql.replace("{lock}", " FOR UPDATE OF c").split("?")
+        return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+    async def rows(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]:
+        return await self.connection.fetch(self.numbered(sql), *args)
+
+    async def count(self, sql: str, *args: Any) -> int:
+        status = await self.connection.execute(self.numbered(sql), *args)
+        return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresStore:
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str) -> PostgresStore:
+        import asyncpg
+
+        pool = await asyncpg.create_pool(dsn, min_size=20, max_size=20)
+        async with pool.acquire() as connection:
+            for statement in SCHEMA:
+                await connection.execute(statement.format(key="SERIAL PRIMARY KEY"))
+            for place in PLACES:
+                await connection.execute(
+                    "INSERT INTO municipalities (key, name) VALUES ($1, $2)", place, place
+                )
+        return cls(pool)
+
+    async def run(self, action: Action) -> Any:
+        async with self.pool.acquire() as connection, connection.transaction():
+            return await action(PostgresDb(connection))
+
+
+class Store(Protocol):
+    async def run(self, action: Action) -> Any: ...
+
+
+async def open_store(database_url: str) -> Store:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        sqlite = SqliteDb(url.database or ":memory:")
+        sqlite.create()
+        return sqlite
+    return await PostgresStore.open(url.set(drivername="postgresql").render_as_string(False))
+
+
+# --- the webhook ----------------------------------------------------------------------------
+
+STORE = web.AppKey("store", Store)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+API = web.AppKey("api", str)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    update = json.loads(await request.read())
+    try:
+        answer = await request.app[STORE].run(lambda db: handle(db, update))
+    except Redelivered:
+        return web.Response(body=OK, content_type="application/json")
+    http, api = request.app[HTTP], request.app[API]
+    if answer.edit is not None:
+        edit = {"chat_id": answer.chat, "message_id": answer.edit, "reply_markup": {}}
+        await call(http, f"{api}/editMessageReplyMarkup", edit)
+    message: dict[str, Any] = {"chat_id": answer.chat, "text": answer.text}
+    if answer.buttons:
+        rows = [[{"text": data, "callback_data": data}] for data in answer.buttons]
+        message["reply_markup"] = {"inline_keyboard": rows}
+    await call(http, f"{api}/sendMessage", message)
+    if answer.press is not None:
+        body = {"method": "answerCallbackQuery", "callback_query_id": answer.press}
+        return web.json_response(body)
+    return web.Response(body=OK, content_type="application/json")
+
+
+async def call(http: aiohttp.ClientSession, url: str, payload: dict[str, Any]) -> None:
+    async with http.post(url, data=json.dumps(payload).encode(), headers=JSON_HEADERS) as sent:
+        await sent.read()
+
+
+async def main(args: Namespace) -> web.Application:
+    app = web.Application()
+    app[STORE] = await open_store(args.database_url)
+    app[HTTP] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+    app[API] = f"{args.api_base}{args.token}"
+    app.router.add_post("/telegram/webhook", webhook)
+    return app
+
+
+if __name__ == "__main__":
+    given = arguments()
+    web.run_app(main(given), host="127.0.0.1", port=given.port, print=None, access_log=None)
