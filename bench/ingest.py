@@ -33,10 +33,10 @@ Targets, each its own process (`--targets`, comma-separated):
   (bench/targets/ptb_canonical.py);
 - aiogram: aiogram 3's canonical design, Router + FSM in MemoryStorage, its webhook handler
   (bench/targets/aiogram_canonical.py) — when aiogram is installed (`pip install -e .[bench]`);
-- floor-work: the floor doing our work — the statements ours runs for the flow (26 a
-  resident against our 25) and the Bot API calls it makes, on the raw driver with our
-  group commit, and nothing else (bench/targets/floor_work.py): what our stack costs over
-  the driver doing the same job;
+- floor-work: the floor doing our work — the statements ours runs for the flow (25 a
+  resident) on our schema and the Bot API calls it makes, on the raw driver with our group
+  commit, and nothing else (bench/targets/floor_work.py): what our stack costs over the
+  driver doing the same job;
 - extras: floor-sqlalchemy (the floor through a SQLAlchemy session, the old floor), echo (the
   harness's ceiling: a 200 and a sendMessage, nothing kept).
 
@@ -49,7 +49,7 @@ update durably before answering, its CPU and the harness's, the Bot API calls it
 update; then ours as a ratio of each (closed loop: of updates/s; open loop: of p99).
 `--rounds K` runs it all K times, a report per round.
 
-`--against-sqlite` (closed loop, with a PostgreSQL --database-url; 3 rounds unless --rounds):
+`--against-sqlite` (closed loop, with a PostgreSQL --database-url; 4 rounds unless --rounds):
 every round measures each of ours and the floors on PostgreSQL and on SQLite (one worker)
 one after the other, and with `--workers N` > 1 ours with one worker on PostgreSQL too, so
 that the machine's drift falls on both sides alike; other targets are skipped. After the
@@ -109,18 +109,23 @@ class Design:
     script: str  # under bench/targets/; "" for `civicbot serve`
     options: tuple[str, ...]
     durable: str  # whether every update is kept durably before the bot answers
+    database: bool = False  # bound by its database: measured on both with --against-sqlite
 
 
 DESIGNS = {
-    "ours": Design("", (), "yes"),
-    "floor": Design("floor.py", ("--commit", "group", "--synchronous", "FULL"), "yes"),
-    "floor-commit-full": Design("floor.py", ("--commit", "each", "--synchronous", "FULL"), "yes"),
-    "floor-commit-normal": Design(
-        "floor.py", ("--commit", "each", "--synchronous", "NORMAL"), "yes*"
+    "ours": Design("", (), "yes", database=True),
+    "floor": Design(
+        "floor.py", ("--commit", "group", "--synchronous", "FULL"), "yes", database=True
     ),
-    "floor-sqlalchemy": Design("floor_sqlalchemy.py", (), "yes"),
+    "floor-commit-full": Design(
+        "floor.py", ("--commit", "each", "--synchronous", "FULL"), "yes", database=True
+    ),
+    "floor-commit-normal": Design(
+        "floor.py", ("--commit", "each", "--synchronous", "NORMAL"), "yes*", database=True
+    ),
+    "floor-sqlalchemy": Design("floor_sqlalchemy.py", (), "yes", database=True),
     # The floor doing our work: its statements and Bot API calls, on the bare driver.
-    "floor-work": Design("floor_work.py", (), "yes"),
+    "floor-work": Design("floor_work.py", (), "yes", database=True),
     # The conversation's state lives in a pickle written now and then / in memory.
     "ptb": Design("ptb_canonical.py", (), "no"),
     "aiogram": Design("aiogram_canonical.py", (), "no"),
@@ -499,15 +504,8 @@ async def measure_on(
     return result
 
 
-DATABASE_BOUND = (
-    "ours",
-    "floor",
-    "floor-work",
-    "floor-commit-full",
-    "floor-commit-normal",
-    "floor-sqlalchemy",
-)
-FLOORS = DATABASE_BOUND[1:]
+DATABASE_BOUND = tuple(name for name, design in DESIGNS.items() if design.database)
+FLOORS = tuple(name for name in DATABASE_BOUND if name != "ours")
 
 
 @dataclass(frozen=True)
@@ -589,20 +587,24 @@ async def main(args: argparse.Namespace) -> None:
                     rounds[-1][setting, name] = await measure(
                         name, setting.applied(args), telegram, work, 1_000_000 * next(chats)
                     )
+                report_round(number, rounds[-1], wanted, args)  # kept if a later round fails
     finally:
         await telegram.stop()
     if telegram.unknown:
         print(f"Bot API methods not faked (answered 404): {dict(telegram.unknown)}")
-    for number, measured in enumerate(rounds, 1):
-        for setting in dict.fromkeys(setting for setting, _ in plan(wanted, args, 1)):
-            heading = [f"round {number}"] if args.rounds > 1 or args.against_sqlite else []
-            heading += [setting.label] if setting.label else []
-            if heading:
-                print(f"\n{': '.join(heading)}")
-            results = [measured[setting, n] for n in wanted if (setting, n) in measured]
-            report(results, setting.applied(args))
     if args.against_sqlite:
         compare(rounds, wanted, args)
+
+
+def report_round(number: int, measured: Round, wanted: list[str], args: argparse.Namespace) -> None:
+    """A round's report, a table per database (and per number of workers)."""
+    for setting in dict.fromkeys(setting for setting, _ in plan(wanted, args, 1)):
+        heading = [f"round {number}"] if args.rounds > 1 or args.against_sqlite else []
+        heading += [setting.label] if setting.label else []
+        if heading:
+            print(f"\n{': '.join(heading)}")
+        results = [measured[setting, n] for n in wanted if (setting, n) in measured]
+        report(results, setting.applied(args))
 
 
 def ratio(top: Result | None, bottom: Result | None) -> float | None:
@@ -766,7 +768,7 @@ if __name__ == "__main__":
         "in turn, every round, and their ratios",
     )
     parser.add_argument(
-        "--rounds", type=int, help="runs of every target (default 1; 3 with --against-sqlite)"
+        "--rounds", type=int, help="runs of every target (default 1; 4 with --against-sqlite)"
     )
     arguments = parser.parse_args()
     if arguments.against_sqlite:
@@ -775,7 +777,7 @@ if __name__ == "__main__":
         if arguments.rate:
             parser.error("--against-sqlite measures the closed loop only: leave out --rate")
     if arguments.rounds is None:
-        arguments.rounds = 3 if arguments.against_sqlite else 1
+        arguments.rounds = 4 if arguments.against_sqlite else 1
     if arguments.rounds < 1:
         parser.error("--rounds: at least 1")
     asyncio.run(main(arguments))

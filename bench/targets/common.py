@@ -23,3 +23,9 @@ async def create_table(db: Database, name: str, columns: str) -> None:
     key = "INTEGER PRIMARY KEY" if db.engine.dialect.name == "sqlite" else "SERIAL PRIMARY KEY"
     async with db.session() as session, session.begin():
         await session.execute(text(f"CREATE TABLE IF NOT EXISTS {name} (id {key}, {columns})"))
+
+
+async def kept_as_is(_connection: object) -> None:
+    """asyncpg's pool's `reset`: none. By default it resets each connection it takes back with
+    a round trip of its own (RESET ALL, advisory locks let go…), which our pool does not
+    make; the floors leave nothing on a connection to reset."""

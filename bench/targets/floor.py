@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.targets.common import arguments
+from bench.targets.common import arguments, kept_as_is
 
 INSERT_SQLITE = "INSERT INTO bench_events (chat_id, body) VALUES (?, ?)"
 INSERT_POSTGRES = "INSERT INTO bench_events (chat_id, body) VALUES ($1, $2)"
@@ -129,7 +129,9 @@ class PostgresStore:
         import asyncpg
 
         settings = {"synchronous_commit": "off" if synchronous == "NORMAL" else "on"}
-        pool = await asyncpg.create_pool(dsn, min_size=10, max_size=10, server_settings=settings)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=10, max_size=10, server_settings=settings, reset=kept_as_is
+        )
         await pool.execute(
             "CREATE TABLE IF NOT EXISTS bench_events "
             "(id SERIAL PRIMARY KEY, chat_id BIGINT, body TEXT)"

@@ -1,21 +1,24 @@
-"""The floor doing our work: the raw driver and aiohttp, with the SQL and the Bot API calls
-`civicbot serve` makes for the bench's wish flow, and nothing else (no ORM, no routing, no
-catalogues, no outbox, no metrics or logs).
+"""The floor doing our work: the raw driver and aiohttp, with the statements and the Bot API
+calls `civicbot serve` makes for the bench's wish flow, on our schema, and nothing else (no
+ORM, no routing, no catalogues, no outbox, no metrics or logs).
 
-Per update, as ours: the delivery's row (a redelivery changes nothing), the sender and their
-conversation read in one statement (locked on PostgreSQL), the conversation written back;
-a new sender's person and conversation added; `/start m-KEY` looks the place up and settles
-the person there (and moves their unplaced wishes); the language button confirms the
-language and reads their roles (for the menu); the text counts towards the day's quota,
-draws an unused reference and adds the wish, naming its place. Twenty-six statements a
-resident, ours twenty-five (its statement log on PostgreSQL), besides SAVEPOINTs. Answers:
-a sendMessage for each update, with an inline keyboard where ours shows one; after a press
-an editMessageReplyMarkup, and the press's answerCallbackQuery in the webhook's response.
+Per update, as ours: the sender, their place and their conversation read in one statement
+(the person's and the conversation's rows locked on PostgreSQL), the conversation written
+back, the delivery's row under its keyed hash (a redelivery changes nothing); a new sender's
+person and conversation added; `/start m-KEY` looks the place up and settles the person
+there (and moves their unplaced wishes); the language button confirms the language and
+reads their roles (for the menu); the text counts towards the day's quota, draws an unused
+reference and adds the wish. Twenty-five statements a resident, as ours (its statement log
+on PostgreSQL), besides SAVEPOINTs. Answers: a sendMessage for each update, with an inline
+keyboard where ours shows one; after a press an editMessageReplyMarkup, and the press's
+answerCallbackQuery in the webhook's response. The texts are placeholders.
 
-SQLite (sqlite3, WAL, synchronous=FULL): as ours, one writer connection used on the event
-loop's thread, the actions waiting taken together, each in a SAVEPOINT, one COMMIT (in a
-thread: it waits for the disk) before any of them is answered. PostgreSQL (asyncpg, a
-pool of 20 as ours): each update a transaction of its own.
+The schema is ours: `civicbot db init` makes it (and the places) before the server starts,
+so the tables have our keys, indexes and foreign keys. SQLite (sqlite3) with our writer's
+pragmas: one connection used on the event loop's thread, the actions waiting taken
+together (storage/writer.py's MAX_BATCH), each in a SAVEPOINT, one COMMIT (in a thread: it
+waits for the disk) before any of them is answered. PostgreSQL (asyncpg, a pool of 20, as
+ours by default): each update a transaction of its own.
 
     python bench/targets/floor_work.py --port P --database-url URL --api-base URL --token T
 """
@@ -23,10 +26,13 @@ pool of 20 as ours): each update a transaction of its own.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
+import os
 import secrets
 import sqlite3
+import subprocess
 import sys
 from argparse import Namespace
 from collections import deque
@@ -42,38 +48,39 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.targets.common import arguments
+from bench.targets.common import arguments, kept_as_is
+from storage.writer import MAX_BATCH
 
-MAX_BATCH = 64  # actions sharing one commit, as ours
-PLACES = ("tokmok", "naryn_city", "osh_city")
+ROOT = Path(__file__).resolve().parents[2]
 JSON_HEADERS = {"Content-Type": "application/json"}
 OK = b'{"ok":true}'
 KEY = b"bench-floor-work"  # ours keeps a delivery by its keyed hash
-
-SCHEMA = (
-    "CREATE TABLE deliveries (delivery_key VARCHAR(64) PRIMARY KEY, expires_at TIMESTAMP,"
-    " reply TEXT)",
-    "CREATE TABLE municipalities (id {key}, key VARCHAR(40) UNIQUE, name VARCHAR(80))",
-    "CREATE TABLE people (id {key}, channel VARCHAR(16), user_id VARCHAR(64),"
-    " language VARCHAR(2), language_confirmed BOOLEAN, municipality_id INTEGER,"
-    " UNIQUE (channel, user_id))",
-    "CREATE TABLE conversations (person_id INTEGER PRIMARY KEY, step VARCHAR(40), data TEXT,"
-    " nonce VARCHAR(8))",
-    "CREATE TABLE roles (id {key}, person_id INTEGER, role VARCHAR(20))",
-    "CREATE TABLE quotas (quota_key VARCHAR(64) PRIMARY KEY, count INTEGER, expires_at TIMESTAMP)",
-    "CREATE TABLE wishes (id {key}, reference VARCHAR(16) UNIQUE, category VARCHAR(20),"
-    " text TEXT, municipality_id INTEGER, person_id INTEGER, created_at TIMESTAMP)",
+WISHES_A_DAY = 5
+# Our writer connection's (storage/db.py), and the durability the floor has.
+SQLITE_PRAGMAS = (
+    "journal_mode=WAL",
+    "synchronous=FULL",
+    "busy_timeout=5000",
+    "foreign_keys=ON",
+    "secure_delete=ON",
+    "cache_size=-65536",
+    "temp_store=MEMORY",
 )
 
 
 class Db(Protocol):
-    """One action's statements, in its transaction; SQL with `?` placeholders."""
+    """One action's statements, in its transaction; SQL with `?` placeholders, and `{lock}`
+    where PostgreSQL locks the rows read."""
 
     async def rows(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]: ...
     async def count(self, sql: str, *args: Any) -> int: ...
 
 
 Action = Callable[[Db], Awaitable[Any]]
+
+
+class Redelivered(Exception):
+    """Handled before: what this run wrote is rolled back."""
 
 
 @dataclass
@@ -97,8 +104,8 @@ async def handle(db: Db, update: dict[str, Any]) -> Answer:
     """The update's work, as ours does it; Redelivered for an update handled before."""
     press = update.get("callback_query")
     message = press["message"] if press else update["message"]
-    now = datetime.now(UTC).replace(tzinfo=None)
-    sender = await sender_of(db, (press or message)["from"]["id"])
+    now = datetime.now(UTC)
+    sender = await sender_of(db, (press or message)["from"]["id"], now)
     nonce = secrets.token_urlsafe(4)[:6]
     answer = await step(db, sender, press, message, nonce, now)
     await db.count(
@@ -109,7 +116,7 @@ async def handle(db: Db, update: dict[str, Any]) -> Answer:
         sender.person,
     )
     claimed = await db.count(
-        "INSERT INTO deliveries (delivery_key, expires_at, reply) VALUES (?, ?, ?)"
+        "INSERT INTO inbound_deliveries (delivery_key, expires_at, reply) VALUES (?, ?, ?)"
         " ON CONFLICT DO NOTHING",
         hmac.new(KEY, f"telegram:{update['update_id']}".encode(), "sha256").hexdigest(),
         now + timedelta(days=3),
@@ -120,28 +127,34 @@ async def handle(db: Db, update: dict[str, Any]) -> Answer:
     return answer
 
 
-async def sender_of(db: Db, user: int) -> Sender:
-    """The sender and their conversation (locked on PostgreSQL), added if new."""
+async def sender_of(db: Db, user: int, now: datetime) -> Sender:
+    """The sender, their place and their conversation (locked on PostgreSQL), added if new."""
     known = await db.rows(
-        "SELECT p.id, p.municipality_id, c.step, c.data FROM people p"
+        "SELECT p.id, p.language, p.language_confirmed, p.opted_out, p.municipality_id,"
+        " m.key, r.key, c.step, c.data, c.nonce FROM people p"
         " JOIN conversations c ON c.person_id = p.id"
-        " WHERE p.channel = ? AND p.user_id = ?{lock}",
+        " LEFT JOIN municipalities m ON m.id = p.municipality_id"
+        " LEFT JOIN regions r ON r.id = m.region_id"
+        " WHERE p.channel = ? AND p.channel_user_id = ?{lock}",
         "telegram",
         str(user),
     )
     if known:
-        person, place, step, data = known[0]
+        person, _, _, _, place, _, _, step, data, _ = known[0]
         return Sender(person, place, step, json.loads(data))
     added = await db.rows(
-        "INSERT INTO people (channel, user_id, language, language_confirmed)"
-        " VALUES (?, ?, ?, ?) RETURNING id",
+        "INSERT INTO people (channel, channel_user_id, language, language_confirmed,"
+        " opted_out, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
         "telegram",
         str(user),
         "ky",
         False,
+        False,
+        now,
     )
     await db.count(
-        "INSERT INTO conversations (person_id, step, data, nonce) VALUES (?, ?, ?, ?)",
+        "INSERT INTO conversations (person_id, step, data, nonce) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         added[0][0],
         None,
         "{}",
@@ -170,14 +183,7 @@ async def step(
         answer, sender.step = Answer(chat, "Жазыңыз:"), "text"
         sender.data = {"category": press["data"].split(":")[1]}
     elif text.startswith("/start m-"):
-        found = await db.rows("SELECT id FROM municipalities WHERE key = ?", text[9:])
-        sender.place = found[0][0] if found else None
-        await db.count("UPDATE people SET municipality_id = ? WHERE id = ?", sender.place, person)
-        await db.count(
-            "UPDATE wishes SET municipality_id = ? WHERE person_id = ? AND municipality_id IS NULL",
-            sender.place,
-            person,
-        )
+        await settle(db, sender, text.removeprefix("/start m-"))
         answer = Answer(chat, "Тилди тандаңыз:", [f"lang:ky:{nonce}"])
         sender.step = "language"
     elif text == "/change":
@@ -190,34 +196,57 @@ async def step(
     return answer
 
 
-async def add_wish(db: Db, sender: Sender, text: str, now: datetime) -> str:
-    """The day's quota counted, the wish added under an unused reference, its place named."""
+async def settle(db: Db, sender: Sender, key: str) -> None:
+    """The place looked up, the person settled there, their unplaced wishes moved to it."""
+    found = await db.rows(
+        "SELECT m.id, r.key FROM municipalities m JOIN regions r ON r.id = m.region_id"
+        " WHERE m.key = ?",
+        key,
+    )
+    sender.place = found[0][0] if found else None
     await db.count(
-        "INSERT INTO quotas (quota_key, count, expires_at) VALUES (?, 1, ?)"
-        " ON CONFLICT (quota_key) DO UPDATE SET count = quotas.count + 1",
+        "UPDATE people SET municipality_id = ? WHERE id = ?", sender.place, sender.person
+    )
+    await db.count(
+        "UPDATE wishes SET municipality_id = ? WHERE person_id = ? AND municipality_id IS NULL",
+        sender.place,
+        sender.person,
+    )
+
+
+async def add_wish(db: Db, sender: Sender, text: str, now: datetime) -> str:
+    """The day's quota counted, the wish added under an unused reference."""
+    await db.count(
+        "INSERT INTO report_quotas (quota_key, count, expires_at) VALUES (?, 1, ?)"
+        " ON CONFLICT (quota_key) DO UPDATE SET count = report_quotas.count + 1"
+        " WHERE report_quotas.count < ?",
         f"wish:{sender.person}:{now.date()}",
         now + timedelta(days=1),
+        WISHES_A_DAY,
     )
     reference = await unused_reference(db)
     await db.rows(
-        "INSERT INTO wishes (reference, category, text, municipality_id, person_id,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO wishes (reference, kind, category, text, municipality_id, person_id,"
+        " channel, status, created_at, hidden, version, media_public)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         reference,
-        sender.data.get("category"),
+        "change",
+        sender.data.get("category", "other"),
         text,
         sender.place,
         sender.person,
+        "telegram",
+        "accepted",
         now,
+        False,
+        1,
+        False,
     )
-    await db.rows("SELECT name FROM municipalities WHERE id = ?", sender.place)
     return reference
 
 
-class Redelivered(Exception):
-    """Handled before: what this run wrote is rolled back."""
-
-
 async def unused_reference(db: Db) -> str:
+    """A random seven-digit reference no wish has yet, as ours draws it."""
     while True:
         reference = str(1_000_000 + secrets.randbelow(9_000_000))
         if not await db.rows("SELECT id FROM wishes WHERE reference = ? LIMIT 1", reference):
@@ -230,24 +259,16 @@ async def unused_reference(db: Db) -> str:
 class SqliteDb:
     def __init__(self, path: str) -> None:
         self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.connection.execute("PRAGMA journal_mode=WAL")
-        self.connection.execute("PRAGMA synchronous=FULL")
+        for pragma in SQLITE_PRAGMAS:
+            self.connection.execute(f"PRAGMA {pragma}")
         self.waiting: deque[tuple[Action, asyncio.Future[Any]]] = deque()
         self.task: asyncio.Task[None] | None = None
-
-    def create(self) -> None:
-        for statement in SCHEMA:
-            self.connection.execute(statement.format(key="INTEGER PRIMARY KEY"))
-        for place in PLACES:
-            self.connection.execute(
-                "INSERT INTO municipalities (key, name) VALUES (?, ?)", (place, place)
-            )
 
     async def rows(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]:
         return self.connection.execute(sql.replace("{lock}", ""), args).fetchall()
 
     async def count(self, sql: str, *args: Any) -> int:
-        return self.connection.execute(sql, args).rowcount
+        return self.connection.execute(sql.replace("{lock}", ""), args).rowcount
 
     async def run(self, action: Action) -> Any:
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -259,41 +280,61 @@ class SqliteDb:
     async def drain(self) -> None:
         while self.waiting:
             batch = [self.waiting.popleft() for _ in range(min(MAX_BATCH, len(self.waiting)))]
-            outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-            self.connection.execute("BEGIN IMMEDIATE")
-            for action, done in batch:
-                self.connection.execute("SAVEPOINT action")
-                try:
-                    outcomes.append((done, await action(self), None))
-                except Exception as error:
-                    self.connection.execute("ROLLBACK TO action")
-                    outcomes.append((done, None, error))
-                self.connection.execute("RELEASE action")
-            await asyncio.to_thread(self.connection.execute, "COMMIT")
+            try:
+                outcomes = await self.commit(batch)
+            except Exception as error:  # BEGIN or COMMIT failed: nothing of the batch is kept
+                if self.connection.in_transaction:
+                    self.connection.execute("ROLLBACK")
+                outcomes = [(done, None, error) for _, done in batch]
             for done, value, failure in outcomes:
+                if done.done():  # its caller gave up waiting
+                    continue
                 if failure is None:
                     done.set_result(value)
                 else:
                     done.set_exception(failure)
 
+    async def commit(
+        self, batch: list[tuple[Action, asyncio.Future[Any]]]
+    ) -> list[tuple[asyncio.Future[Any], Any, Exception | None]]:
+        """The batch's actions, each in a SAVEPOINT of one transaction; their outcomes once
+        it is committed."""
+        outcomes: list[tuple[asyncio.Future[Any], Any, Exception | None]] = []
+        self.connection.execute("BEGIN IMMEDIATE")
+        for action, done in batch:
+            self.connection.execute("SAVEPOINT action")
+            try:
+                outcomes.append((done, await action(self), None))
+            except Exception as error:  # this action alone is rolled back
+                self.connection.execute("ROLLBACK TO action")
+                outcomes.append((done, None, error))
+            self.connection.execute("RELEASE action")
+        await asyncio.to_thread(self.connection.execute, "COMMIT")
+        return outcomes
+
+    async def close(self) -> None:
+        self.connection.close()
+
 
 # --- PostgreSQL: a transaction per update --------------------------------------------------
+
+
+@functools.cache
+def numbered(sql: str) -> str:
+    """`?` as asyncpg's $1, $2…; `{lock}` as our lock of the sender's rows."""
+    parts = sql.replace("{lock}", " FOR NO KEY UPDATE OF c, p").split("?")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
 class PostgresDb:
     def __init__(self, connection: Any) -> None:
         self.connection = connection
 
-    @staticmethod
-    def numbered(sql: str) -> str:
-        parts = sql.replace("{lock}", " FOR UPDATE OF c").split("?")
-        return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
-
     async def rows(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]:
-        return await self.connection.fetch(self.numbered(sql), *args)
+        return await self.connection.fetch(numbered(sql), *args)
 
     async def count(self, sql: str, *args: Any) -> int:
-        status = await self.connection.execute(self.numbered(sql), *args)
+        status = await self.connection.execute(numbered(sql), *args)
         return int(status.rsplit(" ", 1)[-1])
 
 
@@ -301,36 +342,36 @@ class PostgresStore:
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
-    @classmethod
-    async def open(cls, dsn: str) -> PostgresStore:
-        import asyncpg
-
-        pool = await asyncpg.create_pool(dsn, min_size=20, max_size=20)
-        async with pool.acquire() as connection:
-            for statement in SCHEMA:
-                await connection.execute(statement.format(key="SERIAL PRIMARY KEY"))
-            for place in PLACES:
-                await connection.execute(
-                    "INSERT INTO municipalities (key, name) VALUES ($1, $2)", place, place
-                )
-        return cls(pool)
-
     async def run(self, action: Action) -> Any:
         async with self.pool.acquire() as connection, connection.transaction():
             return await action(PostgresDb(connection))
 
+    async def close(self) -> None:
+        await self.pool.close()
+
 
 class Store(Protocol):
     async def run(self, action: Action) -> Any: ...
+    async def close(self) -> None: ...
+
+
+def make_schema(database_url: str) -> None:
+    """Our schema and places, by `civicbot db init`, in a process of its own: this one stays
+    as light as the floor."""
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "bot.commands.cli", "db", "init"]
+    subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
 async def open_store(database_url: str) -> Store:
+    make_schema(database_url)
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        sqlite = SqliteDb(url.database or ":memory:")
-        sqlite.create()
-        return sqlite
-    return await PostgresStore.open(url.set(drivername="postgresql").render_as_string(False))
+        return SqliteDb(url.database or ":memory:")
+    import asyncpg
+
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return PostgresStore(await asyncpg.create_pool(dsn, min_size=20, max_size=20, reset=kept_as_is))
 
 
 # --- the webhook ----------------------------------------------------------------------------
