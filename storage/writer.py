@@ -39,6 +39,7 @@ from storage.prebuilt import flush_pending, inline_connection
 
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[Any]]
+Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]  # an action's value or failure
 
 MAX_BATCH = 64  # actions sharing one commit
 # After a failed flush, SQLAlchemy's savepoints for this long (doubled at each failure again).
@@ -78,7 +79,7 @@ class GroupCommit:
             await self._commit(batch)
 
     async def _commit(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        outcomes: list[Outcome] = []
         try:
             async with self.sessions() as session, session.begin():
                 driver = await self._savepoints.driver(session)
@@ -104,13 +105,19 @@ class GroupCommit:
             for _, done in batch:
                 done.cancel()
             raise
-        for done, value, failure in outcomes:
-            if done.done():  # its caller gave up waiting
-                continue
-            if failure is None:
-                done.set_result(value)
-            else:
-                done.set_exception(failure)
+        resolve(outcomes)
+
+
+def resolve(outcomes: list[Outcome]) -> None:
+    """Each action's caller told what came of it, once its batch is over; a caller that gave
+    up waiting is skipped."""
+    for done, value, failure in outcomes:
+        if done.done():
+            continue
+        if failure is None:
+            done.set_result(value)
+        else:
+            done.set_exception(failure)
 
 
 class BatchLost(OperationalError):

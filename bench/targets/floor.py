@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.targets.common import arguments, kept_as_is
+from storage.writer import Outcome, resolve
 
 INSERT_SQLITE = "INSERT INTO bench_events (chat_id, body) VALUES (?, ?)"
 INSERT_POSTGRES = "INSERT INTO bench_events (chat_id, body) VALUES ($1, $2)"
@@ -107,17 +108,8 @@ class SqliteWriter:
             failure = error
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
-        self.loop.call_soon_threadsafe(settle, [done for _, done in batch], failure)
-
-
-def settle(futures: list[asyncio.Future[None]], failure: Exception | None) -> None:
-    for done in futures:
-        if done.done():
-            continue
-        if failure is None:
-            done.set_result(None)
-        else:
-            done.set_exception(failure)
+        outcomes: list[Outcome] = [(done, None, failure) for _, done in batch]
+        self.loop.call_soon_threadsafe(resolve, outcomes)
 
 
 class PostgresStore:

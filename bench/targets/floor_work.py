@@ -49,7 +49,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.targets.common import arguments, kept_as_is
-from storage.writer import MAX_BATCH
+from storage.writer import MAX_BATCH, Outcome, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -286,20 +286,12 @@ class SqliteDb:
                 if self.connection.in_transaction:
                     self.connection.execute("ROLLBACK")
                 outcomes = [(done, None, error) for _, done in batch]
-            for done, value, failure in outcomes:
-                if done.done():  # its caller gave up waiting
-                    continue
-                if failure is None:
-                    done.set_result(value)
-                else:
-                    done.set_exception(failure)
+            resolve(outcomes)
 
-    async def commit(
-        self, batch: list[tuple[Action, asyncio.Future[Any]]]
-    ) -> list[tuple[asyncio.Future[Any], Any, Exception | None]]:
+    async def commit(self, batch: list[tuple[Action, asyncio.Future[Any]]]) -> list[Outcome]:
         """The batch's actions, each in a SAVEPOINT of one transaction; their outcomes once
         it is committed."""
-        outcomes: list[tuple[asyncio.Future[Any], Any, Exception | None]] = []
+        outcomes: list[Outcome] = []
         self.connection.execute("BEGIN IMMEDIATE")
         for action, done in batch:
             self.connection.execute("SAVEPOINT action")
