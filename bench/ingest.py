@@ -52,11 +52,12 @@ update; then ours as a ratio of each (closed loop: of updates/s; open loop: of p
 `--against-sqlite` (closed loop, with a PostgreSQL --database-url; 4 rounds unless --rounds):
 every round measures each of ours and the floors on PostgreSQL and on SQLite (one worker)
 one after the other, and with `--workers N` > 1 ours with one worker on PostgreSQL too, so
-that the machine's drift falls on both sides alike; other targets are skipped. After the
-round's tables it prints, as the median of the rounds and each round's (a measurement with
-errors left out): ours on PostgreSQL ÷ ours on SQLite, one worker each (goal ≥ 0.6); each
-floor's own PostgreSQL ÷ SQLite; ours ÷ each floor on either database; with N workers, ours
-with N ÷ ours with one (goal ≥ 1.5 for two) and both runs' mean CPU and queued shares.
+that the machine's drift falls on both sides alike; other targets are skipped. Each round's
+tables are printed as it ends; then, as the median of the rounds and each round's (a
+measurement with errors left out): ours on PostgreSQL ÷ ours on SQLite, one worker each
+(goal ≥ 0.6); each floor's own PostgreSQL ÷ SQLite; ours ÷ each floor on either database;
+with N workers, ours with N ÷ ours with one (goal ≥ 1.5 for two) and both runs' mean CPU and
+queued shares.
 """
 
 from __future__ import annotations
