@@ -1,6 +1,7 @@
 """/metrics by Prometheus' conventions, read from the real endpoint: the request histogram's
 conventional name, the build's version, no `_created` series, every family there on an empty
-database (its known labels at 0), and a moment not yet known absent rather than 0."""
+database (its known labels at 0), a moment not yet known absent rather than 0, and the
+database's totals read at most once a minute."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.runtime import metrics
 from bot.runtime.build import version
+from storage import queries
+from storage.db import Database
 from tests.android_gateway import FakeGateway, android_settings, event_body, post_event
 from tests.conftest import StartBot
 from tests.serve_process import get, serving
@@ -99,3 +102,30 @@ async def test_the_gateways_last_contact_is_a_sample_once_it_has_called(
 async def _metrics(base_url: str) -> str:
     async with aiohttp.ClientSession() as http, http.get(f"{base_url}/metrics") as response:
         return await response.text()
+
+
+async def test_the_database_totals_are_read_again_once_a_minute_not_at_every_scrape(
+    db: Database,
+) -> None:
+    now = [1000.0]
+    totals = metrics.Totals(clock=lambda: now[0])
+
+    async def wishes() -> list[str]:
+        return samples((await metrics.render(db, totals)).decode())["civicbot_wishes"]
+
+    before = await wishes()
+    async with db.session() as session, session.begin():
+        await queries.add_wish(
+            session,
+            kind="change",
+            category="roads",
+            text="Potholes",
+            municipality_id=None,
+            channel="telegram",
+            person_id=None,
+        )
+    now[0] += metrics.TOTALS_EVERY_S - 1  # a scrape within the minute: the totals as read
+    assert await wishes() == before
+    now[0] += 1
+    assert "civicbot_wishes{kind=change} 1.0" in await wishes()
+    assert "civicbot_wishes{kind=change} 0.0" in before

@@ -31,6 +31,7 @@ class MetricsRoutes:
         self.runtime = runtime
         self.own_site = own_site  # the METRICS_PORT site, not the main port
         self.clients = Clients(runtime.settings.trusted_proxies)
+        self.totals = metrics.Totals()
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get(PATH, self.page)]
@@ -44,7 +45,7 @@ class MetricsRoutes:
                 raise web.HTTPUnauthorized(headers={"WWW-Authenticate": "Bearer"})
         elif not self.own_site and not self._local(request):
             raise web.HTTPNotFound()
-        body = await metrics.render(self.runtime.db)
+        body = await metrics.render(self.runtime.db, self.totals)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     def _local(self, request: web.Request) -> bool:
