@@ -17,7 +17,6 @@ import importlib.util
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ import pytest
 from playwright.async_api import Browser, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 from sqlalchemy.engine import make_url
+
+from tests.serve_process import free_port
 
 POSTGRES_ENV = "CIVICBOT_TEST_POSTGRES_URL"
 # The controller's reason for having no server, so that xdist workers fail with it too.
@@ -99,13 +100,6 @@ def server_user() -> str | None:
             continue
         return name
     raise Unavailable("no PostgreSQL server for the tests: run them as a user other than root")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Cluster:

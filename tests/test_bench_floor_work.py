@@ -10,33 +10,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from bench.ingest import STEPS, button_update, message_update
-from bench.targets.common import kept_as_is
-from bench.targets.floor_work import (
-    Answer,
-    PostgresStore,
-    Redelivered,
-    SqliteDb,
-    Store,
-    handle,
-)
+from bench.targets.floor_work import Answer, Redelivered, handle, open_store
 from storage.db import Database
 from storage.models import Conversation, InboundDelivery, Municipality, Person, Wish
 from tests.conftest import rows
 
 CHAT = 4242
-
-
-async def opened(database_url: str) -> Store:
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        return SqliteDb(str(url.database))
-    import asyncpg
-
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return PostgresStore(await asyncpg.create_pool(dsn, min_size=1, max_size=2, reset=kept_as_is))
 
 
 def shown(answer: Answer) -> dict[str, Any] | None:
@@ -57,7 +38,7 @@ async def scalar(database_url: str, statement: Any) -> Any:
 
 
 async def test_a_resident_through_the_flow_leaves_what_ours_leaves(database_url: str) -> None:
-    store = await opened(database_url)
+    store = await open_store(database_url, connections=2)
     last: dict[str, Any] | None = None
     answers: list[Answer] = []
     try:

@@ -25,6 +25,7 @@ from bot.reports.export import safe_cell
 from tests.conftest import Civicbot, ExportWishes, StartBot, resident_of
 from tests.fake_telegram import FakeTelegram
 from tests.initiatives import open_initiative
+from tests.serve_process import free_port
 
 CIVICBOT = str(Path(sys.executable).with_name("civicbot"))
 
@@ -89,12 +90,6 @@ def test_municipality_list_shows_codes(
     assert cli.main(["municipality", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split("\t")[:3] == ["101", "naryn_city", "naryn"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_serve_runs_with_no_configuration_at_all(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -30,6 +29,7 @@ from bot.web import server
 from tests.conftest import StartBot
 from tests.fake_telegram import FakeTelegram
 from tests.resident import Resident, webhook_delivery
+from tests.serve_process import free_port
 from tests.test_webchat_identities import fresh_get
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -397,12 +397,6 @@ async def test_metrics_show_when_the_newest_backup_was_written(
 
 
 # --- Caddy in front of the bot --------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def http_variant(caddy_port: int, bot_port: int) -> str:

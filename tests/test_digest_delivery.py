@@ -27,6 +27,7 @@ from tests.digests import (
     wish_last_week,
 )
 from tests.fake_telegram import FakeTelegram
+from tests.serve_process import free_port
 from tests.twilio import FakeTwilio, inbound_form, post_signed, twilio_settings
 
 
@@ -132,8 +133,6 @@ async def test_telegram_unreachable_leaves_its_digests_waiting_and_says_so(
 ) -> None:
     """`digest run` when the Bot API does not answer: one line says so, nothing is sent or
     spent, and the official's digest waits for a run that reaches Telegram."""
-    from tests.test_cli import free_port
-
     await officials(start_bot, telegram, civicbot, database_url, 1)
     delivery_env(monkeypatch, telegram)
     monkeypatch.setenv("TELEGRAM_API_BASE_URL", f"http://127.0.0.1:{free_port()}/bot")

@@ -355,15 +355,18 @@ def make_schema(database_url: str) -> None:
     subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
-async def open_store(database_url: str) -> Store:
-    make_schema(database_url)
+async def open_store(database_url: str, connections: int = 20) -> Store:
+    """The store on a database that has our schema; on PostgreSQL a pool of `connections`."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return SqliteDb(url.database or ":memory:")
     import asyncpg
 
     dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return PostgresStore(await asyncpg.create_pool(dsn, min_size=20, max_size=20, reset=kept_as_is))
+    pool = await asyncpg.create_pool(
+        dsn, min_size=connections, max_size=connections, reset=kept_as_is
+    )
+    return PostgresStore(pool)
 
 
 # --- the webhook ----------------------------------------------------------------------------
@@ -401,6 +404,7 @@ async def call(http: aiohttp.ClientSession, url: str, payload: dict[str, Any]) -
 
 async def main(args: Namespace) -> web.Application:
     app = web.Application()
+    make_schema(args.database_url)
     app[STORE] = await open_store(args.database_url)
     app[HTTP] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
     app[API] = f"{args.api_base}{args.token}"
