@@ -47,7 +47,11 @@ Targets, each its own process (`--targets`, comma-separated):
 Prints updates/s, p50 and p99 step latency, peak RSS, errors, whether each design keeps every
 update durably before answering, its CPU and the harness's, the Bot API calls it made per
 update; then ours as a ratio of each (closed loop: of updates/s; open loop: of p99).
-`--rounds K` runs it all K times, a report per round.
+`--rounds K` runs it all K times, a report per round, the order of the targets reversed every
+other round; then issue 27's goals over the rounds: ours ÷ each target and ÷ the better
+framework design of each round, and ours' p99 (open loop: p50 and p99), as medians, and its
+highest peak memory. One run is at the mercy of the machine's drift (here up to a third
+within minutes); a median of rounds in alternating order is not.
 
 `--against-sqlite` (closed loop, with a PostgreSQL --database-url; 4 rounds unless --rounds):
 every round measures each of ours and the floors on PostgreSQL and on SQLite (one worker)
@@ -76,7 +80,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -556,18 +560,19 @@ def sqlite_settings(args: argparse.Namespace) -> tuple[Setting, Setting, Setting
 
 
 def plan(wanted: list[str], args: argparse.Namespace, number: int) -> list[tuple[Setting, str]]:
-    """Round `number`'s measurements in order. --against-sqlite: each target on PostgreSQL and
-    on SQLite one after the other, the order reversed every other round, so that the
-    machine's drift falls on both alike."""
-    if not args.against_sqlite:
-        return [(Setting("", args.database_url, args.workers), name) for name in wanted]
-    postgresql, one, sqlite = sqlite_settings(args)
+    """Round `number`'s measurements in order, reversed every other round so that the
+    machine's drift falls on all alike. --against-sqlite: each target on PostgreSQL and on
+    SQLite one after the other."""
     steps = []
-    for name in wanted:
-        steps.append((postgresql, name))
-        if name == "ours" and one != postgresql:
-            steps.append((one, name))
-        steps.append((sqlite, name))
+    if not args.against_sqlite:
+        steps = [(Setting("", args.database_url, args.workers), name) for name in wanted]
+    else:
+        postgresql, one, sqlite = sqlite_settings(args)
+        for name in wanted:
+            steps.append((postgresql, name))
+            if name == "ours" and one != postgresql:
+                steps.append((one, name))
+            steps.append((sqlite, name))
     return steps[::-1] if number % 2 == 0 else steps
 
 
@@ -595,6 +600,8 @@ async def main(args: argparse.Namespace) -> None:
         print(f"Bot API methods not faked (answered 404): {dict(telegram.unknown)}")
     if args.against_sqlite:
         compare(rounds, wanted, args)
+    elif args.rounds > 1 and "ours" in wanted:
+        summarize(rounds, args)
 
 
 def report_round(number: int, measured: Round, wanted: list[str], args: argparse.Namespace) -> None:
@@ -638,6 +645,47 @@ def print_usage(label: str, results: list[Result]) -> None:
         f"{mean(lambda r: r.share(r.usage.harness_queued)):.0f} % (of one core, mean of "
         f"{len(counted)} round(s); {os.cpu_count()} CPUs)"
     )
+
+
+def summarize(rounds: list[Round], args: argparse.Namespace) -> None:
+    """--rounds K (K > 1), without --against-sqlite: issue 27's goals over the rounds, each
+    ratio and latency as the median of the rounds' and the peak memory as the highest."""
+    setting = Setting("", args.database_url, args.workers)
+    ours = [measured.get((setting, "ours")) for measured in rounds]
+    kept = [r for r in ours if r is not None and not r.errors]
+
+    def latency(share: float) -> list[float | None]:
+        return [None if r is None or r.errors else r.percentile(share) for r in ours]
+
+    print(f"\nOver {len(rounds)} rounds (order reversed every other round): medians")
+    if args.rate:
+        print_ratio("ours p50 ms", latency(0.5), "goal ≤ 5")
+        print_ratio("ours p99 ms", latency(0.99), "goal ≤ 25")
+        return
+    others = dict.fromkeys(n for measured in rounds for (_, n) in measured)
+    for name in [n for n in others if n not in ("ours", "echo")]:
+        print_ratio(
+            f"ours ÷ {name}",
+            [ratio(r.get((setting, "ours")), r.get((setting, name))) for r in rounds],
+            "goal ≥ 0.5" if name == "floor" else "",
+        )
+    if others.keys() & {"ptb", "aiogram"}:
+        print_ratio(
+            "ours ÷ the better framework design (of that round)",
+            [ratio(r.get((setting, "ours")), better_framework(r.values())) for r in rounds],
+            "goal ≥ 3",
+        )
+    print_ratio("ours p99 ms", latency(0.99), "goal ≤ 100")
+    if kept:
+        peaks = ", ".join(f"{r.peak_rss_mb:.0f}" for r in kept)
+        most = max(r.peak_rss_mb for r in kept)
+        print(f"ours peak MB: {most:.0f} at most (rounds: {peaks}); goal ≤ 110")
+
+
+def better_framework(results: Iterable[Result | None]) -> Result | None:
+    """The faster of the framework designs among `results`, those with errors left out."""
+    designs = [r for r in results if r is not None and r.name in ("ptb", "aiogram")]
+    return max((r for r in designs if not r.errors and r.rate), key=lambda r: r.rate, default=None)
 
 
 def compare(rounds: list[Round], wanted: list[str], args: argparse.Namespace) -> None:
@@ -743,9 +791,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     for other in others:
         if other.rate:
             print(f"ours ÷ {other.name}: {ours.rate / other.rate:.2f}")
-    frameworks = [r for r in others if r.name in ("ptb", "aiogram") and r.rate]
-    if frameworks:
-        best = max(frameworks, key=lambda r: r.rate)
+    best = better_framework(others)
+    if best is not None:
         print(f"ours ÷ the better framework design ({best.name}): {ours.rate / best.rate:.2f}")
 
 
