@@ -14,9 +14,6 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 
 class Pseudonyms:
     def __init__(self, secret_key: str, previous: Sequence[str] = ()) -> None:
@@ -46,6 +43,12 @@ class Pseudonyms:
 
     def derive_every(self, purpose: str, length: int = 32) -> tuple[bytes, ...]:
         """`derive` under every known key, newest first."""
+        # cryptography (6 MB of a worker's memory) is imported at the first key derived, not
+        # with this module: a worker that never seals nor shows the web chat never loads it
+        # (docs/operations.md, "Footprint").
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
         return tuple(
             HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose.encode()).derive(
                 key

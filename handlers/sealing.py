@@ -10,11 +10,16 @@ from __future__ import annotations
 import base64
 import functools
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import orjson
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from handlers.pseudonyms import Pseudonyms
+
+# cryptography is imported when a sealer is made, not with this module (handlers/pseudonyms.py
+# says why).
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 PURPOSE = "signatures-v1"
 
@@ -31,7 +36,9 @@ def sealer_for(pseudonyms: Pseudonyms) -> Sealer:
 
 class Sealer:
     def __init__(self, pseudonyms: Pseudonyms, purpose: str = PURPOSE) -> None:
-        self._fernet = MultiFernet(
+        from cryptography.fernet import Fernet, MultiFernet
+
+        self._fernet: MultiFernet = MultiFernet(
             [Fernet(base64.urlsafe_b64encode(key)) for key in pseudonyms.derive_every(purpose)]
         )
 
@@ -39,6 +46,8 @@ class Sealer:
         return self._fernet.encrypt(orjson.dumps(dict(data))).decode()
 
     def open(self, token: str) -> dict[str, str]:
+        from cryptography.fernet import InvalidToken  # loaded already: by __init__
+
         try:
             return dict(orjson.loads(self._fernet.decrypt(token.encode())))
         except (InvalidToken, ValueError) as error:

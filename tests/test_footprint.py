@@ -19,6 +19,7 @@ LOADED_WHEN_USED = (
     "openpyxl",  # XLSX exports
     "android_sms_gateway",  # the gateway's client: SMS sent
     "holidays",  # the appeals clock's first appeal due within its reminder days
+    "cryptography",  # the first key derived: a seal, or the web chat's first visitor
 )
 
 
@@ -56,6 +57,38 @@ def test_the_server_starts_without_the_libraries_of_what_is_not_yet_asked() -> N
     assert "bot.runtime.app" in modules and "aiohttp" in modules
     early = [m for m in modules if any(m == n or m.startswith(f"{n}.") for n in LOADED_WHEN_USED)]
     assert early == []
+
+
+def test_cryptography_waits_for_the_web_chats_first_visitor(tmp_path: Path) -> None:
+    """cryptography (6 MB of a worker's memory) is loaded when a key is first derived, not at
+    start: the server started with its web chat on and asked for /healthz holds none of it;
+    the chat's first visitor, whose cookie is signed with a derived key, loads it."""
+    modules = loaded(
+        f"""
+import asyncio
+import sys
+import urllib.request
+from bot.runtime.app import Runtime
+from bot.runtime.config import Settings
+
+async def main():
+    runtime = Runtime(Settings({server_in(tmp_path)}))
+    await runtime.start()
+    try:
+        def status(path):
+            with urllib.request.urlopen(runtime.base_url + path, timeout=10) as got:
+                return got.status
+        assert await asyncio.to_thread(status, "/healthz") == 200
+        early = [m for m in sys.modules if m.split(".")[0] == "cryptography"]
+        assert early == [], early
+        assert await asyncio.to_thread(status, "/try") == 200
+    finally:
+        await runtime.stop()
+
+asyncio.run(main())
+"""
+    )
+    assert "cryptography.hazmat.primitives.kdf.hkdf" in modules
 
 
 def test_twilio_is_not_loaded_by_the_sms_channel_built_for_twilio() -> None:

@@ -28,6 +28,7 @@ them with /mine. WEB_CHAT=off turns it off.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 import secrets
@@ -75,15 +76,27 @@ Commands = list[tuple[str, str]]  # (label, command)
 class WebChat:
     def __init__(self, runtime: Served) -> None:
         self.runtime = runtime
-        self._identity_keys = runtime.pseudonyms.derive_every("web-chat-identity")
-        self._csrf_keys = runtime.pseudonyms.derive_every("web-chat-csrf")
-        self._transcripts = Transcripts(runtime.pseudonyms.derive_every("web-chat-transcript"))
         self._clients = Clients(runtime.settings.trusted_proxies)
         self._senders = KeyedLocks()
         self._budget = AnswerBudget(MESSAGES_PER_MINUTE, 60.0)  # per visitor, as on Telegram
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get(PATH, self.page), web.post(PATH, self.post)]
+
+    # The chat's keys are derived at its first visitor, not when the server starts: deriving
+    # loads cryptography (handlers/pseudonyms.py).
+
+    @functools.cached_property
+    def _identity_keys(self) -> tuple[bytes, ...]:
+        return self.runtime.pseudonyms.derive_every("web-chat-identity")
+
+    @functools.cached_property
+    def _csrf_keys(self) -> tuple[bytes, ...]:
+        return self.runtime.pseudonyms.derive_every("web-chat-csrf")
+
+    @functools.cached_property
+    def _transcripts(self) -> Transcripts:
+        return Transcripts(self.runtime.pseudonyms.derive_every("web-chat-transcript"))
 
     async def page(self, request: web.Request) -> web.Response:
         if not self.runtime.settings.web_chat:
