@@ -20,6 +20,7 @@ LOADED_WHEN_USED = (
     "android_sms_gateway",  # the gateway's client: SMS sent
     "holidays",  # the appeals clock's first appeal due within its reminder days
     "cryptography",  # the first key derived: a seal, or the web chat's first visitor
+    "phonenumbers",  # the first phone number read (SMS, WhatsApp)
 )
 
 

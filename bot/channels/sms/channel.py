@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import phonenumbers
-
 from bot.channels import pictures
 from bot.channels.acks import Failures
 from bot.channels.budget import AnswerBudget, Verdict
@@ -57,6 +55,10 @@ log = logging.getLogger(__name__)
 def e164(raw: str, region: str | None = None) -> str:
     """A phone number in E.164 (+996555123456), or ValueError; `region` reads a national
     number (a phone gateway may give 0555 123 456)."""
+    # phonenumbers (1 MB) is imported at the first number read, not with this module: a
+    # worker with SMS off builds the channel's registration but never reads a number.
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as error:
