@@ -563,11 +563,11 @@ def plan(wanted: list[str], args: argparse.Namespace, number: int) -> list[tuple
     """Round `number`'s measurements in order, reversed every other round so that the
     machine's drift falls on all alike. --against-sqlite: each target on PostgreSQL and on
     SQLite one after the other."""
-    steps = []
     if not args.against_sqlite:
         steps = [(Setting("", args.database_url, args.workers), name) for name in wanted]
     else:
         postgresql, one, sqlite = sqlite_settings(args)
+        steps = []
         for name in wanted:
             steps.append((postgresql, name))
             if name == "ours" and one != postgresql:
