@@ -107,6 +107,7 @@ STEPS = (
     ("text", WISH),
 )
 TARGETS = ("ours", "floor", "ptb", "aiogram")
+FRAMEWORKS = ("ptb", "aiogram")  # the framework designs, against which ours aims at 3 ×
 
 
 @dataclass(frozen=True)
@@ -622,6 +623,13 @@ def ratio(top: Result | None, bottom: Result | None) -> float | None:
     return top.rate / bottom.rate
 
 
+def ratios(
+    rounds: list[Round], top: tuple[Setting, str], bottom: tuple[Setting, str]
+) -> list[float | None]:
+    """`ratio` of two measurements in each round."""
+    return [ratio(measured.get(top), measured.get(bottom)) for measured in rounds]
+
+
 def print_ratio(label: str, values: list[float | None], goal: str = "") -> None:
     counted = [v for v in values if v is not None]
     median = f"{statistics.median(counted):.2f}" if counted else "none"
@@ -666,10 +674,10 @@ def summarize(rounds: list[Round], args: argparse.Namespace) -> None:
     for name in [n for n in others if n not in ("ours", "echo")]:
         print_ratio(
             f"ours ÷ {name}",
-            [ratio(r.get((setting, "ours")), r.get((setting, name))) for r in rounds],
+            ratios(rounds, (setting, "ours"), (setting, name)),
             "goal ≥ 0.5" if name == "floor" else "",
         )
-    if others.keys() & {"ptb", "aiogram"}:
+    if others.keys() & set(FRAMEWORKS):
         print_ratio(
             "ours ÷ the better framework design (of that round)",
             [ratio(r.get((setting, "ours")), better_framework(r.values())) for r in rounds],
@@ -684,7 +692,7 @@ def summarize(rounds: list[Round], args: argparse.Namespace) -> None:
 
 def better_framework(results: Iterable[Result | None]) -> Result | None:
     """The faster of the framework designs among `results`, those with errors left out."""
-    designs = [r for r in results if r is not None and r.name in ("ptb", "aiogram")]
+    designs = [r for r in results if r is not None and r.name in FRAMEWORKS]
     return max((r for r in designs if not r.errors and r.rate), key=lambda r: r.rate, default=None)
 
 
@@ -692,10 +700,6 @@ def compare(rounds: list[Round], wanted: list[str], args: argparse.Namespace) ->
     """--against-sqlite: PostgreSQL over SQLite, ours over the floors, N workers over one;
     each as the median over the rounds, a measurement with errors left out."""
     postgresql, one, sqlite = sqlite_settings(args)
-
-    def ratios(top: tuple[Setting, str], bottom: tuple[Setting, str]) -> list[float | None]:
-        return [ratio(measured.get(top), measured.get(bottom)) for measured in rounds]
-
     ours = "ours" if one == postgresql else "ours with 1 worker"
     floors = [name for name in wanted if name in FLOORS]
     print(
@@ -705,27 +709,27 @@ def compare(rounds: list[Round], wanted: list[str], args: argparse.Namespace) ->
     if "ours" in wanted:
         print_ratio(
             f"{ours} on PostgreSQL ÷ ours on SQLite",
-            ratios((one, "ours"), (sqlite, "ours")),
+            ratios(rounds, (one, "ours"), (sqlite, "ours")),
             "goal ≥ 0.6",
         )
     for floor in floors:
         print_ratio(
             f"{floor} on PostgreSQL ÷ {floor} on SQLite",
-            ratios((postgresql, floor), (sqlite, floor)),
+            ratios(rounds, (postgresql, floor), (sqlite, floor)),
         )
     for floor in floors if "ours" in wanted else []:
         print_ratio(
             f"{ours} on PostgreSQL ÷ {floor} on PostgreSQL",
-            ratios((one, "ours"), (postgresql, floor)),
+            ratios(rounds, (one, "ours"), (postgresql, floor)),
         )
         print_ratio(
-            f"ours on SQLite ÷ {floor} on SQLite", ratios((sqlite, "ours"), (sqlite, floor))
+            f"ours on SQLite ÷ {floor} on SQLite", ratios(rounds, (sqlite, "ours"), (sqlite, floor))
         )
     if "ours" in wanted and one != postgresql:
         workers = postgresql.workers
         print_ratio(
             f"ours with {workers} workers ÷ ours with 1 worker (PostgreSQL)",
-            ratios((postgresql, "ours"), (one, "ours")),
+            ratios(rounds, (postgresql, "ours"), (one, "ours")),
             "goal ≥ 1.5" if workers == 2 else "goal ≥ 1.5 for 2 workers",
         )
         for setting in (postgresql, one):

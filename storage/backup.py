@@ -33,7 +33,7 @@ from typing import IO, Any
 
 from sqlalchemy.engine import URL, make_url
 
-from storage.db import VERSION_TABLE, known_revisions, sqlite_path
+from storage.db import VERSION_TABLE, asyncpg_dsn, known_revisions, sqlite_path
 from storage.files import PRIVATE, make_folders, stored_files, valid_key
 
 BACKUP_PREFIX = "civicbot-backup"  # `civicbot backup`'s archives, which --keep prunes
@@ -471,17 +471,13 @@ async def _connect(url: URL) -> Any:
     import asyncpg
 
     try:
-        return await asyncpg.connect(_dsn(url))
+        return await asyncpg.connect(asyncpg_dsn(url))
     except asyncpg.InvalidCatalogNameError:
         raise  # an absent database: restore makes it
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         where = f"{url.host or 'localhost'}:{url.port or 5432}"
         reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
         raise BackupError(f"cannot connect to PostgreSQL at {where} ({reason})") from None
-
-
-def _dsn(url: URL) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _libpq_environment(url: URL) -> dict[str, str]:

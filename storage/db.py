@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -124,6 +124,13 @@ def sqlite_path(database_url: str) -> Path | None:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     return Path(url.database).resolve()
+
+
+def asyncpg_dsn(database_url: str | URL) -> str:
+    """A PostgreSQL URL as asyncpg takes it (no "+asyncpg" driver name), password included:
+    for the code that talks to asyncpg itself (backups, the bench's floors, the tests)."""
+    url = make_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
 
 
 def create_engine(database_url: str, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncEngine:

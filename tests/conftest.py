@@ -26,7 +26,7 @@ from bot.runtime.config import Settings
 from bot.runtime.database import prepare_database
 from bot.runtime.i18n import Catalogues
 from handlers.types import Text
-from storage.db import Database
+from storage.db import Database, asyncpg_dsn
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.postgres_copies import PostgresCopies
 from tests.resident import Resident, polling_delivery, webhook_delivery
@@ -56,14 +56,10 @@ def state_folder_of_the_test(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
 
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 async def raw_connection(url: str) -> asyncpg.Connection:
     """asyncpg's own connection to the database at `url` (a server's, or a test's), outside
     any pool: to administer, or to look at a test's database from outside the bot's."""
-    return await asyncpg.connect(_asyncpg_dsn(url))
+    return await asyncpg.connect(asyncpg_dsn(url))
 
 
 def _url_of(server: str, name: str) -> str:
@@ -126,7 +122,7 @@ def postgres_copies(postgres_server: str) -> Iterator[PostgresCopies]:
         await _prepare(_url_of(postgres_server, name))
 
     _run_apart(create())
-    copies = PostgresCopies(_asyncpg_dsn(postgres_server), name)
+    copies = PostgresCopies(asyncpg_dsn(postgres_server), name)
     yield copies
     copies.close()
     _run_apart(_drop(postgres_server, name))

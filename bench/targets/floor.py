@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.targets.common import arguments, kept_as_is
+from storage.db import asyncpg_dsn
 from storage.writer import Outcome, resolve
 
 INSERT_SQLITE = "INSERT INTO bench_events (chat_id, body) VALUES (?, ?)"
@@ -138,8 +139,7 @@ async def open_store(database_url: str, commit: str, synchronous: str) -> Store:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return SqliteWriter(url.database or ":memory:", synchronous, group=commit == "group")
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return await PostgresStore.open(dsn, synchronous)
+    return await PostgresStore.open(asyncpg_dsn(url), synchronous)
 
 
 def row_of(update: dict[str, Any]) -> Row:

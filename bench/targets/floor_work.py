@@ -49,6 +49,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.targets.common import arguments, kept_as_is
+from storage.db import asyncpg_dsn
 from storage.writer import MAX_BATCH, Outcome, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -362,9 +363,8 @@ async def open_store(database_url: str, connections: int = 20) -> Store:
         return SqliteDb(url.database or ":memory:")
     import asyncpg
 
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
     pool = await asyncpg.create_pool(
-        dsn, min_size=connections, max_size=connections, reset=kept_as_is
+        asyncpg_dsn(url), min_size=connections, max_size=connections, reset=kept_as_is
     )
     return PostgresStore(pool)
 
