@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from bot.channels.outbox import Blocked, Hold, Refused, Transient
 from bot.channels.telegram import errors
 from bot.channels.telegram.bot_api import BotApi
+from bot.channels.telegram.connections import Connections
 from bot.channels.telegram.outbox import telegram_verdict
 from tests.fake_telegram import FILE_LIMIT, TEXT_LIMIT, TOKEN, FakeTelegram
 
@@ -98,7 +98,7 @@ Refusal = Callable[[BotApi, FakeTelegram], Awaitable[Any]]
         (when_telegram_fails, errors.NetworkError, "Bad Gateway", Transient()),
         (with_a_wrong_token, errors.InvalidToken, "Unauthorized", None),
         (a_file_too_big, errors.BadRequest, "File is too big", Refused("File is too big")),
-        (to_a_closed_port, errors.NetworkError, "aiohttp.ClientConnectorError", Transient()),
+        (to_a_closed_port, errors.NetworkError, "ConnectionRefusedError", Transient()),
     ],
 )
 async def test_each_refusal_is_read_as_its_kind(
@@ -228,6 +228,6 @@ async def test_any_other_failure_on_the_way_is_a_network_error(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("the connector is closed")
 
-    monkeypatch.setattr(aiohttp.ClientSession, "request", broken)
+    monkeypatch.setattr(Connections, "request", broken)
     with pytest.raises(errors.NetworkError, match="Unknown error in HTTP implementation"):
         await bot.call("sendMessage", chat_id=42, text="Салам")

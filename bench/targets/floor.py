@@ -1,6 +1,7 @@
 """The floor: the least a durable webhook bot does per update, on the web stack ours uses
-(aiohttp, server and client) and the raw database driver — one INSERT, committed before the
-webhook says 200, and one sendMessage. Nothing else: no ORM, no conversation, no routing.
+(aiohttp's server on uvloop, our Bot API connections, orjson) and the raw database driver —
+one INSERT, committed before the webhook says 200, and one sendMessage. Nothing else: no
+ORM, no conversation, no routing.
 
 SQLite (sqlite3, WAL): one writing thread, since SQLite has one writer and its commit waits
 on the disk without holding the event loop. It takes every INSERT waiting; with `--commit
@@ -20,7 +21,6 @@ PostgreSQL (asyncpg, a pool): one INSERT per update, each its own committed tran
 from __future__ import annotations
 
 import asyncio
-import json
 import queue
 import sqlite3
 import sys
@@ -29,13 +29,13 @@ from argparse import Namespace
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiohttp
+import orjson
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.targets.common import arguments, kept_as_is
+from bench.targets.common import BotApiCalls, arguments, kept_as_is, serve
 from storage.db import asyncpg_dsn
 from storage.writer import Outcome, resolve
 
@@ -43,7 +43,6 @@ INSERT_SQLITE = "INSERT INTO bench_events (chat_id, body) VALUES (?, ?)"
 INSERT_POSTGRES = "INSERT INTO bench_events (chat_id, body) VALUES ($1, $2)"
 MAX_BATCH = 256  # inserts sharing one commit
 ANSWER = b'{"ok":true}'
-JSON_HEADERS = {"Content-Type": "application/json"}
 
 Row = tuple[int, str]
 
@@ -151,29 +150,24 @@ def row_of(update: dict[str, Any]) -> Row:
 
 
 STORE = web.AppKey("store", Store)
-HTTP = web.AppKey("http", aiohttp.ClientSession)
-SEND_URL = web.AppKey("send_url", str)
+BOT_API = web.AppKey("bot_api", BotApiCalls)
 
 
 async def webhook(request: web.Request) -> web.Response:
-    chat, body = row_of(json.loads(await request.read()))
+    chat, body = row_of(orjson.loads(await request.read()))
     await request.app[STORE].insert((chat, body))
-    payload = json.dumps({"chat_id": chat, "text": "ok"}).encode()
-    send = request.app[HTTP].post(request.app[SEND_URL], data=payload, headers=JSON_HEADERS)
-    async with send as response:
-        await response.read()
+    await request.app[BOT_API].call("sendMessage", {"chat_id": chat, "text": "ok"})
     return web.Response(body=ANSWER, content_type="application/json")
 
 
 async def main(args: Namespace) -> web.Application:
     app = web.Application()
     app[STORE] = await open_store(args.database_url, args.commit, args.synchronous.upper())
-    app[HTTP] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
-    app[SEND_URL] = f"{args.api_base}{args.token}/sendMessage"
+    app[BOT_API] = BotApiCalls(args.api_base, args.token)
     app.router.add_post("/telegram/webhook", webhook)
     return app
 
 
 if __name__ == "__main__":
     given = arguments("--commit", "--synchronous")
-    web.run_app(main(given), host="127.0.0.1", port=given.port, print=None, access_log=None)
+    serve(main(given), given.port)

@@ -1,6 +1,7 @@
-"""The floor doing our work: the raw driver and aiohttp, with the statements and the Bot API
-calls `civicbot serve` makes for the bench's wish flow, on our schema, and nothing else (no
-ORM, no routing, no catalogues, no outbox, no metrics or logs).
+"""The floor doing our work: the raw driver and our web stack (aiohttp's server on uvloop,
+our Bot API connections, orjson), with the statements and the Bot API calls `civicbot serve`
+makes for the bench's wish flow, on our schema, and nothing else (no ORM, no routing, no
+catalogues, no outbox, no metrics or logs).
 
 Per update, as ours: the sender, their place and their conversation read in one statement
 (the person's and the conversation's rows locked on PostgreSQL), the conversation written
@@ -28,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
-import json
 import os
 import secrets
 import sqlite3
@@ -42,18 +42,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiohttp
+import orjson
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.targets.common import arguments, kept_as_is
+from bench.targets.common import BotApiCalls, arguments, kept_as_is, serve
 from storage.db import asyncpg_dsn
 from storage.writer import MAX_BATCH, Outcome, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
-JSON_HEADERS = {"Content-Type": "application/json"}
 OK = b'{"ok":true}'
 KEY = b"bench-floor-work"  # ours keeps a delivery by its keyed hash
 WISHES_A_DAY = 5
@@ -112,7 +111,7 @@ async def handle(db: Db, update: dict[str, Any]) -> Answer:
     await db.count(
         "UPDATE conversations SET step = ?, data = ?, nonce = ? WHERE person_id = ?",
         sender.step,
-        json.dumps(sender.data),
+        orjson.dumps(sender.data).decode(),
         nonce,
         sender.person,
     )
@@ -142,7 +141,7 @@ async def sender_of(db: Db, user: int, now: datetime) -> Sender:
     )
     if known:
         person, _, _, _, place, _, _, step, data, _ = known[0]
-        return Sender(person, place, step, json.loads(data))
+        return Sender(person, place, step, orjson.loads(data))
     added = await db.rows(
         "INSERT INTO people (channel, channel_user_id, language, language_confirmed,"
         " opted_out, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
@@ -372,46 +371,39 @@ async def open_store(database_url: str, connections: int = 20) -> Store:
 # --- the webhook ----------------------------------------------------------------------------
 
 STORE = web.AppKey("store", Store)
-HTTP = web.AppKey("http", aiohttp.ClientSession)
-API = web.AppKey("api", str)
+BOT_API = web.AppKey("bot_api", BotApiCalls)
 
 
 async def webhook(request: web.Request) -> web.Response:
-    update = json.loads(await request.read())
+    update = orjson.loads(await request.read())
     try:
         answer = await request.app[STORE].run(lambda db: handle(db, update))
     except Redelivered:
         return web.Response(body=OK, content_type="application/json")
-    http, api = request.app[HTTP], request.app[API]
+    bot_api = request.app[BOT_API]
     if answer.edit is not None:
         edit = {"chat_id": answer.chat, "message_id": answer.edit, "reply_markup": {}}
-        await call(http, f"{api}/editMessageReplyMarkup", edit)
+        await bot_api.call("editMessageReplyMarkup", edit)
     message: dict[str, Any] = {"chat_id": answer.chat, "text": answer.text}
     if answer.buttons:
         rows = [[{"text": data, "callback_data": data}] for data in answer.buttons]
         message["reply_markup"] = {"inline_keyboard": rows}
-    await call(http, f"{api}/sendMessage", message)
+    await bot_api.call("sendMessage", message)
     if answer.press is not None:
         body = {"method": "answerCallbackQuery", "callback_query_id": answer.press}
-        return web.json_response(body)
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
     return web.Response(body=OK, content_type="application/json")
-
-
-async def call(http: aiohttp.ClientSession, url: str, payload: dict[str, Any]) -> None:
-    async with http.post(url, data=json.dumps(payload).encode(), headers=JSON_HEADERS) as sent:
-        await sent.read()
 
 
 async def main(args: Namespace) -> web.Application:
     app = web.Application()
     make_schema(args.database_url)
     app[STORE] = await open_store(args.database_url)
-    app[HTTP] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
-    app[API] = f"{args.api_base}{args.token}"
+    app[BOT_API] = BotApiCalls(args.api_base, args.token)
     app.router.add_post("/telegram/webhook", webhook)
     return app
 
 
 if __name__ == "__main__":
     given = arguments()
-    web.run_app(main(given), host="127.0.0.1", port=given.port, print=None, access_log=None)
+    serve(main(given), given.port)

@@ -1,31 +1,31 @@
-"""The Telegram Bot API over aiohttp: every call the service makes to Telegram — the server's,
-its outbox's and the commands' — goes through one `BotApi` (`telegram_bot`).
+"""The Telegram Bot API: every call the service makes to Telegram — the server's, its
+outbox's and the commands' — goes through one `BotApi` (`telegram_bot`), on kept-alive
+connections of its own (bot/channels/telegram/connections.py).
 
 A call is one POST of a JSON body (the Bot API takes JSON as well as forms), or a multipart
-form for a photo or a document; its answer is `{"ok": true, "result": …}`, or an error read
-into bot/channels/telegram/errors.py's kinds. aiohttp already serves our webhooks; python-
-telegram-bot, which this replaces, held 6 MB of an idle worker's memory (its 450 modules
-and httpx) for the little of it the service used (docs/decisions.md, "Our own Bot API
-client").
+form for a photo or a document (encoded by aiohttp); its answer is `{"ok": true, "result":
+…}`, or an error read into bot/channels/telegram/errors.py's kinds. python-telegram-bot,
+which this replaces, held 6 MB of an idle worker's memory (its 450 modules and httpx) for
+the little of it the service used (docs/decisions.md, "Our own Bot API client").
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import mimetypes
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import orjson
 
+from bot.channels.telegram.connections import Connections
 from bot.channels.telegram.errors import NetworkError, TelegramError, TimedOut, failure
 from bot.runtime.config import Settings
 
-CONNECT_TIMEOUT = 5.0  # seconds, as python-telegram-bot's defaults were
-READ_TIMEOUT = 5.0
+READ_TIMEOUT = 5.0  # seconds, as python-telegram-bot's defaults were
 POOL_SIZE = 256  # connections to the Bot API at most
 USER_AGENT = "civicbot"
 JSON_BODY = {"Content-Type": "application/json"}
@@ -54,16 +54,15 @@ def file_base_url(api_base_url: str) -> str:
 
 
 class BotApi:
-    """One bot's calls. The HTTP session opens with the first call and closes at `shutdown`,
-    after which a call is a NetworkError (a webhook still answering while the server stops
-    must not open a session nobody closes). `initialize` asks Telegram who the bot is
+    """One bot's calls. Connections open as calls need them and close at `shutdown`, after
+    which a call is a NetworkError (a webhook still answering while the server stops must
+    not open a connection nobody closes). `initialize` asks Telegram who the bot is
     (getMe), once. `async with` does both."""
 
     def __init__(self, token: str, api_base_url: str, pool_size: int = POOL_SIZE) -> None:
-        self.base_url = f"{api_base_url}{token}"
-        self.file_url = f"{file_base_url(api_base_url)}{token}"
-        self._pool_size = pool_size
-        self._session: aiohttp.ClientSession | None = None
+        self._methods = urlsplit(f"{api_base_url}{token}").path  # /bot<token>
+        self._files = urlsplit(f"{file_base_url(api_base_url)}{token}").path
+        self._connections = Connections(api_base_url, pool_size, USER_AGENT)
         self._username: str | None = None
         self._closed = False
 
@@ -85,9 +84,7 @@ class BotApi:
 
     async def shutdown(self) -> None:
         self._closed = True
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        self._connections.close()
 
     async def __aenter__(self) -> BotApi:
         try:
@@ -138,7 +135,7 @@ class BotApi:
                 return await asyncio.to_thread(Path(path).read_bytes)
             except OSError as error:
                 raise TelegramError(f"the local Bot API server's file: {error}") from error
-        status, body = await self._request("GET", f"{self.file_url}/{path}")
+        status, body = await self._request("GET", f"{self._files}/{quote(path)}")
         if not 200 <= status <= 299:
             raise failure(status, _json_or_none(body))
         return body
@@ -158,7 +155,8 @@ class BotApi:
             form.add_field("caption", caption)
         kind = mimetypes.guess_type(filename, strict=False)[0] or "application/octet-stream"
         form.add_field(field, data, filename=filename, content_type=kind)
-        await self._result(method, form, {})
+        multipart = form()  # aiohttp's encoding; the bytes go as any call's
+        await self._result(method, await multipart.as_bytes(), multipart.headers)
 
     async def _json_call(
         self, method: str, parameters: Mapping[str, object], read_timeout: float = READ_TIMEOUT
@@ -169,12 +167,12 @@ class BotApi:
     async def _result(
         self,
         method: str,
-        body: bytes | aiohttp.FormData,
+        body: bytes,
         headers: Mapping[str, str],
         read_timeout: float = READ_TIMEOUT,
     ) -> Any:
         status, answer = await self._request(
-            "POST", f"{self.base_url}/{method}", body, headers, read_timeout
+            "POST", f"{self._methods}/{method}", body, headers, read_timeout
         )
         read = _json_or_none(answer)
         if not 200 <= status <= 299:
@@ -187,42 +185,23 @@ class BotApi:
     async def _request(
         self,
         method: str,
-        url: str,
-        body: bytes | aiohttp.FormData | None = None,
+        path: str,
+        body: bytes = b"",
         headers: Mapping[str, str] | None = None,
         read_timeout: float = READ_TIMEOUT,
     ) -> tuple[int, bytes]:
         """Status and body; TimedOut, or NetworkError for anything else on the way (as
         python-telegram-bot read any failure of its HTTP library)."""
-        session = self._open()
-        timeout = _timeout(read_timeout)
-        try:
-            async with session.request(
-                method, url, data=body, headers=headers, timeout=timeout
-            ) as response:
-                return response.status, await response.read()
-        except TimeoutError as error:
-            raise TimedOut("Timed out") from error
-        except aiohttp.ClientError as error:
-            raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
-        except Exception as error:  # a broken URL, a connector closed under it, …
-            raise NetworkError(f"Unknown error in HTTP implementation: {error!r}") from error
-
-    def _open(self) -> aiohttp.ClientSession:
         if self._closed:
             raise NetworkError("the Bot API client is shut down")
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._pool_size)
-            self._session = aiohttp.ClientSession(
-                connector=connector, headers={"User-Agent": USER_AGENT}
-            )
-        return self._session
-
-
-@functools.cache
-def _timeout(read_timeout: float) -> aiohttp.ClientTimeout:
-    """aiohttp's timeouts for a call, made once for each read timeout (two in all)."""
-    return aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout)
+        try:
+            return await self._connections.request(method, path, body, headers, read_timeout)
+        except TimeoutError as error:
+            raise TimedOut("Timed out") from error
+        except OSError as error:  # refused, reset, closed, not HTTP, a TLS failure, …
+            raise NetworkError(f"{type(error).__name__}: {error}") from error
+        except Exception as error:  # a broken URL, …
+            raise NetworkError(f"Unknown error in HTTP implementation: {error!r}") from error
 
 
 def _json_or_none(body: bytes) -> dict[str, Any] | None:
