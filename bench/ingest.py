@@ -40,7 +40,7 @@ Targets, each its own process (`--targets`, comma-separated):
 - extras: floor-sqlalchemy (the floor through a SQLAlchemy session, the old floor), echo (the
   harness's ceiling: a 200 and a sendMessage, nothing kept).
 
-    .venv/bin/python bench/ingest.py [--residents 400] [--concurrency 40] [--rate R]
+    .venv/bin/python bench/ingest.py [--residents 1000] [--concurrency 40] [--rate R]
         [--think 1.0] [--database-url URL] [--workers N] [--targets ours,floor,ptb,aiogram]
         [--against-sqlite] [--rounds K]
 
@@ -802,7 +802,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--residents", type=int, default=400)
+    parser.add_argument("--residents", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=40, help="closed loop: at a time")
     parser.add_argument("--rate", type=float, help="open loop: updates offered a second")
     parser.add_argument("--think", type=float, default=1.0, help="open loop: s between steps")
