@@ -151,6 +151,26 @@ ANSWERS = {
         3,
     ),
     "empty (204)": (sends(b"HTTP/1.1 204 No Content\r\n\r\n"), 204, b"", 1),
+    "after a 100 Continue": (sends(b"HTTP/1.1 100 Continue\r\n\r\n" + OK), 200, b"ok", 1),
+    "after 103 Early Hints, apart": (
+        sends(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", OK, pause=0.01),
+        200,
+        b"ok",
+        1,
+    ),
+    "to the end of the stream, with Transfer-Encoding: identity": (
+        sends(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n", b"all", close=True),
+        200,
+        b"all",
+        3,
+    ),
+    "with bytes after it (the connection not taken again)": (sends(OK + b"HTTP/"), 200, b"ok", 3),
+    "with a second answer after it (the connection not taken again)": (
+        sends(OK + OK),
+        200,
+        b"ok",
+        3,
+    ),
 }
 
 
@@ -216,11 +236,16 @@ async def test_an_idle_connection_the_server_closed_is_not_taken_again(
 
 
 async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await asyncio.sleep(5)
+    await reader.read()  # until the client gives up and closes
 
 
 FAILURES = {
-    "a server that says nothing": (silent, TimeoutError, "silent"),
+    "a server that says nothing": (silent, TimeoutError, "nothing moved"),
+    "a server that switches protocols (101)": (
+        sends(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"),
+        ConnectionError,
+        "switched protocols",
+    ),
     "a server that stops half-way through the body": (
         sends(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf", close=True),
         ConnectionError,
@@ -261,9 +286,80 @@ async def test_an_answer_that_keeps_coming_is_not_cut_by_the_read_timeout(
 ) -> None:
     """The read timeout is the longest silence, as aiohttp's sock_read: a large download
     that keeps arriving takes as long as it takes."""
-    parts = [b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n", *(bytes([c]) for c in b"abcdef")]
+    parts = [b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n", *(bytes([c]) for c in b"abcdefgh")]
     _, client = await servers(sends(*parts, pause=0.05))
-    assert await client.request("GET", "/file", read_timeout=0.15) == (200, b"abcdef")
+    assert await client.request("GET", "/file", read_timeout=0.3) == (200, b"abcdefgh")
+
+
+async def test_an_upload_that_keeps_going_out_is_not_cut_by_the_read_timeout() -> None:
+    """A poster to a slow server: the timeout counts from the last bytes the system took."""
+    got = 0
+
+    async def slow_reader(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal got
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while got < length:
+            got += len(await reader.read(min(256 * 1024, length - got)))
+            await asyncio.sleep(0.02)
+        writer.write(OK)
+        await writer.drain()
+        await reader.read()
+
+    listening = await asyncio.start_server(slow_reader, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    client = Connections(f"http://127.0.0.1:{port}", 4, "civicbot")
+    try:
+        poster = b"%" * (24 * 1024 * 1024)  # more than the system's buffers hold
+        assert await client.request("POST", "/sendDocument", poster, read_timeout=0.5) == (
+            200,
+            b"ok",
+        )
+        assert got == len(poster)
+    finally:
+        client.close()
+        listening.close()
+
+
+async def test_an_idle_connection_outlives_its_last_requests_read_timeout(
+    servers: Callable[..., Awaitable[tuple[Server, Connections]]],
+) -> None:
+    server, client = await servers(sends(OK))
+    assert await client.request("POST", "/a", read_timeout=0.05) == (200, b"ok")
+    await asyncio.sleep(0.15)
+    assert await client.request("POST", "/b", read_timeout=0.05) == (200, b"ok")
+    assert server.connections == 1
+
+
+async def test_once_closed_nothing_more_is_sent_and_no_connection_opened(
+    servers: Callable[..., Awaitable[tuple[Server, Connections]]],
+) -> None:
+    """Shutting down with requests waiting for a connection: they fail, none opens one that
+    nobody would close; an answer read to the end of the stream, cut by the close, is not
+    taken as whole."""
+    server, client = await servers(
+        sends(b"HTTP/1.1 200 OK\r\n\r\n", b"part of it", b" and the rest", close=True, pause=0.1),
+        limit=1,
+    )
+    asked = [asyncio.create_task(client.request("POST", f"/{n}")) for n in range(3)]
+    await asyncio.sleep(0.15)
+    client.close()
+    outcomes = await asyncio.gather(*asked, return_exceptions=True)
+    assert all(isinstance(outcome, ConnectionError) for outcome in outcomes), outcomes
+    assert server.connections == 1 and len(server.requests) == 1
+
+
+async def test_a_connection_that_opens_after_the_close_is_not_used(
+    servers: Callable[..., Awaitable[tuple[Server, Connections]]],
+) -> None:
+    server, client = await servers(sends(OK))
+    asking = asyncio.create_task(client.request("POST", "/late"))
+    await asyncio.sleep(0)  # the request is opening its connection
+    client.close()
+    with pytest.raises(ConnectionError, match="closed"):
+        await asking
+    await asyncio.sleep(0.05)
+    assert server.requests == []
 
 
 async def test_a_closed_port_is_refused() -> None:
