@@ -13,10 +13,9 @@ import uvloop
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.channels.telegram.bot_api import JSON_BODY
 from bot.channels.telegram.connections import Connections
 from storage.db import Database
-
-JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def arguments(*extra: str) -> argparse.Namespace:
@@ -58,4 +57,4 @@ class BotApiCalls:
 
     async def call(self, method: str, payload: dict[str, Any]) -> None:
         path = f"{self.path}/{method}"
-        await self.connections.request("POST", path, orjson.dumps(payload), JSON_HEADERS)
+        await self.connections.request("POST", path, orjson.dumps(payload), JSON_BODY)
