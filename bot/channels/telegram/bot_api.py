@@ -21,11 +21,10 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 import orjson
 
-from bot.channels.telegram.connections import Connections
+from bot.channels.telegram.connections import READ_TIMEOUT, Connections
 from bot.channels.telegram.errors import NetworkError, TelegramError, TimedOut, failure
 from bot.runtime.config import Settings
 
-READ_TIMEOUT = 5.0  # seconds, as python-telegram-bot's defaults were
 POOL_SIZE = 256  # connections to the Bot API at most
 USER_AGENT = "civicbot"
 JSON_BODY = {"Content-Type": "application/json"}

@@ -28,6 +28,7 @@ import aiohappyeyeballs
 import httptools
 
 CONNECT_TIMEOUT = 5.0  # seconds, as python-telegram-bot's defaults were
+READ_TIMEOUT = 5.0  # seconds without a byte moving, likewise
 HAPPY_EYEBALLS_DELAY = 0.25  # seconds before the next address is tried too, as aiohttp's
 SMALL_BODY = 65_536  # bytes: a body up to this is sent with its head in one piece
 
@@ -58,7 +59,7 @@ class Connections:
         path: str,
         body: bytes = b"",
         headers: Mapping[str, str] | None = None,
-        read_timeout: float = 5.0,
+        read_timeout: float = READ_TIMEOUT,
     ) -> tuple[int, bytes]:
         """One request, its answer's status and body. TimeoutError if nothing moves either
         way for `read_timeout` seconds while it is sent and answered; ConnectionError (an
@@ -166,7 +167,7 @@ class _Connection(asyncio.Protocol):
         """Send the request; its answer's status and body."""
         assert self._transport is not None and self._answer is None
         loop = asyncio.get_running_loop()
-        if self._is_closing():  # closed since it was given back, not yet known as gone
+        if self._is_closing():  # the server closed a new connection before its first request
             raise ConnectionError("the connection closed: by the server")
         self._answer = answer = loop.create_future()
         self._body.clear()
